@@ -1,0 +1,56 @@
+/* store.h — the tracker's persistent state: accounts (Argon2id hashes),
+ * channels, memberships, public keys.
+ *
+ * A store is a table of operations, so that another backend (Redis, for
+ * several trackers) can be added without touching the handlers. Every
+ * operation is thread-safe and quick (an indexed read or a small write);
+ * password hashing is the caller's, off the loop. Operations return 0 (or
+ * a count) on success, and -1 with *cause set to an allocated reason the
+ * caller frees; names are valid (see registry.h) when they arrive.
+ */
+#ifndef HYCHAT_STORE_H
+#define HYCHAT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_EXISTS 1 /* user_add: the name is taken */
+#define STORE_HASH_MAX 128 /* room for a crypto_pwhash_str() string */
+
+struct store;
+
+struct store_ops {
+	void (*close)(struct store *st);
+	/* Adds an account; STORE_EXISTS if the name is taken. */
+	int (*user_add)(struct store *st, const char *name, const char *hash, char **cause);
+	/* Adds an account or replaces its password hash. */
+	int (*user_set_hash)(struct store *st, const char *name, const char *hash, char **cause);
+	/* Copies name's hash to out (STORE_HASH_MAX bytes): 1 found, 0 no such user. */
+	int (*user_hash)(struct store *st, const char *name, char *out, char **cause);
+	/* Sets *n to the number of accounts. */
+	int (*user_count)(struct store *st, uint64_t *n, char **cause);
+	int (*pubkey_set)(
+	    struct store *st, const char *name, const uint8_t *key, size_t len, char **cause);
+	/* Adds name to channel, creating the channel; joining twice is no error. */
+	int (*join)(struct store *st, const char *channel, const char *name, char **cause);
+	/* Removes name from channel, deleting the channel once it is empty. */
+	int (*leave)(struct store *st, const char *channel, const char *name, char **cause);
+	/* Calls fn for every membership, ordered by channel then name. */
+	int (*each_member)(struct store *st,
+	    void (*fn)(const char *channel, const char *name, void *arg), void *arg, char **cause);
+	/* Calls fn for every account with a public key. */
+	int (*each_pubkey)(struct store *st,
+	    void (*fn)(const char *name, const uint8_t *key, size_t len, void *arg), void *arg,
+	    char **cause);
+};
+
+/* Every backend's handle starts with this. */
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Opens (creating and migrating) the SQLite database at path, in WAL
+ * mode. Returns NULL with *cause set if it cannot. */
+struct store *store_sqlite_open(const char *path, char **cause);
+
+#endif

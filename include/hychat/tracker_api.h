@@ -1,0 +1,51 @@
+/* tracker_api.h — the tracker's HTTP API: the route table, its handlers
+ * and the state they share.
+ *
+ * Every worker loop serves the same struct tracker: the registry (online
+ * peers, channels, tokens) behind a read-write lock, and the store, which
+ * locks itself. Password hashing runs on libuv's thread pool, never on a
+ * loop. Bodies are JSON; errors are {"status":"failed","message":...}
+ * with the matching status (http_json_error). The endpoints and their
+ * fields are listed in hychat-tracker(8).
+ */
+#ifndef HYCHAT_TRACKER_API_H
+#define HYCHAT_TRACKER_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hychat/router.h"
+#include "hychat/store.h"
+
+#define TRACKER_DEFAULT_TTL_S 60 /* a peer's registration */
+#define TRACKER_TOKEN_TTL_S (24 * 3600) /* a login token, from /login */
+#define TRACKER_LIST_CAP 1000 /* peers or members per answer */
+#define TRACKER_MAX_BODY_BYTES (64 * 1024)
+#define TRACKER_PASSWORD_MAX 1024 /* bytes */
+#define TRACKER_MAX_CHANNELS_PER_CALL 64 /* in one /submit-info */
+#define TRACKER_MAX_HASH_JOBS 64 /* Argon2id jobs queued at once; more get 503 */
+#define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
+#define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
+
+struct tracker_config {
+	uint64_t ttl_ms; /* peer registrations */
+	uint64_t token_ttl_ms; /* tokens */
+	int no_register; /* /register answers 403 */
+};
+
+struct tracker;
+
+/* Makes the tracker on st (used, not owned) and loads the memberships and
+ * keys it holds. Returns NULL with *cause (allocated) if the store fails. */
+struct tracker *tracker_new(struct store *st, const struct tracker_config *cfg, char **cause);
+void tracker_free(struct tracker *t);
+/* The router to serve, with router_http_handler as the server's handler. */
+struct router *tracker_router(struct tracker *t);
+/* Runs one slice of the expiry sweep; call it every TRACKER_SWEEP_MS from
+ * one loop. */
+void tracker_sweep(struct tracker *t);
+/* Hashes a password with Argon2id into out (STORE_HASH_MAX bytes): about
+ * 100 ms and 64 MiB, so never on a loop. Returns 0, or -1 out of memory. */
+int tracker_hash_password(const char *password, size_t len, char *out);
+
+#endif

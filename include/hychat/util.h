@@ -1,0 +1,57 @@
+/* util.h — allocation wrappers, growable byte buffers, small string helpers.
+ *
+ * Allocation failure is handled once, here: the x* wrappers abort with a
+ * message, so callers never check for NULL.
+ */
+#ifndef HYCHAT_UTIL_H
+#define HYCHAT_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HY_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define HY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* A growable byte buffer. Always NUL-terminated after len when data != NULL. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_fini(struct buf *b);
+/* Ensures room for n more bytes. */
+void buf_reserve(struct buf *b, size_t n);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_append_str(struct buf *b, const char *s);
+void buf_append_char(struct buf *b, char c);
+/* Appends the decimal form of v. */
+void buf_append_u64(struct buf *b, uint64_t v);
+void buf_printf(struct buf *b, const char *fmt, ...) HY_PRINTF(2, 3);
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) HY_PRINTF(2, 0);
+/* Removes the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+/* Appends s with the five HTML-special characters escaped. */
+void buf_append_html(struct buf *b, const char *s, size_t n);
+
+/* Case-insensitive ASCII comparison of a view with a NUL-terminated string. */
+int hy_strieq(const char *a, size_t alen, const char *b);
+/* Constant-time equality of two byte strings of the same length. */
+int hy_memeq_ct(const void *a, const void *b, size_t n);
+
+/* Monotonic milliseconds. */
+uint64_t hy_now_ms(void);
+
+/* Parses "HOST:PORT" (IPv4, name or [IPv6]) into host (size hostsz) and
+ * port. Returns 0, or -1 with *err set to a static reason. */
+int hy_parse_hostport(const char *s, char *host, size_t hostsz, int *port, const char **err);
+
+#endif

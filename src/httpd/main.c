@@ -1,0 +1,245 @@
+/* main.c — hychat-httpd: the command line, then the web app on the
+ * HTTP server. */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hychat/log.h"
+#include "hychat/webapp.h"
+
+#define HTTPD_DEFAULT_HOST "0.0.0.0"
+#define HTTPD_DEFAULT_PORT 9000
+#define HTTPD_SWEEP_MS 60000
+#define DEMO_USER "admin"
+#define DEMO_PASSWORD "password"
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_SERVER_IP,
+	OPT_SERVER_PORT,
+	OPT_ADD_USER,
+	OPT_SESSION_TTL,
+	OPT_HEADER_TIMEOUT,
+	OPT_BODY_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_CONNS,
+};
+
+static const struct option options[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "server-ip", required_argument, NULL, OPT_SERVER_IP },
+	{ "server-port", required_argument, NULL, OPT_SERVER_PORT },
+	{ "root", required_argument, NULL, 'r' },
+	{ "users", required_argument, NULL, 'u' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "add-user", required_argument, NULL, OPT_ADD_USER },
+	{ "session-ttl", required_argument, NULL, OPT_SESSION_TTL },
+	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+	{ "body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: hychat-httpd [--listen HOST:PORT] [--root DIR] [--users FILE] [--workers N]\n"
+	    "                    [--session-ttl SECONDS] [--quiet]\n"
+	    "       hychat-httpd [--users FILE] --add-user NAME   (password on stdin)\n"
+	    "\n"
+	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
+	    "  --root DIR              the site (default: the bundled demo site)\n"
+	    "  --users FILE            users file of Argon2id hashes (default: the demo's)\n"
+	    "  --workers N             event loops sharing the port (default 1)\n"
+	    "  --session-ttl SECONDS   session lifetime (default %d)\n"
+	    "  --header-timeout MS     time to send a request head (default %d)\n"
+	    "  --body-timeout MS       longest pause inside a request body (default %d)\n"
+	    "  --idle-timeout MS       keep-alive time between requests (default %d)\n"
+	    "  --max-conns N           connections at once; more get 503 (default %d)\n"
+	    "  --add-user NAME         set NAME's password from stdin in the users file\n"
+	    "  --quiet                 no access log\n"
+	    "  --help, --version\n",
+	    HTTPD_DEFAULT_HOST, HTTPD_DEFAULT_PORT, WEBAPP_SESSION_TTL_S, HTTP_HEADER_TIMEOUT_MS,
+	    HTTP_BODY_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNS);
+}
+
+static long
+number(const char *s, const char *what, long min, long max)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < min || v > max)
+		log_fatal(2, "%s: expected a number from %ld to %ld, got '%s'", what, min, max, s);
+	return v;
+}
+
+/* The bundled demo files: the source tree when run from a build, else
+ * the installed data directory. */
+static const char *
+demo_path(const char *name, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s/%s", HYCHAT_SOURCE_DIR, name);
+	if (access(out, R_OK) == 0)
+		return out;
+	snprintf(out, outsz, "%s/%s", HYCHAT_DATA_DIR, name);
+	return out;
+}
+
+static int
+add_user(const char *path, const char *name)
+{
+	char pw[USERS_MAX_PASSWORD + 2];
+	const char *err = NULL;
+
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "password for %s: ", name);
+	if (fgets(pw, sizeof(pw), stdin) == NULL)
+		log_fatal(1, "no password on standard input");
+	pw[strcspn(pw, "\r\n")] = '\0';
+	if (pw[0] == '\0')
+		log_fatal(1, "empty password");
+	struct users *u = users_load(path, &err);
+	if (u == NULL)
+		log_fatal(1, "%s: %s", path, err);
+	int rc = users_set(u, path, name, pw, &err);
+	sodium_memzero(pw, sizeof(pw));
+	users_free(u);
+	if (rc < 0)
+		log_fatal(1, "%s: %s", path, err);
+	fprintf(stderr, "hychat-httpd: password of %s set in %s\n", name, path);
+	return 0;
+}
+
+static struct sessions *sessions;
+static uv_timer_t sweep_timer;
+
+static void
+sweep_cb(uv_timer_t *t)
+{
+	(void)t;
+	sessions_sweep(sessions, hy_now_ms());
+}
+
+static void
+worker_init(int worker, uv_loop_t *loop, void *arg)
+{
+	(void)arg;
+	if (worker != 0)
+		return;
+	uv_timer_init(loop, &sweep_timer);
+	uv_timer_start(&sweep_timer, sweep_cb, HTTPD_SWEEP_MS, HTTPD_SWEEP_MS);
+}
+
+static void
+worker_fini(int worker, uv_loop_t *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	if (worker == 0)
+		uv_close((uv_handle_t *)&sweep_timer, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct http_server_config cfg;
+	char host[256] = HTTPD_DEFAULT_HOST, rootbuf[4096], usersbuf[4096];
+	const char *root = NULL, *users_path = NULL, *adduser = NULL, *err = NULL;
+	int port = HTTPD_DEFAULT_PORT, quiet = 0, opt;
+	long ttl = WEBAPP_SESSION_TTL_S;
+
+	log_init("hychat-httpd", LOG_INFO);
+	http_server_config_defaults(&cfg);
+	while ((opt = getopt_long(argc, argv, "r:u:w:qhV", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_LISTEN:
+			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
+				log_fatal(2, "--listen %s: %s", optarg, err);
+			break;
+		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
+		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
+		case 'r': root = optarg; break;
+		case 'u': users_path = optarg; break;
+		case 'w':
+			cfg.workers = (int)number(optarg, "--workers", 1, HTTP_MAX_WORKERS);
+			break;
+		case OPT_ADD_USER: adduser = optarg; break;
+		case OPT_SESSION_TTL: ttl = number(optarg, "--session-ttl", 1, 86400 * 365); break;
+		case OPT_HEADER_TIMEOUT:
+			cfg.header_timeout_ms =
+			    (uint64_t)number(optarg, "--header-timeout", 1, 3600000);
+			break;
+		case OPT_BODY_TIMEOUT:
+			cfg.body_timeout_ms =
+			    (uint64_t)number(optarg, "--body-timeout", 1, 3600000);
+			break;
+		case OPT_IDLE_TIMEOUT:
+			cfg.idle_timeout_ms =
+			    (uint64_t)number(optarg, "--idle-timeout", 1, 3600000);
+			break;
+		case OPT_MAX_CONNS:
+			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("hychat-httpd %s\n", HYCHAT_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0)
+		log_fatal(1, "libsodium failed to initialise");
+	if (users_path == NULL)
+		users_path = demo_path("config/httpd-users", usersbuf, sizeof(usersbuf));
+	if (adduser != NULL)
+		return add_user(users_path, adduser);
+	if (root == NULL)
+		root = demo_path("www", rootbuf, sizeof(rootbuf));
+
+	struct http_static *files = http_static_new(root, &err);
+	if (files == NULL)
+		log_fatal(1, "--root %s: %s", root, err);
+	struct users *users = users_load(users_path, &err);
+	if (users == NULL)
+		log_fatal(1, "--users %s: %s", users_path, err);
+	if (users_count(users) == 0)
+		log_warn("%s has no users: nobody can log in (add one with --add-user NAME)",
+		    users_path);
+	if (users_verify(users, DEMO_USER, DEMO_PASSWORD))
+		log_warn("demo credentials are active (%s/%s): set a real password with "
+		         "--users FILE --add-user %s",
+		    DEMO_USER, DEMO_PASSWORD, DEMO_USER);
+
+	sessions = sessions_new((uint64_t)ttl * 1000);
+	struct webapp app;
+	webapp_init(&app, files, users, sessions, (unsigned)ttl);
+
+	cfg.host = host;
+	cfg.port = port;
+	cfg.server_name = "hychat-httpd";
+	cfg.access_log = !quiet;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	log_info("serving %s on http://%s:%d/ (%d worker%s)", root, host, port, cfg.workers,
+	    cfg.workers == 1 ? "" : "s");
+	int rc = http_server_run(
+	    &cfg, &router_http_handler, app.router, worker_init, worker_fini, NULL, &err);
+	if (rc != 0)
+		log_fatal(1, "listen on %s:%d: %s", host, port, err);
+	router_free(app.router);
+	sessions_free(sessions);
+	users_free(users);
+	http_static_free(files);
+	return 0;
+}

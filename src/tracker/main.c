@@ -1,0 +1,289 @@
+/* main.c — hychat-tracker: the command line, the database path, the
+ * sweeper's timer, then the API on the HTTP server's worker loops. */
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hychat/http_json.h"
+#include "hychat/log.h"
+#include "hychat/registry.h"
+#include "hychat/tracker_api.h"
+
+#define TRACKER_DEFAULT_HOST "0.0.0.0"
+#define TRACKER_DEFAULT_PORT 8001
+#define TRACKER_DB_NAME "tracker.db"
+#define TRACKER_STATE_SUBDIR "hychat"
+#define TRACKER_DIR_MODE 0700
+#define TRACKER_MAX_TTL_S (7 * 86400)
+#define TRACKER_PATH_MAX 4096
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_SERVER_IP,
+	OPT_SERVER_PORT,
+	OPT_DB,
+	OPT_TTL,
+	OPT_TOKEN_TTL,
+	OPT_NO_REGISTER,
+	OPT_ADD_USER,
+};
+
+static const struct option options[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "server-ip", required_argument, NULL, OPT_SERVER_IP },
+	{ "server-port", required_argument, NULL, OPT_SERVER_PORT },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "ttl", required_argument, NULL, OPT_TTL },
+	{ "token-ttl", required_argument, NULL, OPT_TOKEN_TTL },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "no-register", no_argument, NULL, OPT_NO_REGISTER },
+	{ "add-user", required_argument, NULL, OPT_ADD_USER },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: hychat-tracker [--listen HOST:PORT] [--db PATH] [--ttl SECONDS] [--workers N]\n"
+	    "                      [--token-ttl SECONDS] [--no-register] [--quiet]\n"
+	    "       hychat-tracker [--db PATH] --add-user NAME   (password on stdin)\n"
+	    "\n"
+	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
+	    "  --db PATH               the database (default $XDG_STATE_HOME/hychat/%s)\n"
+	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
+	    "  --token-ttl SECONDS     a login token's lifetime (default %d)\n"
+	    "  --workers N             event loops sharing the port (default 1)\n"
+	    "  --no-register           close POST /register (accounts via --add-user)\n"
+	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
+	    "  --quiet                 no access log\n"
+	    "  --help, --version\n",
+	    TRACKER_DEFAULT_HOST, TRACKER_DEFAULT_PORT, TRACKER_DB_NAME, TRACKER_DEFAULT_TTL_S,
+	    TRACKER_TOKEN_TTL_S);
+}
+
+static long
+number(const char *s, const char *what, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		log_fatal(2, "%s: expected a number from %ld to %ld, got '%s'", what, min, max, s);
+	return v;
+}
+
+/* Creates each missing directory of path's parent. */
+static void
+make_parents(char *path)
+{
+	for (char *p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(path, TRACKER_DIR_MODE) < 0 && errno != EEXIST)
+			log_fatal(1, "%s: %s", path, strerror(errno));
+		*p = '/';
+	}
+}
+
+/* $XDG_STATE_HOME/hychat/tracker.db, else ~/.local/state/hychat/tracker.db. */
+static const char *
+default_db(char *out, size_t outsz)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (state != NULL && state[0] == '/')
+		n = snprintf(out, outsz, "%s/%s/%s", state, TRACKER_STATE_SUBDIR, TRACKER_DB_NAME);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(out, outsz, "%s/.local/state/%s/%s", home, TRACKER_STATE_SUBDIR,
+		    TRACKER_DB_NAME);
+	else
+		log_fatal(1, "neither XDG_STATE_HOME nor HOME is set: give --db PATH");
+	if (n < 0 || (size_t)n >= outsz)
+		log_fatal(1, "the default database path is too long: give --db PATH");
+	make_parents(out);
+	return out;
+}
+
+static struct store *
+open_store(const char *path)
+{
+	char *cause = NULL;
+	struct store *st = store_sqlite_open(path, &cause);
+	char line[512];
+
+	if (st == NULL) {
+		snprintf(line, sizeof(line), "%s", cause);
+		free(cause);
+		log_fatal(1, "--db %s: %s", path, line);
+	}
+	return st;
+}
+
+static int
+add_user(const char *db, const char *name)
+{
+	char pw[TRACKER_PASSWORD_MAX + 2], hash[STORE_HASH_MAX], line[512];
+	char *cause = NULL;
+	size_t len;
+
+	if (!registry_username_valid(name, strlen(name)))
+		log_fatal(2, "--add-user %s: a name is 1-32 characters of A-Z a-z 0-9 _ . -", name);
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "password for %s: ", name);
+	if (fgets(pw, sizeof(pw), stdin) == NULL)
+		log_fatal(1, "no password on standard input");
+	pw[strcspn(pw, "\r\n")] = '\0';
+	len = strlen(pw);
+	if (len == 0 || len > TRACKER_PASSWORD_MAX)
+		log_fatal(1, "a password is 1 to %d bytes", TRACKER_PASSWORD_MAX);
+	int rc = tracker_hash_password(pw, len, hash);
+	sodium_memzero(pw, sizeof(pw));
+	if (rc != 0)
+		log_fatal(1, "cannot hash the password: out of memory");
+	struct store *st = open_store(db);
+	rc = st->ops->user_set_hash(st, name, hash, &cause);
+	st->ops->close(st);
+	if (rc < 0) {
+		snprintf(line, sizeof(line), "%s", cause);
+		free(cause);
+		log_fatal(1, "%s: %s", db, line);
+	}
+	fprintf(stderr, "hychat-tracker: account %s saved in %s\n", name, db);
+	return 0;
+}
+
+/* What the worker callbacks need. */
+struct run {
+	struct tracker *t;
+	uv_timer_t sweep;
+	const struct http_server_config *cfg;
+	const char *db;
+	uint64_t ttl_ms;
+};
+
+static void
+sweep_cb(uv_timer_t *timer)
+{
+	struct run *run = timer->data;
+
+	tracker_sweep(run->t);
+}
+
+/* The sweeper runs on worker 0 only: one pass over the shared registry.
+ * The last worker's init comes after every socket is bound, so the start
+ * is announced only once it has succeeded. */
+static void
+worker_init(int worker, uv_loop_t *loop, void *arg)
+{
+	struct run *run = arg;
+
+	if (worker == 0) {
+		uv_timer_init(loop, &run->sweep);
+		run->sweep.data = run;
+		uv_timer_start(&run->sweep, sweep_cb, TRACKER_SWEEP_MS, TRACKER_SWEEP_MS);
+	}
+	if (worker == run->cfg->workers - 1)
+		log_info("tracker on http://%s:%d/ (db %s, ttl %llus, %d worker%s)", run->cfg->host,
+		    run->cfg->port, run->db, (unsigned long long)(run->ttl_ms / 1000),
+		    run->cfg->workers, run->cfg->workers == 1 ? "" : "s");
+}
+
+static void
+worker_fini(int worker, uv_loop_t *loop, void *arg)
+{
+	struct run *run = arg;
+
+	(void)loop;
+	if (worker == 0)
+		uv_close((uv_handle_t *)&run->sweep, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct http_server_config cfg;
+	struct tracker_config tc = {
+		.ttl_ms = TRACKER_DEFAULT_TTL_S * 1000ULL,
+		.token_ttl_ms = TRACKER_TOKEN_TTL_S * 1000ULL,
+	};
+	char host[256] = TRACKER_DEFAULT_HOST, dbbuf[TRACKER_PATH_MAX], line[512];
+	const char *db = NULL, *adduser = NULL, *err = NULL;
+	char *cause = NULL;
+	int port = TRACKER_DEFAULT_PORT, quiet = 0, opt;
+
+	log_init("hychat-tracker", LOG_INFO);
+	http_server_config_defaults(&cfg);
+	while ((opt = getopt_long(argc, argv, "w:qhV", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_LISTEN:
+			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
+				log_fatal(2, "--listen %s: %s", optarg, err);
+			break;
+		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
+		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
+		case OPT_DB: db = optarg; break;
+		case OPT_TTL:
+			tc.ttl_ms = (uint64_t)number(optarg, "--ttl", 1, TRACKER_MAX_TTL_S) * 1000;
+			break;
+		case OPT_TOKEN_TTL:
+			tc.token_ttl_ms =
+			    (uint64_t)number(optarg, "--token-ttl", 1, TRACKER_MAX_TTL_S) * 1000;
+			break;
+		case 'w':
+			cfg.workers = (int)number(optarg, "--workers", 1, HTTP_MAX_WORKERS);
+			break;
+		case OPT_NO_REGISTER: tc.no_register = 1; break;
+		case OPT_ADD_USER: adduser = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("hychat-tracker %s\n", HYCHAT_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0)
+		log_fatal(1, "libsodium failed to initialise");
+	if (db == NULL)
+		db = default_db(dbbuf, sizeof(dbbuf));
+	if (adduser != NULL)
+		return add_user(db, adduser);
+
+	struct store *st = open_store(db);
+	struct tracker *t = tracker_new(st, &tc, &cause);
+	if (t == NULL) {
+		snprintf(line, sizeof(line), "%s", cause);
+		free(cause);
+		st->ops->close(st);
+		log_fatal(1, "--db %s: %s", db, line);
+	}
+	struct run run = { .t = t, .cfg = &cfg, .db = db, .ttl_ms = tc.ttl_ms };
+	cfg.host = host;
+	cfg.port = port;
+	cfg.server_name = "hychat-tracker";
+	cfg.max_body_bytes = TRACKER_MAX_BODY_BYTES;
+	cfg.error_page = http_json_error;
+	cfg.access_log = !quiet;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	int rc = http_server_run(
+	    &cfg, &router_http_handler, tracker_router(t), worker_init, worker_fini, &run, &err);
+	tracker_free(t);
+	st->ops->close(st);
+	if (rc != 0)
+		log_fatal(1, "listen on %s:%d: %s", host, port, err);
+	return 0;
+}

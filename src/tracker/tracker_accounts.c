@@ -1,0 +1,237 @@
+/* tracker_accounts.c — registration, login and logout. Argon2id takes
+ * about 100 ms and 64 MiB, so it runs on libuv's thread pool and the
+ * handler answers from the after-work callback on its own loop. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/log.h"
+#include "tracker_internal.h"
+
+#define TRACKER_RETRY_AFTER_S "1"
+
+_Static_assert(STORE_HASH_MAX >= crypto_pwhash_STRBYTES, "STORE_HASH_MAX must hold a hash string");
+
+struct hash_job {
+	uv_work_t work;
+	struct tracker *t;
+	struct http_conn *conn;
+	int registering;
+	int found; /* login: the user exists */
+	int ok;
+	char user[REG_NAME_MAX + 1];
+	char hash[STORE_HASH_MAX];
+	size_t pwlen;
+	char password[TRACKER_PASSWORD_MAX];
+};
+
+int
+tracker_hash_password(const char *password, size_t len, char *out)
+{
+	return crypto_pwhash_str(out, password, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
+}
+
+static void
+hash_work(uv_work_t *w)
+{
+	struct hash_job *j = w->data;
+
+	if (j->registering) {
+		j->ok = tracker_hash_password(j->password, j->pwlen, j->hash) == 0;
+	} else {
+		const char *h = j->found ? j->hash : j->t->dummy_hash;
+		j->ok = crypto_pwhash_str_verify(h, j->password, j->pwlen) == 0 && j->found;
+	}
+	sodium_memzero(j->password, sizeof(j->password));
+}
+
+static void
+register_done(struct hash_job *j, struct http_response *res)
+{
+	char *cause = NULL;
+
+	if (!j->ok) {
+		http_json_error(res, 500, "Cannot hash the password");
+		return;
+	}
+	int rc = j->t->store->ops->user_add(j->t->store, j->user, j->hash, &cause);
+	if (rc == STORE_EXISTS) {
+		http_json_error(res, 409, "Username taken");
+	} else if (rc < 0) {
+		tracker_store_failed(res, cause);
+	} else {
+		struct json_object *o = tracker_success();
+		tracker_add_str(o, "username", j->user);
+		http_json_respond(res, 201, o);
+	}
+}
+
+static void
+login_done(struct hash_job *j, struct http_response *res)
+{
+	char token[REG_TOKEN_TEXT_SIZE];
+	struct tracker *t = j->t;
+
+	if (!j->ok) {
+		http_json_error(res, 401, "Invalid credentials");
+		return;
+	}
+	tracker_wr_lock(t);
+	registry_token_issue(t->reg, j->user, hy_now_ms() + t->cfg.token_ttl_ms, token);
+	tracker_unlock(t);
+	struct json_object *o = tracker_success();
+	tracker_add_str(o, "token", token);
+	tracker_add_str(o, "username", j->user);
+	tracker_add_int(o, "expires_in", (int64_t)(t->cfg.token_ttl_ms / 1000));
+	http_json_respond(res, 200, o);
+	http_response_header(res, "Cache-Control", "no-store");
+	sodium_memzero(token, sizeof(token));
+}
+
+static void
+hash_done(uv_work_t *w, int status)
+{
+	struct hash_job *j = w->data;
+	struct http_response res;
+
+	http_response_init(&res);
+	if (status < 0)
+		http_json_error(&res, 503, "Shutting down");
+	else if (j->registering)
+		register_done(j, &res);
+	else
+		login_done(j, &res);
+	http_conn_respond(j->conn, &res);
+	http_response_fini(&res);
+	http_conn_unref(j->conn);
+	atomic_fetch_sub(&j->t->hash_jobs, 1);
+	/* the password too, in case the work never ran */
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+/* Queues the job, or answers 503 if too many are waiting. */
+static void
+hash_queue(
+    struct tracker *t, struct hash_job *j, struct http_request *req, struct http_response *res)
+{
+	if (atomic_fetch_add(&t->hash_jobs, 1) >= TRACKER_MAX_HASH_JOBS) {
+		atomic_fetch_sub(&t->hash_jobs, 1);
+		sodium_memzero(j, sizeof(*j));
+		free(j);
+		http_json_error(res, 503, "Too many logins at once; retry");
+		http_response_header(res, "Retry-After", TRACKER_RETRY_AFTER_S);
+		return;
+	}
+	j->t = t;
+	j->work.data = j;
+	j->conn = http_conn_ref(req->conn);
+	int rc = uv_queue_work(http_conn_loop(req->conn), &j->work, hash_work, hash_done);
+	if (rc < 0) {
+		http_conn_unref(j->conn);
+		atomic_fetch_sub(&t->hash_jobs, 1);
+		sodium_memzero(j, sizeof(*j));
+		free(j);
+		log_error("uv_queue_work: %s", uv_strerror(rc));
+		http_json_error(res, 500, "Cannot queue work");
+		return;
+	}
+	res->deferred = 1;
+}
+
+/* Copies the credentials into a new job; NULL after a 400. */
+static struct hash_job *
+credentials(const struct http_request *req, struct http_response *res)
+{
+	struct json_object *o = http_json_body(req, res);
+	const char *user, *pw;
+	size_t pwlen;
+
+	if (o == NULL)
+		return NULL;
+	if (tracker_field_username(o, &user, res) < 0 ||
+	    tracker_field_password(o, &pw, &pwlen, res) < 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	struct hash_job *j = xcalloc(1, sizeof(*j));
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	memcpy(j->password, pw, pwlen);
+	j->pwlen = pwlen;
+	json_object_put(o);
+	return j;
+}
+
+void
+tracker_api_register(struct http_request *req, struct http_response *res, void *ctx)
+{
+	struct tracker *t = ctx;
+	struct hash_job *j;
+	char *cause = NULL;
+
+	if (t->cfg.no_register) {
+		http_json_error(res, 403, "Registration is closed");
+		return;
+	}
+	if ((j = credentials(req, res)) == NULL)
+		return;
+	/* Spare the 100 ms hash when the name is plainly taken; the insert
+	 * still decides a race. */
+	int found = t->store->ops->user_hash(t->store, j->user, j->hash, &cause);
+	if (found != 0) {
+		sodium_memzero(j, sizeof(*j));
+		free(j);
+		if (found < 0)
+			tracker_store_failed(res, cause);
+		else
+			http_json_error(res, 409, "Username taken");
+		return;
+	}
+	j->registering = 1;
+	hash_queue(t, j, req, res);
+}
+
+void
+tracker_api_login(struct http_request *req, struct http_response *res, void *ctx)
+{
+	struct tracker *t = ctx;
+	struct hash_job *j;
+	char *cause = NULL;
+
+	if ((j = credentials(req, res)) == NULL)
+		return;
+	j->found = t->store->ops->user_hash(t->store, j->user, j->hash, &cause);
+	if (j->found < 0) {
+		sodium_memzero(j, sizeof(*j));
+		free(j);
+		tracker_store_failed(res, cause);
+		return;
+	}
+	hash_queue(t, j, req, res);
+}
+
+void
+tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx)
+{
+	struct tracker *t = ctx;
+	char user[REG_NAME_MAX + 1];
+	const char *token;
+	size_t token_len;
+	struct json_object *o;
+
+	if (tracker_auth(t, req, res, user, &token, &token_len) < 0 ||
+	    (o = tracker_body_for(req, res, user)) == NULL)
+		return;
+	json_object_put(o);
+	tracker_wr_lock(t);
+	int rc = registry_token_revoke(t->reg, token, token_len, hy_now_ms());
+	if (rc == 0)
+		registry_peer_drop(t->reg, user);
+	tracker_unlock(t);
+	if (rc < 0)
+		http_json_error(res, 401, "Invalid or expired token");
+	else
+		http_json_respond(res, 200, tracker_success());
+}

@@ -1,0 +1,92 @@
+/* tracker_internal.h — what the tracker's handler files share: the state
+ * behind the API (tracker_api.c), the request checks and JSON answers
+ * (tracker_fields.c), the account handlers (tracker_accounts.c). Not an
+ * interface outside src/tracker.
+ *
+ * Every check returns -1 (or NULL) after filling res with its error.
+ */
+#ifndef HYCHAT_TRACKER_INTERNAL_H
+#define HYCHAT_TRACKER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "hychat/http_json.h"
+#include "hychat/registry.h"
+#include "hychat/tracker_api.h"
+
+struct tracker {
+	struct store *store;
+	struct registry *reg; /* under lock */
+	pthread_rwlock_t lock;
+	struct router *router;
+	struct tracker_config cfg;
+	uint64_t start_ms;
+	atomic_uint_fast64_t requests;
+	atomic_int hash_jobs; /* queued on the thread pool */
+	/* verified against when the user does not exist, so that a wrong name
+	 * takes as long as a wrong password */
+	char dummy_hash[STORE_HASH_MAX];
+};
+
+static inline void
+tracker_rd_lock(struct tracker *t)
+{
+	pthread_rwlock_rdlock(&t->lock);
+}
+
+static inline void
+tracker_wr_lock(struct tracker *t)
+{
+	pthread_rwlock_wrlock(&t->lock);
+}
+
+static inline void
+tracker_unlock(struct tracker *t)
+{
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Answers. */
+
+/* A new {"status":"success"} to add members to. */
+struct json_object *tracker_success(void);
+void tracker_add_int(struct json_object *o, const char *key, int64_t v);
+void tracker_add_str(struct json_object *o, const char *key, const char *v);
+/* Logs the store's reason, frees it, and answers 500. */
+void tracker_store_failed(struct http_response *res, char *cause);
+
+/* Checks. */
+
+/* Copies the user of the request's "Authorization: Bearer" token to user;
+ * -1 after a 401. token/token_len (may be NULL) receive the token text. */
+int tracker_auth(struct tracker *t, const struct http_request *req, struct http_response *res,
+    char user[REG_NAME_MAX + 1], const char **token, size_t *token_len);
+/* Parses the body as a JSON object whose "username", if present, is user
+ * (else 403). */
+struct json_object *tracker_body_for(
+    const struct http_request *req, struct http_response *res, const char *user);
+/* A string member: 1 with *out (and *len) set, 0 if absent and optional. */
+int tracker_field_str(struct json_object *o, const char *key, int required, const char **out,
+    size_t *len, struct http_response *res);
+/* An integer member in [min, max]; returns like tracker_field_str. */
+int tracker_field_int(struct json_object *o, const char *key, int required, int64_t min,
+    int64_t max, int64_t *out, struct http_response *res);
+/* The required "username", a valid name. */
+int tracker_field_username(struct json_object *o, const char **out, struct http_response *res);
+/* The required "password", 1 to TRACKER_PASSWORD_MAX bytes. */
+int tracker_field_password(
+    struct json_object *o, const char **out, size_t *len, struct http_response *res);
+/* Canonicalises a channel name into out. */
+int tracker_check_channel(
+    const char *s, size_t len, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+/* The required "channel", canonicalised into out. */
+int tracker_field_channel(
+    struct json_object *o, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+
+/* Account handlers, for the route table. */
+void tracker_api_register(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_login(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx);
+
+#endif

@@ -1,0 +1,194 @@
+"""hytest — helpers for the integration tests: private ports and
+directories, real processes started and killed by pid, raw HTTP over
+sockets, and a tiny test runner that prints one line per case."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BUILD = os.environ.get("HYCHAT_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SOURCE = os.environ.get("HYCHAT_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def binary(name):
+    """Path of a built binary: hychat-httpd -> BUILD/src/httpd/hychat-httpd."""
+    sub = {"hychat-httpd": "httpd", "hychat-tracker": "tracker",
+           "hychat-proxy": "proxy", "hychat": "peer"}[name]
+    return os.path.join(BUILD, "src", sub, name)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc=None, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %d before listening" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+class Proc:
+    """A process this test started; stop() kills exactly it, by pid."""
+
+    def __init__(self, args, port=None, env=None, stdin=None, cwd=None):
+        self.tmp = tempfile.TemporaryFile()
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        self.p = subprocess.Popen(args, stdout=self.tmp, stderr=subprocess.STDOUT,
+                                  stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                  env=e, cwd=cwd)
+        if port is not None:
+            wait_port(port, self.p)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def output(self):
+        self.tmp.seek(0)
+        return self.tmp.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        return self.p.returncode
+
+
+def raw(port, data, timeout=5.0, until_close=True):
+    """Sends bytes, returns every byte received until the server closes
+    (or until timeout when until_close is False and something arrived)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not until_close and parse_responses(out, complete_only=True):
+                break
+        return out
+    finally:
+        s.close()
+
+
+def parse_responses(data, complete_only=False):
+    """Splits a byte stream into [(status, headers dict lowercased, body)]."""
+    out = []
+    while data:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            break
+        head = data[:end].decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ")[1])
+        hdrs = {}
+        for line in head[1:]:
+            k, _, v = line.partition(":")
+            hdrs.setdefault(k.strip().lower(), v.strip())
+        rest = data[end + 4:]
+        if "content-length" in hdrs:
+            n = int(hdrs["content-length"])
+            if len(rest) < n:
+                if complete_only:
+                    break
+            body, data = rest[:n], rest[n:]
+        elif hdrs.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                nl = rest.find(b"\r\n")
+                if nl < 0:
+                    return out
+                size = int(rest[:nl].split(b";")[0], 16)
+                rest = rest[nl + 2:]
+                if size == 0:
+                    term = rest.find(b"\r\n")
+                    rest = rest[term + 2:]
+                    break
+                body += rest[:size]
+                rest = rest[size + 2:]
+            data = rest
+        else:
+            body, data = rest, b""
+        out.append((status, hdrs, body))
+    return out
+
+
+def request(port, method, path, body=None, headers=None, timeout=10.0):
+    """One HTTP/1.1 request on a fresh connection; returns (status, headers, body)."""
+    hdrs = {"Host": "127.0.0.1:%d" % port, "Connection": "close"}
+    if headers:
+        hdrs.update(headers)
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode()
+    if body is not None:
+        hdrs["Content-Length"] = str(len(body))
+    msg = "%s %s HTTP/1.1\r\n" % (method, path)
+    msg += "".join("%s: %s\r\n" % kv for kv in hdrs.items()) + "\r\n"
+    data = msg.encode() + (body or b"")
+    resp = parse_responses(raw(port, data, timeout))
+    if not resp:
+        raise AssertionError("no response to %s %s" % (method, path))
+    return resp[0]
+
+
+_cases = []
+
+
+def case(fn):
+    """Registers a test case; run() runs them in order."""
+    _cases.append(fn)
+    return fn
+
+
+def run(setup=None, teardown=None):
+    """Runs the registered cases, one 'ok'/'FAIL' line each, and exits
+    non-zero if any failed."""
+    ctx = setup() if setup else None
+    failed = 0
+    try:
+        for fn in _cases:
+            t0 = time.monotonic()
+            try:
+                fn()
+                print("ok   %-60s %.2fs" % (fn.__name__, time.monotonic() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s" % fn.__name__, flush=True)
+                traceback.print_exc(file=sys.stdout)
+    finally:
+        if teardown:
+            teardown(ctx)
+    print("%d passed, %d failed" % (len(_cases) - failed, failed))
+    sys.exit(1 if failed else 0)

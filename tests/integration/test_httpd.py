@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""hychat-httpd against real sockets: the original four-step cookie test,
+sessions, every protocol limit (each followed by a good request from
+another client), static files, keep-alive, pipelining, timeouts and the
+connection cap."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hytest import (BUILD, SOURCE, Proc, binary, case, free_port, parse_responses,  # noqa: E402
+                    raw, request, run)
+
+HTTPD = binary("hychat-httpd")
+S = {}
+
+
+def start(extra=(), **kw):
+    port = free_port()
+    p = Proc([HTTPD, "--listen", "127.0.0.1:%d" % port, "--quiet"] + list(extra), port=port, **kw)
+    return p, port
+
+
+def setup():
+    S["p"], S["port"] = start(["--header-timeout", "1000", "--body-timeout", "1000"])
+
+
+def teardown(_):
+    rc = S["p"].stop()
+    out = S["p"].output()
+    if rc != 0 or "ERROR: " in out or "runtime error" in out:
+        print(out)
+        raise SystemExit("hychat-httpd exited with %s or reported an error" % rc)
+
+
+def get(path, headers=None, port=None):
+    return request(port or S["port"], "GET", path, headers=headers)
+
+
+def login(user="admin", password="password", port=None):
+    return request(port or S["port"], "POST", "/login",
+                   body="username=%s&password=%s" % (user, password),
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def cookie_of(hdrs):
+    m = re.match(r"hychat_session=([0-9a-f]+);", hdrs.get("set-cookie", ""))
+    assert m, hdrs
+    return m.group(1)
+
+
+def still_serves():
+    st, _, body = get("/login.html")
+    assert st == 200 and b"<form" in body, st
+
+
+# The original test, step by step.
+
+@case
+def test_root_without_cookie_is_401():
+    st, h, body = get("/")
+    assert st == 401, st
+    assert h["content-type"].startswith("text/html")
+    assert b"401 Unauthorized" in body
+
+
+@case
+def test_login_page_is_a_form():
+    st, _, body = get("/login.html")
+    assert st == 200
+    assert b'name="username"' in body and b'name="password"' in body
+    assert b'action="/login"' in body
+
+
+@case
+def test_login_sets_cookie_and_answers_index():
+    st, h, body = login()
+    assert st == 200, st
+    assert b"Welcome to hychat" in body
+    sc = h["set-cookie"]
+    assert "HttpOnly" in sc and "SameSite=Strict" in sc and "Path=/" in sc, sc
+    assert re.search(r"Max-Age=\d+", sc), sc
+    token = cookie_of(h)
+    assert len(token) == 64  # 256 random bits, hex
+    assert "auth=true" not in sc
+    S["token"] = token
+
+
+@case
+def test_root_with_cookie_is_200_index():
+    st, _, body = get("/", {"Cookie": "hychat_session=" + S["token"]})
+    assert st == 200, st
+    assert b"Welcome to hychat" in body
+
+
+# Beyond the original.
+
+@case
+def test_wrong_password_shows_form_with_error_401():
+    st, h, body = login(password="nope")
+    assert st == 401, st
+    assert b"Invalid username or password" in body and b"<form" in body
+    assert "set-cookie" not in h
+
+
+@case
+def test_unknown_user_is_refused_like_a_wrong_password():
+    st, _, body = login(user="mallory", password="password")
+    assert st == 401 and b"Invalid username or password" in body
+
+
+@case
+def test_forged_cookie_is_refused():
+    for c in ("auth=true", "hychat_session=auth=true", "hychat_session=" + "0" * 64,
+              "hychat_session=" + S["token"][:-1] + "x"):
+        st, _, _ = get("/", {"Cookie": c})
+        assert st == 401, (c, st)
+
+
+@case
+def test_logout_ends_the_session():
+    _, h, _ = login()
+    tok = cookie_of(h)
+    ck = {"Cookie": "hychat_session=" + tok}
+    assert get("/", ck)[0] == 200
+    st, h2, _ = request(S["port"], "POST", "/logout", headers=ck)
+    assert st == 303 and h2["location"] == "/login.html"
+    assert "Max-Age=0" in h2["set-cookie"]
+    assert get("/", ck)[0] == 401
+
+
+@case
+def test_session_expires_server_side():
+    p, port = start(["--session-ttl", "1"])
+    try:
+        _, h, _ = login(port=port)
+        ck = {"Cookie": "hychat_session=" + cookie_of(h)}
+        assert get("/", ck, port=port)[0] == 200
+        time.sleep(1.3)
+        assert get("/", ck, port=port)[0] == 401
+    finally:
+        p.stop()
+
+
+@case
+def test_add_user_stores_only_a_hash():
+    d = tempfile.mkdtemp()
+    users = os.path.join(d, "users")
+    r = subprocess.run([HTTPD, "--users", users, "--add-user", "carol"], input=b"s3cret-pw\n",
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    data = open(users, "rb").read()
+    assert b"carol:$argon2id$" in data and b"s3cret-pw" not in data
+    assert os.stat(users).st_mode & 0o077 == 0
+    p, port = start(["--users", users])
+    try:
+        assert login("carol", "s3cret-pw", port=port)[0] == 200
+        assert login("admin", "password", port=port)[0] == 401
+        assert "demo credentials" not in p.output()
+    finally:
+        p.stop()
+
+
+@case
+def test_demo_credentials_warning_printed():
+    assert "demo credentials are active" in S["p"].output()
+
+
+# Limits: each bad request gets its status, then another client is served.
+
+def bad(data, status):
+    out = raw(S["port"], data)
+    resp = parse_responses(out)
+    assert resp and resp[0][0] == status, (data[:60], out[:200])
+    still_serves()
+    return resp[0]
+
+
+@case
+def test_malformed_request_line_is_400():
+    bad(b"GET\r\n\r\n", 400)
+    bad(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400)
+    bad(b"GET / HTTP/1.1\r\nHost: x\r\n folded: y\r\n\r\n", 400)
+    bad(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64) + b"\r\n\r\n", 400)
+
+
+@case
+def test_missing_host_on_http11_is_400():
+    bad(b"GET /login.html HTTP/1.1\r\n\r\n", 400)
+
+
+@case
+def test_unknown_method_is_501():
+    bad(b"BREW /login.html HTTP/1.1\r\nHost: x\r\n\r\n", 501)
+
+
+@case
+def test_wrong_method_on_route_is_405_with_allow():
+    st, h, _ = bad(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405)
+    assert h["allow"] == "POST", h
+    st, h, _ = bad(b"DELETE /login.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405)
+    assert h["allow"] == "GET, HEAD", h
+
+
+@case
+def test_header_block_too_large_is_431():
+    bad(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431)
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(100))
+    bad(b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n", 431)
+
+
+@case
+def test_body_too_large_is_413():
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", 413)
+    chunk = b"%x\r\n%s\r\n" % (300000, b"a" * 300000)
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 4 +
+        b"0\r\n\r\n", 413)
+
+
+@case
+def test_not_found_is_404():
+    _, h, _ = login()
+    st, _, _ = get("/nope.html", {"Cookie": "hychat_session=" + cookie_of(h)})
+    assert st == 404
+
+
+@case
+def test_bad_version_is_505():
+    bad(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505)
+
+
+@case
+def test_smuggling_shapes_are_400():
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400)
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400)
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501)
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400)
+
+
+@case
+def test_bad_chunked_body_is_400():
+    bad(b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400)
+
+
+@case
+def test_path_escape_attempts_refused():
+    for path in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/a/..%2f..%2fetc/passwd",
+                 "/.hidden", "/%00"):
+        st, _, body = get(path)
+        assert st in (400, 401, 404), (path, st)
+        assert b"root:" not in body
+
+
+# Connection handling.
+
+@case
+def test_keep_alive_and_pipelining_answer_in_order():
+    reqs = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p
+                    for p in (b"/login.html", b"/style.css", b"/", b"/login.html"))
+    reqs += b"GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    resp = parse_responses(raw(S["port"], reqs))
+    assert [r[0] for r in resp] == [200, 200, 401, 200, 200], [r[0] for r in resp]
+    assert resp[1][1]["content-type"].startswith("text/css")
+    assert resp[4][1]["connection"] == "close"
+
+
+@case
+def test_pipelined_bytes_split_anywhere():
+    reqs = b"GET /login.html HTTP/1.1\r\nHost: x\r\n\r\n" * 3
+    s = socket.create_connection(("127.0.0.1", S["port"]), timeout=5)
+    for i in range(0, len(reqs), 7):
+        s.sendall(reqs[i:i + 7])
+        time.sleep(0.001)
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    assert [r[0] for r in parse_responses(out)] == [200, 200, 200]
+
+
+@case
+def test_http10_closes_and_keepalive_opt_in():
+    out = raw(S["port"], b"GET /login.html HTTP/1.0\r\n\r\n")
+    r = parse_responses(out)
+    assert r[0][0] == 200 and r[0][1].get("connection") == "close"
+    s = socket.create_connection(("127.0.0.1", S["port"]), timeout=5)
+    s.sendall(b"GET /login.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    time.sleep(0.2)
+    d = s.recv(65536)
+    assert b"Connection: keep-alive" in d
+    s.sendall(b"GET /style.css HTTP/1.0\r\n\r\n")
+    d = b""
+    while True:
+        x = s.recv(65536)
+        if not x:
+            break
+        d += x
+    s.close()
+    assert parse_responses(d)[0][0] == 200
+
+
+@case
+def test_head_has_length_and_no_body():
+    out = raw(S["port"], b"HEAD /login.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, rest = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 100
+    assert rest == b""
+
+
+@case
+def test_expect_100_continue():
+    s = socket.create_connection(("127.0.0.1", S["port"]), timeout=5)
+    body = b"username=admin&password=password"
+    s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n"
+              % len(body))
+    first = s.recv(100)
+    assert first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), first
+    s.sendall(body)
+    out = first[25:]
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    assert parse_responses(out)[0][0] == 200
+
+
+@case
+def test_chunked_form_body_logs_in():
+    body = b"username=admin&password=password"
+    chunks = b"5\r\n" + body[:5] + b"\r\n" + b"%x;ext=1\r\n" % (len(body) - 5) + body[5:] + \
+        b"\r\n0\r\nTrailer: x\r\n\r\n"
+    out = raw(S["port"], b"POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+    assert parse_responses(out)[0][0] == 200
+
+
+@case
+def test_header_timeout_cuts_slow_client_and_others_are_served():
+    s = socket.create_connection(("127.0.0.1", S["port"]), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    still_serves()
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    took = time.monotonic() - t0
+    s.close()
+    assert out.startswith(b"HTTP/1.1 408"), out[:80]
+    assert 0.8 < took < 3.0, took
+
+
+@case
+def test_body_timeout_cuts_stalled_upload():
+    s = socket.create_connection(("127.0.0.1", S["port"]), timeout=5)
+    s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+    out = s.recv(65536)
+    s.close()
+    assert out.startswith(b"HTTP/1.1 408"), out[:80]
+
+
+@case
+def test_connection_cap_answers_503_then_recovers():
+    p, port = start(["--max-conns", "4"])
+    try:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        time.sleep(0.2)
+        out = raw(port, b"GET /login.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 503"), out[:60]
+        for s in held:
+            s.close()
+        time.sleep(0.3)
+        assert get("/login.html", port=port)[0] == 200
+    finally:
+        p.stop()
+
+
+# Static files.
+
+@case
+def test_static_etag_and_last_modified_give_304():
+    st, h, _ = get("/login.html")
+    assert st == 200 and h["etag"] and h["last-modified"]
+    st2, h2, body = get("/login.html", {"If-None-Match": h["etag"]})
+    assert st2 == 304 and body == b"", st2
+    st3, _, _ = get("/login.html", {"If-Modified-Since": h["last-modified"]})
+    assert st3 == 304
+
+
+@case
+def test_static_site_files_index_mime_symlinks_large():
+    root = tempfile.mkdtemp()
+    os.mkdir(os.path.join(root, "public"))
+    os.mkdir(os.path.join(root, "public", "docs"))
+    open(os.path.join(root, "public", "docs", "index.html"), "w").write("<p>docs index</p>")
+    open(os.path.join(root, "public", "a.json"), "w").write("{}")
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    open(os.path.join(root, "public", "big.bin"), "wb").write(big)
+    secret = tempfile.mkdtemp()
+    open(os.path.join(secret, "secret.txt"), "w").write("TOPSECRET")
+    os.symlink(os.path.join(secret, "secret.txt"), os.path.join(root, "public", "link.txt"))
+    p, port = start(["--root", root])
+    try:
+        st, h, body = get("/public/docs/", port=port)
+        assert st == 200 and b"docs index" in body and h["content-type"].startswith("text/html")
+        st, h, _ = get("/public/docs", port=port)
+        assert st == 301 and h["location"] == "/public/docs/"
+        st, h, _ = get("/public/a.json", port=port)
+        assert st == 200 and h["content-type"] == "application/json"
+        st, _, body = get("/public/link.txt", port=port)
+        assert st == 404 and b"TOPSECRET" not in body
+        st, h, body = get("/public/big.bin", port=port)
+        assert st == 200 and int(h["content-length"]) == len(big) and body == big
+        out = raw(port, b"HEAD /public/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert out.endswith(b"\r\n\r\n") and b"Content-Length: %d" % len(big) in out
+    finally:
+        p.stop()
+
+
+@case
+def test_slow_reader_of_large_file_does_not_grow_memory():
+    root = tempfile.mkdtemp()
+    os.mkdir(os.path.join(root, "public"))
+    open(os.path.join(root, "public", "big.bin"), "wb").write(b"x" * (32 * 1024 * 1024))
+    open(os.path.join(root, "public", "small.txt"), "w").write("small")
+    p, port = start(["--root", root])
+    try:
+        socks = []
+        for _ in range(8):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /public/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        time.sleep(1.0)
+        rss = int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % p.pid).read()).group(1))
+        assert rss < 120 * 1024, "RSS %d kB with 8 stalled 32 MiB downloads" % rss
+        still = request(port, "GET", "/public/small.txt")
+        assert still[0] == 200 and still[2] == b"small"
+        for s in socks:
+            s.close()
+    finally:
+        p.stop()
+
+
+# Process behaviour.
+
+@case
+def test_workers_share_the_port():
+    p, port = start(["--workers", "2"])
+    try:
+        for _ in range(20):
+            assert get("/login.html", port=port)[0] == 200
+    finally:
+        assert p.stop() == 0
+
+
+@case
+def test_port_taken_is_a_clear_fatal_error():
+    r = subprocess.run([HTTPD, "--listen", "127.0.0.1:%d" % S["port"]], capture_output=True,
+                       timeout=20)
+    assert r.returncode != 0
+    assert b"address already in use" in r.stderr.lower(), r.stderr
+
+
+@case
+def test_help_version_and_bad_flags():
+    r = subprocess.run([HTTPD, "--version"], capture_output=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith(b"hychat-httpd ")
+    r = subprocess.run([HTTPD, "--help"], capture_output=True, timeout=10)
+    assert r.returncode == 0 and b"--listen" in r.stdout
+    r = subprocess.run([HTTPD, "--workers", "zero"], capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"--workers" in r.stderr
+
+
+@case
+def test_original_flag_spelling():
+    port = free_port()
+    p = Proc([HTTPD, "--server-ip", "127.0.0.1", "--server-port", str(port), "--quiet"], port=port)
+    try:
+        assert get("/login.html", port=port)[0] == 200
+    finally:
+        p.stop()
+
+
+if __name__ == "__main__":
+    run(setup, teardown)
