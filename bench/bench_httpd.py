@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import BUILD, build, free_port, need, nginx, row, wrk, Server  # noqa: E402
+from benchlib import BUILD, build, free_port, need, nginx, nginx_version, row, wrk, Server  # noqa: E402
 
 
 def main():
@@ -19,10 +19,12 @@ def main():
     need("wrk", "nginx")
     build()
     root = tempfile.mkdtemp(prefix="hychat-bench-www-")
-    os.mkdir(os.path.join(root, "public"))
+    os.chmod(root, 0o755)  # nginx's workers run as another user
+    os.mkdir(os.path.join(root, "public"), 0o755)
     for name, size in (("1k.bin", 1024), ("100k.bin", 100 * 1024)):
         with open(os.path.join(root, "public", name), "wb") as f:
             f.write(os.urandom(size))
+        os.chmod(os.path.join(root, "public", name), 0o644)
 
     hp, np_ = free_port(), free_port()
     hy = Server([os.path.join(BUILD, "src/httpd/hychat-httpd"), "--listen", "127.0.0.1:%d" % hp,
@@ -40,8 +42,8 @@ def main():
         hy.stop()
         ng.stop()
 
-    print("hychat-httpd vs nginx %s, 1 worker each, wrk -t1 -c%d -d%ds" %
-          ("1.22", a.conns, a.seconds))
+    print("hychat-httpd vs %s, 1 worker each, wrk -t1 -c%d -d%ds" %
+          (nginx_version(), a.conns, a.seconds))
     for f in ("1k.bin", "100k.bin"):
         h, n = results[("hychat", f)], results[("nginx", f)]
         row("hychat-httpd " + f, h[0], h[1], h[2])

@@ -100,6 +100,11 @@ def nginx(port, server_block, extra_http=""):
     return Server(["/usr/sbin/nginx", "-c", conf, "-p", tmp], port)
 
 
+def nginx_version():
+    r = subprocess.run(["/usr/sbin/nginx", "-v"], capture_output=True, text=True)
+    return r.stderr.strip().replace("nginx version: ", "")
+
+
 def wrk(url, conns=50, seconds=10, threads=1, script=None):
     """Runs wrk; returns (requests/s, p99 ms, errors)."""
     args = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency"]
