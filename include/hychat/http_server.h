@@ -91,12 +91,23 @@ struct http_response {
 	int close; /* close the connection after this response */
 	int no_body; /* 204/304-style: no body, no Content-Length */
 	int deferred; /* set by a router handler that answers later itself */
+	/* A body written from the caller's memory without a copy where the
+	 * socket takes it at once; body_release(body_arg) is called when the
+	 * server is done with it, before http_conn_respond() returns (or by
+	 * http_response_reset()/_fini() if it was never sent). Used instead
+	 * of body when body_ref is set. */
+	const char *body_ref;
+	size_t body_ref_len;
+	void (*body_release)(void *arg);
+	void *body_arg;
 };
 
 void http_response_init(struct http_response *res);
 void http_response_fini(struct http_response *res);
 /* Clears status, headers and body for reuse (keeps the allocations). */
 void http_response_reset(struct http_response *res);
+/* Releases body_ref, if any (see struct http_response). */
+void http_response_release_body(struct http_response *res);
 void http_response_header(struct http_response *res, const char *name, const char *value);
 void http_response_headerf(struct http_response *res, const char *name, const char *fmt, ...)
     HY_PRINTF(3, 4);
@@ -169,7 +180,7 @@ struct http_request *http_conn_request(struct http_conn *c);
 
 /* Sends a complete response to the current request; the response may be
  * reset or freed on return. HEAD requests get the head only. */
-void http_conn_respond(struct http_conn *c, const struct http_response *res);
+void http_conn_respond(struct http_conn *c, struct http_response *res);
 
 /* Streaming responses: a head (headers without the framing ones), then
  * body pieces, then the end. content_length < 0 means chunked (or, for an

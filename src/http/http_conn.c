@@ -432,17 +432,52 @@ conn_response_done(struct http_conn *c)
 		conn_flush(c);
 }
 
+/* Appends a body from the caller's memory. When nothing is queued before
+ * this response, the head and the body go out in one writev now and only
+ * what the socket did not take is copied. */
 static void
-conn_send(struct http_conn *c, const struct http_response *res)
+conn_append_ref(struct http_conn *c, size_t before, const char *data, size_t len)
 {
+	if (before != 0 || c->writing || c->closing) {
+		buf_append(&c->out, data, len);
+		return;
+	}
+	uv_buf_t b[2] = { uv_buf_init(c->out.data, (unsigned)c->out.len),
+		uv_buf_init((char *)(uintptr_t)data, (unsigned)len) };
+	int n = uv_try_write((uv_stream_t *)&c->tcp, b, 2);
+	if (n < 0)
+		n = 0; /* EAGAIN, or an error the next flush reports */
+	if (n > 0)
+		c->write_ms = c->srv->now_ms;
+	size_t head = c->out.len, done = (size_t)n;
+	if (done >= head) {
+		c->out.len = 0;
+		buf_append(&c->out, data + (done - head), len - (done - head));
+	} else {
+		buf_consume(&c->out, done);
+		buf_append(&c->out, data, len);
+	}
+}
+
+static void
+conn_send(struct http_conn *c, struct http_response *res)
+{
+	size_t blen = res->body_ref != NULL ? res->body_ref_len : res->body.len;
+	size_t before = c->out.len;
+
 	if (res->close)
 		c->close_after = 1;
-	int64_t len = res->no_body ? -2 : (int64_t)res->body.len;
+	int64_t len = res->no_body ? -2 : (int64_t)blen;
 	http_conn_format_head(c, &c->out, res->status, res->headers.data, res->headers.len, len);
-	if (!c->head_only && !res->no_body && res->body.len)
-		buf_append(&c->out, res->body.data, res->body.len);
+	if (!c->head_only && !res->no_body && blen) {
+		if (res->body_ref != NULL)
+			conn_append_ref(c, before, res->body_ref, blen);
+		else
+			buf_append(&c->out, res->body.data, blen);
+	}
 	c->resp_status = res->status;
-	c->resp_bytes = res->no_body ? 0 : res->body.len;
+	c->resp_bytes = res->no_body ? 0 : blen;
+	http_response_release_body(res);
 }
 
 /* Answers a protocol error and closes the connection after it. */
@@ -470,10 +505,12 @@ conn_fail(struct http_conn *c, int status)
 }
 
 void
-http_conn_respond(struct http_conn *c, const struct http_response *res)
+http_conn_respond(struct http_conn *c, struct http_response *res)
 {
-	if (c->closing || c->resp != RESP_NONE || c->state == CONN_LINGER)
+	if (c->closing || c->resp != RESP_NONE || c->state == CONN_LINGER) {
+		http_response_release_body(res);
 		return;
+	}
 	conn_send(c, res);
 	conn_response_done(c);
 }

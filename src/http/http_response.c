@@ -61,8 +61,22 @@ http_response_init(struct http_response *res)
 }
 
 void
+http_response_release_body(struct http_response *res)
+{
+	if (res->body_ref == NULL)
+		return;
+	if (res->body_release != NULL)
+		res->body_release(res->body_arg);
+	res->body_ref = NULL;
+	res->body_ref_len = 0;
+	res->body_release = NULL;
+	res->body_arg = NULL;
+}
+
+void
 http_response_fini(struct http_response *res)
 {
+	http_response_release_body(res);
 	buf_fini(&res->headers);
 	buf_fini(&res->body);
 }
@@ -70,6 +84,7 @@ http_response_fini(struct http_response *res)
 void
 http_response_reset(struct http_response *res)
 {
+	http_response_release_body(res);
 	res->status = 200;
 	res->headers.len = 0;
 	res->body.len = 0;

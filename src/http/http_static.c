@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +26,21 @@
 #define STATIC_BUCKETS 256
 #define STATIC_CHUNK (64 * 1024)
 #define STATIC_INDEX "index.html"
+#define STATIC_REF_MIN (16 * 1024) /* bodies this large are written from the cache */
+
+/* A cached file's bytes, shared by the cache and the responses being
+ * written from it: a file changed meanwhile gets a new blob. */
+struct blob {
+	atomic_uint refs;
+	size_t len;
+	char data[];
+};
 
 struct entry {
 	struct entry *next;
 	char *key;
 	uint64_t hash;
-	char *data;
+	struct blob *blob;
 	size_t size;
 	time_t mtime;
 	ino_t ino;
@@ -125,10 +135,19 @@ http_static_new(const char *root, const char **err)
 }
 
 static void
+blob_unref(void *arg)
+{
+	struct blob *b = arg;
+
+	if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1)
+		free(b);
+}
+
+static void
 entry_free(struct entry *e)
 {
 	free(e->key);
-	free(e->data);
+	blob_unref(e->blob);
 	free(e);
 }
 
@@ -213,16 +232,18 @@ entry_stamp(struct entry *e, const struct stat *st)
 	strftime(e->lastmod, sizeof(e->lastmod), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-static int
-read_file(const char *path, size_t size, char **out)
+static struct blob *
+read_file(const char *path, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
-	char *data = xmalloc(size + 1);
+		return NULL;
+	struct blob *b = xmalloc(sizeof(*b) + size + 1);
+	atomic_init(&b->refs, 1);
+	b->len = size;
 	size_t got = 0;
 	while (got < size) {
-		ssize_t n = read(fd, data + got, size - got);
+		ssize_t n = read(fd, b->data + got, size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -231,11 +252,10 @@ read_file(const char *path, size_t size, char **out)
 	}
 	close(fd);
 	if (got != size) {
-		free(data);
-		return -1;
+		free(b);
+		return NULL;
 	}
-	*out = data;
-	return 0;
+	return b;
 }
 
 /* Resolves rel under the root. Returns 0 with the real path and its stat,
@@ -448,8 +468,8 @@ cache_get(struct http_static *s, struct http_request *req, struct buf *rel, int 
 		e->checked_ms = now;
 		return e;
 	}
-	char *data;
-	if (read_file(real, (size_t)sb->st_size, &data) < 0) {
+	struct blob *blob = read_file(real, (size_t)sb->st_size);
+	if (blob == NULL) {
 		*status = 403;
 		return NULL;
 	}
@@ -463,9 +483,9 @@ cache_get(struct http_static *s, struct http_request *req, struct buf *rel, int 
 		s->buckets[h % STATIC_BUCKETS] = e;
 	} else {
 		s->cached_bytes -= e->size;
-		free(e->data);
+		blob_unref(e->blob);
 	}
-	e->data = data;
+	e->blob = blob;
 	entry_stamp(e, sb);
 	e->mime = http_static_mime(real);
 	e->checked_ms = now;
@@ -505,9 +525,16 @@ http_static_serve(
 		if (not_modified(req, e->etag, e->mtime)) {
 			res->status = 304;
 			res->no_body = 1;
+		} else if (e->size >= STATIC_REF_MIN) {
+			res->status = 200;
+			atomic_fetch_add(&e->blob->refs, 1);
+			res->body_ref = e->blob->data;
+			res->body_ref_len = e->size;
+			res->body_release = blob_unref;
+			res->body_arg = e->blob;
 		} else {
 			res->status = 200;
-			buf_append(&res->body, e->data, e->size);
+			buf_append(&res->body, e->blob->data, e->size);
 		}
 		pthread_mutex_unlock(&s->lock);
 		buf_fini(&rel);

@@ -82,7 +82,14 @@ login_form(struct webapp *app, struct http_request *req, struct http_response *r
 	if (res->deferred || res->status != 200)
 		return;
 	res->status = status;
-	char *mark = error != NULL ? strstr(res->body.data, WEBAPP_ERROR_MARK) : NULL;
+	if (res->body_ref != NULL) {
+		/* a large login page came by reference: the error needs a copy */
+		buf_append(&res->body, res->body_ref, res->body_ref_len);
+		http_response_release_body(res);
+	}
+	char *mark = error != NULL && res->body.data != NULL
+	    ? strstr(res->body.data, WEBAPP_ERROR_MARK)
+	    : NULL;
 	if (mark != NULL) {
 		struct buf b;
 		buf_init(&b);

@@ -25,10 +25,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < req.num_headers; i++) {
 			const char *v;
 			size_t vl;
-			(void)http_header_has_token(req.headers[i].value, req.headers[i].value_len, "close");
-			(void)http_cookie_get(req.headers[i].value, req.headers[i].value_len, "s", &v, &vl);
+			(void)http_header_has_token(
+			    req.headers[i].value, req.headers[i].value_len, "close");
+			(void)http_cookie_get(
+			    req.headers[i].value, req.headers[i].value_len, "s", &v, &vl);
 			uint64_t cl;
-			(void)http_parse_content_length(req.headers[i].value, req.headers[i].value_len, &cl);
+			(void)http_parse_content_length(
+			    req.headers[i].value, req.headers[i].value_len, &cl);
 		}
 		(void)http_header_find(req.headers, req.num_headers, "host");
 		if (req.query != NULL) {

@@ -411,6 +411,8 @@ def test_static_site_files_index_mime_symlinks_large():
     os.mkdir(os.path.join(root, "public", "docs"))
     open(os.path.join(root, "public", "docs", "index.html"), "w").write("<p>docs index</p>")
     open(os.path.join(root, "public", "a.json"), "w").write("{}")
+    mid = os.urandom(100 * 1024 + 3)
+    open(os.path.join(root, "public", "mid.bin"), "wb").write(mid)
     big = os.urandom(3 * 1024 * 1024 + 17)
     open(os.path.join(root, "public", "big.bin"), "wb").write(big)
     secret = tempfile.mkdtemp()
@@ -426,6 +428,13 @@ def test_static_site_files_index_mime_symlinks_large():
         assert st == 200 and h["content-type"] == "application/json"
         st, _, body = get("/public/link.txt", port=port)
         assert st == 404 and b"TOPSECRET" not in body
+        # a cached file written by reference: alone, and pipelined behind others
+        st, h, body = get("/public/mid.bin", port=port)
+        assert st == 200 and body == mid
+        reqs = b"GET /public/mid.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 3
+        resp = parse_responses(raw(port, reqs + b"GET /public/a.json HTTP/1.1\r\nHost: x\r\n"
+                                   b"Connection: close\r\n\r\n"))
+        assert [r[2] == mid for r in resp[:3]] == [True] * 3 and resp[3][2] == b"{}"
         st, h, body = get("/public/big.bin", port=port)
         assert st == 200 and int(h["content-length"]) == len(big) and body == big
         out = raw(port, b"HEAD /public/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
