@@ -190,6 +190,11 @@ int http_conn_write_head(
     struct http_conn *c, int status, const char *headers, size_t len, int64_t content_length);
 int http_conn_write_body(struct http_conn *c, const char *data, size_t len);
 void http_conn_end_response(struct http_conn *c);
+/* Holds output written from outside the connection's own callbacks (a
+ * backend's answer, say) until uncork, so that it leaves in one write;
+ * uncork also goes on with pipelined requests that waited. Nests. */
+void http_conn_cork(struct http_conn *c);
+void http_conn_uncork(struct http_conn *c);
 /* Bytes queued for writing and not yet taken by the socket. */
 size_t http_conn_write_queued(const struct http_conn *c);
 

@@ -571,6 +571,21 @@ http_conn_end_response(struct http_conn *c)
 	conn_response_done(c);
 }
 
+void
+http_conn_cork(struct http_conn *c)
+{
+	c->in_process++;
+}
+
+void
+http_conn_uncork(struct http_conn *c)
+{
+	if (--c->in_process > 0 || c->closing)
+		return;
+	/* conn_process() parses what waited, flushes, and resumes reading */
+	conn_process(c);
+}
+
 size_t
 http_conn_write_queued(const struct http_conn *c)
 {

@@ -73,6 +73,7 @@ struct upstream {
 	int closing;
 	int reused;
 	int reading;
+	int connected;
 	int got_bytes;
 	size_t writing; /* bytes queued in uv_write */
 	struct buf in;
@@ -392,6 +393,17 @@ up_write(struct upstream *up, const char *data, size_t len)
 {
 	if (len == 0 || up->closing)
 		return;
+	if (up->writing == 0 && up->connected) {
+		/* write first; queue only what the socket did not take */
+		uv_buf_t tb = uv_buf_init((char *)(uintptr_t)data, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&up->tcp, &tb, 1);
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+		if (len == 0)
+			return;
+	}
 	struct write_req *wr = xmalloc(sizeof(*wr) + len);
 	memcpy(wr->data, data, len);
 	wr->len = len;
@@ -681,14 +693,11 @@ up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 }
 
 static void
-up_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+up_read(struct upstream *up, ssize_t n)
 {
-	struct upstream *up = st->data;
+	uv_stream_t *st = (uv_stream_t *)&up->tcp;
 	struct exchange *ex = up->ex;
 
-	(void)b;
-	if (n == 0 || up->closing)
-		return;
 	if (up->state == UP_IDLE) {
 		/* a pooled connection speaks out of turn or closes: drop it */
 		pool_remove(up->w, up);
@@ -796,6 +805,25 @@ again:
 }
 
 static void
+up_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct upstream *up = st->data;
+
+	(void)b;
+	if (n == 0 || up->closing)
+		return;
+	if (up->ex == NULL) {
+		up_read(up, n);
+		return;
+	}
+	/* everything this read gives the client leaves in one write */
+	struct http_conn *c = up->ex->c;
+	http_conn_cork(c);
+	up_read(up, n);
+	http_conn_uncork(c);
+}
+
+static void
 up_read_start(struct upstream *up)
 {
 	if (!up->reading && !up->closing &&
@@ -849,6 +877,7 @@ up_connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	uv_tcp_nodelay(&up->tcp, 1);
+	up->connected = 1;
 	exchange_send(ex);
 }
 
