@@ -403,6 +403,16 @@ def test_check_reports_config_errors_with_line_numbers():
 
 
 @case
+def test_access_log_names_host_backend_and_time():
+    who("app2.local", "/logged")
+    time.sleep(0.2)
+    lines = [l for l in S["p"].output().splitlines() if '"GET /logged"' in l]
+    assert lines, S["p"].output()[-500:]
+    assert re.search(r'^127\.0\.0\.1 "GET /logged" 200 app2\.local 127\.0\.0\.1:\d+ \d+ms$',
+                     lines[-1]), lines[-1]
+
+
+@case
 def test_help_and_version():
     r = subprocess.run([PROXY, "--version"], capture_output=True, timeout=10)
     assert r.returncode == 0 and r.stdout.startswith(b"hychat-proxy ")
