@@ -69,7 +69,7 @@ class Server:
 
 
 NGINX_CONF = """
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log crit;
@@ -91,12 +91,12 @@ http {{
 """
 
 
-def nginx(port, server_block, extra_http=""):
+def nginx(port, server_block, extra_http="", workers=1):
     """Starts Debian's nginx with a private config; returns the Server."""
     tmp = tempfile.mkdtemp(prefix="hychat-bench-nginx-")
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, extra=extra_http + server_block))
+        f.write(NGINX_CONF.format(tmp=tmp, extra=extra_http + server_block, workers=workers))
     return Server(["/usr/sbin/nginx", "-c", conf, "-p", tmp], port)
 
 

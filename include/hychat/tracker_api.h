@@ -47,5 +47,10 @@ void tracker_sweep(struct tracker *t);
 /* Hashes a password with Argon2id into out (STORE_HASH_MAX bytes): about
  * 100 ms and 64 MiB, so never on a loop. Returns 0, or -1 out of memory. */
 int tracker_hash_password(const char *password, size_t len, char *out);
+/* Hashes new passwords at Argon2id's minimum cost instead (for tests and
+ * benchmarks that create thousands of accounts; never for real ones).
+ * Verification always uses the cost stored in each hash. Call before
+ * tracker_new(). */
+void tracker_set_kdf_min(int on);
 
 #endif

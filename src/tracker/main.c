@@ -31,6 +31,7 @@ enum {
 	OPT_TOKEN_TTL,
 	OPT_NO_REGISTER,
 	OPT_ADD_USER,
+	OPT_KDF_COST,
 };
 
 static const struct option options[] = {
@@ -43,6 +44,7 @@ static const struct option options[] = {
 	{ "workers", required_argument, NULL, 'w' },
 	{ "no-register", no_argument, NULL, OPT_NO_REGISTER },
 	{ "add-user", required_argument, NULL, OPT_ADD_USER },
+	{ "kdf-cost", required_argument, NULL, OPT_KDF_COST },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -64,6 +66,7 @@ usage(FILE *f)
 	    "  --token-ttl SECONDS     a login token's lifetime (default %d)\n"
 	    "  --workers N             event loops sharing the port (default 1)\n"
 	    "  --no-register           close POST /register (accounts via --add-user)\n"
+	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
 	    "  --quiet                 no access log\n"
 	    "  --help, --version\n",
@@ -246,6 +249,16 @@ main(int argc, char **argv)
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
 		case OPT_ADD_USER: adduser = optarg; break;
+		case OPT_KDF_COST:
+			if (strcmp(optarg, "min") == 0) {
+				tracker_set_kdf_min(1);
+				log_warn(
+				    "--kdf-cost min: new passwords get Argon2id's minimum cost; "
+				    "for tests and benchmarks only");
+			} else if (strcmp(optarg, "interactive") != 0)
+				log_fatal(
+				    2, "--kdf-cost: expected interactive or min, got '%s'", optarg);
+			break;
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("hychat-tracker %s\n", HYCHAT_VERSION); return 0;

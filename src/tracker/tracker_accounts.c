@@ -26,11 +26,21 @@ struct hash_job {
 	char password[TRACKER_PASSWORD_MAX];
 };
 
+/* Set once at start, before any worker runs. */
+static int kdf_min;
+
+void
+tracker_set_kdf_min(int on)
+{
+	kdf_min = on;
+}
+
 int
 tracker_hash_password(const char *password, size_t len, char *out)
 {
-	return crypto_pwhash_str(out, password, len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	return crypto_pwhash_str(out, password, len,
+	    kdf_min ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    kdf_min ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
 static void

@@ -536,6 +536,23 @@ def test_default_database_goes_under_xdg_state_home():
 
 
 @case
+def test_kdf_cost_min_is_for_tests_and_says_so():
+    db = os.path.join(S["dir"], "kdf.db")
+    p, port = start(db, ["--kdf-cost", "min"], quiet=False)
+    try:
+        assert "for tests and benchmarks only" in p.output()
+        st, _ = api("POST", "/register", {"username": "quick", "password": "pw-quick"}, port=port)[:2]
+        assert st == 201, st
+        assert api("POST", "/login", {"username": "quick", "password": "pw-quick"},
+                   port=port)[0] == 200
+    finally:
+        stop_checked(p)
+    assert b"$argon2id$v=19$m=8," in open(db, "rb").read()
+    r = subprocess.run([TRACKER, "--kdf-cost", "cheap"], capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"--kdf-cost" in r.stderr
+
+
+@case
 def test_sigint_stops_cleanly():
     db = os.path.join(S["dir"], "sig.db")
     p, port = start(db)
