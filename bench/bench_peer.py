@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""bench_peer — the peer's figures beside the physical limit, in one run:
+a raw TCP ping-pong of 200-byte messages between two plain sockets; two
+headless hychat peers on an encrypted link (direct-message throughput,
+one-way latency from the send command to the receive event); a channel of
+50 headless peers (time until every member has a message); the memory of
+an idle peer.
+
+The peers are driven by one thread that selects over their pipes and looks
+for bytes, not JSON, so the driver costs as little as it can.
+
+Usage: python3 bench/bench_peer.py [--messages 50000] [--latency 2000]
+                                   [--members 50] [--channel-messages 500]
+HYCHAT_BENCH_BUILD picks another build directory (default build-bench:
+release, LTO, no sanitizers)."""
+import argparse
+import os
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import benchlib  # noqa: E402
+
+os.environ["HYCHAT_BUILD"] = benchlib.BUILD
+sys.path.insert(0, os.path.join(benchlib.ROOT, "tests", "integration"))
+import peer_harness  # noqa: E402
+from hytest import binary  # noqa: E402
+
+SIZE = 200
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p / 100.0))]
+
+
+def raw_pingpong(n):
+    """Round trips of SIZE bytes between two plain sockets, in ms."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def echo():
+        c, _ = srv.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            d = b""
+            while len(d) < SIZE:
+                x = c.recv(SIZE - len(d))
+                if not x:
+                    return
+                d += x
+            c.sendall(d)
+
+    threading.Thread(target=echo, daemon=True).start()
+    s = socket.create_connection(srv.getsockname())
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    msg = b"x" * SIZE
+    rtts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        s.sendall(msg)
+        got = 0
+        while got < SIZE:
+            got += len(s.recv(SIZE - got))
+        rtts.append((time.perf_counter() - t0) * 1000)
+    s.close()
+    srv.close()
+    return rtts
+
+
+class Lean:
+    """A headless peer whose output is scanned for byte patterns."""
+
+    def __init__(self, name, port, tport, data):
+        env = dict(os.environ, HYCHAT_PASSWORD="bench " + name)
+        self.name = name
+        self.p = subprocess.Popen(
+            [binary("hychat"), "--headless", "--username", name, "--peer-port", str(port),
+             "--listen", "127.0.0.1", "--tracker", "http://127.0.0.1:%d" % tport,
+             "--data-dir", data], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=env)
+        self.fd = self.p.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.tail = b""
+        self.pattern = None
+        self.hits = 0
+        self.hit_at = None
+
+    def expect(self, pattern):
+        self.pattern, self.hits, self.hit_at = pattern, 0, None
+
+    def feed(self, data):
+        data = self.tail + data
+        cut = data.rfind(b"\n") + 1
+        self.tail = data[cut:]
+        if self.pattern is not None:
+            n = data[:cut].count(self.pattern)
+            if n:
+                self.hits += n
+                self.hit_at = time.perf_counter()
+
+    def cmd(self, line):
+        self.p.stdin.write(line if isinstance(line, bytes) else line.encode() + b"\n")
+        self.p.stdin.flush()
+
+    def stop(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+class Pump:
+    """Reads every peer's output as it comes, in this thread."""
+
+    def __init__(self, peers):
+        self.sel = selectors.DefaultSelector()
+        for p in peers:
+            self.sel.register(p.fd, selectors.EVENT_READ, p)
+
+    def add(self, p):
+        self.sel.register(p.fd, selectors.EVENT_READ, p)
+
+    def until(self, done, timeout):
+        end = time.perf_counter() + timeout
+        while not done():
+            left = end - time.perf_counter()
+            if left <= 0:
+                raise RuntimeError("timed out")
+            for key, _ in self.sel.select(min(left, 0.5)):
+                try:
+                    data = os.read(key.fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if data:
+                    key.data.feed(data)
+
+
+def start(name, tport, tmp, pump):
+    peer_harness.register(tport, name, "bench " + name)
+    p = Lean(name, peer_harness.free_port(), tport, os.path.join(tmp, name))
+    pump.add(p)
+    p.expect(b'"state":"online"')
+    pump.until(lambda: p.hits > 0, 60)
+    return p
+
+
+def throughput(pump, alice, bob, n):
+    text = "t" * (SIZE - 8)
+    lines = b"".join(b"send bob %07d %s\n" % (i, text.encode()) for i in range(n))
+    bob.expect(b'"type":"chat"')
+    t0 = time.perf_counter()
+
+    # The write can fill alice's stdin pipe: it goes from its own thread.
+    w = threading.Thread(target=alice.cmd, args=(lines,), daemon=True)
+    w.start()
+    pump.until(lambda: bob.hits >= n, 300)
+    return n / (bob.hit_at - t0)
+
+
+def latency(pump, alice, bob, n):
+    out = []
+    text = "l" * (SIZE - 16)
+    for i in range(n):
+        tag = b"L%07d" % i
+        bob.expect(tag)
+        t0 = time.perf_counter()
+        alice.cmd(b"send bob %s %s\n" % (tag, text.encode()))
+        pump.until(lambda: bob.hits > 0, 10)
+        out.append((bob.hit_at - t0) * 1000)
+    return out
+
+
+def channel(pump, members, sender, n):
+    others = [p for p in members if p is not sender]
+    out = []
+    text = "c" * (SIZE - 16)
+    for i in range(n):
+        tag = b"C%07d" % i
+        for p in others:
+            p.expect(tag)
+        t0 = time.perf_counter()
+        sender.cmd(b"sendchannel general %s %s\n" % (tag, text.encode()))
+        pump.until(lambda: all(p.hits > 0 for p in others), 20)
+        out.append((max(p.hit_at for p in others) - t0) * 1000)
+    return out
+
+
+def rss_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=50000)
+    ap.add_argument("--latency", type=int, default=2000)
+    ap.add_argument("--members", type=int, default=50)
+    ap.add_argument("--channel-messages", type=int, default=500)
+    ap.add_argument("--no-build", action="store_true")
+    a = ap.parse_args()
+    if not a.no_build:
+        benchlib.build()
+    tmp = tempfile.mkdtemp(prefix="hychat-bench-peer-")
+    tracker, peers = None, []
+    try:
+        rtts = raw_pingpong(5000)
+        tracker, tport = peer_harness.start_tracker(tmp)
+        pump = Pump([])
+        alice = start("alice", tport, tmp, pump)
+        bob = start("bob", tport, tmp, pump)
+        peers += [alice, bob]
+        bob.expect(b"warm")
+        alice.cmd("send bob warm")
+        pump.until(lambda: bob.hits > 0, 10)
+        t = time.perf_counter() + 2
+        pump.until(lambda: time.perf_counter() > t, 5)
+        idle = rss_kb(bob.p.pid)
+        rate = throughput(pump, alice, bob, a.messages)
+        lat = latency(pump, alice, bob, a.latency)
+        members = [alice, bob]
+        for i in range(a.members - 2):
+            p = start("m%02d" % i, tport, tmp, pump)
+            members.append(p)
+            peers.append(p)
+        t = time.perf_counter() + 2
+        pump.until(lambda: time.perf_counter() > t, 5)
+        chan = channel(pump, members, alice, a.channel_messages)
+
+        raw50, raw99 = pct(rtts, 50), pct(rtts, 99)
+        l50, l99 = pct(lat, 50), pct(lat, 99)
+        c50, c99 = pct(chan, 50), pct(chan, 99)
+        ok = lambda b: "ok" if b else "MISSED"  # noqa: E731
+        print("hychat peer benchmark, %s, %d-byte messages, build %s" % (
+            time.strftime("%Y-%m-%d %H:%M"), SIZE, benchlib.BUILD))
+        print("%-46s p50 %7.3f ms  p99 %7.3f ms" % ("raw TCP round trip (the physical limit)",
+                                                    raw50, raw99))
+        print("%-46s %9.0f msg/s  target >= 50,000: %s" % (
+            "direct messages, encrypted, %d" % a.messages, rate, ok(rate >= 50000)))
+        print("%-46s p50 %7.3f ms  p99 %7.3f ms  p99 = %.1fx raw RTT p99, target <= 3x: %s" % (
+            "one-way, send command -> receive event", l50, l99, l99 / raw99, ok(l99 <= 3 * raw99)))
+        print("%-46s p50 %7.3f ms  p99 %7.3f ms  target p99 <= 20 ms: %s" % (
+            "channel of %d, until every member has it" % a.members, c50, c99, ok(c99 <= 20)))
+        print("%-46s %9.1f MB     target <= 10 MB: %s" % (
+            "idle peer, resident memory", idle / 1024.0, ok(idle <= 10240)))
+    finally:
+        for p in peers:
+            p.stop()
+        if tracker is not None:
+            tracker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

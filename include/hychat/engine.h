@@ -1,0 +1,85 @@
+/* engine.h — the peer's engine: the user's conversations, the tracker
+ * session, the links to other peers, the outbox and the history. It takes
+ * commands (through command.h, or these calls) and emits events (event.h);
+ * it knows nothing of terminals, WebSockets or stdout.
+ *
+ * A conversation is "#channel" or a username. Every call below that can
+ * fail on the user's input emits an "error" event and returns -1; its
+ * results arrive later as events. Nothing here blocks.
+ */
+#ifndef HYCHAT_ENGINE_H
+#define HYCHAT_ENGINE_H
+
+#include <uv.h>
+
+#include "hychat/event.h"
+
+#define ENGINE_DEFAULT_TRACKER "http://127.0.0.1:8001"
+#define ENGINE_DEFAULT_LISTEN "0.0.0.0"
+#define ENGINE_BROADCAST "broadcast" /* the channel that reaches every online peer */
+#define ENGINE_DEFAULT_CHANNELS \
+	{ \
+		"general", ENGINE_BROADCAST \
+	}
+#define ENGINE_NAME_MAX 32 /* username, as the tracker takes them */
+#define ENGINE_CHANNEL_MAX 64
+#define ENGINE_TEXT_MAX (64 * 1024) /* bytes of one message's text */
+#define ENGINE_MAX_CHANNELS 64 /* joined at once */
+#define ENGINE_QUIT_GRACE_MS 1000 /* for the tracker to hear we left */
+#define ENGINE_RELOGIN_MIN_MS 500 /* tracker retry backoff, doubled up to the cap */
+#define ENGINE_RELOGIN_MAX_MS 30000
+#define ENGINE_LIST_REFRESH_MS 15000 /* peer list refresh while idle */
+
+struct engine_config {
+	const char *username;
+	int peer_port;
+	const char *listen_host; /* NULL: ENGINE_DEFAULT_LISTEN */
+	const char *tracker_url; /* NULL: ENGINE_DEFAULT_TRACKER */
+	const char *data_dir; /* made if missing */
+	const char *password; /* log in at start; NULL: wait for "login" */
+	int allow_plaintext; /* talk to peers of the original, unencrypted protocol */
+};
+
+struct engine;
+
+/* Opens the data directory (identity key, database, known peers) and
+ * binds the peer port. Returns NULL with *cause (allocated) on a fatal
+ * start-up error. */
+struct engine *engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause);
+/* Subscribe front ends here, before engine_start(). */
+struct event_bus *engine_events(struct engine *e);
+/* Starts serving the peer port and logs in if a password was given. */
+void engine_start(struct engine *e);
+/* Emits "quit", tells the tracker we left (bounded by
+ * ENGINE_QUIT_GRACE_MS) and closes every handle: the loop then ends.
+ * Safe from anywhere, more than once. */
+void engine_stop(struct engine *e);
+/* Frees e; only after engine_stop() and the loop has ended. */
+void engine_free(struct engine *e);
+
+const char *engine_username(const struct engine *e);
+/* The conversation the last command addressed, or NULL. */
+const char *engine_last_conversation(const struct engine *e);
+
+/* The commands, one call each. */
+int engine_login(struct engine *e, const char *user, const char *password);
+int engine_register(struct engine *e, const char *user, const char *password);
+int engine_join(struct engine *e, const char *channel);
+int engine_part(struct engine *e, const char *channel);
+/* A peer_list event: channel's online members, or everyone when NULL. */
+int engine_list(struct engine *e, const char *channel);
+int engine_channels(struct engine *e);
+int engine_conversations(struct engine *e);
+int engine_connect(struct engine *e, const char *user, const char *ip, const char *port);
+/* Sends text to a conversation ("#channel" or a user); action for /me. */
+int engine_send(struct engine *e, const char *conversation, const char *text, int action);
+int engine_send_direct(struct engine *e, const char *user, const char *text, int action);
+int engine_send_channel(struct engine *e, const char *channel, const char *text, int action);
+/* A history event with the last n messages before seq before (0: the
+ * newest); marks the conversation read. */
+int engine_history(struct engine *e, const char *conversation, int n, long long before);
+/* A fingerprint event for user (NULL: our own key). */
+int engine_fingerprint(struct engine *e, const char *user);
+void engine_quit(struct engine *e);
+
+#endif

@@ -1,0 +1,51 @@
+/* outbox.h — delivery state in the peer database: the sender's outbox of
+ * messages not yet acknowledged, and the receiver's record of message ids
+ * already seen, so that a message resent after a drop is shown once.
+ *
+ * An outbox entry is (peer, id, payload): the payload is the message's
+ * JSON as it goes on the wire. Entries are kept in the order they were
+ * put and removed by outbox_ack(). The seen set keeps the last
+ * OUTBOX_SEEN_PER_SENDER ids of each sender; both bounds are enforced every
+ * few thousand inserts, so either may be passed by that much meanwhile.
+ */
+#ifndef HYCHAT_OUTBOX_H
+#define HYCHAT_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hychat/peerdb.h"
+
+#define OUTBOX_SEEN_PER_SENDER 4096
+#define OUTBOX_MAX_PER_PEER 10000 /* oldest entries beyond this are dropped */
+
+struct outbox_entry {
+	int64_t seq;
+	const char *peer;
+	const char *id;
+	const char *payload;
+};
+
+/* Returns 0 to go on, non-zero to stop the walk. */
+typedef int outbox_fn(const struct outbox_entry *e, void *arg);
+
+struct outbox;
+
+/* Creates the tables if needed in db (used, not owned). Returns NULL with
+ * *cause (allocated). */
+struct outbox *outbox_new(struct peerdb *db, char **cause);
+void outbox_free(struct outbox *o);
+/* Queues payload for peer under id. Returns 0 or -1. */
+int outbox_put(struct outbox *o, const char *peer, const char *id, const char *payload);
+/* Removes peer's entry id. Returns 1 if it was there, 0 if not, -1. */
+int outbox_ack(struct outbox *o, const char *peer, const char *id);
+/* Calls fn for peer's entries, oldest first. Returns the count, or -1. */
+int outbox_each(struct outbox *o, const char *peer, outbox_fn *fn, void *arg);
+/* The number of entries for peer (NULL: all peers), or -1. */
+int64_t outbox_count(struct outbox *o, const char *peer);
+/* Calls fn(peer) for each peer with entries waiting. Returns the count or -1. */
+int outbox_peers(struct outbox *o, void (*fn)(const char *peer, void *arg), void *arg);
+/* Records id from sender. Returns 1 if new, 0 if seen before, -1 on error. */
+int outbox_seen(struct outbox *o, const char *sender, const char *id);
+
+#endif

@@ -1,0 +1,93 @@
+/* p2p_link.h — one TCP link to another peer: the handshake, then JSON
+ * messages.
+ *
+ * Encrypted (hychat to hychat): a Noise XX handshake whose first message
+ * carries the original's {"type":"handshake","username"} object; the
+ * listener, once it has checked who the dialer is, sends
+ * {"type":"handshake_ack","username"} as its first encrypted frame, and the
+ * link is up on both ends. Plaintext (the original protocol, only when
+ * allowed): the same two objects in clear, then one JSON object per write,
+ * however TCP splits or joins them on the way in.
+ *
+ * The owner hears of a link through struct p2p_link_ops, always from the
+ * loop; "closed" comes last, from the handle's close callback, and the
+ * link is freed when it returns. Output is queued in the link and written
+ * once per turn of the loop (uv_try_write first, the rest when writable).
+ */
+#ifndef HYCHAT_P2P_LINK_H
+#define HYCHAT_P2P_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#define P2P_LINK_OUT_MAX (8 * 1024 * 1024) /* queued bytes; more and the link is cut */
+#define P2P_LINK_PLAIN_MAX (256 * 1024) /* one plaintext object */
+#define P2P_LINK_READ_CHUNK (64 * 1024)
+#define P2P_LINK_HANDSHAKE_MS 5000 /* from accept or dial to up, checks included */
+
+struct identity;
+struct p2p_link;
+
+enum p2p_link_state {
+	P2P_LINK_CONNECTING, /* dialing */
+	P2P_LINK_HANDSHAKE,
+	P2P_LINK_VERIFY, /* waiting for p2p_link_verified() */
+	P2P_LINK_READY, /* dialer: verified the listener, waiting for its handshake_ack */
+	P2P_LINK_UP,
+	P2P_LINK_CLOSING,
+};
+
+struct p2p_link_ops {
+	/* The remote says it is user and proved it holds key (keylen 0 on a
+	 * plaintext link): answer with p2p_link_verified(), now or later. */
+	void (*verify)(
+	    void *owner, struct p2p_link *l, const char *user, const uint8_t *key, size_t keylen);
+	void (*up)(void *owner, struct p2p_link *l);
+	/* msg is borrowed. */
+	void (*message)(void *owner, struct p2p_link *l, struct json_object *msg);
+	/* The last call: l is freed when it returns. */
+	void (*closed)(void *owner, struct p2p_link *l, const char *reason);
+};
+
+struct p2p_link_params {
+	const char *username; /* ours */
+	const struct identity *id;
+	const struct p2p_link_ops *ops;
+	void *owner;
+};
+
+/* Accepts a connection from server. Returns NULL (and the connection is
+ * dropped) if it cannot. */
+struct p2p_link *p2p_link_accept(
+    uv_loop_t *loop, uv_stream_t *server, int allow_plaintext, const struct p2p_link_params *p);
+/* Dials ip:port expecting user; plaintext: the original protocol. */
+struct p2p_link *p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const char *user,
+    int plaintext, const struct p2p_link_params *p);
+/* Accepts the remote's identity (refusal NULL) or closes the link with
+ * refusal as the reason. */
+void p2p_link_verified(struct p2p_link *l, const char *refusal);
+/* Queues one message (JSON text). Returns 0, or -1 if the link is not up
+ * or its queue overflowed (it is then closing). */
+int p2p_link_send(struct p2p_link *l, const char *json, size_t len);
+/* Starts closing; "closed" follows from the loop. Idempotent. */
+void p2p_link_close(struct p2p_link *l, const char *reason);
+
+enum p2p_link_state p2p_link_state(const struct p2p_link *l);
+/* The remote's username: claimed until verified; "" if not yet known. */
+const char *p2p_link_user(const struct p2p_link *l);
+/* The remote's IP address. */
+const char *p2p_link_addr(const struct p2p_link *l);
+int p2p_link_dialed(const struct p2p_link *l);
+/* The remote's proven static key (*len 0 and NULL before the handshake
+ * proves it, and on a plaintext link). */
+const uint8_t *p2p_link_key(const struct p2p_link *l, size_t *len);
+int p2p_link_encrypted(const struct p2p_link *l);
+/* Bytes queued and not yet written. */
+size_t p2p_link_queued(const struct p2p_link *l);
+void p2p_link_set_data(struct p2p_link *l, void *data);
+void *p2p_link_data(const struct p2p_link *l);
+
+#endif

@@ -1,0 +1,94 @@
+/* p2p_net.h — the peer-to-peer network: the listener on the peer port, the
+ * address book of remote users, one link per remote user, the checks a
+ * handshake must pass, reconnection with backoff, and the shedding of
+ * handshake floods.
+ *
+ * A link is up once its handshake is done and the remote user is proven:
+ * on an encrypted link, its static key equals both the key the tracker
+ * publishes for that user and the key seen before (known_peers, trust on
+ * first use). When both ends dial at once, the link dialed by the
+ * lexicographically smaller username is kept. Messages are JSON objects;
+ * the owner hears of links and messages through struct p2p_net_ops, always
+ * from the loop, never from inside a p2p_net_* call.
+ */
+#ifndef HYCHAT_P2P_NET_H
+#define HYCHAT_P2P_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#define P2P_MAX_LINKS 4096 /* open sockets, handshakes included */
+#define P2P_BACKOFF_MIN_MS 500
+#define P2P_BACKOFF_MAX_MS 30000
+#define P2P_BACKOFF_JITTER_PCT 20
+#define P2P_RATE_BURST 64 /* handshakes from one address at once */
+#define P2P_RATE_PER_S 20 /* then this many a second */
+#define P2P_RATE_ADDRS 1024 /* addresses remembered by the limiter */
+#define P2P_KEY_MAX 64 /* bytes of a public key */
+
+struct identity;
+struct known_peers;
+
+struct p2p_net_config {
+	const char *username;
+	const char *host; /* to listen on */
+	int port;
+	const struct identity *id; /* used, not owned */
+	struct known_peers *known; /* used, not owned */
+	int allow_plaintext;
+};
+
+/* What the owner hears; arg is the one given to p2p_net_new(). */
+struct p2p_net_ops {
+	/* A link to user is up (encrypted: 0 for the original protocol). */
+	void (*up)(void *arg, const char *user, int encrypted);
+	/* user's link is gone. */
+	void (*down)(void *arg, const char *user, const char *reason);
+	/* A message from user; msg is borrowed. */
+	void (*message)(void *arg, const char *user, int encrypted, struct json_object *msg);
+	/* An address or a key is needed: answer with p2p_net_set_peer() for
+	 * every peer the tracker knows, then p2p_net_lookup_done(). */
+	void (*lookup)(void *arg);
+	/* A refused handshake or dial worth telling the user about. */
+	void (*refused)(void *arg, const char *who, const char *reason);
+};
+
+struct p2p_net;
+
+/* Binds the peer port and accepts from it once the loop runs. Returns NULL
+ * with *cause (allocated). */
+struct p2p_net *p2p_net_new(uv_loop_t *loop, const struct p2p_net_config *cfg,
+    const struct p2p_net_ops *ops, void *arg, char **cause);
+/* Closes every link and the listener without calling ops; the memory goes
+ * once the loop has closed the handles. Safe from an ops callback. */
+void p2p_net_free(struct p2p_net *n);
+
+/* Records what the tracker says of user: its address and its published
+ * key (NULL: none, an original-protocol peer). A wanted user with a
+ * changed address is dialed at once. */
+void p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
+    const uint8_t *pubkey, size_t keylen);
+/* Ends a lookup (answered: the tracker answered it). Links waiting for
+ * what is still unknown are refused; a user the tracker did not list has no
+ * key. */
+void p2p_net_lookup_done(struct p2p_net *n, int answered);
+/* Dials user unless a link is up or on its way. want: keep dialing with
+ * backoff until a link is up. Returns 0, or -1 if user is ourselves. */
+int p2p_net_dial(struct p2p_net *n, const char *user, int want);
+/* Dials user at ip:port now, closing a link that is up. */
+int p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int port);
+/* Sends a message (JSON text) to user. Returns 1 if it went to an up link,
+ * 0 if no link is up (nothing sent), -1 if the link's queue is full. */
+int p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len);
+/* 1 encrypted, 0 plaintext, -1 no link up. */
+int p2p_net_link_state(struct p2p_net *n, const char *user);
+/* The key the tracker publishes for user: 1 with key copied (out holds
+ * P2P_KEY_MAX bytes), 0 unknown. */
+int p2p_net_peer_key(struct p2p_net *n, const char *user, uint8_t *out, size_t *len);
+/* The address book entry: 1 with ip/port, 0 unknown. */
+int p2p_net_peer_addr(struct p2p_net *n, const char *user, const char **ip, int *port);
+
+#endif

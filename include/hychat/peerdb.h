@@ -1,0 +1,45 @@
+/* peerdb.h — the peer's SQLite database (hychat.db in the data directory):
+ * one connection, WAL mode, writes grouped into one transaction per turn of
+ * the event loop.
+ *
+ * The history and the outbox keep their tables in it; each prepares its own
+ * statements. Writers call peerdb_write() before writing; the owner calls
+ * peerdb_commit() once per loop iteration (before the loop waits) and at
+ * exit, so a burst of messages costs one commit, not one per row.
+ */
+#ifndef HYCHAT_PEERDB_H
+#define HYCHAT_PEERDB_H
+
+#include <sqlite3.h>
+#include <uv.h>
+
+#define PEERDB_FILE "hychat.db"
+#define PEERDB_BUSY_TIMEOUT_MS 2000
+#define PEERDB_FILE_MODE 0600
+#define PEERDB_CHECKPOINT_PAGES 1000 /* WAL pages that start a checkpoint */
+
+struct peerdb;
+
+/* Opens or creates the database at path. With a loop, checkpoints (which
+ * wait for the disk) run on the loop's thread pool, on a connection of
+ * their own, never on the loop; without one, SQLite runs them inline.
+ * Returns NULL with *cause (allocated) on failure. */
+struct peerdb *peerdb_open(const char *path, uv_loop_t *loop, char **cause);
+/* Commits what is pending and closes; with a loop, only once the loop
+ * has finished a checkpoint it started. */
+void peerdb_close(struct peerdb *db);
+sqlite3 *peerdb_handle(struct peerdb *db);
+/* Runs SQL with no result rows (schema). Returns 0, or -1 with *cause. */
+int peerdb_exec(struct peerdb *db, const char *sql, char **cause);
+/* Prepares a statement that lives as long as db (finalized by
+ * peerdb_close). Returns NULL with *cause on failure. */
+sqlite3_stmt *peerdb_prepare(struct peerdb *db, const char *sql, char **cause);
+/* Opens the grouped write transaction unless it is open. Returns 0 or -1. */
+int peerdb_write(struct peerdb *db);
+/* Commits the grouped transaction, if one is open. Returns 0, or -1 with
+ * *cause. */
+int peerdb_commit(struct peerdb *db, char **cause);
+/* An allocated "what: sqlite's message" for *cause. */
+char *peerdb_cause(struct peerdb *db, const char *what);
+
+#endif

@@ -1,0 +1,52 @@
+/* tracker_client.h — JSON requests to the tracker over HTTP/1.1, with
+ * libcurl's multi-socket interface driven by the libuv loop: nothing here
+ * ever blocks.
+ *
+ * Each request ends in exactly one call of its callback, from the loop,
+ * never from inside tracker_client_request(): with the HTTP status and the
+ * JSON body (NULL if the body was not JSON), or with status 0 and a
+ * transport error (refused, timed out, cancelled). The bearer token set
+ * with tracker_client_set_token() goes on every later request.
+ */
+#ifndef HYCHAT_TRACKER_CLIENT_H
+#define HYCHAT_TRACKER_CLIENT_H
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#define TRACKER_CLIENT_TIMEOUT_MS 10000 /* one request, connect included */
+#define TRACKER_CLIENT_CONNECT_TIMEOUT_MS 3000
+#define TRACKER_CLIENT_MAX_BODY (4 * 1024 * 1024) /* an answer larger is an error */
+#define TRACKER_CLIENT_IP_MAX 64
+
+enum tracker_method {
+	TRACKER_GET,
+	TRACKER_POST
+};
+
+/* status: the HTTP status, or 0 with err set; body: borrowed, may be NULL. */
+typedef void tracker_client_fn(int status, struct json_object *body, const char *err, void *arg);
+
+struct tracker_client;
+
+/* A client for base_url ("http://host:port", no trailing path). Returns
+ * NULL with *cause (allocated) if libcurl cannot start. */
+struct tracker_client *tracker_client_new(uv_loop_t *loop, const char *base_url, char **cause);
+/* Drops what is running without calling its callbacks, closes the loop
+ * handles and frees the client once they are closed (the loop must run
+ * on). Safe from inside a callback. */
+void tracker_client_free(struct tracker_client *tc);
+/* NULL to clear. */
+void tracker_client_set_token(struct tracker_client *tc, const char *token);
+/* Starts method path with body (borrowed, may be NULL) and a timeout in ms
+ * (0: TRACKER_CLIENT_TIMEOUT_MS). Returns 0 (done will be called) or -1 if
+ * the request could not be started (done will not be called). */
+int tracker_client_request(struct tracker_client *tc, enum tracker_method method, const char *path,
+    struct json_object *body, long timeout_ms, tracker_client_fn *done, void *arg);
+/* The number of requests running. */
+unsigned tracker_client_pending(struct tracker_client *tc);
+/* The local address of the last connection that reached the tracker ("" if
+ * none yet): the address other peers most likely reach us at. */
+const char *tracker_client_local_ip(const struct tracker_client *tc);
+
+#endif

@@ -1,0 +1,296 @@
+/* command.c — the command table, the parser of command lines, and the
+ * step from a parsed command to its engine call. */
+#include "hychat/command.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/engine.h"
+#include "hychat/event.h"
+#include "hychat/history.h"
+#include "hychat/util.h"
+
+static int
+run_login(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_login(e, argv[0], argv[1]);
+}
+
+static int
+run_register(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_register(e, argv[0], argv[1]);
+}
+
+static int
+run_join(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_join(e, argv[0]);
+}
+
+static int
+run_part(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_part(e, argv[0]);
+}
+
+static int
+run_list(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_list(e, argc > 0 ? argv[0] : NULL);
+}
+
+static int
+run_channels(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_channels(e);
+}
+
+static int
+run_conversations(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_conversations(e);
+}
+
+static int
+run_connect(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_connect(e, argv[0], argv[1], argv[2]);
+}
+
+static int
+run_send(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_send_direct(e, argv[0], argv[1], 0);
+}
+
+static int
+run_sendchannel(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_send_channel(e, argv[0], argv[1], 0);
+}
+
+static int
+run_me(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	const char *conv = ctx != NULL ? ctx : engine_last_conversation(e);
+
+	if (conv == NULL) {
+		event_error(engine_events(e),
+		    "me: no current conversation: send, sendchannel or join first");
+		return -1;
+	}
+	return engine_send(e, conv, argv[0], 1);
+}
+
+static int
+run_history(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	long n = HISTORY_DEFAULT_N;
+
+	if (argc > 1) {
+		char *end;
+		errno = 0;
+		n = strtol(argv[1], &end, 10);
+		if (!isdigit((unsigned char)argv[1][0]) || *end != '\0' || errno != 0 || n < 1 ||
+		    n > HISTORY_MAX_N) {
+			event_error(engine_events(e), "history: N must be a number from 1 to %d",
+			    HISTORY_MAX_N);
+			return -1;
+		}
+	}
+	return engine_history(e, argv[0], (int)n, 0);
+}
+
+static int
+run_fingerprint(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_fingerprint(e, argc > 0 ? argv[0] : NULL);
+}
+
+static int run_help(struct engine *e, const char *ctx, int argc, char **argv);
+
+static int
+run_quit(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	engine_quit(e);
+	return 0;
+}
+
+static const struct command commands[] = {
+	{ "login", 2, 2, 1, run_login, "USER PASSWORD", "log in to the tracker" },
+	{ "register", 2, 2, 1, run_register, "USER PASSWORD",
+	    "create an account on the tracker, then log in" },
+	{ "join", 1, 1, 0, run_join, "CHANNEL", "join a channel and connect to its members" },
+	{ "part", 1, 1, 0, run_part, "CHANNEL", "leave a channel" },
+	{ "list", 0, 1, 0, run_list, "[CHANNEL]", "list the online peers, all or a channel's" },
+	{ "who", 1, 1, 0, run_list, "CHANNEL", "list a channel's online members" },
+	{ "channels", 0, 0, 0, run_channels, "", "list the tracker's channels" },
+	{ "conversations", 0, 0, 0, run_conversations, "",
+	    "list the conversations with their unread counts" },
+	{ "connect", 3, 3, 0, run_connect, "USER IP PORT", "open a link to a peer at an address" },
+	{ "send", 2, 2, 1, run_send, "USER MESSAGE", "send a direct message" },
+	{ "msg", 2, 2, 1, run_send, "USER MESSAGE", "send a direct message (as send)" },
+	{ "sendchannel", 2, 2, 1, run_sendchannel, "CHANNEL MESSAGE", "send to a channel" },
+	{ "me", 1, 1, 1, run_me, "ACTION", "act in the current conversation" },
+	{ "history", 1, 2, 0, run_history, "CONVERSATION [N]",
+	    "show the last N messages of a conversation and mark it read" },
+	{ "fingerprint", 0, 1, 0, run_fingerprint, "[USER]",
+	    "show a key fingerprint to compare out of band" },
+	{ "help", 0, 1, 0, run_help, "[COMMAND]", "list the commands, or explain one" },
+	{ "quit", 0, 1, 1, run_quit, "[MESSAGE]", "leave the tracker and exit" },
+};
+
+const struct command *
+command_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
+		if (hy_strieq(name, len, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+const struct command *
+command_table(size_t *count)
+{
+	*count = HY_ARRAY_LEN(commands);
+	return commands;
+}
+
+static void
+add_command(struct json_object *list, const struct command *c)
+{
+	struct json_object *o = json_object_new_object();
+
+	event_add_str(o, "name", c->name);
+	event_add_str(o, "usage", c->usage);
+	event_add_str(o, "help", c->help);
+	json_object_array_add(list, o);
+}
+
+static int
+run_help(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	struct json_object *ev, *list;
+	const struct command *c = NULL;
+	const char *name;
+
+	if (argc > 0) {
+		name = argv[0] + (argv[0][0] == '/');
+		if ((c = command_find(name, strlen(name))) == NULL) {
+			event_error(engine_events(e), "help: unknown command \"%s\"", name);
+			return -1;
+		}
+	}
+	ev = event_new(EVENT_HELP);
+	list = json_object_new_array();
+	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
+		if (c == NULL || c == &commands[i])
+			add_command(list, &commands[i]);
+	json_object_object_add(ev, "commands", list);
+	event_emit(engine_events(e), ev);
+	return 0;
+}
+
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void
+usage_error(const struct command *c, char *err)
+{
+	snprintf(err, COMMAND_ERR_MAX, "usage: /%s%s%s", c->name, c->usage[0] ? " " : "", c->usage);
+}
+
+int
+command_parse(const char *line, struct command_call *call, char *err)
+{
+	const struct command *c;
+	char *p, *name;
+	size_t len = strlen(line);
+
+	memset(call, 0, sizeof(*call));
+	if (len > COMMAND_LINE_MAX) {
+		snprintf(err, COMMAND_ERR_MAX, "line too long: at most %d bytes", COMMAND_LINE_MAX);
+		return -1;
+	}
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	call->line = xstrndup(line, len);
+	p = call->line;
+	while (blank(*p))
+		p++;
+	if (*p == '/')
+		p++;
+	name = p;
+	while (*p != '\0' && !blank(*p))
+		p++;
+	if (p == name) {
+		command_call_fini(call);
+		return 1;
+	}
+	if ((c = command_find(name, (size_t)(p - name))) == NULL) {
+		snprintf(err, COMMAND_ERR_MAX, "unknown command \"%.*s\": try /help",
+		    (int)(p - name > 32 ? 32 : p - name), name);
+		command_call_fini(call);
+		return -1;
+	}
+	call->cmd = c;
+	if (*p != '\0')
+		*p++ = '\0';
+	for (;;) {
+		while (blank(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		if (call->argc == c->max_args) {
+			usage_error(c, err);
+			command_call_fini(call);
+			return -1;
+		}
+		call->argv[call->argc++] = p;
+		if (c->rest && call->argc == c->max_args)
+			break;
+		while (*p != '\0' && !blank(*p))
+			p++;
+		if (*p != '\0')
+			*p++ = '\0';
+	}
+	if (call->argc < c->min_args) {
+		usage_error(c, err);
+		command_call_fini(call);
+		return -1;
+	}
+	return 0;
+}
+
+void
+command_call_fini(struct command_call *call)
+{
+	free(call->line);
+	memset(call, 0, sizeof(*call));
+}
+
+int
+command_run(struct engine *e, const char *line, const char *ctx)
+{
+	struct command_call call;
+	char err[COMMAND_ERR_MAX];
+	int rc;
+
+	rc = command_parse(line, &call, err);
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		event_error(engine_events(e), "%s", err);
+		return -1;
+	}
+	rc = call.cmd->run(e, ctx, call.argc, call.argv);
+	command_call_fini(&call);
+	return rc;
+}

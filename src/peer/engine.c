@@ -1,0 +1,657 @@
+/* engine.c — the engine's life (start, stop, the data directory), its
+ * channels and conversations, and the commands that only read state. */
+#include "engine_internal.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hychat/identity.h"
+#include "hychat/log.h"
+#include "hychat/util.h"
+
+#define ENGINE_DIR_MODE 0700
+
+int
+engine_valid_user(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > ENGINE_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+engine_channel_name(struct engine *e, const char *in, char *out, const char *what)
+{
+	const char *s = in[0] == '#' ? in + 1 : in;
+	size_t n = strlen(s);
+	int ok = n > 0 && n <= ENGINE_CHANNEL_MAX;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = s[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '_' || c == '.' || c == '-';
+	}
+	if (!ok) {
+		event_error(&e->bus,
+		    "%s: invalid channel \"%.64s\": 1 to 64 of A-Z a-z 0-9 _ . -, with an optional "
+		    "#",
+		    what, in);
+		return -1;
+	}
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
+/* Channels. */
+
+struct engine_channel *
+engine_channel_find(struct engine *e, const char *name)
+{
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+struct engine_channel *
+engine_channel_add(struct engine *e, const char *name)
+{
+	struct engine_channel *c = engine_channel_find(e, name), **p;
+
+	if (c != NULL)
+		return c;
+	c = xcalloc(1, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->queue_tail = &c->queue;
+	for (p = &e->channels; *p != NULL; p = &(*p)->next)
+		;
+	*p = c;
+	return c;
+}
+
+static void
+free_members(struct engine_channel *c)
+{
+	for (size_t i = 0; i < c->nmembers; i++)
+		free(c->members[i]);
+	free(c->members);
+	c->members = NULL;
+	c->nmembers = 0;
+}
+
+static void
+channel_free(struct engine_channel *c)
+{
+	free_members(c);
+	engine_free_pending(c);
+	free(c);
+}
+
+void
+engine_channel_remove(struct engine *e, const char *name)
+{
+	for (struct engine_channel **p = &e->channels; *p != NULL; p = &(*p)->next) {
+		if (strcmp((*p)->name, name) == 0) {
+			struct engine_channel *c = *p;
+			*p = c->next;
+			channel_free(c);
+			return;
+		}
+	}
+}
+
+void
+engine_set_members(struct engine_channel *c, struct json_object *peers)
+{
+	size_t n = json_object_array_length(peers);
+
+	free_members(c);
+	c->members = xcalloc(n + 1, sizeof(*c->members));
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(peers, i), *u;
+		if (json_object_object_get_ex(p, "username", &u) &&
+		    json_object_is_type(u, json_type_string))
+			c->members[c->nmembers++] = xstrdup(json_object_get_string(u));
+	}
+	c->fetched_ms = hy_now_ms();
+	c->stale = 0;
+}
+
+void
+engine_learn_peers(struct engine *e, struct json_object *peers)
+{
+	size_t n = json_object_array_length(peers);
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(peers, i), *u, *ip, *port, *key;
+		uint8_t bin[P2P_KEY_MAX];
+		size_t binlen = 0;
+		const uint8_t *pk = NULL;
+
+		if (!json_object_object_get_ex(p, "username", &u) ||
+		    !json_object_object_get_ex(p, "ip", &ip) ||
+		    !json_object_object_get_ex(p, "port", &port) ||
+		    !engine_valid_user(json_object_get_string(u)) ||
+		    strcmp(json_object_get_string(u), e->username) == 0)
+			continue;
+		if (json_object_object_get_ex(p, "pubkey", &key) &&
+		    json_object_is_type(key, json_type_string) &&
+		    sodium_base642bin(bin, sizeof(bin), json_object_get_string(key),
+		        (size_t)json_object_get_string_len(key), NULL, &binlen, NULL,
+		        sodium_base64_VARIANT_ORIGINAL) == 0)
+			pk = bin;
+		p2p_net_set_peer(e->net, json_object_get_string(u), json_object_get_string(ip),
+		    json_object_get_int(port), pk, pk != NULL ? binlen : 0);
+	}
+}
+
+void
+engine_set_last(struct engine *e, const char *conv)
+{
+	if (e->last_conv != NULL && strcmp(e->last_conv, conv) == 0)
+		return;
+	free(e->last_conv);
+	e->last_conv = xstrdup(conv);
+}
+
+void
+engine_emit_tracker(struct engine *e, const char *state, const char *message)
+{
+	struct json_object *o = event_new(EVENT_TRACKER);
+
+	event_add_str(o, "state", state);
+	if (message != NULL)
+		event_add_str(o, "message", message);
+	event_emit(&e->bus, o);
+}
+
+/* Life. */
+
+static int
+make_dirs(const char *path, char **cause)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+
+	for (char *s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, ENGINE_DIR_MODE) < 0 && errno != EEXIST) {
+			struct buf b;
+			buf_init(&b);
+			buf_printf(&b, "%s: %s", p, strerror(errno));
+			*cause = b.data;
+			rc = -1;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static char *
+default_data_dir(const char *user)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	struct buf b;
+
+	buf_init(&b);
+	if (xdg != NULL && xdg[0] == '/')
+		buf_printf(&b, "%s/hychat/%s", xdg, user);
+	else
+		buf_printf(&b, "%s/.local/share/hychat/%s", home != NULL ? home : ".", user);
+	return b.data;
+}
+
+static char *
+path_in(const struct engine *e, const char *file)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s/%s", e->data_dir, file);
+	return b.data;
+}
+
+/* Right after the turn's I/O callbacks and before the next turn's idle
+ * handles write their output: what a peer or a front end is told has been
+ * stored first. */
+static void
+on_commit(uv_check_t *c)
+{
+	struct engine *e = c->data;
+	char *cause = NULL;
+
+	if (e->db != NULL && peerdb_commit(e->db, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
+	}
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct engine *e = h->data;
+
+	e->handles--;
+}
+
+static void
+init_timer(struct engine *e, uv_timer_t *t)
+{
+	uv_timer_init(e->loop, t);
+	t->data = e;
+	e->handles++;
+}
+
+static int
+open_storage(struct engine *e, char **cause)
+{
+	char *path;
+
+	if (make_dirs(e->data_dir, cause) < 0)
+		return -1;
+	path = path_in(e, IDENTITY_FILE);
+	e->id = identity_load(path, cause);
+	free(path);
+	if (e->id == NULL)
+		return -1;
+	path = path_in(e, KNOWN_PEERS_FILE);
+	e->known = known_peers_open(path, cause);
+	free(path);
+	if (e->known == NULL)
+		return -1;
+	path = path_in(e, PEERDB_FILE);
+	e->db = peerdb_open(path, e->loop, cause);
+	free(path);
+	if (e->db == NULL || (e->hist = history_new(e->db, cause)) == NULL ||
+	    (e->outbox = outbox_new(e->db, cause)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Channels joined in an earlier run are joined again (the tracker keeps
+ * the membership; we must also take their messages). */
+static void
+rejoin(const char *conv, void *arg)
+{
+	struct engine *e = arg;
+	char name[ENGINE_CHANNEL_MAX + 1];
+
+	if (conv[0] == '#' && strlen(conv + 1) <= ENGINE_CHANNEL_MAX) {
+		snprintf(name, sizeof(name), "%s", conv + 1);
+		engine_channel_add(e, name);
+	}
+}
+
+struct engine *
+engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
+{
+	static const char *const defaults[] = ENGINE_DEFAULT_CHANNELS;
+	struct engine *e;
+	struct p2p_net_config nc;
+
+	if (cfg->username == NULL || !engine_valid_user(cfg->username)) {
+		*cause = xstrdup("invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
+		return NULL;
+	}
+	if (cfg->peer_port < 1 || cfg->peer_port > 65535) {
+		*cause = xstrdup("invalid peer port: 1 to 65535");
+		return NULL;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->loop = loop;
+	event_bus_init(&e->bus);
+	snprintf(e->username, sizeof(e->username), "%s", cfg->username);
+	e->peer_port = cfg->peer_port;
+	e->allow_plaintext = cfg->allow_plaintext;
+	e->listen_host =
+	    xstrdup(cfg->listen_host != NULL ? cfg->listen_host : ENGINE_DEFAULT_LISTEN);
+	e->data_dir =
+	    cfg->data_dir != NULL ? xstrdup(cfg->data_dir) : default_data_dir(e->username);
+	e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
+	if (cfg->password != NULL)
+		e->password = xstrdup(cfg->password);
+	if (open_storage(e, cause) < 0) {
+		engine_free(e);
+		return NULL;
+	}
+	nc.username = e->username;
+	nc.host = e->listen_host;
+	nc.port = e->peer_port;
+	nc.id = e->id;
+	nc.known = e->known;
+	nc.allow_plaintext = e->allow_plaintext;
+	if ((e->net = p2p_net_new(loop, &nc, &engine_net_ops, e, cause)) == NULL ||
+	    (e->tc = tracker_client_new(loop,
+	         cfg->tracker_url != NULL ? cfg->tracker_url : ENGINE_DEFAULT_TRACKER, cause)) ==
+	        NULL) {
+		engine_free(e);
+		return NULL;
+	}
+	for (size_t i = 0; i < HY_ARRAY_LEN(defaults); i++)
+		engine_channel_add(e, defaults[i]);
+	if (history_joined(e->hist, rejoin, e) < 0)
+		log_warn("history: cannot read the channels joined before");
+	uv_check_init(loop, &e->commit);
+	e->commit.data = e;
+	e->handles++;
+	uv_check_start(&e->commit, on_commit);
+	uv_unref((uv_handle_t *)&e->commit);
+	init_timer(e, &e->heartbeat);
+	init_timer(e, &e->relogin);
+	init_timer(e, &e->refresh);
+	init_timer(e, &e->grace);
+	return e;
+}
+
+struct event_bus *
+engine_events(struct engine *e)
+{
+	return &e->bus;
+}
+
+const char *
+engine_username(const struct engine *e)
+{
+	return e->username;
+}
+
+const char *
+engine_last_conversation(const struct engine *e)
+{
+	return e->last_conv;
+}
+
+void
+engine_start(struct engine *e)
+{
+	char fp[IDENTITY_FINGERPRINT_MAX];
+
+	identity_fingerprint(identity_public_key(e->id), fp);
+	event_system(&e->bus, "hychat %s: %s on peer port %d, key %s", HYCHAT_VERSION, e->username,
+	    e->peer_port, fp);
+	engine_emit_tracker(e, "offline", NULL);
+	if (e->password != NULL)
+		engine_tracker_login(e);
+	else
+		event_system(&e->bus, "not logged in: login %s PASSWORD", e->username);
+}
+
+static void
+close_timer(struct engine *e, uv_timer_t *t)
+{
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, on_handle_closed);
+}
+
+/* The last step of stopping: what is left of the tracker session goes. */
+static void
+finish_stop(struct engine *e)
+{
+	char *cause = NULL;
+
+	if (e->tc != NULL) {
+		tracker_client_free(e->tc);
+		e->tc = NULL;
+	}
+	if (!uv_is_closing((uv_handle_t *)&e->grace))
+		close_timer(e, &e->grace);
+	if (!uv_is_closing((uv_handle_t *)&e->commit)) {
+		if (peerdb_commit(e->db, &cause) < 0) {
+			log_error("%s", cause);
+			free(cause);
+		}
+		uv_check_stop(&e->commit);
+		uv_close((uv_handle_t *)&e->commit, on_handle_closed);
+	}
+}
+
+static void
+on_grace(uv_timer_t *t)
+{
+	finish_stop(t->data);
+}
+
+static void
+logged_out(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+{
+	finish_stop(e);
+}
+
+void
+engine_stop(struct engine *e)
+{
+	if (e->stopping)
+		return;
+	e->stopping = 1;
+	event_emit(&e->bus, event_new(EVENT_QUIT));
+	close_timer(e, &e->heartbeat);
+	close_timer(e, &e->relogin);
+	close_timer(e, &e->refresh);
+	p2p_net_free(e->net);
+	e->net = NULL;
+	if (e->ts == ENGINE_ONLINE) {
+		uv_timer_start(&e->grace, on_grace, ENGINE_QUIT_GRACE_MS, 0);
+		engine_tracker_call(e, TRACKER_POST, "/logout", NULL, logged_out, NULL);
+	} else {
+		finish_stop(e);
+	}
+}
+
+void
+engine_quit(struct engine *e)
+{
+	engine_stop(e);
+}
+
+void
+engine_free(struct engine *e)
+{
+	if (e == NULL)
+		return;
+	if (e->handles != 0)
+		log_error("engine: freed with %d handles open", e->handles);
+	if (e->net != NULL)
+		p2p_net_free(e->net);
+	if (e->tc != NULL)
+		tracker_client_free(e->tc);
+	engine_tracker_free_calls(e);
+	while (e->channels != NULL) {
+		struct engine_channel *c = e->channels;
+		e->channels = c->next;
+		channel_free(c);
+	}
+	outbox_free(e->outbox);
+	history_free(e->hist);
+	peerdb_close(e->db);
+	known_peers_close(e->known);
+	identity_free(e->id);
+	if (e->password != NULL) {
+		sodium_memzero(e->password, strlen(e->password));
+		free(e->password);
+	}
+	free(e->last_conv);
+	free(e->data_dir);
+	free(e->listen_host);
+	event_bus_fini(&e->bus);
+	free(e);
+}
+
+/* Commands that read state. */
+
+static void
+add_conversation(const struct history_conv *c, void *arg)
+{
+	struct json_object *o = json_object_new_object();
+
+	event_add_str(o, "name", c->name);
+	event_add_int(o, "unread", c->unread);
+	event_add_int(o, "last_seq", c->last_seq);
+	json_object_array_add(arg, o);
+}
+
+int
+engine_conversations(struct engine *e)
+{
+	struct json_object *ev = event_new(EVENT_CONVERSATION_LIST),
+	                   *list = json_object_new_array();
+
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
+		char conv[ENGINE_CHANNEL_MAX + 2];
+		snprintf(conv, sizeof(conv), "#%s", c->name);
+		history_touch(e->hist, conv);
+	}
+	if (history_conversations(e->hist, add_conversation, list) < 0) {
+		json_object_put(ev);
+		json_object_put(list);
+		event_error(&e->bus, "conversations: the history cannot be read");
+		return -1;
+	}
+	json_object_object_add(ev, "conversations", list);
+	event_emit(&e->bus, ev);
+	return 0;
+}
+
+struct history_out {
+	struct json_object *list;
+};
+
+static void
+add_history(const struct history_msg *m, void *arg)
+{
+	static const char *const kinds[] = { "chat", "action", "system" };
+	struct json_object *o = json_object_new_object();
+
+	event_add_int(o, "seq", m->seq);
+	if (m->id != NULL)
+		event_add_str(o, "id", m->id);
+	event_add_str(o, "from", m->from);
+	event_add_str(o, "message", m->text);
+	event_add_str(o, "time", m->time);
+	event_add_str(o, "kind", (unsigned)m->kind < HY_ARRAY_LEN(kinds) ? kinds[m->kind] : "chat");
+	event_add_bool(o, "outgoing", m->outgoing);
+	event_add_bool(o, "encrypted", m->encrypted);
+	json_object_array_add(arg, o);
+}
+
+/* "#chan", "chan" if joined, or a username, into out. */
+static int
+conversation_name(struct engine *e, const char *in, char *out, size_t outsz, const char *what)
+{
+	char chan[ENGINE_CHANNEL_MAX + 1];
+
+	if (in[0] == '#' ||
+	    (engine_valid_user(in) && engine_channel_find(e, in) != NULL &&
+	        strlen(in) <= ENGINE_CHANNEL_MAX)) {
+		if (engine_channel_name(e, in, chan, what) < 0)
+			return -1;
+		snprintf(out, outsz, "#%s", chan);
+		return 0;
+	}
+	if (!engine_valid_user(in)) {
+		event_error(
+		    &e->bus, "%s: \"%.64s\" is neither a #channel nor a username", what, in);
+		return -1;
+	}
+	snprintf(out, outsz, "%s", in);
+	return 0;
+}
+
+int
+engine_history(struct engine *e, const char *conversation, int n, long long before)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct json_object *ev, *list;
+
+	if (conversation_name(e, conversation, conv, sizeof(conv), "history") < 0)
+		return -1;
+	if (n < 1 || n > HISTORY_MAX_N)
+		n = HISTORY_DEFAULT_N;
+	ev = event_new(EVENT_HISTORY);
+	list = json_object_new_array();
+	event_add_str(ev, "conversation", conv);
+	if (history_last(e->hist, conv, before, n, add_history, list) < 0) {
+		json_object_put(ev);
+		json_object_put(list);
+		event_error(&e->bus, "history: the history cannot be read");
+		return -1;
+	}
+	event_add_int(ev, "unread", history_unread(e->hist, conv));
+	json_object_object_add(ev, "messages", list);
+	history_mark_read(e->hist, conv);
+	event_emit(&e->bus, ev);
+	return 0;
+}
+
+static void
+emit_fingerprint(struct engine *e, const char *user, const uint8_t *key, const char *source)
+{
+	struct json_object *ev = event_new(EVENT_FINGERPRINT);
+	char fp[IDENTITY_FINGERPRINT_MAX];
+
+	event_add_str(ev, "username", user);
+	if (key != NULL) {
+		identity_fingerprint(key, fp);
+		event_add_str(ev, "fingerprint", fp);
+	} else {
+		json_object_object_add(ev, "fingerprint", NULL);
+	}
+	event_add_str(ev, "source", source);
+	event_add_bool(ev, "self", strcmp(user, e->username) == 0);
+	event_emit(&e->bus, ev);
+}
+
+static void
+fingerprint_listed(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *user)
+{
+	struct json_object *peers;
+	uint8_t key[P2P_KEY_MAX];
+	size_t len;
+
+	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
+	    json_object_is_type(peers, json_type_array))
+		engine_learn_peers(e, peers);
+	if (e->net != NULL && p2p_net_peer_key(e->net, user, key, &len) == 1 &&
+	    len == IDENTITY_PUBLIC_BYTES) {
+		emit_fingerprint(e, user, key, "tracker");
+		return;
+	}
+	if (known_peers_lookup(e->known, user, key) == 1) {
+		emit_fingerprint(e, user, key, "known_peers");
+		return;
+	}
+	event_error(&e->bus, "fingerprint: no key known for %s", user);
+}
+
+int
+engine_fingerprint(struct engine *e, const char *user)
+{
+	if (user == NULL || strcmp(user, e->username) == 0) {
+		emit_fingerprint(e, e->username, identity_public_key(e->id), "self");
+		return 0;
+	}
+	if (!engine_valid_user(user)) {
+		event_error(&e->bus, "fingerprint: invalid username \"%.64s\"", user);
+		return -1;
+	}
+	engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, fingerprint_listed, user);
+	return 0;
+}

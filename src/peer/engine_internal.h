@@ -1,0 +1,134 @@
+/* engine_internal.h — what the engine's files share: its state, and the
+ * calls between engine.c (life, conversations, queries), engine_tracker.c
+ * (the tracker session) and engine_msg.c (messages in and out). Not part
+ * of any interface: front ends use engine.h. */
+#ifndef HYCHAT_ENGINE_INTERNAL_H
+#define HYCHAT_ENGINE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "hychat/engine.h"
+#include "hychat/event.h"
+#include "hychat/history.h"
+#include "hychat/outbox.h"
+#include "hychat/p2p_net.h"
+#include "hychat/peerdb.h"
+#include "hychat/tracker_client.h"
+
+#define ENGINE_ID_BYTES 16 /* a message id: 128 random bits, in hex */
+#define ENGINE_ID_MAX 64 /* longest id accepted from a peer */
+#define ENGINE_ID_POOL 4096 /* random bytes drawn at once for ids */
+#define ENGINE_TIME_MAX 64
+#define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask before each burst */
+
+/* A channel send waiting for the channel's member list. */
+struct engine_pending {
+	struct json_object *msg;
+	struct engine_pending *next;
+};
+
+struct engine_channel {
+	char name[ENGINE_CHANNEL_MAX + 1]; /* without '#' */
+	char **members; /* online members, from the tracker */
+	size_t nmembers;
+	uint64_t fetched_ms; /* 0: never */
+	int fetching;
+	int stale; /* someone new came by: ask again before the next send */
+	int dial; /* dial the members once they are known */
+	struct engine_pending *queue, **queue_tail;
+	struct engine_channel *next;
+};
+
+enum engine_tracker_state {
+	ENGINE_OFFLINE,
+	ENGINE_LOGGING_IN,
+	ENGINE_ONLINE
+};
+
+/* A tracker request; the handler sees the final answer, after one new
+ * login if the token had expired. */
+typedef void engine_tcall_fn(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *arg);
+
+struct engine_tcall {
+	struct engine *e;
+	enum tracker_method method;
+	char *path;
+	struct json_object *body;
+	engine_tcall_fn *fn;
+	char *arg;
+	int retried;
+	struct engine_tcall *prev, *next;
+};
+
+struct engine {
+	uv_loop_t *loop;
+	struct event_bus bus;
+	char username[ENGINE_NAME_MAX + 1];
+	char *password; /* kept to log in again after a tracker restart */
+	char *data_dir;
+	char *listen_host;
+	int peer_port;
+	int allow_plaintext;
+
+	struct identity *id;
+	struct known_peers *known;
+	struct peerdb *db;
+	struct history *hist;
+	struct outbox *outbox;
+	struct p2p_net *net;
+	struct tracker_client *tc;
+
+	uv_check_t commit;
+	uv_timer_t heartbeat, relogin, refresh, grace;
+	int handles; /* open loop handles of the engine itself */
+
+	enum engine_tracker_state ts;
+	int tracker_reachable;
+	uint64_t heartbeat_ms;
+	uint64_t relogin_ms; /* the next backoff */
+	struct engine_tcall *calls; /* in flight */
+	struct engine_tcall *waiting; /* for a login */
+
+	struct engine_channel *channels;
+	char *last_conv;
+	int lookup_running, lookup_again;
+	int stopping;
+};
+
+/* engine.c */
+struct engine_channel *engine_channel_find(struct engine *e, const char *name);
+struct engine_channel *engine_channel_add(struct engine *e, const char *name);
+void engine_channel_remove(struct engine *e, const char *name);
+void engine_set_members(struct engine_channel *c, struct json_object *peers);
+/* Strips a leading '#' into out; -1 (and an error event) if invalid. */
+int engine_channel_name(struct engine *e, const char *in, char *out, const char *what);
+int engine_valid_user(const char *s);
+void engine_set_last(struct engine *e, const char *conv);
+/* {"type":"tracker","state":...}. */
+void engine_emit_tracker(struct engine *e, const char *state, const char *message);
+/* Records peers (a get-list "peers" array) in the address book. */
+void engine_learn_peers(struct engine *e, struct json_object *peers);
+
+/* engine_tracker.c */
+void engine_tracker_call(struct engine *e, enum tracker_method method, const char *path,
+    struct json_object *body, engine_tcall_fn *fn, const char *arg);
+void engine_tracker_login(struct engine *e);
+/* Asks for channel c's members; queued sends go once they arrive. */
+void engine_fetch_members(struct engine *e, struct engine_channel *c);
+/* Asks for every online peer and updates the address book. */
+void engine_lookup(struct engine *e);
+void engine_tracker_free_calls(struct engine *e);
+/* The tracker's failure message in body, or a fallback. */
+const char *engine_tracker_message(struct json_object *body, const char *err, int status);
+
+/* engine_msg.c */
+extern const struct p2p_net_ops engine_net_ops;
+/* Sends channel c's queued messages to its members, asking the tracker
+ * for them first unless fresh (the list just came). */
+void engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh);
+void engine_free_pending(struct engine_channel *c);
+/* Dials the users that have messages waiting. */
+void engine_redial_pending(struct engine *e);
+
+#endif

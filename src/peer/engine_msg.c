@@ -1,0 +1,632 @@
+/* engine_msg.c — messages: building and sending them (to a user, or to
+ * each member of a channel), taking them in from links (a table of message
+ * types), acknowledgements, and the outbox sent again when a link is back.
+ *
+ * Every message goes through the outbox before it goes on a link and
+ * leaves it when acknowledged, so a drop at any point means a resend, and
+ * the receiver's seen-ids turn resends into nothing. A link of the
+ * original protocol knows no ids and no acks: it gets the original fields,
+ * once. */
+#include "engine_internal.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hychat/log.h"
+#include "hychat/util.h"
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static int
+valid_utf8(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t len;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (i + len > n)
+			return 0;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+static int
+check_text(struct engine *e, const char *text, const char *what)
+{
+	size_t n = strlen(text);
+
+	if (n == 0) {
+		event_error(&e->bus, "%s: empty message", what);
+		return -1;
+	}
+	if (n > ENGINE_TEXT_MAX) {
+		event_error(
+		    &e->bus, "%s: message too long: at most %d bytes", what, ENGINE_TEXT_MAX);
+		return -1;
+	}
+	if (!valid_utf8((const unsigned char *)text, n)) {
+		event_error(&e->bus, "%s: message is not valid UTF-8", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Ids come from a pool refilled a page at a time: one getrandom(2) per
+ * message would be a system call per message. */
+static void
+make_id(char *out)
+{
+	static unsigned char pool[ENGINE_ID_POOL];
+	static size_t left;
+
+	if (left < ENGINE_ID_BYTES) {
+		randombytes_buf(pool, sizeof(pool));
+		left = sizeof(pool);
+	}
+	left -= ENGINE_ID_BYTES;
+	sodium_bin2hex(out, ENGINE_ID_BYTES * 2 + 1, pool + left, ENGINE_ID_BYTES);
+	sodium_memzero(pool + left, ENGINE_ID_BYTES);
+}
+
+/* Local time as Python's datetime.now().isoformat() writes it. */
+static void
+now_iso(char *out, size_t outsz)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = strftime(out, outsz, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, outsz - n, ".%06ld", ts.tv_nsec / 1000);
+}
+
+static const char *
+str_field(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int
+bool_field(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_boolean) &&
+	    json_object_get_boolean(v);
+}
+
+/* The message as it goes on an encrypted link and into the outbox. */
+static struct json_object *
+build(struct engine *e, const char *type, const char *channel, const char *text, int action)
+{
+	struct json_object *m = json_object_new_object();
+	char id[ENGINE_ID_BYTES * 2 + 1], t[ENGINE_TIME_MAX];
+
+	make_id(id);
+	now_iso(t, sizeof(t));
+	event_add_str(m, "type", type);
+	event_add_str(m, "id", id);
+	event_add_str(m, "from", e->username);
+	event_add_str(m, "channel", channel);
+	event_add_str(m, "message", text);
+	event_add_str(m, "time", t);
+	if (action)
+		event_add_bool(m, "action", 1);
+	return m;
+}
+
+/* The same message in the original protocol's fields; an action becomes
+ * text, as it knows no actions. */
+static struct json_object *
+plain_form(struct json_object *m)
+{
+	struct json_object *p = json_object_new_object();
+	const char *from = str_field(m, "from"), *text = str_field(m, "message");
+
+	event_add_str(p, "type", str_field(m, "type"));
+	event_add_str(p, "from", from);
+	event_add_str(p, "channel", str_field(m, "channel"));
+	if (bool_field(m, "action")) {
+		struct buf b;
+		buf_init(&b);
+		buf_printf(&b, "* %s %s", from, text);
+		event_add_str(p, "message", b.data);
+		buf_fini(&b);
+	} else {
+		event_add_str(p, "message", text);
+	}
+	event_add_str(p, "time", str_field(m, "time"));
+	return p;
+}
+
+static void
+send_plain(struct engine *e, const char *user, struct json_object *m)
+{
+	struct json_object *p = plain_form(m);
+	size_t len;
+	const char *json = json_object_to_json_string_length(
+	    p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+	p2p_net_send(e->net, user, json, len);
+	json_object_put(p);
+}
+
+static void
+deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len)
+{
+	int state;
+
+	if (e->net == NULL)
+		return;
+	state = p2p_net_link_state(e->net, user);
+	if (state == 0) {
+		send_plain(e, user, m);
+		return;
+	}
+	if (outbox_put(e->outbox, user, str_field(m, "id"), json) < 0)
+		log_error("outbox: cannot store a message for %s", user);
+	if (state < 0 || p2p_net_send(e->net, user, json, len) == 0)
+		p2p_net_dial(e->net, user, 1);
+}
+
+static const char *
+serialize(struct json_object *m, size_t *len)
+{
+	return json_object_to_json_string_length(
+	    m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+}
+
+/* Stores m in conv and shows it to the front ends. */
+static void
+record(struct engine *e, const char *conv, struct json_object *m, int outgoing, int encrypted,
+    const char *to)
+{
+	struct history_msg h = { 0 };
+	struct json_object *ev;
+	int channel = conv[0] == '#';
+
+	h.conversation = conv;
+	h.id = str_field(m, "id");
+	h.from = str_field(m, "from");
+	h.text = str_field(m, "message");
+	h.time = str_field(m, "time");
+	h.kind = bool_field(m, "action") ? HISTORY_ACTION : HISTORY_CHAT;
+	h.outgoing = outgoing;
+	h.encrypted = encrypted;
+	if (history_add(e->hist, &h) < 0)
+		log_error("history: cannot store a message in %s", conv);
+	ev = event_new(channel ? EVENT_BROADCAST : EVENT_CHAT);
+	if (h.id != NULL)
+		event_add_str(ev, "id", h.id);
+	event_add_str(ev, "from", h.from);
+	if (!channel)
+		event_add_str(ev, "to", to);
+	event_add_str(ev, "channel", channel ? conv + 1 : "direct");
+	event_add_str(ev, "message", h.text);
+	event_add_str(ev, "time", h.time);
+	event_add_str(ev, "conversation", conv);
+	event_add_bool(ev, "action", h.kind == HISTORY_ACTION);
+	event_add_bool(ev, "outgoing", outgoing);
+	event_add_bool(ev, "encrypted", encrypted);
+	event_add_int(ev, "seq", h.seq);
+	event_emit(&e->bus, ev);
+}
+
+/* Sending. */
+
+int
+engine_send_direct(struct engine *e, const char *user, const char *text, int action)
+{
+	const char *what = action ? "me" : "send";
+	struct json_object *m;
+	const char *json;
+	size_t len;
+	int state;
+
+	if (!engine_valid_user(user)) {
+		event_error(&e->bus, "%s: invalid username \"%.64s\"", what, user);
+		return -1;
+	}
+	if (strcmp(user, e->username) == 0) {
+		event_error(&e->bus, "%s: %s is you", what, user);
+		return -1;
+	}
+	if (check_text(e, text, what) < 0)
+		return -1;
+	m = build(e, "chat", "direct", text, action);
+	state = e->net != NULL ? p2p_net_link_state(e->net, user) : -1;
+	engine_set_last(e, user);
+	record(e, user, m, 1, state != 0, user);
+	json = serialize(m, &len);
+	deliver(e, user, m, json, len);
+	json_object_put(m);
+	return 0;
+}
+
+static void
+fanout(struct engine *e, struct engine_channel *c, struct json_object *m)
+{
+	size_t len;
+	const char *json = serialize(m, &len);
+
+	for (size_t i = 0; i < c->nmembers; i++)
+		if (strcmp(c->members[i], e->username) != 0)
+			deliver(e, c->members[i], m, json, len);
+}
+
+void
+engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
+{
+	uint64_t now = hy_now_ms();
+
+	if (c->queue == NULL)
+		return;
+	if (!fresh &&
+	    (c->fetched_ms == 0 || c->stale || now - c->fetched_ms > ENGINE_MEMBERS_FRESH_MS)) {
+		engine_fetch_members(e, c);
+		if (c->fetching)
+			return;
+	}
+	while (c->queue != NULL) {
+		struct engine_pending *p = c->queue;
+		c->queue = p->next;
+		fanout(e, c, p->msg);
+		json_object_put(p->msg);
+		free(p);
+	}
+	c->queue_tail = &c->queue;
+}
+
+void
+engine_free_pending(struct engine_channel *c)
+{
+	while (c->queue != NULL) {
+		struct engine_pending *p = c->queue;
+		c->queue = p->next;
+		json_object_put(p->msg);
+		free(p);
+	}
+	c->queue_tail = &c->queue;
+}
+
+int
+engine_send_channel(struct engine *e, const char *channel, const char *text, int action)
+{
+	const char *what = action ? "me" : "sendchannel";
+	char name[ENGINE_CHANNEL_MAX + 1], conv[ENGINE_CHANNEL_MAX + 2];
+	struct engine_channel *c;
+	struct engine_pending *p;
+
+	if (engine_channel_name(e, channel, name, what) < 0)
+		return -1;
+	if ((c = engine_channel_find(e, name)) == NULL) {
+		event_error(&e->bus, "%s: not in #%s: join it first", what, name);
+		return -1;
+	}
+	if (check_text(e, text, what) < 0)
+		return -1;
+	snprintf(conv, sizeof(conv), "#%s", name);
+	p = xcalloc(1, sizeof(*p));
+	p->msg = build(e, "broadcast", name, text, action);
+	engine_set_last(e, conv);
+	record(e, conv, p->msg, 1, 1, NULL);
+	*c->queue_tail = p;
+	c->queue_tail = &p->next;
+	engine_flush_channel(e, c, 0);
+	return 0;
+}
+
+int
+engine_send(struct engine *e, const char *conversation, const char *text, int action)
+{
+	if (conversation[0] == '#')
+		return engine_send_channel(e, conversation, text, action);
+	return engine_send_direct(e, conversation, text, action);
+}
+
+int
+engine_connect(struct engine *e, const char *user, const char *ip, const char *port)
+{
+	char *end;
+	long p = strtol(port, &end, 10);
+	unsigned char addr[16];
+
+	if (!engine_valid_user(user) || strcmp(user, e->username) == 0) {
+		event_error(&e->bus, "connect: invalid username \"%.64s\"", user);
+		return -1;
+	}
+	if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1) {
+		event_error(&e->bus, "connect: invalid IP address \"%.64s\"", ip);
+		return -1;
+	}
+	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535) {
+		event_error(&e->bus, "connect: invalid port \"%.16s\": 1 to 65535", port);
+		return -1;
+	}
+	if (e->net == NULL || p2p_net_connect(e->net, user, ip, (int)p) < 0) {
+		event_error(&e->bus, "connect: cannot connect to %s", user);
+		return -1;
+	}
+	event_system(&e->bus, "connecting to %s at %s port %ld", user, ip, p);
+	return 0;
+}
+
+/* Receiving. */
+
+static void
+send_ack(struct engine *e, const char *user, const char *id)
+{
+	struct json_object *a = json_object_new_object();
+	size_t len;
+	const char *json;
+
+	event_add_str(a, "type", "ack");
+	event_add_str(a, "id", id);
+	json = serialize(a, &len);
+	p2p_net_send(e->net, user, json, len);
+	json_object_put(a);
+}
+
+/* Checks the fields every text message has; fills in a missing time. */
+static int
+check_incoming(struct engine *e, const char *user, int encrypted, struct json_object *m)
+{
+	const char *id = str_field(m, "id"), *from = str_field(m, "from");
+	const char *text = str_field(m, "message"), *t = str_field(m, "time");
+	struct json_object *v;
+
+	if (encrypted && (id == NULL || strlen(id) == 0 || strlen(id) > ENGINE_ID_MAX))
+		return -1;
+	if ((from != NULL && strcmp(from, user) != 0) || text == NULL ||
+	    (size_t)(json_object_object_get_ex(m, "message", &v) ? json_object_get_string_len(v)
+	                                                         : 0) > ENGINE_TEXT_MAX ||
+	    !valid_utf8((const unsigned char *)text, strlen(text)))
+		return -1;
+	if (from == NULL)
+		event_add_str(m, "from", user);
+	if (t == NULL || strlen(t) >= ENGINE_TIME_MAX) {
+		char now[ENGINE_TIME_MAX];
+		now_iso(now, sizeof(now));
+		event_add_str(m, "time", now);
+	}
+	if (!encrypted)
+		json_object_object_del(m, "action");
+	return 0;
+}
+
+/* Acknowledges m and tells whether it is new. */
+static int
+first_time(struct engine *e, const char *user, int encrypted, struct json_object *m)
+{
+	const char *id = str_field(m, "id");
+	int fresh;
+
+	if (!encrypted)
+		return 1;
+	fresh = outbox_seen(e->outbox, user, id);
+	/* Unstored, it would come again: better twice than lost. */
+	if (fresh < 0)
+		return 1;
+	send_ack(e, user, id);
+	return fresh;
+}
+
+static void
+recv_chat(struct engine *e, const char *user, int encrypted, struct json_object *m)
+{
+	if (check_incoming(e, user, encrypted, m) < 0) {
+		log_warn("%s: malformed chat message dropped", user);
+		return;
+	}
+	if (!encrypted)
+		json_object_object_del(m, "id");
+	if (first_time(e, user, encrypted, m))
+		record(e, user, m, 0, encrypted, e->username);
+}
+
+static void
+recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_object *m)
+{
+	const char *channel = str_field(m, "channel");
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct engine_channel *c;
+
+	if (check_incoming(e, user, encrypted, m) < 0 || channel == NULL) {
+		log_warn("%s: malformed channel message dropped", user);
+		return;
+	}
+	if (!encrypted)
+		json_object_object_del(m, "id");
+	if (channel[0] == '#')
+		channel++;
+	c = engine_channel_find(e, channel);
+	if (!first_time(e, user, encrypted, m))
+		return;
+	if (c == NULL) {
+		log_info("%s: message for #%.64s dropped: not a member", user, channel);
+		return;
+	}
+	c->stale = 1;
+	snprintf(conv, sizeof(conv), "#%s", c->name);
+	record(e, conv, m, 0, encrypted, NULL);
+}
+
+static void
+recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *m)
+{
+	const char *id = str_field(m, "id");
+	struct json_object *ev;
+
+	if (id == NULL || outbox_ack(e->outbox, user, id) != 1)
+		return;
+	ev = event_new(EVENT_DELIVERED);
+	event_add_str(ev, "id", id);
+	event_add_str(ev, "to", user);
+	event_emit(&e->bus, ev);
+}
+
+static const struct {
+	const char *type;
+	void (*fn)(struct engine *e, const char *user, int encrypted, struct json_object *m);
+} receivers[] = {
+	{ "chat", recv_chat },
+	{ "broadcast", recv_broadcast },
+	{ "ack", recv_ack },
+};
+
+static void
+net_message(void *arg, const char *user, int encrypted, struct json_object *m)
+{
+	struct engine *e = arg;
+	const char *type = str_field(m, "type");
+
+	if (type == NULL)
+		return;
+	for (size_t i = 0; i < HY_ARRAY_LEN(receivers); i++) {
+		if (strcmp(receivers[i].type, type) == 0) {
+			receivers[i].fn(e, user, encrypted, m);
+			return;
+		}
+	}
+}
+
+/* Links. */
+
+struct resend {
+	struct engine *e;
+	const char *user;
+	int plain;
+	struct buf sent; /* ids sent on a plaintext link, NUL-separated */
+};
+
+static int
+resend_one(const struct outbox_entry *en, void *arg)
+{
+	struct resend *r = arg;
+
+	if (r->plain) {
+		struct json_object *m = json_tokener_parse(en->payload);
+		if (m != NULL)
+			send_plain(r->e, r->user, m);
+		json_object_put(m);
+		buf_append(&r->sent, en->id, strlen(en->id) + 1);
+		return 0;
+	}
+	return p2p_net_send(r->e->net, r->user, en->payload, strlen(en->payload)) == 1 ? 0 : 1;
+}
+
+static void
+emit_link(struct engine *e, const char *user, const char *state, int encrypted, const char *reason)
+{
+	struct json_object *ev = event_new(EVENT_LINK);
+
+	event_add_str(ev, "peer", user);
+	event_add_str(ev, "state", state);
+	if (encrypted >= 0)
+		event_add_bool(ev, "encrypted", encrypted);
+	if (reason != NULL)
+		event_add_str(ev, "reason", reason);
+	event_emit(&e->bus, ev);
+}
+
+static void
+net_up(void *arg, const char *user, int encrypted)
+{
+	struct engine *e = arg;
+	struct resend r = { e, user, !encrypted, { 0 } };
+
+	emit_link(e, user, "up", encrypted, NULL);
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		c->stale = 1;
+	buf_init(&r.sent);
+	if (outbox_each(e->outbox, user, resend_one, &r) < 0)
+		log_error("outbox: cannot read the messages for %s", user);
+	for (size_t off = 0; off < r.sent.len; off += strlen(r.sent.data + off) + 1)
+		outbox_ack(e->outbox, user, r.sent.data + off);
+	buf_fini(&r.sent);
+}
+
+static void
+net_down(void *arg, const char *user, const char *reason)
+{
+	struct engine *e = arg;
+
+	emit_link(e, user, "down", -1, reason);
+	if (e->net != NULL && outbox_count(e->outbox, user) > 0)
+		p2p_net_dial(e->net, user, 1);
+}
+
+static void
+net_lookup(void *arg)
+{
+	struct engine *e = arg;
+
+	engine_lookup(e);
+}
+
+static void
+net_refused(void *arg, const char *who, const char *reason)
+{
+	struct engine *e = arg;
+
+	event_error(&e->bus, "link with %s refused: %s", who, reason);
+}
+
+const struct p2p_net_ops engine_net_ops = {
+	.up = net_up,
+	.down = net_down,
+	.message = net_message,
+	.lookup = net_lookup,
+	.refused = net_refused,
+};
+
+static void
+redial(const char *user, void *arg)
+{
+	struct engine *e = arg;
+
+	if (e->net != NULL)
+		p2p_net_dial(e->net, user, 1);
+}
+
+void
+engine_redial_pending(struct engine *e)
+{
+	if (outbox_peers(e->outbox, redial, e) < 0)
+		log_error("outbox: cannot list the peers with messages waiting");
+}

@@ -1,0 +1,671 @@
+/* engine_tracker.c — the tracker session: logging in, registering our
+ * address and key, heartbeats, channels and peer lists. A request refused
+ * because the token is gone (the tracker restarted, the token expired)
+ * logs in again and is sent once more; so does the registration. */
+#include "engine_internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/identity.h"
+#include "hychat/log.h"
+#include "hychat/util.h"
+
+static void submit_info(struct engine *e);
+
+const char *
+engine_tracker_message(struct json_object *body, const char *err, int status)
+{
+	static char fallback[64];
+	struct json_object *m;
+
+	if (body != NULL && json_object_object_get_ex(body, "message", &m) &&
+	    json_object_is_type(m, json_type_string))
+		return json_object_get_string(m);
+	if (err != NULL)
+		return err;
+	snprintf(fallback, sizeof(fallback), "HTTP status %d", status);
+	return fallback;
+}
+
+static void
+call_unlink(struct engine_tcall **list, struct engine_tcall *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		*list = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+call_push(struct engine_tcall **list, struct engine_tcall *c)
+{
+	c->prev = NULL;
+	c->next = *list;
+	if (*list != NULL)
+		(*list)->prev = c;
+	*list = c;
+}
+
+static void
+call_free(struct engine_tcall *c)
+{
+	json_object_put(c->body);
+	free(c->path);
+	free(c->arg);
+	free(c);
+}
+
+void
+engine_tracker_free_calls(struct engine *e)
+{
+	while (e->calls != NULL) {
+		struct engine_tcall *c = e->calls;
+		call_unlink(&e->calls, c);
+		call_free(c);
+	}
+	while (e->waiting != NULL) {
+		struct engine_tcall *c = e->waiting;
+		call_unlink(&e->waiting, c);
+		call_free(c);
+	}
+}
+
+static void
+set_reachable(struct engine *e, int reachable, const char *err)
+{
+	if (reachable == e->tracker_reachable)
+		return;
+	e->tracker_reachable = reachable;
+	if (!reachable)
+		engine_emit_tracker(e, "unreachable", err);
+	else if (e->ts == ENGINE_ONLINE)
+		engine_emit_tracker(e, "online", NULL);
+}
+
+static void call_send(struct engine_tcall *c);
+
+static void
+on_answer(int status, struct json_object *body, const char *err, void *arg)
+{
+	struct engine_tcall *c = arg;
+	struct engine *e = c->e;
+
+	call_unlink(&e->calls, c);
+	set_reachable(e, status != 0, err);
+	if (status == 401 && !c->retried && e->password != NULL && !e->stopping) {
+		c->retried = 1;
+		call_push(&e->waiting, c);
+		e->ts = ENGINE_OFFLINE;
+		engine_tracker_login(e);
+		return;
+	}
+	c->fn(e, status, body, err, c->arg);
+	call_free(c);
+}
+
+static void
+call_send(struct engine_tcall *c)
+{
+	struct engine *e = c->e;
+
+	call_push(&e->calls, c);
+	if (tracker_client_request(e->tc, c->method, c->path, c->body,
+	        strcmp(c->path, "/logout") == 0 ? ENGINE_QUIT_GRACE_MS : 0, on_answer, c) < 0) {
+		call_unlink(&e->calls, c);
+		c->fn(e, 0, NULL, "cannot start a request", c->arg);
+		call_free(c);
+	}
+}
+
+void
+engine_tracker_call(struct engine *e, enum tracker_method method, const char *path,
+    struct json_object *body, engine_tcall_fn *fn, const char *arg)
+{
+	struct engine_tcall *c;
+
+	if (e->tc == NULL) {
+		json_object_put(body);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->e = e;
+	c->method = method;
+	c->path = xstrdup(path);
+	c->body = body;
+	c->fn = fn;
+	c->arg = arg != NULL ? xstrdup(arg) : NULL;
+	if (e->ts == ENGINE_LOGGING_IN) {
+		c->retried = 1;
+		call_push(&e->waiting, c);
+		return;
+	}
+	call_send(c);
+}
+
+/* Sends the calls that waited for a login, or fails them. */
+static void
+release_waiting(struct engine *e, int ok, int status, const char *err)
+{
+	struct engine_tcall *list = e->waiting;
+
+	e->waiting = NULL;
+	while (list != NULL) {
+		struct engine_tcall *c = list;
+		call_unlink(&list, c);
+		if (ok) {
+			call_send(c);
+		} else {
+			c->fn(e, status, NULL, err, c->arg);
+			call_free(c);
+		}
+	}
+}
+
+/* Login. */
+
+static void on_relogin(uv_timer_t *t);
+
+/* Tries the login (or the registration) again later, backing off. */
+static void
+retry_later(struct engine *e)
+{
+	uint64_t ms = e->relogin_ms;
+
+	e->relogin_ms = ms * 2 > ENGINE_RELOGIN_MAX_MS ? ENGINE_RELOGIN_MAX_MS : ms * 2;
+	if (!e->stopping)
+		uv_timer_start(&e->relogin, on_relogin, ms, 0);
+}
+
+static void
+emit_login(struct engine *e, int ok, const char *message)
+{
+	struct json_object *o = event_new(EVENT_LOGIN_RESULT);
+
+	event_add_str(o, "status", ok ? "success" : "failed");
+	event_add_str(o, "username", e->username);
+	if (message != NULL)
+		event_add_str(o, "message", message);
+	event_emit(&e->bus, o);
+}
+
+static void
+on_login(int status, struct json_object *body, const char *err, void *arg)
+{
+	struct engine *e = arg;
+	struct json_object *tok;
+
+	set_reachable(e, status != 0, err);
+	if (status == 200 && json_object_object_get_ex(body, "token", &tok) &&
+	    json_object_is_type(tok, json_type_string)) {
+		tracker_client_set_token(e->tc, json_object_get_string(tok));
+		e->ts = ENGINE_ONLINE;
+		e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
+		emit_login(e, 1, NULL);
+		submit_info(e);
+		release_waiting(e, 1, 0, NULL);
+		return;
+	}
+	e->ts = ENGINE_OFFLINE;
+	emit_login(e, 0, engine_tracker_message(body, err, status));
+	if (status == 0 || status >= 500) {
+		engine_emit_tracker(e, "unreachable", engine_tracker_message(body, err, status));
+		release_waiting(e, 0, status, "tracker unreachable");
+		retry_later(e);
+		return;
+	}
+	/* Refused: the password is wrong, trying again will not help. */
+	sodium_memzero(e->password, strlen(e->password));
+	free(e->password);
+	e->password = NULL;
+	release_waiting(e, 0, status, "not logged in");
+}
+
+void
+engine_tracker_login(struct engine *e)
+{
+	struct json_object *body;
+
+	if (e->ts == ENGINE_LOGGING_IN || e->password == NULL || e->stopping || e->tc == NULL)
+		return;
+	uv_timer_stop(&e->relogin);
+	uv_timer_stop(&e->heartbeat);
+	e->ts = ENGINE_LOGGING_IN;
+	tracker_client_set_token(e->tc, NULL);
+	body = json_object_new_object();
+	event_add_str(body, "username", e->username);
+	event_add_str(body, "password", e->password);
+	if (tracker_client_request(e->tc, TRACKER_POST, "/login", body, 0, on_login, e) < 0) {
+		e->ts = ENGINE_OFFLINE;
+		emit_login(e, 0, "cannot start a request");
+	}
+	json_object_put(body);
+}
+
+int
+engine_login(struct engine *e, const char *user, const char *password)
+{
+	if (strcmp(user, e->username) != 0) {
+		event_error(&e->bus,
+		    "login: this peer runs as %s (start another with --username %.32s)",
+		    e->username, user);
+		return -1;
+	}
+	if (e->password != NULL) {
+		sodium_memzero(e->password, strlen(e->password));
+		free(e->password);
+	}
+	e->password = xstrdup(password);
+	if (e->ts == ENGINE_LOGGING_IN)
+		return 0;
+	e->ts = ENGINE_OFFLINE;
+	engine_tracker_login(e);
+	return 0;
+}
+
+static void
+on_relogin(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	if (e->ts == ENGINE_ONLINE)
+		submit_info(e);
+	else
+		engine_tracker_login(e);
+}
+
+/* Registration of our address, and heartbeats. */
+
+static void
+heartbeat_sent(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+{
+	if (status == 404)
+		submit_info(e);
+}
+
+static void
+on_heartbeat(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	if (e->ts == ENGINE_ONLINE)
+		engine_tracker_call(e, TRACKER_POST, "/heartbeat", NULL, heartbeat_sent, NULL);
+}
+
+static void
+on_refresh(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		c->stale = 1;
+	if (e->ts == ENGINE_ONLINE)
+		engine_lookup(e);
+}
+
+static void
+submitted(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+{
+	struct json_object *iv;
+	int64_t interval = 0;
+
+	if (status != 200) {
+		if (status != 401)
+			event_error(&e->bus, "tracker: registration refused: %s",
+			    engine_tracker_message(body, err, status));
+		retry_later(e);
+		return;
+	}
+	e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
+	if (json_object_object_get_ex(body, "heartbeat_interval", &iv))
+		interval = json_object_get_int64(iv);
+	if (interval < 1)
+		interval = 30;
+	e->heartbeat_ms = (uint64_t)interval * 1000;
+	uv_timer_start(&e->heartbeat, on_heartbeat, e->heartbeat_ms, e->heartbeat_ms);
+	uv_timer_start(&e->refresh, on_refresh, ENGINE_LIST_REFRESH_MS, ENGINE_LIST_REFRESH_MS);
+	engine_emit_tracker(e, "online", NULL);
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
+		c->dial = strcmp(c->name, ENGINE_BROADCAST) != 0;
+		engine_fetch_members(e, c);
+	}
+	engine_redial_pending(e);
+}
+
+/* The address other peers reach us at: the one we listen on, or else the
+ * one our packets to the tracker came from. */
+static const char *
+advertised_ip(struct engine *e)
+{
+	const char *ip = tracker_client_local_ip(e->tc);
+
+	if (strcmp(e->listen_host, "0.0.0.0") != 0 && strcmp(e->listen_host, "::") != 0)
+		return e->listen_host;
+	return ip[0] != '\0' ? ip : "127.0.0.1";
+}
+
+static void
+submit_info(struct engine *e)
+{
+	struct json_object *body = json_object_new_object(), *chans = json_object_new_array();
+	char key[sodium_base64_ENCODED_LEN(IDENTITY_PUBLIC_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		json_object_array_add(chans, json_object_new_string(c->name));
+	sodium_bin2base64(key, sizeof(key), identity_public_key(e->id), IDENTITY_PUBLIC_BYTES,
+	    sodium_base64_VARIANT_ORIGINAL);
+	event_add_str(body, "username", e->username);
+	event_add_str(body, "ip", advertised_ip(e));
+	event_add_int(body, "port", e->peer_port);
+	json_object_object_add(body, "channels", chans);
+	event_add_str(body, "pubkey", key);
+	engine_tracker_call(e, TRACKER_POST, "/submit-info", body, submitted, NULL);
+}
+
+/* Registration of an account. */
+
+static void
+registered(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *user)
+{
+	struct json_object *o = event_new(EVENT_REGISTER_RESULT);
+	int ok = status == 201 || status == 200;
+
+	event_add_str(o, "status", ok ? "success" : "failed");
+	event_add_str(o, "username", user);
+	if (!ok)
+		event_add_str(o, "message", engine_tracker_message(body, err, status));
+	event_emit(&e->bus, o);
+	if (ok && strcmp(user, e->username) == 0 && e->password != NULL) {
+		e->ts = ENGINE_OFFLINE;
+		engine_tracker_login(e);
+	}
+}
+
+int
+engine_register(struct engine *e, const char *user, const char *password)
+{
+	struct json_object *body;
+
+	if (!engine_valid_user(user)) {
+		event_error(&e->bus, "register: invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
+		return -1;
+	}
+	if (strcmp(user, e->username) == 0) {
+		if (e->password != NULL) {
+			sodium_memzero(e->password, strlen(e->password));
+			free(e->password);
+		}
+		e->password = xstrdup(password);
+	}
+	body = json_object_new_object();
+	event_add_str(body, "username", user);
+	event_add_str(body, "password", password);
+	engine_tracker_call(e, TRACKER_POST, "/register", body, registered, user);
+	return 0;
+}
+
+/* Channels. */
+
+static void
+members_fetched(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *name)
+{
+	struct engine_channel *c = engine_channel_find(e, name);
+	struct json_object *peers;
+
+	if (c == NULL)
+		return;
+	c->fetching = 0;
+	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
+	    json_object_is_type(peers, json_type_array)) {
+		engine_learn_peers(e, peers);
+		engine_set_members(c, peers);
+		for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
+			if (strcmp(c->members[i], e->username) != 0)
+				p2p_net_dial(e->net, c->members[i], 0);
+		c->dial = 0;
+	} else {
+		/* Sends go to whom we knew rather than wait forever. */
+		c->fetched_ms = hy_now_ms();
+		if (status != 401)
+			log_warn(
+			    "members of #%s: %s", name, engine_tracker_message(body, err, status));
+	}
+	engine_flush_channel(e, c, 1);
+}
+
+void
+engine_fetch_members(struct engine *e, struct engine_channel *c)
+{
+	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
+
+	if (c->fetching)
+		return;
+	c->fetching = 1;
+	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
+		snprintf(path, sizeof(path), "/get-list");
+	else
+		snprintf(path, sizeof(path), "/get-list?channel=%s", c->name);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, members_fetched, c->name);
+}
+
+static void
+emit_channel(struct engine *e, const char *name, int joined, struct json_object *members)
+{
+	struct json_object *o = event_new(EVENT_CHANNEL);
+	char conv[ENGINE_CHANNEL_MAX + 2];
+
+	snprintf(conv, sizeof(conv), "#%s", name);
+	event_add_str(o, "channel", name);
+	event_add_str(o, "conversation", conv);
+	event_add_bool(o, "joined", joined);
+	if (members != NULL)
+		json_object_object_add(o, "members", json_object_get(members));
+	event_emit(&e->bus, o);
+}
+
+static void
+joined(struct engine *e, int status, struct json_object *body, const char *err, const char *name)
+{
+	struct engine_channel *c;
+	struct json_object *members = NULL;
+	char conv[ENGINE_CHANNEL_MAX + 2];
+
+	if (status != 200) {
+		event_error(
+		    &e->bus, "join: #%s: %s", name, engine_tracker_message(body, err, status));
+		return;
+	}
+	snprintf(conv, sizeof(conv), "#%s", name);
+	c = engine_channel_add(e, name);
+	c->dial = 1;
+	c->stale = 1;
+	history_set_joined(e->hist, conv, 1);
+	engine_set_last(e, conv);
+	json_object_object_get_ex(body, "members", &members);
+	emit_channel(e, name, 1, members);
+	engine_fetch_members(e, c);
+}
+
+int
+engine_join(struct engine *e, const char *channel)
+{
+	char name[ENGINE_CHANNEL_MAX + 1];
+	struct json_object *body;
+
+	if (engine_channel_name(e, channel, name, "join") < 0)
+		return -1;
+	body = json_object_new_object();
+	event_add_str(body, "username", e->username);
+	event_add_str(body, "channel", name);
+	engine_tracker_call(e, TRACKER_POST, "/add-list", body, joined, name);
+	return 0;
+}
+
+static void
+left(struct engine *e, int status, struct json_object *body, const char *err, const char *name)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+
+	if (status != 200 && status != 404) {
+		event_error(
+		    &e->bus, "part: #%s: %s", name, engine_tracker_message(body, err, status));
+		return;
+	}
+	snprintf(conv, sizeof(conv), "#%s", name);
+	engine_channel_remove(e, name);
+	history_set_joined(e->hist, conv, 0);
+	emit_channel(e, name, 0, NULL);
+}
+
+int
+engine_part(struct engine *e, const char *channel)
+{
+	char name[ENGINE_CHANNEL_MAX + 1];
+	struct json_object *body;
+
+	if (engine_channel_name(e, channel, name, "part") < 0)
+		return -1;
+	if (engine_channel_find(e, name) == NULL) {
+		event_error(&e->bus, "part: not in #%s", name);
+		return -1;
+	}
+	body = json_object_new_object();
+	event_add_str(body, "username", e->username);
+	event_add_str(body, "channel", name);
+	engine_tracker_call(e, TRACKER_POST, "/leave", body, left, name);
+	return 0;
+}
+
+/* Lists. */
+
+static void
+looked_up(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+{
+	struct json_object *peers;
+
+	e->lookup_running = 0;
+	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
+	    json_object_is_type(peers, json_type_array))
+		engine_learn_peers(e, peers);
+	/* An answer to a question asked before the last ask settles nothing. */
+	if (e->lookup_again) {
+		e->lookup_again = 0;
+		engine_lookup(e);
+		return;
+	}
+	if (e->net != NULL)
+		p2p_net_lookup_done(e->net, status == 200);
+}
+
+void
+engine_lookup(struct engine *e)
+{
+	if (e->lookup_running) {
+		e->lookup_again = 1;
+		return;
+	}
+	e->lookup_running = 1;
+	engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, looked_up, NULL);
+}
+
+static void
+listed(struct engine *e, int status, struct json_object *body, const char *err, const char *channel)
+{
+	struct json_object *peers, *ev, *out;
+	size_t n;
+
+	if (status != 200 || !json_object_object_get_ex(body, "peers", &peers) ||
+	    !json_object_is_type(peers, json_type_array)) {
+		event_error(&e->bus, "list: %s", engine_tracker_message(body, err, status));
+		return;
+	}
+	engine_learn_peers(e, peers);
+	ev = event_new(EVENT_PEER_LIST);
+	if (channel != NULL)
+		event_add_str(ev, "channel", channel);
+	else
+		json_object_object_add(ev, "channel", NULL);
+	out = json_object_new_array();
+	n = json_object_array_length(peers);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(peers, i), *u, *o;
+		if (!json_object_object_get_ex(p, "username", &u))
+			continue;
+		int state =
+		    e->net != NULL ? p2p_net_link_state(e->net, json_object_get_string(u)) : -1;
+		o = json_object_new_object();
+		json_object_object_foreach(p, k, v)
+		    json_object_object_add(o, k, json_object_get(v));
+		event_add_bool(o, "self", strcmp(json_object_get_string(u), e->username) == 0);
+		event_add_str(o, "link", state >= 0 ? "up" : "down");
+		if (state >= 0)
+			event_add_bool(o, "encrypted", state);
+		else
+			json_object_object_add(o, "encrypted", NULL);
+		json_object_array_add(out, o);
+	}
+	json_object_object_add(ev, "peers", out);
+	event_emit(&e->bus, ev);
+}
+
+int
+engine_list(struct engine *e, const char *channel)
+{
+	char name[ENGINE_CHANNEL_MAX + 1];
+	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
+
+	if (channel == NULL) {
+		engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, listed, NULL);
+		return 0;
+	}
+	if (engine_channel_name(e, channel, name, "list") < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/get-list?channel=%s", name);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, listed, name);
+	return 0;
+}
+
+static void
+channels_listed(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+{
+	struct json_object *list, *ev, *out;
+	size_t n;
+
+	if (status != 200 || !json_object_object_get_ex(body, "channels", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		event_error(&e->bus, "channels: %s", engine_tracker_message(body, err, status));
+		return;
+	}
+	ev = event_new(EVENT_CHANNEL_LIST);
+	out = json_object_new_array();
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *c = json_object_array_get_idx(list, i), *name, *o;
+		if (!json_object_object_get_ex(c, "name", &name))
+			continue;
+		o = json_object_new_object();
+		json_object_object_foreach(c, k, v)
+		    json_object_object_add(o, k, json_object_get(v));
+		event_add_bool(
+		    o, "joined", engine_channel_find(e, json_object_get_string(name)) != NULL);
+		json_object_array_add(out, o);
+	}
+	json_object_object_add(ev, "channels", out);
+	event_emit(&e->bus, ev);
+}
+
+int
+engine_channels(struct engine *e)
+{
+	engine_tracker_call(e, TRACKER_GET, "/channels", NULL, channels_listed, NULL);
+	return 0;
+}

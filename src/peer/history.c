@@ -1,0 +1,285 @@
+/* history.c — conversations and messages in the peer database. */
+#include "hychat/history.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/util.h"
+
+static const char history_schema[] =
+    "CREATE TABLE IF NOT EXISTS conversations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT UNIQUE NOT NULL,"
+    "  unread INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  joined INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS messages ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  conv INTEGER NOT NULL REFERENCES conversations(id),"
+    "  msgid TEXT,"
+    "  sender TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  time TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  outgoing INTEGER NOT NULL,"
+    "  encrypted INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS messages_by_conv ON messages(conv, seq);";
+
+#define HISTORY_STMTS(X) \
+	X(CONV_ID, "SELECT id FROM conversations WHERE name = ?1") \
+	X(CONV_ADD, "INSERT INTO conversations (name) VALUES (?1)") \
+	X(MSG_ADD, \
+	    "INSERT INTO messages (conv, msgid, sender, text, time, kind, outgoing," \
+	    " encrypted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)") \
+	X(CONV_BUMP, "UPDATE conversations SET unread = unread + ?2, last_seq = ?3 WHERE id = ?1") \
+	X(LAST, \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM" \
+	    " (SELECT * FROM messages WHERE conv = (SELECT id FROM conversations" \
+	    " WHERE name = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq") \
+	X(MARK_READ, "UPDATE conversations SET unread = 0 WHERE name = ?1") \
+	X(CONVS, "SELECT name, unread, last_seq FROM conversations ORDER BY last_seq DESC, name") \
+	X(UNREAD, "SELECT unread FROM conversations WHERE name = ?1") \
+	X(SET_JOINED, "UPDATE conversations SET joined = ?2 WHERE name = ?1") \
+	X(JOINED, "SELECT name FROM conversations WHERE joined = 1 ORDER BY id")
+
+enum history_stmt {
+#define HISTORY_STMT_ENUM(id, sql) HS_##id,
+	HISTORY_STMTS(HISTORY_STMT_ENUM)
+#undef HISTORY_STMT_ENUM
+	HS_COUNT
+};
+
+static const char *const history_sql[HS_COUNT] = {
+#define HISTORY_STMT_SQL(id, sql) sql,
+	HISTORY_STMTS(HISTORY_STMT_SQL)
+#undef HISTORY_STMT_SQL
+};
+
+struct history {
+	struct peerdb *db;
+	sqlite3_stmt *st[HS_COUNT];
+	/* The last conversation written to: a burst goes to one. */
+	char *last_name;
+	int64_t last_id;
+};
+
+struct history *
+history_new(struct peerdb *db, char **cause)
+{
+	struct history *h;
+
+	if (peerdb_exec(db, history_schema, cause) < 0)
+		return NULL;
+	h = xcalloc(1, sizeof(*h));
+	h->db = db;
+	for (int i = 0; i < HS_COUNT; i++) {
+		if ((h->st[i] = peerdb_prepare(db, history_sql[i], cause)) == NULL) {
+			free(h);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+void
+history_free(struct history *h)
+{
+	if (h == NULL)
+		return;
+	free(h->last_name);
+	free(h);
+}
+
+static sqlite3_stmt *
+stmt(struct history *h, enum history_stmt id)
+{
+	sqlite3_reset(h->st[id]);
+	sqlite3_clear_bindings(h->st[id]);
+	return h->st[id];
+}
+
+static void
+bind_text(sqlite3_stmt *q, int i, const char *v)
+{
+	if (v != NULL)
+		sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static int
+done(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The conversation's row, made on first use. A look-up first: an upsert
+ * costs a statement journal on every message. */
+static int64_t
+conv_id(struct history *h, const char *conv)
+{
+	sqlite3_stmt *q;
+	int64_t id = -1;
+	int rc;
+
+	if (h->last_name != NULL && strcmp(h->last_name, conv) == 0)
+		return h->last_id;
+	q = stmt(h, HS_CONV_ID);
+	bind_text(q, 1, conv);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc == SQLITE_DONE) {
+		q = stmt(h, HS_CONV_ADD);
+		bind_text(q, 1, conv);
+		if (done(q) < 0)
+			return -1;
+		id = sqlite3_last_insert_rowid(peerdb_handle(h->db));
+	}
+	if (id >= 0) {
+		free(h->last_name);
+		h->last_name = xstrdup(conv);
+		h->last_id = id;
+	}
+	return id;
+}
+
+int
+history_add(struct history *h, struct history_msg *m)
+{
+	sqlite3_stmt *q;
+	int64_t conv;
+
+	if (peerdb_write(h->db) < 0 || (conv = conv_id(h, m->conversation)) < 0)
+		return -1;
+	q = stmt(h, HS_MSG_ADD);
+	sqlite3_bind_int64(q, 1, conv);
+	bind_text(q, 2, m->id);
+	bind_text(q, 3, m->from);
+	bind_text(q, 4, m->text);
+	bind_text(q, 5, m->time);
+	sqlite3_bind_int(q, 6, (int)m->kind);
+	sqlite3_bind_int(q, 7, m->outgoing != 0);
+	sqlite3_bind_int(q, 8, m->encrypted != 0);
+	if (done(q) < 0)
+		return -1;
+	m->seq = sqlite3_last_insert_rowid(peerdb_handle(h->db));
+	q = stmt(h, HS_CONV_BUMP);
+	sqlite3_bind_int64(q, 1, conv);
+	sqlite3_bind_int(q, 2, !m->outgoing && m->kind != HISTORY_SYSTEM);
+	sqlite3_bind_int64(q, 3, m->seq);
+	return done(q);
+}
+
+int
+history_last(
+    struct history *h, const char *conv, int64_t before, int n, history_msg_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_LAST);
+	struct history_msg m;
+	int count = 0, rc;
+
+	bind_text(q, 1, conv);
+	sqlite3_bind_int64(q, 2, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int(q, 3, n);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		m.seq = sqlite3_column_int64(q, 0);
+		m.conversation = conv;
+		m.id = (const char *)sqlite3_column_text(q, 1);
+		m.from = (const char *)sqlite3_column_text(q, 2);
+		m.text = (const char *)sqlite3_column_text(q, 3);
+		m.time = (const char *)sqlite3_column_text(q, 4);
+		m.kind = (enum history_kind)sqlite3_column_int(q, 5);
+		m.outgoing = sqlite3_column_int(q, 6);
+		m.encrypted = sqlite3_column_int(q, 7);
+		fn(&m, arg);
+		count++;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? count : -1;
+}
+
+int
+history_mark_read(struct history *h, const char *conv)
+{
+	sqlite3_stmt *q;
+
+	if (peerdb_write(h->db) < 0)
+		return -1;
+	q = stmt(h, HS_MARK_READ);
+	bind_text(q, 1, conv);
+	return done(q);
+}
+
+int
+history_touch(struct history *h, const char *conv)
+{
+	if (peerdb_write(h->db) < 0)
+		return -1;
+	return conv_id(h, conv) < 0 ? -1 : 0;
+}
+
+int
+history_set_joined(struct history *h, const char *conv, int joined)
+{
+	sqlite3_stmt *q;
+
+	if (history_touch(h, conv) < 0)
+		return -1;
+	q = stmt(h, HS_SET_JOINED);
+	bind_text(q, 1, conv);
+	sqlite3_bind_int(q, 2, joined != 0);
+	return done(q);
+}
+
+int
+history_joined(struct history *h, void (*fn)(const char *conv, void *arg), void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_JOINED);
+	int count = 0, rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		fn((const char *)sqlite3_column_text(q, 0), arg);
+		count++;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? count : -1;
+}
+
+int
+history_conversations(struct history *h, history_conv_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_CONVS);
+	struct history_conv c;
+	int count = 0, rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		c.name = (const char *)sqlite3_column_text(q, 0);
+		c.unread = sqlite3_column_int64(q, 1);
+		c.last_seq = sqlite3_column_int64(q, 2);
+		fn(&c, arg);
+		count++;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? count : -1;
+}
+
+int64_t
+history_unread(struct history *h, const char *conv)
+{
+	sqlite3_stmt *q = stmt(h, HS_UNREAD);
+	int64_t n = 0;
+	int rc;
+
+	bind_text(q, 1, conv);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}

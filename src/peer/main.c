@@ -1,0 +1,203 @@
+/* main.c — hychat, the peer: the command line, the password, the signals,
+ * then the engine and its front end on one loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hychat/engine.h"
+#include "hychat/headless.h"
+#include "hychat/log.h"
+#include "hychat/util.h"
+
+#define PEER_PASSWORD_MAX 1024
+#define PEER_PASSWORD_ENV "HYCHAT_PASSWORD"
+#define PEER_MALLOC_TRIM (8 * 1024 * 1024)
+
+enum {
+	OPT_USERNAME = 256,
+	OPT_PEER_PORT,
+	OPT_TRACKER,
+	OPT_DATA_DIR,
+	OPT_PASSWORD_FILE,
+	OPT_ALLOW_PLAINTEXT,
+	OPT_HEADLESS,
+	OPT_LISTEN,
+};
+
+static const struct option options[] = {
+	{ "username", required_argument, NULL, OPT_USERNAME },
+	{ "peer-port", required_argument, NULL, OPT_PEER_PORT },
+	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
+	{ "headless", no_argument, NULL, OPT_HEADLESS },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: hychat [--username USER] --peer-port PORT [--tracker URL] [--data-dir DIR]\n"
+	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
+	    "              [--headless] [--verbose]\n"
+	    "\n"
+	    "  --username USER       who this peer is (default $USER)\n"
+	    "  --peer-port PORT      the port other peers connect to\n"
+	    "  --tracker URL         the tracker (default %s)\n"
+	    "  --data-dir DIR        key, history, outbox (default $XDG_DATA_HOME/hychat/USER)\n"
+	    "  --password-file FILE  log in at start with the first line of FILE\n"
+	    "                        (or set %s)\n"
+	    "  --allow-plaintext     talk to peers of the original, unencrypted protocol\n"
+	    "  --listen ADDR         the address to listen on (default %s)\n"
+	    "  --headless            commands on stdin, events on stdout (the default for now)\n"
+	    "  --verbose             debug logs on stderr\n"
+	    "  --help, --version\n",
+	    ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN);
+}
+
+static char *
+read_password(const char *path)
+{
+	char line[PEER_PASSWORD_MAX + 2];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		log_fatal(1, "%s: %s", path, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		log_fatal(1, "%s: empty", path);
+	}
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	if (n == 0 || n > PEER_PASSWORD_MAX)
+		log_fatal(1, "%s: the first line must hold 1 to %d bytes", path, PEER_PASSWORD_MAX);
+	line[n] = '\0';
+	char *p = xstrdup(line);
+	sodium_memzero(line, sizeof(line));
+	return p;
+}
+
+struct peer_main {
+	struct engine *engine;
+	uv_signal_t sigint, sigterm;
+};
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct peer_main *m = s->data;
+
+	log_info("%s: stopping", strsignal(signum));
+	engine_stop(m->engine);
+}
+
+static void
+on_event(const struct event *ev, void *arg)
+{
+	struct peer_main *m = arg;
+
+	if (ev->type != EVENT_QUIT)
+		return;
+	uv_close((uv_handle_t *)&m->sigint, NULL);
+	uv_close((uv_handle_t *)&m->sigterm, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct engine_config cfg = { 0 };
+	struct peer_main m = { 0 };
+	char *password = NULL, *cause = NULL;
+	enum log_level level = LOG_INFO;
+	struct headless *h;
+	uv_loop_t loop;
+	int c;
+
+	/* SQLite frees a statement journal after each write; glibc would hand
+	 * the heap top back every time, and a brk() that shrinks costs a TLB
+	 * flush on every core. */
+	mallopt(M_TRIM_THRESHOLD, PEER_MALLOC_TRIM);
+	log_init("hychat", LOG_INFO);
+	cfg.username = getenv("USER");
+	while ((c = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_USERNAME: cfg.username = optarg; break;
+		case OPT_PEER_PORT: {
+			char *end;
+			errno = 0;
+			long p = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
+				log_fatal(2, "--peer-port: %s: not a port from 1 to 65535", optarg);
+			cfg.peer_port = (int)p;
+			break;
+		}
+		case OPT_TRACKER: cfg.tracker_url = optarg; break;
+		case OPT_DATA_DIR: cfg.data_dir = optarg; break;
+		case OPT_PASSWORD_FILE:
+			free(password);
+			password = read_password(optarg);
+			break;
+		case OPT_ALLOW_PLAINTEXT: cfg.allow_plaintext = 1; break;
+		case OPT_HEADLESS: break;
+		case OPT_LISTEN: cfg.listen_host = optarg; break;
+		case 'v': level = LOG_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("hychat %s\n", HYCHAT_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfg.peer_port == 0)
+		log_fatal(2, "--peer-port is required");
+	if (cfg.username == NULL)
+		log_fatal(2, "--username is required when $USER is not set");
+	log_init("hychat", level);
+	if (password == NULL && getenv(PEER_PASSWORD_ENV) != NULL) {
+		password = xstrdup(getenv(PEER_PASSWORD_ENV));
+		unsetenv(PEER_PASSWORD_ENV);
+	}
+	cfg.password = password;
+	if (sodium_init() < 0)
+		log_fatal(1, "libsodium: cannot initialise");
+	signal(SIGPIPE, SIG_IGN);
+	if (uv_loop_init(&loop) != 0)
+		log_fatal(1, "libuv: cannot make a loop");
+	if ((m.engine = engine_new(&loop, &cfg, &cause)) == NULL)
+		log_fatal(1, "%s", cause);
+	if (password != NULL) {
+		sodium_memzero(password, strlen(password));
+		free(password);
+	}
+	/* The terminal front end is its own issue: every run is headless. */
+	if ((h = headless_new(&loop, m.engine, &cause)) == NULL)
+		log_fatal(1, "%s", cause);
+	event_subscribe(engine_events(m.engine), on_event, &m);
+	uv_signal_init(&loop, &m.sigint);
+	uv_signal_init(&loop, &m.sigterm);
+	m.sigint.data = m.sigterm.data = &m;
+	uv_signal_start(&m.sigint, on_signal, SIGINT);
+	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+	engine_start(m.engine);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	headless_free(h);
+	engine_free(m.engine);
+	if (uv_loop_close(&loop) != 0)
+		log_warn("loop closed with handles open");
+	return 0;
+}

@@ -1,0 +1,701 @@
+/* p2p_net.c — the set of links: the listener and its flood limits, the
+ * address book, verification of who is on the other end, one link per
+ * user, and dialing again with backoff. */
+#include "hychat/p2p_net.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/identity.h"
+#include "hychat/log.h"
+#include "hychat/p2p_link.h"
+#include "hychat/util.h"
+
+#define P2P_NAME_MAX 32
+#define P2P_IP_MAX 64
+#define P2P_BUCKETS 1024 /* address book hash */
+#define P2P_LISTEN_BACKLOG 128
+
+enum key_state {
+	KEY_UNKNOWN, /* never asked */
+	KEY_NONE, /* the tracker lists no key (or not the user): the original protocol */
+	KEY_SET,
+};
+
+struct peer {
+	char name[P2P_NAME_MAX + 1];
+	char ip[P2P_IP_MAX];
+	int port;
+	enum key_state key_state;
+	uint8_t key[P2P_KEY_MAX];
+	size_t keylen;
+	struct p2p_link *link; /* the one up link */
+	struct p2p_link *dial; /* our dial on its way */
+	int want; /* dial until up */
+	int lookup_wait; /* a dial waits for the address book */
+	int told_offline; /* the owner heard that the user is not online */
+	uint64_t backoff_ms;
+	uv_timer_t *retry;
+	struct p2p_net *net;
+	struct peer *next;
+};
+
+/* What the net knows of a link; the link's data. */
+struct link_info {
+	struct p2p_net *net;
+	struct p2p_link *link;
+	struct peer *peer; /* once the remote's name is known */
+	int verify_wait; /* verification waits for the address book */
+	int asked; /* the address book was asked for this link once */
+	int was_up;
+	int detached; /* replaced by connect: no longer the peer's link */
+	struct link_info *prev, *next;
+};
+
+struct rate_bucket {
+	char addr[P2P_IP_MAX];
+	double tokens;
+	uint64_t last_ms;
+};
+
+struct p2p_net {
+	uv_loop_t *loop;
+	char username[P2P_NAME_MAX + 1];
+	const struct identity *id;
+	struct known_peers *known;
+	int allow_plaintext;
+	const struct p2p_net_ops *ops;
+	void *arg;
+	struct p2p_link_params params;
+	uv_tcp_t listener;
+	uv_timer_t resolve; /* work deferred out of p2p_net_* calls */
+	int resolve_lookup, resolve_settle;
+	int lookup_answered; /* the last lookup reached the tracker */
+	int handles;
+	int freeing;
+	struct peer *book[P2P_BUCKETS];
+	struct link_info *links;
+	size_t nlinks;
+	struct rate_bucket rate[P2P_RATE_ADDRS];
+};
+
+static const struct p2p_link_ops link_ops;
+
+static unsigned
+hash_name(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > P2P_NAME_MAX)
+		return 0;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+static struct peer *
+peer_find(struct p2p_net *n, const char *name)
+{
+	for (struct peer *p = n->book[hash_name(name) % P2P_BUCKETS]; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static struct peer *
+peer_get(struct p2p_net *n, const char *name)
+{
+	struct peer *p = peer_find(n, name);
+	unsigned b;
+
+	if (p != NULL)
+		return p;
+	p = xcalloc(1, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->net = n;
+	p->backoff_ms = P2P_BACKOFF_MIN_MS;
+	b = hash_name(name) % P2P_BUCKETS;
+	p->next = n->book[b];
+	n->book[b] = p;
+	return p;
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct p2p_net *n = h->data;
+
+	n->handles--;
+	if (n->freeing && n->handles == 0 && n->nlinks == 0)
+		free(n);
+}
+
+static void
+on_retry_closed(uv_handle_t *h)
+{
+	struct p2p_net *n = h->data;
+
+	free(h);
+	n->handles--;
+	if (n->freeing && n->handles == 0 && n->nlinks == 0)
+		free(n);
+}
+
+static void on_resolve(uv_timer_t *t);
+
+/* Work that must not run inside a p2p_net_* call: asking for a lookup,
+ * settling what waited for one. */
+static void
+schedule_resolve(struct p2p_net *n)
+{
+	if (!n->freeing && !uv_is_active((uv_handle_t *)&n->resolve))
+		uv_timer_start(&n->resolve, on_resolve, 0, 0);
+}
+
+/* Rate limit. */
+
+/* A token bucket per address (direct-mapped: a collision only resets a
+ * bucket). Returns 1 if a handshake from addr may go on. */
+static int
+rate_allow(struct p2p_net *n, const char *addr)
+{
+	struct rate_bucket *b = &n->rate[hash_name(addr) % P2P_RATE_ADDRS];
+	uint64_t now = hy_now_ms();
+
+	if (strcmp(b->addr, addr) != 0) {
+		snprintf(b->addr, sizeof(b->addr), "%s", addr);
+		b->tokens = P2P_RATE_BURST;
+		b->last_ms = now;
+	}
+	b->tokens += (double)(now - b->last_ms) * P2P_RATE_PER_S / 1000.0;
+	if (b->tokens > P2P_RATE_BURST)
+		b->tokens = P2P_RATE_BURST;
+	b->last_ms = now;
+	if (b->tokens < 1.0)
+		return 0;
+	b->tokens -= 1.0;
+	return 1;
+}
+
+/* Links. */
+
+static struct link_info *
+info_new(struct p2p_net *n, struct p2p_link *l)
+{
+	struct link_info *i = xcalloc(1, sizeof(*i));
+
+	i->net = n;
+	i->link = l;
+	i->next = n->links;
+	if (n->links != NULL)
+		n->links->prev = i;
+	n->links = i;
+	n->nlinks++;
+	p2p_link_set_data(l, i);
+	return i;
+}
+
+static void
+start_dial(struct p2p_net *n, struct peer *p)
+{
+	struct p2p_link *l;
+	int plaintext = p->key_state != KEY_SET;
+
+	if (p->link != NULL || p->dial != NULL || n->freeing)
+		return;
+	if (p->port == 0 || p->key_state == KEY_UNKNOWN) {
+		p->lookup_wait = 1;
+		n->resolve_lookup = 1;
+		schedule_resolve(n);
+		return;
+	}
+	if (plaintext && !n->allow_plaintext) {
+		log_info("%s publishes no key: not dialing it without --allow-plaintext", p->name);
+		p->want = 0;
+		return;
+	}
+	if (n->nlinks >= P2P_MAX_LINKS)
+		return;
+	l = p2p_link_dial(n->loop, p->ip, p->port, p->name, plaintext, &n->params);
+	if (l == NULL)
+		return;
+	struct link_info *i = info_new(n, l);
+	i->peer = p;
+	p->dial = l;
+}
+
+/* The address may have changed while we waited: ask before dialing. */
+static void
+on_retry(uv_timer_t *t)
+{
+	struct peer *p = t->data;
+	struct p2p_net *n = p->net;
+
+	if (p->want && p->link == NULL && p->dial == NULL) {
+		p->lookup_wait = 1;
+		n->resolve_lookup = 1;
+		schedule_resolve(n);
+	}
+}
+
+static void
+retry_later(struct p2p_net *n, struct peer *p)
+{
+	uint64_t ms = p->backoff_ms;
+	uint32_t jitter = randombytes_uniform(2 * P2P_BACKOFF_JITTER_PCT + 1);
+
+	if (n->freeing || !p->want)
+		return;
+	ms = ms * (100 - P2P_BACKOFF_JITTER_PCT + jitter) / 100;
+	p->backoff_ms =
+	    p->backoff_ms * 2 > P2P_BACKOFF_MAX_MS ? P2P_BACKOFF_MAX_MS : p->backoff_ms * 2;
+	if (p->retry == NULL) {
+		p->retry = xmalloc(sizeof(*p->retry));
+		uv_timer_init(n->loop, p->retry);
+		p->retry->data = p;
+		n->handles++;
+	}
+	uv_timer_start(p->retry, on_retry, ms, 0);
+}
+
+/* The checks on who the remote is; NULL if it passes. */
+static const char *
+check_identity(struct p2p_net *n, struct peer *p, const uint8_t *key, size_t keylen)
+{
+	if (keylen == 0) {
+		if (!n->allow_plaintext)
+			return "plaintext link refused (no --allow-plaintext)";
+		if (p->key_state == KEY_SET)
+			return "plaintext link refused: this user publishes a key";
+		return NULL;
+	}
+	if (p->key_state != KEY_SET)
+		return "the tracker publishes no key for this user";
+	if (keylen != p->keylen || sodium_memcmp(key, p->key, keylen) != 0)
+		return "key does not match the one the tracker publishes";
+	switch (known_peers_check(n->known, p->name, key, keylen)) {
+	case KNOWN_PEERS_MATCH:
+	case KNOWN_PEERS_NEW: return NULL;
+	case KNOWN_PEERS_CHANGED: return "key changed since first seen (see known_peers)";
+	default: return "known_peers cannot be updated";
+	}
+}
+
+static void
+link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *key, size_t keylen)
+{
+	struct p2p_net *n = owner;
+	struct link_info *i = p2p_link_data(l);
+	const char *why;
+
+	if (!p2p_link_dialed(l)) {
+		if (!valid_name(user) || strcmp(user, n->username) == 0) {
+			p2p_link_verified(l, "bad username");
+			return;
+		}
+		i->peer = peer_get(n, user);
+	}
+	/* What we know may predate the user's registration: ask once. */
+	if (!i->asked &&
+	    (i->peer->key_state == KEY_UNKNOWN || (keylen > 0 && i->peer->key_state != KEY_SET))) {
+		i->asked = 1;
+		i->verify_wait = 1;
+		n->resolve_lookup = 1;
+		schedule_resolve(n);
+		return;
+	}
+	why = check_identity(n, i->peer, key, keylen);
+	if (why != NULL) {
+		/* Dialing again would meet the same key. */
+		i->peer->want = 0;
+		n->ops->refused(n->arg, user, why);
+	}
+	p2p_link_verified(l, why);
+}
+
+static void
+link_up(void *owner, struct p2p_link *l)
+{
+	struct p2p_net *n = owner;
+	struct link_info *i = p2p_link_data(l);
+	struct peer *p = i->peer;
+
+	if (p->dial == l)
+		p->dial = NULL;
+	if (p->link != NULL && p->link != l) {
+		/* Both ends dialed: the smaller name's dial is the link. */
+		int mine_wins = strcmp(n->username, p->name) < 0;
+		int keep_new = p2p_link_dialed(l) == p2p_link_dialed(p->link) ||
+		    p2p_link_dialed(l) == mine_wins;
+		if (!keep_new) {
+			p2p_link_close(l, "duplicate link");
+			return;
+		}
+		struct link_info *old = p2p_link_data(p->link);
+		old->was_up = 0;
+		p2p_link_close(p->link, "duplicate link");
+	}
+	p->link = l;
+	p->want = 0;
+	p->told_offline = 0;
+	p->lookup_wait = 0;
+	p->backoff_ms = P2P_BACKOFF_MIN_MS;
+	if (p->retry != NULL)
+		uv_timer_stop(p->retry);
+	i->was_up = 1;
+	n->ops->up(n->arg, p->name, p2p_link_encrypted(l));
+}
+
+static void
+link_message(void *owner, struct p2p_link *l, struct json_object *msg)
+{
+	struct p2p_net *n = owner;
+	struct link_info *i = p2p_link_data(l);
+
+	if (i->was_up && i->peer != NULL)
+		n->ops->message(n->arg, i->peer->name, p2p_link_encrypted(l), msg);
+}
+
+static void
+link_closed(void *owner, struct p2p_link *l, const char *reason)
+{
+	struct p2p_net *n = owner;
+	struct link_info *i = p2p_link_data(l);
+	struct peer *p = i->peer;
+
+	if (i->prev != NULL)
+		i->prev->next = i->next;
+	else
+		n->links = i->next;
+	if (i->next != NULL)
+		i->next->prev = i->prev;
+	n->nlinks--;
+	if (!n->freeing && p != NULL) {
+		if (p->dial == l) {
+			p->dial = NULL;
+			if (p->link == NULL)
+				retry_later(n, p);
+		}
+		if (p->link == l || i->detached) {
+			if (p->link == l)
+				p->link = NULL;
+			if (i->was_up)
+				n->ops->down(n->arg, p->name, reason);
+		}
+	}
+	free(i);
+	if (n->freeing && n->handles == 0 && n->nlinks == 0)
+		free(n);
+}
+
+static const struct p2p_link_ops link_ops = {
+	.verify = link_verify,
+	.up = link_up,
+	.message = link_message,
+	.closed = link_closed,
+};
+
+/* Deferred work. */
+
+/* After a lookup, what waited is settled with what is known now: a user
+ * the tracker does not list has no key. */
+static void
+settle(struct p2p_net *n)
+{
+	for (struct link_info *i = n->links, *next; i != NULL; i = next) {
+		next = i->next;
+		if (!i->verify_wait)
+			continue;
+		i->verify_wait = 0;
+		if (i->peer->key_state == KEY_UNKNOWN && n->lookup_answered)
+			i->peer->key_state = KEY_NONE;
+		size_t keylen = 0;
+		const uint8_t *key = p2p_link_key(i->link, &keylen);
+		const char *why = i->peer->key_state == KEY_UNKNOWN
+		    ? "cannot check the key: the tracker is unreachable"
+		    : check_identity(n, i->peer, key, keylen);
+		if (why != NULL)
+			n->ops->refused(n->arg, i->peer->name, why);
+		p2p_link_verified(i->link, why);
+	}
+	for (unsigned b = 0; b < P2P_BUCKETS; b++) {
+		for (struct peer *p = n->book[b]; p != NULL; p = p->next) {
+			if (!p->lookup_wait)
+				continue;
+			p->lookup_wait = 0;
+			if (p->key_state == KEY_UNKNOWN && n->lookup_answered)
+				p->key_state = KEY_NONE;
+			if (p->port != 0 && p->key_state != KEY_UNKNOWN) {
+				start_dial(n, p);
+				continue;
+			}
+			if (p->port == 0 && n->lookup_answered && !p->told_offline) {
+				p->told_offline = 1;
+				n->ops->refused(
+				    n->arg, p->name, "not online; messages wait until it is");
+			}
+			retry_later(n, p);
+		}
+	}
+}
+
+static void
+on_resolve(uv_timer_t *t)
+{
+	struct p2p_net *n = t->data;
+
+	if (n->resolve_settle) {
+		n->resolve_settle = 0;
+		settle(n);
+	}
+	if (n->resolve_lookup) {
+		n->resolve_lookup = 0;
+		n->ops->lookup(n->arg);
+	}
+}
+
+/* Listener. */
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct p2p_net *n = server->data;
+	struct p2p_link *l;
+
+	if (status < 0) {
+		log_warn("peer port: %s", uv_strerror(status));
+		return;
+	}
+	l = p2p_link_accept(n->loop, server, n->allow_plaintext, &n->params);
+	if (l == NULL)
+		return;
+	info_new(n, l);
+	if (n->nlinks > P2P_MAX_LINKS) {
+		p2p_link_close(l, "too many links");
+		return;
+	}
+	if (!rate_allow(n, p2p_link_addr(l))) {
+		log_warn("%s: too many handshakes, shed", p2p_link_addr(l));
+		p2p_link_close(l, "too many handshakes from this address");
+	}
+}
+
+static int
+listen_on(struct p2p_net *n, const char *host, int port, char **cause)
+{
+	struct sockaddr_storage sa;
+	struct buf b;
+	int rc;
+
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0) {
+		rc = UV_EINVAL;
+	} else if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0)) == 0) {
+		rc = uv_listen((uv_stream_t *)&n->listener, P2P_LISTEN_BACKLOG, on_connection);
+	}
+	if (rc == 0)
+		return 0;
+	buf_init(&b);
+	buf_printf(&b, "peer port %s port %d: %s", host, port, uv_strerror(rc));
+	*cause = b.data;
+	return -1;
+}
+
+struct p2p_net *
+p2p_net_new(uv_loop_t *loop, const struct p2p_net_config *cfg, const struct p2p_net_ops *ops,
+    void *arg, char **cause)
+{
+	struct p2p_net *n = xcalloc(1, sizeof(*n));
+
+	n->loop = loop;
+	snprintf(n->username, sizeof(n->username), "%s", cfg->username);
+	n->id = cfg->id;
+	n->known = cfg->known;
+	n->allow_plaintext = cfg->allow_plaintext;
+	n->ops = ops;
+	n->arg = arg;
+	n->params.username = n->username;
+	n->params.id = n->id;
+	n->params.ops = &link_ops;
+	n->params.owner = n;
+	uv_tcp_init(loop, &n->listener);
+	n->listener.data = n;
+	uv_timer_init(loop, &n->resolve);
+	n->resolve.data = n;
+	n->handles = 2;
+	if (listen_on(n, cfg->host, cfg->port, cause) < 0) {
+		p2p_net_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void
+p2p_net_free(struct p2p_net *n)
+{
+	if (n == NULL || n->freeing)
+		return;
+	n->freeing = 1;
+	uv_close((uv_handle_t *)&n->listener, on_handle_closed);
+	uv_timer_stop(&n->resolve);
+	uv_close((uv_handle_t *)&n->resolve, on_handle_closed);
+	for (unsigned b = 0; b < P2P_BUCKETS; b++) {
+		while (n->book[b] != NULL) {
+			struct peer *p = n->book[b];
+			n->book[b] = p->next;
+			if (p->retry != NULL) {
+				uv_timer_stop(p->retry);
+				p->retry->data = n;
+				uv_close((uv_handle_t *)p->retry, on_retry_closed);
+			}
+			free(p);
+		}
+	}
+	for (struct link_info *i = n->links; i != NULL; i = i->next) {
+		i->peer = NULL;
+		p2p_link_close(i->link, "shutting down");
+	}
+}
+
+void
+p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
+    const uint8_t *pubkey, size_t keylen)
+{
+	struct peer *p;
+	int moved;
+
+	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || keylen > P2P_KEY_MAX)
+		return;
+	p = peer_get(n, user);
+	moved = p->port != port || strcmp(p->ip, ip) != 0;
+	snprintf(p->ip, sizeof(p->ip), "%s", ip);
+	p->port = port;
+	if (pubkey != NULL && keylen > 0) {
+		memcpy(p->key, pubkey, keylen);
+		p->keylen = keylen;
+		p->key_state = KEY_SET;
+	} else {
+		p->keylen = 0;
+		p->key_state = KEY_NONE;
+	}
+	if (moved && p->want && p->link == NULL && p->dial == NULL && !p->lookup_wait) {
+		p->backoff_ms = P2P_BACKOFF_MIN_MS;
+		if (p->retry != NULL)
+			uv_timer_stop(p->retry);
+		start_dial(n, p);
+	}
+}
+
+void
+p2p_net_lookup_done(struct p2p_net *n, int answered)
+{
+	if (n->freeing)
+		return;
+	n->resolve_settle = 1;
+	n->lookup_answered = answered;
+	schedule_resolve(n);
+}
+
+int
+p2p_net_dial(struct p2p_net *n, const char *user, int want)
+{
+	struct peer *p;
+
+	if (n->freeing || strcmp(user, n->username) == 0 || !valid_name(user))
+		return -1;
+	p = peer_get(n, user);
+	if (want)
+		p->want = 1;
+	if (p->link != NULL || p->dial != NULL ||
+	    (p->retry != NULL && uv_is_active((uv_handle_t *)p->retry)))
+		return 0;
+	start_dial(n, p);
+	return 0;
+}
+
+int
+p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int port)
+{
+	struct peer *p;
+
+	if (n->freeing || strcmp(user, n->username) == 0 || !valid_name(user) ||
+	    strlen(ip) >= P2P_IP_MAX)
+		return -1;
+	p = peer_get(n, user);
+	snprintf(p->ip, sizeof(p->ip), "%s", ip);
+	p->port = port;
+	if (p->link != NULL) {
+		struct link_info *old = p2p_link_data(p->link);
+		old->detached = 1;
+		p2p_link_close(p->link, "replaced by connect");
+		p->link = NULL;
+	}
+	if (p->dial != NULL) {
+		struct link_info *i = p2p_link_data(p->dial);
+		i->peer = NULL;
+		p2p_link_close(p->dial, "replaced by connect");
+		p->dial = NULL;
+	}
+	if (p->retry != NULL)
+		uv_timer_stop(p->retry);
+	p->backoff_ms = P2P_BACKOFF_MIN_MS;
+	p->want = 1;
+	start_dial(n, p);
+	return 0;
+}
+
+int
+p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (p == NULL || p->link == NULL)
+		return 0;
+	return p2p_link_send(p->link, json, len) == 0 ? 1 : -1;
+}
+
+int
+p2p_net_link_state(struct p2p_net *n, const char *user)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (p == NULL || p->link == NULL)
+		return -1;
+	return p2p_link_encrypted(p->link);
+}
+
+int
+p2p_net_peer_key(struct p2p_net *n, const char *user, uint8_t *out, size_t *len)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (p == NULL || p->key_state != KEY_SET)
+		return 0;
+	memcpy(out, p->key, p->keylen);
+	*len = p->keylen;
+	return 1;
+}
+
+int
+p2p_net_peer_addr(struct p2p_net *n, const char *user, const char **ip, int *port)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (p == NULL || p->port == 0)
+		return 0;
+	*ip = p->ip;
+	*port = p->port;
+	return 1;
+}

@@ -1,0 +1,219 @@
+/* peerdb.c — the peer's one SQLite connection and its grouped write
+ * transaction. */
+#include "hychat/peerdb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hychat/util.h"
+
+#define PEERDB_MAX_STMTS 64
+
+struct peerdb {
+	sqlite3 *db;
+	char *path;
+	uv_loop_t *loop;
+	uv_work_t work;
+	int checkpointing; /* a checkpoint is on the thread pool */
+	sqlite3 *ckpt; /* the checkpoint's connection, used by one worker at a time */
+	int in_tx;
+	sqlite3_stmt *begin, *commit;
+	sqlite3_stmt *stmts[PEERDB_MAX_STMTS];
+	size_t nstmts;
+};
+
+char *
+peerdb_cause(struct peerdb *db, const char *what)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s: %s", what,
+	    db != NULL && db->db != NULL ? sqlite3_errmsg(db->db) : "out of memory");
+	return b.data;
+}
+
+/* SQLite creates the file with the umask; a history is private. */
+static int
+create_private(const char *path, char **cause)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, PEERDB_FILE_MODE);
+
+	if (fd < 0) {
+		struct buf b;
+		buf_init(&b);
+		buf_printf(&b, "%s: %s", path, strerror(errno));
+		*cause = b.data;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void
+do_checkpoint(uv_work_t *w)
+{
+	struct peerdb *db = w->data;
+
+	if (db->ckpt == NULL &&
+	    sqlite3_open_v2(db->path, &db->ckpt, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(db->ckpt);
+		db->ckpt = NULL;
+		return;
+	}
+	sqlite3_busy_timeout(db->ckpt, PEERDB_BUSY_TIMEOUT_MS);
+	(void)sqlite3_wal_checkpoint_v2(db->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+static void
+checkpoint_done(uv_work_t *w, int status)
+{
+	struct peerdb *db = w->data;
+
+	(void)status;
+	db->checkpointing = 0;
+}
+
+static int
+on_wal(void *arg, sqlite3 *handle, const char *name, int pages)
+{
+	struct peerdb *db = arg;
+
+	(void)handle;
+	(void)name;
+	if (pages >= PEERDB_CHECKPOINT_PAGES && !db->checkpointing) {
+		db->work.data = db;
+		if (uv_queue_work(db->loop, &db->work, do_checkpoint, checkpoint_done) == 0)
+			db->checkpointing = 1;
+	}
+	return SQLITE_OK;
+}
+
+struct peerdb *
+peerdb_open(const char *path, uv_loop_t *loop, char **cause)
+{
+	struct peerdb *db = xcalloc(1, sizeof(*db));
+
+	db->path = xstrdup(path);
+	db->loop = loop;
+
+	if (create_private(path, cause) < 0) {
+		free(db->path);
+		free(db);
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_busy_timeout(db->db, PEERDB_BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	    peerdb_exec(db,
+	        "PRAGMA journal_mode = WAL;"
+	        "PRAGMA synchronous = NORMAL;"
+	        "PRAGMA foreign_keys = ON;",
+	        cause) < 0 ||
+	    (db->begin = peerdb_prepare(db, "BEGIN IMMEDIATE", cause)) == NULL ||
+	    (db->commit = peerdb_prepare(db, "COMMIT", cause)) == NULL ||
+	    (loop != NULL && peerdb_exec(db, "PRAGMA wal_autocheckpoint = 0;", cause) < 0)) {
+		if (*cause == NULL)
+			*cause = peerdb_cause(db, path);
+		peerdb_close(db);
+		return NULL;
+	}
+	if (loop != NULL)
+		sqlite3_wal_hook(db->db, on_wal, db);
+	return db;
+}
+
+void
+peerdb_close(struct peerdb *db)
+{
+	char *cause = NULL;
+
+	if (db == NULL)
+		return;
+	if (peerdb_commit(db, &cause) < 0)
+		free(cause);
+	for (size_t i = 0; i < db->nstmts; i++)
+		sqlite3_finalize(db->stmts[i]);
+	sqlite3_close(db->ckpt);
+	sqlite3_close(db->db);
+	free(db->path);
+	free(db);
+}
+
+sqlite3 *
+peerdb_handle(struct peerdb *db)
+{
+	return db->db;
+}
+
+int
+peerdb_exec(struct peerdb *db, const char *sql, char **cause)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		struct buf b;
+		buf_init(&b);
+		buf_printf(&b, "database: %s", msg != NULL ? msg : "error");
+		sqlite3_free(msg);
+		*cause = b.data;
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3_stmt *
+peerdb_prepare(struct peerdb *db, const char *sql, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (db->nstmts == PEERDB_MAX_STMTS) {
+		*cause = xstrdup("database: too many statements");
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+	    SQLITE_OK) {
+		*cause = peerdb_cause(db, "prepare");
+		return NULL;
+	}
+	db->stmts[db->nstmts++] = st;
+	return st;
+}
+
+static int
+step_once(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+peerdb_write(struct peerdb *db)
+{
+	if (db->in_tx)
+		return 0;
+	if (step_once(db->begin) < 0)
+		return -1;
+	db->in_tx = 1;
+	return 0;
+}
+
+int
+peerdb_commit(struct peerdb *db, char **cause)
+{
+	if (!db->in_tx)
+		return 0;
+	db->in_tx = 0;
+	if (step_once(db->commit) < 0) {
+		*cause = peerdb_cause(db, "commit");
+		if (!sqlite3_get_autocommit(db->db))
+			(void)sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,403 @@
+/* tracker_client.c — libcurl's multi-socket interface on the libuv loop:
+ * curl tells us which sockets to watch and when to wake it (uv_poll_t and
+ * uv_timer_t), the loop tells curl what happened, and finished transfers
+ * become callbacks. */
+#include "hychat/tracker_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/log.h"
+#include "hychat/util.h"
+
+struct tc_request {
+	struct tracker_client *tc;
+	CURL *easy;
+	struct curl_slist *headers;
+	struct buf body;
+	int too_big;
+	tracker_client_fn *done;
+	void *arg;
+	struct tc_request *prev, *next;
+};
+
+struct tc_socket {
+	uv_poll_t poll;
+	curl_socket_t fd;
+	struct tracker_client *tc;
+	struct tc_socket *prev, *next;
+};
+
+struct tracker_client {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;
+	char *base;
+	char *token;
+	struct tc_request *reqs;
+	struct tc_socket *socks;
+	unsigned pending;
+	unsigned open_handles; /* the timer and the polls not yet closed */
+	int dispatching;
+	int freeing;
+	char local_ip[TRACKER_CLIENT_IP_MAX];
+};
+
+static void
+maybe_release(struct tracker_client *tc)
+{
+	if (tc->freeing && tc->open_handles == 0) {
+		free(tc->base);
+		free(tc->token);
+		free(tc);
+		curl_global_cleanup();
+	}
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct tracker_client *tc;
+
+	if (h->type == UV_POLL) {
+		struct tc_socket *s = h->data;
+		tc = s->tc;
+		free(s);
+	} else {
+		tc = h->data;
+	}
+	tc->open_handles--;
+	maybe_release(tc);
+}
+
+static void
+sock_close(struct tc_socket *s)
+{
+	struct tracker_client *tc = s->tc;
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		tc->socks = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, handle_closed);
+}
+
+static void
+req_unlink(struct tc_request *r)
+{
+	struct tracker_client *tc = r->tc;
+
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		tc->reqs = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	tc->pending--;
+}
+
+static void
+req_free(struct tc_request *r)
+{
+	curl_multi_remove_handle(r->tc->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	buf_fini(&r->body);
+	free(r);
+}
+
+static void
+finish(struct tc_request *r, CURLcode result)
+{
+	struct tracker_client *tc = r->tc;
+	struct json_object *json = NULL;
+	const char *err = NULL;
+	long status = 0;
+	char *ip = NULL;
+
+	req_unlink(r);
+	if (result != CURLE_OK) {
+		err = r->too_big ? "answer too large" : curl_easy_strerror(result);
+	} else {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (curl_easy_getinfo(r->easy, CURLINFO_LOCAL_IP, &ip) == CURLE_OK && ip != NULL &&
+		    ip[0] != '\0')
+			snprintf(tc->local_ip, sizeof(tc->local_ip), "%s", ip);
+		if (r->body.len > 0) {
+			struct json_tokener *tok = json_tokener_new();
+			json = json_tokener_parse_ex(tok, r->body.data, (int)r->body.len);
+			if (json_tokener_get_error(tok) != json_tokener_success) {
+				json_object_put(json);
+				json = NULL;
+			}
+			json_tokener_free(tok);
+		}
+	}
+	r->done((int)status, json, err, r->arg);
+	json_object_put(json);
+	req_free(r);
+}
+
+static void release_all(struct tracker_client *tc);
+
+/* Callbacks may start requests or free the client: the free then waits
+ * until this walk ends. */
+static void
+check_done(struct tracker_client *tc)
+{
+	CURLMsg *msg;
+	int left;
+
+	tc->dispatching++;
+	while (!tc->freeing && (msg = curl_multi_info_read(tc->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct tc_request *r = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		finish(r, msg->data.result);
+	}
+	tc->dispatching--;
+	if (tc->freeing && tc->dispatching == 0)
+		release_all(tc);
+}
+
+static void
+on_poll(uv_poll_t *p, int status, int events)
+{
+	struct tc_socket *s = p->data;
+	struct tracker_client *tc = s->tc;
+	int flags = 0, running;
+
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(tc->multi, s->fd, flags, &running);
+	check_done(tc);
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct tracker_client *tc = t->data;
+	int running;
+
+	curl_multi_socket_action(tc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(tc);
+}
+
+static int
+curl_socket_cb(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+	struct tracker_client *tc = userp;
+	struct tc_socket *s = socketp;
+	int events = 0;
+
+	(void)easy;
+	if (action == CURL_POLL_REMOVE) {
+		if (s != NULL) {
+			curl_multi_assign(tc->multi, fd, NULL);
+			sock_close(s);
+		}
+		return 0;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		if (uv_poll_init_socket(tc->loop, &s->poll, fd) != 0) {
+			free(s);
+			return -1;
+		}
+		s->fd = fd;
+		s->tc = tc;
+		s->poll.data = s;
+		s->next = tc->socks;
+		if (tc->socks != NULL)
+			tc->socks->prev = s;
+		tc->socks = s;
+		tc->open_handles++;
+		curl_multi_assign(tc->multi, fd, s);
+	}
+	if (action == CURL_POLL_IN || action == CURL_POLL_INOUT)
+		events |= UV_READABLE;
+	if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
+		events |= UV_WRITABLE;
+	return uv_poll_start(&s->poll, events, on_poll) == 0 ? 0 : -1;
+}
+
+static int
+curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct tracker_client *tc = userp;
+
+	(void)multi;
+	if (timeout_ms < 0)
+		uv_timer_stop(&tc->timer);
+	else
+		uv_timer_start(&tc->timer, on_timer, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static size_t
+on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct tc_request *r = arg;
+	size_t len = size * n;
+
+	if (r->body.len + len > TRACKER_CLIENT_MAX_BODY) {
+		r->too_big = 1;
+		return 0;
+	}
+	buf_append(&r->body, data, len);
+	return len;
+}
+
+struct tracker_client *
+tracker_client_new(uv_loop_t *loop, const char *base_url, char **cause)
+{
+	struct tracker_client *tc;
+	size_t len = strlen(base_url);
+
+	/* TLS costs megabytes of resident memory at start: only for https. */
+	if (curl_global_init(
+	        strncmp(base_url, "https:", 6) == 0 ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) !=
+	    CURLE_OK) {
+		*cause = xstrdup("libcurl: cannot initialise");
+		return NULL;
+	}
+	tc = xcalloc(1, sizeof(*tc));
+	tc->loop = loop;
+	while (len > 0 && base_url[len - 1] == '/')
+		len--;
+	tc->base = xstrndup(base_url, len);
+	if ((tc->multi = curl_multi_init()) == NULL) {
+		free(tc->base);
+		free(tc);
+		curl_global_cleanup();
+		*cause = xstrdup("libcurl: cannot make a multi handle");
+		return NULL;
+	}
+	curl_multi_setopt(tc->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+	curl_multi_setopt(tc->multi, CURLMOPT_SOCKETDATA, tc);
+	curl_multi_setopt(tc->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(tc->multi, CURLMOPT_TIMERDATA, tc);
+	uv_timer_init(loop, &tc->timer);
+	tc->timer.data = tc;
+	tc->open_handles = 1;
+	return tc;
+}
+
+static void
+release_all(struct tracker_client *tc)
+{
+	while (tc->reqs != NULL) {
+		struct tc_request *r = tc->reqs;
+		req_unlink(r);
+		req_free(r);
+	}
+	/* Cleanup may report sockets removed; what it does not, we close. */
+	curl_multi_cleanup(tc->multi);
+	tc->multi = NULL;
+	while (tc->socks != NULL)
+		sock_close(tc->socks);
+	uv_timer_stop(&tc->timer);
+	uv_close((uv_handle_t *)&tc->timer, handle_closed);
+}
+
+void
+tracker_client_free(struct tracker_client *tc)
+{
+	if (tc == NULL || tc->freeing)
+		return;
+	tc->freeing = 1;
+	if (tc->dispatching == 0)
+		release_all(tc);
+}
+
+void
+tracker_client_set_token(struct tracker_client *tc, const char *token)
+{
+	free(tc->token);
+	tc->token = token != NULL ? xstrdup(token) : NULL;
+}
+
+int
+tracker_client_request(struct tracker_client *tc, enum tracker_method method, const char *path,
+    struct json_object *body, long timeout_ms, tracker_client_fn *done, void *arg)
+{
+	struct tc_request *r;
+	struct buf url;
+
+	if (tc->freeing)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->tc = tc;
+	r->done = done;
+	r->arg = arg;
+	buf_init(&r->body);
+	if ((r->easy = curl_easy_init()) == NULL) {
+		free(r);
+		return -1;
+	}
+	buf_init(&url);
+	buf_printf(&url, "%s%s", tc->base, path);
+	curl_easy_setopt(r->easy, CURLOPT_URL, url.data);
+	buf_fini(&url);
+	r->headers = curl_slist_append(r->headers, "Accept: application/json");
+	r->headers = curl_slist_append(r->headers, "Expect:");
+	if (tc->token != NULL) {
+		struct buf h;
+		buf_init(&h);
+		buf_printf(&h, "Authorization: Bearer %s", tc->token);
+		r->headers = curl_slist_append(r->headers, h.data);
+		buf_fini(&h);
+	}
+	if (method == TRACKER_POST) {
+		const char *json = body != NULL
+		    ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+		    : "{}";
+		r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
+		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, json);
+	}
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
+	    timeout_ms > 0 ? timeout_ms : (long)TRACKER_CLIENT_TIMEOUT_MS);
+	curl_easy_setopt(
+	    r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)TRACKER_CLIENT_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hychat/" HYCHAT_VERSION);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (curl_multi_add_handle(tc->multi, r->easy) != CURLM_OK) {
+		curl_easy_cleanup(r->easy);
+		curl_slist_free_all(r->headers);
+		free(r);
+		return -1;
+	}
+	r->next = tc->reqs;
+	if (tc->reqs != NULL)
+		tc->reqs->prev = r;
+	tc->reqs = r;
+	tc->pending++;
+	return 0;
+}
+
+unsigned
+tracker_client_pending(struct tracker_client *tc)
+{
+	return tc->pending;
+}
+
+const char *
+tracker_client_local_ip(const struct tracker_client *tc)
+{
+	return tc->local_ip;
+}

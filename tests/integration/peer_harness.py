@@ -1,0 +1,238 @@
+"""peer_harness — drives headless hychat peers for the integration tests
+and benchmarks: a peer is a process with a pipe on stdin (command lines)
+and a pipe on stdout (one JSON event per line), read by a thread into a
+list that tests wait on with a deadline. Also: a tracker, accounts, and a
+TCP relay that records the bytes it passes."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hytest import Proc, binary, free_port, request, wait_port  # noqa: E402
+
+
+def short(ev, n=300):
+    s = json.dumps(ev, ensure_ascii=False)
+    return s if len(s) <= n else s[:n] + "...(%d chars)" % len(s)
+
+
+class Peer:
+    """A headless hychat; events() and wait() see what it printed."""
+
+    def __init__(self, name, port, tracker_port, data_dir, password=None, extra=(),
+                 env=None, wrap=()):
+        self.name = name
+        self.port = port
+        self.data_dir = data_dir
+        args = list(wrap) + [binary("hychat"), "--headless", "--username", name, "--peer-port", str(port),
+                "--listen", "127.0.0.1",
+                "--tracker", "http://127.0.0.1:%d" % tracker_port, "--data-dir", data_dir]
+        args += list(extra)
+        e = dict(os.environ)
+        e.pop("HYCHAT_PASSWORD", None)
+        if password is not None:
+            e["HYCHAT_PASSWORD"] = password
+        if env:
+            e.update(env)
+        self.log = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self.log, env=e)
+        self._events = []
+        self._raw = []
+        self._cv = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                ev = {"type": "unparsable", "line": line.decode("utf-8", "replace")}
+            with self._cv:
+                self._raw.append(line)
+                self._events.append(ev)
+                self._cv.notify_all()
+        with self._cv:
+            self._events.append({"type": "_eof"})
+            self._cv.notify_all()
+
+    def cmd(self, line):
+        self.p.stdin.write(line.encode("utf-8") + b"\n")
+        self.p.stdin.flush()
+
+    def mark(self):
+        with self._cv:
+            return len(self._events)
+
+    def events(self, since=0, type=None):
+        with self._cv:
+            evs = list(self._events[since:])
+        return [e for e in evs if type is None or e.get("type") == type]
+
+    def wait(self, pred, timeout=10.0, since=0, what="an event"):
+        """The first event after `since` for which pred holds."""
+        deadline = time.monotonic() + timeout
+        i = since
+        with self._cv:
+            while True:
+                while i < len(self._events):
+                    ev = self._events[i]
+                    i += 1
+                    if pred(ev):
+                        return ev
+                    if ev.get("type") == "_eof":
+                        raise AssertionError("%s exited while waiting for %s; stderr:\n%s"
+                                             % (self.name, what, self.stderr()[-3000:]))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    last = [short(e) for e in self._events[-8:]]
+                    raise AssertionError("%s: no %s within %.0fs; last events:\n  %s\nstderr:\n%s"
+                                         % (self.name, what, timeout, "\n  ".join(last),
+                                            self.stderr()[-3000:]))
+                self._cv.wait(left)
+
+    def wait_type(self, type, timeout=10.0, since=0, **fields):
+        def pred(ev):
+            return ev.get("type") == type and all(ev.get(k) == v for k, v in fields.items())
+        return self.wait(pred, timeout, since, "%s %s" % (type, fields))
+
+    def raw_lines(self):
+        with self._cv:
+            return list(self._raw)
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+            self.p.wait()
+        self._reader.join(5)
+
+    def stop(self, how="quit", timeout=15):
+        """Stops the peer ("quit" command, "eof", or a signal number) and
+        returns its exit status."""
+        if self.p.poll() is None:
+            try:
+                if how == "quit":
+                    self.cmd("/quit")
+                elif how == "eof":
+                    self.p.stdin.close()
+                else:
+                    os.kill(self.p.pid, how)
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self._reader.join(5)
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        return self.p.returncode
+
+
+def start_tracker(tmp, port=None, extra=()):
+    port = port or free_port()
+    args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet",
+            "--db", os.path.join(tmp, "tracker.db")] + list(extra)
+    return Proc(args, port=port), port
+
+
+def register(tracker_port, user, password):
+    status, _, body = request(tracker_port, "POST", "/register",
+                              {"username": user, "password": password})
+    if status not in (201, 409):
+        raise AssertionError("register %s: %d %s" % (user, status, body))
+
+
+def start_peer(name, tracker_port, tmp, password, extra=(), port=None, ready=True, timeout=20):
+    """Starts a peer and, with ready, waits until the tracker lists it."""
+    port = port or free_port()
+    data = os.path.join(tmp, "peer-" + name)
+    p = Peer(name, port, tracker_port, data, password, extra)
+    if ready:
+        p.wait_type("tracker", timeout, state="online")
+    return p
+
+
+class Relay:
+    """Forwards TCP connections from its port to a target port, keeping a
+    copy of every byte, both ways."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.seen = bytearray()
+        self.lock = threading.Lock()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                c.close()
+                continue
+            self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    def _pump(self, a, b):
+        while True:
+            try:
+                data = a.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for s in (a, b):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            with self.lock:
+                self.seen += data
+            try:
+                b.sendall(data)
+            except OSError:
+                return
+
+    def bytes(self):
+        with self.lock:
+            return bytes(self.seen)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+__all__ = ["Peer", "Relay", "start_tracker", "start_peer", "register", "free_port",
+           "wait_port"]

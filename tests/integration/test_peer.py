@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""hychat, the peer, driven headless: a tracker and three peers on
+127.0.0.1. Direct messages both ways, channel messages reaching exactly the
+members, #broadcast reaching everyone, no message text in the bytes a relay
+sees, five messages to a killed peer delivered once each and in order after
+its restart, a forged handshake refused, garbage and oversized frames
+shed, an original-protocol peer (plain JSON, one object per write) chatting
+both ways with --allow-plaintext, and the command errors a user sees."""
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hytest import case, free_port, run  # noqa: E402
+from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E402
+import peer_noise  # noqa: E402
+
+S = {}
+PW = {"alice": "alice pw", "bob": "bob-s3cret", "carol": "carol pass"}
+
+
+def setup():
+    S["tmp"] = tempfile.mkdtemp(prefix="hychat-peer-test-")
+    S["tracker"], S["tport"] = start_tracker(S["tmp"])
+    for u, p in PW.items():
+        register(S["tport"], u, p)
+    S["alice"] = start_peer("alice", S["tport"], S["tmp"], PW["alice"])
+    S["bob"] = start_peer("bob", S["tport"], S["tmp"], PW["bob"])
+    S["carol"] = start_peer("carol", S["tport"], S["tmp"], PW["carol"],
+                            extra=["--allow-plaintext"])
+    S["peers"] = [S["alice"], S["bob"], S["carol"]]
+
+
+def teardown(_):
+    bad = []
+    try:
+        for p in S.get("peers", []):
+            rc = p.stop("quit")
+            err = p.stderr()
+            if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error" in err:
+                bad.append("%s exited %s:\n%s" % (p.name, rc, err[-4000:]))
+        if "tracker" in S:
+            S["tracker"].stop()
+    finally:
+        shutil.rmtree(S["tmp"], ignore_errors=True)
+    if bad:
+        print("\n".join(bad))
+        print("FAIL teardown: a peer did not exit cleanly")
+        sys.exit(1)
+
+
+def chat_from(p, sender, text, since, timeout=10, type="chat"):
+    return p.wait(lambda e: e.get("type") == type and e.get("from") == sender
+                  and e.get("message") == text and not e.get("outgoing"),
+                  timeout, since, "%s from %s: %r" % (type, sender, text))
+
+
+def got(p, text, since):
+    return [e for e in p.events(since) if e.get("message") == text and not e.get("outgoing")
+            and e.get("type") in ("chat", "broadcast")]
+
+
+@case
+def direct_messages_go_both_ways_encrypted():
+    a, b = S["alice"], S["bob"]
+    mb, ma = b.mark(), a.mark()
+    a.cmd("/send bob hello bob, Xin chào 🙂")
+    ev = chat_from(b, "alice", "hello bob, Xin chào 🙂", mb)
+    assert ev["channel"] == "direct" and ev["to"] == "bob" and ev["encrypted"] is True
+    assert len(ev["id"]) == 32 and ev["time"][:2] == "20"
+    a.wait(lambda e: e.get("type") == "delivered" and e.get("id") == ev["id"], 10, ma,
+           "delivered")
+    b.cmd("msg alice hi alice")
+    ev = chat_from(a, "bob", "hi alice", ma)
+    assert ev["conversation"] == "bob" and ev["encrypted"] is True
+    # "me" acts in the conversation the last command addressed.
+    mb = b.mark()
+    a.cmd("/me waves")
+    ev = chat_from(b, "alice", "waves", mb)
+    assert ev["action"] is True
+    # Both sides keep the conversation, in order, with its unread count.
+    m = b.mark()
+    b.cmd("history alice")
+    h = b.wait_type("history", 5, m)
+    texts = [x["message"] for x in h["messages"]]
+    assert texts[-3:] == ["hello bob, Xin chào 🙂", "hi alice", "waves"], texts
+    assert h["unread"] == 2 and h["messages"][-1]["kind"] == "action"
+
+
+@case
+def a_message_of_64_kib_arrives_intact():
+    a, b = S["alice"], S["bob"]
+    text = ("Phát — 世界 " * 6000)
+    text = text.encode()[:64 * 1024].decode("utf-8", "ignore")
+    mb = b.mark()
+    a.cmd("send bob " + text)
+    chat_from(b, "alice", text, mb)
+
+
+@case
+def channel_messages_reach_exactly_the_members():
+    a, b, c = S["alice"], S["bob"], S["carol"]
+    for p in (a, b):
+        m = p.mark()
+        p.cmd("/join #test")
+        p.wait_type("channel", 10, m, channel="test", joined=True)
+    mb, mc = b.mark(), c.mark()
+    a.cmd("/sendchannel test for members only")
+    ev = chat_from(b, "alice", "for members only", mb, type="broadcast")
+    assert ev["channel"] == "test" and ev["conversation"] == "#test"
+    time.sleep(1.0)
+    assert not got(c, "for members only", mc), "carol is not in #test but got its message"
+    m = c.mark()
+    c.cmd("sendchannel #test intruding")
+    err = c.wait_type("error", 5, m)
+    assert "join it first" in err["message"], err
+    m = b.mark()
+    b.cmd("/part #test")
+    b.wait_type("channel", 10, m, channel="test", joined=False)
+    mb = b.mark()
+    a.cmd("sendchannel #test after part")
+    time.sleep(1.0)
+    assert not got(b, "after part", mb), "bob left #test but still got its message"
+
+
+@case
+def broadcast_reaches_every_online_peer():
+    a, b, c = S["alice"], S["bob"], S["carol"]
+    ma, mb = a.mark(), b.mark()
+    c.cmd("/sendchannel #broadcast hello everyone")
+    for p, m in ((a, ma), (b, mb)):
+        ev = chat_from(p, "carol", "hello everyone", m, type="broadcast")
+        assert ev["channel"] == "broadcast"
+
+
+@case
+def no_message_text_on_the_wire():
+    a, b = S["alice"], S["bob"]
+    relay = Relay(b.port)
+    try:
+        ma = a.mark()
+        # alice is the smaller name: her dial is the link both ends keep.
+        a.cmd("connect bob 127.0.0.1 %d" % relay.port)
+        a.wait(lambda e: e.get("type") == "link" and e.get("peer") == "bob"
+               and e.get("state") == "up", 10, ma, "link to bob through the relay")
+        mb, ma = b.mark(), a.mark()
+        a.cmd("send bob SECRET-ALPHA-7731 over the relay")
+        chat_from(b, "alice", "SECRET-ALPHA-7731 over the relay", mb)
+        b.cmd("send alice SECRET-BRAVO-0042 back")
+        chat_from(a, "bob", "SECRET-BRAVO-0042 back", ma)
+        seen = relay.bytes()
+        assert len(seen) > 200, "the messages did not go through the relay"
+        for word in (b"SECRET", b"ALPHA-7731", b"BRAVO-0042", b"over the relay",
+                     b"\"message\"", b"\"chat\""):
+            assert word not in seen, "%r visible on the wire" % word
+    finally:
+        relay.close()
+
+
+@case
+def five_messages_to_a_killed_peer_arrive_once_in_order():
+    a, c = S["alice"], S["carol"]
+    # A message first, so that the link exists when carol dies.
+    mc = c.mark()
+    a.cmd("send carol before the kill")
+    chat_from(c, "alice", "before the kill", mc)
+    c.kill()
+    ma = a.mark()
+    texts = ["queued %d of 5" % i for i in range(1, 6)]
+    for t in texts:
+        a.cmd("send carol " + t)
+    a.wait(lambda e: e.get("type") == "link" and e.get("peer") == "carol"
+           and e.get("state") == "down", 10, 0, "carol's link down")
+    time.sleep(0.5)
+    c2 = start_peer("carol", S["tport"], S["tmp"], PW["carol"], extra=["--allow-plaintext"],
+                    port=c.port)
+    S["peers"][2] = S["carol"] = c2
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline:
+        if len([e for e in c2.events() if e.get("type") == "chat" and e.get("from") == "alice"
+                and e.get("message", "").startswith("queued")]) >= 5:
+            break
+        time.sleep(0.1)
+    time.sleep(1.5)
+    seen = [e["message"] for e in c2.events() if e.get("type") == "chat"
+            and e.get("from") == "alice" and e.get("message", "").startswith("queued")]
+    assert seen == texts, "carol got %r" % seen
+    delivered = [e for e in a.events(ma) if e.get("type") == "delivered" and e["to"] == "carol"]
+    assert len(delivered) == 5, delivered
+    # The history was kept across the restart.
+    m = c2.mark()
+    c2.cmd("history alice 100")
+    h = c2.wait_type("history", 5, m)
+    assert "before the kill" in [x["message"] for x in h["messages"]]
+
+
+@case
+def forged_handshake_is_refused():
+    b, a = S["bob"], S["alice"]
+    mb = b.mark()
+    # A client that claims to be alice with a key of its own.
+    res = peer_noise.forge(b.port, "alice")
+    assert res == "closed", "forged handshake got: %r" % res
+    err = b.wait_type("error", 10, mb)
+    assert "alice" in err["message"] and "key" in err["message"], err
+    m = b.mark()
+    a.cmd("send bob still trusted")
+    chat_from(b, "alice", "still trusted", m)
+
+
+def closed_quickly(port, data, timeout=5.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return True
+            except socket.timeout:
+                return False
+            if not chunk:
+                return True
+        return False
+    finally:
+        s.close()
+
+
+@case
+def garbage_and_oversized_frames_leave_the_peer_serving():
+    a, b = S["alice"], S["bob"]
+    assert closed_quickly(b.port, os.urandom(4096)), "garbage not refused"
+    assert closed_quickly(b.port, b"\xff\xff\xff\xff" + b"x" * 1000), "oversized frame kept"
+    assert closed_quickly(b.port, peer_noise.oversized_frame()), "oversized frame kept"
+    assert closed_quickly(b.port, b'{"type":"handshake","username":"mallory"}'), \
+        "plaintext accepted without --allow-plaintext"
+    # A flood: connections beyond the per-address budget are cut at once,
+    # before any key exchange.
+    socks = [socket.create_connection(("127.0.0.1", b.port)) for _ in range(120)]
+    time.sleep(0.5)
+    cut = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            cut += s.recv(1) == b""
+        except (BlockingIOError, ConnectionResetError):
+            pass
+        s.close()
+    assert cut >= 40, "only %d of 120 flood connections were shed" % cut
+    m = b.mark()
+    a.cmd("send bob after the garbage")
+    chat_from(b, "alice", "after the garbage", m)
+    assert b.alive()
+
+
+def read_object(s, timeout=10.0):
+    """One JSON object from a plain socket, as the original reads one."""
+    s.settimeout(timeout)
+    data = b""
+    dec = json.JSONDecoder()
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError("closed; got %r" % data)
+        data += chunk
+        try:
+            obj, end = dec.raw_decode(data.decode())
+            return obj
+        except ValueError:
+            continue
+
+
+@case
+def an_original_protocol_peer_chats_both_ways():
+    c = S["carol"]
+    # It dials carol: handshake, handshake_ack, then chat both ways.
+    s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+    m = c.mark()
+    s.sendall(json.dumps({"type": "handshake", "username": "oldie"}).encode())
+    ack = read_object(s)
+    assert ack == {"type": "handshake_ack", "username": "carol"}, ack
+    s.sendall(json.dumps({"type": "chat", "from": "oldie", "channel": "direct",
+                          "message": "hello from 2023",
+                          "time": "2023-05-01T10:11:12.131415"}).encode())
+    ev = chat_from(c, "oldie", "hello from 2023", m)
+    assert ev["encrypted"] is False and ev["time"] == "2023-05-01T10:11:12.131415"
+    c.wait(lambda e: e.get("type") == "link" and e.get("peer") == "oldie"
+           and e.get("encrypted") is False, 5, m, "plaintext link event")
+    c.cmd("send oldie hello back")
+    obj = read_object(s)
+    assert set(obj) == {"type", "from", "channel", "message", "time"}, obj
+    assert obj["type"] == "chat" and obj["from"] == "carol" and obj["channel"] == "direct"
+    assert obj["message"] == "hello back" and "+" not in obj["time"] and "Z" not in obj["time"]
+    s.close()
+    # carol dials it.
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(10)
+    m = c.mark()
+    c.cmd("connect oldie 127.0.0.1 %d" % lsock.getsockname()[1])
+    conn, _ = lsock.accept()
+    hs = read_object(conn)
+    assert hs == {"type": "handshake", "username": "carol"}, hs
+    conn.sendall(json.dumps({"type": "handshake_ack", "username": "oldie"}).encode())
+    c.wait(lambda e: e.get("type") == "link" and e.get("peer") == "oldie"
+           and e.get("state") == "up", 5, m, "link to oldie")
+    c.cmd("send oldie dialed you")
+    obj = read_object(conn)
+    assert obj["message"] == "dialed you" and "id" not in obj, obj
+    conn.sendall(json.dumps({"type": "chat", "from": "oldie", "channel": "direct",
+                             "message": "got it", "time": "2023-05-01T10:11:13"}).encode())
+    chat_from(c, "oldie", "got it", m)
+    conn.close()
+    lsock.close()
+
+
+@case
+def command_mistakes_say_what_was_expected():
+    a = S["alice"]
+    for line, want in (("/send bob", "usage: /send USER MESSAGE"),
+                       ("frobnicate", "unknown command"),
+                       ("history", "usage: /history CONVERSATION [N]"),
+                       ("join #bad!name", "invalid channel"),
+                       ("send alice me myself", "is you"),
+                       ("login mallory pw", "runs as alice"),
+                       ("history bob zero", "N must be a number")):
+        m = a.mark()
+        a.cmd(line)
+        err = a.wait_type("error", 5, m)
+        assert want in err["message"], (line, err)
+
+
+@case
+def sigterm_and_eof_exit_cleanly():
+    tmp = S["tmp"]
+    for how in (signal.SIGTERM, "eof"):
+        p = start_peer("dave", S["tport"], tmp, None, ready=False, port=free_port())
+        p.wait_type("system", 10)
+        rc = p.stop(how)
+        assert rc == 0, "exit %s after %s:\n%s" % (rc, how, p.stderr()[-3000:])
+        assert "AddressSanitizer" not in p.stderr()
+        assert p.events()[-1]["type"] == "_eof" and p.events()[-2]["type"] == "quit"
+
+
+if __name__ == "__main__":
+    run(setup, teardown)

@@ -1,0 +1,206 @@
+/* test_command.c — the command language: every command with its
+ * arguments, the optional slash, messages kept verbatim, and the usage
+ * errors a user sees for a wrong command or wrong arguments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hychat/command.h"
+
+struct good {
+	const char *line;
+	const char *name;
+	int argc;
+	const char *argv[COMMAND_MAX_ARGS];
+};
+
+static const struct good goods[] = {
+	{ "login alice s3cret", "login", 2, { "alice", "s3cret" } },
+	{ "login alice pass with spaces", "login", 2, { "alice", "pass with spaces" } },
+	{ "register bob pw", "register", 2, { "bob", "pw" } },
+	{ "join #test", "join", 1, { "#test" } },
+	{ "join test", "join", 1, { "test" } },
+	{ "part #test", "part", 1, { "#test" } },
+	{ "list", "list", 0, { NULL } },
+	{ "list general", "list", 1, { "general" } },
+	{ "who #general", "who", 1, { "#general" } },
+	{ "channels", "channels", 0, { NULL } },
+	{ "conversations", "conversations", 0, { NULL } },
+	{ "connect bob 127.0.0.1 9102", "connect", 3, { "bob", "127.0.0.1", "9102" } },
+	{ "send bob hello", "send", 2, { "bob", "hello" } },
+	{ "msg bob hi there", "msg", 2, { "bob", "hi there" } },
+	{ "sendchannel general hi all", "sendchannel", 2, { "general", "hi all" } },
+	{ "me waves", "me", 1, { "waves" } },
+	{ "history #general", "history", 1, { "#general" } },
+	{ "history bob 20", "history", 2, { "bob", "20" } },
+	{ "fingerprint", "fingerprint", 0, { NULL } },
+	{ "fingerprint bob", "fingerprint", 1, { "bob" } },
+	{ "help", "help", 0, { NULL } },
+	{ "help send", "help", 1, { "send" } },
+	{ "quit", "quit", 0, { NULL } },
+	{ "quit see you", "quit", 1, { "see you" } },
+};
+
+static void
+test_every_command_parses_its_arguments(void **state)
+{
+	char err[COMMAND_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+		const struct good *g = &goods[i];
+		for (int slash = 0; slash < 2; slash++) {
+			struct command_call call;
+			char line[256];
+			snprintf(line, sizeof(line), "%s%s", slash ? "/" : "", g->line);
+			assert_int_equal(command_parse(line, &call, err), 0);
+			assert_string_equal(call.cmd->name, g->name);
+			assert_int_equal(call.argc, g->argc);
+			for (int k = 0; k < g->argc; k++)
+				assert_string_equal(call.argv[k], g->argv[k]);
+			command_call_fini(&call);
+		}
+	}
+}
+
+static void
+test_every_table_entry_is_covered_and_documented(void **state)
+{
+	size_t n;
+	const struct command *t = command_table(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		int found = 0;
+		for (size_t k = 0; k < sizeof(goods) / sizeof(goods[0]); k++)
+			found |= strcmp(goods[k].name, t[i].name) == 0;
+		assert_true(found);
+		assert_non_null(t[i].run);
+		assert_true(strlen(t[i].help) > 0);
+		assert_true(t[i].min_args <= t[i].max_args);
+		assert_true(t[i].max_args <= COMMAND_MAX_ARGS);
+		assert_ptr_equal(command_find(t[i].name, strlen(t[i].name)), &t[i]);
+	}
+}
+
+static void
+test_message_text_is_kept_verbatim(void **state)
+{
+	struct command_call call;
+	char err[COMMAND_ERR_MAX];
+
+	assert_int_equal(
+	    command_parse("  /send   bob   two  spaces\t\tand tabs  \r\n", &call, err), 0);
+	assert_string_equal(call.argv[0], "bob");
+	assert_string_equal(call.argv[1], "two  spaces\t\tand tabs  ");
+	command_call_fini(&call);
+	assert_int_equal(
+	    command_parse("send bob Xin chào, tôi là Phát — 世界 🙂", &call, err), 0);
+	assert_string_equal(call.argv[1], "Xin chào, tôi là Phát — 世界 🙂");
+	command_call_fini(&call);
+}
+
+static void
+test_names_are_case_insensitive(void **state)
+{
+	struct command_call call;
+	char err[COMMAND_ERR_MAX];
+
+	assert_int_equal(command_parse("/JOIN #Test", &call, err), 0);
+	assert_string_equal(call.cmd->name, "join");
+	assert_string_equal(call.argv[0], "#Test");
+	command_call_fini(&call);
+}
+
+static void
+test_empty_lines_do_nothing(void **state)
+{
+	struct command_call call;
+	char err[COMMAND_ERR_MAX];
+
+	assert_int_equal(command_parse("", &call, err), 1);
+	assert_int_equal(command_parse("   \t ", &call, err), 1);
+	assert_int_equal(command_parse("/", &call, err), 1);
+	assert_int_equal(command_parse("\r\n", &call, err), 1);
+}
+
+struct bad {
+	const char *line;
+	const char *err;
+};
+
+static const struct bad bads[] = {
+	{ "login alice", "usage: /login USER PASSWORD" },
+	{ "login", "usage: /login USER PASSWORD" },
+	{ "register bob", "usage: /register USER PASSWORD" },
+	{ "join", "usage: /join CHANNEL" },
+	{ "join a b", "usage: /join CHANNEL" },
+	{ "part", "usage: /part CHANNEL" },
+	{ "list a b", "usage: /list [CHANNEL]" },
+	{ "who", "usage: /who CHANNEL" },
+	{ "channels x", "usage: /channels" },
+	{ "conversations x", "usage: /conversations" },
+	{ "connect bob 127.0.0.1", "usage: /connect USER IP PORT" },
+	{ "connect bob 127.0.0.1 1 2", "usage: /connect USER IP PORT" },
+	{ "send bob", "usage: /send USER MESSAGE" },
+	{ "/send", "usage: /send USER MESSAGE" },
+	{ "msg bob", "usage: /msg USER MESSAGE" },
+	{ "sendchannel general", "usage: /sendchannel CHANNEL MESSAGE" },
+	{ "me", "usage: /me ACTION" },
+	{ "history", "usage: /history CONVERSATION [N]" },
+	{ "history a 1 2", "usage: /history CONVERSATION [N]" },
+	{ "fingerprint a b", "usage: /fingerprint [USER]" },
+	{ "help a b", "usage: /help [COMMAND]" },
+	{ "frobnicate now", "unknown command \"frobnicate\": try /help" },
+	{ "/sendd bob hi", "unknown command \"sendd\": try /help" },
+};
+
+static void
+test_wrong_arguments_say_what_was_expected(void **state)
+{
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		struct command_call call;
+		char err[COMMAND_ERR_MAX] = "";
+		assert_int_equal(command_parse(bads[i].line, &call, err), -1);
+		assert_string_equal(err, bads[i].err);
+	}
+}
+
+static void
+test_overlong_line_is_refused(void **state)
+{
+	size_t n = COMMAND_LINE_MAX + 10;
+	char *line = malloc(n + 1);
+	struct command_call call;
+	char err[COMMAND_ERR_MAX];
+
+	memcpy(line, "send bob ", 9);
+	memset(line + 9, 'x', n - 9);
+	line[n] = '\0';
+	assert_int_equal(command_parse(line, &call, err), -1);
+	assert_non_null(strstr(err, "too long"));
+	line[ENGINE_TEXT_MAX + 9] = '\0';
+	assert_int_equal(command_parse(line, &call, err), 0);
+	assert_int_equal(strlen(call.argv[1]), ENGINE_TEXT_MAX);
+	command_call_fini(&call);
+	free(line);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_command_parses_its_arguments),
+		cmocka_unit_test(test_every_table_entry_is_covered_and_documented),
+		cmocka_unit_test(test_message_text_is_kept_verbatim),
+		cmocka_unit_test(test_names_are_case_insensitive),
+		cmocka_unit_test(test_empty_lines_do_nothing),
+		cmocka_unit_test(test_wrong_arguments_say_what_was_expected),
+		cmocka_unit_test(test_overlong_line_is_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,221 @@
+/* test_history.c — conversations and messages in the peer database:
+ * listings oldest first, paging back, unread counts, joined channels, and
+ * all of it still there after the database is opened again. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hychat/history.h"
+#include "hychat/util.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct peerdb *db;
+	struct history *h;
+};
+
+static void
+open_db(struct fixture *f)
+{
+	char *cause = NULL;
+
+	f->db = peerdb_open(f->path, NULL, &cause);
+	assert_non_null(f->db);
+	f->h = history_new(f->db, &cause);
+	assert_non_null(f->h);
+}
+
+static void
+close_db(struct fixture *f)
+{
+	history_free(f->h);
+	peerdb_close(f->db);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_history.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, PEERDB_FILE);
+	open_db(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+
+	close_db(f);
+	unlink(f->path);
+	snprintf(path, sizeof(path), "%s-wal", f->path);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", f->path);
+	unlink(path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+add(struct history *h, const char *conv, const char *from, const char *text, int outgoing)
+{
+	struct history_msg m = { 0 };
+
+	m.conversation = conv;
+	m.id = "0123456789abcdef0123456789abcdef";
+	m.from = from;
+	m.text = text;
+	m.time = "2026-11-24T10:00:00.000001";
+	m.kind = HISTORY_CHAT;
+	m.outgoing = outgoing;
+	m.encrypted = 1;
+	assert_int_equal(history_add(h, &m), 0);
+	assert_true(m.seq > 0);
+}
+
+struct texts {
+	char text[16][32];
+	int64_t seq[16];
+	int n;
+};
+
+static void
+collect(const struct history_msg *m, void *arg)
+{
+	struct texts *t = arg;
+
+	snprintf(t->text[t->n], sizeof(t->text[0]), "%s", m->text);
+	t->seq[t->n++] = m->seq;
+}
+
+static void
+test_last_messages_come_oldest_first(void **state)
+{
+	struct fixture *f = *state;
+	struct texts t = { 0 };
+	char text[16];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		add(f->h, "#general", "bob", text, 0);
+		add(f->h, "carol", "carol", "other", 0);
+	}
+	assert_int_equal(history_last(f->h, "#general", 0, 3, collect, &t), 3);
+	assert_string_equal(t.text[0], "m7");
+	assert_string_equal(t.text[2], "m9");
+	/* Paging back from the oldest shown. */
+	int64_t before = t.seq[0];
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_last(f->h, "#general", before, 2, collect, &t), 2);
+	assert_string_equal(t.text[0], "m5");
+	assert_string_equal(t.text[1], "m6");
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_last(f->h, "nobody", 0, 5, collect, &t), 0);
+}
+
+static void
+test_unread_counts_incoming_only_until_read(void **state)
+{
+	struct fixture *f = *state;
+
+	add(f->h, "bob", "bob", "hi", 0);
+	add(f->h, "bob", "bob", "there", 0);
+	add(f->h, "bob", "alice", "hello", 1);
+	assert_int_equal(history_unread(f->h, "bob"), 2);
+	assert_int_equal(history_mark_read(f->h, "bob"), 0);
+	assert_int_equal(history_unread(f->h, "bob"), 0);
+	assert_int_equal(history_unread(f->h, "unknown"), 0);
+}
+
+struct convs {
+	char name[8][32];
+	int64_t unread[8];
+	int n;
+};
+
+static void
+collect_conv(const struct history_conv *c, void *arg)
+{
+	struct convs *v = arg;
+
+	snprintf(v->name[v->n], sizeof(v->name[0]), "%s", c->name);
+	v->unread[v->n++] = c->unread;
+}
+
+static void
+test_conversations_most_recent_first(void **state)
+{
+	struct fixture *f = *state;
+	struct convs v = { 0 };
+
+	assert_int_equal(history_touch(f->h, "#empty"), 0);
+	add(f->h, "#general", "bob", "a", 0);
+	add(f->h, "carol", "carol", "b", 0);
+	add(f->h, "#general", "bob", "c", 0);
+	assert_int_equal(history_conversations(f->h, collect_conv, &v), 3);
+	assert_string_equal(v.name[0], "#general");
+	assert_int_equal(v.unread[0], 2);
+	assert_string_equal(v.name[1], "carol");
+	assert_string_equal(v.name[2], "#empty");
+	assert_int_equal(v.unread[2], 0);
+}
+
+static void
+collect_joined(const char *conv, void *arg)
+{
+	struct convs *v = arg;
+
+	snprintf(v->name[v->n++], sizeof(v->name[0]), "%s", conv);
+}
+
+static void
+test_everything_survives_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct texts t = { 0 };
+	struct convs v = { 0 };
+	char *cause = NULL;
+
+	add(f->h, "bob", "bob", "Xin chào, tôi là Phát", 0);
+	assert_int_equal(history_set_joined(f->h, "#test", 1), 0);
+	assert_int_equal(history_set_joined(f->h, "#gone", 1), 0);
+	assert_int_equal(history_set_joined(f->h, "#gone", 0), 0);
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
+	close_db(f);
+	open_db(f);
+	assert_int_equal(history_last(f->h, "bob", 0, 10, collect, &t), 1);
+	assert_string_equal(t.text[0], "Xin chào, tôi là Phát");
+	assert_int_equal(history_unread(f->h, "bob"), 1);
+	assert_int_equal(history_joined(f->h, collect_joined, &v), 1);
+	assert_string_equal(v.name[0], "#test");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_last_messages_come_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unread_counts_incoming_only_until_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_conversations_most_recent_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_everything_survives_a_restart, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

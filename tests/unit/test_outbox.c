@@ -1,0 +1,194 @@
+/* test_outbox.c — the outbox keeps unacknowledged messages in order per
+ * peer across a restart; the seen set turns a resent id into a duplicate
+ * and stays bounded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hychat/outbox.h"
+#include "hychat/util.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct peerdb *db;
+	struct outbox *o;
+};
+
+static void
+open_db(struct fixture *f)
+{
+	char *cause = NULL;
+
+	f->db = peerdb_open(f->path, NULL, &cause);
+	assert_non_null(f->db);
+	f->o = outbox_new(f->db, &cause);
+	assert_non_null(f->o);
+}
+
+static void
+close_db(struct fixture *f)
+{
+	outbox_free(f->o);
+	peerdb_close(f->db);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_outbox.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, PEERDB_FILE);
+	open_db(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+
+	close_db(f);
+	unlink(f->path);
+	snprintf(path, sizeof(path), "%s-wal", f->path);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", f->path);
+	unlink(path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+struct walk {
+	char ids[16][16];
+	char payloads[16][32];
+	int n, stop_after;
+};
+
+static int
+collect(const struct outbox_entry *e, void *arg)
+{
+	struct walk *w = arg;
+
+	snprintf(w->ids[w->n], sizeof(w->ids[0]), "%s", e->id);
+	snprintf(w->payloads[w->n], sizeof(w->payloads[0]), "%s", e->payload);
+	w->n++;
+	return w->stop_after > 0 && w->n >= w->stop_after;
+}
+
+static void
+test_entries_come_back_in_order_until_acked(void **state)
+{
+	struct fixture *f = *state;
+	struct walk w = { 0 };
+
+	assert_int_equal(outbox_put(f->o, "bob", "id1", "{\"n\":1}"), 0);
+	assert_int_equal(outbox_put(f->o, "carol", "id2", "{\"n\":2}"), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "id3", "{\"n\":3}"), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}"), 0);
+	/* The same id twice is one entry. */
+	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}"), 0);
+	assert_int_equal(outbox_count(f->o, "bob"), 3);
+	assert_int_equal(outbox_count(f->o, NULL), 4);
+	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 3);
+	assert_string_equal(w.ids[0], "id1");
+	assert_string_equal(w.ids[1], "id3");
+	assert_string_equal(w.payloads[2], "{\"n\":4}");
+	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 1);
+	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 0);
+	/* An ack from the wrong peer removes nothing. */
+	assert_int_equal(outbox_ack(f->o, "carol", "id1"), 0);
+	memset(&w, 0, sizeof(w));
+	w.stop_after = 1;
+	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 1);
+	assert_string_equal(w.ids[0], "id1");
+}
+
+static void
+count_peer(const char *peer, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static void
+test_outbox_survives_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct walk w = { 0 };
+	char *cause = NULL;
+	int peers = 0;
+
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "m%d", i);
+		assert_int_equal(outbox_put(f->o, "bob", id, "{}"), 0);
+	}
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
+	close_db(f);
+	open_db(f);
+	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 5);
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "m%d", i);
+		assert_string_equal(w.ids[i], id);
+	}
+	assert_int_equal(outbox_peers(f->o, count_peer, &peers), 1);
+	assert_int_equal(peers, 1);
+}
+
+static void
+test_seen_ids_are_duplicates_per_sender(void **state)
+{
+	struct fixture *f = *state;
+	char *cause = NULL;
+
+	assert_int_equal(outbox_seen(f->o, "bob", "x"), 1);
+	assert_int_equal(outbox_seen(f->o, "bob", "x"), 0);
+	assert_int_equal(outbox_seen(f->o, "carol", "x"), 1);
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
+	close_db(f);
+	open_db(f);
+	assert_int_equal(outbox_seen(f->o, "bob", "x"), 0);
+}
+
+static void
+test_seen_set_stays_bounded(void **state)
+{
+	struct fixture *f = *state;
+	char id[32];
+	int total = OUTBOX_SEEN_PER_SENDER + 8192;
+
+	for (int i = 0; i < total; i++) {
+		snprintf(id, sizeof(id), "id%d", i);
+		assert_int_equal(outbox_seen(f->o, "bob", id), 1);
+	}
+	/* The oldest were forgotten, the newest are still known. */
+	assert_int_equal(outbox_seen(f->o, "bob", "id0"), 1);
+	snprintf(id, sizeof(id), "id%d", total - 1);
+	assert_int_equal(outbox_seen(f->o, "bob", id), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_entries_come_back_in_order_until_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_survives_a_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_seen_ids_are_duplicates_per_sender, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seen_set_stays_bounded, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
