@@ -171,46 +171,88 @@ class SymmetricState:
 
 
 class Initiator:
-    """The dialer's side of XX: write e / read e, ee, s, es / write s, se."""
+    """The dialer's side of XX: -> e; <- e, ee, s, es; -> s, se."""
 
     def __init__(self, protocol, hashname, static=None, prologue=b""):
         self.ss = SymmetricState(protocol, hashname)
         self.ss.mix_hash(prologue)
         self.s = static or keypair()
         self.e = keypair()
-        self.rs = None
+        self.re = self.rs = None
 
     def msg1(self, payload):
         self.ss.mix_hash(self.e[1])
         return self.e[1] + self.ss.encrypt_and_hash(payload)
 
     def read_msg2(self, m):
-        re_ = m[:32]
-        self.ss.mix_hash(re_)
-        self.ss.mix_key(x25519(self.e[0], re_))
-        rs_ct = m[32:32 + 48]
-        self.rs = self.ss.decrypt_and_hash(rs_ct)
+        self.re = m[:32]
+        self.ss.mix_hash(self.re)
+        self.ss.mix_key(x25519(self.e[0], self.re))
+        self.rs = self.ss.decrypt_and_hash(m[32:80])
         self.ss.mix_key(x25519(self.e[0], self.rs))
         return self.ss.decrypt_and_hash(m[80:])
 
     def msg3(self, payload):
         out = self.ss.encrypt_and_hash(self.s[1])
-        self.ss.mix_key(x25519(self.s[0], self.re_()))
+        self.ss.mix_key(x25519(self.s[0], self.re))
         return out + self.ss.encrypt_and_hash(payload)
 
-    def re_(self):
-        raise NotImplementedError
 
-
-# The framing and protocol name of hychat's links; filled in from the
-# crypto modules (see forge()).
+# How hychat frames and names its handshake. These follow the crypto
+# modules (src/peer/noise.c, p2p_frame.c): keep them in step.
 PROTOCOL = "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 HASH = "blake2b"
+PROLOGUE = b"hychat/1"
+LEN_BYTES = 4  # big-endian length before every frame
+FRAME_MAX = 512 * 1024 + 16
+
+
+def frame(data):
+    return len(data).to_bytes(LEN_BYTES, "big") + data
+
+
+def read_frame(s, timeout=5.0):
+    s.settimeout(timeout)
+    buf = b""
+    while len(buf) < LEN_BYTES:
+        chunk = s.recv(LEN_BYTES - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    n = int.from_bytes(buf, "big")
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
 
 
 def forge(port, claimed_user):
-    raise NotImplementedError
+    """Runs the whole handshake as claimed_user with a key of its own, then
+    waits: "closed" if the peer hangs up without a word, "accepted" if it
+    answers with anything."""
+    import json
+    hs = Initiator(PROTOCOL, HASH, prologue=PROLOGUE)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        hello = json.dumps({"type": "handshake", "username": claimed_user}).encode()
+        s.sendall(frame(hs.msg1(hello)))
+        m2 = read_frame(s)
+        if m2 is None:
+            return "closed"
+        hs.read_msg2(m2)
+        s.sendall(frame(hs.msg3(b"")))
+        try:
+            return "closed" if read_frame(s) is None else "accepted"
+        except (socket.timeout, ConnectionResetError):
+            return "closed"
+    finally:
+        s.close()
 
 
 def oversized_frame():
-    raise NotImplementedError
+    """The largest length the prefix can say (beyond the largest frame), and
+    a little of the body: a peer that waits for the rest is wrong."""
+    return (2 ** (8 * LEN_BYTES) - 1).to_bytes(LEN_BYTES, "big") + b"x" * 1024

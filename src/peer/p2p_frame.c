@@ -1,0 +1,197 @@
+/* p2p_frame.c — frames, the Noise transport ciphers, and the incremental
+ * JSON decoder of the plaintext protocol. */
+#include "hychat/p2p_frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+struct p2p_frame_state {
+	uint8_t tx[P2P_FRAME_KEY_BYTES];
+	uint8_t rx[P2P_FRAME_KEY_BYTES];
+	uint64_t txn, rxn;
+};
+
+struct p2p_frame_state *
+p2p_frame_state_new(
+    const uint8_t send_key[P2P_FRAME_KEY_BYTES], const uint8_t recv_key[P2P_FRAME_KEY_BYTES])
+{
+	struct p2p_frame_state *fs;
+
+	if (sodium_init() < 0 || (fs = sodium_malloc(sizeof(*fs))) == NULL)
+		return NULL;
+	memcpy(fs->tx, send_key, P2P_FRAME_KEY_BYTES);
+	memcpy(fs->rx, recv_key, P2P_FRAME_KEY_BYTES);
+	fs->txn = fs->rxn = 0;
+	return fs;
+}
+
+void
+p2p_frame_state_free(struct p2p_frame_state *fs)
+{
+	if (fs != NULL)
+		sodium_free(fs);
+}
+
+/* Noise's nonce: 32 zero bits, then the counter little-endian. */
+static void
+nonce_of(uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
+{
+	memset(nonce, 0, 4);
+	for (int i = 0; i < 8; i++)
+		nonce[4 + i] = (uint8_t)(n >> (8 * i));
+}
+
+void
+p2p_frame_put_header(struct buf *out, size_t len)
+{
+	uint8_t h[P2P_FRAME_HEADER] = {
+		(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len
+	};
+
+	buf_append(out, h, sizeof(h));
+}
+
+int
+p2p_frame_next(
+    const uint8_t *data, size_t n, const uint8_t **frame, size_t *len, size_t *used)
+{
+	size_t l;
+
+	if (n < P2P_FRAME_HEADER)
+		return 0;
+	l = (size_t)data[0] << 24 | (size_t)data[1] << 16 | (size_t)data[2] << 8 | data[3];
+	if (l > P2P_FRAME_MAX)
+		return -1;
+	if (n - P2P_FRAME_HEADER < l)
+		return 0;
+	*frame = data + P2P_FRAME_HEADER;
+	*len = l;
+	*used = P2P_FRAME_HEADER + l;
+	return 1;
+}
+
+int
+p2p_frame_seal(struct p2p_frame_state *fs, const uint8_t *plain, size_t len, struct buf *out)
+{
+	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	unsigned long long clen;
+
+	/* 2^64-1 is reserved by Noise; a link never gets near it. */
+	if (len > P2P_FRAME_MAX_PLAIN || fs->txn == UINT64_MAX)
+		return -1;
+	p2p_frame_put_header(out, len + P2P_FRAME_TAG);
+	buf_reserve(out, len + P2P_FRAME_TAG);
+	nonce_of(nonce, fs->txn++);
+	crypto_aead_chacha20poly1305_ietf_encrypt((uint8_t *)out->data + out->len, &clen, plain, len,
+	    NULL, 0, NULL, nonce, fs->tx);
+	out->len += (size_t)clen;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+int
+p2p_frame_open(
+    struct p2p_frame_state *fs, const uint8_t *frame, size_t len, struct buf *plain)
+{
+	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	unsigned long long plen;
+
+	if (len < P2P_FRAME_TAG || len > P2P_FRAME_MAX || fs->rxn == UINT64_MAX)
+		return -1;
+	buf_reserve(plain, len);
+	nonce_of(nonce, fs->rxn);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt((uint8_t *)plain->data + plain->len, &plen,
+	        NULL, frame, len, NULL, 0, nonce, fs->rx) != 0)
+		return -1;
+	fs->rxn++;
+	plain->len += (size_t)plen;
+	plain->data[plain->len] = '\0';
+	return 0;
+}
+
+/* The plaintext protocol. */
+
+struct p2p_json_stream {
+	struct json_tokener *tok;
+	size_t max;
+	size_t fed; /* bytes of the current object so far */
+};
+
+struct p2p_json_stream *
+p2p_json_stream_new(size_t max)
+{
+	struct p2p_json_stream *js = xcalloc(1, sizeof(*js));
+
+	js->tok = json_tokener_new();
+	if (js->tok == NULL) {
+		free(js);
+		return NULL;
+	}
+	json_tokener_set_flags(js->tok, JSON_TOKENER_STRICT);
+	js->max = max;
+	return js;
+}
+
+void
+p2p_json_stream_free(struct p2p_json_stream *js)
+{
+	if (js == NULL)
+		return;
+	json_tokener_free(js->tok);
+	free(js);
+}
+
+int
+p2p_json_stream_next(
+    struct p2p_json_stream *js, struct buf *in, struct json_object **o, const char **err)
+{
+	enum json_tokener_error jerr;
+	size_t i = 0, chunk, end;
+
+	*o = NULL;
+	if (js->fed == 0) {
+		/* Between objects: whitespace, then '{'. */
+		while (i < in->len && strchr(" \t\r\n", in->data[i]) != NULL && in->data[i] != '\0')
+			i++;
+		buf_consume(in, i);
+		if (in->len == 0)
+			return 0;
+		if (in->data[0] != '{') {
+			*err = "not a JSON object";
+			return -1;
+		}
+	}
+	chunk = in->len;
+	if (chunk > js->max - js->fed)
+		chunk = js->max - js->fed + 1; /* enough to tell it is too large */
+	if (chunk > INT32_MAX)
+		chunk = INT32_MAX;
+	*o = json_tokener_parse_ex(js->tok, in->data, (int)chunk);
+	jerr = json_tokener_get_error(js->tok);
+	if (jerr == json_tokener_continue) {
+		js->fed += chunk;
+		buf_consume(in, chunk);
+		if (js->fed > js->max) {
+			*err = "JSON object too large";
+			return -1;
+		}
+		return 0;
+	}
+	if (jerr != json_tokener_success) {
+		*err = json_tokener_error_desc(jerr);
+		return -1;
+	}
+	end = json_tokener_get_parse_end(js->tok);
+	if (js->fed + end > js->max || !json_object_is_type(*o, json_type_object)) {
+		json_object_put(*o);
+		*o = NULL;
+		*err = js->fed + end > js->max ? "JSON object too large" : "not a JSON object";
+		return -1;
+	}
+	json_tokener_reset(js->tok);
+	js->fed = 0;
+	buf_consume(in, end);
+	return 1;
+}
