@@ -46,16 +46,14 @@ nonce_of(uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
 void
 p2p_frame_put_header(struct buf *out, size_t len)
 {
-	uint8_t h[P2P_FRAME_HEADER] = {
-		(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len
-	};
+	uint8_t h[P2P_FRAME_HEADER] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+		(uint8_t)(len >> 8), (uint8_t)len };
 
 	buf_append(out, h, sizeof(h));
 }
 
 int
-p2p_frame_next(
-    const uint8_t *data, size_t n, const uint8_t **frame, size_t *len, size_t *used)
+p2p_frame_next(const uint8_t *data, size_t n, const uint8_t **frame, size_t *len, size_t *used)
 {
 	size_t l;
 
@@ -84,16 +82,15 @@ p2p_frame_seal(struct p2p_frame_state *fs, const uint8_t *plain, size_t len, str
 	p2p_frame_put_header(out, len + P2P_FRAME_TAG);
 	buf_reserve(out, len + P2P_FRAME_TAG);
 	nonce_of(nonce, fs->txn++);
-	crypto_aead_chacha20poly1305_ietf_encrypt((uint8_t *)out->data + out->len, &clen, plain, len,
-	    NULL, 0, NULL, nonce, fs->tx);
+	crypto_aead_chacha20poly1305_ietf_encrypt(
+	    (uint8_t *)out->data + out->len, &clen, plain, len, NULL, 0, NULL, nonce, fs->tx);
 	out->len += (size_t)clen;
 	out->data[out->len] = '\0';
 	return 0;
 }
 
 int
-p2p_frame_open(
-    struct p2p_frame_state *fs, const uint8_t *frame, size_t len, struct buf *plain)
+p2p_frame_open(struct p2p_frame_state *fs, const uint8_t *frame, size_t len, struct buf *plain)
 {
 	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
 	unsigned long long plen;
@@ -129,7 +126,8 @@ p2p_json_stream_new(size_t max)
 		free(js);
 		return NULL;
 	}
-	json_tokener_set_flags(js->tok, JSON_TOKENER_STRICT);
+	/* Strict JSON; the next object may follow in the same read. */
+	json_tokener_set_flags(js->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	js->max = max;
 	return js;
 }
