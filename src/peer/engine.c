@@ -379,6 +379,12 @@ engine_last_conversation(const struct engine *e)
 	return e->last_conv;
 }
 
+const char *
+engine_data_dir(const struct engine *e)
+{
+	return e->data_dir;
+}
+
 void
 engine_start(struct engine *e)
 {
@@ -574,30 +580,110 @@ conversation_name(struct engine *e, const char *in, char *out, size_t outsz, con
 	return 0;
 }
 
+/* A history or search event for conv, the messages from fetch. */
+static int
+emit_messages(struct engine *e, struct json_object *ev, const char *conv,
+    int (*fetch)(struct engine *, const char *, struct json_object *, void *), void *arg)
+{
+	struct json_object *list = json_object_new_array();
+
+	event_add_str(ev, "conversation", conv);
+	if (fetch(e, conv, list, arg) < 0) {
+		event_error(&e->bus, "%s: the history cannot be read",
+		    json_object_get_string(json_object_object_get(ev, "type")));
+		json_object_put(ev);
+		json_object_put(list);
+		return -1;
+	}
+	json_object_object_add(ev, "messages", list);
+	event_emit(&e->bus, ev);
+	return 0;
+}
+
+struct history_query {
+	int n;
+	long long seq;
+	const char *text;
+};
+
+static int
+fetch_last(struct engine *e, const char *conv, struct json_object *list, void *arg)
+{
+	struct history_query *q = arg;
+
+	return history_last(e->hist, conv, q->seq, q->n, add_history, list);
+}
+
+static int
+fetch_after(struct engine *e, const char *conv, struct json_object *list, void *arg)
+{
+	struct history_query *q = arg;
+
+	return history_after(e->hist, conv, q->seq, q->n, add_history, list);
+}
+
+static int
+fetch_hits(struct engine *e, const char *conv, struct json_object *list, void *arg)
+{
+	struct history_query *q = arg;
+
+	return history_search(e->hist, conv, q->text, q->seq, q->n, add_history, list);
+}
+
 int
 engine_history(struct engine *e, const char *conversation, int n, long long before)
 {
 	char conv[ENGINE_CHANNEL_MAX + 2];
-	struct json_object *ev, *list;
+	struct history_query q = { n, before, NULL };
+	struct json_object *ev;
 
 	if (conversation_name(e, conversation, conv, sizeof(conv), "history") < 0)
 		return -1;
-	if (n < 1 || n > HISTORY_MAX_N)
-		n = HISTORY_DEFAULT_N;
+	if (q.n < 1 || q.n > HISTORY_MAX_N)
+		q.n = HISTORY_DEFAULT_N;
 	ev = event_new(EVENT_HISTORY);
-	list = json_object_new_array();
-	event_add_str(ev, "conversation", conv);
-	if (history_last(e->hist, conv, before, n, add_history, list) < 0) {
-		json_object_put(ev);
-		json_object_put(list);
-		event_error(&e->bus, "history: the history cannot be read");
+	event_add_int(ev, "unread", history_unread(e->hist, conv));
+	if (emit_messages(e, ev, conv, fetch_last, &q) < 0)
+		return -1;
+	history_mark_read(e->hist, conv);
+	return 0;
+}
+
+int
+engine_history_after(struct engine *e, const char *conversation, int n, long long after)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct history_query q = { n, after, NULL };
+	struct json_object *ev;
+
+	if (conversation_name(e, conversation, conv, sizeof(conv), "history") < 0)
+		return -1;
+	if (q.n < 1 || q.n > HISTORY_MAX_N)
+		q.n = HISTORY_DEFAULT_N;
+	ev = event_new(EVENT_HISTORY);
+	event_add_int(ev, "after", after);
+	return emit_messages(e, ev, conv, fetch_after, &q);
+}
+
+int
+engine_search(struct engine *e, const char *conversation, const char *text, int n, long long before)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct history_query q = { n, before, text };
+	struct json_object *ev;
+
+	if (conversation_name(e, conversation, conv, sizeof(conv), "search") < 0)
+		return -1;
+	if (text[0] == '\0') {
+		event_error(&e->bus, "search: nothing to search for");
 		return -1;
 	}
-	event_add_int(ev, "unread", history_unread(e->hist, conv));
-	json_object_object_add(ev, "messages", list);
-	history_mark_read(e->hist, conv);
-	event_emit(&e->bus, ev);
-	return 0;
+	if (q.n < 1 || q.n > HISTORY_MAX_N)
+		q.n = HISTORY_DEFAULT_N;
+	ev = event_new(EVENT_SEARCH);
+	event_add_str(ev, "query", text);
+	event_add_int(ev, "before", before);
+	return emit_messages(e, ev, conv, fetch_hits, &q);
 }
 
 static void

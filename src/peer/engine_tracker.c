@@ -76,15 +76,20 @@ engine_tracker_free_calls(struct engine *e)
 	}
 }
 
+/* Back online only if the answer says our session still holds: after a
+ * tracker restart it answers 401, and "online" waits for the new
+ * registration. */
 static void
-set_reachable(struct engine *e, int reachable, const char *err)
+set_reachable(struct engine *e, int status, const char *err)
 {
+	int reachable = status != 0;
+
 	if (reachable == e->tracker_reachable)
 		return;
 	e->tracker_reachable = reachable;
 	if (!reachable)
 		engine_emit_tracker(e, "unreachable", err);
-	else if (e->ts == ENGINE_ONLINE)
+	else if (e->ts == ENGINE_ONLINE && status >= 200 && status < 300)
 		engine_emit_tracker(e, "online", NULL);
 }
 
@@ -97,7 +102,7 @@ on_answer(int status, struct json_object *body, const char *err, void *arg)
 	struct engine *e = c->e;
 
 	call_unlink(&e->calls, c);
-	set_reachable(e, status != 0, err);
+	set_reachable(e, status, err);
 	if (status == 401 && !c->retried && e->password != NULL && !e->stopping) {
 		c->retried = 1;
 		call_push(&e->waiting, c);
@@ -200,7 +205,7 @@ on_login(int status, struct json_object *body, const char *err, void *arg)
 	struct engine *e = arg;
 	struct json_object *tok;
 
-	set_reachable(e, status != 0, err);
+	set_reachable(e, status, err);
 	if (status == 200 && json_object_object_get_ex(body, "token", &tok) &&
 	    json_object_is_type(tok, json_type_string)) {
 		tracker_client_set_token(e->tc, json_object_get_string(tok));

@@ -36,6 +36,14 @@ static const char history_schema[] =
 	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM" \
 	    " (SELECT * FROM messages WHERE conv = (SELECT id FROM conversations" \
 	    " WHERE name = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq") \
+	X(AFTER, \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM messages" \
+	    " WHERE conv = (SELECT id FROM conversations WHERE name = ?1) AND seq > ?2" \
+	    " ORDER BY seq LIMIT ?3") \
+	X(SEARCH, \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM messages" \
+	    " WHERE conv = (SELECT id FROM conversations WHERE name = ?1) AND seq < ?2" \
+	    " AND instr(lower(text), lower(?3)) > 0 ORDER BY seq DESC LIMIT ?4") \
 	X(MARK_READ, "UPDATE conversations SET unread = 0 WHERE name = ?1") \
 	X(CONVS, "SELECT name, unread, last_seq FROM conversations ORDER BY last_seq DESC, name") \
 	X(UNREAD, "SELECT unread FROM conversations WHERE name = ?1") \
@@ -175,17 +183,13 @@ history_add(struct history *h, struct history_msg *m)
 	return done(q);
 }
 
-int
-history_last(
-    struct history *h, const char *conv, int64_t before, int n, history_msg_fn *fn, void *arg)
+/* Steps q, a query of the eight message columns, calling fn per row. */
+static int
+each_msg(sqlite3_stmt *q, const char *conv, history_msg_fn *fn, void *arg)
 {
-	sqlite3_stmt *q = stmt(h, HS_LAST);
 	struct history_msg m;
 	int count = 0, rc;
 
-	bind_text(q, 1, conv);
-	sqlite3_bind_int64(q, 2, before > 0 ? before : INT64_MAX);
-	sqlite3_bind_int(q, 3, n);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		memset(&m, 0, sizeof(m));
 		m.seq = sqlite3_column_int64(q, 0);
@@ -202,6 +206,43 @@ history_last(
 	}
 	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? count : -1;
+}
+
+int
+history_last(
+    struct history *h, const char *conv, int64_t before, int n, history_msg_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_LAST);
+
+	bind_text(q, 1, conv);
+	sqlite3_bind_int64(q, 2, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int(q, 3, n);
+	return each_msg(q, conv, fn, arg);
+}
+
+int
+history_after(
+    struct history *h, const char *conv, int64_t after, int n, history_msg_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_AFTER);
+
+	bind_text(q, 1, conv);
+	sqlite3_bind_int64(q, 2, after);
+	sqlite3_bind_int(q, 3, n);
+	return each_msg(q, conv, fn, arg);
+}
+
+int
+history_search(struct history *h, const char *conv, const char *text, int64_t before, int n,
+    history_msg_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_SEARCH);
+
+	bind_text(q, 1, conv);
+	sqlite3_bind_int64(q, 2, before > 0 ? before : INT64_MAX);
+	bind_text(q, 3, text);
+	sqlite3_bind_int(q, 4, n);
+	return each_msg(q, conv, fn, arg);
 }
 
 int

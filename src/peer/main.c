@@ -14,6 +14,7 @@
 #include "hychat/headless.h"
 #include "hychat/log.h"
 #include "hychat/util.h"
+#include "hychat/webbridge.h"
 
 #define PEER_PASSWORD_MAX 1024
 #define PEER_PASSWORD_ENV "HYCHAT_PASSWORD"
@@ -28,6 +29,9 @@ enum {
 	OPT_ALLOW_PLAINTEXT,
 	OPT_HEADLESS,
 	OPT_LISTEN,
+	OPT_WEB,
+	OPT_WEB_LISTEN,
+	OPT_WEB_ROOT,
 };
 
 static const struct option options[] = {
@@ -39,6 +43,9 @@ static const struct option options[] = {
 	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
 	{ "headless", no_argument, NULL, OPT_HEADLESS },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "web", optional_argument, NULL, OPT_WEB },
+	{ "web-listen", required_argument, NULL, OPT_WEB_LISTEN },
+	{ "web-root", required_argument, NULL, OPT_WEB_ROOT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -51,7 +58,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: hychat [--username USER] --peer-port PORT [--tracker URL] [--data-dir DIR]\n"
 	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
-	    "              [--headless] [--verbose]\n"
+	    "              [--headless] [--web [PORT]] [--web-listen ADDR:PORT] [--web-root DIR]\n"
+	    "              [--verbose]\n"
 	    "\n"
 	    "  --username USER       who this peer is (default $USER)\n"
 	    "  --peer-port PORT      the port other peers connect to\n"
@@ -62,9 +70,27 @@ usage(FILE *f)
 	    "  --allow-plaintext     talk to peers of the original, unencrypted protocol\n"
 	    "  --listen ADDR         the address to listen on (default %s)\n"
 	    "  --headless            commands on stdin, events on stdout (the default for now)\n"
+	    "  --web [PORT]          serve the browser front end (default port: peer port + %d)\n"
+	    "  --web-listen ADDR:PORT  its address instead of %s (implies --web)\n"
+	    "  --web-root DIR        its files (default %s)\n"
 	    "  --verbose             debug logs on stderr\n"
 	    "  --help, --version\n",
-	    ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN);
+	    ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN, WEBBRIDGE_PORT_OFFSET,
+	    WEBBRIDGE_DEFAULT_ADDR, webbridge_default_root());
+}
+
+/* --web takes its port as --web=PORT or as the next word. */
+static int
+web_port(const char *s)
+{
+	char *end;
+	long p;
+
+	errno = 0;
+	p = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
+		log_fatal(2, "--web: %s: not a port from 1 to 65535", s);
+	return (int)p;
 }
 
 static char *
@@ -123,6 +149,10 @@ main(int argc, char **argv)
 	char *password = NULL, *cause = NULL;
 	enum log_level level = LOG_INFO;
 	struct headless *h;
+	struct webbridge_config web = { 0 };
+	struct webbridge *wb = NULL;
+	char web_host[256];
+	int web_on = 0;
 	uv_loop_t loop;
 	int c;
 
@@ -153,6 +183,24 @@ main(int argc, char **argv)
 		case OPT_ALLOW_PLAINTEXT: cfg.allow_plaintext = 1; break;
 		case OPT_HEADLESS: break;
 		case OPT_LISTEN: cfg.listen_host = optarg; break;
+		case OPT_WEB:
+			web_on = 1;
+			if (optarg == NULL && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				optarg = argv[optind++];
+			if (optarg != NULL)
+				web.port = web_port(optarg);
+			break;
+		case OPT_WEB_LISTEN: {
+			const char *why;
+			web_on = 1;
+			if (hy_parse_hostport(optarg, web_host, sizeof(web_host), &web.port, &why) <
+			    0)
+				log_fatal(2, "--web-listen: %s: %s", optarg, why);
+			web.addr = web_host;
+			break;
+		}
+		case OPT_WEB_ROOT: web.root = optarg; break;
 		case 'v': level = LOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("hychat %s\n", HYCHAT_VERSION); return 0;
@@ -184,6 +232,16 @@ main(int argc, char **argv)
 		sodium_memzero(password, strlen(password));
 		free(password);
 	}
+	if (web_on) {
+		web.peer_port = cfg.peer_port;
+		if ((wb = webbridge_new(&loop, m.engine, &web, &cause)) == NULL)
+			log_fatal(1, "%s", cause);
+		if (web.addr != NULL && !webbridge_addr_is_loopback(web.addr))
+			log_warn("web bridge: listening on %s, not loopback: any host that reaches "
+			         "it can try the page",
+			    web.addr);
+		log_info("web bridge: %s", webbridge_url(wb));
+	}
 	/* The terminal front end is its own issue: every run is headless. */
 	if ((h = headless_new(&loop, m.engine, &cause)) == NULL)
 		log_fatal(1, "%s", cause);
@@ -196,6 +254,7 @@ main(int argc, char **argv)
 	engine_start(m.engine);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	headless_free(h);
+	webbridge_free(wb);
 	engine_free(m.engine);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("loop closed with handles open");

@@ -324,6 +324,10 @@ take_handshake(struct p2p_link *l, const uint8_t *msg, size_t len)
 	struct json_object *o;
 	const char *user;
 
+	if (l->hs == NULL && (l->hs = noise_handshake_new(l->p->id, 0)) == NULL) {
+		p2p_link_close(l, "cannot start a handshake");
+		return;
+	}
 	buf_init(&payload);
 	if (noise_handshake_read(l->hs, msg, len, &payload) < 0) {
 		buf_fini(&payload);
@@ -533,11 +537,8 @@ p2p_link_accept(
 	}
 	read_peer_ip(l);
 	uv_tcp_nodelay(&l->tcp, 1);
-	l->hs = noise_handshake_new(p->id, 0);
-	if (l->hs == NULL) {
-		p2p_link_close(l, "cannot start a handshake");
-		return l;
-	}
+	/* The handshake state (a key pair to make) waits for the first frame,
+	 * so a connection shed by the owner at once costs no crypto. */
 	uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
 	return l;
 }

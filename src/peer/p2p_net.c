@@ -80,6 +80,7 @@ struct p2p_net {
 	struct link_info *links;
 	size_t nlinks;
 	struct rate_bucket rate[P2P_RATE_ADDRS];
+	uint64_t shed, shed_logged_ms; /* connections shed since the last notice */
 };
 
 static const struct p2p_link_ops link_ops;
@@ -306,9 +307,13 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 		}
 		i->peer = peer_get(n, user);
 	}
-	/* What we know may predate the user's registration: ask once. */
+	/* What we know may predate the user's registration, or a new key
+	 * they registered since: ask once before judging. */
 	if (!i->asked &&
-	    (i->peer->key_state == KEY_UNKNOWN || (keylen > 0 && i->peer->key_state != KEY_SET))) {
+	    (i->peer->key_state == KEY_UNKNOWN || (keylen > 0 && i->peer->key_state != KEY_SET) ||
+	        (keylen > 0 &&
+	            (keylen != i->peer->keylen ||
+	                sodium_memcmp(key, i->peer->key, keylen) != 0)))) {
 		i->asked = 1;
 		i->verify_wait = 1;
 		n->resolve_lookup = 1;
@@ -486,7 +491,15 @@ on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	if (!rate_allow(n, p2p_link_addr(l))) {
-		log_warn("%s: too many handshakes, shed", p2p_link_addr(l));
+		/* One notice a second, however hard the flood. */
+		uint64_t now = hy_now_ms();
+		n->shed++;
+		if (now - n->shed_logged_ms >= 1000) {
+			log_warn("%s: too many handshakes: shed %llu connection(s)",
+			    p2p_link_addr(l), (unsigned long long)n->shed);
+			n->shed = 0;
+			n->shed_logged_ms = now;
+		}
 		p2p_link_close(l, "too many handshakes from this address");
 	}
 }

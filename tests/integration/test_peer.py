@@ -190,8 +190,10 @@ def five_messages_to_a_killed_peer_arrive_once_in_order():
     seen = [e["message"] for e in c2.events() if e.get("type") == "chat"
             and e.get("from") == "alice" and e.get("message", "").startswith("queued")]
     assert seen == texts, "carol got %r" % seen
-    delivered = [e for e in a.events(ma) if e.get("type") == "delivered" and e["to"] == "carol"]
-    assert len(delivered) == 5, delivered
+    ids = [e["id"] for e in a.events(ma) if e.get("type") == "chat" and e.get("outgoing")
+           and e.get("message", "").startswith("queued")]
+    delivered = [e["id"] for e in a.events(ma) if e.get("type") == "delivered"]
+    assert len(ids) == 5 and all(delivered.count(i) == 1 for i in ids), (ids, delivered)
     # The history was kept across the restart.
     m = c2.mark()
     c2.cmd("history alice 100")
@@ -335,6 +337,85 @@ def command_mistakes_say_what_was_expected():
         a.cmd(line)
         err = a.wait_type("error", 5, m)
         assert want in err["message"], (line, err)
+
+
+@case
+def fingerprints_who_channels_help_and_register():
+    a, b = S["alice"], S["bob"]
+    m = b.mark()
+    b.cmd("/fingerprint")
+    own = b.wait_type("fingerprint", 5, m)
+    assert own["username"] == "bob" and own["fingerprint"].startswith("BLAKE2b:"), own
+    m = a.mark()
+    a.cmd("/fingerprint bob")
+    seen = a.wait_type("fingerprint", 5, m)
+    assert seen["fingerprint"] == own["fingerprint"], (seen, own)
+    m = a.mark()
+    a.cmd("/who #general")
+    ev = a.wait_type("peer_list", 5, m)
+    names = [x if isinstance(x, str) else x.get("username") for x in ev["peers"]]
+    assert "bob" in names and "carol" in names, ev
+    m = a.mark()
+    a.cmd("/channels")
+    ev = a.wait_type("channel_list", 5, m)
+    assert "general" in json.dumps(ev) and "broadcast" in json.dumps(ev), ev
+    m = a.mark()
+    a.cmd("/help msg")
+    ev = a.wait_type("help", 5, m)
+    assert "USER" in json.dumps(ev), ev
+    m = a.mark()
+    a.cmd("/register erin erin-password")
+    ev = a.wait_type("register_result", 10, m)
+    assert ev["status"] == "success" and ev["username"] == "erin", ev
+
+
+@case
+def a_changed_key_is_refused_and_reported():
+    a = S["alice"]
+    tmp = S["tmp"]
+    register(S["tport"], "dave2", "dave2 pw")
+    d = start_peer("dave2", S["tport"], tmp, "dave2 pw")
+    m = d.mark()
+    a.cmd("send dave2 first contact")
+    chat_from(d, "alice", "first contact", m)
+    port = d.port
+    assert d.stop("quit") == 0
+    # dave2 comes back with a new identity key: alice pinned the old one.
+    os.unlink(os.path.join(tmp, "peer-dave2", "identity.key"))
+    d = start_peer("dave2", S["tport"], tmp, "dave2 pw", port=port)
+    try:
+        ma, md = a.mark(), d.mark()
+        a.cmd("send dave2 are you still you?")
+        err = a.wait(lambda e: e.get("type") == "error" and "dave2" in e.get("message", "")
+                     and "changed" in e.get("message", ""), 15, ma, "key change reported")
+        assert "known_peers" in err["message"], err
+        time.sleep(1.0)
+        assert not got(d, "are you still you?", md), "a changed key was trusted"
+    finally:
+        d.stop("quit")
+
+
+@case
+def peers_register_again_after_a_tracker_restart():
+    a, b = S["alice"], S["bob"]
+    tport = S["tport"]
+    ma, mb = a.mark(), b.mark()
+    S["tracker"].stop()
+    a.wait(lambda e: e.get("type") == "tracker" and e.get("state") != "online", 15, ma,
+           "tracker lost")
+    S["tracker"], _ = start_tracker(S["tmp"], port=tport)
+    for p, m in ((a, ma), (b, mb)):
+        p.wait(lambda e: e.get("type") == "tracker" and e.get("state") == "online", 30, m,
+               "%s back online" % p.name)
+    # The tracker lists them again, and they still talk.
+    m = a.mark()
+    a.cmd("list")
+    ev = a.wait_type("peer_list", 10, m)
+    names = [x if isinstance(x, str) else x.get("username") for x in ev["peers"]]
+    assert "bob" in names, ev
+    mb = b.mark()
+    a.cmd("send bob after the tracker restart")
+    chat_from(b, "alice", "after the tracker restart", mb)
 
 
 @case
