@@ -1,0 +1,259 @@
+/* fuzz_tracker_api.c — libFuzzer target for the tracker's JSON request
+ * handlers: requests go through the tracker's own router and handlers
+ * (bearer token, JSON body, the username check, the fields, then the
+ * registry), on an in-memory store that the input may make fail.
+ *
+ * Input: up to FUZZ_MAX_REQUESTS records separated by byte 0xff, each
+ * [route][flags][body...], served in order on one tracker so that later
+ * requests see what earlier ones did. For a GET the body is the query
+ * string. Route: index into routes[] below. Flags: bits 0-1 pick the
+ * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail.
+ *
+ * /register and /login would hash on libuv's thread pool; the store
+ * answers "the name is taken" to /register and fails for /login, so that
+ * both answer at once after their body checks.
+ *
+ * Checks, besides the sanitizers: every answer is synchronous, has a
+ * known status, and a body that is one JSON object (the listing, which
+ * is written by hand, included). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/tracker/tracker_internal.h"
+#include "hychat/log.h"
+
+#define FUZZ_SEP 0xff
+#define FUZZ_MAX_REQUESTS 16
+#define FUZZ_TOKEN_TTL_MS (3600 * 1000)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct {
+	enum http_method method;
+	const char *path;
+	int login; /* the store fails user_hash (see above) */
+} routes[] = {
+	{ HTTP_POST, "/submit-info", 0 }, { HTTP_POST, "/heartbeat", 0 },
+	{ HTTP_POST, "/add-list", 0 }, { HTTP_POST, "/leave", 0 }, { HTTP_POST, "/get-list", 0 },
+	{ HTTP_GET, "/get-list", 0 }, { HTTP_GET, "/channels", 0 }, { HTTP_GET, "/stats", 0 },
+	{ HTTP_POST, "/logout", 0 }, { HTTP_POST, "/register", 0 }, { HTTP_POST, "/login", 1 },
+	{ HTTP_GET, "/submit-info", 0 }, /* 405 */
+	{ HTTP_POST, "/nowhere", 0 }, /* 404 */
+};
+
+/* The in-memory store: it remembers nothing and fails on demand. */
+struct mem_store {
+	struct store base;
+	int fail;
+	int login;
+};
+
+static int
+mem_fail(struct store *st, char **cause)
+{
+	if (!((struct mem_store *)st)->fail)
+		return 0;
+	*cause = xstrdup("fuzz: the store fails");
+	return -1;
+}
+
+static void
+mem_close(struct store *st)
+{
+	(void)st;
+}
+
+static int
+mem_user_add(struct store *st, const char *name, const char *hash, char **cause)
+{
+	return mem_fail(st, cause) < 0 ? -1 : STORE_EXISTS;
+}
+
+static int
+mem_user_set_hash(struct store *st, const char *name, const char *hash, char **cause)
+{
+	return mem_fail(st, cause);
+}
+
+static int
+mem_user_hash(struct store *st, const char *name, char *out, char **cause)
+{
+	if (((struct mem_store *)st)->login) {
+		*cause = xstrdup("fuzz: no hashing here");
+		return -1;
+	}
+	if (mem_fail(st, cause) < 0)
+		return -1;
+	strcpy(out, "$argon2id$not-a-hash");
+	return 1;
+}
+
+static int
+mem_user_count(struct store *st, uint64_t *n, char **cause)
+{
+	*n = 2;
+	return mem_fail(st, cause);
+}
+
+static int
+mem_pubkey_set(struct store *st, const char *name, const uint8_t *key, size_t len, char **cause)
+{
+	return mem_fail(st, cause);
+}
+
+static int
+mem_join(struct store *st, const char *channel, const char *name, char **cause)
+{
+	return mem_fail(st, cause);
+}
+
+static int
+mem_leave(struct store *st, const char *channel, const char *name, char **cause)
+{
+	return mem_fail(st, cause);
+}
+
+/* What tracker_new() loads: one channel, one key. */
+static int
+mem_each_member(struct store *st, void (*fn)(const char *channel, const char *name, void *arg),
+    void *arg, char **cause)
+{
+	fn("general", "alice", arg);
+	fn("general", "bob", arg);
+	fn("bad channel", "alice", arg); /* skipped by the loader */
+	return 0;
+}
+
+static int
+mem_each_pubkey(struct store *st,
+    void (*fn)(const char *name, const uint8_t *key, size_t len, void *arg), void *arg,
+    char **cause)
+{
+	static const uint8_t key[32] = { 1, 2, 3 };
+
+	fn("alice", key, sizeof(key), arg);
+	return 0;
+}
+
+static const struct store_ops mem_ops = {
+	.close = mem_close,
+	.user_add = mem_user_add,
+	.user_set_hash = mem_user_set_hash,
+	.user_hash = mem_user_hash,
+	.user_count = mem_user_count,
+	.pubkey_set = mem_pubkey_set,
+	.join = mem_join,
+	.leave = mem_leave,
+	.each_member = mem_each_member,
+	.each_pubkey = mem_each_pubkey,
+};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	tracker_set_kdf_min(1);
+	log_init("fuzz_tracker_api", (enum log_level)(LOG_ERROR + 1)); /* quiet */
+	return 0;
+}
+
+static void
+check_answer(const struct http_response *res)
+{
+	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 500, 503 };
+	size_t i;
+
+	if (res->deferred)
+		abort();
+	for (i = 0; i < HY_ARRAY_LEN(known) && known[i] != res->status; i++)
+		;
+	if (i == HY_ARRAY_LEN(known))
+		abort();
+	if (res->status == 404 || res->status == 405)
+		return; /* the router's own page */
+	struct json_tokener *tok = json_tokener_new();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	struct json_object *o = json_tokener_parse_ex(tok, res->body.data, (int)res->body.len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != res->body.len ||
+	    !json_object_is_type(o, json_type_object))
+		abort(); /* every answer is one JSON object */
+	json_object_put(o);
+	json_tokener_free(tok);
+}
+
+static void
+serve(struct tracker *t, struct mem_store *st, const char tokens[2][REG_TOKEN_TEXT_SIZE],
+    const uint8_t *rec, size_t len)
+{
+	struct http_request req;
+	struct http_response res;
+	char auth[sizeof("Bearer ") + REG_TOKEN_TEXT_SIZE];
+	char path[32];
+	size_t r = rec[0] % HY_ARRAY_LEN(routes);
+	int which = rec[1] & 3;
+
+	memset(&req, 0, sizeof(req));
+	snprintf(path, sizeof(path), "%s", routes[r].path);
+	req.method = routes[r].method;
+	req.path = path;
+	req.path_len = strlen(path);
+	if (which != 2) {
+		snprintf(auth, sizeof(auth), "Bearer %s",
+		    which == 3 ? "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" : tokens[which]);
+		req.head.headers[0].name = "Authorization";
+		req.head.headers[0].name_len = strlen("Authorization");
+		req.head.headers[0].value = auth;
+		req.head.headers[0].value_len = strlen(auth);
+		req.head.num_headers = 1;
+	}
+	/* an exact-size copy, so that ASan sees any read past its end */
+	char *body = xmalloc(len > 2 ? len - 2 : 1);
+	memcpy(body, rec + 2, len - 2);
+	if (req.method == HTTP_GET) {
+		req.head.query = len > 2 ? body : NULL;
+		req.head.query_len = len - 2;
+	} else {
+		req.body = body;
+		req.body_len = len - 2;
+		req.content_length = len - 2;
+	}
+	st->fail = (rec[1] & 4) != 0;
+	st->login = routes[r].login;
+	http_response_init(&res);
+	router_dispatch(tracker_router(t), &req, &res);
+	check_answer(&res);
+	http_response_fini(&res);
+	free(body);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mem_store st = { .base = { .ops = &mem_ops } };
+	struct tracker_config cfg = {
+		.ttl_ms = 60000,
+		.token_ttl_ms = FUZZ_TOKEN_TTL_MS,
+	};
+	char tokens[2][REG_TOKEN_TEXT_SIZE];
+	char *cause = NULL;
+	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
+
+	if (t == NULL)
+		abort();
+	registry_token_issue(t->reg, "alice", hy_now_ms() + FUZZ_TOKEN_TTL_MS, tokens[0]);
+	registry_token_issue(t->reg, "bob", hy_now_ms() + FUZZ_TOKEN_TTL_MS, tokens[1]);
+	for (size_t off = 0, n = 0; off < size && n < FUZZ_MAX_REQUESTS; n++) {
+		const uint8_t *sep = memchr(data + off, FUZZ_SEP, size - off);
+		size_t len = (sep != NULL ? (size_t)(sep - data) : size) - off;
+		if (len >= 2)
+			serve(t, &st, (const char(*)[REG_TOKEN_TEXT_SIZE])tokens, data + off, len);
+		off += len + 1;
+	}
+	tracker_free(t);
+	return 0;
+}
