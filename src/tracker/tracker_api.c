@@ -292,11 +292,12 @@ struct list_query {
 static int
 query_get(const struct http_request *req, const char *key, char *out, size_t outsz)
 {
-	const char *q = req->head.query, *end = q + req->head.query_len;
+	const char *q = req->head.query, *end;
 	size_t klen = strlen(key);
 
 	if (q == NULL)
-		return 0;
+		return 0; /* and no arithmetic on NULL, undefined even with 0 */
+	end = q + req->head.query_len;
 	if (http_form_get(q, req->head.query_len, key, out, outsz) >= 0)
 		return 1;
 	while (q < end) {
