@@ -60,6 +60,8 @@ void engine_free(struct engine *e);
 const char *engine_username(const struct engine *e);
 /* The conversation the last command addressed, or NULL. */
 const char *engine_last_conversation(const struct engine *e);
+/* The data directory, where a front end may keep its own files. */
+const char *engine_data_dir(const struct engine *e);
 
 /* The commands, one call each. */
 int engine_login(struct engine *e, const char *user, const char *password);
@@ -78,6 +80,13 @@ int engine_send_channel(struct engine *e, const char *channel, const char *text,
 /* A history event with the last n messages before seq before (0: the
  * newest); marks the conversation read. */
 int engine_history(struct engine *e, const char *conversation, int n, long long before);
+/* A history event (with "after") with the first n messages after seq
+ * after, oldest first; the unread count is left alone. */
+int engine_history_after(struct engine *e, const char *conversation, int n, long long after);
+/* A search event: the last n messages of conversation before seq before
+ * (0: the newest) that contain text, newest first. */
+int engine_search(
+    struct engine *e, const char *conversation, const char *text, int n, long long before);
 /* A fingerprint event for user (NULL: our own key). */
 int engine_fingerprint(struct engine *e, const char *user);
 void engine_quit(struct engine *e);

@@ -29,6 +29,7 @@
 	X(EVENT_BROADCAST, "broadcast") \
 	X(EVENT_DELIVERED, "delivered") \
 	X(EVENT_HISTORY, "history") \
+	X(EVENT_SEARCH, "search") \
 	X(EVENT_LINK, "link") \
 	X(EVENT_FINGERPRINT, "fingerprint") \
 	X(EVENT_HELP, "help") \

@@ -56,6 +56,15 @@ int history_add(struct history *h, struct history_msg *m);
  * newest), oldest first. Returns the number of messages, or -1. */
 int history_last(
     struct history *h, const char *conv, int64_t before, int n, history_msg_fn *fn, void *arg);
+/* Calls fn for the first n messages of conv after seq `after`, oldest
+ * first. Returns the number of messages, or -1. */
+int history_after(
+    struct history *h, const char *conv, int64_t after, int n, history_msg_fn *fn, void *arg);
+/* Calls fn for the last n messages of conv before seq `before` (0: the
+ * newest) whose text contains text, ASCII letters compared without case;
+ * newest first. Returns the number of messages, or -1. */
+int history_search(struct history *h, const char *conv, const char *text, int64_t before, int n,
+    history_msg_fn *fn, void *arg);
 /* Sets conv's unread count to zero. Returns 0 or -1. */
 int history_mark_read(struct history *h, const char *conv);
 /* Makes conv exist (empty) so it is listed. Returns 0 or -1. */
