@@ -13,6 +13,9 @@
 #include "hychat/engine.h"
 #include "hychat/headless.h"
 #include "hychat/log.h"
+#ifdef HYCHAT_TUI
+#include "hychat/tui.h"
+#endif
 #include "hychat/util.h"
 #include "hychat/webbridge.h"
 
@@ -29,6 +32,7 @@ enum {
 	OPT_ALLOW_PLAINTEXT,
 	OPT_HEADLESS,
 	OPT_LISTEN,
+	OPT_NO_BELL,
 	OPT_WEB,
 	OPT_WEB_LISTEN,
 	OPT_WEB_ROOT,
@@ -42,6 +46,7 @@ static const struct option options[] = {
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
 	{ "headless", no_argument, NULL, OPT_HEADLESS },
+	{ "no-bell", no_argument, NULL, OPT_NO_BELL },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "web", optional_argument, NULL, OPT_WEB },
 	{ "web-listen", required_argument, NULL, OPT_WEB_LISTEN },
@@ -59,7 +64,7 @@ usage(FILE *f)
 	    "usage: hychat [--username USER] --peer-port PORT [--tracker URL] [--data-dir DIR]\n"
 	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
 	    "              [--headless] [--web [PORT]] [--web-listen ADDR:PORT] [--web-root DIR]\n"
-	    "              [--verbose]\n"
+	    "              [--no-bell] [--verbose]\n"
 	    "\n"
 	    "  --username USER       who this peer is (default $USER)\n"
 	    "  --peer-port PORT      the port other peers connect to\n"
@@ -69,7 +74,10 @@ usage(FILE *f)
 	    "                        (or set %s)\n"
 	    "  --allow-plaintext     talk to peers of the original, unencrypted protocol\n"
 	    "  --listen ADDR         the address to listen on (default %s)\n"
-	    "  --headless            commands on stdin, events on stdout (the default for now)\n"
+	    "  --headless            commands on stdin, events on stdout (the default when\n"
+	    "                        standard input or output is not a terminal)\n"
+	    "  --no-bell             the terminal client does not ring on a direct message\n"
+	    "                        or a mention\n"
 	    "  --web [PORT]          serve the browser front end (default port: peer port + %d)\n"
 	    "  --web-listen ADDR:PORT  its address instead of %s (implies --web)\n"
 	    "  --web-root DIR        its files (default %s)\n"
@@ -148,7 +156,11 @@ main(int argc, char **argv)
 	struct peer_main m = { 0 };
 	char *password = NULL, *cause = NULL;
 	enum log_level level = LOG_INFO;
-	struct headless *h;
+	struct headless *h = NULL;
+	int headless = 0, no_bell = 0, need_login;
+#ifdef HYCHAT_TUI
+	struct tui *tui = NULL;
+#endif
 	struct webbridge_config web = { 0 };
 	struct webbridge *wb = NULL;
 	char web_host[256];
@@ -181,7 +193,8 @@ main(int argc, char **argv)
 			password = read_password(optarg);
 			break;
 		case OPT_ALLOW_PLAINTEXT: cfg.allow_plaintext = 1; break;
-		case OPT_HEADLESS: break;
+		case OPT_HEADLESS: headless = 1; break;
+		case OPT_NO_BELL: no_bell = 1; break;
 		case OPT_LISTEN: cfg.listen_host = optarg; break;
 		case OPT_WEB:
 			web_on = 1;
@@ -221,6 +234,7 @@ main(int argc, char **argv)
 		unsetenv(PEER_PASSWORD_ENV);
 	}
 	cfg.password = password;
+	need_login = password == NULL;
 	if (sodium_init() < 0)
 		log_fatal(1, "libsodium: cannot initialise");
 	signal(SIGPIPE, SIG_IGN);
@@ -242,8 +256,22 @@ main(int argc, char **argv)
 			    web.addr);
 		log_info("web bridge: %s", webbridge_url(wb));
 	}
-	/* The terminal front end is its own issue: every run is headless. */
-	if ((h = headless_new(&loop, m.engine, &cause)) == NULL)
+	/* On a terminal, the full-screen client; otherwise the line protocol. */
+	if (!headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+#ifdef HYCHAT_TUI
+		struct tui_config tc = { .no_bell = no_bell, .need_login = need_login };
+		if ((tui = tui_new(&loop, m.engine, &tc, &cause)) == NULL)
+			log_fatal(1, "%s", cause);
+#else
+		(void)no_bell;
+		(void)need_login;
+		log_warn("built without ncursesw: no terminal client, running headless");
+		headless = 1;
+#endif
+	} else {
+		headless = 1;
+	}
+	if (headless && (h = headless_new(&loop, m.engine, &cause)) == NULL)
 		log_fatal(1, "%s", cause);
 	event_subscribe(engine_events(m.engine), on_event, &m);
 	uv_signal_init(&loop, &m.sigint);
@@ -254,6 +282,9 @@ main(int argc, char **argv)
 	engine_start(m.engine);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	headless_free(h);
+#ifdef HYCHAT_TUI
+	tui_free(tui);
+#endif
 	webbridge_free(wb);
 	engine_free(m.engine);
 	if (uv_loop_close(&loop) != 0)

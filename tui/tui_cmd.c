@@ -1,0 +1,672 @@
+/* tui_cmd.c — what the user does: the key table, the client's own
+ * slash-commands (the rest go to the engine's command language), Tab
+ * completion, the login prompt, and /help, which prints both tables as
+ * hychat(1) documents them. */
+#include <ctype.h>
+#include <curses.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <wctype.h>
+
+#include "hychat/command.h"
+#include "tui_internal.h"
+
+#define CTRL_KEY(c) ((c)&0x1f)
+#define COMP_MAX 256 /* completion candidates considered */
+
+static void
+next_conv(struct tui *t, int dir)
+{
+	if (t->nconvs == 0)
+		return;
+	tui_conv_select(
+	    t, (t->cur + t->nconvs + (size_t)(dir > 0 ? 1 : t->nconvs - 1)) % t->nconvs);
+}
+
+/* Alt-A: a mention or a direct message first, then any activity. */
+static void
+next_activity(struct tui *t)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 1; k <= t->nconvs; k++) {
+			size_t i = (t->cur + k) % t->nconvs;
+			struct tui_conv *c = t->convs[i];
+			int hot = c->mention || (!c->channel && c->unread > 0);
+			if (i != t->cur && (pass == 0 ? hot : c->activity || c->unread > 0)) {
+				tui_conv_select(t, i);
+				return;
+			}
+		}
+	}
+	tui_notice(t, 0, "no activity elsewhere");
+}
+
+/* Key actions. */
+
+static void
+key_submit(struct tui *t, int arg)
+{
+	tui_submit(t);
+}
+
+static void
+key_page(struct tui *t, int dir)
+{
+	int page = t->msg_h > 2 ? t->msg_h - 1 : 1;
+
+	tui_conv_scroll(t, dir * page);
+}
+
+static void
+key_conv(struct tui *t, int dir)
+{
+	next_conv(t, dir);
+}
+
+static void
+key_window(struct tui *t, int n)
+{
+	if ((size_t)n <= t->nconvs)
+		tui_conv_select(t, (size_t)n - 1);
+}
+
+static void
+key_activity(struct tui *t, int arg)
+{
+	next_activity(t);
+}
+
+static void
+key_top(struct tui *t, int arg)
+{
+	tui_conv_top(t);
+}
+
+static void
+key_newest(struct tui *t, int arg)
+{
+	tui_conv_newest(t);
+}
+
+static void
+key_search(struct tui *t, int arg)
+{
+	t->mode = TUI_SEARCH;
+	tui_input_clear(&t->input);
+	if (t->search_text != NULL)
+		tui_input_replace(&t->input, 0, 0, t->search_text);
+}
+
+static void
+key_redraw(struct tui *t, int arg)
+{
+	clearok(curscr, TRUE);
+	tui_dirty(t);
+}
+
+static void
+key_quit(struct tui *t, int arg)
+{
+	tui_quit(t);
+}
+
+static void complete(struct tui *t);
+
+static void
+key_complete(struct tui *t, int arg)
+{
+	complete(t);
+}
+
+struct binding {
+	int key;
+	int code; /* key is an ncurses KEY_ code */
+	int meta; /* pressed with Alt (or after Escape) */
+	void (*fn)(struct tui *t, int arg); /* NULL: the line editor's */
+	int arg;
+	const char *name, *help; /* for /help and hychat(1) */
+};
+
+static const struct binding bindings[] = {
+	{ '\r', 0, 0, key_submit, 0, "Enter", "send the line, or run the command" },
+	{ '\n', 0, 0, key_submit, 0, NULL, NULL },
+	{ KEY_ENTER, 1, 0, key_submit, 0, NULL, NULL },
+	{ '\t', 0, 0, key_complete, 0, "Tab",
+	    "complete a command, a #channel or a username; again for the next" },
+	{ KEY_PPAGE, 1, 0, key_page, -1, "PgUp", "scroll back, into the stored history" },
+	{ KEY_NPAGE, 1, 0, key_page, 1, "PgDn", "scroll forward" },
+	{ '<', 0, 1, key_top, 0, "Alt-<", "the oldest message of the conversation" },
+	{ '>', 0, 1, key_newest, 0, "Alt->", "the newest message" },
+	{ CTRL_KEY('n'), 0, 0, key_conv, 1, "Ctrl-N", "the next conversation" },
+	{ CTRL_KEY('p'), 0, 0, key_conv, -1, "Ctrl-P", "the previous conversation" },
+	{ '1', 0, 1, key_window, 1, "Alt-1 ... Alt-9", "the conversation of that number" },
+	{ '2', 0, 1, key_window, 2, NULL, NULL },
+	{ '3', 0, 1, key_window, 3, NULL, NULL },
+	{ '4', 0, 1, key_window, 4, NULL, NULL },
+	{ '5', 0, 1, key_window, 5, NULL, NULL },
+	{ '6', 0, 1, key_window, 6, NULL, NULL },
+	{ '7', 0, 1, key_window, 7, NULL, NULL },
+	{ '8', 0, 1, key_window, 8, NULL, NULL },
+	{ '9', 0, 1, key_window, 9, NULL, NULL },
+	{ '0', 0, 1, key_window, 10, "Alt-0", "the tenth conversation" },
+	{ 'a', 0, 1, key_activity, 0, "Alt-A",
+	    "the next conversation with activity, mentions and direct messages first" },
+	{ CTRL_KEY('r'), 0, 0, key_search, 0, "Ctrl-R",
+	    "search the conversation's history; again for an older match" },
+	{ CTRL_KEY('l'), 0, 0, key_redraw, 0, "Ctrl-L", "redraw the screen" },
+	{ CTRL_KEY('c'), 0, 0, key_quit, 0, "Ctrl-C", "quit, as /quit" },
+	{ 0, 0, 0, NULL, 0, "Left, Right, Ctrl-B, Ctrl-F", "move the cursor" },
+	{ 0, 0, 0, NULL, 0, "Home, End, Ctrl-A, Ctrl-E", "to the start or end of the line" },
+	{ 0, 0, 0, NULL, 0, "Alt-B, Alt-F", "a word back or forward" },
+	{ 0, 0, 0, NULL, 0, "Backspace, Delete, Ctrl-D", "delete a character" },
+	{ 0, 0, 0, NULL, 0, "Ctrl-W, Alt-Backspace", "delete the word before the cursor" },
+	{ 0, 0, 0, NULL, 0, "Alt-D", "delete the word after the cursor" },
+	{ 0, 0, 0, NULL, 0, "Ctrl-U, Ctrl-K", "delete to the start or end of the line" },
+	{ 0, 0, 0, NULL, 0, "Ctrl-T", "swap two characters" },
+	{ 0, 0, 0, NULL, 0, "Up, Down", "the lines typed before, kept across restarts" },
+	{ 0, 0, 0, NULL, 0, "Escape", "back to the newest message; leave a prompt" },
+};
+
+/* The client's own commands. */
+
+static struct tui_conv *
+current(struct tui *t)
+{
+	struct tui_conv *c = tui_conv_current(t);
+
+	if (c == NULL)
+		tui_line(t, TUI_MSG_ERROR, "no conversation open");
+	return c;
+}
+
+static void
+cmd_help(struct tui *t, char *args)
+{
+	tui_help(t, args[0] != '\0' ? args : NULL);
+}
+
+static void
+cmd_query(struct tui *t, char *args)
+{
+	char *user = strtok(args, " "), *msg = strtok(NULL, "");
+	struct tui_conv *c;
+
+	if (user == NULL) {
+		tui_line(t, TUI_MSG_ERROR, "usage: /query USER [MESSAGE]");
+		return;
+	}
+	if (user[0] == '#' || strcmp(user, engine_username(t->e)) == 0 ||
+	    (c = tui_conv_get(t, user)) == NULL) {
+		tui_line(t, TUI_MSG_ERROR, "query: \"%s\" is not another user's name", user);
+		return;
+	}
+	for (size_t i = 0; i < t->nconvs; i++)
+		if (t->convs[i] == c)
+			tui_conv_select(t, i);
+	if (msg != NULL && msg[0] != '\0')
+		engine_send(t->e, c->name, msg, 0);
+}
+
+static void
+cmd_close(struct tui *t, char *args)
+{
+	struct tui_conv *c = args[0] != '\0' ? tui_conv_find(t, args) : current(t);
+
+	if (c == NULL) {
+		if (args[0] != '\0')
+			tui_line(t, TUI_MSG_ERROR, "close: no conversation %s", args);
+		return;
+	}
+	if (c->channel)
+		engine_part(t->e, c->name);
+	else
+		tui_conv_close(t, c);
+}
+
+static void
+cmd_join(struct tui *t, char *args)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct tui_conv *c;
+
+	if (args[0] == '\0' || strchr(args, ' ') != NULL) {
+		tui_line(t, TUI_MSG_ERROR, "usage: /join CHANNEL");
+		return;
+	}
+	snprintf(conv, sizeof(conv), "%s%s", args[0] == '#' ? "" : "#", args);
+	free(t->pending_join);
+	t->pending_join = xstrdup(conv);
+	if (engine_join(t->e, conv) < 0) {
+		free(t->pending_join);
+		t->pending_join = NULL;
+		return;
+	}
+	if ((c = tui_conv_find(t, conv)) != NULL)
+		for (size_t i = 0; i < t->nconvs; i++)
+			if (t->convs[i] == c)
+				tui_conv_select(t, i);
+}
+
+static void
+cmd_part(struct tui *t, char *args)
+{
+	struct tui_conv *c = tui_conv_current(t);
+
+	if (args[0] != '\0')
+		engine_part(t->e, args);
+	else if (c != NULL && c->channel)
+		engine_part(t->e, c->name);
+	else
+		tui_line(t, TUI_MSG_ERROR, "usage: /part CHANNEL");
+}
+
+static void
+cmd_list(struct tui *t, char *args)
+{
+	struct tui_conv *c = tui_conv_current(t);
+	const char *chan = args[0] != '\0' ? args : NULL;
+
+	if (chan == NULL && c != NULL && c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)
+		chan = c->name;
+	t->print_lists++;
+	if (engine_list(t->e, chan) < 0)
+		t->print_lists--;
+}
+
+static void
+cmd_search(struct tui *t, char *args)
+{
+	if (args[0] == '\0') {
+		tui_line(t, TUI_MSG_ERROR, "usage: /search TEXT");
+		return;
+	}
+	tui_conv_search(t, args, 0);
+}
+
+static void
+cmd_quit(struct tui *t, char *args)
+{
+	tui_quit(t);
+}
+
+struct tui_command {
+	const char *name;
+	void (*fn)(struct tui *t, char *args);
+	const char *usage, *help;
+};
+
+static const struct tui_command commands[] = {
+	{ "help", cmd_help, "[COMMAND]", "the commands and keys, or one command" },
+	{ "query", cmd_query, "USER [MESSAGE]", "open a direct conversation with USER" },
+	{ "close", cmd_close, "[CONVERSATION]",
+	    "close a conversation; for a channel, leave it (/part)" },
+	{ "join", cmd_join, "CHANNEL", "join a channel and show it" },
+	{ "part", cmd_part, "[CHANNEL]", "leave a channel, the current one by default" },
+	{ "list", cmd_list, "[CHANNEL]",
+	    "the online peers of the current channel, or a channel's" },
+	{ "who", cmd_list, "[CHANNEL]", "the same as /list" },
+	{ "search", cmd_search, "TEXT",
+	    "search the conversation's stored history and show the newest match" },
+	{ "quit", cmd_quit, "[MESSAGE]", "leave the tracker and exit" },
+};
+
+static const struct tui_command *
+find_command(const char *name, size_t len)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
+		if (hy_strieq(name, len, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+static void
+run_command(struct tui *t, char *line)
+{
+	char *name = line + 1, *args;
+	size_t len = strcspn(name, " \t\n");
+	const struct tui_command *c = find_command(name, len);
+	struct tui_conv *conv = tui_conv_current(t);
+
+	if (c == NULL) {
+		command_run(t->e, line, conv != NULL ? conv->name : NULL);
+		return;
+	}
+	args = name + len;
+	while (*args == ' ' || *args == '\t')
+		args++;
+	for (size_t n = strlen(args); n > 0 && (args[n - 1] == ' ' || args[n - 1] == '\n'); n--)
+		args[n - 1] = '\0';
+	c->fn(t, args);
+}
+
+static void
+send_text(struct tui *t, const char *text)
+{
+	struct tui_conv *c = current(t);
+
+	if (c == NULL)
+		return;
+	if (strcmp(t->tracker, "online") != 0 && c->channel)
+		tui_notice(t, 1, "not logged in: the message waits for the tracker");
+	engine_send(t->e, c->name, text, 0);
+}
+
+static int
+secret_command(const char *line)
+{
+	static const char *const secret[] = { "/login ", "/register ", "login ", "register " };
+
+	for (size_t i = 0; i < HY_ARRAY_LEN(secret); i++)
+		if (strncasecmp(line, secret[i], strlen(secret[i])) == 0)
+			return 1;
+	return 0;
+}
+
+void
+tui_submit(struct tui *t)
+{
+	char *line;
+	size_t lines = tui_input_lines(&t->input);
+
+	line = tui_input_take(&t->input);
+	if (line[0] == '\0') {
+		free(line);
+		return;
+	}
+	if (!secret_command(line))
+		tui_input_remember(&t->input, line);
+	if (line[0] == '/' && line[1] != '/') {
+		run_command(t, line);
+	} else if (lines > TUI_PASTE_ASK_LINES) {
+		free(t->confirm_text);
+		t->confirm_text = xstrdup(line);
+		t->mode = TUI_CONFIRM;
+	} else {
+		send_text(t, line[0] == '/' ? line + 1 : line);
+	}
+	explicit_bzero(line, strlen(line));
+	free(line);
+}
+
+/* Tab completion. */
+
+struct candidates {
+	const char *v[COMP_MAX];
+	size_t n;
+	const char *prefix;
+	size_t plen;
+};
+
+static void
+consider(struct candidates *c, const char *s)
+{
+	if (c->n == COMP_MAX || strncasecmp(s, c->prefix, c->plen) != 0)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i], s) == 0)
+			return;
+	c->v[c->n++] = s;
+}
+
+static void
+complete(struct tui *t)
+{
+	struct tui_input *in = &t->input;
+	struct candidates c = { .n = 0 };
+	char cmdname[64][40];
+	size_t ncmd = 0, start, len;
+	const struct command *table;
+	size_t count;
+	char *prefix;
+	int nick;
+
+	if (!in->completing) {
+		tui_input_word(in, &start, &len);
+		free(in->comp_prefix);
+		in->comp_prefix = xmalloc((len + 1) * sizeof(wchar_t));
+		memcpy(in->comp_prefix, in->buf + start, len * sizeof(wchar_t));
+		in->comp_prefix_len = len;
+		in->comp_start = start;
+		in->comp_len = len;
+		in->comp_index = 0;
+	}
+	prefix = tui_text_utf8(in->comp_prefix, in->comp_prefix_len);
+	c.prefix = prefix;
+	c.plen = strlen(prefix);
+	nick = 0;
+	if (in->comp_start == 0 && prefix[0] == '/') {
+		for (size_t i = 0; i < HY_ARRAY_LEN(commands) && ncmd < 64; i++)
+			snprintf(cmdname[ncmd++], sizeof(cmdname[0]), "/%s", commands[i].name);
+		table = command_table(&count);
+		for (size_t i = 0; i < count && ncmd < 64; i++)
+			snprintf(cmdname[ncmd++], sizeof(cmdname[0]), "/%s", table[i].name);
+		for (size_t i = 0; i < ncmd; i++)
+			consider(&c, cmdname[i]);
+	} else if (prefix[0] == '#') {
+		for (size_t i = 0; i < t->nconvs; i++)
+			if (t->convs[i]->channel)
+				consider(&c, t->convs[i]->name);
+	} else {
+		struct tui_conv *cur = tui_conv_current(t);
+		nick = 1;
+		if (cur != NULL)
+			for (size_t i = 0; i < cur->nmembers; i++)
+				consider(&c, cur->members[i]);
+		for (size_t i = 0; i < t->nconvs; i++)
+			if (!t->convs[i]->channel)
+				consider(&c, t->convs[i]->name);
+		for (size_t i = 0; i < t->npeers; i++)
+			consider(&c, t->peers[i].name);
+	}
+	if (c.n == 0) {
+		tui_notice(t, 0, "no completion for \"%s\"", prefix);
+		free(prefix);
+		return;
+	}
+	{
+		const char *pick = c.v[in->comp_index++ % c.n];
+		char repl[128];
+		int at_start = in->comp_start == 0;
+		size_t before = in->len;
+		snprintf(repl, sizeof(repl), "%s%s", pick, nick && at_start ? ": " : " ");
+		tui_input_replace(in, in->comp_start, in->comp_len, repl);
+		in->comp_len = in->comp_len + in->len - before;
+		in->completing = 1;
+	}
+	free(prefix);
+}
+
+/* /help. */
+
+void
+tui_help(struct tui *t, const char *topic)
+{
+	const struct command *table;
+	size_t count;
+
+	if (topic != NULL) {
+		const char *name = topic + (topic[0] == '/');
+		const struct tui_command *tc = find_command(name, strlen(name));
+		const struct command *ec = command_find(name, strlen(name));
+		if (tc != NULL)
+			tui_line(t, TUI_MSG_SYSTEM, "/%s %s: %s", tc->name, tc->usage, tc->help);
+		else if (ec != NULL)
+			tui_line(t, TUI_MSG_SYSTEM, "/%s %s: %s", ec->name, ec->usage, ec->help);
+		else
+			tui_line(t, TUI_MSG_ERROR, "help: unknown command \"%s\"", name);
+		return;
+	}
+	tui_line(t, TUI_MSG_SYSTEM,
+	    "Type to send to the current conversation; //text sends text that starts with /.");
+	tui_line(t, TUI_MSG_SYSTEM, "Commands:");
+	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
+		tui_line(t, TUI_MSG_SYSTEM, "  /%s %s: %s", commands[i].name, commands[i].usage,
+		    commands[i].help);
+	table = command_table(&count);
+	for (size_t i = 0; i < count; i++)
+		if (find_command(table[i].name, strlen(table[i].name)) == NULL)
+			tui_line(t, TUI_MSG_SYSTEM, "  /%s %s: %s", table[i].name, table[i].usage,
+			    table[i].help);
+	tui_line(t, TUI_MSG_SYSTEM, "Keys:");
+	for (size_t i = 0; i < HY_ARRAY_LEN(bindings); i++)
+		if (bindings[i].name != NULL)
+			tui_line(t, TUI_MSG_SYSTEM, "  %s: %s", bindings[i].name, bindings[i].help);
+}
+
+/* Keys, by mode. */
+
+static int
+printable(int key, int code)
+{
+	return !code && key >= ' ' && key != 127 && (iswprint((wint_t)key) || wcwidth(key) == 0);
+}
+
+static void
+login_submit(struct tui *t)
+{
+	char *pw = tui_input_take(&t->input);
+	const char *user = engine_username(t->e);
+
+	tui_input_wipe(&t->input);
+	if (pw[0] == '\0') {
+		free(pw);
+		return;
+	}
+	switch (t->mode) {
+	case TUI_LOGIN: engine_login(t->e, user, pw); break;
+	case TUI_REGISTER:
+		free(t->password);
+		t->password = pw;
+		t->mode = TUI_REGISTER_AGAIN;
+		return;
+	case TUI_REGISTER_AGAIN:
+		if (t->password == NULL || strcmp(t->password, pw) != 0) {
+			tui_notice(t, 1, "the passwords differ: type the new one again");
+			t->mode = TUI_REGISTER;
+		} else {
+			engine_register(t->e, user, pw);
+		}
+		if (t->password != NULL) {
+			explicit_bzero(t->password, strlen(t->password));
+			free(t->password);
+			t->password = NULL;
+		}
+		break;
+	default: break;
+	}
+	explicit_bzero(pw, strlen(pw));
+	free(pw);
+}
+
+static void
+key_login(struct tui *t, int key, int code, int meta)
+{
+	if (!code && (key == '\r' || key == '\n')) {
+		login_submit(t);
+	} else if (code && key == KEY_ENTER) {
+		login_submit(t);
+	} else if (!code && key == '\t') {
+		tui_input_wipe(&t->input);
+		t->mode = t->mode == TUI_LOGIN ? TUI_REGISTER : TUI_LOGIN;
+	} else if (code && key == TUI_KEY_ESC) {
+		tui_input_wipe(&t->input);
+		t->mode = TUI_NORMAL;
+		tui_line(t, TUI_MSG_SYSTEM, "not logged in: /login %s PASSWORD when you want to",
+		    engine_username(t->e));
+	} else if (!code && key == CTRL_KEY('c')) {
+		tui_quit(t);
+	} else if (!tui_input_edit(&t->input, key, code, meta) && printable(key, code)) {
+		tui_input_insert(&t->input, (wchar_t)key);
+	}
+}
+
+static void
+key_search_mode(struct tui *t, int key, int code, int meta)
+{
+	if ((!code && (key == '\r' || key == '\n' || key == CTRL_KEY('r'))) ||
+	    (code && key == KEY_ENTER)) {
+		char *text = tui_text_utf8(t->input.buf, t->input.len);
+		if (text[0] != '\0')
+			tui_conv_search(t, text, 1);
+		free(text);
+	} else if ((code && key == TUI_KEY_ESC) || (!code && key == CTRL_KEY('c'))) {
+		tui_input_clear(&t->input);
+		t->mode = TUI_NORMAL;
+		tui_conv_newest(t);
+	} else if (code && (key == KEY_PPAGE || key == KEY_NPAGE)) {
+		key_page(t, key == KEY_PPAGE ? -1 : 1);
+	} else if (!tui_input_edit(&t->input, key, code, meta) && printable(key, code)) {
+		tui_input_insert(&t->input, (wchar_t)key);
+	}
+}
+
+static void
+key_confirm(struct tui *t, int key, int code)
+{
+	char *text = t->confirm_text;
+
+	t->confirm_text = NULL;
+	t->mode = TUI_NORMAL;
+	if (text == NULL)
+		return;
+	if (!code && (key == 'y' || key == 'Y'))
+		send_text(t, text);
+	else
+		tui_input_replace(&t->input, 0, t->input.len, text);
+	free(text);
+}
+
+void
+tui_key(struct tui *t, int key, int code)
+{
+	int meta = t->meta;
+
+	if (!code && key == 27 && !t->meta && !t->pasting) {
+		t->meta = 1;
+		return;
+	}
+	t->meta = 0;
+	if (!code && key == 27)
+		key = TUI_KEY_ESC, code = 1, meta = 0;
+	if (code && (key == TUI_KEY_PASTE_BEGIN || key == TUI_KEY_PASTE_END)) {
+		t->pasting = key == TUI_KEY_PASTE_BEGIN;
+		return;
+	}
+	tui_dirty(t);
+	if (t->pasting && t->mode != TUI_CONFIRM) {
+		/* A pasted block is text, newlines included: never a burst of
+		 * separate messages. */
+		if ((!code && (key == '\r' || key == '\n')) || (code && key == KEY_ENTER))
+			tui_input_insert(&t->input, L'\n');
+		else if (!code && key == '\t')
+			tui_input_insert(&t->input, L' ');
+		else if (printable(key, code))
+			tui_input_insert(&t->input, (wchar_t)key);
+		return;
+	}
+	switch (t->mode) {
+	case TUI_LOGIN:
+	case TUI_REGISTER:
+	case TUI_REGISTER_AGAIN: key_login(t, key, code, meta); return;
+	case TUI_SEARCH: key_search_mode(t, key, code, meta); return;
+	case TUI_CONFIRM: key_confirm(t, key, code); return;
+	case TUI_NORMAL: break;
+	}
+	if (code && key == TUI_KEY_ESC) {
+		tui_conv_newest(t);
+		return;
+	}
+	for (size_t i = 0; i < HY_ARRAY_LEN(bindings); i++) {
+		const struct binding *b = &bindings[i];
+		if (b->fn != NULL && b->key == key && b->code == code && b->meta == meta) {
+			b->fn(t, b->arg);
+			return;
+		}
+	}
+	if (tui_input_edit(&t->input, key, code, meta))
+		return;
+	if (!meta && printable(key, code))
+		tui_input_insert(&t->input, (wchar_t)key);
+}

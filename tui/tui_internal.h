@@ -1,0 +1,279 @@
+/* tui_internal.h — what the files of the terminal front end share: the
+ * state of the client and each file's calls.
+ *
+ *   tui.c        the terminal: set up, restored, read, resized, redrawn
+ *   tui_event.c  engine events into the model, one handler per type
+ *   tui_conv.c   conversations, their message windows and scrollback
+ *   tui_cmd.c    keys and slash-commands, tables both, and /help
+ *   tui_input.c  the line editor and the input history file
+ *   tui_text.c   UTF-8 text measured in terminal cells, word wrap
+ *   tui_draw.c   the layout and the rendering of every pane
+ */
+#ifndef HYCHAT_TUI_INTERNAL_H
+#define HYCHAT_TUI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <wchar.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "hychat/engine.h"
+#include "hychat/tui.h"
+#include "hychat/util.h"
+
+#define TUI_PAGE 200 /* messages fetched from the history at a time */
+#define TUI_WINDOW_MAX 2000 /* messages of one conversation held in memory */
+#define TUI_INPUT_MAX 16384 /* characters on the input line */
+#define TUI_INPUT_HISTORY_MAX 1000 /* typed lines remembered */
+#define TUI_PASTE_ASK_LINES 5 /* a longer message asks before it is sent */
+#define TUI_LEFT_MIN_COLS 60 /* narrower: no conversation pane */
+#define TUI_RIGHT_MIN_COLS 80 /* narrower: no peer pane */
+#define TUI_LEFT_WIDTH 18
+#define TUI_RIGHT_WIDTH 18
+#define TUI_LIST_REFRESH_MS 15000 /* the peer pane's list, while shown */
+#define TUI_LIST_SOON_MS 300 /* after a link changes: one request for a burst */
+#define TUI_NOTICE_MS 8000 /* a notice on the status bar stays this long */
+#define TUI_ESC_DELAY_MS 25 /* a lone Escape, as opposed to Alt-x */
+#define TUI_TIME_LEN 5 /* "HH:MM" */
+#define TUI_TEXT_MIN 10 /* narrower text goes below its "HH:MM <nick>" */
+
+/* Keys ncurses does not name: the brackets of a pasted block. */
+#define TUI_KEY_PASTE_BEGIN (KEY_MAX + 1)
+#define TUI_KEY_PASTE_END (KEY_MAX + 2)
+#define TUI_KEY_ESC (KEY_MAX + 3) /* Escape alone, not the start of Alt-x */
+
+enum tui_kind {
+	TUI_MSG_CHAT,
+	TUI_MSG_ACTION,
+	TUI_MSG_SYSTEM,
+	TUI_MSG_ERROR
+};
+
+struct tui_msg {
+	int64_t seq; /* in the history; 0 for the client's own lines */
+	enum tui_kind kind;
+	int outgoing;
+	int mention;
+	char time[TUI_TIME_LEN + 1];
+	char *from; /* NULL for system and error lines */
+	char *text;
+	int wrap_width; /* nlines holds for this width */
+	int nlines;
+};
+
+/* A peer as the client knows it: from peer lists and link events. */
+struct tui_peer {
+	char name[ENGINE_NAME_MAX + 1];
+	int online; /* listed by the tracker lately */
+	int link; /* 1 up, 0 down */
+	int encrypted; /* of the link that is up */
+};
+
+struct tui_conv {
+	char name[ENGINE_CHANNEL_MAX + 2]; /* "#channel" or a username */
+	int channel;
+	int64_t unread;
+	int mention;
+	int activity; /* something new since it was last shown */
+	/* The window: consecutive messages of the history, oldest first. */
+	struct tui_msg **msgs;
+	size_t n, cap;
+	int loaded;
+	int at_start; /* msgs[0] is the oldest message there is */
+	int at_end; /* msgs[n-1] is the newest */
+	size_t below; /* messages that arrived while !at_end */
+	int64_t marker_seq; /* the unread marker goes above this message */
+	int64_t hit_seq; /* a search hit, shown marked */
+	/* The view: msgs[bottom] is on the last row, its last `skip` lines
+	 * cut off below; follow keeps the newest in view. */
+	size_t bottom;
+	int skip;
+	int follow;
+	/* The peer pane of a channel: its online members. */
+	char (*members)[ENGINE_NAME_MAX + 1];
+	size_t nmembers;
+	int listed;
+	/* A direct conversation: the peer's key. */
+	char fingerprint[80];
+	char fp_source[16];
+	int fp_quiet; /* requested by the client: store, do not print */
+};
+
+struct tui_input {
+	wchar_t *buf;
+	size_t len, cur;
+	/* Typed lines, oldest first; pos == n while editing a new line. */
+	char **hist;
+	size_t nhist, pos;
+	wchar_t *draft; /* the new line, kept while browsing */
+	size_t draft_len;
+	char *hist_path;
+	/* Tab completion: the word being completed and the choice so far. */
+	int completing;
+	size_t comp_start, comp_len;
+	wchar_t *comp_prefix;
+	size_t comp_prefix_len;
+	size_t comp_index;
+	size_t scroll; /* the first character shown */
+};
+
+enum tui_mode {
+	TUI_NORMAL,
+	TUI_LOGIN, /* the password, not echoed */
+	TUI_REGISTER, /* a new account: the password */
+	TUI_REGISTER_AGAIN, /* ... and again */
+	TUI_SEARCH, /* Ctrl-R: the text to search for */
+	TUI_CONFIRM /* a long message: y or n */
+};
+
+enum tui_fetch {
+	TUI_FETCH_NONE,
+	TUI_FETCH_OPEN, /* the newest page, on opening */
+	TUI_FETCH_OLDER,
+	TUI_FETCH_NEWER,
+	TUI_FETCH_MARK, /* only to mark the conversation read */
+	TUI_FETCH_HIT, /* a page ending with a search hit */
+	TUI_FETCH_FIRST /* the oldest page */
+};
+
+struct tui {
+	uv_loop_t *loop;
+	struct engine *e;
+	struct tui_config cfg;
+	int color;
+	int handles;
+	int closing;
+	int in_fd, saved_stderr;
+	uv_poll_t in;
+	uv_signal_t winch, hup;
+	uv_idle_t redraw;
+	uv_timer_t start, list_timer, notice_timer;
+	int rows, cols;
+
+	struct tui_conv **convs;
+	size_t nconvs, cur;
+	struct tui_peer *peers;
+	size_t npeers;
+	char tracker[16];
+	char *pending_join; /* switch to it when joined */
+
+	struct tui_input input;
+	enum tui_mode mode;
+	char *password; /* the first of two typings */
+	char *confirm_text; /* the long message waiting for y */
+	char *search_text;
+	int64_t search_before;
+	struct tui_conv *search_conv;
+	int meta; /* Escape seen: the next key is Alt-key */
+	int pasting;
+	char notice[256];
+	int notice_error;
+	int title_unread; /* the title says something waits */
+
+	/* The history request in progress; its event arrives during the call. */
+	enum tui_fetch fetch;
+	struct tui_conv *fetch_conv;
+	int fetch_count;
+	int search_pending;
+	int print_lists; /* peer lists the user asked for, to print */
+	int timing; /* log each key's time to the redrawn screen */
+	uint64_t key_ns;
+
+	/* Layout, set by tui_draw_layout(). */
+	int left_w, right_w, msg_w, msg_h, msg_x;
+};
+
+/* tui.c */
+void tui_dirty(struct tui *t);
+/* Bell and title for something that waits in c. */
+void tui_alert(struct tui *t, struct tui_conv *c);
+void tui_title(struct tui *t);
+/* Asks for the current conversation's peer list shortly. */
+void tui_refresh_soon(struct tui *t);
+void tui_quit(struct tui *t);
+/* Tears down on the engine's "quit": closes handles, restores the terminal. */
+void tui_close(struct tui *t);
+void tui_notice(struct tui *t, int error, const char *fmt, ...) HY_PRINTF(3, 4);
+
+/* tui_event.c */
+void tui_event(const struct event *ev, void *arg);
+const char *tui_json_str(struct json_object *o, const char *key);
+
+/* tui_conv.c */
+struct tui_conv *tui_conv_find(struct tui *t, const char *name);
+struct tui_conv *tui_conv_get(struct tui *t, const char *name);
+struct tui_conv *tui_conv_current(struct tui *t);
+void tui_conv_select(struct tui *t, size_t i);
+void tui_conv_close(struct tui *t, struct tui_conv *c);
+void tui_conv_free(struct tui_conv *c);
+/* Adds a message of the history from an event object (chat, broadcast or
+ * an entry of "messages"); returns it, or NULL for a malformed one. */
+struct tui_msg *tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv);
+void tui_msg_free(struct tui_msg *m);
+/* A live message: appended when the window reaches the newest. */
+void tui_conv_add(struct tui *t, struct tui_conv *c, struct tui_msg *m);
+/* A line of the client's own (system, error, help) in the current
+ * conversation, not stored. */
+void tui_line(struct tui *t, enum tui_kind kind, const char *fmt, ...) HY_PRINTF(3, 4);
+void tui_conv_history(struct tui *t, struct json_object *ev);
+void tui_conv_search_result(struct tui *t, struct json_object *ev);
+void tui_conv_search(struct tui *t, const char *text, int again);
+void tui_conv_scroll(struct tui *t, int lines);
+void tui_conv_top(struct tui *t);
+void tui_conv_newest(struct tui *t);
+/* Marks every conversation with unseen read messages read in the history. */
+void tui_conv_mark_all(struct tui *t);
+int tui_msg_lines(struct tui *t, struct tui_conv *c, struct tui_msg *m);
+struct tui_peer *tui_peer_get(struct tui *t, const char *name);
+void tui_conv_refresh_peers(struct tui *t);
+
+/* tui_cmd.c */
+void tui_key(struct tui *t, int key, int is_code);
+void tui_submit(struct tui *t);
+/* The help text, one line at a time, as /help and hychat(1) give it. */
+void tui_help(struct tui *t, const char *topic);
+
+/* tui_input.c */
+void tui_input_init(struct tui_input *in, const char *hist_path);
+void tui_input_fini(struct tui_input *in);
+void tui_input_insert(struct tui_input *in, wchar_t c);
+/* Runs an editing key; returns 1 if it was one. */
+int tui_input_edit(struct tui_input *in, int key, int is_code, int meta);
+/* The line as UTF-8 (allocated), and empties the input. */
+char *tui_input_take(struct tui_input *in);
+void tui_input_clear(struct tui_input *in);
+/* Wipes the line from memory (a password). */
+void tui_input_wipe(struct tui_input *in);
+void tui_input_remember(struct tui_input *in, const char *line);
+void tui_input_history(struct tui_input *in, int dir);
+/* The word before the cursor: its start and length. */
+void tui_input_word(const struct tui_input *in, size_t *start, size_t *len);
+void tui_input_replace(struct tui_input *in, size_t start, size_t len, const char *utf8);
+size_t tui_input_lines(const struct tui_input *in);
+
+/* tui_text.c */
+/* Decodes one character of s[0..len) into what is drawn: *wc and its
+ * width in cells (0 for a combining mark). Invalid bytes and control
+ * characters become a replacement of width 1. Returns the bytes used. */
+size_t tui_text_next(const char *s, size_t len, wchar_t *wc, int *width);
+int tui_text_width(const char *s, size_t len);
+int tui_wchar_width(wchar_t c);
+struct tui_span {
+	size_t off, len; /* bytes of the text */
+};
+/* Word-wraps s into lines of at most width cells, breaking at newlines;
+ * fills up to max spans and returns the number of lines. */
+int tui_text_wrap(const char *s, int width, struct tui_span *spans, int max);
+/* The UTF-8 form of n wide characters, allocated. */
+char *tui_text_utf8(const wchar_t *w, size_t n);
+
+/* tui_draw.c */
+/* The cells before a message's text: "HH:MM <nick> ". */
+int tui_msg_prefix(const struct tui_msg *m);
+void tui_draw_layout(struct tui *t);
+void tui_draw(struct tui *t);
+void tui_draw_colors(struct tui *t);
+
+#endif
