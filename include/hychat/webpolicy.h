@@ -1,0 +1,39 @@
+/* webpolicy.h — who may talk to the web bridge: pure checks of the Host,
+ * Origin and Cookie headers a browser sends, and of the listening
+ * address, apart from any socket so that they can be tested alone.
+ *
+ * Any page the user visits can make the browser open a WebSocket to
+ * 127.0.0.1, and a name the attacker controls can be made to resolve to
+ * 127.0.0.1 (DNS rebinding). So a Host must be "localhost", a loopback
+ * address, or the address the bridge listens on (any IP literal when it
+ * listens on every address), with the bridge's port; never another name.
+ * An Origin must be "http://" and such a host.
+ */
+#ifndef HYCHAT_WEBPOLICY_H
+#define HYCHAT_WEBPOLICY_H
+
+#include <stddef.h>
+
+#define WEBPOLICY_ADDR_MAX 64
+#define WEBPOLICY_HOST_MAX 256
+
+struct webpolicy {
+	char addr[WEBPOLICY_ADDR_MAX]; /* as listened on, without brackets */
+	int port;
+	int wildcard; /* 0.0.0.0 or :: */
+};
+
+/* Returns 0, or -1 if addr is not an IP literal. */
+int webpolicy_init(struct webpolicy *p, const char *addr, int port);
+/* 1 if addr is "localhost" or a loopback literal (127/8, ::1). */
+int webpolicy_is_loopback(const char *addr);
+/* 1 if a Host header value ("127.0.0.1:19101", "[::1]:19101") names
+ * this bridge. */
+int webpolicy_host_ok(const struct webpolicy *p, const char *host, size_t len);
+/* 1 if an Origin header value names this bridge. */
+int webpolicy_origin_ok(const struct webpolicy *p, const char *origin, size_t len);
+/* The value of cookie name in a Cookie header, as a view into header, or
+ * NULL. */
+const char *webpolicy_cookie(const char *header, size_t len, const char *name, size_t *vlen);
+
+#endif

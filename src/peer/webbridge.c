@@ -1,0 +1,259 @@
+/* webbridge.c — the web bridge's life: a libwebsockets context on the
+ * peer's loop, the one protocol callback that hands each reason to the
+ * HTTP or the WebSocket side, the engine's events out to every
+ * authenticated socket, and the close on "quit". */
+#include "hychat/webbridge.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hychat/log.h"
+#include "webbridge_internal.h"
+
+#define WEBBRIDGE_PROTOCOL "hychat"
+#define WEBBRIDGE_RX_BUFFER 65536 /* lws's receive buffer; messages may be longer */
+
+static const char *installed_root = HYCHAT_WEBUI_DIR;
+static const char *source_root = HYCHAT_WEBUI_SOURCE_DIR;
+
+const char *
+webbridge_default_root(void)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/index.html", installed_root);
+	return stat(path, &st) == 0 ? installed_root : source_root;
+}
+
+int
+webbridge_addr_is_loopback(const char *addr)
+{
+	return webpolicy_is_loopback(addr);
+}
+
+void
+webbridge_cause(char **cause, const char *fmt, ...)
+{
+	struct buf msg;
+	va_list ap;
+
+	buf_init(&msg);
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	*cause = msg.data;
+}
+
+const char *
+webbridge_url(const struct webbridge *b)
+{
+	return b->url;
+}
+
+static int
+on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct lws_context *lctx = lws_get_context(wsi);
+	struct webbridge *b = lctx != NULL ? lws_context_user(lctx) : NULL;
+	struct webbridge_conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: c->b = b; return webbridge_http_request(c, wsi, in);
+	case LWS_CALLBACK_HTTP_WRITEABLE: return webbridge_http_writeable(c, wsi);
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c != NULL)
+			webbridge_http_done(c);
+		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: return webbridge_ws_filter(b, wsi);
+	case LWS_CALLBACK_ESTABLISHED: webbridge_ws_open(c, b, wsi); return 0;
+	case LWS_CALLBACK_RECEIVE: return webbridge_ws_receive(c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE: return webbridge_ws_writeable(c);
+	case LWS_CALLBACK_CLOSED: webbridge_ws_closed(c); return 0;
+	default: break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	{ WEBBRIDGE_PROTOCOL, on_lws, sizeof(struct webbridge_conn), WEBBRIDGE_RX_BUFFER, 0, NULL,
+	    0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void on_quit_timer(uv_timer_t *t);
+
+/* Events out: every one to every socket that presented the secret. */
+static void
+on_event(const struct event *ev, void *arg)
+{
+	struct webbridge *b = arg;
+	struct json_object *v;
+
+	if (ev->type == EVENT_LOGIN_RESULT) {
+		const char *status = "";
+		if (json_object_object_get_ex(ev->obj, "status", &v))
+			status = json_object_get_string(v);
+		b->logged_in = strcmp(status, "success") == 0;
+		if (b->logged_in && json_object_object_get_ex(ev->obj, "username", &v))
+			snprintf(b->username, sizeof(b->username), "%s", json_object_get_string(v));
+	}
+	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
+		webbridge_ws_send(c, ev->json, ev->len);
+	if (ev->type == EVENT_QUIT && !b->stopping) {
+		/* The event may come from inside an lws callback (a tab sent
+		 * "quit"): destroy the context from a turn of our own. */
+		b->stopping = 1;
+		event_unsubscribe(engine_events(b->e), on_event, b);
+		uv_timer_start(&b->quit_timer, on_quit_timer, WEBBRIDGE_QUIT_FLUSH_MS, 0);
+	}
+}
+
+static void
+on_quit_timer_closed(uv_handle_t *h)
+{
+	struct webbridge *b = h->data;
+
+	b->quit_timer_open = 0;
+}
+
+static void
+on_quit_timer(uv_timer_t *t)
+{
+	struct webbridge *b = t->data;
+
+	/* lws closes its handles on the loop and sets b->ctx to NULL when
+	 * done (pcontext); the loop ends after that. */
+	if (b->ctx != NULL)
+		lws_context_destroy(b->ctx);
+	uv_close((uv_handle_t *)t, on_quit_timer_closed);
+}
+
+static void
+on_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	log_msg(level & LLL_ERR ? LOG_ERROR : LOG_WARN, "web bridge: libwebsockets: %.*s", (int)n,
+	    line);
+}
+
+static void
+random_hex(char *out, size_t nbytes)
+{
+	unsigned char raw[64];
+
+	randombytes_buf(raw, nbytes);
+	sodium_bin2hex(out, nbytes * 2 + 1, raw, nbytes);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+static void
+make_url(struct webbridge *b, const char *addr)
+{
+	const char *host = addr;
+
+	/* Every address reaches a wildcard listener: show the loopback one. */
+	if (b->policy.wildcard)
+		host = strchr(addr, ':') != NULL ? "::1" : "127.0.0.1";
+	if (strchr(host, ':') != NULL)
+		snprintf(b->url, sizeof(b->url), "http://[%s]:%d/", host, b->web_port);
+	else
+		snprintf(b->url, sizeof(b->url), "http://%s:%d/", host, b->web_port);
+}
+
+static int
+start_lws(struct webbridge *b, const char *addr, char **cause)
+{
+	struct lws_context_creation_info info;
+	void *loops[1] = { b->loop };
+
+	memset(&info, 0, sizeof(info));
+	info.port = b->web_port;
+	info.iface = b->policy.wildcard ? NULL : addr;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+	    LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	if (strchr(addr, ':') == NULL)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.foreign_loops = loops;
+	info.pcontext = &b->ctx;
+	info.user = b;
+	info.server_string = "hychat";
+	info.vhost_name = "hychat";
+	b->ctx = lws_create_context(&info);
+	if (b->ctx == NULL) {
+		webbridge_cause(
+		    cause, "web bridge: cannot listen on %s port %d", addr, b->web_port);
+		return -1;
+	}
+	return 0;
+}
+
+struct webbridge *
+webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *cfg, char **cause)
+{
+	struct webbridge *b = xcalloc(1, sizeof(*b));
+	const char *addr = cfg->addr != NULL ? cfg->addr : WEBBRIDGE_DEFAULT_ADDR;
+
+	b->loop = loop;
+	b->e = e;
+	b->peer_port = cfg->peer_port;
+	b->web_port = cfg->port != 0 ? cfg->port : cfg->peer_port + WEBBRIDGE_PORT_OFFSET;
+	if (b->web_port < 1 || b->web_port > 65535) {
+		webbridge_cause(
+		    cause, "web bridge: port %d out of range: give --web PORT", b->web_port);
+		free(b);
+		return NULL;
+	}
+	if (webpolicy_init(&b->policy, addr, b->web_port) < 0) {
+		webbridge_cause(cause, "web bridge: %s: not an IP address", addr);
+		free(b);
+		return NULL;
+	}
+	snprintf(b->username, sizeof(b->username), "%s", engine_username(e));
+	snprintf(b->cookie_name, sizeof(b->cookie_name), "hychat_session_%d", b->web_port);
+	random_hex(b->secret, WEBBRIDGE_SECRET_BYTES);
+	random_hex(b->session, WEBBRIDGE_SESSION_BYTES);
+	make_url(b, addr);
+	if (webbridge_assets_load(
+	        b, cfg->root != NULL ? cfg->root : webbridge_default_root(), cause) < 0) {
+		webbridge_assets_free(b);
+		free(b);
+		return NULL;
+	}
+	lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+	if (start_lws(b, addr, cause) < 0) {
+		webbridge_assets_free(b);
+		free(b);
+		return NULL;
+	}
+	uv_timer_init(loop, &b->quit_timer);
+	b->quit_timer.data = b;
+	b->quit_timer_open = 1;
+	event_subscribe(engine_events(e), on_event, b);
+	return b;
+}
+
+void
+webbridge_free(struct webbridge *b)
+{
+	if (b == NULL)
+		return;
+	/* On a foreign loop lws closes its handles during the loop but
+	 * leaves the last step of the teardown to a second call, once they
+	 * are all closed; it needs no more turns of the loop. */
+	if (b->ctx != NULL)
+		lws_context_destroy(b->ctx);
+	if (b->ctx != NULL || b->quit_timer_open)
+		log_error("web bridge: freed before it closed");
+	webbridge_assets_free(b);
+	free(b);
+}

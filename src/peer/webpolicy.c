@@ -1,0 +1,166 @@
+/* webpolicy.c — the Host, Origin and Cookie checks of the web bridge:
+ * pure functions of the header values. */
+#include "hychat/webpolicy.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/util.h"
+
+#define HTTP_DEFAULT_PORT 80
+
+/* Parses an IP literal; returns its family, or 0. */
+static int
+ip_literal(const char *s, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, s, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+static int
+is_wildcard(const char *s)
+{
+	unsigned char a[16], zero[16] = { 0 };
+	int af = ip_literal(s, a);
+
+	return af != 0 && memcmp(a, zero, af == AF_INET ? 4 : 16) == 0;
+}
+
+int
+webpolicy_is_loopback(const char *addr)
+{
+	static const unsigned char v6_loopback[16] = { [15] = 1 };
+	unsigned char a[16];
+
+	if (strcmp(addr, "localhost") == 0)
+		return 1;
+	switch (ip_literal(addr, a)) {
+	case AF_INET: return a[0] == 127;
+	case AF_INET6: return memcmp(a, v6_loopback, 16) == 0;
+	default: return 0;
+	}
+}
+
+int
+webpolicy_init(struct webpolicy *p, const char *addr, int port)
+{
+	unsigned char a[16];
+
+	memset(p, 0, sizeof(*p));
+	if (strlen(addr) >= sizeof(p->addr) || ip_literal(addr, a) == 0)
+		return -1;
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	p->port = port;
+	p->wildcard = is_wildcard(addr);
+	return 0;
+}
+
+/* Splits "HOST[:PORT]" or "[V6][:PORT]" into host (unbracketed) and port.
+ * Returns 0, or -1 if malformed. */
+static int
+split_host(const char *s, size_t len, char *host, size_t hostsz, int *port)
+{
+	const char *end = s + len, *h = s, *hend, *colon;
+
+	if (len == 0)
+		return -1;
+	if (*s == '[') {
+		h = s + 1;
+		if ((hend = memchr(h, ']', len - 1)) == NULL)
+			return -1;
+		colon = hend + 1 < end ? hend + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			return -1;
+	} else {
+		colon = memchr(s, ':', len);
+		hend = colon != NULL ? colon : end;
+	}
+	if (hend == h || (size_t)(hend - h) >= hostsz)
+		return -1;
+	memcpy(host, h, (size_t)(hend - h));
+	host[hend - h] = '\0';
+	*port = HTTP_DEFAULT_PORT;
+	if (colon != NULL) {
+		const char *d = colon + 1;
+		long v = 0;
+		if (d == end || end - d > 5)
+			return -1;
+		for (; d < end; d++) {
+			if (*d < '0' || *d > '9')
+				return -1;
+			v = v * 10 + (*d - '0');
+		}
+		if (v < 1 || v > 65535)
+			return -1;
+		*port = (int)v;
+	}
+	return 0;
+}
+
+static int
+same_addr(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	int af = ip_literal(a, x);
+
+	if (af == 0)
+		return strcmp(a, b) == 0;
+	return ip_literal(b, y) == af && memcmp(x, y, af == AF_INET ? 4 : 16) == 0;
+}
+
+int
+webpolicy_host_ok(const struct webpolicy *p, const char *hostport, size_t len)
+{
+	char host[WEBPOLICY_HOST_MAX];
+	unsigned char a[16];
+	int port;
+
+	if (split_host(hostport, len, host, sizeof(host), &port) < 0 || port != p->port)
+		return 0;
+	if (webpolicy_is_loopback(host))
+		return webpolicy_is_loopback(p->addr) || p->wildcard;
+	if (ip_literal(host, a) == 0)
+		return 0; /* a name: the one a rebinding attack would use */
+	return p->wildcard || same_addr(host, p->addr);
+}
+
+int
+webpolicy_origin_ok(const struct webpolicy *p, const char *origin, size_t len)
+{
+	static const char scheme[] = "http://";
+
+	if (len <= sizeof(scheme) - 1 || memcmp(origin, scheme, sizeof(scheme) - 1) != 0)
+		return 0;
+	return webpolicy_host_ok(p, origin + sizeof(scheme) - 1, len - (sizeof(scheme) - 1));
+}
+
+const char *
+webpolicy_cookie(const char *h, size_t len, const char *name, size_t *vlen)
+{
+	const char *end = h + len;
+	size_t nlen = strlen(name);
+
+	while (h < end) {
+		const char *semi = memchr(h, ';', (size_t)(end - h));
+		const char *item_end = semi != NULL ? semi : end;
+		const char *eq;
+
+		while (h < item_end && (*h == ' ' || *h == '\t'))
+			h++;
+		eq = memchr(h, '=', (size_t)(item_end - h));
+		if (eq != NULL && (size_t)(eq - h) == nlen && memcmp(h, name, nlen) == 0) {
+			const char *v = eq + 1, *vend = item_end;
+			while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+				vend--;
+			*vlen = (size_t)(vend - v);
+			return v;
+		}
+		h = item_end + 1;
+	}
+	return NULL;
+}

@@ -1,0 +1,228 @@
+/* harness.js — what the browser tests stand on: a tracker, headless
+ * hychat peers (commands on stdin, events read from stdout), a peer with
+ * its web bridge on, and Debian's Chromium driven by playwright-core.
+ * Everything listens on 127.0.0.1, on ports and in directories of its
+ * own, and every process is stopped by the pid this harness started. */
+'use strict';
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const SOURCE = process.env.HYCHAT_SOURCE || path.resolve(__dirname, '..', '..');
+const BUILD = process.env.HYCHAT_BUILD || path.join(SOURCE, 'build');
+const CHROMIUM = process.env.HYCHAT_CHROMIUM || '/usr/bin/chromium';
+
+function binary(name) {
+  const sub = { 'hychat-tracker': 'tracker', hychat: 'peer' }[name];
+  return path.join(BUILD, 'src', sub, name);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitPort(port, proc, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null)
+      throw new Error(`process exited with ${proc.exitCode} before listening on ${port}`);
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('connect', () => { c.destroy(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (ok)
+      return;
+    await sleep(30);
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+function tmpdir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'hychat-webui-test-'));
+}
+
+/* A process of ours, with its stderr kept for the failure message. */
+class Proc {
+  constructor(args, opts = {}) {
+    this.args = args;
+    this.stderr = '';
+    this.p = spawn(args[0], args.slice(1), {
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      env: opts.env || process.env,
+    });
+    this.exited = new Promise((resolve) => this.p.on('exit', (code, sig) => resolve({ code, sig })));
+    this.p.stderr.setEncoding('utf8');
+    this.p.stderr.on('data', (d) => { this.stderr += d; });
+  }
+
+  get exitCode() {
+    return this.p.exitCode;
+  }
+
+  async stop(timeoutMs = 15000) {
+    if (this.p.exitCode === null && this.p.signalCode === null) {
+      this.p.kill('SIGTERM');
+      const t = setTimeout(() => this.p.kill('SIGKILL'), timeoutMs);
+      await this.exited;
+      clearTimeout(t);
+    }
+    return this.exited;
+  }
+}
+
+async function startTracker(dir) {
+  const port = await freePort();
+  const proc = new Proc([binary('hychat-tracker'), '--listen', `127.0.0.1:${port}`, '--quiet',
+    '--db', path.join(dir, 'tracker.db')]);
+  await waitPort(port, proc);
+  return { proc, port };
+}
+
+async function register(trackerPort, username, password) {
+  const r = await fetch(`http://127.0.0.1:${trackerPort}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (r.status !== 201 && r.status !== 409)
+    throw new Error(`register ${username}: ${r.status} ${await r.text()}`);
+}
+
+/* A hychat peer: commands on its stdin, every event it prints kept in
+ * order; wait() finds one with a deadline. */
+class Peer extends Proc {
+  constructor(name, args, env) {
+    super(args, { stdin: true, env });
+    this.name = name;
+    this.events = [];
+    this.waiters = [];
+    let rest = '';
+    this.p.stdout.setEncoding('utf8');
+    this.p.stdout.on('data', (d) => {
+      rest += d;
+      let nl;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        let ev;
+        try {
+          ev = JSON.parse(line);
+        } catch (e) {
+          ev = { type: 'unparsable', line };
+        }
+        this.events.push(ev);
+        this.wake();
+      }
+    });
+    this.p.on('exit', () => this.wake());
+  }
+
+  wake() {
+    for (const w of this.waiters.slice())
+      w();
+  }
+
+  cmd(line) {
+    this.p.stdin.write(line + '\n');
+  }
+
+  mark() {
+    return this.events.length;
+  }
+
+  wait(pred, { since = 0, timeoutMs = 10000, what = 'an event' } = {}) {
+    return new Promise((resolve, reject) => {
+      let i = since;
+      const check = () => {
+        for (; i < this.events.length; i++)
+          if (pred(this.events[i])) {
+            done();
+            resolve(this.events[i]);
+            return;
+          }
+        if (this.p.exitCode !== null || this.p.signalCode !== null) {
+          done();
+          reject(new Error(`${this.name} exited while waiting for ${what}:\n${this.stderr.slice(-3000)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        const last = this.events.slice(-8).map((e) => JSON.stringify(e).slice(0, 300));
+        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; last events:\n  ` +
+          last.join('\n  ') + '\nstderr:\n' + this.stderr.slice(-3000)));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== check);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  /* Stops with "quit" and says whether it exited cleanly under the
+   * sanitizers. */
+  async quit(timeoutMs = 15000) {
+    if (this.p.exitCode === null && this.p.signalCode === null) {
+      this.cmd('quit');
+      const t = setTimeout(() => this.p.kill('SIGKILL'), timeoutMs);
+      await this.exited;
+      clearTimeout(t);
+    }
+    const { code, sig } = await this.exited;
+    const bad = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error/.test(this.stderr);
+    return { code, sig, clean: code === 0 && !bad, stderr: this.stderr };
+  }
+}
+
+async function startPeer(name, trackerPort, dir, { password, web = false, extra = [] } = {}) {
+  const port = await freePort();
+  const args = [binary('hychat'), '--headless', '--username', name, '--peer-port', String(port),
+    '--listen', '127.0.0.1', '--tracker', `http://127.0.0.1:${trackerPort}`,
+    '--data-dir', path.join(dir, 'peer-' + name)];
+  let webPort = null;
+  if (web) {
+    webPort = await freePort();
+    args.push(`--web=${webPort}`, '--web-root', path.join(SOURCE, 'webui'));
+  }
+  args.push(...extra);
+  const env = { ...process.env };
+  delete env.HYCHAT_PASSWORD;
+  if (password)
+    env.HYCHAT_PASSWORD = password;
+  const peer = new Peer(name, args, env);
+  peer.port = port;
+  peer.webPort = webPort;
+  peer.url = webPort ? `http://127.0.0.1:${webPort}/` : null;
+  if (webPort)
+    await waitPort(webPort, peer.p);
+  if (password)
+    await peer.wait((e) => e.type === 'tracker' && e.state === 'online',
+      { timeoutMs: 20000, what: 'tracker online' });
+  return peer;
+}
+
+async function launchBrowser() {
+  const { chromium } = require('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true });
+}
+
+module.exports = {
+  BUILD, SOURCE, Proc, Peer, binary, freePort, launchBrowser, register, sleep, startPeer,
+  startTracker, tmpdir, waitPort,
+};

@@ -1,0 +1,519 @@
+/* app.js — hychat's browser front end. It speaks the peer's command
+ * language over one WebSocket (one message, one command line) and shows
+ * the events that come back (one message, one JSON object).
+ *
+ * Every text that came from the network is put in the page with
+ * textContent, never as HTML. */
+'use strict';
+
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+const HISTORY_N = 1000; /* the most the peer gives: the whole conversation */
+const MARK_READ_MS = 400; /* after a message in the open conversation */
+const BROADCAST = '#broadcast';
+
+const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
+const storeKey = 'hychat:' + cfg.web_port;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  ws: null,
+  authed: false,
+  loggedIn: false,
+  quit: false,
+  username: cfg.username,
+  convs: new Map(), /* name -> {name, messages: Map(seq -> msg), unread} */
+  peers: new Map(), /* username -> peer from peer_list */
+  current: null,
+  tab: 'channels',
+  retryMs: RECONNECT_MIN_MS,
+  markTimer: null,
+};
+
+/* The session kept across reloads. */
+
+function loadStore() {
+  try {
+    return JSON.parse(localStorage.getItem(storeKey)) || {};
+  } catch (e) {
+    return {};
+  }
+}
+
+function saveStore() {
+  const s = { loggedIn: state.loggedIn, username: state.username, current: state.current,
+    tab: state.tab };
+  localStorage.setItem(storeKey, JSON.stringify(s));
+}
+
+/* Elements. */
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls)
+    e.className = cls;
+  if (text !== undefined)
+    e.textContent = text;
+  return e;
+}
+
+function isChannel(name) {
+  return name.startsWith('#');
+}
+
+function conv(name) {
+  let c = state.convs.get(name);
+  if (!c) {
+    c = { name, messages: new Map(), unread: 0 };
+    state.convs.set(name, c);
+  }
+  return c;
+}
+
+/* The wire. */
+
+function send(line) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN)
+    state.ws.send(line);
+  else
+    notice('not connected to the peer: try again in a moment', true);
+}
+
+function connect() {
+  const ws = new WebSocket('ws://' + location.host + cfg.ws_path);
+  state.ws = ws;
+  state.authed = false;
+  setStatus('connecting');
+  ws.onopen = () => {
+    ws.send('auth ' + cfg.secret);
+  };
+  ws.onmessage = (m) => {
+    let ev;
+    try {
+      ev = JSON.parse(m.data);
+    } catch (e) {
+      return;
+    }
+    handle(ev);
+  };
+  ws.onclose = () => {
+    if (state.ws !== ws)
+      return;
+    state.ws = null;
+    state.authed = false;
+    if (state.quit) {
+      setStatus('peer stopped');
+      return;
+    }
+    setStatus('reconnecting');
+    setTimeout(connect, state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, RECONNECT_MAX_MS);
+  };
+}
+
+function requestState() {
+  send('conversations');
+  send('channels');
+  send('list');
+  openConversation(state.current || '#general');
+}
+
+/* Events in: one handler per type. */
+
+const handlers = {
+  hello(ev) {
+    state.authed = true;
+    state.retryMs = RECONNECT_MIN_MS;
+    state.username = ev.username;
+    setStatus('connected');
+    if (ev.logged_in) {
+      loggedIn();
+    } else {
+      state.loggedIn = false;
+      saveStore();
+      showLogin();
+    }
+  },
+  login_result(ev) {
+    if (ev.status === 'success') {
+      state.username = ev.username;
+      /* The original asked for its session cookie here. */
+      fetch('/confirm-login', { headers: { Authorization: 'Bearer ' + cfg.secret } })
+        .catch(() => {});
+      loggedIn();
+    } else {
+      $('login-error').textContent = ev.message || 'login failed';
+      $('login-submit').disabled = false;
+    }
+  },
+  register_result(ev) {
+    handlers.login_result(ev);
+  },
+  tracker(ev) {
+    setStatus(ev.state === 'online' ? 'online' : ev.state);
+  },
+  chat(ev) {
+    message(ev);
+  },
+  broadcast(ev) {
+    message(ev);
+  },
+  delivered(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.classList.add('delivered');
+    for (const c of state.convs.values())
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.delivered = true;
+  },
+  history(ev) {
+    const c = conv(ev.conversation);
+    for (const m of ev.messages)
+      c.messages.set(m.seq, m);
+    c.unread = 0;
+    renderLists();
+    if (ev.conversation === state.current)
+      renderMessages();
+  },
+  conversation_list(ev) {
+    for (const it of ev.conversations) {
+      const c = conv(it.name);
+      c.unread = it.name === state.current ? 0 : it.unread;
+    }
+    renderLists();
+  },
+  channel_list(ev) {
+    for (const ch of ev.channels)
+      if (ch.joined)
+        conv('#' + ch.name.replace(/^#/, ''));
+    renderLists();
+  },
+  channel(ev) {
+    const name = ev.conversation || '#' + ev.channel;
+    if (ev.joined) {
+      conv(name);
+    } else {
+      state.convs.delete(name);
+      if (state.current === name)
+        openConversation('#general');
+    }
+    renderLists();
+  },
+  peer_list(ev) {
+    if (ev.channel)
+      return;
+    state.peers.clear();
+    for (const p of ev.peers)
+      if (!p.self)
+        state.peers.set(p.username, p);
+    renderLists();
+  },
+  link(ev) {
+    const p = state.peers.get(ev.peer);
+    if (p) {
+      p.link = ev.state;
+      renderLists();
+    }
+  },
+  system(ev) {
+    notice(ev.message, false);
+  },
+  error(ev) {
+    if (!state.loggedIn && !$('login-view').hidden) {
+      $('login-error').textContent = ev.message;
+      $('login-submit').disabled = false;
+    }
+    notice(ev.message, true);
+  },
+  quit() {
+    state.quit = true;
+    setStatus('peer stopped');
+  },
+};
+
+function handle(ev) {
+  const h = handlers[ev.type];
+  if (h)
+    h(ev);
+}
+
+function loggedIn() {
+  state.loggedIn = true;
+  saveStore();
+  showChat();
+  requestState();
+}
+
+function message(ev) {
+  const name = ev.conversation;
+  const c = conv(name);
+  const m = { seq: ev.seq, id: ev.id, from: ev.from, message: ev.message, time: ev.time,
+    kind: ev.action ? 'action' : 'chat', outgoing: ev.outgoing, encrypted: ev.encrypted };
+  c.messages.set(ev.seq, m);
+  if (name === state.current && !document.hidden) {
+    appendMessage(m);
+    scheduleMarkRead();
+  } else if (!ev.outgoing) {
+    c.unread++;
+  }
+  renderLists();
+}
+
+/* The peer counts what was not read: tell it when the open conversation
+ * got a message, by reading its newest one. */
+function scheduleMarkRead() {
+  clearTimeout(state.markTimer);
+  state.markTimer = setTimeout(() => {
+    if (state.current)
+      send('history ' + state.current + ' 1');
+  }, MARK_READ_MS);
+}
+
+/* Views. */
+
+function showLogin() {
+  $('chat-view').hidden = true;
+  $('login-view').hidden = false;
+  $('login-username').value = state.username || cfg.username;
+  $('login-submit').disabled = false;
+  $('login-password').focus();
+}
+
+function showChat() {
+  $('login-view').hidden = true;
+  $('chat-view').hidden = false;
+  $('me').textContent = state.username;
+  showTab(state.tab);
+}
+
+function setStatus(s) {
+  const st = $('status');
+  st.textContent = s;
+  st.dataset.state = s;
+}
+
+function notice(text, isError) {
+  const n = $('notice');
+  n.textContent = text;
+  n.classList.toggle('error', isError);
+}
+
+function showTab(tab) {
+  state.tab = tab;
+  $('tab-channels').setAttribute('aria-selected', String(tab === 'channels'));
+  $('tab-peers').setAttribute('aria-selected', String(tab === 'peers'));
+  $('channel-list').hidden = tab !== 'channels';
+  $('peer-list').hidden = tab !== 'peers';
+  if (tab === 'peers' && state.authed)
+    send('list');
+  saveStore();
+}
+
+function openConversation(name) {
+  state.current = name;
+  const c = conv(name);
+  c.unread = 0;
+  $('conversation-title').textContent = name;
+  document.title = name + ' — hychat';
+  renderMessages();
+  renderLists();
+  saveStore();
+  send('focus ' + name);
+  send('history ' + name + ' ' + HISTORY_N);
+  document.body.classList.remove('show-sidebar');
+  $('message-input').focus();
+}
+
+function listItem(name, label, unread, extra) {
+  const li = el('li', 'item');
+  li.dataset.conversation = name;
+  if (name === state.current)
+    li.classList.add('current');
+  const b = el('button', 'item-button');
+  b.type = 'button';
+  if (extra)
+    b.appendChild(extra);
+  b.appendChild(el('span', 'name', label));
+  if (unread > 0) {
+    const dot = el('span', 'dot');
+    dot.dataset.testid = 'unread-dot';
+    dot.title = unread + ' unread';
+    b.appendChild(dot);
+  }
+  b.addEventListener('click', () => openConversation(name));
+  li.appendChild(b);
+  return li;
+}
+
+function renderLists() {
+  const channels = [...state.convs.keys()].filter(isChannel).sort((a, b) => {
+    if (a === BROADCAST || b === BROADCAST)
+      return a === BROADCAST ? 1 : -1;
+    return a.localeCompare(b);
+  });
+  const cl = $('channel-list');
+  cl.replaceChildren(...channels.map((n) => listItem(n, n, conv(n).unread)));
+
+  const names = new Set(state.peers.keys());
+  for (const n of state.convs.keys())
+    if (!isChannel(n) && n !== state.username)
+      names.add(n);
+  const pl = $('peer-list');
+  pl.replaceChildren(...[...names].sort().map((n) => {
+    const p = state.peers.get(n);
+    const presence = el('span', 'presence');
+    presence.classList.add(p ? (p.link === 'up' ? 'up' : 'online') : 'offline');
+    presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : 'offline';
+    const c = state.convs.get(n);
+    return listItem(n, n, c ? c.unread : 0, presence);
+  }));
+  const total = [...state.convs.values()].reduce((s, c) => s + (c.unread > 0 ? 1 : 0), 0);
+  $('menu-button').classList.toggle('unread', total > 0);
+}
+
+function formatTime(t) {
+  if (!t)
+    return '';
+  const d = new Date(t.endsWith('Z') || /[+-]\d\d:?\d\d$/.test(t) ? t : t + 'Z');
+  return isNaN(d) ? t : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function messageNode(m) {
+  const li = el('li', 'message');
+  li.dataset.seq = m.seq;
+  if (m.id)
+    li.dataset.id = m.id;
+  li.classList.add('kind-' + (m.kind || 'chat'));
+  if (m.outgoing)
+    li.classList.add('outgoing');
+  if (m.delivered)
+    li.classList.add('delivered');
+  const time = el('time', 'time', formatTime(m.time));
+  if (m.time)
+    time.dateTime = m.time;
+  li.appendChild(time);
+  if (m.kind === 'system') {
+    li.appendChild(el('span', 'text', m.message));
+    return li;
+  }
+  li.appendChild(el('span', 'from', m.kind === 'action' ? '* ' + m.from : m.from));
+  li.appendChild(el('span', 'text', m.message));
+  if (m.encrypted === false)
+    li.appendChild(el('span', 'plain', 'unencrypted'));
+  return li;
+}
+
+function nearBottom(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+}
+
+function renderMessages() {
+  const list = $('message-list');
+  const c = state.current ? conv(state.current) : null;
+  const msgs = c ? [...c.messages.values()].sort((a, b) => a.seq - b.seq) : [];
+  list.replaceChildren(...msgs.map(messageNode));
+  list.scrollTop = list.scrollHeight;
+}
+
+function appendMessage(m) {
+  const list = $('message-list');
+  const stick = nearBottom(list);
+  const node = messageNode(m);
+  const after = [...list.children].find((li) => Number(li.dataset.seq) > m.seq);
+  const old = list.querySelector('li[data-seq="' + m.seq + '"]');
+  if (old)
+    old.replaceWith(node);
+  else
+    list.insertBefore(node, after || null);
+  if (stick || m.outgoing)
+    list.scrollTop = list.scrollHeight;
+}
+
+/* Input. */
+
+function submitMessage() {
+  const input = $('message-input');
+  const text = input.value;
+  if (text.trim() === '' || !state.current)
+    return;
+  if (text.startsWith('/')) {
+    send(text.slice(1));
+  } else if (isChannel(state.current)) {
+    send('sendchannel ' + state.current.slice(1) + ' ' + text);
+  } else {
+    send('send ' + state.current + ' ' + text);
+  }
+  input.value = '';
+  autosize(input);
+}
+
+function autosize(t) {
+  t.style.height = 'auto';
+  t.style.height = Math.min(t.scrollHeight, 160) + 'px';
+}
+
+function bind() {
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const u = $('login-username').value.trim();
+    const p = $('login-password').value;
+    if (!u || !p)
+      return;
+    $('login-error').textContent = '';
+    $('login-submit').disabled = true;
+    state.username = u;
+    send('login ' + u + ' ' + p);
+    $('login-password').value = '';
+  });
+  $('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitMessage();
+  });
+  $('message-input').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submitMessage();
+    }
+  });
+  $('message-input').addEventListener('input', (e) => autosize(e.target));
+  $('tab-channels').addEventListener('click', () => showTab('channels'));
+  $('tab-peers').addEventListener('click', () => showTab('peers'));
+  $('menu-button').addEventListener('click', () => {
+    document.body.classList.toggle('show-sidebar');
+  });
+  $('join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = $('join-input').value.trim().replace(/^#/, '');
+    if (!name)
+      return;
+    send('join ' + name);
+    $('join-input').value = '';
+    openConversation('#' + name);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && state.current && conv(state.current).unread > 0)
+      openConversation(state.current);
+  });
+}
+
+function start() {
+  const saved = loadStore();
+  bind();
+  if (saved.tab)
+    state.tab = saved.tab;
+  if (saved.current)
+    state.current = saved.current;
+  /* A reload shows the chat at once; the peer's "hello" then says
+   * whether it is still logged in. */
+  if ((saved.loggedIn && saved.username === cfg.username) || cfg.session) {
+    state.loggedIn = true;
+    showChat();
+  } else {
+    showLogin();
+  }
+  connect();
+}
+
+start();
