@@ -144,11 +144,15 @@ const handlers = {
       loggedIn();
     } else {
       $('login-error').textContent = ev.message || 'login failed';
-      $('login-submit').disabled = false;
+      $('login-submit').disabled = $('register-submit').disabled = false;
     }
   },
   register_result(ev) {
-    handlers.login_result(ev);
+    /* On success the peer logs in with the new account: login_result. */
+    if (ev.status !== 'success') {
+      $('login-error').textContent = ev.message || 'registration failed';
+      $('login-submit').disabled = $('register-submit').disabled = false;
+    }
   },
   tracker(ev) {
     setStatus(ev.state === 'online' ? 'online' : ev.state);
@@ -223,7 +227,7 @@ const handlers = {
   error(ev) {
     if (!state.loggedIn && !$('login-view').hidden) {
       $('login-error').textContent = ev.message;
-      $('login-submit').disabled = false;
+      $('login-submit').disabled = $('register-submit').disabled = false;
     }
     notice(ev.message, true);
   },
@@ -277,7 +281,7 @@ function showLogin() {
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
   $('login-username').value = state.username || cfg.username;
-  $('login-submit').disabled = false;
+  $('login-submit').disabled = $('register-submit').disabled = false;
   $('login-password').focus();
 }
 
@@ -455,18 +459,24 @@ function autosize(t) {
 }
 
 function bind() {
-  $('login-form').addEventListener('submit', (e) => {
-    e.preventDefault();
+  const account = (command) => {
     const u = $('login-username').value.trim();
     const p = $('login-password').value;
-    if (!u || !p)
+    if (!u || !p) {
+      $('login-error').textContent = 'username and password, please';
       return;
+    }
     $('login-error').textContent = '';
-    $('login-submit').disabled = true;
+    $('login-submit').disabled = $('register-submit').disabled = true;
     state.username = u;
-    send('login ' + u + ' ' + p);
+    send(command + ' ' + u + ' ' + p);
     $('login-password').value = '';
+  };
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    account('login');
   });
+  $('register-submit').addEventListener('click', () => account('register'));
   $('composer').addEventListener('submit', (e) => {
     e.preventDefault();
     submitMessage();

@@ -299,6 +299,10 @@ describe('web UI', { timeout: 240000 }, () => {
     await page.getByTestId('tab-channels').click();
     await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
     await waitMessage(page, 'hello #general from the browser');
+    await page.waitForFunction(() => {
+      const r = document.getElementById('sidebar').getBoundingClientRect();
+      return r.x + r.width <= 1;
+    }, null, { timeout: T });
     await page.screenshot({ path: path.join(H.BUILD, 'webui-chat-phone.png') });
     await page.setViewportSize({ width: 1100, height: 700 });
     assert.deepEqual(S.pageErrors, []);

@@ -1,0 +1,191 @@
+/* test_bridge.js — the web bridge's edges, in Chromium and over raw
+ * sockets: the forms of --web and --web-listen and what they print, an
+ * account created from the page, a wrong password, the original's
+ * /www/chat.html, /confirm-login without the secret, binary and
+ * oversized messages, and a peer that stops while tabs are open. */
+'use strict';
+
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const net = require('node:net');
+const { after, before, describe, test } = require('node:test');
+
+const H = require('./harness');
+
+const T = 15000;
+const S = {};
+
+/* Waits for a line on a peer's stderr. */
+async function stderrMatch(peer, re, timeoutMs = T) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = peer.stderr.match(re);
+    if (m)
+      return m;
+    if (peer.exitCode !== null)
+      break;
+    await H.sleep(50);
+  }
+  throw new Error(`${peer.name}: no ${re} on stderr:\n${peer.stderr}`);
+}
+
+/* A peer port whose web port (+10000) is free too. */
+async function portPair() {
+  for (let i = 0; i < 50; i++) {
+    const p = await H.freePort();
+    if (p + 10000 > 65535)
+      continue;
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.on('error', () => resolve(false));
+      s.listen(p + 10000, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free)
+      return p;
+  }
+  throw new Error('no free port pair');
+}
+
+function peerArgs(name, port, extra) {
+  return [H.binary('hychat'), '--headless', '--username', name, '--peer-port', String(port),
+    '--listen', '127.0.0.1', '--tracker', `http://127.0.0.1:${S.tracker.port}`,
+    '--data-dir', `${S.dir}/peer-${name}`, ...extra];
+}
+
+async function stopClean(peer) {
+  const r = await peer.quit();
+  assert.ok(r.clean, `${peer.name} exited ${r.code}/${r.sig}:\n${r.stderr.slice(-3000)}`);
+}
+
+describe('web bridge', { timeout: 240000 }, () => {
+  before(async () => {
+    S.dir = H.tmpdir();
+    S.tracker = await H.startTracker(S.dir);
+    await H.register(S.tracker.port, 'dave', 'dave pass 1');
+    S.browser = await H.launchBrowser();
+  });
+
+  after(async () => {
+    if (S.browser)
+      await S.browser.close();
+    if (S.tracker)
+      await S.tracker.proc.stop();
+    fs.rmSync(S.dir, { recursive: true, force: true });
+  });
+
+  test('--web alone serves on the peer port + 10000 and prints the address', async () => {
+    const port = await portPair();
+    const peer = new H.Peer('dave', peerArgs('dave', port, ['--web']));
+    try {
+      const m = await stderrMatch(peer, /web bridge: (http:\/\/127\.0\.0\.1:(\d+)\/)/);
+      assert.equal(Number(m[2]), port + 10000);
+      await H.waitPort(port + 10000, peer.p);
+      const r = await fetch(m[1] + 'www/chat.html');
+      assert.equal(r.status, 200);
+      const html = await r.text();
+      assert.match(html, /name="hychat-config" content="\{&quot;username&quot;:&quot;dave&quot;/);
+      assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
+      assert.equal(r.headers.get('cache-control'), 'no-store');
+      assert.equal((await fetch(m[1] + 'nothing-here.js')).status, 404);
+      assert.equal((await fetch(m[1] + 'app.js')).headers.get('content-type'),
+        'text/javascript; charset=utf-8');
+      const c = await fetch(m[1] + 'confirm-login');
+      assert.equal(c.status, 403);
+      assert.equal(c.headers.get('set-cookie'), null);
+    } finally {
+      await stopClean(peer);
+    }
+  });
+
+  test('--web PORT, --web=PORT and --web-listen, with a warning off loopback', async () => {
+    const port = await H.freePort(), web = await H.freePort();
+    let peer = new H.Peer('dave', peerArgs('dave', port, ['--web', String(web)]));
+    try {
+      await stderrMatch(peer, new RegExp(`web bridge: http://127\\.0\\.0\\.1:${web}/`));
+    } finally {
+      await stopClean(peer);
+    }
+    peer = new H.Peer('dave', peerArgs('dave', port, [`--web-listen=0.0.0.0:${web}`]));
+    try {
+      await stderrMatch(peer, /not loopback/);
+      await stderrMatch(peer, new RegExp(`web bridge: http://127\\.0\\.0\\.1:${web}/`));
+      await H.waitPort(web, peer.p);
+      assert.equal((await fetch(`http://127.0.0.1:${web}/`)).status, 200);
+    } finally {
+      await stopClean(peer);
+    }
+    const bad = new H.Peer('dave', peerArgs('dave', port, ['--web-listen', 'example.org:80']));
+    const { code } = await bad.exited;
+    assert.equal(code, 1);
+    assert.match(bad.stderr, /not an IP address/);
+  });
+
+  test('an account is created from the page; a wrong password is shown', async () => {
+    const peer = await H.startPeer('erin', S.tracker.port, S.dir, { web: true });
+    const page = await S.browser.newPage();
+    try {
+      await page.goto(peer.url);
+      await page.getByTestId('login-password').fill('not the password');
+      await page.getByTestId('login-submit').click();
+      await page.getByTestId('login-error').filter({ hasText: /./ }).waitFor({ timeout: T });
+      assert.equal(await page.locator('#chat-view').isHidden(), true);
+
+      await page.getByTestId('login-password').fill('erin pass 1');
+      await page.getByTestId('register-submit').click();
+      await page.locator('[data-testid="channel-list"] li[data-conversation="#general"]')
+        .waitFor({ timeout: T });
+      await peer.wait((e) => e.type === 'login_result' && e.status === 'success',
+        { timeoutMs: T, what: 'login_result' });
+    } finally {
+      await page.close();
+      await stopClean(peer);
+    }
+  });
+
+  test('binary and oversized messages are refused; the tab hears "quit"', async () => {
+    const peer = await H.startPeer('dave', S.tracker.port, S.dir,
+      { web: true, password: 'dave pass 1' });
+    const page = await S.browser.newPage();
+    try {
+      await page.goto(peer.url);
+      await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
+      const secret = await page.evaluate(() =>
+        JSON.parse(document.querySelector('meta[name="hychat-config"]').content).secret);
+      assert.match(secret, /^[0-9a-f]{64}$/);
+
+      const binary = await page.evaluate((s) => new Promise((resolve) => {
+        const ws = new WebSocket('ws://' + location.host + '/ws');
+        ws.onopen = () => { ws.send('auth ' + s); ws.send(new Uint8Array([1, 2, 3])); };
+        ws.onclose = (e) => resolve(e.code);
+        setTimeout(() => resolve(0), 5000);
+      }), secret);
+      assert.equal(binary, 1008);
+
+      const since = peer.mark();
+      const big = await page.evaluate((s) => new Promise((resolve) => {
+        const ws = new WebSocket('ws://' + location.host + '/ws');
+        ws.onopen = () => { ws.send('auth ' + s); ws.send('send nobody ' + 'x'.repeat(70000)); };
+        ws.onmessage = (m) => {
+          const ev = JSON.parse(m.data);
+          if (ev.type === 'error')
+            resolve(ev.message);
+        };
+        setTimeout(() => resolve(''), 5000);
+      }), secret);
+      assert.match(big, /too long/);
+      await peer.wait((e) => e.type === 'error' && /too long/.test(e.message),
+        { since, timeoutMs: T, what: 'the error on stdout too' });
+
+      /* "quit" from a tab stops the peer, cleanly, with the tabs open. */
+      const status = page.getByTestId('status');
+      await page.getByTestId('message-input').fill('/quit');
+      await page.getByTestId('message-input').press('Enter');
+      await status.filter({ hasText: 'peer stopped' }).waitFor({ timeout: T });
+      const { code } = await peer.exited;
+      assert.equal(code, 0);
+    } finally {
+      await page.close();
+      await stopClean(peer);
+    }
+  });
+});
