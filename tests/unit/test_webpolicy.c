@@ -1,0 +1,197 @@
+/* test_webpolicy.c — the web bridge's Host, Origin and Cookie checks: the
+ * bridge's own addresses pass, names that could be rebound and other
+ * ports do not, malformed values never match, and every value is read
+ * from the very end of a page followed by a guard page. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hychat/webpolicy.h"
+
+/* A copy of s ending exactly at a PROT_NONE page: an over-read faults. */
+static char *guard;
+static size_t page_size;
+
+static const char *
+at_end(const char *s)
+{
+	size_t n = strlen(s);
+
+	assert_true(n <= page_size);
+	memcpy(guard + page_size - n, s, n);
+	return guard + page_size - n;
+}
+
+static int
+setup(void **state)
+{
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	guard =
+	    mmap(NULL, page_size * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(guard != MAP_FAILED);
+	assert_int_equal(mprotect(guard + page_size, page_size, PROT_NONE), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	munmap(guard, page_size * 2);
+	return 0;
+}
+
+static int
+host_ok(const struct webpolicy *p, const char *h)
+{
+	return webpolicy_host_ok(p, at_end(h), strlen(h));
+}
+
+static int
+origin_ok(const struct webpolicy *p, const char *o)
+{
+	return webpolicy_origin_ok(p, at_end(o), strlen(o));
+}
+
+static void
+test_loopback_bridge_accepts_its_own_names_only(void **state)
+{
+	struct webpolicy p;
+	static const char *good[] = { "127.0.0.1:19101", "localhost:19101", "[::1]:19101",
+		"127.0.0.2:19101" };
+	static const char *bad[] = { "127.0.0.1:19102", "127.0.0.1", "evil.example:19101",
+		"localhost.evil.example:19101", "192.0.2.1:19101", "[::1]", "[::1:19101",
+		"127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:19101x", ":19101", "",
+		"127.0.0.1:+9101", "[::ffff:192.0.2.1]:19101" };
+
+	assert_int_equal(webpolicy_init(&p, "127.0.0.1", 19101), 0);
+	assert_false(p.wildcard);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(host_ok(&p, good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (host_ok(&p, bad[i]))
+			fail_msg("host %s accepted", bad[i]);
+}
+
+static void
+test_origin_is_http_and_an_accepted_host(void **state)
+{
+	struct webpolicy p;
+
+	assert_int_equal(webpolicy_init(&p, "127.0.0.1", 19101), 0);
+	assert_true(origin_ok(&p, "http://127.0.0.1:19101"));
+	assert_true(origin_ok(&p, "http://localhost:19101"));
+	assert_false(origin_ok(&p, "https://127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http://evil.example:19101"));
+	assert_false(origin_ok(&p, "http://localhost:8080"));
+	assert_false(origin_ok(&p, "null"));
+	assert_false(origin_ok(&p, "http://"));
+	assert_false(origin_ok(&p, "http:/"));
+	assert_false(origin_ok(&p, ""));
+}
+
+static void
+test_specific_and_wildcard_addresses(void **state)
+{
+	struct webpolicy p;
+
+	assert_int_equal(webpolicy_init(&p, "192.0.2.7", 8443), 0);
+	assert_true(host_ok(&p, "192.0.2.7:8443"));
+	assert_false(host_ok(&p, "192.0.2.8:8443"));
+	assert_false(host_ok(&p, "127.0.0.1:8443")); /* not where it listens */
+
+	assert_int_equal(webpolicy_init(&p, "0.0.0.0", 8443), 0);
+	assert_true(p.wildcard);
+	assert_true(host_ok(&p, "192.0.2.8:8443"));
+	assert_true(host_ok(&p, "127.0.0.1:8443"));
+	assert_true(host_ok(&p, "[2001:db8::1]:8443"));
+	assert_false(host_ok(&p, "chat.example:8443")); /* a name: never */
+
+	assert_int_equal(webpolicy_init(&p, "::", 8443), 0);
+	assert_true(p.wildcard);
+	assert_int_equal(webpolicy_init(&p, "::1", 8443), 0);
+	assert_true(host_ok(&p, "[::1]:8443"));
+	assert_true(host_ok(&p, "localhost:8443"));
+	assert_false(host_ok(&p, "::1:8443"));
+}
+
+static void
+test_only_ip_literals_are_listened_on(void **state)
+{
+	struct webpolicy p;
+
+	assert_int_equal(webpolicy_init(&p, "localhost", 1), -1);
+	assert_int_equal(webpolicy_init(&p, "example.org", 1), -1);
+	assert_int_equal(webpolicy_init(&p, "", 1), -1);
+	assert_int_equal(webpolicy_init(&p, "127.0.0.1.", 1), -1);
+}
+
+static void
+test_loopback_addresses(void **state)
+{
+	assert_true(webpolicy_is_loopback("127.0.0.1"));
+	assert_true(webpolicy_is_loopback("127.255.0.9"));
+	assert_true(webpolicy_is_loopback("::1"));
+	assert_true(webpolicy_is_loopback("localhost"));
+	assert_false(webpolicy_is_loopback("0.0.0.0"));
+	assert_false(webpolicy_is_loopback("::"));
+	assert_false(webpolicy_is_loopback("192.0.2.1"));
+	assert_false(webpolicy_is_loopback("128.0.0.1"));
+	assert_false(webpolicy_is_loopback("localhost.example"));
+}
+
+/* The value of name in the Cookie header h, or NULL; *n its length. */
+static const char *
+cookie(const char *h, const char *name, size_t *n)
+{
+	return webpolicy_cookie(at_end(h), strlen(h), name, n);
+}
+
+static void
+test_cookie_found_among_others(void **state)
+{
+	const char *v;
+	size_t n;
+
+	v = cookie("a=1; hychat_session_19101=abc ; b=2", "hychat_session_19101", &n);
+	assert_non_null(v);
+	assert_int_equal(n, 3);
+	assert_memory_equal(v, "abc", 3);
+
+	v = cookie("hychat_session_19101=last", "hychat_session_19101", &n);
+	assert_non_null(v);
+	assert_int_equal(n, 4);
+
+	assert_null(cookie("hychat_session_191010=x; xhychat_session_19101=y; hychat_session_19101",
+	    "hychat_session_19101", &n));
+	assert_null(cookie("", "a", &n));
+	assert_null(cookie("a", "a", &n));
+	v = cookie("a=", "a", &n);
+	assert_non_null(v);
+	assert_int_equal(n, 0);
+	v = cookie(";;; a=1;", "a", &n);
+	assert_non_null(v);
+	assert_int_equal(n, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_loopback_bridge_accepts_its_own_names_only),
+		cmocka_unit_test(test_origin_is_http_and_an_accepted_host),
+		cmocka_unit_test(test_specific_and_wildcard_addresses),
+		cmocka_unit_test(test_only_ip_literals_are_listened_on),
+		cmocka_unit_test(test_loopback_addresses),
+		cmocka_unit_test(test_cookie_found_among_others),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
