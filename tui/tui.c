@@ -75,7 +75,8 @@ restore_terminal(void)
 	write_all(STDOUT_FILENO, PASTE_OFF TITLE_POP, strlen(PASTE_OFF TITLE_POP));
 	if (saved_tio_ok)
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
-	restore_stderr();
+	/* Standard error stays in the log until tui_free(): the engine logs
+	 * its last words after the screen is gone. */
 }
 
 static void
@@ -99,6 +100,7 @@ static void
 at_exit(void)
 {
 	restore_terminal();
+	restore_stderr();
 }
 
 static void
@@ -239,17 +241,37 @@ on_input(uv_poll_t *p, int status, int events)
 	}
 }
 
+/* Takes the terminal's size now; returns 1 if it changed. */
+static int
+take_size(struct tui *t)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0 || ws.ws_col == 0 ||
+	    (ws.ws_row == LINES && ws.ws_col == COLS))
+		return 0;
+	resizeterm(ws.ws_row, ws.ws_col);
+	clearok(curscr, TRUE);
+	tui_draw_layout(t);
+	tui_dirty(t);
+	return 1;
+}
+
+static void
+on_resize_settled(uv_timer_t *timer)
+{
+	take_size(timer->data);
+}
+
 static void
 on_winch(uv_signal_t *s, int signum)
 {
 	struct tui *t = s->data;
-	struct winsize ws;
 
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
-		resizeterm(ws.ws_row, ws.ws_col);
-	clearok(curscr, TRUE);
-	tui_draw_layout(t);
-	tui_dirty(t);
+	take_size(t);
+	/* A terminal may change its height and width in two steps: look
+	 * again once the signals have settled. */
+	uv_timer_start(&t->resize_timer, on_resize_settled, TUI_RESIZE_SETTLE_MS, 0);
 }
 
 static void
@@ -282,7 +304,8 @@ tui_close(struct tui *t)
 {
 	uv_handle_t *hs[] = { (uv_handle_t *)&t->in, (uv_handle_t *)&t->winch,
 		(uv_handle_t *)&t->hup, (uv_handle_t *)&t->redraw, (uv_handle_t *)&t->start,
-		(uv_handle_t *)&t->list_timer, (uv_handle_t *)&t->notice_timer };
+		(uv_handle_t *)&t->list_timer, (uv_handle_t *)&t->notice_timer,
+		(uv_handle_t *)&t->resize_timer };
 
 	if (t->closing)
 		return;
@@ -426,7 +449,9 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	uv_timer_start(&t->list_timer, on_list_timer, TUI_LIST_REFRESH_MS, 0);
 	uv_timer_init(loop, &t->notice_timer);
 	t->notice_timer.data = t;
-	t->handles = 7;
+	uv_timer_init(loop, &t->resize_timer);
+	t->resize_timer.data = t;
+	t->handles = 8;
 	tui_draw_layout(t);
 	event_subscribe(engine_events(e), tui_event, t);
 	tui_dirty(t);
@@ -441,6 +466,7 @@ tui_free(struct tui *t)
 	if (t->handles != 0)
 		log_error("tui: freed with %d handles open", t->handles);
 	restore_terminal();
+	restore_stderr();
 	for (size_t i = 0; i < t->nconvs; i++)
 		tui_conv_free(t->convs[i]);
 	free(t->convs);

@@ -667,6 +667,9 @@ tui_key(struct tui *t, int key, int code)
 	}
 	if (tui_input_edit(&t->input, key, code, meta))
 		return;
-	if (!meta && printable(key, code))
+	/* Escape, then a key with no Alt binding: the two keys, as typed. */
+	if (meta)
+		tui_conv_newest(t);
+	if (printable(key, code))
 		tui_input_insert(&t->input, (wchar_t)key);
 }

@@ -426,23 +426,26 @@ draw_status(struct tui *t, struct tui_conv *c)
 	fill(y, 0, t->cols, bar_attr(t));
 	buf_init(&b);
 	link_state(t, c, link, sizeof(link));
-	buf_printf(&b, "[%s] tracker: %s", engine_username(t->e), t->tracker);
-	if (c != NULL)
-		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
-	if (c != NULL && !c->follow)
-		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
+	buf_printf(&b, "[%s]", engine_username(t->e));
 	if (t->left_w == 0) {
-		/* No left pane: irssi's activity list instead. */
+		/* No left pane: irssi's activity list instead, first. */
 		int first = 1;
 		for (size_t i = 0; i < t->nconvs; i++) {
 			struct tui_conv *o = t->convs[i];
 			if (i == t->cur || (o->unread == 0 && !o->activity && !o->mention))
 				continue;
 			buf_printf(
-			    &b, "%s%zu%s", first ? " | act: " : ",", i + 1, o->mention ? "!" : "");
+			    &b, "%s%zu%s", first ? " act: " : ",", i + 1, o->mention ? "!" : "");
 			first = 0;
 		}
+		if (!first)
+			buf_append_str(&b, " |");
 	}
+	buf_printf(&b, " tracker: %s", t->tracker);
+	if (c != NULL)
+		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
+	if (c != NULL && !c->follow)
+		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
 	attrset(bar_attr(t));
 	put_str(y, 0, b.data, t->cols);
 	if (t->notice[0] != '\0') {

@@ -35,6 +35,7 @@
 #define TUI_LIST_REFRESH_MS 15000 /* the peer pane's list, while shown */
 #define TUI_LIST_SOON_MS 300 /* after a link changes: one request for a burst */
 #define TUI_NOTICE_MS 8000 /* a notice on the status bar stays this long */
+#define TUI_RESIZE_SETTLE_MS 100 /* the size is read again after SIGWINCH */
 #define TUI_ESC_DELAY_MS 25 /* a lone Escape, as opposed to Alt-x */
 #define TUI_TIME_LEN 5 /* "HH:MM" */
 #define TUI_TEXT_MIN 10 /* narrower text goes below its "HH:MM <nick>" */
@@ -149,7 +150,7 @@ struct tui {
 	uv_poll_t in;
 	uv_signal_t winch, hup;
 	uv_idle_t redraw;
-	uv_timer_t start, list_timer, notice_timer;
+	uv_timer_t start, list_timer, notice_timer, resize_timer;
 	int rows, cols;
 
 	struct tui_conv **convs;

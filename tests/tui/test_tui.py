@@ -1,0 +1,390 @@
+"""test_tui — the terminal client driven in tmux, as a person would: keys
+in with send-keys, the screen read back with capture-pane. A tracker and
+the peers run on 127.0.0.1 with private ports and data directories; tmux
+runs on a socket of its own (-L) with no configuration (-f /dev/null), so
+no other tmux server is touched. Every process is started here and ended
+here, by pid or with that private server."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from hytest import binary, free_port  # noqa: E402
+from peer_harness import Peer, register, start_tracker  # noqa: E402
+
+PASSWORD = "correct horse battery"
+VIETNAMESE = "Xin chào, tôi là Phát — thế giới!"
+ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+class Tmux:
+    """A private tmux server; each client is a session of its own."""
+
+    def __init__(self):
+        self.socket = "hychat-tui-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
+        self.env = dict(os.environ)
+        self.env.update(ENV)
+        self.env.pop("TMUX", None)
+
+    def run(self, *args, check=True):
+        p = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null"] + list(args),
+                           env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=10)
+        if check and p.returncode != 0:
+            raise AssertionError("tmux %s: %s" % (" ".join(args), p.stderr.decode()))
+        return p.stdout.decode("utf-8", "replace")
+
+    def start(self, name, command, width=100, height=30):
+        self.run("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+                 command)
+        self.run("set-option", "-t", name, "remain-on-exit", "on")
+
+    def keys(self, name, *keys):
+        self.run("send-keys", "-t", name, *keys)
+
+    def type(self, name, text):
+        self.run("send-keys", "-t", name, "-l", text)
+
+    def line(self, name, text):
+        self.type(name, text)
+        self.keys(name, "Enter")
+
+    def screen(self, name):
+        return self.run("capture-pane", "-p", "-t", name)
+
+    def resize(self, name, width, height):
+        self.run("resize-window", "-t", name, "-x", str(width), "-y", str(height))
+
+    def wait(self, name, pred, timeout=15, what=None):
+        """The screen, once pred(screen) holds; a string is looked for."""
+        test = pred if callable(pred) else (lambda s: pred in s)
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.screen(name)
+            if test(s):
+                return s
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: no %s on the screen within %ds; it shows:\n%s"
+                                     % (name, what or repr(pred), timeout, s))
+            time.sleep(0.1)
+
+    def kill(self):
+        self.run("kill-server", check=False)
+
+
+class World:
+    """A tracker, accounts, a tmux server, and the clients in it."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="hychat-tui-")
+        self.tracker, self.tport = start_tracker(self.tmp, extra=["--kdf-cost", "min"])
+        self.tmux = Tmux()
+        self.headless = []
+
+    def client(self, user, width=100, height=30, password=True, extra="", online=True):
+        data = os.path.join(self.tmp, "data-" + user)
+        pwfile = os.path.join(self.tmp, "pw-" + user)
+        with open(pwfile, "w") as f:
+            f.write(PASSWORD + "\n")
+        cmd = "%s --username %s --peer-port %d --listen 127.0.0.1 --tracker " \
+              "http://127.0.0.1:%d --data-dir %s %s %s" % (
+                  binary("hychat"), user, free_port(), self.tport, data,
+                  "--password-file " + pwfile if password else "", extra)
+        # After the client: its exit status and the terminal's modes, to
+        # see that it gave the terminal back.
+        shell = "%s; echo EXIT:$?; stty -a | tr ' ;' '\\n\\n' | " \
+                "grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; " \
+                "sleep 600" % cmd
+        self.tmux.start(user, "sh -c %s" % sh_quote(shell), width, height)
+        if online:
+            self.tmux.wait(user, "tracker: online", 20)
+        return user
+
+    def peer(self, user):
+        p = Peer(user, free_port(), self.tport, os.path.join(self.tmp, "data-" + user),
+                 PASSWORD, ["--listen", "127.0.0.1"])
+        p.wait_type("tracker", 20, state="online")
+        self.headless.append(p)
+        return p
+
+    def close(self):
+        self.tmux.kill()
+        for p in self.headless:
+            p.stop()
+        self.tracker.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def sh_quote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def left_pane(screen, width=18):
+    return [line[:width] for line in screen.splitlines()]
+
+
+def rows(screen):
+    return screen.split("\n")
+
+
+W = None
+
+
+def setup():
+    global W
+    W = World()
+    for u in ("alice", "bob", "carol", "dave", "erin"):
+        register(W.tport, u, PASSWORD)
+    W.client("alice")
+    W.client("bob")
+    # Both on #general, the first conversation.
+    for u in ("alice", "bob"):
+        W.tmux.wait(u, lambda s: "[#general]" in s, 10, "the #general prompt")
+
+
+# The cases, in order: later ones build on what earlier ones left.
+
+def alice_types_in_general_and_bob_sees_it():
+    W.tmux.line("alice", "hello bob, this is alice")
+    s = W.tmux.wait("bob", "<alice> hello bob, this is alice")
+    assert "[#general]" in s
+    W.tmux.wait("alice", "<alice> hello bob, this is alice")
+
+
+def a_direct_message_raises_an_unread_count_in_the_left_pane():
+    W.tmux.line("alice", "/msg bob psst, a secret")
+    s = W.tmux.wait("bob", lambda s: any(re.match(r"^\d+\s+alice\s+1\s*$", l)
+                                         for l in left_pane(s)), 15, "alice with 1 unread")
+    # Not shown yet: the text is in the other conversation.
+    assert "psst, a secret" not in s, s
+    # Alt-A goes to it, shows it and clears the count.
+    W.tmux.keys("bob", "M-a")
+    s = W.tmux.wait("bob", "<alice> psst, a secret")
+    assert "[alice]" in s
+    assert not any(re.match(r"^\d+\s+alice\s+1\s*$", l) for l in left_pane(s)), s
+    W.tmux.keys("bob", "M-1")
+    W.tmux.wait("bob", "[#general]")
+
+
+def vietnamese_text_round_trips_intact():
+    W.tmux.line("alice", VIETNAMESE)
+    s = W.tmux.wait("bob", "<alice> " + VIETNAMESE)
+    # Wide and combining characters do not shift the right pane's border.
+    for line in s.splitlines():
+        if VIETNAMESE in line:
+            assert line.rstrip().endswith("│"), line
+    W.tmux.wait("alice", "<alice> " + VIETNAMESE)
+
+
+def the_line_editor_edits_wide_text_in_place():
+    W.tmux.type("alice", "thế giới 你好")
+    W.tmux.keys("alice", "Home")
+    W.tmux.type("alice", "> ")
+    W.tmux.keys("alice", "End", "C-w")
+    W.tmux.type("alice", "đẹp")
+    W.tmux.keys("alice", "M-b", "C-k")
+    s = W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general] > thế giới", 5,
+                    "the edited line")
+    W.tmux.keys("alice", "C-u")
+    W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general]", 5, "an empty line")
+
+
+def a_pasted_block_is_one_message():
+    W.tmux.run("set-buffer", "-b", "hy", "first line\nsecond line\nthird line")
+    W.tmux.run("paste-buffer", "-p", "-b", "hy", "-t", "alice")
+    s = W.tmux.wait("alice", "first line↵second line↵third line", 5, "the pasted block")
+    W.tmux.keys("alice", "Enter")
+    s = W.tmux.wait("bob", "third line")
+    lines = s.splitlines()
+    i = next(k for k, l in enumerate(lines) if "<alice> first line" in l)
+    assert "second line" in lines[i + 1] and "<alice>" not in lines[i + 1], s
+    assert "third line" in lines[i + 2], s
+    assert s.count("<alice>") == 3, s  # hello, Vietnamese, the block
+
+
+def a_long_paste_asks_before_sending():
+    W.tmux.run("set-buffer", "-b", "hy", "\n".join("row %d" % i for i in range(8)))
+    W.tmux.run("paste-buffer", "-p", "-b", "hy", "-t", "alice")
+    W.tmux.keys("alice", "Enter")
+    W.tmux.wait("alice", "send 8 lines? (y/n)")
+    W.tmux.keys("alice", "n")
+    W.tmux.wait("alice", "row 0↵row 1")
+    W.tmux.keys("alice", "C-u")
+    time.sleep(0.5)
+    assert "row 0" not in W.tmux.screen("bob")
+
+
+def scrollback_reaches_into_the_stored_history_and_search_finds():
+    carol = W.peer("carol")
+    for i in range(300):
+        carol.cmd("/sendchannel general backlog %03d" % i)
+    W.tmux.wait("bob", "<carol> backlog 299", 30)
+    # Restart-free paging: PgUp until the first message of the backlog.
+    for _ in range(40):
+        W.tmux.keys("bob", "PPage")
+        s = W.tmux.screen("bob")
+        if "backlog 000" in s:
+            break
+    else:
+        raise AssertionError("PgUp never reached backlog 000:\n" + s)
+    assert "-- more" in s, s
+    W.tmux.keys("bob", "M->")
+    W.tmux.wait("bob", lambda s: "backlog 299" in s and "-- more" not in s, 5, "the newest")
+    W.tmux.line("bob", "/search backlog 123")
+    s = W.tmux.wait("bob", "<carol> backlog 123", 5)
+    assert "backlog 299" not in s, s
+    # Ctrl-R for the same text again finds nothing older.
+    W.tmux.keys("bob", "C-r", "Enter")
+    W.tmux.wait("bob", "no older match", 5)
+    W.tmux.keys("bob", "Escape")
+    W.tmux.wait("bob", lambda s: "backlog 299" in s and "[#general]" in s, 5, "back to the end")
+
+
+def help_lists_commands_and_keys():
+    W.tmux.line("bob", "/help")
+    s = W.tmux.wait("bob", "Escape: back to the newest message")
+    for _ in range(4):
+        W.tmux.keys("bob", "PPage")
+        s += W.tmux.screen("bob")
+    for want in ("/query USER", "/search TEXT", "Ctrl-R", "Alt-A", "PgUp"):
+        assert want in s, (want, s)
+    W.tmux.keys("bob", "Escape")
+    time.sleep(0.1)  # not Alt- with the next key
+
+
+def completion_finishes_commands_and_names():
+    W.tmux.type("bob", "/que")
+    W.tmux.keys("bob", "Tab")
+    W.tmux.wait("bob", lambda s: rows(s)[29].rstrip() == "[#general] /query", 5, "/query")
+    W.tmux.type("bob", "ali")
+    W.tmux.keys("bob", "Tab")
+    W.tmux.wait("bob", lambda s: rows(s)[29].rstrip() == "[#general] /query alice", 5,
+                "/query alice")
+    W.tmux.keys("bob", "C-u")
+
+
+def a_resize_redraws_the_layout():
+    W.tmux.resize("bob", 70, 20)
+    # tmux keeps the bottom of a shrunk screen: wait for the title row too.
+    s = W.tmux.wait("bob", lambda s: len(rows(s)) >= 20 and rows(s)[19].startswith("[#general]")
+                    and rows(s)[18].startswith("[bob]") and rows(s)[0].startswith(" #general")
+                    and rows(s)[1].startswith("1  #general"), 5, "the 70x20 layout")
+    # No right pane under 80 columns, the left one still there.
+    assert "online" not in "\n".join(l[52:] for l in rows(s)[1:18]), s
+    assert rows(s)[1].startswith("1  #general"), s
+    W.tmux.resize("bob", 100, 30)
+    s = W.tmux.wait("bob", lambda s: rows(s)[29].startswith("[#general]")
+                    and "online" in rows(s)[1][82:], 5, "the 100x30 layout")
+
+
+def nothing_is_broken_at_40x12():
+    W.tmux.resize("bob", 40, 12)
+    s = W.tmux.wait("bob", lambda s: rows(s)[11].startswith("[#general]")
+                    and rows(s)[10].startswith("[bob]") and rows(s)[0].startswith(" #general"),
+                    5, "the 40x12 layout")
+    r = rows(s)
+    # No pane beside the messages, which wrap into 40 columns.
+    assert "│" not in s, s
+    for line in r[1:10]:
+        assert line == "" or re.match(r"^(\d\d:\d\d |\s{6,})", line), (line, s)
+    W.tmux.line("alice", "/msg bob while you are small")
+    s = W.tmux.wait("bob", "act: 3", 10)  # alice's conversation has activity
+    W.tmux.resize("bob", 100, 30)
+    W.tmux.wait("bob", lambda s: rows(s)[29].startswith("[#general]"), 5)
+
+
+def the_login_prompt_hides_the_password():
+    W.client("dave", password=False, online=False)
+    W.tmux.wait("dave", "password for dave:")
+    W.tmux.type("dave", PASSWORD)
+    s = W.tmux.screen("dave")
+    assert PASSWORD not in s, s
+    W.tmux.keys("dave", "Enter")
+    s = W.tmux.wait("dave", "tracker: online", 20)
+    assert PASSWORD not in s, s
+
+
+def a_new_account_is_made_from_the_prompt():
+    W.client("frank", password=False, online=False)
+    W.tmux.wait("frank", "password for frank:")
+    W.tmux.keys("frank", "Tab")
+    W.tmux.wait("frank", "new password for frank:")
+    W.tmux.type("frank", "a fresh secret")
+    W.tmux.keys("frank", "Enter")
+    W.tmux.wait("frank", "the same again:")
+    W.tmux.type("frank", "a fresh secret")
+    W.tmux.keys("frank", "Enter")
+    W.tmux.wait("frank", "tracker: online", 20)
+
+
+def quit_restores_the_terminal_and_history_survives():
+    W.tmux.line("dave", "/quit")
+    s = W.tmux.wait("dave", lambda s: re.search(r"EXIT:\d+\s+\S*icanon", s), 10, "the exit")
+    assert "EXIT:0" in s, s
+    assert re.search(r"(^|\s)icanon echo\b", s), s
+    assert "tracker:" not in s, s  # the alternate screen is gone
+    # Ctrl-C quits as cleanly.
+    W.tmux.keys("frank", "C-c")
+    s = W.tmux.wait("frank", lambda s: re.search(r"EXIT:\d+\s+\S*icanon", s), 10, "the exit")
+    assert "EXIT:0" in s and re.search(r"(^|\s)icanon echo\b", s), s
+    # The typed line is there after a restart.
+    W.tmux.run("kill-session", "-t", "dave")
+    W.client("dave")
+    W.tmux.keys("dave", "Up")
+    W.tmux.wait("dave", lambda s: rows(s)[29].rstrip() == "[#general] /quit", 5,
+                "/quit from the input history")
+
+
+def teardown(_):
+    if W is not None:
+        for u in ("alice", "bob"):
+            print("---- %s's screen at the end:\n%s" % (u, W.tmux.screen(u)), flush=True)
+        W.close()
+
+
+CASES = [
+    alice_types_in_general_and_bob_sees_it,
+    a_direct_message_raises_an_unread_count_in_the_left_pane,
+    vietnamese_text_round_trips_intact,
+    the_line_editor_edits_wide_text_in_place,
+    a_pasted_block_is_one_message,
+    a_long_paste_asks_before_sending,
+    scrollback_reaches_into_the_stored_history_and_search_finds,
+    help_lists_commands_and_keys,
+    completion_finishes_commands_and_names,
+    a_resize_redraws_the_layout,
+    nothing_is_broken_at_40x12,
+    the_login_prompt_hides_the_password,
+    a_new_account_is_made_from_the_prompt,
+    quit_restores_the_terminal_and_history_survives,
+]
+
+
+def main():
+    if shutil.which("tmux") is None:
+        print("tmux is missing: run scripts/deps")
+        return 1
+    failed = 0
+    try:
+        setup()
+        for case in CASES:
+            t0 = time.monotonic()
+            try:
+                case()
+                print("ok   %s (%.1fs)" % (case.__name__, time.monotonic() - t0), flush=True)
+            except Exception as e:  # noqa: BLE001 -- report and go on
+                failed += 1
+                print("FAIL %s: %s" % (case.__name__, e), flush=True)
+    finally:
+        teardown(None)
+    print("%d passed, %d failed" % (len(CASES) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
