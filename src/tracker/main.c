@@ -32,6 +32,7 @@ enum {
 	OPT_NO_REGISTER,
 	OPT_ADD_USER,
 	OPT_KDF_COST,
+	OPT_MAX_CONNS,
 };
 
 static const struct option options[] = {
@@ -45,6 +46,7 @@ static const struct option options[] = {
 	{ "no-register", no_argument, NULL, OPT_NO_REGISTER },
 	{ "add-user", required_argument, NULL, OPT_ADD_USER },
 	{ "kdf-cost", required_argument, NULL, OPT_KDF_COST },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -56,7 +58,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: hychat-tracker [--listen HOST:PORT] [--db PATH] [--ttl SECONDS] [--workers N]\n"
-	    "                      [--token-ttl SECONDS] [--no-register] [--quiet]\n"
+	    "                      [--token-ttl SECONDS] [--max-conns N] [--no-register] "
+	    "[--quiet]\n"
 	    "       hychat-tracker [--db PATH] --add-user NAME   (password on stdin)\n"
 	    "\n"
 	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
@@ -65,13 +68,14 @@ usage(FILE *f)
 	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
 	    "  --token-ttl SECONDS     a login token's lifetime (default %d)\n"
 	    "  --workers N             event loops sharing the port (default 1)\n"
+	    "  --max-conns N           open connections per worker; more get 503 (default %d)\n"
 	    "  --no-register           close POST /register (accounts via --add-user)\n"
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
 	    "  --quiet                 no access log\n"
 	    "  --help, --version\n",
 	    TRACKER_DEFAULT_HOST, TRACKER_DEFAULT_PORT, TRACKER_DB_NAME, TRACKER_DEFAULT_TTL_S,
-	    TRACKER_TOKEN_TTL_S);
+	    TRACKER_TOKEN_TTL_S, HTTP_MAX_CONNS);
 }
 
 static long
@@ -246,6 +250,9 @@ main(int argc, char **argv)
 			break;
 		case 'w':
 			cfg.workers = (int)number(optarg, "--workers", 1, HTTP_MAX_WORKERS);
+			break;
+		case OPT_MAX_CONNS:
+			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
 		case OPT_ADD_USER: adduser = optarg; break;

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Hostile load across the system: a flood of 10,000 connections to the
+tracker (the cap answered with 503, service back after); then a random mix
+of oversized, truncated and malformed requests and frames for 60 s against
+the tracker, the proxy (in front of hychat-httpd) and a peer at once.
+Afterwards every process still answers correctly and its memory is back
+within 10% of what it was before the mix.
+
+HYCHAT_MIX_SECONDS changes the length of the mix (default 60)."""
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hytest import Proc, binary, case, free_port, request, run  # noqa: E402
+from peer_harness import register, start_peer, start_tracker  # noqa: E402
+
+FLOOD = 10000
+CAP = 5000
+RATE = 200
+MIX_S = float(os.environ.get("HYCHAT_MIX_SECONDS", 60))
+# ASan parks freed memory in a quarantine; keep it small so RSS means
+# the program's own memory.
+ASAN = {"ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=1")
+        .lstrip(":")}
+S = {}
+
+
+def raise_fd_limit(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, n))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def rss_kb(pid):
+    return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
+
+
+def setup():
+    S["tmp"] = tempfile.mkdtemp(prefix="hychat-mix-")
+    os.environ.update(ASAN)
+
+
+def teardown(_):
+    shutil.rmtree(S["tmp"], ignore_errors=True)
+
+
+@case
+def tracker_flood_of_10000_connections_is_capped_and_recovers():
+    have = raise_fd_limit(FLOOD * 2 + 500)
+    assert have >= FLOOD + 500, "fd limit %d too low for the flood" % have
+    port = free_port()
+    p = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet",
+              "--db", os.path.join(S["tmp"], "flood.db"), "--max-conns", str(CAP)],
+             port=port, env=ASAN)
+    try:
+        assert request(port, "GET", "/get-list")[0] == 401
+        prev = None
+        for round in (1, 2, 3):
+            socks = []
+            for _ in range(FLOOD):
+                s = socket.socket()
+                s.settimeout(10)
+                s.connect(("127.0.0.1", port))
+                socks.append(s)
+            time.sleep(1.0)
+            assert p.alive(), p.output()[-2000:]
+            refused = 0
+            for s in socks[CAP + 10:]:
+                try:
+                    d = s.recv(4096)
+                except (socket.timeout, ConnectionResetError):
+                    d = b""
+                refused += d.startswith(b"HTTP/1.1 503")
+            want = FLOOD - CAP - 10
+            assert refused == want, "%d of %d over the cap saw 503" % (refused, want)
+            # Those under the cap are still served, on the connection they hold.
+            socks[0].sendall(b"GET /get-list HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert socks[0].recv(4096).startswith(b"HTTP/1.1 401")
+            for s in socks:
+                s.close()
+            time.sleep(1.5)
+            assert request(port, "GET", "/get-list")[0] == 401
+            rss = rss_kb(p.pid)
+            print("  tracker flood %d: %d connections, %d answered 503, RSS %d kB"
+                  % (round, FLOOD, refused, rss))
+            # Once the allocator has seen a flood, the next reuses its
+            # memory: no growth from round to round.
+            if round == 3:
+                assert rss <= prev * 1.10, "RSS %d kB after flood 3, %d after flood 2" \
+                    % (rss, prev)
+            prev = rss
+    finally:
+        assert p.stop() == 0, p.output()[-3000:]
+
+
+# The mix. Each generator returns bytes to send on a fresh connection.
+
+def http_bad(rnd, host):
+    pick = rnd.randrange(12)
+    if pick == 0:
+        return os.urandom(rnd.randrange(1, 4096))
+    if pick == 1:  # a header line far over the limit
+        return b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nX: " + b"a" * 200000 + b"\r\n\r\n"
+    if pick == 2:  # truncated head
+        return b"POST /login HTTP/1.1\r\nHost: " + host + b"\r\nContent-Le"
+    if pick == 3:  # body shorter than its length, then close
+        return (b"POST /login HTTP/1.1\r\nHost: " + host +
+                b"\r\nContent-Length: 1000\r\n\r\n{\"username\":")
+    if pick == 4:  # bad chunk sizes
+        return (b"POST /register HTTP/1.1\r\nHost: " + host +
+                b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+    if pick == 5:  # a huge declared body
+        return (b"POST /submit-info HTTP/1.1\r\nHost: " + host +
+                b"\r\nContent-Length: 99999999999\r\n\r\n" + b"x" * 1000)
+    if pick == 6:  # JSON that is not UTF-8, deep, or the wrong shape
+        body = rnd.choice([b"\xff\xfe{\"username\":\"\xc3\x28\"}", b"[" * 5000 + b"]" * 5000,
+                           b"{\"username\":[1,2,3],\"password\":{}}", b"null", b"{\"a\":1e999}"])
+        return (b"POST /login HTTP/1.1\r\nHost: " + host + b"\r\nContent-Type: application/json"
+                b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    if pick == 7:  # a bad method, version, target
+        return rnd.choice([b"BREW / HTCPCP/1.0\r\n\r\n", b"GET  HTTP/1.1\r\n\r\n",
+                           b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+                           b"GET /%00%ff/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n"])
+    if pick == 8:  # conflicting lengths (smuggling)
+        return (b"POST /login HTTP/1.1\r\nHost: " + host + b"\r\nContent-Length: 5\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\n\r\n")
+    if pick == 9:  # too many headers
+        return b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n" + b"X-A: b\r\n" * 500 + b"\r\n"
+    if pick == 10:  # pipelined good and bad
+        return (b"GET /get-list HTTP/1.1\r\nHost: " + host + b"\r\n\r\n" + os.urandom(64))
+    return b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"  # a good one
+
+
+def peer_bad(rnd, host):
+    pick = rnd.randrange(7)
+    if pick == 0:
+        return os.urandom(rnd.randrange(1, 4096))
+    if pick == 1:  # the largest length a header can say
+        return b"\xff\xff\xff\xff" + os.urandom(512)
+    if pick == 2:  # a frame just over the limit
+        return struct.pack(">I", 512 * 1024 + 17) + b"x" * 100
+    if pick == 3:  # a valid-sized handshake frame of garbage
+        return struct.pack(">I", 32) + os.urandom(32) + struct.pack(">I", 96) + os.urandom(96)
+    if pick == 4:  # plaintext the peer does not allow
+        return b'{"type":"handshake","username":"mallory"}'
+    if pick == 5:  # a truncated frame, then close
+        return struct.pack(">I", 1000) + os.urandom(10)
+    return b"\x00\x00"
+
+
+def blast(port, gen, host, deadline, counts, seed):
+    """Sends gen's bytes on fresh connections until deadline. counts:
+    [connections made, connections that failed to connect, reasons...]."""
+    rnd = random.Random(seed)
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        data = gen(rnd, host)
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError as e:
+            counts[1] += 1
+            counts.append(type(e).__name__ + ": " + str(e)[:60])
+            continue
+        counts[0] += 1
+        try:
+            # Reset on close: no TIME_WAIT to eat the ephemeral ports.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.settimeout(0.25)
+            s.sendall(data)
+            if rnd.random() < 0.5:
+                s.shutdown(socket.SHUT_WR)
+            s.recv(4096)
+        except OSError:
+            pass  # cut by the server, as it should be, or slow to answer
+        finally:
+            s.close()
+        # At most RATE connections a second per thread.
+        left = 1.0 / RATE - (time.monotonic() - t0)
+        if left > 0:
+            time.sleep(left)
+
+
+@case
+def a_minute_of_malformed_input_leaves_everything_serving():
+    raise_fd_limit(4096)
+    tmp = S["tmp"]
+    # The tracker, two peers, hychat-httpd behind hychat-proxy.
+    tracker, tport = start_tracker(tmp, extra=["--kdf-cost", "min"])
+    hport, pport = free_port(), free_port()
+    httpd = Proc([binary("hychat-httpd"), "--listen", "127.0.0.1:%d" % hport, "--quiet",
+                  "--root", os.path.join(os.path.dirname(__file__), "..", "..", "www")],
+                 port=hport, env=ASAN)
+    conf = os.path.join(tmp, "proxy.conf")
+    with open(conf, "w") as f:
+        f.write('host "app.local" default {\n    proxy_pass http://127.0.0.1:%d;\n}\n' % hport)
+    proxy = Proc([binary("hychat-proxy"), "-c", conf, "--listen", "127.0.0.1:%d" % pport],
+                 port=pport, env=ASAN)
+    register(tport, "alice", "alice pw")
+    register(tport, "bob", "bob pw")
+    a = start_peer("alice", tport, tmp, "alice pw")
+    b = start_peer("bob", tport, tmp, "bob pw")
+    procs = [("tracker", tracker.pid), ("proxy", proxy.pid), ("peer", b.p.pid)]
+    try:
+        def healthy():
+            assert request(tport, "GET", "/get-list")[0] == 401
+            st, _, body = request(tport, "POST", "/login",
+                                  {"username": "alice", "password": "alice pw"})
+            assert st == 200 and "token" in json.loads(body), (st, body)
+            st, _, _ = request(pport, "GET", "/login.html", headers={"Host": "app.local"})
+            assert st == 200, st
+            m = b.mark()
+            text = "still here %f" % time.time()
+            a.cmd("send bob " + text)
+            b.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 15, m,
+                   "a message after the mix")
+
+        # Warm up (pools, caches, the link), then the baseline.
+        healthy()
+        warm = time.monotonic() + 8
+        counts = {}
+        threads = []
+        for name, port, gen, host in (("tracker", tport, http_bad, b"t"),
+                                      ("proxy", pport, http_bad, b"app.local"),
+                                      ("peer", b.port, peer_bad, b"")):
+            counts[name] = [0, 0]
+            threads.append(threading.Thread(target=blast, args=(port, gen, host, warm,
+                                                                counts[name], 1)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(2.0)
+        healthy()
+        base = {n: rss_kb(pid) for n, pid in procs}
+
+        deadline = time.monotonic() + MIX_S
+        threads = []
+        for i, (name, port, gen, host) in enumerate((
+                ("tracker", tport, http_bad, b"t"), ("tracker", tport, http_bad, b"t"),
+                ("proxy", pport, http_bad, b"app.local"),
+                ("proxy", pport, http_bad, b"app.local"),
+                ("peer", b.port, peer_bad, b""), ("peer", b.port, peer_bad, b""))):
+            threads.append(threading.Thread(target=blast, args=(port, gen, host, deadline,
+                                                                counts[name], 100 + i)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # The peer's per-address handshake budget refills; then all answer.
+        time.sleep(3.0)
+        a.cmd("connect bob 127.0.0.1 %d" % b.port)
+        healthy()
+        after = {n: rss_kb(pid) for n, pid in procs}
+        for n, _ in procs:
+            print("  %s: %d connections of malformed input in %.0f s (%d failed to connect), "
+                  "RSS %d kB -> %d kB" % (n, counts[n][0], MIX_S, counts[n][1], base[n], after[n]))
+        for n, _ in procs:
+            assert counts[n][0] > 100, "the mix hardly ran against %s: %r" % (n, counts[n])
+            assert counts[n][1] == 0, "%s: %d connections failed: %r" % (
+                n, counts[n][1], sorted(set(counts[n][2:]))[:5])
+            assert after[n] <= base[n] * 1.10, \
+                "%s: RSS %d kB after the mix, %d kB before" % (n, after[n], base[n])
+    finally:
+        bad = []
+        for name, p in (("alice", a), ("bob", b)):
+            rc = p.stop("quit")
+            if rc != 0 or "AddressSanitizer" in p.stderr() or "runtime error" in p.stderr():
+                bad.append("%s exited %s:\n%s" % (name, rc, p.stderr()[-3000:]))
+        for name, p in (("proxy", proxy), ("httpd", httpd), ("tracker", tracker)):
+            rc = p.stop()
+            if rc != 0 or "AddressSanitizer" in p.output() or "runtime error" in p.output():
+                bad.append("%s exited %s:\n%s" % (name, rc, p.output()[-3000:]))
+        assert not bad, "\n".join(bad)
+
+
+if __name__ == "__main__":
+    run(setup, teardown)
