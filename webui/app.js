@@ -11,6 +11,7 @@ const RECONNECT_MAX_MS = 5000;
 const HISTORY_N = 1000; /* the most the peer gives: the whole conversation */
 const MARK_READ_MS = 400; /* after a message in the open conversation */
 const BROADCAST = '#broadcast';
+const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
 const storeKey = 'hychat:' + cfg.web_port;
@@ -97,16 +98,18 @@ function connect() {
     }
     handle(ev);
   };
-  ws.onclose = () => {
+  ws.onclose = (e) => {
     if (state.ws !== ws)
       return;
     state.ws = null;
     state.authed = false;
-    if (state.quit) {
-      setStatus('peer stopped');
+    /* The peer was started again: its secret is new, and so is the
+     * page it serves. */
+    if (e.code === CLOSE_POLICY && e.reason === 'wrong secret') {
+      location.reload();
       return;
     }
-    setStatus('reconnecting');
+    setStatus(state.quit ? 'peer stopped' : 'reconnecting');
     setTimeout(connect, state.retryMs);
     state.retryMs = Math.min(state.retryMs * 2, RECONNECT_MAX_MS);
   };
@@ -124,6 +127,7 @@ function requestState() {
 const handlers = {
   hello(ev) {
     state.authed = true;
+    state.quit = false;
     state.retryMs = RECONNECT_MIN_MS;
     state.username = ev.username;
     setStatus('connected');

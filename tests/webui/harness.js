@@ -190,14 +190,14 @@ class Peer extends Proc {
   }
 }
 
-async function startPeer(name, trackerPort, dir, { password, web = false, extra = [] } = {}) {
-  const port = await freePort();
+async function startPeer(name, trackerPort, dir,
+  { password, web = false, extra = [], port = null, webPort = null } = {}) {
+  port = port || await freePort();
   const args = [binary('hychat'), '--headless', '--username', name, '--peer-port', String(port),
     '--listen', '127.0.0.1', '--tracker', `http://127.0.0.1:${trackerPort}`,
     '--data-dir', path.join(dir, 'peer-' + name)];
-  let webPort = null;
   if (web) {
-    webPort = await freePort();
+    webPort = webPort || await freePort();
     args.push(`--web=${webPort}`, '--web-root', path.join(SOURCE, 'webui'));
   }
   args.push(...extra);

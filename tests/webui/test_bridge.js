@@ -142,10 +142,11 @@ describe('web bridge', { timeout: 240000 }, () => {
     }
   });
 
-  test('binary and oversized messages are refused; the tab hears "quit"', async () => {
+  test('binary and oversized messages are refused; "quit" and a restart', async () => {
     const peer = await H.startPeer('dave', S.tracker.port, S.dir,
       { web: true, password: 'dave pass 1' });
     const page = await S.browser.newPage();
+    let peer2 = null;
     try {
       await page.goto(peer.url);
       await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
@@ -183,9 +184,22 @@ describe('web bridge', { timeout: 240000 }, () => {
       await status.filter({ hasText: 'peer stopped' }).waitFor({ timeout: T });
       const { code } = await peer.exited;
       assert.equal(code, 0);
+
+      /* Started again on the same ports, with a new secret: the page
+       * finds it by itself, reloads and is back in the chat. */
+      peer2 = await H.startPeer('dave', S.tracker.port, S.dir,
+        { web: true, password: 'dave pass 1', port: peer.port, webPort: peer.webPort });
+      await page.waitForFunction((old) =>
+        JSON.parse(document.querySelector('meta[name="hychat-config"]').content).secret !== old,
+      secret, { timeout: 30000 });
+      await page.getByTestId('status').filter({ hasText: /connected|online/ })
+        .waitFor({ timeout: T });
+      await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
     } finally {
       await page.close();
       await stopClean(peer);
+      if (peer2)
+        await stopClean(peer2);
     }
   });
 });

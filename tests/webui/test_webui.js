@@ -147,6 +147,11 @@ describe('web UI', { timeout: 240000 }, () => {
     assert.equal(await input.inputValue(), 'first\nsecond');
     await page.getByTestId('send-button').click();
     await incomingFrom(S.bob, 'chat', 'alice', 'first\nsecond', since);
+    /* A command typed in the page: an action in the conversation shown. */
+    since = S.bob.mark();
+    await sendFromPage(page, '/me waves');
+    const act = await incomingFrom(S.bob, 'chat', 'alice', 'waves', since);
+    assert.equal(act.action, true);
     await page.getByTestId('tab-channels').click();
     await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
   });
