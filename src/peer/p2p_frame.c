@@ -146,7 +146,7 @@ p2p_json_stream_next(
     struct p2p_json_stream *js, struct buf *in, struct json_object **o, const char **err)
 {
 	enum json_tokener_error jerr;
-	size_t i = 0, chunk, end;
+	size_t i = 0, chunk, end, size;
 
 	*o = NULL;
 	if (js->fed == 0) {
@@ -182,10 +182,17 @@ p2p_json_stream_next(
 		return -1;
 	}
 	end = json_tokener_get_parse_end(js->tok);
-	if (js->fed + end > js->max || !json_object_is_type(*o, json_type_object)) {
+	/* The tokener eats the whitespace after the object too: that is not
+	 * the object's size, or the limit would depend on how reads cut. */
+	size = end;
+	while (size > 0 &&
+	    (in->data[size - 1] == ' ' || in->data[size - 1] == '\t' ||
+	        in->data[size - 1] == '\r' || in->data[size - 1] == '\n'))
+		size--;
+	if (js->fed + size > js->max || !json_object_is_type(*o, json_type_object)) {
 		json_object_put(*o);
 		*o = NULL;
-		*err = js->fed + end > js->max ? "JSON object too large" : "not a JSON object";
+		*err = js->fed + size > js->max ? "JSON object too large" : "not a JSON object";
 		return -1;
 	}
 	json_tokener_reset(js->tok);
