@@ -6,7 +6,9 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const { after, before, describe, test } = require('node:test');
 
@@ -50,6 +52,34 @@ function peerArgs(name, port, extra) {
   return [H.binary('hychat'), '--headless', '--username', name, '--peer-port', String(port),
     '--listen', '127.0.0.1', '--tracker', `http://127.0.0.1:${S.tracker.port}`,
     '--data-dir', `${S.dir}/peer-${name}`, ...extra];
+}
+
+/* A client-to-server text frame (masked, RFC 6455 5.3). */
+function textFrame(text) {
+  const payload = Buffer.from(text);
+  const mask = crypto.randomBytes(4);
+  assert.ok(payload.length < 126);
+  const head = Buffer.from([0x81, 0x80 | payload.length]);
+  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
+  return Buffer.concat([head, mask, body]);
+}
+
+/* A WebSocket on a raw socket, upgraded with the page's Origin. */
+function rawSocket(port) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path: '/ws', timeout: 5000,
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'),
+        Origin: `http://127.0.0.1:${port}`,
+      },
+    });
+    req.on('upgrade', (res, socket) => resolve(socket));
+    req.on('response', (res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function stopClean(peer) {
@@ -200,6 +230,37 @@ describe('web bridge', { timeout: 240000 }, () => {
       await stopClean(peer);
       if (peer2)
         await stopClean(peer2);
+    }
+  });
+
+  test('a tab that stops reading is cut off, not allowed to grow', async () => {
+    const peer = await H.startPeer('dave', S.tracker.port, S.dir,
+      { web: true, password: 'dave pass 1' });
+    try {
+      const html = await (await fetch(peer.url)).text();
+      const secret = html.match(/&quot;secret&quot;:&quot;([0-9a-f]+)&quot;/)[1];
+      const sock = await rawSocket(peer.webPort);
+      sock.write(textFrame('auth ' + secret));
+      await H.sleep(200);
+      sock.pause(); /* and read nothing more */
+      let closed = false;
+      sock.on('close', () => { closed = true; });
+      /* Each "help" is an event of some 2 KB, to every socket: 32 MiB
+       * of them is more than this one may hold. */
+      const n = 24000, since = peer.mark();
+      for (let i = 0; i < n; i++)
+        peer.cmd('help');
+      await stderrMatch(peer, /more than \d+ bytes behind: closing it/, 60000);
+      await peer.wait((e, i) => e.type === 'help' && peer.events.length - since >= n,
+        { since, timeoutMs: 60000, what: 'every help on stdout' });
+      sock.resume();
+      const deadline = Date.now() + T;
+      while (!closed && Date.now() < deadline)
+        await H.sleep(50);
+      assert.ok(closed, 'the server closed the socket');
+      assert.equal(peer.exitCode, null, 'the peer lives on');
+    } finally {
+      await stopClean(peer);
     }
   });
 });
