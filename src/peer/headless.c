@@ -280,22 +280,24 @@ flush_out(struct headless *h)
 	} else if (h->in_flight == 0 && h->pending.len > 0) {
 		uv_buf_t b = uv_buf_init(h->pending.data, (unsigned)h->pending.len);
 		int n = uv_try_write(&h->out.stream, &b, 1);
-		if (n > 0)
-			buf_consume(&h->pending, (size_t)n);
-		else if (n < 0 && n != UV_EAGAIN) {
+		size_t off = n > 0 ? (size_t)n : 0;
+
+		if (n < 0 && n != UV_EAGAIN) {
 			log_error("standard output: %s", uv_strerror(n));
 			buf_consume(&h->pending, h->pending.len);
 			if (!h->closing)
 				engine_stop(h->e);
-		}
-		if (h->pending.len > 0) {
+		} else if (off == h->pending.len) {
+			buf_consume(&h->pending, off);
+		} else {
+			/* The rest goes to libuv in the buffer it is in: no copy and
+			 * no memmove of what may be megabytes behind a slow reader. */
 			struct out_write *w = xcalloc(1, sizeof(*w));
 			w->h = h;
-			w->len = h->pending.len;
-			w->data = xmalloc(w->len);
-			memcpy(w->data, h->pending.data, w->len);
-			buf_consume(&h->pending, w->len);
-			b = uv_buf_init(w->data, (unsigned)w->len);
+			w->len = h->pending.len - off;
+			w->data = h->pending.data;
+			buf_init(&h->pending);
+			b = uv_buf_init(w->data + off, (unsigned)w->len);
 			w->req.data = w;
 			if (uv_write(&w->req, &h->out.stream, &b, 1, on_written) != 0) {
 				free(w->data);
