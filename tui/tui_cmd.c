@@ -330,7 +330,9 @@ run_command(struct tui *t, char *line)
 	struct tui_conv *conv = tui_conv_current(t);
 
 	if (c == NULL) {
+		t->in_command = 1;
 		command_run(t->e, line, conv != NULL ? conv->name : NULL);
+		t->in_command = 0;
 		return;
 	}
 	args = name + len;

@@ -204,8 +204,11 @@ on_history(struct tui *t, struct json_object *o)
 		tui_conv_history(t, o);
 		return;
 	}
-	tui_line(
-	    t, TUI_MSG_SYSTEM, "history of %s: scroll with PgUp", str_or(o, "conversation", "?"));
+	/* Another front end's request is not news here; the user's /history
+	 * is answered by the scrollback. */
+	if (t->in_command)
+		tui_line(t, TUI_MSG_SYSTEM, "history of %s: open it and scroll with PgUp",
+		    str_or(o, "conversation", "?"));
 }
 
 static void

@@ -179,6 +179,7 @@ struct tui {
 	int fetch_count;
 	int search_pending;
 	int print_lists; /* peer lists the user asked for, to print */
+	int in_command; /* an engine command the user typed is running */
 	int timing; /* log each key's time to the redrawn screen */
 	uint64_t key_ns;
 

@@ -204,6 +204,53 @@ test_everything_survives_a_restart(void **state)
 	assert_string_equal(v.name[0], "#test");
 }
 
+static void
+test_pages_after_a_seq_come_oldest_first(void **state)
+{
+	struct fixture *f = *state;
+	struct texts t = { 0 };
+	char text[16];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		add(f->h, "#general", "bob", text, 0);
+		add(f->h, "carol", "carol", "other", 0);
+	}
+	assert_int_equal(history_after(f->h, "#general", 0, 3, collect, &t), 3);
+	assert_string_equal(t.text[0], "m0");
+	assert_string_equal(t.text[2], "m2");
+	/* Paging forward from the newest shown, to the end. */
+	int64_t after = t.seq[2];
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_after(f->h, "#general", after, 100, collect, &t), 7);
+	assert_string_equal(t.text[0], "m3");
+	assert_string_equal(t.text[6], "m9");
+}
+
+static void
+test_search_finds_the_newest_match_first_without_case(void **state)
+{
+	struct fixture *f = *state;
+	struct texts t = { 0 };
+
+	add(f->h, "#general", "bob", "the Quick fox", 0);
+	add(f->h, "#general", "bob", "nothing here", 0);
+	add(f->h, "carol", "carol", "quick but elsewhere", 0);
+	add(f->h, "#general", "alice", "quick again, Phát", 1);
+	assert_int_equal(history_search(f->h, "#general", "QUICK", 0, 10, collect, &t), 2);
+	assert_string_equal(t.text[0], "quick again, Phát");
+	assert_string_equal(t.text[1], "the Quick fox");
+	/* The next older match, from the one found. */
+	int64_t before = t.seq[0];
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_search(f->h, "#general", "quick", before, 1, collect, &t), 1);
+	assert_string_equal(t.text[0], "the Quick fox");
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_search(f->h, "#general", "Phát", 0, 10, collect, &t), 1);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_search(f->h, "#general", "absent", 0, 10, collect, &t), 0);
+}
+
 int
 main(void)
 {
@@ -216,6 +263,10 @@ main(void)
 		    test_conversations_most_recent_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_everything_survives_a_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pages_after_a_seq_come_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_search_finds_the_newest_match_first_without_case, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
