@@ -249,6 +249,14 @@ test_search_finds_the_newest_match_first_without_case(void **state)
 	assert_int_equal(history_search(f->h, "#general", "Phát", 0, 10, collect, &t), 1);
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(history_search(f->h, "#general", "absent", 0, 10, collect, &t), 0);
+	/* LIKE's wildcards are text like any other. */
+	add(f->h, "#general", "bob", "100% sure_thing", 0);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_search(f->h, "#general", "0%", 0, 10, collect, &t), 1);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_search(f->h, "#general", "e_t", 0, 10, collect, &t), 1);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(history_search(f->h, "#general", "q_ick", 0, 10, collect, &t), 0);
 }
 
 int
