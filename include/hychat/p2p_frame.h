@@ -43,15 +43,13 @@ void p2p_frame_put_header(struct buf *out, size_t len);
 /* Finds the first frame in data: 1 with *frame and *len its body and *used the
  * bytes it takes, 0 if more bytes are needed, -1 if the length is over
  * P2P_FRAME_MAX (the link must be cut). */
-int p2p_frame_next(const uint8_t *data, size_t n, const uint8_t **frame, size_t *len,
-    size_t *used);
+int p2p_frame_next(const uint8_t *data, size_t n, const uint8_t **frame, size_t *len, size_t *used);
 /* Appends the sealed frame (header included) of plain to out: 0, or -1 if
  * plain is too large or the nonces are spent. */
 int p2p_frame_seal(struct p2p_frame_state *fs, const uint8_t *plain, size_t len, struct buf *out);
 /* Appends the opened body of frame to plain: 0, or -1 if it fails
  * authentication (the link must be cut: the nonce does not advance). */
-int p2p_frame_open(
-    struct p2p_frame_state *fs, const uint8_t *frame, size_t len, struct buf *plain);
+int p2p_frame_open(struct p2p_frame_state *fs, const uint8_t *frame, size_t len, struct buf *plain);
 
 /* The plaintext protocol: JSON objects back to back, whitespace between
  * them allowed, none larger than max bytes. */
