@@ -381,10 +381,12 @@ function renderLists() {
   $('menu-button').classList.toggle('unread', total > 0);
 }
 
+/* The peer stamps messages in its local time, without a zone, as the
+ * original did; the page runs on the same host, so local it is. */
 function formatTime(t) {
   if (!t)
     return '';
-  const d = new Date(t.endsWith('Z') || /[+-]\d\d:?\d\d$/.test(t) ? t : t + 'Z');
+  const d = new Date(t.replace(/(\.\d{3})\d+/, '$1'));
   return isNaN(d) ? t : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 

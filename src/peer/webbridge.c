@@ -4,12 +4,17 @@
  * authenticated socket, and the close on "quit". */
 #include "hychat/webbridge.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hychat/log.h"
 #include "webbridge_internal.h"
@@ -169,6 +174,44 @@ make_url(struct webbridge *b, const char *addr)
 		snprintf(b->url, sizeof(b->url), "http://%s:%d/", host, b->web_port);
 }
 
+/* libwebsockets 4.1 logs a port it cannot bind but still makes the
+ * context, and a context on a foreign loop cannot be taken down before
+ * the loop runs: so try the address first, and fail at start cleanly. */
+static int
+probe_bind(struct webbridge *b, const char *addr, char **cause)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1, rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if (b->policy.wildcard || strchr(addr, ':') == NULL) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)b->web_port);
+		if (!b->policy.wildcard || strchr(addr, ':') == NULL)
+			inet_pton(AF_INET, addr, &in->sin_addr);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)b->web_port);
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		len = sizeof(*in6);
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		webbridge_cause(cause, "web bridge: socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	rc = bind(fd, (struct sockaddr *)&ss, len);
+	if (rc < 0)
+		webbridge_cause(
+		    cause, "web bridge: %s port %d: %s", addr, b->web_port, strerror(errno));
+	close(fd);
+	return rc < 0 ? -1 : 0;
+}
+
 static int
 start_lws(struct webbridge *b, const char *addr, char **cause)
 {
@@ -188,8 +231,10 @@ start_lws(struct webbridge *b, const char *addr, char **cause)
 	info.user = b;
 	info.server_string = "hychat";
 	info.vhost_name = "hychat";
+	if (probe_bind(b, addr, cause) < 0)
+		return -1;
 	b->ctx = lws_create_context(&info);
-	if (b->ctx == NULL) {
+	if (b->ctx == NULL || lws_get_vhost_by_name(b->ctx, info.vhost_name) == NULL) {
 		webbridge_cause(
 		    cause, "web bridge: cannot listen on %s port %d", addr, b->web_port);
 		return -1;

@@ -127,7 +127,7 @@ describe('web bridge', { timeout: 240000 }, () => {
     }
   });
 
-  test('--web PORT, --web=PORT and --web-listen, with a warning off loopback', async () => {
+  test('--web PORT, --web=PORT, --web-listen with a warning off loopback, a port taken', async () => {
     const port = await H.freePort(), web = await H.freePort();
     let peer = new H.Peer('dave', peerArgs('dave', port, ['--web', String(web)]));
     try {
@@ -145,9 +145,19 @@ describe('web bridge', { timeout: 240000 }, () => {
       await stopClean(peer);
     }
     const bad = new H.Peer('dave', peerArgs('dave', port, ['--web-listen', 'example.org:80']));
-    const { code } = await bad.exited;
-    assert.equal(code, 1);
+    assert.equal((await bad.exited).code, 1);
     assert.match(bad.stderr, /not an IP address/);
+
+    /* A web port already taken is a start-up error, not a silent page. */
+    const taken = net.createServer();
+    await new Promise((resolve) => taken.listen(web, '127.0.0.1', resolve));
+    try {
+      const busy = new H.Peer('dave', peerArgs('dave', port, [`--web=${web}`]));
+      assert.equal((await busy.exited).code, 1);
+      assert.match(busy.stderr, new RegExp(`web bridge: 127\\.0\\.0\\.1 port ${web}: Address already in use`));
+    } finally {
+      taken.close();
+    }
   });
 
   test('an account is created from the page; a wrong password is shown', async () => {
