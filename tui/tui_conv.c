@@ -634,6 +634,7 @@ jump_to(struct tui *t, struct tui_conv *c, int64_t seq)
 	c->follow = 0;
 	scroll_down(t, c, t->msg_h / 2);
 	c->follow = 0;
+	c->hit_seq = seq; /* even when the hit is among the newest */
 	ensure_older(t, c);
 	tui_dirty(t);
 }
