@@ -11,6 +11,8 @@ const RECONNECT_MAX_MS = 5000;
 const HISTORY_N = 1000; /* the most the peer gives: the whole conversation */
 const MARK_READ_MS = 400; /* after a message in the open conversation */
 const BROADCAST = '#broadcast';
+const LIST_DEBOUNCE_MS = 300;
+const LIST_REFRESH_MS = 30000; /* while the Peers tab shows */
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
@@ -30,6 +32,8 @@ const state = {
   tab: 'channels',
   retryMs: RECONNECT_MIN_MS,
   markTimer: null,
+  listTimer: null,
+  listInterval: null,
 };
 
 /* The session kept across reloads. */
@@ -223,6 +227,8 @@ const handlers = {
     if (p) {
       p.link = ev.state;
       renderLists();
+    } else {
+      refreshPeers(); /* someone new */
     }
   },
   system(ev) {
@@ -267,6 +273,25 @@ function message(ev) {
     c.unread++;
   }
   renderLists();
+}
+
+/* The peer list is asked for, not pushed: ask when someone new links up,
+ * and now and then while the Peers tab is in view. Every front end sees
+ * the answer, so not more often than that. */
+function refreshPeers() {
+  clearTimeout(state.listTimer);
+  state.listTimer = setTimeout(() => {
+    if (state.authed && state.loggedIn)
+      send('list');
+  }, LIST_DEBOUNCE_MS);
+}
+
+function schedulePeerRefresh() {
+  clearInterval(state.listInterval);
+  state.listInterval = setInterval(() => {
+    if (state.tab === 'peers' && !document.hidden)
+      refreshPeers();
+  }, LIST_REFRESH_MS);
 }
 
 /* The peer counts what was not read: tell it when the open conversation
@@ -517,6 +542,7 @@ function bind() {
 function start() {
   const saved = loadStore();
   bind();
+  schedulePeerRefresh();
   if (saved.tab)
     state.tab = saved.tab;
   if (saved.current)
