@@ -86,12 +86,12 @@ class World:
         self.tmux = Tmux()
         self.headless = []
 
-    def client(self, user, width=100, height=30, password=True, extra="", online=True):
+    def client(self, user, width=100, height=30, password=True, extra="", online=True, env=""):
         data = os.path.join(self.tmp, "data-" + user)
         pwfile = os.path.join(self.tmp, "pw-" + user)
         with open(pwfile, "w") as f:
             f.write(PASSWORD + "\n")
-        cmd = "%s --username %s --peer-port %d --listen 127.0.0.1 --tracker " \
+        cmd = env + "%s --username %s --peer-port %d --listen 127.0.0.1 --tracker " \
               "http://127.0.0.1:%d --data-dir %s %s %s" % (
                   binary("hychat"), user, free_port(), self.tport, data,
                   "--password-file " + pwfile if password else "", extra)
@@ -171,6 +171,44 @@ def a_direct_message_raises_an_unread_count_in_the_left_pane():
     W.tmux.wait("bob", "[#general]")
 
 
+def a_mention_marks_the_channel_and_the_title_says_what_waits():
+    W.tmux.line("bob", "/query alice")
+    W.tmux.wait("bob", "[alice]")
+    W.tmux.line("alice", "bob: are you there?")
+    s = W.tmux.wait("bob", lambda s: any(re.match(r"^1\s+#general\s+!1\s*$", l)
+                                         for l in left_pane(s)), 10, "#general with !1")
+    assert "are you there" not in s, s
+    title = W.tmux.run("display", "-p", "-t", "bob", "#{pane_title}")
+    assert "hychat: bob" in title and "waiting: #general" in title, title
+    W.tmux.keys("bob", "M-a")  # a mention goes first
+    s = W.tmux.wait("bob", "<alice> bob: are you there?")
+    assert "[#general]" in s, s
+    W.tmux.wait("bob", lambda s: "waiting" not in W.tmux.run("display", "-p", "-t", "bob",
+                                                             "#{pane_title}"), 5, "a calm title")
+
+
+def coloured(screen):
+    """Whether an SGR sequence sets a colour (39 and 49, the defaults, do not)."""
+    codes = set(range(30, 39)) | set(range(40, 49)) | set(range(90, 98)) | set(range(100, 108))
+    for params in re.findall(r"\x1b\[([0-9;]*)m", screen):
+        if any(p.isdigit() and int(p) in codes for p in params.split(";")):
+            return True
+    return False
+
+
+def no_color_means_no_colour():
+    assert coloured(W.tmux.run("capture-pane", "-e", "-p", "-t", "bob")), \
+        "the coloured client shows no colour: the check below would prove nothing"
+    W.client("erin", env="env NO_COLOR=1 ")
+    W.tmux.wait("erin", lambda s: "+alice" in s, 15, "a link with alice")
+    W.tmux.line("alice", "a colourless hello")
+    W.tmux.wait("erin", "<alice> a colourless hello")
+    s = W.tmux.run("capture-pane", "-e", "-p", "-t", "erin")
+    assert not coloured(s), repr(s[:2000])
+    W.tmux.line("erin", "/quit")
+    W.tmux.wait("erin", "EXIT:0")
+
+
 def vietnamese_text_round_trips_intact():
     W.tmux.line("alice", VIETNAMESE)
     s = W.tmux.wait("bob", "<alice> " + VIETNAMESE)
@@ -204,7 +242,7 @@ def a_pasted_block_is_one_message():
     i = next(k for k, l in enumerate(lines) if "<alice> first line" in l)
     assert "second line" in lines[i + 1] and "<alice>" not in lines[i + 1], s
     assert "third line" in lines[i + 2], s
-    assert s.count("<alice>") == 3, s  # hello, Vietnamese, the block
+    assert s.count("<alice>") == 5, s  # hello, mention, colourless, Vietnamese, the block
 
 
 def a_long_paste_asks_before_sending():
@@ -340,6 +378,20 @@ def quit_restores_the_terminal_and_history_survives():
                 "/quit from the input history")
 
 
+def every_client_exits_cleanly_with_clean_logs():
+    for u in ("alice", "bob"):
+        W.tmux.line(u, "/quit")
+    for u in ("alice", "bob"):
+        s = W.tmux.wait(u, lambda s: re.search(r"EXIT:\d+", s), 15, "the exit")
+        assert "EXIT:0" in s, s
+    bad = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:")
+    for d in sorted(os.listdir(W.tmp)):
+        log = os.path.join(W.tmp, d, "hychat.log")
+        if d.startswith("data-") and os.path.exists(log):
+            text = open(log, encoding="utf-8", errors="replace").read()
+            assert not bad.search(text), "%s:\n%s" % (log, text[-3000:])
+
+
 def teardown(_):
     if W is not None:
         for u in ("alice", "bob"):
@@ -350,6 +402,8 @@ def teardown(_):
 CASES = [
     alice_types_in_general_and_bob_sees_it,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
+    a_mention_marks_the_channel_and_the_title_says_what_waits,
+    no_color_means_no_colour,
     vietnamese_text_round_trips_intact,
     the_line_editor_edits_wide_text_in_place,
     a_pasted_block_is_one_message,
@@ -362,6 +416,7 @@ CASES = [
     the_login_prompt_hides_the_password,
     a_new_account_is_made_from_the_prompt,
     quit_restores_the_terminal_and_history_survives,
+    every_client_exits_cleanly_with_clean_logs,
 ]
 
 
