@@ -201,6 +201,25 @@ describe('web UI', { timeout: 240000 }, () => {
     assert.deepEqual(S.dialogs, []);
   });
 
+  test('what came while no tab was open shows unread when one opens', async () => {
+    const page = S.page;
+    await page.getByTestId('tab-channels').click();
+    await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
+    await page.goto('about:blank');
+    const since = S.alice.mark();
+    S.bob.cmd('send alice while you were away');
+    await incomingFrom(S.alice, 'chat', 'bob', 'while you were away', since);
+    await page.goto(S.alice.url);
+    await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
+    assert.equal(await page.getByTestId('conversation-title').textContent(), '#general');
+    await page.getByTestId('tab-peers').click();
+    const bob = page.locator('[data-testid="peer-list"] li[data-conversation="bob"]');
+    await bob.locator('[data-testid="unread-dot"]').waitFor({ timeout: T });
+    await bob.locator('button').click();
+    await waitMessage(page, 'while you were away');
+    await bob.locator('[data-testid="unread-dot"]').waitFor({ state: 'detached', timeout: T });
+  });
+
   test('the headless front end and the tab see each other\'s messages', async () => {
     const page = S.page;
     /* From the tab: the headless front end prints it. */
