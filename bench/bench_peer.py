@@ -198,6 +198,12 @@ def channel(pump, members, sender, n):
     return out
 
 
+def cpu_s(pid):
+    """User and system CPU seconds a process has used."""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
@@ -230,7 +236,13 @@ def main():
         t = time.perf_counter() + 2
         pump.until(lambda: time.perf_counter() > t, 5)
         idle = rss_kb(bob.p.pid)
+        ca, cb = cpu_s(alice.p.pid), cpu_s(bob.p.pid)
         rate = throughput(pump, alice, bob, a.messages)
+        t = time.perf_counter() + 1  # the last acks
+        pump.until(lambda: time.perf_counter() > t, 5)
+        # CPU per message does not depend on how busy the machine is.
+        us_a = (cpu_s(alice.p.pid) - ca) / a.messages * 1e6
+        us_b = (cpu_s(bob.p.pid) - cb) / a.messages * 1e6
         lat = latency(pump, alice, bob, a.latency)
         members = [alice, bob]
         for i in range(a.members - 2):
@@ -245,12 +257,14 @@ def main():
         l50, l99 = pct(lat, 50), pct(lat, 99)
         c50, c99 = pct(chan, 50), pct(chan, 99)
         ok = lambda b: "ok" if b else "MISSED"  # noqa: E731
-        print("hychat peer benchmark, %s, %d-byte messages, build %s" % (
-            time.strftime("%Y-%m-%d %H:%M"), SIZE, benchlib.BUILD))
+        print("hychat peer benchmark, %s, %d-byte messages, build %s, load %.1f" % (
+            time.strftime("%Y-%m-%d %H:%M"), SIZE, benchlib.BUILD, os.getloadavg()[0]))
         print("%-46s p50 %7.3f ms  p99 %7.3f ms" % ("raw TCP round trip (the physical limit)",
                                                     raw50, raw99))
         print("%-46s %9.0f msg/s  target >= 50,000: %s" % (
             "direct messages, encrypted, %d" % a.messages, rate, ok(rate >= 50000)))
+        print("%-46s sender %.1f us, receiver %.1f us (one core: %.0f msg/s)" % (
+            "  CPU per message", us_a, us_b, 1e6 / max(us_a, us_b)))
         print("%-46s p50 %7.3f ms  p99 %7.3f ms  p99 = %.1fx raw RTT p99, target <= 3x: %s" % (
             "one-way, send command -> receive event", l50, l99, l99 / raw99, ok(l99 <= 3 * raw99)))
         print("%-46s p50 %7.3f ms  p99 %7.3f ms  target p99 <= 20 ms: %s" % (
