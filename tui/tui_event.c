@@ -192,6 +192,14 @@ on_message(struct tui *t, struct json_object *o)
 		if (c != cur && (!c->channel || m->mention))
 			tui_alert(t, c);
 	}
+	if (c->channel && c == cur && !m->outgoing) {
+		/* A sender the peer pane does not list joined since the last list. */
+		size_t i;
+		for (i = 0; i < c->nmembers && strcmp(c->members[i], m->from) != 0; i++)
+			;
+		if (i == c->nmembers)
+			tui_refresh_soon(t);
+	}
 	tui_conv_add(t, c, m);
 	if (cur == NULL)
 		tui_conv_select(t, 0);
