@@ -24,6 +24,7 @@
 #define WEBBRIDGE_SESSION_BYTES 32 /* the session cookie's value, hex */
 #define WEBBRIDGE_OUT_MAX (32 * 1024 * 1024) /* queued for one socket; more cuts it */
 #define WEBBRIDGE_MAX_SOCKETS 64 /* open WebSockets at once */
+#define WEBBRIDGE_AUTH_TIMEOUT_S 5 /* to present the secret, or be closed */
 #define WEBBRIDGE_ASSET_MAX (4 * 1024 * 1024) /* bytes of one file of webui/ */
 #define WEBBRIDGE_MAX_ASSETS 64
 #define WEBBRIDGE_QUIT_FLUSH_MS 150 /* after "quit", for the tabs to hear it */

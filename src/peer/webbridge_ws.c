@@ -83,6 +83,9 @@ webbridge_ws_open(struct webbridge_conn *c, struct webbridge *b, struct lws *wsi
 		b->conns->ws.prev = c;
 	b->conns = c;
 	b->nconns++;
+	/* A socket that never authenticates would hold one of the
+	 * WEBBRIDGE_MAX_SOCKETS places for ever. */
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, WEBBRIDGE_AUTH_TIMEOUT_S);
 }
 
 static void
@@ -149,6 +152,7 @@ run_auth(struct webbridge_conn *c, const char *arg)
 		return;
 	}
 	c->ws.authed = 1;
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 	send_hello(c);
 }
 

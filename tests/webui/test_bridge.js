@@ -243,6 +243,32 @@ describe('web bridge', { timeout: 240000 }, () => {
     }
   });
 
+  test('a socket that never presents the secret is closed; 64 at most', async () => {
+    const peer = await H.startPeer('dave', S.tracker.port, S.dir, { web: true });
+    const socks = [];
+    try {
+      const closedAt = [];
+      const t0 = Date.now();
+      for (let i = 0; i < 64; i++) {
+        const sock = await rawSocket(peer.webPort);
+        sock.on('close', () => closedAt.push(Date.now() - t0));
+        sock.on('error', () => {});
+        socks.push(sock);
+      }
+      await assert.rejects(rawSocket(peer.webPort), 'the 65th is refused');
+      const deadline = Date.now() + T;
+      while (closedAt.length < 64 && Date.now() < deadline)
+        await H.sleep(100);
+      assert.equal(closedAt.length, 64, 'every silent socket was closed');
+      assert.ok(Math.min(...closedAt) >= 3000, `not before the timeout: ${Math.min(...closedAt)} ms`);
+      (await rawSocket(peer.webPort)).destroy(); /* and a place is free again */
+    } finally {
+      for (const s of socks)
+        s.destroy();
+      await stopClean(peer);
+    }
+  });
+
   test('a tab that stops reading is cut off, not allowed to grow', async () => {
     const peer = await H.startPeer('dave', S.tracker.port, S.dir,
       { web: true, password: 'dave pass 1' });
