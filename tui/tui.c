@@ -283,6 +283,20 @@ on_hup(uv_signal_t *s, int signum)
 }
 
 void
+tui_suspend(struct tui *t)
+{
+	/* The terminal as the shell wants it, then stop as a shell's job;
+	 * execution resumes here on SIGCONT. */
+	endwin();
+	write_all(STDOUT_FILENO, PASTE_OFF, strlen(PASTE_OFF));
+	kill(getpid(), SIGTSTP);
+	write_all(STDOUT_FILENO, PASTE_ON, strlen(PASTE_ON));
+	take_size(t);
+	clearok(curscr, TRUE);
+	tui_dirty(t);
+}
+
+void
 tui_quit(struct tui *t)
 {
 	if (t->closing)

@@ -107,6 +107,12 @@ key_redraw(struct tui *t, int arg)
 }
 
 static void
+key_suspend(struct tui *t, int arg)
+{
+	tui_suspend(t);
+}
+
+static void
 key_quit(struct tui *t, int arg)
 {
 	tui_quit(t);
@@ -157,6 +163,8 @@ static const struct binding bindings[] = {
 	    "search the conversation's history; again for an older match" },
 	{ CTRL_KEY('l'), 0, 0, key_redraw, 0, "Ctrl-L", "redraw the screen" },
 	{ CTRL_KEY('c'), 0, 0, key_quit, 0, "Ctrl-C", "quit, as /quit" },
+	{ CTRL_KEY('z'), 0, 0, key_suspend, 0, "Ctrl-Z",
+	    "suspend to the shell (fg to come back); links drop meanwhile" },
 	{ 0, 0, 0, NULL, 0, "Left, Right, Ctrl-B, Ctrl-F", "move the cursor" },
 	{ 0, 0, 0, NULL, 0, "Home, End, Ctrl-A, Ctrl-E", "to the start or end of the line" },
 	{ 0, 0, 0, NULL, 0, "Alt-B, Alt-F", "a word back or forward" },

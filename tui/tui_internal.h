@@ -195,6 +195,8 @@ void tui_title(struct tui *t);
 /* Asks for the current conversation's peer list shortly. */
 void tui_refresh_soon(struct tui *t);
 void tui_quit(struct tui *t);
+/* Ctrl-Z: gives the terminal back and stops the process until fg. */
+void tui_suspend(struct tui *t);
 /* Tears down on the engine's "quit": closes handles, restores the terminal. */
 void tui_close(struct tui *t);
 void tui_notice(struct tui *t, int error, const char *fmt, ...) HY_PRINTF(3, 4);
