@@ -184,7 +184,7 @@ def a_mention_marks_the_channel_and_the_title_says_what_waits():
     s = W.tmux.wait("bob", "<alice> bob: are you there?")
     assert "[#general]" in s, s
     W.tmux.wait("bob", lambda s: "waiting" not in W.tmux.run("display", "-p", "-t", "bob",
-                                                             "#{pane_title}"), 5, "a calm title")
+                                                             "#{pane_title}"), 10, "a calm title")
 
 
 def coloured(screen):
@@ -226,16 +226,16 @@ def the_line_editor_edits_wide_text_in_place():
     W.tmux.keys("alice", "End", "C-w")
     W.tmux.type("alice", "đẹp")
     W.tmux.keys("alice", "M-b", "C-k")
-    s = W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general] > thế giới", 5,
+    s = W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general] > thế giới", 10,
                     "the edited line")
     W.tmux.keys("alice", "C-u")
-    W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general]", 5, "an empty line")
+    W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general]", 10, "an empty line")
 
 
 def a_pasted_block_is_one_message():
     W.tmux.run("set-buffer", "-b", "hy", "first line\nsecond line\nthird line")
     W.tmux.run("paste-buffer", "-p", "-b", "hy", "-t", "alice")
-    s = W.tmux.wait("alice", "first line↵second line↵third line", 5, "the pasted block")
+    s = W.tmux.wait("alice", "first line↵second line↵third line", 10, "the pasted block")
     W.tmux.keys("alice", "Enter")
     s = W.tmux.wait("bob", "third line")
     lines = s.splitlines()
@@ -272,15 +272,15 @@ def scrollback_reaches_into_the_stored_history_and_search_finds():
         raise AssertionError("PgUp never reached backlog 000:\n" + s)
     assert "-- more" in s, s
     W.tmux.keys("bob", "M->")
-    W.tmux.wait("bob", lambda s: "backlog 299" in s and "-- more" not in s, 5, "the newest")
+    W.tmux.wait("bob", lambda s: "backlog 299" in s and "-- more" not in s, 10, "the newest")
     W.tmux.line("bob", "/search backlog 123")
-    s = W.tmux.wait("bob", "<carol> backlog 123", 5)
+    s = W.tmux.wait("bob", "<carol> backlog 123", 10)
     assert "backlog 299" not in s, s
     # Ctrl-R for the same text again finds nothing older.
     W.tmux.keys("bob", "C-r", "Enter")
-    W.tmux.wait("bob", "no older match", 5)
+    W.tmux.wait("bob", "no older match", 10)
     W.tmux.keys("bob", "Escape")
-    W.tmux.wait("bob", lambda s: "backlog 299" in s and "[#general]" in s, 5, "back to the end")
+    W.tmux.wait("bob", lambda s: "backlog 299" in s and "[#general]" in s, 10, "back to the end")
 
 
 def help_lists_commands_and_keys():
@@ -298,10 +298,10 @@ def help_lists_commands_and_keys():
 def completion_finishes_commands_and_names():
     W.tmux.type("bob", "/que")
     W.tmux.keys("bob", "Tab")
-    W.tmux.wait("bob", lambda s: rows(s)[29].rstrip() == "[#general] /query", 5, "/query")
+    W.tmux.wait("bob", lambda s: rows(s)[29].rstrip() == "[#general] /query", 10, "/query")
     W.tmux.type("bob", "ali")
     W.tmux.keys("bob", "Tab")
-    W.tmux.wait("bob", lambda s: rows(s)[29].rstrip() == "[#general] /query alice", 5,
+    W.tmux.wait("bob", lambda s: rows(s)[29].rstrip() == "[#general] /query alice", 10,
                 "/query alice")
     W.tmux.keys("bob", "C-u")
 
@@ -311,20 +311,20 @@ def a_resize_redraws_the_layout():
     # tmux keeps the bottom of a shrunk screen: wait for the title row too.
     s = W.tmux.wait("bob", lambda s: len(rows(s)) >= 20 and rows(s)[19].startswith("[#general]")
                     and rows(s)[18].startswith("[bob]") and rows(s)[0].startswith(" #general")
-                    and rows(s)[1].startswith("1  #general"), 5, "the 70x20 layout")
+                    and rows(s)[1].startswith("1  #general"), 10, "the 70x20 layout")
     # No right pane under 80 columns, the left one still there.
     assert "online" not in "\n".join(l[52:] for l in rows(s)[1:18]), s
     assert rows(s)[1].startswith("1  #general"), s
     W.tmux.resize("bob", 100, 30)
     s = W.tmux.wait("bob", lambda s: rows(s)[29].startswith("[#general]")
-                    and "online" in rows(s)[1][82:], 5, "the 100x30 layout")
+                    and "online" in rows(s)[1][82:], 10, "the 100x30 layout")
 
 
 def nothing_is_broken_at_40x12():
     W.tmux.resize("bob", 40, 12)
     s = W.tmux.wait("bob", lambda s: rows(s)[11].startswith("[#general]")
                     and rows(s)[10].startswith("[bob]") and rows(s)[0].startswith(" #general"),
-                    5, "the 40x12 layout")
+                    10, "the 40x12 layout")
     r = rows(s)
     # No pane beside the messages, which wrap into 40 columns.
     assert "│" not in s, s
@@ -333,7 +333,7 @@ def nothing_is_broken_at_40x12():
     W.tmux.line("alice", "/msg bob while you are small")
     s = W.tmux.wait("bob", "act: 3", 10)  # alice's conversation has activity
     W.tmux.resize("bob", 100, 30)
-    W.tmux.wait("bob", lambda s: rows(s)[29].startswith("[#general]"), 5)
+    W.tmux.wait("bob", lambda s: rows(s)[29].startswith("[#general]"), 10)
 
 
 def the_login_prompt_hides_the_password():
@@ -374,7 +374,7 @@ def quit_restores_the_terminal_and_history_survives():
     W.tmux.run("kill-session", "-t", "dave")
     W.client("dave")
     W.tmux.keys("dave", "Up")
-    W.tmux.wait("dave", lambda s: rows(s)[29].rstrip() == "[#general] /quit", 5,
+    W.tmux.wait("dave", lambda s: rows(s)[29].rstrip() == "[#general] /quit", 10,
                 "/quit from the input history")
 
 
