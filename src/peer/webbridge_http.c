@@ -252,7 +252,8 @@ static int
 respond_json(struct webbridge_conn *c, struct lws *wsi, unsigned status, struct json_object *o,
     const struct header *extra, size_t nextra)
 {
-	char *body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	char *body = xstrdup(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
 	json_object_put(o);
 	return respond(c, wsi, status, "application/json", body, strlen(body), 1, extra, nextra);
@@ -275,7 +276,8 @@ serve_page(struct webbridge_conn *c, struct lws *wsi)
 	json_object_object_add(
 	    cfg, "session", json_object_new_boolean(b->logged_in && has_session(b, wsi)));
 	json_object_object_add(cfg, "version", json_object_new_string(HYCHAT_VERSION));
-	json = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
+	json = json_object_to_json_string_ext(
+	    cfg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	/* Into an attribute value: escaped as HTML, read back by the page
 	 * with JSON.parse, no inline script for the policy to allow. */
