@@ -518,18 +518,19 @@ draw_input(struct tui *t)
 	cx = x;
 	for (size_t i = in->scroll; i < in->len; i++) {
 		wchar_t c = in->buf[i];
-		int w = c == L'\n' ? 1 : tui_wchar_width(c);
-		if (cx + w > t->cols)
-			break;
+		int w = c == L'\n' ? 1 : tui_wchar_width(c), px = getcurx(stdscr);
 		if (i == in->cur)
-			cx = getcurx(stdscr);
+			cx = px;
+		/* The last column stays free for the cursor at the end. */
+		if (px + w > t->cols - 1)
+			break;
 		one[0] = c == L'\n' ? L'\x21b5' : (wcwidth(c) < 0 ? L'\xfffd' : c);
 		if (c == L'\n')
 			attrset(A_DIM);
 		addnwstr(one, 1);
 		attrset(A_NORMAL);
 	}
-	if (in->cur >= in->len)
+	if (in->cur >= in->len && in->cur > in->scroll)
 		cx = getcurx(stdscr);
 	move(y, cx < t->cols ? cx : t->cols - 1);
 }
