@@ -587,6 +587,8 @@ key_login(struct tui *t, int key, int code, int meta)
 		    engine_username(t->e));
 	} else if (!code && key == CTRL_KEY('c')) {
 		tui_quit(t);
+	} else if (code && (key == KEY_UP || key == KEY_DOWN)) {
+		/* No typed lines in a password field. */
 	} else if (!tui_input_edit(&t->input, key, code, meta) && printable(key, code)) {
 		tui_input_insert(&t->input, (wchar_t)key);
 	}
