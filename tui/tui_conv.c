@@ -129,14 +129,28 @@ tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 	else if (kind != NULL && strcmp(kind, "system") == 0)
 		m->kind = TUI_MSG_SYSTEM;
 	/* "2026-11-24T10:00:00.123" shows as its hour and minute. */
-	if (time != NULL && strlen(time) >= 16 && time[10] == 'T')
+	if (time != NULL && strlen(time) >= 16 && time[10] == 'T') {
 		memcpy(m->time, time + 11, TUI_TIME_LEN);
-	else
+		memcpy(m->day, time, TUI_DAY_LEN);
+	} else
 		memcpy(m->time, "--:--", TUI_TIME_LEN);
 	m->from = xstrdup(from);
 	m->text = xstrdup(text);
 	m->mention = !m->outgoing && conv[0] == '#' && mentions(text, engine_username(t->e));
 	return m;
+}
+
+/* Day lines: above the first message of each day in the window, and
+ * above the very first message of the history. */
+static void
+mark_days(struct tui_conv *c, size_t from)
+{
+	for (size_t i = from; i < c->n; i++) {
+		struct tui_msg *m = c->msgs[i];
+		int brk = m->day[0] != '\0' &&
+		    (i == 0 ? c->at_start : strcmp(m->day, c->msgs[i - 1]->day) != 0);
+		m->day_break = brk;
+	}
 }
 
 static void
@@ -164,6 +178,7 @@ trim_start(struct tui *t, struct tui_conv *c)
 	c->n -= drop;
 	c->bottom -= drop;
 	c->at_start = 0;
+	mark_days(c, 0);
 }
 
 /* Drops the newest messages beyond the window, far below the view. */
@@ -182,6 +197,7 @@ append(struct tui *t, struct tui_conv *c, struct tui_msg *m)
 {
 	reserve(c, 1);
 	c->msgs[c->n++] = m;
+	mark_days(c, c->n - 1);
 	if (c->follow) {
 		c->bottom = c->n - 1;
 		c->skip = 0;
@@ -226,6 +242,7 @@ tui_line(struct tui *t, enum tui_kind kind, const char *fmt, ...)
 	localtime_r(&now, &tm);
 	strftime(clock, sizeof(clock), "%H:%M", &tm);
 	memcpy(m->time, clock, TUI_TIME_LEN);
+	strftime(m->day, sizeof(m->day), "%Y-%m-%d", &tm);
 	m->text = b.data != NULL ? b.data : xstrdup("");
 	append(t, c, m);
 	tui_dirty(t);
@@ -354,6 +371,7 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 		break;
 	default: break;
 	}
+	mark_days(c, 0);
 	c->skip = 0;
 	tui_dirty(t);
 }
@@ -458,7 +476,7 @@ tui_msg_lines(struct tui *t, struct tui_conv *c, struct tui_msg *m)
 			m->nlines = tui_text_wrap(m->text, w, NULL, 0);
 		m->wrap_width = t->msg_w;
 	}
-	return m->nlines + (m->seq != 0 && m->seq == c->marker_seq);
+	return m->nlines + m->day_break + (m->seq != 0 && m->seq == c->marker_seq);
 }
 
 /* Lines of the window above the view's last row, counted up to limit. */

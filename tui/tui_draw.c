@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tui_internal.h"
 
@@ -179,13 +180,37 @@ text_attr(struct tui *t, const struct tui_conv *c, const struct tui_msg *m)
 	}
 }
 
+/* "── Tue, 24 Nov 2026 ──" above the first message of a day. */
+static void
+draw_day(struct tui *t, const struct tui_msg *m, int y)
+{
+	struct tm tm = { 0 };
+	char label[64];
+
+	if (sscanf(m->day, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+		return;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	tm.tm_hour = 12;
+	tm.tm_isdst = -1;
+	if (mktime(&tm) == (time_t)-1 ||
+	    strftime(label + 1, sizeof(label) - 2, "%a, %d %b %Y", &tm) == 0)
+		snprintf(label + 1, sizeof(label) - 2, "%s", m->day);
+	label[0] = ' ';
+	strcat(label, " ");
+	attrset(A_DIM);
+	mvhline(y, t->msg_x, ACS_HLINE, t->msg_w);
+	if (t->msg_w > 6)
+		put_str(y, t->msg_x + 2, label, t->msg_w - 4);
+}
+
 /* Draws the lines [from, to) of message m, its line `from` on row y. */
 static void
 draw_msg(struct tui *t, struct tui_conv *c, struct tui_msg *m, int from, int to, int y)
 {
 	int p = tui_msg_prefix(m), own_line = t->msg_w - p < TUI_TEXT_MIN;
 	int tw = own_line ? t->msg_w : t->msg_w - p, indent = own_line ? 0 : p;
-	int marker = m->seq != 0 && m->seq == c->marker_seq, nspans;
+	int day = m->day_break, marker = m->seq != 0 && m->seq == c->marker_seq, nspans;
 	struct tui_span *spans;
 
 	nspans = tui_text_wrap(m->text, tw, NULL, 0);
@@ -193,16 +218,22 @@ draw_msg(struct tui *t, struct tui_conv *c, struct tui_msg *m, int from, int to,
 		nspans = LINES_MAX_SPANS;
 	spans = xmalloc((size_t)nspans * sizeof(*spans));
 	tui_text_wrap(m->text, tw, spans, nspans);
+	/* The lines: the day's, the unread marker, the prefix's own (when the
+	 * text is too narrow beside it), then the text. */
 	for (int k = from; k < to; k++, y++) {
-		int line = k - marker - own_line;
-		if (marker && k == 0) {
+		int line = k - day - marker - own_line;
+		if (day && k == 0) {
+			draw_day(t, m, y);
+			continue;
+		}
+		if (marker && k == day) {
 			attrset(color(t, PAIR_MARKER) | A_BOLD);
 			mvhline(y, t->msg_x, ACS_HLINE, t->msg_w);
 			if (t->msg_w > 14)
 				put_str(y, t->msg_x + 2, " new messages ", t->msg_w - 2);
 			continue;
 		}
-		if (own_line ? line < 0 : line == 0)
+		if (line == (own_line ? -1 : 0))
 			draw_prefix(t, m, y);
 		if (line < 0 || line >= nspans)
 			continue;

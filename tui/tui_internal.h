@@ -38,6 +38,7 @@
 #define TUI_RESIZE_SETTLE_MS 100 /* the size is read again after SIGWINCH */
 #define TUI_ESC_DELAY_MS 25 /* a lone Escape, as opposed to Alt-x */
 #define TUI_TIME_LEN 5 /* "HH:MM" */
+#define TUI_DAY_LEN 10 /* "YYYY-MM-DD" */
 #define TUI_TEXT_MIN 10 /* narrower text goes below its "HH:MM <nick>" */
 
 /* Keys ncurses does not name: the brackets of a pasted block. */
@@ -58,6 +59,8 @@ struct tui_msg {
 	int outgoing;
 	int mention;
 	char time[TUI_TIME_LEN + 1];
+	char day[TUI_DAY_LEN + 1]; /* "" if the time says none */
+	int day_break; /* the first of its day in the window: a line above it */
 	char *from; /* NULL for system and error lines */
 	char *text;
 	int wrap_width; /* nlines holds for this width */
