@@ -379,6 +379,10 @@ open_terminal(struct tui *t, char **cause)
 	set_escdelay(TUI_ESC_DELAY_MS);
 	define_key("\033[200~", TUI_KEY_PASTE_BEGIN);
 	define_key("\033[201~", TUI_KEY_PASTE_END);
+	define_key("\033[1;3D", TUI_KEY_ALT_LEFT);
+	define_key("\033[1;3C", TUI_KEY_ALT_RIGHT);
+	define_key("\033[1;5D", TUI_KEY_CTRL_LEFT);
+	define_key("\033[1;5C", TUI_KEY_CTRL_RIGHT);
 	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0');
 	if (t->color) {
 		start_color();

@@ -145,8 +145,12 @@ static const struct binding bindings[] = {
 	{ KEY_NPAGE, 1, 0, key_page, 1, "PgDn", "scroll forward" },
 	{ '<', 0, 1, key_top, 0, "Alt-<", "the oldest message of the conversation" },
 	{ '>', 0, 1, key_newest, 0, "Alt->", "the newest message" },
-	{ CTRL_KEY('n'), 0, 0, key_conv, 1, "Ctrl-N", "the next conversation" },
-	{ CTRL_KEY('p'), 0, 0, key_conv, -1, "Ctrl-P", "the previous conversation" },
+	{ CTRL_KEY('n'), 0, 0, key_conv, 1, "Ctrl-N, Alt-Right", "the next conversation" },
+	{ CTRL_KEY('p'), 0, 0, key_conv, -1, "Ctrl-P, Alt-Left", "the previous conversation" },
+	{ TUI_KEY_ALT_RIGHT, 1, 0, key_conv, 1, NULL, NULL },
+	{ TUI_KEY_ALT_LEFT, 1, 0, key_conv, -1, NULL, NULL },
+	{ KEY_RIGHT, 1, 1, key_conv, 1, NULL, NULL }, /* Escape, then the arrow */
+	{ KEY_LEFT, 1, 1, key_conv, -1, NULL, NULL },
 	{ '1', 0, 1, key_window, 1, "Alt-1 ... Alt-9", "the conversation of that number" },
 	{ '2', 0, 1, key_window, 2, NULL, NULL },
 	{ '3', 0, 1, key_window, 3, NULL, NULL },
@@ -167,7 +171,7 @@ static const struct binding bindings[] = {
 	    "suspend to the shell (fg to come back); links drop meanwhile" },
 	{ 0, 0, 0, NULL, 0, "Left, Right, Ctrl-B, Ctrl-F", "move the cursor" },
 	{ 0, 0, 0, NULL, 0, "Home, End, Ctrl-A, Ctrl-E", "to the start or end of the line" },
-	{ 0, 0, 0, NULL, 0, "Alt-B, Alt-F", "a word back or forward" },
+	{ 0, 0, 0, NULL, 0, "Alt-B, Alt-F, Ctrl-Left, Ctrl-Right", "a word back or forward" },
 	{ 0, 0, 0, NULL, 0, "Backspace, Delete, Ctrl-D", "delete a character" },
 	{ 0, 0, 0, NULL, 0, "Ctrl-W, Alt-Backspace", "delete the word before the cursor" },
 	{ 0, 0, 0, NULL, 0, "Alt-D", "delete the word after the cursor" },
@@ -640,6 +644,16 @@ tui_key(struct tui *t, int key, int code)
 		return;
 	}
 	t->meta = 0;
+	/* The rest of an escape sequence ncurses does not know is not text:
+	 * swallowed up to its final byte. */
+	if (t->csi) {
+		t->csi = !code && !(key >= 0x40 && key <= 0x7e);
+		return;
+	}
+	if (meta && !code && key == '[' && !t->pasting) {
+		t->csi = 1;
+		return;
+	}
 	if (!code && key == 27)
 		key = TUI_KEY_ESC, code = 1, meta = 0;
 	if (code && (key == TUI_KEY_PASTE_BEGIN || key == TUI_KEY_PASTE_END)) {

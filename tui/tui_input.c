@@ -256,6 +256,8 @@ tui_input_edit(struct tui_input *in, int key, int is_code, int meta)
 	if (is_code) {
 		switch (key) {
 		case KEY_LEFT: in->cur = cur > 0 ? cur - 1 : 0; break;
+		case TUI_KEY_CTRL_LEFT: in->cur = word_left(in); break;
+		case TUI_KEY_CTRL_RIGHT: in->cur = word_right(in); break;
 		case KEY_RIGHT: in->cur = cur < in->len ? cur + 1 : cur; break;
 		case KEY_HOME: in->cur = 0; break;
 		case KEY_END: in->cur = in->len; break;

@@ -45,6 +45,11 @@
 #define TUI_KEY_PASTE_BEGIN (KEY_MAX + 1)
 #define TUI_KEY_PASTE_END (KEY_MAX + 2)
 #define TUI_KEY_ESC (KEY_MAX + 3) /* Escape alone, not the start of Alt-x */
+/* xterm's modified arrows, which not every terminfo entry names. */
+#define TUI_KEY_ALT_LEFT (KEY_MAX + 4)
+#define TUI_KEY_ALT_RIGHT (KEY_MAX + 5)
+#define TUI_KEY_CTRL_LEFT (KEY_MAX + 6)
+#define TUI_KEY_CTRL_RIGHT (KEY_MAX + 7)
 
 enum tui_kind {
 	TUI_MSG_CHAT,
@@ -171,6 +176,7 @@ struct tui {
 	int64_t search_before;
 	struct tui_conv *search_conv;
 	int meta; /* Escape seen: the next key is Alt-key */
+	int csi; /* inside an escape sequence no key names: swallowed */
 	int pasting;
 	char notice[256];
 	int notice_error;
