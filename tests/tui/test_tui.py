@@ -7,6 +7,7 @@ here, by pid or with that private server."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -138,7 +139,7 @@ W = None
 def setup():
     global W
     W = World()
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank"):
         register(W.tport, u, PASSWORD)
     W.client("alice")
     W.client("bob")
@@ -378,6 +379,30 @@ def quit_restores_the_terminal_and_history_survives():
                 "/quit from the input history")
 
 
+def client_pid(user):
+    """The hychat under the pane's shell: started by this test."""
+    sh = W.tmux.run("display", "-p", "-t", user, "#{pane_pid}").strip()
+    with open("/proc/%s/task/%s/children" % (sh, sh)) as f:
+        kids = f.read().split()
+    assert len(kids) == 1, kids
+    with open("/proc/%s/comm" % kids[0]) as f:
+        assert f.read().strip() == "hychat"
+    return int(kids[0])
+
+
+def sigterm_and_a_crash_give_the_terminal_back():
+    W.client("gina")
+    os.kill(client_pid("gina"), signal.SIGTERM)
+    s = W.tmux.wait("gina", lambda s: re.search(r"EXIT:\d+\s+\S*icanon", s), 10, "the exit")
+    assert "EXIT:0" in s and re.search(r"(^|\s)icanon echo\b", s), s
+    W.client("hank")
+    os.kill(client_pid("hank"), signal.SIGSEGV)
+    s = W.tmux.wait("hank", lambda s: re.search(r"EXIT:\d+\s+\S*icanon", s), 10, "the exit")
+    assert "EXIT:139" in s and "hychat: crashed" in s, s
+    assert re.search(r"(^|\s)icanon echo\b", s), s
+    assert "tracker:" not in s, s
+
+
 def every_client_exits_cleanly_with_clean_logs():
     for u in ("alice", "bob"):
         W.tmux.line(u, "/quit")
@@ -416,6 +441,7 @@ CASES = [
     the_login_prompt_hides_the_password,
     a_new_account_is_made_from_the_prompt,
     quit_restores_the_terminal_and_history_survives,
+    sigterm_and_a_crash_give_the_terminal_back,
     every_client_exits_cleanly_with_clean_logs,
 ]
 
