@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <wctype.h>
 
 #include "hychat/log.h"
@@ -43,12 +44,35 @@ add_line(struct tui_input *in, char *line)
 	in->hist[in->nhist++] = line;
 }
 
+static void write_line(FILE *f, const char *line);
+
+/* Rewrites the file with the entries kept, through a new file renamed
+ * over it. */
+static void
+compact_history(struct tui_input *in)
+{
+	struct buf tmp;
+	FILE *f;
+
+	buf_init(&tmp);
+	buf_printf(&tmp, "%s.new", in->hist_path);
+	if ((f = fopen(tmp.data, "w")) != NULL) {
+		for (size_t i = 0; i < in->nhist; i++)
+			write_line(f, in->hist[i]);
+		if (fclose(f) != 0 || rename(tmp.data, in->hist_path) != 0) {
+			log_warn("%s: %s", in->hist_path, strerror(errno));
+			unlink(tmp.data);
+		}
+	}
+	buf_fini(&tmp);
+}
+
 static void
 load_history(struct tui_input *in)
 {
 	FILE *f = fopen(in->hist_path, "r");
 	char *line = NULL;
-	size_t cap = 0;
+	size_t cap = 0, lines = 0;
 	ssize_t n;
 
 	if (f == NULL) {
@@ -61,9 +85,12 @@ load_history(struct tui_input *in)
 			line[--n] = '\0';
 		if (n > 0)
 			add_line(in, unescape(line));
+		lines++;
 	}
 	free(line);
 	fclose(f);
+	if (lines > 2 * TUI_INPUT_HISTORY_MAX)
+		compact_history(in);
 }
 
 void
@@ -91,8 +118,19 @@ tui_input_fini(struct tui_input *in)
 	free(in->hist_path);
 }
 
-/* Appends the line to the file; the file is cut back to the newest
- * entries when it holds twice as many as are kept. */
+static void
+write_line(FILE *f, const char *line)
+{
+	for (const char *p = line; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '\n')
+			fputc('\\', f);
+		fputc(*p == '\n' ? 'n' : *p, f);
+	}
+	fputc('\n', f);
+}
+
+/* Appends the line to the file; at start, a file that holds twice as many
+ * lines as are kept is cut back to those. */
 static void
 save_line(struct tui_input *in, const char *line)
 {
@@ -100,12 +138,7 @@ save_line(struct tui_input *in, const char *line)
 
 	if (in->hist_path == NULL || (f = fopen(in->hist_path, "a")) == NULL)
 		return;
-	for (const char *p = line; *p != '\0'; p++) {
-		if (*p == '\\' || *p == '\n')
-			fputc('\\', f);
-		fputc(*p == '\n' ? 'n' : *p, f);
-	}
-	fputc('\n', f);
+	write_line(f, line);
 	if (fclose(f) != 0)
 		log_warn("%s: %s", in->hist_path, strerror(errno));
 }
