@@ -2,11 +2,15 @@
 """Hostile load across the system: a flood of 10,000 connections to the
 tracker (the cap answered with 503, service back after); then a random mix
 of oversized, truncated and malformed requests and frames for 60 s against
-the tracker, the proxy (in front of hychat-httpd) and a peer at once.
+the tracker, the proxy (in front of hychat-httpd) and a peer at once, and
+hostile pages against the peer's web bridge (foreign origins, commands
+without the secret, bad frames): every one refused, none taking effect.
 Afterwards every process still answers correctly and its memory is back
 within 10% of what it was before the mix.
 
 HYCHAT_MIX_SECONDS changes the length of the mix (default 60)."""
+import base64
+import html
 import json
 import os
 import random
@@ -191,6 +195,137 @@ def blast(port, gen, host, deadline, counts, seed):
             time.sleep(left)
 
 
+# A minimal WebSocket client (RFC 6455), enough to play a browser tab or a
+# hostile page.
+
+def ws_upgrade(port, origin, path="/ws"):
+    """A socket after the upgrade, or (None, status line) if refused."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+            % (path, port, key))
+    if origin is not None:
+        head += "Origin: %s\r\n" % origin
+    s.sendall((head + "\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    status = data.split(b"\r\n", 1)[0]
+    if b" 101 " not in status:
+        s.close()
+        return None, status
+    return s, status
+
+
+def ws_frame(payload, opcode=1):
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read(s):
+    """(opcode, payload) of the next frame from the server, or None."""
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+    try:
+        h = exact(2)
+        n = h[1] & 0x7f
+        if n == 126:
+            n = struct.unpack(">H", exact(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", exact(8))[0]
+        return h[0] & 0x0f, exact(n)
+    except (EOFError, OSError):
+        return None
+
+
+def bridge_secret(port):
+    st, _, body = request(port, "GET", "/", headers={"Host": "127.0.0.1:%d" % port})
+    assert st == 200, st
+    m = re.search(r'name="hychat-config" content="([^"]*)"', body.decode())
+    return json.loads(html.unescape(m.group(1)))["secret"]
+
+
+def ws_bad(rnd, port):
+    """One hostile attempt on the bridge; returns True if it was refused."""
+    pick = rnd.randrange(7)
+    own = "http://127.0.0.1:%d" % port
+    if pick == 0:  # a foreign page
+        s, st = ws_upgrade(port, rnd.choice(["http://evil.example", "null",
+                                             "http://127.0.0.1:1", "http://localhost.evil"]))
+        return s is None  # refused: 403, or closed before any 101
+    if pick == 1:  # no Origin at all
+        s, st = ws_upgrade(port, None)
+        return s is None
+    if pick in (2, 3):  # our origin, but commands without the secret or a wrong one
+        s, st = ws_upgrade(port, own)
+        if s is None:
+            return False
+        first = "auth wrong-%d" % rnd.randrange(10 ** 6) if pick == 3 else ""
+        line = first or "send alice HACKED-%d" % rnd.randrange(10 ** 6)
+        s.sendall(ws_frame(line.encode()))
+        if pick == 3:
+            s.sendall(ws_frame(b"send alice HACKED-after-a-wrong-secret"))
+        f = ws_read(s)
+        s.close()
+        return f is None or (f[0] == 8 and f[1][:2] == struct.pack(">H", 1008))
+    if pick == 4:  # a binary frame, a frame of impossible length
+        s, st = ws_upgrade(port, own)
+        if s is None:
+            return False
+        s.sendall(rnd.choice([ws_frame(os.urandom(64), opcode=2),
+                              b"\x81\xff" + b"\x7f" * 8 + os.urandom(4) + b"x" * 100,
+                              os.urandom(200)]))
+        f = ws_read(s)
+        s.close()
+        return f is None or f[0] == 8
+    if pick == 5:  # /confirm-login without the secret
+        st, _, _ = request(port, "GET", "/confirm-login",
+                           headers={"Host": "127.0.0.1:%d" % port})
+        return st == 403
+    try:  # garbage
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(os.urandom(rnd.randrange(1, 2048)))
+        s.settimeout(0.5)
+        s.recv(4096)
+        s.close()
+    except OSError:
+        pass
+    return True
+
+
+def ws_blast(port, deadline, counts, seed):
+    rnd = random.Random(seed)
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        try:
+            refused = ws_bad(rnd, port)
+        except OSError:
+            refused = True  # cut by the bridge
+        counts[0] += 1
+        counts[1] += 0 if refused else 1
+        left = 1.0 / RATE - (time.monotonic() - t0)
+        if left > 0:
+            time.sleep(left)
+
+
 @case
 def a_minute_of_malformed_input_leaves_everything_serving():
     raise_fd_limit(4096)
@@ -209,7 +344,8 @@ def a_minute_of_malformed_input_leaves_everything_serving():
     register(tport, "alice", "alice pw")
     register(tport, "bob", "bob pw")
     a = start_peer("alice", tport, tmp, "alice pw")
-    b = start_peer("bob", tport, tmp, "bob pw")
+    wport = free_port()
+    b = start_peer("bob", tport, tmp, "bob pw", extra=["--web", str(wport)])
     procs = [("tracker", tracker.pid), ("proxy", proxy.pid), ("peer", b.p.pid)]
     try:
         def healthy():
@@ -224,6 +360,18 @@ def a_minute_of_malformed_input_leaves_everything_serving():
             a.cmd("send bob " + text)
             b.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 15, m,
                    "a message after the mix")
+            # A tab of bob's own page, with its secret, sends for bob.
+            ws, st = ws_upgrade(wport, "http://127.0.0.1:%d" % wport)
+            assert ws is not None, st
+            ws.sendall(ws_frame(("auth " + bridge_secret(wport)).encode()))
+            hello = json.loads(ws_read(ws)[1])
+            assert hello["type"] == "hello" and hello["username"] == "bob", hello
+            m = a.mark()
+            text = "from the tab %f" % time.time()
+            ws.sendall(ws_frame(("send alice " + text).encode()))
+            a.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 15, m,
+                   "a message from bob's tab")
+            ws.close()
 
         # Warm up (pools, caches, the link), then the baseline.
         healthy()
@@ -236,6 +384,8 @@ def a_minute_of_malformed_input_leaves_everything_serving():
             counts[name] = [0, 0]
             threads.append(threading.Thread(target=blast, args=(port, gen, host, warm,
                                                                 counts[name], 1)))
+        counts["bridge"] = [0, 0]
+        threads.append(threading.Thread(target=ws_blast, args=(wport, warm, counts["bridge"], 2)))
         for t in threads:
             t.start()
         for t in threads:
@@ -253,6 +403,8 @@ def a_minute_of_malformed_input_leaves_everything_serving():
                 ("peer", b.port, peer_bad, b""), ("peer", b.port, peer_bad, b""))):
             threads.append(threading.Thread(target=blast, args=(port, gen, host, deadline,
                                                                 counts[name], 100 + i)))
+        threads.append(threading.Thread(target=ws_blast, args=(wport, deadline, counts["bridge"],
+                                                               200)))
         for t in threads:
             t.start()
         for t in threads:
@@ -265,6 +417,12 @@ def a_minute_of_malformed_input_leaves_everything_serving():
         for n, _ in procs:
             print("  %s: %d connections of malformed input in %.0f s (%d failed to connect), "
                   "RSS %d kB -> %d kB" % (n, counts[n][0], MIX_S, counts[n][1], base[n], after[n]))
+        print("  bridge: %d hostile pages, sockets and requests in %.0f s, %d not refused"
+              % (counts["bridge"][0], MIX_S, counts["bridge"][1]))
+        assert counts["bridge"][0] > 100, counts["bridge"]
+        assert counts["bridge"][1] == 0, "the bridge let %d through" % counts["bridge"][1]
+        hacked = [e for e in a.events() if "HACKED" in json.dumps(e)]
+        assert not hacked, "a command without the secret ran: %r" % hacked[:3]
         for n, _ in procs:
             assert counts[n][0] > 100, "the mix hardly ran against %s: %r" % (n, counts[n])
             assert counts[n][1] == 0, "%s: %d connections failed: %r" % (
