@@ -59,7 +59,8 @@ do_checkpoint(uv_work_t *w)
 	struct peerdb *db = w->data;
 
 	if (db->ckpt == NULL &&
-	    sqlite3_open_v2(db->path, &db->ckpt, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	    sqlite3_open_v2(db->path, &db->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	        NULL) != SQLITE_OK) {
 		sqlite3_close(db->ckpt);
 		db->ckpt = NULL;
 		return;
@@ -105,8 +106,11 @@ peerdb_open(const char *path, uv_loop_t *loop, char **cause)
 		free(db);
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	        SQLITE_OK ||
+	/* Each connection is used by one thread at a time (the loop's, or the
+	 * one checkpoint in flight): SQLite's own mutexes are not needed. */
+	if (sqlite3_open_v2(path, &db->db,
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	        NULL) != SQLITE_OK ||
 	    sqlite3_busy_timeout(db->db, PEERDB_BUSY_TIMEOUT_MS) != SQLITE_OK ||
 	    peerdb_exec(db,
 	        "PRAGMA journal_mode = WAL;"
