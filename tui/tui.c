@@ -371,6 +371,16 @@ open_terminal(struct tui *t, char **cause)
 	}
 	set_term(screen);
 	term_active = 1;
+	if (tigetstr("cup") == NULL || tigetstr("cup") == (char *)-1) {
+		/* TERM=dumb, an editor's shell: no full screen there. */
+		restore_terminal();
+		delscreen(screen);
+		screen = NULL;
+		fclose(screen_in);
+		screen_in = NULL;
+		*cause = xstrdup("terminal: $TERM cannot move the cursor");
+		return -1;
+	}
 	raw();
 	noecho();
 	nonl();

@@ -260,8 +260,11 @@ main(int argc, char **argv)
 	if (!headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
 #ifdef HYCHAT_TUI
 		struct tui_config tc = { .no_bell = no_bell, .need_login = need_login };
-		if ((tui = tui_new(&loop, m.engine, &tc, &cause)) == NULL)
-			log_fatal(1, "%s", cause);
+		if ((tui = tui_new(&loop, m.engine, &tc, &cause)) == NULL) {
+			log_warn("%s: running headless", cause);
+			free(cause);
+			headless = 1;
+		}
 #else
 		(void)no_bell;
 		(void)need_login;
