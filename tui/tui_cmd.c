@@ -176,6 +176,7 @@ static const struct binding bindings[] = {
 	{ 0, 0, 0, NULL, 0, "Ctrl-W, Alt-Backspace", "delete the word before the cursor" },
 	{ 0, 0, 0, NULL, 0, "Alt-D", "delete the word after the cursor" },
 	{ 0, 0, 0, NULL, 0, "Ctrl-U, Ctrl-K", "delete to the start or end of the line" },
+	{ 0, 0, 0, NULL, 0, "Ctrl-Y", "put back what the last of these deleted" },
 	{ 0, 0, 0, NULL, 0, "Ctrl-T", "swap two characters" },
 	{ 0, 0, 0, NULL, 0, "Up, Down", "the lines typed before, kept across restarts" },
 	{ 0, 0, 0, NULL, 0, "Escape", "back to the newest message; leave a prompt" },

@@ -226,6 +226,21 @@ delete_range(struct tui_input *in, size_t from, size_t to)
 	in->cur = from;
 }
 
+/* Deletes a word or more into the kill buffer, for Ctrl-Y. */
+static void
+kill_range(struct tui_input *in, size_t from, size_t to)
+{
+	if (to <= from)
+		return;
+	free(in->killed);
+	in->killed = xmalloc((to - from) * sizeof(wchar_t));
+	memcpy(in->killed, in->buf + from, (to - from) * sizeof(wchar_t));
+	in->killed_len = to - from;
+	memmove(in->buf + from, in->buf + to, (in->len - to) * sizeof(wchar_t));
+	in->len -= to - from;
+	in->cur = from;
+}
+
 static int
 word_char(wchar_t c)
 {
@@ -278,9 +293,9 @@ tui_input_edit(struct tui_input *in, int key, int is_code, int meta)
 		switch (key) {
 		case 'b': in->cur = word_left(in); break;
 		case 'f': in->cur = word_right(in); break;
-		case 'd': delete_range(in, cur, word_right(in)); break;
+		case 'd': kill_range(in, cur, word_right(in)); break;
 		case 127:
-		case CTRL_KEY('h'): delete_range(in, word_left(in), cur); break;
+		case CTRL_KEY('h'): kill_range(in, word_left(in), cur); break;
 		default: return 0;
 		}
 		in->completing = 0;
@@ -308,9 +323,13 @@ tui_input_edit(struct tui_input *in, int key, int is_code, int meta)
 	case CTRL_KEY('e'): in->cur = in->len; break;
 	case CTRL_KEY('b'): in->cur = cur > 0 ? cur - 1 : 0; break;
 	case CTRL_KEY('f'): in->cur = cur < in->len ? cur + 1 : cur; break;
-	case CTRL_KEY('u'): delete_range(in, 0, cur); break;
-	case CTRL_KEY('k'): in->len = cur; break;
-	case CTRL_KEY('w'): delete_range(in, blank_left(in), cur); break;
+	case CTRL_KEY('u'): kill_range(in, 0, cur); break;
+	case CTRL_KEY('k'): kill_range(in, cur, in->len); break;
+	case CTRL_KEY('w'): kill_range(in, blank_left(in), cur); break;
+	case CTRL_KEY('y'):
+		for (size_t i = 0; i < in->killed_len; i++)
+			tui_input_insert(in, in->killed[i]);
+		break;
 	case CTRL_KEY('d'): delete_range(in, cur, cur < in->len ? cur + 1 : cur); break;
 	case CTRL_KEY('h'):
 	case 127: delete_range(in, cur > 0 ? cur - 1 : 0, cur); break;
@@ -352,6 +371,12 @@ tui_input_wipe(struct tui_input *in)
 {
 	if (in->buf != NULL)
 		explicit_bzero(in->buf, (TUI_INPUT_MAX + 1) * sizeof(wchar_t));
+	/* What Ctrl-U cut from a password is a password too. */
+	if (in->killed != NULL)
+		explicit_bzero(in->killed, in->killed_len * sizeof(wchar_t));
+	free(in->killed);
+	in->killed = NULL;
+	in->killed_len = 0;
 	tui_input_clear(in);
 }
 

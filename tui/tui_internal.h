@@ -118,6 +118,8 @@ struct tui_input {
 	size_t nhist, pos;
 	wchar_t *draft; /* the new line, kept while browsing */
 	size_t draft_len;
+	wchar_t *killed; /* the last text cut with Ctrl-U, K, W or Alt-D */
+	size_t killed_len;
 	char *hist_path;
 	/* Tab completion: the word being completed and the choice so far. */
 	int completing;

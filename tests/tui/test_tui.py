@@ -229,7 +229,10 @@ def the_line_editor_edits_wide_text_in_place():
     W.tmux.keys("alice", "M-b", "C-k")
     s = W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general] > thế giới", 10,
                     "the edited line")
-    W.tmux.keys("alice", "C-u")
+    W.tmux.keys("alice", "Home", "C-y")  # what Ctrl-K cut, put back
+    s = W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general] đẹp> thế giới",
+                    10, "the line with the cut text put back")
+    W.tmux.keys("alice", "End", "C-u")
     W.tmux.wait("alice", lambda s: rows(s)[29].rstrip() == "[#general]", 10, "an empty line")
 
 
