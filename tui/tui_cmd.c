@@ -662,6 +662,8 @@ tui_key(struct tui *t, int key, int code)
 		return;
 	}
 	tui_dirty(t);
+	if (t->input.len >= TUI_INPUT_MAX && printable(key, code))
+		tui_notice(t, 1, "the line is full: %d characters at most", TUI_INPUT_MAX);
 	if (t->pasting && t->mode != TUI_CONFIRM) {
 		/* A pasted block is text, newlines included: never a burst of
 		 * separate messages. */

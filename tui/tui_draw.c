@@ -534,16 +534,22 @@ draw_input(struct tui *t)
 	room = t->cols - x - 1;
 	if (room < 1)
 		room = 1;
-	/* Scroll so the cursor stays on the screen. */
+	/* Scroll so the cursor stays on the screen: walk back from it over
+	 * what fits, never over the whole line (a paste may be 64 KiB). */
 	if (in->scroll > in->cur)
 		in->scroll = in->cur;
-	for (;;) {
+	{
+		size_t i = in->cur;
 		int w = 0;
-		for (size_t i = in->scroll; i < in->cur; i++)
-			w += in->buf[i] == L'\n' ? 1 : tui_wchar_width(in->buf[i]);
-		if (w <= room || in->scroll >= in->cur)
-			break;
-		in->scroll++;
+		while (i > in->scroll) {
+			int cw = in->buf[i - 1] == L'\n' ? 1 : tui_wchar_width(in->buf[i - 1]);
+			if (w + cw > room)
+				break;
+			w += cw;
+			i--;
+		}
+		if (i > in->scroll)
+			in->scroll = i;
 	}
 	move(y, x);
 	cx = x;

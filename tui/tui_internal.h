@@ -25,7 +25,7 @@
 
 #define TUI_PAGE 200 /* messages fetched from the history at a time */
 #define TUI_WINDOW_MAX 2000 /* messages of one conversation held in memory */
-#define TUI_INPUT_MAX 16384 /* characters on the input line */
+#define TUI_INPUT_MAX ENGINE_TEXT_MAX /* characters on the input line */
 #define TUI_INPUT_HISTORY_MAX 1000 /* typed lines remembered */
 #define TUI_PASTE_ASK_LINES 5 /* a longer message asks before it is sent */
 #define TUI_LEFT_MIN_COLS 60 /* narrower: no conversation pane */
