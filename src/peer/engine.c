@@ -242,6 +242,7 @@ on_commit(uv_check_t *c)
 		log_error("%s", cause);
 		free(cause);
 	}
+	engine_flush_acks(e);
 }
 
 static void
@@ -479,6 +480,7 @@ engine_free(struct engine *e)
 	if (e->tc != NULL)
 		tracker_client_free(e->tc);
 	engine_tracker_free_calls(e);
+	engine_free_acks(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

@@ -17,6 +17,7 @@
 
 #define ENGINE_ID_BYTES 16 /* a message id: 128 random bits, in hex */
 #define ENGINE_ID_MAX 64 /* longest id accepted from a peer */
+#define ENGINE_ACK_MAX_IDS 1024 /* ids in one ack message (about 36 KB) */
 #define ENGINE_ID_POOL 4096 /* random bytes drawn at once for ids */
 #define ENGINE_TIME_MAX 64
 #define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask before each burst */
@@ -91,6 +92,7 @@ struct engine {
 	struct engine_tcall *waiting; /* for a login */
 
 	struct engine_channel *channels;
+	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
 	char *last_conv;
 	int lookup_running, lookup_again;
 	int stopping;
@@ -128,6 +130,10 @@ extern const struct p2p_net_ops engine_net_ops;
  * for them first unless fresh (the list just came). */
 void engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh);
 void engine_free_pending(struct engine_channel *c);
+/* Sends this turn's acknowledgements, one message per sender; called
+ * once the turn's commit has stored what they acknowledge. */
+void engine_flush_acks(struct engine *e);
+void engine_free_acks(struct engine *e);
 /* Dials the users that have messages waiting. */
 void engine_redial_pending(struct engine *e);
 

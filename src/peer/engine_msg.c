@@ -388,18 +388,74 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 
 /* Receiving. */
 
+/* Acknowledgements wait for the end of the turn, when what they
+ * acknowledge is committed, and go as one message per sender:
+ * {"type":"ack","ids":[...]}. A burst of messages costs one ack. */
+struct engine_acks {
+	char user[ENGINE_NAME_MAX + 1];
+	struct json_object *ids;
+	struct engine_acks *next;
+};
+
 static void
 send_ack(struct engine *e, const char *user, const char *id)
 {
-	struct json_object *a = json_object_new_object();
-	size_t len;
-	const char *json;
+	struct engine_acks *a;
 
-	event_add_str(a, "type", "ack");
-	event_add_str(a, "id", id);
-	json = serialize(a, &len);
-	p2p_net_send(e->net, user, json, len);
-	json_object_put(a);
+	for (a = e->acks; a != NULL; a = a->next)
+		if (strcmp(a->user, user) == 0)
+			break;
+	if (a == NULL) {
+		a = xcalloc(1, sizeof(*a));
+		snprintf(a->user, sizeof(a->user), "%s", user);
+		a->ids = json_object_new_array();
+		a->next = e->acks;
+		e->acks = a;
+	}
+	json_object_array_add(a->ids, json_object_new_string(id));
+}
+
+void
+engine_flush_acks(struct engine *e)
+{
+	if (e->net == NULL) {
+		engine_free_acks(e);
+		return;
+	}
+	while (e->acks != NULL) {
+		struct engine_acks *a = e->acks;
+		size_t n = json_object_array_length(a->ids);
+
+		for (size_t off = 0; off < n; off += ENGINE_ACK_MAX_IDS) {
+			struct json_object *m = json_object_new_object(),
+			                   *ids = json_object_new_array();
+			const char *json;
+			size_t len;
+
+			for (size_t i = off; i < n && i < off + ENGINE_ACK_MAX_IDS; i++)
+				json_object_array_add(
+				    ids, json_object_get(json_object_array_get_idx(a->ids, i)));
+			event_add_str(m, "type", "ack");
+			json_object_object_add(m, "ids", ids);
+			json = serialize(m, &len);
+			p2p_net_send(e->net, a->user, json, len);
+			json_object_put(m);
+		}
+		e->acks = a->next;
+		json_object_put(a->ids);
+		free(a);
+	}
+}
+
+void
+engine_free_acks(struct engine *e)
+{
+	while (e->acks != NULL) {
+		struct engine_acks *a = e->acks;
+		e->acks = a->next;
+		json_object_put(a->ids);
+		free(a);
+	}
 }
 
 /* Checks the fields every text message has; fills in a missing time. */
@@ -487,9 +543,8 @@ recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_ob
 }
 
 static void
-recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *m)
+ack_one(struct engine *e, const char *user, const char *id)
 {
-	const char *id = str_field(m, "id");
 	struct json_object *ev;
 
 	if (id == NULL || outbox_ack(e->outbox, user, id) != 1)
@@ -498,6 +553,26 @@ recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *
 	event_add_str(ev, "id", id);
 	event_add_str(ev, "to", user);
 	event_emit(&e->bus, ev);
+}
+
+/* {"type":"ack","ids":[...]}, or one "id". */
+static void
+recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *m)
+{
+	struct json_object *ids, *v;
+
+	(void)encrypted;
+	if (json_object_object_get_ex(m, "ids", &ids) &&
+	    json_object_is_type(ids, json_type_array)) {
+		size_t n = json_object_array_length(ids);
+		for (size_t i = 0; i < n; i++) {
+			v = json_object_array_get_idx(ids, i);
+			if (json_object_is_type(v, json_type_string))
+				ack_one(e, user, json_object_get_string(v));
+		}
+		return;
+	}
+	ack_one(e, user, str_field(m, "id"));
 }
 
 static const struct {
