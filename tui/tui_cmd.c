@@ -299,6 +299,12 @@ cmd_search(struct tui *t, char *args)
 }
 
 static void
+cmd_clear(struct tui *t, char *args)
+{
+	tui_conv_clear(t);
+}
+
+static void
 cmd_quit(struct tui *t, char *args)
 {
 	tui_quit(t);
@@ -322,6 +328,7 @@ static const struct tui_command commands[] = {
 	{ "who", cmd_list, "[CHANNEL]", "the same as /list" },
 	{ "search", cmd_search, "TEXT",
 	    "search the conversation's stored history and show the newest match" },
+	{ "clear", cmd_clear, "", "empty the view; PgUp brings the history back" },
 	{ "quit", cmd_quit, "[MESSAGE]", "leave the tracker and exit" },
 };
 
@@ -495,6 +502,8 @@ complete(struct tui *t)
 
 /* /help. */
 
+#define SP(usage) ((usage)[0] != '\0' ? " " : "")
+
 void
 tui_help(struct tui *t, const char *topic)
 {
@@ -506,9 +515,11 @@ tui_help(struct tui *t, const char *topic)
 		const struct tui_command *tc = find_command(name, strlen(name));
 		const struct command *ec = command_find(name, strlen(name));
 		if (tc != NULL)
-			tui_line(t, TUI_MSG_SYSTEM, "/%s %s: %s", tc->name, tc->usage, tc->help);
+			tui_line(t, TUI_MSG_SYSTEM, "/%s%s%s: %s", tc->name, SP(tc->usage),
+			    tc->usage, tc->help);
 		else if (ec != NULL)
-			tui_line(t, TUI_MSG_SYSTEM, "/%s %s: %s", ec->name, ec->usage, ec->help);
+			tui_line(t, TUI_MSG_SYSTEM, "/%s%s%s: %s", ec->name, SP(ec->usage),
+			    ec->usage, ec->help);
 		else
 			tui_line(t, TUI_MSG_ERROR, "help: unknown command \"%s\"", name);
 		return;
@@ -517,13 +528,13 @@ tui_help(struct tui *t, const char *topic)
 	    "Type to send to the current conversation; //text sends text that starts with /.");
 	tui_line(t, TUI_MSG_SYSTEM, "Commands:");
 	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
-		tui_line(t, TUI_MSG_SYSTEM, "  /%s %s: %s", commands[i].name, commands[i].usage,
-		    commands[i].help);
+		tui_line(t, TUI_MSG_SYSTEM, "  /%s%s%s: %s", commands[i].name,
+		    SP(commands[i].usage), commands[i].usage, commands[i].help);
 	table = command_table(&count);
 	for (size_t i = 0; i < count; i++)
 		if (find_command(table[i].name, strlen(table[i].name)) == NULL)
-			tui_line(t, TUI_MSG_SYSTEM, "  /%s %s: %s", table[i].name, table[i].usage,
-			    table[i].help);
+			tui_line(t, TUI_MSG_SYSTEM, "  /%s%s%s: %s", table[i].name,
+			    SP(table[i].usage), table[i].usage, table[i].help);
 	tui_line(t, TUI_MSG_SYSTEM, "Keys:");
 	for (size_t i = 0; i < HY_ARRAY_LEN(bindings); i++)
 		if (bindings[i].name != NULL)

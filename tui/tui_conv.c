@@ -301,6 +301,7 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 	const char *name = tui_json_str(ev, "conversation");
 	struct json_object *list, *v;
 	size_t n, k = 0;
+	int was_empty;
 
 	if (c == NULL || name == NULL || strcmp(name, c->name) != 0 ||
 	    !json_object_object_get_ex(ev, "messages", &list) ||
@@ -312,6 +313,7 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 		return;
 	if (t->fetch == TUI_FETCH_OPEN || t->fetch == TUI_FETCH_HIT || t->fetch == TUI_FETCH_FIRST)
 		clear_window(c);
+	was_empty = c->n == 0;
 	reserve(c, n);
 	if (t->fetch == TUI_FETCH_OLDER) {
 		memmove(c->msgs + n, c->msgs, c->n * sizeof(*c->msgs));
@@ -346,6 +348,8 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 		break;
 	case TUI_FETCH_OLDER:
 		c->at_start = n < TUI_PAGE;
+		if (was_empty) /* after /clear */
+			c->bottom = c->n > 0 ? c->n - 1 : 0;
 		trim_end(c);
 		break;
 	case TUI_FETCH_NEWER:
@@ -498,6 +502,8 @@ ensure_older(struct tui *t, struct tui_conv *c)
 {
 	if (!c->at_start && lines_above(t, c, 2 * t->msg_h) < 2 * t->msg_h) {
 		int64_t first = edge_seq(c, 0);
+		if (first == 0)
+			first = c->cleared_seq;
 		if (first > 0)
 			fetch(t, c, TUI_FETCH_OLDER, TUI_PAGE, first);
 		else
@@ -535,8 +541,14 @@ clamp_top(struct tui *t, struct tui_conv *c)
 static void
 scroll_up(struct tui *t, struct tui_conv *c, int k)
 {
+	int was_empty = c->n == 0;
+
 	c->follow = 0;
 	ensure_older(t, c);
+	/* After /clear, the empty screen was the page: the one before it
+	 * ends with the newest message. */
+	if (was_empty)
+		k = 0;
 	while (k > 0 && c->n > 0) {
 		int avail = tui_msg_lines(t, c, c->msgs[c->bottom]) - 1 - c->skip;
 		if (k <= avail) {
@@ -599,6 +611,27 @@ tui_conv_scroll(struct tui *t, int lines)
 		scroll_up(t, c, -lines);
 	else
 		scroll_down(t, c, lines);
+	tui_dirty(t);
+}
+
+void
+tui_conv_clear(struct tui *t)
+{
+	struct tui_conv *c = tui_conv_current(t);
+	int64_t last;
+
+	if (c == NULL || !c->loaded)
+		return;
+	if (!c->at_end)
+		tui_conv_newest(t);
+	last = edge_seq(c, 1);
+	clear_window(c);
+	/* PgUp brings back what was cleared. */
+	c->cleared_seq = last > 0 ? last + 1 : 0;
+	c->at_start = last == 0;
+	c->follow = 1;
+	c->marker_seq = 0;
+	c->hit_seq = 0;
 	tui_dirty(t);
 }
 

@@ -95,6 +95,7 @@ struct tui_conv {
 	size_t below; /* messages that arrived while !at_end */
 	int64_t marker_seq; /* the unread marker goes above this message */
 	int64_t hit_seq; /* a search hit, shown marked */
+	int64_t cleared_seq; /* after /clear: PgUp fetches from before this */
 	/* The view: msgs[bottom] is on the last row, its last `skip` lines
 	 * cut off below; follow keeps the newest in view. */
 	size_t bottom;
@@ -238,6 +239,8 @@ void tui_conv_search(struct tui *t, const char *text, int again);
 void tui_conv_scroll(struct tui *t, int lines);
 void tui_conv_top(struct tui *t);
 void tui_conv_newest(struct tui *t);
+/* /clear: an empty view, the history still a PgUp away. */
+void tui_conv_clear(struct tui *t);
 /* Marks every conversation with unseen read messages read in the history. */
 void tui_conv_mark_all(struct tui *t);
 int tui_msg_lines(struct tui *t, struct tui_conv *c, struct tui_msg *m);

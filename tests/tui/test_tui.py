@@ -285,6 +285,12 @@ def scrollback_reaches_into_the_stored_history_and_search_finds():
     W.tmux.wait("bob", "no older match", 10)
     W.tmux.keys("bob", "Escape")
     W.tmux.wait("bob", lambda s: "backlog 299" in s and "[#general]" in s, 10, "back to the end")
+    # /clear empties the view; PgUp brings the history back.
+    W.tmux.line("bob", "/clear")
+    W.tmux.wait("bob", lambda s: "backlog" not in s, 10, "an empty view")
+    W.tmux.keys("bob", "PPage")
+    W.tmux.wait("bob", "<carol> backlog 299", 10)
+    W.tmux.keys("bob", "M->")
 
 
 def help_lists_commands_and_keys():
