@@ -419,6 +419,39 @@ def peers_register_again_after_a_tracker_restart():
 
 
 @case
+def heartbeats_keep_a_peer_listed_and_a_password_file_logs_in():
+    # A tracker that forgets a peer 2 s after its last word.
+    tmp = tempfile.mkdtemp(prefix="hychat-ttl-", dir=S["tmp"])
+    tracker, tport = start_tracker(tmp, extra=["--ttl", "2"])
+    pwfile = os.path.join(tmp, "pw")
+    with open(pwfile, "w") as f:
+        f.write("frank's password\nignored second line\n")
+    register(tport, "frank", "frank's password")
+    register(tport, "gina", "gina pw")
+    f = start_peer("frank", tport, tmp, None, extra=["--password-file", pwfile])
+    g = start_peer("gina", tport, tmp, "gina pw")
+    try:
+        time.sleep(6.0)  # three lifetimes
+        m = g.mark()
+        g.cmd("list")
+        ev = g.wait_type("peer_list", 10, m)
+        names = [x if isinstance(x, str) else x.get("username") for x in ev["peers"]]
+        assert "frank" in names, "frank fell off the list: %r" % ev
+        # Killed, it stops heartbeating and is forgotten.
+        f.kill()
+        time.sleep(4.0)
+        m = g.mark()
+        g.cmd("list")
+        ev = g.wait_type("peer_list", 10, m)
+        names = [x if isinstance(x, str) else x.get("username") for x in ev["peers"]]
+        assert "frank" not in names, "a dead peer is still listed: %r" % ev
+    finally:
+        f.stop("quit")
+        assert g.stop("quit") == 0
+        tracker.stop()
+
+
+@case
 def sigterm_and_eof_exit_cleanly():
     tmp = S["tmp"]
     for how in (signal.SIGTERM, "eof"):
