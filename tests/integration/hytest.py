@@ -3,6 +3,8 @@ directories, real processes started and killed by pid, raw HTTP over
 sockets, and a tiny test runner that prints one line per case."""
 import json
 import os
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -20,6 +22,20 @@ def binary(name):
     sub = {"hychat-httpd": "httpd", "hychat-tracker": "tracker",
            "hychat-proxy": "proxy", "hychat": "peer"}[name]
     return os.path.join(BUILD, "src", sub, name)
+
+
+def raise_fd_limit(n):
+    """Raises this process's open-file limit toward n (children inherit
+    it); returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, n))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def rss_kb(pid):
+    """The resident memory of a process, in kB."""
+    return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
 
 
 def free_port():

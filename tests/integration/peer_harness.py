@@ -172,7 +172,8 @@ def start_peer(name, tracker_port, tmp, password, extra=(), port=None, ready=Tru
 
 class Relay:
     """Forwards TCP connections from its port to a target port, keeping a
-    copy of every byte, both ways."""
+    copy of every byte, both ways. stall() stops forwarding (the sockets
+    stay open: a link that hangs); cut() then closes every connection."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -183,6 +184,8 @@ class Relay:
         self.port = self.sock.getsockname()[1]
         self.seen = bytearray()
         self.lock = threading.Lock()
+        self.go = threading.Event()
+        self.go.set()
         self.conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -197,7 +200,8 @@ class Relay:
             except OSError:
                 c.close()
                 continue
-            self.conns += [c, u]
+            with self.lock:
+                self.conns += [c, u]
             threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
             threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
 
@@ -208,30 +212,41 @@ class Relay:
             except OSError:
                 data = b""
             if not data:
-                for s in (a, b):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                return
+                break
+            self.go.wait()
             with self.lock:
                 self.seen += data
             try:
                 b.sendall(data)
             except OSError:
-                return
+                break
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def bytes(self):
         with self.lock:
             return bytes(self.seen)
 
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
+    def stall(self):
+        self.go.clear()
+
+    def cut(self):
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
             try:
-                c.close()
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
+        self.go.set()
+
+    def close(self):
+        self.sock.close()
+        self.cut()
 
 
 __all__ = ["Peer", "Relay", "start_tracker", "start_peer", "register", "free_port",

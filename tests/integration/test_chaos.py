@@ -17,86 +17,16 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import free_port  # noqa: E402
-from peer_harness import register, start_peer, start_tracker  # noqa: E402
+from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E402
 
 SETTLE_S = 45
-
-
-class StallRelay:
-    """A TCP relay that can stall (stop forwarding, keep the sockets) and
-    then cut every connection through it: a link that hangs, then drops."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.go = threading.Event()
-        self.go.set()
-        self.conns = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-                u = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                if self.sock.fileno() < 0:
-                    return
-                continue
-            with self.lock:
-                self.conns += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, a, b):
-        while True:
-            try:
-                data = a.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            self.go.wait()
-            try:
-                b.sendall(data)
-            except OSError:
-                break
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def stall(self):
-        self.go.clear()
-
-    def cut(self):
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.go.set()
-
-    def close(self):
-        self.sock.close()
-        self.cut()
 
 
 def main():
@@ -129,7 +59,7 @@ def main():
             live[n].wait_type("tracker", 30, state="online")
 
         # p0 reaches p1 through a relay the driver stalls and cuts.
-        relay = StallRelay(ports["p1"])
+        relay = Relay(ports["p1"])
         live["p0"].cmd("connect p1 127.0.0.1 %d" % relay.port)
 
         t0 = time.monotonic()

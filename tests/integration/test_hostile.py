@@ -4,29 +4,19 @@ and hychat-tracker: slowloris connections are cut at the header timeout
 while a normal client is still served at once, and a flood of
 connections past the cap is answered cleanly and service comes back."""
 import os
-import re
-import resource
 import socket
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import Proc, binary, case, free_port, request, run  # noqa: E402
+from hytest import (Proc, binary, case, free_port, raise_fd_limit, request, rss_kb,  # noqa: E402
+                    run)
 
 SLOW = 1000
 FLOOD = 5000
 
 
-def raise_fd_limit(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, n))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return want
-
-
-def rss_kb(pid):
-    return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
 
 
 def slowloris(port, path, header_timeout_s):

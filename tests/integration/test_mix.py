@@ -15,7 +15,6 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import socket
 import struct
@@ -25,7 +24,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import Proc, binary, case, free_port, request, run  # noqa: E402
+from hytest import (Proc, binary, case, free_port, raise_fd_limit, request, rss_kb,  # noqa: E402
+                    run)
 from peer_harness import register, start_peer, start_tracker  # noqa: E402
 
 FLOOD = 10000
@@ -39,15 +39,6 @@ ASAN = {"ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_
 S = {}
 
 
-def raise_fd_limit(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, n))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return want
-
-
-def rss_kb(pid):
-    return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
 
 
 def setup():
