@@ -107,8 +107,11 @@ event_emit(struct event_bus *bus, struct json_object *obj)
 	json_object_put(obj);
 }
 
-static void HY_PRINTF(3, 0)
-    emit_text(struct event_bus *bus, enum event_type type, const char *fmt, va_list ap)
+static void emit_text(struct event_bus *bus, enum event_type type, const char *fmt, va_list ap)
+    HY_PRINTF(3, 0);
+
+static void
+emit_text(struct event_bus *bus, enum event_type type, const char *fmt, va_list ap)
 {
 	struct json_object *o = event_new(type);
 	struct buf b;
