@@ -20,12 +20,21 @@
 #define ENGINE_ACK_MAX_IDS 1024 /* ids in one ack message (about 36 KB) */
 #define ENGINE_ID_POOL 4096 /* random bytes drawn at once for ids */
 #define ENGINE_TIME_MAX 64
-#define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask before each burst */
+#define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask at each burst */
 
 /* A channel send waiting for the channel's member list. */
 struct engine_pending {
 	struct json_object *msg;
 	struct engine_pending *next;
+};
+
+/* A channel message sent on a member list that may be out of date: when
+ * the tracker's answer comes, members it did not reach get it too. */
+struct engine_sent {
+	struct json_object *msg;
+	char **to; /* the members it went to */
+	size_t nto;
+	struct engine_sent *next;
 };
 
 struct engine_channel {
@@ -37,6 +46,7 @@ struct engine_channel {
 	int stale; /* someone new came by: ask again before the next send */
 	int dial; /* dial the members once they are known */
 	struct engine_pending *queue, **queue_tail;
+	struct engine_sent *recent; /* sent while the list was being asked for */
 	struct engine_channel *next;
 };
 

@@ -279,33 +279,98 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 }
 
 static void
-fanout(struct engine *e, struct engine_channel *c, struct json_object *m)
+fanout(struct engine *e, struct engine_channel *c, struct json_object *m, int remember)
 {
 	size_t len;
 	const char *json = serialize(m, &len);
+	struct engine_sent *r = NULL;
 
-	for (size_t i = 0; i < c->nmembers; i++)
-		if (strcmp(c->members[i], e->username) != 0)
-			deliver(e, c->members[i], m, json, len);
+	if (remember) {
+		r = xcalloc(1, sizeof(*r));
+		r->msg = json_object_get(m);
+		r->to = xcalloc(c->nmembers + 1, sizeof(*r->to));
+		r->next = c->recent;
+		c->recent = r;
+	}
+	for (size_t i = 0; i < c->nmembers; i++) {
+		if (strcmp(c->members[i], e->username) == 0)
+			continue;
+		deliver(e, c->members[i], m, json, len);
+		if (r != NULL)
+			r->to[r->nto++] = xstrdup(c->members[i]);
+	}
 }
 
+static void
+sent_free(struct engine_sent *r)
+{
+	for (size_t i = 0; i < r->nto; i++)
+		free(r->to[i]);
+	free(r->to);
+	json_object_put(r->msg);
+	free(r);
+}
+
+/* The tracker's list has come: whoever joined since a message went out
+ * gets it now, oldest first. A member who left meanwhile had it and drops
+ * it (a peer keeps no messages of a channel it is not in). */
+static void
+reconcile(struct engine *e, struct engine_channel *c)
+{
+	struct engine_sent *r, *prev = NULL, *next;
+
+	/* The list holds the newest first: turn it around. */
+	for (r = c->recent; r != NULL; r = next) {
+		next = r->next;
+		r->next = prev;
+		prev = r;
+	}
+	c->recent = NULL;
+	for (r = prev; r != NULL; r = next) {
+		size_t len;
+		const char *json = NULL;
+
+		next = r->next;
+		for (size_t i = 0; i < c->nmembers; i++) {
+			size_t j = 0;
+			if (strcmp(c->members[i], e->username) == 0)
+				continue;
+			while (j < r->nto && strcmp(r->to[j], c->members[i]) != 0)
+				j++;
+			if (j < r->nto)
+				continue;
+			if (json == NULL)
+				json = serialize(r->msg, &len);
+			deliver(e, c->members[i], r->msg, json, len);
+		}
+		sent_free(r);
+	}
+}
+
+/* Messages go at once to the members we know, while the tracker is asked
+ * who they are now; only a channel whose members were never known waits
+ * for the answer. */
 void
 engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 {
 	uint64_t now = hy_now_ms();
+	int remember = 0;
 
+	if (fresh)
+		reconcile(e, c);
 	if (c->queue == NULL)
 		return;
 	if (!fresh &&
 	    (c->fetched_ms == 0 || c->stale || now - c->fetched_ms > ENGINE_MEMBERS_FRESH_MS)) {
 		engine_fetch_members(e, c);
-		if (c->fetching)
+		if (c->fetching && c->fetched_ms == 0)
 			return;
+		remember = c->fetching;
 	}
 	while (c->queue != NULL) {
 		struct engine_pending *p = c->queue;
 		c->queue = p->next;
-		fanout(e, c, p->msg);
+		fanout(e, c, p->msg, remember);
 		json_object_put(p->msg);
 		free(p);
 	}
@@ -322,6 +387,11 @@ engine_free_pending(struct engine_channel *c)
 		free(p);
 	}
 	c->queue_tail = &c->queue;
+	while (c->recent != NULL) {
+		struct engine_sent *r = c->recent;
+		c->recent = r->next;
+		sent_free(r);
+	}
 }
 
 int
