@@ -75,6 +75,7 @@ engine_channel_add(struct engine *e, const char *name)
 	c = xcalloc(1, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->queue_tail = &c->queue;
+	c->recent_tail = &c->recent;
 	for (p = &e->channels; *p != NULL; p = &(*p)->next)
 		;
 	*p = c;
@@ -117,6 +118,14 @@ engine_set_members(struct engine_channel *c, struct json_object *peers)
 {
 	size_t n = json_object_array_length(peers);
 
+	/* Messages went out on the old list while this one was asked for:
+	 * keep it, to tell who they have not reached. */
+	if (c->recent != NULL && c->sent_to == NULL) {
+		c->sent_to = c->members;
+		c->nsent_to = c->nmembers;
+		c->members = NULL;
+		c->nmembers = 0;
+	}
 	free_members(c);
 	c->members = xcalloc(n + 1, sizeof(*c->members));
 	for (size_t i = 0; i < n; i++) {
@@ -582,6 +591,25 @@ conversation_name(struct engine *e, const char *in, char *out, size_t outsz, con
 	return 0;
 }
 
+struct history_query {
+	int n;
+	long long seq;
+	const char *text;
+};
+
+/* Resolves a history or search request's conversation into conv and its
+ * count into q->n (out of range: the default). */
+static int
+history_target(struct engine *e, const char *conversation, char conv[ENGINE_CHANNEL_MAX + 2],
+    struct history_query *q, const char *what)
+{
+	if (conversation_name(e, conversation, conv, ENGINE_CHANNEL_MAX + 2, what) < 0)
+		return -1;
+	if (q->n < 1 || q->n > HISTORY_MAX_N)
+		q->n = HISTORY_DEFAULT_N;
+	return 0;
+}
+
 /* A history or search event for conv, the messages from fetch. */
 static int
 emit_messages(struct engine *e, struct json_object *ev, const char *conv,
@@ -601,12 +629,6 @@ emit_messages(struct engine *e, struct json_object *ev, const char *conv,
 	event_emit(&e->bus, ev);
 	return 0;
 }
-
-struct history_query {
-	int n;
-	long long seq;
-	const char *text;
-};
 
 static int
 fetch_last(struct engine *e, const char *conv, struct json_object *list, void *arg)
@@ -639,10 +661,8 @@ engine_history(struct engine *e, const char *conversation, int n, long long befo
 	struct history_query q = { n, before, NULL };
 	struct json_object *ev;
 
-	if (conversation_name(e, conversation, conv, sizeof(conv), "history") < 0)
+	if (history_target(e, conversation, conv, &q, "history") < 0)
 		return -1;
-	if (q.n < 1 || q.n > HISTORY_MAX_N)
-		q.n = HISTORY_DEFAULT_N;
 	ev = event_new(EVENT_HISTORY);
 	event_add_int(ev, "unread", history_unread(e->hist, conv));
 	if (emit_messages(e, ev, conv, fetch_last, &q) < 0)
@@ -658,10 +678,8 @@ engine_history_after(struct engine *e, const char *conversation, int n, long lon
 	struct history_query q = { n, after, NULL };
 	struct json_object *ev;
 
-	if (conversation_name(e, conversation, conv, sizeof(conv), "history") < 0)
+	if (history_target(e, conversation, conv, &q, "history") < 0)
 		return -1;
-	if (q.n < 1 || q.n > HISTORY_MAX_N)
-		q.n = HISTORY_DEFAULT_N;
 	ev = event_new(EVENT_HISTORY);
 	event_add_int(ev, "after", after);
 	return emit_messages(e, ev, conv, fetch_after, &q);
@@ -674,14 +692,12 @@ engine_search(struct engine *e, const char *conversation, const char *text, int 
 	struct history_query q = { n, before, text };
 	struct json_object *ev;
 
-	if (conversation_name(e, conversation, conv, sizeof(conv), "search") < 0)
+	if (history_target(e, conversation, conv, &q, "search") < 0)
 		return -1;
 	if (text[0] == '\0') {
 		event_error(&e->bus, "search: nothing to search for");
 		return -1;
 	}
-	if (q.n < 1 || q.n > HISTORY_MAX_N)
-		q.n = HISTORY_DEFAULT_N;
 	ev = event_new(EVENT_SEARCH);
 	event_add_str(ev, "query", text);
 	event_add_int(ev, "before", before);

@@ -28,15 +28,6 @@ struct engine_pending {
 	struct engine_pending *next;
 };
 
-/* A channel message sent on a member list that may be out of date: when
- * the tracker's answer comes, members it did not reach get it too. */
-struct engine_sent {
-	struct json_object *msg;
-	char **to; /* the members it went to */
-	size_t nto;
-	struct engine_sent *next;
-};
-
 struct engine_channel {
 	char name[ENGINE_CHANNEL_MAX + 1]; /* without '#' */
 	char **members; /* online members, from the tracker */
@@ -46,7 +37,11 @@ struct engine_channel {
 	int stale; /* someone new came by: ask again before the next send */
 	int dial; /* dial the members once they are known */
 	struct engine_pending *queue, **queue_tail;
-	struct engine_sent *recent; /* sent while the list was being asked for */
+	/* Sent while the list was being asked for, and the list they went to:
+	 * when the answer comes, members it did not hold get them too. */
+	struct engine_pending *recent, **recent_tail;
+	char **sent_to;
+	size_t nsent_to;
 	struct engine_channel *next;
 };
 

@@ -279,72 +279,60 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 }
 
 static void
-fanout(struct engine *e, struct engine_channel *c, struct json_object *m, int remember)
+fanout(struct engine *e, struct engine_channel *c, struct json_object *m)
 {
 	size_t len;
 	const char *json = serialize(m, &len);
-	struct engine_sent *r = NULL;
 
-	if (remember) {
-		r = xcalloc(1, sizeof(*r));
-		r->msg = json_object_get(m);
-		r->to = xcalloc(c->nmembers + 1, sizeof(*r->to));
-		r->next = c->recent;
-		c->recent = r;
-	}
-	for (size_t i = 0; i < c->nmembers; i++) {
-		if (strcmp(c->members[i], e->username) == 0)
-			continue;
-		deliver(e, c->members[i], m, json, len);
-		if (r != NULL)
-			r->to[r->nto++] = xstrdup(c->members[i]);
-	}
+	for (size_t i = 0; i < c->nmembers; i++)
+		if (strcmp(c->members[i], e->username) != 0)
+			deliver(e, c->members[i], m, json, len);
+}
+
+static int
+listed_in(char **names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return 1;
+	return 0;
 }
 
 static void
-sent_free(struct engine_sent *r)
+free_recent(struct engine_channel *c)
 {
-	for (size_t i = 0; i < r->nto; i++)
-		free(r->to[i]);
-	free(r->to);
-	json_object_put(r->msg);
-	free(r);
+	while (c->recent != NULL) {
+		struct engine_pending *p = c->recent;
+		c->recent = p->next;
+		json_object_put(p->msg);
+		free(p);
+	}
+	c->recent_tail = &c->recent;
+	for (size_t i = 0; i < c->nsent_to; i++)
+		free(c->sent_to[i]);
+	free(c->sent_to);
+	c->sent_to = NULL;
+	c->nsent_to = 0;
 }
 
-/* The tracker's list has come: whoever joined since a message went out
- * gets it now, oldest first. A member who left meanwhile had it and drops
- * it (a peer keeps no messages of a channel it is not in). */
+/* The tracker's answer has come: whoever joined since the recent messages
+ * went out gets them now, in order. A member who left meanwhile had them
+ * and drops them (a peer keeps no messages of a channel it is not in). If
+ * the list did not change (or could not be asked for), there is no one
+ * new. */
 static void
 reconcile(struct engine *e, struct engine_channel *c)
 {
-	struct engine_sent *r, *prev = NULL, *next;
-
-	/* The list holds the newest first: turn it around. */
-	for (r = c->recent; r != NULL; r = next) {
-		next = r->next;
-		r->next = prev;
-		prev = r;
-	}
-	c->recent = NULL;
-	for (r = prev; r != NULL; r = next) {
+	for (struct engine_pending *p = c->recent; c->sent_to != NULL && p != NULL; p = p->next) {
 		size_t len;
-		const char *json = NULL;
+		const char *json = serialize(p->msg, &len);
 
-		next = r->next;
-		for (size_t i = 0; i < c->nmembers; i++) {
-			size_t j = 0;
-			if (strcmp(c->members[i], e->username) == 0)
-				continue;
-			while (j < r->nto && strcmp(r->to[j], c->members[i]) != 0)
-				j++;
-			if (j < r->nto)
-				continue;
-			if (json == NULL)
-				json = serialize(r->msg, &len);
-			deliver(e, c->members[i], r->msg, json, len);
-		}
-		sent_free(r);
+		for (size_t i = 0; i < c->nmembers; i++)
+			if (strcmp(c->members[i], e->username) != 0 &&
+			    !listed_in(c->sent_to, c->nsent_to, c->members[i]))
+				deliver(e, c->members[i], p->msg, json, len);
 	}
+	free_recent(c);
 }
 
 /* Messages go at once to the members we know, while the tracker is asked
@@ -370,9 +358,16 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 	while (c->queue != NULL) {
 		struct engine_pending *p = c->queue;
 		c->queue = p->next;
-		fanout(e, c, p->msg, remember);
-		json_object_put(p->msg);
-		free(p);
+		fanout(e, c, p->msg);
+		if (remember) {
+			/* Kept for the answer: the same entry moves to the recent list. */
+			p->next = NULL;
+			*c->recent_tail = p;
+			c->recent_tail = &p->next;
+		} else {
+			json_object_put(p->msg);
+			free(p);
+		}
 	}
 	c->queue_tail = &c->queue;
 }
@@ -387,11 +382,7 @@ engine_free_pending(struct engine_channel *c)
 		free(p);
 	}
 	c->queue_tail = &c->queue;
-	while (c->recent != NULL) {
-		struct engine_sent *r = c->recent;
-		c->recent = r->next;
-		sent_free(r);
-	}
+	free_recent(c);
 }
 
 int
