@@ -38,6 +38,40 @@ def rss_kb(pid):
     return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
 
 
+def recv_exact(s, n):
+    """Exactly n bytes from socket s, or None if it closes first."""
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def connect_many(port, n, timeout=10):
+    """n open connections to port on 127.0.0.1 (raise the fd limit first)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(timeout)
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    return socks
+
+
+def count_503(socks):
+    """How many of socks were answered 503 (the server's connection cap)."""
+    refused = 0
+    for s in socks:
+        try:
+            d = s.recv(4096)
+        except (socket.timeout, ConnectionResetError):
+            d = b""
+        refused += d.startswith(b"HTTP/1.1 503")
+    return refused
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

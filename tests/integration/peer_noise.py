@@ -8,6 +8,8 @@ import os
 import socket
 import struct
 
+from hytest import recv_exact
+
 P = 2 ** 255 - 19
 A24 = 121665
 
@@ -213,20 +215,8 @@ def frame(data):
 
 def read_frame(s, timeout=5.0):
     s.settimeout(timeout)
-    buf = b""
-    while len(buf) < LEN_BYTES:
-        chunk = s.recv(LEN_BYTES - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    n = int.from_bytes(buf, "big")
-    body = b""
-    while len(body) < n:
-        chunk = s.recv(n - len(body))
-        if not chunk:
-            return None
-        body += chunk
-    return body
+    head = recv_exact(s, LEN_BYTES)
+    return None if head is None else recv_exact(s, int.from_bytes(head, "big"))
 
 
 def forge(port, claimed_user):

@@ -10,8 +10,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import (Proc, binary, case, free_port, raise_fd_limit, request, rss_kb,  # noqa: E402
-                    run)
+from hytest import (  # noqa: E402
+                    Proc, binary, case, connect_many, count_503, free_port, raise_fd_limit,
+                    request, rss_kb, run)
 
 SLOW = 1000
 FLOOD = 5000
@@ -86,21 +87,10 @@ def test_connection_flood_past_the_cap_is_answered_and_recovers():
               "--max-conns", "1000"], port=port)
     try:
         base = rss_kb(p.pid)
-        socks = []
-        for _ in range(FLOOD):
-            s = socket.socket()
-            s.settimeout(10)
-            s.connect(("127.0.0.1", port))
-            socks.append(s)
+        socks = connect_many(port, FLOOD)
         time.sleep(0.5)
         assert p.alive()
-        refused = 0
-        for s in socks[1000:]:
-            try:
-                d = s.recv(4096)
-            except (socket.timeout, ConnectionResetError):
-                d = b""
-            refused += d.startswith(b"HTTP/1.1 503")
+        refused = count_503(socks[1000:])
         assert refused == FLOOD - 1000, "%d of %d over the cap saw 503" % (refused, FLOOD - 1000)
         for s in socks:
             s.close()

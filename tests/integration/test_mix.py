@@ -24,8 +24,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import (Proc, binary, case, free_port, raise_fd_limit, request, rss_kb,  # noqa: E402
-                    run)
+from hytest import (  # noqa: E402
+                    Proc, binary, case, connect_many, count_503, free_port, raise_fd_limit,
+                    recv_exact, request, rss_kb, run)
 from peer_harness import register, start_peer, start_tracker  # noqa: E402
 
 FLOOD = 10000
@@ -62,21 +63,10 @@ def tracker_flood_of_10000_connections_is_capped_and_recovers():
         assert request(port, "GET", "/get-list")[0] == 401
         prev = None
         for round in (1, 2, 3):
-            socks = []
-            for _ in range(FLOOD):
-                s = socket.socket()
-                s.settimeout(10)
-                s.connect(("127.0.0.1", port))
-                socks.append(s)
+            socks = connect_many(port, FLOOD)
             time.sleep(1.0)
             assert p.alive(), p.output()[-2000:]
-            refused = 0
-            for s in socks[CAP + 10:]:
-                try:
-                    d = s.recv(4096)
-                except (socket.timeout, ConnectionResetError):
-                    d = b""
-                refused += d.startswith(b"HTTP/1.1 503")
+            refused = count_503(socks[CAP + 10:])
             want = FLOOD - CAP - 10
             assert refused == want, "%d of %d over the cap saw 503" % (refused, want)
             # Those under the cap are still served, on the connection they hold.
@@ -227,23 +217,19 @@ def ws_frame(payload, opcode=1):
 
 def ws_read(s):
     """(opcode, payload) of the next frame from the server, or None."""
-    def exact(n):
-        b = b""
-        while len(b) < n:
-            c = s.recv(n - len(b))
-            if not c:
-                raise EOFError
-            b += c
-        return b
     try:
-        h = exact(2)
+        h = recv_exact(s, 2)
+        if h is None:
+            return None
         n = h[1] & 0x7f
-        if n == 126:
-            n = struct.unpack(">H", exact(2))[0]
-        elif n == 127:
-            n = struct.unpack(">Q", exact(8))[0]
-        return h[0] & 0x0f, exact(n)
-    except (EOFError, OSError):
+        if n >= 126:
+            ext = recv_exact(s, 2 if n == 126 else 8)
+            if ext is None:
+                return None
+            n = struct.unpack(">H" if n == 126 else ">Q", ext)[0]
+        body = recv_exact(s, n)
+        return None if body is None else (h[0] & 0x0f, body)
+    except OSError:
         return None
 
 
