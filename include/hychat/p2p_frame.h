@@ -38,6 +38,9 @@ struct p2p_frame_state *p2p_frame_state_new(
     const uint8_t send_key[P2P_FRAME_KEY_BYTES], const uint8_t recv_key[P2P_FRAME_KEY_BYTES]);
 void p2p_frame_state_free(struct p2p_frame_state *fs);
 
+/* Noise's ChaChaPoly nonce for counter n: 32 zero bits, then n
+ * little-endian (the handshake's ciphers use it too). */
+void p2p_frame_nonce(uint8_t nonce[12], uint64_t n);
 /* Appends a frame header for a body of len bytes to out. */
 void p2p_frame_put_header(struct buf *out, size_t len);
 /* Finds the first frame in data: 1 with *frame and *len its body and *used the

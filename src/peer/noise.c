@@ -89,14 +89,6 @@ hkdf2(const uint8_t ck[HASHLEN], const uint8_t *ikm, size_t ikmlen, uint8_t o1[H
 }
 
 static void
-nonce_of(uint8_t nonce[12], uint64_t n)
-{
-	memset(nonce, 0, 4);
-	for (int i = 0; i < 8; i++)
-		nonce[4 + i] = (uint8_t)(n >> (8 * i));
-}
-
-static void
 mix_hash(struct noise_handshake *hs, const uint8_t *data, size_t len)
 {
 	hash2(hs->h, hs->h, HASHLEN, data, len);
@@ -143,7 +135,7 @@ encrypt_and_hash(struct noise_handshake *hs, const uint8_t *pt, size_t len, stru
 			memcpy(ct, pt, len);
 		clen = len;
 	} else {
-		nonce_of(nonce, hs->n++);
+		p2p_frame_nonce(nonce, hs->n++);
 		crypto_aead_chacha20poly1305_ietf_encrypt(
 		    ct, &clen, pt, len, hs->h, HASHLEN, NULL, nonce, hs->k);
 	}
@@ -166,7 +158,7 @@ decrypt_and_hash(struct noise_handshake *hs, const uint8_t *ct, size_t len, stru
 			memcpy(pt, ct, len);
 		plen = len;
 	} else {
-		nonce_of(nonce, hs->n);
+		p2p_frame_nonce(nonce, hs->n);
 		if (crypto_aead_chacha20poly1305_ietf_decrypt(
 		        pt, &plen, NULL, ct, len, hs->h, HASHLEN, nonce, hs->k) != 0)
 			return -1;

@@ -34,9 +34,8 @@ p2p_frame_state_free(struct p2p_frame_state *fs)
 		sodium_free(fs);
 }
 
-/* Noise's nonce: 32 zero bits, then the counter little-endian. */
-static void
-nonce_of(uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
+void
+p2p_frame_nonce(uint8_t nonce[12], uint64_t n)
 {
 	memset(nonce, 0, 4);
 	for (int i = 0; i < 8; i++)
@@ -81,7 +80,7 @@ p2p_frame_seal(struct p2p_frame_state *fs, const uint8_t *plain, size_t len, str
 		return -1;
 	p2p_frame_put_header(out, len + P2P_FRAME_TAG);
 	buf_reserve(out, len + P2P_FRAME_TAG);
-	nonce_of(nonce, fs->txn++);
+	p2p_frame_nonce(nonce, fs->txn++);
 	crypto_aead_chacha20poly1305_ietf_encrypt(
 	    (uint8_t *)out->data + out->len, &clen, plain, len, NULL, 0, NULL, nonce, fs->tx);
 	out->len += (size_t)clen;
@@ -98,7 +97,7 @@ p2p_frame_open(struct p2p_frame_state *fs, const uint8_t *frame, size_t len, str
 	if (len < P2P_FRAME_TAG || len > P2P_FRAME_MAX || fs->rxn == UINT64_MAX)
 		return -1;
 	buf_reserve(plain, len);
-	nonce_of(nonce, fs->rxn);
+	p2p_frame_nonce(nonce, fs->rxn);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt((uint8_t *)plain->data + plain->len, &plen,
 	        NULL, frame, len, NULL, 0, nonce, fs->rx) != 0)
 		return -1;
