@@ -22,8 +22,6 @@ struct identity;
 /* Loads the key at path, creating it (0600) if there is none. Returns NULL
  * with *cause (allocated) set on failure. */
 struct identity *identity_load(const char *path, char **cause);
-/* A key from its secret half (tests, benchmarks). */
-struct identity *identity_from_secret(const uint8_t sk[IDENTITY_SECRET_BYTES]);
 void identity_free(struct identity *id);
 const uint8_t *identity_public_key(const struct identity *id);
 const uint8_t *identity_secret_key(const struct identity *id);

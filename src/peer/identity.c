@@ -31,7 +31,7 @@ cause_of(const char *what, const char *path, const char *why)
 	return b.data;
 }
 
-struct identity *
+static struct identity *
 identity_from_secret(const uint8_t sk[IDENTITY_SECRET_BYTES])
 {
 	struct identity *id;
