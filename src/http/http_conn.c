@@ -15,8 +15,6 @@
 #include "http_internal.h"
 #include "hychat/log.h"
 
-#define HTTP_INITIAL_INPUT 4096
-
 static void conn_process(struct http_conn *c);
 static void conn_flush(struct http_conn *c);
 static void conn_teardown(struct http_conn *c);
@@ -251,6 +249,10 @@ conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	size_t max = conn_max_input(c);
 
 	(void)hint;
+	if (c->in == NULL) {
+		*b = uv_buf_init(c->srv->scratch, sizeof(c->srv->scratch));
+		return;
+	}
 	if (c->in_cap - c->in_len < HTTP_INITIAL_INPUT && c->in_cap < max) {
 		size_t cap = c->in_cap ? c->in_cap * 2 : HTTP_INITIAL_INPUT;
 		if (cap > max)
@@ -269,7 +271,6 @@ conn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct http_conn *c = st->data;
 
-	(void)b;
 	if (n == 0 || c->closing)
 		return;
 	if (n == UV_ENOBUFS) {
@@ -298,6 +299,19 @@ conn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	c->read_ms = c->srv->now_ms;
+	if (b->base == c->srv->scratch) {
+		/* The first bytes: only now does the connection get a buffer. */
+		if (c->state == CONN_LINGER)
+			return;
+		if (c->state == CONN_TUNNEL) {
+			if (c->tunnel_cb != NULL)
+				c->tunnel_cb(c, b->base, n);
+			return;
+		}
+		c->in = xmalloc(HTTP_INITIAL_INPUT);
+		c->in_cap = HTTP_INITIAL_INPUT;
+		memcpy(c->in, b->base, (size_t)n);
+	}
 	c->in_len += (size_t)n;
 	if (c->state == CONN_LINGER) {
 		c->in_len = 0;

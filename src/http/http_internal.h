@@ -6,6 +6,7 @@
 #include "hychat/http_server.h"
 
 #define HTTP_READ_CHUNK 16384
+#define HTTP_INITIAL_INPUT 4096
 #define HTTP_LINGER_MS 2000
 #define HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
@@ -38,6 +39,10 @@ struct http_server {
 	int freeing;
 	char date[HTTP_DATE_LEN + 1];
 	uint64_t now_ms;
+	/* Reads land here while a connection owns no input buffer, so a
+	 * connection that is only opened and closed (a flood, a port scan)
+	 * never allocates one. Shared by every connection of this loop. */
+	char scratch[HTTP_INITIAL_INPUT];
 };
 
 struct http_conn {

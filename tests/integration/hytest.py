@@ -38,6 +38,17 @@ def rss_kb(pid):
     return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
 
 
+def steady_memory_env():
+    """The environment for a process whose RSS a test compares over time.
+    Under ASan: a 1 MB quarantine, so freed memory is reused rather than
+    parked, and no release of free pages to the kernel on ASan's 5 s timer,
+    so RSS does not drop and rise behind the test's back. RSS then grows
+    only when the program holds more memory, or fragments it."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (asan + ":" if asan else "") +
+            "quarantine_size_mb=1:allocator_release_to_os_interval_ms=-1"}
+
+
 def recv_exact(s, n):
     """Exactly n bytes from socket s, or None if it closes first."""
     buf = b""

@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import (  # noqa: E402
                     Proc, binary, case, connect_many, count_503, free_port, raise_fd_limit,
-                    request, rss_kb, run)
+                    request, rss_kb, run, steady_memory_env)
 
 SLOW = 1000
 FLOOD = 5000
@@ -84,7 +84,7 @@ def test_connection_flood_past_the_cap_is_answered_and_recovers():
     raise_fd_limit(FLOOD * 2 + 200)
     port = free_port()
     p = Proc([binary("hychat-httpd"), "--listen", "127.0.0.1:%d" % port, "--quiet",
-              "--max-conns", "1000"], port=port)
+              "--max-conns", "1000"], port=port, env=steady_memory_env())
     try:
         base = rss_kb(p.pid)
         socks = connect_many(port, FLOOD)

@@ -18,7 +18,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import Proc, binary, case, free_port, parse_responses, raw, request, run  # noqa: E402
+from hytest import (  # noqa: E402
+                    Proc, binary, case, free_port, parse_responses, raw, request, run,
+                    steady_memory_env)
 
 PROXY = binary("hychat-proxy")
 S = {}
@@ -181,10 +183,8 @@ host "cut.local" {{ proxy_pass http://127.0.0.1:{cut}; }}
 host "ws.local" {{ proxy_pass http://127.0.0.1:{ws}; }}
 """.format(**S)
     path = write_conf(S["conf"])
-    # ASan keeps freed memory in quarantine; keep it small so RSS means something
-    asan = os.environ.get("ASAN_OPTIONS", "")
     S["p"] = Proc([PROXY, "-c", path, "--listen", "127.0.0.1:%d" % S["port"]], port=S["port"],
-                  env={"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=1"})
+                  env=steady_memory_env())
 
 
 def teardown(_):
