@@ -2,8 +2,11 @@
  * input, every event as one JSON object per line on standard output.
  *
  * End of input stops the engine. Output is written without blocking the
- * loop; if the reader falls more than HEADLESS_OUT_MAX bytes behind, the
- * front end gives up and stops the engine rather than grow.
+ * loop. A reader more than HEADLESS_OUT_HIGH bytes behind is paced: no
+ * more commands are read until it is back under HEADLESS_OUT_LOW. If it
+ * still falls more than HEADLESS_OUT_MAX bytes behind (events no command
+ * caused, such as incoming messages), the front end gives up and stops
+ * the engine rather than grow.
  */
 #ifndef HYCHAT_HEADLESS_H
 #define HYCHAT_HEADLESS_H
@@ -13,6 +16,8 @@
 #include "hychat/engine.h"
 
 #define HEADLESS_READ_CHUNK (64 * 1024)
+#define HEADLESS_OUT_HIGH (1024 * 1024)
+#define HEADLESS_OUT_LOW (256 * 1024)
 #define HEADLESS_OUT_MAX (64 * 1024 * 1024)
 
 struct headless;

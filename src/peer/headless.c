@@ -29,9 +29,13 @@ union stream {
 struct out_write {
 	uv_write_t req;
 	struct headless *h;
-	char *data;
-	size_t len;
+	struct buf data; /* the buffer handed over, with its capacity */
+	size_t len; /* bytes of it in flight */
 };
+
+/* The output buffer a finished write hands back is kept for the next one,
+ * unless a burst made it larger than this. */
+#define HEADLESS_SPARE_MAX (4 * 1024 * 1024)
 
 struct headless {
 	uv_loop_t *loop;
@@ -44,8 +48,11 @@ struct headless {
 	int in_open;
 	uv_fs_t in_req;
 	int in_req_busy;
+	int in_ended; /* end of input seen */
+	int in_paused; /* output too far behind: no more commands for now */
 	char *chunk;
 	struct buf line;
+	struct buf held; /* input read but not yet taken: output was behind */
 	int discarding; /* the rest of an over-long line */
 
 	/* Output: a stream written without blocking, or a file. */
@@ -54,6 +61,7 @@ struct headless {
 	union stream out;
 	int out_open;
 	struct buf pending;
+	struct buf spare; /* empty, kept for its capacity */
 	size_t in_flight;
 	uv_idle_t flush;
 	uv_timer_t drain;
@@ -90,10 +98,15 @@ run_line(struct headless *h, char *s, size_t len)
 	command_run(h->e, s, NULL);
 }
 
-static void
+/* Runs the command lines in data, keeping a partial last line for later.
+ * Returns the bytes taken: fewer than len when the output fell too far
+ * behind midway (one chunk of short commands can ask for megabytes). */
+static size_t
 take_input(struct headless *h, const char *data, size_t len)
 {
-	while (len > 0 && !h->closing) {
+	size_t total = len;
+
+	while (len > 0 && !h->closing && !h->in_paused) {
 		const char *nl = memchr(data, '\n', len);
 		size_t n = nl != NULL ? (size_t)(nl - data) : len;
 
@@ -103,8 +116,10 @@ take_input(struct headless *h, const char *data, size_t len)
 			h->discarding = 1;
 			buf_consume(&h->line, h->line.len);
 		}
-		if (nl == NULL)
+		if (nl == NULL) {
+			len = 0; /* the partial line is kept in h->line */
 			break;
+		}
 		if (h->discarding)
 			event_error(engine_events(h->e), "line too long: at most %d bytes",
 			    COMMAND_LINE_MAX);
@@ -115,11 +130,23 @@ take_input(struct headless *h, const char *data, size_t len)
 		data = nl + 1;
 		len -= n + 1;
 	}
+	return total - len;
+}
+
+/* Takes a chunk just read; what pacing leaves is held for later. */
+static void
+take_chunk(struct headless *h, const char *data, size_t len)
+{
+	size_t took = take_input(h, data, len);
+
+	if (took < len && !h->closing)
+		buf_append(&h->held, data + took, len - took);
 }
 
 static void
 input_ended(struct headless *h)
 {
+	h->in_ended = 1;
 	if (h->line.len > 0 && !h->discarding && !h->closing)
 		run_line(h, h->line.data, h->line.len);
 	buf_consume(&h->line, h->line.len);
@@ -143,7 +170,7 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	struct headless *h = s->data;
 
 	if (n > 0) {
-		take_input(h, b->base, (size_t)n);
+		take_chunk(h, b->base, (size_t)n);
 		return;
 	}
 	if (n == 0)
@@ -167,8 +194,9 @@ on_file_read(uv_fs_t *req)
 	if (h->closing)
 		return;
 	if (n > 0) {
-		take_input(h, h->chunk, (size_t)n);
-		read_file(h);
+		take_chunk(h, h->chunk, (size_t)n);
+		if (!h->in_paused)
+			read_file(h);
 		return;
 	}
 	if (n < 0)
@@ -217,6 +245,36 @@ open_stream(struct headless *h, union stream *s, int fd, int readable)
 	return 0;
 }
 
+/* Commands make output: while the reader of standard output is far
+ * behind, no more commands are read, and the writer of standard input
+ * waits on a full pipe instead of the output growing without end. */
+static void
+pace_input(struct headless *h)
+{
+	size_t behind = h->pending.len + h->in_flight;
+
+	if (!h->in_open || h->in_ended || h->closing)
+		return;
+	if (!h->in_paused && behind > HEADLESS_OUT_HIGH) {
+		h->in_paused = 1;
+		if (!h->in_is_file)
+			uv_read_stop(&h->in.stream);
+	} else if (h->in_paused && behind <= HEADLESS_OUT_LOW) {
+		h->in_paused = 0;
+		if (h->held.len > 0) {
+			buf_consume(&h->held, take_input(h, h->held.data, h->held.len));
+			if (h->in_paused || h->closing)
+				return;
+		}
+		if (h->in_is_file) {
+			if (!h->in_req_busy)
+				read_file(h);
+		} else if (uv_read_start(&h->in.stream, on_alloc, on_read) != 0) {
+			input_ended(h);
+		}
+	}
+}
+
 /* Output. */
 
 static void
@@ -226,7 +284,12 @@ on_written(uv_write_t *req, int status)
 	struct headless *h = w->h;
 
 	h->in_flight -= w->len;
-	free(w->data);
+	if (h->spare.data == NULL && w->data.cap <= HEADLESS_SPARE_MAX) {
+		h->spare = w->data;
+		h->spare.len = 0;
+	} else {
+		buf_fini(&w->data);
+	}
 	free(w);
 	if (status < 0 && status != UV_ECANCELED) {
 		log_error("standard output: %s", uv_strerror(status));
@@ -291,16 +354,19 @@ flush_out(struct headless *h)
 			buf_consume(&h->pending, off);
 		} else {
 			/* The rest goes to libuv in the buffer it is in: no copy and
-			 * no memmove of what may be megabytes behind a slow reader. */
+			 * no memmove of what may be megabytes behind a slow reader.
+			 * New output goes to the spare buffer meanwhile; the two
+			 * swap, so a steady stream allocates nothing. */
 			struct out_write *w = xcalloc(1, sizeof(*w));
 			w->h = h;
 			w->len = h->pending.len - off;
-			w->data = h->pending.data;
-			buf_init(&h->pending);
-			b = uv_buf_init(w->data + off, (unsigned)w->len);
+			w->data = h->pending;
+			h->pending = h->spare;
+			buf_init(&h->spare);
+			b = uv_buf_init(w->data.data + off, (unsigned)w->len);
 			w->req.data = w;
 			if (uv_write(&w->req, &h->out.stream, &b, 1, on_written) != 0) {
-				free(w->data);
+				buf_fini(&w->data);
 				free(w);
 			} else {
 				h->in_flight += w->len;
@@ -309,6 +375,8 @@ flush_out(struct headless *h)
 	}
 	if (h->closing && h->pending.len == 0 && h->in_flight == 0)
 		close_output(h);
+	else
+		pace_input(h);
 }
 
 static void
@@ -369,6 +437,7 @@ on_event(const struct event *ev, void *arg)
 	buf_append(&h->pending, ev->json, ev->len);
 	buf_append_char(&h->pending, '\n');
 	uv_idle_start(&h->flush, on_flush);
+	pace_input(h);
 	if (ev->type == EVENT_QUIT)
 		begin_close(h);
 }
@@ -416,6 +485,8 @@ headless_new(uv_loop_t *loop, struct engine *e, char **cause)
 	h->chunk = xmalloc(HEADLESS_READ_CHUNK);
 	buf_init(&h->line);
 	buf_init(&h->pending);
+	buf_init(&h->spare);
+	buf_init(&h->held);
 	if (open_output(h, cause) < 0) {
 		free(h->chunk);
 		free(h);
@@ -447,6 +518,8 @@ headless_free(struct headless *h)
 		log_error("headless: freed with %d handles open", h->handles);
 	buf_fini(&h->line);
 	buf_fini(&h->pending);
+	buf_fini(&h->spare);
+	buf_fini(&h->held);
 	free(h->chunk);
 	free(h);
 }

@@ -106,6 +106,10 @@ peerdb_open(const char *path, uv_loop_t *loop, char **cause)
 		free(db);
 		return NULL;
 	}
+	/* SQLite's memory statistics take a global mutex on every allocation;
+	 * nothing reads them. This only takes effect before SQLite's first
+	 * use in the process, and is refused harmlessly after it. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* Each connection is used by one thread at a time (the loop's, or the
 	 * one checkpoint in flight): SQLite's own mutexes are not needed. */
 	if (sqlite3_open_v2(path, &db->db,

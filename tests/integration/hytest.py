@@ -235,11 +235,14 @@ def case(fn):
 
 def run(setup=None, teardown=None):
     """Runs the registered cases, one 'ok'/'FAIL' line each, and exits
-    non-zero if any failed."""
+    non-zero if any failed. HYTEST_ONLY=WORD runs only the cases whose
+    name contains WORD."""
+    only = os.environ.get("HYTEST_ONLY", "")
+    cases = [fn for fn in _cases if only in fn.__name__]
     ctx = setup() if setup else None
     failed = 0
     try:
-        for fn in _cases:
+        for fn in cases:
             t0 = time.monotonic()
             try:
                 fn()
@@ -251,5 +254,5 @@ def run(setup=None, teardown=None):
     finally:
         if teardown:
             teardown(ctx)
-    print("%d passed, %d failed" % (len(_cases) - failed, failed))
+    print("%d passed, %d failed" % (len(cases) - failed, failed))
     sys.exit(1 if failed else 0)

@@ -11,12 +11,14 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import case, free_port, run  # noqa: E402
+from hytest import binary, case, free_port, rss_kb, run  # noqa: E402
 from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E402
 import peer_noise  # noqa: E402
 
@@ -483,6 +485,56 @@ def sigterm_and_eof_exit_cleanly():
         assert "AddressSanitizer" not in p.stderr()
         assert p.events()[-1]["type"] == "_eof" and p.events()[-2]["type"] == "quit"
 
+
+@case
+def a_slow_reader_paces_the_commands_and_loses_nothing():
+    """67 MB of output, which the reader does not read for 3 s: the peer stops
+    taking commands (the writer waits on a full pipe) instead of growing, or
+    of giving up at its 64 MB limit; then every answer arrives, once, in
+    order. Each "help" answers 1.4 kB; each numbered bad "send" says which
+    one it was."""
+    n = 48000
+    data = os.path.join(S["tmp"], "peer-slow")
+    p = subprocess.Popen(
+        [binary("hychat"), "--headless", "--username", "slow", "--peer-port", str(free_port()),
+         "--listen", "127.0.0.1", "--tracker", "http://127.0.0.1:%d" % S["tport"],
+         "--data-dir", data], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=dict(os.environ, HYCHAT_PASSWORD="nope"))
+    errs = []
+    threading.Thread(target=lambda: errs.append(p.stderr.read()), daemon=True).start()
+    wrote = threading.Event()
+
+    def write():
+        try:
+            p.stdin.write(b"".join(b"help\nsend u%d! x\n" % i for i in range(n)))
+            p.stdin.close()
+        except OSError:
+            pass
+        wrote.set()
+    threading.Thread(target=write, daemon=True).start()
+    try:
+        time.sleep(1.0)
+        base = rss_kb(p.pid)
+        time.sleep(2.0)
+        assert p.poll() is None, "exited %s: %s" % (p.returncode, errs)
+        assert not wrote.is_set(), "the peer read every command while its output waited"
+        grown = rss_kb(p.pid) - base
+        assert grown < 8 * 1024, "RSS grew %d kB while the reader waited" % grown
+        helps, numbers = 0, []
+        for line in p.stdout:
+            ev = json.loads(line)
+            helps += ev["type"] == "help"
+            if ev["type"] == "error" and ev["message"].startswith("send: invalid username"):
+                numbers.append(int(ev["message"].split('"u')[1].split("!")[0]))
+        assert p.wait(30) == 0, errs
+        assert wrote.is_set()
+        assert helps == n, (helps, errs)
+        assert numbers == list(range(n)), "answers lost, repeated or out of order: %d of %d" \
+            % (len(numbers), n)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 if __name__ == "__main__":
     run(setup, teardown)
