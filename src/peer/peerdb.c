@@ -19,6 +19,9 @@ struct peerdb {
 	uv_work_t work;
 	int checkpointing; /* a checkpoint is on the thread pool */
 	sqlite3 *ckpt; /* the checkpoint's connection, used by one worker at a time */
+	int ckpt_rc, ckpt_log, ckpt_done; /* what the last checkpoint reported */
+	int ckpt_prev_done; /* frames copied by the one before it, in a chain */
+	int wal_pages; /* frames in the WAL at the last commit */
 	int in_tx;
 	sqlite3_stmt *begin, *commit;
 	sqlite3_stmt *stmts[PEERDB_MAX_STMTS];
@@ -58,24 +61,55 @@ do_checkpoint(uv_work_t *w)
 {
 	struct peerdb *db = w->data;
 
+	/* A new connection knows the database is in WAL mode only once it has
+	 * read from it; before that a checkpoint on it does nothing at all. */
 	if (db->ckpt == NULL &&
-	    sqlite3_open_v2(db->path, &db->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-	        NULL) != SQLITE_OK) {
+	    (sqlite3_open_v2(db->path, &db->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	         NULL) != SQLITE_OK ||
+	        sqlite3_busy_timeout(db->ckpt, PEERDB_BUSY_TIMEOUT_MS) != SQLITE_OK ||
+	        sqlite3_exec(db->ckpt, "SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL) !=
+	            SQLITE_OK)) {
 		sqlite3_close(db->ckpt);
 		db->ckpt = NULL;
 		return;
 	}
-	sqlite3_busy_timeout(db->ckpt, PEERDB_BUSY_TIMEOUT_MS);
-	(void)sqlite3_wal_checkpoint_v2(db->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	db->ckpt_rc = sqlite3_wal_checkpoint_v2(
+	    db->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &db->ckpt_log, &db->ckpt_done);
 }
 
+static void checkpoint_done(uv_work_t *w, int status);
+
+static void
+start_checkpoint(struct peerdb *db)
+{
+	db->work.data = db;
+	db->ckpt_rc = SQLITE_ERROR;
+	if (uv_queue_work(db->loop, &db->work, do_checkpoint, checkpoint_done) == 0)
+		db->checkpointing = 1;
+}
+
+/* SQLite starts the WAL over only when a write transaction begins after a
+ * checkpoint has copied every frame in it. The loop commits while a
+ * checkpoint runs, so when it ends there are frames it did not copy; a
+ * checkpoint that left frames behind is followed at once by another, which
+ * copies only those, so that the WAL starts over as soon as commits pause
+ * for longer than a checkpoint takes. A flood that never pauses still
+ * grows it (each write begins before the checkpoint of the one before has
+ * ended). One that copied nothing new (a reader holds the frames) ends the
+ * chain. */
 static void
 checkpoint_done(uv_work_t *w, int status)
 {
 	struct peerdb *db = w->data;
+	int before = db->ckpt_prev_done;
 
-	(void)status;
 	db->checkpointing = 0;
+	db->ckpt_prev_done = db->ckpt_done;
+	if (status == 0 && db->ckpt_rc == SQLITE_OK && db->ckpt_done < db->wal_pages &&
+	    db->ckpt_done > before)
+		start_checkpoint(db);
+	else
+		db->ckpt_prev_done = 0;
 }
 
 static int
@@ -85,11 +119,9 @@ on_wal(void *arg, sqlite3 *handle, const char *name, int pages)
 
 	(void)handle;
 	(void)name;
-	if (pages >= PEERDB_CHECKPOINT_PAGES && !db->checkpointing) {
-		db->work.data = db;
-		if (uv_queue_work(db->loop, &db->work, do_checkpoint, checkpoint_done) == 0)
-			db->checkpointing = 1;
-	}
+	db->wal_pages = pages;
+	if (pages >= PEERDB_CHECKPOINT_PAGES && !db->checkpointing)
+		start_checkpoint(db);
 	return SQLITE_OK;
 }
 

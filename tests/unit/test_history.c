@@ -1,6 +1,7 @@
 /* test_history.c — conversations and messages in the peer database:
  * listings oldest first, paging back, unread counts, joined channels, and
- * all of it still there after the database is opened again. */
+ * all of it still there after the database is opened again; checkpoints
+ * on the loop's thread pool that let the WAL start over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
 #include "hychat/history.h"
 #include "hychat/util.h"
@@ -259,6 +261,58 @@ test_search_finds_the_newest_match_first_without_case(void **state)
 	assert_int_equal(history_search(f->h, "#general", "q_ick", 0, 10, collect, &t), 0);
 }
 
+/* Rows committed one loop turn at a time until the WAL passes the
+ * checkpoint threshold, then the loop runs the thread pool's checkpoints
+ * to the end; after that pause the next commit starts the WAL over. A
+ * checkpoint that never ran (a fresh connection that has not read the
+ * database does nothing) leaves every frame in it. */
+static void
+test_checkpoints_let_the_wal_start_over(void **state)
+{
+	struct fixture *f = *state;
+	uv_loop_t loop;
+	struct peerdb *db;
+	struct history *h;
+	char *cause = NULL, text[600];
+	int log = -1, done = -1;
+
+	close_db(f);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	db = peerdb_open(f->path, &loop, &cause);
+	assert_non_null(db);
+	h = history_new(db, &cause);
+	assert_non_null(h);
+	memset(text, 'w', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int turn = 0; turn < 300; turn++) {
+		for (int i = 0; i < 20; i++) {
+			struct history_msg m = { .conversation = "bob",
+				.from = "bob",
+				.text = text,
+				.time = "2026-11-25T10:00:00" };
+			assert_int_equal(history_add(h, &m), 0);
+		}
+		assert_int_equal(peerdb_commit(db, &cause), 0);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT); /* the checkpoints in flight, to the end */
+	struct history_msg m = {
+		.conversation = "bob", .from = "bob", .text = "after", .time = "2026-11-25T10:00:01"
+	};
+	assert_int_equal(history_add(h, &m), 0);
+	assert_int_equal(peerdb_commit(db, &cause), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(sqlite3_wal_checkpoint_v2(
+	                     peerdb_handle(db), NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+	    SQLITE_OK);
+	assert_true(log >= 0);
+	assert_true(log < PEERDB_CHECKPOINT_PAGES);
+	history_free(h);
+	peerdb_close(db);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	open_db(f);
+}
+
 int
 main(void)
 {
@@ -275,6 +329,8 @@ main(void)
 		    test_pages_after_a_seq_come_oldest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_search_finds_the_newest_match_first_without_case, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_checkpoints_let_the_wal_start_over, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
