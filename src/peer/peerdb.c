@@ -19,7 +19,7 @@ struct peerdb {
 	uv_work_t work;
 	int checkpointing; /* a checkpoint is on the thread pool */
 	sqlite3 *ckpt; /* the checkpoint's connection, used by one worker at a time */
-	int ckpt_rc, ckpt_log, ckpt_done; /* what the last checkpoint reported */
+	int ckpt_rc, ckpt_done; /* what the last checkpoint reported */
 	int ckpt_prev_done; /* frames copied by the one before it, in a chain */
 	int wal_pages; /* frames in the WAL at the last commit */
 	int in_tx;
@@ -74,7 +74,7 @@ do_checkpoint(uv_work_t *w)
 		return;
 	}
 	db->ckpt_rc = sqlite3_wal_checkpoint_v2(
-	    db->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &db->ckpt_log, &db->ckpt_done);
+	    db->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &db->ckpt_done);
 }
 
 static void checkpoint_done(uv_work_t *w, int status);
@@ -101,15 +101,15 @@ static void
 checkpoint_done(uv_work_t *w, int status)
 {
 	struct peerdb *db = w->data;
-	int before = db->ckpt_prev_done;
+	int progress = db->ckpt_done > db->ckpt_prev_done;
 
 	db->checkpointing = 0;
-	db->ckpt_prev_done = db->ckpt_done;
-	if (status == 0 && db->ckpt_rc == SQLITE_OK && db->ckpt_done < db->wal_pages &&
-	    db->ckpt_done > before)
+	if (status == 0 && db->ckpt_rc == SQLITE_OK && progress && db->ckpt_done < db->wal_pages) {
+		db->ckpt_prev_done = db->ckpt_done;
 		start_checkpoint(db);
-	else
+	} else {
 		db->ckpt_prev_done = 0;
+	}
 }
 
 static int
