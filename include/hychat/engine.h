@@ -28,7 +28,7 @@
 #define ENGINE_QUIT_GRACE_MS 1000 /* for the tracker to hear we left */
 #define ENGINE_RELOGIN_MIN_MS 500 /* tracker retry backoff, doubled up to the cap */
 #define ENGINE_RELOGIN_MAX_MS 30000
-#define ENGINE_LIST_REFRESH_MS 15000 /* peer list refresh while idle */
+#define ENGINE_LIST_REFRESH_MS 15000 /* heartbeats at least this often; lists go stale */
 
 struct engine_config {
 	const char *username;

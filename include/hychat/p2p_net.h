@@ -6,7 +6,11 @@
  * A link is up once its handshake is done and the remote user is proven:
  * on an encrypted link, its static key equals both the key the tracker
  * publishes for that user and the key seen before (known_peers, trust on
- * first use). When both ends dial at once, the link dialed by the
+ * first use). A plaintext link (the original protocol, only with
+ * allow_plaintext) is accepted or dialed only for a user the tracker has
+ * just answered for as an account without a key, who is not pinned in
+ * known_peers and was never seen with a key. A user the tracker did not
+ * answer for is unknown, never keyless: its links are refused. When both ends dial at once, the link dialed by the
  * lexicographically smaller username is kept. Messages are JSON objects;
  * the owner hears of links and messages through struct p2p_net_ops, always
  * from the loop, never from inside a p2p_net_* call.
@@ -49,9 +53,10 @@ struct p2p_net_ops {
 	void (*down)(void *arg, const char *user, const char *reason);
 	/* A message from user; msg is borrowed. */
 	void (*message)(void *arg, const char *user, int encrypted, struct json_object *msg);
-	/* An address or a key is needed: answer with p2p_net_set_peer() for
-	 * every peer the tracker knows, then p2p_net_lookup_done(). */
-	void (*lookup)(void *arg);
+	/* user's address or key is needed: ask the tracker about that user,
+	 * answer with p2p_net_set_peer() (online) or p2p_net_set_offline()
+	 * (an account that is offline), then p2p_net_lookup_done(). */
+	void (*lookup)(void *arg, const char *user);
 	/* A refused handshake or dial worth telling the user about. */
 	void (*refused)(void *arg, const char *who, const char *reason);
 };
@@ -71,10 +76,15 @@ void p2p_net_free(struct p2p_net *n);
  * changed address is dialed at once. */
 void p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
     const uint8_t *pubkey, size_t keylen);
-/* Ends a lookup (answered: the tracker answered it). Links waiting for
- * what is still unknown are refused; a user the tracker did not list has no
- * key. */
-void p2p_net_lookup_done(struct p2p_net *n, int answered);
+/* Records that user has an account but is offline, with its published key
+ * (NULL: none). */
+void p2p_net_set_offline(struct p2p_net *n, const char *user, const uint8_t *pubkey, size_t keylen);
+/* Ends a lookup of user (answered: the tracker answered, even "no such
+ * user"). Links waiting for it are judged; a user still unknown is
+ * refused. */
+void p2p_net_lookup_done(struct p2p_net *n, const char *user, int answered);
+/* 1 if a plaintext link with user would be allowed now (see above). */
+int p2p_net_plaintext_ok(struct p2p_net *n, const char *user);
 /* Dials user unless a link is up or on its way. want: keep dialing with
  * backoff until a link is up. Returns 0, or -1 if user is ourselves. */
 int p2p_net_dial(struct p2p_net *n, const char *user, int want);

@@ -63,6 +63,16 @@ int registry_peer_renew(struct registry *r, const char *user, uint64_t now, uint
 void registry_peer_drop(struct registry *r, const char *user);
 /* True if user is online at now. */
 int registry_peer_online(const struct registry *r, const char *user, uint64_t now);
+/* What the registry knows of one user, copied out: 1 online (address
+ * filled in), 0 known but offline, -1 unknown to the registry. The key is
+ * filled in either way ("" for none). */
+struct registry_user_info {
+	char ip[REG_IP_MAX + 1];
+	unsigned port;
+	char pubkey[REG_PUBKEY_TEXT_SIZE];
+};
+int registry_user_info(
+    const struct registry *r, const char *user, uint64_t now, struct registry_user_info *out);
 /* Peers counted online (expired ones count until swept). */
 size_t registry_online(const struct registry *r);
 

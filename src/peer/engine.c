@@ -76,6 +76,7 @@ engine_channel_add(struct engine *e, const char *name)
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->queue_tail = &c->queue;
 	c->recent_tail = &c->recent;
+	c->held_tail = &c->held;
 	for (p = &e->channels; *p != NULL; p = &(*p)->next)
 		;
 	*p = c;
@@ -97,7 +98,21 @@ channel_free(struct engine_channel *c)
 {
 	free_members(c);
 	engine_free_pending(c);
+	json_object_put(c->pages);
 	free(c);
+}
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+engine_is_member(const struct engine_channel *c, const char *user)
+{
+	return c->members != NULL &&
+	    bsearch(&user, c->members, c->nmembers, sizeof(*c->members), cmp_name) != NULL;
 }
 
 void
@@ -134,6 +149,7 @@ engine_set_members(struct engine_channel *c, struct json_object *peers)
 		    json_object_is_type(u, json_type_string))
 			c->members[c->nmembers++] = xstrdup(json_object_get_string(u));
 	}
+	qsort(c->members, c->nmembers, sizeof(*c->members), cmp_name);
 	c->fetched_ms = hy_now_ms();
 	c->stale = 0;
 }
@@ -143,27 +159,51 @@ engine_learn_peers(struct engine *e, struct json_object *peers)
 {
 	size_t n = json_object_array_length(peers);
 
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *p = json_object_array_get_idx(peers, i), *u, *ip, *port, *key;
-		uint8_t bin[P2P_KEY_MAX];
-		size_t binlen = 0;
-		const uint8_t *pk = NULL;
+	for (size_t i = 0; i < n; i++)
+		engine_learn_peer(e, json_object_array_get_idx(peers, i));
+}
 
-		if (!json_object_object_get_ex(p, "username", &u) ||
-		    !json_object_object_get_ex(p, "ip", &ip) ||
-		    !json_object_object_get_ex(p, "port", &port) ||
-		    !engine_valid_user(json_object_get_string(u)) ||
-		    strcmp(json_object_get_string(u), e->username) == 0)
-			continue;
-		if (json_object_object_get_ex(p, "pubkey", &key) &&
-		    json_object_is_type(key, json_type_string) &&
-		    sodium_base642bin(bin, sizeof(bin), json_object_get_string(key),
-		        (size_t)json_object_get_string_len(key), NULL, &binlen, NULL,
-		        sodium_base64_VARIANT_ORIGINAL) == 0)
-			pk = bin;
-		p2p_net_set_peer(e->net, json_object_get_string(u), json_object_get_string(ip),
-		    json_object_get_int(port), pk, pk != NULL ? binlen : 0);
+/* The "pubkey" field of p decoded into bin: its length, or 0 for none. */
+static size_t
+peer_key(struct json_object *p, uint8_t bin[P2P_KEY_MAX])
+{
+	struct json_object *key;
+	size_t len = 0;
+
+	if (!json_object_object_get_ex(p, "pubkey", &key) ||
+	    !json_object_is_type(key, json_type_string) ||
+	    sodium_base642bin(bin, P2P_KEY_MAX, json_object_get_string(key),
+	        (size_t)json_object_get_string_len(key), NULL, &len, NULL,
+	        sodium_base64_VARIANT_ORIGINAL) != 0)
+		return 0;
+	return len;
+}
+
+void
+engine_learn_peer(struct engine *e, struct json_object *p)
+{
+	struct json_object *u, *ip, *port, *online;
+	uint8_t key[P2P_KEY_MAX];
+	size_t keylen;
+	const char *name;
+
+	if (e->net == NULL || !json_object_is_type(p, json_type_object) ||
+	    !json_object_object_get_ex(p, "username", &u) ||
+	    !json_object_is_type(u, json_type_string) ||
+	    !engine_valid_user(name = json_object_get_string(u)) || strcmp(name, e->username) == 0)
+		return;
+	keylen = peer_key(p, key);
+	if (json_object_object_get_ex(p, "online", &online) && !json_object_get_boolean(online)) {
+		p2p_net_set_offline(e->net, name, keylen > 0 ? key : NULL, keylen);
+		return;
 	}
+	if (!json_object_object_get_ex(p, "ip", &ip) ||
+	    !json_object_is_type(ip, json_type_string) ||
+	    !json_object_object_get_ex(p, "port", &port) ||
+	    !json_object_is_type(port, json_type_int))
+		return;
+	p2p_net_set_peer(e->net, name, json_object_get_string(ip), json_object_get_int(port),
+	    keylen > 0 ? key : NULL, keylen);
 }
 
 void
@@ -723,16 +763,14 @@ emit_fingerprint(struct engine *e, const char *user, const uint8_t *key, const c
 }
 
 static void
-fingerprint_listed(
+fingerprint_looked_up(
     struct engine *e, int status, struct json_object *body, const char *err, const char *user)
 {
-	struct json_object *peers;
 	uint8_t key[P2P_KEY_MAX];
 	size_t len;
 
-	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
-	    json_object_is_type(peers, json_type_array))
-		engine_learn_peers(e, peers);
+	if (status == 200)
+		engine_learn_peer(e, body);
 	if (e->net != NULL && p2p_net_peer_key(e->net, user, key, &len) == 1 &&
 	    len == IDENTITY_PUBLIC_BYTES) {
 		emit_fingerprint(e, user, key, "tracker");
@@ -756,6 +794,9 @@ engine_fingerprint(struct engine *e, const char *user)
 		event_error(&e->bus, "fingerprint: invalid username \"%.64s\"", user);
 		return -1;
 	}
-	engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, fingerprint_listed, user);
+	char path[sizeof("/peers/") + ENGINE_NAME_MAX];
+
+	snprintf(path, sizeof(path), "/peers/%s", user);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, fingerprint_looked_up, user);
 	return 0;
 }

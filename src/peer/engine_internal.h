@@ -20,18 +20,31 @@
 #define ENGINE_ACK_MAX_IDS 1024 /* ids in one ack message (about 36 KB) */
 #define ENGINE_ID_POOL 4096 /* random bytes drawn at once for ids */
 #define ENGINE_TIME_MAX 64
+/* In an outbox entry: written in a plaintext conversation, so it may go on
+ * a plaintext link. No other entry ever does. */
+#define ENGINE_PLAIN_FIELD "plain"
 #define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask at each burst */
+#define ENGINE_HELD_MAX 1024 /* channel messages held per channel for a member check */
+#define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
 
-/* A channel send waiting for the channel's member list. */
+/* A channel send waiting for the channel's member list, or a channel
+ * message received waiting for its sender to be found a member. */
 struct engine_pending {
 	struct json_object *msg;
+	char from[ENGINE_NAME_MAX + 1]; /* received: the link's user */
+	int encrypted; /* received: over an encrypted link */
 	struct engine_pending *next;
 };
 
 struct engine_channel {
 	char name[ENGINE_CHANNEL_MAX + 1]; /* without '#' */
-	char **members; /* online members, from the tracker */
+	char **members; /* online members, from the tracker, sorted */
 	size_t nmembers;
+	struct json_object *pages; /* the pages of the member list asked for so far */
+	/* Channel messages from senders not (yet) in members, held until the
+	 * list is asked for again. */
+	struct engine_pending *held, **held_tail;
+	size_t nheld;
 	uint64_t fetched_ms; /* 0: never */
 	int fetching;
 	int stale; /* someone new came by: ask again before the next send */
@@ -99,7 +112,6 @@ struct engine {
 	struct engine_channel *channels;
 	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
 	char *last_conv;
-	int lookup_running, lookup_again;
 	int stopping;
 };
 
@@ -108,6 +120,8 @@ struct engine_channel *engine_channel_find(struct engine *e, const char *name);
 struct engine_channel *engine_channel_add(struct engine *e, const char *name);
 void engine_channel_remove(struct engine *e, const char *name);
 void engine_set_members(struct engine_channel *c, struct json_object *peers);
+/* True if user is in c's member list as the tracker last gave it. */
+int engine_is_member(const struct engine_channel *c, const char *user);
 /* Strips a leading '#' into out; -1 (and an error event) if invalid. */
 int engine_channel_name(struct engine *e, const char *in, char *out, const char *what);
 int engine_valid_user(const char *s);
@@ -116,6 +130,9 @@ void engine_set_last(struct engine *e, const char *conv);
 void engine_emit_tracker(struct engine *e, const char *state, const char *message);
 /* Records peers (a get-list "peers" array) in the address book. */
 void engine_learn_peers(struct engine *e, struct json_object *peers);
+/* Records one peer: a get-list entry, or a /peers/USER answer (which says
+ * "online"). */
+void engine_learn_peer(struct engine *e, struct json_object *peer);
 
 /* engine_tracker.c */
 void engine_tracker_call(struct engine *e, enum tracker_method method, const char *path,
@@ -123,8 +140,8 @@ void engine_tracker_call(struct engine *e, enum tracker_method method, const cha
 void engine_tracker_login(struct engine *e);
 /* Asks for channel c's members; queued sends go once they arrive. */
 void engine_fetch_members(struct engine *e, struct engine_channel *c);
-/* Asks for every online peer and updates the address book. */
-void engine_lookup(struct engine *e);
+/* Asks the tracker about user, for the address book (p2p_net's lookup). */
+void engine_lookup(struct engine *e, const char *user);
 void engine_tracker_free_calls(struct engine *e);
 /* The tracker's failure message in body, or a fallback. */
 const char *engine_tracker_message(struct json_object *body, const char *err, int status);
@@ -135,6 +152,9 @@ extern const struct p2p_net_ops engine_net_ops;
  * for them first unless fresh (the list just came). */
 void engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh);
 void engine_free_pending(struct engine_channel *c);
+/* Once the member list has come again, the channel messages held for a
+ * member check are taken in or dropped. */
+void engine_settle_held(struct engine *e, struct engine_channel *c);
 /* Sends this turn's acknowledgements, one message per sender; called
  * once the turn's commit has stored what they acknowledge. */
 void engine_flush_acks(struct engine *e);

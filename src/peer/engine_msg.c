@@ -186,10 +186,25 @@ send_plain(struct engine *e, const char *user, struct json_object *m)
 	json_object_put(p);
 }
 
+/* True if a message to user is written in a plaintext conversation: a
+ * plaintext link is up, or none is and the user is one the tracker
+ * vouches has no key (p2p_net_plaintext_ok). Anything else waits for an
+ * encrypted link. */
+static int
+plain_conversation(struct engine *e, const char *user)
+{
+	int state;
+
+	if (e->net == NULL)
+		return 0;
+	state = p2p_net_link_state(e->net, user);
+	return state == 0 || (state < 0 && p2p_net_plaintext_ok(e->net, user));
+}
+
 static void
 deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len)
 {
-	int state;
+	int state, rc;
 
 	if (e->net == NULL)
 		return;
@@ -198,7 +213,18 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 		send_plain(e, user, m);
 		return;
 	}
-	if (outbox_put(e->outbox, user, str_field(m, "id"), json) < 0)
+	if (state < 0 && p2p_net_plaintext_ok(e->net, user)) {
+		/* The outbox remembers that this one may go in clear. */
+		struct buf b;
+		buf_init(&b);
+		buf_append(&b, json, len - 1);
+		buf_append_str(&b, ",\"" ENGINE_PLAIN_FIELD "\":true}");
+		rc = outbox_put(e->outbox, user, str_field(m, "id"), b.data);
+		buf_fini(&b);
+	} else {
+		rc = outbox_put(e->outbox, user, str_field(m, "id"), json);
+	}
+	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
 	if (state < 0 || p2p_net_send(e->net, user, json, len) == 0)
 		p2p_net_dial(e->net, user, 1);
@@ -256,7 +282,6 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	struct json_object *m;
 	const char *json;
 	size_t len;
-	int state;
 
 	if (!engine_valid_user(user)) {
 		event_error(&e->bus, "%s: invalid username \"%.64s\"", what, user);
@@ -269,9 +294,8 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	if (check_text(e, text, what) < 0)
 		return -1;
 	m = build(e, "chat", "direct", text, action);
-	state = e->net != NULL ? p2p_net_link_state(e->net, user) : -1;
 	engine_set_last(e, user);
-	record(e, user, m, 1, state != 0, user);
+	record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
 	deliver(e, user, m, json, len);
 	json_object_put(m);
@@ -372,16 +396,24 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 	c->queue_tail = &c->queue;
 }
 
-void
-engine_free_pending(struct engine_channel *c)
+static void
+free_list(struct engine_pending **head, struct engine_pending ***tail)
 {
-	while (c->queue != NULL) {
-		struct engine_pending *p = c->queue;
-		c->queue = p->next;
+	while (*head != NULL) {
+		struct engine_pending *p = *head;
+		*head = p->next;
 		json_object_put(p->msg);
 		free(p);
 	}
-	c->queue_tail = &c->queue;
+	*tail = head;
+}
+
+void
+engine_free_pending(struct engine_channel *c)
+{
+	free_list(&c->queue, &c->queue_tail);
+	free_list(&c->held, &c->held_tail);
+	c->nheld = 0;
 	free_recent(c);
 }
 
@@ -576,6 +608,9 @@ recv_chat(struct engine *e, const char *user, int encrypted, struct json_object 
 		record(e, user, m, 0, encrypted, e->username);
 }
 
+static void hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted,
+    struct json_object *m);
+
 static void
 recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
@@ -592,15 +627,72 @@ recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_ob
 	if (channel[0] == '#')
 		channel++;
 	c = engine_channel_find(e, channel);
-	if (!first_time(e, user, encrypted, m))
-		return;
 	if (c == NULL) {
-		log_info("%s: message for #%.64s dropped: not a member", user, channel);
+		if (first_time(e, user, encrypted, m))
+			log_info("%s: message for #%.64s dropped: we are not in it", user, channel);
 		return;
 	}
 	c->stale = 1;
+	if (!engine_is_member(c, user)) {
+		hold(e, c, user, encrypted, m);
+		return;
+	}
+	if (!first_time(e, user, encrypted, m))
+		return;
 	snprintf(conv, sizeof(conv), "#%s", c->name);
 	record(e, conv, m, 0, encrypted, NULL);
+}
+
+/* A channel message whose sender is not in the member list we hold waits,
+ * unacknowledged, for the tracker's list: the sender may have just joined.
+ * Past the bound it is dropped unacknowledged, and its sender's outbox
+ * sends it again on the next link. */
+static void
+hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted,
+    struct json_object *m)
+{
+	struct engine_pending *p;
+
+	if (c->nheld >= ENGINE_HELD_MAX) {
+		log_warn("%s: message for #%s dropped: too many waiting for the member list", user,
+		    c->name);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->msg = json_object_get(m);
+	snprintf(p->from, sizeof(p->from), "%s", user);
+	p->encrypted = encrypted;
+	*c->held_tail = p;
+	c->held_tail = &p->next;
+	c->nheld++;
+	engine_fetch_members(e, c);
+}
+
+void
+engine_settle_held(struct engine *e, struct engine_channel *c)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct engine_pending *p;
+
+	snprintf(conv, sizeof(conv), "#%s", c->name);
+	while ((p = c->held) != NULL) {
+		const char *id = str_field(p->msg, "id");
+		c->held = p->next;
+		c->nheld--;
+		if (engine_is_member(c, p->from)) {
+			if (first_time(e, p->from, p->encrypted, p->msg))
+				record(e, conv, p->msg, 0, p->encrypted, NULL);
+		} else {
+			/* Acknowledged, so that it is not sent again, and dropped. */
+			log_warn("%s: message for #%s dropped: not a member by the tracker's list",
+			    p->from, c->name);
+			if (p->encrypted && id != NULL)
+				send_ack(e, p->from, id);
+		}
+		json_object_put(p->msg);
+		free(p);
+	}
+	c->held_tail = &c->held;
 }
 
 static void
@@ -668,6 +760,7 @@ struct resend {
 	const char *user;
 	int plain;
 	struct buf sent; /* ids sent on a plaintext link, NUL-separated */
+	size_t held; /* written for an encrypted conversation: not sent in clear */
 };
 
 static int
@@ -677,10 +770,13 @@ resend_one(const struct outbox_entry *en, void *arg)
 
 	if (r->plain) {
 		struct json_object *m = json_tokener_parse(en->payload);
-		if (m != NULL)
+		if (m != NULL && bool_field(m, ENGINE_PLAIN_FIELD)) {
 			send_plain(r->e, r->user, m);
+			buf_append(&r->sent, en->id, strlen(en->id) + 1);
+		} else {
+			r->held++;
+		}
 		json_object_put(m);
-		buf_append(&r->sent, en->id, strlen(en->id) + 1);
 		return 0;
 	}
 	return p2p_net_send(r->e->net, r->user, en->payload, strlen(en->payload)) == 1 ? 0 : 1;
@@ -704,7 +800,7 @@ static void
 net_up(void *arg, const char *user, int encrypted)
 {
 	struct engine *e = arg;
-	struct resend r = { e, user, !encrypted, { 0 } };
+	struct resend r = { .e = e, .user = user, .plain = !encrypted };
 
 	emit_link(e, user, "up", encrypted, NULL);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
@@ -715,6 +811,11 @@ net_up(void *arg, const char *user, int encrypted)
 	for (size_t off = 0; off < r.sent.len; off += strlen(r.sent.data + off) + 1)
 		outbox_ack(e->outbox, user, r.sent.data + off);
 	buf_fini(&r.sent);
+	if (r.held > 0)
+		event_error(&e->bus,
+		    "%zu message(s) to %s were written for an encrypted conversation: "
+		    "they wait for an encrypted link, not this plaintext one",
+		    r.held, user);
 }
 
 static void
@@ -728,11 +829,11 @@ net_down(void *arg, const char *user, const char *reason)
 }
 
 static void
-net_lookup(void *arg)
+net_lookup(void *arg, const char *user)
 {
 	struct engine *e = arg;
 
-	engine_lookup(e);
+	engine_lookup(e, user);
 }
 
 static void

@@ -308,10 +308,11 @@ on_refresh(uv_timer_t *t)
 {
 	struct engine *e = t->data;
 
-	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
 		c->stale = 1;
-	if (e->ts == ENGINE_ONLINE)
-		engine_lookup(e);
+		if (c->held != NULL && e->ts == ENGINE_ONLINE)
+			engine_fetch_members(e, c);
+	}
 }
 
 static void
@@ -332,7 +333,11 @@ submitted(struct engine *e, int status, struct json_object *body, const char *er
 		interval = json_object_get_int64(iv);
 	if (interval < 1)
 		interval = 30;
+	/* While idle, a heartbeat is how a lost tracker is noticed: at least
+	 * as often as the lists used to be refreshed. */
 	e->heartbeat_ms = (uint64_t)interval * 1000;
+	if (e->heartbeat_ms > ENGINE_LIST_REFRESH_MS)
+		e->heartbeat_ms = ENGINE_LIST_REFRESH_MS;
 	uv_timer_start(&e->heartbeat, on_heartbeat, e->heartbeat_ms, e->heartbeat_ms);
 	uv_timer_start(&e->refresh, on_refresh, ENGINE_LIST_REFRESH_MS, ENGINE_LIST_REFRESH_MS);
 	engine_emit_tracker(e, "online", NULL);
@@ -418,25 +423,48 @@ engine_register(struct engine *e, const char *user, const char *password)
 
 /* Channels. */
 
+static void fetch_page(struct engine *e, struct engine_channel *c, const char *after);
+
+/* A page of a channel's members (or of everyone online, for #broadcast);
+ * the list is complete once a page names no "next". */
 static void
 members_fetched(
     struct engine *e, int status, struct json_object *body, const char *err, const char *name)
 {
 	struct engine_channel *c = engine_channel_find(e, name);
-	struct json_object *peers;
+	struct json_object *peers, *next;
 
 	if (c == NULL)
 		return;
-	c->fetching = 0;
 	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
 	    json_object_is_type(peers, json_type_array)) {
+		size_t n = json_object_array_length(peers);
 		engine_learn_peers(e, peers);
-		engine_set_members(c, peers);
+		if (c->pages == NULL)
+			c->pages = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(
+			    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
+		if (json_object_object_get_ex(body, "next", &next) &&
+		    json_object_is_type(next, json_type_string) &&
+		    engine_valid_user(json_object_get_string(next)) && n > 0 &&
+		    json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
+			fetch_page(e, c, json_object_get_string(next));
+			return;
+		}
+		c->fetching = 0;
+		engine_set_members(c, c->pages);
+		json_object_put(c->pages);
+		c->pages = NULL;
 		for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
 			if (strcmp(c->members[i], e->username) != 0)
 				p2p_net_dial(e->net, c->members[i], 0);
 		c->dial = 0;
+		engine_settle_held(e, c);
 	} else {
+		c->fetching = 0;
+		json_object_put(c->pages);
+		c->pages = NULL;
 		/* Sends go to whom we knew rather than wait forever. */
 		c->fetched_ms = hy_now_ms();
 		if (status != 401)
@@ -446,19 +474,32 @@ members_fetched(
 	engine_flush_channel(e, c, 1);
 }
 
+static void
+fetch_page(struct engine *e, struct engine_channel *c, const char *after)
+{
+	char path[sizeof("/get-list?channel=&after=") + ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX];
+	int broadcast = strcmp(c->name, ENGINE_BROADCAST) == 0;
+
+	if (after == NULL && broadcast)
+		snprintf(path, sizeof(path), "/get-list");
+	else if (after == NULL)
+		snprintf(path, sizeof(path), "/get-list?channel=%s", c->name);
+	else if (broadcast)
+		snprintf(path, sizeof(path), "/get-list?after=%s", after);
+	else
+		snprintf(path, sizeof(path), "/get-list?channel=%s&after=%s", c->name, after);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, members_fetched, c->name);
+}
+
 void
 engine_fetch_members(struct engine *e, struct engine_channel *c)
 {
-	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
-
 	if (c->fetching)
 		return;
 	c->fetching = 1;
-	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
-		snprintf(path, sizeof(path), "/get-list");
-	else
-		snprintf(path, sizeof(path), "/get-list?channel=%s", c->name);
-	engine_tracker_call(e, TRACKER_GET, path, NULL, members_fetched, c->name);
+	json_object_put(c->pages);
+	c->pages = NULL;
+	fetch_page(e, c, NULL);
 }
 
 static void
@@ -552,33 +593,22 @@ engine_part(struct engine *e, const char *channel)
 /* Lists. */
 
 static void
-looked_up(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+looked_up(struct engine *e, int status, struct json_object *body, const char *err, const char *user)
 {
-	struct json_object *peers;
-
-	e->lookup_running = 0;
-	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
-	    json_object_is_type(peers, json_type_array))
-		engine_learn_peers(e, peers);
-	/* An answer to a question asked before the last ask settles nothing. */
-	if (e->lookup_again) {
-		e->lookup_again = 0;
-		engine_lookup(e);
-		return;
-	}
+	(void)err;
+	if (status == 200)
+		engine_learn_peer(e, body);
 	if (e->net != NULL)
-		p2p_net_lookup_done(e->net, status == 200);
+		p2p_net_lookup_done(e->net, user, status == 200 || status == 404);
 }
 
 void
-engine_lookup(struct engine *e)
+engine_lookup(struct engine *e, const char *user)
 {
-	if (e->lookup_running) {
-		e->lookup_again = 1;
-		return;
-	}
-	e->lookup_running = 1;
-	engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, looked_up, NULL);
+	char path[sizeof("/peers/") + ENGINE_NAME_MAX];
+
+	snprintf(path, sizeof(path), "/peers/%s", user);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, looked_up, user);
 }
 
 static void

@@ -20,8 +20,8 @@
 #define P2P_LISTEN_BACKLOG 128
 
 enum key_state {
-	KEY_UNKNOWN, /* never asked */
-	KEY_NONE, /* the tracker lists no key (or not the user): the original protocol */
+	KEY_UNKNOWN, /* not asked, not answered, or no such account */
+	KEY_NONE, /* the tracker answered for this user: no key (the original protocol) */
 	KEY_SET,
 };
 
@@ -35,6 +35,11 @@ struct peer {
 	struct p2p_link *link; /* the one up link */
 	struct p2p_link *dial; /* our dial on its way */
 	int want; /* dial until up */
+	int keyed; /* seen with a key: never plaintext again */
+	int manual; /* the address was given by p2p_net_connect() */
+	int lookup_need; /* ask the tracker about this user */
+	int lookup_busy; /* asked, no answer yet */
+	int lookup_failed; /* the last question did not reach the tracker */
 	int lookup_wait; /* a dial waits for the address book */
 	int told_offline; /* the owner heard that the user is not online */
 	uint64_t backoff_ms;
@@ -73,7 +78,6 @@ struct p2p_net {
 	uv_tcp_t listener;
 	uv_timer_t resolve; /* work deferred out of p2p_net_* calls */
 	int resolve_lookup, resolve_settle;
-	int lookup_answered; /* the last lookup reached the tracker */
 	int handles;
 	int freeing;
 	struct peer *book[P2P_BUCKETS];
@@ -164,6 +168,46 @@ schedule_resolve(struct p2p_net *n)
 		uv_timer_start(&n->resolve, on_resolve, 0, 0);
 }
 
+/* Asks the tracker about p once the current call has returned. */
+static void
+ask_about(struct p2p_net *n, struct peer *p)
+{
+	p->lookup_need = 1;
+	n->resolve_lookup = 1;
+	schedule_resolve(n);
+}
+
+static int
+pinned(const struct p2p_net *n, const struct peer *p)
+{
+	uint8_t key[IDENTITY_PUBLIC_BYTES];
+
+	return n->known != NULL && known_peers_lookup(n->known, p->name, key) == 1;
+}
+
+/* Why p may not have a plaintext link, or NULL if it may: only a user the
+ * tracker vouches has no key, who never had one. */
+static const char *
+plaintext_refusal(const struct p2p_net *n, const struct peer *p)
+{
+	if (!n->allow_plaintext)
+		return "plaintext link refused (no --allow-plaintext)";
+	if (pinned(n, p))
+		return "plaintext link refused: this user's key is pinned in known_peers";
+	if (p->keyed || p->key_state == KEY_SET)
+		return "plaintext link refused: this user has a key";
+	if (p->key_state != KEY_NONE)
+		return "plaintext link refused: the tracker does not know this user";
+	return NULL;
+}
+
+static void
+refuse(struct p2p_net *n, const char *user, const char *why)
+{
+	log_warn("link with %s refused: %s", user, why);
+	n->ops->refused(n->arg, user, why);
+}
+
 /* Rate limit. */
 
 /* A token bucket per address (direct-mapped: a collision only resets a
@@ -207,6 +251,21 @@ info_new(struct p2p_net *n, struct p2p_link *l)
 	return i;
 }
 
+/* What the tracker says of p's key; once keyed, a user stays keyed. */
+static void
+set_key(struct peer *p, const uint8_t *pubkey, size_t keylen)
+{
+	if (pubkey != NULL && keylen > 0) {
+		memcpy(p->key, pubkey, keylen);
+		p->keylen = keylen;
+		p->key_state = KEY_SET;
+		p->keyed = 1;
+	} else {
+		p->keylen = 0;
+		p->key_state = KEY_NONE;
+	}
+}
+
 static void
 start_dial(struct p2p_net *n, struct peer *p)
 {
@@ -217,14 +276,16 @@ start_dial(struct p2p_net *n, struct peer *p)
 		return;
 	if (p->port == 0 || p->key_state == KEY_UNKNOWN) {
 		p->lookup_wait = 1;
-		n->resolve_lookup = 1;
-		schedule_resolve(n);
+		ask_about(n, p);
 		return;
 	}
-	if (plaintext && !n->allow_plaintext) {
-		log_info("%s publishes no key: not dialing it without --allow-plaintext", p->name);
-		p->want = 0;
-		return;
+	if (plaintext) {
+		const char *why = plaintext_refusal(n, p);
+		if (why != NULL) {
+			p->want = 0;
+			refuse(n, p->name, why);
+			return;
+		}
 	}
 	if (n->nlinks >= P2P_MAX_LINKS)
 		return;
@@ -245,8 +306,7 @@ on_retry(uv_timer_t *t)
 
 	if (p->want && p->link == NULL && p->dial == NULL) {
 		p->lookup_wait = 1;
-		n->resolve_lookup = 1;
-		schedule_resolve(n);
+		ask_about(n, p);
 	}
 }
 
@@ -274,13 +334,10 @@ retry_later(struct p2p_net *n, struct peer *p)
 static const char *
 check_identity(struct p2p_net *n, struct peer *p, const uint8_t *key, size_t keylen)
 {
-	if (keylen == 0) {
-		if (!n->allow_plaintext)
-			return "plaintext link refused (no --allow-plaintext)";
-		if (p->key_state == KEY_SET)
-			return "plaintext link refused: this user publishes a key";
-		return NULL;
-	}
+	if (keylen == 0)
+		return plaintext_refusal(n, p);
+	if (p->key_state == KEY_UNKNOWN)
+		return "the tracker does not know this user";
 	if (p->key_state != KEY_SET)
 		return "the tracker publishes no key for this user";
 	if (keylen != p->keylen || sodium_memcmp(key, p->key, keylen) != 0)
@@ -308,23 +365,21 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 		i->peer = peer_get(n, user);
 	}
 	/* What we know may predate the user's registration, or a new key
-	 * they registered since: ask once before judging. */
+	 * they registered since: ask once before judging. A keyless link is
+	 * always judged on a fresh answer about this very user. */
 	if (!i->asked &&
-	    (i->peer->key_state == KEY_UNKNOWN || (keylen > 0 && i->peer->key_state != KEY_SET) ||
-	        (keylen > 0 &&
-	            (keylen != i->peer->keylen ||
-	                sodium_memcmp(key, i->peer->key, keylen) != 0)))) {
+	    (i->peer->key_state == KEY_UNKNOWN || keylen == 0 || i->peer->key_state != KEY_SET ||
+	        keylen != i->peer->keylen || sodium_memcmp(key, i->peer->key, keylen) != 0)) {
 		i->asked = 1;
 		i->verify_wait = 1;
-		n->resolve_lookup = 1;
-		schedule_resolve(n);
+		ask_about(n, i->peer);
 		return;
 	}
 	why = check_identity(n, i->peer, key, keylen);
 	if (why != NULL) {
 		/* Dialing again would meet the same key. */
 		i->peer->want = 0;
-		n->ops->refused(n->arg, user, why);
+		refuse(n, user, why);
 	}
 	p2p_link_verified(l, why);
 }
@@ -413,39 +468,41 @@ static const struct p2p_link_ops link_ops = {
 
 /* Deferred work. */
 
-/* After a lookup, what waited is settled with what is known now: a user
- * the tracker does not list has no key. */
+static int
+answered(const struct peer *p)
+{
+	return !p->lookup_need && !p->lookup_busy;
+}
+
+/* After a lookup, what waited for it is settled with what is known now.
+ * A user the tracker did not answer for is unknown, never keyless. */
 static void
 settle(struct p2p_net *n)
 {
 	for (struct link_info *i = n->links, *next; i != NULL; i = next) {
 		next = i->next;
-		if (!i->verify_wait)
+		if (!i->verify_wait || !answered(i->peer))
 			continue;
 		i->verify_wait = 0;
-		if (i->peer->key_state == KEY_UNKNOWN && n->lookup_answered)
-			i->peer->key_state = KEY_NONE;
 		size_t keylen = 0;
 		const uint8_t *key = p2p_link_key(i->link, &keylen);
-		const char *why = i->peer->key_state == KEY_UNKNOWN
+		const char *why = i->peer->key_state == KEY_UNKNOWN && i->peer->lookup_failed
 		    ? "cannot check the key: the tracker is unreachable"
 		    : check_identity(n, i->peer, key, keylen);
 		if (why != NULL)
-			n->ops->refused(n->arg, i->peer->name, why);
+			refuse(n, i->peer->name, why);
 		p2p_link_verified(i->link, why);
 	}
 	for (unsigned b = 0; b < P2P_BUCKETS; b++) {
 		for (struct peer *p = n->book[b]; p != NULL; p = p->next) {
-			if (!p->lookup_wait)
+			if (!p->lookup_wait || !answered(p))
 				continue;
 			p->lookup_wait = 0;
-			if (p->key_state == KEY_UNKNOWN && n->lookup_answered)
-				p->key_state = KEY_NONE;
 			if (p->port != 0 && p->key_state != KEY_UNKNOWN) {
 				start_dial(n, p);
 				continue;
 			}
-			if (p->port == 0 && n->lookup_answered && !p->told_offline) {
+			if (p->port == 0 && !p->lookup_failed && !p->told_offline) {
 				p->told_offline = 1;
 				n->ops->refused(
 				    n->arg, p->name, "not online; messages wait until it is");
@@ -464,9 +521,17 @@ on_resolve(uv_timer_t *t)
 		n->resolve_settle = 0;
 		settle(n);
 	}
-	if (n->resolve_lookup) {
-		n->resolve_lookup = 0;
-		n->ops->lookup(n->arg);
+	if (!n->resolve_lookup)
+		return;
+	n->resolve_lookup = 0;
+	for (unsigned b = 0; b < P2P_BUCKETS && !n->freeing; b++) {
+		for (struct peer *p = n->book[b]; p != NULL; p = p->next) {
+			if (!p->lookup_need || p->lookup_busy)
+				continue;
+			p->lookup_need = 0;
+			p->lookup_busy = 1;
+			n->ops->lookup(n->arg, p->name);
+		}
 	}
 }
 
@@ -592,17 +657,11 @@ p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
 	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || keylen > P2P_KEY_MAX)
 		return;
 	p = peer_get(n, user);
+	p->manual = 0;
 	moved = p->port != port || strcmp(p->ip, ip) != 0;
 	snprintf(p->ip, sizeof(p->ip), "%s", ip);
 	p->port = port;
-	if (pubkey != NULL && keylen > 0) {
-		memcpy(p->key, pubkey, keylen);
-		p->keylen = keylen;
-		p->key_state = KEY_SET;
-	} else {
-		p->keylen = 0;
-		p->key_state = KEY_NONE;
-	}
+	set_key(p, pubkey, keylen);
 	if (moved && p->want && p->link == NULL && p->dial == NULL && !p->lookup_wait) {
 		p->backoff_ms = P2P_BACKOFF_MIN_MS;
 		if (p->retry != NULL)
@@ -612,13 +671,43 @@ p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
 }
 
 void
-p2p_net_lookup_done(struct p2p_net *n, int answered)
+p2p_net_set_offline(struct p2p_net *n, const char *user, const uint8_t *pubkey, size_t keylen)
 {
-	if (n->freeing)
+	struct peer *p;
+
+	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	    keylen > P2P_KEY_MAX)
 		return;
+	p = peer_get(n, user);
+	if (!p->manual) {
+		p->ip[0] = '\0';
+		p->port = 0;
+	}
+	set_key(p, pubkey, keylen);
+}
+
+void
+p2p_net_lookup_done(struct p2p_net *n, const char *user, int answered)
+{
+	struct peer *p;
+
+	if (n->freeing || (p = peer_find(n, user)) == NULL)
+		return;
+	p->lookup_busy = 0;
+	p->lookup_failed = !answered;
 	n->resolve_settle = 1;
-	n->lookup_answered = answered;
+	/* Asked again meanwhile: that answer may predate what is asked. */
+	if (p->lookup_need)
+		n->resolve_lookup = 1;
 	schedule_resolve(n);
+}
+
+int
+p2p_net_plaintext_ok(struct p2p_net *n, const char *user)
+{
+	struct peer *p = peer_find(n, user);
+
+	return p != NULL && plaintext_refusal(n, p) == NULL;
 }
 
 int
@@ -649,6 +738,7 @@ p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int port)
 	p = peer_get(n, user);
 	snprintf(p->ip, sizeof(p->ip), "%s", ip);
 	p->port = port;
+	p->manual = 1;
 	if (p->link != NULL) {
 		struct link_info *old = p2p_link_data(p->link);
 		old->detached = 1;

@@ -377,6 +377,23 @@ registry_peer_online(const struct registry *r, const char *user, uint64_t now)
 	return u != NULL && user_online(u, now);
 }
 
+int
+registry_user_info(
+    const struct registry *r, const char *user, uint64_t now, struct registry_user_info *out)
+{
+	const struct reg_user *u = user_find(r, user);
+
+	memset(out, 0, sizeof(*out));
+	if (u == NULL)
+		return -1;
+	memcpy(out->pubkey, u->pubkey, sizeof(out->pubkey));
+	if (!user_online(u, now))
+		return 0;
+	memcpy(out->ip, u->ip, sizeof(out->ip));
+	out->port = u->port;
+	return 1;
+}
+
 size_t
 registry_online(const struct registry *r)
 {

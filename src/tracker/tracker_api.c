@@ -456,6 +456,56 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 	http_response_header(res, "Content-Type", "application/json");
 }
 
+/* One user, online or not: the way to learn a key without scanning
+ * /get-list. 404 means there is no such account. */
+static void
+api_peer(struct http_request *req, struct http_response *res, void *ctx)
+{
+	struct tracker *t = ctx;
+	char user[REG_NAME_MAX + 1], name[REG_NAME_MAX + 1], hash[STORE_HASH_MAX];
+	struct registry_user_info info;
+	char *cause = NULL;
+	size_t len;
+	const char *param = http_request_param(req, "username", &len);
+
+	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
+		return;
+	if (param == NULL || !registry_username_valid(param, len)) {
+		http_json_error(res, 400, "Invalid username");
+		return;
+	}
+	memcpy(name, param, len);
+	name[len] = '\0';
+	tracker_rd_lock(t);
+	int online = registry_user_info(t->reg, name, hy_now_ms(), &info);
+	tracker_unlock(t);
+	if (online < 0) {
+		/* The registry holds every user with a key or an address; the
+		 * store says whether a keyless, never-seen account exists. */
+		int found = t->store->ops->user_hash(t->store, name, hash, &cause);
+		sodium_memzero(hash, sizeof(hash));
+		if (found < 0) {
+			tracker_store_failed(res, cause);
+			return;
+		}
+		if (found == 0) {
+			http_json_error(res, 404, "No such user");
+			return;
+		}
+		online = 0;
+	}
+	struct json_object *r = tracker_success();
+	json_object_object_add(r, "username", json_object_new_string(name));
+	json_object_object_add(r, "online", json_object_new_boolean(online > 0));
+	if (online > 0) {
+		json_object_object_add(r, "ip", json_object_new_string(info.ip));
+		tracker_add_int(r, "port", (int64_t)info.port);
+	}
+	if (info.pubkey[0] != '\0')
+		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
+	http_json_respond(res, 200, r);
+}
+
 static void
 api_stats(struct http_request *req, struct http_response *res, void *ctx)
 {
@@ -494,6 +544,7 @@ static const struct router_route tracker_routes[] = {
 	{ HTTP_POST, "/leave", api_leave },
 	{ HTTP_GET, "/get-list", api_get_list },
 	{ HTTP_POST, "/get-list", api_get_list },
+	{ HTTP_GET, "/peers/:username", api_peer },
 	{ HTTP_GET, "/channels", api_channels },
 	{ HTTP_GET, "/stats", api_stats },
 	{ HTTP_GET, NULL, NULL },

@@ -6,7 +6,8 @@
  * Input: up to FUZZ_MAX_REQUESTS records separated by byte 0xff, each
  * [route][flags][body...], served in order on one tracker so that later
  * requests see what earlier ones did. For a GET the body is the query
- * string. Route: index into routes[] below. Flags: bits 0-1 pick the
+ * string, or for /peers/ the rest of the path (the username looked up).
+ * Route: index into routes[] below. Flags: bits 0-1 pick the
  * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail.
  *
  * /register and /login would hash on libuv's thread pool; the store
@@ -25,6 +26,7 @@
 
 #define FUZZ_SEP 0xff
 #define FUZZ_MAX_REQUESTS 16
+#define FUZZ_PATH_MAX 256
 #define FUZZ_TOKEN_TTL_MS (3600 * 1000)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,12 +35,13 @@ static const struct {
 	enum http_method method;
 	const char *path;
 	int login; /* the store fails user_hash (see above) */
+	int tail; /* the body goes at the end of the path */
 } routes[] = {
 	{ HTTP_POST, "/submit-info", 0 }, { HTTP_POST, "/heartbeat", 0 },
 	{ HTTP_POST, "/add-list", 0 }, { HTTP_POST, "/leave", 0 }, { HTTP_POST, "/get-list", 0 },
 	{ HTTP_GET, "/get-list", 0 }, { HTTP_GET, "/channels", 0 }, { HTTP_GET, "/stats", 0 },
 	{ HTTP_POST, "/logout", 0 }, { HTTP_POST, "/register", 0 }, { HTTP_POST, "/login", 1 },
-	{ HTTP_GET, "/submit-info", 0 }, /* 405 */
+	{ HTTP_GET, "/peers/", 0, 1 }, { HTTP_GET, "/submit-info", 0 }, /* 405 */
 	{ HTTP_POST, "/nowhere", 0 }, /* 404 */
 };
 
@@ -193,7 +196,7 @@ serve(struct tracker *t, struct mem_store *st, const char tokens[2][REG_TOKEN_TE
 	struct http_request req;
 	struct http_response res;
 	char auth[sizeof("Bearer ") + REG_TOKEN_TEXT_SIZE];
-	char path[32];
+	char path[FUZZ_PATH_MAX];
 	size_t r = rec[0] % HY_ARRAY_LEN(routes);
 	int which = rec[1] & 3;
 
@@ -214,7 +217,13 @@ serve(struct tracker *t, struct mem_store *st, const char tokens[2][REG_TOKEN_TE
 	/* an exact-size copy, so that ASan sees any read past its end */
 	char *body = xmalloc(len > 2 ? len - 2 : 1);
 	memcpy(body, rec + 2, len - 2);
-	if (req.method == HTTP_GET) {
+	if (routes[r].tail) {
+		size_t n = strlen(path), more = len - 2;
+		if (more > sizeof(path) - n)
+			more = sizeof(path) - n;
+		memcpy(path + n, body, more);
+		req.path_len = n + more;
+	} else if (req.method == HTTP_GET) {
 		req.head.query = len > 2 ? body : NULL;
 		req.head.query_len = len - 2;
 	} else {

@@ -160,6 +160,27 @@ def register(tracker_port, user, password):
         raise AssertionError("register %s: %d %s" % (user, status, body))
 
 
+def login(tracker_port, user, password):
+    """Logs user in; returns its bearer token."""
+    status, _, body = request(tracker_port, "POST", "/login",
+                              {"username": user, "password": password})
+    if status != 200:
+        raise AssertionError("login %s: %d %s" % (user, status, body))
+    return json.loads(body)["token"]
+
+
+def submit_info(tracker_port, token, user, port, pubkey_b64=None):
+    """Registers user's address at the tracker as a peer of the original
+    protocol does (no key), or with pubkey_b64."""
+    info = {"username": user, "ip": "127.0.0.1", "port": port}
+    if pubkey_b64 is not None:
+        info["pubkey"] = pubkey_b64
+    status, _, body = request(tracker_port, "POST", "/submit-info", info,
+                              {"Authorization": "Bearer " + token})
+    if status != 200:
+        raise AssertionError("submit-info %s: %d %s" % (user, status, body))
+
+
 def start_peer(name, tracker_port, tmp, password, extra=(), port=None, ready=True, timeout=20):
     """Starts a peer and, with ready, waits until the tracker lists it."""
     port = port or free_port()

@@ -205,6 +205,7 @@ class Initiator:
 PROTOCOL = "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 HASH = "blake2b"
 PROLOGUE = b"hychat/1"
+HELLO_IN = 1  # the handshake message that carries the dialer's {"type":"handshake"}
 LEN_BYTES = 4  # big-endian length before every frame
 FRAME_MAX = 512 * 1024 + 16
 

@@ -19,7 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import binary, case, free_port, rss_kb, run  # noqa: E402
-from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E402
+from peer_harness import (Relay, login, register, start_peer, start_tracker,  # noqa: E402
+                          submit_info)
 import peer_noise  # noqa: E402
 
 S = {}
@@ -304,6 +305,15 @@ def read_object(s, timeout=10.0):
 @case
 def an_original_protocol_peer_chats_both_ways():
     c = S["carol"]
+    # An account of the original design: it logs in and registers its
+    # address with no key, so the tracker vouches it has none.
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(10)
+    register(S["tport"], "oldie", "oldie pw")
+    submit_info(S["tport"], login(S["tport"], "oldie", "oldie pw"), "oldie",
+                lsock.getsockname()[1])
     # It dials carol: handshake, handshake_ack, then chat both ways.
     s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
     m = c.mark()
@@ -323,19 +333,33 @@ def an_original_protocol_peer_chats_both_ways():
     assert obj["type"] == "chat" and obj["from"] == "carol" and obj["channel"] == "direct"
     assert obj["message"] == "hello back" and "+" not in obj["time"] and "Z" not in obj["time"]
     s.close()
-    # carol dials it.
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(1)
-    lsock.settimeout(10)
+    c.wait(lambda e: e.get("type") == "link" and e.get("peer") == "oldie"
+           and e.get("state") == "down", 5, m, "the link down")
+    # Written while the conversation is plaintext and no link is up: it
+    # waits, recorded as not encrypted, and goes in clear on the next link.
+    m = c.mark()
+    c.cmd("send oldie while you were away")
+    ev = c.wait(lambda e: e.get("type") == "chat" and e.get("outgoing")
+                and e.get("message") == "while you were away", 5, m, "the message")
+    assert ev["encrypted"] is False, ev
+
+    def accept():
+        conn, _ = lsock.accept()
+        hs = read_object(conn)
+        assert hs == {"type": "handshake", "username": "carol"}, hs
+        conn.sendall(json.dumps({"type": "handshake_ack", "username": "oldie"}).encode())
+        c.wait(lambda e: e.get("type") == "link" and e.get("peer") == "oldie"
+               and e.get("state") == "up", 5, m, "link to oldie")
+        return conn
+    # carol dials the address oldie registered, for what waits.
+    conn = accept()
+    obj = read_object(conn)
+    assert obj["message"] == "while you were away" and "id" not in obj, obj
+    # And at an address given by hand, in place of that link.
     m = c.mark()
     c.cmd("connect oldie 127.0.0.1 %d" % lsock.getsockname()[1])
-    conn, _ = lsock.accept()
-    hs = read_object(conn)
-    assert hs == {"type": "handshake", "username": "carol"}, hs
-    conn.sendall(json.dumps({"type": "handshake_ack", "username": "oldie"}).encode())
-    c.wait(lambda e: e.get("type") == "link" and e.get("peer") == "oldie"
-           and e.get("state") == "up", 5, m, "link to oldie")
+    old, conn = conn, accept()
+    old.close()
     c.cmd("send oldie dialed you")
     obj = read_object(conn)
     assert obj["message"] == "dialed you" and "id" not in obj, obj
