@@ -11,6 +11,9 @@
 #ifndef HYCHAT_TRACKER_CLIENT_H
 #define HYCHAT_TRACKER_CLIENT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <json-c/json.h>
 #include <uv.h>
 
@@ -18,11 +21,29 @@
 #define TRACKER_CLIENT_CONNECT_TIMEOUT_MS 3000
 #define TRACKER_CLIENT_MAX_BODY (4 * 1024 * 1024) /* an answer larger is an error */
 #define TRACKER_CLIENT_IP_MAX 64
+#define TRACKER_PEER_KEY_MAX 64 /* bytes of a published key */
 
 enum tracker_method {
 	TRACKER_GET,
 	TRACKER_POST
 };
+
+/* One peer as the tracker describes it: an entry of /get-list's "peers",
+ * or the answer of /peers/USER (which says "online"). Strings are
+ * borrowed from the JSON object. */
+struct tracker_peer {
+	const char *username;
+	int online;
+	const char *ip; /* and port: set while online */
+	int port;
+	uint8_t key[TRACKER_PEER_KEY_MAX];
+	size_t keylen; /* 0: no key published */
+};
+
+/* Reads o into p. Returns 0, or -1 if o is not a well-formed peer: not an
+ * object, no username, or online without an IP and a port of 1-65535. An
+ * unreadable key counts as none. */
+int tracker_client_parse_peer(struct json_object *o, struct tracker_peer *p);
 
 /* status: the HTTP status, or 0 with err set; body: borrowed, may be NULL. */
 typedef void tracker_client_fn(int status, struct json_object *body, const char *err, void *arg);

@@ -163,47 +163,19 @@ engine_learn_peers(struct engine *e, struct json_object *peers)
 		engine_learn_peer(e, json_object_array_get_idx(peers, i));
 }
 
-/* The "pubkey" field of p decoded into bin: its length, or 0 for none. */
-static size_t
-peer_key(struct json_object *p, uint8_t bin[P2P_KEY_MAX])
-{
-	struct json_object *key;
-	size_t len = 0;
-
-	if (!json_object_object_get_ex(p, "pubkey", &key) ||
-	    !json_object_is_type(key, json_type_string) ||
-	    sodium_base642bin(bin, P2P_KEY_MAX, json_object_get_string(key),
-	        (size_t)json_object_get_string_len(key), NULL, &len, NULL,
-	        sodium_base64_VARIANT_ORIGINAL) != 0)
-		return 0;
-	return len;
-}
-
 void
-engine_learn_peer(struct engine *e, struct json_object *p)
+engine_learn_peer(struct engine *e, struct json_object *o)
 {
-	struct json_object *u, *ip, *port, *online;
-	uint8_t key[P2P_KEY_MAX];
-	size_t keylen;
-	const char *name;
+	struct tracker_peer p;
 
-	if (e->net == NULL || !json_object_is_type(p, json_type_object) ||
-	    !json_object_object_get_ex(p, "username", &u) ||
-	    !json_object_is_type(u, json_type_string) ||
-	    !engine_valid_user(name = json_object_get_string(u)) || strcmp(name, e->username) == 0)
+	if (e->net == NULL || tracker_client_parse_peer(o, &p) < 0 ||
+	    !engine_valid_user(p.username) || strcmp(p.username, e->username) == 0)
 		return;
-	keylen = peer_key(p, key);
-	if (json_object_object_get_ex(p, "online", &online) && !json_object_get_boolean(online)) {
-		p2p_net_set_offline(e->net, name, keylen > 0 ? key : NULL, keylen);
-		return;
-	}
-	if (!json_object_object_get_ex(p, "ip", &ip) ||
-	    !json_object_is_type(ip, json_type_string) ||
-	    !json_object_object_get_ex(p, "port", &port) ||
-	    !json_object_is_type(port, json_type_int))
-		return;
-	p2p_net_set_peer(e->net, name, json_object_get_string(ip), json_object_get_int(port),
-	    keylen > 0 ? key : NULL, keylen);
+	if (p.online)
+		p2p_net_set_peer(
+		    e->net, p.username, p.ip, p.port, p.keylen > 0 ? p.key : NULL, p.keylen);
+	else
+		p2p_net_set_offline(e->net, p.username, p.keylen > 0 ? p.key : NULL, p.keylen);
 }
 
 void

@@ -5,6 +5,7 @@
 #include "hychat/tracker_client.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,4 +401,39 @@ const char *
 tracker_client_local_ip(const struct tracker_client *tc)
 {
 	return tc->local_ip;
+}
+
+int
+tracker_client_parse_peer(struct json_object *o, struct tracker_peer *p)
+{
+	struct json_object *u, *ip, *port, *online, *key;
+	int64_t n;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "username", &u) ||
+	    !json_object_is_type(u, json_type_string))
+		return -1;
+	p->username = json_object_get_string(u);
+	p->online = !json_object_object_get_ex(o, "online", &online) ||
+	    (json_object_is_type(online, json_type_boolean) && json_object_get_boolean(online));
+	if (json_object_object_get_ex(o, "pubkey", &key) &&
+	    json_object_is_type(key, json_type_string) &&
+	    sodium_base642bin(p->key, sizeof(p->key), json_object_get_string(key),
+	        (size_t)json_object_get_string_len(key), NULL, &p->keylen, NULL,
+	        sodium_base64_VARIANT_ORIGINAL) != 0)
+		p->keylen = 0;
+	if (!p->online)
+		return 0;
+	if (!json_object_object_get_ex(o, "ip", &ip) ||
+	    !json_object_is_type(ip, json_type_string) ||
+	    !json_object_object_get_ex(o, "port", &port) ||
+	    !json_object_is_type(port, json_type_int))
+		return -1;
+	n = json_object_get_int64(port);
+	if (n < 1 || n > 65535)
+		return -1;
+	p->ip = json_object_get_string(ip);
+	p->port = (int)n;
+	return 0;
 }
