@@ -21,6 +21,11 @@
 #define P2P_LINK_IP_MAX 64
 #define P2P_LINK_REASON_MAX 128
 #define P2P_LINK_HANDLES 3 /* the socket, the handshake timer, the flush idle */
+/* Before a link is up no frame or object is larger than a Noise message,
+ * and nothing legitimate waits unparsed beyond one of them: 40 sockets of
+ * a flood hold 2.6 MB at most, not the 20 MB of frames of an up link. */
+#define P2P_LINK_EARLY_FRAME NOISE_MAX_MESSAGE
+#define P2P_LINK_EARLY_MAX (P2P_FRAME_HEADER + P2P_LINK_EARLY_FRAME)
 
 struct out_write {
 	uv_write_t req;
@@ -238,6 +243,8 @@ static void
 go_up(struct p2p_link *l)
 {
 	l->state = P2P_LINK_UP;
+	if (l->js != NULL)
+		p2p_json_stream_raise_max(l->js, P2P_LINK_PLAIN_MAX);
 	uv_timer_stop(&l->timer);
 	l->p->ops->up(l->p->owner, l);
 }
@@ -395,8 +402,9 @@ take_frames(struct p2p_link *l)
 	buf_init(&plain);
 	/* Frames are consumed by offset, and the buffer moved once at the end. */
 	while (l->state != P2P_LINK_CLOSING && l->state != P2P_LINK_VERIFY) {
-		rc = p2p_frame_next(
-		    (const uint8_t *)l->in.data + off, l->in.len - off, &frame, &len, &used);
+		rc = p2p_frame_next((const uint8_t *)l->in.data + off, l->in.len - off,
+		    l->state == P2P_LINK_UP ? P2P_FRAME_MAX : P2P_LINK_EARLY_FRAME, &frame, &len,
+		    &used);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
@@ -450,7 +458,7 @@ parse_input(struct p2p_link *l)
 				return;
 			}
 			l->plaintext = 1;
-			l->js = p2p_json_stream_new(P2P_LINK_PLAIN_MAX);
+			l->js = p2p_json_stream_new(P2P_LINK_EARLY_FRAME);
 		}
 	}
 	if (l->plaintext)
@@ -468,6 +476,19 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	b->len = sizeof(read_chunk);
 }
 
+/* What a link that is not up may leave unparsed: input while it is being
+ * checked, a listener's whitespace before the first byte. On an encrypted
+ * link the remote has nothing to say then; on a plaintext one the original
+ * may write on without waiting for handshake_ack (and a listener we dialed
+ * may flush its outbox after its own). */
+static size_t
+early_max(const struct p2p_link *l)
+{
+	if (!l->plaintext || l->state != P2P_LINK_VERIFY)
+		return P2P_LINK_EARLY_MAX;
+	return l->dialed ? P2P_LINK_OUT_MAX : P2P_LINK_PLAIN_MAX;
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
@@ -481,6 +502,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	buf_append(&l->in, b->base, (size_t)n);
 	handle_input(l);
+	if (l->state != P2P_LINK_UP && l->state != P2P_LINK_CLOSING && l->in.len > early_max(l))
+		p2p_link_close(l, "too much input before the handshake is done");
 }
 
 static void
@@ -595,7 +618,7 @@ p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const char *user, int p
 		return l;
 	}
 	if (plaintext)
-		l->js = p2p_json_stream_new(P2P_LINK_PLAIN_MAX);
+		l->js = p2p_json_stream_new(P2P_LINK_EARLY_FRAME);
 	else if ((l->hs = noise_handshake_new(p->id, 1)) == NULL) {
 		p2p_link_close(l, "cannot start a handshake");
 		return l;

@@ -63,7 +63,7 @@ take_frames(const uint8_t *wire, size_t n, struct buf *opened)
 	for (;;) {
 		const uint8_t *frame;
 		size_t len, used;
-		int rc = p2p_frame_next(wire + off, n - off, &frame, &len, &used);
+		int rc = p2p_frame_next(wire + off, n - off, P2P_FRAME_MAX, &frame, &len, &used);
 		if (rc <= 0)
 			break;
 		if (used != P2P_FRAME_HEADER + len || used > n - off || frame != wire + off + 4)

@@ -18,8 +18,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import binary, case, free_port, rss_kb, run  # noqa: E402
-from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E402
+from hytest import binary, case, free_port, rss_kb, run, steady_memory_env  # noqa: E402
+from peer_harness import Peer, Relay, register, start_peer, start_tracker  # noqa: E402
 import peer_noise  # noqa: E402
 
 S = {}
@@ -282,6 +282,78 @@ def garbage_and_oversized_frames_leave_the_peer_serving():
     a.cmd("send bob after the garbage")
     chat_from(b, "alice", "after the garbage", m)
     assert b.alive()
+
+
+def flood_early_frames(port, n, claim, send, first_source=2):
+    """n sockets from 127.0.0.<first_source>.. (20 per address, inside the
+    per-address burst), each sending a frame header claiming claim bytes
+    and then send bytes of it: a handshake that never completes. Returns
+    the sockets, and how many of them the peer had cut once all was sent."""
+    socks = []
+    for k in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.%d" % (first_source + k // 20), 0))
+        s.connect(("127.0.0.1", port))
+        s.settimeout(5)
+        socks.append(s)
+    body = claim.to_bytes(4, "big") + b"\x00" * send
+    for s in socks:
+        try:
+            s.sendall(body)
+        except OSError:
+            pass
+    time.sleep(0.5)
+    cut = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            cut += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:  # reset: it was cut while we still wrote
+            cut += 1
+    return socks, cut
+
+
+@case
+def pre_handshake_frames_are_capped_at_a_noise_message():
+    """Sockets that open a handshake with a frame claiming 512 KiB and send
+    nearly all of it: each used to hold its frame (a 1 MB buffer) for the
+    5 s handshake timeout. A frame before the handshake is done is now at
+    most 65,535 bytes (the largest Noise message): the claim is refused on
+    its header. Measured against a warmed-up baseline: the same number of
+    sockets sending the largest frame still allowed."""
+    n = 60
+    data = os.path.join(S["tmp"], "peer-erin")
+    port = free_port()
+    p = Peer("erin", port, S["tport"], data, None, env=steady_memory_env())
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "erin does not listen"
+                time.sleep(0.1)
+        # Warm up with what is allowed: the largest handshake frame, less a byte.
+        for _ in range(2):
+            socks, _ = flood_early_frames(port, n, 65535, 65534)
+            for s in socks:
+                s.close()
+            time.sleep(6)  # past the handshake timeout: every link is gone
+        base = rss_kb(p.p.pid)
+        socks, cut = flood_early_frames(port, n, 512 * 1024, 512 * 1024 - 1)
+        grown = rss_kb(p.p.pid) - base
+        for s in socks:
+            s.close()
+        print("  %d sockets claiming 512 KiB: RSS +%d kB over the baseline, %d cut"
+              % (n, grown, cut))
+        assert grown < n * 192, "RSS grew %d kB for %d pre-handshake sockets" % (grown, n)
+        assert cut == n, "only %d of %d oversized pre-handshake frames were cut" % (cut, n)
+    finally:
+        p.p.kill()
+        p.p.wait()
 
 
 def read_object(s, timeout=10.0):
