@@ -222,16 +222,24 @@ send_plain(struct p2p_link *l, const char *json, size_t len)
 	return 0;
 }
 
-static void
-send_hello(struct p2p_link *l, const char *type, int now)
+/* Our {"type":type,"username"} object, owned by the caller. */
+static struct json_object *
+hello_new(struct p2p_link *l, const char *type)
 {
 	struct json_object *o = json_object_new_object();
-	size_t len;
-	const char *json;
 
 	json_object_object_add(o, "type", json_object_new_string(type));
 	json_object_object_add(o, "username", json_object_new_string(l->p->username));
-	json = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	return o;
+}
+
+static void
+send_hello(struct p2p_link *l, const char *type, int now)
+{
+	struct json_object *o = hello_new(l, type);
+	size_t len;
+	const char *json = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+
 	if (l->plaintext)
 		send_plain(l, json, len);
 	else
@@ -321,50 +329,60 @@ take_plain(struct p2p_link *l)
 	}
 }
 
-/* The Noise handshake: the dialer's first message carries its handshake
- * object; the dialer checks the listener's key after the second; the
- * listener checks the dialer's after the third. */
+/* The dialer's handshake object, the payload of the third message (so
+ * that it travels encrypted): the listener's claimed user, or -1. */
+static int
+take_dialer_hello(struct p2p_link *l, const struct buf *payload)
+{
+	struct json_object *o = payload->len > 0 ? json_tokener_parse(payload->data) : NULL;
+	const char *user = o != NULL ? hello_user(o, "handshake") : NULL;
+
+	if (user != NULL)
+		snprintf(l->user, sizeof(l->user), "%s", user);
+	json_object_put(o);
+	return user != NULL ? 0 : -1;
+}
+
+/* The Noise handshake: the first message carries nothing but the dialer's
+ * ephemeral key; the dialer checks the listener's key after the second;
+ * the third carries the dialer's key and its handshake object, both
+ * encrypted, and the listener checks them. Nobody watching the wire learns
+ * who dials whom. */
 static void
 take_handshake(struct p2p_link *l, const uint8_t *msg, size_t len)
 {
 	struct buf payload;
-	struct json_object *o;
-	const char *user;
+	const char *why = NULL;
 
 	if (l->hs == NULL && (l->hs = noise_handshake_new(l->p->id, 0)) == NULL) {
 		p2p_link_close(l, "cannot start a handshake");
 		return;
 	}
 	buf_init(&payload);
-	if (noise_handshake_read(l->hs, msg, len, &payload) < 0) {
+	if (noise_handshake_read(l->hs, msg, len, &payload) < 0)
+		why = "handshake failed";
+	else if (!l->dialed && !noise_handshake_done(l->hs)) {
+		/* The first message. An older hychat put its name here in clear;
+		 * its prologue differs too, so it could not go on anyway. */
+		if (payload.len > 0) {
+			log_info("link from %s: refused: it speaks a protocol older than %s", l->ip,
+			    NOISE_PROLOGUE);
+			why = "the dialer speaks an older hychat protocol (upgrade it)";
+		} else if (noise_handshake_write(l->hs, NULL, 0, &payload) < 0)
+			why = "handshake failed";
+		else
+			write_now(l, payload.data, payload.len);
 		buf_fini(&payload);
-		p2p_link_close(l, "handshake failed");
+		if (why != NULL)
+			p2p_link_close(l, why);
 		return;
-	}
-	if (!l->dialed && l->user[0] == '\0') {
-		o = payload.len > 0 ? json_tokener_parse(payload.data) : NULL;
-		user = o != NULL ? hello_user(o, "handshake") : NULL;
-		if (user == NULL) {
-			json_object_put(o);
-			buf_fini(&payload);
-			p2p_link_close(l, "expected a handshake");
-			return;
-		}
-		snprintf(l->user, sizeof(l->user), "%s", user);
-		json_object_put(o);
-		buf_consume(&payload, payload.len);
-		if (noise_handshake_write(l->hs, NULL, 0, &payload) < 0) {
-			buf_fini(&payload);
-			p2p_link_close(l, "handshake failed");
-			return;
-		}
-		write_now(l, payload.data, payload.len);
-		buf_fini(&payload);
-		return;
-	}
+	} else if (!l->dialed && take_dialer_hello(l, &payload) < 0)
+		why = "expected a handshake";
+	else if (noise_handshake_remote_key(l->hs, l->remote_key) < 0)
+		why = "handshake failed";
 	buf_fini(&payload);
-	if (noise_handshake_remote_key(l->hs, l->remote_key) < 0) {
-		p2p_link_close(l, "handshake failed");
+	if (why != NULL) {
+		p2p_link_close(l, why);
 		return;
 	}
 	l->has_key = 1;
@@ -489,13 +507,24 @@ early_max(const struct p2p_link *l)
 	return l->dialed ? P2P_LINK_OUT_MAX : P2P_LINK_PLAIN_MAX;
 }
 
+/* Why the remote hung up: during our dial's handshake it refused it, or
+ * it speaks an older protocol (which closes on our first message). */
+static const char *
+early_eof(const struct p2p_link *l)
+{
+	if (l->dialed && !l->plaintext && l->state == P2P_LINK_HANDSHAKE)
+		return "closed by the peer during the handshake (refused, or a hychat older "
+		       "than protocol " NOISE_PROLOGUE ")";
+	return "closed by the peer";
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct p2p_link *l = s->data;
 
 	if (n < 0) {
-		p2p_link_close(l, n == UV_EOF ? "closed by the peer" : uv_strerror((int)n));
+		p2p_link_close(l, n != UV_EOF ? uv_strerror((int)n) : early_eof(l));
 		return;
 	}
 	if (n == 0)
@@ -584,19 +613,13 @@ on_connect(uv_connect_t *req, int status)
 		send_hello(l, "handshake", 1);
 		return;
 	}
-	struct json_object *o = json_object_new_object();
-	size_t len;
-	const char *json;
-	json_object_object_add(o, "type", json_object_new_string("handshake"));
-	json_object_object_add(o, "username", json_object_new_string(l->p->username));
-	json = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	/* Nothing but our ephemeral key: who we are goes in the third. */
 	buf_init(&msg);
-	if (noise_handshake_write(l->hs, (const uint8_t *)json, len, &msg) < 0)
+	if (noise_handshake_write(l->hs, NULL, 0, &msg) < 0)
 		p2p_link_close(l, "handshake failed");
 	else
 		write_now(l, msg.data, msg.len);
 	buf_fini(&msg);
-	json_object_put(o);
 }
 
 struct p2p_link *
@@ -649,15 +672,22 @@ p2p_link_verified(struct p2p_link *l, const char *refusal)
 			send_hello(l, "handshake_ack", 1);
 		go_up(l);
 	} else if (l->dialed) {
-		/* The third message proves who we are; the listener answers with
-		 * handshake_ack once it has checked. */
+		/* The third message proves who we are and says our name, both
+		 * encrypted; the listener answers with handshake_ack once it has
+		 * checked. */
+		struct json_object *o = hello_new(l, "handshake");
+		size_t len;
+		const char *json =
+		    json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
 		buf_init(&msg);
-		if (noise_handshake_write(l->hs, NULL, 0, &msg) < 0 ||
+		if (noise_handshake_write(l->hs, (const uint8_t *)json, len, &msg) < 0 ||
 		    (l->fs = noise_handshake_split(l->hs)) == NULL) {
+			json_object_put(o);
 			buf_fini(&msg);
 			p2p_link_close(l, "handshake failed");
 			return;
 		}
+		json_object_put(o);
 		write_now(l, msg.data, msg.len);
 		buf_fini(&msg);
 		l->state = P2P_LINK_READY;

@@ -186,6 +186,52 @@ def no_message_text_on_the_wire():
 
 
 @case
+def no_username_on_the_wire():
+    """Who dials whom is not in the clear: the dialer's name used to be the
+    payload of the first Noise message, which nothing encrypts. Two fresh
+    peers, whose only link runs through a relay that keeps every byte."""
+    pw = {"frank": "frank pw 1", "gina": "gina pw 2"}
+    for u, w in pw.items():
+        register(S["tport"], u, w)
+    f = start_peer("frank", S["tport"], S["tmp"], pw["frank"])
+    g = start_peer("gina", S["tport"], S["tmp"], pw["gina"])
+    relay = Relay(g.port)
+    try:
+        # The link they make on their own at start settles first.
+        f.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gina"
+               and e.get("state") == "up", 10, 0, "frank and gina linked")
+        time.sleep(0.5)
+        mf, mg = f.mark(), g.mark()
+        f.cmd("connect gina 127.0.0.1 %d" % relay.port)
+        f.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gina"
+               and e.get("state") == "up", 10, mf, "link to gina through the relay")
+        f.cmd("send gina hello through the relay")
+        chat_from(g, "frank", "hello through the relay", mg)
+        seen = relay.bytes()
+        # three handshake messages, handshake_ack, the message and its ack
+        assert len(seen) > 400, "the link did not go through the relay: %d bytes" % len(seen)
+        for word in (b"frank", b"gina", b"username", b"handshake"):
+            assert word not in seen, "%r visible on the wire" % word
+    finally:
+        relay.close()
+        for p in (f, g):
+            assert p.stop("quit") == 0, p.stderr()[-2000:]
+
+
+@case
+def an_older_hychat_dialer_is_refused_with_a_reason():
+    """A peer of protocol hychat/1 (its name in clear in message 1) gets no
+    message 2: the listener hangs up at once and logs why, rather than
+    failing somewhere later on a misread message."""
+    b = S["bob"]
+    assert peer_noise.dial_as_hychat1(b.port, "oldtimer") == "closed"
+    deadline = time.monotonic() + 5
+    while "older than hychat/2" not in b.stderr():
+        assert time.monotonic() < deadline, "no reason logged:\n" + b.stderr()[-2000:]
+        time.sleep(0.1)
+
+
+@case
 def five_messages_to_a_killed_peer_arrive_once_in_order():
     a, c = S["alice"], S["carol"]
     # A message first, so that the link exists when carol dies.

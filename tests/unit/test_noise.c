@@ -31,6 +31,7 @@ static const char H[] =
 static const char K1[] = "2ac103aadab7d92510c1c0db4d38fcfd40743e091b2fe6e942c9c17453a344db";
 static const char K2[] = "952b6158c67c2a6bb3db55632b71af46fb3fed00ca142e1d3270f6c99bf3fcb7";
 
+/* The prologue the vectors were made with (not NOISE_PROLOGUE: any works). */
 static const uint8_t PROLOGUE[] = "hychat/1";
 
 static void
