@@ -402,6 +402,64 @@ def pre_handshake_frames_are_capped_at_a_noise_message():
         p.p.wait()
 
 
+def connect_from(source, port, n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    return socks
+
+
+def count_cut(socks):
+    cut = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            cut += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            cut += 1
+    return cut
+
+
+def fnv1a_slot(addr, slots=1024):
+    """The slot of the limiter's table an address took before it was keyed:
+    32-bit FNV-1a of its text, modulo 1024."""
+    h = 2166136261
+    for c in addr.encode():
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    return h % slots
+
+
+@case
+def a_colliding_address_does_not_refill_a_drained_budget():
+    """An attacker who has spent its handshake budget connects once from a
+    second address of its own that falls in the same slot of the
+    limiter's table: that used to reset the slot to a full bucket, so the
+    first address had its 64 handshakes again at once."""
+    a = S["alice"]
+    mine = "127.0.0.9"
+    other = next("127.0.%d.%d" % (x, y) for x in range(1, 256) for y in range(1, 255)
+                 if fnv1a_slot("127.0.%d.%d" % (x, y)) == fnv1a_slot(mine))
+    drained = connect_from(mine, a.port, 70)
+    touch = connect_from(other, a.port, 1)
+    again = connect_from(mine, a.port, 40)
+    time.sleep(0.5)
+    cut_drain, cut_again = count_cut(drained), count_cut(again)
+    for s in drained + touch + again:
+        s.close()
+    assert cut_drain >= 6, "only %d of 70 were shed at first" % cut_drain
+    # What refilled meanwhile (20 a second) may pass; not a whole burst.
+    assert cut_again >= 30, "only %d of 40 shed after %s came by: the budget of %s " \
+        "was reset" % (cut_again, other, mine)
+    m = a.mark()
+    S["bob"].cmd("send alice after the collision")
+    chat_from(a, "bob", "after the collision", m)
+
+
 def read_object(s, timeout=10.0):
     """One JSON object from a plain socket, as the original reads one."""
     s.settimeout(timeout)
