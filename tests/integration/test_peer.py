@@ -451,6 +451,8 @@ def a_colliding_address_does_not_refill_a_drained_budget():
     cut_drain, cut_again = count_cut(drained), count_cut(again)
     for s in drained + touch + again:
         s.close()
+    print("  %d of 70 shed from %s, then %d of 40 after %s came by"
+          % (cut_drain, mine, cut_again, other))
     assert cut_drain >= 6, "only %d of 70 were shed at first" % cut_drain
     # What refilled meanwhile (20 a second) may pass; not a whole burst.
     assert cut_again >= 30, "only %d of 40 shed after %s came by: the budget of %s " \
