@@ -343,6 +343,24 @@ take_dialer_hello(struct p2p_link *l, const struct buf *payload)
 	return user != NULL ? 0 : -1;
 }
 
+/* The listener's answer to the first message: the second, without a
+ * payload. An older hychat put its name in the first, in clear; its
+ * prologue differs too, so it could not go on anyway. NULL, or why the
+ * link must close. */
+static const char *
+answer_first(struct p2p_link *l, struct buf *payload)
+{
+	if (payload->len > 0) {
+		log_info("link from %s: refused: it speaks a protocol older than %s", l->ip,
+		    NOISE_PROLOGUE);
+		return "the dialer speaks an older hychat protocol (upgrade it)";
+	}
+	if (noise_handshake_write(l->hs, NULL, 0, payload) < 0)
+		return "handshake failed";
+	write_now(l, payload->data, payload->len);
+	return NULL;
+}
+
 /* The Noise handshake: the first message carries nothing but the dialer's
  * ephemeral key; the dialer checks the listener's key after the second;
  * the third carries the dialer's key and its handshake object, both
@@ -351,32 +369,20 @@ take_dialer_hello(struct p2p_link *l, const struct buf *payload)
 static void
 take_handshake(struct p2p_link *l, const uint8_t *msg, size_t len)
 {
+	int first = !l->dialed && l->hs == NULL;
 	struct buf payload;
 	const char *why = NULL;
 
-	if (l->hs == NULL && (l->hs = noise_handshake_new(l->p->id, 0)) == NULL) {
+	if (first && (l->hs = noise_handshake_new(l->p->id, 0)) == NULL) {
 		p2p_link_close(l, "cannot start a handshake");
 		return;
 	}
 	buf_init(&payload);
 	if (noise_handshake_read(l->hs, msg, len, &payload) < 0)
 		why = "handshake failed";
-	else if (!l->dialed && !noise_handshake_done(l->hs)) {
-		/* The first message. An older hychat put its name here in clear;
-		 * its prologue differs too, so it could not go on anyway. */
-		if (payload.len > 0) {
-			log_info("link from %s: refused: it speaks a protocol older than %s", l->ip,
-			    NOISE_PROLOGUE);
-			why = "the dialer speaks an older hychat protocol (upgrade it)";
-		} else if (noise_handshake_write(l->hs, NULL, 0, &payload) < 0)
-			why = "handshake failed";
-		else
-			write_now(l, payload.data, payload.len);
-		buf_fini(&payload);
-		if (why != NULL)
-			p2p_link_close(l, why);
-		return;
-	} else if (!l->dialed && take_dialer_hello(l, &payload) < 0)
+	else if (first)
+		why = answer_first(l, &payload);
+	else if (!l->dialed && take_dialer_hello(l, &payload) < 0)
 		why = "expected a handshake";
 	else if (noise_handshake_remote_key(l->hs, l->remote_key) < 0)
 		why = "handshake failed";
@@ -385,6 +391,8 @@ take_handshake(struct p2p_link *l, const uint8_t *msg, size_t len)
 		p2p_link_close(l, why);
 		return;
 	}
+	if (first)
+		return;
 	l->has_key = 1;
 	l->state = P2P_LINK_VERIFY;
 	l->p->ops->verify(l->p->owner, l, l->user, l->remote_key, sizeof(l->remote_key));

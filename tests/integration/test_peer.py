@@ -222,13 +222,36 @@ def no_username_on_the_wire():
 def an_older_hychat_dialer_is_refused_with_a_reason():
     """A peer of protocol hychat/1 (its name in clear in message 1) gets no
     message 2: the listener hangs up at once and logs why, rather than
-    failing somewhere later on a misread message."""
-    b = S["bob"]
+    failing somewhere later on a misread message; and a dialer hung up on
+    by an older listener says it may be one."""
+    b, a = S["bob"], S["alice"]
     assert peer_noise.dial_as_hychat1(b.port, "oldtimer") == "closed"
     deadline = time.monotonic() + 5
     while "older than hychat/2" not in b.stderr():
         assert time.monotonic() < deadline, "no reason logged:\n" + b.stderr()[-2000:]
         time.sleep(0.1)
+    # The other way: an older listener hangs up on a first message without
+    # a name. Ours is the bare ephemeral key, and the dialer says why.
+    old = socket.socket()
+    old.bind(("127.0.0.1", 0))
+    old.listen(1)
+    try:
+        a.cmd("connect bob 127.0.0.1 %d" % old.getsockname()[1])
+        old.settimeout(10)
+        c, _ = old.accept()
+        m1 = peer_noise.read_frame(c)
+        c.close()
+        assert m1 is not None and len(m1) == 32, "message 1 is not a bare key: %r" % m1
+        deadline = time.monotonic() + 5
+        while "older than protocol hychat/2" not in a.stderr():
+            assert time.monotonic() < deadline, "no reason logged:\n" + a.stderr()[-2000:]
+            time.sleep(0.1)
+    finally:
+        old.close()
+    # alice finds bob again at the address the tracker gives.
+    m = b.mark()
+    a.cmd("send bob back at the right address")
+    chat_from(b, "alice", "back at the right address", m, timeout=20)
 
 
 @case
