@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""hychat, the peer, driven headless: a tracker and three peers on
-127.0.0.1. Direct messages both ways, channel messages reaching exactly the
-members, #broadcast reaching everyone, no message text in the bytes a relay
-sees, five messages to a killed peer delivered once each and in order after
-its restart, a forged handshake refused, garbage and oversized frames
-shed, an original-protocol peer (plain JSON, one object per write) chatting
-both ways with --allow-plaintext, and the command errors a user sees."""
+"""hychat, the peer, driven headless: a tracker and three peers on 127.0.0.1.
+Direct messages both ways, channel messages reaching exactly the members,
+#broadcast reaching everyone, no message text and no username in the bytes a
+relay sees, an older protocol's dialer or listener told apart with a reason,
+five messages to a killed peer delivered once each and in order after its
+restart, a forged handshake refused, garbage and oversized frames shed,
+frames before the handshake capped at a Noise message (RSS bounded), a
+drained handshake budget not refilled by a colliding address, an original-
+protocol peer (plain JSON, one object per write) chatting both ways with
+--allow-plaintext, and the command errors a user sees."""
 import json
 import os
 import shutil
