@@ -1,15 +1,18 @@
 /* noise.h — the link handshake: Noise_XX_25519_ChaChaPoly_BLAKE2b
  * (noiseprotocol.org, revision 34), built on libsodium.
  *
- *   -> e                 dialer's ephemeral key, payload in the clear
+ *   -> e                 dialer's ephemeral key, no payload (it would be clear)
  *   <- e, ee, s, es      listener's identity, encrypted
- *   -> s, se             dialer's identity, encrypted
+ *   -> s, se             dialer's identity and name, encrypted
  *
  * Each side proves it holds its identity key (the DHs with it feed the
  * keys); ephemeral-ephemeral DH gives forward secrecy, and XX resists
  * key-compromise impersonation. Each message goes out as a frame of
  * p2p_frame.h. After the third message noise_handshake_split() gives the
- * transport state. The prologue binds the version of hychat's protocol. */
+ * transport state. The prologue binds the version of hychat's protocol:
+ * hychat/2 since the dialer's name moved from the first message to the
+ * third, so that an older peer fails the handshake instead of misreading
+ * it. */
 #ifndef HYCHAT_NOISE_H
 #define HYCHAT_NOISE_H
 
@@ -19,7 +22,7 @@
 #include "hychat/util.h"
 
 #define NOISE_PROTOCOL "Noise_XX_25519_ChaChaPoly_BLAKE2b"
-#define NOISE_PROLOGUE "hychat/1"
+#define NOISE_PROLOGUE "hychat/2"
 #define NOISE_MAX_MESSAGE 65535
 #define NOISE_HASH_BYTES 64
 

@@ -44,9 +44,11 @@ void p2p_frame_nonce(uint8_t nonce[12], uint64_t n);
 /* Appends a frame header for a body of len bytes to out. */
 void p2p_frame_put_header(struct buf *out, size_t len);
 /* Finds the first frame in data: 1 with *frame and *len its body and *used the
- * bytes it takes, 0 if more bytes are needed, -1 if the length is over
- * P2P_FRAME_MAX (the link must be cut). */
-int p2p_frame_next(const uint8_t *data, size_t n, const uint8_t **frame, size_t *len, size_t *used);
+ * bytes it takes, 0 if more bytes are needed, -1 if the length is over max
+ * (P2P_FRAME_MAX once a link is up, the largest Noise message before: the
+ * link must be cut, told by the header alone). */
+int p2p_frame_next(
+    const uint8_t *data, size_t n, size_t max, const uint8_t **frame, size_t *len, size_t *used);
 /* Appends the sealed frame (header included) of plain to out: 0, or -1 if
  * plain is too large or the nonces are spent. */
 int p2p_frame_seal(struct p2p_frame_state *fs, const uint8_t *plain, size_t len, struct buf *out);
@@ -60,6 +62,8 @@ struct p2p_json_stream;
 
 struct p2p_json_stream *p2p_json_stream_new(size_t max);
 void p2p_json_stream_free(struct p2p_json_stream *js);
+/* Raises the limit for the objects that follow (a link that is up). */
+void p2p_json_stream_raise_max(struct p2p_json_stream *js, size_t max);
 /* Takes the next object out of in (consuming its bytes): 1 and *o (owned
  * by the caller), 0 if more bytes are needed (in is consumed), -1 with
  * *err (static) if the bytes are not a JSON object or it is too large. */

@@ -1,9 +1,10 @@
 /* p2p_link.h — one TCP link to another peer: the handshake, then JSON
  * messages.
  *
- * Encrypted (hychat to hychat): a Noise XX handshake whose first message
- * carries the original's {"type":"handshake","username"} object; the
- * listener, once it has checked who the dialer is, sends
+ * Encrypted (hychat to hychat): a Noise XX handshake whose third message
+ * carries the original's {"type":"handshake","username"} object, encrypted
+ * (the first, in clear, carries nothing); the listener, once it has checked
+ * who the dialer is, sends
  * {"type":"handshake_ack","username"} as its first encrypted frame, and the
  * link is up on both ends. Plaintext (the original protocol, only when
  * allowed): the same two objects in clear, then one JSON object per write,

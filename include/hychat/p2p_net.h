@@ -1,7 +1,7 @@
 /* p2p_net.h — the peer-to-peer network: the listener on the peer port, the
  * address book of remote users, one link per remote user, the checks a
  * handshake must pass, reconnection with backoff, and the shedding of
- * handshake floods.
+ * handshake floods (p2p_ratelimit.h).
  *
  * A link is up once its handshake is done and the remote user is proven:
  * on an encrypted link, its static key equals both the key the tracker
@@ -28,9 +28,6 @@
 #define P2P_BACKOFF_MIN_MS 500
 #define P2P_BACKOFF_MAX_MS 30000
 #define P2P_BACKOFF_JITTER_PCT 20
-#define P2P_RATE_BURST 64 /* handshakes from one address at once */
-#define P2P_RATE_PER_S 20 /* then this many a second */
-#define P2P_RATE_ADDRS 1024 /* addresses remembered by the limiter */
 #define P2P_KEY_MAX 64 /* bytes of a public key */
 
 struct identity;

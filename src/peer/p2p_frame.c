@@ -52,14 +52,15 @@ p2p_frame_put_header(struct buf *out, size_t len)
 }
 
 int
-p2p_frame_next(const uint8_t *data, size_t n, const uint8_t **frame, size_t *len, size_t *used)
+p2p_frame_next(
+    const uint8_t *data, size_t n, size_t max, const uint8_t **frame, size_t *len, size_t *used)
 {
 	size_t l;
 
 	if (n < P2P_FRAME_HEADER)
 		return 0;
 	l = (size_t)data[0] << 24 | (size_t)data[1] << 16 | (size_t)data[2] << 8 | data[3];
-	if (l > P2P_FRAME_MAX)
+	if (l > max || l > P2P_FRAME_MAX)
 		return -1;
 	if (n - P2P_FRAME_HEADER < l)
 		return 0;
@@ -138,6 +139,14 @@ p2p_json_stream_free(struct p2p_json_stream *js)
 		return;
 	json_tokener_free(js->tok);
 	free(js);
+}
+
+void
+p2p_json_stream_raise_max(struct p2p_json_stream *js, size_t max)
+{
+	/* Never lowered: the object being read may already be past it. */
+	if (max > js->max)
+		js->max = max;
 }
 
 int

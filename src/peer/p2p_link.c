@@ -21,6 +21,11 @@
 #define P2P_LINK_IP_MAX 64
 #define P2P_LINK_REASON_MAX 128
 #define P2P_LINK_HANDLES 3 /* the socket, the handshake timer, the flush idle */
+/* Before a link is up no frame or object is larger than a Noise message,
+ * and nothing legitimate waits unparsed beyond one of them: 40 sockets of
+ * a flood hold 2.6 MB at most, not the 20 MB of frames of an up link. */
+#define P2P_LINK_EARLY_FRAME NOISE_MAX_MESSAGE
+#define P2P_LINK_EARLY_MAX (P2P_FRAME_HEADER + P2P_LINK_EARLY_FRAME)
 
 struct out_write {
 	uv_write_t req;
@@ -217,16 +222,24 @@ send_plain(struct p2p_link *l, const char *json, size_t len)
 	return 0;
 }
 
-static void
-send_hello(struct p2p_link *l, const char *type, int now)
+/* Our {"type":type,"username"} object, owned by the caller. */
+static struct json_object *
+hello_new(struct p2p_link *l, const char *type)
 {
 	struct json_object *o = json_object_new_object();
-	size_t len;
-	const char *json;
 
 	json_object_object_add(o, "type", json_object_new_string(type));
 	json_object_object_add(o, "username", json_object_new_string(l->p->username));
-	json = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	return o;
+}
+
+static void
+send_hello(struct p2p_link *l, const char *type, int now)
+{
+	struct json_object *o = hello_new(l, type);
+	size_t len;
+	const char *json = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+
 	if (l->plaintext)
 		send_plain(l, json, len);
 	else
@@ -238,6 +251,8 @@ static void
 go_up(struct p2p_link *l)
 {
 	l->state = P2P_LINK_UP;
+	if (l->js != NULL)
+		p2p_json_stream_raise_max(l->js, P2P_LINK_PLAIN_MAX);
 	uv_timer_stop(&l->timer);
 	l->p->ops->up(l->p->owner, l);
 }
@@ -314,52 +329,70 @@ take_plain(struct p2p_link *l)
 	}
 }
 
-/* The Noise handshake: the dialer's first message carries its handshake
- * object; the dialer checks the listener's key after the second; the
- * listener checks the dialer's after the third. */
+/* The dialer's handshake object, the payload of the third message (so
+ * that it travels encrypted): the listener's claimed user, or -1. */
+static int
+take_dialer_hello(struct p2p_link *l, const struct buf *payload)
+{
+	struct json_object *o = payload->len > 0 ? json_tokener_parse(payload->data) : NULL;
+	const char *user = o != NULL ? hello_user(o, "handshake") : NULL;
+
+	if (user != NULL)
+		snprintf(l->user, sizeof(l->user), "%s", user);
+	json_object_put(o);
+	return user != NULL ? 0 : -1;
+}
+
+/* The listener's answer to the first message: the second, without a
+ * payload. An older hychat put its name in the first, in clear; its
+ * prologue differs too, so it could not go on anyway. NULL, or why the
+ * link must close. */
+static const char *
+answer_first(struct p2p_link *l, struct buf *payload)
+{
+	if (payload->len > 0) {
+		log_info("link from %s: refused: it speaks a protocol older than %s", l->ip,
+		    NOISE_PROLOGUE);
+		return "the dialer speaks an older hychat protocol (upgrade it)";
+	}
+	if (noise_handshake_write(l->hs, NULL, 0, payload) < 0)
+		return "handshake failed";
+	write_now(l, payload->data, payload->len);
+	return NULL;
+}
+
+/* The Noise handshake: the first message carries nothing but the dialer's
+ * ephemeral key; the dialer checks the listener's key after the second;
+ * the third carries the dialer's key and its handshake object, both
+ * encrypted, and the listener checks them. Nobody watching the wire learns
+ * who dials whom. */
 static void
 take_handshake(struct p2p_link *l, const uint8_t *msg, size_t len)
 {
+	int first = !l->dialed && l->hs == NULL;
 	struct buf payload;
-	struct json_object *o;
-	const char *user;
+	const char *why = NULL;
 
-	if (l->hs == NULL && (l->hs = noise_handshake_new(l->p->id, 0)) == NULL) {
+	if (first && (l->hs = noise_handshake_new(l->p->id, 0)) == NULL) {
 		p2p_link_close(l, "cannot start a handshake");
 		return;
 	}
 	buf_init(&payload);
-	if (noise_handshake_read(l->hs, msg, len, &payload) < 0) {
-		buf_fini(&payload);
-		p2p_link_close(l, "handshake failed");
-		return;
-	}
-	if (!l->dialed && l->user[0] == '\0') {
-		o = payload.len > 0 ? json_tokener_parse(payload.data) : NULL;
-		user = o != NULL ? hello_user(o, "handshake") : NULL;
-		if (user == NULL) {
-			json_object_put(o);
-			buf_fini(&payload);
-			p2p_link_close(l, "expected a handshake");
-			return;
-		}
-		snprintf(l->user, sizeof(l->user), "%s", user);
-		json_object_put(o);
-		buf_consume(&payload, payload.len);
-		if (noise_handshake_write(l->hs, NULL, 0, &payload) < 0) {
-			buf_fini(&payload);
-			p2p_link_close(l, "handshake failed");
-			return;
-		}
-		write_now(l, payload.data, payload.len);
-		buf_fini(&payload);
-		return;
-	}
+	if (noise_handshake_read(l->hs, msg, len, &payload) < 0)
+		why = "handshake failed";
+	else if (first)
+		why = answer_first(l, &payload);
+	else if (!l->dialed && take_dialer_hello(l, &payload) < 0)
+		why = "expected a handshake";
+	else if (noise_handshake_remote_key(l->hs, l->remote_key) < 0)
+		why = "handshake failed";
 	buf_fini(&payload);
-	if (noise_handshake_remote_key(l->hs, l->remote_key) < 0) {
-		p2p_link_close(l, "handshake failed");
+	if (why != NULL) {
+		p2p_link_close(l, why);
 		return;
 	}
+	if (first)
+		return;
 	l->has_key = 1;
 	l->state = P2P_LINK_VERIFY;
 	l->p->ops->verify(l->p->owner, l, l->user, l->remote_key, sizeof(l->remote_key));
@@ -395,8 +428,9 @@ take_frames(struct p2p_link *l)
 	buf_init(&plain);
 	/* Frames are consumed by offset, and the buffer moved once at the end. */
 	while (l->state != P2P_LINK_CLOSING && l->state != P2P_LINK_VERIFY) {
-		rc = p2p_frame_next(
-		    (const uint8_t *)l->in.data + off, l->in.len - off, &frame, &len, &used);
+		rc = p2p_frame_next((const uint8_t *)l->in.data + off, l->in.len - off,
+		    l->state == P2P_LINK_UP ? P2P_FRAME_MAX : P2P_LINK_EARLY_FRAME, &frame, &len,
+		    &used);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
@@ -450,7 +484,7 @@ parse_input(struct p2p_link *l)
 				return;
 			}
 			l->plaintext = 1;
-			l->js = p2p_json_stream_new(P2P_LINK_PLAIN_MAX);
+			l->js = p2p_json_stream_new(P2P_LINK_EARLY_FRAME);
 		}
 	}
 	if (l->plaintext)
@@ -468,19 +502,45 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	b->len = sizeof(read_chunk);
 }
 
+/* What a link that is not up may leave unparsed: input while it is being
+ * checked, a listener's whitespace before the first byte. On an encrypted
+ * link the remote has nothing to say then; on a plaintext one the original
+ * may write on without waiting for handshake_ack (and a listener we dialed
+ * may flush its outbox after its own). */
+static size_t
+early_max(const struct p2p_link *l)
+{
+	if (!l->plaintext || l->state != P2P_LINK_VERIFY)
+		return P2P_LINK_EARLY_MAX;
+	return l->dialed ? P2P_LINK_OUT_MAX : P2P_LINK_PLAIN_MAX;
+}
+
+/* Why the remote hung up: during our dial's handshake it refused it, or
+ * it speaks an older protocol (which closes on our first message). */
+static const char *
+early_eof(const struct p2p_link *l)
+{
+	if (l->dialed && !l->plaintext && l->state == P2P_LINK_HANDSHAKE)
+		return "closed by the peer during the handshake (refused, or a hychat older "
+		       "than protocol " NOISE_PROLOGUE ")";
+	return "closed by the peer";
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct p2p_link *l = s->data;
 
 	if (n < 0) {
-		p2p_link_close(l, n == UV_EOF ? "closed by the peer" : uv_strerror((int)n));
+		p2p_link_close(l, n != UV_EOF ? uv_strerror((int)n) : early_eof(l));
 		return;
 	}
 	if (n == 0)
 		return;
 	buf_append(&l->in, b->base, (size_t)n);
 	handle_input(l);
+	if (l->state != P2P_LINK_UP && l->state != P2P_LINK_CLOSING && l->in.len > early_max(l))
+		p2p_link_close(l, "too much input before the handshake is done");
 }
 
 static void
@@ -561,19 +621,13 @@ on_connect(uv_connect_t *req, int status)
 		send_hello(l, "handshake", 1);
 		return;
 	}
-	struct json_object *o = json_object_new_object();
-	size_t len;
-	const char *json;
-	json_object_object_add(o, "type", json_object_new_string("handshake"));
-	json_object_object_add(o, "username", json_object_new_string(l->p->username));
-	json = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	/* Nothing but our ephemeral key: who we are goes in the third. */
 	buf_init(&msg);
-	if (noise_handshake_write(l->hs, (const uint8_t *)json, len, &msg) < 0)
+	if (noise_handshake_write(l->hs, NULL, 0, &msg) < 0)
 		p2p_link_close(l, "handshake failed");
 	else
 		write_now(l, msg.data, msg.len);
 	buf_fini(&msg);
-	json_object_put(o);
 }
 
 struct p2p_link *
@@ -595,7 +649,7 @@ p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const char *user, int p
 		return l;
 	}
 	if (plaintext)
-		l->js = p2p_json_stream_new(P2P_LINK_PLAIN_MAX);
+		l->js = p2p_json_stream_new(P2P_LINK_EARLY_FRAME);
 	else if ((l->hs = noise_handshake_new(p->id, 1)) == NULL) {
 		p2p_link_close(l, "cannot start a handshake");
 		return l;
@@ -626,15 +680,22 @@ p2p_link_verified(struct p2p_link *l, const char *refusal)
 			send_hello(l, "handshake_ack", 1);
 		go_up(l);
 	} else if (l->dialed) {
-		/* The third message proves who we are; the listener answers with
-		 * handshake_ack once it has checked. */
+		/* The third message proves who we are and says our name, both
+		 * encrypted; the listener answers with handshake_ack once it has
+		 * checked. */
+		struct json_object *o = hello_new(l, "handshake");
+		size_t len;
+		const char *json =
+		    json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
 		buf_init(&msg);
-		if (noise_handshake_write(l->hs, NULL, 0, &msg) < 0 ||
+		if (noise_handshake_write(l->hs, (const uint8_t *)json, len, &msg) < 0 ||
 		    (l->fs = noise_handshake_split(l->hs)) == NULL) {
+			json_object_put(o);
 			buf_fini(&msg);
 			p2p_link_close(l, "handshake failed");
 			return;
 		}
+		json_object_put(o);
 		write_now(l, msg.data, msg.len);
 		buf_fini(&msg);
 		l->state = P2P_LINK_READY;

@@ -12,6 +12,7 @@
 #include "hychat/identity.h"
 #include "hychat/log.h"
 #include "hychat/p2p_link.h"
+#include "hychat/p2p_ratelimit.h"
 #include "hychat/util.h"
 
 #define P2P_NAME_MAX 32
@@ -60,12 +61,6 @@ struct link_info {
 	struct link_info *prev, *next;
 };
 
-struct rate_bucket {
-	char addr[P2P_IP_MAX];
-	double tokens;
-	uint64_t last_ms;
-};
-
 struct p2p_net {
 	uv_loop_t *loop;
 	char username[P2P_NAME_MAX + 1];
@@ -83,7 +78,7 @@ struct p2p_net {
 	struct peer *book[P2P_BUCKETS];
 	struct link_info *links;
 	size_t nlinks;
-	struct rate_bucket rate[P2P_RATE_ADDRS];
+	struct p2p_ratelimit *rate; /* handshakes per source */
 	uint64_t shed, shed_logged_ms; /* connections shed since the last notice */
 };
 
@@ -206,31 +201,6 @@ refuse(struct p2p_net *n, const char *user, const char *why)
 {
 	log_warn("link with %s refused: %s", user, why);
 	n->ops->refused(n->arg, user, why);
-}
-
-/* Rate limit. */
-
-/* A token bucket per address (direct-mapped: a collision only resets a
- * bucket). Returns 1 if a handshake from addr may go on. */
-static int
-rate_allow(struct p2p_net *n, const char *addr)
-{
-	struct rate_bucket *b = &n->rate[hash_name(addr) % P2P_RATE_ADDRS];
-	uint64_t now = hy_now_ms();
-
-	if (strcmp(b->addr, addr) != 0) {
-		snprintf(b->addr, sizeof(b->addr), "%s", addr);
-		b->tokens = P2P_RATE_BURST;
-		b->last_ms = now;
-	}
-	b->tokens += (double)(now - b->last_ms) * P2P_RATE_PER_S / 1000.0;
-	if (b->tokens > P2P_RATE_BURST)
-		b->tokens = P2P_RATE_BURST;
-	b->last_ms = now;
-	if (b->tokens < 1.0)
-		return 0;
-	b->tokens -= 1.0;
-	return 1;
 }
 
 /* Links. */
@@ -555,7 +525,7 @@ on_connection(uv_stream_t *server, int status)
 		p2p_link_close(l, "too many links");
 		return;
 	}
-	if (!rate_allow(n, p2p_link_addr(l))) {
+	if (!p2p_ratelimit_allow(n->rate, p2p_link_addr(l), hy_now_ms())) {
 		/* One notice a second, however hard the flood. */
 		uint64_t now = hy_now_ms();
 		n->shed++;
@@ -612,6 +582,12 @@ p2p_net_new(uv_loop_t *loop, const struct p2p_net_config *cfg, const struct p2p_
 	uv_timer_init(loop, &n->resolve);
 	n->resolve.data = n;
 	n->handles = 2;
+	n->rate = p2p_ratelimit_new();
+	if (n->rate == NULL) {
+		*cause = xstrdup("cannot start the handshake limiter");
+		p2p_net_free(n);
+		return NULL;
+	}
 	if (listen_on(n, cfg->host, cfg->port, cause) < 0) {
 		p2p_net_free(n);
 		return NULL;
@@ -626,6 +602,8 @@ p2p_net_free(struct p2p_net *n)
 		return;
 	n->freeing = 1;
 	uv_close((uv_handle_t *)&n->listener, on_handle_closed);
+	p2p_ratelimit_free(n->rate); /* the listener accepts no more */
+	n->rate = NULL;
 	uv_timer_stop(&n->resolve);
 	uv_close((uv_handle_t *)&n->resolve, on_handle_closed);
 	for (unsigned b = 0; b < P2P_BUCKETS; b++) {

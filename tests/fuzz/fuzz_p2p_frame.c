@@ -9,12 +9,16 @@
  * (0: none) and how. The rest is the payload.
  *
  * Checks, besides the sanitizers: unaltered sealed frames all open to
- * what was sealed, an altered one never opens, and the JSON stream gives
- * the same objects however its input is cut. */
+ * what was sealed, an altered one never opens, a lower cap on the frame
+ * length (a link before its handshake is done) refuses exactly the frames
+ * over it and finds the others alike, and the JSON stream gives the same
+ * objects however its input is cut, also when its limit is raised after
+ * the first object (a plaintext link going up). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hychat/noise.h"
 #include "hychat/p2p_frame.h"
 
 #define FUZZ_HEADER 4
@@ -63,7 +67,7 @@ take_frames(const uint8_t *wire, size_t n, struct buf *opened)
 	for (;;) {
 		const uint8_t *frame;
 		size_t len, used;
-		int rc = p2p_frame_next(wire + off, n - off, &frame, &len, &used);
+		int rc = p2p_frame_next(wire + off, n - off, P2P_FRAME_MAX, &frame, &len, &used);
 		if (rc <= 0)
 			break;
 		if (used != P2P_FRAME_HEADER + len || used > n - off || frame != wire + off + 4)
@@ -87,6 +91,33 @@ take_frames(const uint8_t *wire, size_t n, struct buf *opened)
 	return count;
 }
 
+/* The frames of wire under cap agree with those under P2P_FRAME_MAX, but
+ * for the lengths over cap, refused from their header alone. */
+static void
+check_cap(const uint8_t *wire, size_t n, size_t cap)
+{
+	size_t off = 0;
+
+	for (;;) {
+		const uint8_t *f1, *f2;
+		size_t l1, l2, u1, u2;
+		int big = p2p_frame_next(wire + off, n - off, P2P_FRAME_MAX, &f1, &l1, &u1);
+		int small = p2p_frame_next(wire + off, n - off, cap, &f2, &l2, &u2);
+		if (n - off >= P2P_FRAME_HEADER) {
+			size_t claim = (size_t)wire[off] << 24 | (size_t)wire[off + 1] << 16 |
+			    (size_t)wire[off + 2] << 8 | wire[off + 3];
+			if ((small == -1) != (claim > cap))
+				abort();
+		}
+		if (small != -1 &&
+		    (small != big || (big == 1 && (f1 != f2 || l1 != l2 || u1 != u2))))
+			abort();
+		if (big != 1 || small != 1)
+			return;
+		off += u1;
+	}
+}
+
 /* Wire mode: the payload is what arrived on the socket. The copy is of
  * the exact size, so that ASan sees any read past its end. */
 static void
@@ -96,6 +127,8 @@ mode_wire(const uint8_t *p, size_t n)
 
 	memcpy(wire, p, n);
 	(void)take_frames(wire, n, NULL);
+	check_cap(wire, n, NOISE_MAX_MESSAGE);
+	check_cap(wire, n, n > 0 ? wire[0] : 0);
 	free(wire);
 }
 
@@ -138,9 +171,11 @@ mode_sealed(const uint8_t *p, size_t n, size_t tamper, uint8_t x)
 }
 
 /* Runs the JSON stream over p, given in pieces of sizes from seed (0: all
- * at once), serialising each object into out. Returns the last result. */
+ * at once), serialising each object into out; raised: the limit, first
+ * max, is raised to P2P_FRAME_MAX_PLAIN after the first object. Returns
+ * the last result. */
 static int
-json_stream(const uint8_t *p, size_t n, size_t max, unsigned seed, struct buf *out)
+json_stream(const uint8_t *p, size_t n, size_t max, int raised, unsigned seed, struct buf *out)
 {
 	struct p2p_json_stream *js = p2p_json_stream_new(max);
 	struct buf in;
@@ -167,6 +202,8 @@ json_stream(const uint8_t *p, size_t n, size_t max, unsigned seed, struct buf *o
 			buf_append_str(out, json_object_to_json_string(o));
 			buf_append_char(out, '\n');
 			json_object_put(o);
+			if (raised)
+				p2p_json_stream_raise_max(js, P2P_FRAME_MAX_PLAIN);
 			if (++objects == FUZZ_MAX_OBJECTS)
 				break;
 		}
@@ -186,11 +223,12 @@ mode_plain(const uint8_t *p, size_t n, unsigned seed)
 	struct buf whole, pieces;
 	/* small limits too, so that "too large" is reached */
 	size_t max = seed % 2 ? 64 + seed * 4 : P2P_FRAME_MAX_PLAIN;
+	int raised = seed % 4 == 1;
 
 	buf_init(&whole);
 	buf_init(&pieces);
-	int a = json_stream(p, n, max, 0, &whole);
-	int b = json_stream(p, n, max, seed | 1, &pieces);
+	int a = json_stream(p, n, max, raised, 0, &whole);
+	int b = json_stream(p, n, max, raised, seed | 1, &pieces);
 	if (a != b || whole.len != pieces.len ||
 	    (whole.len > 0 && memcmp(whole.data, pieces.data, whole.len) != 0))
 		abort(); /* the objects must not depend on how TCP cut the bytes */

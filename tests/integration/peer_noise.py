@@ -204,8 +204,9 @@ class Initiator:
 # modules (src/peer/noise.c, p2p_frame.c): keep them in step.
 PROTOCOL = "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 HASH = "blake2b"
-PROLOGUE = b"hychat/1"
-HELLO_IN = 1  # the handshake message that carries the dialer's {"type":"handshake"}
+PROLOGUE = b"hychat/2"
+OLD_PROLOGUE = b"hychat/1"  # before the dialer's name moved to message 3
+HELLO_IN = 3  # the handshake message that carries the dialer's {"type":"handshake"}
 LEN_BYTES = 4  # big-endian length before every frame
 FRAME_MAX = 512 * 1024 + 16
 
@@ -220,23 +221,43 @@ def read_frame(s, timeout=5.0):
     return None if head is None else recv_exact(s, int.from_bytes(head, "big"))
 
 
-def forge(port, claimed_user):
-    """Runs the whole handshake as claimed_user with a key of its own, then
-    waits: "closed" if the peer hangs up without a word, "accepted" if it
-    answers with anything."""
+def hello(user):
     import json
+    return json.dumps({"type": "handshake", "username": user}).encode()
+
+
+def forge(port, claimed_user):
+    """Runs the whole handshake as claimed_user with a key of its own (the
+    name in message 3, encrypted, as hychat/2 does), then waits: "closed"
+    if the peer hangs up without a word, "accepted" if it answers with
+    anything."""
     hs = Initiator(PROTOCOL, HASH, prologue=PROLOGUE)
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        hello = json.dumps({"type": "handshake", "username": claimed_user}).encode()
-        s.sendall(frame(hs.msg1(hello)))
+        s.sendall(frame(hs.msg1(b"")))
         m2 = read_frame(s)
         if m2 is None:
             return "closed"
         hs.read_msg2(m2)
-        s.sendall(frame(hs.msg3(b"")))
+        s.sendall(frame(hs.msg3(hello(claimed_user))))
         try:
             return "closed" if read_frame(s) is None else "accepted"
+        except (socket.timeout, ConnectionResetError):
+            return "closed"
+    finally:
+        s.close()
+
+
+def dial_as_hychat1(port, user):
+    """Opens a handshake as a hychat of protocol hychat/1 did (its prologue,
+    its name in clear in message 1): "closed" if the peer hangs up without
+    answering, "answered" if it sends message 2."""
+    hs = Initiator(PROTOCOL, HASH, prologue=OLD_PROLOGUE)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(frame(hs.msg1(hello(user))))
+        try:
+            return "closed" if read_frame(s) is None else "answered"
         except (socket.timeout, ConnectionResetError):
             return "closed"
     finally:

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""hychat, the peer, driven headless: a tracker and three peers on
-127.0.0.1. Direct messages both ways, channel messages reaching exactly the
-members, #broadcast reaching everyone, no message text in the bytes a relay
-sees, five messages to a killed peer delivered once each and in order after
-its restart, a forged handshake refused, garbage and oversized frames
-shed, an original-protocol peer (plain JSON, one object per write) chatting
-both ways with --allow-plaintext, and the command errors a user sees."""
+"""hychat, the peer, driven headless: a tracker and three peers on 127.0.0.1.
+Direct messages both ways, channel messages reaching exactly the members,
+#broadcast reaching everyone, no message text and no username in the bytes a
+relay sees, an older protocol's dialer or listener told apart with a reason,
+five messages to a killed peer delivered once each and in order after its
+restart, a forged handshake refused, garbage and oversized frames shed,
+frames before the handshake capped at a Noise message (RSS bounded), a
+drained handshake budget not refilled by a colliding address, an original-
+protocol peer (plain JSON, one object per write) chatting both ways with
+--allow-plaintext, and the command errors a user sees."""
 import json
 import os
 import shutil
@@ -18,8 +21,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import binary, case, free_port, rss_kb, run  # noqa: E402
-from peer_harness import (Relay, login, register, start_peer, start_tracker,  # noqa: E402
+from hytest import binary, case, free_port, rss_kb, run, steady_memory_env  # noqa: E402
+from peer_harness import (Peer, Relay, login, register, start_peer, start_tracker,  # noqa: E402
                           submit_info)
 import peer_noise  # noqa: E402
 
@@ -187,6 +190,75 @@ def no_message_text_on_the_wire():
 
 
 @case
+def no_username_on_the_wire():
+    """Who dials whom is not in the clear: the dialer's name used to be the
+    payload of the first Noise message, which nothing encrypts. Two fresh
+    peers, whose only link runs through a relay that keeps every byte."""
+    pw = {"frank": "frank pw 1", "gina": "gina pw 2"}
+    for u, w in pw.items():
+        register(S["tport"], u, w)
+    f = start_peer("frank", S["tport"], S["tmp"], pw["frank"])
+    g = start_peer("gina", S["tport"], S["tmp"], pw["gina"])
+    relay = Relay(g.port)
+    try:
+        # The link they make on their own at start settles first.
+        f.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gina"
+               and e.get("state") == "up", 10, 0, "frank and gina linked")
+        time.sleep(0.5)
+        mf, mg = f.mark(), g.mark()
+        f.cmd("connect gina 127.0.0.1 %d" % relay.port)
+        f.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gina"
+               and e.get("state") == "up", 10, mf, "link to gina through the relay")
+        f.cmd("send gina hello through the relay")
+        chat_from(g, "frank", "hello through the relay", mg)
+        seen = relay.bytes()
+        # three handshake messages, handshake_ack, the message and its ack
+        assert len(seen) > 400, "the link did not go through the relay: %d bytes" % len(seen)
+        for word in (b"frank", b"gina", b"username", b"handshake"):
+            assert word not in seen, "%r visible on the wire" % word
+    finally:
+        relay.close()
+        for p in (f, g):
+            assert p.stop("quit") == 0, p.stderr()[-2000:]
+
+
+@case
+def an_older_hychat_dialer_is_refused_with_a_reason():
+    """A peer of protocol hychat/1 (its name in clear in message 1) gets no
+    message 2: the listener hangs up at once and logs why, rather than
+    failing somewhere later on a misread message; and a dialer hung up on
+    by an older listener says it may be one."""
+    b, a = S["bob"], S["alice"]
+    assert peer_noise.dial_as_hychat1(b.port, "oldtimer") == "closed"
+    deadline = time.monotonic() + 5
+    while "older than hychat/2" not in b.stderr():
+        assert time.monotonic() < deadline, "no reason logged:\n" + b.stderr()[-2000:]
+        time.sleep(0.1)
+    # The other way: an older listener hangs up on a first message without
+    # a name. Ours is the bare ephemeral key, and the dialer says why.
+    old = socket.socket()
+    old.bind(("127.0.0.1", 0))
+    old.listen(1)
+    try:
+        a.cmd("connect bob 127.0.0.1 %d" % old.getsockname()[1])
+        old.settimeout(10)
+        c, _ = old.accept()
+        m1 = peer_noise.read_frame(c)
+        c.close()
+        assert m1 is not None and len(m1) == 32, "message 1 is not a bare key: %r" % m1
+        deadline = time.monotonic() + 5
+        while "older than protocol hychat/2" not in a.stderr():
+            assert time.monotonic() < deadline, "no reason logged:\n" + a.stderr()[-2000:]
+            time.sleep(0.1)
+    finally:
+        old.close()
+    # alice finds bob again at the address the tracker gives.
+    m = b.mark()
+    a.cmd("send bob back at the right address")
+    chat_from(b, "alice", "back at the right address", m, timeout=20)
+
+
+@case
 def five_messages_to_a_killed_peer_arrive_once_in_order():
     a, c = S["alice"], S["carol"]
     # A message first, so that the link exists when carol dies.
@@ -283,6 +355,138 @@ def garbage_and_oversized_frames_leave_the_peer_serving():
     a.cmd("send bob after the garbage")
     chat_from(b, "alice", "after the garbage", m)
     assert b.alive()
+
+
+def flood_early_frames(port, n, claim, send, first_source=2):
+    """n sockets from 127.0.0.<first_source>.. (20 per address, inside the
+    per-address burst), each sending a frame header claiming claim bytes
+    and then send bytes of it: a handshake that never completes. Returns
+    the sockets, and how many of them the peer had cut once all was sent."""
+    socks = []
+    for k in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.%d" % (first_source + k // 20), 0))
+        s.connect(("127.0.0.1", port))
+        s.settimeout(5)
+        socks.append(s)
+    body = claim.to_bytes(4, "big") + b"\x00" * send
+    for s in socks:
+        try:
+            s.sendall(body)
+        except OSError:
+            pass
+    time.sleep(0.5)
+    cut = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            cut += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:  # reset: it was cut while we still wrote
+            cut += 1
+    return socks, cut
+
+
+@case
+def pre_handshake_frames_are_capped_at_a_noise_message():
+    """Sockets that open a handshake with a frame claiming 512 KiB and send
+    nearly all of it: each used to hold its frame (a 1 MB buffer) for the
+    5 s handshake timeout. A frame before the handshake is done is now at
+    most 65,535 bytes (the largest Noise message): the claim is refused on
+    its header. Measured against a warmed-up baseline: the same number of
+    sockets sending the largest frame still allowed."""
+    n = 60
+    data = os.path.join(S["tmp"], "peer-erin")
+    port = free_port()
+    p = Peer("erin", port, S["tport"], data, None, env=steady_memory_env())
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "erin does not listen"
+                time.sleep(0.1)
+        # Warm up with what is allowed: the largest handshake frame, less a byte.
+        for _ in range(2):
+            socks, _ = flood_early_frames(port, n, 65535, 65534)
+            for s in socks:
+                s.close()
+            time.sleep(6)  # past the handshake timeout: every link is gone
+        base = rss_kb(p.p.pid)
+        socks, cut = flood_early_frames(port, n, 512 * 1024, 512 * 1024 - 1)
+        grown = rss_kb(p.p.pid) - base
+        for s in socks:
+            s.close()
+        print("  %d sockets claiming 512 KiB: RSS +%d kB over the baseline, %d cut"
+              % (n, grown, cut))
+        assert grown < n * 192, "RSS grew %d kB for %d pre-handshake sockets" % (grown, n)
+        assert cut == n, "only %d of %d oversized pre-handshake frames were cut" % (cut, n)
+    finally:
+        p.p.kill()
+        p.p.wait()
+
+
+def connect_from(source, port, n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    return socks
+
+
+def count_cut(socks):
+    cut = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            cut += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            cut += 1
+    return cut
+
+
+def fnv1a_slot(addr, slots=1024):
+    """The slot of the limiter's table an address took before it was keyed:
+    32-bit FNV-1a of its text, modulo 1024."""
+    h = 2166136261
+    for c in addr.encode():
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    return h % slots
+
+
+@case
+def a_colliding_address_does_not_refill_a_drained_budget():
+    """An attacker who has spent its handshake budget connects once from a
+    second address of its own that falls in the same slot of the
+    limiter's table: that used to reset the slot to a full bucket, so the
+    first address had its 64 handshakes again at once."""
+    a = S["alice"]
+    mine = "127.0.0.9"
+    other = next("127.0.%d.%d" % (x, y) for x in range(1, 256) for y in range(1, 255)
+                 if fnv1a_slot("127.0.%d.%d" % (x, y)) == fnv1a_slot(mine))
+    drained = connect_from(mine, a.port, 70)
+    touch = connect_from(other, a.port, 1)
+    again = connect_from(mine, a.port, 40)
+    time.sleep(0.5)
+    cut_drain, cut_again = count_cut(drained), count_cut(again)
+    for s in drained + touch + again:
+        s.close()
+    print("  %d of 70 shed from %s, then %d of 40 after %s came by"
+          % (cut_drain, mine, cut_again, other))
+    assert cut_drain >= 6, "only %d of 70 were shed at first" % cut_drain
+    # What refilled meanwhile (20 a second) may pass; not a whole burst.
+    assert cut_again >= 30, "only %d of 40 shed after %s came by: the budget of %s " \
+        "was reset" % (cut_again, other, mine)
+    m = a.mark()
+    S["bob"].cmd("send alice after the collision")
+    chat_from(a, "bob", "after the collision", m)
 
 
 def read_object(s, timeout=10.0):

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "hychat/noise.h"
 #include "hychat/p2p_frame.h"
 
 static struct p2p_frame_state *
@@ -39,21 +40,34 @@ test_frames_found_however_cut(void **state_)
 	buf_append(&b, "abc", 3);
 	p2p_frame_put_header(&b, 0);
 	for (size_t cut = 0; cut < 7; cut++)
-		assert_int_equal(p2p_frame_next((uint8_t *)b.data, cut, &f, &len, &used), 0);
-	assert_int_equal(p2p_frame_next((uint8_t *)b.data, b.len, &f, &len, &used), 1);
+		assert_int_equal(
+		    p2p_frame_next((uint8_t *)b.data, cut, P2P_FRAME_MAX, &f, &len, &used), 0);
+	assert_int_equal(
+	    p2p_frame_next((uint8_t *)b.data, b.len, P2P_FRAME_MAX, &f, &len, &used), 1);
 	assert_int_equal(len, 3);
 	assert_int_equal(used, 7);
 	assert_memory_equal(f, "abc", 3);
-	assert_int_equal(p2p_frame_next((uint8_t *)b.data + 7, 4, &f, &len, &used), 1);
+	assert_int_equal(
+	    p2p_frame_next((uint8_t *)b.data + 7, 4, P2P_FRAME_MAX, &f, &len, &used), 1);
 	assert_int_equal(len, 0);
 	/* The first byte of any valid frame is 0, never '{'. */
 	assert_int_equal(b.data[0], 0);
 	/* Oversized: refused on the header, before the body. */
 	const uint8_t big[4] = { 0xff, 0xff, 0xff, 0xff };
-	assert_int_equal(p2p_frame_next(big, 4, &f, &len, &used), -1);
+	assert_int_equal(p2p_frame_next(big, 4, P2P_FRAME_MAX, &f, &len, &used), -1);
 	b.len = 0;
 	p2p_frame_put_header(&b, P2P_FRAME_MAX + 1);
-	assert_int_equal(p2p_frame_next((uint8_t *)b.data, 4, &f, &len, &used), -1);
+	assert_int_equal(p2p_frame_next((uint8_t *)b.data, 4, P2P_FRAME_MAX, &f, &len, &used), -1);
+	/* Before the handshake is done, the largest Noise message is the cap:
+	 * a longer length is refused on its header, the cap itself waits. */
+	b.len = 0;
+	p2p_frame_put_header(&b, NOISE_MAX_MESSAGE + 1);
+	assert_int_equal(
+	    p2p_frame_next((uint8_t *)b.data, 4, NOISE_MAX_MESSAGE, &f, &len, &used), -1);
+	b.len = 0;
+	p2p_frame_put_header(&b, NOISE_MAX_MESSAGE);
+	assert_int_equal(
+	    p2p_frame_next((uint8_t *)b.data, 4, NOISE_MAX_MESSAGE, &f, &len, &used), 0);
 	buf_fini(&b);
 }
 
