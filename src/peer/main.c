@@ -254,7 +254,9 @@ main(int argc, char **argv)
 			log_warn("web bridge: listening on %s, not loopback: any host that reaches "
 			         "it can try the page",
 			    web.addr);
-		log_info("web bridge: %s", webbridge_url(wb));
+		/* The first word after "web bridge: " is the URL, for scripts. */
+		log_info("web bridge: %s (open it once; also in %s)", webbridge_login_url(wb),
+		    webbridge_url_file(wb));
 	}
 	/* On a terminal, the full-screen client; otherwise the line protocol. */
 	if (!headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {

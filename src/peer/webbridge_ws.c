@@ -1,6 +1,6 @@
 /* webbridge_ws.c — one WebSocket of the web bridge: the upgrade allowed
- * only from the bridge's own Origin, nothing accepted before the per-run
- * secret, then one message is one command line for the engine, and the
+ * only with this run's session cookie and from its own Host's Origin,
+ * nothing accepted before the per-run secret, then one message is one command line for the engine, and the
  * engine's events go out through a queue bounded per socket. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +46,8 @@ close_cut(struct webbridge_conn *c)
 int
 webbridge_ws_filter(struct webbridge *b, struct lws *wsi)
 {
-	char origin[WEBBRIDGE_HEADER_MAX], uri[WEBBRIDGE_HEADER_MAX];
-	int n;
+	char origin[WEBBRIDGE_HEADER_MAX], host[WEBBRIDGE_HEADER_MAX], uri[WEBBRIDGE_HEADER_MAX];
+	int n, hn;
 
 	if (webbridge_header(wsi, WSI_TOKEN_GET_URI, uri) < 0 ||
 	    strcmp(uri, WEBBRIDGE_WS_PATH) != 0) {
@@ -59,9 +59,16 @@ webbridge_ws_filter(struct webbridge *b, struct lws *wsi)
 		return -1;
 	}
 	n = webbridge_header(wsi, WSI_TOKEN_ORIGIN, origin);
-	if (n < 0 || !webpolicy_origin_ok(&b->policy, origin, (size_t)n)) {
-		log_warn("web bridge: WebSocket refused: Origin %s is not this bridge",
+	hn = webbridge_header(wsi, WSI_TOKEN_HOST, host);
+	if (n < 0 || hn < 0 ||
+	    !webpolicy_origin_ok(&b->policy, origin, (size_t)n, host, (size_t)hn)) {
+		log_warn("web bridge: WebSocket refused: Origin %s is not its Host's",
 		    n < 0 ? "(none)" : origin);
+		return -1;
+	}
+	if (!webbridge_has_session(b, wsi)) {
+		log_warn("web bridge: WebSocket refused: no session cookie (open the URL in %s)",
+		    b->url_file[0] != '\0' ? b->url_file : WEBBRIDGE_URL_FILE);
 		return -1;
 	}
 	if (b->nconns >= WEBBRIDGE_MAX_SOCKETS) {
