@@ -149,6 +149,14 @@ on_event(const struct event *ev, void *arg)
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 }
 
+#ifdef HYCHAT_TUI
+static const char *
+web_login_url(void *arg)
+{
+	return webbridge_login_url(arg);
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -261,7 +269,10 @@ main(int argc, char **argv)
 	/* On a terminal, the full-screen client; otherwise the line protocol. */
 	if (!headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
 #ifdef HYCHAT_TUI
-		struct tui_config tc = { .no_bell = no_bell, .need_login = need_login };
+		struct tui_config tc = { .no_bell = no_bell,
+			.need_login = need_login,
+			.web_url = wb != NULL ? web_login_url : NULL,
+			.web_arg = wb };
 		if ((tui = tui_new(&loop, m.engine, &tc, &cause)) == NULL) {
 			log_warn("%s: running headless", cause);
 			free(cause);
