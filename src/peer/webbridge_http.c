@@ -353,6 +353,14 @@ serve_login(struct webbridge_conn *c, struct lws *wsi, const char *query, int ql
 	struct header h[2];
 
 	if (qlen <= 0 || !webpolicy_token_ok(query, (size_t)qlen, b->token)) {
+		/* The user's own browser opening the address again: let it
+		 * through to the page it already has. */
+		if (webbridge_has_session(b, wsi)) {
+			h[0].name = "location:";
+			h[0].value = "/";
+			return respond(c, wsi, HTTP_STATUS_SEE_OTHER, "text/plain; charset=utf-8",
+			    NULL, 0, 0, h, 1);
+		}
 		log_warn("web bridge: a wrong or spent token was presented");
 		return serve_refused(c, wsi, "This address is wrong or was used already.");
 	}

@@ -176,6 +176,8 @@ def test_token_url_works_once_and_is_private():
     st2, hdrs2, _ = login(port, token)
     assert st2 == 403 and "set-cookie" not in hdrs2, "the token worked twice: %d" % st2
     S["cookie"] = cookie
+    st3, hdrs3, _ = request(port, "GET", "/?token=" + token, headers={"Cookie": cookie})
+    assert st3 == 303 and "set-cookie" not in hdrs3, "again, with the cookie: %d" % st3
     st, _, body = request(port, "GET", "/", headers={"Cookie": cookie})
     assert st == 200, "the page with the cookie: %d" % st
     secret = re.search(rb"&quot;secret&quot;:&quot;([0-9a-f]+)&quot;", body).group(1).decode()
