@@ -10,6 +10,12 @@
  * without it, from any local process, gets a 403 that says where the URL
  * is, and no chat state.
  *
+ * The same page and WebSocket are also served on the Unix socket
+ * WEBBRIDGE_SOCKET_FILE of mode 0600 in the data directory, for the
+ * user's own tools: there the file's mode is the authentication, so no
+ * Host, Origin, cookie or secret is asked, and a WebSocket is greeted at
+ * once.
+ *
  * The page is index.html with the start configuration (username, ports,
  * a per-run secret) injected; it is served at "/" and at the original's
  * "/www/chat.html". A WebSocket speaks the command language in (one
@@ -33,6 +39,7 @@
 #define WEBBRIDGE_TOKEN_BYTES 32 /* the one-time token of the login URL, hex */
 #define WEBBRIDGE_URL_FILE "web-url" /* in the data directory: the login URL */
 #define WEBBRIDGE_LOGIN_PATH "/login" /* also "/": where the token is exchanged */
+#define WEBBRIDGE_SOCKET_FILE "web.sock" /* in the data directory: for local tools */
 #define WEBBRIDGE_OUT_MAX (32 * 1024 * 1024) /* queued for one socket; more cuts it */
 #define WEBBRIDGE_MAX_SOCKETS 64 /* open WebSockets at once */
 #define WEBBRIDGE_AUTH_TIMEOUT_S 5 /* to present the secret, or be closed */
@@ -62,6 +69,8 @@ const char *webbridge_url(const struct webbridge *b);
 const char *webbridge_login_url(struct webbridge *b);
 /* The file that holds the login URL printed at start. */
 const char *webbridge_url_file(const struct webbridge *b);
+/* The Unix socket's path, or NULL if there is none (a path too long). */
+const char *webbridge_socket_path(const struct webbridge *b);
 /* The installed webui/ directory if it holds index.html, else the one in
  * the source tree this binary was built from. */
 const char *webbridge_default_root(void);

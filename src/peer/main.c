@@ -265,6 +265,9 @@ main(int argc, char **argv)
 		/* The first word after "web bridge: " is the URL, for scripts. */
 		log_info("web bridge: %s (open it once; also in %s)", webbridge_login_url(wb),
 		    webbridge_url_file(wb));
+		if (webbridge_socket_path(wb) != NULL)
+			log_info("web bridge: also on the Unix socket %s, for your own tools",
+			    webbridge_socket_path(wb));
 	}
 	/* On a terminal, the full-screen client; otherwise the line protocol. */
 	if (!headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {

@@ -67,6 +67,18 @@ webbridge_url_file(const struct webbridge *b)
 	return b->url_file;
 }
 
+const char *
+webbridge_socket_path(const struct webbridge *b)
+{
+	return b->unix_vhost != NULL ? b->sock_path : NULL;
+}
+
+int
+webbridge_is_local(const struct webbridge *b, struct lws *wsi)
+{
+	return b->unix_vhost != NULL && lws_get_vhost(wsi) == b->unix_vhost;
+}
+
 static int
 on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -302,6 +314,54 @@ start_lws(struct webbridge *b, const char *addr, char **cause)
 	return 0;
 }
 
+/* The Unix socket for the user's own tools, mode 0600 from the start (a
+ * umask around the bind, then a chmod in case lws changed it). It is an
+ * extra: any failure (a path too long for sun_path, a file in the way)
+ * only loses it, with a warning, since the context cannot be taken down
+ * before the loop runs. */
+static void
+start_unix(struct webbridge *b, const char *dir)
+{
+	struct lws_context_creation_info info;
+	struct stat st;
+	mode_t old;
+
+	if (snprintf(b->sock_path, sizeof(b->sock_path), "%s/%s", dir, WEBBRIDGE_SOCKET_FILE) >=
+	    (int)sizeof(b->sock_path)) {
+		log_warn("web bridge: %s/%s: path too long for a Unix socket: none", dir,
+		    WEBBRIDGE_SOCKET_FILE);
+		b->sock_path[0] = '\0';
+		return;
+	}
+	/* One left by a run that crashed; never anything else. */
+	if (lstat(b->sock_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warn("web bridge: %s: exists and is not a socket: none", b->sock_path);
+			return;
+		}
+		(void)unlink(b->sock_path);
+	}
+	memset(&info, 0, sizeof(info));
+	info.iface = b->sock_path;
+	info.options = LWS_SERVER_OPTION_UNIX_SOCK;
+	info.protocols = protocols;
+	info.vhost_name = "hychat-unix";
+	old = umask(S_IRWXG | S_IRWXO);
+	b->unix_vhost = lws_create_vhost(b->ctx, &info);
+	umask(old);
+	if (b->unix_vhost == NULL) {
+		log_warn("web bridge: cannot listen on %s: none", b->sock_path);
+		return;
+	}
+	if (chmod(b->sock_path, S_IRUSR | S_IWUSR) < 0) {
+		/* lws has no call to close one vhost's listener: keep it
+		 * unreachable instead. */
+		log_warn("web bridge: %s: %s: removed", b->sock_path, strerror(errno));
+		(void)unlink(b->sock_path);
+		b->unix_vhost = NULL;
+	}
+}
+
 struct webbridge *
 webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *cfg, char **cause)
 {
@@ -344,6 +404,7 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 		free(b);
 		return NULL;
 	}
+	start_unix(b, engine_data_dir(e));
 	uv_timer_init(loop, &b->quit_timer);
 	b->quit_timer.data = b;
 	b->quit_timer_open = 1;
@@ -367,6 +428,8 @@ webbridge_free(struct webbridge *b)
 	/* The URL is of this run only: leave no stale one behind. */
 	if (b->url_file[0] != '\0')
 		(void)unlink(b->url_file);
+	if (b->unix_vhost != NULL)
+		(void)unlink(b->sock_path);
 	sodium_memzero(b->token, sizeof(b->token));
 	sodium_memzero(b->session, sizeof(b->session));
 	free(b);

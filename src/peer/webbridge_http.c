@@ -396,7 +396,9 @@ webbridge_http_request(struct webbridge_conn *c, struct lws *wsi, const char *ur
 	char query[WEBBRIDGE_HEADER_MAX];
 	int qlen;
 
-	if (!webbridge_host_ok(b, wsi))
+	int local = webbridge_is_local(b, wsi);
+
+	if (!local && !webbridge_host_ok(b, wsi))
 		return respond_text(c, wsi, HTTP_STATUS_FORBIDDEN, "unknown Host\n");
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
 		return respond_text(c, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "GET only\n");
@@ -406,7 +408,7 @@ webbridge_http_request(struct webbridge_conn *c, struct lws *wsi, const char *ur
 	for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++) {
 		if (strcmp(uri, routes[i].path) != 0)
 			continue;
-		if (routes[i].need_session && !webbridge_has_session(b, wsi))
+		if (routes[i].need_session && !local && !webbridge_has_session(b, wsi))
 			return serve_refused(c, wsi, "This browser has no session with hychat.");
 		return routes[i].serve(c, wsi);
 	}

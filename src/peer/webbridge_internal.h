@@ -18,6 +18,7 @@
 #define WEBBRIDGE_URL_MAX 128
 #define WEBBRIDGE_LOGIN_URL_MAX 256
 #define WEBBRIDGE_PATH_MAX 4096
+#define WEBBRIDGE_SUN_PATH_MAX 108 /* sockaddr_un's sun_path on Linux */
 #define WEBBRIDGE_COOKIE_MAX 32
 #define WEBBRIDGE_HEADER_MAX 1024 /* one request header we read */
 #define WEBBRIDGE_HTTP_CHUNK 16384 /* body bytes written per writable turn */
@@ -73,6 +74,8 @@ struct webbridge {
 	char token[WEBBRIDGE_TOKEN_BYTES * 2 + 1]; /* "" once spent */
 	char login_url[WEBBRIDGE_LOGIN_URL_MAX];
 	char url_file[WEBBRIDGE_PATH_MAX]; /* "" if it could not be written */
+	struct lws_vhost *unix_vhost; /* the Unix socket's, or NULL */
+	char sock_path[WEBBRIDGE_SUN_PATH_MAX]; /* "" without one */
 	char cookie_name[WEBBRIDGE_COOKIE_MAX];
 	int peer_port, web_port;
 	int logged_in; /* the last login_result succeeded */
@@ -93,6 +96,9 @@ struct webbridge {
 /* webbridge.c */
 /* Sets *cause to an allocated message. */
 void webbridge_cause(char **cause, const char *fmt, ...) HY_PRINTF(2, 3);
+/* 1 if wsi came through the Unix socket, whose mode 0600 is its
+ * authentication. */
+int webbridge_is_local(const struct webbridge *b, struct lws *wsi);
 
 /* webbridge_http.c */
 int webbridge_assets_load(struct webbridge *b, const char *root, char **cause);

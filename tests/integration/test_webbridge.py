@@ -212,6 +212,40 @@ def test_origin_must_be_the_hosts_own():
 
 
 @case
+def test_unix_socket_is_private_and_serves_its_owner():
+    """DATA/web.sock, mode 0600: the user's own tools get the page and a
+    WebSocket greeted at once, with no Host, cookie or secret."""
+    alice = S["alice"]
+    path = os.path.join(alice.data_dir, "web.sock")
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode), "no socket at %s" % path
+    assert stat.S_IMODE(st.st_mode) == 0o600, "web.sock has mode %o" % stat.S_IMODE(st.st_mode)
+    u = socket.socket(socket.AF_UNIX)
+    u.settimeout(5)
+    u.connect(path)
+    u.sendall(b"GET / HTTP/1.1\r\nHost: anything\r\nConnection: close\r\n\r\n")
+    page = ws_read_all(u, 2.0)
+    u.close()
+    assert page.startswith(b"HTTP/1.1 200") and b"hychat-config" in page, page[:200]
+    u = socket.socket(socket.AF_UNIX)
+    u.settimeout(5)
+    u.connect(path)
+    key = base64.b64encode(os.urandom(16)).decode()
+    u.sendall(("GET /ws HTTP/1.1\r\nHost: tool\r\nConnection: Upgrade\r\n"
+               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Protocol: hychat\r\n\r\n" % key).encode())
+    got = b""
+    deadline = time.monotonic() + 5
+    while b"\r\n\r\n" not in got and time.monotonic() < deadline:
+        got += u.recv(1)
+    assert got.startswith(b"HTTP/1.1 101"), got
+    ws_send(u, "history bob 50")
+    got = ws_read_all(u, 1.5)
+    u.close()
+    assert b'"hello"' in got and PRIVATE.encode() in got, got[:300]
+
+
+@case
 def test_origin_on_a_wildcard_listener():
     """--web-listen 0.0.0.0: any IP literal of this host is an accepted
     Host, but the Origin must still be that very Host."""
