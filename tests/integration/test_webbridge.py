@@ -4,7 +4,7 @@
 any Origin must get no session and no history; the one-time URL the peer
 prints (and writes to DATA_DIR/web-url, mode 0600) gives a cookie once;
 a WebSocket's Origin must be its own Host's, also on a wildcard
-listener."""
+listener; DATA/web.sock (mode 0600) serves the user's own tools."""
 import base64
 import os
 import re
