@@ -98,9 +98,17 @@ describe('terminal and browser on one peer', { timeout: 180000 }, () => {
     /* Opened in the browser: the page, without the token in its address. */
     await S.page.goto(file);
     assert.equal(S.page.url(), url);
-    const r = await S.page.goto(file);
-    assert.equal(r.status(), 403, 'the address worked twice');
-    await S.page.goto(url);
+    /* Again in the same browser: on to the page; in another: refused. */
+    await S.page.goto(file);
+    assert.equal(S.page.url(), url);
+    const stranger = await S.browser.newContext();
+    try {
+      const r = await (await stranger.newPage()).goto(file);
+      assert.equal(r.status(), 403, 'the address worked twice');
+      assert.deepEqual(await stranger.cookies(url), []);
+    } finally {
+      await stranger.close();
+    }
     /* Spent: /web makes another, which a second browser can use once. */
     tmux('send-keys', '-t', 'carol', '-l', '/web');
     tmux('send-keys', '-t', 'carol', 'Enter');
