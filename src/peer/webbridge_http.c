@@ -1,7 +1,7 @@
 /* webbridge_http.c — the web bridge's HTTP side: the files of webui/
- * read into memory at start, one table of routes, the page with the
- * start configuration injected, and the session cookie of
- * /confirm-login. Every answer carries headers that keep the page to
+ * read into memory at start, one table of routes, the one-time token
+ * exchanged for the session cookie, the 403 page for a request without
+ * it, and the page with the start configuration injected. Every answer carries headers that keep the page to
  * itself (a Content-Security-Policy without inline script, no framing,
  * no caching of the page that holds the secret). */
 #include <dirent.h>
