@@ -212,6 +212,8 @@ on_start(uv_timer_t *timer)
 	if (t->nconvs > 0 && !tui_conv_current(t)->loaded)
 		tui_conv_select(t, 0);
 	tui_title(t);
+	if (t->cfg.web_url != NULL)
+		tui_web_url(t);
 	tui_dirty(t);
 }
 

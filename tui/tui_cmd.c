@@ -304,6 +304,24 @@ cmd_clear(struct tui *t, char *args)
 	tui_conv_clear(t);
 }
 
+void
+tui_web_url(struct tui *t)
+{
+	if (t->cfg.web_url == NULL) {
+		tui_line(t, TUI_MSG_ERROR, "no web bridge: start hychat with --web");
+		return;
+	}
+	/* The address on a line of its own, to be copied whole. */
+	tui_line(t, TUI_MSG_SYSTEM, "web bridge: open this address once in your browser:");
+	tui_line(t, TUI_MSG_SYSTEM, "%s", t->cfg.web_url(t->cfg.web_arg));
+}
+
+static void
+cmd_web(struct tui *t, char *args)
+{
+	tui_web_url(t);
+}
+
 static void
 cmd_quit(struct tui *t, char *args)
 {
@@ -329,6 +347,9 @@ static const struct tui_command commands[] = {
 	{ "search", cmd_search, "TEXT",
 	    "search the conversation's stored history and show the newest match" },
 	{ "clear", cmd_clear, "", "empty the view; PgUp brings the history back" },
+	{ "web", cmd_web, "",
+	    "the address that opens the browser front end (--web), once; a new one each time "
+	    "the last was used" },
 	{ "quit", cmd_quit, "[MESSAGE]", "leave the tracker and exit" },
 };
 

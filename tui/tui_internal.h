@@ -252,6 +252,8 @@ void tui_key(struct tui *t, int key, int is_code);
 void tui_submit(struct tui *t);
 /* The help text, one line at a time, as /help and hychat(1) give it. */
 void tui_help(struct tui *t, const char *topic);
+/* /web, and at start with --web: the web bridge's address to open. */
+void tui_web_url(struct tui *t);
 
 /* tui_input.c */
 void tui_input_init(struct tui_input *in, const char *hist_path);

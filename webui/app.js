@@ -14,6 +14,7 @@ const BROADCAST = '#broadcast';
 const LIST_DEBOUNCE_MS = 300;
 const LIST_REFRESH_MS = 30000; /* while the Peers tab shows */
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
+const FORBIDDEN = 403; /* an answer without this run's session cookie */
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
 const storeKey = 'hychat:' + cfg.web_port;
@@ -113,6 +114,14 @@ function connect() {
       location.reload();
       return;
     }
+    /* A peer started again holds a new session, and this tab's cookie
+     * is of the last run: the page then says where the new address is. */
+    fetch(location.pathname, { cache: 'no-store', credentials: 'same-origin' })
+      .then((r) => {
+        if (r.status === FORBIDDEN)
+          location.reload();
+      })
+      .catch(() => {});
     setStatus(state.quit ? 'peer stopped' : 'reconnecting');
     setTimeout(connect, state.retryMs);
     state.retryMs = Math.min(state.retryMs * 2, RECONNECT_MAX_MS);

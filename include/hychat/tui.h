@@ -20,6 +20,10 @@
 struct tui_config {
 	int no_bell; /* no bell on a direct message or a mention */
 	int need_login; /* no password was given: prompt for one */
+	/* With --web: the web bridge's one-time address to open (a new one
+	 * once used), shown at start and by /web; NULL without. */
+	const char *(*web_url)(void *arg);
+	void *web_arg;
 };
 
 struct tui;

@@ -7,7 +7,12 @@
  * 127.0.0.1 (DNS rebinding). So a Host must be "localhost", a loopback
  * address, or the address the bridge listens on (any IP literal when it
  * listens on every address), with the bridge's port; never another name.
- * An Origin must be "http://" and such a host.
+ * An Origin must be "http://" and the very Host of its request.
+ *
+ * A local process is not a browser: it can send any Host and any Origin.
+ * What keeps it out is the session cookie, which only the holder of the
+ * one-time token the peer printed at start can obtain (webbridge.h); the
+ * token and the cookie are checked here too, in constant time.
  */
 #ifndef HYCHAT_WEBPOLICY_H
 #define HYCHAT_WEBPOLICY_H
@@ -16,6 +21,8 @@
 
 #define WEBPOLICY_ADDR_MAX 64
 #define WEBPOLICY_HOST_MAX 256
+#define WEBPOLICY_TOKEN_MAX 128 /* longest token or session value compared */
+#define WEBPOLICY_TOKEN_PARAM "token"
 
 struct webpolicy {
 	char addr[WEBPOLICY_ADDR_MAX]; /* as listened on, without brackets */
@@ -30,10 +37,16 @@ int webpolicy_is_loopback(const char *addr);
 /* 1 if a Host header value ("127.0.0.1:19101", "[::1]:19101") names
  * this bridge. */
 int webpolicy_host_ok(const struct webpolicy *p, const char *host, size_t len);
-/* 1 if an Origin header value names this bridge. */
-int webpolicy_origin_ok(const struct webpolicy *p, const char *origin, size_t len);
-/* The value of cookie name in a Cookie header, as a view into header, or
- * NULL. */
-const char *webpolicy_cookie(const char *header, size_t len, const char *name, size_t *vlen);
+/* 1 if an Origin header value is "http://" and the request's own Host
+ * (same address, same port), and that Host names this bridge. */
+int webpolicy_origin_ok(
+    const struct webpolicy *p, const char *origin, size_t olen, const char *host, size_t hlen);
+/* 1 if a Cookie header value holds cookie name with exactly the value
+ * session (NUL-terminated); never for an empty session. */
+int webpolicy_session_ok(const char *header, size_t len, const char *name, const char *session);
+/* 1 if a query string ("token=HEX", '&'-separated, percent-encoded) holds
+ * "token" equal to token (NUL-terminated); never for an empty token (one
+ * that was spent). */
+int webpolicy_token_ok(const char *query, size_t len, const char *token);
 
 #endif

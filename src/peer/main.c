@@ -149,6 +149,14 @@ on_event(const struct event *ev, void *arg)
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 }
 
+#ifdef HYCHAT_TUI
+static const char *
+web_login_url(void *arg)
+{
+	return webbridge_login_url(arg);
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -254,12 +262,20 @@ main(int argc, char **argv)
 			log_warn("web bridge: listening on %s, not loopback: any host that reaches "
 			         "it can try the page",
 			    web.addr);
-		log_info("web bridge: %s", webbridge_url(wb));
+		/* The first word after "web bridge: " is the URL, for scripts. */
+		log_info("web bridge: %s (open it once; also in %s)", webbridge_login_url(wb),
+		    webbridge_url_file(wb));
+		if (webbridge_socket_path(wb) != NULL)
+			log_info("web bridge: also on the Unix socket %s, for your own tools",
+			    webbridge_socket_path(wb));
 	}
 	/* On a terminal, the full-screen client; otherwise the line protocol. */
 	if (!headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
 #ifdef HYCHAT_TUI
-		struct tui_config tc = { .no_bell = no_bell, .need_login = need_login };
+		struct tui_config tc = { .no_bell = no_bell,
+			.need_login = need_login,
+			.web_url = wb != NULL ? web_login_url : NULL,
+			.web_arg = wb };
 		if ((tui = tui_new(&loop, m.engine, &tc, &cause)) == NULL) {
 			log_warn("%s: running headless", cause);
 			free(cause);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -58,6 +59,24 @@ const char *
 webbridge_url(const struct webbridge *b)
 {
 	return b->url;
+}
+
+const char *
+webbridge_url_file(const struct webbridge *b)
+{
+	return b->url_file;
+}
+
+const char *
+webbridge_socket_path(const struct webbridge *b)
+{
+	return b->unix_vhost != NULL ? b->sock_path : NULL;
+}
+
+int
+webbridge_is_local(const struct webbridge *b, struct lws *wsi)
+{
+	return b->unix_vhost != NULL && lws_get_vhost(wsi) == b->unix_vhost;
 }
 
 static int
@@ -174,6 +193,59 @@ make_url(struct webbridge *b, const char *addr)
 		snprintf(b->url, sizeof(b->url), "http://%s:%d/", host, b->web_port);
 }
 
+static void
+make_login_url(struct webbridge *b)
+{
+	snprintf(b->login_url, sizeof(b->login_url), "%s?%s=%s", b->url, WEBPOLICY_TOKEN_PARAM,
+	    b->token);
+}
+
+const char *
+webbridge_login_url(struct webbridge *b)
+{
+	if (b->token[0] == '\0') {
+		random_hex(b->token, WEBBRIDGE_TOKEN_BYTES);
+		make_login_url(b);
+	}
+	return b->login_url;
+}
+
+/* Writes the login URL to DATA_DIR/WEBBRIDGE_URL_FILE, mode 0600, through
+ * a new file renamed over the old: whatever was there (another mode, a
+ * link) is replaced, never written through. At start, before the loop. */
+static int
+write_url_file(struct webbridge *b, const char *dir, char **cause)
+{
+	char tmp[WEBBRIDGE_PATH_MAX + 8];
+	size_t len = strlen(b->login_url);
+	int fd;
+
+	if (snprintf(b->url_file, sizeof(b->url_file), "%s/%s", dir, WEBBRIDGE_URL_FILE) >=
+	        (int)sizeof(b->url_file) ||
+	    snprintf(tmp, sizeof(tmp), "%s.new", b->url_file) >= (int)sizeof(tmp)) {
+		webbridge_cause(cause, "web bridge: %s: path too long", dir);
+		return -1;
+	}
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	if (fd < 0 || fchmod(fd, S_IRUSR | S_IWUSR) < 0 ||
+	    write(fd, b->login_url, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0) {
+		webbridge_cause(cause, "web bridge: %s: %s", tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			(void)unlink(tmp);
+		}
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, b->url_file) < 0) {
+		webbridge_cause(cause, "web bridge: %s: %s", b->url_file, strerror(errno));
+		(void)unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
 /* libwebsockets 4.1 logs a port it cannot bind but still makes the
  * context, and a context on a foreign loop cannot be taken down before
  * the loop runs: so try the address first, and fail at start cleanly. */
@@ -242,6 +314,54 @@ start_lws(struct webbridge *b, const char *addr, char **cause)
 	return 0;
 }
 
+/* The Unix socket for the user's own tools, mode 0600 from the start (a
+ * umask around the bind, then a chmod in case lws changed it). It is an
+ * extra: any failure (a path too long for sun_path, a file in the way)
+ * only loses it, with a warning, since the context cannot be taken down
+ * before the loop runs. */
+static void
+start_unix(struct webbridge *b, const char *dir)
+{
+	struct lws_context_creation_info info;
+	struct stat st;
+	mode_t old;
+
+	if (snprintf(b->sock_path, sizeof(b->sock_path), "%s/%s", dir, WEBBRIDGE_SOCKET_FILE) >=
+	    (int)sizeof(b->sock_path)) {
+		log_warn("web bridge: %s/%s: path too long for a Unix socket: none", dir,
+		    WEBBRIDGE_SOCKET_FILE);
+		b->sock_path[0] = '\0';
+		return;
+	}
+	/* One left by a run that crashed; never anything else. */
+	if (lstat(b->sock_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warn("web bridge: %s: exists and is not a socket: none", b->sock_path);
+			return;
+		}
+		(void)unlink(b->sock_path);
+	}
+	memset(&info, 0, sizeof(info));
+	info.iface = b->sock_path;
+	info.options = LWS_SERVER_OPTION_UNIX_SOCK;
+	info.protocols = protocols;
+	info.vhost_name = "hychat-unix";
+	old = umask(S_IRWXG | S_IRWXO);
+	b->unix_vhost = lws_create_vhost(b->ctx, &info);
+	umask(old);
+	if (b->unix_vhost == NULL) {
+		log_warn("web bridge: cannot listen on %s: none", b->sock_path);
+		return;
+	}
+	if (chmod(b->sock_path, S_IRUSR | S_IWUSR) < 0) {
+		/* lws has no call to close one vhost's listener: keep it
+		 * unreachable instead. */
+		log_warn("web bridge: %s: %s: removed", b->sock_path, strerror(errno));
+		(void)unlink(b->sock_path);
+		b->unix_vhost = NULL;
+	}
+}
+
 struct webbridge *
 webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *cfg, char **cause)
 {
@@ -267,19 +387,24 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 	snprintf(b->cookie_name, sizeof(b->cookie_name), "hychat_session_%d", b->web_port);
 	random_hex(b->secret, WEBBRIDGE_SECRET_BYTES);
 	random_hex(b->session, WEBBRIDGE_SESSION_BYTES);
+	random_hex(b->token, WEBBRIDGE_TOKEN_BYTES);
 	make_url(b, addr);
+	make_login_url(b);
 	if (webbridge_assets_load(
-	        b, cfg->root != NULL ? cfg->root : webbridge_default_root(), cause) < 0) {
+	        b, cfg->root != NULL ? cfg->root : webbridge_default_root(), cause) < 0 ||
+	    write_url_file(b, engine_data_dir(e), cause) < 0) {
 		webbridge_assets_free(b);
 		free(b);
 		return NULL;
 	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
 	if (start_lws(b, addr, cause) < 0) {
+		(void)unlink(b->url_file);
 		webbridge_assets_free(b);
 		free(b);
 		return NULL;
 	}
+	start_unix(b, engine_data_dir(e));
 	uv_timer_init(loop, &b->quit_timer);
 	b->quit_timer.data = b;
 	b->quit_timer_open = 1;
@@ -300,5 +425,12 @@ webbridge_free(struct webbridge *b)
 	if (b->ctx != NULL || b->quit_timer_open)
 		log_error("web bridge: freed before it closed");
 	webbridge_assets_free(b);
+	/* The URL is of this run only: leave no stale one behind. */
+	if (b->url_file[0] != '\0')
+		(void)unlink(b->url_file);
+	if (b->unix_vhost != NULL)
+		(void)unlink(b->sock_path);
+	sodium_memzero(b->token, sizeof(b->token));
+	sodium_memzero(b->session, sizeof(b->session));
 	free(b);
 }

@@ -1,7 +1,7 @@
 /* webbridge_http.c — the web bridge's HTTP side: the files of webui/
- * read into memory at start, one table of routes, the page with the
- * start configuration injected, and the session cookie of
- * /confirm-login. Every answer carries headers that keep the page to
+ * read into memory at start, one table of routes, the one-time token
+ * exchanged for the session cookie, the 403 page for a request without
+ * it, and the page with the start configuration injected. Every answer carries headers that keep the page to
  * itself (a Content-Security-Policy without inline script, no framing,
  * no caching of the page that holds the secret). */
 #include <dirent.h>
@@ -186,18 +186,13 @@ webbridge_host_ok(struct webbridge *b, struct lws *wsi)
 	return n > 0 && webpolicy_host_ok(&b->policy, host, (size_t)n);
 }
 
-/* 1 if the request carries this run's session cookie. */
-static int
-has_session(struct webbridge *b, struct lws *wsi)
+int
+webbridge_has_session(struct webbridge *b, struct lws *wsi)
 {
 	char cookie[WEBBRIDGE_HEADER_MAX];
-	const char *v;
-	size_t vlen;
 	int n = webbridge_header(wsi, WSI_TOKEN_HTTP_COOKIE, cookie);
 
-	if (n <= 0 || (v = webpolicy_cookie(cookie, (size_t)n, b->cookie_name, &vlen)) == NULL)
-		return 0;
-	return vlen == strlen(b->session) && hy_memeq_ct(v, b->session, vlen);
+	return n > 0 && webpolicy_session_ok(cookie, (size_t)n, b->cookie_name, b->session);
 }
 
 struct header {
@@ -274,7 +269,7 @@ serve_page(struct webbridge_conn *c, struct lws *wsi)
 	json_object_object_add(cfg, "ws_path", json_object_new_string(WEBBRIDGE_WS_PATH));
 	json_object_object_add(cfg, "logged_in", json_object_new_boolean(b->logged_in));
 	json_object_object_add(
-	    cfg, "session", json_object_new_boolean(b->logged_in && has_session(b, wsi)));
+	    cfg, "session", json_object_new_boolean(b->logged_in && webbridge_has_session(b, wsi)));
 	json_object_object_add(cfg, "version", json_object_new_string(HYCHAT_VERSION));
 	json = json_object_to_json_string_ext(
 	    cfg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -322,30 +317,101 @@ serve_confirm_login(struct webbridge_conn *c, struct lws *wsi)
 	return respond_json(c, wsi, HTTP_STATUS_OK, o, &set, 1);
 }
 
+/* Without the session: a 403 that says how to get one, and nothing of
+ * the chat. */
+static int
+serve_refused(struct webbridge_conn *c, struct lws *wsi, const char *why)
+{
+	struct webbridge *b = c->b;
+	const char *file = b->url_file[0] != '\0' ? b->url_file : WEBBRIDGE_URL_FILE;
+	struct buf page;
+
+	buf_init(&page);
+	buf_append_str(&page,
+	    "<!doctype html>\n<meta charset=\"utf-8\">\n<title>hychat: open the link "
+	    "hychat printed</title>\n<h1>Open the link hychat printed</h1>\n<p>");
+	buf_append_html(&page, why, strlen(why));
+	buf_append_str(&page,
+	    "</p>\n<p>This page needs the address with a one-time token that hychat printed "
+	    "when it started. It is also in the file <code>");
+	buf_append_html(&page, file, strlen(file));
+	buf_append_str(&page,
+	    "</code> (readable by its user only), and <code>/web</code> in the terminal "
+	    "client shows a new one. Each address works once; a browser that opened it "
+	    "keeps a cookie until hychat stops.</p>\n");
+	return respond(c, wsi, HTTP_STATUS_FORBIDDEN, "text/html; charset=utf-8", page.data,
+	    page.len, 1, NULL, 0);
+}
+
+/* GET /?token=T or /login?token=T: the one-time token for this run's
+ * cookie, then to the page without the token in its address. */
+static int
+serve_login(struct webbridge_conn *c, struct lws *wsi, const char *query, int qlen)
+{
+	struct webbridge *b = c->b;
+	char cookie[256];
+	struct header h[2];
+
+	if (qlen <= 0 || !webpolicy_token_ok(query, (size_t)qlen, b->token)) {
+		/* The user's own browser opening the address again: let it
+		 * through to the page it already has. */
+		if (webbridge_has_session(b, wsi)) {
+			h[0].name = "location:";
+			h[0].value = "/";
+			return respond(c, wsi, HTTP_STATUS_SEE_OTHER, "text/plain; charset=utf-8",
+			    NULL, 0, 0, h, 1);
+		}
+		log_warn("web bridge: a wrong or spent token was presented");
+		return serve_refused(c, wsi, "This address is wrong or was used already.");
+	}
+	sodium_memzero(b->token, sizeof(b->token));
+	log_info("web bridge: the one-time token was used: a browser has the session");
+	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict", b->cookie_name,
+	    b->session);
+	h[0].name = "set-cookie:";
+	h[0].value = cookie;
+	h[1].name = "location:";
+	h[1].value = "/";
+	return respond(c, wsi, HTTP_STATUS_SEE_OTHER, "text/plain; charset=utf-8", NULL, 0, 0, h,
+	    HY_ARRAY_LEN(h));
+}
+
 struct route {
 	const char *path;
+	int need_session; /* reveals the chat, or acts in it */
 	int (*serve)(struct webbridge_conn *c, struct lws *wsi);
 };
 
 static const struct route routes[] = {
-	{ "/", serve_page },
-	{ "/index.html", serve_page },
-	{ "/www/chat.html", serve_page }, /* the original's address */
-	{ "/confirm-login", serve_confirm_login },
+	{ "/", 1, serve_page },
+	{ "/index.html", 1, serve_page },
+	{ "/www/chat.html", 1, serve_page }, /* the original's address */
+	{ "/confirm-login", 1, serve_confirm_login },
 };
 
 int
 webbridge_http_request(struct webbridge_conn *c, struct lws *wsi, const char *uri)
 {
 	struct webbridge *b = c->b;
+	char query[WEBBRIDGE_HEADER_MAX];
+	int qlen;
 
-	if (!webbridge_host_ok(b, wsi))
+	int local = webbridge_is_local(b, wsi);
+
+	if (!local && !webbridge_host_ok(b, wsi))
 		return respond_text(c, wsi, HTTP_STATUS_FORBIDDEN, "unknown Host\n");
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
 		return respond_text(c, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "GET only\n");
-	for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++)
-		if (strcmp(uri, routes[i].path) == 0)
-			return routes[i].serve(c, wsi);
+	qlen = webbridge_header(wsi, WSI_TOKEN_HTTP_URI_ARGS, query);
+	if (strcmp(uri, WEBBRIDGE_LOGIN_PATH) == 0 || (strcmp(uri, "/") == 0 && qlen > 0))
+		return serve_login(c, wsi, query, qlen);
+	for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++) {
+		if (strcmp(uri, routes[i].path) != 0)
+			continue;
+		if (routes[i].need_session && !local && !webbridge_has_session(b, wsi))
+			return serve_refused(c, wsi, "This browser has no session with hychat.");
+		return routes[i].serve(c, wsi);
+	}
 	if (uri[0] == '/' && strchr(uri + 1, '/') == NULL)
 		for (size_t i = 0; i < b->nassets; i++)
 			if (&b->assets[i] != b->page && strcmp(uri + 1, b->assets[i].name) == 0)

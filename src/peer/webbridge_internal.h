@@ -1,7 +1,8 @@
 /* webbridge_internal.h — what the web bridge's files share: its state,
  * one connection's state, and the calls between webbridge.c (the
  * libwebsockets context on the loop, the callback, events out),
- * webbridge_http.c (files, the injected page, the session cookie) and
+ * webbridge_http.c (files, the injected page, the token and the session
+ * cookie) and
  * webbridge_ws.c (one WebSocket: the secret, commands in, its queue). Not
  * part of any interface: the peer uses webbridge.h. */
 #ifndef HYCHAT_WEBBRIDGE_INTERNAL_H
@@ -15,6 +16,9 @@
 #include "hychat/webpolicy.h"
 
 #define WEBBRIDGE_URL_MAX 128
+#define WEBBRIDGE_LOGIN_URL_MAX 256
+#define WEBBRIDGE_PATH_MAX 4096
+#define WEBBRIDGE_SUN_PATH_MAX 108 /* sockaddr_un's sun_path on Linux */
 #define WEBBRIDGE_COOKIE_MAX 32
 #define WEBBRIDGE_HEADER_MAX 1024 /* one request header we read */
 #define WEBBRIDGE_HTTP_CHUNK 16384 /* body bytes written per writable turn */
@@ -67,6 +71,11 @@ struct webbridge {
 	char url[WEBBRIDGE_URL_MAX];
 	char secret[WEBBRIDGE_SECRET_BYTES * 2 + 1];
 	char session[WEBBRIDGE_SESSION_BYTES * 2 + 1];
+	char token[WEBBRIDGE_TOKEN_BYTES * 2 + 1]; /* "" once spent */
+	char login_url[WEBBRIDGE_LOGIN_URL_MAX];
+	char url_file[WEBBRIDGE_PATH_MAX]; /* "" if it could not be written */
+	struct lws_vhost *unix_vhost; /* the Unix socket's, or NULL */
+	char sock_path[WEBBRIDGE_SUN_PATH_MAX]; /* "" without one */
 	char cookie_name[WEBBRIDGE_COOKIE_MAX];
 	int peer_port, web_port;
 	int logged_in; /* the last login_result succeeded */
@@ -87,6 +96,9 @@ struct webbridge {
 /* webbridge.c */
 /* Sets *cause to an allocated message. */
 void webbridge_cause(char **cause, const char *fmt, ...) HY_PRINTF(2, 3);
+/* 1 if wsi came through the Unix socket, whose mode 0600 is its
+ * authentication. */
+int webbridge_is_local(const struct webbridge *b, struct lws *wsi);
 
 /* webbridge_http.c */
 int webbridge_assets_load(struct webbridge *b, const char *root, char **cause);
@@ -102,6 +114,8 @@ void webbridge_http_done(struct webbridge_conn *c);
 int webbridge_header(struct lws *wsi, enum lws_token_indexes h, char *out);
 /* 1 if the request's Host names this bridge (webpolicy.h). */
 int webbridge_host_ok(struct webbridge *b, struct lws *wsi);
+/* 1 if the request carries this run's session cookie. */
+int webbridge_has_session(struct webbridge *b, struct lws *wsi);
 
 /* webbridge_ws.c */
 /* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: 0 to accept the upgrade. */

@@ -1,6 +1,7 @@
 /* webbridge_ws.c — one WebSocket of the web bridge: the upgrade allowed
- * only from the bridge's own Origin, nothing accepted before the per-run
- * secret, then one message is one command line for the engine, and the
+ * only with this run's session cookie and from its own Host's Origin,
+ * nothing accepted before the per-run secret (on the Unix socket of mode
+ * 0600, neither: it is greeted at once), then one message is one command line for the engine, and the
  * engine's events go out through a queue bounded per socket. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,30 +47,41 @@ close_cut(struct webbridge_conn *c)
 int
 webbridge_ws_filter(struct webbridge *b, struct lws *wsi)
 {
-	char origin[WEBBRIDGE_HEADER_MAX], uri[WEBBRIDGE_HEADER_MAX];
-	int n;
+	char origin[WEBBRIDGE_HEADER_MAX], host[WEBBRIDGE_HEADER_MAX], uri[WEBBRIDGE_HEADER_MAX];
+	int n, hn;
 
 	if (webbridge_header(wsi, WSI_TOKEN_GET_URI, uri) < 0 ||
 	    strcmp(uri, WEBBRIDGE_WS_PATH) != 0) {
 		log_warn("web bridge: WebSocket refused: path is not %s", WEBBRIDGE_WS_PATH);
 		return -1;
 	}
+	if (b->nconns >= WEBBRIDGE_MAX_SOCKETS) {
+		log_warn("web bridge: WebSocket refused: %d already open", WEBBRIDGE_MAX_SOCKETS);
+		return -1;
+	}
+	if (webbridge_is_local(b, wsi))
+		return 0; /* the Unix socket: its mode is the check */
 	if (!webbridge_host_ok(b, wsi)) {
 		log_warn("web bridge: WebSocket refused: unknown Host");
 		return -1;
 	}
 	n = webbridge_header(wsi, WSI_TOKEN_ORIGIN, origin);
-	if (n < 0 || !webpolicy_origin_ok(&b->policy, origin, (size_t)n)) {
-		log_warn("web bridge: WebSocket refused: Origin %s is not this bridge",
+	hn = webbridge_header(wsi, WSI_TOKEN_HOST, host);
+	if (n < 0 || hn < 0 ||
+	    !webpolicy_origin_ok(&b->policy, origin, (size_t)n, host, (size_t)hn)) {
+		log_warn("web bridge: WebSocket refused: Origin %s is not its Host's",
 		    n < 0 ? "(none)" : origin);
 		return -1;
 	}
-	if (b->nconns >= WEBBRIDGE_MAX_SOCKETS) {
-		log_warn("web bridge: WebSocket refused: %d already open", WEBBRIDGE_MAX_SOCKETS);
+	if (!webbridge_has_session(b, wsi)) {
+		log_warn("web bridge: WebSocket refused: no session cookie (open the URL in %s)",
+		    b->url_file[0] != '\0' ? b->url_file : WEBBRIDGE_URL_FILE);
 		return -1;
 	}
 	return 0;
 }
+
+static void send_hello(struct webbridge_conn *c);
 
 void
 webbridge_ws_open(struct webbridge_conn *c, struct webbridge *b, struct lws *wsi)
@@ -83,6 +95,11 @@ webbridge_ws_open(struct webbridge_conn *c, struct webbridge *b, struct lws *wsi
 		b->conns->ws.prev = c;
 	b->conns = c;
 	b->nconns++;
+	if (webbridge_is_local(b, wsi)) {
+		c->ws.authed = 1;
+		send_hello(c);
+		return;
+	}
 	/* A socket that never authenticates would hold one of the
 	 * WEBBRIDGE_MAX_SOCKETS places for ever. */
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, WEBBRIDGE_AUTH_TIMEOUT_S);
@@ -146,6 +163,10 @@ run_auth(struct webbridge_conn *c, const char *arg)
 {
 	size_t n = strlen(c->b->secret);
 
+	if (webbridge_is_local(c->b, c->wsi)) { /* greeted already; once more */
+		send_hello(c);
+		return;
+	}
 	if (strlen(arg) != n || !hy_memeq_ct(arg, c->b->secret, n)) {
 		log_warn("web bridge: a WebSocket presented a wrong secret: closing it");
 		cut(c, "wrong secret");

@@ -1,12 +1,15 @@
-/* webpolicy.c — the Host, Origin and Cookie checks of the web bridge:
- * pure functions of the header values. */
+/* webpolicy.c — the Host, Origin, Cookie and token checks of the web bridge:
+ * pure functions of the header values and the query string. */
 #include "hychat/webpolicy.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "hychat/http_parse.h"
 #include "hychat/util.h"
 
 #define HTTP_DEFAULT_PORT 80
@@ -129,38 +132,61 @@ webpolicy_host_ok(const struct webpolicy *p, const char *hostport, size_t len)
 	return p->wildcard || same_addr(host, p->addr);
 }
 
-int
-webpolicy_origin_ok(const struct webpolicy *p, const char *origin, size_t len)
+/* 1 if two Host values name the same address and port. */
+static int
+same_hostport(const char *a, size_t alen, const char *b, size_t blen)
 {
-	static const char scheme[] = "http://";
+	char ha[WEBPOLICY_HOST_MAX], hb[WEBPOLICY_HOST_MAX];
+	int pa, pb;
 
-	if (len <= sizeof(scheme) - 1 || memcmp(origin, scheme, sizeof(scheme) - 1) != 0)
+	if (split_host(a, alen, ha, sizeof(ha), &pa) < 0 ||
+	    split_host(b, blen, hb, sizeof(hb), &pb) < 0 || pa != pb)
 		return 0;
-	return webpolicy_host_ok(p, origin + sizeof(scheme) - 1, len - (sizeof(scheme) - 1));
+	return ip_literal(ha, (unsigned char[16]){ 0 }) != 0 ? same_addr(ha, hb)
+	                                                     : strcasecmp(ha, hb) == 0;
 }
 
-const char *
-webpolicy_cookie(const char *h, size_t len, const char *name, size_t *vlen)
+int
+webpolicy_origin_ok(
+    const struct webpolicy *p, const char *origin, size_t olen, const char *host, size_t hlen)
 {
-	const char *end = h + len;
-	size_t nlen = strlen(name);
+	static const char scheme[] = "http://";
+	size_t sl = sizeof(scheme) - 1;
 
-	while (h < end) {
-		const char *semi = memchr(h, ';', (size_t)(end - h));
-		const char *item_end = semi != NULL ? semi : end;
-		const char *eq;
+	if (olen <= sl || strncasecmp(origin, scheme, sl) != 0)
+		return 0;
+	return webpolicy_host_ok(p, host, hlen) &&
+	    same_hostport(origin + sl, olen - sl, host, hlen);
+}
 
-		while (h < item_end && (*h == ' ' || *h == '\t'))
-			h++;
-		eq = memchr(h, '=', (size_t)(item_end - h));
-		if (eq != NULL && (size_t)(eq - h) == nlen && memcmp(h, name, nlen) == 0) {
-			const char *v = eq + 1, *vend = item_end;
-			while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
-				vend--;
-			*vlen = (size_t)(vend - v);
-			return v;
-		}
-		h = item_end + 1;
-	}
-	return NULL;
+/* 1 if the n bytes of v equal the string want, in time that depends on n
+ * only. */
+static int
+equal_ct(const char *v, size_t n, const char *want)
+{
+	size_t wl = strlen(want);
+
+	return wl > 0 && n == wl && hy_memeq_ct(v, want, n);
+}
+
+int
+webpolicy_session_ok(const char *header, size_t len, const char *name, const char *session)
+{
+	const char *v;
+	size_t vlen;
+
+	if (http_cookie_get(header, len, name, &v, &vlen) < 0)
+		return 0;
+	return equal_ct(v, vlen, session);
+}
+
+int
+webpolicy_token_ok(const char *query, size_t len, const char *token)
+{
+	char v[WEBPOLICY_TOKEN_MAX + 1];
+	ssize_t n = http_form_get(query, len, WEBPOLICY_TOKEN_PARAM, v, sizeof(v));
+	int ok = n >= 0 && equal_ct(v, (size_t)n, token);
+
+	sodium_memzero(v, sizeof(v));
+	return ok;
 }

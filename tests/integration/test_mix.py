@@ -176,8 +176,11 @@ def blast(port, gen, host, deadline, counts, seed):
 # A minimal WebSocket client (RFC 6455), enough to play a browser tab or a
 # hostile page.
 
-def ws_upgrade(port, origin, path="/ws"):
-    """A socket after the upgrade, or (None, status line) if refused."""
+def ws_upgrade(port, origin, path="/ws", cookie="own"):
+    """A socket after the upgrade, or (None, status line) if refused. The
+    cookie: "own" for the session cookie of the bridge, None for none."""
+    if cookie == "own":
+        cookie = S.get("bridge_cookie")
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
     head = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
@@ -185,6 +188,8 @@ def ws_upgrade(port, origin, path="/ws"):
             % (path, port, key))
     if origin is not None:
         head += "Origin: %s\r\n" % origin
+    if cookie is not None:
+        head += "Cookie: %s\r\n" % cookie
     s.sendall((head + "\r\n").encode())
     data = b""
     while b"\r\n\r\n" not in data:
@@ -230,8 +235,18 @@ def ws_read(s):
         return None
 
 
+def bridge_login(peer, port):
+    """Spends the peer's one-time web address for the session cookie."""
+    with open(os.path.join(peer.data_dir, "web-url")) as f:
+        token = re.search(r"\?token=([0-9a-f]+)", f.read()).group(1)
+    st, hdrs, _ = request(port, "GET", "/?token=" + token)
+    assert st == 303, st
+    S["bridge_cookie"] = hdrs["set-cookie"].split(";")[0]
+
+
 def bridge_secret(port):
-    st, _, body = request(port, "GET", "/", headers={"Host": "127.0.0.1:%d" % port})
+    st, _, body = request(port, "GET", "/", headers={"Host": "127.0.0.1:%d" % port,
+                                                    "Cookie": S["bridge_cookie"]})
     assert st == 200, st
     m = re.search(r'name="hychat-config" content="([^"]*)"', body.decode())
     return json.loads(html.unescape(m.group(1)))["secret"]
@@ -245,8 +260,9 @@ def ws_bad(rnd, port):
         s, st = ws_upgrade(port, rnd.choice(["http://evil.example", "null",
                                              "http://127.0.0.1:1", "http://localhost.evil"]))
         return s is None  # refused: 403, or closed before any 101
-    if pick == 1:  # no Origin at all
-        s, st = ws_upgrade(port, None)
+    if pick == 1:  # no Origin at all, or our origin without the session cookie
+        s, st = rnd.choice([lambda: ws_upgrade(port, None),
+                            lambda: ws_upgrade(port, own, cookie=None)])()
         return s is None
     if pick in (2, 3):  # our origin, but commands without the secret or a wrong one
         s, st = ws_upgrade(port, own)
@@ -320,6 +336,7 @@ def a_minute_of_malformed_input_leaves_everything_serving():
     a = start_peer("alice", tport, tmp, "alice pw")
     wport = free_port()
     b = start_peer("bob", tport, tmp, "bob pw", extra=["--web", str(wport)])
+    bridge_login(b, wport)
     procs = [("tracker", tracker.pid), ("proxy", proxy.pid), ("peer", b.p.pid)]
     try:
         def healthy():
@@ -334,7 +351,7 @@ def a_minute_of_malformed_input_leaves_everything_serving():
             a.cmd("send bob " + text)
             b.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 15, m,
                    "a message after the mix")
-            # A tab of bob's own page, with its secret, sends for bob.
+            # A tab of bob's own page, with its cookie and secret, sends for bob.
             ws, st = ws_upgrade(wport, "http://127.0.0.1:%d" % wport)
             assert ws is not None, st
             ws.sendall(ws_frame(("auth " + bridge_secret(wport)).encode()))

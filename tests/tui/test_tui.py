@@ -305,6 +305,11 @@ def help_lists_commands_and_keys():
     time.sleep(0.1)  # not Alt- with the next key
 
 
+def web_without_the_bridge_says_how_to_have_it():
+    W.tmux.line("bob", "/web")
+    W.tmux.wait("bob", "no web bridge: start hychat with --web", 10)
+
+
 def completion_finishes_commands_and_names():
     W.tmux.type("bob", "/que")
     W.tmux.keys("bob", "Tab")
@@ -444,6 +449,7 @@ CASES = [
     a_long_paste_asks_before_sending,
     scrollback_reaches_into_the_stored_history_and_search_finds,
     help_lists_commands_and_keys,
+    web_without_the_bridge_says_how_to_have_it,
     completion_finishes_commands_and_names,
     a_resize_redraws_the_layout,
     nothing_is_broken_at_40x12,

@@ -1,6 +1,8 @@
-/* test_webpolicy.c — the web bridge's Host, Origin and Cookie checks: the
- * bridge's own addresses pass, names that could be rebound and other
- * ports do not, malformed values never match, and every value is read
+/* test_webpolicy.c — the web bridge's Host, Origin, Cookie and token
+ * checks: the bridge's own addresses pass, names that could be rebound
+ * and other ports do not, an Origin must be its request's own Host, the
+ * session and the token match exactly and never when empty, malformed
+ * values never match, and every value is read
  * from the very end of a page followed by a guard page. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,10 +56,15 @@ host_ok(const struct webpolicy *p, const char *h)
 	return webpolicy_host_ok(p, at_end(h), strlen(h));
 }
 
+/* Each of the two values read from the end of the page in turn. */
 static int
-origin_ok(const struct webpolicy *p, const char *o)
+origin_ok(const struct webpolicy *p, const char *o, const char *h)
 {
-	return webpolicy_origin_ok(p, at_end(o), strlen(o));
+	int a = webpolicy_origin_ok(p, at_end(o), strlen(o), h, strlen(h));
+	int b = webpolicy_origin_ok(p, o, strlen(o), at_end(h), strlen(h));
+
+	assert_int_equal(a, b);
+	return a;
 }
 
 static void
@@ -81,20 +88,38 @@ test_loopback_bridge_accepts_its_own_names_only(void **state)
 }
 
 static void
-test_origin_is_http_and_an_accepted_host(void **state)
+test_origin_is_http_and_the_requests_own_host(void **state)
 {
 	struct webpolicy p;
 
 	assert_int_equal(webpolicy_init(&p, "127.0.0.1", 19101), 0);
-	assert_true(origin_ok(&p, "http://127.0.0.1:19101"));
-	assert_true(origin_ok(&p, "http://localhost:19101"));
-	assert_false(origin_ok(&p, "https://127.0.0.1:19101"));
-	assert_false(origin_ok(&p, "http://evil.example:19101"));
-	assert_false(origin_ok(&p, "http://localhost:8080"));
-	assert_false(origin_ok(&p, "null"));
-	assert_false(origin_ok(&p, "http://"));
-	assert_false(origin_ok(&p, "http:/"));
-	assert_false(origin_ok(&p, ""));
+	assert_true(origin_ok(&p, "http://127.0.0.1:19101", "127.0.0.1:19101"));
+	assert_true(origin_ok(&p, "http://localhost:19101", "localhost:19101"));
+	assert_true(origin_ok(&p, "http://LocalHost:19101", "localhost:19101"));
+	assert_true(origin_ok(&p, "http://[::1]:19101", "[::1]:19101"));
+	/* Both accepted hosts, but not the same one. */
+	assert_false(origin_ok(&p, "http://localhost:19101", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http://127.0.0.1:19101", "localhost:19101"));
+	assert_false(origin_ok(&p, "http://127.0.0.2:19101", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "https://127.0.0.1:19101", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http://evil.example:19101", "evil.example:19101"));
+	assert_false(origin_ok(&p, "http://127.0.0.1:19102", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http://localhost:8080", "localhost:8080"));
+	assert_false(origin_ok(&p, "null", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http://", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http:/", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "", "127.0.0.1:19101"));
+	assert_false(origin_ok(&p, "http://127.0.0.1:19101", ""));
+	assert_false(origin_ok(&p, "http://127.0.0.1:19101/", "127.0.0.1:19101"));
+
+	/* A wildcard listener accepts every IP literal as a Host, and the
+	 * Origin must still be that one. */
+	assert_int_equal(webpolicy_init(&p, "0.0.0.0", 8443), 0);
+	assert_true(origin_ok(&p, "http://192.0.2.8:8443", "192.0.2.8:8443"));
+	assert_false(origin_ok(&p, "http://192.0.2.9:8443", "192.0.2.8:8443"));
+	assert_false(origin_ok(&p, "http://127.0.0.1:8443", "192.0.2.8:8443"));
+	assert_false(origin_ok(&p, "http://localhost:8443", "127.0.0.1:8443"));
+	assert_true(origin_ok(&p, "http://[2001:db8::1]:8443", "[2001:db8:0::1]:8443"));
 }
 
 static void
@@ -147,38 +172,56 @@ test_loopback_addresses(void **state)
 	assert_false(webpolicy_is_loopback("localhost.example"));
 }
 
-/* The value of name in the Cookie header h, or NULL; *n its length. */
-static const char *
-cookie(const char *h, const char *name, size_t *n)
+#define SESSION "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static int
+session_ok(const char *h, const char *name, const char *session)
 {
-	return webpolicy_cookie(at_end(h), strlen(h), name, n);
+	return webpolicy_session_ok(at_end(h), strlen(h), name, session);
 }
 
 static void
-test_cookie_found_among_others(void **state)
+test_session_cookie_matches_exactly(void **state)
 {
-	const char *v;
-	size_t n;
+	static const char *name = "hychat_session_19101";
 
-	v = cookie("a=1; hychat_session_19101=abc ; b=2", "hychat_session_19101", &n);
-	assert_non_null(v);
-	assert_int_equal(n, 3);
-	assert_memory_equal(v, "abc", 3);
+	assert_true(session_ok("hychat_session_19101=" SESSION, name, SESSION));
+	assert_true(session_ok("a=1; hychat_session_19101=" SESSION " ; b=2", name, SESSION));
+	assert_true(session_ok("hychat_session_19101=\"" SESSION "\"", name, SESSION));
+	assert_false(session_ok("hychat_session_19101=" SESSION "0", name, SESSION));
+	assert_false(session_ok("hychat_session_19101=" SESSION, name, SESSION "0"));
+	assert_false(session_ok("hychat_session_19101=1" SESSION, name, SESSION));
+	assert_false(session_ok("hychat_session_19101=", name, SESSION));
+	assert_false(session_ok("hychat_session_19101=", name, "")); /* never empty */
+	assert_false(session_ok("hychat_session_19102=" SESSION, name, SESSION));
+	assert_false(session_ok("xhychat_session_19101=" SESSION, name, SESSION));
+	assert_false(session_ok("hychat_session_191010=" SESSION, name, SESSION));
+	assert_false(session_ok("", name, SESSION));
+	assert_false(session_ok("hychat_session_19101", name, SESSION));
+}
 
-	v = cookie("hychat_session_19101=last", "hychat_session_19101", &n);
-	assert_non_null(v);
-	assert_int_equal(n, 4);
+static int
+token_ok(const char *q, const char *token)
+{
+	return webpolicy_token_ok(at_end(q), strlen(q), token);
+}
 
-	assert_null(cookie("hychat_session_191010=x; xhychat_session_19101=y; hychat_session_19101",
-	    "hychat_session_19101", &n));
-	assert_null(cookie("", "a", &n));
-	assert_null(cookie("a", "a", &n));
-	v = cookie("a=", "a", &n);
-	assert_non_null(v);
-	assert_int_equal(n, 0);
-	v = cookie(";;; a=1;", "a", &n);
-	assert_non_null(v);
-	assert_int_equal(n, 1);
+static void
+test_token_matches_exactly_and_never_when_spent(void **state)
+{
+	assert_true(token_ok("token=" SESSION, SESSION));
+	assert_true(token_ok("a=b&token=" SESSION "&c", SESSION));
+	assert_true(token_ok("tok%65n=" SESSION, SESSION));
+	assert_false(token_ok("token=" SESSION, "")); /* spent */
+	assert_false(token_ok("token=", ""));
+	assert_false(token_ok("token", ""));
+	assert_false(token_ok("", ""));
+	assert_false(token_ok("token=" SESSION "0", SESSION));
+	assert_false(token_ok("token=0" SESSION, SESSION));
+	assert_false(token_ok("token=" SESSION, SESSION "0"));
+	assert_false(token_ok("xtoken=" SESSION, SESSION));
+	assert_false(token_ok("token=%zz", SESSION));
+	assert_false(token_ok("token=" SESSION SESSION SESSION, SESSION));
 }
 
 int
@@ -186,11 +229,12 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loopback_bridge_accepts_its_own_names_only),
-		cmocka_unit_test(test_origin_is_http_and_an_accepted_host),
+		cmocka_unit_test(test_origin_is_http_and_the_requests_own_host),
 		cmocka_unit_test(test_specific_and_wildcard_addresses),
 		cmocka_unit_test(test_only_ip_literals_are_listened_on),
 		cmocka_unit_test(test_loopback_addresses),
-		cmocka_unit_test(test_cookie_found_among_others),
+		cmocka_unit_test(test_session_cookie_matches_exactly),
+		cmocka_unit_test(test_token_matches_exactly_and_never_when_spent),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

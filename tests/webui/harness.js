@@ -208,13 +208,51 @@ async function startPeer(name, trackerPort, dir,
   const peer = new Peer(name, args, env);
   peer.port = port;
   peer.webPort = webPort;
+  peer.dataDir = path.join(dir, 'peer-' + name);
   peer.url = webPort ? `http://127.0.0.1:${webPort}/` : null;
-  if (webPort)
+  if (webPort) {
     await waitPort(webPort, peer.p);
+    peer.loginUrl = readLoginUrl(peer.dataDir);
+  }
   if (password)
     await peer.wait((e) => e.type === 'tracker' && e.state === 'online',
       { timeoutMs: 20000, what: 'tracker online' });
   return peer;
+}
+
+/* The one-time URL the peer wrote for its user (hychat(1), "Web
+ * bridge"): the page and /ws need the cookie it gives. */
+function readLoginUrl(dataDir) {
+  const url = fs.readFileSync(path.join(dataDir, 'web-url'), 'utf8').trim();
+  if (!/\?token=[0-9a-f]{64}$/.test(url))
+    throw new Error(`web-url holds no token URL: ${url}`);
+  return url;
+}
+
+/* Opens the peer's one-time URL in page, as its user would: the peer
+ * sets the session cookie and sends the tab on to the page itself. */
+async function openSession(page, peer) {
+  await page.goto(peer.loginUrl);
+  if (page.url() !== peer.url)
+    throw new Error(`the token URL led to ${page.url()}, not ${peer.url}`);
+}
+
+/* The session cookie of a browser context, as a Cookie header. */
+async function sessionCookie(context, peer) {
+  const c = (await context.cookies(peer.url)).find((k) => k.name === `hychat_session_${peer.webPort}`);
+  if (!c)
+    throw new Error('no session cookie in the browser');
+  return `${c.name}=${c.value}`;
+}
+
+/* Outside a browser: spends the token URL for the session cookie, as a
+ * Cookie header. */
+async function tokenCookie(loginUrl) {
+  const r = await fetch(loginUrl, { redirect: 'manual' });
+  const set = r.headers.get('set-cookie');
+  if (r.status !== 303 || !set)
+    throw new Error(`the token URL answered ${r.status} ${set}`);
+  return set.split(';')[0];
 }
 
 async function launchBrowser() {
@@ -223,6 +261,6 @@ async function launchBrowser() {
 }
 
 module.exports = {
-  BUILD, SOURCE, Proc, Peer, binary, freePort, launchBrowser, register, sleep, startPeer,
-  startTracker, tmpdir, waitPort,
+  BUILD, SOURCE, Proc, Peer, binary, freePort, launchBrowser, openSession, readLoginUrl,
+  register, sessionCookie, sleep, tokenCookie, startPeer, startTracker, tmpdir, waitPort,
 };

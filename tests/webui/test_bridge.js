@@ -1,7 +1,8 @@
 /* test_bridge.js — the web bridge's edges, in Chromium and over raw
  * sockets: the forms of --web and --web-listen and what they print, an
  * account created from the page, a wrong password, the original's
- * /www/chat.html, /confirm-login without the secret, binary and
+ * /www/chat.html behind the one-time URL's cookie, /confirm-login
+ * without the secret, binary and
  * oversized messages, and a peer that stops while tabs are open. */
 'use strict';
 
@@ -64,15 +65,16 @@ function textFrame(text) {
   return Buffer.concat([head, mask, body]);
 }
 
-/* A WebSocket on a raw socket, upgraded with the page's Origin. */
-function rawSocket(port) {
+/* A WebSocket on a raw socket, upgraded with the page's Origin and the
+ * session cookie. */
+function rawSocket(port, cookie) {
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1', port, path: '/ws', timeout: 5000,
       headers: {
         Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
         'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'),
-        Origin: `http://127.0.0.1:${port}`,
+        Origin: `http://127.0.0.1:${port}`, Cookie: cookie,
       },
     });
     req.on('upgrade', (res, socket) => resolve(socket));
@@ -107,19 +109,27 @@ describe('web bridge', { timeout: 240000 }, () => {
     const port = await portPair();
     const peer = new H.Peer('dave', peerArgs('dave', port, ['--web']));
     try {
-      const m = await stderrMatch(peer, /web bridge: (http:\/\/127\.0\.0\.1:(\d+)\/)/);
-      assert.equal(Number(m[2]), port + 10000);
+      const m = await stderrMatch(peer,
+        /web bridge: ((http:\/\/127\.0\.0\.1:(\d+)\/)\?token=[0-9a-f]{64}) \(open it once; also in (\S+)\)/);
+      assert.equal(Number(m[3]), port + 10000);
+      assert.equal(m[4], `${S.dir}/peer-dave/web-url`);
+      assert.equal(fs.statSync(m[4]).mode & 0o777, 0o600);
+      assert.equal(H.readLoginUrl(`${S.dir}/peer-dave`), m[1], 'the file holds the logged URL');
       await H.waitPort(port + 10000, peer.p);
-      const r = await fetch(m[1] + 'www/chat.html');
+      const refused = await fetch(m[2] + 'www/chat.html');
+      assert.equal(refused.status, 403);
+      assert.doesNotMatch(await refused.text(), /secret/);
+      const cookie = await H.tokenCookie(m[1]);
+      const r = await fetch(m[2] + 'www/chat.html', { headers: { cookie } });
       assert.equal(r.status, 200);
       const html = await r.text();
       assert.match(html, /name="hychat-config" content="\{&quot;username&quot;:&quot;dave&quot;/);
       assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
       assert.equal(r.headers.get('cache-control'), 'no-store');
-      assert.equal((await fetch(m[1] + 'nothing-here.js')).status, 404);
-      assert.equal((await fetch(m[1] + 'app.js')).headers.get('content-type'),
+      assert.equal((await fetch(m[2] + 'nothing-here.js')).status, 404);
+      assert.equal((await fetch(m[2] + 'app.js')).headers.get('content-type'),
         'text/javascript; charset=utf-8');
-      const c = await fetch(m[1] + 'confirm-login');
+      const c = await fetch(m[2] + 'confirm-login');
       assert.equal(c.status, 403);
       assert.equal(c.headers.get('set-cookie'), null);
     } finally {
@@ -140,7 +150,9 @@ describe('web bridge', { timeout: 240000 }, () => {
       await stderrMatch(peer, /not loopback/);
       await stderrMatch(peer, new RegExp(`web bridge: http://127\\.0\\.0\\.1:${web}/`));
       await H.waitPort(web, peer.p);
-      assert.equal((await fetch(`http://127.0.0.1:${web}/`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${web}/`)).status, 403);
+      const cookie = await H.tokenCookie(H.readLoginUrl(`${S.dir}/peer-dave`));
+      assert.equal((await fetch(`http://127.0.0.1:${web}/`, { headers: { cookie } })).status, 200);
     } finally {
       await stopClean(peer);
     }
@@ -164,7 +176,7 @@ describe('web bridge', { timeout: 240000 }, () => {
     const peer = await H.startPeer('erin', S.tracker.port, S.dir, { web: true });
     const page = await S.browser.newPage();
     try {
-      await page.goto(peer.url);
+      await H.openSession(page, peer);
       await page.getByTestId('login-password').fill('not the password');
       await page.getByTestId('login-submit').click();
       await page.getByTestId('login-error').filter({ hasText: /./ }).waitFor({ timeout: T });
@@ -188,7 +200,7 @@ describe('web bridge', { timeout: 240000 }, () => {
     const page = await S.browser.newPage();
     let peer2 = null;
     try {
-      await page.goto(peer.url);
+      await H.openSession(page, peer);
       await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
       const secret = await page.evaluate(() =>
         JSON.parse(document.querySelector('meta[name="hychat-config"]').content).secret);
@@ -225,13 +237,15 @@ describe('web bridge', { timeout: 240000 }, () => {
       const { code } = await peer.exited;
       assert.equal(code, 0);
 
-      /* Started again on the same ports, with a new secret: the page
-       * finds it by itself, reloads and is back in the chat. */
+      /* Started again on the same ports: the cookie was of the last
+       * run, so the tab finds it has no session and shows where the new
+       * address is; opened, the tab is back in the chat. */
       peer2 = await H.startPeer('dave', S.tracker.port, S.dir,
         { web: true, password: 'dave pass 1', port: peer.port, webPort: peer.webPort });
-      await page.waitForFunction((old) =>
-        JSON.parse(document.querySelector('meta[name="hychat-config"]').content).secret !== old,
-      secret, { timeout: 30000 });
+      await page.waitForFunction(() => /web-url/.test(document.body.textContent),
+        null, { timeout: 30000 });
+      assert.equal(await page.locator('meta[name="hychat-config"]').count(), 0);
+      await H.openSession(page, peer2);
       await page.getByTestId('status').filter({ hasText: /connected|online/ })
         .waitFor({ timeout: T });
       await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
@@ -247,21 +261,22 @@ describe('web bridge', { timeout: 240000 }, () => {
     const peer = await H.startPeer('dave', S.tracker.port, S.dir, { web: true });
     const socks = [];
     try {
+      const cookie = await H.tokenCookie(peer.loginUrl);
       const closedAt = [];
       const t0 = Date.now();
       for (let i = 0; i < 64; i++) {
-        const sock = await rawSocket(peer.webPort);
+        const sock = await rawSocket(peer.webPort, cookie);
         sock.on('close', () => closedAt.push(Date.now() - t0));
         sock.on('error', () => {});
         socks.push(sock);
       }
-      await assert.rejects(rawSocket(peer.webPort), 'the 65th is refused');
+      await assert.rejects(rawSocket(peer.webPort, cookie), 'the 65th is refused');
       const deadline = Date.now() + T;
       while (closedAt.length < 64 && Date.now() < deadline)
         await H.sleep(100);
       assert.equal(closedAt.length, 64, 'every silent socket was closed');
       assert.ok(Math.min(...closedAt) >= 3000, `not before the timeout: ${Math.min(...closedAt)} ms`);
-      (await rawSocket(peer.webPort)).destroy(); /* and a place is free again */
+      (await rawSocket(peer.webPort, cookie)).destroy(); /* and a place is free again */
     } finally {
       for (const s of socks)
         s.destroy();
@@ -273,9 +288,10 @@ describe('web bridge', { timeout: 240000 }, () => {
     const peer = await H.startPeer('dave', S.tracker.port, S.dir,
       { web: true, password: 'dave pass 1' });
     try {
-      const html = await (await fetch(peer.url)).text();
+      const cookie = await H.tokenCookie(peer.loginUrl);
+      const html = await (await fetch(peer.url, { headers: { cookie } })).text();
       const secret = html.match(/&quot;secret&quot;:&quot;([0-9a-f]+)&quot;/)[1];
-      const sock = await rawSocket(peer.webPort);
+      const sock = await rawSocket(peer.webPort, cookie);
       sock.write(textFrame('auth ' + secret));
       await H.sleep(200);
       sock.pause(); /* and read nothing more */

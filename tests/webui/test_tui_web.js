@@ -1,8 +1,10 @@
 /* test_tui_web.js — the terminal client and a browser tab on one peer at
  * once: carol runs hychat on a terminal (tmux, a private server of this
- * test's own) with --web, a Chromium tab opens her page, bob is
- * headless. A message typed in the tab shows on the terminal, one typed
- * on the terminal shows in the tab, and bob gets both. */
+ * test's own) with --web, a Chromium tab opens her page with the
+ * one-time address /web shows (on a terminal wide enough for it on one
+ * line), bob is headless. A message typed in the tab shows on the
+ * terminal, one typed on the terminal shows in the tab, and bob gets
+ * both. */
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -33,7 +35,7 @@ async function screenHas(text, timeoutMs = T) {
   const deadline = Date.now() + timeoutMs;
   let screen = '';
   while (Date.now() < deadline) {
-    screen = tmux('capture-pane', '-p', '-t', 'carol');
+    screen = tmux('capture-pane', '-p', '-J', '-t', 'carol');
     if (screen.includes(text))
       return screen;
     await H.sleep(100);
@@ -64,7 +66,7 @@ describe('terminal and browser on one peer', { timeout: 180000 }, () => {
       `--web=${S.webPort}`, '--web-root', path.join(H.SOURCE, 'webui')]
       .map(shellQuote).join(' ') + ' 2>' + shellQuote(S.log) +
       '; echo $? >' + shellQuote(S.log + '.status');
-    tmux('new-session', '-d', '-s', 'carol', '-x', '120', '-y', '32', cmd);
+    tmux('new-session', '-d', '-s', 'carol', '-x', '200', '-y', '32', cmd);
     tmux('set-option', '-t', 'carol', 'remain-on-exit', 'on');
     await H.waitPort(S.webPort);
     S.browser = await H.launchBrowser();
@@ -84,6 +86,50 @@ describe('terminal and browser on one peer', { timeout: 180000 }, () => {
     if (S.tracker)
       await S.tracker.proc.stop();
     fs.rmSync(S.dir, { recursive: true, force: true });
+  });
+
+  test('/web shows the one-time address, and a new one once it was used', async () => {
+    const url = `http://127.0.0.1:${S.webPort}/`;
+    const file = H.readLoginUrl(path.join(S.dir, 'peer-carol'));
+    const tokenUrl = new RegExp(url.replace(/[.]/g, '\\.') + '\\?token=[0-9a-f]{64}', 'g');
+    tmux('send-keys', '-t', 'carol', '-l', '/web');
+    tmux('send-keys', '-t', 'carol', 'Enter');
+    let screen = await screenHas(file);
+    /* Opened in the browser: the page, without the token in its address. */
+    await S.page.goto(file);
+    assert.equal(S.page.url(), url);
+    /* Again in the same browser: on to the page; in another: refused. */
+    await S.page.goto(file);
+    assert.equal(S.page.url(), url);
+    const stranger = await S.browser.newContext();
+    try {
+      const r = await (await stranger.newPage()).goto(file);
+      assert.equal(r.status(), 403, 'the address worked twice');
+      assert.deepEqual(await stranger.cookies(url), []);
+    } finally {
+      await stranger.close();
+    }
+    /* Spent: /web makes another, which a second browser can use once. */
+    tmux('send-keys', '-t', 'carol', '-l', '/web');
+    tmux('send-keys', '-t', 'carol', 'Enter');
+    const deadline = Date.now() + T;
+    let fresh = null;
+    while (!fresh && Date.now() < deadline) {
+      screen = tmux('capture-pane', '-p', '-J', '-t', 'carol');
+      fresh = (screen.match(tokenUrl) || []).find((u) => u !== file) || null;
+      if (!fresh)
+        await H.sleep(100);
+    }
+    assert.ok(fresh, `no new address on the terminal:\n${screen}`);
+    const other = await S.browser.newContext();
+    try {
+      const tab = await other.newPage();
+      await tab.goto(fresh);
+      assert.equal(tab.url(), url);
+      await tab.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
+    } finally {
+      await other.close();
+    }
   });
 
   test('a message from either front end shows in the other', async () => {

@@ -97,7 +97,7 @@ describe('web UI', { timeout: 240000 }, () => {
   test('the page logs in and shows #general and #broadcast', async () => {
     const page = S.page;
     const since = S.alice.mark();
-    await page.goto(S.alice.url);
+    await H.openSession(page, S.alice);
     await page.getByTestId('login-username').waitFor({ timeout: T });
     assert.equal(await page.getByTestId('login-username').inputValue(), 'alice');
     await page.getByTestId('login-password').fill(PW.alice);
@@ -245,13 +245,43 @@ describe('web UI', { timeout: 240000 }, () => {
     await tab.close();
   });
 
+  test('the token URL works once; without the cookie a tab is told where the URL is', async () => {
+    const context = await S.browser.newContext();
+    try {
+      const tab = await context.newPage();
+      /* Spent by the first test: refused, and no cookie. */
+      const r = await tab.goto(S.alice.loginUrl);
+      assert.equal(r.status(), 403);
+      assert.match(await tab.locator('body').textContent(), /web-url/);
+      assert.deepEqual(await context.cookies(S.alice.url), []);
+      /* The page itself, and what it would hold: refused too. */
+      const r2 = await tab.goto(S.alice.url);
+      assert.equal(r2.status(), 403);
+      assert.equal(await tab.locator('meta[name="hychat-config"]').count(), 0);
+      const code = await tab.evaluate(() => new Promise((resolve) => {
+        const ws = new WebSocket('ws://' + location.host + '/ws');
+        ws.onopen = () => resolve('open');
+        ws.onclose = () => resolve('closed');
+        setTimeout(() => resolve('timeout'), 5000);
+      }));
+      assert.equal(code, 'closed', 'a WebSocket without the cookie');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a foreign Origin, a foreign Host and a socket without the secret are refused', async () => {
     const port = S.alice.webPort;
-    assert.equal(await upgrade(port, { Origin: `http://127.0.0.1:${port}` }), 101, 'own origin');
-    assert.notEqual(await upgrade(port, { Origin: 'http://evil.example' }), 101);
-    assert.notEqual(await upgrade(port, { Origin: `http://evil.example:${port}` }), 101);
-    assert.notEqual(await upgrade(port, {}), 101, 'no Origin');
-    assert.notEqual(await upgrade(port, { Origin: `http://127.0.0.1:${port}`, Host: `evil.example:${port}` }), 101);
+    const Cookie = await H.sessionCookie(S.context, S.alice);
+    const own = `http://127.0.0.1:${port}`;
+    assert.equal(await upgrade(port, { Origin: own, Cookie }), 101, 'own origin, the cookie');
+    assert.notEqual(await upgrade(port, { Origin: own }), 101, 'no cookie');
+    assert.notEqual(await upgrade(port, { Origin: 'http://evil.example', Cookie }), 101);
+    assert.notEqual(await upgrade(port, { Origin: `http://evil.example:${port}`, Cookie }), 101);
+    assert.notEqual(await upgrade(port, { Cookie }), 101, 'no Origin');
+    assert.notEqual(await upgrade(port, { Origin: own, Host: `evil.example:${port}`, Cookie }), 101);
+    assert.notEqual(await upgrade(port, { Origin: `http://localhost:${port}`, Cookie }), 101,
+      'an accepted host, but not this request\'s');
 
     /* DNS rebinding: a page under another name must not read the secret. */
     const r = await new Promise((resolve) => {

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""The web bridge against a local process that is not the user's browser
+(issue 12, part 3): a plain socket that sends an accepted Host header and
+any Origin must get no session and no history; the one-time URL the peer
+prints (and writes to DATA_DIR/web-url, mode 0600) gives a cookie once;
+a WebSocket's Origin must be its own Host's, also on a wildcard
+listener; DATA/web.sock (mode 0600) serves the user's own tools."""
+import base64
+import os
+import re
+import shutil
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hytest import case, free_port, request, run, wait_port  # noqa: E402
+from peer_harness import register, start_peer, start_tracker  # noqa: E402
+
+PRIVATE = "private-words-only-alice-and-bob-know"
+S = {}
+
+
+def ws_connect(port, headers, host=None, timeout=5.0):
+    """A WebSocket upgrade on a plain socket; returns (status, socket)."""
+    s = socket.create_connection((host or "127.0.0.1", port), timeout=timeout)
+    key = base64.b64encode(os.urandom(16)).decode()
+    hdrs = {"Host": "127.0.0.1:%d" % port, "Connection": "Upgrade", "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": key,
+            "Sec-WebSocket-Protocol": "hychat"}
+    hdrs.update(headers)
+    msg = "GET /ws HTTP/1.1\r\n" + "".join("%s: %s\r\n" % kv for kv in hdrs.items() if kv[1])
+    s.sendall((msg + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        try:
+            chunk = s.recv(1)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        head += chunk
+    try:
+        status = int(head.split(b" ")[1])
+    except (IndexError, ValueError):
+        status = 0
+    return status, s
+
+
+def ws_send(s, text):
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    if n < 126:
+        hdr = struct.pack("!BB", 0x81, 0x80 | n)
+    else:
+        hdr = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
+def ws_read_all(s, seconds):
+    """Every payload byte that arrives within seconds (or until close)."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    s.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def web_url_file(peer):
+    return os.path.join(peer.data_dir, "web-url")
+
+
+def token_url(peer, timeout=10.0):
+    """The URL the peer wrote for the user, and its token."""
+    path = web_url_file(peer)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with open(path) as f:
+        url = f.read().strip()
+    m = re.search(r"[?&]token=([0-9a-f]+)", url)
+    assert m, "no token in %r" % url
+    return url, m.group(1)
+
+
+def login(port, token):
+    """Opens the token URL; returns (status, headers, cookie 'name=value')."""
+    st, hdrs, _ = request(port, "GET", "/?token=" + token)
+    cookie = hdrs.get("set-cookie", "").split(";")[0]
+    return st, hdrs, cookie
+
+
+def setup():
+    tmp = tempfile.mkdtemp(prefix="hychat-webbridge-test-")
+    tracker, tport = start_tracker(tmp)
+    for u in ("alice", "bob"):
+        register(tport, u, "pw-" + u + "-123")
+    web = free_port()
+    alice = start_peer("alice", tport, tmp, "pw-alice-123", extra=["--web=%d" % web])
+    bob = start_peer("bob", tport, tmp, "pw-bob-123")
+    wait_port(web, alice.p)
+    since = bob.mark()
+    alice.cmd("send bob " + PRIVATE)
+    bob.wait(lambda e: e.get("message") == PRIVATE, 20, since, "alice's message")
+    S.update(tmp=tmp, tracker=tracker, tport=tport, alice=alice, bob=bob, web=web)
+    return S
+
+
+def teardown(ctx):
+    for k in ("alice", "bob"):
+        if k in S:
+            S[k].stop()
+    if "tracker" in S:
+        S["tracker"].stop()
+    shutil.rmtree(S["tmp"], ignore_errors=True)
+
+
+@case
+def test_attack_local_process_gets_no_session_and_no_history():
+    """The attack of issue 12: a local process asks for the page with an
+    accepted Host, takes the secret it used to hold, opens /ws with an
+    Origin of its choosing and asks for the history."""
+    port = S["web"]
+    st, _, body = request(port, "GET", "/")
+    text = body.decode("utf-8", "replace")
+    m = re.search(r"&quot;secret&quot;:&quot;([0-9a-f]+)&quot;", text)
+    secret = m.group(1) if m else "0" * 64
+    got = b""
+    for origin in ("http://127.0.0.1:%d" % port, "http://localhost:%d" % port, ""):
+        status, s = ws_connect(port, {"Origin": origin})
+        if status == 101:
+            ws_send(s, "auth " + secret)
+            ws_send(s, "history bob 50")
+            got += ws_read_all(s, 1.5)
+        s.close()
+    assert m is None, ("GET / without a session handed out the secret (status %d); "
+                       "greeted: %s, history read: %s" % (st, b'"hello"' in got, PRIVATE.encode() in got))
+    assert st == 403, "GET / without a session: %d, not 403" % st
+    assert "web-url" in text, "the refusal does not say where the URL is: %r" % text[:300]
+    assert b'"hello"' not in got, "a socket without a session was greeted: %r" % got[:300]
+    assert PRIVATE.encode() not in got, "a socket without a session read the history"
+    for path in ("/index.html", "/www/chat.html", "/confirm-login"):
+        st, _, body = request(port, "GET", path)
+        assert st == 403 and b"secret" not in body, "%s without a session: %d" % (path, st)
+
+
+@case
+def test_token_url_works_once_and_is_private():
+    alice, port = S["alice"], S["web"]
+    url, token = token_url(alice)
+    mode = stat.S_IMODE(os.stat(web_url_file(alice)).st_mode)
+    assert mode == 0o600, "web-url has mode %o" % mode
+    assert url.startswith("http://127.0.0.1:%d/" % port), url
+    assert url in alice.stderr(), "the URL is not in the log"
+    st, _, _ = request(port, "GET", "/?token=" + "0" * len(token))
+    assert st == 403, "a wrong token: %d" % st
+    st, hdrs, cookie = login(port, token)
+    assert st in (302, 303), "the token URL: %d" % st
+    assert hdrs.get("location") == "/", "redirected to %r" % hdrs.get("location")
+    attrs = [a.strip().lower() for a in hdrs["set-cookie"].split(";")]
+    for a in ("httponly", "samesite=strict", "path=/"):
+        assert a in attrs, "the cookie lacks %s: %s" % (a, hdrs["set-cookie"])
+    st2, hdrs2, _ = login(port, token)
+    assert st2 == 403 and "set-cookie" not in hdrs2, "the token worked twice: %d" % st2
+    S["cookie"] = cookie
+    st3, hdrs3, _ = request(port, "GET", "/?token=" + token, headers={"Cookie": cookie})
+    assert st3 == 303 and "set-cookie" not in hdrs3, "again, with the cookie: %d" % st3
+    st, _, body = request(port, "GET", "/", headers={"Cookie": cookie})
+    assert st == 200, "the page with the cookie: %d" % st
+    secret = re.search(rb"&quot;secret&quot;:&quot;([0-9a-f]+)&quot;", body).group(1).decode()
+    name, _, value = cookie.partition("=")
+    bad = name + "=" + ("0" if value[0] != "0" else "1") + value[1:]
+    st, _, _ = request(port, "GET", "/", headers={"Cookie": bad})
+    assert st == 403, "a forged cookie: %d" % st
+    status, s = ws_connect(port, {"Origin": "http://127.0.0.1:%d" % port, "Cookie": bad})
+    s.close()
+    assert status != 101, "a forged cookie opened /ws"
+    status, s = ws_connect(port, {"Origin": "http://127.0.0.1:%d" % port, "Cookie": cookie})
+    assert status == 101, "/ws with the cookie: %d" % status
+    ws_send(s, "auth " + secret)
+    ws_send(s, "history bob 50")
+    got = ws_read_all(s, 1.5)
+    s.close()
+    assert PRIVATE.encode() in got, "the user's own tab does not get the history: %r" % got[:300]
+
+
+@case
+def test_origin_must_be_the_hosts_own():
+    port = S["web"]
+    cookie = S.get("cookie", "none=none")
+    refused = [("127.0.0.1:%d" % port, "http://localhost:%d" % port),
+               ("localhost:%d" % port, "http://127.0.0.1:%d" % port),
+               ("127.0.0.1:%d" % port, "https://127.0.0.1:%d" % port),
+               ("127.0.0.1:%d" % port, "http://127.0.0.1:%d" % (port + 1))]
+    for host, origin in refused:
+        status, s = ws_connect(port, {"Host": host, "Origin": origin, "Cookie": cookie})
+        s.close()
+        assert status != 101, "Host %s with Origin %s was upgraded" % (host, origin)
+
+
+@case
+def test_unix_socket_is_private_and_serves_its_owner():
+    """DATA/web.sock, mode 0600: the user's own tools get the page and a
+    WebSocket greeted at once, with no Host, cookie or secret."""
+    alice = S["alice"]
+    path = os.path.join(alice.data_dir, "web.sock")
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode), "no socket at %s" % path
+    assert stat.S_IMODE(st.st_mode) == 0o600, "web.sock has mode %o" % stat.S_IMODE(st.st_mode)
+    u = socket.socket(socket.AF_UNIX)
+    u.settimeout(5)
+    u.connect(path)
+    u.sendall(b"GET / HTTP/1.1\r\nHost: anything\r\nConnection: close\r\n\r\n")
+    page = ws_read_all(u, 2.0)
+    u.close()
+    assert page.startswith(b"HTTP/1.1 200") and b"hychat-config" in page, page[:200]
+    u = socket.socket(socket.AF_UNIX)
+    u.settimeout(5)
+    u.connect(path)
+    key = base64.b64encode(os.urandom(16)).decode()
+    u.sendall(("GET /ws HTTP/1.1\r\nHost: tool\r\nConnection: Upgrade\r\n"
+               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Protocol: hychat\r\n\r\n" % key).encode())
+    got = b""
+    deadline = time.monotonic() + 5
+    while b"\r\n\r\n" not in got and time.monotonic() < deadline:
+        got += u.recv(1)
+    assert got.startswith(b"HTTP/1.1 101"), got
+    ws_send(u, "history bob 50")
+    got = ws_read_all(u, 1.5)
+    u.close()
+    assert b'"hello"' in got and PRIVATE.encode() in got, got[:300]
+
+
+@case
+def test_origin_on_a_wildcard_listener():
+    """--web-listen 0.0.0.0: any IP literal of this host is an accepted
+    Host, but the Origin must still be that very Host."""
+    tmp = S["tmp"]
+    web = free_port()
+    carol_dir = os.path.join(tmp, "carol")
+    register(S["tport"], "carol", "pw-carol-123")
+    carol = start_peer("carol", S["tport"], carol_dir, "pw-carol-123",
+                       extra=["--web-listen", "0.0.0.0:%d" % web])
+    try:
+        wait_port(web, carol.p)
+        url, token = token_url(carol)
+        st, _, _ = request(web, "GET", "/")
+        assert st == 403, "GET / on a wildcard listener without a session: %d" % st
+        st, hdrs, _ = request(web, "GET", "/?token=" + token,
+                              headers={"Host": "127.0.0.2:%d" % web})
+        cookie = hdrs.get("set-cookie", "").split(";")[0]
+        assert st in (302, 303) and cookie, "the token URL on 127.0.0.2: %d" % st
+        status, s = ws_connect(web, {"Host": "127.0.0.2:%d" % web,
+                                     "Origin": "http://127.0.0.1:%d" % web, "Cookie": cookie},
+                               host="127.0.0.2")
+        s.close()
+        assert status != 101, "a foreign Origin was upgraded on a wildcard listener"
+        status, s = ws_connect(web, {"Host": "127.0.0.2:%d" % web,
+                                     "Origin": "http://127.0.0.2:%d" % web, "Cookie": cookie},
+                               host="127.0.0.2")
+        s.close()
+        assert status == 101, "the Host's own Origin: %d" % status
+    finally:
+        carol.stop()
+
+
+if __name__ == "__main__":
+    run(setup, teardown)
