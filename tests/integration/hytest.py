@@ -49,6 +49,25 @@ def steady_memory_env():
             "quarantine_size_mb=1:allocator_release_to_os_interval_ms=-1"}
 
 
+def read_for(s, seconds):
+    """Every byte that arrives on socket s within seconds, or until it
+    closes."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    s.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 def recv_exact(s, n):
     """Exactly n bytes from socket s, or None if it closes first."""
     buf = b""

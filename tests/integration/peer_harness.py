@@ -146,6 +146,18 @@ class Peer:
         return self.p.returncode
 
 
+def stop_checked(peers):
+    """Stops every peer with /quit; returns a line for each that exited
+    non-zero or with a sanitizer report, with the end of its stderr."""
+    bad = []
+    for p in peers:
+        rc = p.stop("quit")
+        err = p.stderr()
+        if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error" in err:
+            bad.append("%s exited %s:\n%s" % (p.name, rc, err[-4000:]))
+    return bad
+
+
 def start_tracker(tmp, port=None, extra=()):
     port = port or free_port()
     args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet",

@@ -19,8 +19,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import case, raise_fd_limit, run  # noqa: E402
-from peer_harness import register, start_peer, start_tracker  # noqa: E402
+from hytest import case, raise_fd_limit, read_for, run  # noqa: E402
+from peer_harness import register, start_peer, start_tracker, stop_checked  # noqa: E402
 import noise_sim  # noqa: E402
 
 S = {}
@@ -73,11 +73,7 @@ def teardown(_):
     try:
         if "crowd" in S:
             S["crowd"].stop()
-        for p in S["peers"]:
-            rc = p.stop("quit")
-            err = p.stderr()
-            if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error" in err:
-                bad.append("%s exited %s:\n%s" % (p.name, rc, err[-4000:]))
+        bad = stop_checked(S["peers"])
         S["tracker"].stop()
     finally:
         shutil.rmtree(S["tmp"], ignore_errors=True)
@@ -108,7 +104,6 @@ def impostor(port, claimed, wait=4.0):
     """Dials port in the original plaintext protocol as claimed; returns
     every byte the peer sent before it hung up (or wait ran out)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    got = b""
     try:
         s.sendall(json.dumps({"type": "handshake", "username": claimed}).encode())
         time.sleep(0.3)
@@ -117,18 +112,7 @@ def impostor(port, claimed, wait=4.0):
                                   "message": "forged by the impostor"}).encode())
         except OSError:
             pass
-        deadline = time.monotonic() + wait
-        s.settimeout(0.2)
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            got += chunk
+        got = read_for(s, wait)
     finally:
         s.close()
     return got

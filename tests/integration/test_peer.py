@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import binary, case, free_port, rss_kb, run, steady_memory_env  # noqa: E402
 from peer_harness import (Peer, Relay, login, register, start_peer, start_tracker,  # noqa: E402
-                          submit_info)
+                          stop_checked, submit_info)
 import peer_noise  # noqa: E402
 
 S = {}
@@ -45,11 +45,7 @@ def setup():
 def teardown(_):
     bad = []
     try:
-        for p in S.get("peers", []):
-            rc = p.stop("quit")
-            err = p.stderr()
-            if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error" in err:
-                bad.append("%s exited %s:\n%s" % (p.name, rc, err[-4000:]))
+        bad = stop_checked(S.get("peers", []))
         if "tracker" in S:
             S["tracker"].stop()
     finally:

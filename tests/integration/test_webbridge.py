@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import case, free_port, request, run, wait_port  # noqa: E402
+from hytest import case, free_port, read_for, request, run, wait_port  # noqa: E402
 from peer_harness import register, start_peer, start_tracker  # noqa: E402
 
 PRIVATE = "private-words-only-alice-and-bob-know"
@@ -63,20 +63,7 @@ def ws_send(s, text):
 
 def ws_read_all(s, seconds):
     """Every payload byte that arrives within seconds (or until close)."""
-    out = b""
-    deadline = time.monotonic() + seconds
-    s.settimeout(0.2)
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            continue
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
+    return read_for(s, seconds)
 
 
 def web_url_file(peer):
