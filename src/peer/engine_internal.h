@@ -25,6 +25,7 @@
 #define ENGINE_PLAIN_FIELD "plain"
 #define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask at each burst */
 #define ENGINE_HELD_MAX 1024 /* channel messages held per channel for a member check */
+#define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
 
 /* A channel send waiting for the channel's member list, or a channel
@@ -33,6 +34,8 @@ struct engine_pending {
 	struct json_object *msg;
 	char from[ENGINE_NAME_MAX + 1]; /* received: the link's user */
 	int encrypted; /* received: over an encrypted link */
+	uint64_t held_ms; /* received: when it began to wait */
+	int asked; /* received: the tracker is being asked about its sender */
 	struct engine_pending *next;
 };
 
@@ -142,6 +145,9 @@ void engine_tracker_login(struct engine *e);
 void engine_fetch_members(struct engine *e, struct engine_channel *c);
 /* Asks the tracker about user, for the address book (p2p_net's lookup). */
 void engine_lookup(struct engine *e, const char *user);
+/* Asks the tracker whether user is a member of c; the verdict goes to
+ * engine_settle_held(). */
+void engine_check_member(struct engine *e, struct engine_channel *c, const char *user);
 void engine_tracker_free_calls(struct engine *e);
 /* The tracker's failure message in body, or a fallback. */
 const char *engine_tracker_message(struct json_object *body, const char *err, int status);
@@ -152,9 +158,13 @@ extern const struct p2p_net_ops engine_net_ops;
  * for them first unless fresh (the list just came). */
 void engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh);
 void engine_free_pending(struct engine_channel *c);
-/* Once the member list has come again, the channel messages held for a
- * member check are taken in or dropped. */
-void engine_settle_held(struct engine *e, struct engine_channel *c);
+/* Settles the channel messages held for a member check: those whose
+ * sender the member list names are taken in. With user, the tracker's
+ * verdict on that user (1 member, and added to the list; 0 not, and its
+ * messages dropped; -1 no answer, they wait). Without, a periodic pass
+ * that asks again what is unanswered. Held too long: dropped
+ * unacknowledged. */
+void engine_settle_held(struct engine *e, struct engine_channel *c, const char *user, int verdict);
 /* Sends this turn's acknowledgements, one message per sender; called
  * once the turn's commit has stored what they acknowledge. */
 void engine_flush_acks(struct engine *e);

@@ -644,55 +644,94 @@ recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_ob
 }
 
 /* A channel message whose sender is not in the member list we hold waits,
- * unacknowledged, for the tracker's list: the sender may have just joined.
- * Past the bound it is dropped unacknowledged, and its sender's outbox
- * sends it again on the next link. */
+ * unacknowledged, while the tracker is asked whether the sender is a
+ * member of the channel (online or not: a tracker that has just restarted
+ * knows its memberships before the peers register again). A member is
+ * added to the list and its messages are taken in; a non-member's are
+ * dropped unacknowledged, and so is one still unproven after
+ * ENGINE_HELD_MS or past the bound: an honest sender's outbox sends it
+ * again on the next link, so a member loses nothing and a non-member is
+ * never shown. */
 static void
 hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted,
     struct json_object *m)
 {
 	struct engine_pending *p;
+	int asking = 0;
 
 	if (c->nheld >= ENGINE_HELD_MAX) {
-		log_warn("%s: message for #%s dropped: too many waiting for the member list", user,
+		log_warn("%s: message for #%s dropped: too many waiting for the member check", user,
 		    c->name);
 		return;
 	}
+	for (p = c->held; p != NULL && !asking; p = p->next)
+		asking = p->asked && strcmp(p->from, user) == 0;
 	p = xcalloc(1, sizeof(*p));
 	p->msg = json_object_get(m);
 	snprintf(p->from, sizeof(p->from), "%s", user);
 	p->encrypted = encrypted;
+	p->held_ms = hy_now_ms();
+	p->asked = 1;
 	*c->held_tail = p;
 	c->held_tail = &p->next;
 	c->nheld++;
-	engine_fetch_members(e, c);
+	if (!asking)
+		engine_check_member(e, c, user);
+}
+
+static void
+add_member(struct engine_channel *c, const char *user)
+{
+	size_t i = 0;
+
+	if (engine_is_member(c, user))
+		return;
+	while (i < c->nmembers && strcmp(c->members[i], user) < 0)
+		i++;
+	c->members = xrealloc(c->members, (c->nmembers + 2) * sizeof(*c->members));
+	memmove(&c->members[i + 1], &c->members[i], (c->nmembers - i) * sizeof(*c->members));
+	c->members[i] = xstrdup(user);
+	c->nmembers++;
+	c->members[c->nmembers] = NULL;
 }
 
 void
-engine_settle_held(struct engine *e, struct engine_channel *c)
+engine_settle_held(struct engine *e, struct engine_channel *c, const char *user, int verdict)
 {
 	char conv[ENGINE_CHANNEL_MAX + 2];
-	struct engine_pending *p;
+	struct engine_pending *p, **pp = &c->held;
+	uint64_t now = hy_now_ms();
 
+	if (user != NULL && verdict == 1)
+		add_member(c, user);
 	snprintf(conv, sizeof(conv), "#%s", c->name);
-	while ((p = c->held) != NULL) {
-		const char *id = str_field(p->msg, "id");
-		c->held = p->next;
+	while ((p = *pp) != NULL) {
+		int mine = user != NULL && strcmp(p->from, user) == 0;
+		int member = engine_is_member(c, p->from);
+		if (mine)
+			p->asked = 0;
+		if (!member && !(mine && verdict == 0) && now - p->held_ms < ENGINE_HELD_MS) {
+			if (user == NULL && !p->asked) {
+				/* The periodic pass asks again what failed. */
+				p->asked = 1;
+				engine_check_member(e, c, p->from);
+			}
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
 		c->nheld--;
-		if (engine_is_member(c, p->from)) {
+		if (member) {
 			if (first_time(e, p->from, p->encrypted, p->msg))
 				record(e, conv, p->msg, 0, p->encrypted, NULL);
 		} else {
-			/* Acknowledged, so that it is not sent again, and dropped. */
-			log_warn("%s: message for #%s dropped: not a member by the tracker's list",
+			log_warn("%s: message for #%s dropped: not a member by the tracker",
 			    p->from, c->name);
-			if (p->encrypted && id != NULL)
-				send_ack(e, p->from, id);
 		}
 		json_object_put(p->msg);
 		free(p);
 	}
-	c->held_tail = &c->held;
+	c->held_tail = pp;
 }
 
 static void

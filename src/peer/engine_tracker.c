@@ -310,8 +310,8 @@ on_refresh(uv_timer_t *t)
 
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
 		c->stale = 1;
-		if (c->held != NULL && e->ts == ENGINE_ONLINE)
-			engine_fetch_members(e, c);
+		if (c->held != NULL)
+			engine_settle_held(e, c, NULL, -1);
 	}
 }
 
@@ -460,7 +460,7 @@ members_fetched(
 			if (strcmp(c->members[i], e->username) != 0)
 				p2p_net_dial(e->net, c->members[i], 0);
 		c->dial = 0;
-		engine_settle_held(e, c);
+		engine_settle_held(e, c, NULL, -1);
 	} else {
 		c->fetching = 0;
 		json_object_put(c->pages);
@@ -600,6 +600,54 @@ looked_up(struct engine *e, int status, struct json_object *body, const char *er
 		engine_learn_peer(e, body);
 	if (e->net != NULL)
 		p2p_net_lookup_done(e->net, user, status == 200 || status == 404);
+}
+
+static void
+member_checked(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
+{
+	const char *sp = strchr(arg, ' ');
+	struct json_object *m;
+	struct engine_channel *c;
+	char name[ENGINE_CHANNEL_MAX + 1];
+	int verdict = -1;
+
+	(void)err;
+	if (sp == NULL || (size_t)(sp - arg) > ENGINE_CHANNEL_MAX)
+		return;
+	memcpy(name, arg, (size_t)(sp - arg));
+	name[sp - arg] = '\0';
+	if ((c = engine_channel_find(e, name)) == NULL)
+		return;
+	if (status == 404)
+		verdict = 0;
+	else if (status != 200)
+		verdict = -1;
+	else if (strcmp(c->name, ENGINE_BROADCAST) == 0)
+		/* Everyone online is a member; one not yet registered again
+		 * after a tracker restart may still be: it waits. */
+		verdict =
+		    json_object_object_get_ex(body, "online", &m) && json_object_get_boolean(m)
+		    ? 1
+		    : -1;
+	else if (json_object_object_get_ex(body, "member", &m) &&
+	    json_object_is_type(m, json_type_boolean))
+		verdict = json_object_get_boolean(m);
+	engine_settle_held(e, c, sp + 1, verdict);
+}
+
+void
+engine_check_member(struct engine *e, struct engine_channel *c, const char *user)
+{
+	char path[sizeof("/peers/?channel=") + ENGINE_NAME_MAX + ENGINE_CHANNEL_MAX];
+	char arg[ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX + 2];
+
+	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
+		snprintf(path, sizeof(path), "/peers/%s", user);
+	else
+		snprintf(path, sizeof(path), "/peers/%s?channel=%s", user, c->name);
+	snprintf(arg, sizeof(arg), "%s %s", c->name, user);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, member_checked, arg);
 }
 
 void

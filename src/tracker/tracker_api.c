@@ -457,16 +457,19 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 }
 
 /* One user, online or not: the way to learn a key without scanning
- * /get-list. 404 means there is no such account. */
+ * /get-list, and with ?channel=NAME whether the user is a member of it
+ * (online or not). 404 means there is no such account. */
 static void
 api_peer(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
 	char user[REG_NAME_MAX + 1], name[REG_NAME_MAX + 1], hash[STORE_HASH_MAX];
+	char channel[TRACKER_QUERY_VALUE_MAX] = "", canon[REG_CHANNEL_MAX + 1];
 	struct registry_user_info info;
 	char *cause = NULL;
 	size_t len;
 	const char *param = http_request_param(req, "username", &len);
+	int member = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
 		return;
@@ -476,8 +479,16 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	memcpy(name, param, len);
 	name[len] = '\0';
+	if (query_get(req, "channel", channel, sizeof(channel)) < 0) {
+		http_json_error(res, 400, "Invalid query string");
+		return;
+	}
+	if (channel[0] != '\0' && tracker_check_channel(channel, strlen(channel), canon, res) < 0)
+		return;
 	tracker_rd_lock(t);
 	int online = registry_user_info(t->reg, name, hy_now_ms(), &info);
+	if (channel[0] != '\0')
+		member = registry_is_member(t->reg, canon, name);
 	tracker_unlock(t);
 	if (online < 0) {
 		/* The registry holds every user with a key or an address; the
@@ -503,6 +514,10 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	if (info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
+	if (channel[0] != '\0') {
+		json_object_object_add(r, "channel", json_object_new_string(canon));
+		json_object_object_add(r, "member", json_object_new_boolean(member));
+	}
 	http_json_respond(res, 200, r);
 }
 
