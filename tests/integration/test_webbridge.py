@@ -15,6 +15,7 @@ import struct
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import case, free_port, read_for, request, run, wait_port  # noqa: E402
@@ -182,6 +183,25 @@ def test_token_url_works_once_and_is_private():
     got = ws_read_all(s, 1.5)
     s.close()
     assert PRIVATE.encode() in got, "the user's own tab does not get the history: %r" % got[:300]
+
+
+@case
+def test_every_page_address_loads_its_stylesheet_and_script():
+    """/, /index.html and the original's /www/chat.html: each page's own
+    references, resolved against its address, come back with their type."""
+    port, cookie = S["web"], S["cookie"]
+    for page in ("/", "/index.html", "/www/chat.html"):
+        st, _, body = request(port, "GET", page, headers={"Cookie": cookie})
+        assert st == 200, "%s: %d" % (page, st)
+        refs = re.findall(rb'(?:href|src)="([^"#]+)"', body)
+        assert len(refs) >= 2, "%s: no stylesheet or script: %r" % (page, refs)
+        for ref in refs:
+            url = urllib.parse.urljoin(page, ref.decode())
+            st, hdrs, _ = request(port, "GET", url, headers={"Cookie": cookie})
+            ctype = {k.lower(): v for k, v in hdrs.items()}.get("content-type", "")
+            assert st == 200, "%s refers to %s: %d" % (page, url, st)
+            want = "text/css" if url.endswith(".css") else "javascript"
+            assert want in ctype, "%s: %s is %r" % (page, url, ctype)
 
 
 @case
