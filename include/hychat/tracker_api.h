@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hychat/login_guard.h"
 #include "hychat/router.h"
 #include "hychat/store.h"
 
@@ -23,7 +24,6 @@
 #define TRACKER_MAX_BODY_BYTES (64 * 1024)
 #define TRACKER_PASSWORD_MAX 1024 /* bytes */
 #define TRACKER_MAX_CHANNELS_PER_CALL 64 /* in one /submit-info */
-#define TRACKER_MAX_HASH_JOBS 64 /* Argon2id jobs queued at once; more get 503 */
 #define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
 #define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
 
@@ -31,6 +31,7 @@ struct tracker_config {
 	uint64_t ttl_ms; /* peer registrations */
 	uint64_t token_ttl_ms; /* tokens */
 	int no_register; /* /register answers 403 */
+	struct login_guard_config guard; /* throttles /login and /register */
 };
 
 struct tracker;

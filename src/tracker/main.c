@@ -33,6 +33,7 @@ enum {
 	OPT_ADD_USER,
 	OPT_KDF_COST,
 	OPT_MAX_CONNS,
+	OPT_GUARD, /* one of LOGIN_GUARD_OPTIONS */
 };
 
 static const struct option options[] = {
@@ -47,6 +48,11 @@ static const struct option options[] = {
 	{ "add-user", required_argument, NULL, OPT_ADD_USER },
 	{ "kdf-cost", required_argument, NULL, OPT_KDF_COST },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+/* clang-format off */
+#define GUARD_OPTION(field, flag, def, max, help) { flag, required_argument, NULL, OPT_GUARD },
+	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
+#undef GUARD_OPTION
+	/* clang-format on */
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -73,9 +79,15 @@ usage(FILE *f)
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
 	    "  --quiet                 no access log\n"
-	    "  --help, --version\n",
+	    "  --help, --version\n"
+	    "\n"
+	    "throttling of /login and /register (a burst of 0 turns a bucket off):\n",
 	    TRACKER_DEFAULT_HOST, TRACKER_DEFAULT_PORT, TRACKER_DB_NAME, TRACKER_DEFAULT_TTL_S,
 	    TRACKER_TOKEN_TTL_S, HTTP_MAX_CONNS);
+#define GUARD_USAGE(field, flag, def, max, help) \
+	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
+	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
+#undef GUARD_USAGE
 }
 
 static long
@@ -228,11 +240,12 @@ main(int argc, char **argv)
 	char host[256] = TRACKER_DEFAULT_HOST, dbbuf[TRACKER_PATH_MAX], line[512];
 	const char *db = NULL, *adduser = NULL, *err = NULL;
 	char *cause = NULL;
-	int port = TRACKER_DEFAULT_PORT, quiet = 0, opt;
+	int port = TRACKER_DEFAULT_PORT, quiet = 0, opt, index = 0;
 
 	log_init("hychat-tracker", LOG_INFO);
 	http_server_config_defaults(&cfg);
-	while ((opt = getopt_long(argc, argv, "w:qhV", options, NULL)) != -1) {
+	login_guard_defaults(&tc.guard);
+	while ((opt = getopt_long(argc, argv, "w:qhV", options, &index)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
 			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
@@ -253,6 +266,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_MAX_CONNS:
 			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			break;
+		case OPT_GUARD:
+			if (login_guard_option(&tc.guard, options[index].name, optarg, &err) < 0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
 		case OPT_ADD_USER: adduser = optarg; break;

@@ -537,15 +537,17 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	t->reg = registry_new();
 	t->start_ms = hy_now_ms();
 	atomic_init(&t->requests, 0);
-	atomic_init(&t->hash_jobs, 0);
+	t->guard = login_guard_new(&cfg->guard);
 	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
 	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0) {
 		registry_free(t->reg);
+		login_guard_free(t->guard);
 		free(t);
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
 		registry_free(t->reg);
+		login_guard_free(t->guard);
 		free(t);
 		*cause = xstrdup("cannot hash: out of memory");
 		return NULL;
@@ -568,6 +570,7 @@ tracker_free(struct tracker *t)
 		return;
 	router_free(t->router);
 	registry_free(t->reg);
+	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);
 	free(t);
 }

@@ -23,7 +23,7 @@ struct tracker {
 	struct tracker_config cfg;
 	uint64_t start_ms;
 	atomic_uint_fast64_t requests;
-	atomic_int hash_jobs; /* queued on the thread pool */
+	struct login_guard *guard; /* admits every password hash */
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];

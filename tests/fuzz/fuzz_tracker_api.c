@@ -241,6 +241,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	char tokens[2][REG_TOKEN_TEXT_SIZE];
 	char *cause = NULL;
+
+	login_guard_defaults(&cfg.guard);
 	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
 
 	if (t == NULL)

@@ -570,5 +570,155 @@ def test_sigint_stops_cleanly():
     assert "ERROR: " not in p.output() and "runtime error" not in p.output(), p.output()
 
 
+# Password guessing and exhaustion (issue 12, part 4). Tests run on
+# loopback only: clients bind 127.0.0.2, 127.0.0.3, ... as their source,
+# which Linux serves without setup, to be different addresses.
+
+def from_addr(src, port, method, path, body=None, headers=None, timeout=10.0):
+    """One request from source address src; returns (status, headers, JSON body)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(src, 0))
+    try:
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers=hdrs)
+        r = c.getresponse()
+        raw_body = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(raw_body)
+    finally:
+        c.close()
+
+
+def hammer(src, port, body_fn, stop, statuses, conns=32, pace=0.1):
+    """conns threads from src sending body_fn() to /login until stop is set,
+    each as soon as its last answer came but at most one every pace
+    seconds: the old tracker is swamped long before that rate (its answers
+    take seconds), and the cap keeps the test's own Python from taking the
+    2-core machine's CPU away from the real client's hash."""
+    import threading
+
+    def one():
+        while not stop.is_set():
+            stop.wait(pace)
+            try:
+                st, h, data = from_addr(src, port, "POST", "/login", body_fn(), timeout=30)
+                statuses.append((st, h.get("retry-after"), data.get("message")))
+            except OSError:
+                statuses.append((0, None, None))
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+@case
+def test_a_guessing_flood_from_one_address_does_not_starve_another():
+    """One address hammers bob's account with wrong passwords on many
+    connections at once (32); the real bob, from another address, logs in
+    within a second each time, and the flood is answered 429."""
+    import threading
+    db = os.path.join(S["dir"], "flood.db")
+    p, port = start(db)  # Argon2id at its real cost
+    st, _, _ = from_addr("127.0.0.1", port, "POST", "/register",
+                         {"username": "bob", "password": PASSWORDS["bob"]})
+    assert st == 201
+    stop, statuses = threading.Event(), []
+    threads = hammer("127.0.0.2", port, lambda: {"username": "bob", "password": "guess"},
+                     stop, statuses)
+    try:
+        time.sleep(2.0)  # the queue of hashes is as full as the flood can make it
+        times = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            st, _, data = from_addr("127.0.0.3", port, "POST", "/login",
+                                    {"username": "bob", "password": PASSWORDS["bob"]})
+            times.append(time.monotonic() - t0)
+            assert st == 200 and data["token"], (st, data)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    print("  bob's logins under the flood: %s s; flood answers: %d, of them 429: %d" % (
+        ", ".join("%.2f" % x for x in times), len(statuses),
+        sum(1 for x in statuses if x[0] == 429)))
+    assert max(times) < 1.0, times
+    limited = [x for x in statuses if x[0] == 429]
+    assert limited, sorted(set(x[0] for x in statuses))
+    assert all(x[1] is not None and int(x[1]) >= 1 for x in limited), limited[:3]
+    assert all(x[0] in (401, 429, 503) for x in statuses), sorted(set(x[0] for x in statuses))
+    wrong = sum(1 for x in statuses if x[0] == 401)
+    assert wrong <= 7, wrong  # the pair bucket of (bob, 127.0.0.2): a burst of 5
+    stop_checked(p)
+
+
+@case
+def test_guessing_one_account_from_many_addresses_spares_its_known_address():
+    """Wrong passwords for carol from ten addresses empty her account's
+    bucket: a new address is answered 429 with Retry-After, but the
+    address carol logged in from before still gets in."""
+    db = os.path.join(S["dir"], "spread.db")
+    p, port = start(db, extra=["--kdf-cost", "min"])
+    pw = PASSWORDS["carol"]
+    assert from_addr("127.0.0.1", port, "POST", "/register",
+                     {"username": "carol", "password": pw})[0] == 201
+    assert from_addr("127.0.0.5", port, "POST", "/login",
+                     {"username": "carol", "password": pw})[0] == 200
+    seen = []
+    for i in range(10, 20):
+        for _ in range(4):
+            st, h, data = from_addr("127.0.0.%d" % i, port, "POST", "/login",
+                                    {"username": "carol", "password": "guess"})
+            seen.append(st)
+    assert 429 in seen, seen
+    st, h, data = from_addr("127.0.0.30", port, "POST", "/login",
+                            {"username": "carol", "password": pw})
+    assert st == 429 and int(h["retry-after"]) >= 1, (st, h, data)
+    assert data["status"] == "failed" and "Too many attempts" in data["message"], data
+    st, _, data = from_addr("127.0.0.5", port, "POST", "/login",
+                            {"username": "carol", "password": pw})
+    assert st == 200 and data["token"], (st, data)
+    # and another account from those addresses is not held up by carol's
+    assert from_addr("127.0.0.11", port, "POST", "/register",
+                     {"username": "dave", "password": PASSWORDS["dave"]})[0] == 201
+    stop_checked(p)
+
+
+@case
+def test_register_probes_from_one_address_are_throttled():
+    """Registering taken names (probing which accounts exist) from one
+    address is answered 429 after the address's burst; other addresses
+    and the right logins go on."""
+    db = os.path.join(S["dir"], "probe.db")
+    p, port = start(db, extra=["--kdf-cost", "min", "--login-addr-burst", "5"])
+    assert from_addr("127.0.0.1", port, "POST", "/register",
+                     {"username": "alice", "password": PASSWORDS["alice"]})[0] == 201
+    seen = [from_addr("127.0.0.6", port, "POST", "/register",
+                      {"username": "alice", "password": "x"})[0] for _ in range(8)]
+    assert seen[:5] == [409] * 5 and seen[5:] == [429] * 3, seen
+    assert from_addr("127.0.0.7", port, "POST", "/register",
+                     {"username": "alice", "password": "x"})[0] == 409
+    # successes give their token back: many right logins in a row pass
+    for _ in range(8):
+        assert from_addr("127.0.0.8", port, "POST", "/login",
+                         {"username": "alice", "password": PASSWORDS["alice"]})[0] == 200
+    stop_checked(p)
+
+
+@case
+def test_throttle_flags_are_checked():
+    for bad in (["--login-addr-rate", "x"], ["--max-hash-jobs", "-1"],
+                ["--login-account-burst", "99999999"]):
+        out = subprocess.run([TRACKER, "--db", os.path.join(S["dir"], "f.db")] + bad,
+                             capture_output=True, text=True, timeout=10)
+        assert out.returncode == 2 and bad[0] in out.stderr, (bad, out)
+    out = subprocess.run([TRACKER, "--help"], capture_output=True, text=True, timeout=10)
+    for flag in ("--login-addr-rate", "--login-addr-burst", "--login-pair-rate",
+                 "--login-pair-burst", "--login-account-rate", "--login-account-burst",
+                 "--max-hash-jobs-per-addr", "--max-hash-jobs"):
+        assert flag in out.stdout, flag
+
+
 if __name__ == "__main__":
     run(setup, teardown)

@@ -90,6 +90,7 @@ setup(void **state)
 	char token[REG_TOKEN_TEXT_SIZE], *cause = NULL;
 
 	tracker_set_kdf_min(1);
+	login_guard_defaults(&cfg.guard);
 	if (f == NULL || (f->t = tracker_new(&mem_store, &cfg, &cause)) == NULL)
 		return -1;
 	registry_token_issue(f->t->reg, "alice", hy_now_ms() + TOKEN_TTL_MS, token);
