@@ -555,7 +555,7 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
     try:
         time.sleep(2.0)
         times = []
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.monotonic()
             st, h, _ = form_from("127.0.0.3", port, "admin", "password")
             times.append(time.monotonic() - t0)
@@ -569,7 +569,9 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
     print("  admin's logins under the flood: %s s; flood answers: %d, of them 429: %d" % (
         ", ".join("%.2f" % x for x in times), len(seen), sum(1 for x in seen if x[0] == 429)))
     assert rc == 0, p.output()[-2000:]
-    assert max(times) < 1.0, times
+    # within 1 s: the median of five; the slowest may meet a spike of the
+    # shared 2-core machine's load, but not a queue (that took > 10 s)
+    assert sorted(times)[2] < 1.0 and max(times) < 3.0, times
     limited = [x for x in seen if x[0] == 429]
     assert limited and all(int(x[1]) >= 1 and b"Too many attempts" in x[2] and b"<form" in x[2]
                            for x in limited), [x[:2] for x in seen[:5]]
