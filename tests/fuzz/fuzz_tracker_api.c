@@ -26,6 +26,10 @@
 #define FUZZ_SEP 0xff
 #define FUZZ_MAX_REQUESTS 16
 #define FUZZ_TOKEN_TTL_MS (3600 * 1000)
+/* small caps, so that 16 requests can reach them */
+#define FUZZ_MAX_USER_CHANNELS 8
+#define FUZZ_MAX_CHANNELS 12
+#define FUZZ_PAGE_MAX 4
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -164,7 +168,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 check_answer(const struct http_response *res)
 {
-	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 500, 503 };
+	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 429, 500, 503 };
 	size_t i;
 
 	if (res->deferred)
@@ -235,14 +239,16 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mem_store st = { .base = { .ops = &mem_ops } };
-	struct tracker_config cfg = {
-		.ttl_ms = 60000,
-		.token_ttl_ms = FUZZ_TOKEN_TTL_MS,
-	};
+	struct tracker_config cfg;
 	char tokens[2][REG_TOKEN_TEXT_SIZE];
 	char *cause = NULL;
 
-	login_guard_defaults(&cfg.guard);
+	tracker_config_defaults(&cfg);
+	cfg.ttl_ms = 60000;
+	cfg.token_ttl_ms = FUZZ_TOKEN_TTL_MS;
+	cfg.max_user_channels = FUZZ_MAX_USER_CHANNELS;
+	cfg.max_channels = FUZZ_MAX_CHANNELS;
+	cfg.page_max = FUZZ_PAGE_MAX;
 	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
 
 	if (t == NULL)

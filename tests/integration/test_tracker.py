@@ -723,5 +723,161 @@ def test_throttle_flags_are_checked():
         assert flag in out.stdout, flag
 
 
+# Resource caps and peer addresses (issue 12, part 5).
+
+def fresh_user(port, name, src="127.0.0.1"):
+    """Registers name on the tracker at port; returns a token."""
+    st, _, _ = from_addr(src, port, "POST", "/register", {"username": name, "password": "pw"})
+    assert st == 201, st
+    st, _, data = from_addr(src, port, "POST", "/login", {"username": name, "password": "pw"})
+    assert st == 200, (st, data)
+    return data["token"]
+
+
+def call(port, method, path, body=None, token=None, src="127.0.0.1"):
+    return from_addr(src, port, method, path, body,
+                     headers={"Authorization": "Bearer " + token} if token else None)
+
+
+@case
+def test_a_user_cannot_join_more_channels_than_the_cap():
+    """With the default cap of 100 channels a user: 64 + 36 joins pass,
+    the 101st is 403 naming the cap, by /submit-info and by /add-list,
+    and nothing of the refused call is kept."""
+    db = os.path.join(S["dir"], "caps.db")
+    p, port = start(db, extra=["--kdf-cost", "min"])
+    tok = fresh_user(port, "erin")
+    first = ["c%03d" % i for i in range(64)]
+    st, _, _ = call(port, "POST", "/submit-info",
+                    {"ip": "127.0.0.1", "port": 9400, "channels": first}, tok)
+    assert st == 200
+    st, _, _ = call(port, "POST", "/submit-info",
+                    {"ip": "127.0.0.1", "port": 9400,
+                     "channels": ["c%03d" % i for i in range(64, 100)] + first[:3]}, tok)
+    assert st == 200
+    st, _, data = call(port, "POST", "/submit-info",
+                       {"ip": "127.0.0.1", "port": 9400, "channels": ["c000", "c100"]}, tok)
+    assert st == 403 and "--max-channels-per-user" in data["message"], (st, data)
+    st, _, data = call(port, "POST", "/add-list", {"channel": "c101"}, tok)
+    assert st == 403 and "at most 100 channels" in data["message"], (st, data)
+    # rejoining a channel the user is in is no new join
+    assert call(port, "POST", "/add-list", {"channel": "c005"}, tok)[0] == 200
+    st, _, data = call(port, "GET", "/channels?limit=1000", token=tok)
+    assert data["total"] == 100 and "c100" not in [c["name"] for c in data["channels"]], data
+    # leaving one makes room
+    assert call(port, "POST", "/leave", {"channel": "c000"}, tok)[0] == 200
+    assert call(port, "POST", "/add-list", {"channel": "c100"}, tok)[0] == 200
+    stop_checked(p)
+
+
+@case
+def test_the_tracker_holds_no_more_channels_than_the_cap():
+    db = os.path.join(S["dir"], "total.db")
+    p, port = start(db, extra=["--kdf-cost", "min", "--max-channels", "5"])
+    a, b = fresh_user(port, "fay"), fresh_user(port, "gus")
+    assert call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9401,
+                                               "channels": ["a", "b", "c"]}, a)[0] == 200
+    assert call(port, "POST", "/add-list", {"channel": "d"}, b)[0] == 200
+    # two new channels in one call where one is left: nothing joined
+    st, _, data = call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9402,
+                                                      "channels": ["e", "f"]}, b)
+    assert st == 403 and "--max-channels" in data["message"], (st, data)
+    assert call(port, "POST", "/add-list", {"channel": "e"}, b)[0] == 200
+    st, _, data = call(port, "POST", "/add-list", {"channel": "f"}, a)
+    assert st == 403 and "at most 5 channels" in data["message"], (st, data)
+    # existing channels can still be joined
+    assert call(port, "POST", "/add-list", {"channel": "a"}, b)[0] == 200
+    stop_checked(p)
+
+
+@case
+def test_channels_are_paged_with_limit_after_and_next():
+    db = os.path.join(S["dir"], "pages.db")
+    p, port = start(db, extra=["--kdf-cost", "min"])
+    tok = fresh_user(port, "hal")
+    names = ["p%d" % i for i in range(7)]
+    assert call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9403,
+                                               "channels": names}, tok)[0] == 200
+    seen, query = [], "/channels?limit=3"
+    while True:
+        st, _, data = call(port, "GET", query, token=tok)
+        assert st == 200 and data["count"] == len(data["channels"]) <= 3, data
+        assert data["total"] == 7
+        seen += [c["name"] for c in data["channels"]]
+        if "next" not in data:
+            break
+        query = "/channels?limit=3&after=" + data["next"]
+    assert seen == names, seen
+    for bad in ("limit=0", "limit=x", "after=%20bad", "after=" + "x" * 300):
+        st, _, data = call(port, "GET", "/channels?" + bad, token=tok)
+        assert st == 400, (bad, st, data)
+    stop_checked(p)
+    # the page size is a flag
+    p, port = start(db, extra=["--page-size", "2"])
+    tok = call(port, "POST", "/login", {"username": "hal", "password": "pw"})[2]["token"]
+    st, _, data = call(port, "GET", "/channels?limit=50", token=tok)
+    assert data["count"] == 2 and data["next"] == "p1", data
+    st, _, data = call(port, "POST", "/add-list", {"channel": "p0"}, tok)
+    assert len(data["members"]) == 1 and data["member_count"] == 1, data
+    stop_checked(p)
+
+
+LOOPBACKISH = ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "::127.0.0.1",
+               "64:ff9b::7f00:1"]
+NEVER = ["0.0.0.0", "0.1.2.3", "::", "::ffff:0.0.0.0", "224.0.0.1", "239.1.2.3", "ff02::1",
+         "::ffff:224.0.0.251", "255.255.255.255", "240.0.0.1"]
+
+
+@case
+def test_submit_info_refuses_addresses_that_make_members_dial_themselves():
+    """On a tracker that does not listen on loopback, a peer cannot
+    register a loopback, unspecified or multicast address (in any IPv4
+    or IPv6 spelling), so joining a channel cannot make its members dial
+    their own machine's services."""
+    db = os.path.join(S["dir"], "addr.db")
+    port = free_port()
+    p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port, "--db", db, "--quiet",
+              "--kdf-cost", "min"], port=port)
+    S["procs"].append(p)
+    tok = fresh_user(port, "ivy")
+    for ip in LOOPBACKISH + NEVER:
+        st, _, data = call(port, "POST", "/submit-info",
+                           {"ip": ip, "port": 9404, "channels": ["x"]}, tok)
+        assert st == 403 and "Field ip must not be" in data["message"], (ip, st, data)
+    st, _, data = call(port, "GET", "/channels", token=tok)
+    assert data["total"] == 0, data  # nothing of a refused call is kept
+    for ip in ("10.1.2.3", "192.0.2.1", "2001:db8::1", "::ffff:10.0.0.1"):
+        assert call(port, "POST", "/submit-info", {"ip": ip, "port": 9404}, tok)[0] == 200, ip
+    stop_checked(p)
+    # --allow-loopback-peers lets loopback through, never the others
+    port = free_port()
+    p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port, "--db", db, "--quiet",
+              "--allow-loopback-peers"], port=port)
+    S["procs"].append(p)
+    tok = call(port, "POST", "/login", {"username": "ivy", "password": "pw"})[2]["token"]
+    for ip in LOOPBACKISH:
+        assert call(port, "POST", "/submit-info", {"ip": ip, "port": 9404}, tok)[0] == 200, ip
+    for ip in NEVER:
+        assert call(port, "POST", "/submit-info", {"ip": ip, "port": 9404}, tok)[0] == 403, ip
+    stop_checked(p)
+
+
+@case
+def test_a_loopback_tracker_takes_loopback_peers_and_can_require_the_source():
+    db = os.path.join(S["dir"], "lo.db")
+    p, port = start(db, extra=["--kdf-cost", "min", "--require-source-ip"])
+    tok = fresh_user(port, "jay")
+    assert call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9405}, tok)[0] == 200
+    assert call(port, "POST", "/submit-info", {"ip": "0.0.0.0", "port": 9405}, tok)[0] == 403
+    st, _, data = call(port, "POST", "/submit-info", {"ip": "10.1.2.3", "port": 9405}, tok)
+    assert st == 403 and "--require-source-ip" in data["message"], (st, data)
+    st, _, data = call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9405}, tok,
+                       src="127.0.0.9")
+    assert st == 403, (st, data)
+    assert call(port, "POST", "/submit-info", {"ip": "::ffff:127.0.0.9", "port": 9405}, tok,
+                src="127.0.0.9")[0] == 200
+    stop_checked(p)
+
+
 if __name__ == "__main__":
     run(setup, teardown)

@@ -85,12 +85,14 @@ struct fixture {
 static int
 setup(void **state)
 {
-	struct tracker_config cfg = { .ttl_ms = 60000, .token_ttl_ms = TOKEN_TTL_MS };
+	struct tracker_config cfg;
 	struct fixture *f = calloc(1, sizeof(*f));
 	char token[REG_TOKEN_TEXT_SIZE], *cause = NULL;
 
 	tracker_set_kdf_min(1);
-	login_guard_defaults(&cfg.guard);
+	tracker_config_defaults(&cfg);
+	cfg.ttl_ms = 60000;
+	cfg.token_ttl_ms = TOKEN_TTL_MS;
 	if (f == NULL || (f->t = tracker_new(&mem_store, &cfg, &cause)) == NULL)
 		return -1;
 	registry_token_issue(f->t->reg, "alice", hy_now_ms() + TOKEN_TTL_MS, token);
