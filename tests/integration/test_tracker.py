@@ -772,21 +772,36 @@ def test_a_user_cannot_join_more_channels_than_the_cap():
 
 @case
 def test_the_tracker_holds_no_more_channels_than_the_cap():
+    """100 users fill 9,997 of the default 10,000 channels; then a call
+    that would create two where one is left is refused whole (403 naming
+    --max-channels), the last one can be made, and joining existing
+    channels goes on."""
     db = os.path.join(S["dir"], "total.db")
-    p, port = start(db, extra=["--kdf-cost", "min", "--max-channels", "5"])
+    p, port = start(db, extra=["--kdf-cost", "min"])
+    for u in range(100):
+        tok = fresh_user(port, "fill%02d" % u)
+        names = ["f%02d-%03d" % (u, i) for i in range(100 if u < 99 else 97)]
+        for part in (names[:64], names[64:]):
+            st, _, data = call(port, "POST", "/submit-info",
+                               {"ip": "127.0.0.1", "port": 9401, "channels": part}, tok)
+            assert st == 200, (u, st, data)
     a, b = fresh_user(port, "fay"), fresh_user(port, "gus")
     assert call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9401,
-                                               "channels": ["a", "b", "c"]}, a)[0] == 200
-    assert call(port, "POST", "/add-list", {"channel": "d"}, b)[0] == 200
-    # two new channels in one call where one is left: nothing joined
+                                               "channels": ["a", "b"]}, a)[0] == 200
     st, _, data = call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9402,
                                                       "channels": ["e", "f"]}, b)
     assert st == 403 and "--max-channels" in data["message"], (st, data)
     assert call(port, "POST", "/add-list", {"channel": "e"}, b)[0] == 200
     st, _, data = call(port, "POST", "/add-list", {"channel": "f"}, a)
-    assert st == 403 and "at most 5 channels" in data["message"], (st, data)
-    # existing channels can still be joined
+    assert st == 403 and "at most 10000 channels" in data["message"], (st, data)
     assert call(port, "POST", "/add-list", {"channel": "a"}, b)[0] == 200
+    st, _, data = call(port, "GET", "/channels?limit=1", token=a)
+    assert data["total"] == 10000, data
+    stop_checked(p)
+    # the cap is a flag
+    p, port = start(db, extra=["--max-channels", "10001"])
+    tok = call(port, "POST", "/login", {"username": "fay", "password": "pw"})[2]["token"]
+    assert call(port, "POST", "/add-list", {"channel": "f"}, tok)[0] == 200
     stop_checked(p)
 
 
