@@ -7,7 +7,10 @@
  * [route][flags][body...], served in order on one tracker so that later
  * requests see what earlier ones did. For a GET the body is the query
  * string. Route: index into routes[] below. Flags: bits 0-1 pick the
- * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail.
+ * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail;
+ * bit 3 refuses loopback peer addresses (as a tracker that does not
+ * listen on loopback). The caps are small (FUZZ_MAX_*) so that a few
+ * requests reach them.
  *
  * /register and /login would hash on libuv's thread pool; the store
  * answers "the name is taken" to /register and fails for /login, so that
@@ -227,6 +230,7 @@ serve(struct tracker *t, struct mem_store *st, const char tokens[2][REG_TOKEN_TE
 		req.content_length = len - 2;
 	}
 	st->fail = (rec[1] & 4) != 0;
+	t->cfg.allow_loopback_peers = (rec[1] & 8) == 0;
 	st->login = routes[r].login;
 	http_response_init(&res);
 	router_dispatch(tracker_router(t), &req, &res);
