@@ -90,42 +90,27 @@ submit_fields(struct json_object *o, struct submit *s, struct http_response *res
 	return 0;
 }
 
-/* Refuses (403, naming the cap) joins that would put user in more than
- * max_user_channels channels or make the tracker hold more than
- * max_channels; channels may repeat. Under the lock. */
+/* True if user may join channel (not yet a member) within the caps; else
+ * writes the reason, naming the cap, to msg. Under the lock. */
 static int
-check_channel_caps(struct tracker *t, const char *user, char (*channels)[REG_CHANNEL_MAX + 1],
-    size_t n, struct http_response *res)
+join_allowed(
+    const struct tracker *t, const char *user, const char *channel, char *msg, size_t msgsz)
 {
-	size_t joins = 0, creates = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int seen = 0;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = strcmp(channels[k], channels[i]) == 0;
-		if (seen || registry_is_member(t->reg, channels[i], user))
-			continue;
-		joins++;
-		creates += !registry_channel_exists(t->reg, channels[i]);
-	}
-	if (joins > 0 && registry_user_channels(t->reg, user) + joins > t->cfg.max_user_channels) {
-		char msg[160];
-		snprintf(msg, sizeof(msg),
+	if (registry_user_channels(t->reg, user) >= t->cfg.max_user_channels) {
+		snprintf(msg, msgsz,
 		    "Channel cap reached: a user may be in at most %zu channels "
 		    "(--max-channels-per-user); leave one first",
 		    t->cfg.max_user_channels);
-		http_json_error(res, 403, msg);
-		return -1;
+		return 0;
 	}
-	if (creates > 0 && registry_channel_count(t->reg) + creates > t->cfg.max_channels) {
-		char msg[160];
-		snprintf(msg, sizeof(msg),
+	if (!registry_channel_exists(t->reg, channel) &&
+	    registry_channel_count(t->reg) >= t->cfg.max_channels) {
+		snprintf(msg, msgsz,
 		    "Channel cap reached: the tracker holds at most %zu channels (--max-channels)",
 		    t->cfg.max_channels);
-		http_json_error(res, 403, msg);
-		return -1;
+		return 0;
 	}
-	return 0;
+	return 1;
 }
 
 static void
@@ -135,7 +120,7 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 	char user[REG_NAME_MAX + 1];
 	struct json_object *o;
 	struct submit s = { 0 };
-	char *cause = NULL;
+	char *cause = NULL, capped[160] = "";
 	int rc = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
@@ -147,20 +132,22 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 		json_object_put(o);
 		return;
 	}
+	struct json_object *refused = json_object_new_array();
 	tracker_wr_lock(t);
-	if (check_channel_caps(t, user, s.channels, s.nchannels, res) < 0) {
-		tracker_unlock(t);
-		json_object_put(o);
-		return;
-	}
 	if (s.has_pubkey && registry_pubkey_differs(t->reg, user, s.pubkey, s.pubkey_len)) {
 		rc = t->store->ops->pubkey_set(t->store, user, s.pubkey, s.pubkey_len, &cause);
 		if (rc == 0)
 			registry_pubkey_set(t->reg, user, s.pubkey, s.pubkey_len);
 	}
+	/* Channels past a cap are left out, and said so, but the address is
+	 * registered: a full tracker must not keep a peer offline. */
 	for (size_t i = 0; rc == 0 && i < s.nchannels; i++) {
 		if (registry_is_member(t->reg, s.channels[i], user))
 			continue;
+		if (!join_allowed(t, user, s.channels[i], capped, sizeof(capped))) {
+			json_object_array_add(refused, json_object_new_string(s.channels[i]));
+			continue;
+		}
 		rc = t->store->ops->join(t->store, s.channels[i], user, &cause);
 		if (rc == 0)
 			registry_join(t->reg, s.channels[i], user);
@@ -175,10 +162,17 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 	tracker_unlock(t);
 	json_object_put(o);
 	if (rc < 0) {
+		json_object_put(refused);
 		tracker_store_failed(res, cause);
 		return;
 	}
 	struct json_object *r = tracker_success();
+	if (json_object_array_length(refused) > 0) {
+		tracker_add_str(r, "message", capped);
+		json_object_object_add(r, "refused_channels", refused);
+	} else {
+		json_object_put(refused);
+	}
 	tracker_add_int(r, "peer_id", id);
 	tracker_add_int(r, "total_peers", (int64_t)total);
 	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
@@ -225,7 +219,7 @@ api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 	struct tracker *t = ctx;
 	char user[REG_NAME_MAX + 1], channel[REG_CHANNEL_MAX + 1];
 	struct json_object *o, *members = json_object_new_array();
-	char *cause = NULL;
+	char *cause = NULL, capped[160];
 	int rc = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
@@ -240,9 +234,11 @@ api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	json_object_put(o);
 	tracker_wr_lock(t);
-	if (check_channel_caps(t, user, &channel, 1, res) < 0) {
+	if (!registry_is_member(t->reg, channel, user) &&
+	    !join_allowed(t, user, channel, capped, sizeof(capped))) {
 		tracker_unlock(t);
 		json_object_put(members);
+		http_json_error(res, 403, capped);
 		return;
 	}
 	if (!registry_is_member(t->reg, channel, user)) {

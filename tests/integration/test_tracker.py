@@ -741,9 +741,10 @@ def call(port, method, path, body=None, token=None, src="127.0.0.1"):
 
 @case
 def test_a_user_cannot_join_more_channels_than_the_cap():
-    """With the default cap of 100 channels a user: 64 + 36 joins pass,
-    the 101st is 403 naming the cap, by /submit-info and by /add-list,
-    and nothing of the refused call is kept."""
+    """With the default cap of 100 channels a user: 64 + 36 joins pass;
+    the 101st is left out by /submit-info (which still registers the
+    address, so a full tracker cannot keep a peer offline) and refused
+    403 by /add-list, both naming the cap."""
     db = os.path.join(S["dir"], "caps.db")
     p, port = start(db, extra=["--kdf-cost", "min"])
     tok = fresh_user(port, "erin")
@@ -755,9 +756,11 @@ def test_a_user_cannot_join_more_channels_than_the_cap():
                     {"ip": "127.0.0.1", "port": 9400,
                      "channels": ["c%03d" % i for i in range(64, 100)] + first[:3]}, tok)
     assert st == 200
+    # /submit-info registers the address but leaves the channel out, and says so
     st, _, data = call(port, "POST", "/submit-info",
                        {"ip": "127.0.0.1", "port": 9400, "channels": ["c000", "c100"]}, tok)
-    assert st == 403 and "--max-channels-per-user" in data["message"], (st, data)
+    assert st == 200 and data["refused_channels"] == ["c100"], (st, data)
+    assert "--max-channels-per-user" in data["message"], data
     st, _, data = call(port, "POST", "/add-list", {"channel": "c101"}, tok)
     assert st == 403 and "at most 100 channels" in data["message"], (st, data)
     # rejoining a channel the user is in is no new join
@@ -773,9 +776,9 @@ def test_a_user_cannot_join_more_channels_than_the_cap():
 @case
 def test_the_tracker_holds_no_more_channels_than_the_cap():
     """100 users fill 9,997 of the default 10,000 channels; then a call
-    that would create two where one is left is refused whole (403 naming
-    --max-channels), the last one can be made, and joining existing
-    channels goes on."""
+    that would create two where one is left makes one and leaves the
+    other out, naming --max-channels; /add-list past the cap is 403, and
+    joining existing channels goes on."""
     db = os.path.join(S["dir"], "total.db")
     p, port = start(db, extra=["--kdf-cost", "min"])
     for u in range(100):
@@ -788,10 +791,11 @@ def test_the_tracker_holds_no_more_channels_than_the_cap():
     a, b = fresh_user(port, "fay"), fresh_user(port, "gus")
     assert call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9401,
                                                "channels": ["a", "b"]}, a)[0] == 200
+    # two new channels where one is left: the first is made, the other left out
     st, _, data = call(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9402,
                                                       "channels": ["e", "f"]}, b)
-    assert st == 403 and "--max-channels" in data["message"], (st, data)
-    assert call(port, "POST", "/add-list", {"channel": "e"}, b)[0] == 200
+    assert st == 200 and data["refused_channels"] == ["f"], (st, data)
+    assert "--max-channels" in data["message"], data
     st, _, data = call(port, "POST", "/add-list", {"channel": "f"}, a)
     assert st == 403 and "at most 10000 channels" in data["message"], (st, data)
     assert call(port, "POST", "/add-list", {"channel": "a"}, b)[0] == 200
