@@ -539,6 +539,11 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
     time, and the flood is answered 429 with Retry-After and the form."""
     import threading
     p, port = start()
+    base = []  # the same login before the flood, from a third address
+    for _ in range(3):
+        t0 = time.monotonic()
+        assert form_from("127.0.0.4", port, "admin", "password")[0] == 200
+        base.append(time.monotonic() - t0)
     stop, seen = threading.Event(), []
 
     def one():
@@ -553,7 +558,11 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
     for t in threads:
         t.start()
     try:
-        time.sleep(2.0)
+        # until the flood has had its burst of 5 checks answered (the old
+        # httpd answers them too, and goes on queueing)
+        deadline = time.monotonic() + 20
+        while sum(1 for x in seen if x[0] == 401) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         times = []
         for _ in range(5):
             t0 = time.monotonic()
@@ -566,12 +575,16 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
         for t in threads:
             t.join(60)
         rc = p.stop()
-    print("  admin's logins under the flood: %s s; flood answers: %d, of them 429: %d" % (
-        ", ".join("%.2f" % x for x in times), len(seen), sum(1 for x in seen if x[0] == 429)))
+    print("  admin's logins under the flood: %s s (before it: %s s); flood answers: %d, "
+          "of them 429: %d" % (", ".join("%.2f" % x for x in times),
+                               ", ".join("%.2f" % x for x in base), len(seen),
+                               sum(1 for x in seen if x[0] == 429)))
     assert rc == 0, p.output()[-2000:]
-    # within 1 s: the median of five; the slowest may meet a spike of the
-    # shared 2-core machine's load, but not a queue (that took > 10 s)
-    assert sorted(times)[2] < 1.0 and max(times) < 3.0, times
+    # within 1 s by the median of five, or twice the median before the
+    # flood on a machine too loaded for that (see test_tracker.py's
+    # assert_not_starved); the old httpd's took 12 s and more
+    budget = max(1.0, 2 * sorted(base)[1])
+    assert sorted(times)[2] < budget and max(times) < 3 * budget, (times, base)
     limited = [x for x in seen if x[0] == 429]
     assert limited and all(int(x[1]) >= 1 and b"Too many attempts" in x[2] and b"<form" in x[2]
                            for x in limited), [x[:2] for x in seen[:5]]

@@ -590,6 +590,17 @@ def from_addr(src, port, method, path, body=None, headers=None, timeout=10.0):
         c.close()
 
 
+def assert_not_starved(times, base):
+    """Within 1 s, judged by the median of five logins under the flood.
+    A machine so loaded (other work on the shared 2 cores) that a login
+    takes over half a second without any flood gets twice its own
+    median instead: the promise is that the flood adds no queue (the old
+    code's took 10 s and more), not that Argon2id beats the load."""
+    budget = max(1.0, 2 * sorted(base)[len(base) // 2])
+    assert sorted(times)[len(times) // 2] < budget, (times, base)
+    assert max(times) < 3 * budget, (times, base)
+
+
 def hammer(src, port, body_fn, stop, statuses, conns=32, pace=0.1):
     """conns threads from src sending body_fn() to /login until stop is set,
     each as soon as its last answer came but at most one every pace
@@ -623,11 +634,21 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
     st, _, _ = from_addr("127.0.0.1", port, "POST", "/register",
                          {"username": "bob", "password": PASSWORDS["bob"]})
     assert st == 201
+    base = []  # the same login before the flood, from a third address
+    for _ in range(3):
+        t0 = time.monotonic()
+        assert from_addr("127.0.0.4", port, "POST", "/login",
+                         {"username": "bob", "password": PASSWORDS["bob"]})[0] == 200
+        base.append(time.monotonic() - t0)
     stop, statuses = threading.Event(), []
     threads = hammer("127.0.0.2", port, lambda: {"username": "bob", "password": "guess"},
                      stop, statuses)
     try:
-        time.sleep(2.0)  # the queue of hashes is as full as the flood can make it
+        # until the flood has had its burst of 5 hashes answered (the old
+        # tracker answers them too, and goes on queueing)
+        deadline = time.monotonic() + 20
+        while sum(1 for x in statuses if x[0] == 401) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         times = []
         for _ in range(5):
             t0 = time.monotonic()
@@ -640,12 +661,11 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
         stop.set()
         for t in threads:
             t.join(30)
-    print("  bob's logins under the flood: %s s; flood answers: %d, of them 429: %d" % (
-        ", ".join("%.2f" % x for x in times), len(statuses),
-        sum(1 for x in statuses if x[0] == 429)))
-    # within 1 s: the median of five; the slowest may meet a spike of the
-    # shared 2-core machine's load, but not a queue (that took > 10 s)
-    assert sorted(times)[2] < 1.0 and max(times) < 3.0, times
+    print("  bob's logins under the flood: %s s (before it: %s s); flood answers: %d, "
+          "of them 429: %d" % (", ".join("%.2f" % x for x in times),
+                               ", ".join("%.2f" % x for x in base), len(statuses),
+                               sum(1 for x in statuses if x[0] == 429)))
+    assert_not_starved(times, base)
     limited = [x for x in statuses if x[0] == 429]
     assert limited, sorted(set(x[0] for x in statuses))
     assert all(x[1] is not None and int(x[1]) >= 1 for x in limited), limited[:3]
@@ -841,6 +861,23 @@ def test_channels_are_paged_with_limit_after_and_next():
     stop_checked(p)
 
 
+def start_wildcard(db, extra):
+    """A tracker on 0.0.0.0 (not loopback). The wildcard address clashes
+    with any socket of another program on the machine that holds the
+    port free_port() chose, so a failed bind is tried on another port."""
+    for attempt in range(3):
+        port = free_port()
+        try:
+            p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port, "--db", db, "--quiet"] + extra,
+                     port=port)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            continue
+        S["procs"].append(p)
+        return p, port
+
+
 LOOPBACKISH = ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "::127.0.0.1",
                "64:ff9b::7f00:1"]
 NEVER = ["0.0.0.0", "0.1.2.3", "::", "::ffff:0.0.0.0", "224.0.0.1", "239.1.2.3", "ff02::1",
@@ -854,10 +891,7 @@ def test_submit_info_refuses_addresses_that_make_members_dial_themselves():
     or IPv6 spelling), so joining a channel cannot make its members dial
     their own machine's services."""
     db = os.path.join(S["dir"], "addr.db")
-    port = free_port()
-    p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port, "--db", db, "--quiet",
-              "--kdf-cost", "min"], port=port)
-    S["procs"].append(p)
+    p, port = start_wildcard(db, ["--kdf-cost", "min"])
     tok = fresh_user(port, "ivy")
     for ip in LOOPBACKISH + NEVER:
         st, _, data = call(port, "POST", "/submit-info",
@@ -869,10 +903,7 @@ def test_submit_info_refuses_addresses_that_make_members_dial_themselves():
         assert call(port, "POST", "/submit-info", {"ip": ip, "port": 9404}, tok)[0] == 200, ip
     stop_checked(p)
     # --allow-loopback-peers lets loopback through, never the others
-    port = free_port()
-    p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port, "--db", db, "--quiet",
-              "--allow-loopback-peers"], port=port)
-    S["procs"].append(p)
+    p, port = start_wildcard(db, ["--allow-loopback-peers"])
     tok = call(port, "POST", "/login", {"username": "ivy", "password": "pw"})[2]["token"]
     for ip in LOOPBACKISH:
         assert call(port, "POST", "/submit-info", {"ip": ip, "port": 9404}, tok)[0] == 200, ip
