@@ -34,20 +34,22 @@
 #define LOGIN_GUARD_BUSY_RETRY_S 1 /* Retry-After of a full queue */
 
 /* The settings, as an X-macro: field, command-line flag, default, the
- * largest value, help. Rates are tokens a minute; a burst of 0 turns that
- * bucket off. */
+ * smallest and the largest value, help. Rates are tokens a minute; a
+ * burst of 0 turns that bucket off. */
 #define LOGIN_GUARD_OPTIONS(X) \
-	X(addr_rate, "login-addr-rate", 30, 1000000, "attempts a minute per address") \
-	X(addr_burst, "login-addr-burst", 20, 1000000, "attempts at once per address") \
-	X(pair_rate, "login-pair-rate", 5, 1000000, "failures a minute per account and address") \
-	X(pair_burst, "login-pair-burst", 5, 1000000, "failures at once per account and address") \
-	X(account_rate, "login-account-rate", 10, 1000000, "failures a minute per account") \
-	X(account_burst, "login-account-burst", 30, 1000000, "failures at once per account") \
-	X(jobs_per_addr, "max-hash-jobs-per-addr", 2, 1000000, "hashes queued per address") \
-	X(max_jobs, "max-hash-jobs", 64, 1000000, "hashes queued in all")
+	X(addr_rate, "login-addr-rate", 30, 0, 1000000, "attempts a minute per address") \
+	X(addr_burst, "login-addr-burst", 20, 0, 1000000, "attempts at once per address") \
+	X(pair_rate, "login-pair-rate", 5, 0, 1000000, \
+	    "failures a minute per account and address") \
+	X(pair_burst, "login-pair-burst", 5, 0, 1000000, \
+	    "failures at once per account and address") \
+	X(account_rate, "login-account-rate", 10, 0, 1000000, "failures a minute per account") \
+	X(account_burst, "login-account-burst", 30, 0, 1000000, "failures at once per account") \
+	X(jobs_per_addr, "max-hash-jobs-per-addr", 2, 1, 1000000, "hashes queued per address") \
+	X(max_jobs, "max-hash-jobs", 64, 1, 1000000, "hashes queued in all")
 
 struct login_guard_config {
-#define LOGIN_GUARD_FIELD(field, flag, def, max, help) unsigned field;
+#define LOGIN_GUARD_FIELD(field, flag, def, min, max, help) unsigned field;
 	LOGIN_GUARD_OPTIONS(LOGIN_GUARD_FIELD)
 #undef LOGIN_GUARD_FIELD
 };
@@ -64,7 +66,7 @@ struct login_guard;
 void login_guard_defaults(struct login_guard_config *cfg);
 /* Sets the setting of a flag (without "--") from text; returns 1 if the
  * flag is one of LOGIN_GUARD_OPTIONS, 0 if not, -1 with *err (static) if
- * the value is no number from 0 to its maximum. */
+ * the value is no number from its minimum to its maximum. */
 int login_guard_option(
     struct login_guard_config *cfg, const char *flag, const char *value, const char **err);
 

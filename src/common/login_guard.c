@@ -20,12 +20,14 @@ struct login_guard {
 struct option_entry {
 	const char *flag;
 	size_t offset;
-	unsigned max;
+	unsigned min, max;
+	const char *range; /* the reason of a value out of it */
 };
 
 static const struct option_entry option_table[] = {
-#define LOGIN_GUARD_ENTRY(field, flag, def, max, help) \
-	{ flag, offsetof(struct login_guard_config, field), max },
+#define LOGIN_GUARD_ENTRY(field, flag, def, min, max, help) \
+	{ flag, offsetof(struct login_guard_config, field), min, max, \
+		"expected a number from " #min " to " #max },
 	LOGIN_GUARD_OPTIONS(LOGIN_GUARD_ENTRY)
 #undef LOGIN_GUARD_ENTRY
 };
@@ -33,7 +35,7 @@ static const struct option_entry option_table[] = {
 void
 login_guard_defaults(struct login_guard_config *cfg)
 {
-#define LOGIN_GUARD_DEFAULT(field, flag, def, max, help) cfg->field = def;
+#define LOGIN_GUARD_DEFAULT(field, flag, def, min, max, help) cfg->field = def;
 	LOGIN_GUARD_OPTIONS(LOGIN_GUARD_DEFAULT)
 #undef LOGIN_GUARD_DEFAULT
 }
@@ -49,9 +51,9 @@ login_guard_option(
 		char *end;
 		errno = 0;
 		long v = strtol(value, &end, 10);
-		if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 || v < 0 ||
-		    (unsigned long)v > e->max) {
-			*err = "expected a number from 0 to 1000000";
+		if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+		    v < (long)e->min || (unsigned long)v > e->max) {
+			*err = e->range;
 			return -1;
 		}
 		*(unsigned *)(void *)((char *)cfg + e->offset) = (unsigned)v;

@@ -43,7 +43,7 @@ static const struct option options[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 /* clang-format off */
-#define GUARD_OPTION(field, flag, def, max, help) { flag, required_argument, NULL, OPT_GUARD },
+#define GUARD_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_GUARD },
 	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
 #undef GUARD_OPTION
 	/* clang-format on */
@@ -78,7 +78,7 @@ usage(FILE *f)
 	    "throttling of POST /login (a burst of 0 turns a bucket off):\n",
 	    HTTPD_DEFAULT_HOST, HTTPD_DEFAULT_PORT, WEBAPP_SESSION_TTL_S, HTTP_HEADER_TIMEOUT_MS,
 	    HTTP_BODY_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNS);
-#define GUARD_USAGE(field, flag, def, max, help) \
+#define GUARD_USAGE(field, flag, def, min, max, help) \
 	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
 	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
 #undef GUARD_USAGE

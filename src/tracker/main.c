@@ -60,7 +60,7 @@ static const struct option options[] = {
 	{ "allow-loopback-peers", no_argument, NULL, OPT_ALLOW_LOOPBACK },
 	{ "require-source-ip", no_argument, NULL, OPT_REQUIRE_SOURCE },
 /* clang-format off */
-#define GUARD_OPTION(field, flag, def, max, help) { flag, required_argument, NULL, OPT_GUARD },
+#define GUARD_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_GUARD },
 	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
 #undef GUARD_OPTION
 	/* clang-format on */
@@ -102,7 +102,7 @@ usage(FILE *f)
 	    TRACKER_DEFAULT_HOST, TRACKER_DEFAULT_PORT, TRACKER_DB_NAME, TRACKER_DEFAULT_TTL_S,
 	    TRACKER_TOKEN_TTL_S, HTTP_MAX_CONNS, TRACKER_MAX_USER_CHANNELS, TRACKER_MAX_CHANNELS,
 	    TRACKER_LIST_CAP);
-#define GUARD_USAGE(field, flag, def, max, help) \
+#define GUARD_USAGE(field, flag, def, min, max, help) \
 	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
 	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
 #undef GUARD_USAGE

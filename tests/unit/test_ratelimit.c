@@ -265,6 +265,9 @@ test_guard_options_parse_by_flag_name(void **state)
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "", &err), -1);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "1000001", &err), -1);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "9x", &err), -1);
+	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "0", &err), -1);
+	assert_string_equal(err, "expected a number from 1 to 1000000");
+	assert_int_equal(login_guard_option(&c, "login-addr-burst", "0", &err), 1);
 	assert_int_equal(c.max_jobs, 7);
 }
 
