@@ -93,9 +93,14 @@ int registry_join(struct registry *r, const char *channel, const char *user);
 int registry_leave(struct registry *r, const char *channel, const char *user);
 int registry_is_member(const struct registry *r, const char *channel, const char *user);
 size_t registry_channel_count(const struct registry *r);
-/* Calls fn with every channel and its member count, in name order. */
-void registry_channels(
-    const struct registry *r, void (*fn)(const char *name, size_t members, void *arg), void *arg);
+/* How many channels user is a member of. */
+size_t registry_user_channels(const struct registry *r, const char *user);
+int registry_channel_exists(const struct registry *r, const char *channel);
+/* Calls fn with at most limit channels and their member counts, in name
+ * order, from the first name after `after` (NULL: from the start).
+ * Returns how many; *more is set if further channels follow. */
+size_t registry_channels(const struct registry *r, const char *after, size_t limit,
+    void (*fn)(const char *name, size_t members, void *arg), void *arg, int *more);
 /* Calls fn with the first limit member names of channel, in name order.
  * Returns the channel's member count, or -1 if there is no such channel. */
 long registry_members(const struct registry *r, const char *channel, size_t limit,

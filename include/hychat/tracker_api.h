@@ -14,16 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hychat/login_guard.h"
 #include "hychat/router.h"
 #include "hychat/store.h"
 
 #define TRACKER_DEFAULT_TTL_S 60 /* a peer's registration */
 #define TRACKER_TOKEN_TTL_S (24 * 3600) /* a login token, from /login */
-#define TRACKER_LIST_CAP 1000 /* peers or members per answer */
+#define TRACKER_LIST_CAP 1000 /* peers, members or channels per answer, by default */
+#define TRACKER_MAX_USER_CHANNELS 100 /* channels a user may be in, by default */
+#define TRACKER_MAX_CHANNELS 10000 /* channels in all, by default */
 #define TRACKER_MAX_BODY_BYTES (64 * 1024)
 #define TRACKER_PASSWORD_MAX 1024 /* bytes */
 #define TRACKER_MAX_CHANNELS_PER_CALL 64 /* in one /submit-info */
-#define TRACKER_MAX_HASH_JOBS 64 /* Argon2id jobs queued at once; more get 503 */
 #define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
 #define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
 
@@ -31,7 +33,21 @@ struct tracker_config {
 	uint64_t ttl_ms; /* peer registrations */
 	uint64_t token_ttl_ms; /* tokens */
 	int no_register; /* /register answers 403 */
+	struct login_guard_config guard; /* throttles /login and /register */
+	/* Caps: joins past them answer 403 naming the cap; memberships
+	 * already in the store are loaded whatever the caps. */
+	size_t max_user_channels;
+	size_t max_channels;
+	size_t page_max; /* peers, members or channels per answer */
+	/* /submit-info: loopback addresses are refused unless this is set
+	 * (main sets it when the tracker listens on loopback); unspecified,
+	 * multicast and reserved ones always are. */
+	int allow_loopback_peers;
+	int require_source_ip; /* the registered ip must be the request's source */
 };
+
+/* Fills cfg with the defaults above. */
+void tracker_config_defaults(struct tracker_config *cfg);
 
 struct tracker;
 

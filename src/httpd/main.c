@@ -26,6 +26,7 @@ enum {
 	OPT_BODY_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS,
+	OPT_GUARD, /* one of LOGIN_GUARD_OPTIONS */
 };
 
 static const struct option options[] = {
@@ -41,6 +42,11 @@ static const struct option options[] = {
 	{ "body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+/* clang-format off */
+#define GUARD_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_GUARD },
+	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
+#undef GUARD_OPTION
+	/* clang-format on */
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -67,9 +73,15 @@ usage(FILE *f)
 	    "  --max-conns N           connections at once; more get 503 (default %d)\n"
 	    "  --add-user NAME         set NAME's password from stdin in the users file\n"
 	    "  --quiet                 no access log\n"
-	    "  --help, --version\n",
+	    "  --help, --version\n"
+	    "\n"
+	    "throttling of POST /login (a burst of 0 turns a bucket off):\n",
 	    HTTPD_DEFAULT_HOST, HTTPD_DEFAULT_PORT, WEBAPP_SESSION_TTL_S, HTTP_HEADER_TIMEOUT_MS,
 	    HTTP_BODY_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNS);
+#define GUARD_USAGE(field, flag, def, min, max, help) \
+	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
+	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
+#undef GUARD_USAGE
 }
 
 static long
@@ -154,12 +166,14 @@ main(int argc, char **argv)
 	struct http_server_config cfg;
 	char host[256] = HTTPD_DEFAULT_HOST, rootbuf[4096], usersbuf[4096];
 	const char *root = NULL, *users_path = NULL, *adduser = NULL, *err = NULL;
-	int port = HTTPD_DEFAULT_PORT, quiet = 0, opt;
+	int port = HTTPD_DEFAULT_PORT, quiet = 0, opt, index = 0;
 	long ttl = WEBAPP_SESSION_TTL_S;
+	struct login_guard_config gc;
 
 	log_init("hychat-httpd", LOG_INFO);
 	http_server_config_defaults(&cfg);
-	while ((opt = getopt_long(argc, argv, "r:u:w:qhV", options, NULL)) != -1) {
+	login_guard_defaults(&gc);
+	while ((opt = getopt_long(argc, argv, "r:u:w:qhV", options, &index)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
 			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
@@ -188,6 +202,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_MAX_CONNS:
 			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			break;
+		case OPT_GUARD:
+			if (login_guard_option(&gc, options[index].name, optarg, &err) < 0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
 			break;
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -223,8 +241,9 @@ main(int argc, char **argv)
 		    DEMO_USER, DEMO_PASSWORD, DEMO_USER);
 
 	sessions = sessions_new((uint64_t)ttl * 1000);
+	struct login_guard *guard = login_guard_new(&gc);
 	struct webapp app;
-	webapp_init(&app, files, users, sessions, (unsigned)ttl);
+	webapp_init(&app, files, users, sessions, guard, (unsigned)ttl);
 
 	cfg.host = host;
 	cfg.port = port;
@@ -238,6 +257,7 @@ main(int argc, char **argv)
 	if (rc != 0)
 		log_fatal(1, "listen on %s:%d: %s", host, port, err);
 	router_free(app.router);
+	login_guard_free(guard);
 	sessions_free(sessions);
 	users_free(users);
 	http_static_free(files);

@@ -13,6 +13,8 @@
 #include "hychat/log.h"
 #include "hychat/webapp.h"
 
+#define WEBAPP_IP_TEXT 64 /* an address as http_conn_remote() writes it */
+
 /* Paths anyone may fetch; every other page needs a session. */
 static const char *const public_paths[] = {
 	WEBAPP_LOGIN_PAGE,
@@ -112,6 +114,7 @@ struct login_job {
 	struct webapp *app;
 	struct http_conn *conn;
 	char user[USERS_MAX_NAME + 1];
+	char ip[WEBAPP_IP_TEXT];
 	char password[USERS_MAX_PASSWORD + 1];
 	int ok;
 };
@@ -132,6 +135,11 @@ login_done(uv_work_t *w, int status)
 	struct http_request *req = http_conn_request(c);
 	struct http_response res;
 
+	login_guard_end(j->app->guard, j->ip, j->user,
+	    status != 0 ? LOGIN_GUARD_VOID
+	        : j->ok ? LOGIN_GUARD_SUCCESS
+	                : LOGIN_GUARD_FAILURE,
+	    hy_now_ms());
 	http_response_init(&res);
 	if (req == NULL || http_conn_closed(c)) {
 		/* the client left while we hashed */
@@ -160,6 +168,34 @@ login_done(uv_work_t *w, int status)
 	free(j);
 }
 
+/* Passes the attempt through the guard; -1 (job freed) after the login
+ * form with 429, or 503, and Retry-After. */
+static int
+login_admit(
+    struct webapp *app, struct http_request *req, struct http_response *res, struct login_job *j)
+{
+	unsigned retry = 0;
+	char msg[128];
+
+	enum login_guard_verdict v =
+	    login_guard_begin(app->guard, j->ip, j->user, hy_now_ms(), &retry);
+	if (v == LOGIN_GUARD_OK)
+		return 0;
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+	if (v == LOGIN_GUARD_BUSY)
+		snprintf(msg, sizeof(msg), "The server is busy; try again in a moment.");
+	else
+		snprintf(msg, sizeof(msg), "Too many attempts; try again in %u seconds.", retry);
+	login_form(app, req, res, (int)v, msg);
+	if (res->deferred)
+		return -1; /* a login page too large to read on the loop: as it is */
+	if (res->status != (int)v)
+		http_request_error(req, res, (int)v, msg);
+	http_response_headerf(res, "Retry-After", "%u", retry);
+	return -1;
+}
+
 static void
 post_login(struct http_request *req, struct http_response *res, void *ctx)
 {
@@ -185,11 +221,16 @@ post_login(struct http_request *req, struct http_response *res, void *ctx)
 		return;
 	}
 	snprintf(j->user, sizeof(j->user), "%s", user);
+	snprintf(j->ip, sizeof(j->ip), "%s", http_conn_remote(req->conn));
+	if (login_admit(app, req, res, j) < 0)
+		return;
 	j->app = app;
 	j->conn = http_conn_ref(req->conn);
 	j->work.data = j;
 	if (uv_queue_work(http_conn_loop(req->conn), &j->work, login_work, login_done) != 0) {
+		login_guard_end(app->guard, j->ip, j->user, LOGIN_GUARD_VOID, hy_now_ms());
 		http_conn_unref(j->conn);
+		sodium_memzero(j, sizeof(*j));
 		free(j);
 		http_request_error(req, res, 503, NULL);
 		return;
@@ -220,8 +261,9 @@ static const struct router_route webapp_routes[] = {
 
 void
 webapp_init(struct webapp *app, struct http_static *files, struct users *users,
-    struct sessions *sessions, unsigned ttl_s)
+    struct sessions *sessions, struct login_guard *guard, unsigned ttl_s)
 {
+	app->guard = guard;
 	app->files = files;
 	app->users = users;
 	app->sessions = sessions;

@@ -1,5 +1,6 @@
 /* main.c — hychat-tracker: the command line, the database path, the
  * sweeper's timer, then the API on the HTTP server's worker loops. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <sodium.h>
@@ -33,6 +34,12 @@ enum {
 	OPT_ADD_USER,
 	OPT_KDF_COST,
 	OPT_MAX_CONNS,
+	OPT_MAX_USER_CHANNELS,
+	OPT_MAX_CHANNELS,
+	OPT_PAGE_SIZE,
+	OPT_ALLOW_LOOPBACK,
+	OPT_REQUIRE_SOURCE,
+	OPT_GUARD, /* one of LOGIN_GUARD_OPTIONS */
 };
 
 static const struct option options[] = {
@@ -47,6 +54,16 @@ static const struct option options[] = {
 	{ "add-user", required_argument, NULL, OPT_ADD_USER },
 	{ "kdf-cost", required_argument, NULL, OPT_KDF_COST },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-channels-per-user", required_argument, NULL, OPT_MAX_USER_CHANNELS },
+	{ "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
+	{ "page-size", required_argument, NULL, OPT_PAGE_SIZE },
+	{ "allow-loopback-peers", no_argument, NULL, OPT_ALLOW_LOOPBACK },
+	{ "require-source-ip", no_argument, NULL, OPT_REQUIRE_SOURCE },
+/* clang-format off */
+#define GUARD_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_GUARD },
+	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
+#undef GUARD_OPTION
+	/* clang-format on */
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -70,12 +87,25 @@ usage(FILE *f)
 	    "  --workers N             event loops sharing the port (default 1)\n"
 	    "  --max-conns N           open connections per worker; more get 503 (default %d)\n"
 	    "  --no-register           close POST /register (accounts via --add-user)\n"
+	    "  --max-channels-per-user N  channels one user may be in (default %d)\n"
+	    "  --max-channels N        channels in all (default %d)\n"
+	    "  --page-size N           peers, members or channels per answer (default %d)\n"
+	    "  --allow-loopback-peers  accept loopback peer addresses (the default when\n"
+	    "                          listening on loopback)\n"
+	    "  --require-source-ip     a peer's address must be the one it calls from\n"
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
 	    "  --quiet                 no access log\n"
-	    "  --help, --version\n",
+	    "  --help, --version\n"
+	    "\n"
+	    "throttling of /login and /register (a burst of 0 turns a bucket off):\n",
 	    TRACKER_DEFAULT_HOST, TRACKER_DEFAULT_PORT, TRACKER_DB_NAME, TRACKER_DEFAULT_TTL_S,
-	    TRACKER_TOKEN_TTL_S, HTTP_MAX_CONNS);
+	    TRACKER_TOKEN_TTL_S, HTTP_MAX_CONNS, TRACKER_MAX_USER_CHANNELS, TRACKER_MAX_CHANNELS,
+	    TRACKER_LIST_CAP);
+#define GUARD_USAGE(field, flag, def, min, max, help) \
+	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
+	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
+#undef GUARD_USAGE
 }
 
 static long
@@ -171,6 +201,20 @@ add_user(const char *db, const char *name)
 	return 0;
 }
 
+/* True if host is a loopback address: then every peer is on this machine,
+ * and loopback peer addresses are what they register. */
+static int
+listens_on_loopback(const char *host)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, &in6addr_loopback, sizeof(a)) == 0;
+}
+
 /* What the worker callbacks need. */
 struct run {
 	struct tracker *t;
@@ -221,18 +265,16 @@ int
 main(int argc, char **argv)
 {
 	struct http_server_config cfg;
-	struct tracker_config tc = {
-		.ttl_ms = TRACKER_DEFAULT_TTL_S * 1000ULL,
-		.token_ttl_ms = TRACKER_TOKEN_TTL_S * 1000ULL,
-	};
+	struct tracker_config tc;
 	char host[256] = TRACKER_DEFAULT_HOST, dbbuf[TRACKER_PATH_MAX], line[512];
 	const char *db = NULL, *adduser = NULL, *err = NULL;
 	char *cause = NULL;
-	int port = TRACKER_DEFAULT_PORT, quiet = 0, opt;
+	int port = TRACKER_DEFAULT_PORT, quiet = 0, opt, index = 0;
 
 	log_init("hychat-tracker", LOG_INFO);
 	http_server_config_defaults(&cfg);
-	while ((opt = getopt_long(argc, argv, "w:qhV", options, NULL)) != -1) {
+	tracker_config_defaults(&tc);
+	while ((opt = getopt_long(argc, argv, "w:qhV", options, &index)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
 			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
@@ -253,6 +295,22 @@ main(int argc, char **argv)
 			break;
 		case OPT_MAX_CONNS:
 			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			break;
+		case OPT_MAX_USER_CHANNELS:
+			tc.max_user_channels =
+			    (size_t)number(optarg, "--max-channels-per-user", 1, 1000000);
+			break;
+		case OPT_MAX_CHANNELS:
+			tc.max_channels = (size_t)number(optarg, "--max-channels", 1, 100000000);
+			break;
+		case OPT_PAGE_SIZE:
+			tc.page_max = (size_t)number(optarg, "--page-size", 1, 100000);
+			break;
+		case OPT_ALLOW_LOOPBACK: tc.allow_loopback_peers = 1; break;
+		case OPT_REQUIRE_SOURCE: tc.require_source_ip = 1; break;
+		case OPT_GUARD:
+			if (login_guard_option(&tc.guard, options[index].name, optarg, &err) < 0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
 		case OPT_ADD_USER: adduser = optarg; break;
@@ -283,6 +341,8 @@ main(int argc, char **argv)
 	if (adduser != NULL)
 		return add_user(db, adduser);
 
+	if (listens_on_loopback(host))
+		tc.allow_loopback_peers = 1;
 	struct store *st = open_store(db);
 	struct tracker *t = tracker_new(st, &tc, &cause);
 	if (t == NULL) {

@@ -49,6 +49,7 @@ struct reg_user {
 	uint16_t port;
 	uint8_t ntokens;
 	uint8_t listed; /* in registry.all */
+	uint32_t nchannels; /* channels the user is a member of */
 	char name[REG_NAME_MAX + 1];
 	char ip[REG_IP_MAX + 1];
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" for none */
@@ -469,7 +470,10 @@ registry_join(struct registry *r, const char *channel, const char *user)
 		r->channels[pos] = ch;
 		r->nchannels++;
 	}
-	return list_insert(&ch->members, user_get(r, user));
+	struct reg_user *u = user_get(r, user);
+	int added = list_insert(&ch->members, u);
+	u->nchannels += (uint32_t)added;
+	return added;
 }
 
 int
@@ -481,6 +485,7 @@ registry_leave(struct registry *r, const char *channel, const char *user)
 
 	if (ch == NULL || u == NULL || list_remove(&ch->members, u) < 0)
 		return -1;
+	u->nchannels--;
 	if (ch->members.n == 0) {
 		free(ch->members.v);
 		free(ch);
@@ -506,12 +511,32 @@ registry_channel_count(const struct registry *r)
 	return r->nchannels;
 }
 
-void
-registry_channels(
-    const struct registry *r, void (*fn)(const char *name, size_t members, void *arg), void *arg)
+size_t
+registry_user_channels(const struct registry *r, const char *user)
 {
-	for (size_t i = 0; i < r->nchannels; i++)
+	const struct reg_user *u = user_find(r, user);
+
+	return u != NULL ? u->nchannels : 0;
+}
+
+int
+registry_channel_exists(const struct registry *r, const char *channel)
+{
+	return channel_find(r, channel, NULL) != NULL;
+}
+
+size_t
+registry_channels(const struct registry *r, const char *after, size_t limit,
+    void (*fn)(const char *name, size_t members, void *arg), void *arg, int *more)
+{
+	size_t i = 0, n = 0;
+
+	if (after != NULL && channel_find(r, after, &i) != NULL)
+		i++;
+	for (; i < r->nchannels && n < limit; i++, n++)
 		fn(r->channels[i]->name, r->channels[i]->members.n, arg);
+	*more = i < r->nchannels;
+	return n;
 }
 
 long

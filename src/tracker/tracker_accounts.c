@@ -1,6 +1,8 @@
 /* tracker_accounts.c — registration, login and logout. Argon2id takes
  * about 100 ms and 64 MiB, so it runs on libuv's thread pool and the
- * handler answers from the after-work callback on its own loop. */
+ * handler answers from the after-work callback on its own loop. Every
+ * attempt passes the login guard first (login_guard.h): 429 when the
+ * client's buckets are empty, 503 when the queue of hashes is full. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,7 @@
 #include "hychat/log.h"
 #include "tracker_internal.h"
 
-#define TRACKER_RETRY_AFTER_S "1"
+#define TRACKER_IP_TEXT 64 /* an address as http_conn_remote() writes it */
 
 _Static_assert(STORE_HASH_MAX >= crypto_pwhash_STRBYTES, "STORE_HASH_MAX must hold a hash string");
 
@@ -21,6 +23,7 @@ struct hash_job {
 	int found; /* login: the user exists */
 	int ok;
 	char user[REG_NAME_MAX + 1];
+	char ip[TRACKER_IP_TEXT];
 	char hash[STORE_HASH_MAX];
 	size_t pwlen;
 	char password[TRACKER_PASSWORD_MAX];
@@ -57,28 +60,31 @@ hash_work(uv_work_t *w)
 	sodium_memzero(j->password, sizeof(j->password));
 }
 
-static void
+static enum login_guard_outcome
 register_done(struct hash_job *j, struct http_response *res)
 {
 	char *cause = NULL;
 
 	if (!j->ok) {
 		http_json_error(res, 500, "Cannot hash the password");
-		return;
+		return LOGIN_GUARD_VOID;
 	}
 	int rc = j->t->store->ops->user_add(j->t->store, j->user, j->hash, &cause);
 	if (rc == STORE_EXISTS) {
 		http_json_error(res, 409, "Username taken");
-	} else if (rc < 0) {
-		tracker_store_failed(res, cause);
-	} else {
-		struct json_object *o = tracker_success();
-		tracker_add_str(o, "username", j->user);
-		http_json_respond(res, 201, o);
+		return LOGIN_GUARD_FAILURE;
 	}
+	if (rc < 0) {
+		tracker_store_failed(res, cause);
+		return LOGIN_GUARD_VOID;
+	}
+	struct json_object *o = tracker_success();
+	tracker_add_str(o, "username", j->user);
+	http_json_respond(res, 201, o);
+	return LOGIN_GUARD_SUCCESS;
 }
 
-static void
+static enum login_guard_outcome
 login_done(struct hash_job *j, struct http_response *res)
 {
 	char token[REG_TOKEN_TEXT_SIZE];
@@ -86,7 +92,7 @@ login_done(struct hash_job *j, struct http_response *res)
 
 	if (!j->ok) {
 		http_json_error(res, 401, "Invalid credentials");
-		return;
+		return LOGIN_GUARD_FAILURE;
 	}
 	tracker_wr_lock(t);
 	registry_token_issue(t->reg, j->user, hy_now_ms() + t->cfg.token_ttl_ms, token);
@@ -98,6 +104,7 @@ login_done(struct hash_job *j, struct http_response *res)
 	http_json_respond(res, 200, o);
 	http_response_header(res, "Cache-Control", "no-store");
 	sodium_memzero(token, sizeof(token));
+	return LOGIN_GUARD_SUCCESS;
 }
 
 static void
@@ -105,45 +112,67 @@ hash_done(uv_work_t *w, int status)
 {
 	struct hash_job *j = w->data;
 	struct http_response res;
+	enum login_guard_outcome outcome = LOGIN_GUARD_VOID;
 
 	http_response_init(&res);
 	if (status < 0)
 		http_json_error(&res, 503, "Shutting down");
 	else if (j->registering)
-		register_done(j, &res);
+		outcome = register_done(j, &res);
 	else
-		login_done(j, &res);
+		outcome = login_done(j, &res);
 	http_conn_respond(j->conn, &res);
 	http_response_fini(&res);
 	http_conn_unref(j->conn);
-	atomic_fetch_sub(&j->t->hash_jobs, 1);
+	login_guard_end(j->t->guard, j->ip, j->user, outcome, hy_now_ms());
 	/* the password too, in case the work never ran */
 	sodium_memzero(j, sizeof(*j));
 	free(j);
 }
 
-/* Queues the job, or answers 503 if too many are waiting. */
+/* Frees a job that was admitted by the guard but never queued. */
+static void
+job_drop(struct hash_job *j, enum login_guard_outcome outcome)
+{
+	login_guard_end(j->t->guard, j->ip, j->user, outcome, hy_now_ms());
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+/* Admits the attempt through the guard; -1 (job freed) after a 429 or a
+ * 503 with Retry-After. */
+static int
+job_admit(struct tracker *t, struct hash_job *j, struct http_response *res)
+{
+	static const char *const refusals[] = {
+		[0] = "Too many attempts from this address or for this account; retry later",
+		[1] = "Too many logins at once; retry",
+	};
+	unsigned retry = 0;
+
+	j->t = t;
+	enum login_guard_verdict v =
+	    login_guard_begin(t->guard, j->ip, j->user, hy_now_ms(), &retry);
+	if (v == LOGIN_GUARD_OK)
+		return 0;
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+	http_json_error(res, (int)v, refusals[v == LOGIN_GUARD_BUSY]);
+	http_response_headerf(res, "Retry-After", "%u", retry);
+	return -1;
+}
+
+/* Queues an admitted job. */
 static void
 hash_queue(
     struct tracker *t, struct hash_job *j, struct http_request *req, struct http_response *res)
 {
-	if (atomic_fetch_add(&t->hash_jobs, 1) >= TRACKER_MAX_HASH_JOBS) {
-		atomic_fetch_sub(&t->hash_jobs, 1);
-		sodium_memzero(j, sizeof(*j));
-		free(j);
-		http_json_error(res, 503, "Too many logins at once; retry");
-		http_response_header(res, "Retry-After", TRACKER_RETRY_AFTER_S);
-		return;
-	}
-	j->t = t;
 	j->work.data = j;
 	j->conn = http_conn_ref(req->conn);
 	int rc = uv_queue_work(http_conn_loop(req->conn), &j->work, hash_work, hash_done);
 	if (rc < 0) {
 		http_conn_unref(j->conn);
-		atomic_fetch_sub(&t->hash_jobs, 1);
-		sodium_memzero(j, sizeof(*j));
-		free(j);
+		job_drop(j, LOGIN_GUARD_VOID);
 		log_error("uv_queue_work: %s", uv_strerror(rc));
 		http_json_error(res, 500, "Cannot queue work");
 		return;
@@ -151,7 +180,8 @@ hash_queue(
 	res->deferred = 1;
 }
 
-/* Copies the credentials into a new job; NULL after a 400. */
+/* Copies the credentials and the client's address into a new job; NULL
+ * after a 400. */
 static struct hash_job *
 credentials(const struct http_request *req, struct http_response *res)
 {
@@ -168,6 +198,7 @@ credentials(const struct http_request *req, struct http_response *res)
 	}
 	struct hash_job *j = xcalloc(1, sizeof(*j));
 	snprintf(j->user, sizeof(j->user), "%s", user);
+	snprintf(j->ip, sizeof(j->ip), "%s", req->conn != NULL ? http_conn_remote(req->conn) : "-");
 	memcpy(j->password, pw, pwlen);
 	j->pwlen = pwlen;
 	json_object_put(o);
@@ -185,14 +216,13 @@ tracker_api_register(struct http_request *req, struct http_response *res, void *
 		http_json_error(res, 403, "Registration is closed");
 		return;
 	}
-	if ((j = credentials(req, res)) == NULL)
+	if ((j = credentials(req, res)) == NULL || job_admit(t, j, res) < 0)
 		return;
 	/* Spare the 100 ms hash when the name is plainly taken; the insert
 	 * still decides a race. */
 	int found = t->store->ops->user_hash(t->store, j->user, j->hash, &cause);
 	if (found != 0) {
-		sodium_memzero(j, sizeof(*j));
-		free(j);
+		job_drop(j, found < 0 ? LOGIN_GUARD_VOID : LOGIN_GUARD_FAILURE);
 		if (found < 0)
 			tracker_store_failed(res, cause);
 		else
@@ -210,12 +240,11 @@ tracker_api_login(struct http_request *req, struct http_response *res, void *ctx
 	struct hash_job *j;
 	char *cause = NULL;
 
-	if ((j = credentials(req, res)) == NULL)
+	if ((j = credentials(req, res)) == NULL || job_admit(t, j, res) < 0)
 		return;
 	j->found = t->store->ops->user_hash(t->store, j->user, j->hash, &cause);
 	if (j->found < 0) {
-		sodium_memzero(j, sizeof(*j));
-		free(j);
+		job_drop(j, LOGIN_GUARD_VOID);
 		tracker_store_failed(res, cause);
 		return;
 	}

@@ -90,6 +90,29 @@ submit_fields(struct json_object *o, struct submit *s, struct http_response *res
 	return 0;
 }
 
+/* True if user may join channel (not yet a member) within the caps; else
+ * writes the reason, naming the cap, to msg. Under the lock. */
+static int
+join_allowed(
+    const struct tracker *t, const char *user, const char *channel, char *msg, size_t msgsz)
+{
+	if (registry_user_channels(t->reg, user) >= t->cfg.max_user_channels) {
+		snprintf(msg, msgsz,
+		    "Channel cap reached: a user may be in at most %zu channels "
+		    "(--max-channels-per-user); leave one first",
+		    t->cfg.max_user_channels);
+		return 0;
+	}
+	if (!registry_channel_exists(t->reg, channel) &&
+	    registry_channel_count(t->reg) >= t->cfg.max_channels) {
+		snprintf(msg, msgsz,
+		    "Channel cap reached: the tracker holds at most %zu channels (--max-channels)",
+		    t->cfg.max_channels);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 {
@@ -97,25 +120,34 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 	char user[REG_NAME_MAX + 1];
 	struct json_object *o;
 	struct submit s = { 0 };
-	char *cause = NULL;
+	char *cause = NULL, capped[160] = "";
 	int rc = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
 	    (o = tracker_body_for(req, res, user)) == NULL)
 		return;
-	if (submit_fields(o, &s, res) < 0) {
+	if (submit_fields(o, &s, res) < 0 ||
+	    tracker_check_peer_ip(
+	        t, s.ip, req->conn != NULL ? http_conn_remote(req->conn) : NULL, res) < 0) {
 		json_object_put(o);
 		return;
 	}
+	struct json_object *refused = json_object_new_array();
 	tracker_wr_lock(t);
 	if (s.has_pubkey && registry_pubkey_differs(t->reg, user, s.pubkey, s.pubkey_len)) {
 		rc = t->store->ops->pubkey_set(t->store, user, s.pubkey, s.pubkey_len, &cause);
 		if (rc == 0)
 			registry_pubkey_set(t->reg, user, s.pubkey, s.pubkey_len);
 	}
+	/* Channels past a cap are left out, and said so, but the address is
+	 * registered: a full tracker must not keep a peer offline. */
 	for (size_t i = 0; rc == 0 && i < s.nchannels; i++) {
 		if (registry_is_member(t->reg, s.channels[i], user))
 			continue;
+		if (!join_allowed(t, user, s.channels[i], capped, sizeof(capped))) {
+			json_object_array_add(refused, json_object_new_string(s.channels[i]));
+			continue;
+		}
 		rc = t->store->ops->join(t->store, s.channels[i], user, &cause);
 		if (rc == 0)
 			registry_join(t->reg, s.channels[i], user);
@@ -130,10 +162,17 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 	tracker_unlock(t);
 	json_object_put(o);
 	if (rc < 0) {
+		json_object_put(refused);
 		tracker_store_failed(res, cause);
 		return;
 	}
 	struct json_object *r = tracker_success();
+	if (json_object_array_length(refused) > 0) {
+		tracker_add_str(r, "message", capped);
+		json_object_object_add(r, "refused_channels", refused);
+	} else {
+		json_object_put(refused);
+	}
 	tracker_add_int(r, "peer_id", id);
 	tracker_add_int(r, "total_peers", (int64_t)total);
 	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
@@ -180,7 +219,7 @@ api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 	struct tracker *t = ctx;
 	char user[REG_NAME_MAX + 1], channel[REG_CHANNEL_MAX + 1];
 	struct json_object *o, *members = json_object_new_array();
-	char *cause = NULL;
+	char *cause = NULL, capped[160];
 	int rc = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
@@ -195,6 +234,13 @@ api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	json_object_put(o);
 	tracker_wr_lock(t);
+	if (!registry_is_member(t->reg, channel, user) &&
+	    !join_allowed(t, user, channel, capped, sizeof(capped))) {
+		tracker_unlock(t);
+		json_object_put(members);
+		http_json_error(res, 403, capped);
+		return;
+	}
 	if (!registry_is_member(t->reg, channel, user)) {
 		rc = t->store->ops->join(t->store, channel, user, &cause);
 		if (rc == 0)
@@ -202,7 +248,7 @@ api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	long count = 0;
 	if (rc == 0)
-		count = registry_members(t->reg, channel, TRACKER_LIST_CAP, add_member, members);
+		count = registry_members(t->reg, channel, t->cfg.page_max, add_member, members);
 	tracker_unlock(t);
 	if (rc < 0) {
 		json_object_put(members);
@@ -261,21 +307,45 @@ add_channel(const char *name, size_t members, void *arg)
 	json_object_array_add(arg, c);
 }
 
+static int query_get(const struct http_request *req, const char *key, char *out, size_t outsz);
+static int query_limit(const struct http_request *req, size_t *limit, struct http_response *res);
+
+/* GET /channels[?after=NAME][&limit=N]: a page of channels in name order,
+ * with "next" (the name to pass as after) when more follow. */
 static void
 api_channels(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1];
+	char user[REG_NAME_MAX + 1], after[TRACKER_QUERY_VALUE_MAX] = "";
+	char canon[REG_CHANNEL_MAX + 1] = "";
+	size_t limit;
+	int more = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
 		return;
+	if (query_get(req, "after", after, sizeof(after)) < 0) {
+		http_json_error(res, 400, "Invalid query string");
+		return;
+	}
+	limit = t->cfg.page_max;
+	if (query_limit(req, &limit, res) < 0 ||
+	    (after[0] != '\0' && tracker_check_channel(after, strlen(after), canon, res) < 0))
+		return;
 	struct json_object *list = json_object_new_array();
 	tracker_rd_lock(t);
-	registry_channels(t->reg, add_channel, list);
+	size_t n =
+	    registry_channels(t->reg, canon[0] ? canon : NULL, limit, add_channel, list, &more);
+	size_t total = registry_channel_count(t->reg);
 	tracker_unlock(t);
 	struct json_object *r = tracker_success();
-	tracker_add_int(r, "count", (int64_t)json_object_array_length(list));
+	tracker_add_int(r, "count", (int64_t)n);
+	tracker_add_int(r, "total", (int64_t)total);
 	json_object_object_add(r, "channels", list);
+	if (more && n > 0) {
+		struct json_object *last = json_object_array_get_idx(list, n - 1), *name;
+		if (json_object_object_get_ex(last, "name", &name))
+			tracker_add_str(r, "next", json_object_get_string(name));
+	}
 	http_json_respond(res, 200, r);
 }
 
@@ -284,7 +354,7 @@ api_channels(struct http_request *req, struct http_response *res, void *ctx)
 struct list_query {
 	char channel[REG_CHANNEL_MAX + 1]; /* "" for every peer */
 	char after[REG_NAME_MAX + 1]; /* "" for the start */
-	size_t limit;
+	size_t limit; /* the page size, then the one asked for if lower */
 };
 
 /* Finds key in the query string: 1 with the decoded value in out, 0 if
@@ -311,19 +381,40 @@ query_get(const struct http_request *req, const char *key, char *out, size_t out
 	return 0;
 }
 
+/* Lowers *limit (the page size, on entry) to the one asked for, if any. */
 static int
-list_limit(int64_t v, int present, struct list_query *lq, struct http_response *res)
+list_limit(int64_t v, int present, size_t *limit, struct http_response *res)
 {
-	lq->limit = TRACKER_LIST_CAP;
 	if (!present)
 		return 0;
 	if (v < 1) {
 		http_json_error(res, 400, "Invalid limit: a positive integer");
 		return -1;
 	}
-	if (v < TRACKER_LIST_CAP)
-		lq->limit = (size_t)v;
+	if ((uint64_t)v < *limit)
+		*limit = (size_t)v;
 	return 0;
+}
+
+/* The query's "limit", as list_limit. */
+static int
+query_limit(const struct http_request *req, size_t *limit, struct http_response *res)
+{
+	char text[TRACKER_QUERY_VALUE_MAX];
+	int64_t v = 0;
+	int rc = query_get(req, "limit", text, sizeof(text));
+
+	if (rc < 0) {
+		http_json_error(res, 400, "Invalid query string");
+		return -1;
+	}
+	if (rc == 1) {
+		char *end;
+		errno = 0;
+		long long n = strtoll(text, &end, 10);
+		v = text[0] >= '0' && text[0] <= '9' && *end == '\0' && errno == 0 ? n : -1;
+	}
+	return list_limit(v, rc == 1, limit, res);
 }
 
 static int
@@ -346,23 +437,13 @@ static int
 list_from_query(const struct http_request *req, struct list_query *lq, struct http_response *res)
 {
 	char channel[TRACKER_QUERY_VALUE_MAX] = "", after[TRACKER_QUERY_VALUE_MAX] = "";
-	char limit[TRACKER_QUERY_VALUE_MAX];
-	int64_t v = 0;
-	int rc;
 
 	if (query_get(req, "channel", channel, sizeof(channel)) < 0 ||
-	    query_get(req, "after", after, sizeof(after)) < 0 ||
-	    (rc = query_get(req, "limit", limit, sizeof(limit))) < 0) {
+	    query_get(req, "after", after, sizeof(after)) < 0) {
 		http_json_error(res, 400, "Invalid query string");
 		return -1;
 	}
-	if (rc == 1) {
-		char *end;
-		errno = 0;
-		long long n = strtoll(limit, &end, 10);
-		v = limit[0] >= '0' && limit[0] <= '9' && *end == '\0' && errno == 0 ? n : -1;
-	}
-	if (list_limit(v, rc == 1, lq, res) < 0)
+	if (query_limit(req, &lq->limit, res) < 0)
 		return -1;
 	return list_names(channel, strlen(channel), after, strlen(after), lq, res);
 }
@@ -382,7 +463,7 @@ list_from_body(const struct http_request *req, struct list_query *lq, struct htt
 	if (tracker_field_str(o, "channel", 0, &channel, &chlen, res) >= 0 &&
 	    tracker_field_str(o, "after", 0, &after, &aflen, res) >= 0 &&
 	    (has_limit = tracker_field_int(o, "limit", 0, 1, INT64_MAX, &v, res)) >= 0 &&
-	    list_limit(v, has_limit, lq, res) == 0)
+	    list_limit(v, has_limit, &lq->limit, res) == 0)
 		rc = list_names(channel, chlen, after, aflen, lq, res);
 	json_object_put(o);
 	return rc;
@@ -424,7 +505,7 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
 	char user[REG_NAME_MAX + 1], next[REG_NAME_MAX + 1] = "";
-	struct list_query lq = { 0 };
+	struct list_query lq = { .limit = t->cfg.page_max };
 	struct list_out out = { .b = &res->body };
 	int more = 0;
 
@@ -592,6 +673,18 @@ load_pubkey(const char *name, const uint8_t *key, size_t len, void *arg)
 		registry_pubkey_set(arg, name, key, len);
 }
 
+void
+tracker_config_defaults(struct tracker_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ttl_ms = TRACKER_DEFAULT_TTL_S * 1000ULL;
+	cfg->token_ttl_ms = TRACKER_TOKEN_TTL_S * 1000ULL;
+	login_guard_defaults(&cfg->guard);
+	cfg->max_user_channels = TRACKER_MAX_USER_CHANNELS;
+	cfg->max_channels = TRACKER_MAX_CHANNELS;
+	cfg->page_max = TRACKER_LIST_CAP;
+}
+
 struct tracker *
 tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 {
@@ -603,15 +696,17 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	t->reg = registry_new();
 	t->start_ms = hy_now_ms();
 	atomic_init(&t->requests, 0);
-	atomic_init(&t->hash_jobs, 0);
+	t->guard = login_guard_new(&cfg->guard);
 	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
 	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0) {
 		registry_free(t->reg);
+		login_guard_free(t->guard);
 		free(t);
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
 		registry_free(t->reg);
+		login_guard_free(t->guard);
 		free(t);
 		*cause = xstrdup("cannot hash: out of memory");
 		return NULL;
@@ -634,6 +729,7 @@ tracker_free(struct tracker *t)
 		return;
 	router_free(t->router);
 	registry_free(t->reg);
+	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);
 	free(t);
 }

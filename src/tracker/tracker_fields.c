@@ -1,6 +1,7 @@
 /* tracker_fields.c — what every tracker request goes through: the bearer
  * token, the JSON body and its fields, and the JSON answers, each check
  * answering its own 400, 401 or 403. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,95 @@ tracker_field_channel(
 	if (tracker_field_str(o, "channel", 1, &s, &len, res) < 0)
 		return -1;
 	return tracker_check_channel(s, len, out, res);
+}
+
+/* Peer addresses. */
+
+enum addr_kind {
+	ADDR_OK,
+	ADDR_LOOPBACK,
+	ADDR_UNSPECIFIED,
+	ADDR_MULTICAST,
+	ADDR_RESERVED,
+};
+
+static const char *const addr_refusals[] = {
+	[ADDR_LOOPBACK] = "Field ip must not be a loopback address: other peers would dial "
+	                  "their own machine (--allow-loopback-peers allows it)",
+	[ADDR_UNSPECIFIED] = "Field ip must not be an unspecified address",
+	[ADDR_MULTICAST] = "Field ip must not be a multicast or broadcast address",
+	[ADDR_RESERVED] = "Field ip must not be a reserved address",
+};
+
+static enum addr_kind
+addr_kind_v4(const uint8_t a[4])
+{
+	if (a[0] == 127)
+		return ADDR_LOOPBACK;
+	if (a[0] == 0)
+		return ADDR_UNSPECIFIED; /* 0.0.0.0/8, "this network" */
+	if (a[0] >= 224 && a[0] <= 239)
+		return ADDR_MULTICAST;
+	if (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255)
+		return ADDR_MULTICAST; /* the limited broadcast */
+	if (a[0] >= 240)
+		return ADDR_RESERVED;
+	return ADDR_OK;
+}
+
+/* Writes the 16-byte form of ip (IPv4 as ::ffff:a.b.c.d) to out and
+ * returns its kind; -1 if ip is no address. */
+static int
+addr_parse(const char *ip, uint8_t out[16])
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t zeros[12] = { 0 };
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t v4[4];
+
+	if (inet_pton(AF_INET, ip, v4) == 1) {
+		memcpy(out, mapped, sizeof(mapped));
+		memcpy(out + 12, v4, 4);
+		return addr_kind_v4(v4);
+	}
+	if (inet_pton(AF_INET6, ip, out) != 1)
+		return -1;
+	if (memcmp(out, mapped, 12) == 0 || memcmp(out, nat64, 12) == 0)
+		return addr_kind_v4(out + 12);
+	if (memcmp(out, zeros, 12) == 0) {
+		uint32_t low = (uint32_t)out[12] << 24 | (uint32_t)out[13] << 16 |
+		    (uint32_t)out[14] << 8 | out[15];
+		if (low == 0)
+			return ADDR_UNSPECIFIED; /* :: */
+		if (low == 1)
+			return ADDR_LOOPBACK; /* ::1 */
+		return addr_kind_v4(out + 12); /* deprecated IPv4-compatible */
+	}
+	if (out[0] == 0xff)
+		return ADDR_MULTICAST;
+	return ADDR_OK;
+}
+
+int
+tracker_check_peer_ip(
+    const struct tracker *t, const char *ip, const char *source, struct http_response *res)
+{
+	uint8_t a[16], b[16];
+	int kind = addr_parse(ip, a);
+
+	if (kind < 0) {
+		http_json_error(res, 400, "Field ip must be an IPv4 or IPv6 address");
+		return -1;
+	}
+	if (kind != ADDR_OK && !(kind == ADDR_LOOPBACK && t->cfg.allow_loopback_peers)) {
+		http_json_error(res, 403, addr_refusals[kind]);
+		return -1;
+	}
+	if (t->cfg.require_source_ip && source != NULL &&
+	    (addr_parse(source, b) < 0 || memcmp(a, b, sizeof(a)) != 0)) {
+		http_json_error(res, 403,
+		    "Field ip must be the address this request comes from (--require-source-ip)");
+		return -1;
+	}
+	return 0;
 }

@@ -23,7 +23,7 @@ struct tracker {
 	struct tracker_config cfg;
 	uint64_t start_ms;
 	atomic_uint_fast64_t requests;
-	atomic_int hash_jobs; /* queued on the thread pool */
+	struct login_guard *guard; /* admits every password hash */
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
@@ -80,6 +80,13 @@ int tracker_field_password(
 /* Canonicalises a channel name into out. */
 int tracker_check_channel(
     const char *s, size_t len, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+/* Refuses (403) a peer address ip (checked text) that others must not be
+ * sent to dial: unspecified, multicast or reserved, loopback unless
+ * cfg.allow_loopback_peers, and with cfg.require_source_ip any address
+ * but source (the request's, NULL if unknown). IPv4-mapped, -compatible
+ * and NAT64 (64:ff9b::/96) forms are judged by their IPv4 address. */
+int tracker_check_peer_ip(
+    const struct tracker *t, const char *ip, const char *source, struct http_response *res);
 /* The required "channel", canonicalised into out. */
 int tracker_field_channel(
     struct json_object *o, char out[REG_CHANNEL_MAX + 1], struct http_response *res);

@@ -8,7 +8,10 @@
  * requests see what earlier ones did. For a GET the body is the query
  * string, or for /peers/ the rest of the path (the username looked up).
  * Route: index into routes[] below. Flags: bits 0-1 pick the
- * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail.
+ * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail;
+ * bit 3 refuses loopback peer addresses (as a tracker that does not
+ * listen on loopback). The caps are small (FUZZ_MAX_*) so that a few
+ * requests reach them.
  *
  * /register and /login would hash on libuv's thread pool; the store
  * answers "the name is taken" to /register and fails for /login, so that
@@ -28,6 +31,10 @@
 #define FUZZ_MAX_REQUESTS 16
 #define FUZZ_PATH_MAX 256
 #define FUZZ_TOKEN_TTL_MS (3600 * 1000)
+/* small caps, so that 16 requests can reach them */
+#define FUZZ_MAX_USER_CHANNELS 8
+#define FUZZ_MAX_CHANNELS 12
+#define FUZZ_PAGE_MAX 4
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -167,7 +174,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 check_answer(const struct http_response *res)
 {
-	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 500, 503 };
+	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 429, 500, 503 };
 	size_t i;
 
 	if (res->deferred)
@@ -232,6 +239,7 @@ serve(struct tracker *t, struct mem_store *st, const char tokens[2][REG_TOKEN_TE
 		req.content_length = len - 2;
 	}
 	st->fail = (rec[1] & 4) != 0;
+	t->cfg.allow_loopback_peers = (rec[1] & 8) == 0;
 	st->login = routes[r].login;
 	http_response_init(&res);
 	router_dispatch(tracker_router(t), &req, &res);
@@ -244,12 +252,19 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mem_store st = { .base = { .ops = &mem_ops } };
-	struct tracker_config cfg = {
-		.ttl_ms = 60000,
-		.token_ttl_ms = FUZZ_TOKEN_TTL_MS,
-	};
+	struct tracker_config cfg;
 	char tokens[2][REG_TOKEN_TEXT_SIZE];
 	char *cause = NULL;
+
+	/* every input makes a tracker, which hashes a dummy password: at
+	 * the interactive cost that was most of the time of a run */
+	tracker_set_kdf_min(1);
+	tracker_config_defaults(&cfg);
+	cfg.ttl_ms = 60000;
+	cfg.token_ttl_ms = FUZZ_TOKEN_TTL_MS;
+	cfg.max_user_channels = FUZZ_MAX_USER_CHANNELS;
+	cfg.max_channels = FUZZ_MAX_CHANNELS;
+	cfg.page_max = FUZZ_PAGE_MAX;
 	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
 
 	if (t == NULL)

@@ -215,6 +215,46 @@ count_member(const char *name, void *arg)
 }
 
 static void
+test_channels_page_after_a_name_and_users_count_theirs(void **state)
+{
+	struct registry *r = registry_new();
+	struct seen s = { 0 };
+	char name[16];
+	int more = 0;
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "c%02d", i);
+		registry_join(r, name, "alice");
+		if (i % 2)
+			registry_join(r, name, "bob");
+	}
+	registry_join(r, "c00", "alice"); /* again: no change */
+	assert_int_equal(registry_user_channels(r, "alice"), 10);
+	assert_int_equal(registry_user_channels(r, "bob"), 5);
+	assert_int_equal(registry_user_channels(r, "nobody"), 0);
+	assert_true(registry_channel_exists(r, "c03"));
+	assert_false(registry_channel_exists(r, "c10"));
+	assert_int_equal(registry_channels(r, NULL, 4, count_channel, &s, &more), 4);
+	assert_true(more);
+	assert_string_equal(s.names[3], "c03");
+	assert_int_equal(registry_channels(r, "c03", 4, count_channel, &s, &more), 4);
+	assert_string_equal(s.names[4], "c04");
+	assert_int_equal(s.ports[5], 2); /* c05 has alice and bob */
+	assert_true(more);
+	/* after a name that is no channel: from the next one */
+	assert_int_equal(registry_channels(r, "c075", 4, count_channel, &s, &more), 2);
+	assert_string_equal(s.names[8], "c08");
+	assert_false(more);
+	assert_int_equal(registry_channels(r, "zzz", 4, count_channel, &s, &more), 0);
+	assert_false(more);
+	assert_int_equal(registry_leave(r, "c01", "bob"), 0);
+	assert_int_equal(registry_user_channels(r, "bob"), 4);
+	assert_int_equal(registry_leave(r, "c01", "bob"), -1);
+	assert_int_equal(registry_user_channels(r, "bob"), 4);
+	registry_free(r);
+}
+
+static void
 test_leaving_the_last_member_deletes_the_channel(void **state)
 {
 	struct registry *r = registry_new();
@@ -225,7 +265,9 @@ test_leaving_the_last_member_deletes_the_channel(void **state)
 	registry_join(r, "alpha", "alice");
 	registry_join(r, "alpha", "bob");
 	assert_int_equal(registry_channel_count(r), 2);
-	registry_channels(r, count_channel, &s);
+	int more = 1;
+	assert_int_equal(registry_channels(r, NULL, 100, count_channel, &s, &more), 2);
+	assert_false(more);
 	assert_string_equal(s.names[0], "alpha");
 	assert_int_equal(s.ports[0], 2);
 	assert_string_equal(s.names[1], "zeta");
@@ -383,6 +425,7 @@ main(void)
 		cmocka_unit_test(test_after_a_name_not_in_the_list),
 		cmocka_unit_test(test_all_peers_lists_only_online_ones),
 		cmocka_unit_test(test_leaving_the_last_member_deletes_the_channel),
+		cmocka_unit_test(test_channels_page_after_a_name_and_users_count_theirs),
 		cmocka_unit_test(test_tokens_stand_for_their_user_until_revoked_or_expired),
 		cmocka_unit_test(test_oldest_token_goes_past_the_cap),
 		cmocka_unit_test(test_sweep_reclaims_in_bounded_slices),

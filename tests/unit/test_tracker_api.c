@@ -85,11 +85,14 @@ struct fixture {
 static int
 setup(void **state)
 {
-	struct tracker_config cfg = { .ttl_ms = 60000, .token_ttl_ms = TOKEN_TTL_MS };
+	struct tracker_config cfg;
 	struct fixture *f = calloc(1, sizeof(*f));
 	char token[REG_TOKEN_TEXT_SIZE], *cause = NULL;
 
 	tracker_set_kdf_min(1);
+	tracker_config_defaults(&cfg);
+	cfg.ttl_ms = 60000;
+	cfg.token_ttl_ms = TOKEN_TTL_MS;
 	if (f == NULL || (f->t = tracker_new(&mem_store, &cfg, &cause)) == NULL)
 		return -1;
 	registry_token_issue(f->t->reg, "alice", hy_now_ms() + TOKEN_TTL_MS, token);
@@ -172,6 +175,97 @@ test_get_list_query_pages_and_refuses_bad_escapes(void **state)
 	http_response_fini(&res);
 }
 
+/* Serves POST path with a JSON body; returns the status, body in res. */
+static int
+post(struct fixture *f, const char *path, const char *body, struct http_response *res)
+{
+	struct http_request req;
+	char p[64];
+
+	memset(&req, 0, sizeof(req));
+	snprintf(p, sizeof(p), "%s", path);
+	req.method = HTTP_POST;
+	req.path = p;
+	req.path_len = strlen(p);
+	req.body = body;
+	req.body_len = strlen(body);
+	req.head.headers[0].name = "Authorization";
+	req.head.headers[0].name_len = strlen("Authorization");
+	req.head.headers[0].value = f->auth;
+	req.head.headers[0].value_len = strlen(f->auth);
+	req.head.num_headers = 1;
+	http_response_reset(res);
+	router_dispatch(tracker_router(f->t), &req, res);
+	buf_append_char(&res->body, '\0');
+	return res->status;
+}
+
+static void
+test_channels_page_with_next_and_refuse_bad_queries(void **state)
+{
+	struct fixture *f = *state;
+	struct http_response res;
+
+	http_response_init(&res);
+	registry_join(f->t->reg, "b", "bob");
+	registry_join(f->t->reg, "a", "bob");
+	registry_join(f->t->reg, "c", "bob");
+	assert_int_equal(get(f, "/channels", "limit=2", &res), 200);
+	assert_non_null(strstr(res.body.data, "\"count\":2"));
+	assert_non_null(strstr(res.body.data, "\"total\":3"));
+	assert_non_null(strstr(res.body.data, "\"next\":\"b\""));
+	assert_int_equal(get(f, "/channels", "after=%23b", &res), 200);
+	assert_non_null(strstr(res.body.data, "\"name\":\"c\""));
+	assert_null(strstr(res.body.data, "\"name\":\"a\""));
+	assert_null(strstr(res.body.data, "\"next\""));
+	assert_int_equal(get(f, "/channels", NULL, &res), 200);
+	assert_int_equal(get(f, "/channels", "after=%zz", &res), 400);
+	assert_int_equal(get(f, "/channels", "after=a%20b", &res), 400);
+	assert_int_equal(get(f, "/channels", "limit=-1", &res), 400);
+	http_response_fini(&res);
+}
+
+static void
+test_submit_info_keeps_to_the_caps_and_the_address_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct http_response res;
+
+	http_response_init(&res);
+	f->t->cfg.max_user_channels = 2;
+	f->t->cfg.max_channels = 3;
+	assert_int_equal(
+	    post(f, "/submit-info",
+	        "{\"ip\":\"10.0.0.1\",\"port\":1,\"channels\":[\"x\",\"y\",\"z\"]}", &res),
+	    200);
+	assert_non_null(strstr(res.body.data, "--max-channels-per-user"));
+	assert_non_null(strstr(res.body.data, "\"refused_channels\":[\"z\"]"));
+	assert_int_equal(registry_channel_count(f->t->reg), 2);
+	assert_true(registry_peer_online(f->t->reg, "alice", hy_now_ms()));
+	assert_int_equal(
+	    post(f, "/submit-info",
+	        "{\"ip\":\"10.0.0.1\",\"port\":1,\"channels\":[\"x\",\"#x\",\"y\"]}", &res),
+	    200);
+	assert_null(strstr(res.body.data, "refused_channels"));
+	registry_join(f->t->reg, "w", "bob");
+	registry_join(f->t->reg, "v", "bob"); /* the store may hold more than the cap */
+	assert_int_equal(post(f, "/add-list", "{\"channel\":\"x\"}", &res), 200);
+	assert_int_equal(post(f, "/leave", "{\"channel\":\"x\"}", &res), 200);
+	assert_int_equal(post(f, "/add-list", "{\"channel\":\"u\"}", &res), 403);
+	assert_non_null(strstr(res.body.data, "--max-channels)"));
+	assert_int_equal(post(f, "/add-list", "{\"channel\":\"w\"}", &res), 200);
+	f->t->cfg.allow_loopback_peers = 0;
+	assert_int_equal(
+	    post(f, "/submit-info", "{\"ip\":\"::ffff:127.1.2.3\",\"port\":1}", &res), 403);
+	assert_int_equal(post(f, "/submit-info", "{\"ip\":\"ff05::2\",\"port\":1}", &res), 403);
+	assert_int_equal(post(f, "/submit-info", "{\"ip\":\"::2\",\"port\":1}", &res), 403);
+	assert_int_equal(post(f, "/submit-info", "{\"ip\":\"::a00:1\",\"port\":1}", &res), 200);
+	f->t->cfg.allow_loopback_peers = 1;
+	assert_int_equal(post(f, "/submit-info", "{\"ip\":\"::1\",\"port\":1}", &res), 200);
+	assert_int_equal(post(f, "/submit-info", "{\"ip\":\"0.0.0.0\",\"port\":1}", &res), 403);
+	http_response_fini(&res);
+}
+
 int
 main(void)
 {
@@ -180,6 +274,10 @@ main(void)
 		    test_get_list_without_a_query_lists_every_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_get_list_query_pages_and_refuses_bad_escapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_channels_page_with_next_and_refuse_bad_queries, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_submit_info_keeps_to_the_caps_and_the_address_rules, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
