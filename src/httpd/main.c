@@ -7,12 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/webapp.h"
 
 #define HTTPD_DEFAULT_HOST "0.0.0.0"
 #define HTTPD_DEFAULT_PORT 9000
 #define HTTPD_SWEEP_MS 60000
+/* two years, as hstspreload.org asks; subdomains are not ours to bind */
+#define HTTPD_HSTS "Strict-Transport-Security: max-age=63072000\r\n"
 #define DEMO_USER "admin"
 #define DEMO_PASSWORD "password"
 
@@ -26,6 +29,9 @@ enum {
 	OPT_BODY_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_PLAIN_LISTEN,
 };
 
 static const struct option options[] = {
@@ -41,6 +47,9 @@ static const struct option options[] = {
 	{ "body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "plain-listen", required_argument, NULL, OPT_PLAIN_LISTEN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -55,7 +64,11 @@ usage(FILE *f)
 	    "                    [--session-ttl SECONDS] [--quiet]\n"
 	    "       hychat-httpd [--users FILE] --add-user NAME   (password on stdin)\n"
 	    "\n"
-	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --listen HOST:PORT      address to serve, repeatable; TLS with --tls-cert\n"
+	    "                          (default %s:%d)\n"
+	    "  --tls-cert FILE         certificate chain (PEM): every --listen speaks TLS\n"
+	    "  --tls-key FILE          its private key (PEM, mode 0600 or stricter)\n"
+	    "  --plain-listen HOST:PORT   a plain HTTP address besides, repeatable\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
 	    "  --root DIR              the site (default: the bundled demo site)\n"
 	    "  --users FILE            users file of Argon2id hashes (default: the demo's)\n"
@@ -152,6 +165,7 @@ int
 main(int argc, char **argv)
 {
 	struct http_server_config cfg;
+	static struct http_listen_set ls;
 	char host[256] = HTTPD_DEFAULT_HOST, rootbuf[4096], usersbuf[4096];
 	const char *root = NULL, *users_path = NULL, *adduser = NULL, *err = NULL;
 	int port = HTTPD_DEFAULT_PORT, quiet = 0, opt;
@@ -162,9 +176,12 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "r:u:w:qhV", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
-			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
-				log_fatal(2, "--listen %s: %s", optarg, err);
+		case OPT_PLAIN_LISTEN:
+			http_listen_add(
+			    &ls, optarg, opt == OPT_PLAIN_LISTEN, host, sizeof(host), &port);
 			break;
+		case OPT_TLS_CERT: ls.cert = optarg; break;
+		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
 		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
 		case 'r': root = optarg; break;
@@ -205,6 +222,7 @@ main(int argc, char **argv)
 		users_path = demo_path("config/httpd-users", usersbuf, sizeof(usersbuf));
 	if (adduser != NULL)
 		return add_user(users_path, adduser);
+	http_listen_apply(&ls, &cfg, host, port);
 	if (root == NULL)
 		root = demo_path("www", rootbuf, sizeof(rootbuf));
 
@@ -226,13 +244,12 @@ main(int argc, char **argv)
 	struct webapp app;
 	webapp_init(&app, files, users, sessions, (unsigned)ttl);
 
-	cfg.host = host;
-	cfg.port = port;
 	cfg.server_name = "hychat-httpd";
+	cfg.tls_headers = HTTPD_HSTS;
 	cfg.access_log = !quiet;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	log_info("serving %s on http://%s:%d/ (%d worker%s)", root, host, port, cfg.workers,
-	    cfg.workers == 1 ? "" : "s");
+	log_info("serving %s on %s://%s:%d/ (%d worker%s)", root, http_listen_scheme(&ls), host,
+	    port, cfg.workers, cfg.workers == 1 ? "" : "s");
 	int rc = http_server_run(
 	    &cfg, &router_http_handler, app.router, worker_init, worker_fini, NULL, &err);
 	if (rc != 0)
@@ -241,5 +258,6 @@ main(int argc, char **argv)
 	sessions_free(sessions);
 	users_free(users);
 	http_static_free(files);
+	http_listen_fini(&ls);
 	return 0;
 }

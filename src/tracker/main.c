@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hychat/http_json.h"
+#include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/registry.h"
 #include "hychat/tracker_api.h"
@@ -33,6 +34,9 @@ enum {
 	OPT_ADD_USER,
 	OPT_KDF_COST,
 	OPT_MAX_CONNS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_PLAIN_LISTEN,
 };
 
 static const struct option options[] = {
@@ -47,6 +51,9 @@ static const struct option options[] = {
 	{ "add-user", required_argument, NULL, OPT_ADD_USER },
 	{ "kdf-cost", required_argument, NULL, OPT_KDF_COST },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "plain-listen", required_argument, NULL, OPT_PLAIN_LISTEN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -62,7 +69,11 @@ usage(FILE *f)
 	    "[--quiet]\n"
 	    "       hychat-tracker [--db PATH] --add-user NAME   (password on stdin)\n"
 	    "\n"
-	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --listen HOST:PORT      address to serve, repeatable; TLS with --tls-cert\n"
+	    "                          (default %s:%d)\n"
+	    "  --tls-cert FILE         certificate chain (PEM): every --listen speaks TLS\n"
+	    "  --tls-key FILE          its private key (PEM, mode 0600 or stricter)\n"
+	    "  --plain-listen HOST:PORT   a plain HTTP address besides, repeatable\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
 	    "  --db PATH               the database (default $XDG_STATE_HOME/hychat/%s)\n"
 	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
@@ -178,6 +189,7 @@ struct run {
 	const struct http_server_config *cfg;
 	const char *db;
 	uint64_t ttl_ms;
+	const char *scheme;
 };
 
 static void
@@ -202,9 +214,10 @@ worker_init(int worker, uv_loop_t *loop, void *arg)
 		uv_timer_start(&run->sweep, sweep_cb, TRACKER_SWEEP_MS, TRACKER_SWEEP_MS);
 	}
 	if (worker == run->cfg->workers - 1)
-		log_info("tracker on http://%s:%d/ (db %s, ttl %llus, %d worker%s)", run->cfg->host,
-		    run->cfg->port, run->db, (unsigned long long)(run->ttl_ms / 1000),
-		    run->cfg->workers, run->cfg->workers == 1 ? "" : "s");
+		log_info("tracker on %s://%s:%d/ (db %s, ttl %llus, %d worker%s)", run->scheme,
+		    run->cfg->host, run->cfg->port, run->db,
+		    (unsigned long long)(run->ttl_ms / 1000), run->cfg->workers,
+		    run->cfg->workers == 1 ? "" : "s");
 }
 
 static void
@@ -221,6 +234,7 @@ int
 main(int argc, char **argv)
 {
 	struct http_server_config cfg;
+	static struct http_listen_set ls;
 	struct tracker_config tc = {
 		.ttl_ms = TRACKER_DEFAULT_TTL_S * 1000ULL,
 		.token_ttl_ms = TRACKER_TOKEN_TTL_S * 1000ULL,
@@ -235,9 +249,12 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "w:qhV", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
-			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
-				log_fatal(2, "--listen %s: %s", optarg, err);
+		case OPT_PLAIN_LISTEN:
+			http_listen_add(
+			    &ls, optarg, opt == OPT_PLAIN_LISTEN, host, sizeof(host), &port);
 			break;
+		case OPT_TLS_CERT: ls.cert = optarg; break;
+		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
 		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
 		case OPT_DB: db = optarg; break;
@@ -282,6 +299,7 @@ main(int argc, char **argv)
 		db = default_db(dbbuf, sizeof(dbbuf));
 	if (adduser != NULL)
 		return add_user(db, adduser);
+	http_listen_apply(&ls, &cfg, host, port);
 
 	struct store *st = open_store(db);
 	struct tracker *t = tracker_new(st, &tc, &cause);
@@ -291,9 +309,11 @@ main(int argc, char **argv)
 		st->ops->close(st);
 		log_fatal(1, "--db %s: %s", db, line);
 	}
-	struct run run = { .t = t, .cfg = &cfg, .db = db, .ttl_ms = tc.ttl_ms };
-	cfg.host = host;
-	cfg.port = port;
+	struct run run = { .t = t,
+		.cfg = &cfg,
+		.db = db,
+		.ttl_ms = tc.ttl_ms,
+		.scheme = http_listen_scheme(&ls) };
 	cfg.server_name = "hychat-tracker";
 	cfg.max_body_bytes = TRACKER_MAX_BODY_BYTES;
 	cfg.error_page = http_json_error;
@@ -303,6 +323,7 @@ main(int argc, char **argv)
 	    &cfg, &router_http_handler, tracker_router(t), worker_init, worker_fini, &run, &err);
 	tracker_free(t);
 	st->ops->close(st);
+	http_listen_fini(&ls);
 	if (rc != 0)
 		log_fatal(1, "listen on %s:%d: %s", host, port, err);
 	return 0;
