@@ -1015,11 +1015,10 @@ conn_parse_head(struct http_conn *c)
 	}
 	if (c->state == CONN_IDLE && s->cfg.tls == NULL &&
 	    (unsigned char)c->in[0] == CONN_TLS_FIRST_BYTE) {
-		/* no request line starts so; an answer in clear would only
-		 * puzzle the TLS client */
-		log_info("%s: TLS handshake on a plain HTTP port: closed", c->remote);
-		c->in_len = 0;
-		conn_close_graceful(c);
+		/* no request line starts so: a client speaking TLS */
+		log_info(
+		    "%s: TLS handshake on a plain HTTP port: answered 400 and closed", c->remote);
+		conn_fail(c, 400);
 		return 0;
 	}
 	if (c->state == CONN_IDLE) {

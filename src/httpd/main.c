@@ -62,6 +62,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: hychat-httpd [--listen HOST:PORT] [--root DIR] [--users FILE] [--workers N]\n"
 	    "                    [--session-ttl SECONDS] [--quiet]\n"
+	    "                    [--tls-cert FILE --tls-key FILE] [--plain-listen HOST:PORT]\n"
 	    "       hychat-httpd [--users FILE] --add-user NAME   (password on stdin)\n"
 	    "\n"
 	    "  --listen HOST:PORT      address to serve, repeatable; TLS with --tls-cert\n"

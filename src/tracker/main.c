@@ -67,6 +67,7 @@ usage(FILE *f)
 	    "usage: hychat-tracker [--listen HOST:PORT] [--db PATH] [--ttl SECONDS] [--workers N]\n"
 	    "                      [--token-ttl SECONDS] [--max-conns N] [--no-register] "
 	    "[--quiet]\n"
+	    "                      [--tls-cert FILE --tls-key FILE] [--plain-listen HOST:PORT]\n"
 	    "       hychat-tracker [--db PATH] --add-user NAME   (password on stdin)\n"
 	    "\n"
 	    "  --listen HOST:PORT      address to serve, repeatable; TLS with --tls-cert\n"

@@ -18,41 +18,19 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import Proc, binary, case, free_port, raw, run  # noqa: E402
+from hytest import Proc, binary, case, free_port, raw, run, tls_cert  # noqa: E402
 
 DIR = tempfile.mkdtemp(prefix="hychat-tls-")
-
-
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, **kw)
-
-
-def make_ca():
-    key, pem = os.path.join(DIR, "ca.key"), os.path.join(DIR, "ca.pem")
-    if not os.path.exists(pem):
-        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-           "-nodes", "-keyout", key, "-out", pem, "-days", "2", "-subj", "/CN=hychat test CA")
-    return key, pem
+GET_CLOSE = b"GET /get-list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 def make_cert(name, cn):
-    """A server certificate for 127.0.0.1 and localhost, signed by the test
-    CA, as NAME.pem and NAME.key (mode 0600)."""
-    cakey, capem = make_ca()
-    key, csr, pem = (os.path.join(DIR, name + ext) for ext in (".key", ".csr", ".pem"))
-    ext = os.path.join(DIR, name + ".ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-       "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
-    sh("openssl", "x509", "-req", "-in", csr, "-CA", capem, "-CAkey", cakey,
-       "-CAcreateserial", "-out", pem, "-days", "2", "-extfile", ext)
-    os.chmod(key, 0o600)
-    return pem, key
+    """NAME.pem and NAME.key for 127.0.0.1, signed by the test CA."""
+    return tls_cert(DIR, name, cn)[1:]
 
 
 def ca_pem():
-    return make_ca()[1]
+    return os.path.join(DIR, "ca.pem")
 
 
 def client_ctx():
@@ -126,8 +104,7 @@ def test_tracker_speaks_tls_to_curl_and_s_client():
         assert st == 201, st
         st, _, b = https(port, "POST", "/login", {"username": "alice", "password": "pw1"})
         assert st == 200 and json.loads(b)["token"], (st, b)
-        txt, rc = s_client(port, "-brief", "-ign_eof", stdin=b"GET /get-list HTTP/1.1\r\nHost: x\r\n"
-                           b"Connection: close\r\n\r\n")
+        txt, rc = s_client(port, "-brief", "-ign_eof", stdin=GET_CLOSE)
         assert "Verification: OK" in txt, txt
         assert "Protocol version: TLSv1.3" in txt, txt
         assert "HTTP/1.1 401" in txt, txt
@@ -192,9 +169,10 @@ def test_alpn_http11_and_session_resumption():
         assert "ALPN protocol: http/1.1" in txt, txt
         for ver in ("-tls1_3", "-tls1_2"):
             sess = os.path.join(DIR, "sess" + ver)
-            txt, rc = s_client(port, ver, "-sess_out", sess, stdin=b"Q\n")
+            # a whole exchange, so that the TLS 1.3 ticket has arrived
+            txt, rc = s_client(port, ver, "-sess_out", sess, "-ign_eof", stdin=GET_CLOSE)
             assert rc == 0 and "New, TLSv1" in txt, txt
-            txt, rc = s_client(port, ver, "-sess_in", sess, stdin=b"Q\n")
+            txt, rc = s_client(port, ver, "-sess_in", sess, "-ign_eof", stdin=GET_CLOSE)
             assert rc == 0 and "Reused, TLSv1" in txt, (ver, txt)
     finally:
         assert p.stop() == 0, p.output()
