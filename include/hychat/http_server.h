@@ -249,9 +249,9 @@ int http_conn_closed(const struct http_conn *c);
 void http_conn_close(struct http_conn *c, int abort);
 
 /* Runs cfg->workers loops, each with its own server per listener
- * (cfg, then cfg->more), until SIGINT or SIGTERM. SIGHUP reloads the TLS
- * contexts' certificates (http_tls_reload()), logging the outcome; open
- * connections keep theirs. init is called on each worker's loop before it runs (worker
+ * (cfg, then cfg->more), until SIGINT or SIGTERM. When a listener speaks
+ * TLS, SIGHUP reloads the TLS contexts' certificates (http_tls_reload()),
+ * logging the outcome; open connections keep theirs. init is called on each worker's loop before it runs (worker
  * index, loop, arg); fini on that loop when the worker is asked to stop,
  * to close the handles init opened; either may be NULL.
  * Returns 0, or 1 with *err set if a worker could not listen. */

@@ -797,7 +797,11 @@ void
 http_conn_resume(struct http_conn *c)
 {
 	c->paused = 0;
-	conn_update_reading(c);
+	/* TLS may hold decrypted bytes that no new read will bring out */
+	if (c->tls != NULL && !c->in_process && !c->closing)
+		conn_process(c);
+	else
+		conn_update_reading(c);
 }
 
 void

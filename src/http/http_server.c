@@ -313,6 +313,15 @@ run_sighup_cb(uv_signal_t *sig, int signum)
 	}
 }
 
+static int
+run_has_tls(const struct http_server_config *cfg)
+{
+	int any = cfg->tls != NULL;
+	for (size_t i = 0; i < cfg->nmore; i++)
+		any |= cfg->more[i].tls != NULL;
+	return any;
+}
+
 static void
 close_walk_cb(uv_handle_t *h, void *arg)
 {
@@ -401,7 +410,8 @@ http_server_run(const struct http_server_config *cfg, const struct http_handler 
 	run.sigint.data = run.sigterm.data = run.sighup.data = &run;
 	uv_signal_start(&run.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&run.sigterm, run_signal_cb, SIGTERM);
-	uv_signal_start(&run.sighup, run_sighup_cb, SIGHUP);
+	if (run_has_tls(cfg))
+		uv_signal_start(&run.sighup, run_sighup_cb, SIGHUP);
 
 	for (int i = 1; i < n; i++) {
 		if (pthread_create(&run.w[i].thread, NULL, worker_main, &run.w[i]) != 0)

@@ -243,6 +243,40 @@ def test_sighup_reloads_the_certificate_and_keeps_open_connections():
 
 
 @case
+def test_large_files_and_pipelined_requests_over_tls():
+    cert, key = make_cert("big", "big")
+    root = tempfile.mkdtemp(dir=DIR)
+    big = os.urandom(3 * 1024 * 1024 + 17)  # streamed, past the write queue's limit
+    os.mkdir(os.path.join(root, "public"))
+    with open(os.path.join(root, "public", "big.bin"), "wb") as f:
+        f.write(big)
+    with open(os.path.join(root, "login.html"), "w") as f:
+        f.write("<p>login</p>\n")
+    p, port = start("hychat-httpd", cert, key, ["--quiet", "--root", root])
+    try:
+        # a slow reader: the server's queue fills and drains many times
+        out = subprocess.run(["curl", "-sS", "--cacert", ca_pem(), "--limit-rate", "2M",
+                              "https://127.0.0.1:%d/public/big.bin" % port],
+                             capture_output=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == big, "%d bytes, not the file's %d" % (len(out.stdout), len(big))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw_sock:
+            with client_ctx().wrap_socket(raw_sock, server_hostname="localhost") as s:
+                s.sendall(b"GET /login.html HTTP/1.1\r\nHost: x\r\n\r\n" * 20 +
+                          b"GET /login.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    data += d
+        assert data.count(b"HTTP/1.1 200 OK") == 21, data[:300]
+        assert data.count(b"<p>login</p>") == 21
+    finally:
+        assert p.stop() == 0, p.output()
+
+
+@case
 def test_a_key_others_may_read_is_refused_at_start():
     cert, key = make_cert("mode", "mode")
     os.chmod(key, 0o644)
