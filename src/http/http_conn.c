@@ -361,12 +361,13 @@ conn_tls_pump(struct http_conn *c)
 	while (!c->closing && !c->want_close && c->tls != NULL) {
 		char *dst;
 		size_t cap;
-		if (c->state == CONN_TUNNEL || c->state == CONN_LINGER || c->in == NULL) {
-			/* the scratch is free again: its ciphertext is in the BIO */
+		/* the scratch is free again: its ciphertext is in the BIO */
+		if (c->state == CONN_TUNNEL || c->state == CONN_LINGER) {
 			dst = s->tls_scratch;
-			cap = c->state == CONN_IDLE || c->state == CONN_HEAD
-			    ? HTTP_INITIAL_INPUT
-			    : sizeof(s->tls_scratch);
+			cap = sizeof(s->tls_scratch);
+		} else if (c->in == NULL) {
+			dst = s->tls_scratch;
+			cap = HTTP_INITIAL_INPUT; /* what the new input buffer holds */
 		} else {
 			conn_grow_input(c);
 			dst = c->in + c->in_len;
@@ -412,8 +413,8 @@ conn_tls_pump(struct http_conn *c)
 static void
 conn_tls_input(struct http_conn *c, const char *data, size_t len)
 {
-	if (c->state == CONN_LINGER)
-		return;
+	if (c->state == CONN_LINGER || c->want_close)
+		return; /* nothing more is read: the connection is closing */
 	if (c->tls == NULL) {
 		c->tls = http_tls_conn_new(c->srv->cfg.tls, NULL);
 		if (c->tls == NULL) {

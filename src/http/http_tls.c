@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/buffer.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -32,6 +33,10 @@
 #define TLS_HMAC_KEY_LEN 32
 #define TLS_RECORD_HANDSHAKE 0x16
 #define TLS_KEY_FORBIDDEN_MODE 077 /* no bit for group or others, as ssh */
+/* A drained memory BIO whose buffer grew past this is replaced: a memory
+ * BIO never shrinks, and an idle connection should not keep the buffer
+ * of the largest response it ever sent. */
+#define TLS_BIO_KEEP_BYTES 4096
 
 /* Mozilla's "intermediate" configuration (version 5.7). */
 #define TLS_CIPHERS_12 \
@@ -406,12 +411,47 @@ tls_ctx_current(struct http_tls *t)
 	return ctx;
 }
 
+static BIO *
+bio_new_mem(void)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+
+	/* an empty memory BIO means "wait for more", not end of file */
+	if (b != NULL)
+		BIO_set_mem_eof_return(b, -1);
+	return b;
+}
+
+/* Swaps a drained, grown BIO for a fresh one (see TLS_BIO_KEEP_BYTES). */
+static void
+bio_trim(struct http_tls_conn *tc, int write_side)
+{
+	BIO *b = write_side ? tc->wbio : tc->rbio;
+	BUF_MEM *bm = NULL;
+
+	if (BIO_ctrl_pending(b) != 0 || BIO_get_mem_ptr(b, &bm) != 1 || bm == NULL ||
+	    bm->max <= TLS_BIO_KEEP_BYTES)
+		return;
+	BIO *fresh = bio_new_mem();
+	if (fresh == NULL) {
+		ERR_clear_error();
+		return;
+	}
+	if (write_side) {
+		SSL_set0_wbio(tc->ssl, fresh); /* frees the old one */
+		tc->wbio = fresh;
+	} else {
+		SSL_set0_rbio(tc->ssl, fresh);
+		tc->rbio = fresh;
+	}
+}
+
 struct http_tls_conn *
 http_tls_conn_new(struct http_tls *t, const char *server_name)
 {
 	SSL_CTX *ctx = tls_ctx_current(t);
 	SSL *ssl = SSL_new(ctx);
-	BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+	BIO *r = bio_new_mem(), *w = bio_new_mem();
 
 	SSL_CTX_free(ctx); /* the SSL holds its own */
 	if (ssl == NULL || r == NULL || w == NULL) {
@@ -421,9 +461,6 @@ http_tls_conn_new(struct http_tls *t, const char *server_name)
 		ERR_clear_error();
 		return NULL;
 	}
-	/* an empty memory BIO means "wait for more", not end of file */
-	BIO_set_mem_eof_return(r, -1);
-	BIO_set_mem_eof_return(w, -1);
 	SSL_set_bio(ssl, r, w);
 	struct http_tls_conn *tc = xcalloc(1, sizeof(*tc));
 	tc->ssl = ssl;
@@ -493,7 +530,10 @@ http_tls_conn_read(struct http_tls_conn *tc, char *out, size_t cap, const char *
 		return (ssize_t)n;
 	switch (SSL_get_error(tc->ssl, rc)) {
 	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE: ERR_clear_error(); return 0;
+	case SSL_ERROR_WANT_WRITE:
+		ERR_clear_error();
+		bio_trim(tc, 0);
+		return 0;
 	case SSL_ERROR_ZERO_RETURN: ERR_clear_error(); return HTTP_TLS_EOF;
 	default: *cause = tls_reason("TLS"); return HTTP_TLS_ERROR;
 	}
@@ -535,6 +575,7 @@ http_tls_conn_take(struct http_tls_conn *tc, struct buf *out)
 	}
 	out->len += n;
 	out->data[out->len] = '\0';
+	bio_trim(tc, 1);
 	return n;
 }
 
