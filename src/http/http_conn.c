@@ -26,6 +26,7 @@ static void conn_process(struct http_conn *c);
 static void conn_flush(struct http_conn *c);
 static void conn_teardown(struct http_conn *c);
 static void conn_update_reading(struct http_conn *c);
+static void conn_tls_release_idle(struct http_conn *c);
 
 static const char *const method_names[] = {
 #define HTTP_METHOD_NAME(m) #m,
@@ -194,6 +195,7 @@ conn_write_cb(uv_write_t *req, int status)
 	}
 	if (!c->closing)
 		conn_update_reading(c);
+	conn_tls_release_idle(c);
 }
 
 /* TLS: encrypts the plaintext output into wire, after whatever the
@@ -1137,6 +1139,28 @@ conn_read_body(struct http_conn *c)
 	return 1;
 }
 
+/* An idle TLS connection gives its buffers back: with the SSL object it
+ * already costs several kilobytes, and thousands of idle keep-alive
+ * clients should not each hold a request's and a response's worth too.
+ * The next bytes start from the loop's scratch buffer, as at the accept. */
+static void
+conn_tls_release_idle(struct http_conn *c)
+{
+	if (c->tls == NULL || c->closing || c->state != CONN_IDLE || c->in_len != 0 || c->writing ||
+	    c->out.len != 0 || c->wire.len != 0 || c->in_process)
+		return;
+	free(c->in);
+	c->in = NULL;
+	c->in_cap = 0;
+	c->head_len = 0;
+	c->last_len = 0;
+	buf_fini(&c->out);
+	buf_fini(&c->wire);
+	buf_fini(&c->inflight);
+	buf_fini(&c->path);
+	buf_fini(&c->body);
+}
+
 static void
 conn_process(struct http_conn *c)
 {
@@ -1162,6 +1186,7 @@ conn_process(struct http_conn *c)
 	conn_flush(c);
 	if (!c->closing)
 		conn_update_reading(c);
+	conn_tls_release_idle(c);
 }
 
 void

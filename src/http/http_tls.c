@@ -35,8 +35,8 @@
 #define TLS_KEY_FORBIDDEN_MODE 077 /* no bit for group or others, as ssh */
 /* A drained memory BIO whose buffer grew past this is replaced: a memory
  * BIO never shrinks, and an idle connection should not keep the buffer
- * of the largest response it ever sent. */
-#define TLS_BIO_KEEP_BYTES 4096
+ * of the largest flight it ever saw. 0: any drained buffer goes. */
+#define TLS_BIO_KEEP_BYTES 0
 
 /* Mozilla's "intermediate" configuration (version 5.7). */
 #define TLS_CIPHERS_12 \
