@@ -161,6 +161,28 @@ def test_old_protocols_and_weak_ciphers_are_refused():
 
 
 @case
+def test_renegotiation_is_refused():
+    cert, key = make_cert("reneg", "reneg")
+    p, port = start("hychat-tracker", cert, key, ["--quiet"])
+    try:
+        # s_client's "R" line asks for a TLS 1.2 renegotiation; stdin stays
+        # open a moment so that the answer is read
+        sc = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                               "-tls1_2", "-CAfile", ca_pem()], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(1.0)
+        sc.stdin.write(b"R\n")
+        sc.stdin.flush()
+        time.sleep(1.5)
+        txt = sc.communicate(timeout=20)[0].decode("utf-8", "replace")
+        assert "RENEGOTIATING" in txt, txt
+        assert "no renegotiation" in txt, txt
+        assert https(port, "GET", "/get-list")[0] == 401
+    finally:
+        assert p.stop() == 0, p.output()
+
+
+@case
 def test_alpn_http11_and_session_resumption():
     cert, key = make_cert("resume", "resume")
     p, port = start("hychat-tracker", cert, key, ["--quiet"])
