@@ -134,9 +134,27 @@ struct http_handler {
 	void (*on_drain)(struct http_conn *c);
 };
 
+struct http_tls;
+
+/* One more address for http_server_run(): its own host, port and TLS
+ * context, everything else from the config. */
+struct http_listen {
+	const char *host;
+	int port;
+	struct http_tls *tls; /* NULL: plain HTTP */
+};
+
 struct http_server_config {
 	const char *host;
 	int port;
+	/* Speak TLS (see http_tls.h) with this context; NULL: plain HTTP.
+	 * Plain HTTP on a TLS listener gets a 400 in clear and a TLS
+	 * handshake on a plain one a close, each with a log line. */
+	struct http_tls *tls;
+	uint64_t handshake_timeout_ms; /* accept to end of the TLS handshake */
+	/* further listeners run by http_server_run() on the same loops */
+	const struct http_listen *more;
+	size_t nmore;
 	int workers;
 	size_t max_conns; /* per worker */
 	size_t max_header_bytes;
@@ -151,6 +169,9 @@ struct http_server_config {
 	 * HTML page. The tracker sets http_json_error. */
 	void (*error_page)(struct http_response *res, int status, const char *msg);
 	int access_log; /* one line per request on stdout */
+	/* "Name: value\r\n" lines added to every response of a TLS
+	 * listener (httpd: Strict-Transport-Security); NULL for none */
+	const char *tls_headers;
 };
 
 /* Fills cfg with the defaults above. */
@@ -173,6 +194,8 @@ void *http_conn_ctx(const struct http_conn *c);
 void *http_conn_data(const struct http_conn *c);
 void http_conn_set_data(struct http_conn *c, void *data);
 uv_loop_t *http_conn_loop(const struct http_conn *c);
+/* 1 if the connection speaks TLS. */
+int http_conn_is_tls(const struct http_conn *c);
 /* The peer address as text ("127.0.0.1"). */
 const char *http_conn_remote(const struct http_conn *c);
 /* The request being served, or NULL. */
@@ -225,8 +248,10 @@ int http_conn_closed(const struct http_conn *c);
 /* Closes the connection after queued output is written (abort: now). */
 void http_conn_close(struct http_conn *c, int abort);
 
-/* Runs cfg->workers loops, each with its own server, until SIGINT or
- * SIGTERM. init is called on each worker's loop before it runs (worker
+/* Runs cfg->workers loops, each with its own server per listener
+ * (cfg, then cfg->more), until SIGINT or SIGTERM. When a listener speaks
+ * TLS, SIGHUP reloads the TLS contexts' certificates (http_tls_reload()),
+ * logging the outcome; open connections keep theirs. init is called on each worker's loop before it runs (worker
  * index, loop, arg); fini on that loop when the worker is asked to stop,
  * to close the handles init opened; either may be NULL.
  * Returns 0, or 1 with *err set if a worker could not listen. */

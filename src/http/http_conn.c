@@ -15,10 +15,18 @@
 #include "http_internal.h"
 #include "hychat/log.h"
 
+/* What a plain HTTP client hears on a TLS port, in clear. */
+#define CONN_TLS_REFUSAL_BODY "This port speaks HTTPS: use an https:// URL.\n"
+#define CONN_TLS_REFUSAL_HEAD \
+	"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n" \
+	"Content-Length: "
+#define CONN_TLS_FIRST_BYTE 0x16 /* a TLS handshake record */
+
 static void conn_process(struct http_conn *c);
 static void conn_flush(struct http_conn *c);
 static void conn_teardown(struct http_conn *c);
 static void conn_update_reading(struct http_conn *c);
+static void conn_tls_release_idle(struct http_conn *c);
 
 static const char *const method_names[] = {
 #define HTTP_METHOD_NAME(m) #m,
@@ -45,7 +53,7 @@ method_lookup(const char *s, size_t len)
 static size_t
 conn_queued(const struct http_conn *c)
 {
-	return c->out.len + (c->writing ? c->inflight.len : 0);
+	return c->out.len + c->wire.len + (c->writing ? c->inflight.len : 0);
 }
 
 static size_t
@@ -62,6 +70,8 @@ conn_free(struct http_conn *c)
 	buf_fini(&c->body);
 	buf_fini(&c->out);
 	buf_fini(&c->inflight);
+	buf_fini(&c->wire);
+	http_tls_conn_free(c->tls);
 	free(c);
 }
 
@@ -130,6 +140,13 @@ conn_written(struct http_conn *c)
 {
 	if (c->closing || !c->want_close || c->shutdown_sent)
 		return;
+	if (c->tls != NULL && !c->tls_notified) {
+		/* a TLS close: close_notify goes out before the TCP FIN */
+		c->tls_notified = 1;
+		http_tls_conn_close_notify(c->tls);
+		conn_flush(c);
+		return;
+	}
 	c->shutdown_sent = 1;
 	c->state = CONN_LINGER;
 	c->phase_ms = c->srv->now_ms;
@@ -178,6 +195,24 @@ conn_write_cb(uv_write_t *req, int status)
 	}
 	if (!c->closing)
 		conn_update_reading(c);
+	conn_tls_release_idle(c);
+}
+
+/* TLS: encrypts the plaintext output into wire, after whatever the
+ * handshake has to say. Before the handshake is done the plaintext waits. */
+static void
+conn_tls_seal(struct http_conn *c)
+{
+	if (c->tls == NULL)
+		return;
+	if (c->out.len && c->tls_ready && !c->tls_notified) {
+		if (http_tls_conn_write(c->tls, c->out.data, c->out.len) < 0) {
+			conn_teardown(c);
+			return;
+		}
+		c->out.len = 0;
+	}
+	http_tls_conn_take(c->tls, &c->wire);
 }
 
 static void
@@ -185,11 +220,16 @@ conn_flush(struct http_conn *c)
 {
 	if (c->closing || c->writing)
 		return;
-	if (c->out.len == 0) {
+	conn_tls_seal(c);
+	if (c->closing)
+		return;
+	/* what goes on the wire: the plaintext, or its encryption */
+	struct buf *w = c->srv->cfg.tls != NULL ? &c->wire : &c->out;
+	if (w->len == 0) {
 		conn_written(c);
 		return;
 	}
-	uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
 	int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 	if (n == UV_EAGAIN || n == UV_ENOSYS)
 		n = 0;
@@ -199,16 +239,16 @@ conn_flush(struct http_conn *c)
 	}
 	if (n > 0)
 		c->write_ms = c->srv->now_ms;
-	if ((size_t)n == c->out.len) {
-		c->out.len = 0;
+	if ((size_t)n == w->len) {
+		w->len = 0;
 		conn_written(c);
 		return;
 	}
 	/* Hand the rest to libuv; new output accumulates in out meanwhile. */
 	struct buf tmp = c->inflight;
-	c->inflight = c->out;
-	c->out = tmp;
-	c->out.len = 0;
+	c->inflight = *w;
+	*w = tmp;
+	w->len = 0;
 	b = uv_buf_init(c->inflight.data + n, (unsigned)(c->inflight.len - (size_t)n));
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0) {
@@ -242,17 +282,12 @@ conn_rebase(struct http_conn *c, uintptr_t old)
 #undef REBASE
 }
 
+/* Grows the input buffer when little room is left, up to its limit. */
 static void
-conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+conn_grow_input(struct http_conn *c)
 {
-	struct http_conn *c = h->data;
 	size_t max = conn_max_input(c);
 
-	(void)hint;
-	if (c->in == NULL) {
-		*b = uv_buf_init(c->srv->scratch, sizeof(c->srv->scratch));
-		return;
-	}
 	if (c->in_cap - c->in_len < HTTP_INITIAL_INPUT && c->in_cap < max) {
 		size_t cap = c->in_cap ? c->in_cap * 2 : HTTP_INITIAL_INPUT;
 		if (cap > max)
@@ -263,7 +298,151 @@ conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 		if (c->head_len && (uintptr_t)c->in != old)
 			conn_rebase(c, old);
 	}
+}
+
+static void
+conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct http_conn *c = h->data;
+
+	(void)hint;
+	if (c->srv->cfg.tls != NULL) {
+		*b = uv_buf_init(c->srv->tls_scratch, sizeof(c->srv->tls_scratch));
+		return;
+	}
+	if (c->in == NULL) {
+		*b = uv_buf_init(c->srv->scratch, sizeof(c->srv->scratch));
+		return;
+	}
+	conn_grow_input(c);
 	*b = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+/* The client's side is closed (a FIN, or a TLS close_notify). */
+static void
+conn_on_eof(struct http_conn *c)
+{
+	c->eof = 1;
+	if (c->reading)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = 0;
+	if (c->state == CONN_TUNNEL) {
+		if (c->tunnel_cb != NULL)
+			c->tunnel_cb(c, NULL, 0);
+		return;
+	}
+	if (c->state == CONN_WAIT)
+		return; /* answer the request, then close */
+	if (c->state == CONN_LINGER || c->state == CONN_BODY || conn_queued(c) == 0)
+		conn_teardown(c);
+	else
+		conn_close_graceful(c);
+}
+
+/* Plain HTTP on a TLS port: a 400 in clear, then a close. */
+static void
+conn_tls_refuse_plain(struct http_conn *c)
+{
+	log_info("%s: plain HTTP on a TLS port: answered 400 and closed", c->remote);
+	c->tls_notified = 1;
+	buf_append_str(&c->wire, CONN_TLS_REFUSAL_HEAD);
+	buf_append_u64(&c->wire, sizeof(CONN_TLS_REFUSAL_BODY) - 1);
+	buf_append_str(&c->wire, "\r\n\r\n" CONN_TLS_REFUSAL_BODY);
+	conn_close_graceful(c);
+}
+
+/* Moves the plaintext the TLS layer has into the input buffer (or the
+ * tunnel) while there is room; the rest stays in the memory BIO until
+ * conn_process() makes room. Returns -1 once the connection is failing. */
+static int
+conn_tls_pump(struct http_conn *c)
+{
+	struct http_server *s = c->srv;
+	const char *cause = NULL;
+
+	while (!c->closing && !c->want_close && c->tls != NULL) {
+		char *dst;
+		size_t cap;
+		/* the scratch is free again: its ciphertext is in the BIO */
+		if (c->state == CONN_TUNNEL || c->state == CONN_LINGER) {
+			dst = s->tls_scratch;
+			cap = sizeof(s->tls_scratch);
+		} else if (c->in == NULL) {
+			dst = s->tls_scratch;
+			cap = HTTP_INITIAL_INPUT; /* what the new input buffer holds */
+		} else {
+			conn_grow_input(c);
+			dst = c->in + c->in_len;
+			cap = c->in_cap - c->in_len;
+			if (cap == 0)
+				break; /* full: conn_process() reads on when it has room */
+		}
+		ssize_t n = http_tls_conn_read(c->tls, dst, cap, &cause);
+		if (!c->tls_ready && http_tls_conn_established(c->tls)) {
+			c->tls_ready = 1;
+			c->phase_ms = s->now_ms; /* the idle time starts now */
+		}
+		if (n == 0)
+			break;
+		if (n == HTTP_TLS_EOF) {
+			conn_on_eof(c);
+			return -1;
+		}
+		if (n < 0) {
+			log_info("%s: %s", c->remote, cause);
+			c->tls_notified = 1; /* the alert is already queued */
+			conn_close_graceful(c);
+			return -1;
+		}
+		if (c->state == CONN_TUNNEL) {
+			if (c->tunnel_cb != NULL)
+				c->tunnel_cb(c, dst, n);
+		} else if (c->state == CONN_LINGER) {
+			/* discarded */
+		} else if (dst == s->tls_scratch) {
+			c->in = xmalloc(HTTP_INITIAL_INPUT);
+			c->in_cap = HTTP_INITIAL_INPUT;
+			memcpy(c->in, dst, (size_t)n);
+			c->in_len = (size_t)n;
+		} else {
+			c->in_len += (size_t)n;
+		}
+	}
+	return c->closing ? -1 : 0;
+}
+
+/* Ciphertext arrived: feed it to the TLS layer, then on as plaintext. */
+static void
+conn_tls_input(struct http_conn *c, const char *data, size_t len)
+{
+	if (c->state == CONN_LINGER || c->want_close)
+		return; /* nothing more is read: the connection is closing */
+	if (c->tls == NULL) {
+		c->tls = http_tls_conn_new(c->srv->cfg.tls, NULL);
+		if (c->tls == NULL) {
+			log_error("%s: cannot start TLS: out of memory", c->remote);
+			conn_teardown(c);
+			return;
+		}
+	}
+	int r = http_tls_conn_feed(c->tls, data, len);
+	if (r == HTTP_TLS_NOT_TLS) {
+		conn_tls_refuse_plain(c);
+		return;
+	}
+	if (r < 0) {
+		conn_teardown(c);
+		return;
+	}
+	if (c->state == CONN_TUNNEL) {
+		c->in_process++;
+		conn_tls_pump(c);
+		c->in_process--;
+		if (!c->closing && !c->in_process)
+			conn_flush(c);
+		return;
+	}
+	conn_process(c);
 }
 
 static void
@@ -282,23 +461,14 @@ conn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 			conn_teardown(c);
 			return;
 		}
-		c->eof = 1;
-		uv_read_stop(st);
-		c->reading = 0;
-		if (c->state == CONN_TUNNEL) {
-			if (c->tunnel_cb != NULL)
-				c->tunnel_cb(c, NULL, 0);
-			return;
-		}
-		if (c->state == CONN_WAIT)
-			return; /* answer the request, then close */
-		if (c->state == CONN_LINGER || c->state == CONN_BODY || conn_queued(c) == 0)
-			conn_teardown(c);
-		else
-			conn_close_graceful(c);
+		conn_on_eof(c);
 		return;
 	}
 	c->read_ms = c->srv->now_ms;
+	if (c->srv->cfg.tls != NULL) {
+		conn_tls_input(c, b->base, (size_t)n);
+		return;
+	}
 	if (b->base == c->srv->scratch) {
 		/* The first bytes: only now does the connection get a buffer. */
 		if (c->state == CONN_LINGER)
@@ -387,6 +557,8 @@ http_conn_format_head(struct http_conn *c, struct buf *out, int status, const ch
 		else if (c->req.head.minor_version == 0)
 			buf_append_str(out, "Connection: keep-alive\r\n");
 	}
+	if (status >= 200 && s->cfg.tls != NULL && s->cfg.tls_headers != NULL)
+		buf_append_str(out, s->cfg.tls_headers);
 	if (extra_len)
 		buf_append(out, extra, extra_len);
 	buf_append_str(out, "\r\n");
@@ -452,7 +624,7 @@ conn_response_done(struct http_conn *c)
 static void
 conn_append_ref(struct http_conn *c, size_t before, const char *data, size_t len)
 {
-	if (before != 0 || c->writing || c->closing) {
+	if (before != 0 || c->writing || c->closing || c->tls != NULL) {
 		buf_append(&c->out, data, len);
 		return;
 	}
@@ -628,7 +800,11 @@ void
 http_conn_resume(struct http_conn *c)
 {
 	c->paused = 0;
-	conn_update_reading(c);
+	/* TLS may hold decrypted bytes that no new read will bring out */
+	if (c->tls != NULL && !c->in_process && !c->closing)
+		conn_process(c);
+	else
+		conn_update_reading(c);
 }
 
 void
@@ -648,6 +824,8 @@ http_conn_tunnel(
 	memset(&c->req, 0, sizeof(c->req));
 	if (rest)
 		on_data(c, c->in, (ssize_t)rest);
+	if (!c->closing && c->tls != NULL && !c->in_process)
+		conn_tls_pump(c); /* records already decrypted belong to it too */
 	if (!c->closing && c->eof)
 		on_data(c, NULL, 0);
 	if (!c->in_process)
@@ -698,6 +876,12 @@ uv_loop_t *
 http_conn_loop(const struct http_conn *c)
 {
 	return c->srv->loop;
+}
+
+int
+http_conn_is_tls(const struct http_conn *c)
+{
+	return c->srv->cfg.tls != NULL;
 }
 
 const char *
@@ -836,6 +1020,14 @@ conn_parse_head(struct http_conn *c)
 		c->state = CONN_IDLE;
 		return 0;
 	}
+	if (c->state == CONN_IDLE && s->cfg.tls == NULL &&
+	    (unsigned char)c->in[0] == CONN_TLS_FIRST_BYTE) {
+		/* no request line starts so: a client speaking TLS */
+		log_info(
+		    "%s: TLS handshake on a plain HTTP port: answered 400 and closed", c->remote);
+		conn_fail(c, 400);
+		return 0;
+	}
 	if (c->state == CONN_IDLE) {
 		c->state = CONN_HEAD;
 		c->phase_ms = s->now_ms;
@@ -947,12 +1139,36 @@ conn_read_body(struct http_conn *c)
 	return 1;
 }
 
+/* An idle TLS connection gives its buffers back: with the SSL object it
+ * already costs several kilobytes, and thousands of idle keep-alive
+ * clients should not each hold a request's and a response's worth too.
+ * The next bytes start from the loop's scratch buffer, as at the accept. */
+static void
+conn_tls_release_idle(struct http_conn *c)
+{
+	if (c->tls == NULL || c->closing || c->state != CONN_IDLE || c->in_len != 0 || c->writing ||
+	    c->out.len != 0 || c->wire.len != 0 || c->in_process)
+		return;
+	free(c->in);
+	c->in = NULL;
+	c->in_cap = 0;
+	c->head_len = 0;
+	c->last_len = 0;
+	buf_fini(&c->out);
+	buf_fini(&c->wire);
+	buf_fini(&c->inflight);
+	buf_fini(&c->path);
+	buf_fini(&c->body);
+}
+
 static void
 conn_process(struct http_conn *c)
 {
 	c->in_process++;
 	while (!c->closing && !c->want_close) {
 		int go;
+		if (c->tls != NULL && conn_tls_pump(c) < 0)
+			break;
 		if (c->state == CONN_IDLE || c->state == CONN_HEAD)
 			go = conn_parse_head(c);
 		else if (c->state == CONN_BODY)
@@ -970,6 +1186,7 @@ conn_process(struct http_conn *c)
 	conn_flush(c);
 	if (!c->closing)
 		conn_update_reading(c);
+	conn_tls_release_idle(c);
 }
 
 void
@@ -980,6 +1197,12 @@ http_conn_sweep(struct http_conn *c, uint64_t now)
 	if (c->closing)
 		return;
 	if (c->writing && now - c->write_ms >= cfg->write_timeout_ms) {
+		conn_teardown(c);
+		return;
+	}
+	if (cfg->tls != NULL && !c->tls_ready && c->state != CONN_LINGER &&
+	    now - c->phase_ms >= cfg->handshake_timeout_ms) {
+		/* a half-finished handshake: nothing to answer it with */
 		conn_teardown(c);
 		return;
 	}
@@ -1020,6 +1243,7 @@ http_conn_start(struct http_server *s, struct http_conn *c, int over_cap)
 	buf_init(&c->body);
 	buf_init(&c->out);
 	buf_init(&c->inflight);
+	buf_init(&c->wire);
 	strcpy(c->remote, "-");
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET)
@@ -1028,6 +1252,11 @@ http_conn_start(struct http_server *s, struct http_conn *c, int over_cap)
 			uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof(c->remote));
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	if (over_cap && s->cfg.tls != NULL) {
+		/* a 503 would need a handshake first: closing is cheaper */
+		conn_teardown(c);
+		return;
+	}
 	if (over_cap) {
 		/* answered cleanly rather than left hanging in the backlog */
 		conn_fail(c, 503);

@@ -4,6 +4,7 @@
 #define HYCHAT_HTTP_INTERNAL_H
 
 #include "hychat/http_server.h"
+#include "hychat/http_tls.h"
 
 #define HTTP_READ_CHUNK 16384
 #define HTTP_INITIAL_INPUT 4096
@@ -43,6 +44,9 @@ struct http_server {
 	 * connection that is only opened and closed (a flood, a port scan)
 	 * never allocates one. Shared by every connection of this loop. */
 	char scratch[HTTP_INITIAL_INPUT];
+	/* TLS connections read ciphertext here; it goes straight into the
+	 * connection's memory BIO, so one buffer per loop serves them all. */
+	char tls_scratch[HTTP_READ_CHUNK];
 };
 
 struct http_conn {
@@ -95,6 +99,14 @@ struct http_conn {
 	void (*tunnel_cb)(struct http_conn *c, const char *data, ssize_t len);
 	void *data;
 	char remote[48];
+
+	/* TLS (NULL: plain HTTP): made at the first byte, so a connection
+	 * that never speaks costs no SSL object. in/out above hold plaintext;
+	 * wire holds ciphertext not yet handed to the socket. */
+	struct http_tls_conn *tls;
+	struct buf wire;
+	int tls_ready; /* handshake complete */
+	int tls_notified; /* close_notify queued (or not to be sent) */
 };
 
 /* Takes a freshly accepted connection (server.c → conn.c). */

@@ -38,6 +38,7 @@ http_server_config_defaults(struct http_server_config *cfg)
 	cfg->body_timeout_ms = HTTP_BODY_TIMEOUT_MS;
 	cfg->idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS;
 	cfg->write_timeout_ms = HTTP_WRITE_TIMEOUT_MS;
+	cfg->handshake_timeout_ms = HTTP_TLS_HANDSHAKE_TIMEOUT_MS;
 }
 
 static void
@@ -150,6 +151,8 @@ sweep_interval(const struct http_server_config *cfg)
 		m = cfg->body_timeout_ms;
 	if (cfg->idle_timeout_ms < m)
 		m = cfg->idle_timeout_ms;
+	if (cfg->tls != NULL && cfg->handshake_timeout_ms < m)
+		m = cfg->handshake_timeout_ms;
 	m /= 4;
 	if (m < HTTP_SWEEP_MIN_MS)
 		m = HTTP_SWEEP_MIN_MS;
@@ -226,14 +229,15 @@ http_server_free(struct http_server *s)
 		http_conn_close(c, 1);
 }
 
-/* Workers: one loop and one listening socket each. */
+/* Workers: one loop each, with a listening socket per address. */
 
 struct worker {
 	int idx;
 	uv_loop_t loop;
 	uv_async_t stop;
 	pthread_t thread;
-	struct http_server *srv;
+	struct http_server **srv; /* one per listener */
+	size_t nsrv;
 	struct run *run;
 };
 
@@ -242,9 +246,11 @@ struct run {
 	void (*init)(int, uv_loop_t *, void *);
 	void (*fini)(int, uv_loop_t *, void *);
 	void *arg;
+	const struct http_handler *h;
+	void *ctx;
 	int n;
 	struct worker *w;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 };
 
 static void
@@ -254,8 +260,10 @@ worker_stop_cb(uv_async_t *a)
 
 	if (w->run->fini != NULL)
 		w->run->fini(w->idx, &w->loop, w->run->arg);
-	http_server_free(w->srv);
-	w->srv = NULL;
+	for (size_t i = 0; i < w->nsrv; i++) {
+		http_server_free(w->srv[i]);
+		w->srv[i] = NULL;
+	}
 	uv_close((uv_handle_t *)&w->stop, NULL);
 }
 
@@ -267,8 +275,51 @@ run_signal_cb(uv_signal_t *sig, int signum)
 	log_info("signal %d: stopping", signum);
 	uv_close((uv_handle_t *)&run->sigint, NULL);
 	uv_close((uv_handle_t *)&run->sigterm, NULL);
+	uv_close((uv_handle_t *)&run->sighup, NULL);
 	for (int i = 0; i < run->n; i++)
 		uv_async_send(&run->w[i].stop);
+}
+
+static void
+run_reload_one(struct http_tls *tls, const char *host, int port)
+{
+	const char *cause = NULL;
+
+	if (tls == NULL)
+		return;
+	if (http_tls_reload(tls, &cause) < 0)
+		log_error("SIGHUP: %s:%d keeps its old certificate: %s", host, port, cause);
+	else
+		log_info("SIGHUP: %s:%d certificate reloaded for new connections", host, port);
+}
+
+/* Reading two PEM files is quick enough to do on the loop; the contexts
+ * are shared by every worker, so one reload serves them all. */
+static void
+run_sighup_cb(uv_signal_t *sig, int signum)
+{
+	struct run *run = sig->data;
+	const struct http_server_config *cfg = run->cfg;
+
+	(void)signum;
+	run_reload_one(cfg->tls, cfg->host, cfg->port);
+	for (size_t i = 0; i < cfg->nmore; i++) {
+		const struct http_listen *l = &cfg->more[i];
+		int seen = l->tls == cfg->tls;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = cfg->more[j].tls == l->tls;
+		if (!seen)
+			run_reload_one(l->tls, l->host, l->port);
+	}
+}
+
+static int
+run_has_tls(const struct http_server_config *cfg)
+{
+	int any = cfg->tls != NULL;
+	for (size_t i = 0; i < cfg->nmore; i++)
+		any |= cfg->more[i].tls != NULL;
+	return any;
 }
 
 static void
@@ -297,12 +348,34 @@ worker_main(void *p)
 	return NULL;
 }
 
+/* Binds every listener of one worker; 0, or -1 with *err set. */
+static int
+worker_listen(struct worker *w, const struct http_server_config *cfg, const char **err)
+{
+	w->srv = xcalloc(cfg->nmore + 1, sizeof(*w->srv));
+	for (size_t i = 0; i <= cfg->nmore; i++) {
+		struct http_server_config one = *cfg;
+		if (i > 0) {
+			one.host = cfg->more[i - 1].host;
+			one.port = cfg->more[i - 1].port;
+			one.tls = cfg->more[i - 1].tls;
+		}
+		one.more = NULL;
+		one.nmore = 0;
+		w->srv[i] = http_server_new(&w->loop, &one, w->run->h, w->run->ctx, err);
+		if (w->srv[i] == NULL)
+			return -1;
+		w->nsrv = i + 1;
+	}
+	return 0;
+}
+
 int
 http_server_run(const struct http_server_config *cfg, const struct http_handler *h, void *ctx,
     void (*init)(int worker, uv_loop_t *loop, void *arg),
     void (*fini)(int worker, uv_loop_t *loop, void *arg), void *arg, const char **err)
 {
-	struct run run = { .cfg = cfg, .init = init, .fini = fini, .arg = arg };
+	struct run run = { .cfg = cfg, .init = init, .fini = fini, .arg = arg, .h = h, .ctx = ctx };
 	int n = cfg->workers < 1              ? 1
 	    : cfg->workers > HTTP_MAX_WORKERS ? HTTP_MAX_WORKERS
 	                                      : cfg->workers;
@@ -310,17 +383,18 @@ http_server_run(const struct http_server_config *cfg, const struct http_handler 
 	signal(SIGPIPE, SIG_IGN);
 	run.n = n;
 	run.w = xcalloc((size_t)n, sizeof(*run.w));
-	/* Bind every worker's socket here, so a taken port fails the start. */
+	/* Bind every worker's sockets here, so a taken port fails the start. */
 	for (int i = 0; i < n; i++) {
 		struct worker *w = &run.w[i];
 		w->idx = i;
 		w->run = &run;
 		uv_loop_init(&w->loop);
-		w->srv = http_server_new(&w->loop, cfg, h, ctx, err);
-		if (w->srv == NULL) {
+		if (worker_listen(w, cfg, err) < 0) {
 			for (int j = 0; j <= i; j++) {
-				http_server_free(run.w[j].srv);
+				for (size_t k = 0; k < run.w[j].nsrv; k++)
+					http_server_free(run.w[j].srv[k]);
 				loop_finish(&run.w[j].loop);
+				free(run.w[j].srv);
 			}
 			free(run.w);
 			return 1;
@@ -332,9 +406,12 @@ http_server_run(const struct http_server_config *cfg, const struct http_handler 
 	}
 	uv_signal_init(&run.w[0].loop, &run.sigint);
 	uv_signal_init(&run.w[0].loop, &run.sigterm);
-	run.sigint.data = run.sigterm.data = &run;
+	uv_signal_init(&run.w[0].loop, &run.sighup);
+	run.sigint.data = run.sigterm.data = run.sighup.data = &run;
 	uv_signal_start(&run.sigint, run_signal_cb, SIGINT);
 	uv_signal_start(&run.sigterm, run_signal_cb, SIGTERM);
+	if (run_has_tls(cfg))
+		uv_signal_start(&run.sighup, run_sighup_cb, SIGHUP);
 
 	for (int i = 1; i < n; i++) {
 		if (pthread_create(&run.w[i].thread, NULL, worker_main, &run.w[i]) != 0)
@@ -343,6 +420,8 @@ http_server_run(const struct http_server_config *cfg, const struct http_handler 
 	loop_finish(&run.w[0].loop);
 	for (int i = 1; i < n; i++)
 		pthread_join(run.w[i].thread, NULL);
+	for (int i = 0; i < n; i++)
+		free(run.w[i].srv);
 	free(run.w);
 	return 0;
 }

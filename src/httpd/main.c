@@ -7,12 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/webapp.h"
 
 #define HTTPD_DEFAULT_HOST "0.0.0.0"
 #define HTTPD_DEFAULT_PORT 9000
 #define HTTPD_SWEEP_MS 60000
+/* two years, as hstspreload.org asks; subdomains are not ours to bind */
+#define HTTPD_HSTS "Strict-Transport-Security: max-age=63072000\r\n"
 #define DEMO_USER "admin"
 #define DEMO_PASSWORD "password"
 
@@ -27,6 +30,9 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS,
 	OPT_GUARD, /* one of LOGIN_GUARD_OPTIONS */
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_PLAIN_LISTEN,
 };
 
 static const struct option options[] = {
@@ -47,6 +53,9 @@ static const struct option options[] = {
 	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
 #undef GUARD_OPTION
 	/* clang-format on */
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "plain-listen", required_argument, NULL, OPT_PLAIN_LISTEN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -59,9 +68,14 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: hychat-httpd [--listen HOST:PORT] [--root DIR] [--users FILE] [--workers N]\n"
 	    "                    [--session-ttl SECONDS] [--quiet]\n"
+	    "                    [--tls-cert FILE --tls-key FILE] [--plain-listen HOST:PORT]\n"
 	    "       hychat-httpd [--users FILE] --add-user NAME   (password on stdin)\n"
 	    "\n"
-	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --listen HOST:PORT      address to serve, repeatable; TLS with --tls-cert\n"
+	    "                          (default %s:%d)\n"
+	    "  --tls-cert FILE         certificate chain (PEM): every --listen speaks TLS\n"
+	    "  --tls-key FILE          its private key (PEM, mode 0600 or stricter)\n"
+	    "  --plain-listen HOST:PORT   a plain HTTP address besides, repeatable\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
 	    "  --root DIR              the site (default: the bundled demo site)\n"
 	    "  --users FILE            users file of Argon2id hashes (default: the demo's)\n"
@@ -164,6 +178,7 @@ int
 main(int argc, char **argv)
 {
 	struct http_server_config cfg;
+	static struct http_listen_set ls;
 	char host[256] = HTTPD_DEFAULT_HOST, rootbuf[4096], usersbuf[4096];
 	const char *root = NULL, *users_path = NULL, *adduser = NULL, *err = NULL;
 	int port = HTTPD_DEFAULT_PORT, quiet = 0, opt, index = 0;
@@ -176,9 +191,12 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "r:u:w:qhV", options, &index)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
-			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
-				log_fatal(2, "--listen %s: %s", optarg, err);
+		case OPT_PLAIN_LISTEN:
+			http_listen_add(
+			    &ls, optarg, opt == OPT_PLAIN_LISTEN, host, sizeof(host), &port);
 			break;
+		case OPT_TLS_CERT: ls.cert = optarg; break;
+		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
 		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
 		case 'r': root = optarg; break;
@@ -223,6 +241,7 @@ main(int argc, char **argv)
 		users_path = demo_path("config/httpd-users", usersbuf, sizeof(usersbuf));
 	if (adduser != NULL)
 		return add_user(users_path, adduser);
+	http_listen_apply(&ls, &cfg, host, port);
 	if (root == NULL)
 		root = demo_path("www", rootbuf, sizeof(rootbuf));
 
@@ -245,13 +264,12 @@ main(int argc, char **argv)
 	struct webapp app;
 	webapp_init(&app, files, users, sessions, guard, (unsigned)ttl);
 
-	cfg.host = host;
-	cfg.port = port;
 	cfg.server_name = "hychat-httpd";
+	cfg.tls_headers = HTTPD_HSTS;
 	cfg.access_log = !quiet;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	log_info("serving %s on http://%s:%d/ (%d worker%s)", root, host, port, cfg.workers,
-	    cfg.workers == 1 ? "" : "s");
+	log_info("serving %s on %s://%s:%d/ (%d worker%s)", root, http_listen_scheme(&ls), host,
+	    port, cfg.workers, cfg.workers == 1 ? "" : "s");
 	int rc = http_server_run(
 	    &cfg, &router_http_handler, app.router, worker_init, worker_fini, NULL, &err);
 	if (rc != 0)
@@ -261,5 +279,6 @@ main(int argc, char **argv)
 	sessions_free(sessions);
 	users_free(users);
 	http_static_free(files);
+	http_listen_fini(&ls);
 	return 0;
 }

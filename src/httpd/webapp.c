@@ -157,8 +157,8 @@ login_done(uv_work_t *w, int status)
 		http_static_serve(j->app->files, req, "/index.html", &res);
 		req->method = m;
 		http_response_headerf(&res, "Set-Cookie",
-		    WEBAPP_COOKIE "=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict", token,
-		    j->app->ttl_s);
+		    WEBAPP_COOKIE "=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict%s", token,
+		    j->app->ttl_s, http_conn_is_tls(c) ? "; Secure" : "");
 		http_response_header(&res, "Cache-Control", "no-store");
 		if (!res.deferred)
 			http_conn_respond(c, &res);
@@ -248,8 +248,9 @@ post_logout(struct http_request *req, struct http_response *res, void *ctx)
 		sessions_end(app->sessions, token);
 	res->status = 303;
 	http_response_header(res, "Location", WEBAPP_LOGIN_PAGE);
-	http_response_header(
-	    res, "Set-Cookie", WEBAPP_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+	http_response_headerf(res, "Set-Cookie",
+	    WEBAPP_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
+	    http_conn_is_tls(req->conn) ? "; Secure" : "");
 	http_response_header(res, "Cache-Control", "no-store");
 }
 

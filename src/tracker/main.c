@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hychat/http_json.h"
+#include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/registry.h"
 #include "hychat/tracker_api.h"
@@ -40,6 +41,9 @@ enum {
 	OPT_ALLOW_LOOPBACK,
 	OPT_REQUIRE_SOURCE,
 	OPT_GUARD, /* one of LOGIN_GUARD_OPTIONS */
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_PLAIN_LISTEN,
 };
 
 static const struct option options[] = {
@@ -64,6 +68,9 @@ static const struct option options[] = {
 	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
 #undef GUARD_OPTION
 	/* clang-format on */
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "plain-listen", required_argument, NULL, OPT_PLAIN_LISTEN },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -77,9 +84,14 @@ usage(FILE *f)
 	    "usage: hychat-tracker [--listen HOST:PORT] [--db PATH] [--ttl SECONDS] [--workers N]\n"
 	    "                      [--token-ttl SECONDS] [--max-conns N] [--no-register] "
 	    "[--quiet]\n"
+	    "                      [--tls-cert FILE --tls-key FILE] [--plain-listen HOST:PORT]\n"
 	    "       hychat-tracker [--db PATH] --add-user NAME   (password on stdin)\n"
 	    "\n"
-	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --listen HOST:PORT      address to serve, repeatable; TLS with --tls-cert\n"
+	    "                          (default %s:%d)\n"
+	    "  --tls-cert FILE         certificate chain (PEM): every --listen speaks TLS\n"
+	    "  --tls-key FILE          its private key (PEM, mode 0600 or stricter)\n"
+	    "  --plain-listen HOST:PORT   a plain HTTP address besides, repeatable\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
 	    "  --db PATH               the database (default $XDG_STATE_HOME/hychat/%s)\n"
 	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
@@ -222,6 +234,7 @@ struct run {
 	const struct http_server_config *cfg;
 	const char *db;
 	uint64_t ttl_ms;
+	const char *scheme;
 };
 
 static void
@@ -246,9 +259,10 @@ worker_init(int worker, uv_loop_t *loop, void *arg)
 		uv_timer_start(&run->sweep, sweep_cb, TRACKER_SWEEP_MS, TRACKER_SWEEP_MS);
 	}
 	if (worker == run->cfg->workers - 1)
-		log_info("tracker on http://%s:%d/ (db %s, ttl %llus, %d worker%s)", run->cfg->host,
-		    run->cfg->port, run->db, (unsigned long long)(run->ttl_ms / 1000),
-		    run->cfg->workers, run->cfg->workers == 1 ? "" : "s");
+		log_info("tracker on %s://%s:%d/ (db %s, ttl %llus, %d worker%s)", run->scheme,
+		    run->cfg->host, run->cfg->port, run->db,
+		    (unsigned long long)(run->ttl_ms / 1000), run->cfg->workers,
+		    run->cfg->workers == 1 ? "" : "s");
 }
 
 static void
@@ -265,6 +279,7 @@ int
 main(int argc, char **argv)
 {
 	struct http_server_config cfg;
+	static struct http_listen_set ls;
 	struct tracker_config tc;
 	char host[256] = TRACKER_DEFAULT_HOST, dbbuf[TRACKER_PATH_MAX], line[512];
 	const char *db = NULL, *adduser = NULL, *err = NULL;
@@ -277,9 +292,12 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "w:qhV", options, &index)) != -1) {
 		switch (opt) {
 		case OPT_LISTEN:
-			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &err) < 0)
-				log_fatal(2, "--listen %s: %s", optarg, err);
+		case OPT_PLAIN_LISTEN:
+			http_listen_add(
+			    &ls, optarg, opt == OPT_PLAIN_LISTEN, host, sizeof(host), &port);
 			break;
+		case OPT_TLS_CERT: ls.cert = optarg; break;
+		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
 		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
 		case OPT_DB: db = optarg; break;
@@ -340,6 +358,7 @@ main(int argc, char **argv)
 		db = default_db(dbbuf, sizeof(dbbuf));
 	if (adduser != NULL)
 		return add_user(db, adduser);
+	http_listen_apply(&ls, &cfg, host, port);
 
 	if (listens_on_loopback(host))
 		tc.allow_loopback_peers = 1;
@@ -351,9 +370,11 @@ main(int argc, char **argv)
 		st->ops->close(st);
 		log_fatal(1, "--db %s: %s", db, line);
 	}
-	struct run run = { .t = t, .cfg = &cfg, .db = db, .ttl_ms = tc.ttl_ms };
-	cfg.host = host;
-	cfg.port = port;
+	struct run run = { .t = t,
+		.cfg = &cfg,
+		.db = db,
+		.ttl_ms = tc.ttl_ms,
+		.scheme = http_listen_scheme(&ls) };
 	cfg.server_name = "hychat-tracker";
 	cfg.max_body_bytes = TRACKER_MAX_BODY_BYTES;
 	cfg.error_page = http_json_error;
@@ -363,6 +384,7 @@ main(int argc, char **argv)
 	    &cfg, &router_http_handler, tracker_router(t), worker_init, worker_fini, &run, &err);
 	tracker_free(t);
 	st->ops->close(st);
+	http_listen_fini(&ls);
 	if (rc != 0)
 		log_fatal(1, "listen on %s:%d: %s", host, port, err);
 	return 0;

@@ -243,6 +243,26 @@ def request(port, method, path, body=None, headers=None, timeout=10.0):
     return resp[0]
 
 
+def tls_cert(d, name, cn="localhost"):
+    """A test CA in directory d (made once) and a server certificate it
+    signs for 127.0.0.1 and localhost, made with openssl req/x509 (ECDSA
+    P-256). Returns (ca.pem, NAME.pem, NAME.key); the key is mode 0600."""
+    run_ = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    cakey, capem = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    if not os.path.exists(capem):
+        run_("openssl", "req", "-x509", *ec, "-keyout", cakey, "-out", capem, "-days", "2",
+             "-subj", "/CN=hychat test CA")
+    key, csr, pem, ext = (os.path.join(d, name + e) for e in (".key", ".csr", ".pem", ".ext"))
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run_("openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+    run_("openssl", "x509", "-req", "-in", csr, "-CA", capem, "-CAkey", cakey,
+         "-CAcreateserial", "-out", pem, "-days", "2", "-extfile", ext)
+    os.chmod(key, 0o600)
+    return capem, pem, key
+
+
 _cases = []
 
 
