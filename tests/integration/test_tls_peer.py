@@ -162,13 +162,17 @@ def a_wrong_pin_stops_the_login_with_an_error_naming_the_pin():
 
 @case
 def a_malformed_pin_or_an_unreadable_ca_file_is_a_start_up_error():
-    for extra in (["--tracker-pin", "sha256//not-base64!"],
-                  ["--tracker-pin", "sha1//AAAA"],
-                  ["--tracker-ca", os.path.join(S["tmp"], "no-such-ca.pem")]):
-        p = peer("badflag", S["ca_tracker"].url(), extra)
+    nowhere = os.path.join(S["tmp"], "no-such-ca.pem")
+    for extra, says in ((["--tracker-pin", "sha256//not-base64!"], "not sha256// and the base64"),
+                        (["--tracker-pin", "sha1//AAAA"], "not sha256// and the base64"),
+                        (["--tracker-pin", "sha256//AAAA"], "not sha256// and the base64"),
+                        (["--tracker-ca", nowhere], "--tracker-ca: " + nowhere),
+                        (["--tracker-ca", S["certs"]["ca"]], "needs an https:// tracker")):
+        url = "http://127.0.0.1:1" if says.startswith("needs") else S["ca_tracker"].url()
+        p = peer("badflag", url, extra)
         rc = p.p.wait(10)
         assert rc != 0, (extra, rc)
-        assert ("pin" in p.stderr() or "tracker-ca" in p.stderr()), p.stderr()
+        assert says in p.stderr(), (extra, p.stderr())
         p.stop()
 
 
