@@ -152,7 +152,7 @@ def a_wrong_pin_stops_the_login_with_an_error_naming_the_pin():
         p = peer("wrongpin", tracker.url(), extra)
         try:
             refused(p, "pin pw", ["pin", other])
-            # Not retried: the next minute brings no new attempt.
+            # Not retried: a retry would come after 0.5 s (the backoff's start).
             since = p.mark()
             time.sleep(1.5)
             assert not p.events(since, "login_result"), p.events(since)
