@@ -120,8 +120,10 @@ def a_ca_and_the_right_pin_together_are_accepted():
 
 @case
 def a_certificate_no_ca_vouches_for_stops_the_login_with_an_error():
-    # The system's CAs, then the test CA: neither signed the self-signed one.
-    for extra in ([], ["--tracker-ca", S["certs"]["ca"]]):
+    # The system's CAs, then the test CA: neither signed the self-signed one;
+    # nor does its right pin make up for the CA that does not vouch.
+    for extra in ([], ["--tracker-ca", S["certs"]["ca"]],
+                  ["--tracker-ca", S["certs"]["ca"], "--tracker-pin", S["certs"]["self_pin"]]):
         p = peer("untrusted", S["self_tracker"].url(), extra)
         try:
             err = refused(p, "untrusted pw", ["certificate", "self-signed"])
