@@ -445,6 +445,7 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	t->in_fd = -1;
 	t->timing = getenv("HYCHAT_TUI_TIMING") != NULL;
 	snprintf(t->tracker, sizeof(t->tracker), "offline");
+	t->tracker_tls = 1; /* until the engine's first tracker event says */
 	if (open_terminal(t, cause) < 0) {
 		free(t);
 		return NULL;

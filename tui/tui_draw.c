@@ -18,6 +18,7 @@ enum {
 	PAIR_ONLINE,
 	PAIR_MARKER,
 	PAIR_BAR,
+	PAIR_INSECURE,
 };
 
 #define LINES_MAX_SPANS 4096 /* lines of one message drawn at most */
@@ -37,6 +38,7 @@ tui_draw_colors(struct tui *t)
 	init_pair(PAIR_ONLINE, COLOR_GREEN, -1);
 	init_pair(PAIR_MARKER, COLOR_RED, -1);
 	init_pair(PAIR_BAR, COLOR_WHITE, COLOR_BLUE);
+	init_pair(PAIR_INSECURE, COLOR_WHITE, COLOR_RED);
 }
 
 static attr_t
@@ -451,6 +453,8 @@ draw_status(struct tui *t, struct tui_conv *c)
 	int y = t->rows - 2;
 	struct buf b;
 	char link[64];
+	const char *marker;
+	size_t marker_at;
 
 	if (y < 1)
 		return;
@@ -473,12 +477,24 @@ draw_status(struct tui *t, struct tui_conv *c)
 			buf_append_str(&b, " |");
 	}
 	buf_printf(&b, " tracker: %s", t->tracker);
+	/* Not TLS: the password and the token cross the wire in clear. */
+	marker = t->tracker_tls ? NULL : t->tracker_loopback ? "http" : "INSECURE http";
+	marker_at = b.len + 1;
+	if (marker != NULL)
+		buf_printf(&b, " %s", marker);
 	if (c != NULL)
 		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
 	if (c != NULL && !c->follow)
 		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
 	attrset(bar_attr(t));
 	put_str(y, 0, b.data, t->cols);
+	if (marker != NULL) {
+		int w = tui_text_width(b.data, marker_at);
+		if (w < t->cols) {
+			attrset(t->color ? color(t, PAIR_INSECURE) | A_BOLD : A_BOLD);
+			put_str(y, w, marker, t->cols - w);
+		}
+	}
 	if (t->notice[0] != '\0') {
 		int w = tui_text_width(b.data, b.len) + 3;
 		if (w < t->cols) {

@@ -59,9 +59,13 @@ static void
 on_tracker(struct tui *t, struct json_object *o)
 {
 	const char *state = str_or(o, "state", "offline"), *msg = tui_json_str(o, "message");
+	struct json_object *v;
 	int was_online = strcmp(t->tracker, "online") == 0;
 
 	snprintf(t->tracker, sizeof(t->tracker), "%s", state);
+	t->tracker_tls = json_object_object_get_ex(o, "tls", &v) && json_object_get_boolean(v);
+	t->tracker_loopback =
+	    json_object_object_get_ex(o, "loopback", &v) && json_object_get_boolean(v);
 	if (msg != NULL && strcmp(state, "online") != 0)
 		tui_notice(t, 1, "tracker %s: %s", state, msg);
 	if (!was_online && strcmp(state, "online") == 0)

@@ -169,6 +169,8 @@ struct tui {
 	struct tui_peer *peers;
 	size_t npeers;
 	char tracker[16];
+	int tracker_tls; /* as the last tracker event said */
+	int tracker_loopback;
 	char *pending_join; /* switch to it when joined */
 
 	struct tui_input input;

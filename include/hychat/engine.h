@@ -35,6 +35,9 @@ struct engine_config {
 	int peer_port;
 	const char *listen_host; /* NULL: ENGINE_DEFAULT_LISTEN */
 	const char *tracker_url; /* NULL: ENGINE_DEFAULT_TRACKER */
+	const char *tracker_ca; /* CAs for an https tracker; NULL: the system's */
+	const char *tracker_pin; /* sha256//BASE64 of the tracker's public key */
+	int allow_insecure_tracker; /* plain http:// to a tracker not on loopback */
 	const char *data_dir; /* made if missing */
 	const char *password; /* log in at start; NULL: wait for "login" */
 	int allow_plaintext; /* talk to peers of the original, unencrypted protocol */
@@ -44,7 +47,8 @@ struct engine;
 
 /* Opens the data directory (identity key, database, known peers) and
  * binds the peer port. Returns NULL with *cause (allocated) on a fatal
- * start-up error. */
+ * start-up error, among them a plain http:// tracker not on loopback
+ * without allow_insecure_tracker: checked before any connection. */
 struct engine *engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause);
 /* Subscribe front ends here, before engine_start(). */
 struct event_bus *engine_events(struct engine *e);

@@ -195,6 +195,10 @@ engine_emit_tracker(struct engine *e, const char *state, const char *message)
 	event_add_str(o, "state", state);
 	if (message != NULL)
 		event_add_str(o, "message", message);
+	/* Whether the password and the token cross the wire encrypted. */
+	event_add_bool(o, "tls", e->tc != NULL && tracker_client_is_tls(e->tc));
+	if (e->tc != NULL && !tracker_client_is_tls(e->tc))
+		event_add_bool(o, "loopback", tracker_client_is_loopback(e->tc));
 	event_emit(&e->bus, o);
 }
 
@@ -328,6 +332,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	static const char *const defaults[] = ENGINE_DEFAULT_CHANNELS;
 	struct engine *e;
 	struct p2p_net_config nc;
+	struct tracker_client_config tcc = { 0 };
 
 	if (cfg->username == NULL || !engine_valid_user(cfg->username)) {
 		*cause = xstrdup("invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
@@ -360,10 +365,12 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	nc.id = e->id;
 	nc.known = e->known;
 	nc.allow_plaintext = e->allow_plaintext;
+	tcc.base_url = cfg->tracker_url != NULL ? cfg->tracker_url : ENGINE_DEFAULT_TRACKER;
+	tcc.ca_file = cfg->tracker_ca;
+	tcc.pin = cfg->tracker_pin;
+	tcc.allow_insecure = cfg->allow_insecure_tracker;
 	if ((e->net = p2p_net_new(loop, &nc, &engine_net_ops, e, cause)) == NULL ||
-	    (e->tc = tracker_client_new(loop,
-	         cfg->tracker_url != NULL ? cfg->tracker_url : ENGINE_DEFAULT_TRACKER, cause)) ==
-	        NULL) {
+	    (e->tc = tracker_client_new(loop, &tcc, cause)) == NULL) {
 		engine_free(e);
 		return NULL;
 	}

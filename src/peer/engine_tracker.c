@@ -87,6 +87,8 @@ set_reachable(struct engine *e, int status, const char *err)
 	if (reachable == e->tracker_reachable)
 		return;
 	e->tracker_reachable = reachable;
+	if (!reachable && tracker_client_tls_error(e->tc) != NULL)
+		event_error(&e->bus, "%s", tracker_client_tls_error(e->tc));
 	if (!reachable)
 		engine_emit_tracker(e, "unreachable", err);
 	else if (e->ts == ENGINE_ONLINE && status >= 200 && status < 300)
@@ -200,11 +202,40 @@ emit_login(struct engine *e, int ok, const char *message)
 }
 
 static void
+forget_password(struct engine *e)
+{
+	if (e->password == NULL)
+		return;
+	sodium_memzero(e->password, strlen(e->password));
+	free(e->password);
+	e->password = NULL;
+}
+
+/* The tracker is not who it should be (its certificate is not trusted, or
+ * its key is not the pinned one): the password was not sent, and trying
+ * again will not make it so. Said as an error, not retried. */
+static void
+login_untrusted(struct engine *e, const char *why)
+{
+	e->ts = ENGINE_OFFLINE;
+	e->tracker_reachable = 0;
+	emit_login(e, 0, why);
+	event_error(&e->bus, "%s", why);
+	engine_emit_tracker(e, "unreachable", why);
+	forget_password(e);
+	release_waiting(e, 0, 0, why);
+}
+
+static void
 on_login(int status, struct json_object *body, const char *err, void *arg)
 {
 	struct engine *e = arg;
 	struct json_object *tok;
 
+	if (status == 0 && tracker_client_tls_error(e->tc) != NULL) {
+		login_untrusted(e, err);
+		return;
+	}
 	set_reachable(e, status, err);
 	if (status == 200 && json_object_object_get_ex(body, "token", &tok) &&
 	    json_object_is_type(tok, json_type_string)) {
@@ -225,9 +256,7 @@ on_login(int status, struct json_object *body, const char *err, void *arg)
 		return;
 	}
 	/* Refused: the password is wrong, trying again will not help. */
-	sodium_memzero(e->password, strlen(e->password));
-	free(e->password);
-	e->password = NULL;
+	forget_password(e);
 	release_waiting(e, 0, status, "not logged in");
 }
 

@@ -27,6 +27,9 @@ enum {
 	OPT_USERNAME = 256,
 	OPT_PEER_PORT,
 	OPT_TRACKER,
+	OPT_TRACKER_CA,
+	OPT_TRACKER_PIN,
+	OPT_ALLOW_INSECURE_TRACKER,
 	OPT_DATA_DIR,
 	OPT_PASSWORD_FILE,
 	OPT_ALLOW_PLAINTEXT,
@@ -42,6 +45,9 @@ static const struct option options[] = {
 	{ "username", required_argument, NULL, OPT_USERNAME },
 	{ "peer-port", required_argument, NULL, OPT_PEER_PORT },
 	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "tracker-ca", required_argument, NULL, OPT_TRACKER_CA },
+	{ "tracker-pin", required_argument, NULL, OPT_TRACKER_PIN },
+	{ "allow-insecure-tracker", no_argument, NULL, OPT_ALLOW_INSECURE_TRACKER },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
@@ -62,6 +68,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: hychat [--username USER] --peer-port PORT [--tracker URL] [--data-dir DIR]\n"
+	    "              [--tracker-ca FILE] [--tracker-pin sha256//BASE64]\n"
+	    "              [--allow-insecure-tracker]\n"
 	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
 	    "              [--headless] [--web [PORT]] [--web-listen ADDR:PORT] [--web-root DIR]\n"
 	    "              [--no-bell] [--verbose]\n"
@@ -69,6 +77,12 @@ usage(FILE *f)
 	    "  --username USER       who this peer is (default $USER)\n"
 	    "  --peer-port PORT      the port other peers connect to\n"
 	    "  --tracker URL         the tracker (default %s)\n"
+	    "  --tracker-ca FILE     PEM CAs that vouch for an https:// tracker (default:\n"
+	    "                        the system's)\n"
+	    "  --tracker-pin sha256//BASE64  the tracker's public key must be this one\n"
+	    "                        (alone: no CA needed; with --tracker-ca: both hold)\n"
+	    "  --allow-insecure-tracker  send the password over plain http:// to a tracker\n"
+	    "                        that is not on this machine\n"
 	    "  --data-dir DIR        key, history, outbox (default $XDG_DATA_HOME/hychat/USER)\n"
 	    "  --password-file FILE  log in at start with the first line of FILE\n"
 	    "                        (or set %s)\n"
@@ -195,6 +209,14 @@ main(int argc, char **argv)
 			break;
 		}
 		case OPT_TRACKER: cfg.tracker_url = optarg; break;
+		case OPT_TRACKER_CA:
+			/* Read by libcurl at each connection: unreadable is said now. */
+			if (access(optarg, R_OK) != 0)
+				log_fatal(2, "--tracker-ca: %s: %s", optarg, strerror(errno));
+			cfg.tracker_ca = optarg;
+			break;
+		case OPT_TRACKER_PIN: cfg.tracker_pin = optarg; break;
+		case OPT_ALLOW_INSECURE_TRACKER: cfg.allow_insecure_tracker = 1; break;
 		case OPT_DATA_DIR: cfg.data_dir = optarg; break;
 		case OPT_PASSWORD_FILE:
 			free(password);

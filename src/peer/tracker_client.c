@@ -1,14 +1,17 @@
 /* tracker_client.c — libcurl's multi-socket interface on the libuv loop:
  * curl tells us which sockets to watch and when to wake it (uv_poll_t and
  * uv_timer_t), the loop tells curl what happened, and finished transfers
- * become callbacks. */
+ * become callbacks. Also what a tracker URL may be: https:// verified by
+ * CA, by pin or both, or plain http:// on loopback only (unless allowed). */
 #include "hychat/tracker_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hychat/log.h"
 #include "hychat/util.h"
@@ -21,6 +24,8 @@ struct tc_request {
 	int too_big;
 	tracker_client_fn *done;
 	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	char err[TRACKER_CLIENT_ERROR_MAX];
 	struct tc_request *prev, *next;
 };
 
@@ -37,6 +42,10 @@ struct tracker_client {
 	uv_timer_t timer;
 	char *base;
 	char *token;
+	char *ca_file;
+	char *pin;
+	int tls, loopback;
+	char tls_error[TRACKER_CLIENT_ERROR_MAX];
 	struct tc_request *reqs;
 	struct tc_socket *socks;
 	unsigned pending;
@@ -52,6 +61,8 @@ maybe_release(struct tracker_client *tc)
 	if (tc->freeing && tc->open_handles == 0) {
 		free(tc->base);
 		free(tc->token);
+		free(tc->ca_file);
+		free(tc->pin);
 		free(tc);
 		curl_global_cleanup();
 	}
@@ -112,6 +123,47 @@ req_free(struct tc_request *r)
 	free(r);
 }
 
+/* The failures of TLS, and whether each is the tracker's identity not
+ * holding (verify): trying again will not make it hold. */
+static const struct {
+	CURLcode code;
+	int verify;
+	const char *what;
+} tls_failures[] = {
+	{ CURLE_PEER_FAILED_VERIFICATION, 1, "tracker certificate not trusted" },
+	{ CURLE_SSL_PINNEDPUBKEYNOTMATCH, 1, "tracker public key does not match the pin" },
+	{ CURLE_SSL_CACERT_BADFILE, 1, "tracker CA file unusable" },
+	{ CURLE_SSL_CONNECT_ERROR, 0, "TLS handshake with the tracker failed" },
+};
+
+/* What went wrong, in r->err: the failure's name, libcurl's own words
+ * (which name the certificate problem), and what was checked against. */
+static const char *
+describe_failure(struct tc_request *r, CURLcode result)
+{
+	struct tracker_client *tc = r->tc;
+	const char *detail = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(result);
+
+	for (size_t i = 0; i < HY_ARRAY_LEN(tls_failures); i++) {
+		if (tls_failures[i].code != result)
+			continue;
+		if (result == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+			snprintf(r->err, sizeof(r->err), "%s %s (%s)", tls_failures[i].what,
+			    tc->pin, detail);
+		else if (result == CURLE_PEER_FAILED_VERIFICATION)
+			snprintf(r->err, sizeof(r->err), "%s by %s%s: %s", tls_failures[i].what,
+			    tc->ca_file != NULL ? "the CA file " : "the system's CAs",
+			    tc->ca_file != NULL ? tc->ca_file : "", detail);
+		else
+			snprintf(r->err, sizeof(r->err), "%s: %s", tls_failures[i].what, detail);
+		if (tls_failures[i].verify)
+			snprintf(tc->tls_error, sizeof(tc->tls_error), "%s", r->err);
+		return r->err;
+	}
+	snprintf(r->err, sizeof(r->err), "%s", detail);
+	return r->err;
+}
+
 static void
 finish(struct tc_request *r, CURLcode result)
 {
@@ -122,8 +174,9 @@ finish(struct tc_request *r, CURLcode result)
 	char *ip = NULL;
 
 	req_unlink(r);
+	tc->tls_error[0] = '\0';
 	if (result != CURLE_OK) {
-		err = r->too_big ? "answer too large" : curl_easy_strerror(result);
+		err = r->too_big ? "answer too large" : describe_failure(r, result);
 	} else {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (curl_easy_getinfo(r->easy, CURLINFO_LOCAL_IP, &ip) == CURLE_OK && ip != NULL &&
@@ -259,26 +312,120 @@ on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* 127.0.0.0/8, ::1 (or ::ffff:127.x.x.x), localhost: host as libcurl's
+ * URL parser gives it, IPv6 in brackets. */
+static int
+host_is_loopback(const char *host)
+{
+	char bare[INET6_ADDRSTRLEN];
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n = strlen(host);
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 2 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(bare))
+		return 0;
+	memcpy(bare, host + 1, n - 2);
+	bare[n - 2] = '\0';
+	if (inet_pton(AF_INET6, bare, &a6) != 1)
+		return 0;
+	return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+}
+
+/* Each of the ';'-separated pins must be sha256// and the base64 of 32
+ * bytes: a typo would otherwise fail every connection, and only then. */
+static int
+pin_valid(const char *pin)
+{
+	size_t plen = strlen(TRACKER_CLIENT_PIN_PREFIX);
+
+	for (const char *p = pin;;) {
+		const char *end = strchr(p, ';');
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p), bin_len = 0;
+		unsigned char bin[crypto_hash_sha256_BYTES + 1];
+		const char *last = NULL;
+
+		if (n <= plen || strncmp(p, TRACKER_CLIENT_PIN_PREFIX, plen) != 0 ||
+		    sodium_base642bin(bin, sizeof(bin), p + plen, n - plen, NULL, &bin_len, &last,
+		        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    last != p + n || bin_len != crypto_hash_sha256_BYTES)
+			return 0;
+		if (end == NULL)
+			return 1;
+		p = end + 1;
+	}
+}
+
+/* What is wrong with cfg (scheme and host read into tc), or NULL. */
+static const char *
+url_problem(struct tracker_client *tc, const struct tracker_client_config *cfg)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	const char *why = NULL;
+
+	if (u == NULL)
+		return "libcurl cannot parse URLs";
+	if (curl_url_set(u, CURLUPART_URL, cfg->base_url, CURLU_GUESS_SCHEME) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		why = "not a URL";
+		goto out;
+	}
+	tc->tls = strcasecmp(scheme, "https") == 0;
+	tc->loopback = host_is_loopback(host);
+	if (!tc->tls && strcasecmp(scheme, "http") != 0)
+		why = "only http:// and https:// are spoken";
+	else if (!tc->tls && (cfg->ca_file != NULL || cfg->pin != NULL))
+		why = "a CA file or a pin needs an https:// tracker";
+	else if (!tc->tls && !tc->loopback && !cfg->allow_insecure)
+		why = "plain HTTP to another machine would show the password and the session "
+		      "token to anyone on the path; use https:// (or --allow-insecure-tracker)";
+	else if (cfg->pin != NULL && !pin_valid(cfg->pin))
+		why = "the pin is not sha256// and the base64 of a SHA-256 hash";
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return why;
+}
+
 struct tracker_client *
-tracker_client_new(uv_loop_t *loop, const char *base_url, char **cause)
+tracker_client_new(uv_loop_t *loop, const struct tracker_client_config *cfg, char **cause)
 {
 	struct tracker_client *tc;
-	size_t len = strlen(base_url);
+	size_t len = strlen(cfg->base_url);
 
+	const char *why;
+
+	tc = xcalloc(1, sizeof(*tc));
+	if ((why = url_problem(tc, cfg)) != NULL) {
+		struct buf b;
+		buf_init(&b);
+		buf_printf(&b, "tracker %s: %s", cfg->base_url, why);
+		*cause = b.data;
+		free(tc);
+		return NULL;
+	}
 	/* TLS costs megabytes of resident memory at start: only for https. */
-	if (curl_global_init(
-	        strncmp(base_url, "https:", 6) == 0 ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) !=
-	    CURLE_OK) {
+	if (curl_global_init(tc->tls ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) != CURLE_OK) {
+		free(tc);
 		*cause = xstrdup("libcurl: cannot initialise");
 		return NULL;
 	}
-	tc = xcalloc(1, sizeof(*tc));
 	tc->loop = loop;
-	while (len > 0 && base_url[len - 1] == '/')
+	while (len > 0 && cfg->base_url[len - 1] == '/')
 		len--;
-	tc->base = xstrndup(base_url, len);
+	tc->base = xstrndup(cfg->base_url, len);
+	tc->ca_file = cfg->ca_file != NULL ? xstrdup(cfg->ca_file) : NULL;
+	tc->pin = cfg->pin != NULL ? xstrdup(cfg->pin) : NULL;
 	if ((tc->multi = curl_multi_init()) == NULL) {
 		free(tc->base);
+		free(tc->ca_file);
+		free(tc->pin);
 		free(tc);
 		curl_global_cleanup();
 		*cause = xstrdup("libcurl: cannot make a multi handle");
@@ -326,6 +473,25 @@ tracker_client_set_token(struct tracker_client *tc, const char *token)
 {
 	free(tc->token);
 	tc->token = token != NULL ? xstrdup(token) : NULL;
+}
+
+/* A CA file, a pin, or both; a pin alone replaces the CA check (libcurl
+ * checks the pin with peer verification off), and the host name is
+ * checked whenever a CA is. */
+static void
+set_tls(struct tracker_client *tc, CURL *easy)
+{
+	if (!tc->tls)
+		return;
+	curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (tc->ca_file != NULL)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, tc->ca_file);
+	if (tc->pin != NULL)
+		curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, tc->pin);
+	if (tc->pin != NULL && tc->ca_file == NULL) {
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 }
 
 int
@@ -376,7 +542,9 @@ tracker_client_request(struct tracker_client *tc, enum tracker_method method, co
 	curl_easy_setopt(
 	    r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)TRACKER_CLIENT_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hychat/" HYCHAT_VERSION);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, tc->tls ? "https" : "http");
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	set_tls(tc, r->easy);
 	if (curl_multi_add_handle(tc->multi, r->easy) != CURLM_OK) {
 		curl_easy_cleanup(r->easy);
 		curl_slist_free_all(r->headers);
@@ -401,6 +569,24 @@ const char *
 tracker_client_local_ip(const struct tracker_client *tc)
 {
 	return tc->local_ip;
+}
+
+int
+tracker_client_is_tls(const struct tracker_client *tc)
+{
+	return tc->tls;
+}
+
+int
+tracker_client_is_loopback(const struct tracker_client *tc)
+{
+	return tc->loopback;
+}
+
+const char *
+tracker_client_tls_error(const struct tracker_client *tc)
+{
+	return tc->tls_error[0] != '\0' ? tc->tls_error : NULL;
 }
 
 int

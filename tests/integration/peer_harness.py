@@ -1,8 +1,11 @@
 """peer_harness — drives headless hychat peers for the integration tests
 and benchmarks: a peer is a process with a pipe on stdin (command lines)
 and a pipe on stdout (one JSON event per line), read by a thread into a
-list that tests wait on with a deadline. Also: a tracker, accounts, and a
-TCP relay that records the bytes it passes."""
+list that tests wait on with a deadline. Also: a tracker (plain, or behind
+TLS), test certificates, accounts, and a TCP relay that records the bytes
+it passes."""
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -27,12 +30,15 @@ class Peer:
 
     def __init__(self, name, port, tracker_port, data_dir, password=None, extra=(),
                  env=None, wrap=()):
+        """tracker_port: a port on 127.0.0.1 (plain HTTP), or a whole URL."""
         self.name = name
         self.port = port
         self.data_dir = data_dir
+        url = tracker_port if isinstance(tracker_port, str) else \
+            "http://127.0.0.1:%d" % tracker_port
         args = list(wrap) + [binary("hychat"), "--headless", "--username", name, "--peer-port", str(port),
                 "--listen", "127.0.0.1",
-                "--tracker", "http://127.0.0.1:%d" % tracker_port, "--data-dir", data_dir]
+                "--tracker", url, "--data-dir", data_dir]
         args += list(extra)
         e = dict(os.environ)
         e.pop("HYCHAT_PASSWORD", None)
@@ -165,6 +171,83 @@ def start_tracker(tmp, port=None, extra=()):
     return Proc(args, port=port), port
 
 
+def openssl(*args, stdin=None):
+    """Runs openssl; its standard output (bytes)."""
+    r = subprocess.run(["openssl"] + list(args), input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, check=False)
+    if r.returncode != 0:
+        raise AssertionError("openssl %s: %s" % (" ".join(args), r.stderr.decode()))
+    return r.stdout
+
+
+def cert_pin(cert):
+    """The pin of cert's public key, as hychat(1) says to compute it:
+    sha256// and the base64 of the SHA-256 of the DER SubjectPublicKeyInfo."""
+    pub = openssl("x509", "-pubkey", "-noout", "-in", cert)
+    der = openssl("pkey", "-pubin", "-outform", "der", stdin=pub)
+    return "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def make_test_certs(tmp):
+    """ECDSA P-256 certificates in tmp/certs: a test CA ("ca"), a server
+    certificate for 127.0.0.1 it signed ("cert", "key"), a self-signed one
+    for 127.0.0.1 ("self_cert", "self_key"), and the pins of both and of
+    a key that no server holds ("pin", "self_pin", "other_pin")."""
+    d = os.path.join(tmp, "certs")
+    os.makedirs(d, exist_ok=True)
+    f = {k: os.path.join(d, v) for k, v in [
+        ("ca", "ca.pem"), ("ca_key", "ca.key"), ("cert", "server.pem"), ("key", "server.key"),
+        ("csr", "server.csr"), ("ext", "server.ext"), ("self_cert", "self.pem"),
+        ("self_key", "self.key"), ("other_cert", "other.pem"), ("other_key", "other.key")]}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"]
+    openssl("req", "-x509", *ec, "-keyout", f["ca_key"], "-out", f["ca"],
+            "-subj", "/CN=hychat test CA")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", f["key"])
+    openssl("req", "-new", "-key", f["key"], "-subj", "/CN=127.0.0.1", "-out", f["csr"])
+    with open(f["ext"], "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                  "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey", f["ca_key"],
+            "-CAcreateserial", "-days", "2", "-out", f["cert"], "-extfile", f["ext"])
+    for name in ("self", "other"):
+        openssl("req", "-x509", *ec, "-keyout", f[name + "_key"], "-out", f[name + "_cert"],
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+    for k in ("ca_key", "key", "self_key", "other_key"):
+        os.chmod(f[k], 0o600)  # as a TLS server wants its key
+    f["pin"] = cert_pin(f["cert"])
+    f["self_pin"] = cert_pin(f["self_cert"])
+    f["other_pin"] = cert_pin(f["other_cert"])
+    return f
+
+
+class TlsTracker:
+    """A tracker reached over TLS on 127.0.0.1:port; stop() ends it."""
+
+    def __init__(self, proc, port):
+        self.proc = proc
+        self.port = port
+
+    def url(self, host="127.0.0.1"):
+        return "https://%s:%d" % (host, self.port)
+
+    def output(self):
+        return self.proc.output()
+
+    def stop(self):
+        self.proc.stop()
+
+
+def start_tls_tracker(tmp, cert, key, extra=()):
+    """A tracker on a fresh port that speaks TLS with cert and key."""
+    port = free_port()
+    own = tempfile.mkdtemp(prefix="tls-tracker-", dir=tmp)  # its database
+    args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port,
+            "--tls-cert", cert, "--tls-key", key, "--quiet",
+            "--db", os.path.join(own, "tracker.db")] + list(extra)
+    return TlsTracker(Proc(args, port=port), port)
+
+
 def register(tracker_port, user, password):
     status, _, body = request(tracker_port, "POST", "/register",
                               {"username": user, "password": password})
@@ -282,5 +365,5 @@ class Relay:
         self.cut()
 
 
-__all__ = ["Peer", "Relay", "start_tracker", "start_peer", "register", "free_port",
-           "wait_port"]
+__all__ = ["Peer", "Relay", "start_tracker", "start_tls_tracker", "make_test_certs",
+           "cert_pin", "start_peer", "register", "free_port", "wait_port"]

@@ -375,6 +375,20 @@ def a_new_account_is_made_from_the_prompt():
     W.tmux.wait("frank", "tracker: online", 20)
 
 
+def the_status_bar_says_when_the_tracker_is_not_tls():
+    # Plain HTTP on loopback: marked, not alarming.
+    s = W.tmux.wait("alice", "tracker: online http", 10)
+    assert "INSECURE" not in s, s
+    # Plain HTTP to another machine (allowed): marked INSECURE. 192.0.2.1 is
+    # TEST-NET-1 and, with no password given, never contacted.
+    W.client("ivan", password=False, online=False,
+             extra="--tracker http://192.0.2.1:1 --allow-insecure-tracker")
+    W.tmux.wait("ivan", "tracker: offline INSECURE http", 10)
+    W.tmux.keys("ivan", "C-c")
+    s = W.tmux.wait("ivan", lambda s: re.search(r"EXIT:\d+", s), 10, "the exit")
+    assert "EXIT:0" in s, s
+
+
 def quit_restores_the_terminal_and_history_survives():
     W.tmux.line("dave", "/quit")
     s = W.tmux.wait("dave", lambda s: re.search(r"EXIT:\d+\s+\S*icanon", s), 10, "the exit")
@@ -455,6 +469,7 @@ CASES = [
     nothing_is_broken_at_40x12,
     the_login_prompt_hides_the_password,
     a_new_account_is_made_from_the_prompt,
+    the_status_bar_says_when_the_tracker_is_not_tls,
     quit_restores_the_terminal_and_history_survives,
     sigterm_and_a_crash_give_the_terminal_back,
     every_client_exits_cleanly_with_clean_logs,
