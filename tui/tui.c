@@ -255,6 +255,8 @@ on_input(uv_poll_t *p, int status, int events)
 	while (!t->closing && (rc = wget_wch(stdscr, &wc)) != ERR) {
 		if (rc == KEY_CODE_YES && wc == KEY_RESIZE)
 			continue;
+		/* The user is here: the engine's auto-away clock restarts. */
+		engine_input(t->e);
 		tui_key(t, (int)wc, rc == KEY_CODE_YES);
 	}
 	/* An Escape with nothing after it was the Escape key itself. */
