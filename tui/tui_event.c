@@ -353,7 +353,9 @@ on_conversation_list(struct tui *t, struct json_object *o)
 		struct json_object *e = json_object_array_get_idx(list, i);
 		const char *name = tui_json_str(e, "name");
 		struct tui_conv *c = name != NULL ? tui_conv_get(t, name) : NULL;
-		if (c == NULL || c == tui_conv_current(t))
+		/* The one shown keeps its own count (it is being read); at start
+		 * nothing is shown yet, whichever conversation sits first. */
+		if (c == NULL || (c == tui_conv_current(t) && c->loaded))
 			continue;
 		if (json_object_object_get_ex(e, "unread", &v)) {
 			c->unread = json_object_get_int64(v);
