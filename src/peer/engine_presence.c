@@ -35,6 +35,21 @@ struct engine_presence {
 	struct engine_presence *next;
 };
 
+/* A copy of message cut to PRESENCE_MESSAGE_MAX bytes, on a UTF-8
+ * character boundary (a tab may not be sent half a character). */
+static char *
+copy_message(const char *message)
+{
+	size_t n = strnlen(message, PRESENCE_MESSAGE_MAX + 1);
+
+	if (n > PRESENCE_MESSAGE_MAX) {
+		n = PRESENCE_MESSAGE_MAX;
+		while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return xstrndup(message, n);
+}
+
 static struct engine_presence *
 find(struct engine *e, const char *user)
 {
@@ -73,6 +88,7 @@ static void
 set(struct engine *e, const char *user, enum presence_state state, const char *message)
 {
 	struct engine_presence *p = find(e, user);
+	char *copy;
 
 	if (p == NULL) {
 		if (state == PRESENCE_OFFLINE || !engine_valid_user(user))
@@ -83,15 +99,15 @@ set(struct engine *e, const char *user, enum presence_state state, const char *m
 		p->next = e->presence;
 		e->presence = p;
 	}
-	if (state != PRESENCE_AWAY)
-		message = NULL;
+	copy = state == PRESENCE_AWAY && message != NULL ? copy_message(message) : NULL;
 	if (p->state == state &&
-	    strcmp(p->message != NULL ? p->message : "", message != NULL ? message : "") == 0)
+	    strcmp(p->message != NULL ? p->message : "", copy != NULL ? copy : "") == 0) {
+		free(copy);
 		return;
+	}
 	p->state = state;
 	free(p->message);
-	p->message =
-	    message != NULL ? xstrndup(message, strnlen(message, PRESENCE_MESSAGE_MAX)) : NULL;
+	p->message = copy;
 	emit(e, user, state, p->message);
 }
 
@@ -190,8 +206,7 @@ engine_away(struct engine *e, const char *message)
 	e->away = 1;
 	e->auto_away = 0;
 	free(e->away_message);
-	e->away_message =
-	    message != NULL ? xstrndup(message, strnlen(message, PRESENCE_MESSAGE_MAX)) : NULL;
+	e->away_message = message != NULL ? copy_message(message) : NULL;
 	announce(e);
 	return 0;
 }

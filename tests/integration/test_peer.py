@@ -794,6 +794,13 @@ def away_and_back_are_pushed_to_linked_peers():
     # Every front end of alice's hears her own state too.
     ev = a.wait_type("presence", 5, ma, user="alice")
     assert ev["state"] == "away" and ev["message"] == "at lunch", ev
+    # A long message is cut to 256 bytes, between two characters.
+    m = b.mark()
+    a.cmd("away x" + "\u00e9" * 200)
+    ev = b.wait(lambda e: e.get("type") in ("presence", "unparsable") and
+                (e.get("user") == "alice" and e.get("message", "").startswith("x") or
+                 "line" in e), 10, m, "the long away")
+    assert ev.get("message") == "x" + "\u00e9" * 127, ev
     m = b.mark()
     a.cmd("back")
     ev = b.wait_type("presence", 10, m, user="alice", state="online")
