@@ -179,7 +179,7 @@ release_waiting(struct engine *e, int ok, int status, const char *err)
 		if (ok) {
 			call_send(c);
 		} else {
-			c->fn(e, status, NULL, err, c->arg);
+			call_back(c, status, NULL, err);
 			call_free(c);
 		}
 	}
