@@ -191,8 +191,26 @@ on_list_timer(uv_timer_t *timer)
 {
 	struct tui *t = timer->data;
 
+	/* Once, after a burst of changes: the engine pushes presence, the
+	 * terminal never polls. */
 	tui_conv_refresh_peers(t);
-	uv_timer_start(&t->list_timer, on_list_timer, TUI_LIST_REFRESH_MS, 0);
+}
+
+void
+tui_ask(struct tui *t, const char *label, struct event_origin *saved)
+{
+	struct event_bus *bus = engine_events(t->e);
+	struct event_origin o = { .owner = t };
+
+	*saved = *event_origin_get(bus);
+	snprintf(o.label, sizeof(o.label), "%s", label);
+	event_origin_set(bus, &o);
+}
+
+void
+tui_asked(struct tui *t, const struct event_origin *saved)
+{
+	event_origin_set(engine_events(t->e), saved);
 }
 
 void
@@ -205,10 +223,13 @@ tui_refresh_soon(struct tui *t)
 static void
 on_start(uv_timer_t *timer)
 {
+	struct event_origin saved;
 	struct tui *t = timer->data;
 
 	/* The engine has started: its channels are known. */
+	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	engine_conversations(t->e);
+	tui_asked(t, &saved);
 	if (t->nconvs > 0 && !tui_conv_current(t)->loaded)
 		tui_conv_select(t, 0);
 	tui_title(t);
@@ -234,6 +255,8 @@ on_input(uv_poll_t *p, int status, int events)
 	while (!t->closing && (rc = wget_wch(stdscr, &wc)) != ERR) {
 		if (rc == KEY_CODE_YES && wc == KEY_RESIZE)
 			continue;
+		/* The user is here: the engine's auto-away clock restarts. */
+		engine_input(t->e);
 		tui_key(t, (int)wc, rc == KEY_CODE_YES);
 	}
 	/* An Escape with nothing after it was the Escape key itself. */
@@ -477,7 +500,6 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	uv_timer_start(&t->start, on_start, 0, 0);
 	uv_timer_init(loop, &t->list_timer);
 	t->list_timer.data = t;
-	uv_timer_start(&t->list_timer, on_list_timer, TUI_LIST_REFRESH_MS, 0);
 	uv_timer_init(loop, &t->notice_timer);
 	t->notice_timer.data = t;
 	uv_timer_init(loop, &t->resize_timer);

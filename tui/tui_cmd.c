@@ -278,14 +278,15 @@ cmd_part(struct tui *t, char *args)
 static void
 cmd_list(struct tui *t, char *args)
 {
+	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 	const char *chan = args[0] != '\0' ? args : NULL;
 
 	if (chan == NULL && c != NULL && c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)
 		chan = c->name;
-	t->print_lists++;
-	if (engine_list(t->e, chan) < 0)
-		t->print_lists--;
+	tui_ask(t, TUI_LABEL_SHOW, &saved);
+	engine_list(t->e, chan);
+	tui_asked(t, &saved);
 }
 
 static void
@@ -371,9 +372,7 @@ run_command(struct tui *t, char *line)
 	struct tui_conv *conv = tui_conv_current(t);
 
 	if (c == NULL) {
-		t->in_command = 1;
-		command_run(t->e, line, conv != NULL ? conv->name : NULL);
-		t->in_command = 0;
+		command_run(t->e, line, conv != NULL ? conv->name : NULL, t, NULL);
 		return;
 	}
 	args = name + len;

@@ -265,15 +265,18 @@ edge_seq(const struct tui_conv *c, int last)
 static int
 fetch(struct tui *t, struct tui_conv *c, enum tui_fetch how, int n, int64_t seq)
 {
+	struct event_origin saved;
 	int rc;
 
 	t->fetch = how;
 	t->fetch_conv = c;
 	t->fetch_count = 0;
+	tui_ask(t, TUI_LABEL_FETCH, &saved);
 	if (how == TUI_FETCH_NEWER || how == TUI_FETCH_FIRST)
 		rc = engine_history_after(t->e, c->name, n, seq);
 	else
 		rc = engine_history(t->e, c->name, n, seq);
+	tui_asked(t, &saved);
 	t->fetch = TUI_FETCH_NONE;
 	t->fetch_conv = NULL;
 	return rc < 0 ? -1 : t->fetch_count;
@@ -309,8 +312,6 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 		return;
 	n = json_object_array_length(list);
 	t->fetch_count = (int)n;
-	if (t->fetch == TUI_FETCH_MARK)
-		return;
 	if (t->fetch == TUI_FETCH_OPEN || t->fetch == TUI_FETCH_HIT || t->fetch == TUI_FETCH_FIRST)
 		clear_window(c);
 	was_empty = c->n == 0;
@@ -380,12 +381,21 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 	tui_dirty(t);
 }
 
+/* Tells the engine c has been read: every front end hears it (a read
+ * event, tui_event.c), this one included. */
+static void
+mark_read(struct tui *t, struct tui_conv *c)
+{
+	c->unread = 0;
+	engine_read(t->e, c->name, 0);
+}
+
 static void
 open_conv(struct tui *t, struct tui_conv *c)
 {
 	if (fetch(t, c, TUI_FETCH_OPEN, TUI_PAGE, 0) < 0)
 		return;
-	c->unread = 0;
+	mark_read(t, c);
 }
 
 void
@@ -393,28 +403,27 @@ tui_conv_mark_all(struct tui *t)
 {
 	for (size_t i = 0; i < t->nconvs; i++) {
 		struct tui_conv *c = t->convs[i];
-		if (c->loaded && c->at_end && c->unread > 0 && i == t->cur) {
-			fetch(t, c, TUI_FETCH_MARK, 1, 0);
-			c->unread = 0;
-		}
+		if (c->loaded && c->at_end && c->unread > 0 && i == t->cur)
+			mark_read(t, c);
 	}
 }
 
 void
 tui_conv_refresh_peers(struct tui *t)
 {
+	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 
 	if (c == NULL || strcmp(t->tracker, "online") != 0)
 		return;
+	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	if (c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)
 		engine_list(t->e, c->name);
 	else
 		engine_list(t->e, NULL);
-	if (!c->channel && c->fingerprint[0] == '\0' && !c->fp_quiet) {
-		c->fp_quiet = 1;
+	if (!c->channel && c->fingerprint[0] == '\0')
 		engine_fingerprint(t->e, c->name);
-	}
+	tui_asked(t, &saved);
 }
 
 void
@@ -426,8 +435,7 @@ tui_conv_select(struct tui *t, size_t i)
 		return;
 	if (old != NULL && old->loaded && old->unread > 0 && old->at_end) {
 		/* What arrived while it was shown has been seen. */
-		fetch(t, old, TUI_FETCH_MARK, 1, 0);
-		old->unread = 0;
+		mark_read(t, old);
 	}
 	if (old != NULL && old != t->convs[i])
 		old->marker_seq = 0;
@@ -438,8 +446,7 @@ tui_conv_select(struct tui *t, size_t i)
 	} else if (c->unread > 0) {
 		if (c->at_end)
 			place_marker(c, c->unread);
-		fetch(t, c, TUI_FETCH_MARK, 1, 0);
-		c->unread = 0;
+		mark_read(t, c);
 	}
 	c->activity = 0;
 	c->mention = 0;
@@ -693,6 +700,7 @@ jump_to(struct tui *t, struct tui_conv *c, int64_t seq)
 void
 tui_conv_search(struct tui *t, const char *text, int again)
 {
+	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 
 	if (c == NULL)
@@ -704,9 +712,9 @@ tui_conv_search(struct tui *t, const char *text, int again)
 		t->search_conv = c;
 		t->search_before = 0;
 	}
-	t->search_pending = 1;
+	tui_ask(t, TUI_LABEL_SEARCH, &saved);
 	engine_search(t->e, c->name, t->search_text, 1, t->search_before);
-	t->search_pending = 0;
+	tui_asked(t, &saved);
 }
 
 void
@@ -716,8 +724,8 @@ tui_conv_search_result(struct tui *t, struct json_object *ev)
 	struct json_object *list, *hit, *v;
 	const char *name = tui_json_str(ev, "conversation");
 
-	if (!t->search_pending || c == NULL || name == NULL || strcmp(name, c->name) != 0 ||
-	    !json_object_object_get_ex(ev, "messages", &list) ||
+	if (!tui_label_is(ev, TUI_LABEL_SEARCH) || c == NULL || name == NULL ||
+	    strcmp(name, c->name) != 0 || !json_object_object_get_ex(ev, "messages", &list) ||
 	    !json_object_is_type(list, json_type_array))
 		return;
 	if (json_object_array_length(list) == 0) {

@@ -348,7 +348,9 @@ draw_right(struct tui *t, struct tui_conv *c)
 			                               : " ",
 			    1);
 			attrset(self ? A_BOLD : nick_attr(t, u));
-			put_str(y, x + 1, u, w - 1);
+			snprintf(
+			    line, sizeof(line), "%s%s", u, p != NULL && p->away ? " (away)" : "");
+			put_str(y, x + 1, line, w - 1);
 		}
 		return;
 	}
@@ -360,7 +362,13 @@ draw_right(struct tui *t, struct tui_conv *c)
 		attrset(nick_attr(t, c->name));
 		put_str(y++, x, c->name, w);
 		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) : A_DIM);
-		put_str(y++, x, p != NULL && p->online ? "online" : "offline", w);
+		if (p != NULL && p->online && p->away) {
+			snprintf(line, sizeof(line), "away%s%s", p->away_message[0] ? ": " : "",
+			    p->away_message);
+			put_str(y++, x, line, w);
+		} else {
+			put_str(y++, x, p != NULL && p->online ? "online" : "offline", w);
+		}
 		attrset(A_NORMAL);
 		put_str(y++, x,
 		    p == NULL || !p->link ? "no link"

@@ -17,6 +17,14 @@ tui_json_str(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+int
+tui_label_is(struct json_object *o, const char *label)
+{
+	const char *l = tui_json_str(o, "label");
+
+	return l != NULL && strcmp(l, label) == 0;
+}
+
 static int
 get_bool(struct json_object *o, const char *key)
 {
@@ -119,7 +127,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
 	}
-	if (t->print_lists > 0) {
+	if (tui_label_is(o, TUI_LABEL_SHOW)) {
 		struct buf b;
 		buf_init(&b);
 		for (size_t i = 0; i < json_object_array_length(peers); i++) {
@@ -130,7 +138,6 @@ on_peer_list(struct tui *t, struct json_object *o)
 			                                    : " (linked, plaintext)")
 			        : "");
 		}
-		t->print_lists--;
 		tui_line(t, TUI_MSG_SYSTEM, "online%s%s: %s", chan != NULL ? " in #" : "",
 		    chan != NULL ? chan : "", b.data != NULL ? b.data : "nobody");
 		buf_fini(&b);
@@ -177,21 +184,21 @@ on_message(struct tui *t, struct json_object *o)
 {
 	const char *conv = tui_json_str(o, "conversation");
 	struct tui_conv *c, *cur = tui_conv_current(t);
+	struct json_object *v;
 	struct tui_msg *m;
 
 	if (conv == NULL || (c = tui_conv_get(t, conv)) == NULL)
 		return;
 	if ((m = tui_msg_from_json(t, o, conv)) == NULL)
 		return;
+	/* The engine counts what was not read (shown, but counted unread
+	 * until the client marks it read on leaving). */
+	if (json_object_object_get_ex(o, "unread", &v))
+		c->unread = json_object_get_int64(v);
 	if (!m->outgoing) {
 		if (c != cur) {
-			c->unread++;
 			c->activity = 1;
 			c->mention |= m->mention;
-		} else {
-			/* Shown, but counted unread in the history until the
-			 * client marks it read on leaving. */
-			c->unread++;
 		}
 		if (c != cur && (!c->channel || m->mention))
 			tui_alert(t, c);
@@ -209,16 +216,66 @@ on_message(struct tui *t, struct json_object *o)
 		tui_conv_select(t, 0);
 }
 
+/* Someone's presence changed, as the engine saw it (pushed, never asked). */
+static void
+on_presence(struct tui *t, struct json_object *o)
+{
+	const char *u = tui_json_str(o, "user"), *state = str_or(o, "state", "offline");
+	const char *msg = str_or(o, "message", "");
+	struct tui_peer *p;
+
+	if (u == NULL)
+		return;
+	if (strcmp(u, engine_username(t->e)) == 0) {
+		if (strcmp(state, "away") == 0)
+			tui_line(t, TUI_MSG_SYSTEM, "you are away%s%s", msg[0] ? ": " : "", msg);
+		else
+			tui_line(t, TUI_MSG_SYSTEM, "you are back");
+		return;
+	}
+	if ((p = tui_peer_get(t, u)) == NULL)
+		return;
+	p->online = strcmp(state, "offline") != 0;
+	p->away = strcmp(state, "away") == 0;
+	snprintf(p->away_message, sizeof(p->away_message), "%s", p->away ? msg : "");
+	/* Someone came or went: the channel's member list changed with them. */
+	tui_refresh_soon(t);
+	tui_dirty(t);
+}
+
+/* A conversation was read, here or in another front end. */
+static void
+on_read(struct tui *t, struct json_object *o)
+{
+	const char *conv = tui_json_str(o, "conversation");
+	struct tui_conv *c = conv != NULL ? tui_conv_find(t, conv) : NULL;
+	struct json_object *v;
+
+	if (c == NULL)
+		return;
+	c->unread = json_object_object_get_ex(o, "unread", &v) ? json_object_get_int64(v) : 0;
+	if (c->unread == 0) {
+		c->activity = 0;
+		c->mention = 0;
+		/* The marker of the open conversation shows where this visit
+		 * began; another one's goes with its mark. */
+		if (c != tui_conv_current(t))
+			c->marker_seq = 0;
+	}
+	tui_title(t);
+	tui_dirty(t);
+}
+
 static void
 on_history(struct tui *t, struct json_object *o)
 {
-	if (t->fetch != TUI_FETCH_NONE) {
+	if (tui_label_is(o, TUI_LABEL_FETCH) && t->fetch != TUI_FETCH_NONE) {
 		tui_conv_history(t, o);
 		return;
 	}
-	/* Another front end's request is not news here; the user's /history
-	 * is answered by the scrollback. */
-	if (t->in_command)
+	/* Only the terminal's own requests come here; the user's /history is
+	 * answered by the scrollback. */
+	if (!tui_label_is(o, TUI_LABEL_FETCH))
 		tui_line(t, TUI_MSG_SYSTEM, "history of %s: open it and scroll with PgUp",
 		    str_or(o, "conversation", "?"));
 }
@@ -260,8 +317,7 @@ on_fingerprint(struct tui *t, struct json_object *o)
 	if (c != NULL && !c->channel) {
 		snprintf(c->fingerprint, sizeof(c->fingerprint), "%s", fp != NULL ? fp : "none");
 		snprintf(c->fp_source, sizeof(c->fp_source), "%s", str_or(o, "source", "?"));
-		if (c->fp_quiet) {
-			c->fp_quiet = 0;
+		if (tui_label_is(o, TUI_LABEL_QUIET)) {
 			tui_dirty(t);
 			return;
 		}
@@ -301,7 +357,9 @@ on_conversation_list(struct tui *t, struct json_object *o)
 		struct json_object *e = json_object_array_get_idx(list, i);
 		const char *name = tui_json_str(e, "name");
 		struct tui_conv *c = name != NULL ? tui_conv_get(t, name) : NULL;
-		if (c == NULL || c == tui_conv_current(t))
+		/* The one shown keeps its own count (it is being read); at start
+		 * nothing is shown yet, whichever conversation sits first. */
+		if (c == NULL || (c == tui_conv_current(t) && c->loaded))
 			continue;
 		if (json_object_object_get_ex(e, "unread", &v)) {
 			c->unread = json_object_get_int64(v);
@@ -372,6 +430,8 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_LINK] = on_link,
 	[EVENT_FINGERPRINT] = on_fingerprint,
 	[EVENT_HELP] = on_help,
+	[EVENT_READ] = on_read,
+	[EVENT_PRESENCE] = on_presence,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

@@ -32,7 +32,6 @@
 #define TUI_RIGHT_MIN_COLS 80 /* narrower: no peer pane */
 #define TUI_LEFT_WIDTH 18
 #define TUI_RIGHT_WIDTH 18
-#define TUI_LIST_REFRESH_MS 15000 /* the peer pane's list, while shown */
 #define TUI_LIST_SOON_MS 300 /* after a link changes: one request for a burst */
 #define TUI_NOTICE_MS 8000 /* a notice on the status bar stays this long */
 #define TUI_RESIZE_SETTLE_MS 100 /* the size is read again after SIGWINCH */
@@ -78,6 +77,8 @@ struct tui_peer {
 	int online; /* listed by the tracker lately */
 	int link; /* 1 up, 0 down */
 	int encrypted; /* of the link that is up */
+	int away; /* the engine's presence event said so */
+	char away_message[64];
 };
 
 struct tui_conv {
@@ -108,7 +109,6 @@ struct tui_conv {
 	/* A direct conversation: the peer's key. */
 	char fingerprint[80];
 	char fp_source[16];
-	int fp_quiet; /* requested by the client: store, do not print */
 };
 
 struct tui_input {
@@ -145,7 +145,6 @@ enum tui_fetch {
 	TUI_FETCH_OPEN, /* the newest page, on opening */
 	TUI_FETCH_OLDER,
 	TUI_FETCH_NEWER,
-	TUI_FETCH_MARK, /* only to mark the conversation read */
 	TUI_FETCH_HIT, /* a page ending with a search hit */
 	TUI_FETCH_FIRST /* the oldest page */
 };
@@ -191,9 +190,6 @@ struct tui {
 	enum tui_fetch fetch;
 	struct tui_conv *fetch_conv;
 	int fetch_count;
-	int search_pending;
-	int print_lists; /* peer lists the user asked for, to print */
-	int in_command; /* an engine command the user typed is running */
 	int timing; /* log each key's time to the redrawn screen */
 	uint64_t key_ns;
 
@@ -208,6 +204,17 @@ void tui_alert(struct tui *t, struct tui_conv *c);
 void tui_title(struct tui *t);
 /* Asks for the current conversation's peer list shortly. */
 void tui_refresh_soon(struct tui *t);
+/* The terminal's queries: the answers of the engine calls made between
+ * tui_ask() and tui_asked() come to this front end alone, with label
+ * (see event.h), never to stdout or a browser tab. */
+#define TUI_LABEL_FETCH "fetch" /* a page of the scrollback */
+#define TUI_LABEL_SHOW "show" /* asked by the user: print it */
+#define TUI_LABEL_QUIET "quiet" /* asked by the client: store, do not print */
+#define TUI_LABEL_SEARCH "search"
+void tui_ask(struct tui *t, const char *label, struct event_origin *saved);
+void tui_asked(struct tui *t, const struct event_origin *saved);
+/* 1 if event o answers the terminal's query labelled label. */
+int tui_label_is(struct json_object *o, const char *label);
 void tui_quit(struct tui *t);
 /* Ctrl-Z: gives the terminal back and stops the process until fg. */
 void tui_suspend(struct tui *t);

@@ -12,7 +12,6 @@ const HISTORY_N = 1000; /* the most the peer gives: the whole conversation */
 const MARK_READ_MS = 400; /* after a message in the open conversation */
 const BROADCAST = '#broadcast';
 const LIST_DEBOUNCE_MS = 300;
-const LIST_REFRESH_MS = 30000; /* while the Peers tab shows */
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 const FORBIDDEN = 403; /* an answer without this run's session cookie */
 
@@ -29,12 +28,12 @@ const state = {
   username: cfg.username,
   convs: new Map(), /* name -> {name, messages: Map(seq -> msg), unread} */
   peers: new Map(), /* username -> peer from peer_list */
+  presence: new Map(), /* username -> {state, message}, pushed by the peer */
   current: null,
   tab: 'channels',
   retryMs: RECONNECT_MIN_MS,
   markTimer: null,
   listTimer: null,
-  listInterval: null,
 };
 
 /* The session kept across reloads. */
@@ -193,10 +192,20 @@ const handlers = {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
       c.messages.set(m.seq, m);
-    c.unread = 0;
     renderLists();
     if (ev.conversation === state.current)
       renderMessages();
+  },
+  presence(ev) {
+    state.presence.set(ev.user, { state: ev.state, message: ev.message || '' });
+    if (ev.state !== 'offline' && !state.peers.has(ev.user))
+      refreshPeers();
+    renderLists();
+  },
+  /* A conversation was read, in this tab or another front end. */
+  read(ev) {
+    conv(ev.conversation).unread = ev.unread || 0;
+    renderLists();
   },
   conversation_list(ev) {
     for (const it of ev.conversations) {
@@ -275,18 +284,20 @@ function message(ev) {
   const m = { seq: ev.seq, id: ev.id, from: ev.from, message: ev.message, time: ev.time,
     kind: ev.action ? 'action' : 'chat', outgoing: ev.outgoing, encrypted: ev.encrypted };
   c.messages.set(ev.seq, m);
+  /* The peer counts what was not read, the same for every front end. */
+  if (typeof ev.unread === 'number')
+    c.unread = ev.unread;
   if (name === state.current && !document.hidden) {
     appendMessage(m);
-    scheduleMarkRead();
-  } else if (!ev.outgoing) {
-    c.unread++;
+    if (c.unread > 0)
+      scheduleMarkRead();
   }
   renderLists();
 }
 
-/* The peer list is asked for, not pushed: ask when someone new links up,
- * and now and then while the Peers tab is in view. Every front end sees
- * the answer, so not more often than that. */
+/* The peer pushes presence; the list of addresses is asked for when
+ * someone new links up or comes online, once for a burst. Nothing
+ * polls. */
 function refreshPeers() {
   clearTimeout(state.listTimer);
   state.listTimer = setTimeout(() => {
@@ -295,21 +306,13 @@ function refreshPeers() {
   }, LIST_DEBOUNCE_MS);
 }
 
-function schedulePeerRefresh() {
-  clearInterval(state.listInterval);
-  state.listInterval = setInterval(() => {
-    if (state.tab === 'peers' && !document.hidden)
-      refreshPeers();
-  }, LIST_REFRESH_MS);
-}
-
 /* The peer counts what was not read: tell it when the open conversation
- * got a message, by reading its newest one. */
+ * got a message; every front end hears the "read" that follows. */
 function scheduleMarkRead() {
   clearTimeout(state.markTimer);
   state.markTimer = setTimeout(() => {
     if (state.current)
-      send('history ' + state.current + ' 1');
+      send('read ' + state.current);
   }, MARK_READ_MS);
 }
 
@@ -355,8 +358,7 @@ function showTab(tab) {
 
 function openConversation(name) {
   state.current = name;
-  const c = conv(name);
-  c.unread = 0;
+  conv(name);
   $('conversation-title').textContent = name;
   document.title = name + ' — hychat';
   renderMessages();
@@ -364,6 +366,7 @@ function openConversation(name) {
   saveStore();
   send('focus ' + name);
   send('history ' + name + ' ' + HISTORY_N);
+  send('read ' + name);
   document.body.classList.remove('show-sidebar');
   $('message-input').focus();
 }
@@ -405,9 +408,19 @@ function renderLists() {
   const pl = $('peer-list');
   pl.replaceChildren(...[...names].sort().map((n) => {
     const p = state.peers.get(n);
+    const pushed = state.presence.get(n);
     const presence = el('span', 'presence');
-    presence.classList.add(p ? (p.link === 'up' ? 'up' : 'online') : 'offline');
-    presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : 'offline';
+    presence.dataset.testid = 'presence';
+    if (pushed && pushed.state === 'away') {
+      presence.classList.add('away');
+      presence.title = 'away' + (pushed.message ? ': ' + pushed.message : '');
+    } else if (pushed && pushed.state === 'offline' && !(p && p.link === 'up')) {
+      presence.classList.add('offline');
+      presence.title = 'offline';
+    } else {
+      presence.classList.add(p ? (p.link === 'up' ? 'up' : 'online') : pushed ? 'online' : 'offline');
+      presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : pushed ? 'online' : 'offline';
+    }
     const c = state.convs.get(n);
     return listItem(n, n, c ? c.unread : 0, presence);
   }));
@@ -551,7 +564,6 @@ function bind() {
 function start() {
   const saved = loadStore();
   bind();
-  schedulePeerRefresh();
   if (saved.tab)
     state.tab = saved.tab;
   if (saved.current)

@@ -48,9 +48,18 @@ const struct command *command_table(size_t *count);
  * the caller frees call with command_call_fini(). */
 int command_parse(const char *line, struct command_call *call, char *err);
 void command_call_fini(struct command_call *call);
+/* Splits a leading "@label=VALUE " off line: copies VALUE into label
+ * (EVENT_LABEL_MAX + 1 bytes; "" without one) and returns the rest of the
+ * line, or NULL (with a message in err) if the label is malformed: empty,
+ * longer than EVENT_LABEL_MAX, or with a byte outside EVENT_LABEL_CHARS. */
+const char *command_label(const char *line, char *label, char *err);
 /* Parses and runs line on e, reporting mistakes as error events. ctx is
- * the front end's current conversation, for commands like "me". Returns
- * the command's result: 0, or -1 after an error event. */
-int command_run(struct engine *e, const char *line, const char *ctx);
+ * the front end's current conversation, for commands like "me". owner is
+ * the front end's event subscriber argument and client who asked inside
+ * it (NULL if it has one client): the answers to the command (event.h)
+ * go to them alone, labelled if the line began with "@label=VALUE ".
+ * Returns the command's result: 0, or -1 after an error event. */
+int command_run(
+    struct engine *e, const char *line, const char *ctx, const void *owner, const void *client);
 
 #endif

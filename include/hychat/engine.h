@@ -41,6 +41,7 @@ struct engine_config {
 	const char *data_dir; /* made if missing */
 	const char *password; /* log in at start; NULL: wait for "login" */
 	int allow_plaintext; /* talk to peers of the original, unencrypted protocol */
+	int auto_away_minutes; /* away after this long without input; 0: never */
 };
 
 struct engine;
@@ -82,17 +83,28 @@ int engine_send(struct engine *e, const char *conversation, const char *text, in
 int engine_send_direct(struct engine *e, const char *user, const char *text, int action);
 int engine_send_channel(struct engine *e, const char *channel, const char *text, int action);
 /* A history event with the last n messages before seq before (0: the
- * newest); marks the conversation read. */
+ * newest); the unread count is left alone (engine_read marks read). */
 int engine_history(struct engine *e, const char *conversation, int n, long long before);
 /* A history event (with "after") with the first n messages after seq
  * after, oldest first; the unread count is left alone. */
 int engine_history_after(struct engine *e, const char *conversation, int n, long long after);
+/* Marks conversation read up to seq upto (0: its newest message), kept
+ * across restarts, and tells every front end with a read event
+ * (conversation, upto, unread). */
+int engine_read(struct engine *e, const char *conversation, long long upto);
 /* A search event: the last n messages of conversation before seq before
  * (0: the newest) that contain text, newest first. */
 int engine_search(
     struct engine *e, const char *conversation, const char *text, int n, long long before);
 /* A fingerprint event for user (NULL: our own key). */
 int engine_fingerprint(struct engine *e, const char *user);
+/* Away, with an optional message, or back: linked peers and every front
+ * end get a presence event. */
+int engine_away(struct engine *e, const char *message);
+int engine_back(struct engine *e);
+/* A front end saw the user type: resets the auto-away clock, and ends an
+ * automatic away. */
+void engine_input(struct engine *e);
 void engine_quit(struct engine *e);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,29 +87,61 @@ run_me(struct engine *e, const char *ctx, int argc, char **argv)
 	return engine_send(e, conv, argv[0], 1);
 }
 
+/* A decimal number from min to max in s, into *out. Returns 0 or -1. */
+static int
+parse_number(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return isdigit((unsigned char)s[0]) && *end == '\0' && errno == 0 && *out >= min &&
+	        *out <= max
+	    ? 0
+	    : -1;
+}
+
 static int
 run_history(struct engine *e, const char *ctx, int argc, char **argv)
 {
-	long n = HISTORY_DEFAULT_N;
+	long long n = HISTORY_DEFAULT_N;
 
-	if (argc > 1) {
-		char *end;
-		errno = 0;
-		n = strtol(argv[1], &end, 10);
-		if (!isdigit((unsigned char)argv[1][0]) || *end != '\0' || errno != 0 || n < 1 ||
-		    n > HISTORY_MAX_N) {
-			event_error(engine_events(e), "history: N must be a number from 1 to %d",
-			    HISTORY_MAX_N);
-			return -1;
-		}
+	if (argc > 1 && parse_number(argv[1], 1, HISTORY_MAX_N, &n) < 0) {
+		event_error(
+		    engine_events(e), "history: N must be a number from 1 to %d", HISTORY_MAX_N);
+		return -1;
 	}
 	return engine_history(e, argv[0], (int)n, 0);
+}
+
+static int
+run_read(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	long long upto = 0;
+
+	if (argc > 1 && parse_number(argv[1], 1, INT64_MAX, &upto) < 0) {
+		event_error(engine_events(e), "read: UPTO must be a message's seq");
+		return -1;
+	}
+	return engine_read(e, argv[0], upto);
 }
 
 static int
 run_fingerprint(struct engine *e, const char *ctx, int argc, char **argv)
 {
 	return engine_fingerprint(e, argc > 0 ? argv[0] : NULL);
+}
+
+static int
+run_away(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_away(e, argc > 0 ? argv[0] : NULL);
+}
+
+static int
+run_back(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_back(e);
 }
 
 static int run_help(struct engine *e, const char *ctx, int argc, char **argv);
@@ -137,9 +170,13 @@ static const struct command commands[] = {
 	{ "sendchannel", 2, 2, 1, run_sendchannel, "CHANNEL MESSAGE", "send to a channel" },
 	{ "me", 1, 1, 1, run_me, "ACTION", "act in the current conversation" },
 	{ "history", 1, 2, 0, run_history, "CONVERSATION [N]",
-	    "show the last N messages of a conversation and mark it read" },
+	    "show the last N messages of a conversation" },
+	{ "read", 1, 2, 0, run_read, "CONVERSATION [UPTO]",
+	    "mark a conversation read, up to a message's seq or all of it" },
 	{ "fingerprint", 0, 1, 0, run_fingerprint, "[USER]",
 	    "show a key fingerprint to compare out of band" },
+	{ "away", 0, 1, 1, run_away, "[MESSAGE]", "tell the others you are away" },
+	{ "back", 0, 0, 0, run_back, "", "tell the others you are back" },
 	{ "help", 0, 1, 0, run_help, "[COMMAND]", "list the commands, or explain one" },
 	{ "quit", 0, 1, 1, run_quit, "[MESSAGE]", "leave the tracker and exit" },
 };
@@ -276,21 +313,57 @@ command_call_fini(struct command_call *call)
 	memset(call, 0, sizeof(*call));
 }
 
-int
-command_run(struct engine *e, const char *line, const char *ctx)
+const char *
+command_label(const char *line, char *label, char *err)
 {
+	static const char prefix[] = "@label=";
+	size_t n;
+
+	label[0] = '\0';
+	while (blank(*line))
+		line++;
+	if (strncmp(line, prefix, sizeof(prefix) - 1) != 0)
+		return line;
+	line += sizeof(prefix) - 1;
+	n = strspn(line, EVENT_LABEL_CHARS);
+	if (n == 0 || n > EVENT_LABEL_MAX || (line[n] != '\0' && !blank(line[n]))) {
+		snprintf(err, COMMAND_ERR_MAX,
+		    "bad label: 1 to %d letters, digits or ._:-/+= then a blank", EVENT_LABEL_MAX);
+		return NULL;
+	}
+	memcpy(label, line, n);
+	label[n] = '\0';
+	return line + n;
+}
+
+int
+command_run(
+    struct engine *e, const char *line, const char *ctx, const void *owner, const void *client)
+{
+	struct event_bus *bus = engine_events(e);
+	struct event_origin saved = *event_origin_get(bus), from = { owner, client, "" };
 	struct command_call call;
 	char err[COMMAND_ERR_MAX];
 	int rc;
 
-	rc = command_parse(line, &call, err);
-	if (rc == 1)
-		return 0;
-	if (rc < 0) {
-		event_error(engine_events(e), "%s", err);
+	event_origin_set(bus, owner != NULL ? &from : NULL);
+	if ((line = command_label(line, from.label, err)) == NULL) {
+		event_error(bus, "%s", err);
+		event_origin_set(bus, &saved);
 		return -1;
 	}
-	rc = call.cmd->run(e, ctx, call.argc, call.argv);
-	command_call_fini(&call);
+	event_origin_set(bus, owner != NULL ? &from : NULL);
+	if (owner != NULL)
+		engine_input(e);
+	rc = command_parse(line, &call, err);
+	if (rc < 0)
+		event_error(bus, "%s", err);
+	else if (rc == 1)
+		rc = 0;
+	else {
+		rc = call.cmd->run(e, ctx, call.argc, call.argv);
+		command_call_fini(&call);
+	}
+	event_origin_set(bus, &saved);
 	return rc;
 }

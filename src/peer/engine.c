@@ -171,6 +171,7 @@ engine_learn_peer(struct engine *e, struct json_object *o)
 	if (e->net == NULL || tracker_client_parse_peer(o, &p) < 0 ||
 	    !engine_valid_user(p.username) || strcmp(p.username, e->username) == 0)
 		return;
+	engine_presence_tracker(e, p.username, p.online);
 	if (p.online)
 		p2p_net_set_peer(
 		    e->net, p.username, p.ip, p.port, p.keylen > 0 ? p.key : NULL, p.keylen);
@@ -348,6 +349,8 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	snprintf(e->username, sizeof(e->username), "%s", cfg->username);
 	e->peer_port = cfg->peer_port;
 	e->allow_plaintext = cfg->allow_plaintext;
+	e->auto_away_ms = cfg->auto_away_minutes > 0 ? (uint64_t)cfg->auto_away_minutes * 60000 : 0;
+	e->input_ms = hy_now_ms();
 	e->listen_host =
 	    xstrdup(cfg->listen_host != NULL ? cfg->listen_host : ENGINE_DEFAULT_LISTEN);
 	e->data_dir =
@@ -509,6 +512,7 @@ engine_free(struct engine *e)
 		tracker_client_free(e->tc);
 	engine_tracker_free_calls(e);
 	engine_free_acks(e);
+	engine_presence_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;
@@ -684,9 +688,34 @@ engine_history(struct engine *e, const char *conversation, int n, long long befo
 		return -1;
 	ev = event_new(EVENT_HISTORY);
 	event_add_int(ev, "unread", history_unread(e->hist, conv));
-	if (emit_messages(e, ev, conv, fetch_last, &q) < 0)
+	return emit_messages(e, ev, conv, fetch_last, &q);
+}
+
+int
+engine_read(struct engine *e, const char *conversation, long long upto)
+{
+	char conv[ENGINE_CHANNEL_MAX + 2];
+	struct history_query q = { 1, 0, NULL };
+	struct json_object *ev;
+
+	if (history_target(e, conversation, conv, &q, "read") < 0)
 		return -1;
-	history_mark_read(e->hist, conv);
+	if (upto < 0) {
+		event_error(&e->bus, "read: UPTO must be a message's seq");
+		return -1;
+	}
+	if (upto == 0 && (upto = history_last_seq(e->hist, conv)) < 0)
+		upto = 0;
+	if (history_mark_read(e->hist, conv, upto) < 0) {
+		event_error(&e->bus, "read: the history cannot be written");
+		return -1;
+	}
+	/* A change of state: every front end hears it, whoever read. */
+	ev = event_new(EVENT_READ);
+	event_add_str(ev, "conversation", conv);
+	event_add_int(ev, "upto", upto);
+	event_add_int(ev, "unread", history_unread(e->hist, conv));
+	event_emit(&e->bus, ev);
 	return 0;
 }
 

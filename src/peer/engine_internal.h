@@ -80,6 +80,7 @@ struct engine_tcall {
 	engine_tcall_fn *fn;
 	char *arg;
 	int retried;
+	struct event_origin origin; /* who asked: the answers go there */
 	struct engine_tcall *prev, *next;
 };
 
@@ -116,6 +117,13 @@ struct engine {
 	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
 	char *last_conv;
 	int stopping;
+
+	/* Presence (engine_presence.c). */
+	struct engine_presence *presence; /* users we share a conversation with */
+	int away, auto_away; /* auto_away: set by the timer, undone by input */
+	char *away_message;
+	uint64_t input_ms; /* the last input in any front end */
+	uint64_t auto_away_ms; /* 0: never */
 };
 
 /* engine.c */
@@ -151,6 +159,18 @@ void engine_check_member(struct engine *e, struct engine_channel *c, const char 
 void engine_tracker_free_calls(struct engine *e);
 /* The tracker's failure message in body, or a fallback. */
 const char *engine_tracker_message(struct json_object *body, const char *err, int status);
+
+/* engine_presence.c */
+/* A link with user came up (up) or went down. */
+void engine_presence_link(struct engine *e, const char *user, int up);
+/* The tracker lists user (online) or does not know them online. */
+void engine_presence_tracker(struct engine *e, const char *user, int online);
+/* {"type":"presence","state":"away"|"online","message":...} from user. */
+void engine_presence_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+/* On the refresh timer: auto-away, and the tracker asked about users
+ * online without a link. */
+void engine_presence_tick(struct engine *e);
+void engine_presence_free(struct engine *e);
 
 /* engine_msg.c */
 extern const struct p2p_net_ops engine_net_ops;

@@ -270,6 +270,7 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	event_add_bool(ev, "outgoing", outgoing);
 	event_add_bool(ev, "encrypted", encrypted);
 	event_add_int(ev, "seq", h.seq);
+	event_add_int(ev, "unread", history_unread(e->hist, conv));
 	event_emit(&e->bus, ev);
 }
 
@@ -774,6 +775,7 @@ static const struct {
 	{ "chat", recv_chat },
 	{ "broadcast", recv_broadcast },
 	{ "ack", recv_ack },
+	{ "presence", engine_presence_recv },
 };
 
 static void
@@ -842,6 +844,7 @@ net_up(void *arg, const char *user, int encrypted)
 	struct resend r = { .e = e, .user = user, .plain = !encrypted };
 
 	emit_link(e, user, "up", encrypted, NULL);
+	engine_presence_link(e, user, 1);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
 		c->stale = 1;
 	buf_init(&r.sent);
@@ -863,6 +866,7 @@ net_down(void *arg, const char *user, const char *reason)
 	struct engine *e = arg;
 
 	emit_link(e, user, "down", -1, reason);
+	engine_presence_link(e, user, 0);
 	if (e->net != NULL && outbox_count(e->outbox, user) > 0)
 		p2p_net_dial(e->net, user, 1);
 }

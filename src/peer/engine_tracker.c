@@ -97,6 +97,18 @@ set_reachable(struct engine *e, int status, const char *err)
 
 static void call_send(struct engine_tcall *c);
 
+/* Hands c's answer to its handler as if the command that started it were
+ * running: its answers go to the front end that asked. */
+static void
+call_back(struct engine_tcall *c, int status, struct json_object *body, const char *err)
+{
+	struct event_origin saved = *event_origin_get(&c->e->bus);
+
+	event_origin_set(&c->e->bus, &c->origin);
+	c->fn(c->e, status, body, err, c->arg);
+	event_origin_set(&c->e->bus, &saved);
+}
+
 static void
 on_answer(int status, struct json_object *body, const char *err, void *arg)
 {
@@ -112,7 +124,7 @@ on_answer(int status, struct json_object *body, const char *err, void *arg)
 		engine_tracker_login(e);
 		return;
 	}
-	c->fn(e, status, body, err, c->arg);
+	call_back(c, status, body, err);
 	call_free(c);
 }
 
@@ -125,7 +137,7 @@ call_send(struct engine_tcall *c)
 	if (tracker_client_request(e->tc, c->method, c->path, c->body,
 	        strcmp(c->path, "/logout") == 0 ? ENGINE_QUIT_GRACE_MS : 0, on_answer, c) < 0) {
 		call_unlink(&e->calls, c);
-		c->fn(e, 0, NULL, "cannot start a request", c->arg);
+		call_back(c, 0, NULL, "cannot start a request");
 		call_free(c);
 	}
 }
@@ -147,6 +159,7 @@ engine_tracker_call(struct engine *e, enum tracker_method method, const char *pa
 	c->body = body;
 	c->fn = fn;
 	c->arg = arg != NULL ? xstrdup(arg) : NULL;
+	c->origin = *event_origin_get(&e->bus);
 	if (e->ts == ENGINE_LOGGING_IN) {
 		c->retried = 1;
 		call_push(&e->waiting, c);
@@ -168,7 +181,7 @@ release_waiting(struct engine *e, int ok, int status, const char *err)
 		if (ok) {
 			call_send(c);
 		} else {
-			c->fn(e, status, NULL, err, c->arg);
+			call_back(c, status, NULL, err);
 			call_free(c);
 		}
 	}
@@ -337,6 +350,7 @@ on_refresh(uv_timer_t *t)
 {
 	struct engine *e = t->data;
 
+	engine_presence_tick(e);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
 		c->stale = 1;
 		if (c->held != NULL)
@@ -627,6 +641,8 @@ looked_up(struct engine *e, int status, struct json_object *body, const char *er
 	(void)err;
 	if (status == 200)
 		engine_learn_peer(e, body);
+	else if (status == 404)
+		engine_presence_tracker(e, user, 0);
 	if (e->net != NULL)
 		p2p_net_lookup_done(e->net, user, status == 200 || status == 404);
 }

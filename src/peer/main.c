@@ -33,6 +33,7 @@ enum {
 	OPT_DATA_DIR,
 	OPT_PASSWORD_FILE,
 	OPT_ALLOW_PLAINTEXT,
+	OPT_AUTO_AWAY,
 	OPT_HEADLESS,
 	OPT_LISTEN,
 	OPT_NO_BELL,
@@ -51,6 +52,7 @@ static const struct option options[] = {
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
+	{ "auto-away", required_argument, NULL, OPT_AUTO_AWAY },
 	{ "headless", no_argument, NULL, OPT_HEADLESS },
 	{ "no-bell", no_argument, NULL, OPT_NO_BELL },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -87,6 +89,7 @@ usage(FILE *f)
 	    "  --password-file FILE  log in at start with the first line of FILE\n"
 	    "                        (or set %s)\n"
 	    "  --allow-plaintext     talk to peers of the original, unencrypted protocol\n"
+	    "  --auto-away MINUTES   away after MINUTES without input in any front end\n"
 	    "  --listen ADDR         the address to listen on (default %s)\n"
 	    "  --headless            commands on stdin, events on stdout (the default when\n"
 	    "                        standard input or output is not a terminal)\n"
@@ -223,6 +226,18 @@ main(int argc, char **argv)
 			password = read_password(optarg);
 			break;
 		case OPT_ALLOW_PLAINTEXT: cfg.allow_plaintext = 1; break;
+		case OPT_AUTO_AWAY: {
+			char *end;
+			errno = 0;
+			long mins = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 || mins < 1 ||
+			    mins > 10080)
+				log_fatal(2,
+				    "--auto-away: %s: not a number of minutes from 1 to 10080",
+				    optarg);
+			cfg.auto_away_minutes = (int)mins;
+			break;
+		}
 		case OPT_HEADLESS: headless = 1; break;
 		case OPT_NO_BELL: no_bell = 1; break;
 		case OPT_LISTEN: cfg.listen_host = optarg; break;

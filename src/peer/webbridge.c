@@ -127,8 +127,10 @@ on_event(const struct event *ev, void *arg)
 		if (b->logged_in && json_object_object_get_ex(ev->obj, "username", &v))
 			snprintf(b->username, sizeof(b->username), "%s", json_object_get_string(v));
 	}
+	/* An answer goes to the tab that asked alone, a change to every tab. */
 	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
-		webbridge_ws_send(c, ev->json, ev->len);
+		if (!ev->answer || ev->client == c)
+			webbridge_ws_send(c, ev->json, ev->len);
 	if (ev->type == EVENT_QUIT && !b->stopping) {
 		/* The event may come from inside an lws callback (a tab sent
 		 * "quit"): destroy the context from a turn of our own. */

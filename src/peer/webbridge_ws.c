@@ -219,7 +219,7 @@ run_message(struct webbridge_conn *c, char *line, size_t len)
 		event_error(engine_events(c->b->e), "a command cannot hold a NUL character");
 		return;
 	}
-	command_run(c->b->e, line, c->ws.ctx[0] != '\0' ? c->ws.ctx : NULL);
+	command_run(c->b->e, line, c->ws.ctx[0] != '\0' ? c->ws.ctx : NULL, c->b, c);
 }
 
 int

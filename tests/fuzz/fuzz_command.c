@@ -5,7 +5,9 @@
  *
  * The input is a stream of lines, as a front end reads them. An input
  * starting with byte 0x01 is instead repeated into one line of about
- * COMMAND_LINE_MAX bytes, to try the length limit.
+ * COMMAND_LINE_MAX bytes, to try the length limit. Each line goes
+ * through command_label() first, as command_run() does with a front
+ * end's "@label=VALUE " prefix.
  *
  * Checks, besides the sanitizers: a parsed call names a command of the
  * table with an argument count it allows, every argument is a non-empty
@@ -50,12 +52,36 @@ check_call(const struct command_call *call, size_t linelen)
 	}
 }
 
+/* The label first, as command_run() splits it off: a label of 1 to
+ * EVENT_LABEL_MAX bytes of EVENT_LABEL_CHARS, and the rest inside line;
+ * or a refusal that says why. */
+static const char *
+split_label(const char *line)
+{
+	char label[EVENT_LABEL_MAX + 1], err[COMMAND_ERR_MAX];
+	const char *rest;
+
+	memset(err, 0, sizeof(err));
+	rest = command_label(line, label, err);
+	if (rest == NULL) {
+		if (err[0] == '\0' || memchr(err, '\0', sizeof(err)) == NULL)
+			abort();
+		return NULL;
+	}
+	if (rest < line || rest > line + strlen(line) ||
+	    strspn(label, EVENT_LABEL_CHARS) != strlen(label))
+		abort();
+	return rest;
+}
+
 static void
 parse_line(const char *line)
 {
 	struct command_call call;
 	char err[COMMAND_ERR_MAX];
 
+	if ((line = split_label(line)) == NULL)
+		return;
 	size_t linelen = strlen(line);
 	while (linelen > 0 && (line[linelen - 1] == '\n' || line[linelen - 1] == '\r'))
 		linelen--;

@@ -617,6 +617,39 @@ def fingerprints_who_channels_help_and_register():
 
 
 @case
+def labelled_queries_are_answered_with_their_label():
+    a = S["alice"]
+    # Synchronous answers, answers after a tracker round trip, and errors
+    # all carry the label of the command they answer.
+    for line, kind in (("@label=h1 history bob 2", "history"),
+                       ("@label=w.2 /who #general", "peer_list"),
+                       ("@label=c:3 channels", "channel_list"),
+                       ("@label=f-4 fingerprint", "fingerprint"),
+                       ("@label=e5 history bob zero", "error"),
+                       ("@label=u6 frobnicate", "error")):
+        m = a.mark()
+        a.cmd(line)
+        ev = a.wait_type(kind, 10, m)
+        assert ev.get("label") == line.split()[0][len("@label="):], (line, ev)
+    m = a.mark()
+    a.cmd("@label=bad\"one help")
+    ev = a.wait_type("error", 5, m)
+    assert "bad label" in ev["message"] and "label" not in ev, ev
+    # Unlabelled queries keep working for scripts, without a label.
+    m = a.mark()
+    a.cmd("history bob 1")
+    ev = a.wait_type("history", 5, m)
+    assert "label" not in ev, ev
+    # A change of state is not an answer: it is broadcast, unlabelled.
+    m = a.mark()
+    a.cmd("@label=j7 join #labels")
+    ev = a.wait(lambda e: e.get("type") == "channel" and e.get("conversation") == "#labels",
+                10, m, "joined #labels")
+    assert "label" not in ev, ev
+    a.cmd("part #labels")
+
+
+@case
 def a_changed_key_is_refused_and_reported():
     a = S["alice"]
     tmp = S["tmp"]
@@ -696,6 +729,82 @@ def heartbeats_keep_a_peer_listed_and_a_password_file_logs_in():
         f.stop("quit")
         assert g.stop("quit") == 0
         tracker.stop()
+
+
+@case
+def reads_are_the_engines_and_survive_a_restart():
+    b, c = S["bob"], S["carol"]
+    m = c.mark()
+    for text in ("unread one", "unread two", "unread three"):
+        b.cmd("send carol " + text)
+    evs = [chat_from(c, "bob", t, m) for t in ("unread one", "unread two", "unread three")]
+    # Each message carries the conversation's unread count.
+    base = evs[0]["unread"]
+    assert [e["unread"] for e in evs] == [base, base + 1, base + 2], evs
+    # Reading no longer happens by asking for the history.
+    m = c.mark()
+    c.cmd("history bob 1")
+    c.wait_type("history", 5, m)
+    c.cmd("conversations")
+    ev = c.wait_type("conversation_list", 5, m)
+    assert [x["unread"] for x in ev["conversations"] if x["name"] == "bob"] == [base + 2], ev
+    # Up to a message: what follows it stays unread; everyone is told.
+    m = c.mark()
+    c.cmd("read bob %d" % evs[1]["seq"])
+    ev = c.wait_type("read", 5, m)
+    assert ev == {"type": "read", "conversation": "bob", "upto": evs[1]["seq"], "unread": 1}, ev
+    m = c.mark()
+    c.cmd("@label=r1 read bob")
+    ev = c.wait_type("read", 5, m)
+    assert ev == {"type": "read", "conversation": "bob", "upto": evs[2]["seq"], "unread": 0}, ev
+    m = c.mark()
+    c.cmd("read #nosuch!")
+    assert "read" in c.wait_type("error", 5, m)["message"]
+    # The marker is kept across a restart.
+    b.cmd("send carol after the read")
+    chat_from(c, "bob", "after the read", m)
+    port = c.port
+    mb = b.mark()
+    assert c.stop("quit") == 0, c.stderr()[-2000:]
+    # bob shares a conversation with carol: he is told she left.
+    b.wait_type("presence", 15, mb, user="carol", state="offline")
+    c = S["carol"] = start_peer("carol", S["tport"], S["tmp"], PW["carol"],
+                                extra=["--allow-plaintext"], port=port)
+    S["peers"][2] = c
+    m = c.mark()
+    c.cmd("conversations")
+    ev = c.wait_type("conversation_list", 5, m)
+    assert [x["unread"] for x in ev["conversations"] if x["name"] == "bob"] == [1], ev
+
+
+@case
+def away_and_back_are_pushed_to_linked_peers():
+    a, b = S["alice"], S["bob"]
+    m = b.mark()
+    a.cmd("send bob before going away")
+    chat_from(b, "alice", "before going away", m)
+    ma, m = a.mark(), b.mark()
+    a.cmd("@label=a1 away at lunch")
+    ev = b.wait_type("presence", 10, m, user="alice", state="away")
+    assert ev["message"] == "at lunch" and "label" not in ev, ev
+    # Every front end of alice's hears her own state too.
+    ev = a.wait_type("presence", 5, ma, user="alice")
+    assert ev["state"] == "away" and ev["message"] == "at lunch", ev
+    # A long message is cut to 256 bytes, between two characters.
+    m = b.mark()
+    a.cmd("away x" + "\u00e9" * 200)
+    ev = b.wait(lambda e: e.get("type") in ("presence", "unparsable") and
+                (e.get("user") == "alice" and e.get("message", "").startswith("x") or
+                 "line" in e), 10, m, "the long away")
+    assert ev.get("message") == "x" + "\u00e9" * 127, ev
+    m = b.mark()
+    a.cmd("back")
+    ev = b.wait_type("presence", 10, m, user="alice", state="online")
+    assert ev["message"] == "", ev
+    # No one asked: no list, no lookup command was sent by a front end.
+    m = a.mark()
+    a.cmd("back")
+    assert "not away" in a.wait_type("system", 5, m)["message"]
 
 
 @case

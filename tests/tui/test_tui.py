@@ -139,7 +139,7 @@ W = None
 def setup():
     global W
     W = World()
-    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank", "ivy", "jack"):
         register(W.tport, u, PASSWORD)
     W.client("alice")
     W.client("bob")
@@ -407,6 +407,54 @@ def quit_restores_the_terminal_and_history_survives():
                 "/quit from the input history")
 
 
+def restart(user):
+    W.tmux.line(user, "/quit")
+    W.tmux.wait(user, "EXIT:0", 10)
+    W.tmux.run("kill-session", "-t", user)
+    W.client(user)
+    W.tmux.wait(user, "[#general]", 10)
+
+
+def jack_row(screen):
+    """jack's row in the left pane: (its number, its unread count or None)."""
+    for line in left_pane(screen):
+        m = re.match(r"^(\d+)\s+jack(?:\s+(\d+))?\s*$", line)
+        if m:
+            return int(m.group(1)), m.group(2) and int(m.group(2))
+    return None
+
+
+def reads_and_presence_are_the_engines():
+    W.client("ivy")
+    W.tmux.wait("ivy", "[#general]", 10)
+    jack = W.peer("jack")
+    jack.cmd("send ivy one")
+    jack.cmd("send ivy two")
+    W.tmux.wait("ivy", lambda s: (jack_row(s) or (0, 0))[1] == 2, 15, "jack with 2 unread")
+    # Away and back are pushed to the member list: nothing polls.
+    jack.cmd("away on a break")
+    W.tmux.wait("ivy", "jack (away)", 5)
+    jack.cmd("back")
+    W.tmux.wait("ivy", lambda s: "jack (away)" not in s and "+jack" in s, 5, "jack back")
+    # The count is the engine's: a restart keeps it.
+    restart("ivy")
+    s = W.tmux.wait("ivy", lambda s: (jack_row(s) or (0, 0))[1] == 2, 10,
+                    "jack with 2 unread after a restart")
+    # Read on opening it; read it stays after a restart.
+    W.tmux.keys("ivy", "M-%d" % jack_row(s)[0])
+    W.tmux.wait("ivy", "[jack]")
+    W.tmux.keys("ivy", "M-1")
+    W.tmux.wait("ivy", lambda s: "[#general]" in s and jack_row(s) is not None
+                and jack_row(s)[1] is None, 5, "jack read")
+    restart("ivy")
+    s = W.tmux.wait("ivy", lambda s: jack_row(s) is not None, 10, "jack's row")
+    time.sleep(0.5)
+    s = W.tmux.screen("ivy")
+    assert jack_row(s)[1] is None, s
+    W.tmux.line("ivy", "/quit")
+    W.tmux.wait("ivy", "EXIT:0", 10)
+
+
 def client_pid(user):
     """The hychat under the pane's shell: started by this test."""
     sh = W.tmux.run("display", "-p", "-t", user, "#{pane_pid}").strip()
@@ -471,6 +519,7 @@ CASES = [
     a_new_account_is_made_from_the_prompt,
     the_status_bar_says_when_the_tracker_is_not_tls,
     quit_restores_the_terminal_and_history_survives,
+    reads_and_presence_are_the_engines,
     sigterm_and_a_crash_give_the_terminal_back,
     every_client_exits_cleanly_with_clean_logs,
 ]

@@ -39,6 +39,11 @@ static const struct good goods[] = {
 	{ "me waves", "me", 1, { "waves" } },
 	{ "history #general", "history", 1, { "#general" } },
 	{ "history bob 20", "history", 2, { "bob", "20" } },
+	{ "read bob", "read", 1, { "bob" } },
+	{ "read #general 42", "read", 2, { "#general", "42" } },
+	{ "away", "away", 0, { NULL } },
+	{ "away gone to lunch", "away", 1, { "gone to lunch" } },
+	{ "back", "back", 0, { NULL } },
 	{ "fingerprint", "fingerprint", 0, { NULL } },
 	{ "fingerprint bob", "fingerprint", 1, { "bob" } },
 	{ "help", "help", 0, { NULL } },
@@ -190,6 +195,36 @@ test_overlong_line_is_refused(void **state)
 	free(line);
 }
 
+static void
+test_labels_are_split_off(void **state)
+{
+	char label[EVENT_LABEL_MAX + 1], err[COMMAND_ERR_MAX], big[EVENT_LABEL_MAX + 32];
+	const char *rest;
+
+	rest = command_label("@label=h42 history #general 5", label, err);
+	assert_non_null(rest);
+	assert_string_equal(label, "h42");
+	assert_string_equal(rest, " history #general 5");
+	rest = command_label("history bob", label, err);
+	assert_string_equal(label, "");
+	assert_string_equal(rest, "history bob");
+	/* The IRCv3 forms a script may write. */
+	rest = command_label("@label=a.b:c-d/e+f= who #x", label, err);
+	assert_string_equal(label, "a.b:c-d/e+f=");
+	assert_null(command_label("@label= history bob", label, err));
+	assert_non_null(strstr(err, "bad label"));
+	assert_null(command_label("@label=a\"b history bob", label, err));
+	assert_null(command_label("@label=\xc3\xa9 help", label, err));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "@label=", 7);
+	assert_null(command_label(big, label, err));
+	/* A label alone is an empty command. */
+	rest = command_label("@label=z", label, err);
+	assert_string_equal(rest, "");
+	assert_string_equal(label, "z");
+}
+
 int
 main(void)
 {
@@ -201,6 +236,7 @@ main(void)
 		cmocka_unit_test(test_empty_lines_do_nothing),
 		cmocka_unit_test(test_wrong_arguments_say_what_was_expected),
 		cmocka_unit_test(test_overlong_line_is_refused),
+		cmocka_unit_test(test_labels_are_split_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
