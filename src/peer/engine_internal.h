@@ -22,7 +22,9 @@
 #define ENGINE_TIME_MAX 64
 #define ENGINE_MEMBERS_FRESH_MS 0 /* membership is the tracker's: ask at each burst */
 
-/* A channel send waiting for the channel's member list. */
+/* A channel send waiting for the channel's member list. Until the list
+ * has come and the message is in the outbox of every member, it is also
+ * kept on disk (outbox_channel_put) and resumed after a restart. */
 struct engine_pending {
 	struct json_object *msg;
 	struct engine_pending *next;
@@ -87,6 +89,8 @@ struct engine {
 
 	uv_check_t commit;
 	uv_timer_t heartbeat, relogin, refresh, grace;
+	uv_timer_t members_retry; /* a member list the tracker did not give */
+	uint64_t members_retry_ms; /* its next backoff */
 	int handles; /* open loop handles of the engine itself */
 
 	enum engine_tracker_state ts;
@@ -123,6 +127,9 @@ void engine_tracker_call(struct engine *e, enum tracker_method method, const cha
 void engine_tracker_login(struct engine *e);
 /* Asks for channel c's members; queued sends go once they arrive. */
 void engine_fetch_members(struct engine *e, struct engine_channel *c);
+/* Asks again, after a backoff, for the members of every channel with sends
+ * waiting: a failed answer never drops them. */
+void engine_members_retry(struct engine *e);
 /* Asks for every online peer and updates the address book. */
 void engine_lookup(struct engine *e);
 void engine_tracker_free_calls(struct engine *e);
@@ -135,6 +142,9 @@ extern const struct p2p_net_ops engine_net_ops;
  * for them first unless fresh (the list just came). */
 void engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh);
 void engine_free_pending(struct engine_channel *c);
+/* Queues again the channel sends a previous run left waiting for their
+ * member list; they go once the tracker names the members. */
+void engine_resume_channels(struct engine *e);
 /* Sends this turn's acknowledgements, one message per sender; called
  * once the turn's commit has stored what they acknowledge. */
 void engine_flush_acks(struct engine *e);

@@ -428,28 +428,54 @@ members_fetched(
 	if (c == NULL)
 		return;
 	c->fetching = 0;
-	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
-	    json_object_is_type(peers, json_type_array)) {
-		engine_learn_peers(e, peers);
-		engine_set_members(c, peers);
-		for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
-			if (strcmp(c->members[i], e->username) != 0)
-				p2p_net_dial(e->net, c->members[i], 0);
-		c->dial = 0;
-	} else {
-		/* Sends go to whom we knew rather than wait forever. */
-		c->fetched_ms = hy_now_ms();
+	if (status != 200 || !json_object_object_get_ex(body, "peers", &peers) ||
+	    !json_object_is_type(peers, json_type_array)) {
+		/* Sends wait, on disk, for a list: to whom we knew would be no
+		 * one at all after a restart. */
 		if (status != 401)
 			log_warn(
 			    "members of #%s: %s", name, engine_tracker_message(body, err, status));
+		engine_members_retry(e);
+		return;
 	}
+	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
+	engine_learn_peers(e, peers);
+	engine_set_members(c, peers);
+	for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
+		if (strcmp(c->members[i], e->username) != 0)
+			p2p_net_dial(e->net, c->members[i], 0);
+	c->dial = 0;
 	engine_flush_channel(e, c, 1);
 }
 
+static void
+on_members_retry(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		if (c->queue != NULL || c->recent != NULL)
+			engine_fetch_members(e, c);
+}
+
+void
+engine_members_retry(struct engine *e)
+{
+	uint64_t ms = e->members_retry_ms;
+
+	if (e->stopping || uv_is_active((uv_handle_t *)&e->members_retry))
+		return;
+	e->members_retry_ms = ms * 2 > ENGINE_RELOGIN_MAX_MS ? ENGINE_RELOGIN_MAX_MS : ms * 2;
+	uv_timer_start(&e->members_retry, on_members_retry, ms, 0);
+}
+
+/* A channel's members, offline ones too: a message is owed to each, and
+ * waits in the outbox of those away. The broadcast channel is whoever is
+ * online. */
 void
 engine_fetch_members(struct engine *e, struct engine_channel *c)
 {
-	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
+	char path[sizeof("/get-list?channel=&members=all") + ENGINE_CHANNEL_MAX];
 
 	if (c->fetching)
 		return;
@@ -457,7 +483,7 @@ engine_fetch_members(struct engine *e, struct engine_channel *c)
 	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
 		snprintf(path, sizeof(path), "/get-list");
 	else
-		snprintf(path, sizeof(path), "/get-list?channel=%s", c->name);
+		snprintf(path, sizeof(path), "/get-list?channel=%s&members=all", c->name);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, members_fetched, c->name);
 }
 

@@ -285,6 +285,7 @@ struct list_query {
 	char channel[REG_CHANNEL_MAX + 1]; /* "" for every peer */
 	char after[REG_NAME_MAX + 1]; /* "" for the start */
 	size_t limit;
+	int all; /* members=all: a channel's offline members too */
 };
 
 /* Finds key in the query string: 1 with the decoded value in out, 0 if
@@ -346,16 +347,22 @@ static int
 list_from_query(const struct http_request *req, struct list_query *lq, struct http_response *res)
 {
 	char channel[TRACKER_QUERY_VALUE_MAX] = "", after[TRACKER_QUERY_VALUE_MAX] = "";
-	char limit[TRACKER_QUERY_VALUE_MAX];
+	char limit[TRACKER_QUERY_VALUE_MAX], members[TRACKER_QUERY_VALUE_MAX];
 	int64_t v = 0;
-	int rc;
+	int rc, has_members;
 
 	if (query_get(req, "channel", channel, sizeof(channel)) < 0 ||
 	    query_get(req, "after", after, sizeof(after)) < 0 ||
+	    (has_members = query_get(req, "members", members, sizeof(members))) < 0 ||
 	    (rc = query_get(req, "limit", limit, sizeof(limit))) < 0) {
 		http_json_error(res, 400, "Invalid query string");
 		return -1;
 	}
+	if (has_members == 1 && (strcmp(members, "all") != 0 || channel[0] == '\0')) {
+		http_json_error(res, 400, "Invalid members: \"all\", with a channel");
+		return -1;
+	}
+	lq->all = has_members == 1;
 	if (rc == 1) {
 		char *end;
 		errno = 0;
@@ -406,10 +413,15 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_char(b, ',');
 	buf_append_str(b, "{\"username\":\"");
 	buf_append_str(b, p->name);
-	buf_append_str(b, "\",\"ip\":\"");
-	buf_append_str(b, p->ip);
-	buf_append_str(b, "\",\"port\":");
-	buf_append_u64(b, p->port);
+	if (p->online) {
+		buf_append_str(b, "\",\"ip\":\"");
+		buf_append_str(b, p->ip);
+		buf_append_str(b, "\",\"port\":");
+		buf_append_u64(b, p->port);
+	} else {
+		/* No address: an offline member is named, not reachable. */
+		buf_append_str(b, "\",\"online\":false");
+	}
 	if (p->pubkey != NULL) {
 		buf_append_str(b, ",\"pubkey\":\"");
 		buf_append_str(b, p->pubkey);
@@ -437,8 +449,9 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 	res->body.len = 0;
 	buf_append_str(&res->body, "{\"status\":\"success\",\"peers\":[");
 	tracker_rd_lock(t);
-	long n = registry_list(t->reg, lq.channel[0] ? lq.channel : NULL,
-	    lq.after[0] ? lq.after : NULL, lq.limit, hy_now_ms(), add_peer, &out, &more);
+	long n = (lq.all ? registry_list_members : registry_list)(t->reg,
+	    lq.channel[0] ? lq.channel : NULL, lq.after[0] ? lq.after : NULL, lq.limit, hy_now_ms(),
+	    add_peer, &out, &more);
 	if (more)
 		snprintf(next, sizeof(next), "%s", out.last);
 	tracker_unlock(t);

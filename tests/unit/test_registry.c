@@ -180,6 +180,33 @@ test_after_a_name_not_in_the_list(void **state)
 	registry_free(r);
 }
 
+/* A channel's members, online or not, for whom a message is owed; an
+ * offline one comes without an address. */
+static void
+test_members_lists_offline_ones_without_address(void **state)
+{
+	struct registry *r = registry_new();
+	struct seen s = { 0 };
+	int more;
+
+	registry_join(r, "c", "alice");
+	registry_join(r, "c", "bob");
+	registry_join(r, "c", "carol");
+	registry_peer_set(r, "alice", "1.1.1.1", 1, NOW + 10);
+	registry_peer_set(r, "carol", "1.1.1.1", 3, NOW + 5);
+	assert_int_equal(registry_list(r, "c", NULL, 10, NOW + 7, collect, &s, &more), 1);
+	s.n = 0;
+	assert_int_equal(registry_list_members(r, "c", NULL, 10, NOW + 7, collect, &s, &more), 3);
+	assert_string_equal(s.names[1], "bob");
+	assert_int_equal(s.ports[0], 1);
+	assert_int_equal(s.ports[1], 0);
+	assert_int_equal(s.ports[2], 0);
+	assert_false(more);
+	assert_int_equal(registry_list_members(r, NULL, NULL, 10, NOW, collect, &s, &more), -1);
+	assert_int_equal(registry_list_members(r, "nope", NULL, 10, NOW, collect, &s, &more), -1);
+	registry_free(r);
+}
+
 static void
 test_all_peers_lists_only_online_ones(void **state)
 {
@@ -382,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_channel_pages_in_name_order),
 		cmocka_unit_test(test_after_a_name_not_in_the_list),
 		cmocka_unit_test(test_all_peers_lists_only_online_ones),
+		cmocka_unit_test(test_members_lists_offline_ones_without_address),
 		cmocka_unit_test(test_leaving_the_last_member_deletes_the_channel),
 		cmocka_unit_test(test_tokens_stand_for_their_user_until_revoked_or_expired),
 		cmocka_unit_test(test_oldest_token_goes_past_the_cap),
