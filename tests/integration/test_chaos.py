@@ -16,9 +16,10 @@ The accounting is the driver's, not the peers':
   it knows: everyone is in #general, half the peers in #ops);
 - at the end, with every peer back, the driver waits until every outbox is
   empty and nothing new was shown for a quiet period, then requires each
-  owed (tag, recipient) pair to have been shown exactly once across all the
-  recipient's incarnations, no pair shown that is not owed, and no tag
-  shown that was never sent;
+  owed (tag, recipient) pair to be stored exactly once in the recipient's
+  history (shared by all its incarnations, read with errors failing) and
+  shown at most once by all of them together, nothing stored or shown that
+  is not owed, no tag that was never sent, nothing shown and not stored;
 - every incarnation's exit status and standard error (ASan, UBSan) are
   checked, the tracker's too: a peer that died before the driver killed it
   fails the test.
@@ -71,6 +72,23 @@ def history_sent(db):
             if tag in out:
                 raise AssertionError("tag %d twice in a sender's history" % tag)
             out[tag] = conv
+    return out
+
+
+def history_received(db):
+    """{tag: [conversation, ...]} of the incoming messages in a peer's
+    history; errors propagate."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        rows = c.execute("SELECT c.name, m.text FROM messages m JOIN conversations c"
+                         " ON m.conv = c.id WHERE m.outgoing = 0").fetchall()
+    finally:
+        c.close()
+    out = {}
+    for conv, text in rows:
+        m = TAG.match(text)
+        if m:
+            out.setdefault(int(m.group(1)), []).append(conv)
     return out
 
 
@@ -281,19 +299,41 @@ def main():
                 owed |= {(tag, m) for m in members[conv[1:]] if m != sender}
             else:
                 owed.add((tag, conv))
-        got = shown()
+        # Delivered: stored in the recipient's history (which every
+        # incarnation shares), in the conversation it belongs to. Shown:
+        # printed as an event by some incarnation; a peer killed between
+        # its commit and the write of its output stores a message it never
+        # shows, which is delivered (the history shows it after the
+        # restart); shown twice, or shown and not stored, is a fault.
+        got = {}
+        misfiled = []
+        for n in names:
+            for tag, convs in history_received(db(n)).items():
+                got[(tag, n)] = len(convs)
+                if tag in intent:
+                    s_, to = intent[tag]
+                    want = to if to.startswith("#") else s_
+                    if any(c != want for c in convs):
+                        misfiled.append((tag, n, convs))
+        seen = shown()
         delivered = sum(1 for k in owed if got.get(k, 0) >= 1)
-        dups = sorted(k for k, v in got.items() if v > 1)
+        dups = sorted(set(k for k, v in got.items() if v > 1) |
+                      set(k for k, v in seen.items() if v > 1))
         lost = sorted(k for k in owed if k not in got)
-        unexpected = sorted(k for k in got if k not in owed)
-        never_sent = sorted({t for t, _ in got} - set(sent))
+        unexpected = sorted(set(k for k in got if k not in owed) |
+                            set(k for k in seen if k not in owed)) + misfiled
+        never_sent = sorted(({t for t, _ in got} | {t for t, _ in seen}) - set(sent))
+        unstored = sorted(k for k in seen if k not in got)
+        unshown = sum(1 for k in got if k not in seen)
         lost_channel = [k for k in lost if sent[k[0]].startswith("#")]
         print("chaos: commands %d, sent %d, deliveries owed %d, delivered %d, duplicates %d,"
-              " lost %d (%d of channel messages), unexpected %d, never sent %d"
+              " lost %d (%d of channel messages), unexpected %d, never sent %d,"
+              " shown but not stored %d; stored but not shown (killed before its output) %d"
               % (counter, len(sent), len(owed), delivered, len(dups), len(lost),
-                 len(lost_channel), len(unexpected), len(never_sent)))
+                 len(lost_channel), len(unexpected), len(never_sent), len(unstored), unshown))
         for what, v in (("lost", lost), ("duplicated", dups), ("unexpected", unexpected),
-                        ("shown but never sent", never_sent)):
+                        ("shown but never sent", never_sent),
+                        ("shown but not stored", unstored)):
             if v:
                 print("%s (tag, recipient), first 10: %r" % (what, v[:10]))
                 for k in v[:3]:
@@ -301,7 +341,7 @@ def main():
                         print("  tag %d: %r -> %s" % (k[0], intent.get(k[0]), sent.get(k[0])))
         # The driver issued about one command per 20 ms: most must be sent.
         ok = (drained and len(sent) >= counter // 2 and not lost and not dups
-              and not unexpected and not never_sent)
+              and not unexpected and not never_sent and not unstored)
     finally:
         for n in names:
             for p in incarnations[n]:
