@@ -551,14 +551,17 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	t->start_ms = hy_now_ms();
 	atomic_init(&t->requests, 0);
 	atomic_init(&t->hash_jobs, 0);
+	uv_mutex_init(&t->jobs_lock);
 	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
 	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0) {
 		registry_free(t->reg);
+		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
 		registry_free(t->reg);
+		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		*cause = xstrdup("cannot hash: out of memory");
 		return NULL;
@@ -582,6 +585,7 @@ tracker_free(struct tracker *t)
 	router_free(t->router);
 	registry_free(t->reg);
 	pthread_rwlock_destroy(&t->lock);
+	uv_mutex_destroy(&t->jobs_lock);
 	free(t);
 }
 
