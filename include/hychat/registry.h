@@ -37,6 +37,7 @@ struct registry_peer {
 	unsigned port;
 	uint32_t peer_id;
 	const char *pubkey; /* base64; NULL when the user never sent one */
+	int online; /* 0 only from registry_list_members() */
 };
 
 typedef void (*registry_peer_fn)(const struct registry_peer *p, void *arg);
@@ -112,6 +113,10 @@ long registry_members(const struct registry *r, const char *channel, size_t limi
  * does not exist; *more is set if further online peers follow. */
 long registry_list(const struct registry *r, const char *channel, const char *after, size_t limit,
     uint64_t now, registry_peer_fn fn, void *arg, int *more);
+/* The same over every member of channel, online at now or not (online
+ * tells which); an offline member's address is not given (ip "", port 0). */
+long registry_list_members(const struct registry *r, const char *channel, const char *after,
+    size_t limit, uint64_t now, registry_peer_fn fn, void *arg, int *more);
 
 /* Tokens. */
 

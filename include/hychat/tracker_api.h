@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "hychat/login_guard.h"
 #include "hychat/router.h"
 #include "hychat/store.h"
@@ -57,6 +59,10 @@ struct tracker *tracker_new(struct store *st, const struct tracker_config *cfg, 
 void tracker_free(struct tracker *t);
 /* The router to serve, with router_http_handler as the server's handler. */
 struct router *tracker_router(struct tracker *t);
+/* Cancels the password hashes queued from loop and not yet started: each
+ * is answered 503 "Shutting down". Call from that loop when it stops, so
+ * that a stop does not wait for a queue of Argon2id runs. */
+void tracker_cancel_jobs(struct tracker *t, uv_loop_t *loop);
 /* Runs one slice of the expiry sweep; call it every TRACKER_SWEEP_MS from
  * one loop. */
 void tracker_sweep(struct tracker *t);

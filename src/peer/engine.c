@@ -390,6 +390,9 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	init_timer(e, &e->relogin);
 	init_timer(e, &e->refresh);
 	init_timer(e, &e->grace);
+	init_timer(e, &e->members_retry);
+	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
+	engine_resume_channels(e);
 	return e;
 }
 
@@ -483,6 +486,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->heartbeat);
 	close_timer(e, &e->relogin);
 	close_timer(e, &e->refresh);
+	close_timer(e, &e->members_retry);
 	p2p_net_free(e->net);
 	e->net = NULL;
 	if (e->ts == ENGINE_ONLINE) {

@@ -28,8 +28,10 @@
 #define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
 
-/* A channel send waiting for the channel's member list, or a channel
- * message received waiting for its sender to be found a member. */
+/* A channel send waiting for the channel's member list (until the list
+ * has come and the message is in the outbox of every member, it is also
+ * kept on disk, outbox_channel_put, and resumed after a restart), or a
+ * channel message received waiting for its sender to be found a member. */
 struct engine_pending {
 	struct json_object *msg;
 	char from[ENGINE_NAME_MAX + 1]; /* received: the link's user */
@@ -104,6 +106,8 @@ struct engine {
 
 	uv_check_t commit;
 	uv_timer_t heartbeat, relogin, refresh, grace;
+	uv_timer_t members_retry; /* a member list the tracker did not give */
+	uint64_t members_retry_ms; /* its next backoff */
 	int handles; /* open loop handles of the engine itself */
 
 	enum engine_tracker_state ts;
@@ -156,6 +160,9 @@ void engine_lookup(struct engine *e, const char *user);
 /* Asks the tracker whether user is a member of c; the verdict goes to
  * engine_settle_held(). */
 void engine_check_member(struct engine *e, struct engine_channel *c, const char *user);
+/* Asks again, after a backoff, for the members of every channel with sends
+ * waiting: a failed answer never drops them. */
+void engine_members_retry(struct engine *e);
 void engine_tracker_free_calls(struct engine *e);
 /* The tracker's failure message in body, or a fallback. */
 const char *engine_tracker_message(struct json_object *body, const char *err, int status);
@@ -185,6 +192,9 @@ void engine_free_pending(struct engine_channel *c);
  * that asks again what is unanswered. Held too long: dropped
  * unacknowledged. */
 void engine_settle_held(struct engine *e, struct engine_channel *c, const char *user, int verdict);
+/* Queues again the channel sends a previous run left waiting for their
+ * member list; they go once the tracker names the members. */
+void engine_resume_channels(struct engine *e);
 /* Sends this turn's acknowledgements, one message per sender; called
  * once the turn's commit has stored what they acknowledge. */
 void engine_flush_acks(struct engine *e);

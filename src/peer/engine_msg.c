@@ -340,29 +340,39 @@ free_recent(struct engine_channel *c)
 	c->nsent_to = 0;
 }
 
+/* The message is in the outbox of every member the tracker named: it no
+ * longer needs its own row. */
+static void
+settle(struct engine *e, struct json_object *m)
+{
+	if (outbox_channel_done(e->outbox, str_field(m, "id")) < 0)
+		log_error("outbox: cannot settle a channel message");
+}
+
 /* The tracker's answer has come: whoever joined since the recent messages
  * went out gets them now, in order. A member who left meanwhile had them
  * and drops them (a peer keeps no messages of a channel it is not in). If
- * the list did not change (or could not be asked for), there is no one
- * new. */
+ * the list did not change, there is no one new. Called only with an
+ * answer: a failed one leaves the messages waiting for the next. */
 static void
 reconcile(struct engine *e, struct engine_channel *c)
 {
-	for (struct engine_pending *p = c->recent; c->sent_to != NULL && p != NULL; p = p->next) {
+	for (struct engine_pending *p = c->recent; p != NULL; p = p->next) {
 		size_t len;
 		const char *json = serialize(p->msg, &len);
 
-		for (size_t i = 0; i < c->nmembers; i++)
+		for (size_t i = 0; c->sent_to != NULL && i < c->nmembers; i++)
 			if (strcmp(c->members[i], e->username) != 0 &&
 			    !listed_in(c->sent_to, c->nsent_to, c->members[i]))
 				deliver(e, c->members[i], p->msg, json, len);
+		settle(e, p->msg);
 	}
 	free_recent(c);
 }
 
 /* Messages go at once to the members we know, while the tracker is asked
- * who they are now; only a channel whose members were never known waits
- * for the answer. */
+ * who they are now; a channel whose members were never known (a fresh
+ * start) waits for the answer, the messages safe on disk meanwhile. */
 void
 engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 {
@@ -376,7 +386,7 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 	if (!fresh &&
 	    (c->fetched_ms == 0 || c->stale || now - c->fetched_ms > ENGINE_MEMBERS_FRESH_MS)) {
 		engine_fetch_members(e, c);
-		if (c->fetching && c->fetched_ms == 0)
+		if (c->fetched_ms == 0)
 			return;
 		remember = c->fetching;
 	}
@@ -390,11 +400,50 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 			*c->recent_tail = p;
 			c->recent_tail = &p->next;
 		} else {
+			settle(e, p->msg);
 			json_object_put(p->msg);
 			free(p);
 		}
 	}
 	c->queue_tail = &c->queue;
+}
+
+static void
+enqueue(struct engine_channel *c, struct json_object *m)
+{
+	struct engine_pending *p = xcalloc(1, sizeof(*p));
+
+	p->msg = m;
+	*c->queue_tail = p;
+	c->queue_tail = &p->next;
+}
+
+static int
+resume_one(const struct outbox_entry *en, void *arg)
+{
+	struct engine *e = arg;
+	struct engine_channel *c = engine_channel_find(e, en->peer);
+	struct json_object *m;
+
+	if (c == NULL) {
+		log_warn("#%.64s: not joined: message %s left unsent", en->peer, en->id);
+		return 0;
+	}
+	if ((m = json_tokener_parse(en->payload)) == NULL ||
+	    !json_object_is_type(m, json_type_object)) {
+		json_object_put(m);
+		log_error("outbox: unreadable channel message %s", en->id);
+		return 0;
+	}
+	enqueue(c, m);
+	return 0;
+}
+
+void
+engine_resume_channels(struct engine *e)
+{
+	if (outbox_channel_each(e->outbox, resume_one, e) < 0)
+		log_error("outbox: cannot read the channel messages waiting");
 }
 
 static void
@@ -424,7 +473,9 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	const char *what = action ? "me" : "sendchannel";
 	char name[ENGINE_CHANNEL_MAX + 1], conv[ENGINE_CHANNEL_MAX + 2];
 	struct engine_channel *c;
-	struct engine_pending *p;
+	struct json_object *m;
+	const char *json;
+	size_t len;
 
 	if (engine_channel_name(e, channel, name, what) < 0)
 		return -1;
@@ -435,12 +486,14 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	if (check_text(e, text, what) < 0)
 		return -1;
 	snprintf(conv, sizeof(conv), "#%s", name);
-	p = xcalloc(1, sizeof(*p));
-	p->msg = build(e, "broadcast", name, text, action);
+	m = build(e, "broadcast", name, text, action);
 	engine_set_last(e, conv);
-	record(e, conv, p->msg, 1, 1, NULL);
-	*c->queue_tail = p;
-	c->queue_tail = &p->next;
+	/* Durable first: the history row and this one go in the same commit. */
+	record(e, conv, m, 1, 1, NULL);
+	json = serialize(m, &len);
+	if (outbox_channel_put(e->outbox, name, str_field(m, "id"), json) < 0)
+		log_error("outbox: cannot store a message for #%s", name);
+	enqueue(c, m);
 	engine_flush_channel(e, c, 0);
 	return 0;
 }

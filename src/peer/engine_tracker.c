@@ -479,61 +479,88 @@ members_fetched(
 
 	if (c == NULL)
 		return;
-	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
-	    json_object_is_type(peers, json_type_array)) {
-		size_t n = json_object_array_length(peers);
-		engine_learn_peers(e, peers);
-		if (c->pages == NULL)
-			c->pages = json_object_new_array();
-		for (size_t i = 0; i < n; i++)
-			json_object_array_add(
-			    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
-		if (json_object_object_get_ex(body, "next", &next) &&
-		    json_object_is_type(next, json_type_string) &&
-		    engine_valid_user(json_object_get_string(next)) && n > 0 &&
-		    json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
-			fetch_page(e, c, json_object_get_string(next));
-			return;
-		}
-		c->fetching = 0;
-		engine_set_members(c, c->pages);
-		json_object_put(c->pages);
-		c->pages = NULL;
-		for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
-			if (strcmp(c->members[i], e->username) != 0)
-				p2p_net_dial(e->net, c->members[i], 0);
-		c->dial = 0;
-		engine_settle_held(e, c, NULL, -1);
-	} else {
+	if (status != 200 || !json_object_object_get_ex(body, "peers", &peers) ||
+	    !json_object_is_type(peers, json_type_array)) {
 		c->fetching = 0;
 		json_object_put(c->pages);
 		c->pages = NULL;
-		/* Sends go to whom we knew rather than wait forever. */
-		c->fetched_ms = hy_now_ms();
+		/* Sends wait, on disk, for a list: to whom we knew would be no
+		 * one at all after a restart. */
 		if (status != 401)
 			log_warn(
 			    "members of #%s: %s", name, engine_tracker_message(body, err, status));
+		engine_members_retry(e);
+		return;
 	}
+	size_t n = json_object_array_length(peers);
+	engine_learn_peers(e, peers);
+	if (c->pages == NULL)
+		c->pages = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(c->pages, json_object_get(json_object_array_get_idx(peers, i)));
+	if (json_object_object_get_ex(body, "next", &next) &&
+	    json_object_is_type(next, json_type_string) &&
+	    engine_valid_user(json_object_get_string(next)) && n > 0 &&
+	    json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
+		fetch_page(e, c, json_object_get_string(next));
+		return;
+	}
+	c->fetching = 0;
+	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
+	engine_set_members(c, c->pages);
+	json_object_put(c->pages);
+	c->pages = NULL;
+	for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
+		if (strcmp(c->members[i], e->username) != 0)
+			p2p_net_dial(e->net, c->members[i], 0);
+	c->dial = 0;
+	engine_settle_held(e, c, NULL, -1);
 	engine_flush_channel(e, c, 1);
 }
 
 static void
 fetch_page(struct engine *e, struct engine_channel *c, const char *after)
 {
-	char path[sizeof("/get-list?channel=&after=") + ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX];
+	char path[sizeof("/get-list?channel=&members=all&after=") + ENGINE_CHANNEL_MAX +
+	    ENGINE_NAME_MAX];
 	int broadcast = strcmp(c->name, ENGINE_BROADCAST) == 0;
 
 	if (after == NULL && broadcast)
 		snprintf(path, sizeof(path), "/get-list");
 	else if (after == NULL)
-		snprintf(path, sizeof(path), "/get-list?channel=%s", c->name);
+		snprintf(path, sizeof(path), "/get-list?channel=%s&members=all", c->name);
 	else if (broadcast)
 		snprintf(path, sizeof(path), "/get-list?after=%s", after);
 	else
-		snprintf(path, sizeof(path), "/get-list?channel=%s&after=%s", c->name, after);
+		snprintf(path, sizeof(path), "/get-list?channel=%s&members=all&after=%s", c->name,
+		    after);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, members_fetched, c->name);
 }
 
+static void
+on_members_retry(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		if (c->queue != NULL || c->recent != NULL)
+			engine_fetch_members(e, c);
+}
+
+void
+engine_members_retry(struct engine *e)
+{
+	uint64_t ms = e->members_retry_ms;
+
+	if (e->stopping || uv_is_active((uv_handle_t *)&e->members_retry))
+		return;
+	e->members_retry_ms = ms * 2 > ENGINE_RELOGIN_MAX_MS ? ENGINE_RELOGIN_MAX_MS : ms * 2;
+	uv_timer_start(&e->members_retry, on_members_retry, ms, 0);
+}
+
+/* A channel's members, offline ones too, through every page: a message is
+ * owed to each, and waits in the outbox of those away. The broadcast
+ * channel is whoever is online. */
 void
 engine_fetch_members(struct engine *e, struct engine_channel *c)
 {

@@ -270,7 +270,7 @@ worker_fini(int worker, uv_loop_t *loop, void *arg)
 {
 	struct run *run = arg;
 
-	(void)loop;
+	tracker_cancel_jobs(run->t, loop);
 	if (worker == 0)
 		uv_close((uv_handle_t *)&run->sweep, NULL);
 }

@@ -552,9 +552,9 @@ registry_members(const struct registry *r, const char *channel, size_t limit,
 	return (long)ch->members.n;
 }
 
-long
-registry_list(const struct registry *r, const char *channel, const char *after, size_t limit,
-    uint64_t now, registry_peer_fn fn, void *arg, int *more)
+static long
+list_peers(const struct registry *r, const char *channel, const char *after, size_t limit,
+    uint64_t now, int offline_too, registry_peer_fn fn, void *arg, int *more)
 {
 	const struct reg_list *l = &r->all;
 	long count = 0;
@@ -568,7 +568,8 @@ registry_list(const struct registry *r, const char *channel, const char *after, 
 	}
 	for (size_t i = after != NULL ? list_bound(l, after, 1) : 0; i < l->n; i++) {
 		const struct reg_user *u = l->v[i];
-		if (!user_online(u, now))
+		int online = user_online(u, now);
+		if (!online && !offline_too)
 			continue;
 		if ((size_t)count == limit) {
 			*more = 1;
@@ -576,15 +577,32 @@ registry_list(const struct registry *r, const char *channel, const char *after, 
 		}
 		struct registry_peer p = {
 			.name = u->name,
-			.ip = u->ip,
-			.port = u->port,
+			.ip = online ? u->ip : "",
+			.port = online ? u->port : 0,
 			.peer_id = u->peer_id,
 			.pubkey = u->pubkey[0] ? u->pubkey : NULL,
+			.online = online,
 		};
 		fn(&p, arg);
 		count++;
 	}
 	return count;
+}
+
+long
+registry_list(const struct registry *r, const char *channel, const char *after, size_t limit,
+    uint64_t now, registry_peer_fn fn, void *arg, int *more)
+{
+	return list_peers(r, channel, after, limit, now, 0, fn, arg, more);
+}
+
+long
+registry_list_members(const struct registry *r, const char *channel, const char *after,
+    size_t limit, uint64_t now, registry_peer_fn fn, void *arg, int *more)
+{
+	if (channel == NULL)
+		return -1;
+	return list_peers(r, channel, after, limit, now, 1, fn, arg, more);
 }
 
 /* Tokens. */

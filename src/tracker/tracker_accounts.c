@@ -18,6 +18,8 @@ _Static_assert(STORE_HASH_MAX >= crypto_pwhash_STRBYTES, "STORE_HASH_MAX must ho
 struct hash_job {
 	uv_work_t work;
 	struct tracker *t;
+	uv_loop_t *loop;
+	struct hash_job *prev, *next; /* in t->jobs */
 	struct http_conn *conn;
 	int registering;
 	int found; /* login: the user exists */
@@ -108,12 +110,52 @@ login_done(struct hash_job *j, struct http_response *res)
 }
 
 static void
+jobs_link(struct hash_job *j)
+{
+	struct tracker *t = j->t;
+
+	uv_mutex_lock(&t->jobs_lock);
+	j->prev = NULL;
+	j->next = t->jobs;
+	if (t->jobs != NULL)
+		t->jobs->prev = j;
+	t->jobs = j;
+	uv_mutex_unlock(&t->jobs_lock);
+}
+
+static void
+jobs_unlink(struct hash_job *j)
+{
+	struct tracker *t = j->t;
+
+	uv_mutex_lock(&t->jobs_lock);
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		t->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	uv_mutex_unlock(&t->jobs_lock);
+}
+
+void
+tracker_cancel_jobs(struct tracker *t, uv_loop_t *loop)
+{
+	uv_mutex_lock(&t->jobs_lock);
+	for (struct hash_job *j = t->jobs; j != NULL; j = j->next)
+		if (j->loop == loop)
+			uv_cancel((uv_req_t *)&j->work); /* UV_EBUSY if running: it ends soon */
+	uv_mutex_unlock(&t->jobs_lock);
+}
+
+static void
 hash_done(uv_work_t *w, int status)
 {
 	struct hash_job *j = w->data;
 	struct http_response res;
 	enum login_guard_outcome outcome = LOGIN_GUARD_VOID;
 
+	jobs_unlink(j);
 	http_response_init(&res);
 	if (status < 0)
 		http_json_error(&res, 503, "Shutting down");
@@ -169,8 +211,11 @@ hash_queue(
 {
 	j->work.data = j;
 	j->conn = http_conn_ref(req->conn);
-	int rc = uv_queue_work(http_conn_loop(req->conn), &j->work, hash_work, hash_done);
+	j->loop = http_conn_loop(req->conn);
+	jobs_link(j);
+	int rc = uv_queue_work(j->loop, &j->work, hash_work, hash_done);
 	if (rc < 0) {
+		jobs_unlink(j);
 		http_conn_unref(j->conn);
 		job_drop(j, LOGIN_GUARD_VOID);
 		log_error("uv_queue_work: %s", uv_strerror(rc));

@@ -355,6 +355,7 @@ struct list_query {
 	char channel[REG_CHANNEL_MAX + 1]; /* "" for every peer */
 	char after[REG_NAME_MAX + 1]; /* "" for the start */
 	size_t limit; /* the page size, then the one asked for if lower */
+	int all; /* members=all: a channel's offline members too */
 };
 
 /* Finds key in the query string: 1 with the decoded value in out, 0 if
@@ -437,12 +438,20 @@ static int
 list_from_query(const struct http_request *req, struct list_query *lq, struct http_response *res)
 {
 	char channel[TRACKER_QUERY_VALUE_MAX] = "", after[TRACKER_QUERY_VALUE_MAX] = "";
+	char members[TRACKER_QUERY_VALUE_MAX];
+	int has_members;
 
 	if (query_get(req, "channel", channel, sizeof(channel)) < 0 ||
-	    query_get(req, "after", after, sizeof(after)) < 0) {
+	    query_get(req, "after", after, sizeof(after)) < 0 ||
+	    (has_members = query_get(req, "members", members, sizeof(members))) < 0) {
 		http_json_error(res, 400, "Invalid query string");
 		return -1;
 	}
+	if (has_members == 1 && (strcmp(members, "all") != 0 || channel[0] == '\0')) {
+		http_json_error(res, 400, "Invalid members: \"all\", with a channel");
+		return -1;
+	}
+	lq->all = has_members == 1;
 	if (query_limit(req, &lq->limit, res) < 0)
 		return -1;
 	return list_names(channel, strlen(channel), after, strlen(after), lq, res);
@@ -487,10 +496,15 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_char(b, ',');
 	buf_append_str(b, "{\"username\":\"");
 	buf_append_str(b, p->name);
-	buf_append_str(b, "\",\"ip\":\"");
-	buf_append_str(b, p->ip);
-	buf_append_str(b, "\",\"port\":");
-	buf_append_u64(b, p->port);
+	if (p->online) {
+		buf_append_str(b, "\",\"ip\":\"");
+		buf_append_str(b, p->ip);
+		buf_append_str(b, "\",\"port\":");
+		buf_append_u64(b, p->port);
+	} else {
+		/* No address: an offline member is named, not reachable. */
+		buf_append_str(b, "\",\"online\":false");
+	}
 	if (p->pubkey != NULL) {
 		buf_append_str(b, ",\"pubkey\":\"");
 		buf_append_str(b, p->pubkey);
@@ -518,8 +532,9 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 	res->body.len = 0;
 	buf_append_str(&res->body, "{\"status\":\"success\",\"peers\":[");
 	tracker_rd_lock(t);
-	long n = registry_list(t->reg, lq.channel[0] ? lq.channel : NULL,
-	    lq.after[0] ? lq.after : NULL, lq.limit, hy_now_ms(), add_peer, &out, &more);
+	long n = (lq.all ? registry_list_members : registry_list)(t->reg,
+	    lq.channel[0] ? lq.channel : NULL, lq.after[0] ? lq.after : NULL, lq.limit, hy_now_ms(),
+	    add_peer, &out, &more);
 	if (more)
 		snprintf(next, sizeof(next), "%s", out.last);
 	tracker_unlock(t);
@@ -697,16 +712,19 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	t->start_ms = hy_now_ms();
 	atomic_init(&t->requests, 0);
 	t->guard = login_guard_new(&cfg->guard);
+	uv_mutex_init(&t->jobs_lock);
 	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
 	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0) {
 		registry_free(t->reg);
 		login_guard_free(t->guard);
+		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
 		registry_free(t->reg);
 		login_guard_free(t->guard);
+		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		*cause = xstrdup("cannot hash: out of memory");
 		return NULL;
@@ -731,6 +749,7 @@ tracker_free(struct tracker *t)
 	registry_free(t->reg);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);
+	uv_mutex_destroy(&t->jobs_lock);
 	free(t);
 }
 

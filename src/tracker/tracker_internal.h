@@ -24,6 +24,8 @@ struct tracker {
 	uint64_t start_ms;
 	atomic_uint_fast64_t requests;
 	struct login_guard *guard; /* admits every password hash */
+	uv_mutex_t jobs_lock;
+	struct hash_job *jobs; /* those queued, under jobs_lock: cancelled at a stop */
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];

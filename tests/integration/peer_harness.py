@@ -299,6 +299,7 @@ class Relay:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.seen = bytearray()
+        self.sent = {"to": 0, "from": 0}  # bytes forwarded to the target, and back
         self.lock = threading.Lock()
         self.go = threading.Event()
         self.go.set()
@@ -318,10 +319,10 @@ class Relay:
                 continue
             with self.lock:
                 self.conns += [c, u]
-            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+            threading.Thread(target=self._pump, args=(c, u, "to"), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, "from"), daemon=True).start()
 
-    def _pump(self, a, b):
+    def _pump(self, a, b, way):
         while True:
             try:
                 data = a.recv(65536)
@@ -332,6 +333,7 @@ class Relay:
             self.go.wait()
             with self.lock:
                 self.seen += data
+                self.sent[way] += len(data)
             try:
                 b.sendall(data)
             except OSError:
@@ -341,6 +343,11 @@ class Relay:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def counts(self):
+        """(bytes forwarded to the target, bytes forwarded back)."""
+        with self.lock:
+            return self.sent["to"], self.sent["from"]
 
     def bytes(self):
         with self.lock:
