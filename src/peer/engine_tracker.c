@@ -497,7 +497,8 @@ members_fetched(
 	if (c->pages == NULL)
 		c->pages = json_object_new_array();
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(c->pages, json_object_get(json_object_array_get_idx(peers, i)));
+		json_object_array_add(
+		    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
 	if (json_object_object_get_ex(body, "next", &next) &&
 	    json_object_is_type(next, json_type_string) &&
 	    engine_valid_user(json_object_get_string(next)) && n > 0 &&
