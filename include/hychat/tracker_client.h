@@ -32,6 +32,7 @@
 #define TRACKER_PEER_KEY_MAX 64 /* bytes of a published key */
 #define TRACKER_CLIENT_PIN_PREFIX "sha256//"
 #define TRACKER_CLIENT_ERROR_MAX 512 /* bytes of a transport error's text */
+#define TRACKER_CLIENT_RETRY_AFTER_MAX 3600 /* seconds: a longer Retry-After is cut */
 
 enum tracker_method {
 	TRACKER_GET,
@@ -100,5 +101,9 @@ int tracker_client_is_loopback(const struct tracker_client *tc);
 /* The text of the last finished request's certificate or pin failure, or
  * NULL if it had none: what an error event should say. */
 const char *tracker_client_tls_error(const struct tracker_client *tc);
+/* Within a request's callback: the seconds its answer's Retry-After asked
+ * for (a 429 or a 503), at most TRACKER_CLIENT_RETRY_AFTER_MAX; 0 if it
+ * had none. */
+long tracker_client_retry_after(const struct tracker_client *tc);
 
 #endif

@@ -262,6 +262,18 @@ on_login(int status, struct json_object *body, const char *err, void *arg)
 	}
 	e->ts = ENGINE_OFFLINE;
 	emit_login(e, 0, engine_tracker_message(body, err, status));
+	if (status == 429) {
+		/* Throttled (too many attempts from here or for this account):
+		 * the password may be right; try again when the tracker says. */
+		long after = tracker_client_retry_after(e->tc);
+		uint64_t ms = after > 0 ? (uint64_t)after * 1000 : e->relogin_ms;
+		engine_emit_tracker(e, "throttled", engine_tracker_message(body, err, status));
+		release_waiting(e, 0, status, "not logged in yet: the tracker throttles logins");
+		if (ms > e->relogin_ms)
+			e->relogin_ms = ms;
+		retry_later(e);
+		return;
+	}
 	if (status == 0 || status >= 500) {
 		engine_emit_tracker(e, "unreachable", engine_tracker_message(body, err, status));
 		release_waiting(e, 0, status, "tracker unreachable");

@@ -46,6 +46,7 @@ struct tracker_client {
 	char *pin;
 	int tls, loopback;
 	char tls_error[TRACKER_CLIENT_ERROR_MAX];
+	long retry_after; /* the last answer's Retry-After, in seconds; 0 without */
 	struct tc_request *reqs;
 	struct tc_socket *socks;
 	unsigned pending;
@@ -175,10 +176,16 @@ finish(struct tc_request *r, CURLcode result)
 
 	req_unlink(r);
 	tc->tls_error[0] = '\0';
+	tc->retry_after = 0;
 	if (result != CURLE_OK) {
 		err = r->too_big ? "answer too large" : describe_failure(r, result);
 	} else {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_off_t after = 0;
+		if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+			tc->retry_after = after > TRACKER_CLIENT_RETRY_AFTER_MAX
+			    ? TRACKER_CLIENT_RETRY_AFTER_MAX
+			    : (long)after;
 		if (curl_easy_getinfo(r->easy, CURLINFO_LOCAL_IP, &ip) == CURLE_OK && ip != NULL &&
 		    ip[0] != '\0')
 			snprintf(tc->local_ip, sizeof(tc->local_ip), "%s", ip);
@@ -581,6 +588,12 @@ int
 tracker_client_is_loopback(const struct tracker_client *tc)
 {
 	return tc->loopback;
+}
+
+long
+tracker_client_retry_after(const struct tracker_client *tc)
+{
+	return tc->retry_after;
 }
 
 const char *
