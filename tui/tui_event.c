@@ -334,7 +334,9 @@ on_channel_list(struct tui *t, struct json_object *o)
 	if (!json_object_object_get_ex(o, "channels", &list) ||
 	    !json_object_is_type(list, json_type_array))
 		return;
-	tui_line(t, TUI_MSG_SYSTEM, "channels on the tracker:");
+	/* one event a page of the tracker's list; the title once */
+	if (!json_object_object_get_ex(o, "page", &v) || json_object_get_int64(v) <= 1)
+		tui_line(t, TUI_MSG_SYSTEM, "channels on the tracker:");
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *c = json_object_array_get_idx(list, i);
 		long long members = json_object_object_get_ex(c, "members", &v)

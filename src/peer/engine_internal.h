@@ -27,6 +27,7 @@
 #define ENGINE_HELD_MAX 1024 /* channel messages held per channel for a member check */
 #define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
+#define ENGINE_CHANNEL_PAGES_MAX 100 /* pages of /channels one "channels" follows */
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also

@@ -801,11 +801,17 @@ engine_list(struct engine *e, const char *channel)
 	return 0;
 }
 
+static void list_channels(struct engine *e, const char *after, long page);
+
+/* One page of the tracker's channels, as one channel_list event with its
+ * "page" (from 1) and "more"; the next page is asked for at once, in the
+ * same asker's name, up to ENGINE_CHANNEL_PAGES_MAX pages. */
 static void
 channels_listed(
     struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
 {
-	struct json_object *list, *ev, *out;
+	struct json_object *list, *ev, *out, *next;
+	long page = arg != NULL ? strtol(arg, NULL, 10) : 1;
 	size_t n;
 
 	if (status != 200 || !json_object_object_get_ex(body, "channels", &list) ||
@@ -828,12 +834,33 @@ channels_listed(
 		json_object_array_add(out, o);
 	}
 	json_object_object_add(ev, "channels", out);
+	int more = n > 0 && page < ENGINE_CHANNEL_PAGES_MAX &&
+	    json_object_object_get_ex(body, "next", &next) &&
+	    json_object_is_type(next, json_type_string) &&
+	    engine_valid_user(json_object_get_string(next));
+	event_add_int(ev, "page", page);
+	event_add_bool(ev, "more", more);
 	event_emit(&e->bus, ev);
+	if (more)
+		list_channels(e, json_object_get_string(next), page + 1);
+}
+
+static void
+list_channels(struct engine *e, const char *after, long page)
+{
+	char path[sizeof("/channels?after=") + ENGINE_CHANNEL_MAX], num[24];
+
+	if (after == NULL)
+		snprintf(path, sizeof(path), "/channels");
+	else
+		snprintf(path, sizeof(path), "/channels?after=%s", after);
+	snprintf(num, sizeof(num), "%ld", page);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, channels_listed, num);
 }
 
 int
 engine_channels(struct engine *e)
 {
-	engine_tracker_call(e, TRACKER_GET, "/channels", NULL, channels_listed, NULL);
+	list_channels(e, NULL, 1);
 	return 0;
 }

@@ -182,7 +182,8 @@ finish(struct tc_request *r, CURLcode result)
 	} else {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		curl_off_t after = 0;
-		if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+		if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK &&
+		    after > 0)
 			tc->retry_after = after > TRACKER_CLIENT_RETRY_AFTER_MAX
 			    ? TRACKER_CLIENT_RETRY_AFTER_MAX
 			    : (long)after;

@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import binary, case, free_port, rss_kb, run, steady_memory_env  # noqa: E402
+from hytest import binary, case, free_port, request, rss_kb, run, steady_memory_env  # noqa: E402
 from peer_harness import (Peer, Relay, login, register, start_peer, start_tracker,  # noqa: E402
                           stop_checked, submit_info)
 import peer_noise  # noqa: E402
@@ -892,6 +892,40 @@ def a_slow_reader_paces_the_commands_and_loses_nothing():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+@case
+def channels_lists_every_page_of_the_tracker():
+    """With more channels than one page of /channels, "channels" used to
+    show the first page only; now every page, each an event of its own,
+    to the asker with its label."""
+    d = tempfile.mkdtemp(prefix="pages-", dir=S["tmp"])
+    t, port = start_tracker(d, extra=["--page-size", "5", "--kdf-cost", "min"])
+    p = None
+    try:
+        register(port, "paula", "paula pw")
+        tok = login(port, "paula", "paula pw")
+        names = ["room%02d" % i for i in range(12)]
+        st, _, body = request(port, "POST", "/submit-info",
+                              {"username": "paula", "ip": "127.0.0.1", "port": free_port(),
+                               "channels": names}, {"Authorization": "Bearer " + tok})
+        assert st == 200, (st, body)
+        register(port, "quinn", "quinn pw")
+        p = start_peer("quinn", port, d, "quinn pw")
+        m = p.mark()
+        p.cmd("@label=all channels")
+        p.wait(lambda e: e.get("type") == "channel_list" and e.get("more") is False, 10, m,
+               "the last page of channels")
+        pages = p.events(m, "channel_list")
+        got_names = [c["name"] for ev in pages for c in ev["channels"]]
+        assert [ev["page"] for ev in pages] == list(range(1, len(pages) + 1)), pages
+        assert all(ev.get("label") == "all" for ev in pages), pages
+        assert len(pages) >= 3 and set(names) <= set(got_names), got_names
+        assert len(got_names) == len(set(got_names)), got_names
+    finally:
+        if p is not None:
+            assert p.stop("quit") == 0, p.stderr()[-3000:]
+        t.stop()
+
 
 if __name__ == "__main__":
     run(setup, teardown)
