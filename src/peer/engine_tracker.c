@@ -14,6 +14,8 @@
 #include "hychat/util.h"
 
 static void submit_info(struct engine *e);
+static void left(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *name);
 
 const char *
 engine_tracker_message(struct json_object *body, const char *err, int status)
@@ -370,6 +372,29 @@ on_refresh(uv_timer_t *t)
 	}
 }
 
+/* Channels the tracker would not have us in (over its cap of channels a
+ * user): we are not members, so they are left here too, and said so. */
+static void
+drop_refused(struct engine *e, struct json_object *body)
+{
+	struct json_object *refused, *msg;
+
+	if (!json_object_object_get_ex(body, "refused_channels", &refused) ||
+	    !json_object_is_type(refused, json_type_array))
+		return;
+	const char *why = json_object_object_get_ex(body, "message", &msg) &&
+	        json_object_is_type(msg, json_type_string)
+	    ? json_object_get_string(msg)
+	    : "refused";
+	for (size_t i = 0; i < json_object_array_length(refused); i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(refused, i));
+		if (name == NULL || engine_channel_find(e, name) == NULL)
+			continue;
+		event_error(&e->bus, "tracker: not a member of #%s: %s", name, why);
+		left(e, 200, NULL, NULL, name);
+	}
+}
+
 static void
 submitted(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
 {
@@ -384,6 +409,7 @@ submitted(struct engine *e, int status, struct json_object *body, const char *er
 		return;
 	}
 	e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
+	drop_refused(e, body);
 	if (json_object_object_get_ex(body, "heartbeat_interval", &iv))
 		interval = json_object_get_int64(iv);
 	if (interval < 1)

@@ -927,5 +927,42 @@ def channels_lists_every_page_of_the_tracker():
         t.stop()
 
 
+@case
+def channels_the_tracker_refuses_are_left_and_said_so():
+    """A peer whose saved channels are over the tracker's cap: /submit-info
+    answers refused_channels, which the peer used to ignore (it went on
+    thinking itself a member). It leaves them now, with an error each."""
+    d = tempfile.mkdtemp(prefix="capped-", dir=S["tmp"])
+    t1, port1 = start_tracker(os.path.join(d), extra=["--kdf-cost", "min"])
+    register(port1, "rita", "rita pw")
+    p = start_peer("rita", port1, d, "rita pw")
+    for ch in ("aa", "bb", "cc"):
+        m = p.mark()
+        p.cmd("/join #" + ch)
+        p.wait_type("channel", 10, m, channel=ch, joined=True)
+    assert p.stop("quit") == 0, p.stderr()[-3000:]
+    t1.stop()
+    d2 = tempfile.mkdtemp(prefix="capped2-", dir=S["tmp"])
+    t2, port2 = start_tracker(d2, extra=["--kdf-cost", "min", "--max-channels-per-user", "2"])
+    try:
+        register(port2, "rita", "rita pw")
+        p = start_peer("rita", port2, d, "rita pw", port=p.port)
+        p.wait(lambda e: e.get("type") == "error" and "not a member of" in e.get("message", ""),
+               10, 0, "an error for a refused channel")
+        time.sleep(0.5)
+        refused = [e["message"] for e in p.events(0, "error") if "not a member of" in e["message"]]
+        left = [e["channel"] for e in p.events(0, "channel") if e.get("joined") is False]
+        assert refused and len(refused) == len(left), (refused, left)
+        m = p.mark()
+        p.cmd("channels")
+        ev = p.wait(lambda e: e.get("type") == "channel_list" and e.get("more") is False, 10, m,
+                    "the channel list")
+        joined = sorted(c["name"] for c in ev["channels"] if c["joined"])
+        assert len(joined) == 2 and not set(left) & set(joined), (joined, left)
+        assert p.stop("quit") == 0, p.stderr()[-3000:]
+    finally:
+        t2.stop()
+
+
 if __name__ == "__main__":
     run(setup, teardown)
