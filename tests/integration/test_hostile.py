@@ -41,7 +41,13 @@ def slowloris(port, path, header_timeout_s):
     t0 = time.monotonic()
     st, _, _ = request(port, "GET", path.decode())
     took = time.monotonic() - t0
-    assert took < 0.1, "a normal client waited %.3f s beside %d slow ones" % (took, SLOW)
+    # A server that a slow client can hold up answers only when the slow
+    # ones are cut, at header_timeout_s: well before that, with room for
+    # a loaded machine (no timing target here; it was 0.1 s and flaked
+    # under the full suite on 2 cores). The figure is printed.
+    print("  a normal client beside %d slow ones: %.3f s" % (SLOW, took))
+    assert took < header_timeout_s / 4, (
+        "a normal client waited %.3f s beside %d slow ones" % (took, SLOW))
     time.sleep(header_timeout_s + 1.5)
     cut = 0
     for s in socks:
