@@ -491,18 +491,24 @@ def a_colliding_address_does_not_refill_a_drained_budget():
     mine = "127.0.0.9"
     other = next("127.0.%d.%d" % (x, y) for x in range(1, 256) for y in range(1, 255)
                  if fnv1a_slot("127.0.%d.%d" % (x, y)) == fnv1a_slot(mine))
-    drained = connect_from(mine, a.port, 70)
+    t0 = time.monotonic()
+    drained = connect_from(mine, a.port, 100)
+    t1 = time.monotonic()
     touch = connect_from(other, a.port, 1)
+    t2 = time.monotonic()
     again = connect_from(mine, a.port, 40)
+    t3 = time.monotonic()
     time.sleep(0.5)
     cut_drain, cut_again = count_cut(drained), count_cut(again)
     for s in drained + touch + again:
         s.close()
-    print("  %d of 70 shed from %s, then %d of 40 after %s came by"
-          % (cut_drain, mine, cut_again, other))
-    assert cut_drain >= 6, "only %d of 70 were shed at first" % cut_drain
-    # What refilled meanwhile (20 a second) may pass; not a whole burst.
-    assert cut_again >= 30, "only %d of 40 shed after %s came by: the budget of %s " \
+    print("  %d of 100 shed from %s in %.2f s, then %d of 40 in %.2f s after %s came by"
+          % (cut_drain, mine, t1 - t0, cut_again, t3 - t2, other))
+    # A burst of 64 and 20 a second. The peer takes the connections in at
+    # its own pace (slowly on a loaded machine) and what refills meanwhile
+    # passes; a bucket reset to full by the collision passes all 40.
+    assert cut_drain >= 1, "none of 100 was shed: the budget never ran out"
+    assert cut_again >= 10, "only %d of 40 shed after %s came by: the budget of %s " \
         "was reset" % (cut_again, other, mine)
     m = a.mark()
     S["bob"].cmd("send alice after the collision")
@@ -870,8 +876,17 @@ def a_slow_reader_paces_the_commands_and_loses_nothing():
         wrote.set()
     threading.Thread(target=write, daemon=True).start()
     try:
-        time.sleep(1.0)
-        base = rss_kb(p.pid)
+        # The baseline once the peer has started and its output pipe is
+        # full: RSS steady for half a second (a loaded machine starts an
+        # ASan binary slowly), at most 10 s; growth that never stops
+        # still shows in the 2 s that follow.
+        base, deadline = rss_kb(p.pid), time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = rss_kb(p.pid)
+            if abs(now - base) < 256:
+                break
+            base = now
         time.sleep(2.0)
         assert p.poll() is None, "exited %s: %s" % (p.returncode, errs)
         assert not wrote.is_set(), "the peer read every command while its output waited"
@@ -892,6 +907,7 @@ def a_slow_reader_paces_the_commands_and_loses_nothing():
         if p.poll() is None:
             p.kill()
             p.wait()
+
 
 @case
 def channels_lists_every_page_of_the_tracker():
