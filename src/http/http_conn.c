@@ -884,6 +884,12 @@ http_conn_is_tls(const struct http_conn *c)
 	return c->srv->cfg.tls != NULL;
 }
 
+int
+http_conn_local_port(const struct http_conn *c)
+{
+	return c->srv->port;
+}
+
 const char *
 http_conn_remote(const struct http_conn *c)
 {

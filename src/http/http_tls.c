@@ -8,6 +8,7 @@
  * does not invalidate the tickets clients hold; they rotate lazily, the
  * previous key still decrypting (and asking for a renewal) for one period.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/buffer.h>
@@ -197,7 +198,7 @@ sni_cb(SSL *ssl, int *alert, void *arg)
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
 	(void)alert;
-	if (t->sni_pick == NULL || name == NULL)
+	if (t->sni_pick == NULL)
 		return SSL_TLSEXT_ERR_OK;
 	struct http_tls *other = t->sni_pick(name, t->sni_arg);
 	if (other != NULL && other != t && other->server) {
@@ -411,6 +412,14 @@ tls_ctx_current(struct http_tls *t)
 	return ctx;
 }
 
+static int
+tls_is_address(const char *name)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
+}
+
 static BIO *
 bio_new_mem(void)
 {
@@ -471,7 +480,10 @@ http_tls_conn_new(struct http_tls *t, const char *server_name)
 		SSL_set_accept_state(ssl);
 	} else {
 		if (server_name != NULL) {
-			SSL_set_tlsext_host_name(ssl, server_name);
+			/* no SNI for an address (RFC 6066 3); SSL_set1_host()
+			 * checks an address against the IP SANs */
+			if (!tls_is_address(server_name))
+				SSL_set_tlsext_host_name(ssl, server_name);
 			if (t->verify)
 				SSL_set1_host(ssl, server_name);
 		}
