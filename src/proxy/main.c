@@ -206,15 +206,16 @@ main(int argc, char **argv)
 	struct proxy_conf *conf;
 	if (proxy_conf_load(conf_path, &conf, err, sizeof(err)) < 0)
 		log_fatal(1, "%s", err);
-	if (check) {
-		printf("%s: ok, %zu host%s\n", conf_path, conf->nvhosts,
-		    conf->nvhosts == 1 ? "" : "s");
-		proxy_conf_free(conf);
-		return 0;
-	}
+	size_t nhosts = conf->nvhosts;
 	proxy = proxy_new(conf, !quiet, err, sizeof(err));
 	if (proxy == NULL)
 		log_fatal(1, "%s:%s", conf_path, err);
+	if (check) {
+		/* the certificates, keys and CA files were read too */
+		printf("%s: ok, %zu host%s\n", conf_path, nhosts, nhosts == 1 ? "" : "s");
+		proxy_free(proxy);
+		return 0;
+	}
 	listeners_set(&cfg, conf, listens, host, port, have_cli);
 	cfg.max_body_bytes = 0; /* bodies stream through */
 	setvbuf(stdout, NULL, _IOLBF, 0);
