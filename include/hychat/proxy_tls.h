@@ -20,7 +20,10 @@
 
 struct proxy_tls;
 
-struct proxy_tls *proxy_tls_new(void);
+/* sni_pick(name, arg) becomes every server context's SNI picker (see
+ * http_tls_set_sni()). */
+struct proxy_tls *proxy_tls_new(
+    struct http_tls *(*sni_pick)(const char *name, void *arg), void *arg);
 /* Frees every context: only once no connection can use one. */
 void proxy_tls_free(struct proxy_tls *pt);
 

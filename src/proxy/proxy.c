@@ -219,10 +219,6 @@ conf_ref_load(struct proxy *p, struct proxy_conf *conf, int reload, char *err, s
 		conf_ref_put(r);
 		return NULL;
 	}
-	for (size_t i = 0; i < conf->nvhosts; i++) {
-		if (r->server_tls[i] != NULL)
-			http_tls_set_sni(r->server_tls[i], proxy_sni_pick, p);
-	}
 	return r;
 }
 
@@ -231,7 +227,7 @@ proxy_new(struct proxy_conf *conf, int access_log, char *err, size_t errsz)
 {
 	struct proxy *p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
-	p->tls = proxy_tls_new();
+	p->tls = proxy_tls_new(proxy_sni_pick, p);
 	p->access_log = access_log;
 	p->cur = conf_ref_load(p, conf, 0, err, errsz);
 	if (p->cur == NULL) {
@@ -976,6 +972,8 @@ up_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 		http_conn_cork(c);
 	if (up->tls != NULL && n > 0)
 		up_tls_input(up, b->base, (size_t)n);
+	else if (up->tls != NULL && up->state == UP_CONNECTING)
+		up_tls_error(up, "TLS handshake: the backend closed the connection");
 	else
 		up_read(up, n);
 	if (c != NULL)

@@ -28,12 +28,17 @@ struct proxy_tls {
 	struct entry *e;
 	size_t n;
 	unsigned pass;
+	struct http_tls *(*sni_pick)(const char *name, void *arg);
+	void *sni_arg;
 };
 
 struct proxy_tls *
-proxy_tls_new(void)
+proxy_tls_new(struct http_tls *(*sni_pick)(const char *name, void *arg), void *arg)
 {
-	return xcalloc(1, sizeof(struct proxy_tls));
+	struct proxy_tls *pt = xcalloc(1, sizeof(*pt));
+	pt->sni_pick = sni_pick;
+	pt->sni_arg = arg;
+	return pt;
 }
 
 void
@@ -80,6 +85,9 @@ entry_get(struct proxy_tls *pt, enum tls_kind kind, const char *a, const char *b
 	    : http_tls_client_new(a[0] != '\0' ? a : NULL, verify, cause);
 	if (t == NULL)
 		return NULL;
+	/* set before any thread can see t: it never changes after */
+	if (kind == TLS_SERVER)
+		http_tls_set_sni(t, pt->sni_pick, pt->sni_arg);
 	pt->e = xrealloc(pt->e, (pt->n + 1) * sizeof(*pt->e));
 	e = &pt->e[pt->n++];
 	memset(e, 0, sizeof(*e));

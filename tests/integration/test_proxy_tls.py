@@ -320,8 +320,22 @@ def test_proxy_pass_https_verifies_the_backend():
     good, gport = tls_httpd(good_pem, good_key)
     bad, bport = tls_httpd(bad_pem, bad_key)
     named, nport = tls_httpd(named_pem, named_key)
+    _, plain_be = backend("P")  # speaks plain HTTP to a ClientHello
+    closer = socket.socket()  # accepts, then closes at once
+    closer.bind(("127.0.0.1", 0))
+    closer.listen(16)
+    cport = closer.getsockname()[1]
+
+    def close_all():
+        while True:
+            try:
+                closer.accept()[0].close()
+            except OSError:
+                return
+    threading.Thread(target=close_all, daemon=True).start()
     f_pem, f_key = cert("front", "front", ",".join(
-        "DNS:%s.test" % n for n in ("front", "byname", "untrusted", "misnamed", "unverified")))
+        "DNS:%s.test" % n for n in ("front", "byname", "untrusted", "misnamed", "unverified",
+                                    "plain", "closer")))
     port = free_port()
     conf = """
 listen 127.0.0.1:{port} ssl;
@@ -347,6 +361,8 @@ host "unverified.test" {{
     proxy_pass https://127.0.0.1:{bport};
     proxy_ssl_verify off;
 }}
+host "plain.test" {{ proxy_pass https://127.0.0.1:{plain_be}; }}
+host "closer.test" {{ proxy_pass https://127.0.0.1:{cport}; }}
 """.format(ca=ca_pem(), **locals())
     p = proxy(conf, port)
     try:
@@ -364,8 +380,16 @@ host "unverified.test" {{
             assert st == 502, (host, st, body[:200])
             wait_log(p, "backend 127.0.0.1:%d: TLS handshake: %s" % (
                 bport if host == "untrusted.test" else nport, why))
+        # an https backend that is not one: a clean 502 and a log line
+        for host, be in (("plain.test", plain_be), ("closer.test", cport)):
+            st, body, c = get(port, host, "/")
+            c.close()
+            assert st == 502, (host, st, body[:200])
+            wait_log(p, "backend 127.0.0.1:%d: TLS handshake: " % be)
+        assert "the backend closed the connection" in p.output(), p.output()
     finally:
         stop(p)
+        closer.close()
         good.stop()
         bad.stop()
         named.stop()
