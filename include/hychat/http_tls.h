@@ -75,6 +75,10 @@ void http_tls_conn_close_notify(struct http_tls_conn *tc);
 /* Appends the ciphertext waiting to be sent (handshake, records, alerts)
  * to out; returns how many bytes. */
 size_t http_tls_conn_take(struct http_tls_conn *tc, struct buf *out);
+/* The connection is idle (nothing buffered either way): its two memory
+ * BIOs are freed, and made again by the next call that needs them. Does
+ * nothing while the handshake runs or bytes wait. */
+void http_tls_conn_idle(struct http_tls_conn *tc);
 /* 1 once the handshake is complete. */
 int http_tls_conn_established(const struct http_tls_conn *tc);
 /* 1 if this connection resumed a session. */
