@@ -2,11 +2,16 @@
 """hychat-proxy against nginx terminating TLS in front of a plain backend,
 side by side in one run: the same backend (nginx serving a 1 KB file over
 plain HTTP), the same ECDSA P-256 certificate, one worker each, wrk with
-keep-alive. Prints req/s, p99 and the ratio hychat/nginx; then the same
-through an https backend (proxy_pass https://, verification on) as a
-second figure."""
+keep-alive, in rounds that alternate the two servers so that a change in
+the machine's load falls on both. Prints each round, then the medians:
+req/s, p99 and the ratio hychat/nginx, and the CPU time each server
+process spent per request (utime + stime from /proc): on a machine shared
+with other work, req/s follows the load, the CPU cost per request much
+less. Then hychat-proxy through an https backend (proxy_pass https://,
+verification on) as a second figure."""
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,10 +32,31 @@ def make_cert(d, name="cert"):
     return pem, key
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_worker(master_pid):
+    with open("/proc/%d/task/%d/children" % (master_pid, master_pid)) as f:
+        kids = [int(x) for x in f.read().split()]
+    return kids[0] if kids else master_pid
+
+
+def measured(url, pid, conns, seconds, script=None):
+    """wrk's (req/s, p99 ms, errors) and the server's CPU us per request."""
+    c0 = cpu_s(pid)
+    r = wrk(url, conns, seconds, script=script)
+    used = cpu_s(pid) - c0
+    return r[0], r[1], r[2], used * 1e6 / max(1.0, r[0] * seconds)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     need("wrk", "nginx", "openssl")
     build()
@@ -82,9 +108,24 @@ host "https.local" {{
         url_n = "https://127.0.0.1:%d/1k.bin" % np_
         wrk(url_h, a.conns, 2)
         wrk(url_n, a.conns, 2)
-        h = wrk(url_h, a.conns, a.seconds)
-        n = wrk(url_n, a.conns, a.seconds)
-        s = wrk(url_h, a.conns, a.seconds, script=hdr)
+        hs_, ns_ = [], []
+        pid_h, pid_n = hy.p.pid, nginx_worker(front.p.pid)
+        for i in range(a.rounds):
+            if i % 2 == 0:
+                h_ = measured(url_h, pid_h, a.conns, a.seconds)
+                n_ = measured(url_n, pid_n, a.conns, a.seconds)
+            else:
+                n_ = measured(url_n, pid_n, a.conns, a.seconds)
+                h_ = measured(url_h, pid_h, a.conns, a.seconds)
+            hs_.append(h_)
+            ns_.append(n_)
+            print("round %d: hychat %.0f req/s p99 %.2f ms %.1f us CPU/req, nginx %.0f req/s"
+                  " p99 %.2f ms %.1f us CPU/req, ratio %.2fx" % (
+                      i + 1, h_[0], h_[1], h_[3], n_[0], n_[1], n_[3], h_[0] / n_[0]))
+        med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+        h = (med(hs_, 0), med(hs_, 1), sum(x[2] for x in hs_), med(hs_, 3))
+        n = (med(ns_, 0), med(ns_, 1), sum(x[2] for x in ns_), med(ns_, 3))
+        s = measured(url_h, pid_h, a.conns, a.seconds, script=hdr)
         rss = hy.rss_kb()
     finally:
         hy.stop()
@@ -92,12 +133,15 @@ host "https.local" {{
         backend.stop()
 
     print("hychat-proxy vs %s terminating TLS (ECDSA P-256) in front of a plain backend,"
-          " 1 worker each, wrk -t1 -c%d -d%ds, backend: nginx serving 1 KB"
-          % (nginx_version(), a.conns, a.seconds))
+          " 1 worker each, wrk -t1 -c%d -d%ds, median of %d alternating rounds,"
+          " backend: nginx serving 1 KB" % (nginx_version(), a.conns, a.seconds, a.rounds))
     row("hychat-proxy", h[0], h[1], h[2])
     row("nginx proxy", n[0], n[1], n[2])
     print("ratio hychat/nginx                 req/s %.2fx   p99 %.2fx" % (h[0] / n[0], h[1] / n[1]))
+    print("CPU per request: hychat-proxy %.1f us, nginx %.1f us: nginx/hychat %.2fx" % (
+        h[3], n[3], n[3] / h[3]))
     row("hychat-proxy, https backend", s[0], s[1], s[2])
+    print("  CPU per request through the https backend: %.1f us" % s[3])
     print("hychat-proxy RSS after the runs: %d kB" % rss)
 
 
