@@ -70,10 +70,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path.startswith("/big/"):  # chunked, a known pattern
+            left = int(self.path[5:])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            block = bytes(range(256)) * 256
+            while left:
+                n = min(left, len(block))
+                self.wfile.write(b"%x\r\n" % n + block[:n] + b"\r\n")
+                left -= n
+            self.wfile.write(b"0\r\n\r\n")
+            return
         body = json.dumps({"server": self.server.name, "path": self.path,
                            "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        h = hashlib.sha256()
+        while n:
+            d = self.rfile.read(min(n, 65536))
+            h.update(d)
+            n -= len(d)
+        body = json.dumps({"server": self.server.name, "sha256": h.hexdigest()}).encode()
+        self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -84,11 +110,13 @@ class Backend(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def backend(name):
-    """A plain HTTP backend that answers JSON naming itself and the
-    request's headers."""
+def backend(name, ctx=None):
+    """An HTTP backend that answers JSON naming itself and the request's
+    headers, over TLS when ctx (a server context) is given."""
     port = free_port()
     srv = Backend(("127.0.0.1", port), Handler)
+    if ctx is not None:
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.name = name
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, port
@@ -393,6 +421,52 @@ host "closer.test" {{ proxy_pass https://127.0.0.1:{cport}; }}
         good.stop()
         bad.stop()
         named.stop()
+
+
+@case
+def test_large_bodies_stream_both_ways_through_tls_on_both_sides():
+    b_pem, b_key = cert("bigback", "bigback")
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(b_pem, b_key)
+    _, be = backend("T", sctx)
+    f_pem, f_key = cert("bigfront", "big.test", "DNS:big.test")
+    port = free_port()
+    conf = """
+listen 127.0.0.1:{port} ssl;
+host "big.test" {{
+    ssl_certificate {f_pem};
+    ssl_certificate_key {f_key};
+    proxy_pass https://127.0.0.1:{be};
+    proxy_ssl_trusted_certificate {ca};
+}}
+""".format(ca=ca_pem(), **locals())
+    p = proxy(conf, port)
+    try:
+        size = 24 * 1024 * 1024
+        st, _, c = get(port, "big.test", "/json")
+        assert st == 200
+        c.request("GET", "/big/%d" % size, headers={"Host": "big.test"})
+        r = c.getresponse()
+        h, got, block = hashlib.sha256(), 0, bytes(range(256)) * 256
+        # a slow start, so that the proxy has to hold the backend back
+        time.sleep(1.0)
+        while True:
+            d = r.read(65536)
+            if not d:
+                break
+            h.update(d)
+            got += len(d)
+        want = hashlib.sha256(block * (size // len(block))).hexdigest()
+        assert got == size and h.hexdigest() == want, (got, size)
+        body = os.urandom(3 * 1024 * 1024 + 17)
+        c.request("POST", "/up", body=body, headers={"Host": "big.test"})
+        r = c.getresponse()
+        assert r.status == 200
+        assert json.loads(r.read())["sha256"] == hashlib.sha256(body).hexdigest()
+        c.close()
+        assert rss_kb(p.pid) < 200 * 1024, "the proxy holds %d kB" % rss_kb(p.pid)
+    finally:
+        stop(p)
 
 
 def ws_exchange(s, host):
