@@ -101,6 +101,9 @@ listeners_set(struct http_server_config *cfg, const struct proxy_conf *conf,
 	struct http_tls *tls = proxy_listener_tls(proxy);
 	size_t n = 0;
 
+	if (proxy_conf_has_ssl(conf) && tls == NULL) /* the parser forbids it */
+		log_fatal(1, "%s: a TLS listener without a certificate", conf_path);
+
 	start_nlistens = conf->nlistens;
 	memcpy(start_listens, conf->listens, conf->nlistens * sizeof(*conf->listens));
 	for (size_t i = 0; i < conf->nlistens; i++) {

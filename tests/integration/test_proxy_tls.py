@@ -34,6 +34,11 @@ PROXY = binary("hychat-proxy")
 DIR = tempfile.mkdtemp(prefix="hychat-proxy-tls-")
 OTHER = tempfile.mkdtemp(prefix="hychat-proxy-tls-other-")  # a CA nobody trusts
 HANDSHAKE_TIMEOUT_S = 10  # the library's default
+# A client beside stalled handshakes must be served long before they are
+# shed at the timeout; the proxy has first done the real handshake work
+# of every complete ClientHello sent before it, on a machine shared with
+# other builds, under ASan: seconds, not the timeout's ten.
+SERVED_S = 3.0
 STALLED = 600
 FLOOD = 3000
 WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
@@ -640,7 +645,7 @@ def test_half_finished_handshakes_and_a_flood_on_the_tls_port_are_shed():
                 s.sendall(hello)
             socks.append(s)
         st, took = timed_get(port, "beta.test")
-        assert st == 200 and took < 1.0, "a client waited %.3f s beside %d stalled" % (
+        assert st == 200 and took < SERVED_S, "a client waited %.3f s beside %d stalled" % (
             took, STALLED)
         # a flood of connections opened and dropped at once
         for _ in range(FLOOD // 500):
@@ -650,7 +655,7 @@ def test_half_finished_handshakes_and_a_flood_on_the_tls_port_are_shed():
                 s.close()
         assert p.alive()
         st, took = timed_get(port, "alpha.test")
-        assert st == 200 and took < 1.0, "a client waited %.3f s after the flood" % took
+        assert st == 200 and took < SERVED_S, "a client waited %.3f s after the flood" % took
         time.sleep(HANDSHAKE_TIMEOUT_S + 1.5)
         cut = sum(closed_by_server(s, 0.05) for s in socks)
         for s in socks:
