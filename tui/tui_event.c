@@ -25,6 +25,15 @@ tui_label_is(struct json_object *o, const char *label)
 	return l != NULL && strcmp(l, label) == 0;
 }
 
+int
+tui_label_user(struct json_object *o)
+{
+	const char *l = tui_json_str(o, "label");
+
+	return l != NULL && strcmp(l, TUI_LABEL_FETCH) != 0 && strcmp(l, TUI_LABEL_QUIET) != 0 &&
+	    strcmp(l, TUI_LABEL_SEARCH) != 0;
+}
+
 static int
 get_bool(struct json_object *o, const char *key)
 {
@@ -74,7 +83,9 @@ on_tracker(struct tui *t, struct json_object *o)
 	t->tracker_tls = json_object_object_get_ex(o, "tls", &v) && json_object_get_boolean(v);
 	t->tracker_loopback =
 	    json_object_object_get_ex(o, "loopback", &v) && json_object_get_boolean(v);
-	if (msg != NULL && strcmp(state, "online") != 0)
+	/* Offline, not logged in, at the password prompt: the prompt says so. */
+	if (msg != NULL && strcmp(state, "online") != 0 &&
+	    !(t->mode != TUI_NORMAL && strcmp(state, "offline") == 0))
 		tui_notice(t, 1, "tracker %s: %s", state, msg);
 	if (!was_online && strcmp(state, "online") == 0)
 		tui_conv_refresh_peers(t);
@@ -127,7 +138,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
 	}
-	if (tui_label_is(o, TUI_LABEL_SHOW)) {
+	if (tui_label_user(o)) {
 		struct buf b;
 		buf_init(&b);
 		for (size_t i = 0; i < json_object_array_length(peers); i++) {
@@ -168,9 +179,9 @@ on_channel(struct tui *t, struct json_object *o)
 	if (json_object_object_get_ex(o, "members", &members) &&
 	    json_object_is_type(members, json_type_array))
 		set_members(c, members, engine_username(t->e));
-	if (t->pending_join != NULL && strcmp(t->pending_join, conv) == 0) {
-		free(t->pending_join);
-		t->pending_join = NULL;
+	/* The answer to this terminal's /join: the engine runs it on behalf
+	 * of its origin (event.h). Show the channel. */
+	if (event_origin_get(engine_events(t->e))->owner == t) {
 		for (size_t i = 0; i < t->nconvs; i++)
 			if (t->convs[i] == c)
 				tui_conv_select(t, i);
@@ -275,7 +286,7 @@ on_history(struct tui *t, struct json_object *o)
 	}
 	/* Only the terminal's own requests come here; the user's /history is
 	 * answered by the scrollback. */
-	if (!tui_label_is(o, TUI_LABEL_FETCH))
+	if (tui_label_user(o))
 		tui_line(t, TUI_MSG_SYSTEM, "history of %s: open it and scroll with PgUp",
 		    str_or(o, "conversation", "?"));
 }
@@ -375,21 +386,13 @@ on_conversation_list(struct tui *t, struct json_object *o)
 static void
 on_help(struct tui *t, struct json_object *o)
 {
-	/* /help is answered by the client itself (tui_help): this is another
-	 * front end's. */
-	(void)t;
-	(void)o;
+	tui_help(t, o);
 }
 
 static void
 on_system(struct tui *t, struct json_object *o)
 {
-	const char *msg = str_or(o, "message", "");
-
-	/* The engine's hint for headless users; the client has its prompt. */
-	if (t->mode != TUI_NORMAL && strncmp(msg, "not logged in", 13) == 0)
-		return;
-	tui_line(t, TUI_MSG_SYSTEM, "%s", msg);
+	tui_line(t, TUI_MSG_SYSTEM, "%s", str_or(o, "message", ""));
 }
 
 static void
@@ -409,6 +412,8 @@ static void
 on_quit(struct tui *t, struct json_object *o)
 {
 	(void)o;
+	/* /quit, from any front end: what was shown has been seen. */
+	tui_conv_mark_all(t);
 	tui_close(t);
 }
 

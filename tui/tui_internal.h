@@ -4,7 +4,7 @@
  *   tui.c        the terminal: set up, restored, read, resized, redrawn
  *   tui_event.c  engine events into the model, one handler per type
  *   tui_conv.c   conversations, their message windows and scrollback
- *   tui_cmd.c    keys and slash-commands, tables both, and /help
+ *   tui_cmd.c    keys, the client's own commands, and /help
  *   tui_input.c  the line editor and the input history file
  *   tui_text.c   UTF-8 text measured in terminal cells, word wrap
  *   tui_draw.c   the layout and the rendering of every pane
@@ -170,7 +170,6 @@ struct tui {
 	char tracker[16];
 	int tracker_tls; /* as the last tracker event said */
 	int tracker_loopback;
-	char *pending_join; /* switch to it when joined */
 
 	struct tui_input input;
 	enum tui_mode mode;
@@ -215,6 +214,9 @@ void tui_ask(struct tui *t, const char *label, struct event_origin *saved);
 void tui_asked(struct tui *t, const struct event_origin *saved);
 /* 1 if event o answers the terminal's query labelled label. */
 int tui_label_is(struct json_object *o, const char *label);
+/* 1 if o answers a line the user typed (TUI_LABEL_SHOW, or a label the
+ * user wrote): to be printed. */
+int tui_label_user(struct json_object *o);
 void tui_quit(struct tui *t);
 /* Ctrl-Z: gives the terminal back and stops the process until fg. */
 void tui_suspend(struct tui *t);
@@ -259,8 +261,10 @@ void tui_conv_refresh_peers(struct tui *t);
 /* tui_cmd.c */
 void tui_key(struct tui *t, int key, int is_code);
 void tui_submit(struct tui *t);
-/* The help text, one line at a time, as /help and hychat(1) give it. */
-void tui_help(struct tui *t, const char *topic);
+/* Registers the client's own commands with the engine; 0 or -1. */
+int tui_commands(struct tui *t);
+/* Prints a help event, with the keys when it lists every command. */
+void tui_help(struct tui *t, struct json_object *ev);
 /* /web, and at start with --web: the web bridge's address to open. */
 void tui_web_url(struct tui *t);
 

@@ -46,6 +46,13 @@ struct engine_config {
 
 struct engine;
 
+/* The tracker session, as engine_tracker_state() gives it. */
+enum engine_tracker_state {
+	ENGINE_OFFLINE,
+	ENGINE_LOGGING_IN,
+	ENGINE_ONLINE /* logged in: a session token is held */
+};
+
 /* Opens the data directory (identity key, database, known peers) and
  * binds the peer port. Returns NULL with *cause (allocated) on a fatal
  * start-up error, among them a plain http:// tracker not on loopback
@@ -63,6 +70,9 @@ void engine_stop(struct engine *e);
 void engine_free(struct engine *e);
 
 const char *engine_username(const struct engine *e);
+/* Where the tracker session stands; front ends ask this rather than
+ * follow login_result events. */
+enum engine_tracker_state engine_tracker_state(const struct engine *e);
 /* The conversation the last command addressed, or NULL. */
 const char *engine_last_conversation(const struct engine *e);
 /* The data directory, where a front end may keep its own files. */

@@ -411,6 +411,12 @@ engine_last_conversation(const struct engine *e)
 	return e->last_conv;
 }
 
+enum engine_tracker_state
+engine_tracker_state(const struct engine *e)
+{
+	return e->ts;
+}
+
 const char *
 engine_data_dir(const struct engine *e)
 {
@@ -425,11 +431,16 @@ engine_start(struct engine *e)
 	identity_fingerprint(identity_public_key(e->id), fp);
 	event_system(&e->bus, "hychat %s: %s on peer port %d, key %s", HYCHAT_VERSION, e->username,
 	    e->peer_port, fp);
-	engine_emit_tracker(e, "offline", NULL);
-	if (e->password != NULL)
+	if (e->password != NULL) {
+		engine_emit_tracker(e, "offline", NULL);
 		engine_tracker_login(e);
-	else
-		event_system(&e->bus, "not logged in: login %s PASSWORD", e->username);
+	} else {
+		/* Said as the tracker's state, so that a front end with a
+		 * prompt of its own can leave the hint out without reading it. */
+		char hint[ENGINE_NAME_MAX + 64];
+		snprintf(hint, sizeof(hint), "not logged in: login %s PASSWORD", e->username);
+		engine_emit_tracker(e, "offline", hint);
+	}
 }
 
 static void

@@ -61,12 +61,6 @@ struct engine_channel {
 	struct engine_channel *next;
 };
 
-enum engine_tracker_state {
-	ENGINE_OFFLINE,
-	ENGINE_LOGGING_IN,
-	ENGINE_ONLINE
-};
-
 /* A tracker request; the handler sees the final answer, after one new
  * login if the token had expired. */
 typedef void engine_tcall_fn(

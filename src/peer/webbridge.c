@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hychat/command.h"
 #include "hychat/log.h"
 #include "webbridge_internal.h"
 
@@ -117,16 +118,7 @@ static void
 on_event(const struct event *ev, void *arg)
 {
 	struct webbridge *b = arg;
-	struct json_object *v;
 
-	if (ev->type == EVENT_LOGIN_RESULT) {
-		const char *status = "";
-		if (json_object_object_get_ex(ev->obj, "status", &v))
-			status = json_object_get_string(v);
-		b->logged_in = strcmp(status, "success") == 0;
-		if (b->logged_in && json_object_object_get_ex(ev->obj, "username", &v))
-			snprintf(b->username, sizeof(b->username), "%s", json_object_get_string(v));
-	}
 	/* An answer goes to the tab that asked alone, a change to every tab. */
 	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
 		if (!ev->answer || ev->client == c)
@@ -385,7 +377,6 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 		free(b);
 		return NULL;
 	}
-	snprintf(b->username, sizeof(b->username), "%s", engine_username(e));
 	snprintf(b->cookie_name, sizeof(b->cookie_name), "hychat_session_%d", b->web_port);
 	random_hex(b->secret, WEBBRIDGE_SECRET_BYTES);
 	random_hex(b->session, WEBBRIDGE_SESSION_BYTES);
@@ -411,6 +402,7 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 	b->quit_timer.data = b;
 	b->quit_timer_open = 1;
 	event_subscribe(engine_events(e), on_event, b);
+	webbridge_ws_commands(b);
 	return b;
 }
 
@@ -426,6 +418,7 @@ webbridge_free(struct webbridge *b)
 		lws_context_destroy(b->ctx);
 	if (b->ctx != NULL || b->quit_timer_open)
 		log_error("web bridge: freed before it closed");
+	command_unregister(b->e, b);
 	webbridge_assets_free(b);
 	/* The URL is of this run only: leave no stale one behind. */
 	if (b->url_file[0] != '\0')

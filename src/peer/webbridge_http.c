@@ -262,14 +262,14 @@ serve_page(struct webbridge_conn *c, struct lws *wsi)
 	struct buf page;
 	const char *json;
 
-	json_object_object_add(cfg, "username", json_object_new_string(b->username));
+	json_object_object_add(cfg, "username", json_object_new_string(engine_username(b->e)));
 	json_object_object_add(cfg, "peer_port", json_object_new_int(b->peer_port));
 	json_object_object_add(cfg, "web_port", json_object_new_int(b->web_port));
 	json_object_object_add(cfg, "secret", json_object_new_string(b->secret));
 	json_object_object_add(cfg, "ws_path", json_object_new_string(WEBBRIDGE_WS_PATH));
-	json_object_object_add(cfg, "logged_in", json_object_new_boolean(b->logged_in));
-	json_object_object_add(
-	    cfg, "session", json_object_new_boolean(b->logged_in && webbridge_has_session(b, wsi)));
+	json_object_object_add(cfg, "logged_in", json_object_new_boolean(webbridge_logged_in(b)));
+	json_object_object_add(cfg, "session",
+	    json_object_new_boolean(webbridge_logged_in(b) && webbridge_has_session(b, wsi)));
 	json_object_object_add(cfg, "version", json_object_new_string(HYCHAT_VERSION));
 	json = json_object_to_json_string_ext(
 	    cfg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -303,7 +303,7 @@ serve_confirm_login(struct webbridge_conn *c, struct lws *wsi)
 		    o, "message", json_object_new_string("the secret is missing or wrong"));
 		return respond_json(c, wsi, HTTP_STATUS_FORBIDDEN, o, NULL, 0);
 	}
-	if (!b->logged_in) {
+	if (!webbridge_logged_in(b)) {
 		json_object_object_add(o, "status", json_object_new_string("failed"));
 		json_object_object_add(o, "message", json_object_new_string("not logged in"));
 		return respond_json(c, wsi, HTTP_STATUS_CONFLICT, o, NULL, 0);
@@ -313,7 +313,7 @@ serve_confirm_login(struct webbridge_conn *c, struct lws *wsi)
 	set.name = "set-cookie:";
 	set.value = cookie;
 	json_object_object_add(o, "status", json_object_new_string("success"));
-	json_object_object_add(o, "username", json_object_new_string(b->username));
+	json_object_object_add(o, "username", json_object_new_string(engine_username(b->e)));
 	return respond_json(c, wsi, HTTP_STATUS_OK, o, &set, 1);
 }
 

@@ -78,8 +78,6 @@ struct webbridge {
 	char sock_path[WEBBRIDGE_SUN_PATH_MAX]; /* "" without one */
 	char cookie_name[WEBBRIDGE_COOKIE_MAX];
 	int peer_port, web_port;
-	int logged_in; /* the last login_result succeeded */
-	char username[ENGINE_NAME_MAX + 1];
 
 	struct webbridge_asset assets[WEBBRIDGE_MAX_ASSETS];
 	size_t nassets;
@@ -118,6 +116,10 @@ int webbridge_host_ok(struct webbridge *b, struct lws *wsi);
 int webbridge_has_session(struct webbridge *b, struct lws *wsi);
 
 /* webbridge_ws.c */
+/* Registers the bridge's own commands (auth, focus) with the engine. */
+void webbridge_ws_commands(struct webbridge *b);
+/* The engine holds a tracker session: the page may start. */
+int webbridge_logged_in(const struct webbridge *b);
 /* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: 0 to accept the upgrade. */
 int webbridge_ws_filter(struct webbridge *b, struct lws *wsi);
 void webbridge_ws_open(struct webbridge_conn *c, struct webbridge *b, struct lws *wsi);
