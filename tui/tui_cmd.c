@@ -460,8 +460,8 @@ tui_help(struct tui *t, struct json_object *ev)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *c = json_object_array_get_idx(list, i);
-		const char *name = tui_json_str(c, "name"), *usage = tui_json_str(c, "usage"),
-		           *help = tui_json_str(c, "help");
+		const char *name = http_json_str(c, "name"), *usage = http_json_str(c, "usage"),
+		           *help = http_json_str(c, "help");
 		if (name == NULL || usage == NULL || help == NULL)
 			continue;
 		tui_line(t, TUI_MSG_SYSTEM, "%s/%s%s%s: %s", n > 1 ? "  " : "", name, SP(usage),

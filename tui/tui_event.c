@@ -7,20 +7,10 @@
 
 #include "tui_internal.h"
 
-const char *
-tui_json_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 int
 tui_label_is(struct json_object *o, const char *label)
 {
-	const char *l = tui_json_str(o, "label");
+	const char *l = http_json_str(o, "label");
 
 	return l != NULL && strcmp(l, label) == 0;
 }
@@ -28,7 +18,7 @@ tui_label_is(struct json_object *o, const char *label)
 int
 tui_label_user(struct json_object *o)
 {
-	const char *l = tui_json_str(o, "label");
+	const char *l = http_json_str(o, "label");
 
 	return l != NULL && strcmp(l, TUI_LABEL_FETCH) != 0 && strcmp(l, TUI_LABEL_QUIET) != 0 &&
 	    strcmp(l, TUI_LABEL_SEARCH) != 0;
@@ -45,7 +35,7 @@ get_bool(struct json_object *o, const char *key)
 static const char *
 str_or(struct json_object *o, const char *key, const char *dflt)
 {
-	const char *s = tui_json_str(o, key);
+	const char *s = http_json_str(o, key);
 
 	return s != NULL ? s : dflt;
 }
@@ -75,7 +65,7 @@ on_login(struct tui *t, struct json_object *o)
 static void
 on_tracker(struct tui *t, struct json_object *o)
 {
-	const char *state = str_or(o, "state", "offline"), *msg = tui_json_str(o, "message");
+	const char *state = str_or(o, "state", "offline"), *msg = http_json_str(o, "message");
 	struct json_object *v;
 	int was_online = strcmp(t->tracker, "online") == 0;
 
@@ -103,8 +93,8 @@ set_members(struct tui_conv *c, struct json_object *peers, const char *self)
 		struct json_object *p = json_object_array_get_idx(peers, i);
 		const char *u = json_object_is_type(p, json_type_string)
 		    ? json_object_get_string(p)
-		    : tui_json_str(p, "username");
-		if (u == NULL || strlen(u) > ENGINE_NAME_MAX)
+		    : http_json_str(p, "username");
+		if (u == NULL || strlen(u) > HY_NAME_MAX)
 			continue;
 		snprintf(c->members[k++], sizeof(c->members[0]), "%s", u);
 	}
@@ -116,9 +106,9 @@ set_members(struct tui_conv *c, struct json_object *peers, const char *self)
 static void
 on_peer_list(struct tui *t, struct json_object *o)
 {
-	const char *chan = tui_json_str(o, "channel");
+	const char *chan = http_json_str(o, "channel");
 	struct json_object *peers, *v;
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct tui_conv *c;
 
 	if (!json_object_object_get_ex(o, "peers", &peers) ||
@@ -129,7 +119,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 			t->peers[i].online = 0;
 	for (size_t i = 0; i < json_object_array_length(peers); i++) {
 		struct json_object *p = json_object_array_get_idx(peers, i);
-		const char *u = tui_json_str(p, "username");
+		const char *u = http_json_str(p, "username");
 		struct tui_peer *peer = u != NULL ? tui_peer_get(t, u) : NULL;
 		if (peer == NULL)
 			continue;
@@ -162,7 +152,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 static void
 on_channel(struct tui *t, struct json_object *o)
 {
-	const char *conv = tui_json_str(o, "conversation");
+	const char *conv = http_json_str(o, "conversation");
 	struct json_object *members;
 	struct tui_conv *c;
 
@@ -193,7 +183,7 @@ on_channel(struct tui *t, struct json_object *o)
 static void
 on_message(struct tui *t, struct json_object *o)
 {
-	const char *conv = tui_json_str(o, "conversation");
+	const char *conv = http_json_str(o, "conversation");
 	struct tui_conv *c, *cur = tui_conv_current(t);
 	struct json_object *v;
 	struct tui_msg *m;
@@ -231,7 +221,7 @@ on_message(struct tui *t, struct json_object *o)
 static void
 on_presence(struct tui *t, struct json_object *o)
 {
-	const char *u = tui_json_str(o, "user"), *state = str_or(o, "state", "offline");
+	const char *u = http_json_str(o, "user"), *state = str_or(o, "state", "offline");
 	const char *msg = str_or(o, "message", "");
 	struct tui_peer *p;
 
@@ -258,7 +248,7 @@ on_presence(struct tui *t, struct json_object *o)
 static void
 on_read(struct tui *t, struct json_object *o)
 {
-	const char *conv = tui_json_str(o, "conversation");
+	const char *conv = http_json_str(o, "conversation");
 	struct tui_conv *c = conv != NULL ? tui_conv_find(t, conv) : NULL;
 	struct json_object *v;
 
@@ -300,9 +290,9 @@ on_search(struct tui *t, struct json_object *o)
 static void
 on_link(struct tui *t, struct json_object *o)
 {
-	const char *u = tui_json_str(o, "peer");
+	const char *u = http_json_str(o, "peer");
 	struct tui_peer *p = u != NULL ? tui_peer_get(t, u) : NULL;
-	const char *reason = tui_json_str(o, "reason");
+	const char *reason = http_json_str(o, "reason");
 
 	if (p == NULL)
 		return;
@@ -322,7 +312,7 @@ on_link(struct tui *t, struct json_object *o)
 static void
 on_fingerprint(struct tui *t, struct json_object *o)
 {
-	const char *u = tui_json_str(o, "username"), *fp = tui_json_str(o, "fingerprint");
+	const char *u = http_json_str(o, "username"), *fp = http_json_str(o, "fingerprint");
 	struct tui_conv *c = u != NULL ? tui_conv_find(t, u) : NULL;
 
 	if (c != NULL && !c->channel) {
@@ -366,7 +356,7 @@ on_conversation_list(struct tui *t, struct json_object *o)
 		return;
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *e = json_object_array_get_idx(list, i);
-		const char *name = tui_json_str(e, "name");
+		const char *name = http_json_str(e, "name");
 		struct tui_conv *c = name != NULL ? tui_conv_get(t, name) : NULL;
 		/* The one shown keeps its own count (it is being read); at start
 		 * nothing is shown yet, whichever conversation sits first. */

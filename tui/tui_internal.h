@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "hychat/engine.h"
+#include "hychat/http_json.h"
 #include "hychat/tui.h"
 #include "hychat/util.h"
 
@@ -73,7 +74,7 @@ struct tui_msg {
 
 /* A peer as the client knows it: from peer lists and link events. */
 struct tui_peer {
-	char name[ENGINE_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	int online; /* listed by the tracker lately */
 	int link; /* 1 up, 0 down */
 	int encrypted; /* of the link that is up */
@@ -82,7 +83,7 @@ struct tui_peer {
 };
 
 struct tui_conv {
-	char name[ENGINE_CHANNEL_MAX + 2]; /* "#channel" or a username */
+	char name[HY_CHANNEL_MAX + 2]; /* "#channel" or a username */
 	int channel;
 	int64_t unread;
 	int mention;
@@ -103,7 +104,7 @@ struct tui_conv {
 	int skip;
 	int follow;
 	/* The peer pane of a channel: its online members. */
-	char (*members)[ENGINE_NAME_MAX + 1];
+	char (*members)[HY_NAME_MAX + 1];
 	size_t nmembers;
 	int listed;
 	/* A direct conversation: the peer's key. */
@@ -226,7 +227,6 @@ void tui_notice(struct tui *t, int error, const char *fmt, ...) HY_PRINTF(3, 4);
 
 /* tui_event.c */
 void tui_event(const struct event *ev, void *arg);
-const char *tui_json_str(struct json_object *o, const char *key);
 
 /* tui_conv.c */
 struct tui_conv *tui_conv_find(struct tui *t, const char *name);

@@ -89,26 +89,12 @@ run_me(struct engine *e, const char *ctx, int argc, char **argv)
 	return engine_send(e, conv, argv[0], 1);
 }
 
-/* A decimal number from min to max in s, into *out. Returns 0 or -1. */
-static int
-parse_number(const char *s, long long min, long long max, long long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return isdigit((unsigned char)s[0]) && *end == '\0' && errno == 0 && *out >= min &&
-	        *out <= max
-	    ? 0
-	    : -1;
-}
-
 static int
 run_history(struct engine *e, const char *ctx, int argc, char **argv)
 {
 	long long n = HISTORY_DEFAULT_N;
 
-	if (argc > 1 && parse_number(argv[1], 1, HISTORY_MAX_N, &n) < 0) {
+	if (argc > 1 && hy_parse_number(argv[1], 1, HISTORY_MAX_N, &n) < 0) {
 		event_error(
 		    engine_events(e), "history: N must be a number from 1 to %d", HISTORY_MAX_N);
 		return -1;
@@ -121,7 +107,7 @@ run_read(struct engine *e, const char *ctx, int argc, char **argv)
 {
 	long long upto = 0;
 
-	if (argc > 1 && parse_number(argv[1], 1, INT64_MAX, &upto) < 0) {
+	if (argc > 1 && hy_parse_number(argv[1], 1, INT64_MAX, &upto) < 0) {
 		event_error(engine_events(e), "read: UPTO must be a message's seq");
 		return -1;
 	}

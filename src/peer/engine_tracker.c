@@ -446,7 +446,7 @@ engine_register(struct engine *e, const char *user, const char *password)
 {
 	struct json_object *body;
 
-	if (!engine_valid_user(user)) {
+	if (!hy_name_valid(user, strlen(user))) {
 		event_error(&e->bus, "register: invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
 		return -1;
 	}
@@ -490,8 +490,9 @@ members_fetched(
 			    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
 		if (json_object_object_get_ex(body, "next", &next) &&
 		    json_object_is_type(next, json_type_string) &&
-		    engine_valid_user(json_object_get_string(next)) && n > 0 &&
-		    json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
+		    hy_name_valid(
+		        json_object_get_string(next), strlen(json_object_get_string(next))) &&
+		    n > 0 && json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
 			fetch_page(e, c, json_object_get_string(next));
 			return;
 		}
@@ -520,7 +521,7 @@ members_fetched(
 static void
 fetch_page(struct engine *e, struct engine_channel *c, const char *after)
 {
-	char path[sizeof("/get-list?channel=&after=") + ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX];
+	char path[sizeof("/get-list?channel=&after=") + HY_CHANNEL_MAX + HY_NAME_MAX];
 	int broadcast = strcmp(c->name, ENGINE_BROADCAST) == 0;
 
 	if (after == NULL && broadcast)
@@ -549,7 +550,7 @@ static void
 emit_channel(struct engine *e, const char *name, int joined, struct json_object *members)
 {
 	struct json_object *o = event_new(EVENT_CHANNEL);
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	snprintf(conv, sizeof(conv), "#%s", name);
 	event_add_str(o, "channel", name);
@@ -565,7 +566,7 @@ joined(struct engine *e, int status, struct json_object *body, const char *err, 
 {
 	struct engine_channel *c;
 	struct json_object *members = NULL;
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	if (status != 200) {
 		event_error(
@@ -586,7 +587,7 @@ joined(struct engine *e, int status, struct json_object *body, const char *err, 
 int
 engine_join(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	struct json_object *body;
 
 	if (engine_channel_name(e, channel, name, "join") < 0)
@@ -601,7 +602,7 @@ engine_join(struct engine *e, const char *channel)
 static void
 left(struct engine *e, int status, struct json_object *body, const char *err, const char *name)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	if (status != 200 && status != 404) {
 		event_error(
@@ -617,7 +618,7 @@ left(struct engine *e, int status, struct json_object *body, const char *err, co
 int
 engine_part(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	struct json_object *body;
 
 	if (engine_channel_name(e, channel, name, "part") < 0)
@@ -654,11 +655,11 @@ member_checked(
 	const char *sp = strchr(arg, ' ');
 	struct json_object *m;
 	struct engine_channel *c;
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	int verdict = -1;
 
 	(void)err;
-	if (sp == NULL || (size_t)(sp - arg) > ENGINE_CHANNEL_MAX)
+	if (sp == NULL || (size_t)(sp - arg) > HY_CHANNEL_MAX)
 		return;
 	memcpy(name, arg, (size_t)(sp - arg));
 	name[sp - arg] = '\0';
@@ -684,8 +685,8 @@ member_checked(
 void
 engine_check_member(struct engine *e, struct engine_channel *c, const char *user)
 {
-	char path[sizeof("/peers/?channel=") + ENGINE_NAME_MAX + ENGINE_CHANNEL_MAX];
-	char arg[ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX + 2];
+	char path[sizeof("/peers/?channel=") + HY_NAME_MAX + HY_CHANNEL_MAX];
+	char arg[HY_CHANNEL_MAX + HY_NAME_MAX + 2];
 
 	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
 		snprintf(path, sizeof(path), "/peers/%s", user);
@@ -698,7 +699,7 @@ engine_check_member(struct engine *e, struct engine_channel *c, const char *user
 void
 engine_lookup(struct engine *e, const char *user)
 {
-	char path[sizeof("/peers/") + ENGINE_NAME_MAX];
+	char path[sizeof("/peers/") + HY_NAME_MAX];
 
 	snprintf(path, sizeof(path), "/peers/%s", user);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, looked_up, user);
@@ -747,8 +748,8 @@ listed(struct engine *e, int status, struct json_object *body, const char *err, 
 int
 engine_list(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
-	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
+	char name[HY_CHANNEL_MAX + 1];
+	char path[sizeof("/get-list?channel=") + HY_CHANNEL_MAX];
 
 	if (channel == NULL) {
 		engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, listed, NULL);

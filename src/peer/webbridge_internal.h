@@ -58,7 +58,7 @@ struct webbridge_conn {
 		int in_discard; /* the rest of an over-long message */
 		struct webbridge_msg *head, *tail;
 		size_t queued;
-		char ctx[ENGINE_CHANNEL_MAX + 2]; /* the conversation shown, for "me" */
+		char ctx[HY_CHANNEL_MAX + 2]; /* the conversation shown, for "me" */
 		struct webbridge_conn *next, *prev;
 	} ws;
 };
@@ -92,8 +92,6 @@ struct webbridge {
 };
 
 /* webbridge.c */
-/* Sets *cause to an allocated message. */
-void webbridge_cause(char **cause, const char *fmt, ...) HY_PRINTF(2, 3);
 /* 1 if wsi came through the Unix socket, whose mode 0600 is its
  * authentication. */
 int webbridge_is_local(const struct webbridge *b, struct lws *wsi);

@@ -5,11 +5,9 @@ runs on a socket of its own (-L) with no configuration (-f /dev/null), so
 no other tmux server is touched. Every process is started here and ended
 here, by pid or with that private server."""
 import os
-import base64
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from hytest import binary, free_port, read_for  # noqa: E402
-from peer_harness import Peer, register, start_tracker  # noqa: E402
+from peer_harness import Peer, register, start_tracker, ws_unix  # noqa: E402
 
 PASSWORD = "correct horse battery"
 VIETNAMESE = "Xin chào, tôi là Phát — thế giới!"
@@ -458,25 +456,6 @@ def reads_and_presence_are_the_engines():
     W.tmux.wait("ivy", "EXIT:0", 10)
 
 
-def unix_tab(path):
-    """A tab on the bridge's Unix socket (mode 0600: greeted, no secret)."""
-    deadline = time.monotonic() + 10
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    u = socket.socket(socket.AF_UNIX)
-    u.settimeout(5)
-    u.connect(path)
-    key = base64.b64encode(os.urandom(16)).decode()
-    u.sendall(("GET /ws HTTP/1.1\r\nHost: tool\r\nConnection: Upgrade\r\n"
-               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
-               "Sec-WebSocket-Protocol: hychat\r\n\r\n" % key).encode())
-    got = b""
-    while b"\r\n\r\n" not in got and time.monotonic() < deadline:
-        got += u.recv(1)
-    assert got.startswith(b"HTTP/1.1 101"), got
-    return u
-
-
 def the_terminals_answers_reach_no_tab():
     """The terminal's queries are answered to it alone: a tab open on the
     bridge gets no history and no peer list from a /history typed there,
@@ -485,7 +464,7 @@ def the_terminals_answers_reach_no_tab():
     the channel once joined."""
     W.client("kim", extra="--web-listen 127.0.0.1:%d" % free_port())
     W.tmux.wait("kim", "[#general]", 10)
-    tab = unix_tab(os.path.join(W.tmp, "data-kim", "web.sock"))
+    tab = ws_unix(os.path.join(W.tmp, "data-kim", "web.sock"))
     read_for(tab, 1.0)  # the greeting
     W.tmux.line("kim", "/history")
     W.tmux.wait("kim", "history of #general", 10)
