@@ -310,7 +310,7 @@ send_text(struct tui *t, const char *text)
 
 	if (c == NULL)
 		return;
-	if (strcmp(t->tracker, "online") != 0 && c->channel)
+	if (engine_tracker_state(t->e) != ENGINE_ONLINE && c->channel)
 		tui_notice(t, 1, "not logged in: the message waits for the tracker");
 	engine_send(t->e, c->name, text, 0);
 }

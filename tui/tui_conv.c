@@ -414,7 +414,7 @@ tui_conv_refresh_peers(struct tui *t)
 	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 
-	if (c == NULL || strcmp(t->tracker, "online") != 0)
+	if (c == NULL || engine_tracker_state(t->e) != ENGINE_ONLINE)
 		return;
 	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	if (c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)

@@ -57,7 +57,8 @@ on_login(struct tui *t, struct json_object *o)
 	}
 	tui_line(t, TUI_MSG_ERROR, "%s failed: %s", reg ? "registration" : "login",
 	    str_or(o, "message", "no reason given"));
-	if (t->mode == TUI_NORMAL && t->cfg.need_login && strcmp(t->tracker, "online") != 0)
+	if (t->mode == TUI_NORMAL && t->cfg.need_login &&
+	    engine_tracker_state(t->e) != ENGINE_ONLINE)
 		t->mode = reg ? TUI_REGISTER : TUI_LOGIN;
 	tui_dirty(t);
 }

@@ -140,7 +140,7 @@ users_set(struct users *u, const char *path, const char *name, const char *passw
 	char tmp[4096];
 
 	if (!hy_name_valid(name, strlen(name))) {
-		hy_cause(cause, "a name is 1-32 of A-Z a-z 0-9 _ . -");
+		hy_cause(cause, "a name is " HY_NAME_RULE);
 		return -1;
 	}
 	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,

@@ -342,7 +342,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	struct tracker_client_config tcc = { 0 };
 
 	if (cfg->username == NULL || !hy_name_valid(cfg->username, strlen(cfg->username))) {
-		*cause = xstrdup("invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
+		*cause = xstrdup("invalid username: " HY_NAME_RULE);
 		return NULL;
 	}
 	if (cfg->peer_port < 0 || cfg->peer_port > 65535) {
