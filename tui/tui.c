@@ -18,6 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "hychat/command.h"
 #include "hychat/event.h"
 #include "hychat/log.h"
 #include "tui_internal.h"
@@ -507,6 +508,8 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	t->handles = 8;
 	tui_draw_layout(t);
 	event_subscribe(engine_events(e), tui_event, t);
+	if (tui_commands(t) < 0)
+		log_error("tui: its commands clash with the engine's");
 	tui_dirty(t);
 	return t;
 }
@@ -518,6 +521,7 @@ tui_free(struct tui *t)
 		return;
 	if (t->handles != 0)
 		log_error("tui: freed with %d handles open", t->handles);
+	command_unregister(t->e, t);
 	restore_terminal();
 	restore_stderr();
 	for (size_t i = 0; i < t->nconvs; i++)
@@ -525,7 +529,6 @@ tui_free(struct tui *t)
 	free(t->convs);
 	free(t->peers);
 	tui_input_fini(&t->input);
-	free(t->pending_join);
 	if (t->password != NULL) {
 		explicit_bzero(t->password, strlen(t->password));
 		free(t->password);

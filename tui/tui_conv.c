@@ -112,8 +112,8 @@ mentions(const char *text, const char *user)
 struct tui_msg *
 tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 {
-	const char *from = tui_json_str(o, "from"), *text = tui_json_str(o, "message"),
-	           *time = tui_json_str(o, "time"), *kind = tui_json_str(o, "kind");
+	const char *from = http_json_str(o, "from"), *text = http_json_str(o, "message"),
+	           *time = http_json_str(o, "time"), *kind = http_json_str(o, "kind");
 	struct json_object *v;
 	struct tui_msg *m;
 
@@ -301,7 +301,7 @@ void
 tui_conv_history(struct tui *t, struct json_object *ev)
 {
 	struct tui_conv *c = t->fetch_conv;
-	const char *name = tui_json_str(ev, "conversation");
+	const char *name = http_json_str(ev, "conversation");
 	struct json_object *list, *v;
 	size_t n, k = 0;
 	int was_empty;
@@ -414,7 +414,7 @@ tui_conv_refresh_peers(struct tui *t)
 	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 
-	if (c == NULL || strcmp(t->tracker, "online") != 0)
+	if (c == NULL || engine_tracker_state(t->e) != ENGINE_ONLINE)
 		return;
 	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	if (c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)
@@ -722,7 +722,7 @@ tui_conv_search_result(struct tui *t, struct json_object *ev)
 {
 	struct tui_conv *c = t->search_conv;
 	struct json_object *list, *hit, *v;
-	const char *name = tui_json_str(ev, "conversation");
+	const char *name = http_json_str(ev, "conversation");
 
 	if (!tui_label_is(ev, TUI_LABEL_SEARCH) || c == NULL || name == NULL ||
 	    strcmp(name, c->name) != 0 || !json_object_object_get_ex(ev, "messages", &list) ||
@@ -739,7 +739,7 @@ tui_conv_search_result(struct tui *t, struct json_object *ev)
 	t->search_before = json_object_get_int64(v);
 	jump_to(t, c, t->search_before);
 	tui_notice(t, 0, "match in %s from %s: Ctrl-R for an older one, End of scroll with PgDn",
-	    c->name, tui_json_str(hit, "from") ? tui_json_str(hit, "from") : "?");
+	    c->name, http_json_str(hit, "from") ? http_json_str(hit, "from") : "?");
 }
 
 struct tui_peer *
@@ -748,7 +748,7 @@ tui_peer_get(struct tui *t, const char *name)
 	for (size_t i = 0; i < t->npeers; i++)
 		if (strcmp(t->peers[i].name, name) == 0)
 			return &t->peers[i];
-	if (strlen(name) > ENGINE_NAME_MAX)
+	if (strlen(name) > HY_NAME_MAX)
 		return NULL;
 	t->peers = xrealloc(t->peers, (t->npeers + 1) * sizeof(*t->peers));
 	memset(&t->peers[t->npeers], 0, sizeof(*t->peers));

@@ -7,22 +7,21 @@
 
 #include "tui_internal.h"
 
-const char *
-tui_json_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 int
 tui_label_is(struct json_object *o, const char *label)
 {
-	const char *l = tui_json_str(o, "label");
+	const char *l = http_json_str(o, "label");
 
 	return l != NULL && strcmp(l, label) == 0;
+}
+
+int
+tui_label_user(struct json_object *o)
+{
+	const char *l = http_json_str(o, "label");
+
+	return l != NULL && strcmp(l, TUI_LABEL_FETCH) != 0 && strcmp(l, TUI_LABEL_QUIET) != 0 &&
+	    strcmp(l, TUI_LABEL_SEARCH) != 0;
 }
 
 static int
@@ -36,7 +35,7 @@ get_bool(struct json_object *o, const char *key)
 static const char *
 str_or(struct json_object *o, const char *key, const char *dflt)
 {
-	const char *s = tui_json_str(o, key);
+	const char *s = http_json_str(o, key);
 
 	return s != NULL ? s : dflt;
 }
@@ -58,7 +57,8 @@ on_login(struct tui *t, struct json_object *o)
 	}
 	tui_line(t, TUI_MSG_ERROR, "%s failed: %s", reg ? "registration" : "login",
 	    str_or(o, "message", "no reason given"));
-	if (t->mode == TUI_NORMAL && t->cfg.need_login && strcmp(t->tracker, "online") != 0)
+	if (t->mode == TUI_NORMAL && t->cfg.need_login &&
+	    engine_tracker_state(t->e) != ENGINE_ONLINE)
 		t->mode = reg ? TUI_REGISTER : TUI_LOGIN;
 	tui_dirty(t);
 }
@@ -66,7 +66,7 @@ on_login(struct tui *t, struct json_object *o)
 static void
 on_tracker(struct tui *t, struct json_object *o)
 {
-	const char *state = str_or(o, "state", "offline"), *msg = tui_json_str(o, "message");
+	const char *state = str_or(o, "state", "offline"), *msg = http_json_str(o, "message");
 	struct json_object *v;
 	int was_online = strcmp(t->tracker, "online") == 0;
 
@@ -74,7 +74,9 @@ on_tracker(struct tui *t, struct json_object *o)
 	t->tracker_tls = json_object_object_get_ex(o, "tls", &v) && json_object_get_boolean(v);
 	t->tracker_loopback =
 	    json_object_object_get_ex(o, "loopback", &v) && json_object_get_boolean(v);
-	if (msg != NULL && strcmp(state, "online") != 0)
+	/* Offline, not logged in, at the password prompt: the prompt says so. */
+	if (msg != NULL && strcmp(state, "online") != 0 &&
+	    !(t->mode != TUI_NORMAL && strcmp(state, "offline") == 0))
 		tui_notice(t, 1, "tracker %s: %s", state, msg);
 	if (!was_online && strcmp(state, "online") == 0)
 		tui_conv_refresh_peers(t);
@@ -92,8 +94,8 @@ set_members(struct tui_conv *c, struct json_object *peers, const char *self)
 		struct json_object *p = json_object_array_get_idx(peers, i);
 		const char *u = json_object_is_type(p, json_type_string)
 		    ? json_object_get_string(p)
-		    : tui_json_str(p, "username");
-		if (u == NULL || strlen(u) > ENGINE_NAME_MAX)
+		    : http_json_str(p, "username");
+		if (u == NULL || strlen(u) > HY_NAME_MAX)
 			continue;
 		snprintf(c->members[k++], sizeof(c->members[0]), "%s", u);
 	}
@@ -105,9 +107,9 @@ set_members(struct tui_conv *c, struct json_object *peers, const char *self)
 static void
 on_peer_list(struct tui *t, struct json_object *o)
 {
-	const char *chan = tui_json_str(o, "channel");
+	const char *chan = http_json_str(o, "channel");
 	struct json_object *peers, *v;
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct tui_conv *c;
 
 	if (!json_object_object_get_ex(o, "peers", &peers) ||
@@ -118,7 +120,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 			t->peers[i].online = 0;
 	for (size_t i = 0; i < json_object_array_length(peers); i++) {
 		struct json_object *p = json_object_array_get_idx(peers, i);
-		const char *u = tui_json_str(p, "username");
+		const char *u = http_json_str(p, "username");
 		struct tui_peer *peer = u != NULL ? tui_peer_get(t, u) : NULL;
 		if (peer == NULL)
 			continue;
@@ -127,7 +129,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
 	}
-	if (tui_label_is(o, TUI_LABEL_SHOW)) {
+	if (tui_label_user(o)) {
 		struct buf b;
 		buf_init(&b);
 		for (size_t i = 0; i < json_object_array_length(peers); i++) {
@@ -151,7 +153,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 static void
 on_channel(struct tui *t, struct json_object *o)
 {
-	const char *conv = tui_json_str(o, "conversation");
+	const char *conv = http_json_str(o, "conversation");
 	struct json_object *members;
 	struct tui_conv *c;
 
@@ -168,9 +170,9 @@ on_channel(struct tui *t, struct json_object *o)
 	if (json_object_object_get_ex(o, "members", &members) &&
 	    json_object_is_type(members, json_type_array))
 		set_members(c, members, engine_username(t->e));
-	if (t->pending_join != NULL && strcmp(t->pending_join, conv) == 0) {
-		free(t->pending_join);
-		t->pending_join = NULL;
+	/* The answer to this terminal's /join: the engine runs it on behalf
+	 * of its origin (event.h). Show the channel. */
+	if (event_origin_get(engine_events(t->e))->owner == t) {
 		for (size_t i = 0; i < t->nconvs; i++)
 			if (t->convs[i] == c)
 				tui_conv_select(t, i);
@@ -182,7 +184,7 @@ on_channel(struct tui *t, struct json_object *o)
 static void
 on_message(struct tui *t, struct json_object *o)
 {
-	const char *conv = tui_json_str(o, "conversation");
+	const char *conv = http_json_str(o, "conversation");
 	struct tui_conv *c, *cur = tui_conv_current(t);
 	struct json_object *v;
 	struct tui_msg *m;
@@ -220,7 +222,7 @@ on_message(struct tui *t, struct json_object *o)
 static void
 on_presence(struct tui *t, struct json_object *o)
 {
-	const char *u = tui_json_str(o, "user"), *state = str_or(o, "state", "offline");
+	const char *u = http_json_str(o, "user"), *state = str_or(o, "state", "offline");
 	const char *msg = str_or(o, "message", "");
 	struct tui_peer *p;
 
@@ -247,7 +249,7 @@ on_presence(struct tui *t, struct json_object *o)
 static void
 on_read(struct tui *t, struct json_object *o)
 {
-	const char *conv = tui_json_str(o, "conversation");
+	const char *conv = http_json_str(o, "conversation");
 	struct tui_conv *c = conv != NULL ? tui_conv_find(t, conv) : NULL;
 	struct json_object *v;
 
@@ -275,7 +277,7 @@ on_history(struct tui *t, struct json_object *o)
 	}
 	/* Only the terminal's own requests come here; the user's /history is
 	 * answered by the scrollback. */
-	if (!tui_label_is(o, TUI_LABEL_FETCH))
+	if (tui_label_user(o))
 		tui_line(t, TUI_MSG_SYSTEM, "history of %s: open it and scroll with PgUp",
 		    str_or(o, "conversation", "?"));
 }
@@ -289,9 +291,9 @@ on_search(struct tui *t, struct json_object *o)
 static void
 on_link(struct tui *t, struct json_object *o)
 {
-	const char *u = tui_json_str(o, "peer");
+	const char *u = http_json_str(o, "peer");
 	struct tui_peer *p = u != NULL ? tui_peer_get(t, u) : NULL;
-	const char *reason = tui_json_str(o, "reason");
+	const char *reason = http_json_str(o, "reason");
 
 	if (p == NULL)
 		return;
@@ -311,7 +313,7 @@ on_link(struct tui *t, struct json_object *o)
 static void
 on_fingerprint(struct tui *t, struct json_object *o)
 {
-	const char *u = tui_json_str(o, "username"), *fp = tui_json_str(o, "fingerprint");
+	const char *u = http_json_str(o, "username"), *fp = http_json_str(o, "fingerprint");
 	struct tui_conv *c = u != NULL ? tui_conv_find(t, u) : NULL;
 
 	if (c != NULL && !c->channel) {
@@ -357,7 +359,7 @@ on_conversation_list(struct tui *t, struct json_object *o)
 		return;
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		struct json_object *e = json_object_array_get_idx(list, i);
-		const char *name = tui_json_str(e, "name");
+		const char *name = http_json_str(e, "name");
 		struct tui_conv *c = name != NULL ? tui_conv_get(t, name) : NULL;
 		/* The one shown keeps its own count (it is being read); at start
 		 * nothing is shown yet, whichever conversation sits first. */
@@ -377,21 +379,13 @@ on_conversation_list(struct tui *t, struct json_object *o)
 static void
 on_help(struct tui *t, struct json_object *o)
 {
-	/* /help is answered by the client itself (tui_help): this is another
-	 * front end's. */
-	(void)t;
-	(void)o;
+	tui_help(t, o);
 }
 
 static void
 on_system(struct tui *t, struct json_object *o)
 {
-	const char *msg = str_or(o, "message", "");
-
-	/* The engine's hint for headless users; the client has its prompt. */
-	if (t->mode != TUI_NORMAL && strncmp(msg, "not logged in", 13) == 0)
-		return;
-	tui_line(t, TUI_MSG_SYSTEM, "%s", msg);
+	tui_line(t, TUI_MSG_SYSTEM, "%s", str_or(o, "message", ""));
 }
 
 static void
@@ -411,6 +405,8 @@ static void
 on_quit(struct tui *t, struct json_object *o)
 {
 	(void)o;
+	/* /quit, from any front end: what was shown has been seen. */
+	tui_conv_mark_all(t);
 	tui_close(t);
 }
 

@@ -4,7 +4,7 @@
  *   tui.c        the terminal: set up, restored, read, resized, redrawn
  *   tui_event.c  engine events into the model, one handler per type
  *   tui_conv.c   conversations, their message windows and scrollback
- *   tui_cmd.c    keys and slash-commands, tables both, and /help
+ *   tui_cmd.c    keys, the client's own commands, and /help
  *   tui_input.c  the line editor and the input history file
  *   tui_text.c   UTF-8 text measured in terminal cells, word wrap
  *   tui_draw.c   the layout and the rendering of every pane
@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "hychat/engine.h"
+#include "hychat/http_json.h"
 #include "hychat/tui.h"
 #include "hychat/util.h"
 
@@ -73,7 +74,7 @@ struct tui_msg {
 
 /* A peer as the client knows it: from peer lists and link events. */
 struct tui_peer {
-	char name[ENGINE_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	int online; /* listed by the tracker lately */
 	int link; /* 1 up, 0 down */
 	int encrypted; /* of the link that is up */
@@ -82,7 +83,7 @@ struct tui_peer {
 };
 
 struct tui_conv {
-	char name[ENGINE_CHANNEL_MAX + 2]; /* "#channel" or a username */
+	char name[HY_CHANNEL_MAX + 2]; /* "#channel" or a username */
 	int channel;
 	int64_t unread;
 	int mention;
@@ -103,7 +104,7 @@ struct tui_conv {
 	int skip;
 	int follow;
 	/* The peer pane of a channel: its online members. */
-	char (*members)[ENGINE_NAME_MAX + 1];
+	char (*members)[HY_NAME_MAX + 1];
 	size_t nmembers;
 	int listed;
 	/* A direct conversation: the peer's key. */
@@ -170,7 +171,6 @@ struct tui {
 	char tracker[16];
 	int tracker_tls; /* as the last tracker event said */
 	int tracker_loopback;
-	char *pending_join; /* switch to it when joined */
 
 	struct tui_input input;
 	enum tui_mode mode;
@@ -215,6 +215,9 @@ void tui_ask(struct tui *t, const char *label, struct event_origin *saved);
 void tui_asked(struct tui *t, const struct event_origin *saved);
 /* 1 if event o answers the terminal's query labelled label. */
 int tui_label_is(struct json_object *o, const char *label);
+/* 1 if o answers a line the user typed (TUI_LABEL_SHOW, or a label the
+ * user wrote): to be printed. */
+int tui_label_user(struct json_object *o);
 void tui_quit(struct tui *t);
 /* Ctrl-Z: gives the terminal back and stops the process until fg. */
 void tui_suspend(struct tui *t);
@@ -224,7 +227,6 @@ void tui_notice(struct tui *t, int error, const char *fmt, ...) HY_PRINTF(3, 4);
 
 /* tui_event.c */
 void tui_event(const struct event *ev, void *arg);
-const char *tui_json_str(struct json_object *o, const char *key);
 
 /* tui_conv.c */
 struct tui_conv *tui_conv_find(struct tui *t, const char *name);
@@ -259,8 +261,10 @@ void tui_conv_refresh_peers(struct tui *t);
 /* tui_cmd.c */
 void tui_key(struct tui *t, int key, int is_code);
 void tui_submit(struct tui *t);
-/* The help text, one line at a time, as /help and hychat(1) give it. */
-void tui_help(struct tui *t, const char *topic);
+/* Registers the client's own commands with the engine; 0 or -1. */
+int tui_commands(struct tui *t);
+/* Prints a help event, with the keys when it lists every command. */
+void tui_help(struct tui *t, struct json_object *ev);
 /* /web, and at start with --web: the web bridge's address to open. */
 void tui_web_url(struct tui *t);
 

@@ -16,23 +16,24 @@
 
 #define ENGINE_DEFAULT_TRACKER "http://127.0.0.1:8001"
 #define ENGINE_DEFAULT_LISTEN "0.0.0.0"
+#define ENGINE_DEFAULT_PORT 9101 /* without a peer port: the first free from here */
+#define ENGINE_PORT_TRIES 100
 #define ENGINE_BROADCAST "broadcast" /* the channel that reaches every online peer */
 #define ENGINE_DEFAULT_CHANNELS \
 	{ \
 		"general", ENGINE_BROADCAST \
 	}
-#define ENGINE_NAME_MAX 32 /* username, as the tracker takes them */
-#define ENGINE_CHANNEL_MAX 64
 #define ENGINE_TEXT_MAX (64 * 1024) /* bytes of one message's text */
 #define ENGINE_MAX_CHANNELS 64 /* joined at once */
 #define ENGINE_QUIT_GRACE_MS 1000 /* for the tracker to hear we left */
 #define ENGINE_RELOGIN_MIN_MS 500 /* tracker retry backoff, doubled up to the cap */
 #define ENGINE_RELOGIN_MAX_MS 30000
+#define ENGINE_AUTO_AWAY_MAX_MINUTES 10080 /* a week */
 #define ENGINE_LIST_REFRESH_MS 15000 /* heartbeats at least this often; lists go stale */
 
 struct engine_config {
 	const char *username;
-	int peer_port;
+	int peer_port; /* 0: the first free from ENGINE_DEFAULT_PORT */
 	const char *listen_host; /* NULL: ENGINE_DEFAULT_LISTEN */
 	const char *tracker_url; /* NULL: ENGINE_DEFAULT_TRACKER */
 	const char *tracker_ca; /* CAs for an https tracker; NULL: the system's */
@@ -45,6 +46,13 @@ struct engine_config {
 };
 
 struct engine;
+
+/* The tracker session, as engine_tracker_state() gives it. */
+enum engine_tracker_state {
+	ENGINE_OFFLINE,
+	ENGINE_LOGGING_IN,
+	ENGINE_ONLINE /* logged in: a session token is held */
+};
 
 /* Opens the data directory (identity key, database, known peers) and
  * binds the peer port. Returns NULL with *cause (allocated) on a fatal
@@ -63,6 +71,11 @@ void engine_stop(struct engine *e);
 void engine_free(struct engine *e);
 
 const char *engine_username(const struct engine *e);
+/* The peer port, as given or as chosen. */
+int engine_peer_port(const struct engine *e);
+/* Where the tracker session stands; front ends ask this rather than
+ * follow login_result events. */
+enum engine_tracker_state engine_tracker_state(const struct engine *e);
 /* The conversation the last command addressed, or NULL. */
 const char *engine_last_conversation(const struct engine *e);
 /* The data directory, where a front end may keep its own files. */

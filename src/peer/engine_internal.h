@@ -35,7 +35,7 @@
  * channel message received waiting for its sender to be found a member. */
 struct engine_pending {
 	struct json_object *msg;
-	char from[ENGINE_NAME_MAX + 1]; /* received: the link's user */
+	char from[HY_NAME_MAX + 1]; /* received: the link's user */
 	int encrypted; /* received: over an encrypted link */
 	uint64_t held_ms; /* received: when it began to wait */
 	int asked; /* received: the tracker is being asked about its sender */
@@ -43,7 +43,7 @@ struct engine_pending {
 };
 
 struct engine_channel {
-	char name[ENGINE_CHANNEL_MAX + 1]; /* without '#' */
+	char name[HY_CHANNEL_MAX + 1]; /* without '#' */
 	char **members; /* online members, from the tracker, sorted */
 	size_t nmembers;
 	struct json_object *pages; /* the pages of the member list asked for so far */
@@ -62,12 +62,6 @@ struct engine_channel {
 	char **sent_to;
 	size_t nsent_to;
 	struct engine_channel *next;
-};
-
-enum engine_tracker_state {
-	ENGINE_OFFLINE,
-	ENGINE_LOGGING_IN,
-	ENGINE_ONLINE
 };
 
 /* A tracker request; the handler sees the final answer, after one new
@@ -90,7 +84,7 @@ struct engine_tcall {
 struct engine {
 	uv_loop_t *loop;
 	struct event_bus bus;
-	char username[ENGINE_NAME_MAX + 1];
+	char username[HY_NAME_MAX + 1];
 	char *password; /* kept to log in again after a tracker restart */
 	char *data_dir;
 	char *listen_host;
@@ -140,7 +134,6 @@ void engine_set_members(struct engine_channel *c, struct json_object *peers);
 int engine_is_member(const struct engine_channel *c, const char *user);
 /* Strips a leading '#' into out; -1 (and an error event) if invalid. */
 int engine_channel_name(struct engine *e, const char *in, char *out, const char *what);
-int engine_valid_user(const char *s);
 void engine_set_last(struct engine *e, const char *conv);
 /* {"type":"tracker","state":...}. */
 void engine_emit_tracker(struct engine *e, const char *state, const char *message);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hychat/http_json.h"
 #include "hychat/log.h"
 #include "hychat/util.h"
 
@@ -111,16 +112,6 @@ now_iso(char *out, size_t outsz)
 	snprintf(out + n, outsz - n, ".%06ld", ts.tv_nsec / 1000);
 }
 
-static const char *
-str_field(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static int
 bool_field(struct json_object *o, const char *key)
 {
@@ -156,11 +147,11 @@ static struct json_object *
 plain_form(struct json_object *m)
 {
 	struct json_object *p = json_object_new_object();
-	const char *from = str_field(m, "from"), *text = str_field(m, "message");
+	const char *from = http_json_str(m, "from"), *text = http_json_str(m, "message");
 
-	event_add_str(p, "type", str_field(m, "type"));
+	event_add_str(p, "type", http_json_str(m, "type"));
 	event_add_str(p, "from", from);
-	event_add_str(p, "channel", str_field(m, "channel"));
+	event_add_str(p, "channel", http_json_str(m, "channel"));
 	if (bool_field(m, "action")) {
 		struct buf b;
 		buf_init(&b);
@@ -170,7 +161,7 @@ plain_form(struct json_object *m)
 	} else {
 		event_add_str(p, "message", text);
 	}
-	event_add_str(p, "time", str_field(m, "time"));
+	event_add_str(p, "time", http_json_str(m, "time"));
 	return p;
 }
 
@@ -219,10 +210,10 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 		buf_init(&b);
 		buf_append(&b, json, len - 1);
 		buf_append_str(&b, ",\"" ENGINE_PLAIN_FIELD "\":true}");
-		rc = outbox_put(e->outbox, user, str_field(m, "id"), b.data);
+		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), b.data);
 		buf_fini(&b);
 	} else {
-		rc = outbox_put(e->outbox, user, str_field(m, "id"), json);
+		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), json);
 	}
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
@@ -247,10 +238,10 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	int channel = conv[0] == '#';
 
 	h.conversation = conv;
-	h.id = str_field(m, "id");
-	h.from = str_field(m, "from");
-	h.text = str_field(m, "message");
-	h.time = str_field(m, "time");
+	h.id = http_json_str(m, "id");
+	h.from = http_json_str(m, "from");
+	h.text = http_json_str(m, "message");
+	h.time = http_json_str(m, "time");
 	h.kind = bool_field(m, "action") ? HISTORY_ACTION : HISTORY_CHAT;
 	h.outgoing = outgoing;
 	h.encrypted = encrypted;
@@ -284,7 +275,7 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	const char *json;
 	size_t len;
 
-	if (!engine_valid_user(user)) {
+	if (!hy_name_valid(user, strlen(user))) {
 		event_error(&e->bus, "%s: invalid username \"%.64s\"", what, user);
 		return -1;
 	}
@@ -345,7 +336,7 @@ free_recent(struct engine_channel *c)
 static void
 settle(struct engine *e, struct json_object *m)
 {
-	if (outbox_channel_done(e->outbox, str_field(m, "id")) < 0)
+	if (outbox_channel_done(e->outbox, http_json_str(m, "id")) < 0)
 		log_error("outbox: cannot settle a channel message");
 }
 
@@ -471,7 +462,7 @@ int
 engine_send_channel(struct engine *e, const char *channel, const char *text, int action)
 {
 	const char *what = action ? "me" : "sendchannel";
-	char name[ENGINE_CHANNEL_MAX + 1], conv[ENGINE_CHANNEL_MAX + 2];
+	char name[HY_CHANNEL_MAX + 1], conv[HY_CHANNEL_MAX + 2];
 	struct engine_channel *c;
 	struct json_object *m;
 	const char *json;
@@ -491,7 +482,7 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	/* Durable first: the history row and this one go in the same commit. */
 	record(e, conv, m, 1, 1, NULL);
 	json = serialize(m, &len);
-	if (outbox_channel_put(e->outbox, name, str_field(m, "id"), json) < 0)
+	if (outbox_channel_put(e->outbox, name, http_json_str(m, "id"), json) < 0)
 		log_error("outbox: cannot store a message for #%s", name);
 	enqueue(c, m);
 	engine_flush_channel(e, c, 0);
@@ -509,11 +500,10 @@ engine_send(struct engine *e, const char *conversation, const char *text, int ac
 int
 engine_connect(struct engine *e, const char *user, const char *ip, const char *port)
 {
-	char *end;
-	long p = strtol(port, &end, 10);
+	long long p;
 	unsigned char addr[16];
 
-	if (!engine_valid_user(user) || strcmp(user, e->username) == 0) {
+	if (!hy_name_valid(user, strlen(user)) || strcmp(user, e->username) == 0) {
 		event_error(&e->bus, "connect: invalid username \"%.64s\"", user);
 		return -1;
 	}
@@ -521,7 +511,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 		event_error(&e->bus, "connect: invalid IP address \"%.64s\"", ip);
 		return -1;
 	}
-	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535) {
+	if (hy_parse_number(port, 1, 65535, &p) < 0) {
 		event_error(&e->bus, "connect: invalid port \"%.16s\": 1 to 65535", port);
 		return -1;
 	}
@@ -529,7 +519,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 		event_error(&e->bus, "connect: cannot connect to %s", user);
 		return -1;
 	}
-	event_system(&e->bus, "connecting to %s at %s port %ld", user, ip, p);
+	event_system(&e->bus, "connecting to %s at %s port %lld", user, ip, p);
 	return 0;
 }
 
@@ -539,7 +529,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
  * acknowledge is committed, and go as one message per sender:
  * {"type":"ack","ids":[...]}. A burst of messages costs one ack. */
 struct engine_acks {
-	char user[ENGINE_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	struct json_object *ids;
 	struct engine_acks *next;
 };
@@ -609,8 +599,8 @@ engine_free_acks(struct engine *e)
 static int
 check_incoming(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	const char *id = str_field(m, "id"), *from = str_field(m, "from");
-	const char *text = str_field(m, "message"), *t = str_field(m, "time");
+	const char *id = http_json_str(m, "id"), *from = http_json_str(m, "from");
+	const char *text = http_json_str(m, "message"), *t = http_json_str(m, "time");
 	struct json_object *v;
 
 	if (encrypted && (id == NULL || strlen(id) == 0 || strlen(id) > ENGINE_ID_MAX))
@@ -636,7 +626,7 @@ check_incoming(struct engine *e, const char *user, int encrypted, struct json_ob
 static int
 first_time(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	const char *id = str_field(m, "id");
+	const char *id = http_json_str(m, "id");
 	int fresh;
 
 	if (!encrypted)
@@ -668,8 +658,8 @@ static void hold(struct engine *e, struct engine_channel *c, const char *user, i
 static void
 recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	const char *channel = str_field(m, "channel");
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	const char *channel = http_json_str(m, "channel");
+	char conv[HY_CHANNEL_MAX + 2];
 	struct engine_channel *c;
 
 	if (check_incoming(e, user, encrypted, m) < 0 || channel == NULL) {
@@ -752,7 +742,7 @@ add_member(struct engine_channel *c, const char *user)
 void
 engine_settle_held(struct engine *e, struct engine_channel *c, const char *user, int verdict)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct engine_pending *p, **pp = &c->held;
 	uint64_t now = hy_now_ms();
 
@@ -818,7 +808,7 @@ recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *
 		}
 		return;
 	}
-	ack_one(e, user, str_field(m, "id"));
+	ack_one(e, user, http_json_str(m, "id"));
 }
 
 static const struct {
@@ -835,7 +825,7 @@ static void
 net_message(void *arg, const char *user, int encrypted, struct json_object *m)
 {
 	struct engine *e = arg;
-	const char *type = str_field(m, "type");
+	const char *type = http_json_str(m, "type");
 
 	if (type == NULL)
 		return;

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "engine_internal.h"
+
+#include "hychat/http_json.h"
 #include "hychat/util.h"
 
 #define PRESENCE_MESSAGE_MAX 256 /* bytes of an away message kept */
@@ -29,7 +31,7 @@ static const char *const presence_names[] = { PRESENCE_STATES(PRESENCE_NAME) };
 #undef PRESENCE_NAME
 
 struct engine_presence {
-	char user[ENGINE_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	enum presence_state state;
 	char *message; /* away's, or NULL */
 	struct engine_presence *next;
@@ -91,7 +93,7 @@ set(struct engine *e, const char *user, enum presence_state state, const char *m
 	char *copy;
 
 	if (p == NULL) {
-		if (state == PRESENCE_OFFLINE || !engine_valid_user(user))
+		if (state == PRESENCE_OFFLINE || !hy_name_valid(user, strlen(user)))
 			return;
 		p = xcalloc(1, sizeof(*p));
 		snprintf(p->user, sizeof(p->user), "%s", user);
@@ -173,15 +175,12 @@ engine_presence_tracker(struct engine *e, const char *user, int online)
 void
 engine_presence_recv(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	struct json_object *v;
-	const char *state = NULL, *message = NULL;
+	const char *state, *message;
 
 	if (!encrypted)
 		return;
-	if (json_object_object_get_ex(m, "state", &v) && json_object_is_type(v, json_type_string))
-		state = json_object_get_string(v);
-	if (json_object_object_get_ex(m, "message", &v) && json_object_is_type(v, json_type_string))
-		message = json_object_get_string(v);
+	state = http_json_str(m, "state");
+	message = http_json_str(m, "message");
 	if (state == NULL)
 		return;
 	if (strcmp(state, "away") == 0)

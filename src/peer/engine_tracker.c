@@ -484,7 +484,7 @@ engine_register(struct engine *e, const char *user, const char *password)
 {
 	struct json_object *body;
 
-	if (!engine_valid_user(user)) {
+	if (!hy_name_valid(user, strlen(user))) {
 		event_error(&e->bus, "register: invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
 		return -1;
 	}
@@ -539,8 +539,8 @@ members_fetched(
 		    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
 	if (json_object_object_get_ex(body, "next", &next) &&
 	    json_object_is_type(next, json_type_string) &&
-	    engine_valid_user(json_object_get_string(next)) && n > 0 &&
-	    json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
+	    hy_name_valid(json_object_get_string(next), strlen(json_object_get_string(next))) &&
+	    n > 0 && json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
 		fetch_page(e, c, json_object_get_string(next));
 		return;
 	}
@@ -560,8 +560,7 @@ members_fetched(
 static void
 fetch_page(struct engine *e, struct engine_channel *c, const char *after)
 {
-	char path[sizeof("/get-list?channel=&members=all&after=") + ENGINE_CHANNEL_MAX +
-	    ENGINE_NAME_MAX];
+	char path[sizeof("/get-list?channel=&members=all&after=") + HY_CHANNEL_MAX + HY_NAME_MAX];
 	int broadcast = strcmp(c->name, ENGINE_BROADCAST) == 0;
 
 	if (after == NULL && broadcast)
@@ -615,7 +614,7 @@ static void
 emit_channel(struct engine *e, const char *name, int joined, struct json_object *members)
 {
 	struct json_object *o = event_new(EVENT_CHANNEL);
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	snprintf(conv, sizeof(conv), "#%s", name);
 	event_add_str(o, "channel", name);
@@ -631,7 +630,7 @@ joined(struct engine *e, int status, struct json_object *body, const char *err, 
 {
 	struct engine_channel *c;
 	struct json_object *members = NULL;
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	if (status != 200) {
 		event_error(
@@ -652,7 +651,7 @@ joined(struct engine *e, int status, struct json_object *body, const char *err, 
 int
 engine_join(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	struct json_object *body;
 
 	if (engine_channel_name(e, channel, name, "join") < 0)
@@ -667,7 +666,7 @@ engine_join(struct engine *e, const char *channel)
 static void
 left(struct engine *e, int status, struct json_object *body, const char *err, const char *name)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	if (status != 200 && status != 404) {
 		event_error(
@@ -683,7 +682,7 @@ left(struct engine *e, int status, struct json_object *body, const char *err, co
 int
 engine_part(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	struct json_object *body;
 
 	if (engine_channel_name(e, channel, name, "part") < 0)
@@ -720,11 +719,11 @@ member_checked(
 	const char *sp = strchr(arg, ' ');
 	struct json_object *m;
 	struct engine_channel *c;
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	int verdict = -1;
 
 	(void)err;
-	if (sp == NULL || (size_t)(sp - arg) > ENGINE_CHANNEL_MAX)
+	if (sp == NULL || (size_t)(sp - arg) > HY_CHANNEL_MAX)
 		return;
 	memcpy(name, arg, (size_t)(sp - arg));
 	name[sp - arg] = '\0';
@@ -750,8 +749,8 @@ member_checked(
 void
 engine_check_member(struct engine *e, struct engine_channel *c, const char *user)
 {
-	char path[sizeof("/peers/?channel=") + ENGINE_NAME_MAX + ENGINE_CHANNEL_MAX];
-	char arg[ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX + 2];
+	char path[sizeof("/peers/?channel=") + HY_NAME_MAX + HY_CHANNEL_MAX];
+	char arg[HY_CHANNEL_MAX + HY_NAME_MAX + 2];
 
 	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
 		snprintf(path, sizeof(path), "/peers/%s", user);
@@ -764,7 +763,7 @@ engine_check_member(struct engine *e, struct engine_channel *c, const char *user
 void
 engine_lookup(struct engine *e, const char *user)
 {
-	char path[sizeof("/peers/") + ENGINE_NAME_MAX];
+	char path[sizeof("/peers/") + HY_NAME_MAX];
 
 	snprintf(path, sizeof(path), "/peers/%s", user);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, looked_up, user);
@@ -813,8 +812,8 @@ listed(struct engine *e, int status, struct json_object *body, const char *err, 
 int
 engine_list(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
-	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
+	char name[HY_CHANNEL_MAX + 1];
+	char path[sizeof("/get-list?channel=") + HY_CHANNEL_MAX];
 
 	if (channel == NULL) {
 		engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, listed, NULL);
@@ -863,7 +862,7 @@ channels_listed(
 	int more = n > 0 && page < ENGINE_CHANNEL_PAGES_MAX &&
 	    json_object_object_get_ex(body, "next", &next) &&
 	    json_object_is_type(next, json_type_string) &&
-	    engine_valid_user(json_object_get_string(next));
+	    hy_name_valid(json_object_get_string(next), strlen(json_object_get_string(next)));
 	event_add_int(ev, "page", page);
 	event_add_bool(ev, "more", more);
 	event_emit(&e->bus, ev);
@@ -874,7 +873,7 @@ channels_listed(
 static void
 list_channels(struct engine *e, const char *after, long page)
 {
-	char path[sizeof("/channels?after=") + ENGINE_CHANNEL_MAX], num[24];
+	char path[sizeof("/channels?after=") + HY_CHANNEL_MAX], num[24];
 
 	if (after == NULL)
 		snprintf(path, sizeof(path), "/channels");

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -69,7 +70,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: hychat [--username USER] --peer-port PORT [--tracker URL] [--data-dir DIR]\n"
+	    "usage: hychat [--username USER] [--peer-port PORT] [--tracker URL] [--data-dir DIR]\n"
 	    "              [--tracker-ca FILE] [--tracker-pin sha256//BASE64]\n"
 	    "              [--allow-insecure-tracker]\n"
 	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
@@ -77,7 +78,8 @@ usage(FILE *f)
 	    "              [--no-bell] [--verbose]\n"
 	    "\n"
 	    "  --username USER       who this peer is (default $USER)\n"
-	    "  --peer-port PORT      the port other peers connect to\n"
+	    "  --peer-port PORT      the port other peers connect to (default: the first\n"
+	    "                        free from %d)\n"
 	    "  --tracker URL         the tracker (default %s)\n"
 	    "  --tracker-ca FILE     PEM CAs that vouch for an https:// tracker (default:\n"
 	    "                        the system's)\n"
@@ -100,22 +102,8 @@ usage(FILE *f)
 	    "  --web-root DIR        its files (default %s)\n"
 	    "  --verbose             debug logs on stderr\n"
 	    "  --help, --version\n",
-	    ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN, WEBBRIDGE_PORT_OFFSET,
-	    WEBBRIDGE_DEFAULT_ADDR, webbridge_default_root());
-}
-
-/* --web takes its port as --web=PORT or as the next word. */
-static int
-web_port(const char *s)
-{
-	char *end;
-	long p;
-
-	errno = 0;
-	p = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
-		log_fatal(2, "--web: %s: not a port from 1 to 65535", s);
-	return (int)p;
+	    ENGINE_DEFAULT_PORT, ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN,
+	    WEBBRIDGE_PORT_OFFSET, WEBBRIDGE_DEFAULT_ADDR, webbridge_default_root());
 }
 
 static char *
@@ -191,6 +179,7 @@ main(int argc, char **argv)
 	char web_host[256];
 	int web_on = 0;
 	uv_loop_t loop;
+	struct passwd *pw;
 	int c;
 
 	/* SQLite frees a statement journal after each write; glibc would hand
@@ -199,18 +188,14 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, PEER_MALLOC_TRIM);
 	log_init("hychat", LOG_INFO);
 	cfg.username = getenv("USER");
+	if (cfg.username == NULL && (pw = getpwuid(getuid())) != NULL)
+		cfg.username = pw->pw_name; /* a container's root has no $USER */
 	while ((c = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_USERNAME: cfg.username = optarg; break;
-		case OPT_PEER_PORT: {
-			char *end;
-			errno = 0;
-			long p = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
-				log_fatal(2, "--peer-port: %s: not a port from 1 to 65535", optarg);
-			cfg.peer_port = (int)p;
+		case OPT_PEER_PORT:
+			cfg.peer_port = (int)log_flag_number("--peer-port", optarg, 1, 65535);
 			break;
-		}
 		case OPT_TRACKER: cfg.tracker_url = optarg; break;
 		case OPT_TRACKER_CA:
 			/* Read by libcurl at each connection: unreadable is said now. */
@@ -226,18 +211,10 @@ main(int argc, char **argv)
 			password = read_password(optarg);
 			break;
 		case OPT_ALLOW_PLAINTEXT: cfg.allow_plaintext = 1; break;
-		case OPT_AUTO_AWAY: {
-			char *end;
-			errno = 0;
-			long mins = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || errno != 0 || mins < 1 ||
-			    mins > 10080)
-				log_fatal(2,
-				    "--auto-away: %s: not a number of minutes from 1 to 10080",
-				    optarg);
-			cfg.auto_away_minutes = (int)mins;
+		case OPT_AUTO_AWAY:
+			cfg.auto_away_minutes = (int)log_flag_number(
+			    "--auto-away", optarg, 1, ENGINE_AUTO_AWAY_MAX_MINUTES);
 			break;
-		}
 		case OPT_HEADLESS: headless = 1; break;
 		case OPT_NO_BELL: no_bell = 1; break;
 		case OPT_LISTEN: cfg.listen_host = optarg; break;
@@ -247,7 +224,7 @@ main(int argc, char **argv)
 			    argv[optind][0] <= '9')
 				optarg = argv[optind++];
 			if (optarg != NULL)
-				web.port = web_port(optarg);
+				web.port = (int)log_flag_number("--web", optarg, 1, 65535);
 			break;
 		case OPT_WEB_LISTEN: {
 			const char *why;
@@ -269,10 +246,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (cfg.peer_port == 0)
-		log_fatal(2, "--peer-port is required");
 	if (cfg.username == NULL)
-		log_fatal(2, "--username is required when $USER is not set");
+		log_fatal(2, "--username is required: no $USER and no name for this uid");
 	log_init("hychat", level);
 	if (password == NULL && getenv(PEER_PASSWORD_ENV) != NULL) {
 		password = xstrdup(getenv(PEER_PASSWORD_ENV));
@@ -292,7 +267,7 @@ main(int argc, char **argv)
 		free(password);
 	}
 	if (web_on) {
-		web.peer_port = cfg.peer_port;
+		web.peer_port = engine_peer_port(m.engine);
 		if ((wb = webbridge_new(&loop, m.engine, &web, &cause)) == NULL)
 			log_fatal(1, "%s", cause);
 		if (web.addr != NULL && !webbridge_addr_is_loopback(web.addr))

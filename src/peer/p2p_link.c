@@ -17,7 +17,6 @@
 #include "hychat/p2p_frame.h"
 #include "hychat/util.h"
 
-#define P2P_LINK_NAME_MAX 32
 #define P2P_LINK_IP_MAX 64
 #define P2P_LINK_REASON_MAX 128
 #define P2P_LINK_HANDLES 3 /* the socket, the handshake timer, the flush idle */
@@ -49,7 +48,7 @@ struct p2p_link {
 	int sniffed; /* a listener has seen the first byte */
 	int parsing; /* handle_input() is on the stack */
 	int allow_plaintext;
-	char user[P2P_LINK_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	char ip[P2P_LINK_IP_MAX];
 	char reason[P2P_LINK_REASON_MAX];
 
@@ -271,7 +270,7 @@ hello_user(struct json_object *o, const char *type)
 	    !json_object_is_type(u, json_type_string))
 		return NULL;
 	s = json_object_get_string(u);
-	if (strlen(s) == 0 || strlen(s) > P2P_LINK_NAME_MAX)
+	if (!hy_name_valid(s, strlen(s)))
 		return NULL;
 	return s;
 }

@@ -15,7 +15,6 @@
 #include "hychat/p2p_ratelimit.h"
 #include "hychat/util.h"
 
-#define P2P_NAME_MAX 32
 #define P2P_IP_MAX 64
 #define P2P_BUCKETS 1024 /* address book hash */
 #define P2P_LISTEN_BACKLOG 128
@@ -27,7 +26,7 @@ enum key_state {
 };
 
 struct peer {
-	char name[P2P_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	char ip[P2P_IP_MAX];
 	int port;
 	enum key_state key_state;
@@ -63,7 +62,7 @@ struct link_info {
 
 struct p2p_net {
 	uv_loop_t *loop;
-	char username[P2P_NAME_MAX + 1];
+	char username[HY_NAME_MAX + 1];
 	const struct identity *id;
 	struct known_peers *known;
 	int allow_plaintext;
@@ -92,16 +91,6 @@ hash_name(const char *s)
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 16777619u;
 	return h;
-}
-
-static int
-valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > P2P_NAME_MAX)
-		return 0;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
 static struct peer *
@@ -328,7 +317,7 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 	const char *why;
 
 	if (!p2p_link_dialed(l)) {
-		if (!valid_name(user) || strcmp(user, n->username) == 0) {
+		if (!hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0) {
 			p2p_link_verified(l, "bad username");
 			return;
 		}
@@ -631,7 +620,7 @@ p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
 	struct peer *p;
 	int moved;
 
-	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
 	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || keylen > P2P_KEY_MAX)
 		return;
 	p = peer_get(n, user);
@@ -653,7 +642,7 @@ p2p_net_set_offline(struct p2p_net *n, const char *user, const uint8_t *pubkey, 
 {
 	struct peer *p;
 
-	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
 	    keylen > P2P_KEY_MAX)
 		return;
 	p = peer_get(n, user);
@@ -693,7 +682,7 @@ p2p_net_dial(struct p2p_net *n, const char *user, int want)
 {
 	struct peer *p;
 
-	if (n->freeing || strcmp(user, n->username) == 0 || !valid_name(user))
+	if (n->freeing || strcmp(user, n->username) == 0 || !hy_name_valid(user, strlen(user)))
 		return -1;
 	p = peer_get(n, user);
 	if (want)
@@ -710,7 +699,7 @@ p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int port)
 {
 	struct peer *p;
 
-	if (n->freeing || strcmp(user, n->username) == 0 || !valid_name(user) ||
+	if (n->freeing || strcmp(user, n->username) == 0 || !hy_name_valid(user, strlen(user)) ||
 	    strlen(ip) >= P2P_IP_MAX)
 		return -1;
 	p = peer_get(n, user);

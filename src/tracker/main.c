@@ -120,19 +120,6 @@ usage(FILE *f)
 #undef GUARD_USAGE
 }
 
-static long
-number(const char *s, const char *what, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		log_fatal(2, "%s: expected a number from %ld to %ld, got '%s'", what, min, max, s);
-	return v;
-}
-
 /* Creates each missing directory of path's parent. */
 static void
 make_parents(char *path)
@@ -187,7 +174,7 @@ add_user(const char *db, const char *name)
 	char *cause = NULL;
 	size_t len;
 
-	if (!registry_username_valid(name, strlen(name)))
+	if (!hy_name_valid(name, strlen(name)))
 		log_fatal(2, "--add-user %s: a name is 1-32 characters of A-Z a-z 0-9 _ . -", name);
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "password for %s: ", name);
@@ -299,36 +286,42 @@ main(int argc, char **argv)
 		case OPT_TLS_CERT: ls.cert = optarg; break;
 		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
-		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
+		case OPT_SERVER_PORT:
+			port = (int)log_flag_number("--server-port", optarg, 0, 65535);
+			break;
 		case OPT_DB: db = optarg; break;
 		case OPT_TTL:
-			tc.ttl_ms = (uint64_t)number(optarg, "--ttl", 1, TRACKER_MAX_TTL_S) * 1000;
+			tc.ttl_ms =
+			    (uint64_t)log_flag_number("--ttl", optarg, 1, TRACKER_MAX_TTL_S) * 1000;
 			break;
 		case OPT_TOKEN_TTL:
 			tc.token_ttl_ms =
-			    (uint64_t)number(optarg, "--token-ttl", 1, TRACKER_MAX_TTL_S) * 1000;
+			    (uint64_t)log_flag_number("--token-ttl", optarg, 1, TRACKER_MAX_TTL_S) *
+			    1000;
 			break;
 		case 'w':
-			cfg.workers = (int)number(optarg, "--workers", 1, HTTP_MAX_WORKERS);
+			cfg.workers =
+			    (int)log_flag_number("--workers", optarg, 1, HTTP_MAX_WORKERS);
 			break;
 		case OPT_MAX_CONNS:
-			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			cfg.max_conns = (size_t)log_flag_number("--max-conns", optarg, 1, 1000000);
 			break;
 		case OPT_MAX_USER_CHANNELS:
 			tc.max_user_channels =
-			    (size_t)number(optarg, "--max-channels-per-user", 1, 1000000);
+			    (size_t)log_flag_number("--max-channels-per-user", optarg, 1, 1000000);
 			break;
 		case OPT_MAX_CHANNELS:
-			tc.max_channels = (size_t)number(optarg, "--max-channels", 1, 100000000);
+			tc.max_channels =
+			    (size_t)log_flag_number("--max-channels", optarg, 1, 100000000);
 			break;
 		case OPT_PAGE_SIZE:
-			tc.page_max = (size_t)number(optarg, "--page-size", 1, 100000);
+			tc.page_max = (size_t)log_flag_number("--page-size", optarg, 1, 100000);
 			break;
 		case OPT_ALLOW_LOOPBACK: tc.allow_loopback_peers = 1; break;
 		case OPT_REQUIRE_SOURCE: tc.require_source_ip = 1; break;
 		case OPT_GUARD:
-			if (login_guard_option(&tc.guard, options[index].name, optarg, &err) < 0)
-				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
+			if (login_guard_option(&tc.guard, options[index].name, optarg, &cause) < 0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, cause);
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
 		case OPT_ADD_USER: adduser = optarg; break;

@@ -24,7 +24,7 @@ struct hash_job {
 	int registering;
 	int found; /* login: the user exists */
 	int ok;
-	char user[REG_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	char ip[TRACKER_IP_TEXT];
 	char hash[STORE_HASH_MAX];
 	size_t pwlen;
@@ -300,7 +300,7 @@ void
 tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	const char *token;
 	size_t token_len;
 	struct json_object *o;

@@ -33,7 +33,7 @@ struct submit {
 	const char *ip;
 	int64_t port;
 	size_t nchannels;
-	char channels[TRACKER_MAX_CHANNELS_PER_CALL][REG_CHANNEL_MAX + 1];
+	char channels[TRACKER_MAX_CHANNELS_PER_CALL][HY_CHANNEL_MAX + 1];
 	int has_pubkey;
 	size_t pubkey_len;
 	uint8_t pubkey[REG_PUBKEY_MAX];
@@ -117,7 +117,7 @@ static void
 api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	struct json_object *o;
 	struct submit s = { 0 };
 	char *cause = NULL, capped[160] = "";
@@ -184,7 +184,7 @@ static void
 api_heartbeat(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	struct json_object *o;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
@@ -217,7 +217,7 @@ static void
 api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1], channel[REG_CHANNEL_MAX + 1];
+	char user[HY_NAME_MAX + 1], channel[HY_CHANNEL_MAX + 1];
 	struct json_object *o, *members = json_object_new_array();
 	char *cause = NULL, capped[160];
 	int rc = 0;
@@ -266,7 +266,7 @@ static void
 api_leave(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1], channel[REG_CHANNEL_MAX + 1];
+	char user[HY_NAME_MAX + 1], channel[HY_CHANNEL_MAX + 1];
 	struct json_object *o;
 	char *cause = NULL;
 	int rc = -1, member;
@@ -316,8 +316,8 @@ static void
 api_channels(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1], after[TRACKER_QUERY_VALUE_MAX] = "";
-	char canon[REG_CHANNEL_MAX + 1] = "";
+	char user[HY_NAME_MAX + 1], after[TRACKER_QUERY_VALUE_MAX] = "";
+	char canon[HY_CHANNEL_MAX + 1] = "";
 	size_t limit;
 	int more = 0;
 
@@ -352,8 +352,8 @@ api_channels(struct http_request *req, struct http_response *res, void *ctx)
 /* Listings. */
 
 struct list_query {
-	char channel[REG_CHANNEL_MAX + 1]; /* "" for every peer */
-	char after[REG_NAME_MAX + 1]; /* "" for the start */
+	char channel[HY_CHANNEL_MAX + 1]; /* "" for every peer */
+	char after[HY_NAME_MAX + 1]; /* "" for the start */
 	size_t limit; /* the page size, then the one asked for if lower */
 	int all; /* members=all: a channel's offline members too */
 };
@@ -425,7 +425,7 @@ list_names(const char *channel, size_t chlen, const char *after, size_t aflen,
 	if (chlen > 0 && tracker_check_channel(channel, chlen, lq->channel, res) < 0)
 		return -1;
 	if (aflen > 0) {
-		if (!registry_username_valid(after, aflen)) {
+		if (!hy_name_valid(after, aflen)) {
 			http_json_error(res, 400, "Invalid after: a username");
 			return -1;
 		}
@@ -518,7 +518,7 @@ static void
 api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1], next[REG_NAME_MAX + 1] = "";
+	char user[HY_NAME_MAX + 1], next[HY_NAME_MAX + 1] = "";
 	struct list_query lq = { .limit = t->cfg.page_max };
 	struct list_out out = { .b = &res->body };
 	int more = 0;
@@ -559,8 +559,8 @@ static void
 api_peer(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1], name[REG_NAME_MAX + 1], hash[STORE_HASH_MAX];
-	char channel[TRACKER_QUERY_VALUE_MAX] = "", canon[REG_CHANNEL_MAX + 1];
+	char user[HY_NAME_MAX + 1], name[HY_NAME_MAX + 1], hash[STORE_HASH_MAX];
+	char channel[TRACKER_QUERY_VALUE_MAX] = "", canon[HY_CHANNEL_MAX + 1];
 	struct registry_user_info info;
 	char *cause = NULL;
 	size_t len;
@@ -569,7 +569,7 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
 		return;
-	if (param == NULL || !registry_username_valid(param, len)) {
+	if (param == NULL || !hy_name_valid(param, len)) {
 		http_json_error(res, 400, "Invalid username");
 		return;
 	}
@@ -621,7 +621,7 @@ static void
 api_stats(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[REG_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	uint64_t accounts = 0;
 	char *cause = NULL;
 
@@ -674,17 +674,17 @@ count_request(const struct http_request *req, int status, void *ctx)
 static void
 load_member(const char *channel, const char *name, void *arg)
 {
-	char canon[REG_CHANNEL_MAX + 1];
+	char canon[HY_CHANNEL_MAX + 1];
 
-	if (registry_username_valid(name, strlen(name)) &&
-	    registry_channel_canon(channel, strlen(channel), canon) == 0)
+	if (hy_name_valid(name, strlen(name)) &&
+	    hy_channel_canon(channel, strlen(channel), canon) == 0)
 		registry_join(arg, canon, name);
 }
 
 static void
 load_pubkey(const char *name, const uint8_t *key, size_t len, void *arg)
 {
-	if (registry_username_valid(name, strlen(name)) && len <= REG_PUBKEY_MAX)
+	if (hy_name_valid(name, strlen(name)) && len <= REG_PUBKEY_MAX)
 		registry_pubkey_set(arg, name, key, len);
 }
 

@@ -42,7 +42,7 @@ tracker_add_str(struct json_object *o, const char *key, const char *v)
 
 int
 tracker_auth(struct tracker *t, const struct http_request *req, struct http_response *res,
-    char user[REG_NAME_MAX + 1], const char **token, size_t *token_len)
+    char user[HY_NAME_MAX + 1], const char **token, size_t *token_len)
 {
 	static const char scheme[] = "Bearer ";
 	size_t len;
@@ -63,7 +63,7 @@ tracker_auth(struct tracker *t, const struct http_request *req, struct http_resp
 	tracker_rd_lock(t);
 	name = registry_token_user(t->reg, v, len, hy_now_ms());
 	if (name != NULL)
-		snprintf(user, REG_NAME_MAX + 1, "%s", name);
+		snprintf(user, HY_NAME_MAX + 1, "%s", name);
 	tracker_unlock(t);
 	if (name == NULL) {
 		http_json_error(res, 401, "Invalid or expired token");
@@ -163,7 +163,7 @@ tracker_field_username(struct json_object *o, const char **out, struct http_resp
 
 	if (rc < 0)
 		return -1;
-	if (!registry_username_valid(*out, len)) {
+	if (!hy_name_valid(*out, len)) {
 		http_json_error(res, 400, "Invalid username: 1-32 characters of A-Z a-z 0-9 _ . -");
 		return -1;
 	}
@@ -185,9 +185,9 @@ tracker_field_password(
 
 int
 tracker_check_channel(
-    const char *s, size_t len, char out[REG_CHANNEL_MAX + 1], struct http_response *res)
+    const char *s, size_t len, char out[HY_CHANNEL_MAX + 1], struct http_response *res)
 {
-	if (registry_channel_canon(s, len, out) < 0) {
+	if (hy_channel_canon(s, len, out) < 0) {
 		http_json_error(res, 400,
 		    "Invalid channel: 1-64 characters of A-Z a-z 0-9 _ . -, "
 		    "with or without a leading #");
@@ -198,7 +198,7 @@ tracker_check_channel(
 
 int
 tracker_field_channel(
-    struct json_object *o, char out[REG_CHANNEL_MAX + 1], struct http_response *res)
+    struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res)
 {
 	const char *s;
 	size_t len;

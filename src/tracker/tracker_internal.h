@@ -63,7 +63,7 @@ void tracker_store_failed(struct http_response *res, char *cause);
 /* Copies the user of the request's "Authorization: Bearer" token to user;
  * -1 after a 401. token/token_len (may be NULL) receive the token text. */
 int tracker_auth(struct tracker *t, const struct http_request *req, struct http_response *res,
-    char user[REG_NAME_MAX + 1], const char **token, size_t *token_len);
+    char user[HY_NAME_MAX + 1], const char **token, size_t *token_len);
 /* Parses the body as a JSON object whose "username", if present, is user
  * (else 403). */
 struct json_object *tracker_body_for(
@@ -81,7 +81,7 @@ int tracker_field_password(
     struct json_object *o, const char **out, size_t *len, struct http_response *res);
 /* Canonicalises a channel name into out. */
 int tracker_check_channel(
-    const char *s, size_t len, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+    const char *s, size_t len, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
 /* Refuses (403) a peer address ip (checked text) that others must not be
  * sent to dial: unspecified, multicast or reserved, loopback unless
  * cfg.allow_loopback_peers, and with cfg.require_source_ip any address
@@ -91,7 +91,7 @@ int tracker_check_peer_ip(
     const struct tracker *t, const char *ip, const char *source, struct http_response *res);
 /* The required "channel", canonicalised into out. */
 int tracker_field_channel(
-    struct json_object *o, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+    struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
 
 /* Account handlers, for the route table. */
 void tracker_api_register(struct http_request *req, struct http_response *res, void *ctx);

@@ -25,6 +25,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define FUZZ_CONTEXT "#general" /* a front end's current conversation */
+
 /* linelen: the line's length without its line end; the parser cuts its
  * copy into NUL-terminated arguments. */
 static void
@@ -42,9 +44,11 @@ check_call(const struct command_call *call, size_t linelen)
 	for (int i = 0; i < call->argc; i++) {
 		const char *a = call->argv[i];
 		size_t len = strlen(a);
+		if (i == 0 && a == call->dflt) /* the caller's conversation (COMMAND_CONV) */
+			continue;
 		if (len == 0 || a < call->line || a + len > call->line + linelen)
 			abort();
-		int rest = c->rest && i == c->max_args - 1;
+		int rest = (c->flags & COMMAND_REST) && i == c->max_args - 1;
 		if (!rest && (memchr(a, ' ', len) != NULL || memchr(a, '\t', len) != NULL))
 			abort();
 		if (a[0] == ' ' || a[0] == '\t')
@@ -94,6 +98,19 @@ parse_line(const char *line)
 		if (err[0] == '\0' || memchr(err, '\0', sizeof(err)) == NULL || call.line != NULL)
 			abort();
 	} else if (rc != 1 || call.line != NULL) {
+		abort();
+	}
+	/* As a front end parses it, with a current conversation to fill a
+	 * missing first argument. */
+	memset(err, 0, sizeof(err));
+	rc = command_parse_for(NULL, NULL, FUZZ_CONTEXT, line, &call, err);
+	if (rc == 0) {
+		if (call.dflt != NULL &&
+		    (call.argv[0] != call.dflt || strcmp(call.dflt, FUZZ_CONTEXT) != 0))
+			abort();
+		check_call(&call, linelen);
+		command_call_fini(&call);
+	} else if (rc < 0 && (err[0] == '\0' || call.line != NULL)) {
 		abort();
 	}
 	/* the name alone, as completion and /help look it up */

@@ -276,6 +276,26 @@ def submit_info(tracker_port, token, user, port, pubkey_b64=None):
         raise AssertionError("submit-info %s: %d %s" % (user, status, body))
 
 
+def ws_unix(path, timeout=10.0):
+    """A WebSocket on the web bridge's Unix socket (mode 0600: greeted at
+    once, no Host, cookie or secret); returns the socket after the 101."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    u = socket.socket(socket.AF_UNIX)
+    u.settimeout(5)
+    u.connect(path)
+    key = base64.b64encode(os.urandom(16)).decode()
+    u.sendall(("GET /ws HTTP/1.1\r\nHost: tool\r\nConnection: Upgrade\r\n"
+               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Protocol: hychat\r\n\r\n" % key).encode())
+    got = b""
+    while b"\r\n\r\n" not in got and time.monotonic() < deadline:
+        got += u.recv(1)
+    assert got.startswith(b"HTTP/1.1 101"), got
+    return u
+
+
 def start_peer(name, tracker_port, tmp, password, extra=(), port=None, ready=True, timeout=20):
     """Starts a peer and, with ready, waits until the tracker lists it."""
     port = port or free_port()

@@ -15,8 +15,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from hytest import binary, free_port  # noqa: E402
-from peer_harness import Peer, register, start_tracker  # noqa: E402
+from hytest import binary, free_port, read_for  # noqa: E402
+from peer_harness import Peer, register, start_tracker, ws_unix  # noqa: E402
 
 PASSWORD = "correct horse battery"
 VIETNAMESE = "Xin chào, tôi là Phát — thế giới!"
@@ -139,7 +139,8 @@ W = None
 def setup():
     global W
     W = World()
-    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank", "ivy", "jack"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank", "ivy", "jack",
+              "kim"):
         register(W.tport, u, PASSWORD)
     W.client("alice")
     W.client("bob")
@@ -455,6 +456,34 @@ def reads_and_presence_are_the_engines():
     W.tmux.wait("ivy", "EXIT:0", 10)
 
 
+def the_terminals_answers_reach_no_tab():
+    """The terminal's queries are answered to it alone: a tab open on the
+    bridge gets no history and no peer list from a /history typed there,
+    nor from a scroll back (a page of history the terminal asks for with a
+    label of its own), nor from /who. /join, the engine's command, shows
+    the channel once joined."""
+    W.client("kim", extra="--web-listen 127.0.0.1:%d" % free_port())
+    W.tmux.wait("kim", "[#general]", 10)
+    tab = ws_unix(os.path.join(W.tmp, "data-kim", "web.sock"))
+    read_for(tab, 1.0)  # the greeting
+    W.tmux.line("kim", "/history")
+    W.tmux.wait("kim", "history of #general", 10)
+    W.tmux.line("kim", "/who")
+    W.tmux.wait("kim", "online in #general", 10)
+    for key in ("M-2", "PPage", "M-<", "M->", "M-1"):
+        W.tmux.keys("kim", key)
+    W.tmux.line("kim", "/join labs")
+    W.tmux.wait("kim", lambda s: "[#labs]" in s and "joined #labs" in s, 10, "#labs shown")
+    W.tmux.line("kim", "the tab sees this")
+    got = read_for(tab, 2.0)
+    tab.close()
+    assert b"the tab sees this" in got, got[:500]
+    for answer in (b'"type":"history"', b'"type":"peer_list"', b'"label"'):
+        assert answer not in got, (answer, got[:2000])
+    W.tmux.line("kim", "/quit")
+    W.tmux.wait("kim", "EXIT:0", 10)
+
+
 def client_pid(user):
     """The hychat under the pane's shell: started by this test."""
     sh = W.tmux.run("display", "-p", "-t", user, "#{pane_pid}").strip()
@@ -520,6 +549,7 @@ CASES = [
     the_status_bar_says_when_the_tracker_is_not_tls,
     quit_restores_the_terminal_and_history_survives,
     reads_and_presence_are_the_engines,
+    the_terminals_answers_reach_no_tab,
     sigterm_and_a_crash_give_the_terminal_back,
     every_client_exits_cleanly_with_clean_logs,
 ]

@@ -13,12 +13,13 @@
 #include <sodium.h>
 
 #include "hychat/registry.h"
+#include "hychat/util.h"
 
 #define NOW 1000000
 
 struct seen {
 	size_t n;
-	char names[2048][REG_NAME_MAX + 1];
+	char names[2048][HY_NAME_MAX + 1];
 	unsigned ports[2048];
 	size_t keylen[2048];
 };
@@ -45,37 +46,37 @@ static void
 test_names_are_validated(void **state)
 {
 
-	assert_true(registry_username_valid("alice", 5));
-	assert_true(registry_username_valid("A.b_c-9", 7));
-	assert_false(registry_username_valid("", 0));
-	assert_false(registry_username_valid("al ice", 6));
-	assert_false(registry_username_valid("al/ice", 6));
-	assert_false(registry_username_valid("alicé", strlen("alicé")));
-	assert_true(registry_username_valid("abcdefghijklmnopqrstuvwxyz012345", 32));
-	assert_false(registry_username_valid("abcdefghijklmnopqrstuvwxyz0123456", 33));
+	assert_true(hy_name_valid("alice", 5));
+	assert_true(hy_name_valid("A.b_c-9", 7));
+	assert_false(hy_name_valid("", 0));
+	assert_false(hy_name_valid("al ice", 6));
+	assert_false(hy_name_valid("al/ice", 6));
+	assert_false(hy_name_valid("alicé", strlen("alicé")));
+	assert_true(hy_name_valid("abcdefghijklmnopqrstuvwxyz012345", 32));
+	assert_false(hy_name_valid("abcdefghijklmnopqrstuvwxyz0123456", 33));
 	/* an embedded NUL is not hidden by a shorter strlen */
-	assert_false(registry_username_valid("bob\0x", 5));
+	assert_false(hy_name_valid("bob\0x", 5));
 }
 
 static void
 test_hash_prefix_names_the_same_channel(void **state)
 {
-	char a[REG_CHANNEL_MAX + 1], b[REG_CHANNEL_MAX + 1];
-	char longest[REG_CHANNEL_MAX + 2];
+	char a[HY_CHANNEL_MAX + 1], b[HY_CHANNEL_MAX + 1];
+	char longest[HY_CHANNEL_MAX + 2];
 
-	assert_int_equal(registry_channel_canon("#general", 8, a), 0);
-	assert_int_equal(registry_channel_canon("general", 7, b), 0);
+	assert_int_equal(hy_channel_canon("#general", 8, a), 0);
+	assert_int_equal(hy_channel_canon("general", 7, b), 0);
 	assert_string_equal(a, "general");
 	assert_string_equal(b, "general");
-	assert_int_equal(registry_channel_canon("#", 1, a), -1);
-	assert_int_equal(registry_channel_canon("", 0, a), -1);
-	assert_int_equal(registry_channel_canon("##x", 3, a), -1);
-	assert_int_equal(registry_channel_canon("a b", 3, a), -1);
+	assert_int_equal(hy_channel_canon("#", 1, a), -1);
+	assert_int_equal(hy_channel_canon("", 0, a), -1);
+	assert_int_equal(hy_channel_canon("##x", 3, a), -1);
+	assert_int_equal(hy_channel_canon("a b", 3, a), -1);
 	memset(longest, 'x', sizeof(longest));
 	longest[0] = '#';
-	assert_int_equal(registry_channel_canon(longest, REG_CHANNEL_MAX + 1, a), 0);
-	assert_int_equal(strlen(a), REG_CHANNEL_MAX);
-	assert_int_equal(registry_channel_canon(longest + 1, REG_CHANNEL_MAX + 1, a), -1);
+	assert_int_equal(hy_channel_canon(longest, HY_CHANNEL_MAX + 1, a), 0);
+	assert_int_equal(strlen(a), HY_CHANNEL_MAX);
+	assert_int_equal(hy_channel_canon(longest + 1, HY_CHANNEL_MAX + 1, a), -1);
 }
 
 static void
@@ -116,7 +117,7 @@ test_channel_pages_in_name_order(void **state)
 {
 	struct registry *r = registry_new();
 	static struct seen s;
-	char name[REG_NAME_MAX + 1], after[REG_NAME_MAX + 1] = "";
+	char name[HY_NAME_MAX + 1], after[HY_NAME_MAX + 1] = "";
 	int more, order[1000];
 
 	/* joined in a shuffled order, every third member offline */
@@ -364,7 +365,7 @@ static void
 test_sweep_reclaims_in_bounded_slices(void **state)
 {
 	struct registry *r = registry_new();
-	char name[REG_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
+	char name[HY_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
 	size_t removed = 0, calls = 0;
 
 	for (int i = 0; i < 5000; i++) {
@@ -442,7 +443,7 @@ test_an_online_peer_costs_under_2_kb(void **state)
 	enum {
 		N = 20000
 	};
-	char name[REG_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
+	char name[HY_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
 	uint8_t key[32] = { 1 };
 	size_t before = heap_in_use();
 	struct registry *r = registry_new();
@@ -462,7 +463,7 @@ test_an_online_peer_costs_under_2_kb(void **state)
 	size_t after = heap_in_use();
 	size_t per_peer = (after - before) / N;
 	print_message("%zu bytes per online peer\n", per_peer);
-	assert_true(after > before + (size_t)N * REG_NAME_MAX);
+	assert_true(after > before + (size_t)N * HY_NAME_MAX);
 	assert_true(per_peer < PEER_BUDGET_BYTES);
 	registry_free(r);
 }
