@@ -20,6 +20,7 @@
 
 #include "hychat/event.h"
 #include "hychat/log.h"
+#include "hychat/settings.h"
 #include "tui_internal.h"
 
 /* What a crash handler may write: no allocation, no stdio. */
@@ -154,7 +155,7 @@ tui_title(struct tui *t)
 void
 tui_alert(struct tui *t, struct tui_conv *c)
 {
-	if (!t->cfg.no_bell)
+	if (!t->cfg.no_bell && strcmp(engine_setting(t->e, SETTING_NOTIFY), "off") != 0)
 		beep();
 	tui_title(t);
 	(void)c;
@@ -418,7 +419,8 @@ open_terminal(struct tui *t, char **cause)
 	define_key("\033[1;3C", TUI_KEY_ALT_RIGHT);
 	define_key("\033[1;5D", TUI_KEY_CTRL_LEFT);
 	define_key("\033[1;5C", TUI_KEY_CTRL_RIGHT);
-	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0');
+	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0') &&
+	    strcmp(engine_setting(t->e, SETTING_COLOR), "on") == 0;
 	if (t->color) {
 		start_color();
 		use_default_colors();

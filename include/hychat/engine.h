@@ -42,6 +42,10 @@ struct engine_config {
 	const char *password; /* log in at start; NULL: wait for "login" */
 	int allow_plaintext; /* talk to peers of the original, unencrypted protocol */
 	int auto_away_minutes; /* away after this long without input; 0: never */
+	/* The user's settings (settings.h), borrowed, and the file /set saves
+	 * them to; NULL: the defaults, and /set changes them for this run. */
+	struct settings *settings;
+	const char *settings_path;
 };
 
 struct engine;
@@ -105,6 +109,12 @@ int engine_back(struct engine *e);
 /* A front end saw the user type: resets the auto-away clock, and ends an
  * automatic away. */
 void engine_input(struct engine *e);
+/* set: without name, a settings event listing every setting (an answer);
+ * with name alone, that one; with a value, changes it, saves the file and
+ * tells every front end with a setting event (name, value). */
+int engine_set(struct engine *e, const char *name, const char *value);
+/* A setting's value now (settings.h's ids), for the front ends. */
+const char *engine_setting(const struct engine *e, int id);
 void engine_quit(struct engine *e);
 
 #endif

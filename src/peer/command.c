@@ -144,6 +144,12 @@ run_back(struct engine *e, const char *ctx, int argc, char **argv)
 	return engine_back(e);
 }
 
+static int
+run_set(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_set(e, argc > 0 ? argv[0] : NULL, argc > 1 ? argv[1] : NULL);
+}
+
 static int run_help(struct engine *e, const char *ctx, int argc, char **argv);
 
 static int
@@ -177,6 +183,8 @@ static const struct command commands[] = {
 	    "show a key fingerprint to compare out of band" },
 	{ "away", 0, 1, 1, run_away, "[MESSAGE]", "tell the others you are away" },
 	{ "back", 0, 0, 0, run_back, "", "tell the others you are back" },
+	{ "set", 0, 2, 1, run_set, "[NAME [VALUE]]",
+	    "list the settings, show one, or change one and save it" },
 	{ "help", 0, 1, 0, run_help, "[COMMAND]", "list the commands, or explain one" },
 	{ "quit", 0, 1, 1, run_quit, "[MESSAGE]", "leave the tracker and exit" },
 };

@@ -351,6 +351,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	e->allow_plaintext = cfg->allow_plaintext;
 	e->auto_away_ms = cfg->auto_away_minutes > 0 ? (uint64_t)cfg->auto_away_minutes * 60000 : 0;
 	e->input_ms = hy_now_ms();
+	engine_settings_init(e, cfg);
 	e->listen_host =
 	    xstrdup(cfg->listen_host != NULL ? cfg->listen_host : ENGINE_DEFAULT_LISTEN);
 	e->data_dir =
@@ -513,6 +514,7 @@ engine_free(struct engine *e)
 	engine_tracker_free_calls(e);
 	engine_free_acks(e);
 	engine_presence_free(e);
+	engine_settings_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

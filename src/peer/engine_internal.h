@@ -124,6 +124,11 @@ struct engine {
 	char *away_message;
 	uint64_t input_ms; /* the last input in any front end */
 	uint64_t auto_away_ms; /* 0: never */
+
+	/* Settings (engine_settings.c). */
+	struct settings *settings;
+	int own_settings; /* made here: freed with the engine */
+	char *settings_path; /* NULL: not saved */
 };
 
 /* engine.c */
@@ -171,6 +176,11 @@ void engine_presence_recv(struct engine *e, const char *user, int encrypted, str
  * online without a link. */
 void engine_presence_tick(struct engine *e);
 void engine_presence_free(struct engine *e);
+
+/* engine_settings.c */
+/* Takes cfg's settings (or makes the defaults). */
+void engine_settings_init(struct engine *e, const struct engine_config *cfg);
+void engine_settings_free(struct engine *e);
 
 /* engine_msg.c */
 extern const struct p2p_net_ops engine_net_ops;

@@ -92,6 +92,8 @@ class World:
         pwfile = os.path.join(self.tmp, "pw-" + user)
         with open(pwfile, "w") as f:
             f.write(PASSWORD + "\n")
+        env = "env XDG_CONFIG_HOME=%s " % os.path.join(data, "config") + \
+            env.replace("env ", "", 1)
         cmd = env + "%s --username %s --peer-port %d --listen 127.0.0.1 --tracker " \
               "http://127.0.0.1:%d --data-dir %s %s %s" % (
                   binary("hychat"), user, free_port(), self.tport, data,
