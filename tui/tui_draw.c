@@ -494,6 +494,13 @@ draw_status(struct tui *t, struct tui_conv *c)
 		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
 	if (c != NULL && !c->follow)
 		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
+	if (c != NULL && c->ntyping > 0) {
+		buf_append_str(&b, " | ");
+		for (size_t i = 0; i < c->ntyping; i++)
+			buf_printf(&b, "%s%s", i > 0 ? ", " : "", c->typing[i]);
+		buf_append_str(
+		    &b, c->ntyping > 1 ? " are typing\xe2\x80\xa6" : " is typing\xe2\x80\xa6");
+	}
 	attrset(bar_attr(t));
 	put_str(y, 0, b.data, t->cols);
 	if (marker != NULL) {

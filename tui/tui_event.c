@@ -243,6 +243,36 @@ on_presence(struct tui *t, struct json_object *o)
 	tui_dirty(t);
 }
 
+/* Someone started or stopped typing in a conversation. */
+static void
+on_typing(struct tui *t, struct json_object *o)
+{
+	const char *u = tui_json_str(o, "user"), *conv = tui_json_str(o, "conversation");
+	struct tui_conv *c = conv != NULL ? tui_conv_find(t, conv) : NULL;
+	int active = strcmp(str_or(o, "state", ""), "active") == 0;
+	size_t i;
+
+	if (c == NULL || u == NULL)
+		return;
+	for (i = 0; i < c->ntyping && strcmp(c->typing[i], u) != 0; i++)
+		;
+	if (active && i == c->ntyping && c->ntyping < TUI_TYPING_MAX)
+		snprintf(c->typing[c->ntyping++], sizeof(c->typing[0]), "%s", u);
+	else if (!active && i < c->ntyping)
+		memmove(
+		    &c->typing[i], &c->typing[i + 1], (--c->ntyping - i) * sizeof(c->typing[0]));
+	tui_dirty(t);
+}
+
+void
+tui_typing_key(struct tui *t)
+{
+	struct tui_conv *c = t->nconvs > 0 ? tui_conv_current(t) : NULL;
+
+	if (c != NULL && t->mode == TUI_NORMAL && t->input.len > 0 && t->input.buf[0] != L'/')
+		engine_typing(t->e, c->name);
+}
+
 /* A conversation was read, here or in another front end. */
 static void
 on_read(struct tui *t, struct json_object *o)
@@ -432,6 +462,7 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_HELP] = on_help,
 	[EVENT_READ] = on_read,
 	[EVENT_PRESENCE] = on_presence,
+	[EVENT_TYPING] = on_typing,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

@@ -81,6 +81,8 @@ struct tui_peer {
 	char away_message[64];
 };
 
+#define TUI_TYPING_MAX 4 /* typists named in the status bar */
+
 struct tui_conv {
 	char name[ENGINE_CHANNEL_MAX + 2]; /* "#channel" or a username */
 	int channel;
@@ -106,6 +108,9 @@ struct tui_conv {
 	char (*members)[ENGINE_NAME_MAX + 1];
 	size_t nmembers;
 	int listed;
+	/* Who is typing here now, as the engine's typing events say. */
+	char typing[TUI_TYPING_MAX][ENGINE_NAME_MAX + 1];
+	size_t ntyping;
 	/* A direct conversation: the peer's key. */
 	char fingerprint[80];
 	char fp_source[16];
@@ -228,6 +233,9 @@ const char *tui_json_str(struct json_object *o, const char *key);
 
 /* tui_conv.c */
 struct tui_conv *tui_conv_find(struct tui *t, const char *name);
+/* A key went into the input line: tell the current conversation the user
+ * is typing (the engine limits the notices). */
+void tui_typing_key(struct tui *t);
 struct tui_conv *tui_conv_get(struct tui *t, const char *name);
 struct tui_conv *tui_conv_current(struct tui *t);
 void tui_conv_select(struct tui *t, size_t i);

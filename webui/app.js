@@ -14,6 +14,7 @@ const BROADCAST = '#broadcast';
 const LIST_DEBOUNCE_MS = 300;
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 const FORBIDDEN = 403; /* an answer without this run's session cookie */
+const TYPING_SEND_MS = 1000; /* this tab's "typing" at most this often (the peer: 3 s) */
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
 const storeKey = 'hychat:' + cfg.web_port;
@@ -29,6 +30,8 @@ const state = {
   convs: new Map(), /* name -> {name, messages: Map(seq -> msg), unread} */
   peers: new Map(), /* username -> peer from peer_list */
   presence: new Map(), /* username -> {state, message}, pushed by the peer */
+  typing: new Map(), /* conversation -> Set of usernames typing there */
+  typingSent: 0, /* when this tab last said the user types */
   current: null,
   tab: 'channels',
   retryMs: RECONNECT_MIN_MS,
@@ -202,6 +205,17 @@ const handlers = {
       refreshPeers();
     renderLists();
   },
+  /* Someone started or stopped typing; the peer times them out. */
+  typing(ev) {
+    let who = state.typing.get(ev.conversation);
+    if (!who)
+      state.typing.set(ev.conversation, who = new Set());
+    if (ev.state === 'active')
+      who.add(ev.user);
+    else
+      who.delete(ev.user);
+    renderTyping();
+  },
   /* A conversation was read, in this tab or another front end. */
   read(ev) {
     conv(ev.conversation).unread = ev.unread || 0;
@@ -333,6 +347,24 @@ function showChat() {
   showTab(state.tab);
 }
 
+function renderTyping() {
+  const who = [...(state.typing.get(state.current) || [])];
+  $('typing').textContent = who.length === 0 ? ''
+    : who.join(', ') + (who.length > 1 ? ' are typing\u2026' : ' is typing\u2026');
+}
+
+/* A key in the composer: the peer tells the conversation, at most once
+ * per 3 s; this tab asks at most once a second. */
+function typed() {
+  const text = $('message-input').value;
+  const now = Date.now();
+  if (!state.current || text === '' || text.startsWith('/') ||
+      now - state.typingSent < TYPING_SEND_MS)
+    return;
+  state.typingSent = now;
+  send('typing ' + state.current);
+}
+
 function setStatus(s) {
   const st = $('status');
   st.textContent = s;
@@ -363,6 +395,7 @@ function openConversation(name) {
   document.title = name + ' — hychat';
   renderMessages();
   renderLists();
+  renderTyping();
   saveStore();
   send('focus ' + name);
   send('history ' + name + ' ' + HISTORY_N);
@@ -540,7 +573,10 @@ function bind() {
       submitMessage();
     }
   });
-  $('message-input').addEventListener('input', (e) => autosize(e.target));
+  $('message-input').addEventListener('input', (e) => {
+    autosize(e.target);
+    typed();
+  });
   $('tab-channels').addEventListener('click', () => showTab('channels'));
   $('tab-peers').addEventListener('click', () => showTab('peers'));
   $('menu-button').addEventListener('click', () => {

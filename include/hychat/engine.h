@@ -109,6 +109,10 @@ int engine_back(struct engine *e);
 /* A front end saw the user type: resets the auto-away clock, and ends an
  * automatic away. */
 void engine_input(struct engine *e);
+/* The user is typing in conversation: a typing notice to its linked
+ * peers, at most one per ENGINE_TYPING_SEND_MS (engine_internal.h), none
+ * with the typing setting off. Call it on every keystroke. */
+int engine_typing(struct engine *e, const char *conversation);
 /* set: without name, a settings event listing every setting (an answer);
  * with name alone, that one; with a value, changes it, saves the file and
  * tells every front end with a setting event (name, value). */

@@ -41,6 +41,7 @@
 	X(EVENT_PRESENCE, "presence", 0) \
 	X(EVENT_SETTINGS, "settings", 1) \
 	X(EVENT_SETTING, "setting", 0) \
+	X(EVENT_TYPING, "typing", 0) \
 	X(EVENT_SYSTEM, "system", 0) \
 	X(EVENT_ERROR, "error", 1) \
 	X(EVENT_QUIT, "quit", 0)

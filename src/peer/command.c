@@ -145,6 +145,12 @@ run_back(struct engine *e, const char *ctx, int argc, char **argv)
 }
 
 static int
+run_typing(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_typing(e, argv[0]);
+}
+
+static int
 run_set(struct engine *e, const char *ctx, int argc, char **argv)
 {
 	return engine_set(e, argc > 0 ? argv[0] : NULL, argc > 1 ? argv[1] : NULL);
@@ -183,6 +189,8 @@ static const struct command commands[] = {
 	    "show a key fingerprint to compare out of band" },
 	{ "away", 0, 1, 1, run_away, "[MESSAGE]", "tell the others you are away" },
 	{ "back", 0, 0, 0, run_back, "", "tell the others you are back" },
+	{ "typing", 1, 1, 0, run_typing, "CONVERSATION",
+	    "tell the conversation you are typing (front ends call it on keys)" },
 	{ "set", 0, 2, 1, run_set, "[NAME [VALUE]]",
 	    "list the settings, show one, or change one and save it" },
 	{ "help", 0, 1, 0, run_help, "[COMMAND]", "list the commands, or explain one" },

@@ -391,6 +391,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	init_timer(e, &e->relogin);
 	init_timer(e, &e->refresh);
 	init_timer(e, &e->grace);
+	init_timer(e, &e->typing_timer);
 	return e;
 }
 
@@ -484,6 +485,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->heartbeat);
 	close_timer(e, &e->relogin);
 	close_timer(e, &e->refresh);
+	close_timer(e, &e->typing_timer);
 	p2p_net_free(e->net);
 	e->net = NULL;
 	if (e->ts == ENGINE_ONLINE) {
@@ -515,6 +517,7 @@ engine_free(struct engine *e)
 	engine_free_acks(e);
 	engine_presence_free(e);
 	engine_settings_free(e);
+	engine_typing_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

@@ -27,6 +27,10 @@
 #define ENGINE_HELD_MAX 1024 /* channel messages held per channel for a member check */
 #define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
+#define ENGINE_TYPING_SEND_MS 3000 /* one notice a conversation this often */
+#define ENGINE_TYPING_IDLE_MS 6000 /* after the last notice: stopped */
+#define ENGINE_TYPING_TICK_MS 100 /* how often "stopped" is looked for */
+#define ENGINE_TYPING_MAX 1024 /* typers (and conversations typed in) kept */
 
 /* A channel send waiting for the channel's member list, or a channel
  * message received waiting for its sender to be found a member. */
@@ -125,6 +129,10 @@ struct engine {
 	uint64_t input_ms; /* the last input in any front end */
 	uint64_t auto_away_ms; /* 0: never */
 
+	/* Typing (engine_typing.c): who types where, and our last notices. */
+	struct engine_typing *typing, *typing_sent;
+	uv_timer_t typing_timer;
+
 	/* Settings (engine_settings.c). */
 	struct settings *settings;
 	int own_settings; /* made here: freed with the engine */
@@ -181,6 +189,16 @@ void engine_presence_free(struct engine *e);
 /* Takes cfg's settings (or makes the defaults). */
 void engine_settings_init(struct engine *e, const struct engine_config *cfg);
 void engine_settings_free(struct engine *e);
+
+/* engine_typing.c */
+/* {"type":"typing"} from user, with "channel" in a channel. */
+void engine_typing_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+/* A message m arrived from user: if they were typing there, stopped. */
+void engine_typing_message(struct engine *e, const char *user, struct json_object *m);
+/* We sent a message to conv: its receivers stopped showing us typing,
+ * so the next key may tell them at once. */
+void engine_typing_sent(struct engine *e, const char *conv);
+void engine_typing_free(struct engine *e);
 
 /* engine_msg.c */
 extern const struct p2p_net_ops engine_net_ops;

@@ -296,6 +296,7 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 		return -1;
 	m = build(e, "chat", "direct", text, action);
 	engine_set_last(e, user);
+	engine_typing_sent(e, user);
 	record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
 	deliver(e, user, m, json, len);
@@ -438,6 +439,7 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	p = xcalloc(1, sizeof(*p));
 	p->msg = build(e, "broadcast", name, text, action);
 	engine_set_last(e, conv);
+	engine_typing_sent(e, conv);
 	record(e, conv, p->msg, 1, 1, NULL);
 	*c->queue_tail = p;
 	c->queue_tail = &p->next;
@@ -776,6 +778,7 @@ static const struct {
 	{ "broadcast", recv_broadcast },
 	{ "ack", recv_ack },
 	{ "presence", engine_presence_recv },
+	{ "typing", engine_typing_recv },
 };
 
 static void
@@ -786,6 +789,7 @@ net_message(void *arg, const char *user, int encrypted, struct json_object *m)
 
 	if (type == NULL)
 		return;
+	engine_typing_message(e, user, m);
 	for (size_t i = 0; i < HY_ARRAY_LEN(receivers); i++) {
 		if (strcmp(receivers[i].type, type) == 0) {
 			receivers[i].fn(e, user, encrypted, m);

@@ -118,5 +118,85 @@ def bad_lines_are_named_and_skipped_and_flags_win():
     S["peers"].remove(b)
 
 
+def linked_pair():
+    """alice and bob, running, linked by a direct message each way."""
+    if "pair" not in S:
+        a, b = peer("alice"), peer("bob")
+        m = b.mark()
+        a.cmd("send bob hello bob")
+        b.wait(lambda e: e.get("type") == "chat" and e.get("from") == "alice", 15, m)
+        m = a.mark()
+        b.cmd("send alice hello alice")
+        a.wait(lambda e: e.get("type") == "chat" and e.get("from") == "bob", 15, m)
+        S["pair"] = (a, b)
+    return S["pair"]
+
+
+def typing_ev(user, conv, state):
+    return lambda e: (e.get("type") == "typing" and e.get("user") == user and
+                      e.get("conversation") == conv and e.get("state") == state)
+
+
+@case
+def typing_is_shown_rate_limited_and_cleared():
+    a, b = linked_pair()
+    # Active within a second; one notice per 3 s: keys at 0 s and 2 s
+    # send one notice, so "stopped" comes 6 s after the first key.
+    m = a.mark()
+    t0 = time.monotonic()
+    b.cmd("typing alice")
+    a.wait(typing_ev("bob", "bob", "active"), 5, m)
+    assert time.monotonic() - t0 < 1.0, "typing shown after %.2fs" % (time.monotonic() - t0)
+    time.sleep(2)
+    b.cmd("typing alice")
+    a.wait(typing_ev("bob", "bob", "stopped"), 10, m)
+    took = time.monotonic() - t0
+    assert 5.5 <= took <= 7.5, "stopped after %.2fs, not 6" % took
+    assert len([e for e in a.events(m, "typing") if e["state"] == "active"]) == 1
+    # Typing then the message: "stopped" at once, before the message.
+    m = a.mark()
+    b.cmd("typing alice")
+    a.wait(typing_ev("bob", "bob", "active"), 5, m)
+    b.cmd("send alice done typing")
+    a.wait(lambda e: e.get("type") == "chat" and e.get("message") == "done typing", 10, m)
+    evs = [e for e in a.events(m) if e.get("type") in ("typing", "chat")]
+    assert [e["type"] + e.get("state", "") for e in evs] == \
+        ["typingactive", "typingstopped", "chat"], evs
+    # After his message the next key tells her at once, 3 s or not.
+    m = a.mark()
+    b.cmd("typing alice")
+    a.wait(typing_ev("bob", "bob", "active"), 1, m)
+    # A wrong conversation is the typist's error, nobody else's event.
+    mb = b.mark()
+    b.cmd("typing #nosuchchannel")
+    b.wait_type("error", 5, mb)
+
+
+@case
+def typing_in_a_channel_and_typing_off():
+    a, b = linked_pair()
+    # The member lists of #general, as a channel message brings them.
+    m = a.mark()
+    b.cmd("sendchannel general hi channel")
+    a.wait(lambda e: e.get("type") == "broadcast" and e.get("message") == "hi channel", 15, m)
+    m = a.mark()
+    a.cmd("sendchannel general hi back")
+    time.sleep(0.5)
+    m = a.mark()
+    b.cmd("typing #general")
+    a.wait(typing_ev("bob", "#general", "active"), 5, m)
+    # Typing off: no notice at all.
+    mb = b.mark()
+    b.cmd("set typing off")
+    b.wait_type("setting", 5, mb, name="typing", value="off")
+    time.sleep(6.5)  # the channel's "stopped", and the 3 s limit, behind us
+    m = a.mark()
+    b.cmd("typing alice")
+    b.cmd("typing #general")
+    time.sleep(2)
+    assert not a.events(m, "typing"), a.events(m, "typing")
+    b.cmd("set typing on")
+
+
 if __name__ == "__main__":
     run(setup, teardown)

@@ -159,6 +159,26 @@ def alice_types_in_general_and_bob_sees_it():
     W.tmux.wait("alice", "<alice> hello bob, this is alice")
 
 
+def bob_typing_shows_in_alices_status_bar():
+    # Within 1 s of his first key...
+    t0 = time.monotonic()
+    W.tmux.type("bob", "h")
+    W.tmux.wait("alice", "bob is typing\u2026", 5)
+    took = time.monotonic() - t0
+    assert took <= 1.0, "shown after %.2fs" % took
+    # ...and while he types, a key a second for 4 s...
+    for ch in "ello":
+        time.sleep(1)
+        W.tmux.type("bob", ch)
+    last = time.monotonic()
+    assert "bob is typing\u2026" in W.tmux.screen("alice")
+    # ...gone within 6 s of his last one.
+    W.tmux.wait("alice", lambda s: "is typing" not in s, 10, "the typing notice gone")
+    took = time.monotonic() - last
+    assert took <= 6.0, "cleared %.2fs after the last key" % took
+    W.tmux.keys("bob", "C-u")
+
+
 def a_direct_message_raises_an_unread_count_in_the_left_pane():
     W.tmux.line("alice", "/msg bob psst, a secret")
     s = W.tmux.wait("bob", lambda s: any(re.match(r"^\d+\s+alice\s+1\s*$", l)
@@ -504,6 +524,7 @@ def teardown(_):
 
 CASES = [
     alice_types_in_general_and_bob_sees_it,
+    bob_typing_shows_in_alices_status_bar,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,

@@ -46,6 +46,7 @@ static const struct good goods[] = {
 	{ "back", "back", 0, { NULL } },
 	{ "fingerprint", "fingerprint", 0, { NULL } },
 	{ "fingerprint bob", "fingerprint", 1, { "bob" } },
+	{ "typing bob", "typing", 1, { "bob" } },
 	{ "set", "set", 0, { NULL } },
 	{ "set notify", "set", 1, { "notify" } },
 	{ "set highlight deploy  release", "set", 2, { "highlight", "deploy  release" } },

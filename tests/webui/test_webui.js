@@ -171,6 +171,28 @@ describe('web UI', { timeout: 240000 }, () => {
     assert.ok(i >= 0 && j > i, `history in order: ${JSON.stringify(texts)}`);
   });
 
+  test('typing shows both ways: bob is typing in the page, the page tells bob', async () => {
+    const page = S.page; /* bob's conversation is open */
+    const typing = page.getByTestId('typing');
+    const t0 = Date.now();
+    S.bob.cmd('typing alice');
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="typing"]').textContent === 'bob is typing\u2026',
+    null, { timeout: T });
+    assert.ok(Date.now() - t0 <= 1000, `shown after ${Date.now() - t0} ms`);
+    /* His message clears it at once. */
+    S.bob.cmd('send alice typed it');
+    await waitMessage(page, 'typed it');
+    assert.equal(await typing.textContent(), '');
+    /* Keys in the composer reach bob as a typing event; a command does not. */
+    const since = S.bob.mark();
+    await page.getByTestId('message-input').pressSequentially('half a thought');
+    await S.bob.wait((e) => e.type === 'typing' && e.user === 'alice' &&
+      e.conversation === 'alice' && e.state === 'active',
+    { since, timeoutMs: T, what: 'alice typing' });
+    await page.getByTestId('message-input').fill('');
+  });
+
   test('a reload keeps the session without a new login', async () => {
     const page = S.page;
     const since = S.alice.mark();
