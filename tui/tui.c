@@ -230,6 +230,7 @@ on_start(uv_timer_t *timer)
 	/* The engine has started: its channels are known. */
 	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	engine_conversations(t->e);
+	engine_contacts(t->e);
 	tui_asked(t, &saved);
 	if (t->nconvs > 0 && !tui_conv_current(t)->loaded)
 		tui_conv_select(t, 0);
@@ -526,6 +527,7 @@ tui_free(struct tui *t)
 		tui_conv_free(t->convs[i]);
 	free(t->convs);
 	free(t->peers);
+	free(t->contacts);
 	tui_input_fini(&t->input);
 	free(t->pending_join);
 	if (t->password != NULL) {

@@ -317,6 +317,34 @@ draw_left(struct tui *t)
 	mvvline(1, t->left_w, ACS_VLINE, h);
 }
 
+/* The contacts first, each with a presence mark ('+' online, '~' away,
+ * blank offline); returns the next free row. */
+static int
+draw_contacts(struct tui *t, int x, int y, int w, int h)
+{
+	char line[96];
+
+	if (t->ncontacts == 0)
+		return y;
+	attrset(A_BOLD);
+	put_str(y++, x, "contacts", w);
+	for (size_t i = 0; i < t->ncontacts && y <= h; i++, y++) {
+		struct tui_peer *p = NULL;
+		for (size_t k = 0; k < t->npeers; k++)
+			if (strcmp(t->peers[k].name, t->contacts[i]) == 0)
+				p = &t->peers[k];
+		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) | A_BOLD : A_DIM);
+		put_str(y, x, p == NULL || !p->online ? " " : p->away ? "~" : "+", 1);
+		attrset(p != NULL && p->online ? nick_attr(t, t->contacts[i]) : A_DIM);
+		snprintf(line, sizeof(line), "%s%s", t->contacts[i],
+		    p == NULL || !p->online ? " (offline)"
+		        : p->away           ? " (away)"
+		                            : "");
+		put_str(y, x + 1, line, w - 1);
+	}
+	return y + 1;
+}
+
 static void
 draw_right(struct tui *t, struct tui_conv *c)
 {
@@ -327,6 +355,7 @@ draw_right(struct tui *t, struct tui_conv *c)
 		return;
 	attrset(A_DIM);
 	mvvline(1, x - 1, ACS_VLINE, h);
+	y = draw_contacts(t, x, y, w, h);
 	if (c == NULL)
 		return;
 	if (c->channel) {

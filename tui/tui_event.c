@@ -243,6 +243,79 @@ on_presence(struct tui *t, struct json_object *o)
 	tui_dirty(t);
 }
 
+/* Keeps user in the sorted contact list (in) or out of it. */
+static void
+set_contact(struct tui *t, const char *user, int in)
+{
+	size_t i = 0;
+
+	while (i < t->ncontacts && strcmp(t->contacts[i], user) < 0)
+		i++;
+	if (i < t->ncontacts && strcmp(t->contacts[i], user) == 0) {
+		if (!in)
+			memmove(&t->contacts[i], &t->contacts[i + 1],
+			    (--t->ncontacts - i) * sizeof(t->contacts[0]));
+		return;
+	}
+	if (!in || strlen(user) > ENGINE_NAME_MAX)
+		return;
+	t->contacts = xrealloc(t->contacts, (t->ncontacts + 1) * sizeof(t->contacts[0]));
+	memmove(&t->contacts[i + 1], &t->contacts[i], (t->ncontacts - i) * sizeof(t->contacts[0]));
+	snprintf(t->contacts[i], sizeof(t->contacts[0]), "%s", user);
+	t->ncontacts++;
+}
+
+/* One contact's entry: in the list, and their presence as we know it. */
+static void
+take_contact(struct tui *t, struct json_object *o)
+{
+	const char *u = tui_json_str(o, "user"), *state = str_or(o, "state", "offline");
+	struct json_object *v;
+	struct tui_peer *p;
+	int contact = json_object_object_get_ex(o, "contact", &v) && json_object_get_boolean(v);
+	int blocked = json_object_object_get_ex(o, "blocked", &v) && json_object_get_boolean(v);
+
+	if (u == NULL)
+		return;
+	set_contact(t, u, contact && !blocked);
+	if (contact && !blocked && (p = tui_peer_get(t, u)) != NULL) {
+		p->online = strcmp(state, "offline") != 0;
+		p->away = strcmp(state, "away") == 0;
+		snprintf(p->away_message, sizeof(p->away_message), "%s",
+		    p->away ? str_or(o, "message", "") : "");
+	}
+}
+
+static void
+on_contacts(struct tui *t, struct json_object *o)
+{
+	struct json_object *list;
+
+	t->ncontacts = 0;
+	if (json_object_object_get_ex(o, "contacts", &list) &&
+	    json_object_is_type(list, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			take_contact(t, json_object_array_get_idx(list, i));
+	tui_dirty(t);
+}
+
+static void
+on_contact(struct tui *t, struct json_object *o)
+{
+	const char *u = tui_json_str(o, "user");
+	struct json_object *v;
+
+	take_contact(t, o);
+	if (u != NULL)
+		tui_line(t, TUI_MSG_SYSTEM, "%s: %s", u,
+		    json_object_object_get_ex(o, "blocked", &v) && json_object_get_boolean(v)
+		        ? "blocked"
+		        : json_object_object_get_ex(o, "contact", &v) && json_object_get_boolean(v)
+		        ? "a contact"
+		        : "not a contact");
+	tui_dirty(t);
+}
+
 /* Someone started or stopped typing in a conversation. */
 static void
 on_typing(struct tui *t, struct json_object *o)
@@ -463,6 +536,8 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_READ] = on_read,
 	[EVENT_PRESENCE] = on_presence,
 	[EVENT_TYPING] = on_typing,
+	[EVENT_CONTACTS] = on_contacts,
+	[EVENT_CONTACT] = on_contact,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

@@ -172,6 +172,9 @@ struct tui {
 	size_t nconvs, cur;
 	struct tui_peer *peers;
 	size_t npeers;
+	/* The user's contacts (not the blocked), sorted, from the engine. */
+	char (*contacts)[ENGINE_NAME_MAX + 1];
+	size_t ncontacts;
 	char tracker[16];
 	int tracker_tls; /* as the last tracker event said */
 	int tracker_loopback;

@@ -31,6 +31,7 @@ const state = {
   peers: new Map(), /* username -> peer from peer_list */
   presence: new Map(), /* username -> {state, message}, pushed by the peer */
   typing: new Map(), /* conversation -> Set of usernames typing there */
+  contacts: new Map(), /* username -> {contact, blocked}, the peer's list */
   typingSent: 0, /* when this tab last said the user types */
   current: null,
   tab: 'channels',
@@ -132,6 +133,7 @@ function connect() {
 
 function requestState() {
   send('conversations');
+  send('contacts');
   send('channels');
   send('list');
   openConversation(state.current || '#general');
@@ -203,6 +205,22 @@ const handlers = {
     state.presence.set(ev.user, { state: ev.state, message: ev.message || '' });
     if (ev.state !== 'offline' && !state.peers.has(ev.user))
       refreshPeers();
+    renderLists();
+  },
+  /* The contact list, and one change to it: contacts first in Peers,
+   * the blocked never listed. */
+  contacts(ev) {
+    state.contacts.clear();
+    for (const k of ev.contacts)
+      handlers.contact(k);
+  },
+  contact(ev) {
+    if (ev.contact || ev.blocked)
+      state.contacts.set(ev.user, { contact: ev.contact, blocked: ev.blocked });
+    else
+      state.contacts.delete(ev.user);
+    if (ev.contact && !ev.blocked && ev.state)
+      state.presence.set(ev.user, { state: ev.state, message: ev.message || '' });
     renderLists();
   },
   /* Someone started or stopped typing; the peer times them out. */
@@ -438,8 +456,20 @@ function renderLists() {
   for (const n of state.convs.keys())
     if (!isChannel(n) && n !== state.username)
       names.add(n);
+  for (const [n, k] of state.contacts)
+    if (k.contact)
+      names.add(n);
+  const isContact = (n) => {
+    const k = state.contacts.get(n);
+    return k && k.contact && !k.blocked ? 1 : 0;
+  };
+  const blocked = (n) => {
+    const k = state.contacts.get(n);
+    return k && k.blocked;
+  };
   const pl = $('peer-list');
-  pl.replaceChildren(...[...names].sort().map((n) => {
+  pl.replaceChildren(...[...names].filter((n) => !blocked(n))
+    .sort((a, b) => isContact(b) - isContact(a) || a.localeCompare(b)).map((n) => {
     const p = state.peers.get(n);
     const pushed = state.presence.get(n);
     const presence = el('span', 'presence');
@@ -455,7 +485,10 @@ function renderLists() {
       presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : pushed ? 'online' : 'offline';
     }
     const c = state.convs.get(n);
-    return listItem(n, n, c ? c.unread : 0, presence);
+    const li = listItem(n, n, c ? c.unread : 0, presence);
+    if (isContact(n))
+      li.classList.add('contact');
+    return li;
   }));
   const total = [...state.convs.values()].reduce((s, c) => s + (c.unread > 0 ? 1 : 0), 0);
   $('menu-button').classList.toggle('unread', total > 0);

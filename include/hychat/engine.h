@@ -113,6 +113,18 @@ void engine_input(struct engine *e);
  * peers, at most one per ENGINE_TYPING_SEND_MS (engine_internal.h), none
  * with the typing setting off. Call it on every keystroke. */
 int engine_typing(struct engine *e, const char *conversation);
+/* Contacts: a contacts event listing them with their presence (an
+ * answer); and the four changes, each kept in the database and told to
+ * every front end with a contact event. A blocked user's messages,
+ * typing and presence are dropped before they are stored or shown. */
+enum engine_contact_op {
+	ENGINE_CONTACT_ADD,
+	ENGINE_CONTACT_REMOVE,
+	ENGINE_CONTACT_BLOCK,
+	ENGINE_CONTACT_UNBLOCK
+};
+int engine_contacts(struct engine *e);
+int engine_contact(struct engine *e, enum engine_contact_op op, const char *user);
 /* set: without name, a settings event listing every setting (an answer);
  * with name alone, that one; with a value, changes it, saves the file and
  * tells every front end with a setting event (name, value). */

@@ -42,6 +42,8 @@
 	X(EVENT_SETTINGS, "settings", 1) \
 	X(EVENT_SETTING, "setting", 0) \
 	X(EVENT_TYPING, "typing", 0) \
+	X(EVENT_CONTACTS, "contacts", 1) \
+	X(EVENT_CONTACT, "contact", 0) \
 	X(EVENT_SYSTEM, "system", 0) \
 	X(EVENT_ERROR, "error", 1) \
 	X(EVENT_QUIT, "quit", 0)

@@ -308,7 +308,8 @@ open_storage(struct engine *e, char **cause)
 	e->db = peerdb_open(path, e->loop, cause);
 	free(path);
 	if (e->db == NULL || (e->hist = history_new(e->db, cause)) == NULL ||
-	    (e->outbox = outbox_new(e->db, cause)) == NULL)
+	    (e->outbox = outbox_new(e->db, cause)) == NULL ||
+	    (e->contacts = contacts_open(e->db, cause)) == NULL)
 		return -1;
 	return 0;
 }
@@ -523,6 +524,7 @@ engine_free(struct engine *e)
 		e->channels = c->next;
 		channel_free(c);
 	}
+	contacts_free(e->contacts);
 	outbox_free(e->outbox);
 	history_free(e->hist);
 	peerdb_close(e->db);

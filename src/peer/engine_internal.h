@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "hychat/contacts.h"
 #include "hychat/engine.h"
 #include "hychat/event.h"
 #include "hychat/history.h"
@@ -103,6 +104,7 @@ struct engine {
 	struct peerdb *db;
 	struct history *hist;
 	struct outbox *outbox;
+	struct contacts *contacts;
 	struct p2p_net *net;
 	struct tracker_client *tc;
 
@@ -126,6 +128,7 @@ struct engine {
 	struct engine_presence *presence; /* users we share a conversation with */
 	int away, auto_away; /* auto_away: set by the timer, undone by input */
 	char *away_message;
+	size_t contact_turn; /* the next contacts to look up */
 	uint64_t input_ms; /* the last input in any front end */
 	uint64_t auto_away_ms; /* 0: never */
 
@@ -184,6 +187,16 @@ void engine_presence_recv(struct engine *e, const char *user, int encrypted, str
  * online without a link. */
 void engine_presence_tick(struct engine *e);
 void engine_presence_free(struct engine *e);
+/* user's state as the front ends were told ("online", "away",
+ * "offline"), with the away message in *message. */
+const char *engine_presence_state(const struct engine *e, const char *user, const char **message);
+/* user is blocked: shown offline once, then forgotten. */
+void engine_presence_forget(struct engine *e, const char *user);
+
+/* engine_contacts.c */
+int engine_contact_blocked(const struct engine *e, const char *user);
+/* A contact, not blocked. */
+int engine_contact_is(const struct engine *e, const char *user);
 
 /* engine_settings.c */
 /* Takes cfg's settings (or makes the defaults). */

@@ -789,6 +789,14 @@ net_message(void *arg, const char *user, int encrypted, struct json_object *m)
 
 	if (type == NULL)
 		return;
+	if (engine_contact_blocked(e, user)) {
+		/* Acknowledged, so that their outbox empties; nothing else. */
+		const char *id = str_field(m, "id");
+		if (encrypted && id != NULL && strlen(id) > 0 && strlen(id) <= ENGINE_ID_MAX &&
+		    (strcmp(type, "chat") == 0 || strcmp(type, "broadcast") == 0))
+			send_ack(e, user, id);
+		return;
+	}
 	engine_typing_message(e, user, m);
 	for (size_t i = 0; i < HY_ARRAY_LEN(receivers); i++) {
 		if (strcmp(receivers[i].type, type) == 0) {

@@ -13,6 +13,7 @@
 #include "hychat/util.h"
 
 #define PRESENCE_MESSAGE_MAX 256 /* bytes of an away message kept */
+#define PRESENCE_CONTACT_LOOKUPS 16 /* offline contacts asked about a tick */
 
 #define PRESENCE_STATES(X) \
 	X(PRESENCE_OFFLINE, "offline") \
@@ -64,7 +65,7 @@ find(struct engine *e, const char *user)
 static int
 shares(struct engine *e, const char *user)
 {
-	if (history_last_seq(e->hist, user) > 0)
+	if (history_last_seq(e->hist, user) > 0 || engine_contact_is(e, user))
 		return 1;
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
 		if (engine_is_member(c, user))
@@ -90,6 +91,8 @@ set(struct engine *e, const char *user, enum presence_state state, const char *m
 	struct engine_presence *p = find(e, user);
 	char *copy;
 
+	if (engine_contact_blocked(e, user))
+		return;
 	if (p == NULL) {
 		if (state == PRESENCE_OFFLINE || !engine_valid_user(user))
 			return;
@@ -234,6 +237,27 @@ engine_input(struct engine *e)
 		engine_back(e);
 }
 
+/* Contacts not known online are asked about too, a few a tick in turn,
+ * so that one who comes online is seen without any front end asking. */
+static void
+lookup_contacts(struct engine *e)
+{
+	const struct contact *all;
+	size_t n, asked = 0;
+
+	all = contacts_list(e->contacts, &n);
+	for (size_t k = 0; k < n && asked < PRESENCE_CONTACT_LOOKUPS; k++) {
+		const struct contact *c = &all[(e->contact_turn + k) % n];
+		struct engine_presence *p = find(e, c->user);
+		if (c->contact && !c->blocked && (p == NULL || p->state == PRESENCE_OFFLINE)) {
+			engine_lookup(e, c->user);
+			asked++;
+		}
+	}
+	if (n > 0)
+		e->contact_turn = (e->contact_turn + PRESENCE_CONTACT_LOOKUPS) % n;
+}
+
 void
 engine_presence_tick(struct engine *e)
 {
@@ -247,6 +271,33 @@ engine_presence_tick(struct engine *e)
 	for (struct engine_presence *p = e->presence; p != NULL; p = p->next)
 		if (p->state != PRESENCE_OFFLINE && p2p_net_link_state(e->net, p->user) < 0)
 			engine_lookup(e, p->user);
+	lookup_contacts(e);
+}
+
+const char *
+engine_presence_state(const struct engine *e, const char *user, const char **message)
+{
+	const struct engine_presence *p = find((struct engine *)e, user);
+
+	*message = p != NULL && p->message != NULL ? p->message : "";
+	return presence_names[p != NULL ? p->state : PRESENCE_OFFLINE];
+}
+
+void
+engine_presence_forget(struct engine *e, const char *user)
+{
+	struct engine_presence **pp, *p;
+
+	for (pp = &e->presence; (p = *pp) != NULL; pp = &p->next) {
+		if (strcmp(p->user, user) != 0)
+			continue;
+		*pp = p->next;
+		if (p->state != PRESENCE_OFFLINE)
+			emit(e, user, PRESENCE_OFFLINE, NULL);
+		free(p->message);
+		free(p);
+		return;
+	}
 }
 
 void

@@ -55,7 +55,8 @@ static void
 send_to(struct engine *e, const char *user, const char *json, size_t len)
 {
 	/* Encrypted links only: the original protocol knows no typing. */
-	if (strcmp(user, e->username) != 0 && p2p_net_link_state(e->net, user) == 1)
+	if (strcmp(user, e->username) != 0 && !engine_contact_blocked(e, user) &&
+	    p2p_net_link_state(e->net, user) == 1)
 		p2p_net_send(e->net, user, json, len);
 }
 

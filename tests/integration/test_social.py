@@ -198,5 +198,67 @@ def typing_in_a_channel_and_typing_off():
     b.cmd("set typing on")
 
 
+def db_rows(name, sql, args=()):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(S["tmp"], "peer-" + name, "hychat.db"),
+                         uri=True, timeout=5)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+@case
+def a_blocked_users_messages_typing_and_presence_never_appear():
+    a, b = linked_pair()
+    c = peer("carol")
+    # carol and alice linked, carol shown online to alice.
+    m = a.mark()
+    c.cmd("send alice hi alice, carol here")
+    a.wait(lambda e: e.get("type") == "chat" and e.get("from") == "carol", 15, m)
+    a.cmd("@label=b block carol")
+    ev = a.wait_type("contact", 10, m, user="carol")
+    assert ev["blocked"] is True and ev["contact"] is False, ev
+    seen = db_rows("alice", "SELECT count(*) FROM messages WHERE sender = 'carol'")[0][0]
+    m = a.mark()
+    mc = c.mark()
+    c.cmd("send alice you cannot see this")
+    # Acknowledged all the same: carol's outbox empties, she learns nothing.
+    c.wait_type("delivered", 15, mc, to="alice")
+    c.cmd("typing alice")
+    c.cmd("away gone fishing")
+    c.cmd("sendchannel general carol in general")
+    # bob, not blocked, goes on being heard: the yardstick of "long enough".
+    b.cmd("send alice bob still here")
+    a.wait(lambda e: e.get("type") == "chat" and e.get("message") == "bob still here", 15, m)
+    b.wait(lambda e: e.get("message") == "carol in general", 15)
+    time.sleep(1)
+    leaks = [e for e in a.events(m) if "carol" in (e.get("from"), e.get("user"))]
+    assert not leaks, leaks
+    assert "cannot see this" not in "".join(l.decode("utf-8", "replace") for l in a.raw_lines())
+    rows = db_rows("alice", "SELECT count(*) FROM messages WHERE sender = 'carol'")[0][0]
+    assert rows == seen, "%d stored from carol after the block" % (rows - seen)
+    assert db_rows("alice", "SELECT contact, blocked FROM contacts WHERE user = 'carol'") == \
+        [(0, 1)]
+    # Contacts: listed with their presence; a blocked one too.
+    a.cmd("add bob")
+    a.wait_type("contact", 10, m, user="bob", contact=True)
+    a.cmd("@label=c contacts")
+    ev = a.wait_type("contacts", 10, m, label="c")
+    got = {k["user"]: (k["contact"], k["blocked"], k["state"]) for k in ev["contacts"]}
+    assert got == {"bob": (True, False, "online"), "carol": (False, True, "offline")}, got
+    # Unblocked: heard again (what came meanwhile stays dropped).
+    c.cmd("back")
+    a.cmd("unblock carol")
+    a.wait_type("contact", 10, m, user="carol", blocked=False)
+    m = a.mark()
+    c.cmd("send alice now you see me")
+    a.wait(lambda e: e.get("type") == "chat" and e.get("message") == "now you see me", 15, m)
+    a.cmd("remove bob")
+    a.wait_type("contact", 10, m, user="bob", contact=False)
+    assert db_rows("alice", "SELECT * FROM contacts") == []
+    a.cmd("block alice")
+    a.wait(lambda e: e.get("type") == "error" and "is you" in e["message"], 10, m)
+
+
 if __name__ == "__main__":
     run(setup, teardown)

@@ -7,6 +7,7 @@ here, by pid or with that private server."""
 import os
 import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -177,6 +178,41 @@ def bob_typing_shows_in_alices_status_bar():
     took = time.monotonic() - last
     assert took <= 6.0, "cleared %.2fs after the last key" % took
     W.tmux.keys("bob", "C-u")
+
+
+def contacts_come_first_and_a_blocked_user_never_shows():
+    W.tmux.line("alice", "/add bob")
+    s = W.tmux.wait("alice", lambda s: re.search(r"│\s*contacts\s*$", s, re.M) and
+                    re.search(r"│\+bob\s*$", s, re.M), 10, "bob online in the contacts")
+    hank = W.peer("hank")
+    W.tmux.line("alice", "/block hank")
+    W.tmux.wait("alice", "hank: blocked", 10)
+    m = hank.mark()
+    hank.cmd("send alice psst from hank")
+    hank.wait_type("delivered", 15, m, to="alice")  # acknowledged, all the same
+    hank.cmd("typing alice")
+    hank.cmd("away hiding")
+    W.tmux.line("bob", "/msg alice bob after hank")
+    W.tmux.wait("alice", lambda s: any(re.match(r"^\d+\s+bob\s+1\s*$", l)
+                                       for l in left_pane(s)), 15, "bob's message")
+    time.sleep(1)
+    s = W.tmux.screen("alice")
+    assert "psst from hank" not in s and "hank is typing" not in s, s
+    assert not any("hank" in l for l in left_pane(s)), s
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(W.tmp, "data-alice", "hychat.db"),
+                         uri=True, timeout=5)
+    try:
+        assert db.execute("SELECT count(*) FROM messages WHERE sender = 'hank'").fetchone() \
+            == (0,)
+        assert db.execute("SELECT count(*) FROM conversations WHERE name = 'hank'").fetchone() \
+            == (0,)
+    finally:
+        db.close()
+    # Back as it was for the cases after this one.
+    W.tmux.line("alice", "/unblock hank")
+    W.tmux.line("alice", "/remove bob")
+    W.tmux.wait("alice", lambda s: not re.search(r"│\s*contacts\s*$", s, re.M), 10,
+                "no contacts")
 
 
 def a_direct_message_raises_an_unread_count_in_the_left_pane():
@@ -525,6 +561,7 @@ def teardown(_):
 CASES = [
     alice_types_in_general_and_bob_sees_it,
     bob_typing_shows_in_alices_status_bar,
+    contacts_come_first_and_a_blocked_user_never_shows,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,

@@ -193,6 +193,23 @@ describe('web UI', { timeout: 240000 }, () => {
     await page.getByTestId('message-input').fill('');
   });
 
+  test('contacts come first in the Peers tab, with their presence', async () => {
+    const page = S.page;
+    await page.getByTestId('tab-peers').click();
+    S.alice.cmd('add bob');
+    const first = page.locator('[data-testid="peer-list"] li').first();
+    await page.waitForFunction(() => {
+      const li = document.querySelector('[data-testid="peer-list"] li');
+      return li && li.dataset.conversation === 'bob' && li.classList.contains('contact') &&
+        li.querySelector('[data-testid="presence"]').title !== 'offline';
+    }, null, { timeout: T });
+    assert.equal(await first.getAttribute('data-conversation'), 'bob');
+    S.alice.cmd('remove bob');
+    await page.waitForFunction(() =>
+      !document.querySelector('[data-testid="peer-list"] li.contact'), null, { timeout: T });
+    await page.getByTestId('tab-channels').click();
+  });
+
   test('a reload keeps the session without a new login', async () => {
     const page = S.page;
     const since = S.alice.mark();
