@@ -316,6 +316,21 @@ on_contact(struct tui *t, struct json_object *o)
 	tui_dirty(t);
 }
 
+/* The answer to /whois. */
+static void
+on_whois(struct tui *t, struct json_object *o)
+{
+	const char *u = str_or(o, "user", "?"), *name = str_or(o, "display_name", "");
+	const char *status = str_or(o, "status_line", ""), *state = str_or(o, "state", "offline");
+	const char *msg = str_or(o, "message", "");
+
+	tui_line(t, TUI_MSG_SYSTEM, "%s%s%s%s: %s%s%s", u, name[0] ? " (" : "", name,
+	    name[0] ? ")" : "", state, msg[0] ? ", " : "", msg);
+	if (status[0] != '\0')
+		tui_line(t, TUI_MSG_SYSTEM, "%s: %s", u, status);
+	tui_dirty(t);
+}
+
 /* Someone started or stopped typing in a conversation. */
 static void
 on_typing(struct tui *t, struct json_object *o)
@@ -538,6 +553,7 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_TYPING] = on_typing,
 	[EVENT_CONTACTS] = on_contacts,
 	[EVENT_CONTACT] = on_contact,
+	[EVENT_WHOIS] = on_whois,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

@@ -485,7 +485,10 @@ function renderLists() {
       presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : pushed ? 'online' : 'offline';
     }
     const c = state.convs.get(n);
-    const li = listItem(n, n, c ? c.unread : 0, presence);
+    const label = p && p.display_name ? n + ' \u2014 ' + p.display_name : n;
+    const li = listItem(n, label, c ? c.unread : 0, presence);
+    if (p && p.status_line)
+      li.title = p.status_line;
     if (isContact(n))
       li.classList.add('contact');
     return li;

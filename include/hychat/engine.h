@@ -125,6 +125,9 @@ enum engine_contact_op {
 };
 int engine_contacts(struct engine *e);
 int engine_contact(struct engine *e, enum engine_contact_op op, const char *user);
+/* A whois event: user's display name and status line from the tracker,
+ * whether it lists them online, and their presence. */
+int engine_whois(struct engine *e, const char *user);
 /* set: without name, a settings event listing every setting (an answer);
  * with name alone, that one; with a value, changes it, saves the file and
  * tells every front end with a setting event (name, value). */

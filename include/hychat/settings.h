@@ -35,7 +35,9 @@
 	X(SETTING_HIGHLIGHT, "highlight", "", \
 	    "words, separated by blanks, that announce a message like your name does") \
 	X(SETTING_AUTO_AWAY, "auto-away", "0", "minutes without input before away (0: never)") \
-	X(SETTING_TYPING, "typing", "on", "on or off: tell the others when you are typing")
+	X(SETTING_TYPING, "typing", "on", "on or off: tell the others when you are typing") \
+	X(SETTING_NAME, "name", "", "your display name, kept by the tracker for the others") \
+	X(SETTING_STATUS, "status", "", "your status line, kept by the tracker for the others")
 
 #define SETTINGS_ENUM(id, name, def, help) id,
 enum setting_id {

@@ -175,6 +175,12 @@ run_unblock(struct engine *e, const char *ctx, int argc, char **argv)
 }
 
 static int
+run_whois(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_whois(e, argv[0]);
+}
+
+static int
 run_typing(struct engine *e, const char *ctx, int argc, char **argv)
 {
 	return engine_typing(e, argv[0]);
@@ -225,6 +231,8 @@ static const struct command commands[] = {
 	{ "block", 1, 1, 0, run_block, "USER",
 	    "drop a user's messages, typing and presence, telling them nothing" },
 	{ "unblock", 1, 1, 0, run_unblock, "USER", "take a user's messages again" },
+	{ "whois", 1, 1, 0, run_whois, "USER",
+	    "show a user's display name, status line and presence" },
 	{ "typing", 1, 1, 0, run_typing, "CONVERSATION",
 	    "tell the conversation you are typing (front ends call it on keys)" },
 	{ "set", 0, 2, 1, run_set, "[NAME [VALUE]]",

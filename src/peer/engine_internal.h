@@ -198,6 +198,11 @@ int engine_contact_blocked(const struct engine *e, const char *user);
 /* A contact, not blocked. */
 int engine_contact_is(const struct engine *e, const char *user);
 
+/* engine_profile.c */
+/* Sends the name and status settings to the tracker, if logged in; with
+ * always 0, only when one is set (at login). */
+void engine_profile_push(struct engine *e, int always);
+
 /* engine_settings.c */
 /* Takes cfg's settings (or makes the defaults). */
 void engine_settings_init(struct engine *e, const struct engine_config *cfg);

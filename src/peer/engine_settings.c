@@ -70,6 +70,8 @@ apply(struct engine *e, enum setting_id id)
 {
 	if (id == SETTING_AUTO_AWAY)
 		e->auto_away_ms = (uint64_t)settings_get_int(e->settings, id) * 60000;
+	else if (id == SETTING_NAME || id == SETTING_STATUS)
+		engine_profile_push(e, 1);
 }
 
 int

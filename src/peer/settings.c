@@ -48,6 +48,8 @@ static const struct {
 	{ SETTING_HIGHLIGHT, KIND_TEXT, 0, 0, NULL },
 	{ SETTING_AUTO_AWAY, KIND_NUMBER, 0, 10080, NULL },
 	{ SETTING_TYPING, KIND_SWITCH, 0, 0, NULL },
+	{ SETTING_NAME, KIND_TEXT, 0, 0, NULL },
+	{ SETTING_STATUS, KIND_TEXT, 0, 0, NULL },
 };
 
 static const struct setting_def *

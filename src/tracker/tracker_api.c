@@ -475,6 +475,7 @@ struct list_out {
 	struct buf *b;
 	size_t n;
 	const char *last; /* valid under the lock only */
+	const struct tracker *t;
 };
 
 static void
@@ -496,6 +497,7 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_str(b, p->pubkey);
 		buf_append_char(b, '"');
 	}
+	buf_append_str(b, tracker_profile_json(out->t, p->name));
 	buf_append_char(b, '}');
 	out->last = p->name;
 }
@@ -506,7 +508,7 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 	struct tracker *t = ctx;
 	char user[REG_NAME_MAX + 1], next[REG_NAME_MAX + 1] = "";
 	struct list_query lq = { .limit = t->cfg.page_max };
-	struct list_out out = { .b = &res->body };
+	struct list_out out = { .b = &res->body, .t = t };
 	int more = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
@@ -566,10 +568,12 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	if (channel[0] != '\0' && tracker_check_channel(channel, strlen(channel), canon, res) < 0)
 		return;
+	struct json_object *profile = json_object_new_object();
 	tracker_rd_lock(t);
 	int online = registry_user_info(t->reg, name, hy_now_ms(), &info);
 	if (channel[0] != '\0')
 		member = registry_is_member(t->reg, canon, name);
+	tracker_profile_add(t, profile, name);
 	tracker_unlock(t);
 	if (online < 0) {
 		/* The registry holds every user with a key or an address; the
@@ -577,10 +581,12 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 		int found = t->store->ops->user_hash(t->store, name, hash, &cause);
 		sodium_memzero(hash, sizeof(hash));
 		if (found < 0) {
+			json_object_put(profile);
 			tracker_store_failed(res, cause);
 			return;
 		}
 		if (found == 0) {
+			json_object_put(profile);
 			http_json_error(res, 404, "No such user");
 			return;
 		}
@@ -595,6 +601,9 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	if (info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
+	json_object_object_foreach(profile, key, val)
+	    json_object_object_add(r, key, json_object_get(val));
+	json_object_put(profile);
 	if (channel[0] != '\0') {
 		json_object_object_add(r, "channel", json_object_new_string(canon));
 		json_object_object_add(r, "member", json_object_new_boolean(member));
@@ -641,6 +650,7 @@ static const struct router_route tracker_routes[] = {
 	{ HTTP_GET, "/get-list", api_get_list },
 	{ HTTP_POST, "/get-list", api_get_list },
 	{ HTTP_GET, "/peers/:username", api_peer },
+	{ HTTP_POST, "/profile", tracker_api_profile },
 	{ HTTP_GET, "/channels", api_channels },
 	{ HTTP_GET, "/stats", api_stats },
 	{ HTTP_GET, NULL, NULL },
@@ -698,13 +708,16 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	atomic_init(&t->requests, 0);
 	t->guard = login_guard_new(&cfg->guard);
 	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
-	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0) {
+	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0 ||
+	    tracker_profiles_load(t, cause) < 0) {
+		tracker_profiles_free(t);
 		registry_free(t->reg);
 		login_guard_free(t->guard);
 		free(t);
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
+		tracker_profiles_free(t);
 		registry_free(t->reg);
 		login_guard_free(t->guard);
 		free(t);
@@ -728,6 +741,7 @@ tracker_free(struct tracker *t)
 	if (t == NULL)
 		return;
 	router_free(t->router);
+	tracker_profiles_free(t);
 	registry_free(t->reg);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);

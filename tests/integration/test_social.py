@@ -5,6 +5,7 @@ skipped; flags win over the file), typing notices (rate-limited, "active"
 then "stopped", cleared by the message, none with typing off) and contacts
 (listed, blocked users' messages, typing and presence dropped before they
 are stored)."""
+import json
 import os
 import shutil
 import sqlite3
@@ -14,8 +15,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import case, free_port, run  # noqa: E402
-from peer_harness import Peer, register, start_peer, start_tracker, stop_checked  # noqa: E402
+from hytest import case, free_port, request, run  # noqa: E402
+from peer_harness import Peer, login, register, start_peer, start_tracker, stop_checked  # noqa: E402
 
 S = {}
 PW = {"alice": "alice pw", "bob": "bob-s3cret", "carol": "carol pass"}
@@ -258,6 +259,46 @@ def a_blocked_users_messages_typing_and_presence_never_appear():
     assert db_rows("alice", "SELECT * FROM contacts") == []
     a.cmd("block alice")
     a.wait(lambda e: e.get("type") == "error" and "is you" in e["message"], 10, m)
+
+
+@case
+def profiles_are_kept_by_the_tracker_and_shown():
+    a, b = linked_pair()
+    m = a.mark()
+    a.cmd("/set name Alice Liddell")
+    a.cmd("/set status down the rabbit hole, Phát")
+    a.wait_type("setting", 10, m, name="status")
+    time.sleep(0.5)
+    m = b.mark()
+    b.cmd("@label=w whois alice")
+    ev = b.wait_type("whois", 10, m, label="w")
+    assert ev["display_name"] == "Alice Liddell", ev
+    assert ev["status_line"] == "down the rabbit hole, Phát", ev
+    assert ev["online"] is True and ev["state"] == "online", ev
+    b.cmd("@label=l list")
+    ev = b.wait_type("peer_list", 10, m, label="l")
+    alice = [p for p in ev["peers"] if p["username"] == "alice"][0]
+    assert alice["display_name"] == "Alice Liddell", alice
+    b.cmd("whois nosuchuser")
+    b.wait(lambda e: e.get("type") == "error" and "no such user" in e["message"], 10, m)
+    # The tracker checks what it keeps: bytes, length, and its owner.
+    tok = login(S["tport"], "carol", PW["carol"])
+    auth = {"Authorization": "Bearer " + tok}
+    for bad in ({"status_line": "x" * 141}, {"display_name": "a\u0007b"},
+                {"display_name": 5}, {"username": "alice", "status_line": "mine now"}):
+        status, _, body = request(S["tport"], "POST", "/profile", bad, auth)
+        assert status in (400, 403), (bad, status, body)
+    status, _, _ = request(S["tport"], "POST", "/profile", {"status_line": "x"})
+    assert status == 401, status
+    status, _, body = request(S["tport"], "GET", "/peers/alice", None, auth)
+    assert json.loads(body)["status_line"] == "down the rabbit hole, Phát", body
+    # Cleared with the empty value.
+    m = a.mark()
+    a.cmd('/set name ""')
+    a.wait_type("setting", 10, m, name="name", value="")
+    time.sleep(0.5)
+    status, _, body = request(S["tport"], "GET", "/peers/alice", None, auth)
+    assert json.loads(body)["display_name"] == "", body
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ static const struct good goods[] = {
 	{ "fingerprint bob", "fingerprint", 1, { "bob" } },
 	{ "typing bob", "typing", 1, { "bob" } },
 	{ "contacts", "contacts", 0, { NULL } },
+	{ "whois bob", "whois", 1, { "bob" } },
 	{ "add bob", "add", 1, { "bob" } },
 	{ "remove bob", "remove", 1, { "bob" } },
 	{ "block mallory", "block", 1, { "mallory" } },
