@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hychat/settings.h"
 #include "tui_internal.h"
 
 const char *
@@ -200,8 +201,11 @@ on_message(struct tui *t, struct json_object *o)
 			c->activity = 1;
 			c->mention |= m->mention;
 		}
-		if (c != cur && (!c->channel || m->mention))
+		if (c != cur && (!c->channel || m->mention)) {
 			tui_alert(t, c);
+			if (strcmp(engine_setting(t->e, SETTING_NOTIFY), "desktop") == 0)
+				tui_notify_desktop(t, c->name, m->from, m->text);
+		}
 	}
 	if (c->channel && c == cur && !m->outgoing) {
 		/* A sender the peer pane does not list joined since the last list. */

@@ -209,6 +209,9 @@ struct tui {
 void tui_dirty(struct tui *t);
 /* Bell and title for something that waits in c. */
 void tui_alert(struct tui *t, struct tui_conv *c);
+/* tui_notify.c: a desktop notification of text from `from` in conv,
+ * through notify-send; -1 if it is not installed or too many are out. */
+int tui_notify_desktop(struct tui *t, const char *conv, const char *from, const char *text);
 void tui_title(struct tui *t);
 /* Asks for the current conversation's peer list shortly. */
 void tui_refresh_soon(struct tui *t);

@@ -32,6 +32,7 @@ const state = {
   presence: new Map(), /* username -> {state, message}, pushed by the peer */
   typing: new Map(), /* conversation -> Set of usernames typing there */
   contacts: new Map(), /* username -> {contact, blocked}, the peer's list */
+  settings: {}, /* name -> value, from the peer's settings and setting events */
   typingSent: 0, /* when this tab last said the user types */
   current: null,
   tab: 'channels',
@@ -134,6 +135,7 @@ function connect() {
 function requestState() {
   send('conversations');
   send('contacts');
+  send('set');
   send('channels');
   send('list');
   openConversation(state.current || '#general');
@@ -206,6 +208,14 @@ const handlers = {
     if (ev.state !== 'offline' && !state.peers.has(ev.user))
       refreshPeers();
     renderLists();
+  },
+  /* The settings: notify and highlight matter here. */
+  settings(ev) {
+    for (const s of ev.settings)
+      state.settings[s.name] = s.value;
+  },
+  setting(ev) {
+    state.settings[ev.name] = ev.value;
   },
   /* The contact list, and one change to it: contacts first in Peers,
    * the blocked never listed. */
@@ -324,7 +334,51 @@ function message(ev) {
     if (c.unread > 0)
       scheduleMarkRead();
   }
+  if (!ev.outgoing && document.hidden && wanted(ev))
+    notifyDesktop(ev);
   renderLists();
+}
+
+/* Notifications: a direct message, or a channel message naming the user
+ * or a highlight word, while the tab is hidden, through the browser's
+ * Notification API once it is allowed (asked once, at the first click). */
+function mentions(text, word) {
+  if (!word)
+    return false;
+  const t = text.toLowerCase(), w = word.toLowerCase();
+  const wordChar = (ch) => /[A-Za-z0-9_]/.test(ch || '');
+  for (let i = t.indexOf(w); i >= 0; i = t.indexOf(w, i + 1))
+    if (!wordChar(t[i - 1]) && !wordChar(t[i + w.length]))
+      return true;
+  return false;
+}
+
+function wanted(ev) {
+  if (!isChannel(ev.conversation))
+    return true;
+  const words = (state.settings.highlight || '').split(/[ \t]+/).filter(Boolean);
+  return [state.username, ...words].some((w) => mentions(ev.message || '', w));
+}
+
+function notifyDesktop(ev) {
+  if (state.settings.notify === 'off' || typeof Notification === 'undefined' ||
+      Notification.permission !== 'granted')
+    return;
+  const title = isChannel(ev.conversation) ? ev.from + ' in ' + ev.conversation : ev.from;
+  const n = new Notification(title, { body: ev.message, tag: ev.conversation });
+  n.onclick = () => {
+    window.focus();
+    openConversation(ev.conversation);
+  };
+}
+
+function askNotifyOnce() {
+  const key = storeKey + ':notify-asked';
+  if (typeof Notification === 'undefined' || Notification.permission !== 'default' ||
+      localStorage.getItem(key))
+    return;
+  localStorage.setItem(key, '1');
+  Promise.resolve(Notification.requestPermission()).catch(() => {});
 }
 
 /* The peer pushes presence; the list of addresses is asked for when
@@ -634,6 +688,7 @@ function bind() {
 }
 
 function start() {
+  document.addEventListener('pointerdown', askNotifyOnce, { once: true });
   const saved = loadStore();
   bind();
   if (saved.tab)

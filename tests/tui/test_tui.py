@@ -215,6 +215,48 @@ def contacts_come_first_and_a_blocked_user_never_shows():
                 "no contacts")
 
 
+def desktop_notifications_and_highlight_words():
+    # A notify-send of our own that writes down what it was given.
+    bin_dir = os.path.join(W.tmp, "bin")
+    log = os.path.join(W.tmp, "notified")
+    os.makedirs(bin_dir, exist_ok=True)
+    fake = os.path.join(bin_dir, "notify-send")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\nfor a in \"$@\"; do printf '%%s|' \"$a\"; done >> %s\n"
+                "echo >> %s\n" % (log, log))
+    os.chmod(fake, 0o755)
+    W.client("gina", env="env PATH=%s:$PATH " % bin_dir)
+    W.tmux.wait("gina", "[#general]", 10)
+    W.tmux.line("gina", "/set notify desktop")
+    W.tmux.line("gina", "/set highlight deploy")
+    W.tmux.keys("gina", "M-2")
+    W.tmux.wait("gina", "[#broadcast]", 10)
+    W.tmux.line("bob", "/msg gina -rf is not an option")
+    W.tmux.line("alice", "time to DEPLOY now")
+    deadline = time.monotonic() + 15
+    got = ""
+    while time.monotonic() < deadline:
+        got = open(log).read() if os.path.exists(log) else ""
+        if got.count("\n") >= 2:
+            break
+        time.sleep(0.2)
+    lines = sorted(got.splitlines())
+    assert lines == ["--app-name=hychat|--|alice in #general|time to DEPLOY now|",
+                     "--app-name=hychat|--|bob|-rf is not an option|"], lines
+    # Off: nothing more runs (and the setting stays for the next start).
+    W.tmux.line("gina", "/set notify off")
+    W.tmux.line("bob", "/msg gina quiet now")
+    W.tmux.wait("gina", lambda s: any(re.match(r"^\d+\s+bob\s+\d+\s*$", l)
+                                      for l in left_pane(s)), 15, "bob's messages")
+    time.sleep(1)
+    assert open(log).read().count("\n") == 2
+    W.tmux.line("gina", "/quit")
+    W.tmux.wait("gina", "EXIT:0", 10)
+    conf = open(os.path.join(W.tmp, "data-gina", "config", "hychat", "hychat.conf")).read()
+    assert "notify = off" in conf and "highlight = deploy" in conf, conf
+    W.tmux.run("kill-session", "-t", "gina")
+
+
 def a_direct_message_raises_an_unread_count_in_the_left_pane():
     W.tmux.line("alice", "/msg bob psst, a secret")
     s = W.tmux.wait("bob", lambda s: any(re.match(r"^\d+\s+alice\s+1\s*$", l)
@@ -304,7 +346,8 @@ def a_pasted_block_is_one_message():
     i = next(k for k, l in enumerate(lines) if "<alice> first line" in l)
     assert "second line" in lines[i + 1] and "<alice>" not in lines[i + 1], s
     assert "third line" in lines[i + 2], s
-    assert s.count("<alice>") == 5, s  # hello, mention, colourless, Vietnamese, the block
+    # hello, the highlight, mention, colourless, Vietnamese, the block
+    assert s.count("<alice>") == 6, s
 
 
 def a_long_paste_asks_before_sending():
@@ -562,6 +605,7 @@ CASES = [
     alice_types_in_general_and_bob_sees_it,
     bob_typing_shows_in_alices_status_bar,
     contacts_come_first_and_a_blocked_user_never_shows,
+    desktop_notifications_and_highlight_words,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,

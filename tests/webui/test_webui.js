@@ -210,6 +210,41 @@ describe('web UI', { timeout: 240000 }, () => {
     await page.getByTestId('tab-channels').click();
   });
 
+  test('a hidden tab notifies a direct message and a highlight, once allowed', async () => {
+    const page = S.page;
+    await page.evaluate(() => {
+      window.__notes = [];
+      window.__realNotification = window.Notification;
+      class FakeNotification {
+        constructor(title, opts) { window.__notes.push({ title, body: opts.body }); }
+      }
+      FakeNotification.permission = 'granted';
+      FakeNotification.requestPermission = () => Promise.resolve('granted');
+      window.Notification = FakeNotification;
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    });
+    const since = S.alice.mark();
+    S.alice.cmd('set highlight deploy');
+    await S.alice.wait((e) => e.type === 'setting' && e.name === 'highlight',
+      { since, timeoutMs: T, what: 'the highlight setting' });
+    S.bob.cmd('send alice ping while hidden');
+    S.bob.cmd('sendchannel general nothing for you');
+    S.bob.cmd('sendchannel general we Deploy at noon');
+    await page.waitForFunction(() => window.__notes.length >= 2, null, { timeout: T });
+    await new Promise((r) => setTimeout(r, 500));
+    const notes = await page.evaluate(() => window.__notes);
+    assert.deepEqual(notes, [
+      { title: 'bob', body: 'ping while hidden' },
+      { title: 'bob in #general', body: 'we Deploy at noon' },
+    ]);
+    await page.evaluate(() => {
+      window.Notification = window.__realNotification;
+      delete document.hidden;
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    S.alice.cmd('set highlight ""');
+  });
+
   test('a reload keeps the session without a new login', async () => {
     const page = S.page;
     const since = S.alice.mark();
