@@ -320,6 +320,30 @@ on_contact(struct tui *t, struct json_object *o)
 	tui_dirty(t);
 }
 
+/* The answer to /set, and a setting changed here or in another window. */
+static void
+on_settings(struct tui *t, struct json_object *o)
+{
+	struct json_object *list;
+
+	if (!json_object_object_get_ex(o, "settings", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *s = json_object_array_get_idx(list, i);
+		tui_line(t, TUI_MSG_SYSTEM, "%s = %s  (%s)", str_or(s, "name", "?"),
+		    str_or(s, "value", ""), str_or(s, "help", ""));
+	}
+	tui_dirty(t);
+}
+
+static void
+on_setting(struct tui *t, struct json_object *o)
+{
+	tui_line(t, TUI_MSG_SYSTEM, "%s = %s", str_or(o, "name", "?"), str_or(o, "value", ""));
+	tui_dirty(t);
+}
+
 /* The answer to /whois. */
 static void
 on_whois(struct tui *t, struct json_object *o)
@@ -558,6 +582,8 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_CONTACTS] = on_contacts,
 	[EVENT_CONTACT] = on_contact,
 	[EVENT_WHOIS] = on_whois,
+	[EVENT_SETTINGS] = on_settings,
+	[EVENT_SETTING] = on_setting,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

@@ -254,6 +254,14 @@ def desktop_notifications_and_highlight_words():
     W.tmux.wait("gina", "EXIT:0", 10)
     conf = open(os.path.join(W.tmp, "data-gina", "config", "hychat", "hychat.conf")).read()
     assert "notify = off" in conf and "highlight = deploy" in conf, conf
+    # /set survives a restart.
+    W.tmux.run("kill-session", "-t", "gina")
+    W.client("gina", env="env PATH=%s:$PATH " % bin_dir)
+    W.tmux.wait("gina", "[#general]", 10)
+    W.tmux.line("gina", "/set highlight")
+    W.tmux.wait("gina", "highlight = deploy  (", 10)
+    W.tmux.line("gina", "/quit")
+    W.tmux.wait("gina", "EXIT:0", 10)
     W.tmux.run("kill-session", "-t", "gina")
 
 
