@@ -349,7 +349,7 @@ static void
 draw_right(struct tui *t, struct tui_conv *c)
 {
 	int h = t->rows - 3, x = t->cols - t->right_w, y = 1, w = t->right_w;
-	char line[96];
+	char line[160];
 
 	if (t->right_w == 0 || h <= 0)
 		return;
@@ -377,8 +377,10 @@ draw_right(struct tui *t, struct tui_conv *c)
 			                               : " ",
 			    1);
 			attrset(self ? A_BOLD : nick_attr(t, u));
-			snprintf(
-			    line, sizeof(line), "%s%s", u, p != NULL && p->away ? " (away)" : "");
+			snprintf(line, sizeof(line), "%s%s%s%s%s", u,
+			    p != NULL && p->display[0] ? " (" : "", p != NULL ? p->display : "",
+			    p != NULL && p->display[0] ? ")" : "",
+			    p != NULL && p->away ? " (away)" : "");
 			put_str(y, x + 1, line, w - 1);
 		}
 		return;
@@ -390,6 +392,10 @@ draw_right(struct tui *t, struct tui_conv *c)
 				p = &t->peers[k];
 		attrset(nick_attr(t, c->name));
 		put_str(y++, x, c->name, w);
+		if (p != NULL && p->display[0] != '\0') {
+			attrset(A_NORMAL);
+			put_str(y++, x, p->display, w);
+		}
 		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) : A_DIM);
 		if (p != NULL && p->online && p->away) {
 			snprintf(line, sizeof(line), "away%s%s", p->away_message[0] ? ": " : "",

@@ -127,6 +127,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->link = strcmp(str_or(p, "link", "down"), "up") == 0;
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
+		snprintf(peer->display, sizeof(peer->display), "%s", str_or(p, "display_name", ""));
 	}
 	if (tui_label_is(o, TUI_LABEL_SHOW)) {
 		struct buf b;

@@ -72,6 +72,8 @@ struct tui_msg {
 };
 
 /* A peer as the client knows it: from peer lists and link events. */
+#define TUI_DISPLAY_MAX 64 /* bytes of a display name kept */
+
 struct tui_peer {
 	char name[ENGINE_NAME_MAX + 1];
 	int online; /* listed by the tracker lately */
@@ -79,6 +81,7 @@ struct tui_peer {
 	int encrypted; /* of the link that is up */
 	int away; /* the engine's presence event said so */
 	char away_message[64];
+	char display[TUI_DISPLAY_MAX + 1]; /* the profile's name, from the tracker */
 };
 
 #define TUI_TYPING_MAX 4 /* typists named in the status bar */

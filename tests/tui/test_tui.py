@@ -265,6 +265,19 @@ def desktop_notifications_and_highlight_words():
     W.tmux.run("kill-session", "-t", "gina")
 
 
+def a_display_name_shows_in_the_member_list_and_whois():
+    W.tmux.line("alice", "/set name Al")
+    W.tmux.wait("alice", "name = Al", 10)
+    W.tmux.line("alice", "/set status at the tea party")
+    W.tmux.wait("alice", "status = at the tea party", 10)
+    time.sleep(0.5)
+    W.tmux.line("bob", "/who #general")
+    W.tmux.wait("bob", "+alice (Al)", 10)
+    W.tmux.line("bob", "/whois alice")
+    W.tmux.wait("bob", "alice (Al): online", 10)
+    W.tmux.wait("bob", "alice: at the tea party", 10)
+
+
 def a_direct_message_raises_an_unread_count_in_the_left_pane():
     W.tmux.line("alice", "/msg bob psst, a secret")
     s = W.tmux.wait("bob", lambda s: any(re.match(r"^\d+\s+alice\s+1\s*$", l)
@@ -614,6 +627,7 @@ CASES = [
     bob_typing_shows_in_alices_status_bar,
     contacts_come_first_and_a_blocked_user_never_shows,
     desktop_notifications_and_highlight_words,
+    a_display_name_shows_in_the_member_list_and_whois,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,
