@@ -195,6 +195,17 @@ const handlers = {
         if (m.id === ev.id)
           m.delivered = true;
   },
+  /* The other side read our messages up to this one. */
+  receipt(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.classList.add('seen');
+    const c = state.convs.get(ev.conversation);
+    if (c)
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.seen = true;
+  },
   history(ev) {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
@@ -570,6 +581,8 @@ function messageNode(m) {
     li.classList.add('outgoing');
   if (m.delivered)
     li.classList.add('delivered');
+  if (m.seen)
+    li.classList.add('seen');
   const time = el('time', 'time', formatTime(m.time));
   if (m.time)
     time.dateTime = m.time;

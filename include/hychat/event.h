@@ -45,6 +45,7 @@
 	X(EVENT_CONTACTS, "contacts", 1) \
 	X(EVENT_CONTACT, "contact", 0) \
 	X(EVENT_WHOIS, "whois", 1) \
+	X(EVENT_RECEIPT, "receipt", 0) \
 	X(EVENT_SYSTEM, "system", 0) \
 	X(EVENT_ERROR, "error", 1) \
 	X(EVENT_QUIT, "quit", 0)

@@ -36,6 +36,8 @@
 	    "words, separated by blanks, that announce a message like your name does") \
 	X(SETTING_AUTO_AWAY, "auto-away", "0", "minutes without input before away (0: never)") \
 	X(SETTING_TYPING, "typing", "on", "on or off: tell the others when you are typing") \
+	X(SETTING_RECEIPTS, "receipts", "on", \
+	    "on or off: tell the sender of a direct message when you have read it") \
 	X(SETTING_NAME, "name", "", "your display name, kept by the tracker for the others") \
 	X(SETTING_STATUS, "status", "", "your status line, kept by the tracker for the others")
 

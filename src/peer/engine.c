@@ -723,6 +723,7 @@ engine_read(struct engine *e, const char *conversation, long long upto)
 	event_add_int(ev, "upto", upto);
 	event_add_int(ev, "unread", history_unread(e->hist, conv));
 	event_emit(&e->bus, ev);
+	engine_receipt_send(e, conv, upto);
 	return 0;
 }
 

@@ -203,6 +203,12 @@ int engine_contact_is(const struct engine *e, const char *user);
  * always 0, only when one is set (at login). */
 void engine_profile_push(struct engine *e, int always);
 
+/* engine_receipts.c */
+/* The user read conv up to seq upto: a receipt to its peer. */
+void engine_receipt_send(struct engine *e, const char *conv, int64_t upto);
+/* {"type":"receipt","id":ID} from user. */
+void engine_receipt_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+
 /* engine_settings.c */
 /* Takes cfg's settings (or makes the defaults). */
 void engine_settings_init(struct engine *e, const struct engine_config *cfg);

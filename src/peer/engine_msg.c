@@ -779,6 +779,7 @@ static const struct {
 	{ "ack", recv_ack },
 	{ "presence", engine_presence_recv },
 	{ "typing", engine_typing_recv },
+	{ "receipt", engine_receipt_recv },
 };
 
 static void

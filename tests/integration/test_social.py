@@ -262,6 +262,31 @@ def a_blocked_users_messages_typing_and_presence_never_appear():
 
 
 @case
+def read_receipts_reach_the_sender_unless_off():
+    a, b = linked_pair()
+    m = b.mark()
+    b.cmd("send alice please read this")
+    sent = b.wait(lambda e: e.get("type") == "chat" and e.get("outgoing") and
+                  e.get("message") == "please read this", 10, m)
+    a.wait(lambda e: e.get("type") == "chat" and e.get("message") == "please read this", 15)
+    a.cmd("read bob")
+    ev = b.wait_type("receipt", 10, m, user="alice")
+    assert ev["id"] == sent["id"] and ev["conversation"] == "alice", ev
+    # Off: reading tells nobody.
+    ma = a.mark()
+    a.cmd("set receipts off")
+    a.wait_type("setting", 10, ma, name="receipts", value="off")
+    m = b.mark()
+    b.cmd("send alice and this one")
+    a.wait(lambda e: e.get("type") == "chat" and e.get("message") == "and this one", 15, ma)
+    a.cmd("read bob")
+    a.wait_type("read", 10, ma, conversation="bob")
+    time.sleep(1.5)
+    assert not b.events(m, "receipt"), b.events(m, "receipt")
+    a.cmd("set receipts on")
+
+
+@case
 def profiles_are_kept_by_the_tracker_and_shown():
     a, b = linked_pair()
     m = a.mark()

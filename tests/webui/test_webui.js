@@ -193,6 +193,17 @@ describe('web UI', { timeout: 240000 }, () => {
     await page.getByTestId('message-input').fill('');
   });
 
+  test('a message read by bob gets its second tick', async () => {
+    const page = S.page; /* bob's conversation is open */
+    const since = S.bob.mark();
+    await sendFromPage(page, 'read me, bob');
+    await S.bob.wait((e) => e.type === 'chat' && e.message === 'read me, bob',
+      { since, timeoutMs: T, what: 'the message' });
+    S.bob.cmd('read alice');
+    await page.waitForFunction(() => [...document.querySelectorAll('li.message.seen .text')]
+      .some((e) => e.textContent === 'read me, bob'), null, { timeout: T });
+  });
+
   test('contacts come first in the Peers tab, with their presence', async () => {
     const page = S.page;
     await page.getByTestId('tab-peers').click();
