@@ -128,7 +128,6 @@ struct engine {
 	struct engine_presence *presence; /* users we share a conversation with */
 	int away, auto_away; /* auto_away: set by the timer, undone by input */
 	char *away_message;
-	size_t contact_turn; /* the next contacts to look up */
 	uint64_t input_ms; /* the last input in any front end */
 	uint64_t auto_away_ms; /* 0: never */
 

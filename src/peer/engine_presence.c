@@ -13,7 +13,6 @@
 #include "hychat/util.h"
 
 #define PRESENCE_MESSAGE_MAX 256 /* bytes of an away message kept */
-#define PRESENCE_CONTACT_LOOKUPS 16 /* offline contacts asked about a tick */
 
 #define PRESENCE_STATES(X) \
 	X(PRESENCE_OFFLINE, "offline") \
@@ -237,27 +236,6 @@ engine_input(struct engine *e)
 		engine_back(e);
 }
 
-/* Contacts not known online are asked about too, a few a tick in turn,
- * so that one who comes online is seen without any front end asking. */
-static void
-lookup_contacts(struct engine *e)
-{
-	const struct contact *all;
-	size_t n, asked = 0;
-
-	all = contacts_list(e->contacts, &n);
-	for (size_t k = 0; k < n && asked < PRESENCE_CONTACT_LOOKUPS; k++) {
-		const struct contact *c = &all[(e->contact_turn + k) % n];
-		struct engine_presence *p = find(e, c->user);
-		if (c->contact && !c->blocked && (p == NULL || p->state == PRESENCE_OFFLINE)) {
-			engine_lookup(e, c->user);
-			asked++;
-		}
-	}
-	if (n > 0)
-		e->contact_turn = (e->contact_turn + PRESENCE_CONTACT_LOOKUPS) % n;
-}
-
 void
 engine_presence_tick(struct engine *e)
 {
@@ -271,7 +249,6 @@ engine_presence_tick(struct engine *e)
 	for (struct engine_presence *p = e->presence; p != NULL; p = p->next)
 		if (p->state != PRESENCE_OFFLINE && p2p_net_link_state(e->net, p->user) < 0)
 			engine_lookup(e, p->user);
-	lookup_contacts(e);
 }
 
 const char *

@@ -19,7 +19,7 @@ from hytest import case, free_port, request, run  # noqa: E402
 from peer_harness import Peer, login, register, start_peer, start_tracker, stop_checked  # noqa: E402
 
 S = {}
-PW = {"alice": "alice pw", "bob": "bob-s3cret", "carol": "carol pass"}
+PW = {"alice": "alice pw", "bob": "bob-s3cret", "carol": "carol pass", "dave": "dave pw"}
 
 
 def setup():
@@ -259,6 +259,22 @@ def a_blocked_users_messages_typing_and_presence_never_appear():
     assert db_rows("alice", "SELECT * FROM contacts") == []
     a.cmd("block alice")
     a.wait(lambda e: e.get("type") == "error" and "is you" in e["message"], 10, m)
+
+
+@case
+def a_contact_coming_online_is_pushed_without_a_shared_conversation():
+    a, _ = linked_pair()
+    m = a.mark()
+    a.cmd("add dave")
+    a.wait_type("contact", 10, m, user="dave", contact=True)
+    d = peer("dave")
+    # The engine learns it from the tracker's lists on its own refresh
+    # (15 s); no front end asks anything.
+    ev = a.wait(lambda e: e.get("type") == "presence" and e.get("user") == "dave", 25, m)
+    assert ev["state"] == "online", ev
+    d.stop()
+    S["peers"].remove(d)
+    a.cmd("remove dave")
 
 
 @case
