@@ -21,6 +21,7 @@
 #include "hychat/command.h"
 #include "hychat/event.h"
 #include "hychat/log.h"
+#include "hychat/settings.h"
 #include "tui_internal.h"
 
 /* What a crash handler may write: no allocation, no stdio. */
@@ -155,7 +156,7 @@ tui_title(struct tui *t)
 void
 tui_alert(struct tui *t, struct tui_conv *c)
 {
-	if (!t->cfg.no_bell)
+	if (!t->cfg.no_bell && strcmp(engine_setting(t->e, SETTING_NOTIFY), "off") != 0)
 		beep();
 	tui_title(t);
 	(void)c;
@@ -230,6 +231,7 @@ on_start(uv_timer_t *timer)
 	/* The engine has started: its channels are known. */
 	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	engine_conversations(t->e);
+	engine_contacts(t->e);
 	tui_asked(t, &saved);
 	if (t->nconvs > 0 && !tui_conv_current(t)->loaded)
 		tui_conv_select(t, 0);
@@ -419,7 +421,8 @@ open_terminal(struct tui *t, char **cause)
 	define_key("\033[1;3C", TUI_KEY_ALT_RIGHT);
 	define_key("\033[1;5D", TUI_KEY_CTRL_LEFT);
 	define_key("\033[1;5C", TUI_KEY_CTRL_RIGHT);
-	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0');
+	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0') &&
+	    strcmp(engine_setting(t->e, SETTING_COLOR), "on") == 0;
 	if (t->color) {
 		start_color();
 		use_default_colors();
@@ -528,6 +531,7 @@ tui_free(struct tui *t)
 		tui_conv_free(t->convs[i]);
 	free(t->convs);
 	free(t->peers);
+	free(t->contacts);
 	tui_input_fini(&t->input);
 	if (t->password != NULL) {
 		explicit_bzero(t->password, strlen(t->password));

@@ -644,6 +644,8 @@ tui_key(struct tui *t, int key, int code)
 	/* Escape, then a key with no Alt binding: the two keys, as typed. */
 	if (meta)
 		tui_conv_newest(t);
-	if (printable(key, code))
+	if (printable(key, code)) {
 		tui_input_insert(&t->input, (wchar_t)key);
+		tui_typing_key(t);
+	}
 }

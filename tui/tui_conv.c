@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hychat/settings.h"
 #include "tui_internal.h"
 
 /* Order in the left pane: #general, #broadcast, other channels, then the
@@ -109,6 +110,25 @@ mentions(const char *text, const char *user)
 	return 0;
 }
 
+/* Whether text holds one of the highlight words (separated by blanks). */
+static int
+highlighted(const char *text, const char *words)
+{
+	char word[SETTINGS_VALUE_MAX + 1];
+
+	while (*words != '\0') {
+		size_t n = strcspn(words, " \t");
+		if (n > 0) {
+			snprintf(word, sizeof(word), "%.*s", (int)n, words);
+			if (mentions(text, word))
+				return 1;
+		}
+		words += n;
+		words += strspn(words, " \t");
+	}
+	return 0;
+}
+
 struct tui_msg *
 tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 {
@@ -136,7 +156,9 @@ tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 		memcpy(m->time, "--:--", TUI_TIME_LEN);
 	m->from = xstrdup(from);
 	m->text = xstrdup(text);
-	m->mention = !m->outgoing && conv[0] == '#' && mentions(text, engine_username(t->e));
+	m->mention = !m->outgoing && conv[0] == '#' &&
+	    (mentions(text, engine_username(t->e)) ||
+	        highlighted(text, engine_setting(t->e, SETTING_HIGHLIGHT)));
 	return m;
 }
 

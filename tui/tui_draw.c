@@ -317,16 +317,45 @@ draw_left(struct tui *t)
 	mvvline(1, t->left_w, ACS_VLINE, h);
 }
 
+/* The contacts first, each with a presence mark ('+' online, '~' away,
+ * blank offline); returns the next free row. */
+static int
+draw_contacts(struct tui *t, int x, int y, int w, int h)
+{
+	char line[96];
+
+	if (t->ncontacts == 0)
+		return y;
+	attrset(A_BOLD);
+	put_str(y++, x, "contacts", w);
+	for (size_t i = 0; i < t->ncontacts && y <= h; i++, y++) {
+		struct tui_peer *p = NULL;
+		for (size_t k = 0; k < t->npeers; k++)
+			if (strcmp(t->peers[k].name, t->contacts[i]) == 0)
+				p = &t->peers[k];
+		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) | A_BOLD : A_DIM);
+		put_str(y, x, p == NULL || !p->online ? " " : p->away ? "~" : "+", 1);
+		attrset(p != NULL && p->online ? nick_attr(t, t->contacts[i]) : A_DIM);
+		snprintf(line, sizeof(line), "%s%s", t->contacts[i],
+		    p == NULL || !p->online ? " (offline)"
+		        : p->away           ? " (away)"
+		                            : "");
+		put_str(y, x + 1, line, w - 1);
+	}
+	return y + 1;
+}
+
 static void
 draw_right(struct tui *t, struct tui_conv *c)
 {
 	int h = t->rows - 3, x = t->cols - t->right_w, y = 1, w = t->right_w;
-	char line[96];
+	char line[160];
 
 	if (t->right_w == 0 || h <= 0)
 		return;
 	attrset(A_DIM);
 	mvvline(1, x - 1, ACS_VLINE, h);
+	y = draw_contacts(t, x, y, w, h);
 	if (c == NULL)
 		return;
 	if (c->channel) {
@@ -348,8 +377,10 @@ draw_right(struct tui *t, struct tui_conv *c)
 			                               : " ",
 			    1);
 			attrset(self ? A_BOLD : nick_attr(t, u));
-			snprintf(
-			    line, sizeof(line), "%s%s", u, p != NULL && p->away ? " (away)" : "");
+			snprintf(line, sizeof(line), "%s%s%s%s%s", u,
+			    p != NULL && p->display[0] ? " (" : "", p != NULL ? p->display : "",
+			    p != NULL && p->display[0] ? ")" : "",
+			    p != NULL && p->away ? " (away)" : "");
 			put_str(y, x + 1, line, w - 1);
 		}
 		return;
@@ -361,6 +392,10 @@ draw_right(struct tui *t, struct tui_conv *c)
 				p = &t->peers[k];
 		attrset(nick_attr(t, c->name));
 		put_str(y++, x, c->name, w);
+		if (p != NULL && p->display[0] != '\0') {
+			attrset(A_NORMAL);
+			put_str(y++, x, p->display, w);
+		}
 		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) : A_DIM);
 		if (p != NULL && p->online && p->away) {
 			snprintf(line, sizeof(line), "away%s%s", p->away_message[0] ? ": " : "",
@@ -494,6 +529,13 @@ draw_status(struct tui *t, struct tui_conv *c)
 		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
 	if (c != NULL && !c->follow)
 		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
+	if (c != NULL && c->ntyping > 0) {
+		buf_append_str(&b, " | ");
+		for (size_t i = 0; i < c->ntyping; i++)
+			buf_printf(&b, "%s%s", i > 0 ? ", " : "", c->typing[i]);
+		buf_append_str(
+		    &b, c->ntyping > 1 ? " are typing\xe2\x80\xa6" : " is typing\xe2\x80\xa6");
+	}
 	attrset(bar_attr(t));
 	put_str(y, 0, b.data, t->cols);
 	if (marker != NULL) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hychat/settings.h"
 #include "tui_internal.h"
 
 int
@@ -128,6 +129,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->link = strcmp(str_or(p, "link", "down"), "up") == 0;
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
+		snprintf(peer->display, sizeof(peer->display), "%s", str_or(p, "display_name", ""));
 	}
 	if (tui_label_user(o)) {
 		struct buf b;
@@ -202,8 +204,11 @@ on_message(struct tui *t, struct json_object *o)
 			c->activity = 1;
 			c->mention |= m->mention;
 		}
-		if (c != cur && (!c->channel || m->mention))
+		if (c != cur && (!c->channel || m->mention)) {
 			tui_alert(t, c);
+			if (strcmp(engine_setting(t->e, SETTING_NOTIFY), "desktop") == 0)
+				tui_notify_desktop(t, c->name, m->from, m->text);
+		}
 	}
 	if (c->channel && c == cur && !m->outgoing) {
 		/* A sender the peer pane does not list joined since the last list. */
@@ -243,6 +248,148 @@ on_presence(struct tui *t, struct json_object *o)
 	/* Someone came or went: the channel's member list changed with them. */
 	tui_refresh_soon(t);
 	tui_dirty(t);
+}
+
+/* Keeps user in the sorted contact list (in) or out of it. */
+static void
+set_contact(struct tui *t, const char *user, int in)
+{
+	size_t i = 0;
+
+	while (i < t->ncontacts && strcmp(t->contacts[i], user) < 0)
+		i++;
+	if (i < t->ncontacts && strcmp(t->contacts[i], user) == 0) {
+		if (!in)
+			memmove(&t->contacts[i], &t->contacts[i + 1],
+			    (--t->ncontacts - i) * sizeof(t->contacts[0]));
+		return;
+	}
+	if (!in || strlen(user) > HY_NAME_MAX)
+		return;
+	t->contacts = xrealloc(t->contacts, (t->ncontacts + 1) * sizeof(t->contacts[0]));
+	memmove(&t->contacts[i + 1], &t->contacts[i], (t->ncontacts - i) * sizeof(t->contacts[0]));
+	snprintf(t->contacts[i], sizeof(t->contacts[0]), "%s", user);
+	t->ncontacts++;
+}
+
+/* One contact's entry: in the list, and their presence as we know it. */
+static void
+take_contact(struct tui *t, struct json_object *o)
+{
+	const char *u = http_json_str(o, "user"), *state = str_or(o, "state", "offline");
+	struct json_object *v;
+	struct tui_peer *p;
+	int contact = json_object_object_get_ex(o, "contact", &v) && json_object_get_boolean(v);
+	int blocked = json_object_object_get_ex(o, "blocked", &v) && json_object_get_boolean(v);
+
+	if (u == NULL)
+		return;
+	set_contact(t, u, contact && !blocked);
+	if (contact && !blocked && (p = tui_peer_get(t, u)) != NULL) {
+		p->online = strcmp(state, "offline") != 0;
+		p->away = strcmp(state, "away") == 0;
+		snprintf(p->away_message, sizeof(p->away_message), "%s",
+		    p->away ? str_or(o, "message", "") : "");
+	}
+}
+
+static void
+on_contacts(struct tui *t, struct json_object *o)
+{
+	struct json_object *list;
+
+	t->ncontacts = 0;
+	if (json_object_object_get_ex(o, "contacts", &list) &&
+	    json_object_is_type(list, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			take_contact(t, json_object_array_get_idx(list, i));
+	tui_dirty(t);
+}
+
+static void
+on_contact(struct tui *t, struct json_object *o)
+{
+	const char *u = http_json_str(o, "user");
+	struct json_object *v;
+
+	take_contact(t, o);
+	if (u != NULL)
+		tui_line(t, TUI_MSG_SYSTEM, "%s: %s", u,
+		    json_object_object_get_ex(o, "blocked", &v) && json_object_get_boolean(v)
+		        ? "blocked"
+		        : json_object_object_get_ex(o, "contact", &v) && json_object_get_boolean(v)
+		        ? "a contact"
+		        : "not a contact");
+	tui_dirty(t);
+}
+
+/* The answer to /set, and a setting changed here or in another window. */
+static void
+on_settings(struct tui *t, struct json_object *o)
+{
+	struct json_object *list;
+
+	if (!json_object_object_get_ex(o, "settings", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *s = json_object_array_get_idx(list, i);
+		tui_line(t, TUI_MSG_SYSTEM, "%s = %s  (%s)", str_or(s, "name", "?"),
+		    str_or(s, "value", ""), str_or(s, "help", ""));
+	}
+	tui_dirty(t);
+}
+
+static void
+on_setting(struct tui *t, struct json_object *o)
+{
+	tui_line(t, TUI_MSG_SYSTEM, "%s = %s", str_or(o, "name", "?"), str_or(o, "value", ""));
+	tui_dirty(t);
+}
+
+/* The answer to /whois. */
+static void
+on_whois(struct tui *t, struct json_object *o)
+{
+	const char *u = str_or(o, "user", "?"), *name = str_or(o, "display_name", "");
+	const char *status = str_or(o, "status_line", ""), *state = str_or(o, "state", "offline");
+	const char *msg = str_or(o, "message", "");
+
+	tui_line(t, TUI_MSG_SYSTEM, "%s%s%s%s: %s%s%s", u, name[0] ? " (" : "", name,
+	    name[0] ? ")" : "", state, msg[0] ? ", " : "", msg);
+	if (status[0] != '\0')
+		tui_line(t, TUI_MSG_SYSTEM, "%s: %s", u, status);
+	tui_dirty(t);
+}
+
+/* Someone started or stopped typing in a conversation. */
+static void
+on_typing(struct tui *t, struct json_object *o)
+{
+	const char *u = http_json_str(o, "user"), *conv = http_json_str(o, "conversation");
+	struct tui_conv *c = conv != NULL ? tui_conv_find(t, conv) : NULL;
+	int active = strcmp(str_or(o, "state", ""), "active") == 0;
+	size_t i;
+
+	if (c == NULL || u == NULL)
+		return;
+	for (i = 0; i < c->ntyping && strcmp(c->typing[i], u) != 0; i++)
+		;
+	if (active && i == c->ntyping && c->ntyping < TUI_TYPING_MAX)
+		snprintf(c->typing[c->ntyping++], sizeof(c->typing[0]), "%s", u);
+	else if (!active && i < c->ntyping)
+		memmove(
+		    &c->typing[i], &c->typing[i + 1], (--c->ntyping - i) * sizeof(c->typing[0]));
+	tui_dirty(t);
+}
+
+void
+tui_typing_key(struct tui *t)
+{
+	struct tui_conv *c = t->nconvs > 0 ? tui_conv_current(t) : NULL;
+
+	if (c != NULL && t->mode == TUI_NORMAL && t->input.len > 0 && t->input.buf[0] != L'/')
+		engine_typing(t->e, c->name);
 }
 
 /* A conversation was read, here or in another front end. */
@@ -430,6 +577,12 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_HELP] = on_help,
 	[EVENT_READ] = on_read,
 	[EVENT_PRESENCE] = on_presence,
+	[EVENT_TYPING] = on_typing,
+	[EVENT_CONTACTS] = on_contacts,
+	[EVENT_CONTACT] = on_contact,
+	[EVENT_WHOIS] = on_whois,
+	[EVENT_SETTINGS] = on_settings,
+	[EVENT_SETTING] = on_setting,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

@@ -73,6 +73,8 @@ struct tui_msg {
 };
 
 /* A peer as the client knows it: from peer lists and link events. */
+#define TUI_DISPLAY_MAX 64 /* bytes of a display name kept */
+
 struct tui_peer {
 	char name[HY_NAME_MAX + 1];
 	int online; /* listed by the tracker lately */
@@ -80,7 +82,10 @@ struct tui_peer {
 	int encrypted; /* of the link that is up */
 	int away; /* the engine's presence event said so */
 	char away_message[64];
+	char display[TUI_DISPLAY_MAX + 1]; /* the profile's name, from the tracker */
 };
+
+#define TUI_TYPING_MAX 4 /* typists named in the status bar */
 
 struct tui_conv {
 	char name[HY_CHANNEL_MAX + 2]; /* "#channel" or a username */
@@ -107,6 +112,9 @@ struct tui_conv {
 	char (*members)[HY_NAME_MAX + 1];
 	size_t nmembers;
 	int listed;
+	/* Who is typing here now, as the engine's typing events say. */
+	char typing[TUI_TYPING_MAX][HY_NAME_MAX + 1];
+	size_t ntyping;
 	/* A direct conversation: the peer's key. */
 	char fingerprint[80];
 	char fp_source[16];
@@ -168,6 +176,9 @@ struct tui {
 	size_t nconvs, cur;
 	struct tui_peer *peers;
 	size_t npeers;
+	/* The user's contacts (not the blocked), sorted, from the engine. */
+	char (*contacts)[HY_NAME_MAX + 1];
+	size_t ncontacts;
 	char tracker[16];
 	int tracker_tls; /* as the last tracker event said */
 	int tracker_loopback;
@@ -201,6 +212,9 @@ struct tui {
 void tui_dirty(struct tui *t);
 /* Bell and title for something that waits in c. */
 void tui_alert(struct tui *t, struct tui_conv *c);
+/* tui_notify.c: a desktop notification of text from `from` in conv,
+ * through notify-send; -1 if it is not installed or too many are out. */
+int tui_notify_desktop(struct tui *t, const char *conv, const char *from, const char *text);
 void tui_title(struct tui *t);
 /* Asks for the current conversation's peer list shortly. */
 void tui_refresh_soon(struct tui *t);
@@ -230,6 +244,9 @@ void tui_event(const struct event *ev, void *arg);
 
 /* tui_conv.c */
 struct tui_conv *tui_conv_find(struct tui *t, const char *name);
+/* A key went into the input line: tell the current conversation the user
+ * is typing (the engine limits the notices). */
+void tui_typing_key(struct tui *t);
 struct tui_conv *tui_conv_get(struct tui *t, const char *name);
 struct tui_conv *tui_conv_current(struct tui *t);
 void tui_conv_select(struct tui *t, size_t i);

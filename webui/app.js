@@ -14,6 +14,7 @@ const BROADCAST = '#broadcast';
 const LIST_DEBOUNCE_MS = 300;
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 const FORBIDDEN = 403; /* an answer without this run's session cookie */
+const TYPING_SEND_MS = 1000; /* this tab's "typing" at most this often (the peer: 3 s) */
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
 const storeKey = 'hychat:' + cfg.web_port;
@@ -29,6 +30,10 @@ const state = {
   convs: new Map(), /* name -> {name, messages: Map(seq -> msg), unread} */
   peers: new Map(), /* username -> peer from peer_list */
   presence: new Map(), /* username -> {state, message}, pushed by the peer */
+  typing: new Map(), /* conversation -> Set of usernames typing there */
+  contacts: new Map(), /* username -> {contact, blocked}, the peer's list */
+  settings: {}, /* name -> value, from the peer's settings and setting events */
+  typingSent: 0, /* when this tab last said the user types */
   current: null,
   tab: 'channels',
   retryMs: RECONNECT_MIN_MS,
@@ -129,6 +134,8 @@ function connect() {
 
 function requestState() {
   send('conversations');
+  send('contacts');
+  send('set');
   send('channels');
   send('list');
   openConversation(state.current || '#general');
@@ -188,6 +195,17 @@ const handlers = {
         if (m.id === ev.id)
           m.delivered = true;
   },
+  /* The other side read our messages up to this one. */
+  receipt(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.classList.add('seen');
+    const c = state.convs.get(ev.conversation);
+    if (c)
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.seen = true;
+  },
   history(ev) {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
@@ -201,6 +219,41 @@ const handlers = {
     if (ev.state !== 'offline' && !state.peers.has(ev.user))
       refreshPeers();
     renderLists();
+  },
+  /* The settings: notify and highlight matter here. */
+  settings(ev) {
+    for (const s of ev.settings)
+      state.settings[s.name] = s.value;
+  },
+  setting(ev) {
+    state.settings[ev.name] = ev.value;
+  },
+  /* The contact list, and one change to it: contacts first in Peers,
+   * the blocked never listed. */
+  contacts(ev) {
+    state.contacts.clear();
+    for (const k of ev.contacts)
+      handlers.contact(k);
+  },
+  contact(ev) {
+    if (ev.contact || ev.blocked)
+      state.contacts.set(ev.user, { contact: ev.contact, blocked: ev.blocked });
+    else
+      state.contacts.delete(ev.user);
+    if (ev.contact && !ev.blocked && ev.state)
+      state.presence.set(ev.user, { state: ev.state, message: ev.message || '' });
+    renderLists();
+  },
+  /* Someone started or stopped typing; the peer times them out. */
+  typing(ev) {
+    let who = state.typing.get(ev.conversation);
+    if (!who)
+      state.typing.set(ev.conversation, who = new Set());
+    if (ev.state === 'active')
+      who.add(ev.user);
+    else
+      who.delete(ev.user);
+    renderTyping();
   },
   /* A conversation was read, in this tab or another front end. */
   read(ev) {
@@ -292,7 +345,51 @@ function message(ev) {
     if (c.unread > 0)
       scheduleMarkRead();
   }
+  if (!ev.outgoing && document.hidden && wanted(ev))
+    notifyDesktop(ev);
   renderLists();
+}
+
+/* Notifications: a direct message, or a channel message naming the user
+ * or a highlight word, while the tab is hidden, through the browser's
+ * Notification API once it is allowed (asked once, at the first click). */
+function mentions(text, word) {
+  if (!word)
+    return false;
+  const t = text.toLowerCase(), w = word.toLowerCase();
+  const wordChar = (ch) => /[A-Za-z0-9_]/.test(ch || '');
+  for (let i = t.indexOf(w); i >= 0; i = t.indexOf(w, i + 1))
+    if (!wordChar(t[i - 1]) && !wordChar(t[i + w.length]))
+      return true;
+  return false;
+}
+
+function wanted(ev) {
+  if (!isChannel(ev.conversation))
+    return true;
+  const words = (state.settings.highlight || '').split(/[ \t]+/).filter(Boolean);
+  return [state.username, ...words].some((w) => mentions(ev.message || '', w));
+}
+
+function notifyDesktop(ev) {
+  if (state.settings.notify === 'off' || typeof Notification === 'undefined' ||
+      Notification.permission !== 'granted')
+    return;
+  const title = isChannel(ev.conversation) ? ev.from + ' in ' + ev.conversation : ev.from;
+  const n = new Notification(title, { body: ev.message, tag: ev.conversation });
+  n.onclick = () => {
+    window.focus();
+    openConversation(ev.conversation);
+  };
+}
+
+function askNotifyOnce() {
+  const key = storeKey + ':notify-asked';
+  if (typeof Notification === 'undefined' || Notification.permission !== 'default' ||
+      localStorage.getItem(key))
+    return;
+  localStorage.setItem(key, '1');
+  Promise.resolve(Notification.requestPermission()).catch(() => {});
 }
 
 /* The peer pushes presence; the list of addresses is asked for when
@@ -333,6 +430,24 @@ function showChat() {
   showTab(state.tab);
 }
 
+function renderTyping() {
+  const who = [...(state.typing.get(state.current) || [])];
+  $('typing').textContent = who.length === 0 ? ''
+    : who.join(', ') + (who.length > 1 ? ' are typing\u2026' : ' is typing\u2026');
+}
+
+/* A key in the composer: the peer tells the conversation, at most once
+ * per 3 s; this tab asks at most once a second. */
+function typed() {
+  const text = $('message-input').value;
+  const now = Date.now();
+  if (!state.current || text === '' || text.startsWith('/') ||
+      now - state.typingSent < TYPING_SEND_MS)
+    return;
+  state.typingSent = now;
+  send('typing ' + state.current);
+}
+
 function setStatus(s) {
   const st = $('status');
   st.textContent = s;
@@ -363,6 +478,7 @@ function openConversation(name) {
   document.title = name + ' — hychat';
   renderMessages();
   renderLists();
+  renderTyping();
   saveStore();
   send('focus ' + name);
   send('history ' + name + ' ' + HISTORY_N);
@@ -405,8 +521,20 @@ function renderLists() {
   for (const n of state.convs.keys())
     if (!isChannel(n) && n !== state.username)
       names.add(n);
+  for (const [n, k] of state.contacts)
+    if (k.contact)
+      names.add(n);
+  const isContact = (n) => {
+    const k = state.contacts.get(n);
+    return k && k.contact && !k.blocked ? 1 : 0;
+  };
+  const blocked = (n) => {
+    const k = state.contacts.get(n);
+    return k && k.blocked;
+  };
   const pl = $('peer-list');
-  pl.replaceChildren(...[...names].sort().map((n) => {
+  pl.replaceChildren(...[...names].filter((n) => !blocked(n))
+    .sort((a, b) => isContact(b) - isContact(a) || a.localeCompare(b)).map((n) => {
     const p = state.peers.get(n);
     const pushed = state.presence.get(n);
     const presence = el('span', 'presence');
@@ -422,7 +550,13 @@ function renderLists() {
       presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : pushed ? 'online' : 'offline';
     }
     const c = state.convs.get(n);
-    return listItem(n, n, c ? c.unread : 0, presence);
+    const label = p && p.display_name ? n + ' \u2014 ' + p.display_name : n;
+    const li = listItem(n, label, c ? c.unread : 0, presence);
+    if (p && p.status_line)
+      li.title = p.status_line;
+    if (isContact(n))
+      li.classList.add('contact');
+    return li;
   }));
   const total = [...state.convs.values()].reduce((s, c) => s + (c.unread > 0 ? 1 : 0), 0);
   $('menu-button').classList.toggle('unread', total > 0);
@@ -447,6 +581,8 @@ function messageNode(m) {
     li.classList.add('outgoing');
   if (m.delivered)
     li.classList.add('delivered');
+  if (m.seen)
+    li.classList.add('seen');
   const time = el('time', 'time', formatTime(m.time));
   if (m.time)
     time.dateTime = m.time;
@@ -540,7 +676,10 @@ function bind() {
       submitMessage();
     }
   });
-  $('message-input').addEventListener('input', (e) => autosize(e.target));
+  $('message-input').addEventListener('input', (e) => {
+    autosize(e.target);
+    typed();
+  });
   $('tab-channels').addEventListener('click', () => showTab('channels'));
   $('tab-peers').addEventListener('click', () => showTab('peers'));
   $('menu-button').addEventListener('click', () => {
@@ -562,6 +701,7 @@ function bind() {
 }
 
 function start() {
+  document.addEventListener('pointerdown', askNotifyOnce, { once: true });
   const saved = loadStore();
   bind();
   if (saved.tab)

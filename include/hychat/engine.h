@@ -43,6 +43,10 @@ struct engine_config {
 	const char *password; /* log in at start; NULL: wait for "login" */
 	int allow_plaintext; /* talk to peers of the original, unencrypted protocol */
 	int auto_away_minutes; /* away after this long without input; 0: never */
+	/* The user's settings (settings.h), borrowed, and the file /set saves
+	 * them to; NULL: the defaults, and /set changes them for this run. */
+	struct settings *settings;
+	const char *settings_path;
 };
 
 struct engine;
@@ -118,6 +122,31 @@ int engine_back(struct engine *e);
 /* A front end saw the user type: resets the auto-away clock, and ends an
  * automatic away. */
 void engine_input(struct engine *e);
+/* The user is typing in conversation: a typing notice to its linked
+ * peers, at most one per ENGINE_TYPING_SEND_MS (engine_internal.h), none
+ * with the typing setting off. Call it on every keystroke. */
+int engine_typing(struct engine *e, const char *conversation);
+/* Contacts: a contacts event listing them with their presence (an
+ * answer); and the four changes, each kept in the database and told to
+ * every front end with a contact event. A blocked user's messages,
+ * typing and presence are dropped before they are stored or shown. */
+enum engine_contact_op {
+	ENGINE_CONTACT_ADD,
+	ENGINE_CONTACT_REMOVE,
+	ENGINE_CONTACT_BLOCK,
+	ENGINE_CONTACT_UNBLOCK
+};
+int engine_contacts(struct engine *e);
+int engine_contact(struct engine *e, enum engine_contact_op op, const char *user);
+/* A whois event: user's display name and status line from the tracker,
+ * whether it lists them online, and their presence. */
+int engine_whois(struct engine *e, const char *user);
+/* set: without name, a settings event listing every setting (an answer);
+ * with name alone, that one; with a value, changes it, saves the file and
+ * tells every front end with a setting event (name, value). */
+int engine_set(struct engine *e, const char *name, const char *value);
+/* A setting's value now (settings.h's ids), for the front ends. */
+const char *engine_setting(const struct engine *e, int id);
 void engine_quit(struct engine *e);
 
 #endif

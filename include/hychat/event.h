@@ -39,6 +39,13 @@
 	X(EVENT_HELP, "help", 1) \
 	X(EVENT_READ, "read", 0) \
 	X(EVENT_PRESENCE, "presence", 0) \
+	X(EVENT_SETTINGS, "settings", 1) \
+	X(EVENT_SETTING, "setting", 0) \
+	X(EVENT_TYPING, "typing", 0) \
+	X(EVENT_CONTACTS, "contacts", 1) \
+	X(EVENT_CONTACT, "contact", 0) \
+	X(EVENT_WHOIS, "whois", 1) \
+	X(EVENT_RECEIPT, "receipt", 0) \
 	X(EVENT_SYSTEM, "system", 0) \
 	X(EVENT_ERROR, "error", 1) \
 	X(EVENT_QUIT, "quit", 0)

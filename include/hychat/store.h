@@ -42,6 +42,14 @@ struct store_ops {
 	int (*each_pubkey)(struct store *st,
 	    void (*fn)(const char *name, const uint8_t *key, size_t len, void *arg), void *arg,
 	    char **cause);
+	/* Profiles; both optional (NULL: the tracker keeps them in memory
+	 * only). Sets name's display name and status line ("" for none). */
+	int (*profile_set)(struct store *st, const char *name, const char *display,
+	    const char *status, char **cause);
+	/* Calls fn for every stored profile. */
+	int (*each_profile)(struct store *st,
+	    void (*fn)(const char *name, const char *display, const char *status, void *arg),
+	    void *arg, char **cause);
 };
 
 /* Every backend's handle starts with this. */

@@ -132,6 +132,54 @@ run_back(struct engine *e, const char *ctx, int argc, char **argv)
 	return engine_back(e);
 }
 
+static int
+run_contacts(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_contacts(e);
+}
+
+static int
+run_add(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_contact(e, ENGINE_CONTACT_ADD, argv[0]);
+}
+
+static int
+run_remove(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_contact(e, ENGINE_CONTACT_REMOVE, argv[0]);
+}
+
+static int
+run_block(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_contact(e, ENGINE_CONTACT_BLOCK, argv[0]);
+}
+
+static int
+run_unblock(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_contact(e, ENGINE_CONTACT_UNBLOCK, argv[0]);
+}
+
+static int
+run_whois(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_whois(e, argv[0]);
+}
+
+static int
+run_typing(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_typing(e, argv[0]);
+}
+
+static int
+run_set(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_set(e, argc > 0 ? argv[0] : NULL, argc > 1 ? argv[1] : NULL);
+}
+
 static int run_help(struct engine *e, const char *ctx, int argc, char **argv);
 
 static int
@@ -169,6 +217,18 @@ static const struct command commands[] = {
 	    "show a key fingerprint to compare out of band" },
 	{ "away", 0, 1, COMMAND_REST, run_away, "[MESSAGE]", "tell the others you are away" },
 	{ "back", 0, 0, 0, run_back, "", "tell the others you are back" },
+	{ "contacts", 0, 0, 0, run_contacts, "", "list your contacts and blocked users" },
+	{ "add", 1, 1, 0, run_add, "USER", "add a user to your contacts" },
+	{ "remove", 1, 1, 0, run_remove, "USER", "remove a user from your contacts" },
+	{ "block", 1, 1, 0, run_block, "USER",
+	    "drop a user's messages, typing and presence, telling them nothing" },
+	{ "unblock", 1, 1, 0, run_unblock, "USER", "take a user's messages again" },
+	{ "whois", 1, 1, 0, run_whois, "USER",
+	    "show a user's display name, status line and presence" },
+	{ "typing", 1, 1, 0, run_typing, "CONVERSATION",
+	    "tell the conversation you are typing (front ends call it on keys)" },
+	{ "set", 0, 2, 1, run_set, "[NAME [VALUE]]",
+	    "list the settings, show one, or change one and save it" },
 	{ "help", 0, 1, 0, run_help, "[COMMAND]", "list the commands, or explain one" },
 	{ "quit", 0, 1, COMMAND_REST, run_quit, "[MESSAGE]", "leave the tracker and exit" },
 };

@@ -284,7 +284,8 @@ open_storage(struct engine *e, char **cause)
 	e->db = peerdb_open(path, e->loop, cause);
 	free(path);
 	if (e->db == NULL || (e->hist = history_new(e->db, cause)) == NULL ||
-	    (e->outbox = outbox_new(e->db, cause)) == NULL)
+	    (e->outbox = outbox_new(e->db, cause)) == NULL ||
+	    (e->contacts = contacts_open(e->db, cause)) == NULL)
 		return -1;
 	return 0;
 }
@@ -357,6 +358,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	e->allow_plaintext = cfg->allow_plaintext;
 	e->auto_away_ms = cfg->auto_away_minutes > 0 ? (uint64_t)cfg->auto_away_minutes * 60000 : 0;
 	e->input_ms = hy_now_ms();
+	engine_settings_init(e, cfg);
 	e->listen_host =
 	    xstrdup(cfg->listen_host != NULL ? cfg->listen_host : ENGINE_DEFAULT_LISTEN);
 	e->data_dir =
@@ -406,6 +408,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	init_timer(e, &e->members_retry);
 	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
 	engine_resume_channels(e);
+	init_timer(e, &e->typing_timer);
 	return e;
 }
 
@@ -534,6 +537,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->refresh);
 	close_timer(e, &e->members_retry);
 	drop_links(e);
+	close_timer(e, &e->typing_timer);
 	if (e->ts == ENGINE_ONLINE) {
 		uv_timer_start(&e->grace, on_grace, ENGINE_QUIT_GRACE_MS, 0);
 		engine_tracker_call(e, TRACKER_POST, "/logout", NULL, logged_out, NULL);
@@ -560,11 +564,14 @@ engine_free(struct engine *e)
 	engine_tracker_free_calls(e);
 	engine_free_acks(e);
 	engine_presence_free(e);
+	engine_settings_free(e);
+	engine_typing_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;
 		channel_free(c);
 	}
+	contacts_free(e->contacts);
 	outbox_free(e->outbox);
 	history_free(e->hist);
 	peerdb_close(e->db);
@@ -763,6 +770,7 @@ engine_read(struct engine *e, const char *conversation, long long upto)
 	event_add_int(ev, "upto", upto);
 	event_add_int(ev, "unread", history_unread(e->hist, conv));
 	event_emit(&e->bus, ev);
+	engine_receipt_send(e, conv, upto);
 	return 0;
 }
 

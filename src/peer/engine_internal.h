@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "hychat/contacts.h"
 #include "hychat/engine.h"
 #include "hychat/event.h"
 #include "hychat/history.h"
@@ -28,6 +29,10 @@
 #define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
 #define ENGINE_CHANNEL_PAGES_MAX 100 /* pages of /channels one "channels" follows */
+#define ENGINE_TYPING_SEND_MS 3000 /* one notice a conversation this often */
+#define ENGINE_TYPING_IDLE_MS 6000 /* after the last notice: stopped */
+#define ENGINE_TYPING_TICK_MS 100 /* how often "stopped" is looked for */
+#define ENGINE_TYPING_MAX 1024 /* typers (and conversations typed in) kept */
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also
@@ -96,6 +101,7 @@ struct engine {
 	struct peerdb *db;
 	struct history *hist;
 	struct outbox *outbox;
+	struct contacts *contacts;
 	struct p2p_net *net;
 	struct tracker_client *tc;
 
@@ -123,6 +129,15 @@ struct engine {
 	char *away_message;
 	uint64_t input_ms; /* the last input in any front end */
 	uint64_t auto_away_ms; /* 0: never */
+
+	/* Typing (engine_typing.c): who types where, and our last notices. */
+	struct engine_typing *typing, *typing_sent;
+	uv_timer_t typing_timer;
+
+	/* Settings (engine_settings.c). */
+	struct settings *settings;
+	int own_settings; /* made here: freed with the engine */
+	char *settings_path; /* NULL: not saved */
 };
 
 /* engine.c */
@@ -172,6 +187,42 @@ void engine_presence_recv(struct engine *e, const char *user, int encrypted, str
  * online without a link. */
 void engine_presence_tick(struct engine *e);
 void engine_presence_free(struct engine *e);
+/* user's state as the front ends were told ("online", "away",
+ * "offline"), with the away message in *message. */
+const char *engine_presence_state(const struct engine *e, const char *user, const char **message);
+/* user is blocked: shown offline once, then forgotten. */
+void engine_presence_forget(struct engine *e, const char *user);
+
+/* engine_contacts.c */
+int engine_contact_blocked(const struct engine *e, const char *user);
+/* A contact, not blocked. */
+int engine_contact_is(const struct engine *e, const char *user);
+
+/* engine_profile.c */
+/* Sends the name and status settings to the tracker, if logged in; with
+ * always 0, only when one is set (at login). */
+void engine_profile_push(struct engine *e, int always);
+
+/* engine_receipts.c */
+/* The user read conv up to seq upto: a receipt to its peer. */
+void engine_receipt_send(struct engine *e, const char *conv, int64_t upto);
+/* {"type":"receipt","id":ID} from user. */
+void engine_receipt_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+
+/* engine_settings.c */
+/* Takes cfg's settings (or makes the defaults). */
+void engine_settings_init(struct engine *e, const struct engine_config *cfg);
+void engine_settings_free(struct engine *e);
+
+/* engine_typing.c */
+/* {"type":"typing"} from user, with "channel" in a channel. */
+void engine_typing_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+/* A message m arrived from user: if they were typing there, stopped. */
+void engine_typing_message(struct engine *e, const char *user, struct json_object *m);
+/* We sent a message to conv: its receivers stopped showing us typing,
+ * so the next key may tell them at once. */
+void engine_typing_sent(struct engine *e, const char *conv);
+void engine_typing_free(struct engine *e);
 
 /* engine_msg.c */
 extern const struct p2p_net_ops engine_net_ops;

@@ -287,6 +287,7 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 		return -1;
 	m = build(e, "chat", "direct", text, action);
 	engine_set_last(e, user);
+	engine_typing_sent(e, user);
 	record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
 	deliver(e, user, m, json, len);
@@ -480,6 +481,7 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	m = build(e, "broadcast", name, text, action);
 	engine_set_last(e, conv);
 	/* Durable first: the history row and this one go in the same commit. */
+	engine_typing_sent(e, conv);
 	record(e, conv, m, 1, 1, NULL);
 	json = serialize(m, &len);
 	if (outbox_channel_put(e->outbox, name, http_json_str(m, "id"), json) < 0)
@@ -819,6 +821,8 @@ static const struct {
 	{ "broadcast", recv_broadcast },
 	{ "ack", recv_ack },
 	{ "presence", engine_presence_recv },
+	{ "typing", engine_typing_recv },
+	{ "receipt", engine_receipt_recv },
 };
 
 static void
@@ -829,6 +833,15 @@ net_message(void *arg, const char *user, int encrypted, struct json_object *m)
 
 	if (type == NULL)
 		return;
+	if (engine_contact_blocked(e, user)) {
+		/* Acknowledged, so that their outbox empties; nothing else. */
+		const char *id = http_json_str(m, "id");
+		if (encrypted && id != NULL && strlen(id) > 0 && strlen(id) <= ENGINE_ID_MAX &&
+		    (strcmp(type, "chat") == 0 || strcmp(type, "broadcast") == 0))
+			send_ack(e, user, id);
+		return;
+	}
+	engine_typing_message(e, user, m);
 	for (size_t i = 0; i < HY_ARRAY_LEN(receivers); i++) {
 		if (strcmp(receivers[i].type, type) == 0) {
 			receivers[i].fn(e, user, encrypted, m);

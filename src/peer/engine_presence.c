@@ -66,7 +66,7 @@ find(struct engine *e, const char *user)
 static int
 shares(struct engine *e, const char *user)
 {
-	if (history_last_seq(e->hist, user) > 0)
+	if (history_last_seq(e->hist, user) > 0 || engine_contact_is(e, user))
 		return 1;
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
 		if (engine_is_member(c, user))
@@ -92,6 +92,8 @@ set(struct engine *e, const char *user, enum presence_state state, const char *m
 	struct engine_presence *p = find(e, user);
 	char *copy;
 
+	if (engine_contact_blocked(e, user))
+		return;
 	if (p == NULL) {
 		if (state == PRESENCE_OFFLINE || !hy_name_valid(user, strlen(user)))
 			return;
@@ -246,6 +248,32 @@ engine_presence_tick(struct engine *e)
 	for (struct engine_presence *p = e->presence; p != NULL; p = p->next)
 		if (p->state != PRESENCE_OFFLINE && p2p_net_link_state(e->net, p->user) < 0)
 			engine_lookup(e, p->user);
+}
+
+const char *
+engine_presence_state(const struct engine *e, const char *user, const char **message)
+{
+	const struct engine_presence *p = find((struct engine *)e, user);
+
+	*message = p != NULL && p->message != NULL ? p->message : "";
+	return presence_names[p != NULL ? p->state : PRESENCE_OFFLINE];
+}
+
+void
+engine_presence_forget(struct engine *e, const char *user)
+{
+	struct engine_presence **pp, *p;
+
+	for (pp = &e->presence; (p = *pp) != NULL; pp = &p->next) {
+		if (strcmp(p->user, user) != 0)
+			continue;
+		*pp = p->next;
+		if (p->state != PRESENCE_OFFLINE)
+			emit(e, user, PRESENCE_OFFLINE, NULL);
+		free(p->message);
+		free(p);
+		return;
+	}
 }
 
 void

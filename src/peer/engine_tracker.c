@@ -259,6 +259,7 @@ on_login(int status, struct json_object *body, const char *err, void *arg)
 		e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
 		emit_login(e, 1, NULL);
 		submit_info(e);
+		engine_profile_push(e, 0);
 		release_waiting(e, 1, 0, NULL);
 		return;
 	}

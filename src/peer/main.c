@@ -14,6 +14,7 @@
 #include "hychat/engine.h"
 #include "hychat/headless.h"
 #include "hychat/log.h"
+#include "hychat/settings.h"
 #ifdef HYCHAT_TUI
 #include "hychat/tui.h"
 #endif
@@ -35,6 +36,7 @@ enum {
 	OPT_PASSWORD_FILE,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_AUTO_AWAY,
+	OPT_CONFIG,
 	OPT_HEADLESS,
 	OPT_LISTEN,
 	OPT_NO_BELL,
@@ -54,6 +56,7 @@ static const struct option options[] = {
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
 	{ "auto-away", required_argument, NULL, OPT_AUTO_AWAY },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "headless", no_argument, NULL, OPT_HEADLESS },
 	{ "no-bell", no_argument, NULL, OPT_NO_BELL },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -75,7 +78,7 @@ usage(FILE *f)
 	    "              [--allow-insecure-tracker]\n"
 	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
 	    "              [--headless] [--web [PORT]] [--web-listen ADDR:PORT] [--web-root DIR]\n"
-	    "              [--no-bell] [--verbose]\n"
+	    "              [--no-bell] [--config FILE] [--verbose]\n"
 	    "\n"
 	    "  --username USER       who this peer is (default $USER)\n"
 	    "  --peer-port PORT      the port other peers connect to (default: the first\n"
@@ -100,10 +103,43 @@ usage(FILE *f)
 	    "  --web [PORT]          serve the browser front end (default port: peer port + %d)\n"
 	    "  --web-listen ADDR:PORT  its address instead of %s (implies --web)\n"
 	    "  --web-root DIR        its files (default %s)\n"
+	    "  --config FILE         the settings file (default\n"
+	    "                        $XDG_CONFIG_HOME/hychat/hychat.conf); flags win over it\n"
 	    "  --verbose             debug logs on stderr\n"
 	    "  --help, --version\n",
 	    ENGINE_DEFAULT_PORT, ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN,
 	    WEBBRIDGE_PORT_OFFSET, WEBBRIDGE_DEFAULT_ADDR, webbridge_default_root());
+}
+
+static void
+settings_warn(void *arg, size_t line, const char *message)
+{
+	log_warn("%s:%zu: %s (line skipped)", (const char *)arg, line, message);
+}
+
+/* The settings file, then what the flags left unset taken from it. */
+static struct settings *
+load_settings(const char *path, struct engine_config *cfg, int username_flag)
+{
+	struct settings *s = settings_new();
+	char *cause = NULL;
+	const char *v;
+
+	if (path != NULL && settings_load(s, path, settings_warn, (void *)path, &cause) < 0) {
+		log_warn("%s: settings left at their defaults", cause);
+		free(cause);
+	}
+	if (!username_flag && (v = settings_get(s, SETTING_USERNAME))[0] != '\0')
+		cfg->username = v;
+	if (cfg->tracker_url == NULL && (v = settings_get(s, SETTING_TRACKER))[0] != '\0')
+		cfg->tracker_url = v;
+	if (cfg->peer_port == 0)
+		cfg->peer_port = (int)settings_get_int(s, SETTING_PEER_PORT);
+	if (cfg->auto_away_minutes == 0)
+		cfg->auto_away_minutes = (int)settings_get_int(s, SETTING_AUTO_AWAY);
+	cfg->settings = s;
+	cfg->settings_path = path;
+	return s;
 }
 
 static char *
@@ -170,7 +206,9 @@ main(int argc, char **argv)
 	char *password = NULL, *cause = NULL;
 	enum log_level level = LOG_INFO;
 	struct headless *h = NULL;
-	int headless = 0, no_bell = 0, need_login;
+	int headless = 0, no_bell = 0, need_login, username_flag = 0;
+	struct settings *settings;
+	char *settings_path = NULL;
 #ifdef HYCHAT_TUI
 	struct tui *tui = NULL;
 #endif
@@ -192,7 +230,14 @@ main(int argc, char **argv)
 		cfg.username = pw->pw_name; /* a container's root has no $USER */
 	while ((c = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_USERNAME: cfg.username = optarg; break;
+		case OPT_USERNAME:
+			cfg.username = optarg;
+			username_flag = 1;
+			break;
+		case OPT_CONFIG:
+			free(settings_path);
+			settings_path = xstrdup(optarg);
+			break;
 		case OPT_PEER_PORT:
 			cfg.peer_port = (int)log_flag_number("--peer-port", optarg, 1, 65535);
 			break;
@@ -246,6 +291,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (settings_path == NULL)
+		settings_path = settings_default_path();
+	settings = load_settings(settings_path, &cfg, username_flag);
 	if (cfg.username == NULL)
 		log_fatal(2, "--username is required: no $USER and no name for this uid");
 	log_init("hychat", level);
@@ -318,6 +366,8 @@ main(int argc, char **argv)
 #endif
 	webbridge_free(wb);
 	engine_free(m.engine);
+	settings_free(settings);
+	free(settings_path);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("loop closed with handles open");
 	return 0;

@@ -35,6 +35,11 @@ static const char *const store_migrations[] = {
 	"  name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
 	"  PRIMARY KEY (channel, name)) WITHOUT ROWID;"
 	"CREATE INDEX members_by_name ON members(name);",
+	/* 1 -> 2: profiles. */
+	"CREATE TABLE profiles ("
+	"  name TEXT PRIMARY KEY NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  display TEXT NOT NULL,"
+	"  status TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 #define STORE_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
@@ -58,7 +63,11 @@ static const char *const store_migrations[] = {
 	    "DELETE FROM channels WHERE name = ?1" \
 	    " AND NOT EXISTS (SELECT 1 FROM members WHERE channel = ?1)") \
 	X(MEMBERS_ALL, "SELECT channel, name FROM members ORDER BY channel, name") \
-	X(PUBKEYS_ALL, "SELECT name, pubkey FROM users WHERE pubkey IS NOT NULL")
+	X(PUBKEYS_ALL, "SELECT name, pubkey FROM users WHERE pubkey IS NOT NULL") \
+	X(PROFILE_SET, \
+	    "INSERT INTO profiles (name, display, status) VALUES (?1, ?2, ?3)" \
+	    " ON CONFLICT (name) DO UPDATE SET display = ?2, status = ?3") \
+	X(PROFILES_ALL, "SELECT name, display, status FROM profiles")
 
 enum store_stmt {
 #define STORE_STMT_ENUM(id, sql) ST_##id,
@@ -314,6 +323,44 @@ store_each_pubkey(struct store *base,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int
+store_profile_set(
+    struct store *base, const char *name, const char *display, const char *status, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_PROFILE_SET);
+	bind_text(q, 1, name);
+	bind_text(q, 2, display);
+	bind_text(q, 3, status);
+	int rc = exec_stmt(q);
+	if (rc != SQLITE_OK)
+		*cause = store_cause(s->db, "saving a profile");
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+store_each_profile(struct store *base,
+    void (*fn)(const char *name, const char *display, const char *status, void *arg), void *arg,
+    char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_PROFILES_ALL);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+		    (const char *)sqlite3_column_text(q, 2), arg);
+	if (rc != SQLITE_DONE)
+		*cause = store_cause(s->db, "reading profiles");
+	sqlite3_reset(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static const struct store_ops store_sqlite_ops = {
 	.close = store_close,
 	.user_add = store_user_add,
@@ -325,6 +372,8 @@ static const struct store_ops store_sqlite_ops = {
 	.leave = store_leave,
 	.each_member = store_each_member,
 	.each_pubkey = store_each_pubkey,
+	.profile_set = store_profile_set,
+	.each_profile = store_each_profile,
 };
 
 static int

@@ -484,6 +484,7 @@ struct list_out {
 	struct buf *b;
 	size_t n;
 	const char *last; /* valid under the lock only */
+	const struct tracker *t;
 };
 
 static void
@@ -510,6 +511,7 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_str(b, p->pubkey);
 		buf_append_char(b, '"');
 	}
+	buf_append_str(b, tracker_profile_json(out->t, p->name));
 	buf_append_char(b, '}');
 	out->last = p->name;
 }
@@ -520,7 +522,7 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 	struct tracker *t = ctx;
 	char user[HY_NAME_MAX + 1], next[HY_NAME_MAX + 1] = "";
 	struct list_query lq = { .limit = t->cfg.page_max };
-	struct list_out out = { .b = &res->body };
+	struct list_out out = { .b = &res->body, .t = t };
 	int more = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
@@ -581,10 +583,12 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	if (channel[0] != '\0' && tracker_check_channel(channel, strlen(channel), canon, res) < 0)
 		return;
+	struct json_object *profile = json_object_new_object();
 	tracker_rd_lock(t);
 	int online = registry_user_info(t->reg, name, hy_now_ms(), &info);
 	if (channel[0] != '\0')
 		member = registry_is_member(t->reg, canon, name);
+	tracker_profile_add(t, profile, name);
 	tracker_unlock(t);
 	if (online < 0) {
 		/* The registry holds every user with a key or an address; the
@@ -592,10 +596,12 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 		int found = t->store->ops->user_hash(t->store, name, hash, &cause);
 		sodium_memzero(hash, sizeof(hash));
 		if (found < 0) {
+			json_object_put(profile);
 			tracker_store_failed(res, cause);
 			return;
 		}
 		if (found == 0) {
+			json_object_put(profile);
 			http_json_error(res, 404, "No such user");
 			return;
 		}
@@ -610,6 +616,9 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	}
 	if (info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
+	json_object_object_foreach(profile, key, val)
+	    json_object_object_add(r, key, json_object_get(val));
+	json_object_put(profile);
 	if (channel[0] != '\0') {
 		json_object_object_add(r, "channel", json_object_new_string(canon));
 		json_object_object_add(r, "member", json_object_new_boolean(member));
@@ -656,6 +665,7 @@ static const struct router_route tracker_routes[] = {
 	{ HTTP_GET, "/get-list", api_get_list },
 	{ HTTP_POST, "/get-list", api_get_list },
 	{ HTTP_GET, "/peers/:username", api_peer },
+	{ HTTP_POST, "/profile", tracker_api_profile },
 	{ HTTP_GET, "/channels", api_channels },
 	{ HTTP_GET, "/stats", api_stats },
 	{ HTTP_GET, NULL, NULL },
@@ -714,7 +724,9 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	t->guard = login_guard_new(&cfg->guard);
 	uv_mutex_init(&t->jobs_lock);
 	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
-	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0) {
+	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0 ||
+	    tracker_profiles_load(t, cause) < 0) {
+		tracker_profiles_free(t);
 		registry_free(t->reg);
 		login_guard_free(t->guard);
 		uv_mutex_destroy(&t->jobs_lock);
@@ -722,6 +734,7 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
+		tracker_profiles_free(t);
 		registry_free(t->reg);
 		login_guard_free(t->guard);
 		uv_mutex_destroy(&t->jobs_lock);
@@ -746,6 +759,7 @@ tracker_free(struct tracker *t)
 	if (t == NULL)
 		return;
 	router_free(t->router);
+	tracker_profiles_free(t);
 	registry_free(t->reg);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);

@@ -29,6 +29,7 @@ struct tracker {
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
+	struct tracker_profiles *profiles; /* under lock (tracker_profile.c) */
 };
 
 static inline void
@@ -92,6 +93,19 @@ int tracker_check_peer_ip(
 /* The required "channel", canonicalised into out. */
 int tracker_field_channel(
     struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
+
+/* Profiles (tracker_profile.c). */
+#define TRACKER_PROFILE_NAME_MAX 64 /* bytes of a display name */
+#define TRACKER_PROFILE_STATUS_MAX 140 /* bytes of a status line */
+/* Loads the store's profiles; 0, or -1 with *cause. */
+int tracker_profiles_load(struct tracker *t, char **cause);
+void tracker_profiles_free(struct tracker *t);
+/* Under the lock: user's profile as a JSON fragment to put in an object
+ * (",\"display_name\":...,\"status_line\":..."), or "" without one; or added
+ * to o. */
+const char *tracker_profile_json(const struct tracker *t, const char *user);
+void tracker_profile_add(const struct tracker *t, struct json_object *o, const char *user);
+void tracker_api_profile(struct http_request *req, struct http_response *res, void *ctx);
 
 /* Account handlers, for the route table. */
 void tracker_api_register(struct http_request *req, struct http_response *res, void *ctx);

@@ -42,6 +42,8 @@ class Peer:
         args += list(extra)
         e = dict(os.environ)
         e.pop("HYCHAT_PASSWORD", None)
+        # Settings of its own, never the user's ~/.config.
+        e["XDG_CONFIG_HOME"] = os.path.join(data_dir, "config")
         if password is not None:
             e["HYCHAT_PASSWORD"] = password
         if env:

@@ -7,6 +7,7 @@ here, by pid or with that private server."""
 import os
 import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -92,6 +93,8 @@ class World:
         pwfile = os.path.join(self.tmp, "pw-" + user)
         with open(pwfile, "w") as f:
             f.write(PASSWORD + "\n")
+        env = "env XDG_CONFIG_HOME=%s " % os.path.join(data, "config") + \
+            env.replace("env ", "", 1)
         cmd = env + "%s --username %s --peer-port %d --listen 127.0.0.1 --tracker " \
               "http://127.0.0.1:%d --data-dir %s %s %s" % (
                   binary("hychat"), user, free_port(), self.tport, data,
@@ -156,6 +159,124 @@ def alice_types_in_general_and_bob_sees_it():
     s = W.tmux.wait("bob", "<alice> hello bob, this is alice")
     assert "[#general]" in s
     W.tmux.wait("alice", "<alice> hello bob, this is alice")
+
+
+def bob_typing_shows_in_alices_status_bar():
+    # Within 1 s of his first key...
+    t0 = time.monotonic()
+    W.tmux.type("bob", "h")
+    W.tmux.wait("alice", "bob is typing\u2026", 5)
+    took = time.monotonic() - t0
+    assert took <= 1.0, "shown after %.2fs" % took
+    # ...and while he types, a key a second for 4 s...
+    for ch in "ello":
+        time.sleep(1)
+        W.tmux.type("bob", ch)
+    last = time.monotonic()
+    assert "bob is typing\u2026" in W.tmux.screen("alice")
+    # ...gone within 6 s of his last one.
+    W.tmux.wait("alice", lambda s: "is typing" not in s, 10, "the typing notice gone")
+    took = time.monotonic() - last
+    assert took <= 6.0, "cleared %.2fs after the last key" % took
+    W.tmux.keys("bob", "C-u")
+
+
+def contacts_come_first_and_a_blocked_user_never_shows():
+    W.tmux.line("alice", "/add bob")
+    s = W.tmux.wait("alice", lambda s: re.search(r"│\s*contacts\s*$", s, re.M) and
+                    re.search(r"│\+bob\s*$", s, re.M), 10, "bob online in the contacts")
+    hank = W.peer("hank")
+    W.tmux.line("alice", "/block hank")
+    W.tmux.wait("alice", "hank: blocked", 10)
+    m = hank.mark()
+    hank.cmd("send alice psst from hank")
+    hank.wait_type("delivered", 15, m, to="alice")  # acknowledged, all the same
+    hank.cmd("typing alice")
+    hank.cmd("away hiding")
+    W.tmux.line("bob", "/msg alice bob after hank")
+    W.tmux.wait("alice", lambda s: any(re.match(r"^\d+\s+bob\s+1\s*$", l)
+                                       for l in left_pane(s)), 15, "bob's message")
+    time.sleep(1)
+    s = W.tmux.screen("alice")
+    assert "psst from hank" not in s and "hank is typing" not in s, s
+    assert not any("hank" in l for l in left_pane(s)), s
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(W.tmp, "data-alice", "hychat.db"),
+                         uri=True, timeout=5)
+    try:
+        assert db.execute("SELECT count(*) FROM messages WHERE sender = 'hank'").fetchone() \
+            == (0,)
+        assert db.execute("SELECT count(*) FROM conversations WHERE name = 'hank'").fetchone() \
+            == (0,)
+    finally:
+        db.close()
+    # Back as it was for the cases after this one.
+    W.tmux.line("alice", "/unblock hank")
+    W.tmux.line("alice", "/remove bob")
+    W.tmux.wait("alice", lambda s: not re.search(r"│\s*contacts\s*$", s, re.M), 10,
+                "no contacts")
+
+
+def desktop_notifications_and_highlight_words():
+    # A notify-send of our own that writes down what it was given.
+    bin_dir = os.path.join(W.tmp, "bin")
+    log = os.path.join(W.tmp, "notified")
+    os.makedirs(bin_dir, exist_ok=True)
+    fake = os.path.join(bin_dir, "notify-send")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\nfor a in \"$@\"; do printf '%%s|' \"$a\"; done >> %s\n"
+                "echo >> %s\n" % (log, log))
+    os.chmod(fake, 0o755)
+    W.client("gina", env="env PATH=%s:$PATH " % bin_dir)
+    W.tmux.wait("gina", "[#general]", 10)
+    W.tmux.line("gina", "/set notify desktop")
+    W.tmux.line("gina", "/set highlight deploy")
+    W.tmux.keys("gina", "M-2")
+    W.tmux.wait("gina", "[#broadcast]", 10)
+    W.tmux.line("bob", "/msg gina -rf is not an option")
+    W.tmux.line("alice", "time to DEPLOY now")
+    deadline = time.monotonic() + 15
+    got = ""
+    while time.monotonic() < deadline:
+        got = open(log).read() if os.path.exists(log) else ""
+        if got.count("\n") >= 2:
+            break
+        time.sleep(0.2)
+    lines = sorted(got.splitlines())
+    assert lines == ["--app-name=hychat|--|alice in #general|time to DEPLOY now|",
+                     "--app-name=hychat|--|bob|-rf is not an option|"], lines
+    # Off: nothing more runs (and the setting stays for the next start).
+    W.tmux.line("gina", "/set notify off")
+    W.tmux.line("bob", "/msg gina quiet now")
+    W.tmux.wait("gina", lambda s: any(re.match(r"^\d+\s+bob\s+\d+\s*$", l)
+                                      for l in left_pane(s)), 15, "bob's messages")
+    time.sleep(1)
+    assert open(log).read().count("\n") == 2
+    W.tmux.line("gina", "/quit")
+    W.tmux.wait("gina", "EXIT:0", 10)
+    conf = open(os.path.join(W.tmp, "data-gina", "config", "hychat", "hychat.conf")).read()
+    assert "notify = off" in conf and "highlight = deploy" in conf, conf
+    # /set survives a restart.
+    W.tmux.run("kill-session", "-t", "gina")
+    W.client("gina", env="env PATH=%s:$PATH " % bin_dir)
+    W.tmux.wait("gina", "[#general]", 10)
+    W.tmux.line("gina", "/set highlight")
+    W.tmux.wait("gina", "highlight = deploy  (", 10)
+    W.tmux.line("gina", "/quit")
+    W.tmux.wait("gina", "EXIT:0", 10)
+    W.tmux.run("kill-session", "-t", "gina")
+
+
+def a_display_name_shows_in_the_member_list_and_whois():
+    W.tmux.line("alice", "/set name Al")
+    W.tmux.wait("alice", "name = Al", 10)
+    W.tmux.line("alice", "/set status at the tea party")
+    W.tmux.wait("alice", "status = at the tea party", 10)
+    time.sleep(0.5)
+    W.tmux.line("bob", "/who #general")
+    W.tmux.wait("bob", "+alice (Al)", 10)
+    W.tmux.line("bob", "/whois alice")
+    W.tmux.wait("bob", "alice (Al): online", 10)
+    W.tmux.wait("bob", "alice: at the tea party", 10)
 
 
 def a_direct_message_raises_an_unread_count_in_the_left_pane():
@@ -247,7 +368,8 @@ def a_pasted_block_is_one_message():
     i = next(k for k, l in enumerate(lines) if "<alice> first line" in l)
     assert "second line" in lines[i + 1] and "<alice>" not in lines[i + 1], s
     assert "third line" in lines[i + 2], s
-    assert s.count("<alice>") == 5, s  # hello, mention, colourless, Vietnamese, the block
+    # hello, the highlight, mention, colourless, Vietnamese, the block
+    assert s.count("<alice>") == 6, s
 
 
 def a_long_paste_asks_before_sending():
@@ -531,6 +653,10 @@ def teardown(_):
 
 CASES = [
     alice_types_in_general_and_bob_sees_it,
+    bob_typing_shows_in_alices_status_bar,
+    contacts_come_first_and_a_blocked_user_never_shows,
+    desktop_notifications_and_highlight_words,
+    a_display_name_shows_in_the_member_list_and_whois,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,

@@ -87,7 +87,7 @@ test_new_database_is_private_versioned_and_in_wal_mode(void **state)
 
 	assert_int_equal(stat(d->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(query_int(d->db, "PRAGMA user_version"), 1);
+	assert_int_equal(query_int(d->db, "PRAGMA user_version"), 2);
 	st->ops->close(st);
 	sqlite3 *db;
 	sqlite3_stmt *q;
@@ -181,6 +181,36 @@ test_memberships_and_keys_survive_a_reopen(void **state)
 }
 
 static void
+profile_row(const char *name, const char *display, const char *status, void *arg)
+{
+	struct rows *r = arg;
+
+	snprintf(r->text[r->n++], sizeof(r->text[0]), "%s|%s|%s", name, display, status);
+}
+
+static void
+test_profiles_survive_a_reopen(void **state)
+{
+	struct dir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct rows rows = { 0 };
+	char *cause = NULL;
+
+	st->ops->user_add(st, "alice", "h", &cause);
+	assert_int_equal(st->ops->profile_set(st, "alice", "Alice", "away", &cause), 0);
+	assert_int_equal(st->ops->profile_set(st, "alice", "Alice L.", "", &cause), 0);
+	/* No account, no profile. */
+	assert_int_equal(st->ops->profile_set(st, "nobody", "N", "", &cause), -1);
+	free(cause);
+	st->ops->close(st);
+	st = open_ok(d->db);
+	assert_int_equal(st->ops->each_profile(st, profile_row, &rows, &cause), 0);
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.text[0], "alice|Alice L.|");
+	st->ops->close(st);
+}
+
+static void
 test_a_member_must_have_an_account(void **state)
 {
 	struct dir *d = *state;
@@ -243,6 +273,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_a_member_must_have_an_account, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profiles_survive_a_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_foreign_file_is_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
