@@ -377,6 +377,10 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		engine_free(e);
 		return NULL;
 	}
+	if (engine_mailbox_init(e, cause) < 0) { /* the first handle, if it succeeds */
+		engine_free(e);
+		return NULL;
+	}
 	for (size_t i = 0; i < HY_ARRAY_LEN(defaults); i++)
 		engine_channel_add(e, defaults[i]);
 	if (history_joined(e->hist, rejoin, e) < 0)
@@ -487,6 +491,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->relogin);
 	close_timer(e, &e->refresh);
 	close_timer(e, &e->members_retry);
+	engine_mailbox_stop(e);
 	p2p_net_free(e->net);
 	e->net = NULL;
 	if (e->ts == ENGINE_ONLINE) {
@@ -517,6 +522,7 @@ engine_free(struct engine *e)
 	engine_tracker_free_calls(e);
 	engine_free_acks(e);
 	engine_presence_free(e);
+	engine_mailbox_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

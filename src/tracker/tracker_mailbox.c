@@ -134,17 +134,45 @@ tracker_mailbox_sweep(struct tracker *t)
 	}
 }
 
-/* Decodes the body, base64 with surrounding white space allowed, into a
- * new buffer; -1 after the answer. */
+static int deposit_decode(
+    const char *b, size_t n, size_t max, struct http_response *res, uint8_t **blob, size_t *len);
+
+/* Decodes the body, base64 (bare with white space after it, or as a JSON
+ * string), into a new buffer; -1 after the answer. */
 static int
 deposit_blob(const struct tracker *t, const struct http_request *req, struct http_response *res,
     uint8_t **blob, size_t *len)
 {
 	const char *b = req->body;
 	size_t n = req->body_len, max = (size_t)t->cfg.mailbox.message_max;
+	struct json_object *str = NULL;
 
 	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == ' '))
 		n--;
+	if (n > 0 && b[0] == '"') {
+		/* the same, as one JSON string (what a JSON client sends) */
+		struct json_tokener *tok = json_tokener_new();
+		str = json_tokener_parse_ex(tok, b, (int)n);
+		int whole = json_tokener_get_error(tok) == json_tokener_success &&
+		    json_tokener_get_parse_end(tok) == n;
+		json_tokener_free(tok);
+		if (!whole || !json_object_is_type(str, json_type_string)) {
+			json_object_put(str);
+			http_json_error(res, 400, "The body must be the message in base64");
+			return -1;
+		}
+		b = json_object_get_string(str);
+		n = (size_t)json_object_get_string_len(str);
+	}
+	int rc = deposit_decode(b, n, max, res, blob, len);
+	json_object_put(str);
+	return rc;
+}
+
+static int
+deposit_decode(
+    const char *b, size_t n, size_t max, struct http_response *res, uint8_t **blob, size_t *len)
+{
 	if (n == 0) {
 		http_json_error(res, 400, "The body must be the message in base64");
 		return -1;
