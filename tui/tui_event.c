@@ -7,6 +7,8 @@
 
 #include "tui_internal.h"
 
+#include "hychat/delivery.h"
+
 const char *
 tui_json_str(struct json_object *o, const char *key)
 {
@@ -407,6 +409,30 @@ on_delivered(struct tui *t, struct json_object *o)
 	(void)o;
 }
 
+/* An own direct message moved: pending, stored at the tracker, delivered. */
+static void
+on_delivery(struct tui *t, struct json_object *o)
+{
+	const char *conv = tui_json_str(o, "conversation"), *id = tui_json_str(o, "id");
+	const char *state = str_or(o, "state", "");
+	struct tui_conv *c;
+
+	if (conv == NULL || id == NULL || (c = tui_conv_find(t, conv)) == NULL)
+		return;
+	for (size_t i = c->n; i-- > 0;) {
+		struct tui_msg *m = c->msgs[i];
+		if (m->id == NULL || strcmp(m->id, id) != 0)
+			continue;
+		for (int k = 0; k < DELIVERY_STATE_COUNT; k++)
+			if (strcmp(state, delivery_name((enum delivery_state)k)) == 0 &&
+			    k > m->delivery)
+				m->delivery = k;
+		m->wrap_width = 0; /* the prefix grew: wrap again */
+		tui_dirty(t);
+		return;
+	}
+}
+
 static void
 on_quit(struct tui *t, struct json_object *o)
 {
@@ -427,6 +453,7 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_CHAT] = on_message,
 	[EVENT_BROADCAST] = on_message,
 	[EVENT_DELIVERED] = on_delivered,
+	[EVENT_DELIVERY] = on_delivery,
 	[EVENT_HISTORY] = on_history,
 	[EVENT_SEARCH] = on_search,
 	[EVENT_LINK] = on_link,

@@ -188,6 +188,17 @@ const handlers = {
         if (m.id === ev.id)
           m.delivered = true;
   },
+  /* An own direct message moved: pending, stored at the tracker, delivered. */
+  delivery(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.dataset.delivery = ev.state;
+    const c = state.convs.get(ev.conversation);
+    if (c)
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.delivery = ev.state;
+  },
   history(ev) {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
@@ -447,6 +458,8 @@ function messageNode(m) {
     li.classList.add('outgoing');
   if (m.delivered)
     li.classList.add('delivered');
+  if (m.delivery)
+    li.dataset.delivery = m.delivery;
   const time = el('time', 'time', formatTime(m.time));
   if (m.time)
     time.dateTime = m.time;

@@ -658,6 +658,7 @@ emit_messages(struct engine *e, struct json_object *ev, const char *conv,
 		json_object_put(list);
 		return -1;
 	}
+	engine_mailbox_annotate(e, conv, list);
 	json_object_object_add(ev, "messages", list);
 	event_emit(&e->bus, ev);
 	return 0;

@@ -228,8 +228,8 @@ void engine_mailbox_acked(struct engine *e, const char *user, const char *id);
 void engine_mailbox_hint(struct engine *e, struct json_object *answer);
 /* Fetches, opens, takes in and deletes what the mailbox holds. */
 void engine_mailbox_fetch(struct engine *e);
-/* The recorded delivery state of a sent message (enum delivery_state),
- * or -1. */
-int engine_delivery_state(struct engine *e, const char *id);
+/* Adds "delivery", the state's name, to the own messages of a list of
+ * direct conversation conv's history that have one. */
+void engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list);
 
 #endif

@@ -71,6 +71,16 @@ struct engine_mailbox {
 
 static void emit_delivery(struct engine *e, const char *user, const char *id, int state);
 
+static const char *
+str_of(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
 /* Delivery marks. */
 
 static void
@@ -96,10 +106,21 @@ emit_delivery(struct engine *e, const char *user, const char *id, int state)
 	event_emit(&e->bus, ev);
 }
 
-int
-engine_delivery_state(struct engine *e, const char *id)
+void
+engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list)
 {
-	return e->mailbox != NULL && id != NULL ? delivery_get(e->mailbox->delivery, id) : -1;
+	if (e->mailbox == NULL || conv[0] == '#')
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *m = json_object_array_get_idx(list, i), *out;
+		const char *id = str_of(m, "id");
+		int state;
+		if (id == NULL || !json_object_object_get_ex(m, "outgoing", &out) ||
+		    !json_object_get_boolean(out) ||
+		    (state = delivery_get(e->mailbox->delivery, id)) < 0)
+			continue;
+		event_add_str(m, "delivery", delivery_name((enum delivery_state)state));
+	}
 }
 
 void
@@ -176,16 +197,6 @@ struct first_due {
 	struct json_object *msg;
 	int plain; /* entries skipped for a plaintext conversation */
 };
-
-static const char *
-str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static int
 find_due(const struct outbox_entry *en, void *arg)

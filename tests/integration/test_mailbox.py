@@ -304,6 +304,15 @@ def peer_offline_five_in_order_once():
         a.wait_type("delivery", 30, 0, id=i, state="delivered")
     time.sleep(1)
     assert len(chats(b, mark)) == 0, chats(b, mark)
+    # the states are kept: a history after a restart shows them
+    finish(a)
+    a = start("alice", port, d)
+    ma = a.mark()
+    a.cmd("history bob")
+    h = a.wait_type("history", 10, ma)
+    own = [m for m in h["messages"] if m.get("outgoing")]
+    assert [m["id"] for m in own] == ids, own
+    assert all(m["delivery"] == "delivered" for m in own), own
     finish(a, b)
 
 
