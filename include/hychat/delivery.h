@@ -8,6 +8,10 @@
 
 #include "hychat/peerdb.h"
 
+/* States kept: the oldest beyond are forgotten (shown without a mark),
+ * enforced every few thousand writes. */
+#define DELIVERY_KEEP 100000
+
 enum delivery_state {
 	DELIVERY_PENDING,
 	DELIVERY_STORED,

@@ -7,14 +7,20 @@
 #include "hychat/util.h"
 
 static const char delivery_schema[] = "CREATE TABLE IF NOT EXISTS delivery ("
-                                      "  msgid TEXT PRIMARY KEY NOT NULL,"
-                                      "  state INTEGER NOT NULL) WITHOUT ROWID;";
+                                      "  seq INTEGER PRIMARY KEY,"
+                                      "  msgid TEXT NOT NULL UNIQUE,"
+                                      "  state INTEGER NOT NULL);";
 
 /* Only forward: the conflict clause keeps the higher state. */
 static const char delivery_set_sql[] = "INSERT INTO delivery (msgid, state) VALUES (?1, ?2)"
                                        " ON CONFLICT (msgid) DO UPDATE SET state = excluded.state"
                                        " WHERE excluded.state > delivery.state";
 static const char delivery_get_sql[] = "SELECT state FROM delivery WHERE msgid = ?1";
+static const char delivery_trim_sql[] =
+    "DELETE FROM delivery WHERE seq <= (SELECT max(seq) FROM delivery) - ?1";
+
+/* Trimming costs an index walk: once per this many writes. */
+#define DELIVERY_TRIM_EVERY 4096
 
 static const char *const delivery_names[DELIVERY_STATE_COUNT] = {
 	[DELIVERY_PENDING] = "pending",
@@ -24,7 +30,8 @@ static const char *const delivery_names[DELIVERY_STATE_COUNT] = {
 
 struct delivery {
 	struct peerdb *db;
-	sqlite3_stmt *set, *get;
+	sqlite3_stmt *set, *get, *trim;
+	unsigned writes;
 };
 
 struct delivery *
@@ -37,7 +44,8 @@ delivery_new(struct peerdb *db, char **cause)
 	d = xcalloc(1, sizeof(*d));
 	d->db = db;
 	if ((d->set = peerdb_prepare(db, delivery_set_sql, cause)) == NULL ||
-	    (d->get = peerdb_prepare(db, delivery_get_sql, cause)) == NULL) {
+	    (d->get = peerdb_prepare(db, delivery_get_sql, cause)) == NULL ||
+	    (d->trim = peerdb_prepare(db, delivery_trim_sql, cause)) == NULL) {
 		free(d);
 		return NULL;
 	}
@@ -63,7 +71,16 @@ delivery_set(struct delivery *d, const char *id, enum delivery_state state)
 	sqlite3_clear_bindings(d->set);
 	if (rc != SQLITE_DONE)
 		return -1;
-	return sqlite3_changes(peerdb_handle(d->db)) > 0;
+	int changed = sqlite3_changes(peerdb_handle(d->db)) > 0;
+	if (++d->writes % DELIVERY_TRIM_EVERY == 0) {
+		sqlite3_reset(d->trim);
+		sqlite3_bind_int(d->trim, 1, DELIVERY_KEEP);
+		rc = sqlite3_step(d->trim);
+		sqlite3_reset(d->trim);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	return changed;
 }
 
 int

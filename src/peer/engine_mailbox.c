@@ -42,6 +42,9 @@ struct mb_user {
 	char name[ENGINE_NAME_MAX + 1];
 	int due; /* look at its outbox when the timer fires */
 	int busy; /* a lookup or a deposit is in flight */
+	/* ids the tracker refused for themselves (too large), NUL-separated:
+	 * skipped so that they do not hold up the ones after them */
+	struct buf refused;
 	struct mb_user *next;
 };
 
@@ -143,6 +146,7 @@ user_find(struct engine_mailbox *mb, const char *name, int add)
 		return NULL;
 	u = xcalloc(1, sizeof(*u));
 	snprintf(u->name, sizeof(u->name), "%s", name);
+	buf_init(&u->refused);
 	u->next = mb->users;
 	mb->users = u;
 	return u;
@@ -194,6 +198,7 @@ engine_mailbox_online(struct engine *e)
 /* The first outbox entry for a user that the mailbox should take. */
 struct first_due {
 	struct engine *e;
+	const struct buf *refused;
 	struct json_object *msg;
 	int plain; /* entries skipped for a plaintext conversation */
 };
@@ -206,6 +211,9 @@ find_due(const struct outbox_entry *en, void *arg)
 
 	if (delivery_get(f->e->mailbox->delivery, en->id) >= DELIVERY_STORED)
 		return 0;
+	for (size_t off = 0; off < f->refused->len; off += strlen(f->refused->data + off) + 1)
+		if (strcmp(f->refused->data + off, en->id) == 0)
+			return 0;
 	m = json_tokener_parse(en->payload);
 	if (m == NULL || !json_object_is_type(m, json_type_object) || str_of(m, "id") == NULL ||
 	    str_of(m, "message") == NULL) {
@@ -271,16 +279,21 @@ deposited(struct engine *e, int status, struct json_object *body, const char *er
 		return;
 	}
 	/* 507 "bob's mailbox is full", 413, 404: the sender is told, and the
-	 * message waits in the outbox for a link (or the next login). */
+	 * message waits in the outbox for a link (or the next login). One
+	 * too large for the mailbox does not hold up the next. */
 	event_error(&e->bus, "mailbox: a message to %s is not stored: %s", name,
 	    engine_tracker_message(body, err, status));
+	if (status == 413 && !e->stopping && known_peers_lookup(e->known, name, pk)) {
+		buf_append(&u->refused, sp + 1, strlen(sp + 1) + 1);
+		deposit_next(e, u, pk);
+	}
 }
 
 /* Deposits u's first entry not yet stored; the next goes when it is. */
 static void
 deposit_next(struct engine *e, struct mb_user *u, const uint8_t *pk)
 {
-	struct first_due f = { .e = e };
+	struct first_due f = { .e = e, .refused = &u->refused };
 	char path[MAILBOX_PATH_MAX], arg[ENGINE_NAME_MAX + ENGINE_ID_MAX + 2];
 	size_t len, blen;
 
@@ -731,6 +744,7 @@ engine_mailbox_free(struct engine *e)
 	while (mb->users != NULL) {
 		struct mb_user *u = mb->users;
 		mb->users = u->next;
+		buf_fini(&u->refused);
 		free(u);
 	}
 	for (size_t i = 0; i < mb->nitems; i++)

@@ -451,6 +451,23 @@ def peer_quota_full_told():
 
 
 @case
+def peer_too_large_does_not_hold_up_the_next():
+    port, tok, db, d = peers_world("large", ["--mailbox-message-max", "300"])
+    a = start("alice", port, d)
+    mark = a.mark()
+    a.cmd("send bob " + "x" * 400)
+    ev = a.wait(lambda e: e.get("type") == "error" and "too large" in e.get("message", ""),
+                20, mark, "the too-large error")
+    assert "a message to bob is not stored" in ev["message"], ev
+    ids, _ = send_stored(a, "bob", ["small enough"])
+    finish(a)
+    b = start("bob", port, d)
+    b.wait(lambda e: len(chats(b)) >= 1, 20, 0, "the small message")
+    assert [e["message"] for e in chats(b)] == ["small enough"], chats(b)
+    finish(b)
+
+
+@case
 def peer_ttl_expired():
     port, tok, db, d = peers_world("expiry", ["--mailbox-ttl", "2"])
     a = start("alice", port, d)
