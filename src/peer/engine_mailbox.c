@@ -2,8 +2,10 @@
  * the tracker's mailbox, and the delivery marks of every direct message.
  *
  * Depositing: a direct message goes through the outbox as always. When no
- * encrypted link to its recipient is up after a short wait (or at login,
- * for what a previous run left), each outbox entry not yet stored is
+ * encrypted link to its recipient is up, the tracker is asked whether the
+ * recipient is online: if not (or if no link comes after a short wait
+ * although it is), and at login for what a previous run left, each
+ * outbox entry not yet stored is
  * sealed (mailbox_seal.h) to the recipient's pinned key, or the key the
  * tracker publishes, pinned on first use, and deposited, one at a time
  * and in order. The entry stays in the outbox, marked stored, until an
@@ -164,22 +166,37 @@ arm_in(struct engine_mailbox *mb, uint64_t ms)
 	uv_timer_start(&mb->timer, on_timer, ms, 0);
 }
 
+static void user_checked(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *user);
+
+/* The tracker is asked at once whether user is online: if not, the
+ * messages go to the mailbox now; if so, a link gets MAILBOX_WAIT_MS. */
 void
 engine_mailbox_kick(struct engine *e, const char *user)
 {
 	struct engine_mailbox *mb = e->mailbox;
+	char path[MAILBOX_PATH_MAX];
+	struct mb_user *u;
 
-	if (mb == NULL || !engine_valid_user(user) || strcmp(user, e->username) == 0)
+	if (mb == NULL || e->stopping || !engine_valid_user(user) || strcmp(user, e->username) == 0)
 		return;
-	user_find(mb, user, 1)->due = 1;
-	arm_in(mb, MAILBOX_WAIT_MS);
+	u = user_find(mb, user, 1);
+	if (e->ts != ENGINE_ONLINE || u->busy) {
+		u->due = 1;
+		arm_in(mb, MAILBOX_WAIT_MS);
+		return;
+	}
+	snprintf(path, sizeof(path), "/peers/%s", user);
+	u->busy = 1;
+	engine_tracker_call(e, TRACKER_GET, path, NULL, user_checked, user);
 }
 
 void
 engine_mailbox_sent(struct engine *e, const char *user, const char *id)
 {
 	set_state(e, user, id, DELIVERY_PENDING);
-	engine_mailbox_kick(e, user);
+	if (e->net == NULL || p2p_net_link_state(e->net, user) != 1)
+		engine_mailbox_kick(e, user);
 }
 
 static void
@@ -358,6 +375,27 @@ key_looked_up(
 		break;
 	default: event_error(&e->bus, "mailbox: known_peers cannot be updated"); break;
 	}
+}
+
+/* The answer to a kick: offline, deposited now; online, a link is given
+ * its chance first. The key is pinned as by key_looked_up(). */
+static void
+user_checked(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *user)
+{
+	struct engine_mailbox *mb = e->mailbox;
+	struct tracker_peer p;
+	struct mb_user *u;
+
+	if (mb == NULL || (u = user_find(mb, user, 0)) == NULL)
+		return;
+	if (status == 200 && tracker_client_parse_peer(body, &p) == 0 && p.online && !e->stopping) {
+		u->busy = 0;
+		u->due = 1;
+		arm_in(mb, MAILBOX_WAIT_MS);
+		return;
+	}
+	key_looked_up(e, status, body, err, user);
 }
 
 static void
