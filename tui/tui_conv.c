@@ -14,6 +14,8 @@
 #include "hychat/settings.h"
 #include "tui_internal.h"
 
+#include "hychat/delivery.h"
+
 /* Order in the left pane: #general, #broadcast, other channels, then the
  * direct conversations, each group in order of arrival. */
 static int
@@ -72,6 +74,7 @@ tui_msg_free(struct tui_msg *m)
 		return;
 	free(m->from);
 	free(m->text);
+	free(m->id);
 	free(m);
 }
 
@@ -156,6 +159,15 @@ tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 		memcpy(m->time, "--:--", TUI_TIME_LEN);
 	m->from = xstrdup(from);
 	m->text = xstrdup(text);
+	m->delivery = -1;
+	if (m->outgoing && conv[0] != '#' && http_json_str(o, "id") != NULL) {
+		/* history has the state; a new line gets it from "delivery" events */
+		const char *state = http_json_str(o, "delivery");
+		m->id = xstrdup(http_json_str(o, "id"));
+		for (int i = 0; state != NULL && i < DELIVERY_STATE_COUNT; i++)
+			if (strcmp(state, delivery_name((enum delivery_state)i)) == 0)
+				m->delivery = i;
+	}
 	m->mention = !m->outgoing && conv[0] == '#' &&
 	    (mentions(text, engine_username(t->e)) ||
 	        highlighted(text, engine_setting(t->e, SETTING_HIGHLIGHT)));
@@ -261,6 +273,7 @@ tui_line(struct tui *t, enum tui_kind kind, const char *fmt, ...)
 	}
 	m = xcalloc(1, sizeof(*m));
 	m->kind = kind;
+	m->delivery = -1;
 	localtime_r(&now, &tm);
 	strftime(clock, sizeof(clock), "%H:%M", &tm);
 	memcpy(m->time, clock, TUI_TIME_LEN);

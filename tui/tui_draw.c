@@ -10,6 +10,8 @@
 
 #include "tui_internal.h"
 
+#include "hychat/delivery.h"
+
 enum {
 	PAIR_NICK = 1, /* 1 to NICK_COLORS */
 	NICK_COLORS = 6,
@@ -123,13 +125,20 @@ fill(int y, int x, int w, attr_t a)
 	mvhline(y, x, ' ', w);
 }
 
+/* Beside an own direct message: pending, stored at the tracker, delivered. */
+static const char *const delivery_marks[] = {
+	[DELIVERY_PENDING] = "\u2026",
+	[DELIVERY_STORED] = "\u2709",
+	[DELIVERY_DELIVERED] = "\u2713",
+};
+
 int
 tui_msg_prefix(const struct tui_msg *m)
 {
 	int nick = m->from != NULL ? tui_text_width(m->from, strlen(m->from)) : 0;
 
 	switch (m->kind) {
-	case TUI_MSG_CHAT: return TUI_TIME_LEN + 1 + nick + 3;
+	case TUI_MSG_CHAT: return TUI_TIME_LEN + 1 + (m->delivery >= 0 ? 2 : 0) + nick + 3;
 	case TUI_MSG_ACTION: return TUI_TIME_LEN + 1 + 2 + nick + 1;
 	default: return TUI_TIME_LEN + 1 + 4;
 	}
@@ -144,6 +153,10 @@ draw_prefix(struct tui *t, const struct tui_msg *m, int y)
 	x += put_str(y, x, m->time, TUI_TIME_LEN) + 1;
 	switch (m->kind) {
 	case TUI_MSG_CHAT:
+		if (m->delivery >= 0 && m->delivery < (int)HY_ARRAY_LEN(delivery_marks)) {
+			attrset(m->delivery == DELIVERY_DELIVERED ? A_BOLD : A_DIM);
+			x += put_str(y, x, delivery_marks[m->delivery], 1) + 1;
+		}
 		attrset(A_DIM);
 		mvaddch(y, x++, '<');
 		attrset(m->outgoing ? A_BOLD : nick_attr(t, m->from));

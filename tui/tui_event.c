@@ -8,6 +8,7 @@
 #include "hychat/settings.h"
 #include "tui_internal.h"
 
+#include "hychat/delivery.h"
 int
 tui_label_is(struct json_object *o, const char *label)
 {
@@ -548,6 +549,30 @@ on_delivered(struct tui *t, struct json_object *o)
 	(void)o;
 }
 
+/* An own direct message moved: pending, stored at the tracker, delivered. */
+static void
+on_delivery(struct tui *t, struct json_object *o)
+{
+	const char *conv = http_json_str(o, "conversation"), *id = http_json_str(o, "id");
+	const char *state = str_or(o, "state", "");
+	struct tui_conv *c;
+
+	if (conv == NULL || id == NULL || (c = tui_conv_find(t, conv)) == NULL)
+		return;
+	for (size_t i = c->n; i-- > 0;) {
+		struct tui_msg *m = c->msgs[i];
+		if (m->id == NULL || strcmp(m->id, id) != 0)
+			continue;
+		for (int k = 0; k < DELIVERY_STATE_COUNT; k++)
+			if (strcmp(state, delivery_name((enum delivery_state)k)) == 0 &&
+			    k > m->delivery)
+				m->delivery = k;
+		m->wrap_width = 0; /* the prefix grew: wrap again */
+		tui_dirty(t);
+		return;
+	}
+}
+
 static void
 on_quit(struct tui *t, struct json_object *o)
 {
@@ -570,6 +595,7 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_CHAT] = on_message,
 	[EVENT_BROADCAST] = on_message,
 	[EVENT_DELIVERED] = on_delivered,
+	[EVENT_DELIVERY] = on_delivery,
 	[EVENT_HISTORY] = on_history,
 	[EVENT_SEARCH] = on_search,
 	[EVENT_LINK] = on_link,

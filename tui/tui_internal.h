@@ -68,6 +68,8 @@ struct tui_msg {
 	int day_break; /* the first of its day in the window: a line above it */
 	char *from; /* NULL for system and error lines */
 	char *text;
+	char *id; /* an own direct message's id, else NULL */
+	int delivery; /* its enum delivery_state, -1 if none (not shown) */
 	int wrap_width; /* nlines holds for this width */
 	int nlines;
 };

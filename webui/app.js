@@ -206,6 +206,17 @@ const handlers = {
         if (m.id === ev.id)
           m.seen = true;
   },
+  /* An own direct message moved: pending, stored at the tracker, delivered. */
+  delivery(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.dataset.delivery = ev.state;
+    const c = state.convs.get(ev.conversation);
+    if (c)
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.delivery = ev.state;
+  },
   history(ev) {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
@@ -583,6 +594,8 @@ function messageNode(m) {
     li.classList.add('delivered');
   if (m.seen)
     li.classList.add('seen');
+  if (m.delivery)
+    li.dataset.delivery = m.delivery;
   const time = el('time', 'time', formatTime(m.time));
   if (m.time)
     time.dateTime = m.time;

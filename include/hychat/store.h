@@ -16,6 +16,7 @@
 
 #define STORE_EXISTS 1 /* user_add: the name is taken */
 #define STORE_HASH_MAX 128 /* room for a crypto_pwhash_str() string */
+#define STORE_FULL 2 /* mail_add: the recipient's quota would be passed */
 
 struct store;
 
@@ -50,6 +51,29 @@ struct store_ops {
 	int (*each_profile)(struct store *st,
 	    void (*fn)(const char *name, const char *display, const char *status, void *arg),
 	    void *arg, char **cause);
+
+	/* The mailbox: sealed blobs waiting for their recipient. A message is
+	 * its recipient, id (increasing), deposit time (wall-clock ms), size
+	 * and blob; never its sender. */
+	/* Adds blob for name unless name would then hold more than max_msgs
+	 * messages or max_bytes bytes (STORE_FULL); 0 with *id set. */
+	int (*mail_add)(struct store *st, const char *name, const uint8_t *blob, size_t len,
+	    uint64_t now_ms, uint64_t max_msgs, uint64_t max_bytes, uint64_t *id, char **cause);
+	/* Sets *msgs and *bytes to what name's mailbox holds. */
+	int (*mail_count)(
+	    struct store *st, const char *name, uint64_t *msgs, uint64_t *bytes, char **cause);
+	/* Calls fn for name's messages with an id above after, in id order:
+	 * at most limit, and no more once max_bytes of blobs were given (at
+	 * least one). Returns the count; *more is set if others follow. */
+	int (*mail_list)(struct store *st, const char *name, uint64_t after, size_t limit,
+	    size_t max_bytes,
+	    void (*fn)(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg),
+	    void *arg, int *more, char **cause);
+	/* Deletes those of ids that are name's; returns how many went. */
+	int (*mail_delete)(
+	    struct store *st, const char *name, const uint64_t *ids, size_t n, char **cause);
+	/* Deletes every message deposited before before_ms; returns how many. */
+	int (*mail_expire)(struct store *st, uint64_t before_ms, char **cause);
 };
 
 /* Every backend's handle starts with this. */

@@ -19,6 +19,7 @@
 #include "hychat/login_guard.h"
 #include "hychat/router.h"
 #include "hychat/store.h"
+#include "hychat/tracker_mailbox.h"
 
 #define TRACKER_DEFAULT_TTL_S 60 /* a peer's registration */
 #define TRACKER_TOKEN_TTL_S (24 * 3600) /* a login token, from /login */
@@ -46,6 +47,7 @@ struct tracker_config {
 	 * multicast and reserved ones always are. */
 	int allow_loopback_peers;
 	int require_source_ip; /* the registered ip must be the request's source */
+	struct tracker_mailbox_config mailbox; /* limits of the mailbox */
 };
 
 /* Fills cfg with the defaults above. */

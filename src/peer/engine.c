@@ -392,6 +392,10 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		engine_free(e);
 		return NULL;
 	}
+	if (engine_mailbox_init(e, cause) < 0) { /* the first handle, if it succeeds */
+		engine_free(e);
+		return NULL;
+	}
 	for (size_t i = 0; i < HY_ARRAY_LEN(defaults); i++)
 		engine_channel_add(e, defaults[i]);
 	if (history_joined(e->hist, rejoin, e) < 0)
@@ -536,6 +540,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->relogin);
 	close_timer(e, &e->refresh);
 	close_timer(e, &e->members_retry);
+	engine_mailbox_stop(e);
 	drop_links(e);
 	close_timer(e, &e->typing_timer);
 	if (e->ts == ENGINE_ONLINE) {
@@ -566,6 +571,7 @@ engine_free(struct engine *e)
 	engine_presence_free(e);
 	engine_settings_free(e);
 	engine_typing_free(e);
+	engine_mailbox_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;
@@ -702,6 +708,7 @@ emit_messages(struct engine *e, struct json_object *ev, const char *conv,
 		json_object_put(list);
 		return -1;
 	}
+	engine_mailbox_annotate(e, conv, list);
 	json_object_object_add(ev, "messages", list);
 	event_emit(&e->bus, ev);
 	return 0;

@@ -138,6 +138,7 @@ struct engine {
 	struct settings *settings;
 	int own_settings; /* made here: freed with the engine */
 	char *settings_path; /* NULL: not saved */
+	struct engine_mailbox *mailbox; /* engine_mailbox.c */
 };
 
 /* engine.c */
@@ -246,5 +247,32 @@ void engine_flush_acks(struct engine *e);
 void engine_free_acks(struct engine *e);
 /* Dials the users that have messages waiting. */
 void engine_redial_pending(struct engine *e);
+/* A direct message from user that came another way than a link (the
+ * mailbox), as a link would carry it: checked, then stored and shown
+ * unless its id was seen. Returns 1 shown, 0 a duplicate, -1 malformed. */
+int engine_take_direct(struct engine *e, const char *user, struct json_object *m);
+
+/* engine_mailbox.c */
+/* Opens the delivery states and the timer; -1 with *cause. */
+int engine_mailbox_init(struct engine *e, char **cause);
+/* Closes the timer (engine_stop); engine_mailbox_free() after the loop. */
+void engine_mailbox_stop(struct engine *e);
+void engine_mailbox_free(struct engine *e);
+/* A direct message id to user went into the outbox: pending, and to the
+ * mailbox if no link takes it soon. */
+void engine_mailbox_sent(struct engine *e, const char *user, const char *id);
+/* user's outbox may need the mailbox: looked at after a short wait. */
+void engine_mailbox_kick(struct engine *e, const char *user);
+/* Logged in: every recipient with entries waiting is kicked. */
+void engine_mailbox_online(struct engine *e);
+/* user acknowledged id over a link: delivered. */
+void engine_mailbox_acked(struct engine *e, const char *user, const char *id);
+/* A tracker answer: fetches the mailbox if its "mail" says there is some. */
+void engine_mailbox_hint(struct engine *e, struct json_object *answer);
+/* Fetches, opens, takes in and deletes what the mailbox holds. */
+void engine_mailbox_fetch(struct engine *e);
+/* Adds "delivery", the state's name, to the own messages of a list of
+ * direct conversation conv's history that have one. */
+void engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list);
 
 #endif

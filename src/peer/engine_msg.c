@@ -290,7 +290,10 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	engine_typing_sent(e, user);
 	record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
+	int plain_link = e->net != NULL && p2p_net_link_state(e->net, user) == 0;
 	deliver(e, user, m, json, len);
+	if (!plain_link) /* in the outbox: pending, and the mailbox's if need be */
+		engine_mailbox_sent(e, user, http_json_str(m, "id"));
 	json_object_put(m);
 	return 0;
 }
@@ -654,6 +657,20 @@ recv_chat(struct engine *e, const char *user, int encrypted, struct json_object 
 		record(e, user, m, 0, encrypted, e->username);
 }
 
+int
+engine_take_direct(struct engine *e, const char *user, struct json_object *m)
+{
+	int fresh;
+
+	if (check_incoming(e, user, 1, m) < 0)
+		return -1;
+	fresh = outbox_seen(e->outbox, user, http_json_str(m, "id"));
+	if (fresh == 0)
+		return 0;
+	record(e, user, m, 0, 1, e->username);
+	return 1;
+}
+
 static void hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted,
     struct json_object *m);
 
@@ -791,6 +808,7 @@ ack_one(struct engine *e, const char *user, const char *id)
 	event_add_str(ev, "id", id);
 	event_add_str(ev, "to", user);
 	event_emit(&e->bus, ev);
+	engine_mailbox_acked(e, user, id);
 }
 
 /* {"type":"ack","ids":[...]}, or one "id". */
@@ -923,8 +941,10 @@ net_down(void *arg, const char *user, const char *reason)
 
 	emit_link(e, user, "down", -1, reason);
 	engine_presence_link(e, user, 0);
-	if (e->net != NULL && outbox_count(e->outbox, user) > 0)
+	if (e->net != NULL && outbox_count(e->outbox, user) > 0) {
 		p2p_net_dial(e->net, user, 1);
+		engine_mailbox_kick(e, user);
+	}
 }
 
 static void

@@ -349,6 +349,8 @@ heartbeat_sent(
 {
 	if (status == 404)
 		submit_info(e);
+	else if (status == 200)
+		engine_mailbox_hint(e, body);
 }
 
 static void
@@ -428,6 +430,8 @@ submitted(struct engine *e, int status, struct json_object *body, const char *er
 		engine_fetch_members(e, c);
 	}
 	engine_redial_pending(e);
+	engine_mailbox_online(e);
+	engine_mailbox_hint(e, body);
 }
 
 /* The address other peers reach us at: the one we listen on, or else the

@@ -44,6 +44,7 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_PLAIN_LISTEN,
+	OPT_MAILBOX, /* one of MAILBOX_OPTIONS */
 };
 
 static const struct option options[] = {
@@ -67,6 +68,9 @@ static const struct option options[] = {
 #define GUARD_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_GUARD },
 	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
 #undef GUARD_OPTION
+#define MAILBOX_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_MAILBOX },
+	MAILBOX_OPTIONS(MAILBOX_OPTION)
+#undef MAILBOX_OPTION
 	/* clang-format on */
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
@@ -118,6 +122,11 @@ usage(FILE *f)
 	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
 	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
 #undef GUARD_USAGE
+	fprintf(f, "\nthe mailbox of sealed messages for offline users:\n");
+#define MAILBOX_USAGE(field, flag, def, min, max, help) \
+	fprintf(f, "  --%-24s %s (default %llu)\n", flag " N", help, (unsigned long long)(def));
+	MAILBOX_OPTIONS(MAILBOX_USAGE)
+#undef MAILBOX_USAGE
 }
 
 /* Creates each missing directory of path's parent. */
@@ -322,6 +331,11 @@ main(int argc, char **argv)
 		case OPT_GUARD:
 			if (login_guard_option(&tc.guard, options[index].name, optarg, &cause) < 0)
 				log_fatal(2, "--%s %s: %s", options[index].name, optarg, cause);
+			break;
+		case OPT_MAILBOX:
+			if (tracker_mailbox_option(&tc.mailbox, options[index].name, optarg, &err) <
+			    0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
 		case OPT_ADD_USER: adduser = optarg; break;

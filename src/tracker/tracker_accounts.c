@@ -103,6 +103,7 @@ login_done(struct hash_job *j, struct http_response *res)
 	tracker_add_str(o, "token", token);
 	tracker_add_str(o, "username", j->user);
 	tracker_add_int(o, "expires_in", (int64_t)(t->cfg.token_ttl_ms / 1000));
+	tracker_mailbox_hint(t, j->user, o);
 	http_json_respond(res, 200, o);
 	http_response_header(res, "Cache-Control", "no-store");
 	sodium_memzero(token, sizeof(token));

@@ -177,6 +177,7 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 	tracker_add_int(r, "total_peers", (int64_t)total);
 	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
 	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
+	tracker_mailbox_hint(t, user, r);
 	http_json_respond(res, 200, r);
 }
 
@@ -202,6 +203,7 @@ api_heartbeat(struct http_request *req, struct http_response *res, void *ctx)
 	struct json_object *r = tracker_success();
 	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
 	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
+	tracker_mailbox_hint(t, user, r);
 	http_json_respond(res, 200, r);
 }
 
@@ -708,6 +710,7 @@ tracker_config_defaults(struct tracker_config *cfg)
 	cfg->max_user_channels = TRACKER_MAX_USER_CHANNELS;
 	cfg->max_channels = TRACKER_MAX_CHANNELS;
 	cfg->page_max = TRACKER_LIST_CAP;
+	tracker_mailbox_defaults(&cfg->mailbox);
 }
 
 struct tracker *
@@ -749,6 +752,8 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	pthread_rwlockattr_destroy(&attr);
 	t->router = router_new(t);
 	router_add_table(t->router, tracker_routes);
+	router_add_table(t->router, tracker_mailbox_routes);
+	tracker_mailbox_init(t);
 	router_set_logger(t->router, count_request);
 	return t;
 }
@@ -760,6 +765,7 @@ tracker_free(struct tracker *t)
 		return;
 	router_free(t->router);
 	tracker_profiles_free(t);
+	tracker_mailbox_fini(t);
 	registry_free(t->reg);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);
@@ -779,4 +785,5 @@ tracker_sweep(struct tracker *t)
 	tracker_wr_lock(t);
 	registry_sweep(t->reg, hy_now_ms(), TRACKER_SWEEP_SLICE);
 	tracker_unlock(t);
+	tracker_mailbox_sweep(t);
 }

@@ -30,6 +30,8 @@ struct tracker {
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
 	struct tracker_profiles *profiles; /* under lock (tracker_profile.c) */
+	struct ratelimit *mail_rate; /* deposits per sender */
+	atomic_uint_fast64_t mail_swept_ms; /* the mailbox's last expiry pass */
 };
 
 static inline void
@@ -111,5 +113,18 @@ void tracker_api_profile(struct http_request *req, struct http_response *res, vo
 void tracker_api_register(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_login(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx);
+
+/* The mailbox (tracker_mailbox.c). */
+
+/* Its routes, for the route table; ended by a NULL pattern. */
+extern const struct router_route tracker_mailbox_routes[];
+/* Makes and frees what the mailbox adds to t (the sender's rate). */
+void tracker_mailbox_init(struct tracker *t);
+void tracker_mailbox_fini(struct tracker *t);
+/* Deletes expired messages, at most once every MAILBOX_SWEEP_MS. */
+void tracker_mailbox_sweep(struct tracker *t);
+/* Adds "mail", the count of messages waiting for user, to an answer
+ * (nothing if the store fails: it is a hint). */
+void tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *answer);
 
 #endif

@@ -294,6 +294,17 @@ def a_direct_message_raises_an_unread_count_in_the_left_pane():
     W.tmux.wait("bob", "[#general]")
 
 
+def an_own_direct_line_shows_its_delivery_mark():
+    """pending (\u2026), stored at the tracker (\u2709), delivered
+    (\u2713): bob acknowledged it, so alice's line ends at the tick."""
+    W.tmux.line("alice", "/msg bob a marked line")
+    W.tmux.keys("alice", "M-3")
+    W.tmux.wait("alice", "[bob]")
+    W.tmux.wait("alice", "\u2713 <alice> a marked line", 15, "the delivered mark")
+    W.tmux.keys("alice", "M-1")
+    W.tmux.wait("alice", "[#general]")
+
+
 def a_mention_marks_the_channel_and_the_title_says_what_waits():
     W.tmux.line("bob", "/query alice")
     W.tmux.wait("bob", "[alice]")
@@ -658,6 +669,7 @@ CASES = [
     desktop_notifications_and_highlight_words,
     a_display_name_shows_in_the_member_list_and_whois,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
+    an_own_direct_line_shows_its_delivery_mark,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,
     vietnamese_text_round_trips_intact,

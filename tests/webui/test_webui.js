@@ -139,6 +139,9 @@ describe('web UI', { timeout: 240000 }, () => {
     await sendFromPage(page, 'line one\nline two');
     await incomingFrom(S.bob, 'chat', 'alice', 'line one\nline two', since);
     await waitMessage(page, 'line one\nline two');
+    /* The delivery mark: bob acknowledged it. */
+    await page.locator('li.message.outgoing[data-delivery="delivered"]', { hasText: 'line one' })
+      .waitFor({ timeout: T });
     /* Shift-Enter is a new line, not a send. */
     const input = page.getByTestId('message-input');
     await input.fill('first');
