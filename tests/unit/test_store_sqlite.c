@@ -87,7 +87,7 @@ test_new_database_is_private_versioned_and_in_wal_mode(void **state)
 
 	assert_int_equal(stat(d->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(query_int(d->db, "PRAGMA user_version"), 2);
+	assert_int_equal(query_int(d->db, "PRAGMA user_version"), 3);
 	st->ops->close(st);
 	sqlite3 *db;
 	sqlite3_stmt *q;
