@@ -2,6 +2,7 @@
  * loop. */
 #include <getopt.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,8 @@ main(int argc, char **argv)
 	enum log_level level = LOG_INFO;
 
 	log_init("hychat-relay", LOG_INFO);
+	if (sodium_init() < 0)
+		log_fatal(1, "cannot initialise libsodium");
 	relay_config_defaults(&cfg);
 	while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
 		switch (opt) {

@@ -166,7 +166,11 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 		tracker_store_failed(res, cause);
 		return;
 	}
+	const char *observed = req->conn != NULL ? http_conn_remote(req->conn) : NULL;
+	tracker_nat_observe(t, user, observed);
 	struct json_object *r = tracker_success();
+	if (observed != NULL)
+		tracker_add_str(r, "observed_ip", observed);
 	if (json_object_array_length(refused) > 0) {
 		tracker_add_str(r, "message", capped);
 		json_object_object_add(r, "refused_channels", refused);
@@ -484,6 +488,7 @@ struct list_out {
 	struct buf *b;
 	size_t n;
 	const char *last; /* valid under the lock only */
+	struct tracker *t;
 };
 
 static void
@@ -501,6 +506,12 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_str(b, p->ip);
 		buf_append_str(b, "\",\"port\":");
 		buf_append_u64(b, p->port);
+		char observed[TRACKER_NAT_IP_MAX];
+		if (tracker_nat_observed(out->t, p->name, observed)) {
+			buf_append_str(b, ",\"observed_ip\":\"");
+			buf_append_str(b, observed);
+			buf_append_char(b, '"');
+		}
 	} else {
 		/* No address: an offline member is named, not reachable. */
 		buf_append_str(b, "\",\"online\":false");
@@ -520,7 +531,7 @@ api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 	struct tracker *t = ctx;
 	char user[REG_NAME_MAX + 1], next[REG_NAME_MAX + 1] = "";
 	struct list_query lq = { .limit = t->cfg.page_max };
-	struct list_out out = { .b = &res->body };
+	struct list_out out = { .b = &res->body, .t = t };
 	int more = 0;
 
 	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
@@ -605,8 +616,11 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	json_object_object_add(r, "username", json_object_new_string(name));
 	json_object_object_add(r, "online", json_object_new_boolean(online > 0));
 	if (online > 0) {
+		char observed[TRACKER_NAT_IP_MAX];
 		json_object_object_add(r, "ip", json_object_new_string(info.ip));
 		tracker_add_int(r, "port", (int64_t)info.port);
+		if (tracker_nat_observed(t, name, observed))
+			tracker_add_str(r, "observed_ip", observed);
 	}
 	if (info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
@@ -658,6 +672,10 @@ static const struct router_route tracker_routes[] = {
 	{ HTTP_GET, "/peers/:username", api_peer },
 	{ HTTP_GET, "/channels", api_channels },
 	{ HTTP_GET, "/stats", api_stats },
+	/* NAT traversal: tracker_nat.c */
+	{ HTTP_GET, "/whoami", tracker_api_whoami },
+	{ HTTP_POST, "/rendezvous", tracker_api_rendezvous },
+	{ HTTP_GET, "/hints", tracker_api_hints },
 	{ HTTP_GET, NULL, NULL },
 };
 
@@ -734,6 +752,7 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&t->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	t->nat = tracker_nat_new();
 	t->router = router_new(t);
 	router_add_table(t->router, tracker_routes);
 	router_set_logger(t->router, count_request);
@@ -746,6 +765,7 @@ tracker_free(struct tracker *t)
 	if (t == NULL)
 		return;
 	router_free(t->router);
+	tracker_nat_free(t->nat);
 	registry_free(t->reg);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);

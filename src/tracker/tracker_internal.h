@@ -13,7 +13,10 @@
 
 #include "hychat/http_json.h"
 #include "hychat/registry.h"
+#include "hychat/relay_token.h"
 #include "hychat/tracker_api.h"
+
+#define TRACKER_NAT_IP_MAX 64 /* an address as http_conn_remote() writes it */
 
 struct tracker {
 	struct store *store;
@@ -29,6 +32,7 @@ struct tracker {
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
+	struct tracker_nat *nat; /* observed addresses and hints (tracker_nat.c) */
 };
 
 static inline void
@@ -97,5 +101,16 @@ int tracker_field_channel(
 void tracker_api_register(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_login(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx);
+
+/* NAT traversal (tracker_nat.c): its own lock, never under the registry's. */
+struct tracker_nat *tracker_nat_new(void);
+void tracker_nat_free(struct tracker_nat *n);
+/* Records ip (NULL: nothing) as the address user's requests come from. */
+void tracker_nat_observe(struct tracker *t, const char *user, const char *ip);
+/* 1 with user's observed address copied to out, 0 if none is known. */
+int tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
+void tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx);
 
 #endif

@@ -8,6 +8,7 @@ another; per-user connection caps, bytes per second and the idle timeout
 hold; a reader that never reads does not grow the relay's memory."""
 import hashlib
 import hmac
+import json
 import os
 import socket
 import sys
@@ -16,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import (Proc, binary, case, free_port, raise_fd_limit,  # noqa: E402
-                    rss_kb, run)
+                    request, rss_kb, run)
 
 SECRET = b"a secret shared by the tracker and its relays, 32+ bytes\n"
 DIR = tempfile.mkdtemp(prefix="hychat-relay-")
@@ -271,6 +272,73 @@ def test_reader_never_reads():
         y.close()
     finally:
         p.stop()
+
+
+def tracker_call(port, method, path, body=None, token=None):
+    hdrs = {"Authorization": "Bearer " + token} if token else {}
+    st, _, raw = request(port, method, path, body=body, headers=hdrs)
+    return st, (json.loads(raw) if raw else None)
+
+
+@case
+def test_tracker_rendezvous_through_the_relay():
+    """The tracker signs both halves: ours in the answer, the peer's in
+    its next /hints (once); they meet at the relay. Observed addresses
+    come back in /submit-info, /peers/USER and /whoami."""
+    rp, rport = CTX["relay"]
+    tport = free_port()
+    db = os.path.join(DIR, "tracker.db")
+    t = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % tport, "--db", db,
+              "--quiet", "--kdf-cost", "min", "--relay", "127.0.0.1:%d" % rport,
+              "--relay-secret", SECRET_FILE], port=tport)
+    try:
+        tok = {}
+        for u in ("alice", "bob", "carol"):
+            st, _ = tracker_call(tport, "POST", "/register",
+                                 {"username": u, "password": u + " password"})
+            assert st == 201, st
+            st, d = tracker_call(tport, "POST", "/login",
+                                 {"username": u, "password": u + " password"})
+            tok[u] = d["token"]
+        for i, u in enumerate(("alice", "bob")):
+            st, d = tracker_call(tport, "POST", "/submit-info",
+                                 {"username": u, "ip": "10.0.0.%d" % (i + 1), "port": 9000},
+                                 tok[u])
+            assert st == 200 and d["observed_ip"] == "127.0.0.1", d
+        st, d = tracker_call(tport, "GET", "/peers/bob", token=tok["alice"])
+        assert d["ip"] == "10.0.0.2" and d["observed_ip"] == "127.0.0.1", d
+        st, d = tracker_call(tport, "GET", "/whoami", token=tok["alice"])
+        assert d["observed_ip"] == "127.0.0.1" and d["relays"] == ["127.0.0.1:%d" % rport], d
+        st, _ = tracker_call(tport, "GET", "/whoami")
+        assert st == 401
+        # carol is offline: no token; oneself: refused
+        st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "carol"}, tok["alice"])
+        assert st == 404, st
+        st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "alice"}, tok["alice"])
+        assert st == 400, st
+        st, d = tracker_call(tport, "POST", "/rendezvous", {"peer": "bob"}, tok["alice"])
+        assert st == 200 and d["relay"] == "127.0.0.1:%d" % rport and d["via"] == "relay", d
+        mine = d["token"]
+        assert mine.split(" ")[3:5] == ["alice", "bob"], mine
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
+        assert len(d["hints"]) == 1, d
+        h = d["hints"][0]
+        assert h["type"] == "relay" and h["peer"] == "alice", h
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
+        assert d["hints"] == [], "a hint is given once"
+        x = dial(rport, mine.encode() + b"\n" + b"ping")
+        y = dial(rport, h["token"].encode() + b"\n" + b"pong")
+        assert recv_n(y, 4) == b"ping" and recv_n(x, 4) == b"pong"
+        x.close()
+        y.close()
+        # a dial hint carries no token
+        st, d = tracker_call(tport, "POST", "/rendezvous", {"peer": "alice", "via": "dial"},
+                             tok["bob"])
+        assert st == 200 and "token" not in d and d["via"] == "dial", d
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["alice"])
+        assert d["hints"] == [{"type": "dial", "peer": "bob"}], d
+    finally:
+        t.stop()
 
 
 def teardown(ctx):
