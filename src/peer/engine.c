@@ -172,6 +172,7 @@ engine_learn_peer(struct engine *e, struct json_object *o)
 	    !engine_valid_user(p.username) || strcmp(p.username, e->username) == 0)
 		return;
 	engine_presence_tracker(e, p.username, p.online);
+	engine_nat_learn_peer(e, o);
 	if (p.online)
 		p2p_net_set_peer(
 		    e->net, p.username, p.ip, p.port, p.keylen > 0 ? p.key : NULL, p.keylen);
@@ -391,6 +392,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	init_timer(e, &e->refresh);
 	init_timer(e, &e->grace);
 	init_timer(e, &e->members_retry);
+	init_timer(e, &e->hints);
 	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
 	engine_resume_channels(e);
 	return e;
@@ -487,6 +489,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->relogin);
 	close_timer(e, &e->refresh);
 	close_timer(e, &e->members_retry);
+	close_timer(e, &e->hints);
 	p2p_net_free(e->net);
 	e->net = NULL;
 	if (e->ts == ENGINE_ONLINE) {

@@ -27,6 +27,7 @@
 #define ENGINE_HELD_MAX 1024 /* channel messages held per channel for a member check */
 #define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
+#define ENGINE_HINTS_POLL_MS 1000 /* GET /hints while behind a NAT */
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also
@@ -108,6 +109,8 @@ struct engine {
 	uv_timer_t heartbeat, relogin, refresh, grace;
 	uv_timer_t members_retry; /* a member list the tracker did not give */
 	uint64_t members_retry_ms; /* its next backoff */
+	uv_timer_t hints; /* polls the tracker's hints (engine_nat.c) */
+	int hints_busy;
 	int handles; /* open loop handles of the engine itself */
 
 	enum engine_tracker_state ts;
@@ -201,5 +204,15 @@ void engine_flush_acks(struct engine *e);
 void engine_free_acks(struct engine *e);
 /* Dials the users that have messages waiting. */
 void engine_redial_pending(struct engine *e);
+
+/* engine_nat.c */
+/* Records what a tracker peer entry says of the peer's observed address. */
+void engine_nat_learn_peer(struct engine *e, struct json_object *peer);
+/* After /submit-info: our observed address; polls hints while behind NAT. */
+void engine_nat_registered(struct engine *e, struct json_object *answer, const char *local_ip);
+/* The network's rendezvous op (p2p_net.h). */
+void engine_nat_rendezvous(void *arg, const char *user, const char *via);
+/* Adds "path" and "via" of user's up link to o (nothing if none is up). */
+void engine_nat_add_path(struct engine *e, struct json_object *o, const char *user);
 
 #endif

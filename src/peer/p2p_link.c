@@ -7,6 +7,7 @@
 #include "hychat/p2p_link.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 #define P2P_LINK_NAME_MAX 32
 #define P2P_LINK_IP_MAX 64
 #define P2P_LINK_REASON_MAX 128
-#define P2P_LINK_HANDLES 3 /* the socket, the handshake timer, the flush idle */
+#define P2P_LINK_HANDLES 3 /* the socket, the timer (handshake, then keepalive), the flush idle */
 /* Before a link is up no frame or object is larger than a Noise message,
  * and nothing legitimate waits unparsed beyond one of them: 40 sockets of
  * a flood hold 2.6 MB at most, not the 20 MB of frames of an up link. */
@@ -63,6 +64,11 @@ struct p2p_link {
 	struct json_tokener *tok; /* for decrypted frames */
 	uint8_t remote_key[IDENTITY_PUBLIC_BYTES];
 	int has_key;
+
+	/* Through a hychat-relay: its HOST:PORT, and the token line sent first. */
+	char via[P2P_LINK_VIA_MAX];
+	char *token;
+	uint64_t last_out_ms; /* the last frame sent, for keepalives */
 };
 
 /* One read buffer for every link: the loop reads one socket at a time, and
@@ -71,6 +77,8 @@ static char read_chunk[P2P_LINK_READ_CHUNK];
 
 static void handle_input(struct p2p_link *l);
 static void parse_input(struct p2p_link *l);
+static void on_keepalive(uv_timer_t *t);
+static int send_frame(struct p2p_link *l, const char *json, size_t len, int now);
 
 /* Teardown. */
 
@@ -89,6 +97,10 @@ on_closed(uv_handle_t *h)
 		json_tokener_free(l->tok);
 	buf_fini(&l->in);
 	buf_fini(&l->out);
+	if (l->token != NULL) {
+		sodium_memzero(l->token, strlen(l->token));
+		free(l->token);
+	}
 	free(l);
 }
 
@@ -207,6 +219,7 @@ send_frame(struct p2p_link *l, const char *json, size_t len, int now)
 	else
 		rc = queue_out(l, f.data, f.len);
 	buf_fini(&f);
+	l->last_out_ms = hy_now_ms();
 	return rc;
 }
 
@@ -254,6 +267,9 @@ go_up(struct p2p_link *l)
 	if (l->js != NULL)
 		p2p_json_stream_raise_max(l->js, P2P_LINK_PLAIN_MAX);
 	uv_timer_stop(&l->timer);
+	if (!l->plaintext)
+		uv_timer_start(
+		    &l->timer, on_keepalive, P2P_LINK_KEEPALIVE_MS, P2P_LINK_KEEPALIVE_MS);
 	l->p->ops->up(l->p->owner, l);
 }
 
@@ -447,6 +463,8 @@ take_frames(struct p2p_link *l)
 			p2p_link_close(l, "frame failed authentication");
 			break;
 		}
+		if (plain.len == 0 && l->state == P2P_LINK_UP)
+			continue; /* a keepalive */
 		struct json_object *o = parse_frame(l, &plain);
 		if (o == NULL) {
 			p2p_link_close(l, "a frame is not one JSON object");
@@ -549,6 +567,18 @@ on_timeout(uv_timer_t *t)
 	p2p_link_close(t->data, "handshake timed out");
 }
 
+/* An empty frame when nothing went out for a while: NAT mappings and a
+ * relay's idle timer see traffic, and a dead path shows as a failed
+ * write instead of silence. */
+static void
+on_keepalive(uv_timer_t *t)
+{
+	struct p2p_link *l = t->data;
+
+	if (l->state == P2P_LINK_UP && hy_now_ms() - l->last_out_ms >= P2P_LINK_KEEPALIVE_MS / 2)
+		send_frame(l, "", 0, 0);
+}
+
 /* Life. */
 
 static struct p2p_link *
@@ -597,6 +627,7 @@ p2p_link_accept(
 	}
 	read_peer_ip(l);
 	uv_tcp_nodelay(&l->tcp, 1);
+	uv_tcp_keepalive(&l->tcp, 1, P2P_LINK_TCP_KEEPALIVE_S);
 	/* The handshake state (a key pair to make) waits for the first frame,
 	 * so a connection shed by the owner at once costs no crypto. */
 	uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
@@ -616,6 +647,17 @@ on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	uv_tcp_nodelay(&l->tcp, 1);
+	uv_tcp_keepalive(&l->tcp, 1, P2P_LINK_TCP_KEEPALIVE_S);
+	if (l->token != NULL) {
+		/* The relay reads our half of the token first; then, as if we
+		 * had dialed or been dialed, the handshake through it. */
+		write_now(l, l->token, strlen(l->token));
+		write_now(l, "\n", 1);
+		if (!l->dialed) {
+			uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+			return;
+		}
+	}
 	uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
 	if (l->plaintext) {
 		send_hello(l, "handshake", 1);
@@ -661,6 +703,32 @@ p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const char *user, int p
 		return l;
 	}
 	l->state = P2P_LINK_HANDSHAKE;
+	return l;
+}
+
+struct p2p_link *
+p2p_link_relay(uv_loop_t *loop, const char *relay, const char *token, int initiator,
+    const char *user, const struct p2p_link_params *p)
+{
+	char host[P2P_LINK_IP_MAX];
+	const char *why;
+	int port;
+	struct p2p_link *l;
+
+	if (hy_parse_hostport(relay, host, sizeof(host), &port, &why) < 0 || port == 0 ||
+	    strlen(relay) >= P2P_LINK_VIA_MAX || strchr(token, '\n') != NULL)
+		return NULL;
+	l = p2p_link_dial(loop, host, port, user, 0, p);
+	snprintf(l->via, sizeof(l->via), "%s", relay);
+	l->token = xstrdup(token);
+	if (!initiator) {
+		/* The listener's side of the handshake: the first frame makes
+		 * its state. */
+		noise_handshake_free(l->hs);
+		l->hs = NULL;
+		l->dialed = 0;
+		l->sniffed = 1;
+	}
 	return l;
 }
 
@@ -739,6 +807,12 @@ const char *
 p2p_link_addr(const struct p2p_link *l)
 {
 	return l->ip;
+}
+
+const char *
+p2p_link_via(const struct p2p_link *l)
+{
+	return l->via;
 }
 
 int

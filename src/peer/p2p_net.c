@@ -47,6 +47,11 @@ struct peer {
 	uv_timer_t *retry;
 	struct p2p_net *net;
 	struct peer *next;
+	/* NAT traversal */
+	char observed[P2P_IP_MAX]; /* where its requests reach the tracker from */
+	int direct_failed; /* the last direct dial failed: the relay next */
+	int rdv_busy; /* a rendezvous asked of the tracker, no link yet */
+	int dialback_wait; /* asked it to dial us: the relay if it does not */
 };
 
 /* What the net knows of a link; the link's data. */
@@ -58,6 +63,8 @@ struct link_info {
 	int asked; /* the address book was asked for this link once */
 	int was_up;
 	int detached; /* replaced by connect: no longer the peer's link */
+	int relayed; /* through a hychat-relay */
+	char expect[P2P_NAME_MAX + 1]; /* a relayed listener: the user it must be */
 	struct link_info *prev, *next;
 };
 
@@ -80,6 +87,8 @@ struct p2p_net {
 	size_t nlinks;
 	struct p2p_ratelimit *rate; /* handshakes per source */
 	uint64_t shed, shed_logged_ms; /* connections shed since the last notice */
+	char local_ip[P2P_IP_MAX]; /* the address we register */
+	char observed_ip[P2P_IP_MAX]; /* where the tracker sees us */
 };
 
 static const struct p2p_link_ops link_ops;
@@ -236,6 +245,31 @@ set_key(struct peer *p, const uint8_t *pubkey, size_t keylen)
 	}
 }
 
+static void retry_in(struct p2p_net *n, struct peer *p, uint64_t ms);
+
+/* 1 if p's registered address is worth dialing: it is the address its
+ * requests come from (no NAT in front of it), or it is behind the same
+ * NAT as we are (the same site, its local address), or nothing is known. */
+static int
+direct_ok(const struct p2p_net *n, const struct peer *p)
+{
+	if (p->observed[0] == '\0' || strcmp(p->observed, p->ip) == 0)
+		return 1;
+	return n->observed_ip[0] != '\0' && strcmp(p->observed, n->observed_ip) == 0;
+}
+
+/* How the tracker should bring us together with p: p dials us if we are
+ * reachable (no NAT in front of us) and a direct dial has not failed
+ * already, else both meet at a relay. */
+static const char *
+rendezvous_via(const struct p2p_net *n, const struct peer *p)
+{
+	if (!p->direct_failed && n->observed_ip[0] != '\0' &&
+	    strcmp(n->observed_ip, n->local_ip) == 0)
+		return "dial";
+	return "relay";
+}
+
 static void
 start_dial(struct p2p_net *n, struct peer *p)
 {
@@ -259,6 +293,19 @@ start_dial(struct p2p_net *n, struct peer *p)
 	}
 	if (n->nlinks >= P2P_MAX_LINKS)
 		return;
+	if (!plaintext && n->ops->rendezvous != NULL && (p->direct_failed || !direct_ok(n, p))) {
+		/* Behind another NAT: the tracker brings us together. */
+		if (!p->rdv_busy) {
+			const char *via = rendezvous_via(n, p);
+			p->rdv_busy = 1;
+			n->ops->rendezvous(n->arg, p->name, via);
+			if (strcmp(via, "dial") == 0) {
+				p->dialback_wait = 1;
+				retry_in(n, p, P2P_DIAL_BACK_MS);
+			}
+		}
+		return;
+	}
 	l = p2p_link_dial(n->loop, p->ip, p->port, p->name, plaintext, &n->params);
 	if (l == NULL)
 		return;
@@ -274,10 +321,30 @@ on_retry(uv_timer_t *t)
 	struct peer *p = t->data;
 	struct p2p_net *n = p->net;
 
+	if (p->dialback_wait) {
+		/* It did not dial us in time: meet at a relay instead. */
+		p->dialback_wait = 0;
+		if (p->link != NULL || p->dial != NULL)
+			return;
+		p->rdv_busy = 0;
+		p->direct_failed = 1;
+	}
 	if (p->want && p->link == NULL && p->dial == NULL) {
 		p->lookup_wait = 1;
 		ask_about(n, p);
 	}
+}
+
+static void
+retry_in(struct p2p_net *n, struct peer *p, uint64_t ms)
+{
+	if (p->retry == NULL) {
+		p->retry = xmalloc(sizeof(*p->retry));
+		uv_timer_init(n->loop, p->retry);
+		p->retry->data = p;
+		n->handles++;
+	}
+	uv_timer_start(p->retry, on_retry, ms, 0);
 }
 
 static void
@@ -291,13 +358,7 @@ retry_later(struct p2p_net *n, struct peer *p)
 	ms = ms * (100 - P2P_BACKOFF_JITTER_PCT + jitter) / 100;
 	p->backoff_ms =
 	    p->backoff_ms * 2 > P2P_BACKOFF_MAX_MS ? P2P_BACKOFF_MAX_MS : p->backoff_ms * 2;
-	if (p->retry == NULL) {
-		p->retry = xmalloc(sizeof(*p->retry));
-		uv_timer_init(n->loop, p->retry);
-		p->retry->data = p;
-		n->handles++;
-	}
-	uv_timer_start(p->retry, on_retry, ms, 0);
+	retry_in(n, p, ms);
 }
 
 /* The checks on who the remote is; NULL if it passes. */
@@ -330,6 +391,10 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 	if (!p2p_link_dialed(l)) {
 		if (!valid_name(user) || strcmp(user, n->username) == 0) {
 			p2p_link_verified(l, "bad username");
+			return;
+		}
+		if (i->expect[0] != '\0' && strcmp(user, i->expect) != 0) {
+			p2p_link_verified(l, "not the user the relay was to join");
 			return;
 		}
 		i->peer = peer_get(n, user);
@@ -379,6 +444,7 @@ link_up(void *owner, struct p2p_link *l)
 	p->link = l;
 	p->want = 0;
 	p->told_offline = 0;
+	p->rdv_busy = 0;
 	p->lookup_wait = 0;
 	p->backoff_ms = P2P_BACKOFF_MIN_MS;
 	if (p->retry != NULL)
@@ -414,6 +480,12 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	if (!n->freeing && p != NULL) {
 		if (p->dial == l) {
 			p->dial = NULL;
+			if (!i->was_up && p->link == NULL) {
+				/* A direct dial that failed goes through a relay next;
+				 * a relayed one that failed tries direct again. */
+				p->direct_failed = !i->relayed;
+				p->rdv_busy = 0;
+			}
 			if (p->link == NULL)
 				retry_later(n, p);
 		}
@@ -779,4 +851,106 @@ p2p_net_peer_addr(struct p2p_net *n, const char *user, const char **ip, int *por
 	*ip = p->ip;
 	*port = p->port;
 	return 1;
+}
+
+void
+p2p_net_set_self(struct p2p_net *n, const char *local_ip, const char *observed_ip)
+{
+	if (local_ip != NULL)
+		snprintf(n->local_ip, sizeof(n->local_ip), "%s", local_ip);
+	if (observed_ip != NULL)
+		snprintf(n->observed_ip, sizeof(n->observed_ip), "%s", observed_ip);
+}
+
+void
+p2p_net_set_observed(struct p2p_net *n, const char *user, const char *ip)
+{
+	struct peer *p;
+
+	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	    strlen(ip) >= P2P_IP_MAX)
+		return;
+	p = peer_get(n, user);
+	snprintf(p->observed, sizeof(p->observed), "%s", ip);
+}
+
+int
+p2p_net_relay(
+    struct p2p_net *n, const char *user, const char *relay, const char *token, int initiator)
+{
+	struct peer *p;
+	struct p2p_link *l;
+
+	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	    n->nlinks >= P2P_MAX_LINKS)
+		return -1;
+	p = peer_get(n, user);
+	if (initiator)
+		p->rdv_busy = 0;
+	if (p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP)
+		return 0;
+	if (initiator && p->dial != NULL)
+		return 0;
+	l = p2p_link_relay(n->loop, relay, token, initiator, user, &n->params);
+	if (l == NULL)
+		return -1;
+	struct link_info *i = info_new(n, l);
+	i->relayed = 1;
+	if (initiator) {
+		i->peer = p;
+		p->dial = l;
+	} else {
+		snprintf(i->expect, sizeof(i->expect), "%s", user);
+	}
+	return 0;
+}
+
+void
+p2p_net_rendezvous_failed(struct p2p_net *n, const char *user)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (n->freeing || p == NULL)
+		return;
+	p->rdv_busy = 0;
+	p->direct_failed = !p->direct_failed; /* the other way next time */
+	if (p->link == NULL && p->dial == NULL)
+		retry_later(n, p);
+}
+
+void
+p2p_net_dial_back(struct p2p_net *n, const char *user)
+{
+	struct peer *p;
+
+	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0)
+		return;
+	p = peer_get(n, user);
+	if (p->link != NULL || p->dial != NULL)
+		return;
+	/* Asked to dial: a direct dial, whatever the addresses say. */
+	p->direct_failed = 0;
+	if (p->port == 0 || p->key_state != KEY_SET) {
+		p->lookup_wait = 1;
+		ask_about(n, p);
+		return;
+	}
+	struct p2p_link *l = p2p_link_dial(n->loop, p->ip, p->port, p->name, 0, &n->params);
+	if (l == NULL)
+		return;
+	struct link_info *i = info_new(n, l);
+	i->peer = p;
+	p->dial = l;
+}
+
+const char *
+p2p_net_link_path(struct p2p_net *n, const char *user, const char **via)
+{
+	struct peer *p = peer_find(n, user);
+
+	*via = "";
+	if (p == NULL || p->link == NULL)
+		return NULL;
+	*via = p2p_link_via(p->link);
+	return (*via)[0] != '\0' ? "relayed" : "direct";
 }
