@@ -37,6 +37,7 @@
 #define P2P_LINK_KEEPALIVE_MS 25000
 #define P2P_LINK_TCP_KEEPALIVE_S 25 /* the kernel's probes, every link */
 #define P2P_LINK_VIA_MAX 280 /* "HOST:PORT" of a relay */
+#define P2P_LINK_PUNCH_MS 2500 /* a simultaneous open, to up: else the relay */
 
 struct identity;
 struct p2p_link;
@@ -82,6 +83,16 @@ struct p2p_link *p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const 
  * it is user). NULL if relay or token is malformed. */
 struct p2p_link *p2p_link_relay(uv_loop_t *loop, const char *relay, const char *token,
     int initiator, const char *user, const struct p2p_link_params *p);
+/* TCP simultaneous open: connects to ip:port from bind_host:bind_port
+ * (our listening address, SO_REUSEADDR and SO_REUSEPORT), the remote
+ * doing the same toward us at about the same time, so that each NAT sees
+ * an answer to what its side sent. The kernel repeats the SYN; the link
+ * gives up after P2P_LINK_PUNCH_MS. Then the handshake as in
+ * p2p_link_relay(). */
+struct p2p_link *p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port,
+    const char *ip, int port, int initiator, const char *user, const struct p2p_link_params *p);
+/* 1 if the link was made by p2p_link_punch(). */
+int p2p_link_punched(const struct p2p_link *l);
 /* Accepts the remote's identity (refusal NULL) or closes the link with
  * refusal as the reason. */
 void p2p_link_verified(struct p2p_link *l, const char *refusal);

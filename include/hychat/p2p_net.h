@@ -109,8 +109,9 @@ int p2p_net_peer_addr(struct p2p_net *n, const char *user, const char **ip, int 
  * the tracker sees it at (its observed address) is behind a NAT; unless we
  * are behind the same one (same observed address: the same site), it is
  * not dialed directly: the rendezvous op asks the tracker to have it dial
- * us (when our own addresses match: nothing in front of us) or to meet at
- * a relay. A direct dial that fails goes through a relay next, and a
+ * us (when our own addresses match: nothing in front of us), else for a
+ * simultaneous open of both (hole punching), and after that fails to meet
+ * at a relay. A direct dial that fails goes through a relay next, and a
  * relayed one that fails tries direct again. */
 
 /* Our registered and observed addresses (NULL: unchanged). */
@@ -122,12 +123,17 @@ void p2p_net_set_observed(struct p2p_net *n, const char *user, const char *ip);
  * hint). Returns 0, or -1 if it cannot start. */
 int p2p_net_relay(
     struct p2p_net *n, const char *user, const char *relay, const char *token, int initiator);
+/* Both behind NATs: a simultaneous open with user at ip:port (its
+ * observed address and its peer port) from our peer port; the smaller
+ * name runs the handshake as dialer. A failure makes the next rendezvous
+ * a relay. Returns 0, or -1 if it cannot start. */
+int p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port);
 /* The tracker refused or failed a rendezvous with user: retry later,
  * the other way. */
 void p2p_net_rendezvous_failed(struct p2p_net *n, const char *user);
 /* A hint: user asks us to dial it (it is reachable, we may not be). */
 void p2p_net_dial_back(struct p2p_net *n, const char *user);
-/* The path of user's up link: "direct" or "relayed" (*via: the relay's
+/* The path of user's up link: "direct", "punched" or "relayed" (*via: the relay's
  * HOST:PORT, else ""), NULL if no link is up. */
 const char *p2p_net_link_path(struct p2p_net *n, const char *user, const char **via);
 

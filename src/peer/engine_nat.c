@@ -21,6 +21,18 @@ str_field(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+static int
+int_field(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	int64_t n = json_object_get_int64(v);
+	return n >= 1 && n <= 65535 ? (int)n : 0;
+}
+
 void
 engine_nat_learn_peer(struct engine *e, struct json_object *peer)
 {
@@ -46,6 +58,8 @@ take_hint(struct engine *e, struct json_object *h)
 			log_warn("relay hint from %s: cannot use %s", peer, relay);
 	} else if (strcmp(type, "dial") == 0) {
 		p2p_net_dial_back(e->net, peer);
+	} else if (strcmp(type, "punch") == 0 && str_field(h, "ip") != NULL) {
+		p2p_net_punch(e->net, peer, str_field(h, "ip"), int_field(h, "port"));
 	}
 }
 
@@ -110,6 +124,12 @@ rendezvous_got(
 	}
 	log_info("rendezvous with %s: %s%s%s", user, via, relay != NULL ? " at " : "",
 	    relay != NULL ? relay : "");
+	if (strcmp(via, "punch") == 0) {
+		const char *ip = str_field(body, "ip");
+		if (ip == NULL || p2p_net_punch(e->net, user, ip, int_field(body, "port")) < 0)
+			p2p_net_rendezvous_failed(e->net, user);
+		return;
+	}
 	if (strcmp(via, "relay") != 0)
 		return; /* "dial": the peer dials us */
 	if (relay == NULL || token == NULL || p2p_net_relay(e->net, user, relay, token, 1) < 0)

@@ -7,10 +7,13 @@
 #include "hychat/p2p_link.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hychat/identity.h"
 #include "hychat/log.h"
@@ -68,6 +71,7 @@ struct p2p_link {
 	/* Through a hychat-relay: its HOST:PORT, and the token line sent first. */
 	char via[P2P_LINK_VIA_MAX];
 	char *token;
+	int punched; /* a simultaneous open from our listening port */
 	uint64_t last_out_ms; /* the last frame sent, for keepalives */
 };
 
@@ -653,10 +657,11 @@ on_connect(uv_connect_t *req, int status)
 		 * had dialed or been dialed, the handshake through it. */
 		write_now(l, l->token, strlen(l->token));
 		write_now(l, "\n", 1);
-		if (!l->dialed) {
-			uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
-			return;
-		}
+	}
+	if (!l->dialed) {
+		/* Relayed or punched, the listener's side of the handshake. */
+		uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+		return;
 	}
 	uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
 	if (l->plaintext) {
@@ -730,6 +735,89 @@ p2p_link_relay(uv_loop_t *loop, const char *relay, const char *token, int initia
 		l->sniffed = 1;
 	}
 	return l;
+}
+
+/* A socket bound to our listening address and port, so that the NAT maps
+ * it as it maps what the listener sends: SO_REUSEPORT (the listener has
+ * it too) and SO_REUSEADDR. -1 with errno. */
+static int
+punch_socket(const char *bind_host, int bind_port, int family)
+{
+	struct sockaddr_storage sa;
+	int one = 1, fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	if (family == AF_INET6 && strchr(bind_host, ':') == NULL)
+		bind_host = "::";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    (family == AF_INET
+	            ? uv_ip4_addr(bind_host, bind_port, (struct sockaddr_in *)&sa)
+	            : uv_ip6_addr(bind_host, bind_port, (struct sockaddr_in6 *)&sa)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sa,
+	        family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) !=
+	        0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+struct p2p_link *
+p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port, const char *ip, int port,
+    int initiator, const char *user, const struct p2p_link_params *p)
+{
+	struct p2p_link *l = link_new(loop, p);
+	struct sockaddr_storage sa;
+	int fd, rc;
+
+	l->dialed = 1;
+	l->punched = 1;
+	l->state = P2P_LINK_CONNECTING;
+	snprintf(l->user, sizeof(l->user), "%s", user);
+	snprintf(l->ip, sizeof(l->ip), "%s", ip);
+	uv_timer_start(&l->timer, on_timeout, P2P_LINK_PUNCH_MS, 0);
+	if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&sa) != 0 &&
+	    uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&sa) != 0) {
+		p2p_link_close(l, "bad address");
+		return l;
+	}
+	if ((fd = punch_socket(bind_host, bind_port, sa.ss_family)) < 0) {
+		p2p_link_close(l, strerror(errno));
+		return l;
+	}
+	if ((rc = uv_tcp_open(&l->tcp, fd)) != 0) {
+		close(fd);
+		p2p_link_close(l, uv_strerror(rc));
+		return l;
+	}
+	if (initiator) {
+		if ((l->hs = noise_handshake_new(p->id, 1)) == NULL) {
+			p2p_link_close(l, "cannot start a handshake");
+			return l;
+		}
+	} else {
+		l->dialed = 0;
+		l->sniffed = 1;
+	}
+	l->connect.data = l;
+	rc = uv_tcp_connect(&l->connect, &l->tcp, (struct sockaddr *)&sa, on_connect);
+	if (rc != 0) {
+		p2p_link_close(l, uv_strerror(rc));
+		return l;
+	}
+	l->state = P2P_LINK_HANDSHAKE;
+	return l;
+}
+
+int
+p2p_link_punched(const struct p2p_link *l)
+{
+	return l->punched;
 }
 
 void

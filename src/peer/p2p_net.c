@@ -4,10 +4,13 @@
 #include "hychat/p2p_net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hychat/identity.h"
 #include "hychat/log.h"
@@ -52,6 +55,8 @@ struct peer {
 	int direct_failed; /* the last direct dial failed: the relay next */
 	int rdv_busy; /* a rendezvous asked of the tracker, no link yet */
 	int dialback_wait; /* asked it to dial us: the relay if it does not */
+	int punch_failed; /* the last simultaneous open failed: the relay next */
+	struct p2p_link *punch; /* a simultaneous open on its way */
 };
 
 /* What the net knows of a link; the link's data. */
@@ -64,6 +69,7 @@ struct link_info {
 	int was_up;
 	int detached; /* replaced by connect: no longer the peer's link */
 	int relayed; /* through a hychat-relay */
+	int punched; /* a simultaneous open */
 	char expect[P2P_NAME_MAX + 1]; /* a relayed listener: the user it must be */
 	struct link_info *prev, *next;
 };
@@ -81,12 +87,15 @@ struct p2p_net {
 	uv_timer_t resolve; /* work deferred out of p2p_net_* calls */
 	int resolve_lookup, resolve_settle;
 	int handles;
+	int listener_init; /* the listener handle exists */
 	int freeing;
 	struct peer *book[P2P_BUCKETS];
 	struct link_info *links;
 	size_t nlinks;
 	struct p2p_ratelimit *rate; /* handshakes per source */
 	uint64_t shed, shed_logged_ms; /* connections shed since the last notice */
+	char listen_host[P2P_IP_MAX];
+	int listen_port;
 	char local_ip[P2P_IP_MAX]; /* the address we register */
 	char observed_ip[P2P_IP_MAX]; /* where the tracker sees us */
 };
@@ -267,6 +276,8 @@ rendezvous_via(const struct p2p_net *n, const struct peer *p)
 	if (!p->direct_failed && n->observed_ip[0] != '\0' &&
 	    strcmp(n->observed_ip, n->local_ip) == 0)
 		return "dial";
+	if (!p->punch_failed && p->observed[0] != '\0')
+		return "punch";
 	return "relay";
 }
 
@@ -469,7 +480,20 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	struct p2p_net *n = owner;
 	struct link_info *i = p2p_link_data(l);
 	struct peer *p = i->peer;
+	struct peer *pp = p != NULL               ? p
+	    : i->expect[0] != '\0' && !n->freeing ? peer_find(n, i->expect)
+	                                          : NULL;
 
+	if (pp != NULL && pp->punch == l) {
+		pp->punch = NULL;
+		if (!i->was_up) {
+			/* The NATs did not let it through: a relay next. */
+			pp->punch_failed = 1;
+			pp->rdv_busy = 0;
+			if (p == NULL && pp->link == NULL && pp->dial == NULL)
+				retry_later(n, pp);
+		}
+	}
 	if (i->prev != NULL)
 		i->prev->next = i->next;
 	else
@@ -611,6 +635,24 @@ on_connection(uv_stream_t *server, int status)
 	}
 }
 
+/* 0 if nothing holds the address (a plain bind succeeds), else a libuv
+ * error. */
+static int
+port_free(const struct sockaddr_storage *sa)
+{
+	int one = 1, rc = 0, fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return uv_translate_sys_error(errno);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)sa,
+	        sa->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                 : sizeof(struct sockaddr_in6)) != 0)
+		rc = uv_translate_sys_error(errno);
+	close(fd);
+	return rc;
+}
+
 static int
 listen_on(struct p2p_net *n, const char *host, int port, char **cause)
 {
@@ -618,11 +660,25 @@ listen_on(struct p2p_net *n, const char *host, int port, char **cause)
 	struct buf b;
 	int rc;
 
+	snprintf(n->listen_host, sizeof(n->listen_host), "%s", host);
+	n->listen_port = port;
 	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
 	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0) {
 		rc = UV_EINVAL;
-	} else if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0)) == 0) {
-		rc = uv_listen((uv_stream_t *)&n->listener, P2P_LISTEN_BACKLOG, on_connection);
+	} else if ((rc = port_free(&sa)) == 0 &&
+	    (rc = uv_tcp_init_ex(n->loop, &n->listener, sa.ss_family)) == 0) {
+		/* SO_REUSEPORT lets a simultaneous open leave from this port
+		 * (p2p_link_punch()); the probe above keeps a port another
+		 * process holds a refusal. */
+		uv_os_fd_t fd;
+		int one = 1;
+		n->listener_init = 1;
+		if (uv_fileno((uv_handle_t *)&n->listener, &fd) != 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+			log_warn("peer port: no SO_REUSEPORT: no hole punching");
+		if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0)) == 0)
+			rc = uv_listen(
+			    (uv_stream_t *)&n->listener, P2P_LISTEN_BACKLOG, on_connection);
 	}
 	if (rc == 0)
 		return 0;
@@ -649,7 +705,6 @@ p2p_net_new(uv_loop_t *loop, const struct p2p_net_config *cfg, const struct p2p_
 	n->params.id = n->id;
 	n->params.ops = &link_ops;
 	n->params.owner = n;
-	uv_tcp_init(loop, &n->listener);
 	n->listener.data = n;
 	uv_timer_init(loop, &n->resolve);
 	n->resolve.data = n;
@@ -673,7 +728,10 @@ p2p_net_free(struct p2p_net *n)
 	if (n == NULL || n->freeing)
 		return;
 	n->freeing = 1;
-	uv_close((uv_handle_t *)&n->listener, on_handle_closed);
+	if (n->listener_init)
+		uv_close((uv_handle_t *)&n->listener, on_handle_closed);
+	else
+		n->handles--;
 	p2p_ratelimit_free(n->rate); /* the listener accepts no more */
 	n->rate = NULL;
 	uv_timer_stop(&n->resolve);
@@ -952,5 +1010,49 @@ p2p_net_link_path(struct p2p_net *n, const char *user, const char **via)
 	if (p == NULL || p->link == NULL)
 		return NULL;
 	*via = p2p_link_via(p->link);
+	if (p2p_link_punched(p->link))
+		return "punched";
 	return (*via)[0] != '\0' ? "relayed" : "direct";
+}
+
+int
+p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
+{
+	struct peer *p;
+	struct p2p_link *l;
+	int initiator;
+
+	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || n->nlinks >= P2P_MAX_LINKS)
+		return -1;
+	p = peer_get(n, user);
+	p->rdv_busy = 0;
+	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP) || p->punch != NULL)
+		return 0;
+	if (p->punch_failed) {
+		/* It failed with this peer before (a NAT that does not keep
+		 * ports): do not hold a dial for it; a relay is asked for. */
+		if (p->dial == NULL && p->link == NULL && !p->rdv_busy) {
+			p->rdv_busy = 1;
+			n->ops->rendezvous(n->arg, p->name, "relay");
+		}
+		return 0;
+	}
+	/* Both ends dial: the smaller name runs the handshake as dialer. */
+	initiator = strcmp(n->username, user) < 0;
+	if (initiator && p->dial != NULL)
+		return 0;
+	l = p2p_link_punch(
+	    n->loop, n->listen_host, n->listen_port, ip, port, initiator, user, &n->params);
+	if (l == NULL)
+		return -1;
+	struct link_info *i = info_new(n, l);
+	i->punched = 1;
+	snprintf(i->expect, sizeof(i->expect), "%s", user);
+	p->punch = l;
+	if (initiator) {
+		i->peer = p;
+		p->dial = l;
+	}
+	return 0;
 }

@@ -18,7 +18,9 @@
 #define NAT_OBSERVED_MAX 200000 /* users whose address is remembered */
 
 struct nat_hint {
-	char type[8]; /* "relay" or "dial" */
+	char type[8]; /* "relay", "dial" or "punch" */
+	char ip[TRACKER_NAT_IP_MAX]; /* punch: where to, and the port */
+	unsigned port;
 	char peer[REG_NAME_MAX + 1];
 	char relay[TRACKER_RELAY_MAX];
 	char token[RELAY_TOKEN_LINE_MAX];
@@ -178,9 +180,10 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 		return;
 	}
 	if (!registry_username_valid(peer, strlen(peer)) || strcmp(peer, user) == 0 ||
-	    (strcmp(via, "relay") != 0 && strcmp(via, "dial") != 0)) {
+	    (strcmp(via, "relay") != 0 && strcmp(via, "dial") != 0 && strcmp(via, "punch") != 0)) {
 		json_object_put(o);
-		http_json_error(res, 400, "Fields: peer (another user), via (relay or dial)");
+		http_json_error(
+		    res, 400, "Fields: peer (another user), via (relay, dial or punch)");
 		return;
 	}
 	snprintf(h.peer, sizeof(h.peer), "%s", user);
@@ -188,14 +191,30 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 	char peer_name[REG_NAME_MAX + 1];
 	snprintf(peer_name, sizeof(peer_name), "%s", peer);
 	json_object_put(o); /* peer and via are gone with it */
+	struct registry_user_info me, them;
 	tracker_rd_lock(t);
-	int online = registry_peer_online(t->reg, peer_name, hy_now_ms());
+	int online = registry_user_info(t->reg, peer_name, hy_now_ms(), &them) > 0 &&
+	    registry_user_info(t->reg, user, hy_now_ms(), &me) > 0;
 	tracker_unlock(t);
-	if (online <= 0) {
-		http_json_error(res, 404, "Not online");
+	if (!online) {
+		http_json_error(res, 404, "Not online (both must be registered)");
 		return;
 	}
 	struct json_object *r = tracker_success();
+	if (strcmp(h.type, "punch") == 0) {
+		/* Each dials the other's observed address at its peer port:
+		 * a port-preserving NAT maps the peer port to itself. */
+		char peer_ip[TRACKER_NAT_IP_MAX];
+		if (!tracker_nat_observed(t, peer_name, peer_ip) ||
+		    !tracker_nat_observed(t, user, h.ip)) {
+			json_object_put(r);
+			http_json_error(res, 409, "No observed address yet: send /submit-info");
+			return;
+		}
+		h.port = me.port;
+		tracker_add_str(r, "ip", peer_ip);
+		tracker_add_int(r, "port", (int64_t)them.port);
+	}
 	if (strcmp(h.type, "relay") == 0) {
 		if (t->cfg.nrelays == 0 || !t->cfg.has_relay_key) {
 			json_object_put(r);
@@ -255,6 +274,10 @@ tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx
 		struct json_object *o = json_object_new_object();
 		tracker_add_str(o, "type", h->type);
 		tracker_add_str(o, "peer", h->peer);
+		if (h->ip[0] != '\0') {
+			tracker_add_str(o, "ip", h->ip);
+			tracker_add_int(o, "port", (int64_t)h->port);
+		}
 		if (h->relay[0] != '\0') {
 			tracker_add_str(o, "relay", h->relay);
 			tracker_add_str(o, "token", h->token);

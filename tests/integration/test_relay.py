@@ -337,6 +337,17 @@ def test_tracker_rendezvous_through_the_relay():
         assert st == 200 and "token" not in d and d["via"] == "dial", d
         st, d = tracker_call(tport, "GET", "/hints", token=tok["alice"])
         assert d["hints"] == [{"type": "dial", "peer": "bob"}], d
+        # a punch: each gets the other's observed address and peer port
+        st, d = tracker_call(tport, "POST", "/rendezvous", {"peer": "bob", "via": "punch"},
+                             tok["alice"])
+        assert st == 200 and d["via"] == "punch" and d["ip"] == "127.0.0.1" \
+            and d["port"] == 9000, d
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
+        assert d["hints"] == [{"type": "punch", "peer": "alice", "ip": "127.0.0.1",
+                               "port": 9000}], d
+        st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "bob", "via": "x"},
+                             tok["alice"])
+        assert st == 400
     finally:
         t.stop()
 

@@ -142,6 +142,10 @@ class Lab:
         self.run(r, "iptables", "-A", "FORWARD", "-i", "lan", "-j", "ACCEPT")
         self.run(r, "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate",
                  "ESTABLISHED,RELATED", "-j", "ACCEPT")
+        # Silent to the internet: no RST for a port nobody inside opened.
+        self.run(r, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate",
+                 "ESTABLISHED,RELATED", "-j", "ACCEPT")
+        self.run(r, "iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP")
 
     def flush_conntrack(self, site):
         self.run("r" + site, "conntrack", "-F", check=False)
