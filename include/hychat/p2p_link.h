@@ -15,8 +15,9 @@
  * link is freed when it returns. Output is queued in the link and written
  * once per turn of the loop (uv_try_write first, the rest when writable).
  *
- * An encrypted link that is up sends an empty frame (a keepalive, skipped
- * by the receiver) after P2P_LINK_KEEPALIVE_MS without output.
+ * A relayed or punched link that is up sends an empty frame (a keepalive,
+ * skipped by the receiver) after P2P_LINK_KEEPALIVE_MS without output;
+ * every link has TCP keepalives every P2P_LINK_TCP_KEEPALIVE_S.
  */
 #ifndef HYCHAT_P2P_LINK_H
 #define HYCHAT_P2P_LINK_H
@@ -37,7 +38,7 @@
 #define P2P_LINK_KEEPALIVE_MS 25000
 #define P2P_LINK_TCP_KEEPALIVE_S 25 /* the kernel's probes, every link */
 #define P2P_LINK_VIA_MAX 280 /* "HOST:PORT" of a relay */
-#define P2P_LINK_PUNCH_MS 2500 /* a simultaneous open, to up: else the relay */
+#define P2P_LINK_PUNCH_MS 2000 /* a simultaneous open, to up: else the relay */
 
 struct identity;
 struct p2p_link;

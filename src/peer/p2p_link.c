@@ -271,7 +271,10 @@ go_up(struct p2p_link *l)
 	if (l->js != NULL)
 		p2p_json_stream_raise_max(l->js, P2P_LINK_PLAIN_MAX);
 	uv_timer_stop(&l->timer);
-	if (!l->plaintext)
+	/* Only where both ends are sure to skip it: a relayed or punched
+	 * link needs this version at both ends; an older hychat/2 peer would
+	 * close a direct link on an empty frame. TCP keepalives serve those. */
+	if (!l->plaintext && (l->via[0] != '\0' || l->punched))
 		uv_timer_start(
 		    &l->timer, on_keepalive, P2P_LINK_KEEPALIVE_MS, P2P_LINK_KEEPALIVE_MS);
 	l->p->ops->up(l->p->owner, l);

@@ -507,7 +507,8 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_str(b, "\",\"port\":");
 		buf_append_u64(b, p->port);
 		char observed[TRACKER_NAT_IP_MAX];
-		if (tracker_nat_observed(out->t, p->name, observed)) {
+		if (tracker_nat_observed(out->t, p->name, observed) &&
+		    strcmp(observed, p->ip) != 0) {
 			buf_append_str(b, ",\"observed_ip\":\"");
 			buf_append_str(b, observed);
 			buf_append_char(b, '"');
@@ -619,7 +620,7 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 		char observed[TRACKER_NAT_IP_MAX];
 		json_object_object_add(r, "ip", json_object_new_string(info.ip));
 		tracker_add_int(r, "port", (int64_t)info.port);
-		if (tracker_nat_observed(t, name, observed))
+		if (tracker_nat_observed(t, name, observed) && strcmp(observed, info.ip) != 0)
 			tracker_add_str(r, "observed_ip", observed);
 	}
 	if (info.pubkey[0] != '\0')

@@ -21,6 +21,7 @@
  * known status, and a body that is one JSON object (the listing, which
  * is written by hand, included). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,12 +45,23 @@ static const struct {
 	int login; /* the store fails user_hash (see above) */
 	int tail; /* the body goes at the end of the path */
 } routes[] = {
-	{ HTTP_POST, "/submit-info", 0 }, { HTTP_POST, "/heartbeat", 0 },
-	{ HTTP_POST, "/add-list", 0 }, { HTTP_POST, "/leave", 0 }, { HTTP_POST, "/get-list", 0 },
-	{ HTTP_GET, "/get-list", 0 }, { HTTP_GET, "/channels", 0 }, { HTTP_GET, "/stats", 0 },
-	{ HTTP_POST, "/logout", 0 }, { HTTP_POST, "/register", 0 }, { HTTP_POST, "/login", 1 },
-	{ HTTP_GET, "/peers/", 0, 1 }, { HTTP_GET, "/submit-info", 0 }, /* 405 */
+	{ HTTP_POST, "/submit-info", 0 },
+	{ HTTP_POST, "/heartbeat", 0 },
+	{ HTTP_POST, "/add-list", 0 },
+	{ HTTP_POST, "/leave", 0 },
+	{ HTTP_POST, "/get-list", 0 },
+	{ HTTP_GET, "/get-list", 0 },
+	{ HTTP_GET, "/channels", 0 },
+	{ HTTP_GET, "/stats", 0 },
+	{ HTTP_POST, "/logout", 0 },
+	{ HTTP_POST, "/register", 0 },
+	{ HTTP_POST, "/login", 1 },
+	{ HTTP_GET, "/peers/", 0, 1 },
+	{ HTTP_GET, "/submit-info", 0 }, /* 405 */
 	{ HTTP_POST, "/nowhere", 0 }, /* 404 */
+	{ HTTP_POST, "/rendezvous", 0 },
+	{ HTTP_GET, "/hints", 0 },
+	{ HTTP_GET, "/whoami", 0 },
 };
 
 /* The in-memory store: it remembers nothing and fails on demand. */
@@ -265,6 +277,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_user_channels = FUZZ_MAX_USER_CHANNELS;
 	cfg.max_channels = FUZZ_MAX_CHANNELS;
 	cfg.page_max = FUZZ_PAGE_MAX;
+	/* A relay and its key, so that /rendezvous signs tokens. */
+	snprintf(cfg.relays[0], sizeof(cfg.relays[0]), "192.0.2.7:7400");
+	cfg.nrelays = 1;
+	cfg.has_relay_key = 1;
+	memset(cfg.relay_key, 0x42, sizeof(cfg.relay_key));
 	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
 
 	if (t == NULL)
