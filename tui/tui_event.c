@@ -102,6 +102,16 @@ set_members(struct tui_conv *c, struct json_object *peers, const char *self)
 	(void)self;
 }
 
+/* The link's path from a link event or a /who entry ("" if none). */
+static void
+set_path(struct tui_peer *p, struct json_object *o)
+{
+	const char *path = tui_json_str(o, "path"), *via = tui_json_str(o, "via");
+
+	snprintf(p->path, sizeof(p->path), "%s%s%s", path != NULL ? path : "",
+	    path != NULL && via != NULL ? " via " : "", path != NULL && via != NULL ? via : "");
+}
+
 static void
 on_peer_list(struct tui *t, struct json_object *o)
 {
@@ -126,6 +136,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->link = strcmp(str_or(p, "link", "down"), "up") == 0;
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
+		set_path(peer, p);
 	}
 	if (tui_label_is(o, TUI_LABEL_SHOW)) {
 		struct buf b;
@@ -297,6 +308,7 @@ on_link(struct tui *t, struct json_object *o)
 		return;
 	p->link = strcmp(str_or(o, "state", "down"), "up") == 0;
 	p->encrypted = get_bool(o, "encrypted");
+	set_path(p, o);
 	if (p->link)
 		p->online = 1;
 	if (!p->link && reason != NULL) {
