@@ -16,6 +16,10 @@
 #define NAT_HINTS_PER_USER 8 /* pending; older ones are dropped */
 #define NAT_HINT_TTL_MS (RELAY_TOKEN_TTL_S * 1000ULL)
 #define NAT_OBSERVED_MAX 200000 /* users whose address is remembered */
+/* /rendezvous per caller: a burst, then one a second. Each one makes the
+ * peer connect somewhere, so a caller may not make it do so at will. */
+#define NAT_RDV_BURST 20
+#define NAT_RDV_PER_S 1
 
 struct nat_hint {
 	char type[8]; /* "relay", "dial" or "punch" */
@@ -32,6 +36,7 @@ struct nat_user {
 	char observed[TRACKER_NAT_IP_MAX];
 	struct nat_hint hints[NAT_HINTS_PER_USER];
 	size_t nhints;
+	uint64_t rdv_tokens_ms; /* its rendezvous budget, as the time it is full */
 	struct nat_user *next;
 };
 
@@ -132,6 +137,28 @@ hint_push(struct nat_user *u, const struct nat_hint *h)
 	u->hints[u->nhints++] = *h;
 }
 
+/* Spends one of user's rendezvous: the budget is kept as the time at
+ * which it would be full again (a GCRA), so it needs one number. */
+static int
+rendezvous_allowed(struct tracker *t, const char *user)
+{
+	const uint64_t step = 1000 / NAT_RDV_PER_S, burst = NAT_RDV_BURST * step;
+	uint64_t now = hy_now_ms();
+	int ok = 0;
+
+	uv_mutex_lock(&t->nat->lock);
+	struct nat_user *u = user_find(t->nat, user, 1);
+	if (u != NULL) {
+		uint64_t full = u->rdv_tokens_ms > now ? u->rdv_tokens_ms : now;
+		if (full + step <= now + burst) {
+			u->rdv_tokens_ms = full + step;
+			ok = 1;
+		}
+	}
+	uv_mutex_unlock(&t->nat->lock);
+	return ok;
+}
+
 static struct json_object *
 relay_list(const struct tracker *t)
 {
@@ -198,6 +225,11 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 	tracker_unlock(t);
 	if (!online) {
 		http_json_error(res, 404, "Not online (both must be registered)");
+		return;
+	}
+	if (!rendezvous_allowed(t, user)) {
+		http_response_header(res, "Retry-After", "1");
+		http_json_error(res, 429, "Too many rendezvous: one a second after a burst of 20");
 		return;
 	}
 	struct json_object *r = tracker_success();

@@ -348,6 +348,14 @@ def test_tracker_rendezvous_through_the_relay():
         st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "bob", "via": "x"},
                              tok["alice"])
         assert st == 400
+        # a caller cannot make bob connect somewhere at will: 20, then 1/s
+        codes = [tracker_call(tport, "POST", "/rendezvous", {"peer": "bob"}, tok["alice"])[0]
+                 for _ in range(40)]
+        assert codes.count(429) >= 15 and codes[:15] == [200] * 15, codes
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
+        assert len(d["hints"]) == 8, "a user keeps its 8 newest hints"
+        st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "alice"}, tok["bob"])
+        assert st == 200, "another caller has its own budget"
     finally:
         t.stop()
 
