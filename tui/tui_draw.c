@@ -423,6 +423,8 @@ draw_right(struct tui *t, struct tui_conv *c)
 		        : p->encrypted    ? "link: encrypted"
 		                          : "link: PLAINTEXT",
 		    w);
+		if (p != NULL && p->link && p->path[0] != '\0')
+			put_str(y++, x, p->path, w);
 		y++;
 		attrset(A_DIM);
 		put_str(y++, x, "key:", w);

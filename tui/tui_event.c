@@ -106,6 +106,16 @@ set_members(struct tui_conv *c, struct json_object *peers, const char *self)
 	(void)self;
 }
 
+/* The link's path from a link event or a /who entry ("" if none). */
+static void
+set_path(struct tui_peer *p, struct json_object *o)
+{
+	const char *path = http_json_str(o, "path"), *via = http_json_str(o, "via");
+
+	snprintf(p->path, sizeof(p->path), "%s%s%s", path != NULL ? path : "",
+	    path != NULL && via != NULL ? " via " : "", path != NULL && via != NULL ? via : "");
+}
+
 static void
 on_peer_list(struct tui *t, struct json_object *o)
 {
@@ -131,6 +141,7 @@ on_peer_list(struct tui *t, struct json_object *o)
 		peer->encrypted =
 		    json_object_object_get_ex(p, "encrypted", &v) && json_object_get_boolean(v);
 		snprintf(peer->display, sizeof(peer->display), "%s", str_or(p, "display_name", ""));
+		set_path(peer, p);
 	}
 	if (tui_label_user(o)) {
 		struct buf b;
@@ -447,6 +458,7 @@ on_link(struct tui *t, struct json_object *o)
 		return;
 	p->link = strcmp(str_or(o, "state", "down"), "up") == 0;
 	p->encrypted = get_bool(o, "encrypted");
+	set_path(p, o);
 	if (p->link)
 		p->online = 1;
 	if (!p->link && reason != NULL) {

@@ -82,6 +82,7 @@ struct tui_peer {
 	int online; /* listed by the tracker lately */
 	int link; /* 1 up, 0 down */
 	int encrypted; /* of the link that is up */
+	char path[64]; /* of the link that is up: "direct", "punched", "relayed via H:P" */
 	int away; /* the engine's presence event said so */
 	char away_message[64];
 	char display[TUI_DISPLAY_MAX + 1]; /* the profile's name, from the tracker */

@@ -68,6 +68,13 @@ function el(tag, cls, text) {
   return e;
 }
 
+/* ", relayed via HOST:PORT" and the like: how a link goes (issue 18). */
+function linkPath(p) {
+  if (!p.path)
+    return '';
+  return ', ' + p.path + (p.via ? ' via ' + p.via : '');
+}
+
 function isChannel(name) {
   return name.startsWith('#');
 }
@@ -308,6 +315,8 @@ const handlers = {
     const p = state.peers.get(ev.peer);
     if (p) {
       p.link = ev.state;
+      p.path = ev.path; /* direct, punched or relayed (issue 18) */
+      p.via = ev.via;
       renderLists();
     } else {
       refreshPeers(); /* someone new */
@@ -558,7 +567,7 @@ function renderLists() {
       presence.title = 'offline';
     } else {
       presence.classList.add(p ? (p.link === 'up' ? 'up' : 'online') : pushed ? 'online' : 'offline');
-      presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : pushed ? 'online' : 'offline';
+      presence.title = p ? (p.link === 'up' ? 'linked' + linkPath(p) : 'online') : pushed ? 'online' : 'offline';
     }
     const c = state.convs.get(n);
     const label = p && p.display_name ? n + ' \u2014 ' + p.display_name : n;

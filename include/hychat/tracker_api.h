@@ -31,6 +31,8 @@
 #define TRACKER_MAX_CHANNELS_PER_CALL 64 /* in one /submit-info */
 #define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
 #define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
+#define TRACKER_MAX_RELAYS 16 /* --relay */
+#define TRACKER_RELAY_MAX 280 /* "HOST:PORT" of one relay */
 
 struct tracker_config {
 	uint64_t ttl_ms; /* peer registrations */
@@ -48,6 +50,12 @@ struct tracker_config {
 	int allow_loopback_peers;
 	int require_source_ip; /* the registered ip must be the request's source */
 	struct tracker_mailbox_config mailbox; /* limits of the mailbox */
+	/* Relays (hychat-relay(8)) and the secret shared with them, with
+	 * which /rendezvous signs tokens. */
+	char relays[TRACKER_MAX_RELAYS][TRACKER_RELAY_MAX];
+	size_t nrelays;
+	int has_relay_key;
+	uint8_t relay_key[32]; /* RELAY_TOKEN_KEY_BYTES */
 };
 
 /* Fills cfg with the defaults above. */

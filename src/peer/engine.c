@@ -148,6 +148,7 @@ engine_learn_peer(struct engine *e, struct json_object *o)
 	    !hy_name_valid(p.username, strlen(p.username)) || strcmp(p.username, e->username) == 0)
 		return;
 	engine_presence_tracker(e, p.username, p.online);
+	engine_nat_learn_peer(e, o);
 	if (p.online)
 		p2p_net_set_peer(
 		    e->net, p.username, p.ip, p.port, p.keylen > 0 ? p.key : NULL, p.keylen);
@@ -410,6 +411,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	init_timer(e, &e->refresh);
 	init_timer(e, &e->grace);
 	init_timer(e, &e->members_retry);
+	init_timer(e, &e->hints);
 	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
 	engine_resume_channels(e);
 	init_timer(e, &e->typing_timer);
@@ -543,6 +545,7 @@ engine_stop(struct engine *e)
 	engine_mailbox_stop(e);
 	drop_links(e);
 	close_timer(e, &e->typing_timer);
+	close_timer(e, &e->hints);
 	if (e->ts == ENGINE_ONLINE) {
 		uv_timer_start(&e->grace, on_grace, ENGINE_QUIT_GRACE_MS, 0);
 		engine_tracker_call(e, TRACKER_POST, "/logout", NULL, logged_out, NULL);

@@ -33,6 +33,7 @@
 #define ENGINE_TYPING_IDLE_MS 6000 /* after the last notice: stopped */
 #define ENGINE_TYPING_TICK_MS 100 /* how often "stopped" is looked for */
 #define ENGINE_TYPING_MAX 1024 /* typers (and conversations typed in) kept */
+#define ENGINE_HINTS_POLL_MS 1000 /* GET /hints while behind a NAT */
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also
@@ -109,6 +110,8 @@ struct engine {
 	uv_timer_t heartbeat, relogin, refresh, grace;
 	uv_timer_t members_retry; /* a member list the tracker did not give */
 	uint64_t members_retry_ms; /* its next backoff */
+	uv_timer_t hints; /* polls the tracker's hints (engine_nat.c) */
+	int hints_busy;
 	int handles; /* open loop handles of the engine itself */
 
 	enum engine_tracker_state ts;
@@ -274,5 +277,15 @@ void engine_mailbox_fetch(struct engine *e);
 /* Adds "delivery", the state's name, to the own messages of a list of
  * direct conversation conv's history that have one. */
 void engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list);
+
+/* engine_nat.c */
+/* Records what a tracker peer entry says of the peer's observed address. */
+void engine_nat_learn_peer(struct engine *e, struct json_object *peer);
+/* After /submit-info: our observed address; polls hints while behind NAT. */
+void engine_nat_registered(struct engine *e, struct json_object *answer, const char *local_ip);
+/* The network's rendezvous op (p2p_net.h). */
+void engine_nat_rendezvous(void *arg, const char *user, const char *via);
+/* Adds "path" and "via" of user's up link to o (nothing if none is up). */
+void engine_nat_add_path(struct engine *e, struct json_object *o, const char *user);
 
 #endif

@@ -906,6 +906,8 @@ emit_link(struct engine *e, const char *user, const char *state, int encrypted, 
 	event_add_str(ev, "state", state);
 	if (encrypted >= 0)
 		event_add_bool(ev, "encrypted", encrypted);
+	if (strcmp(state, "up") == 0)
+		engine_nat_add_path(e, ev, user);
 	if (reason != NULL)
 		event_add_str(ev, "reason", reason);
 	event_emit(&e->bus, ev);
@@ -969,6 +971,7 @@ const struct p2p_net_ops engine_net_ops = {
 	.message = net_message,
 	.lookup = net_lookup,
 	.refused = net_refused,
+	.rendezvous = engine_nat_rendezvous,
 };
 
 static void

@@ -397,6 +397,7 @@ drop_refused(struct engine *e, struct json_object *body)
 		left(e, 200, NULL, NULL, name);
 	}
 }
+static const char *advertised_ip(struct engine *e);
 
 static void
 submitted(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
@@ -425,6 +426,7 @@ submitted(struct engine *e, int status, struct json_object *body, const char *er
 	uv_timer_start(&e->heartbeat, on_heartbeat, e->heartbeat_ms, e->heartbeat_ms);
 	uv_timer_start(&e->refresh, on_refresh, ENGINE_LIST_REFRESH_MS, ENGINE_LIST_REFRESH_MS);
 	engine_emit_tracker(e, "online", NULL);
+	engine_nat_registered(e, body, advertised_ip(e));
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
 		c->dial = strcmp(c->name, ENGINE_BROADCAST) != 0;
 		engine_fetch_members(e, c);
@@ -808,6 +810,7 @@ listed(struct engine *e, int status, struct json_object *body, const char *err, 
 			event_add_bool(o, "encrypted", state);
 		else
 			json_object_object_add(o, "encrypted", NULL);
+		engine_nat_add_path(e, o, json_object_get_string(u));
 		json_object_array_add(out, o);
 	}
 	json_object_object_add(ev, "peers", out);

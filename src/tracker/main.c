@@ -14,6 +14,7 @@
 #include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/registry.h"
+#include "hychat/relay_token.h"
 #include "hychat/tracker_api.h"
 
 #define TRACKER_DEFAULT_HOST "0.0.0.0"
@@ -45,6 +46,8 @@ enum {
 	OPT_TLS_KEY,
 	OPT_PLAIN_LISTEN,
 	OPT_MAILBOX, /* one of MAILBOX_OPTIONS */
+	OPT_RELAY,
+	OPT_RELAY_SECRET,
 };
 
 static const struct option options[] = {
@@ -75,6 +78,8 @@ static const struct option options[] = {
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 	{ "plain-listen", required_argument, NULL, OPT_PLAIN_LISTEN },
+	{ "relay", required_argument, NULL, OPT_RELAY },
+	{ "relay-secret", required_argument, NULL, OPT_RELAY_SECRET },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -109,6 +114,8 @@ usage(FILE *f)
 	    "  --allow-loopback-peers  accept loopback peer addresses (the default when\n"
 	    "                          listening on loopback)\n"
 	    "  --require-source-ip     a peer's address must be the one it calls from\n"
+	    "  --relay HOST:PORT       a hychat-relay for peers behind NAT, repeatable\n"
+	    "  --relay-secret FILE     the secret shared with the relays (mode 600)\n"
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
 	    "  --quiet                 no access log\n"
@@ -127,6 +134,22 @@ usage(FILE *f)
 	fprintf(f, "  --%-24s %s (default %llu)\n", flag " N", help, (unsigned long long)(def));
 	MAILBOX_OPTIONS(MAILBOX_USAGE)
 #undef MAILBOX_USAGE
+}
+
+/* --relay HOST:PORT, checked. */
+static void
+add_relay(struct tracker_config *tc, const char *arg)
+{
+	char host[TRACKER_RELAY_MAX];
+	const char *why;
+	int port;
+
+	if (tc->nrelays == TRACKER_MAX_RELAYS)
+		log_fatal(2, "--relay: at most %d", TRACKER_MAX_RELAYS);
+	if (hy_parse_hostport(arg, host, sizeof(host), &port, &why) < 0 || port == 0 ||
+	    strlen(arg) >= TRACKER_RELAY_MAX)
+		log_fatal(2, "--relay %s: %s", arg, port == 0 ? "a port is needed" : why);
+	snprintf(tc->relays[tc->nrelays++], TRACKER_RELAY_MAX, "%s", arg);
 }
 
 /* Creates each missing directory of path's parent. */
@@ -328,6 +351,14 @@ main(int argc, char **argv)
 			break;
 		case OPT_ALLOW_LOOPBACK: tc.allow_loopback_peers = 1; break;
 		case OPT_REQUIRE_SOURCE: tc.require_source_ip = 1; break;
+		case OPT_RELAY: add_relay(&tc, optarg); break;
+		case OPT_RELAY_SECRET: {
+			const char *why;
+			if (relay_token_load_key(optarg, tc.relay_key, &why) < 0)
+				log_fatal(1, "--relay-secret %s: %s", optarg, why);
+			tc.has_relay_key = 1;
+			break;
+		}
 		case OPT_GUARD:
 			if (login_guard_option(&tc.guard, options[index].name, optarg, &cause) < 0)
 				log_fatal(2, "--%s %s: %s", options[index].name, optarg, cause);
@@ -361,6 +392,8 @@ main(int argc, char **argv)
 	}
 	if (sodium_init() < 0)
 		log_fatal(1, "libsodium failed to initialise");
+	if (tc.nrelays > 0 && !tc.has_relay_key)
+		log_fatal(2, "--relay needs --relay-secret FILE");
 	if (db == NULL)
 		db = default_db(dbbuf, sizeof(dbbuf));
 	if (adduser != NULL)

@@ -166,7 +166,11 @@ api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 		tracker_store_failed(res, cause);
 		return;
 	}
+	const char *observed = req->conn != NULL ? http_conn_remote(req->conn) : NULL;
+	tracker_nat_observe(t, user, observed);
 	struct json_object *r = tracker_success();
+	if (observed != NULL)
+		tracker_add_str(r, "observed_ip", observed);
 	if (json_object_array_length(refused) > 0) {
 		tracker_add_str(r, "message", capped);
 		json_object_object_add(r, "refused_channels", refused);
@@ -486,7 +490,7 @@ struct list_out {
 	struct buf *b;
 	size_t n;
 	const char *last; /* valid under the lock only */
-	const struct tracker *t;
+	struct tracker *t;
 };
 
 static void
@@ -504,6 +508,13 @@ add_peer(const struct registry_peer *p, void *arg)
 		buf_append_str(b, p->ip);
 		buf_append_str(b, "\",\"port\":");
 		buf_append_u64(b, p->port);
+		char observed[TRACKER_NAT_IP_MAX];
+		if (tracker_nat_observed(out->t, p->name, observed) &&
+		    strcmp(observed, p->ip) != 0) {
+			buf_append_str(b, ",\"observed_ip\":\"");
+			buf_append_str(b, observed);
+			buf_append_char(b, '"');
+		}
 	} else {
 		/* No address: an offline member is named, not reachable. */
 		buf_append_str(b, "\",\"online\":false");
@@ -613,8 +624,11 @@ api_peer(struct http_request *req, struct http_response *res, void *ctx)
 	json_object_object_add(r, "username", json_object_new_string(name));
 	json_object_object_add(r, "online", json_object_new_boolean(online > 0));
 	if (online > 0) {
+		char observed[TRACKER_NAT_IP_MAX];
 		json_object_object_add(r, "ip", json_object_new_string(info.ip));
 		tracker_add_int(r, "port", (int64_t)info.port);
+		if (tracker_nat_observed(t, name, observed) && strcmp(observed, info.ip) != 0)
+			tracker_add_str(r, "observed_ip", observed);
 	}
 	if (info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
@@ -670,6 +684,10 @@ static const struct router_route tracker_routes[] = {
 	{ HTTP_POST, "/profile", tracker_api_profile },
 	{ HTTP_GET, "/channels", api_channels },
 	{ HTTP_GET, "/stats", api_stats },
+	/* NAT traversal: tracker_nat.c */
+	{ HTTP_GET, "/whoami", tracker_api_whoami },
+	{ HTTP_POST, "/rendezvous", tracker_api_rendezvous },
+	{ HTTP_GET, "/hints", tracker_api_hints },
 	{ HTTP_GET, NULL, NULL },
 };
 
@@ -750,6 +768,7 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&t->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	t->nat = tracker_nat_new();
 	t->router = router_new(t);
 	router_add_table(t->router, tracker_routes);
 	router_add_table(t->router, tracker_mailbox_routes);
@@ -766,6 +785,7 @@ tracker_free(struct tracker *t)
 	router_free(t->router);
 	tracker_profiles_free(t);
 	tracker_mailbox_fini(t);
+	tracker_nat_free(t->nat);
 	registry_free(t->reg);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);

@@ -13,7 +13,10 @@
 
 #include "hychat/http_json.h"
 #include "hychat/registry.h"
+#include "hychat/relay_token.h"
 #include "hychat/tracker_api.h"
+
+#define TRACKER_NAT_IP_MAX 64 /* an address as http_conn_remote() writes it */
 
 struct tracker {
 	struct store *store;
@@ -32,6 +35,7 @@ struct tracker {
 	struct tracker_profiles *profiles; /* under lock (tracker_profile.c) */
 	struct ratelimit *mail_rate; /* deposits per sender */
 	atomic_uint_fast64_t mail_swept_ms; /* the mailbox's last expiry pass */
+	struct tracker_nat *nat; /* observed addresses and hints (tracker_nat.c) */
 };
 
 static inline void
@@ -126,5 +130,15 @@ void tracker_mailbox_sweep(struct tracker *t);
 /* Adds "mail", the count of messages waiting for user, to an answer
  * (nothing if the store fails: it is a hint). */
 void tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *answer);
+/* NAT traversal (tracker_nat.c): its own lock, never under the registry's. */
+struct tracker_nat *tracker_nat_new(void);
+void tracker_nat_free(struct tracker_nat *n);
+/* Records ip (NULL: nothing) as the address user's requests come from. */
+void tracker_nat_observe(struct tracker *t, const char *user, const char *ip);
+/* 1 with user's observed address copied to out, 0 if none is known. */
+int tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
+void tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx);
 
 #endif

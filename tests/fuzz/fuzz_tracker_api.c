@@ -21,6 +21,7 @@
  * known status, and a body that is one JSON object (the listing, which
  * is written by hand, included). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,9 @@ static const struct {
 	{ HTTP_POST, "/mailbox/bob", 0 },
 	{ HTTP_POST, "/mailbox/ack", 0 },
 	{ HTTP_GET, "/mailbox", 0 },
+	{ HTTP_POST, "/rendezvous", 0 },
+	{ HTTP_GET, "/hints", 0 },
+	{ HTTP_GET, "/whoami", 0 },
 };
 
 /* The in-memory store: it remembers nothing and fails on demand. */
@@ -387,6 +391,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.mailbox.max_messages = FUZZ_MAIL_SLOTS - 1;
 	cfg.mailbox.message_max = FUZZ_MAIL_MESSAGE_MAX;
 	cfg.mailbox.rate = FUZZ_MAIL_RATE;
+	/* A relay and its key, so that /rendezvous signs tokens. */
+	snprintf(cfg.relays[0], sizeof(cfg.relays[0]), "192.0.2.7:7400");
+	cfg.nrelays = 1;
+	cfg.has_relay_key = 1;
+	memset(cfg.relay_key, 0x42, sizeof(cfg.relay_key));
 	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
 
 	if (t == NULL)

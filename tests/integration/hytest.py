@@ -21,7 +21,7 @@ SOURCE = os.environ.get("HYCHAT_SOURCE", os.path.join(os.path.dirname(__file__),
 def binary(name):
     """Path of a built binary: hychat-httpd -> BUILD/src/httpd/hychat-httpd."""
     sub = {"hychat-httpd": "httpd", "hychat-tracker": "tracker",
-           "hychat-proxy": "proxy", "hychat": "peer"}[name]
+           "hychat-proxy": "proxy", "hychat": "peer", "hychat-relay": "relay"}[name]
     return os.path.join(BUILD, "src", sub, name)
 
 
