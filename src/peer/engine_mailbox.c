@@ -238,6 +238,14 @@ find_due(const struct outbox_entry *en, void *arg)
 		json_object_put(m);
 		return 0;
 	}
+	/* Direct messages only: a channel message waiting in a member's
+	 * outbox goes over a link (the mailbox would file it as a direct
+	 * one, in the sender's conversation). */
+	const char *type = str_of(m, "type");
+	if (type == NULL || strcmp(type, "chat") != 0) {
+		json_object_put(m);
+		return 0;
+	}
 	if (json_object_object_get_ex(m, ENGINE_PLAIN_FIELD, &v) && json_object_get_boolean(v)) {
 		f->plain++;
 		json_object_put(m);

@@ -486,5 +486,31 @@ def peer_ttl_expired():
     finish(b)
 
 
+@case
+def peer_channel_message_is_not_mailed():
+    """A channel message owed to an offline member waits in the sender's
+    outbox for a link; once a direct message to him started his deposits,
+    it used to be deposited too, and filed in the sender's direct
+    conversation (the chaos test saw it)."""
+    port, tok, db, d = peers_world("chan")
+    a = start("alice", port, d)
+    m = a.mark()
+    a.cmd("/sendchannel general for the channel only")
+    a.wait(lambda e: e.get("type") == "broadcast" and e.get("outgoing"), 10, m, "own line")
+    # a direct message after it: bob's outbox entries now go to the mailbox
+    send_stored(a, "bob", ["direct, for bob"])
+    time.sleep(2)
+    dump = subprocess.run(["sqlite3", db, ".dump"], stdout=subprocess.PIPE,
+                          check=True).stdout
+    assert dump.count(b"INSERT INTO mailbox") == 1, "a channel message went to the mailbox"
+    b = start("bob", port, d)
+    ev = b.wait(lambda e: e.get("type") == "broadcast" and not e.get("outgoing") and
+                e.get("message") == "for the channel only", 20, 0, "the channel message")
+    assert ev["channel"] == "general", ev
+    time.sleep(1)
+    assert [e["message"] for e in chats(b)] == ["direct, for bob"], chats(b)
+    finish(a, b)
+
+
 if __name__ == "__main__":
     run(setup, teardown)
