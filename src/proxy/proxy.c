@@ -17,6 +17,7 @@
 
 #include "hychat/log.h"
 #include "hychat/proxy.h"
+#include "hychat/proxy_head.h"
 #include "hychat/proxy_tls.h"
 
 struct be_state {
@@ -129,37 +130,6 @@ static void exchange_dial(struct exchange *ex);
 static void exchange_fail(struct exchange *ex, int status);
 static void up_close(struct upstream *up);
 static void up_read_start(struct upstream *up);
-
-/* Hop-by-hop headers (RFC 9110 7.6.1) and those the proxy sets itself. */
-static const char *const hop_headers[] = {
-	"connection",
-	"keep-alive",
-	"proxy-connection",
-	"te",
-	"trailer",
-	"transfer-encoding",
-	"upgrade",
-	"content-length",
-	"expect",
-	"proxy-authorization",
-};
-
-static int
-is_hop(const char *name, size_t len, const char *conn_value, size_t conn_len)
-{
-	for (size_t i = 0; i < HY_ARRAY_LEN(hop_headers); i++) {
-		if (hy_strieq(name, len, hop_headers[i]))
-			return 1;
-	}
-	/* and whatever the Connection header names */
-	if (conn_value != NULL && len < 64) {
-		char tok[64];
-		memcpy(tok, name, len);
-		tok[len] = '\0';
-		return http_header_has_token(conn_value, conn_len, tok);
-	}
-	return 0;
-}
 
 static struct conf_ref *
 conf_ref_new(struct proxy_conf *c)
@@ -653,70 +623,31 @@ up_timeout_cb(uv_timer_t *t)
 	}
 }
 
-/* Copies the backend's answer head to the client, minus hop-by-hop. */
+/* Copies the backend's answer head to the client, minus hop-by-hop.
+ * Returns 1 when the answer has no body, -1 when its head is unusable. */
 static int
 exchange_answer_head(struct exchange *ex, const struct http_response_head *rh)
 {
 	struct upstream *up = ex->up;
-	const struct http_header *conn =
-	    http_header_find(rh->headers, rh->num_headers, "connection");
+	struct proxy_answer a;
 	struct buf h;
-	int64_t cl = -1;
 
-	up->keepalive = rh->minor_version >= 1 &&
-	    !(conn != NULL && http_header_has_token(conn->value, conn->value_len, "close"));
-	up->chunked = 0;
-	up->close_delimited = 0;
-	up->body_left = 0;
 	buf_init(&h);
-	for (size_t i = 0; i < rh->num_headers; i++) {
-		const struct http_header *x = &rh->headers[i];
-		if (hy_strieq(x->name, x->name_len, "transfer-encoding")) {
-			up->chunked = http_header_has_token(x->value, x->value_len, "chunked");
-			continue;
-		}
-		if (hy_strieq(x->name, x->name_len, "content-length")) {
-			uint64_t v;
-			if (http_parse_content_length(x->value, x->value_len, &v) < 0) {
-				buf_fini(&h);
-				return -1;
-			}
-			cl = (int64_t)v;
-			continue;
-		}
-		if (rh->status == 101 &&
-		    (hy_strieq(x->name, x->name_len, "upgrade") ||
-		        hy_strieq(x->name, x->name_len, "connection"))) {
-			/* a tunnel keeps the handshake's own headers */
-		} else if (is_hop(x->name, x->name_len, conn ? conn->value : NULL,
-		               conn ? conn->value_len : 0)) {
-			continue;
-		}
-		buf_append(&h, x->name, x->name_len);
-		buf_append_str(&h, ": ");
-		buf_append(&h, x->value, x->value_len);
-		buf_append_str(&h, "\r\n");
+	if (proxy_head_response(&h, rh, ex->head_only, &a) < 0) {
+		buf_fini(&h);
+		return -1;
 	}
-	int no_body = ex->head_only || rh->status == 204 || rh->status == 304 ||
-	    (rh->status >= 100 && rh->status < 200);
-	if (no_body) {
-		up->body_left = 0;
-	} else if (up->chunked) {
-		cl = -1;
+	up->keepalive = a.keepalive;
+	up->chunked = a.chunked;
+	up->close_delimited = a.close_delimited;
+	up->body_left = a.body_left;
+	if (!a.no_body && a.chunked)
 		http_chunked_init(&up->dec);
-	} else if (cl >= 0) {
-		up->body_left = (uint64_t)cl;
-	} else {
-		up->close_delimited = 1;
-		up->keepalive = 0;
-	}
 	ex->status = rh->status;
 	ex->resp_started = 1;
-	int64_t client_len = ex->head_only && cl < 0 ? -1 : cl;
-	http_conn_write_head(ex->c, rh->status, h.data != NULL ? h.data : "", h.len,
-	    no_body && !ex->head_only ? 0 : client_len);
+	http_conn_write_head(ex->c, rh->status, h.data != NULL ? h.data : "", h.len, a.client_len);
 	buf_fini(&h);
-	return no_body;
+	return a.no_body;
 }
 
 static void
@@ -1103,91 +1034,6 @@ exchange_dial(struct exchange *ex)
 	uv_timer_start(&up->timer, up_timeout_cb, v->connect_timeout_ms, 0);
 }
 
-/* Expands $host and $remote_addr in a proxy_set_header value. */
-static void
-expand(struct buf *out, const char *value, const struct http_request *req, struct http_conn *c)
-{
-	size_t hl = 0;
-	const char *host = http_request_header(req, "Host", &hl);
-
-	for (const char *p = value; *p;) {
-		if (strncmp(p, "$host", 5) == 0) {
-			buf_append(out, host != NULL ? host : "", host != NULL ? hl : 0);
-			p += 5;
-		} else if (strncmp(p, "$remote_addr", 12) == 0) {
-			buf_append_str(out, http_conn_remote(c));
-			p += 12;
-		} else {
-			buf_append_char(out, *p++);
-		}
-	}
-}
-
-static void
-build_head(struct exchange *ex, const struct http_request *req, const struct proxy_vhost *v)
-{
-	const struct http_request_head *h = &req->head;
-	const struct http_header *conn = http_header_find(h->headers, h->num_headers, "connection");
-	const char *remote = http_conn_remote(ex->c);
-	struct buf *o = &ex->head;
-	size_t xff_len = 0;
-	const char *xff = NULL;
-
-	buf_append(o, h->method, h->method_len);
-	buf_append_char(o, ' ');
-	buf_append(o, h->target, h->target_len);
-	buf_append_str(o, " HTTP/1.1\r\n");
-	for (size_t i = 0; i < h->num_headers; i++) {
-		const struct http_header *x = &h->headers[i];
-		int overridden = 0;
-		for (size_t k = 0; k < v->nset; k++)
-			overridden |= hy_strieq(x->name, x->name_len, v->set[k].name);
-		if (overridden)
-			continue;
-		if (hy_strieq(x->name, x->name_len, "x-forwarded-for")) {
-			xff = x->value;
-			xff_len = x->value_len;
-			continue;
-		}
-		if (is_hop(x->name, x->name_len, conn ? conn->value : NULL,
-		        conn ? conn->value_len : 0))
-			continue;
-		buf_append(o, x->name, x->name_len);
-		buf_append_str(o, ": ");
-		buf_append(o, x->value, x->value_len);
-		buf_append_str(o, "\r\n");
-	}
-	for (size_t k = 0; k < v->nset; k++) {
-		buf_append_str(o, v->set[k].name);
-		buf_append_str(o, ": ");
-		expand(o, v->set[k].value, req, ex->c);
-		buf_append_str(o, "\r\n");
-	}
-	buf_append_str(o, "X-Forwarded-For: ");
-	if (xff != NULL) {
-		buf_append(o, xff, xff_len);
-		buf_append_str(o, ", ");
-	}
-	const char *proto = http_conn_is_tls(ex->c) ? "https" : "http";
-	buf_append_str(o, remote);
-	buf_printf(o, "\r\nX-Forwarded-Proto: %s\r\nForwarded: for=", proto);
-	int v6 = strchr(remote, ':') != NULL;
-	buf_printf(o, v6 ? "\"[%s]\"" : "%s", remote);
-	buf_printf(o, ";proto=%s\r\n", proto);
-	if (ex->upgrade) {
-		size_t ul = 0;
-		const char *up = http_request_header(req, "Upgrade", &ul);
-		buf_append_str(o, "Connection: Upgrade\r\nUpgrade: ");
-		buf_append(o, up, ul);
-		buf_append_str(o, "\r\n");
-	}
-	if (req->chunked)
-		buf_append_str(o, "Transfer-Encoding: chunked\r\n");
-	else if (req->content_length > 0)
-		buf_printf(o, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
-	buf_append_str(o, "\r\n");
-}
-
 static int
 proxy_on_head(struct http_conn *c, struct http_request *req)
 {
@@ -1219,15 +1065,12 @@ proxy_on_head(struct http_conn *c, struct http_request *req)
 	    ex->method, sizeof(ex->method), "%.*s", (int)req->head.method_len, req->head.method);
 	snprintf(
 	    ex->target, sizeof(ex->target), "%.*s", (int)req->head.target_len, req->head.target);
-	const struct http_header *conn =
-	    http_header_find(req->head.headers, req->head.num_headers, "connection");
-	ex->upgrade = conn != NULL &&
-	    http_header_has_token(conn->value, conn->value_len, "upgrade") &&
-	    http_request_header(req, "Upgrade", NULL) != NULL;
+	ex->upgrade = proxy_head_is_upgrade(req);
 	buf_init(&ex->head);
 	buf_init(&ex->pending);
 	buf_init(&ex->replay);
-	build_head(ex, req, v);
+	proxy_head_request(
+	    &ex->head, req, v, http_conn_remote(c), http_conn_is_tls(c), ex->upgrade);
 	http_conn_set_data(c, ex);
 	ex->be = pick_backend(ex);
 	exchange_dial(ex);
