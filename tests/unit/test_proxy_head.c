@@ -186,41 +186,44 @@ test_upgrade_needs_both_headers(void **state)
 	free(h);
 }
 
+/* The head for s as a request with that framing; free() it. */
+static char *
+framed(const char *s, int chunked, uint64_t content_length)
+{
+	static const struct proxy_vhost v;
+	struct http_request req;
+	struct buf o;
+
+	request(&req, s, chunked, content_length);
+	buf_init(&o);
+	proxy_head_request(&o, &req, &v, "10.0.0.1", 0, 0);
+	buf_append_char(&o, '\0');
+	return o.data;
+}
+
 static void
 test_request_framing_is_stated_anew(void **state)
 {
 	const char *s = "POST / HTTP/1.1\r\nHost: app\r\n"
 	                "Content-Length: 999\r\n"
 	                "Transfer-Encoding: gzip, chunked\r\n\r\n";
-	static const struct proxy_vhost v;
-	struct http_request req;
-	struct buf o;
 
-	request(&req, s, 1, UINT64_MAX);
-	buf_init(&o);
-	proxy_head_request(&o, &req, &v, "10.0.0.1", 0, 0);
-	buf_append_char(&o, '\0');
-	assert_non_null(strstr(o.data, "\r\nTransfer-Encoding: chunked\r\n\r\n"));
-	assert_null(strstr(o.data, "Content-Length"));
-	assert_null(strstr(o.data, "gzip"));
-	buf_fini(&o);
+	char *h = framed(s, 1, UINT64_MAX);
+	assert_non_null(strstr(h, "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+	assert_null(strstr(h, "Content-Length"));
+	assert_null(strstr(h, "gzip"));
+	free(h);
 
-	request(&req, s, 0, 5);
-	buf_init(&o);
-	proxy_head_request(&o, &req, &v, "10.0.0.1", 0, 0);
-	buf_append_char(&o, '\0');
-	assert_non_null(strstr(o.data, "\r\nContent-Length: 5\r\n\r\n"));
-	assert_null(strstr(o.data, "999"));
-	assert_null(strstr(o.data, "Transfer-Encoding"));
-	buf_fini(&o);
+	h = framed(s, 0, 5);
+	assert_non_null(strstr(h, "\r\nContent-Length: 5\r\n\r\n"));
+	assert_null(strstr(h, "999"));
+	assert_null(strstr(h, "Transfer-Encoding"));
+	free(h);
 
-	request(&req, s, 0, 0);
-	buf_init(&o);
-	proxy_head_request(&o, &req, &v, "10.0.0.1", 0, 0);
-	buf_append_char(&o, '\0');
-	assert_null(strstr(o.data, "Content-Length"));
-	assert_null(strstr(o.data, "Transfer-Encoding"));
-	buf_fini(&o);
+	h = framed(s, 0, 0);
+	assert_null(strstr(h, "Content-Length"));
+	assert_null(strstr(h, "Transfer-Encoding"));
+	free(h);
 }
 
 static void
