@@ -721,103 +721,127 @@ up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(up->in.data + up->in.len, (unsigned)(up->in.cap - up->in.len - 1));
 }
 
+/* The backend's answer cannot be passed on: it counts against the
+ * backend, and the client gets a 502 (or loses the connection). */
 static void
-up_read(struct upstream *up, ssize_t n)
+exchange_bad_answer(struct exchange *ex)
 {
-	uv_stream_t *st = (uv_stream_t *)&up->tcp;
-	struct exchange *ex = up->ex;
+	backend_done(ex, 1);
+	exchange_fail(ex, 502);
+}
 
-	if (up->state == UP_IDLE) {
-		/* a pooled connection speaks out of turn or closes: drop it */
-		pool_remove(up->w, up);
-		up_close(up);
-		return;
-	}
-	if (ex == NULL) {
-		up_close(up);
-		return;
-	}
-	if (n < 0) {
-		if (up->state == UP_TUNNEL) {
-			http_conn_close(ex->c, 0);
-			exchange_free(ex);
-		} else if (up->state == UP_BODY && up->close_delimited && n == UV_EOF) {
-			up->keepalive = 0;
-			exchange_done(ex);
-		} else if (!up->got_bytes && up->reused) {
-			exchange_retry(ex, 502, 1);
-		} else {
-			backend_done(ex, !up->got_bytes);
-			exchange_fail(ex, 502);
-		}
-		return;
-	}
-	up->got_bytes = 1;
-	up->in.len += (size_t)n;
+/* A pooled connection speaks out of turn or closes: drop it. */
+static void
+up_read_idle(struct upstream *up)
+{
+	pool_remove(up->w, up);
+	up_close(up);
+}
+
+/* The backend closed or failed: the end of a tunnel or of a body that
+ * ends at close, a pooled connection that had gone stale (the request
+ * goes again), or a 502. */
+static void
+up_read_error(struct upstream *up, struct exchange *ex, ssize_t n)
+{
 	if (up->state == UP_TUNNEL) {
-		http_conn_write_raw(ex->c, up->in.data, up->in.len);
-		up->in.len = 0;
-		return;
+		http_conn_close(ex->c, 0);
+		exchange_free(ex);
+	} else if (up->state == UP_BODY && up->close_delimited && n == UV_EOF) {
+		up->keepalive = 0;
+		exchange_done(ex);
+	} else if (!up->got_bytes && up->reused) {
+		exchange_retry(ex, 502, 1);
+	} else {
+		backend_done(ex, !up->got_bytes);
+		exchange_fail(ex, 502);
 	}
-	uv_timer_again(&up->timer);
-again:
-	if (up->state == UP_HEAD) {
-		struct http_response_head rh;
-		int r = http_parse_response(up->in.data, up->in.len, up->last_len, &rh);
+}
+
+/* After 101 Switching Protocols the bytes go on as they come. */
+static void
+up_read_tunnel(struct upstream *up, struct exchange *ex)
+{
+	http_conn_write_raw(ex->c, up->in.data, up->in.len);
+	up->in.len = 0;
+}
+
+/* The backend agreed to the upgrade: its head (len bytes) to the client,
+ * then both ways become a tunnel, starting with what followed the head. */
+static void
+up_open_tunnel(
+    struct upstream *up, struct exchange *ex, const struct http_response_head *rh, size_t len)
+{
+	exchange_answer_head(ex, rh);
+	buf_consume(&up->in, len);
+	up->state = UP_TUNNEL;
+	uv_timer_stop(&up->timer);
+	http_conn_tunnel(ex->c, client_tunnel_cb);
+	if (up->in.len)
+		up_read_tunnel(up, ex);
+}
+
+/* Reads the answer's head, skipping interim (1xx) answers. Returns 1
+ * when its body follows in up->in, 0 when there is nothing more to do
+ * (the head is incomplete, or the exchange has ended or become a
+ * tunnel). */
+static int
+up_read_head(struct upstream *up, struct exchange *ex)
+{
+	struct http_response_head rh;
+	int r;
+
+	for (;;) {
+		r = http_parse_response(up->in.data, up->in.len, up->last_len, &rh);
 		if (r == HTTP_PARSE_INCOMPLETE) {
 			up->last_len = up->in.len;
-			if (up->in.len > PROXY_MAX_RESPONSE_HEAD) {
-				backend_done(ex, 1);
-				exchange_fail(ex, 502);
-			}
-			return;
+			if (up->in.len > PROXY_MAX_RESPONSE_HEAD)
+				exchange_bad_answer(ex);
+			return 0;
 		}
 		if (r < 0) {
-			backend_done(ex, 1);
-			exchange_fail(ex, 502);
-			return;
+			exchange_bad_answer(ex);
+			return 0;
 		}
-		if (rh.status >= 100 && rh.status < 200 && rh.status != 101) {
-			buf_consume(&up->in, (size_t)r);
-			up->last_len = 0;
-			if (up->in.len)
-				goto again;
-			return;
-		}
-		if (rh.status == 101 && ex->upgrade) {
-			exchange_answer_head(ex, &rh);
-			buf_consume(&up->in, (size_t)r);
-			up->state = UP_TUNNEL;
-			uv_timer_stop(&up->timer);
-			http_conn_tunnel(ex->c, client_tunnel_cb);
-			if (up->in.len) {
-				http_conn_write_raw(ex->c, up->in.data, up->in.len);
-				up->in.len = 0;
-			}
-			return;
-		}
-		int no_body = exchange_answer_head(ex, &rh);
-		if (no_body < 0) {
-			backend_done(ex, 1);
-			exchange_fail(ex, 502);
-			return;
-		}
+		if (rh.status < 100 || rh.status >= 200 || rh.status == 101)
+			break;
 		buf_consume(&up->in, (size_t)r);
 		up->last_len = 0;
-		up->state = UP_BODY;
-		if (no_body || (!up->chunked && !up->close_delimited && up->body_left == 0)) {
-			exchange_done(ex);
-			return;
-		}
+		if (up->in.len == 0)
+			return 0;
 	}
+	if (rh.status == 101 && ex->upgrade) {
+		up_open_tunnel(up, ex, &rh, (size_t)r);
+		return 0;
+	}
+	int no_body = exchange_answer_head(ex, &rh);
+	if (no_body < 0) {
+		exchange_bad_answer(ex);
+		return 0;
+	}
+	buf_consume(&up->in, (size_t)r);
+	up->last_len = 0;
+	up->state = UP_BODY;
+	if (no_body || (!up->chunked && !up->close_delimited && up->body_left == 0)) {
+		exchange_done(ex);
+		return 0;
+	}
+	return 1;
+}
+
+/* Passes on what body up->in holds; pauses the backend while the
+ * client's write queue is full. */
+static void
+up_read_body(struct upstream *up, struct exchange *ex)
+{
+	size_t used;
+
 	if (up->in.len == 0)
 		return;
-	size_t used;
 	int done = up_body(up, up->in.data, up->in.len, &used);
 	buf_consume(&up->in, used);
 	if (done < 0) {
-		backend_done(ex, 1);
-		exchange_fail(ex, 502);
+		exchange_bad_answer(ex);
 		return;
 	}
 	if (done) {
@@ -828,9 +852,39 @@ again:
 		return;
 	}
 	if (http_conn_write_queued(ex->c) > PROXY_BUFFER_HIGH) {
-		uv_read_stop(st);
+		uv_read_stop((uv_stream_t *)&up->tcp);
 		up->reading = 0;
 	}
+}
+
+/* n bytes the backend gave (in up->in), or a read error. */
+static void
+up_read(struct upstream *up, ssize_t n)
+{
+	struct exchange *ex = up->ex;
+
+	if (up->state == UP_IDLE) {
+		up_read_idle(up);
+		return;
+	}
+	if (ex == NULL) {
+		up_close(up);
+		return;
+	}
+	if (n < 0) {
+		up_read_error(up, ex, n);
+		return;
+	}
+	up->got_bytes = 1;
+	up->in.len += (size_t)n;
+	if (up->state == UP_TUNNEL) {
+		up_read_tunnel(up, ex);
+		return;
+	}
+	uv_timer_again(&up->timer);
+	if (up->state == UP_HEAD && !up_read_head(up, ex))
+		return;
+	up_read_body(up, ex);
 }
 
 static void exchange_send(struct exchange *ex);
