@@ -1,15 +1,18 @@
 /* fuzz_http_response.c — libFuzzer target for what the proxy reads from a
  * backend: response heads parsed as they arrive in pieces (resuming at
  * last_len, as proxy.c's up_read does), interim 1xx answers skipped, then
- * the body framed by Transfer-Encoding or Content-Length and de-chunked.
+ * the head rewritten for the client (proxy_head_response()), the body
+ * framed by Transfer-Encoding or Content-Length and de-chunked.
  *
  * Checks, besides the sanitizers: a resumed parse gives the same answer
- * as a parse from the start, and every view lies inside the head. */
+ * as a parse from the start, every view lies inside the head, and the
+ * rewritten head holds no hop-by-hop header and a consistent framing. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hychat/http_parse.h"
+#include "hychat/proxy_head.h"
 #include "hychat/util.h"
 
 #define FUZZ_MAX_STEP 31
@@ -75,45 +78,57 @@ parse_growing(
 	}
 }
 
-/* Hop-by-hop, as the proxy decides it: the fixed list or a name the
- * Connection header lists. */
-static int
-is_hop(const struct http_header *x, const struct http_header *conn)
-{
-	static const char *const hop[] = { "connection", "keep-alive", "proxy-connection", "te",
-		"trailer", "transfer-encoding", "upgrade", "content-length" };
-	char tok[64];
+/* Names no answer head passed to the client may hold: the proxy states
+ * the framing and the connection's fate itself (but a 101 keeps its
+ * Upgrade and Connection). */
+static const char *const never_passed[] = { "connection:", "keep-alive:", "proxy-connection:",
+	"te:", "trailer:", "transfer-encoding:", "upgrade:", "content-length:" };
 
-	for (size_t i = 0; i < HY_ARRAY_LEN(hop); i++)
-		if (hy_strieq(x->name, x->name_len, hop[i]))
-			return 1;
-	if (conn == NULL || x->name_len >= sizeof(tok))
-		return 0;
-	memcpy(tok, x->name, x->name_len);
-	tok[x->name_len] = '\0';
-	return http_header_has_token(conn->value, conn->value_len, tok);
+/* The head the proxy gives the client: "name: value" lines only, none of
+ * them hop-by-hop, and a framing that holds together. */
+static void
+check_answer(
+    const struct http_response_head *rh, const struct buf *out, const struct proxy_answer *a)
+{
+	const char *p = out->data, *end = p != NULL ? p + out->len : p;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL || eol == p || eol[-1] != '\r' ||
+		    memchr(p, ':', (size_t)(eol - p)) == NULL)
+			abort();
+		for (size_t i = 0; i < HY_ARRAY_LEN(never_passed); i++) {
+			size_t n = strlen(never_passed[i]);
+			int handshake = rh->status == 101 && (i == 0 || i == 6);
+			if ((size_t)(eol - p) >= n && hy_strieq(p, n, never_passed[i]) &&
+			    !handshake)
+				abort();
+		}
+		p = eol + 1;
+	}
+	if (a->no_body && (a->body_left != 0 || a->client_len != 0 || a->close_delimited))
+		abort();
+	if (!a->no_body && a->chunked && (a->client_len != -1 || a->close_delimited))
+		abort();
+	if (a->close_delimited && (a->keepalive || a->client_len != -1))
+		abort();
 }
 
-/* The body after the head: chunked in pieces, or a length, or to the end. */
+/* The answer head as the proxy rewrites it, then the body after it:
+ * chunked in pieces, or a length, or to the end. */
 static void
 body(const struct http_response_head *rh, const uint8_t *data, size_t size, size_t step)
 {
-	const struct http_header *conn =
-	    http_header_find(rh->headers, rh->num_headers, "connection");
-	int chunked = 0;
-	uint64_t cl = 0;
+	struct proxy_answer a;
+	struct buf out;
 
-	for (size_t i = 0; i < rh->num_headers; i++) {
-		const struct http_header *x = &rh->headers[i];
-		if (hy_strieq(x->name, x->name_len, "transfer-encoding"))
-			chunked = http_header_has_token(x->value, x->value_len, "chunked");
-		else if (hy_strieq(x->name, x->name_len, "content-length") &&
-		    http_parse_content_length(x->value, x->value_len, &cl) < 0)
-			return; /* 502 */
-		(void)is_hop(x, conn);
-	}
-	if (!chunked || rh->status == 204 || rh->status == 304 || rh->status < 200)
-		return;
+	buf_init(&out);
+	int ok = proxy_head_response(&out, rh, 0, &a) == 0;
+	if (ok)
+		check_answer(rh, &out, &a);
+	buf_fini(&out);
+	if (!ok || !a.chunked || a.no_body || rh->status == 101)
+		return; /* a 502, or no chunked body to decode */
 
 	struct http_chunked d;
 	char *b = xmalloc(size ? size : 1);
@@ -151,7 +166,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= (size_t)r;
 		/* interim answers: the real one follows on the same bytes */
 		int interim = rh.status >= 100 && rh.status < 200 && rh.status != 101;
-		if (!interim && rh.status != 101)
+		if (!interim)
 			body(&rh, data, size, step);
 		free(head);
 		if (!interim)
