@@ -23,12 +23,14 @@
 #define TRACKER_DIR_MODE 0700
 #define TRACKER_MAX_TTL_S (7 * 86400)
 #define TRACKER_PATH_MAX 4096
+#define TRACKER_SQLITE_PREFIX "sqlite:"
 
 enum {
 	OPT_LISTEN = 256,
 	OPT_SERVER_IP,
 	OPT_SERVER_PORT,
 	OPT_DB,
+	OPT_STORE,
 	OPT_TTL,
 	OPT_TOKEN_TTL,
 	OPT_NO_REGISTER,
@@ -51,6 +53,7 @@ static const struct option options[] = {
 	{ "server-ip", required_argument, NULL, OPT_SERVER_IP },
 	{ "server-port", required_argument, NULL, OPT_SERVER_PORT },
 	{ "db", required_argument, NULL, OPT_DB },
+	{ "store", required_argument, NULL, OPT_STORE },
 	{ "ttl", required_argument, NULL, OPT_TTL },
 	{ "token-ttl", required_argument, NULL, OPT_TOKEN_TTL },
 	{ "workers", required_argument, NULL, 'w' },
@@ -81,7 +84,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: hychat-tracker [--listen HOST:PORT] [--db PATH] [--ttl SECONDS] [--workers N]\n"
+	    "usage: hychat-tracker [--listen HOST:PORT] [--store URL] [--ttl SECONDS] [--workers "
+	    "N]\n"
 	    "                      [--token-ttl SECONDS] [--max-conns N] [--no-register] "
 	    "[--quiet]\n"
 	    "                      [--tls-cert FILE --tls-key FILE] [--plain-listen HOST:PORT]\n"
@@ -93,7 +97,9 @@ usage(FILE *f)
 	    "  --tls-key FILE          its private key (PEM, mode 0600 or stricter)\n"
 	    "  --plain-listen HOST:PORT   a plain HTTP address besides, repeatable\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
-	    "  --db PATH               the database (default $XDG_STATE_HOME/hychat/%s)\n"
+	    "  --store sqlite:PATH     the state in this process, accounts in SQLite\n"
+	    "                          (the default, $XDG_STATE_HOME/hychat/%s)\n"
+	    "  --db PATH               the same as --store sqlite:PATH\n"
 	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
 	    "  --token-ttl SECONDS     a login token's lifetime (default %d)\n"
 	    "  --workers N             event loops sharing the port (default 1)\n"
@@ -301,6 +307,13 @@ main(int argc, char **argv)
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
 		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
 		case OPT_DB: db = optarg; break;
+		case OPT_STORE:
+			if (strncmp(optarg, TRACKER_SQLITE_PREFIX, strlen(TRACKER_SQLITE_PREFIX)) ==
+			    0)
+				db = optarg + strlen(TRACKER_SQLITE_PREFIX);
+			else
+				log_fatal(2, "--store %s: expected sqlite:PATH", optarg);
+			break;
 		case OPT_TTL:
 			tc.ttl_ms = (uint64_t)number(optarg, "--ttl", 1, TRACKER_MAX_TTL_S) * 1000;
 			break;

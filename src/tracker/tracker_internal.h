@@ -8,7 +8,6 @@
 #ifndef HYCHAT_TRACKER_INTERNAL_H
 #define HYCHAT_TRACKER_INTERNAL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "hychat/http_json.h"
@@ -16,9 +15,8 @@
 #include "hychat/tracker_api.h"
 
 struct tracker {
-	struct store *store;
-	struct registry *reg; /* under lock */
-	pthread_rwlock_t lock;
+	struct store_state *state;
+	int own_state; /* made by tracker_new() on a struct store: closed with it */
 	struct router *router;
 	struct tracker_config cfg;
 	uint64_t start_ms;
@@ -29,23 +27,50 @@ struct tracker {
 	char dummy_hash[STORE_HASH_MAX];
 };
 
-static inline void
-tracker_rd_lock(struct tracker *t)
+/* The local store's registry (tests); NULL on another store. */
+static inline struct registry *
+tracker_registry(struct tracker *t)
 {
-	pthread_rwlock_rdlock(&t->lock);
+	return store_state_local_registry(t->state);
 }
 
-static inline void
-tracker_wr_lock(struct tracker *t)
-{
-	pthread_rwlock_wrlock(&t->lock);
-}
+/* One request on its way through the store (tracker_call.c). A handler
+ * calls tracker_call_run(), which resolves the bearer token (401 if it
+ * is missing or invalid, 503 while the store is unreachable) and then
+ * calls authed with c->user set. Each stage either answers, writing to
+ * c->res and calling tracker_call_end(), or starts one store operation
+ * with tracker_call_store(), whose `then` runs when it is done. c->req
+ * stays valid until the end. */
+struct tracker_call {
+	struct store_call sc; /* the store operation under way, reused */
+	struct tracker *t;
+	struct http_request *req;
+	struct http_response *res; /* where the answer is written */
+	char user[REG_NAME_MAX + 1]; /* the token's */
+	void *data; /* the handler's, freed with data_free */
+	void (*data_free)(void *data);
+	/* private */
+	struct http_conn *conn; /* held once the answer is deferred */
+	struct http_response own;
+	int in_handler, answered;
+	void (*authed)(struct tracker_call *c);
+	void (*then)(struct tracker_call *c);
+};
 
-static inline void
-tracker_unlock(struct tracker *t)
-{
-	pthread_rwlock_unlock(&t->lock);
-}
+void tracker_call_run(struct tracker *t, struct http_request *req, struct http_response *res,
+    void (*authed)(struct tracker_call *c));
+/* For the handlers without a token (/register, /login): a call whose
+ * first stage is first; tracker_call_start() runs it. */
+struct tracker_call *tracker_call_new(
+    struct tracker *t, struct http_request *req, struct http_response *res);
+void tracker_call_start(struct tracker_call *c, void (*first)(struct tracker_call *c));
+void tracker_call_store(struct tracker_call *c,
+    void (*op)(struct store_state *s, struct store_call *sc), void (*then)(struct tracker_call *c));
+/* Sends (or leaves for the handler) the answer in c->res and frees c. */
+void tracker_call_end(struct tracker_call *c);
+/* If the last operation failed (store down: 503 with Retry-After; any
+ * other failure: logged, 500), answers, ends c and returns 1. */
+int tracker_call_failed(struct tracker_call *c);
 
 /* Answers. */
 
@@ -53,15 +78,9 @@ tracker_unlock(struct tracker *t)
 struct json_object *tracker_success(void);
 void tracker_add_int(struct json_object *o, const char *key, int64_t v);
 void tracker_add_str(struct json_object *o, const char *key, const char *v);
-/* Logs the store's reason, frees it, and answers 500. */
-void tracker_store_failed(struct http_response *res, char *cause);
 
 /* Checks. */
 
-/* Copies the user of the request's "Authorization: Bearer" token to user;
- * -1 after a 401. token/token_len (may be NULL) receive the token text. */
-int tracker_auth(struct tracker *t, const struct http_request *req, struct http_response *res,
-    char user[REG_NAME_MAX + 1], const char **token, size_t *token_len);
 /* Parses the body as a JSON object whose "username", if present, is user
  * (else 403). */
 struct json_object *tracker_body_for(
