@@ -47,6 +47,10 @@ struct store_ops {
 	int (*each_pubkey)(struct store *st,
 	    void (*fn)(const char *name, const uint8_t *key, size_t len, void *arg), void *arg,
 	    char **cause);
+	/* Calls fn for every account with its hash, in name order (for
+	 * --migrate-from). */
+	int (*each_user)(struct store *st,
+	    void (*fn)(const char *name, const char *hash, void *arg), void *arg, char **cause);
 };
 
 /* Every backend's handle starts with this. */
@@ -202,6 +206,22 @@ void store_call_finish(struct store_call *c, enum store_result r, const char *ca
 /* The in-process backend on st (used, not owned): loads the memberships
  * and keys st holds. NULL with *cause if st fails. */
 struct store_state *store_state_local_new(struct store *st, char **cause);
+/* The Redis backend at redis://HOST:PORT[/DB] (HOST resolved now, once).
+ * Connections open when a loop attaches. NULL with *cause if the URL is
+ * wrong. */
+struct store_state *store_state_redis_new(const char *url, char **cause);
+/* Blocking Redis calls for the command line, never on a loop. */
+/* Creates the account or sets its password hash in the Redis at url. */
+int store_redis_set_hash(const char *url, const char *name, const char *hash, char **cause);
+/* What a migration copied. */
+struct store_migration {
+	uint64_t accounts, keys, memberships, channels;
+};
+/* Copies every account (hash and key) and membership of from into the
+ * Redis at url, replacing what it holds for those names; online state
+ * is not copied (it is rebuilt within a TTL). */
+int store_redis_migrate(
+    const char *url, struct store *from, struct store_migration *n, char **cause);
 /* The local backend's registry, for tests; NULL for another backend. */
 struct registry *store_state_local_registry(struct store_state *s);
 

@@ -58,7 +58,8 @@ static const char *const store_migrations[] = {
 	    "DELETE FROM channels WHERE name = ?1" \
 	    " AND NOT EXISTS (SELECT 1 FROM members WHERE channel = ?1)") \
 	X(MEMBERS_ALL, "SELECT channel, name FROM members ORDER BY channel, name") \
-	X(PUBKEYS_ALL, "SELECT name, pubkey FROM users WHERE pubkey IS NOT NULL")
+	X(PUBKEYS_ALL, "SELECT name, pubkey FROM users WHERE pubkey IS NOT NULL") \
+	X(USERS_ALL, "SELECT name, hash FROM users ORDER BY name")
 
 enum store_stmt {
 #define STORE_STMT_ENUM(id, sql) ST_##id,
@@ -314,6 +315,25 @@ store_each_pubkey(struct store *base,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int
+store_each_user(struct store *base, void (*fn)(const char *name, const char *hash, void *arg),
+    void *arg, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_USERS_ALL);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+		    arg);
+	if (rc != SQLITE_DONE)
+		*cause = store_cause(s->db, "reading accounts");
+	sqlite3_reset(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static const struct store_ops store_sqlite_ops = {
 	.close = store_close,
 	.user_add = store_user_add,
@@ -325,6 +345,7 @@ static const struct store_ops store_sqlite_ops = {
 	.leave = store_leave,
 	.each_member = store_each_member,
 	.each_pubkey = store_each_pubkey,
+	.each_user = store_each_user,
 };
 
 static int
