@@ -122,9 +122,9 @@ conn_retry_later(struct redis_conn *conn, const char *why)
 {
 	conn->ac = NULL;
 	conn->connected = 0;
-	conn_set_state(conn, CONN_DOWN, why);
 	if (conn->closing)
-		return;
+		return; /* a stop, not an outage: nothing to log */
+	conn_set_state(conn, CONN_DOWN, why);
 	uv_timer_start(&conn->retry, retry_cb, conn->backoff_ms, 0);
 	conn->backoff_ms *= 2;
 	if (conn->backoff_ms > REDIS_BACKOFF_MAX_MS)
