@@ -206,9 +206,12 @@ void store_call_finish(struct store_call *c, enum store_result r, const char *ca
 /* The in-process backend on st (used, not owned): loads the memberships
  * and keys st holds. NULL with *cause if st fails. */
 struct store_state *store_state_local_new(struct store *st, char **cause);
-/* The Redis backend at redis://HOST:PORT[/DB] (HOST resolved now, once).
- * Connections open when a loop attaches. NULL with *cause if the URL is
- * wrong. */
+/* The Redis backend at redis://HOST:PORT[/DB] (HOST resolved now, once),
+ * or at the primary that the sentinels of
+ * redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER name, followed through
+ * a failover, where accounts, keys and memberships are acknowledged only
+ * once a replica has them (WAIT). Connections open when a loop attaches.
+ * NULL with *cause if the URL is wrong. */
 struct store_state *store_state_redis_new(const char *url, char **cause);
 /* Blocking Redis calls for the command line, never on a loop. */
 /* Creates the account or sets its password hash in the Redis at url. */

@@ -25,6 +25,7 @@
 #define TRACKER_PATH_MAX 4096
 #define TRACKER_SQLITE_PREFIX "sqlite:"
 #define TRACKER_REDIS_PREFIX "redis://"
+#define TRACKER_SENTINEL_PREFIX "redis-sentinel://"
 
 enum {
 	OPT_LISTEN = 256,
@@ -103,6 +104,8 @@ usage(FILE *f)
 	    "  --store sqlite:PATH     the state in this process, accounts in SQLite\n"
 	    "                          (the default, $XDG_STATE_HOME/hychat/%s)\n"
 	    "  --store redis://HOST:PORT[/DB]   the state in Redis, shared by trackers\n"
+	    "  --store redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER   the same, the\n"
+	    "                          primary named by sentinels; writes wait for a replica\n"
 	    "  --db PATH               the same as --store sqlite:PATH\n"
 	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
 	    "  --token-ttl SECONDS     a login token's lifetime (default %d)\n"
@@ -181,7 +184,7 @@ default_db(char *out, size_t outsz)
 static void
 store_arg(const char *arg, const char **db, const char **url)
 {
-	static const char *const network[] = { TRACKER_REDIS_PREFIX };
+	static const char *const network[] = { TRACKER_REDIS_PREFIX, TRACKER_SENTINEL_PREFIX };
 
 	if (strncmp(arg, TRACKER_SQLITE_PREFIX, strlen(TRACKER_SQLITE_PREFIX)) == 0) {
 		*db = arg + strlen(TRACKER_SQLITE_PREFIX);
@@ -193,7 +196,10 @@ store_arg(const char *arg, const char **db, const char **url)
 			return;
 		}
 	}
-	log_fatal(2, "--store %s: expected sqlite:PATH or redis://HOST:PORT[/DB]", arg);
+	log_fatal(2,
+	    "--store %s: expected sqlite:PATH, redis://HOST:PORT[/DB] or "
+	    "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER",
+	    arg);
 }
 
 static struct store *

@@ -30,9 +30,9 @@
 #define REDIS_BACKOFF_MIN_MS 100
 #define REDIS_BACKOFF_MAX_MS 5000
 #define REDIS_CONNECT_TIMEOUT_MS 2000 /* then the attempt counts as failed */
-#define REDIS_TOKEN_ID_BYTES 16 /* the hash of a token that names its key */
-#define REDIS_TOKEN_ID_TEXT 32 /* its base64url, NUL included */
-#define REDIS_KEY_MAX 128
+#define REDIS_SENTINEL_BACKOFF_MAX_MS 500 /* a failover is followed within it */
+#define REDIS_WAIT_MS 2000 /* for a replica to acknowledge a write */
+#define REDIS_SWITCH_CHANNEL "+switch-master"
 
 enum conn_state {
 	CONN_NEW,
@@ -49,6 +49,12 @@ struct redis_conn {
 	int closing;
 	uv_timer_t retry;
 	uint64_t backoff_ms;
+	char host[NI_MAXHOST]; /* the primary */
+	int port;
+	/* With sentinels: the one asked where the primary is, and the one
+	 * that tells of a switch (SUBSCRIBE +switch-master). */
+	redisAsyncContext *ask, *sub;
+	size_t next_sentinel;
 };
 
 struct store_redis {
@@ -57,6 +63,8 @@ struct store_redis {
 	int port;
 	int db;
 	char where[NI_MAXHOST + 16]; /* HOST:PORT, for the log */
+	int sentinel; /* the primary is whatever sentinels say */
+	struct redis_sentinels sn;
 	pthread_mutex_t lock;
 	struct redis_conn *conns[REDIS_MAX_LOOPS];
 	size_t nconns;
@@ -67,8 +75,9 @@ struct redis_req {
 	struct redis_conn *conn;
 	struct store_call *c;
 	int script; /* -1: a plain command */
-	void (*parse)(struct store_call *c, const redisReply *r);
+	redis_parse_fn parse;
 	int retried; /* NOSCRIPT was answered once */
+	int replicated; /* answer once a replica has it */
 	int argc;
 	char *argv[REDIS_MAX_ARGS + 3];
 	size_t argvlen[REDIS_MAX_ARGS + 3];
@@ -91,10 +100,11 @@ conn_set_state(struct redis_conn *conn, enum conn_state st, const char *why)
 	if (conn->state == st)
 		return;
 	if (st == CONN_UP)
-		log_info("redis %s: connected", conn->r->where);
+		log_info("redis %s:%d%s: connected", conn->host, conn->port,
+		    conn->r->sentinel ? " (the primary, from the sentinels)" : "");
 	else
-		log_warn(
-		    "redis %s: unreachable (%s); answering 503 and retrying", conn->r->where, why);
+		log_warn("redis %s: unreachable (%s); answering 503 and retrying",
+		    conn->r->sentinel ? "primary" : conn->r->where, why);
 	conn->state = st;
 }
 
@@ -105,6 +115,12 @@ retry_cb(uv_timer_t *timer)
 {
 	struct redis_conn *conn = timer->data;
 
+	if (conn->ask != NULL) {
+		redisAsyncContext *ask = conn->ask;
+		conn->ask = NULL;
+		redisAsyncFree(ask); /* its reply callback sees NULL and retries */
+		return;
+	}
 	if (conn->ac == NULL) {
 		conn_open(conn);
 		return;
@@ -127,8 +143,9 @@ conn_retry_later(struct redis_conn *conn, const char *why)
 	conn_set_state(conn, CONN_DOWN, why);
 	uv_timer_start(&conn->retry, retry_cb, conn->backoff_ms, 0);
 	conn->backoff_ms *= 2;
-	if (conn->backoff_ms > REDIS_BACKOFF_MAX_MS)
-		conn->backoff_ms = REDIS_BACKOFF_MAX_MS;
+	uint64_t max = conn->r->sentinel ? REDIS_SENTINEL_BACKOFF_MAX_MS : REDIS_BACKOFF_MAX_MS;
+	if (conn->backoff_ms > max)
+		conn->backoff_ms = max;
 }
 
 static void
@@ -156,27 +173,137 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	conn_retry_later(conn, ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
-static void
-conn_open(struct redis_conn *conn)
+/* A context on loop for host:port with conn as its data; NULL with why. */
+static redisAsyncContext *
+context_new(struct redis_conn *conn, const char *host, int port, char *why, size_t whysz)
 {
-	struct store_redis *r = conn->r;
-	redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+	redisAsyncContext *ac = redisAsyncConnect(host, port);
 
-	if (ac == NULL) {
-		conn_retry_later(conn, "out of memory");
-		return;
-	}
-	if (ac->err) {
-		char why[128];
-		snprintf(why, sizeof(why), "%s", ac->errstr);
-		redisAsyncFree(ac);
-		conn_retry_later(conn, why);
-		return;
+	if (ac == NULL || ac->err) {
+		snprintf(why, whysz, "%s", ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return NULL;
 	}
 	ac->data = conn;
 	if (redis_uv_attach(ac, conn->loop) < 0) {
+		snprintf(why, whysz, "cannot watch the socket");
 		redisAsyncFree(ac);
-		conn_retry_later(conn, "cannot watch the socket");
+		return NULL;
+	}
+	return ac;
+}
+
+static void conn_connect(struct redis_conn *conn);
+
+/* Sentinels. */
+
+/* A +switch-master message for our primary: the connection to the old
+ * one is dropped, and the next attempt asks the sentinels again. */
+static void
+on_switch(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct redis_conn *conn = arg;
+	const redisReply *r = reply;
+	char name[REDIS_MASTER_NAME_MAX + 1], oldip[NI_MAXHOST], newip[NI_MAXHOST];
+	int oldport, newport;
+
+	if (r == NULL) {
+		if (conn->sub == ac)
+			conn->sub = NULL; /* asked for again on the next discovery */
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[2]->type != REDIS_REPLY_STRING ||
+	    sscanf(r->element[2]->str, "%64s %1024s %d %1024s %d", name, oldip, &oldport, newip,
+	        &newport) != 5 ||
+	    strcmp(name, conn->r->sn.master) != 0)
+		return;
+	log_info("redis: the sentinels moved %s to %s:%d", name, newip, newport);
+	conn->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	if (conn->ac != NULL && (strcmp(conn->host, newip) != 0 || conn->port != newport))
+		redisAsyncDisconnect(conn->ac); /* on_disconnect retries */
+}
+
+static void
+on_ask_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct redis_conn *conn = ac->data;
+
+	(void)status;
+	if (conn->ask == ac)
+		conn->ask = NULL;
+	if (conn->sub == ac)
+		conn->sub = NULL;
+}
+
+/* The sentinel's answer: the primary's address, kept, and this sentinel
+ * kept as the one to hear switches from if none is yet. */
+static void
+on_master_addr(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct redis_conn *conn = arg;
+	const redisReply *r = reply;
+
+	if (conn->ask == ac)
+		conn->ask = NULL;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING) {
+		if (r != NULL)
+			redisAsyncDisconnect(ac);
+		conn_retry_later(conn, "no sentinel names the primary");
+		return;
+	}
+	snprintf(conn->host, sizeof(conn->host), "%s", r->element[0]->str);
+	conn->port = atoi(r->element[1]->str);
+	if (conn->sub == NULL && !conn->closing) {
+		conn->sub = ac;
+		redisAsyncCommand(ac, on_switch, conn, "SUBSCRIBE " REDIS_SWITCH_CHANNEL);
+	} else {
+		redisAsyncDisconnect(ac);
+	}
+	conn_connect(conn);
+}
+
+/* Asks the next sentinel, in turn, where the primary is. */
+static void
+sentinel_ask(struct redis_conn *conn)
+{
+	struct store_redis *r = conn->r;
+	const struct redis_addr *at = &r->sn.at[conn->next_sentinel++ % r->sn.n];
+	char why[128];
+	redisAsyncContext *ac = context_new(conn, at->host, at->port, why, sizeof(why));
+
+	if (ac == NULL) {
+		conn_retry_later(conn, why);
+		return;
+	}
+	redisAsyncSetDisconnectCallback(ac, on_ask_disconnect);
+	conn->ask = ac;
+	uv_timer_start(&conn->retry, retry_cb, REDIS_CONNECT_TIMEOUT_MS, 0);
+	redisAsyncCommand(
+	    ac, on_master_addr, conn, "SENTINEL get-master-addr-by-name %s", r->sn.master);
+}
+
+static void
+conn_open(struct redis_conn *conn)
+{
+	if (conn->r->sentinel)
+		sentinel_ask(conn);
+	else
+		conn_connect(conn);
+}
+
+static void
+conn_connect(struct redis_conn *conn)
+{
+	struct store_redis *r = conn->r;
+	char why[128];
+	redisAsyncContext *ac = context_new(conn, conn->host, conn->port, why, sizeof(why));
+
+	if (ac == NULL) {
+		conn_retry_later(conn, why);
 		return;
 	}
 	redisAsyncSetConnectCallback(ac, on_connect);
@@ -187,7 +314,7 @@ conn_open(struct redis_conn *conn)
 		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
 }
 
-static void
+void
 redis_attach(struct store_state *s, uv_loop_t *loop)
 {
 	struct store_redis *r = redis_of(s);
@@ -196,6 +323,8 @@ redis_attach(struct store_state *s, uv_loop_t *loop)
 	conn->r = r;
 	conn->loop = loop;
 	conn->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	snprintf(conn->host, sizeof(conn->host), "%s", r->host);
+	conn->port = r->port;
 	uv_timer_init(loop, &conn->retry);
 	conn->retry.data = conn;
 	pthread_mutex_lock(&r->lock);
@@ -224,7 +353,7 @@ conn_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-static void
+void
 redis_detach(struct store_state *s, uv_loop_t *loop)
 {
 	struct store_redis *r = redis_of(s);
@@ -241,10 +370,14 @@ redis_detach(struct store_state *s, uv_loop_t *loop)
 	uv_timer_stop(&conn->retry);
 	if (conn->ac != NULL)
 		redisAsyncFree(conn->ac); /* calls on_disconnect when it was up */
+	if (conn->ask != NULL)
+		redisAsyncFree(conn->ask);
+	if (conn->sub != NULL)
+		redisAsyncFree(conn->sub);
 	uv_close((uv_handle_t *)&conn->retry, conn_closed);
 }
 
-static void
+void
 redis_close(struct store_state *s)
 {
 	struct store_redis *r = redis_of(s);
@@ -263,8 +396,8 @@ req_free(struct redis_req *q)
 	free(q);
 }
 
-static struct redis_req *
-req_new(struct store_call *c, int script, void (*parse)(struct store_call *c, const redisReply *r))
+struct redis_req *
+redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
 {
 	struct redis_req *q = xcalloc(1, sizeof(*q));
 
@@ -293,22 +426,41 @@ req_arg(struct redis_req *q, const char *s, size_t len)
 	q->argvlen[q->argc++] = len;
 }
 
-static void
-req_str(struct redis_req *q, const char *s)
+void
+redis_req_str(struct redis_req *q, const char *s)
 {
 	req_arg(q, s, strlen(s));
 }
 
-static void
-req_u64(struct redis_req *q, uint64_t v)
+void
+redis_req_u64(struct redis_req *q, uint64_t v)
 {
 	char text[24];
 
 	snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
-	req_str(q, text);
+	redis_req_str(q, text);
 }
 
 static void req_send(struct redis_req *q);
+
+void
+redis_req_replicated(struct redis_req *q)
+{
+	q->replicated = 1;
+}
+
+static void
+on_wait(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct store_call *c = arg;
+	const redisReply *r = reply;
+
+	(void)ac;
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1)
+		store_call_finish(c, c->result, NULL);
+	else
+		store_call_finish(c, STORE_DOWN, "redis: no replica acknowledged the write");
+}
 
 /* True if an error reply means the server cannot serve now (a replica,
  * loading, a primary cut off from its replicas), not that the command
@@ -331,8 +483,8 @@ on_reply(redisAsyncContext *ac, void *reply, void *arg)
 	struct redis_req *q = arg;
 	const redisReply *r = reply;
 	struct store_call *c = q->c;
+	redis_parse_fn q_parse = q->parse;
 
-	(void)ac;
 	if (r == NULL) {
 		req_free(q);
 		store_call_finish(c, STORE_DOWN, "redis: connection lost");
@@ -355,13 +507,25 @@ on_reply(redisAsyncContext *ac, void *reply, void *arg)
 	if (r->type == REDIS_REPLY_ERROR) {
 		char why[256];
 		snprintf(why, sizeof(why), "redis: %s", r->str);
+		if (q->conn->r->sentinel && strncmp(r->str, "READONLY", 8) == 0 &&
+		    q->conn->ac == ac)
+			redisAsyncDisconnect(ac); /* a demoted primary: ask again */
 		req_free(q);
 		store_call_finish(c, reply_is_unavailable(r) ? STORE_DOWN : STORE_FAILED, why);
 		return;
 	}
-	void (*parse)(struct store_call *, const redisReply *) = q->parse;
+	struct redis_conn *conn = q->conn;
+	int replicated = q->replicated && conn->r->sentinel;
 	req_free(q);
-	parse(c, r); /* finishes the call */
+	enum store_result res = q_parse(c, r);
+	if (!replicated || res != STORE_DONE) {
+		store_call_finish(c, res, NULL);
+		return;
+	}
+	/* Acknowledged only once a replica has it, so that a failover
+	 * cannot lose it. */
+	if (redisAsyncCommand(ac, on_wait, c, "WAIT 1 %d", REDIS_WAIT_MS) != REDIS_OK)
+		store_call_finish(c, STORE_DOWN, "redis: not connected");
 }
 
 static void
@@ -380,8 +544,8 @@ req_send(struct redis_req *q)
 
 /* Sends q on the call's loop's connection, or finishes the call with
  * STORE_DOWN. */
-static void
-req_start(struct store_state *s, struct redis_req *q)
+void
+redis_req_start(struct store_state *s, struct redis_req *q)
 {
 	q->conn = q->c->loop != NULL ? conn_find(redis_of(s), q->c->loop) : NULL;
 	if (q->conn == NULL) {
@@ -393,426 +557,6 @@ req_start(struct store_state *s, struct redis_req *q)
 	req_send(q);
 }
 
-/* Replies. */
-
-static long long
-reply_int(const redisReply *r)
-{
-	if (r == NULL)
-		return 0;
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	if (r->type == REDIS_REPLY_STRING)
-		return strtoll(r->str, NULL, 10);
-	return 0;
-}
-
-static const redisReply *
-reply_at(const redisReply *r, size_t i)
-{
-	return r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
-}
-
-static void
-reply_str(const redisReply *r, char *out, size_t outsz)
-{
-	if (r != NULL && r->type == REDIS_REPLY_STRING)
-		snprintf(out, outsz, "%.*s", (int)r->len, r->str);
-	else if (outsz > 0)
-		out[0] = '\0';
-}
-
-/* "IP PORT KEY" into p. */
-static void
-peer_details(const redisReply *r, struct store_peer *p)
-{
-	char text[REG_IP_MAX + REG_PUBKEY_TEXT_SIZE + 16], *save = NULL;
-
-	reply_str(r, text, sizeof(text));
-	const char *ip = strtok_r(text, " ", &save);
-	const char *port = strtok_r(NULL, " ", &save);
-	const char *key = strtok_r(NULL, " ", &save);
-	snprintf(p->ip, sizeof(p->ip), "%s", ip != NULL ? ip : "");
-	p->port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 0;
-	snprintf(p->pubkey, sizeof(p->pubkey), "%s", key != NULL ? key : "");
-}
-
-static void
-finish_flag(struct store_call *c, const redisReply *r, enum store_result if_zero)
-{
-	store_call_finish(c, reply_int(r) != 0 ? STORE_DONE : if_zero, NULL);
-}
-
-/* Accounts. */
-
-static void
-parse_added(struct store_call *c, const redisReply *r)
-{
-	finish_flag(c, r, STORE_TAKEN);
-}
-
-static void
-redis_account_add(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_ACCOUNT_ADD, parse_added);
-
-	req_str(q, c->user);
-	req_str(q, c->hash);
-	req_start(s, q);
-}
-
-static void
-parse_hash(struct store_call *c, const redisReply *r)
-{
-	if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(c->hash)) {
-		store_call_finish(c, STORE_MISSING, NULL);
-		return;
-	}
-	memcpy(c->hash, r->str, r->len);
-	c->hash[r->len] = '\0';
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-user_key(char *out, size_t outsz, const char *user)
-{
-	snprintf(out, outsz, "hy:u:{%s}", user);
-}
-
-static void
-redis_account_hash(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, -1, parse_hash);
-	char key[REDIS_KEY_MAX];
-
-	user_key(key, sizeof(key), c->user);
-	req_str(q, "HGET");
-	req_str(q, key);
-	req_str(q, "h");
-	req_start(s, q);
-}
-
-/* Tokens: Redis holds a hash of each token, never the token. */
-
-static void
-token_id(const char *token, size_t len, char out[REDIS_TOKEN_ID_TEXT])
-{
-	unsigned char h[REDIS_TOKEN_ID_BYTES];
-
-	crypto_generichash(h, sizeof(h), (const unsigned char *)token, len, NULL, 0);
-	sodium_bin2base64(
-	    out, REDIS_TOKEN_ID_TEXT, h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
-/* True if the text could be a token at all (spares Redis the rest). */
-static int
-token_plausible(const struct store_call *c)
-{
-	return c->token_len == REG_TOKEN_TEXT_SIZE - 1;
-}
-
-static void
-parse_issued(struct store_call *c, const redisReply *r)
-{
-	(void)r;
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_token_issue(struct store_state *s, struct store_call *c)
-{
-	unsigned char raw[REG_TOKEN_BYTES];
-	char id[REDIS_TOKEN_ID_TEXT];
-
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(
-	    c->token, sizeof(c->token), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(raw, sizeof(raw));
-	token_id(c->token, strlen(c->token), id);
-	struct redis_req *q = req_new(c, REDIS_TOKEN_ISSUE, parse_issued);
-	req_str(q, c->user);
-	req_str(q, id);
-	req_u64(q, c->ttl_ms);
-	req_u64(q, REG_MAX_TOKENS);
-	req_start(s, q);
-}
-
-static void
-parse_token_user(struct store_call *c, const redisReply *r)
-{
-	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > REG_NAME_MAX) {
-		store_call_finish(c, STORE_MISSING, NULL);
-		return;
-	}
-	memcpy(c->user, r->str, r->len);
-	c->user[r->len] = '\0';
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_token_user(struct store_state *s, struct store_call *c)
-{
-	char id[REDIS_TOKEN_ID_TEXT], key[REDIS_KEY_MAX];
-
-	if (!token_plausible(c)) {
-		store_call_finish(c, STORE_MISSING, NULL);
-		return;
-	}
-	token_id(c->token_in, c->token_len, id);
-	snprintf(key, sizeof(key), "hy:t:%s", id);
-	struct redis_req *q = req_new(c, -1, parse_token_user);
-	req_str(q, "GET");
-	req_str(q, key);
-	req_start(s, q);
-}
-
-static void
-parse_revoked(struct store_call *c, const redisReply *r)
-{
-	finish_flag(c, r, STORE_MISSING);
-}
-
-static void
-redis_token_revoke(struct store_state *s, struct store_call *c)
-{
-	char id[REDIS_TOKEN_ID_TEXT];
-
-	if (!token_plausible(c)) {
-		store_call_finish(c, STORE_MISSING, NULL);
-		return;
-	}
-	token_id(c->token_in, c->token_len, id);
-	struct redis_req *q = req_new(c, REDIS_TOKEN_REVOKE, parse_revoked);
-	req_str(q, id);
-	req_start(s, q);
-}
-
-/* Peers. */
-
-static void
-parse_submitted(struct store_call *c, const redisReply *r)
-{
-	const redisReply *refused = reply_at(r, 3);
-
-	c->peer_id = (uint32_t)reply_int(reply_at(r, 0));
-	c->total = (uint64_t)reply_int(reply_at(r, 1));
-	c->cap = (enum store_cap)reply_int(reply_at(r, 2));
-	for (size_t i = 0; refused != NULL && i < refused->elements; i++) {
-		long long k = reply_int(refused->element[i]);
-		if (k >= 0 && (size_t)k < c->nchannels)
-			c->refused[k] = 1;
-	}
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_peer_submit(struct store_state *s, struct store_call *c)
-{
-	char key[REG_PUBKEY_TEXT_SIZE] = "";
-
-	if (c->pubkey_len > 0)
-		sodium_bin2base64(
-		    key, sizeof(key), c->pubkey, c->pubkey_len, sodium_base64_VARIANT_ORIGINAL);
-	struct redis_req *q = req_new(c, REDIS_PEER_SUBMIT, parse_submitted);
-	req_str(q, c->user);
-	req_str(q, c->ip);
-	req_u64(q, c->port);
-	req_str(q, key);
-	req_u64(q, c->ttl_ms);
-	req_u64(q, c->max_user_channels);
-	req_u64(q, c->max_channels);
-	for (size_t i = 0; i < c->nchannels; i++)
-		req_str(q, c->channels[i]);
-	req_start(s, q);
-}
-
-static void
-parse_renewed(struct store_call *c, const redisReply *r)
-{
-	finish_flag(c, r, STORE_MISSING);
-}
-
-static void
-redis_peer_renew(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_PEER_RENEW, parse_renewed);
-
-	req_str(q, c->user);
-	req_u64(q, c->ttl_ms);
-	req_start(s, q);
-}
-
-static void
-parse_list(struct store_call *c, const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_INTEGER) {
-		store_call_finish(c, STORE_MISSING, NULL);
-		return;
-	}
-	const redisReply *out = reply_at(r, 1);
-	size_t n = out != NULL ? out->elements / 2 : 0;
-	c->more = reply_int(reply_at(r, 0)) != 0;
-	c->peers = xcalloc(n > 0 ? n : 1, sizeof(*c->peers));
-	c->n = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct store_peer *p = &c->peers[c->n];
-		reply_str(out->element[2 * i], p->name, sizeof(p->name));
-		peer_details(out->element[2 * i + 1], p);
-		if (p->name[0] != '\0' && p->ip[0] != '\0')
-			c->n++;
-	}
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_peer_list(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_PEER_LIST, parse_list);
-
-	req_str(q, c->channel);
-	req_str(q, c->after);
-	req_u64(q, c->limit);
-	req_start(s, q);
-}
-
-static void
-parse_info(struct store_call *c, const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_INTEGER) {
-		store_call_finish(c, STORE_MISSING, NULL);
-		return;
-	}
-	c->online = reply_int(reply_at(r, 0)) != 0;
-	if (c->online)
-		peer_details(reply_at(r, 1), &c->info);
-	reply_str(reply_at(r, 2), c->info.pubkey, sizeof(c->info.pubkey));
-	c->member = reply_int(reply_at(r, 3)) != 0;
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_peer_info(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_PEER_INFO, parse_info);
-
-	req_str(q, c->user);
-	req_str(q, c->channel);
-	req_start(s, q);
-}
-
-/* Channels. */
-
-static void
-parse_joined(struct store_call *c, const redisReply *r)
-{
-	long long first = reply_int(reply_at(r, 0));
-	const redisReply *names = reply_at(r, 1);
-
-	if (first < 0) {
-		c->cap = (enum store_cap) - first;
-		store_call_finish(c, STORE_CAPPED, NULL);
-		return;
-	}
-	c->total = (uint64_t)first;
-	size_t n = names != NULL ? names->elements : 0;
-	c->names = xcalloc(n > 0 ? n : 1, sizeof(*c->names));
-	for (size_t i = 0; i < n; i++)
-		reply_str(names->element[i], c->names[c->n++], sizeof(c->names[0]));
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_channel_join(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_CHANNEL_JOIN, parse_joined);
-
-	req_str(q, c->user);
-	req_str(q, c->channel);
-	req_u64(q, c->max_user_channels);
-	req_u64(q, c->max_channels);
-	req_u64(q, c->limit);
-	req_start(s, q);
-}
-
-static void
-parse_left(struct store_call *c, const redisReply *r)
-{
-	finish_flag(c, r, STORE_MISSING);
-}
-
-static void
-redis_channel_leave(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_CHANNEL_LEAVE, parse_left);
-
-	req_str(q, c->user);
-	req_str(q, c->channel);
-	req_start(s, q);
-}
-
-static void
-parse_channels(struct store_call *c, const redisReply *r)
-{
-	const redisReply *out = reply_at(r, 2);
-	size_t n = out != NULL ? out->elements / 2 : 0;
-
-	c->channel_count = (uint64_t)reply_int(reply_at(r, 0));
-	c->more = reply_int(reply_at(r, 1)) != 0;
-	c->chans = xcalloc(n > 0 ? n : 1, sizeof(*c->chans));
-	for (size_t i = 0; i < n; i++) {
-		reply_str(out->element[2 * i], c->chans[i].name, sizeof(c->chans[i].name));
-		c->chans[i].members = (size_t)reply_int(out->element[2 * i + 1]);
-	}
-	c->n = n;
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_channel_list(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = req_new(c, REDIS_CHANNEL_LIST, parse_channels);
-
-	req_str(q, c->after);
-	req_u64(q, c->limit);
-	req_start(s, q);
-}
-
-static void
-parse_stats(struct store_call *c, const redisReply *r)
-{
-	c->total = (uint64_t)reply_int(reply_at(r, 0));
-	c->channel_count = (uint64_t)reply_int(reply_at(r, 1));
-	c->accounts = (uint64_t)reply_int(reply_at(r, 2));
-	c->sessions = (uint64_t)reply_int(reply_at(r, 3));
-	store_call_finish(c, STORE_DONE, NULL);
-}
-
-static void
-redis_stats(struct store_state *s, struct store_call *c)
-{
-	req_start(s, req_new(c, REDIS_STATS, parse_stats));
-}
-
-static const struct store_state_ops redis_ops = {
-	.attach = redis_attach,
-	.detach = redis_detach,
-	.close = redis_close,
-	.sweep = NULL, /* readers trim */
-	.account_add = redis_account_add,
-	.account_hash = redis_account_hash,
-	.token_issue = redis_token_issue,
-	.token_user = redis_token_user,
-	.token_revoke = redis_token_revoke,
-	.peer_submit = redis_peer_submit,
-	.peer_renew = redis_peer_renew,
-	.peer_list = redis_peer_list,
-	.peer_info = redis_peer_info,
-	.channel_join = redis_channel_join,
-	.channel_leave = redis_channel_leave,
-	.channel_list = redis_channel_list,
-	.stats = redis_stats,
-};
-
 struct store_state *
 store_state_redis_new(const char *url, char **cause)
 {
@@ -820,15 +564,24 @@ store_state_redis_new(const char *url, char **cause)
 
 	struct redis_addr a;
 
-	if (redis_addr_parse(url, &a, cause) < 0) {
-		free(r);
-		return NULL;
+	if (strncmp(url, REDIS_SENTINEL_PREFIX, strlen(REDIS_SENTINEL_PREFIX)) == 0) {
+		if (redis_sentinel_parse(url, &r->sn, cause) < 0) {
+			free(r);
+			return NULL;
+		}
+		r->sentinel = 1;
+		snprintf(r->where, sizeof(r->where), "%s", r->sn.master);
+	} else {
+		if (redis_addr_parse(url, &a, cause) < 0) {
+			free(r);
+			return NULL;
+		}
+		snprintf(r->host, sizeof(r->host), "%s", a.host);
+		r->port = a.port;
+		r->db = a.db;
+		snprintf(r->where, sizeof(r->where), "%s:%d", r->host, r->port);
 	}
-	snprintf(r->host, sizeof(r->host), "%s", a.host);
-	r->port = a.port;
-	r->db = a.db;
-	snprintf(r->where, sizeof(r->where), "%s:%d", r->host, r->port);
-	r->base.ops = &redis_ops;
+	r->base.ops = &redis_state_ops;
 	pthread_mutex_init(&r->lock, NULL);
 	(void)redis_script_sha(0); /* computed before the loops start */
 	return &r->base;

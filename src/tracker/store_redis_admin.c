@@ -18,11 +18,89 @@
 #define ADMIN_KEY_MAX 128
 #define ADMIN_TIMEOUT_S 10
 
+/* Resolved once, at start: hiredis would resolve a name with
+ * getaddrinfo() on every connect, blocking the loop. */
+static int
+redis_resolve(const char *host, char out[NI_MAXHOST], char **cause)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	int rc = getaddrinfo(host, NULL, &hints, &ai);
+
+	if (rc != 0) {
+		char why[NI_MAXHOST + 128];
+		snprintf(why, sizeof(why), "%s: %s", host, gai_strerror(rc));
+		*cause = xstrdup(why);
+		return -1;
+	}
+	rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, out, NI_MAXHOST, NULL, 0, NI_NUMERICHOST);
+	freeaddrinfo(ai);
+	if (rc != 0) {
+		*cause = xstrdup(gai_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* HOST[:PORT] of len bytes at s into a, PORT defaulting to def. */
+static int
+host_port(const char *s, size_t len, int def, struct redis_addr *a, char **cause)
+{
+	char host[NI_MAXHOST];
+	const char *colon = memchr(s, ':', len);
+	size_t hlen = colon != NULL ? (size_t)(colon - s) : len;
+	char *end;
+
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		*cause = xstrdup("expected HOST:PORT");
+		return -1;
+	}
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	a->port = def;
+	if (colon != NULL) {
+		long port = strtol(colon + 1, &end, 10);
+		if (end == colon + 1 || port < 1 || port > 65535 || end != s + len) {
+			*cause = xstrdup("the port must be 1 to 65535");
+			return -1;
+		}
+		a->port = (int)port;
+	}
+	return redis_resolve(host, a->host, cause);
+}
+
+int
+redis_sentinel_parse(const char *url, struct redis_sentinels *sn, char **cause)
+{
+	const char *rest, *slash;
+
+	memset(sn, 0, sizeof(*sn));
+	if (strncmp(url, REDIS_SENTINEL_PREFIX, strlen(REDIS_SENTINEL_PREFIX)) != 0 ||
+	    (slash = strchr(rest = url + strlen(REDIS_SENTINEL_PREFIX), '/')) == NULL ||
+	    slash[1] == '\0' || strlen(slash + 1) >= sizeof(sn->master) || slash == rest) {
+		*cause = xstrdup("expected redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER");
+		return -1;
+	}
+	snprintf(sn->master, sizeof(sn->master), "%s", slash + 1);
+	for (const char *p = rest; p < slash;) {
+		const char *comma = memchr(p, ',', (size_t)(slash - p));
+		const char *stop = comma != NULL ? comma : slash;
+		if (sn->n == REDIS_MAX_SENTINELS) {
+			*cause = xstrdup("too many sentinels");
+			return -1;
+		}
+		if (host_port(p, (size_t)(stop - p), REDIS_SENTINEL_PORT, &sn->at[sn->n], cause) <
+		    0)
+			return -1;
+		sn->n++;
+		p = stop + 1;
+	}
+	return 0;
+}
+
 int
 redis_addr_parse(const char *url, struct redis_addr *a, char **cause)
 {
-	char host[NI_MAXHOST];
-	const char *rest, *colon, *slash;
+	const char *rest, *slash;
 	char *end;
 
 	memset(a, 0, sizeof(*a));
@@ -32,24 +110,6 @@ redis_addr_parse(const char *url, struct redis_addr *a, char **cause)
 	}
 	rest = url + strlen(REDIS_URL_PREFIX);
 	slash = strchr(rest, '/');
-	size_t hostpart = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-	colon = memchr(rest, ':', hostpart);
-	size_t hlen = colon != NULL ? (size_t)(colon - rest) : hostpart;
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		*cause = xstrdup("expected redis://HOST:PORT[/DB]");
-		return -1;
-	}
-	memcpy(host, rest, hlen);
-	host[hlen] = '\0';
-	a->port = REDIS_DEFAULT_PORT;
-	if (colon != NULL) {
-		long port = strtol(colon + 1, &end, 10);
-		if (end == colon + 1 || port < 1 || port > 65535 || end != rest + hostpart) {
-			*cause = xstrdup("the port must be 1 to 65535");
-			return -1;
-		}
-		a->port = (int)port;
-	}
 	if (slash != NULL && slash[1] != '\0') {
 		long db = strtol(slash + 1, &end, 10);
 		if (*end != '\0' || db < 0 || db > 65535 || !(slash[1] >= '0' && slash[1] <= '9')) {
@@ -58,24 +118,8 @@ redis_addr_parse(const char *url, struct redis_addr *a, char **cause)
 		}
 		a->db = (int)db;
 	}
-	/* Resolved once, here: hiredis would resolve a name with
-	 * getaddrinfo() on every connect, blocking the loop. */
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	int rc = getaddrinfo(host, NULL, &hints, &ai);
-	if (rc != 0) {
-		char why[NI_MAXHOST + 128];
-		snprintf(why, sizeof(why), "%s: %s", host, gai_strerror(rc));
-		*cause = xstrdup(why);
-		return -1;
-	}
-	rc = getnameinfo(
-	    ai->ai_addr, ai->ai_addrlen, a->host, sizeof(a->host), NULL, 0, NI_NUMERICHOST);
-	freeaddrinfo(ai);
-	if (rc != 0) {
-		*cause = xstrdup(gai_strerror(rc));
-		return -1;
-	}
-	return 0;
+	return host_port(rest, slash != NULL ? (size_t)(slash - rest) : strlen(rest),
+	    REDIS_DEFAULT_PORT, a, cause);
 }
 
 /* Connects and selects the database; NULL with *cause. */

@@ -6,7 +6,9 @@ nothing the others answer; a silent peer ages out of every listing within
 its TTL though its tracker is dead; Redis down means 503 with
 Retry-After, and service again once it is back; a Redis restart from its
 AOF keeps the accounts; --migrate-from copies an SQLite tracker's
-accounts, keys and memberships."""
+accounts, keys and memberships; with a primary, a replica and three
+sentinels, kill -9 of the primary is followed within 10 s, 503 meanwhile,
+and nothing acknowledged before it is lost."""
 import json
 import os
 import shutil
@@ -18,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import Proc, binary, case, free_port, request, run  # noqa: E402
-from redis_harness import RedisServer  # noqa: E402
+from redis_harness import RedisServer, Sentinel  # noqa: E402
 
 TRACKER = binary("hychat-tracker")
 TTL = 3
@@ -224,9 +226,76 @@ def test_migrate_from_sqlite_copies_accounts_keys_and_memberships():
         assert out.returncode != 0 and out.stderr.strip(), (bad, out)
 
 
+def wait_for(what, fn, timeout):
+    deadline = time.monotonic() + timeout
+    while not fn():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.1)
+
+
+@case
+def test_a_primary_killed_is_followed_through_the_sentinels_and_loses_nothing():
+    primary = RedisServer()
+    replica = RedisServer(extra=["--replicaof", "127.0.0.1", str(primary.port)])
+    sentinels = []
+    try:
+        sentinels = [Sentinel("hymain", primary.port) for _ in range(3)]
+        wait_for("the replica to sync", lambda: "master_link_status:up" in replica.cmd(
+            "INFO", "replication"), 15)
+
+        def ready(sn):
+            info = sn.cmd("SENTINEL", "MASTER", "hymain")
+            fields = dict(zip(info[::2], info[1::2]))
+            return fields["num-slaves"] == "1" and fields["num-other-sentinels"] == "2"
+        wait_for("the sentinels to know each other and the replica",
+                 lambda: all(ready(sn) for sn in sentinels), 30)
+        url = "redis-sentinel://" + ",".join("127.0.0.1:%d" % sn.port for sn in sentinels) + \
+            "/hymain"
+        ts = [start_tracker(url) for _ in range(2)]
+        wait_for("the trackers to reach the primary",
+                 lambda: all(api(t.port, "POST", "/register",
+                                 {"username": "probe%d" % t.port, "password": "x"})[0] == 201
+                             for t in ts), 10)
+        users = ["u%02d" % i for i in range(12)]
+        toks = {}
+        for i, u in enumerate(users):
+            # each 201 means a replica had the account (WAIT 1)
+            toks[u] = account(ts[i % 2].port, u)
+            ok(ts[i % 2].port, "POST", "/submit-info",
+               {"ip": "127.0.0.1", "port": 9500 + i, "channels": ["ha"],
+                "pubkey": "S0VZ%04d" % i}, toks[u])
+        t0 = time.monotonic()
+        primary.kill()
+        saw_503, back = False, None
+        while time.monotonic() - t0 < 15:
+            codes = [api(t.port, "GET", "/stats", token=toks["u00"])[0] for t in ts]
+            assert all(c in (200, 503) for c in codes), codes
+            saw_503 |= 503 in codes
+            if codes == [200, 200] and saw_503:
+                back = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        assert saw_503 and back is not None and back <= 10, (saw_503, back)
+        for t in ts:
+            assert t.alive()
+            for i, u in enumerate(users):
+                data = ok(t.port, "POST", "/login", {"username": u, "password": "pw-" + u})
+                info = ok(t.port, "GET", "/peers/%s?channel=ha" % u, token=data["token"])
+                assert info["member"] and info["pubkey"] == "S0VZ%04d" % i, info
+        print("  failover followed in %.1f s" % back)
+        for t in ts:
+            t.stop()
+    finally:
+        for sn in sentinels:
+            sn.close()
+        replica.close()
+        primary.close()
+
+
 @case
 def test_a_wrong_store_url_is_a_usage_error():
-    for bad in ("redis://", "redis://127.0.0.1:0", "redis://127.0.0.1:6379/x", "memcache://x"):
+    for bad in ("redis://", "redis://127.0.0.1:0", "redis://127.0.0.1:6379/x", "memcache://x",
+                "redis-sentinel://127.0.0.1:26379", "redis-sentinel:///m"):
         out = subprocess.run([TRACKER, "--store", bad, "--listen", "127.0.0.1:%d" % free_port()],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode in (1, 2) and "--store" in out.stderr, (bad, out)
