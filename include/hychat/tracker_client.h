@@ -22,6 +22,9 @@
 #define TRACKER_CLIENT_MAX_BODY (4 * 1024 * 1024) /* an answer larger is an error */
 #define TRACKER_CLIENT_IP_MAX 64
 #define TRACKER_PEER_KEY_MAX 64 /* bytes of a published key */
+#define TRACKER_CLIENT_MAX_URLS 16 /* trackers one client fails over between */
+#define TRACKER_CLIENT_BACKOFF_MIN_MS 500 /* a failed tracker is skipped this long, */
+#define TRACKER_CLIENT_BACKOFF_MAX_MS 30000 /* doubling per failure up to this */
 
 enum tracker_method {
 	TRACKER_GET,
@@ -50,7 +53,11 @@ typedef void tracker_client_fn(int status, struct json_object *body, const char 
 
 struct tracker_client;
 
-/* A client for base_url ("http://host:port", no trailing path). Returns
+/* A client for base_url ("http://host:port", no trailing path), or for
+ * several trackers sharing one store, comma-separated: each request goes
+ * to the first one, in the order given, that is not in a backoff, and
+ * is sent again to the next when it gets no answer or 502, 503 or 504
+ * (the token stays: it is valid on every tracker of one store). Returns
  * NULL with *cause (allocated) if libcurl cannot start. */
 struct tracker_client *tracker_client_new(uv_loop_t *loop, const char *base_url, char **cause);
 /* Drops what is running without calling its callbacks, closes the loop

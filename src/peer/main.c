@@ -68,7 +68,8 @@ usage(FILE *f)
 	    "\n"
 	    "  --username USER       who this peer is (default $USER)\n"
 	    "  --peer-port PORT      the port other peers connect to\n"
-	    "  --tracker URL         the tracker (default %s)\n"
+	    "  --tracker URL         the tracker (default %s); repeated or comma-separated,\n"
+	    "                        trackers sharing one store, the next used when one fails\n"
 	    "  --data-dir DIR        key, history, outbox (default $XDG_DATA_HOME/hychat/USER)\n"
 	    "  --password-file FILE  log in at start with the first line of FILE\n"
 	    "                        (or set %s)\n"
@@ -157,11 +158,22 @@ web_login_url(void *arg)
 }
 #endif
 
+/* --tracker, repeated: the URLs joined with commas, as the client takes
+ * them. */
+static void
+tracker_add(struct buf *b, const char *url)
+{
+	if (b->len > 0)
+		buf_append_char(b, ',');
+	buf_append_str(b, url);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct engine_config cfg = { 0 };
 	struct peer_main m = { 0 };
+	static struct buf trackers; /* static: alive for every exit path */
 	char *password = NULL, *cause = NULL;
 	enum log_level level = LOG_INFO;
 	struct headless *h = NULL;
@@ -182,6 +194,7 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, PEER_MALLOC_TRIM);
 	log_init("hychat", LOG_INFO);
 	cfg.username = getenv("USER");
+	buf_init(&trackers);
 	while ((c = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_USERNAME: cfg.username = optarg; break;
@@ -194,7 +207,7 @@ main(int argc, char **argv)
 			cfg.peer_port = (int)p;
 			break;
 		}
-		case OPT_TRACKER: cfg.tracker_url = optarg; break;
+		case OPT_TRACKER: tracker_add(&trackers, optarg); break;
 		case OPT_DATA_DIR: cfg.data_dir = optarg; break;
 		case OPT_PASSWORD_FILE:
 			free(password);
@@ -242,6 +255,8 @@ main(int argc, char **argv)
 		unsetenv(PEER_PASSWORD_ENV);
 	}
 	cfg.password = password;
+	if (trackers.len > 0)
+		cfg.tracker_url = trackers.data;
 	need_login = password == NULL;
 	if (sodium_init() < 0)
 		log_fatal(1, "libsodium: cannot initialise");
@@ -308,5 +323,6 @@ main(int argc, char **argv)
 	engine_free(m.engine);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("loop closed with handles open");
+	buf_fini(&trackers);
 	return 0;
 }

@@ -1,7 +1,9 @@
 /* tracker_client.c — libcurl's multi-socket interface on the libuv loop:
  * curl tells us which sockets to watch and when to wake it (uv_poll_t and
  * uv_timer_t), the loop tells curl what happened, and finished transfers
- * become callbacks. */
+ * become callbacks. With several tracker URLs, a request that fails on
+ * one (no answer, or 502/503/504) is sent again to the next, and the one
+ * that failed is left alone for a backoff that grows with its failures. */
 #include "hychat/tracker_client.h"
 
 #include <curl/curl.h>
@@ -15,6 +17,12 @@
 
 struct tc_request {
 	struct tracker_client *tc;
+	size_t base; /* the URL it went to */
+	unsigned tries; /* URLs tried */
+	enum tracker_method method;
+	char *path;
+	char *post; /* the body of a POST */
+	long timeout_ms;
 	CURL *easy;
 	struct curl_slist *headers;
 	struct buf body;
@@ -35,7 +43,10 @@ struct tracker_client {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
-	char *base;
+	char *bases[TRACKER_CLIENT_MAX_URLS];
+	size_t nbases;
+	uint64_t down_until[TRACKER_CLIENT_MAX_URLS]; /* backoff, in hy_now_ms() */
+	unsigned fails[TRACKER_CLIENT_MAX_URLS];
 	char *token;
 	struct tc_request *reqs;
 	struct tc_socket *socks;
@@ -50,7 +61,8 @@ static void
 maybe_release(struct tracker_client *tc)
 {
 	if (tc->freeing && tc->open_handles == 0) {
-		free(tc->base);
+		for (size_t i = 0; i < tc->nbases; i++)
+			free(tc->bases[i]);
 		free(tc->token);
 		free(tc);
 		curl_global_cleanup();
@@ -109,8 +121,52 @@ req_free(struct tc_request *r)
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	buf_fini(&r->body);
+	free(r->path);
+	free(r->post);
 	free(r);
 }
+
+/* The first URL, in the order given, out of its backoff; if all are in
+ * one, the one whose backoff ends first. */
+static size_t
+base_pick(const struct tracker_client *tc)
+{
+	uint64_t now = hy_now_ms();
+	size_t best = 0;
+
+	for (size_t i = 0; i < tc->nbases; i++) {
+		if (tc->down_until[i] <= now)
+			return i;
+		if (tc->down_until[i] < tc->down_until[best])
+			best = i;
+	}
+	return best;
+}
+
+static void
+base_failed(struct tracker_client *tc, size_t i)
+{
+	unsigned shift = tc->fails[i] < 16 ? tc->fails[i] : 16;
+	uint64_t wait = (uint64_t)TRACKER_CLIENT_BACKOFF_MIN_MS << shift;
+
+	tc->fails[i]++;
+	tc->down_until[i] = hy_now_ms() +
+	    (wait < TRACKER_CLIENT_BACKOFF_MAX_MS ? wait : TRACKER_CLIENT_BACKOFF_MAX_MS);
+	if (tc->nbases > 1)
+		log_warn("tracker %s: no answer; trying another", tc->bases[i]);
+}
+
+/* True if the answer says to ask another tracker: none came, or a proxy
+ * or the tracker says it cannot serve now. */
+static int
+worth_failover(CURLcode result, long status, int too_big)
+{
+	if (result != CURLE_OK)
+		return !too_big;
+	return status == 502 || status == 503 || status == 504;
+}
+
+static int req_send(struct tc_request *r);
 
 static void
 finish(struct tc_request *r, CURLcode result)
@@ -121,6 +177,24 @@ finish(struct tc_request *r, CURLcode result)
 	long status = 0;
 	char *ip = NULL;
 
+	if (result == CURLE_OK)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (worth_failover(result, status, r->too_big)) {
+		base_failed(tc, r->base);
+		if (r->tries < tc->nbases) {
+			curl_multi_remove_handle(tc->multi, r->easy);
+			curl_easy_cleanup(r->easy);
+			r->easy = NULL;
+			curl_slist_free_all(r->headers);
+			r->headers = NULL;
+			r->body.len = 0;
+			if (req_send(r) == 0)
+				return;
+		}
+	} else if (result == CURLE_OK) {
+		tc->fails[r->base] = 0;
+		tc->down_until[r->base] = 0;
+	}
 	req_unlink(r);
 	if (result != CURLE_OK) {
 		err = r->too_big ? "answer too large" : curl_easy_strerror(result);
@@ -274,14 +348,23 @@ tracker_client_new(uv_loop_t *loop, const char *base_url, char **cause)
 	}
 	tc = xcalloc(1, sizeof(*tc));
 	tc->loop = loop;
-	while (len > 0 && base_url[len - 1] == '/')
-		len--;
-	tc->base = xstrndup(base_url, len);
-	if ((tc->multi = curl_multi_init()) == NULL) {
-		free(tc->base);
+	for (const char *p = base_url; p < base_url + len;) {
+		const char *comma = memchr(p, ',', (size_t)(base_url + len - p));
+		const char *stop = comma != NULL ? comma : base_url + len;
+		size_t n = (size_t)(stop - p);
+		while (n > 0 && p[n - 1] == '/')
+			n--;
+		if (n > 0 && tc->nbases < TRACKER_CLIENT_MAX_URLS)
+			tc->bases[tc->nbases++] = xstrndup(p, n);
+		p = stop + 1;
+	}
+	if (tc->nbases == 0 || (tc->multi = curl_multi_init()) == NULL) {
+		for (size_t i = 0; i < tc->nbases; i++)
+			free(tc->bases[i]);
+		*cause = xstrdup(
+		    tc->nbases == 0 ? "no tracker URL" : "libcurl: cannot make a multi handle");
 		free(tc);
 		curl_global_cleanup();
-		*cause = xstrdup("libcurl: cannot make a multi handle");
 		return NULL;
 	}
 	curl_multi_setopt(tc->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
@@ -328,26 +411,19 @@ tracker_client_set_token(struct tracker_client *tc, const char *token)
 	tc->token = token != NULL ? xstrdup(token) : NULL;
 }
 
-int
-tracker_client_request(struct tracker_client *tc, enum tracker_method method, const char *path,
-    struct json_object *body, long timeout_ms, tracker_client_fn *done, void *arg)
+/* Starts r on the URL base_pick() gives; -1 if curl cannot. */
+static int
+req_send(struct tc_request *r)
 {
-	struct tc_request *r;
+	struct tracker_client *tc = r->tc;
 	struct buf url;
 
-	if (tc->freeing)
+	r->base = base_pick(tc);
+	r->tries++;
+	if ((r->easy = curl_easy_init()) == NULL)
 		return -1;
-	r = xcalloc(1, sizeof(*r));
-	r->tc = tc;
-	r->done = done;
-	r->arg = arg;
-	buf_init(&r->body);
-	if ((r->easy = curl_easy_init()) == NULL) {
-		free(r);
-		return -1;
-	}
 	buf_init(&url);
-	buf_printf(&url, "%s%s", tc->base, path);
+	buf_printf(&url, "%s%s", tc->bases[r->base], r->path);
 	curl_easy_setopt(r->easy, CURLOPT_URL, url.data);
 	buf_fini(&url);
 	r->headers = curl_slist_append(r->headers, "Accept: application/json");
@@ -359,27 +435,52 @@ tracker_client_request(struct tracker_client *tc, enum tracker_method method, co
 		r->headers = curl_slist_append(r->headers, h.data);
 		buf_fini(&h);
 	}
-	if (method == TRACKER_POST) {
-		const char *json = body != NULL
-		    ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
-		    : "{}";
+	if (r->method == TRACKER_POST) {
 		r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
-		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, json);
+		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, r->post);
 	}
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
-	    timeout_ms > 0 ? timeout_ms : (long)TRACKER_CLIENT_TIMEOUT_MS);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	curl_easy_setopt(
 	    r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)TRACKER_CLIENT_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hychat/" HYCHAT_VERSION);
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (curl_multi_add_handle(tc->multi, r->easy) != CURLM_OK) {
 		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+tracker_client_request(struct tracker_client *tc, enum tracker_method method, const char *path,
+    struct json_object *body, long timeout_ms, tracker_client_fn *done, void *arg)
+{
+	struct tc_request *r;
+
+	if (tc->freeing)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->tc = tc;
+	r->done = done;
+	r->arg = arg;
+	r->method = method;
+	r->path = xstrdup(path);
+	r->timeout_ms = timeout_ms > 0 ? timeout_ms : (long)TRACKER_CLIENT_TIMEOUT_MS;
+	if (method == TRACKER_POST)
+		r->post = xstrdup(body != NULL
+		        ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+		        : "{}");
+	buf_init(&r->body);
+	if (req_send(r) < 0) {
 		curl_slist_free_all(r->headers);
+		free(r->path);
+		free(r->post);
 		free(r);
 		return -1;
 	}
