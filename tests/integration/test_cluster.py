@@ -27,10 +27,11 @@ TTL = 3
 S = {"procs": []}
 
 
-def start_tracker(url, extra=()):
+def start_tracker(url, extra=(), quiet=True):
     port = free_port()
-    p = Proc([TRACKER, "--listen", "127.0.0.1:%d" % port, "--store", url, "--quiet",
-              "--kdf-cost", "min", "--ttl", str(TTL)] + list(extra), port=port)
+    p = Proc([TRACKER, "--listen", "127.0.0.1:%d" % port, "--store", url,
+              "--kdf-cost", "min", "--ttl", str(TTL)] + (["--quiet"] if quiet else []) +
+             list(extra), port=port)
     p.port = port
     S["procs"].append(p)
     return p
@@ -290,6 +291,127 @@ def test_a_primary_killed_is_followed_through_the_sentinels_and_loses_nothing():
             sn.close()
         replica.close()
         primary.close()
+
+
+@case
+def test_a_peer_fails_over_to_the_next_tracker_without_logging_in_again():
+    from peer_harness import start_peer, stop_checked
+    ts = [start_tracker(S["redis"].url(8), quiet=False) for _ in range(2)]
+    watcher = account(ts[1].port, "watcher")
+    ok(ts[0].port, "POST", "/register", {"username": "mia", "password": "pw-mia"}, status=201)
+    peer = start_peer("mia", ts[0].port, S["dir"], "pw-mia",
+                      extra=["--tracker", "http://127.0.0.1:%d" % ts[1].port])
+    try:
+        assert "mia" in names(ts[1].port, watcher)
+        sessions = ok(ts[1].port, "GET", "/stats", token=watcher)["sessions"]
+        time.sleep(TTL / 2 + 0.5)  # one heartbeat, to the first tracker given
+        assert "POST /heartbeat" in ts[0].output()
+        assert "POST /heartbeat" not in ts[1].output()
+        ts[0].stop(signal.SIGKILL)  # the tracker mia uses first
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3 * TTL:
+            assert "mia" in names(ts[1].port, watcher), "mia dropped out"
+            time.sleep(0.5)
+        # her heartbeats went to the other tracker, on the same token
+        assert "POST /heartbeat" in ts[1].output()
+        assert "POST /login" not in ts[1].output().split("GET /stats")[-1]
+        assert ok(ts[1].port, "GET", "/stats", token=watcher)["sessions"] == sessions
+        assert peer.alive()
+    finally:
+        bad = stop_checked([peer])
+        ts[1].stop()
+    assert not bad, bad
+
+
+def start_proxy(ports):
+    conf = os.path.join(S["dir"], "cluster-%d.conf" % ports[0])
+    with open(conf, "w") as f:
+        f.write('host "127.0.0.1" default {\n' +
+                "".join("    proxy_pass http://127.0.0.1:%d;\n" % p for p in ports) +
+                "    dist_policy round-robin;\n    proxy_connect_timeout 1s;\n"
+                "    max_fails 1;\n    fail_timeout 5s;\n}\n")
+    port = free_port()
+    p = Proc([binary("hychat-proxy"), "-c", conf, "--listen", "127.0.0.1:%d" % port], port=port)
+    p.port = port
+    S["procs"].append(p)
+    return p
+
+
+NOGUARD = ["--login-addr-burst", "0", "--login-pair-burst", "0", "--login-account-burst", "0",
+           "--ttl", "10"]
+
+
+@case
+def test_three_peers_chat_through_the_proxy_while_a_tracker_dies():
+    """Three real peers and 500 simulated clients heartbeating, through
+    hychat-proxy to three trackers; kill -9 of one mid-conversation: the
+    peers keep chatting, nobody logs in again, nobody drops out."""
+    from concurrent.futures import ThreadPoolExecutor
+    from peer_harness import start_peer, stop_checked
+    ts = [start_tracker(S["redis"].url(9), NOGUARD) for _ in range(3)]
+    proxy = start_proxy([t.port for t in ts])
+    sims = ["sim%03d" % i for i in range(500)]
+
+    def sim_start(name):
+        tok = account(proxy.port, name)
+        ok(proxy.port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 20000 + int(name[3:])},
+           tok)
+        return tok
+    with ThreadPoolExecutor(8) as pool:
+        toks = list(pool.map(sim_start, sims))
+    people = ("ann", "ben", "cat")
+    for n in people:
+        ok(proxy.port, "POST", "/register", {"username": n, "password": "pw-" + n}, status=201)
+    peers = {n: start_peer(n, proxy.port, S["dir"], "pw-" + n) for n in people}
+    stop_beating = [False]
+    failures = []
+
+    def beat(chunk):
+        while not stop_beating[0]:
+            for tok in chunk:
+                st = api(proxy.port, "POST", "/heartbeat", {}, tok)[0]
+                if st != 200:
+                    failures.append(st)
+            time.sleep(1.0)
+    pool = ThreadPoolExecutor(4)
+    for i in range(4):
+        pool.submit(beat, toks[i::4])
+    try:
+        def say(a, b, text):
+            m = peers[b].mark()
+            peers[a].cmd("/send %s %s" % (b, text))
+            peers[b].wait(lambda e: e.get("type") == "chat" and e.get("message") == text and
+                          not e.get("outgoing"), 15, m, text)
+        say("ann", "ben", "before the kill")
+        say("cat", "ann", "me too")
+        tok = toks[0]
+        sessions = ok(proxy.port, "GET", "/stats", token=tok)["sessions"]
+        ts[0].stop(signal.SIGKILL)
+        for i in range(3):
+            say("ben", "cat", "after the kill %d" % i)
+            say("cat", "ann", "still here %d" % i)
+            time.sleep(1.0)
+        time.sleep(12)  # past the TTL: every heartbeat went elsewhere
+        for t in ts[1:]:
+            listed, after = [], ""
+            while True:
+                data = ok(t.port, "GET", "/get-list" + ("?after=" + after if after else ""),
+                          token=tok)
+                listed += [p["username"] for p in data["peers"]]
+                if "next" not in data:
+                    break
+                after = data["next"]
+            assert sorted(listed) == sorted(sims + list(people)), len(listed)
+        assert ok(proxy.port, "GET", "/stats", token=tok)["sessions"] == sessions
+        assert len(failures) < 10, failures[:20]  # those in flight at the kill, at most
+    finally:
+        stop_beating[0] = True
+        pool.shutdown()
+        bad = stop_checked(peers.values())
+        for t in ts[1:]:
+            t.stop()
+        proxy.stop()
+    assert not bad, bad
 
 
 @case
