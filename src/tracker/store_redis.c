@@ -32,6 +32,8 @@
 #define REDIS_CONNECT_TIMEOUT_MS 2000 /* then the attempt counts as failed */
 #define REDIS_SENTINEL_BACKOFF_MAX_MS 500 /* a failover is followed within it */
 #define REDIS_WAIT_MS 2000 /* for a replica to acknowledge a write */
+#define REDIS_REPLY_TIMEOUT_MS 5000 /* a server silent this long is dropped */
+#define REDIS_WATCH_MS 1000 /* how often that is checked */
 #define REDIS_SWITCH_CHANNEL "+switch-master"
 
 enum conn_state {
@@ -49,6 +51,13 @@ struct redis_conn {
 	int closing;
 	uv_timer_t retry;
 	uint64_t backoff_ms;
+	/* A server that keeps the connection but stops answering (stopped,
+	 * swapping) is found by its silence. */
+	uv_timer_t watch;
+	unsigned inflight; /* commands sent and not answered */
+	uint64_t last_progress_ms; /* the last answer, or the first send after none */
+	int stalled;
+	int handles; /* timers not yet closed */
 	char host[NI_MAXHOST]; /* the primary */
 	int port;
 	/* With sentinels: the one asked where the primary is, and the one
@@ -170,7 +179,26 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	struct redis_conn *conn = ac->data;
 
 	(void)status;
-	conn_retry_later(conn, ac->errstr[0] ? ac->errstr : "connection closed");
+	conn_retry_later(conn,
+	    conn->stalled ? "no answer for 5 s"
+	                  : (ac->errstr[0] ? ac->errstr : "connection closed"));
+	conn->stalled = 0;
+}
+
+/* Drops a connection whose server has not answered for
+ * REDIS_REPLY_TIMEOUT_MS: its calls end with 503, and it is opened
+ * again. */
+static void
+watch_cb(uv_timer_t *timer)
+{
+	struct redis_conn *conn = timer->data;
+
+	if (conn->ac == NULL || !conn->connected || conn->inflight == 0 ||
+	    hy_now_ms() - conn->last_progress_ms < REDIS_REPLY_TIMEOUT_MS)
+		return;
+	redisAsyncContext *ac = conn->ac;
+	conn->stalled = 1;
+	redisAsyncFree(ac); /* answers what is in flight, then on_disconnect */
 }
 
 /* A context on loop for host:port with conn as its data; NULL with why. */
@@ -327,6 +355,10 @@ redis_attach(struct store_state *s, uv_loop_t *loop)
 	conn->port = r->port;
 	uv_timer_init(loop, &conn->retry);
 	conn->retry.data = conn;
+	uv_timer_init(loop, &conn->watch);
+	conn->watch.data = conn;
+	uv_timer_start(&conn->watch, watch_cb, REDIS_WATCH_MS, REDIS_WATCH_MS);
+	conn->handles = 2;
 	pthread_mutex_lock(&r->lock);
 	if (r->nconns < REDIS_MAX_LOOPS)
 		r->conns[r->nconns++] = conn;
@@ -350,7 +382,10 @@ conn_find(struct store_redis *r, uv_loop_t *loop)
 static void
 conn_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct redis_conn *conn = h->data;
+
+	if (--conn->handles == 0)
+		free(conn);
 }
 
 void
@@ -375,6 +410,7 @@ redis_detach(struct store_state *s, uv_loop_t *loop)
 	if (conn->sub != NULL)
 		redisAsyncFree(conn->sub);
 	uv_close((uv_handle_t *)&conn->retry, conn_closed);
+	uv_close((uv_handle_t *)&conn->watch, conn_closed);
 }
 
 void
@@ -485,6 +521,9 @@ on_reply(redisAsyncContext *ac, void *reply, void *arg)
 	struct store_call *c = q->c;
 	redis_parse_fn q_parse = q->parse;
 
+	if (q->conn->inflight > 0)
+		q->conn->inflight--;
+	q->conn->last_progress_ms = hy_now_ms();
 	if (r == NULL) {
 		req_free(q);
 		store_call_finish(c, STORE_DOWN, "redis: connection lost");
@@ -539,7 +578,10 @@ req_send(struct redis_req *q)
 		struct store_call *c = q->c;
 		req_free(q);
 		store_call_finish(c, STORE_DOWN, "redis: not connected");
+		return;
 	}
+	if (conn->inflight++ == 0)
+		conn->last_progress_ms = hy_now_ms();
 }
 
 /* Sends q on the call's loop's connection, or finishes the call with

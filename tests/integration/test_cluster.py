@@ -172,6 +172,29 @@ def test_redis_down_means_503_with_retry_after_then_service_again():
 
 
 @case
+def test_a_stopped_redis_is_found_by_its_silence():
+    """SIGSTOP keeps Redis's sockets open but answers nothing: the calls
+    waiting on it get 503 within the reply timeout (5 s), not never."""
+    t = start_tracker(S["redis"].url(10))
+    tok = account(t.port, "nina")
+    os.kill(S["redis"].proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        st, hdrs, _ = api(t.port, "GET", "/stats", token=tok)
+        waited = time.monotonic() - t0
+        assert st == 503 and hdrs.get("retry-after") == "1", st
+        assert waited < 8, waited
+    finally:
+        os.kill(S["redis"].proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while api(t.port, "GET", "/stats", token=tok)[0] != 200:
+        assert time.monotonic() < deadline, "no service 10 s after SIGCONT"
+        time.sleep(0.2)
+    t.stop()
+    assert "no answer for 5 s" in t.output()
+
+
+@case
 def test_a_redis_restart_from_its_aof_keeps_the_accounts():
     t = start_tracker(S["redis"].url(5))
     tok = account(t.port, "ivy")
