@@ -86,6 +86,8 @@ enum store_result {
 	STORE_CAPPED, /* a channel cap refused a join: call->cap says which */
 	STORE_DOWN, /* the store is unreachable: retry later (503) */
 	STORE_FAILED, /* anything else: call->cause (allocated) says what */
+	STORE_BAD_TOKEN, /* peer_beat: the token is unknown or expired (401) */
+	STORE_NOT_YOURS, /* peer_beat: the token is another user's (403) */
 };
 
 enum store_cap {
@@ -176,6 +178,11 @@ struct store_state_ops {
 	void (*peer_submit)(struct store_state *s, struct store_call *c);
 	/* user, ttl_ms -> STORE_MISSING if the user is not online. */
 	void (*peer_renew)(struct store_state *s, struct store_call *c);
+	/* The heartbeat in one step: token_in, user (the name the request
+	 * claims, "" for none), ttl_ms -> user (the token's), renewed;
+	 * STORE_BAD_TOKEN, STORE_NOT_YOURS (nothing renewed), STORE_MISSING
+	 * (not online). */
+	void (*peer_beat)(struct store_state *s, struct store_call *c);
 	/* channel ("" all), after, limit -> peers online in name order, more;
 	 * STORE_MISSING if there is no such channel. */
 	void (*peer_list)(struct store_state *s, struct store_call *c);

@@ -237,6 +237,27 @@ local_peer_renew(struct store_state *s, struct store_call *c)
 }
 
 static void
+local_peer_beat(struct store_state *s, struct store_call *c)
+{
+	struct store_local *l = local_of(s);
+	enum store_result r = STORE_DONE;
+
+	local_wr(l);
+	uint64_t now = hy_now_ms();
+	const char *name = registry_token_user(l->reg, c->token_in, c->token_len, now);
+	if (name == NULL)
+		r = STORE_BAD_TOKEN;
+	else if (c->user[0] != '\0' && strcmp(c->user, name) != 0)
+		r = STORE_NOT_YOURS;
+	else if (registry_peer_renew(l->reg, name, now, now + c->ttl_ms) < 0)
+		r = STORE_MISSING;
+	if (name != NULL)
+		snprintf(c->user, sizeof(c->user), "%s", name);
+	local_unlock(l);
+	store_call_finish(c, r, NULL);
+}
+
+static void
 add_peer(const struct registry_peer *p, void *arg)
 {
 	struct store_call *c = arg;
@@ -419,6 +440,7 @@ static const struct store_state_ops local_ops = {
 	.token_revoke = local_token_revoke,
 	.peer_submit = local_peer_submit,
 	.peer_renew = local_peer_renew,
+	.peer_beat = local_peer_beat,
 	.peer_list = local_peer_list,
 	.peer_info = local_peer_info,
 	.channel_join = local_channel_join,

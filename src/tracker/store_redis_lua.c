@@ -110,6 +110,16 @@ static const char peer_renew[] = LUA_PRELUDE
 	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
 	"return 1\n";
 
+/* ARGV: token id, claimed name (""), ttl ms. -1 no such token, -2
+ * another user's, 0 not online, 1 renewed. */
+static const char peer_beat[] = LUA_PRELUDE
+	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
+	"if not user then return -1 end\n"
+	"if ARGV[2] ~= '' and ARGV[2] ~= user then return -2 end\n"
+	"if not online(user) then return 0 end\n"
+	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[3]), user)\n"
+	"return 1\n";
+
 /* ARGV: channel ("" every peer), after ("" the start), limit. Returns
  * -1 for no such channel, else {more, {name, details, ...}}. Names are
  * read LIST_CHUNK at a time, their expiries and details with one ZMSCORE
@@ -203,6 +213,7 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_TOKEN_REVOKE] = token_revoke,
 	[REDIS_PEER_SUBMIT] = peer_submit,
 	[REDIS_PEER_RENEW] = peer_renew,
+	[REDIS_PEER_BEAT] = peer_beat,
 	[REDIS_PEER_LIST] = peer_list,
 	[REDIS_PEER_INFO] = peer_info,
 	[REDIS_CHANNEL_JOIN] = channel_join,

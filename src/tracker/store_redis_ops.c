@@ -265,6 +265,34 @@ redis_peer_renew(struct store_state *s, struct store_call *c)
 }
 
 static enum store_result
+parse_beat(struct store_call *c, const redisReply *r)
+{
+	static const enum store_result results[] = { STORE_NOT_YOURS, STORE_BAD_TOKEN,
+		STORE_MISSING, STORE_DONE };
+	long long v = reply_int(r);
+
+	(void)c;
+	return v >= -2 && v <= 1 ? results[v + 2] : STORE_FAILED;
+}
+
+static void
+redis_peer_beat(struct store_state *s, struct store_call *c)
+{
+	char id[REDIS_TOKEN_ID_TEXT];
+
+	if (!token_plausible(c)) {
+		store_call_finish(c, STORE_BAD_TOKEN, NULL);
+		return;
+	}
+	token_id(c->token_in, c->token_len, id);
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_BEAT, parse_beat);
+	redis_req_str(q, id);
+	redis_req_str(q, c->user);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_start(s, q);
+}
+
+static enum store_result
 parse_list(struct store_call *c, const redisReply *r)
 {
 	if (r->type == REDIS_REPLY_INTEGER) {
@@ -426,6 +454,7 @@ const struct store_state_ops redis_state_ops = {
 	.token_revoke = redis_token_revoke,
 	.peer_submit = redis_peer_submit,
 	.peer_renew = redis_peer_renew,
+	.peer_beat = redis_peer_beat,
 	.peer_list = redis_peer_list,
 	.peer_info = redis_peer_info,
 	.channel_join = redis_channel_join,

@@ -72,16 +72,22 @@ tracker_call_failed(struct tracker_call *c)
 	return 1;
 }
 
+void
+tracker_call_bad_token(struct tracker_call *c)
+{
+	http_json_error(c->res, 401, "Invalid or expired token");
+	http_response_header(c->res, "WWW-Authenticate",
+	    "Bearer realm=\"" TRACKER_REALM "\", error=\"invalid_token\"");
+	tracker_call_end(c);
+}
+
 static void
 call_authed(struct tracker_call *c)
 {
 	if (tracker_call_failed(c))
 		return;
 	if (c->sc.result != STORE_DONE) {
-		http_json_error(c->res, 401, "Invalid or expired token");
-		http_response_header(c->res, "WWW-Authenticate",
-		    "Bearer realm=\"" TRACKER_REALM "\", error=\"invalid_token\"");
-		tracker_call_end(c);
+		tracker_call_bad_token(c);
 		return;
 	}
 	snprintf(c->user, sizeof(c->user), "%s", c->sc.user);
@@ -167,4 +173,20 @@ tracker_call_run(struct tracker *t, struct http_request *req, struct http_respon
 	c->sc.token_in = token;
 	c->sc.token_len = len;
 	tracker_call_start(c, call_auth);
+}
+
+void
+tracker_call_run_token(struct tracker *t, struct http_request *req, struct http_response *res,
+    const char *claim, void (*first)(struct tracker_call *c))
+{
+	const char *token;
+	size_t len;
+
+	if (call_bearer(req, res, &token, &len) < 0)
+		return;
+	struct tracker_call *c = tracker_call_new(t, req, res);
+	c->sc.token_in = token;
+	c->sc.token_len = len;
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", claim);
+	tracker_call_start(c, first);
 }

@@ -59,6 +59,14 @@ struct tracker_call {
 
 void tracker_call_run(struct tracker *t, struct http_request *req, struct http_response *res,
     void (*authed)(struct tracker_call *c));
+/* For an operation that resolves the token itself, in the same round
+ * trip: first runs with c->sc.token_in set (401 if there is none) and
+ * c->sc.user set to claim, and answers a STORE_BAD_TOKEN with
+ * tracker_call_bad_token(). */
+void tracker_call_run_token(struct tracker *t, struct http_request *req, struct http_response *res,
+    const char *claim, void (*first)(struct tracker_call *c));
+/* Answers 401 for an unknown or expired token and ends c. */
+void tracker_call_bad_token(struct tracker_call *c);
 /* For the handlers without a token (/register, /login): a call whose
  * first stage is first; tracker_call_start() runs it. */
 struct tracker_call *tracker_call_new(
