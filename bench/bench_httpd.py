@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import BUILD, build, free_port, need, nginx, nginx_version, row, wrk, Server  # noqa: E402
+from benchlib import BUILD, build, free_port, need, nginx, nginx_version, ratio, row, wrk, Server  # noqa: E402
 
 
 def main():
@@ -44,11 +44,13 @@ def main():
 
     print("hychat-httpd vs %s, 1 worker each, wrk -t1 -c%d -d%ds" %
           (nginx_version(), a.conns, a.seconds))
+    ok = True
     for f in ("1k.bin", "100k.bin"):
         h, n = results[("hychat", f)], results[("nginx", f)]
-        row("hychat-httpd " + f, h[0], h[1], h[2])
-        row("nginx        " + f, n[0], n[1], n[2])
-        print("ratio hychat/nginx %-14s req/s %.2fx   p99 %.2fx" % (f, h[0] / n[0], h[1] / n[1]))
+        row("hychat-httpd " + f, *h)
+        row("nginx        " + f, *n)
+        ok &= ratio("hychat/nginx " + f, h, n)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ HYCHAT_BENCH_BUILD picks another build directory (default build-bench:
 release, LTO, no sanitizers)."""
 import argparse
 import os
+import re
 import selectors
 import shutil
 import socket
@@ -90,21 +91,39 @@ class Lean:
         os.set_blocking(self.fd, False)
         self.tail = b""
         self.pattern = None
+        self.ids = None
         self.hits = 0
         self.hit_at = None
 
-    def expect(self, pattern):
+    def expect(self, pattern, ids=None):
+        """Counts the lines holding pattern; with ids (a regular
+        expression with one group), the distinct values of that group
+        among them instead: a message shown twice counts once."""
         self.pattern, self.hits, self.hit_at = pattern, 0, None
+        self.ids = (re.compile(ids), set()) if ids is not None else None
 
     def feed(self, data):
         data = self.tail + data
         cut = data.rfind(b"\n") + 1
         self.tail = data[cut:]
-        if self.pattern is not None:
-            n = data[:cut].count(self.pattern)
-            if n:
-                self.hits += n
+        if self.pattern is None:
+            return
+        if self.ids is not None:
+            rx, seen = self.ids
+            before = len(seen)
+            for line in data[:cut].split(b"\n"):
+                if self.pattern in line:
+                    m = rx.search(line)
+                    if m:
+                        seen.add(m.group(1))
+            if len(seen) > before:
+                self.hits = len(seen)
                 self.hit_at = time.perf_counter()
+            return
+        n = data[:cut].count(self.pattern)
+        if n:
+            self.hits += n
+            self.hit_at = time.perf_counter()
 
     def cmd(self, line):
         self.p.stdin.write(line if isinstance(line, bytes) else line.encode() + b"\n")
@@ -160,7 +179,7 @@ def start(name, tport, tmp, pump):
 def throughput(pump, alice, bob, n):
     text = "t" * (SIZE - 8)
     lines = b"".join(b"send bob %07d %s\n" % (i, text.encode()) for i in range(n))
-    bob.expect(b'"type":"chat"')
+    bob.expect(b'"type":"chat"', rb'"message":"(\d{7}) t')
     t0 = time.perf_counter()
 
     # The write can fill alice's stdin pipe: it goes from its own thread.
@@ -259,14 +278,22 @@ def main():
         ok = lambda b: "ok" if b else "MISSED"  # noqa: E731
         print("hychat peer benchmark, %s, %d-byte messages, build %s, load %.1f" % (
             time.strftime("%Y-%m-%d %H:%M"), SIZE, benchlib.BUILD, os.getloadavg()[0]))
+        # Like with like: the peers' figure is one way, so it is set beside
+        # half the raw round trip (the raw one-way time); the target, 3x the
+        # raw round trip, is 6x that.
+        one50, one99 = raw50 / 2, raw99 / 2
         print("%-46s p50 %7.3f ms  p99 %7.3f ms" % ("raw TCP round trip (the physical limit)",
                                                     raw50, raw99))
+        print("%-46s p50 %7.3f ms  p99 %7.3f ms" % ("raw TCP one way (half the round trip)",
+                                                    one50, one99))
         print("%-46s %9.0f msg/s  target >= 50,000: %s" % (
             "direct messages, encrypted, %d" % a.messages, rate, ok(rate >= 50000)))
         print("%-46s sender %.1f us, receiver %.1f us (one core: %.0f msg/s)" % (
             "  CPU per message", us_a, us_b, 1e6 / max(us_a, us_b)))
-        print("%-46s p50 %7.3f ms  p99 %7.3f ms  p99 = %.1fx raw RTT p99, target <= 3x: %s" % (
-            "one-way, send command -> receive event", l50, l99, l99 / raw99, ok(l99 <= 3 * raw99)))
+        print("%-46s p50 %7.3f ms  p99 %7.3f ms  p99 = %.1fx raw one-way p99,"
+              " target <= 6x (3x the RTT): %s" % (
+                  "one-way, send command -> receive event", l50, l99, l99 / one99,
+                  ok(l99 <= 6 * one99)))
         print("%-46s p50 %7.3f ms  p99 %7.3f ms  target p99 <= 20 ms: %s" % (
             "channel of %d, until every member has it" % a.members, c50, c99, ok(c99 <= 20)))
         print("%-46s %9.1f MB     target <= 10 MB: %s" % (

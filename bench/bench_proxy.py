@@ -12,7 +12,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from benchlib import (BUILD, Server, build, free_port, need, nginx, nginx_version,  # noqa: E402
-                      row, wrk)
+                      ratio, row, wrk)
 
 
 def main():
@@ -70,12 +70,13 @@ def main():
 
     print("hychat-proxy vs %s as a reverse proxy (upstream keepalive), 1 worker each,"
           " wrk -t1 -c%d -d%ds, backend: nginx serving 1 KB" % (nginx_version(), a.conns, a.seconds))
-    row("hychat-proxy", h[0], h[1], h[2])
-    row("nginx proxy", n[0], n[1], n[2])
-    print("ratio hychat/nginx                 req/s %.2fx   p99 %.2fx" % (h[0] / n[0], h[1] / n[1]))
+    row("hychat-proxy", *h)
+    row("nginx proxy", *n)
+    ok = ratio("hychat/nginx", h, n)
     one, two = counts.get("one", 0), counts.get("two", 0)
     print("round-robin over 2 backends, %d requests: %d / %d (%.2f%% off even)" %
           (a.spread, one, two, abs(one - two) / 2 / max(1, one + two) * 100))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from benchlib import (BUILD, Server, build, free_port, need, nginx, nginx_version,  # noqa: E402
-                      row, wrk)
+                      ratio, row, wrk)
 
 
 def pipelined(port, reqs, conns=8, batch=256):
@@ -140,14 +140,16 @@ def main():
     print("hychat-tracker vs %s, 2 workers each, wrk -c%d -d%ds; 1,000 online peers,"
           " 100 in #general (%d bytes per /get-list), set up in %.1f s"
           % (nginx_version(), a.conns, a.seconds, len(body), setup_s))
-    row("tracker GET /get-list?channel=general", g[0], g[1], g[2])
-    row("nginx   the same body, static", n[0], n[1], n[2])
-    print("ratio tracker/nginx get-list           req/s %.2fx   p99 %.2fx" % (g[0] / n[0], g[1] / n[1]))
-    row("tracker POST /heartbeat (wrk -t2)", h[0], h[1], h[2])
+    row("tracker GET /get-list?channel=general", *g)
+    row("nginx   the same body, static", *n)
+    ok = ratio("tracker/nginx get-list", g, n)
+    row("tracker POST /heartbeat (wrk -t2)", *h)
+    ok &= not (h[2] or h[3])
     online = stats["peers"]
     per = (after - before) * 1024 / max(1, online - 1000)
     print("memory: %d peers online (loaded in %.1f s); RSS %d -> %d kB: %.0f bytes per online peer"
           % (online, load_s, before, after, per))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ def nginx_version():
 
 
 def wrk(url, conns=50, seconds=10, threads=1, script=None):
-    """Runs wrk; returns (requests/s, p99 ms, errors)."""
+    """Runs wrk; returns (requests/s, p99 ms, non-2xx/3xx answers, socket
+    errors: connect + read + write + timeout)."""
     args = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency"]
     if script:
         args += ["-s", script]
@@ -116,9 +117,22 @@ def wrk(url, conns=50, seconds=10, threads=1, script=None):
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
-    return rps, float(p99.group(1)) * scale, (int(errs.group(1)) if errs else 0), (sock.group(1) if sock else "")
+    nsock = sum(int(n) for n in re.findall(r"\d+", sock.group(1))) if sock else 0
+    return rps, float(p99.group(1)) * scale, (int(errs.group(1)) if errs else 0), nsock
 
 
-def row(name, rps, p99, errs=0):
-    print("%-34s %12.0f req/s   p99 %8.2f ms%s" % (name, rps, p99,
-                                                      ("   errors %d" % errs) if errs else ""))
+def row(name, rps, p99, errs=0, sock=0):
+    print("%-34s %12.0f req/s   p99 %8.2f ms%s%s" % (
+        name, rps, p99, ("   non-2xx %d" % errs) if errs else "",
+        ("   socket errors %d" % sock) if sock else ""))
+
+
+def ratio(name, a, b):
+    """Prints a/b for two wrk runs, or why there is none: a run with
+    non-2xx answers or socket errors measured something else."""
+    bad = [r for r in (a, b) if r[2] or r[3]]
+    if bad:
+        print("ratio %-28s INVALID: a run had non-2xx answers or socket errors" % name)
+        return False
+    print("ratio %-28s req/s %.2fx   p99 %.2fx" % (name, a[0] / b[0], a[1] / b[1]))
+    return True

@@ -18,8 +18,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "hychat/command.h"
 #include "hychat/event.h"
 #include "hychat/log.h"
+#include "hychat/settings.h"
 #include "tui_internal.h"
 
 /* What a crash handler may write: no allocation, no stdio. */
@@ -154,7 +156,7 @@ tui_title(struct tui *t)
 void
 tui_alert(struct tui *t, struct tui_conv *c)
 {
-	if (!t->cfg.no_bell)
+	if (!t->cfg.no_bell && strcmp(engine_setting(t->e, SETTING_NOTIFY), "off") != 0)
 		beep();
 	tui_title(t);
 	(void)c;
@@ -191,8 +193,26 @@ on_list_timer(uv_timer_t *timer)
 {
 	struct tui *t = timer->data;
 
+	/* Once, after a burst of changes: the engine pushes presence, the
+	 * terminal never polls. */
 	tui_conv_refresh_peers(t);
-	uv_timer_start(&t->list_timer, on_list_timer, TUI_LIST_REFRESH_MS, 0);
+}
+
+void
+tui_ask(struct tui *t, const char *label, struct event_origin *saved)
+{
+	struct event_bus *bus = engine_events(t->e);
+	struct event_origin o = { .owner = t };
+
+	*saved = *event_origin_get(bus);
+	snprintf(o.label, sizeof(o.label), "%s", label);
+	event_origin_set(bus, &o);
+}
+
+void
+tui_asked(struct tui *t, const struct event_origin *saved)
+{
+	event_origin_set(engine_events(t->e), saved);
 }
 
 void
@@ -205,10 +225,14 @@ tui_refresh_soon(struct tui *t)
 static void
 on_start(uv_timer_t *timer)
 {
+	struct event_origin saved;
 	struct tui *t = timer->data;
 
 	/* The engine has started: its channels are known. */
+	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	engine_conversations(t->e);
+	engine_contacts(t->e);
+	tui_asked(t, &saved);
 	if (t->nconvs > 0 && !tui_conv_current(t)->loaded)
 		tui_conv_select(t, 0);
 	tui_title(t);
@@ -234,6 +258,8 @@ on_input(uv_poll_t *p, int status, int events)
 	while (!t->closing && (rc = wget_wch(stdscr, &wc)) != ERR) {
 		if (rc == KEY_CODE_YES && wc == KEY_RESIZE)
 			continue;
+		/* The user is here: the engine's auto-away clock restarts. */
+		engine_input(t->e);
 		tui_key(t, (int)wc, rc == KEY_CODE_YES);
 	}
 	/* An Escape with nothing after it was the Escape key itself. */
@@ -395,7 +421,8 @@ open_terminal(struct tui *t, char **cause)
 	define_key("\033[1;3C", TUI_KEY_ALT_RIGHT);
 	define_key("\033[1;5D", TUI_KEY_CTRL_LEFT);
 	define_key("\033[1;5C", TUI_KEY_CTRL_RIGHT);
-	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0');
+	t->color = has_colors() && (getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0') &&
+	    strcmp(engine_setting(t->e, SETTING_COLOR), "on") == 0;
 	if (t->color) {
 		start_color();
 		use_default_colors();
@@ -445,6 +472,7 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	t->in_fd = -1;
 	t->timing = getenv("HYCHAT_TUI_TIMING") != NULL;
 	snprintf(t->tracker, sizeof(t->tracker), "offline");
+	t->tracker_tls = 1; /* until the engine's first tracker event says */
 	if (open_terminal(t, cause) < 0) {
 		free(t);
 		return NULL;
@@ -476,7 +504,6 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	uv_timer_start(&t->start, on_start, 0, 0);
 	uv_timer_init(loop, &t->list_timer);
 	t->list_timer.data = t;
-	uv_timer_start(&t->list_timer, on_list_timer, TUI_LIST_REFRESH_MS, 0);
 	uv_timer_init(loop, &t->notice_timer);
 	t->notice_timer.data = t;
 	uv_timer_init(loop, &t->resize_timer);
@@ -484,6 +511,8 @@ tui_new(uv_loop_t *loop, struct engine *e, const struct tui_config *cfg, char **
 	t->handles = 8;
 	tui_draw_layout(t);
 	event_subscribe(engine_events(e), tui_event, t);
+	if (tui_commands(t) < 0)
+		log_error("tui: its commands clash with the engine's");
 	tui_dirty(t);
 	return t;
 }
@@ -495,14 +524,15 @@ tui_free(struct tui *t)
 		return;
 	if (t->handles != 0)
 		log_error("tui: freed with %d handles open", t->handles);
+	command_unregister(t->e, t);
 	restore_terminal();
 	restore_stderr();
 	for (size_t i = 0; i < t->nconvs; i++)
 		tui_conv_free(t->convs[i]);
 	free(t->convs);
 	free(t->peers);
+	free(t->contacts);
 	tui_input_fini(&t->input);
-	free(t->pending_join);
 	if (t->password != NULL) {
 		explicit_bzero(t->password, strlen(t->password));
 		free(t->password);

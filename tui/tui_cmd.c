@@ -1,7 +1,7 @@
 /* tui_cmd.c — what the user does: the key table, the client's own
- * slash-commands (the rest go to the engine's command language), Tab
- * completion, the login prompt, and /help, which prints both tables as
- * hychat(1) documents them. */
+ * slash-commands (registered into the engine's command layer, which runs
+ * every command line), Tab completion, the login prompt, and the /help
+ * answer with the keys, as hychat(1) documents them. */
 #include <ctype.h>
 #include <curses.h>
 #include <stdio.h>
@@ -182,126 +182,55 @@ static const struct binding bindings[] = {
 	{ 0, 0, 0, NULL, 0, "Escape", "back to the newest message; leave a prompt" },
 };
 
-/* The client's own commands. */
+/* The client's own commands, in the engine's command layer: they run
+ * only from this terminal, with the engine's parser and usage errors. */
 
-static struct tui_conv *
-current(struct tui *t)
+static int
+cmd_query(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	struct tui_conv *c = tui_conv_current(t);
-
-	if (c == NULL)
-		tui_line(t, TUI_MSG_ERROR, "no conversation open");
-	return c;
-}
-
-static void
-cmd_help(struct tui *t, char *args)
-{
-	tui_help(t, args[0] != '\0' ? args : NULL);
-}
-
-static void
-cmd_query(struct tui *t, char *args)
-{
-	char *user = strtok(args, " "), *msg = strtok(NULL, "");
+	struct tui *t = arg;
+	const char *user = argv[0];
 	struct tui_conv *c;
 
-	if (user == NULL) {
-		tui_line(t, TUI_MSG_ERROR, "usage: /query USER [MESSAGE]");
-		return;
-	}
 	if (user[0] == '#' || strcmp(user, engine_username(t->e)) == 0 ||
 	    (c = tui_conv_get(t, user)) == NULL) {
 		tui_line(t, TUI_MSG_ERROR, "query: \"%s\" is not another user's name", user);
-		return;
+		return -1;
 	}
 	for (size_t i = 0; i < t->nconvs; i++)
 		if (t->convs[i] == c)
 			tui_conv_select(t, i);
-	if (msg != NULL && msg[0] != '\0')
-		engine_send(t->e, c->name, msg, 0);
+	return argc > 1 ? engine_send(t->e, c->name, argv[1], 0) : 0;
 }
 
-static void
-cmd_close(struct tui *t, char *args)
+static int
+cmd_close(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	struct tui_conv *c = args[0] != '\0' ? tui_conv_find(t, args) : current(t);
+	struct tui *t = arg;
+	struct tui_conv *c = tui_conv_find(t, argv[0]);
 
 	if (c == NULL) {
-		if (args[0] != '\0')
-			tui_line(t, TUI_MSG_ERROR, "close: no conversation %s", args);
-		return;
+		tui_line(t, TUI_MSG_ERROR, "close: no conversation %s", argv[0]);
+		return -1;
 	}
 	if (c->channel)
-		engine_part(t->e, c->name);
-	else
-		tui_conv_close(t, c);
+		return engine_part(t->e, c->name);
+	tui_conv_close(t, c);
+	return 0;
 }
 
-static void
-cmd_join(struct tui *t, char *args)
+static int
+cmd_search(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
-	struct tui_conv *c;
-
-	if (args[0] == '\0' || strchr(args, ' ') != NULL) {
-		tui_line(t, TUI_MSG_ERROR, "usage: /join CHANNEL");
-		return;
-	}
-	snprintf(conv, sizeof(conv), "%s%s", args[0] == '#' ? "" : "#", args);
-	free(t->pending_join);
-	t->pending_join = xstrdup(conv);
-	if (engine_join(t->e, conv) < 0) {
-		free(t->pending_join);
-		t->pending_join = NULL;
-		return;
-	}
-	if ((c = tui_conv_find(t, conv)) != NULL)
-		for (size_t i = 0; i < t->nconvs; i++)
-			if (t->convs[i] == c)
-				tui_conv_select(t, i);
+	tui_conv_search(arg, argv[0], 0);
+	return 0;
 }
 
-static void
-cmd_part(struct tui *t, char *args)
+static int
+cmd_clear(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	struct tui_conv *c = tui_conv_current(t);
-
-	if (args[0] != '\0')
-		engine_part(t->e, args);
-	else if (c != NULL && c->channel)
-		engine_part(t->e, c->name);
-	else
-		tui_line(t, TUI_MSG_ERROR, "usage: /part CHANNEL");
-}
-
-static void
-cmd_list(struct tui *t, char *args)
-{
-	struct tui_conv *c = tui_conv_current(t);
-	const char *chan = args[0] != '\0' ? args : NULL;
-
-	if (chan == NULL && c != NULL && c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)
-		chan = c->name;
-	t->print_lists++;
-	if (engine_list(t->e, chan) < 0)
-		t->print_lists--;
-}
-
-static void
-cmd_search(struct tui *t, char *args)
-{
-	if (args[0] == '\0') {
-		tui_line(t, TUI_MSG_ERROR, "usage: /search TEXT");
-		return;
-	}
-	tui_conv_search(t, args, 0);
-}
-
-static void
-cmd_clear(struct tui *t, char *args)
-{
-	tui_conv_clear(t);
+	tui_conv_clear(arg);
+	return 0;
 }
 
 void
@@ -316,72 +245,62 @@ tui_web_url(struct tui *t)
 	tui_line(t, TUI_MSG_SYSTEM, "%s", t->cfg.web_url(t->cfg.web_arg));
 }
 
-static void
-cmd_web(struct tui *t, char *args)
+static int
+cmd_web(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	tui_web_url(t);
+	tui_web_url(arg);
+	return 0;
 }
 
-static void
-cmd_quit(struct tui *t, char *args)
-{
-	tui_quit(t);
-}
-
-struct tui_command {
-	const char *name;
-	void (*fn)(struct tui *t, char *args);
-	const char *usage, *help;
+static const struct command_front commands[] = {
+	{ { "query", 1, 2, COMMAND_REST, NULL, "USER [MESSAGE]",
+	      "open a direct conversation with USER" },
+	    cmd_query },
+	{ { "close", 1, 1, COMMAND_CONV, NULL, "[CONVERSATION]",
+	      "close a conversation, the one shown by default; for a channel, leave it (/part)" },
+	    cmd_close },
+	{ { "search", 1, 1, COMMAND_REST, NULL, "TEXT",
+	      "search the conversation's stored history and show the newest match" },
+	    cmd_search },
+	{ { "clear", 0, 0, 0, NULL, "", "empty the view; PgUp brings the history back" },
+	    cmd_clear },
+	{ { "web", 0, 0, 0, NULL, "",
+	      "the address that opens the browser front end (--web), once; a new one each time "
+	      "the last was used" },
+	    cmd_web },
 };
 
-static const struct tui_command commands[] = {
-	{ "help", cmd_help, "[COMMAND]", "the commands and keys, or one command" },
-	{ "query", cmd_query, "USER [MESSAGE]", "open a direct conversation with USER" },
-	{ "close", cmd_close, "[CONVERSATION]",
-	    "close a conversation; for a channel, leave it (/part)" },
-	{ "join", cmd_join, "CHANNEL", "join a channel and show it" },
-	{ "part", cmd_part, "[CHANNEL]", "leave a channel, the current one by default" },
-	{ "list", cmd_list, "[CHANNEL]",
-	    "the online peers of the current channel, or a channel's" },
-	{ "who", cmd_list, "[CHANNEL]", "the same as /list" },
-	{ "search", cmd_search, "TEXT",
-	    "search the conversation's stored history and show the newest match" },
-	{ "clear", cmd_clear, "", "empty the view; PgUp brings the history back" },
-	{ "web", cmd_web, "",
-	    "the address that opens the browser front end (--web), once; a new one each time "
-	    "the last was used" },
-	{ "quit", cmd_quit, "[MESSAGE]", "leave the tracker and exit" },
-};
-
-static const struct tui_command *
-find_command(const char *name, size_t len)
+int
+tui_commands(struct tui *t)
 {
-	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
-		if (hy_strieq(name, len, commands[i].name))
-			return &commands[i];
-	return NULL;
+	return command_register(t->e, t, commands, HY_ARRAY_LEN(commands), t);
 }
 
-static void
-run_command(struct tui *t, char *line)
+static struct tui_conv *
+current(struct tui *t)
 {
-	char *name = line + 1, *args;
-	size_t len = strcspn(name, " \t\n");
-	const struct tui_command *c = find_command(name, len);
+	struct tui_conv *c = tui_conv_current(t);
+
+	if (c == NULL)
+		tui_line(t, TUI_MSG_ERROR, "no conversation open");
+	return c;
+}
+
+/* A line the user typed: its answers are labelled TUI_LABEL_SHOW, to be
+ * printed, unless the user wrote a label of their own. */
+static void
+run_command(struct tui *t, const char *line)
+{
 	struct tui_conv *conv = tui_conv_current(t);
+	struct buf b;
 
-	if (c == NULL) {
-		t->in_command = 1;
-		command_run(t->e, line, conv != NULL ? conv->name : NULL);
-		t->in_command = 0;
-		return;
-	}
-	args = name + len;
-	while (*args == ' ' || *args == '\t')
-		args++;
-	for (size_t n = strlen(args); n > 0 && (args[n - 1] == ' ' || args[n - 1] == '\n'); n--)
-		args[n - 1] = '\0';
-	c->fn(t, args);
+	buf_init(&b);
+	if (line[0] != '@')
+		buf_printf(&b, "@label=%s ", TUI_LABEL_SHOW);
+	buf_printf(&b, "%s", line);
+	command_run(t->e, b.data, conv != NULL ? conv->name : NULL, t, NULL);
+	explicit_bzero(b.data, b.len);
+	buf_fini(&b);
 }
 
 static void
@@ -391,7 +310,7 @@ send_text(struct tui *t, const char *text)
 
 	if (c == NULL)
 		return;
-	if (strcmp(t->tracker, "online") != 0 && c->channel)
+	if (engine_tracker_state(t->e) != ENGINE_ONLINE && c->channel)
 		tui_notice(t, 1, "not logged in: the message waits for the tracker");
 	engine_send(t->e, c->name, text, 0);
 }
@@ -458,10 +377,9 @@ complete(struct tui *t)
 {
 	struct tui_input *in = &t->input;
 	struct candidates c = { .n = 0 };
-	char cmdname[64][40];
+	char cmdname[COMP_MAX][40];
+	const struct command *all[COMP_MAX];
 	size_t ncmd = 0, start, len;
-	const struct command *table;
-	size_t count;
 	char *prefix;
 	int nick;
 
@@ -480,12 +398,10 @@ complete(struct tui *t)
 	c.plen = strlen(prefix);
 	nick = 0;
 	if (in->comp_start == 0 && prefix[0] == '/') {
-		for (size_t i = 0; i < HY_ARRAY_LEN(commands) && ncmd < 64; i++)
-			snprintf(cmdname[ncmd++], sizeof(cmdname[0]), "/%s", commands[i].name);
-		table = command_table(&count);
-		for (size_t i = 0; i < count && ncmd < 64; i++)
-			snprintf(cmdname[ncmd++], sizeof(cmdname[0]), "/%s", table[i].name);
-		for (size_t i = 0; i < ncmd; i++)
+		ncmd = command_list(t->e, t, all, COMP_MAX);
+		for (size_t i = 0; i < ncmd && i < COMP_MAX; i++)
+			snprintf(cmdname[i], sizeof(cmdname[0]), "/%s", all[i]->name);
+		for (size_t i = 0; i < ncmd && i < COMP_MAX; i++)
 			consider(&c, cmdname[i]);
 	} else if (prefix[0] == '#') {
 		for (size_t i = 0; i < t->nconvs; i++)
@@ -521,41 +437,38 @@ complete(struct tui *t)
 	free(prefix);
 }
 
-/* /help. */
+/* /help: the engine's answer (a help event, with this terminal's own
+ * commands among the engine's), and the keys when it lists them all. */
 
 #define SP(usage) ((usage)[0] != '\0' ? " " : "")
 
 void
-tui_help(struct tui *t, const char *topic)
+tui_help(struct tui *t, struct json_object *ev)
 {
-	const struct command *table;
-	size_t count;
+	struct json_object *list;
+	size_t n;
 
-	if (topic != NULL) {
-		const char *name = topic + (topic[0] == '/');
-		const struct tui_command *tc = find_command(name, strlen(name));
-		const struct command *ec = command_find(name, strlen(name));
-		if (tc != NULL)
-			tui_line(t, TUI_MSG_SYSTEM, "/%s%s%s: %s", tc->name, SP(tc->usage),
-			    tc->usage, tc->help);
-		else if (ec != NULL)
-			tui_line(t, TUI_MSG_SYSTEM, "/%s%s%s: %s", ec->name, SP(ec->usage),
-			    ec->usage, ec->help);
-		else
-			tui_line(t, TUI_MSG_ERROR, "help: unknown command \"%s\"", name);
+	if (!json_object_object_get_ex(ev, "commands", &list) ||
+	    !json_object_is_type(list, json_type_array))
 		return;
+	n = json_object_array_length(list);
+	if (n > 1) {
+		tui_line(t, TUI_MSG_SYSTEM,
+		    "Type to send to the current conversation; //text sends text that starts "
+		    "with /.");
+		tui_line(t, TUI_MSG_SYSTEM, "Commands:");
 	}
-	tui_line(t, TUI_MSG_SYSTEM,
-	    "Type to send to the current conversation; //text sends text that starts with /.");
-	tui_line(t, TUI_MSG_SYSTEM, "Commands:");
-	for (size_t i = 0; i < HY_ARRAY_LEN(commands); i++)
-		tui_line(t, TUI_MSG_SYSTEM, "  /%s%s%s: %s", commands[i].name,
-		    SP(commands[i].usage), commands[i].usage, commands[i].help);
-	table = command_table(&count);
-	for (size_t i = 0; i < count; i++)
-		if (find_command(table[i].name, strlen(table[i].name)) == NULL)
-			tui_line(t, TUI_MSG_SYSTEM, "  /%s%s%s: %s", table[i].name,
-			    SP(table[i].usage), table[i].usage, table[i].help);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *c = json_object_array_get_idx(list, i);
+		const char *name = http_json_str(c, "name"), *usage = http_json_str(c, "usage"),
+		           *help = http_json_str(c, "help");
+		if (name == NULL || usage == NULL || help == NULL)
+			continue;
+		tui_line(t, TUI_MSG_SYSTEM, "%s/%s%s%s: %s", n > 1 ? "  " : "", name, SP(usage),
+		    usage, help);
+	}
+	if (n <= 1)
+		return;
 	tui_line(t, TUI_MSG_SYSTEM, "Keys:");
 	for (size_t i = 0; i < HY_ARRAY_LEN(bindings); i++)
 		if (bindings[i].name != NULL)
@@ -731,6 +644,8 @@ tui_key(struct tui *t, int key, int code)
 	/* Escape, then a key with no Alt binding: the two keys, as typed. */
 	if (meta)
 		tui_conv_newest(t);
-	if (printable(key, code))
+	if (printable(key, code)) {
 		tui_input_insert(&t->input, (wchar_t)key);
+		tui_typing_key(t);
+	}
 }

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "hychat/settings.h"
 #include "tui_internal.h"
+
+#include "hychat/delivery.h"
 
 /* Order in the left pane: #general, #broadcast, other channels, then the
  * direct conversations, each group in order of arrival. */
@@ -71,6 +74,7 @@ tui_msg_free(struct tui_msg *m)
 		return;
 	free(m->from);
 	free(m->text);
+	free(m->id);
 	free(m);
 }
 
@@ -109,11 +113,30 @@ mentions(const char *text, const char *user)
 	return 0;
 }
 
+/* Whether text holds one of the highlight words (separated by blanks). */
+static int
+highlighted(const char *text, const char *words)
+{
+	char word[SETTINGS_VALUE_MAX + 1];
+
+	while (*words != '\0') {
+		size_t n = strcspn(words, " \t");
+		if (n > 0) {
+			snprintf(word, sizeof(word), "%.*s", (int)n, words);
+			if (mentions(text, word))
+				return 1;
+		}
+		words += n;
+		words += strspn(words, " \t");
+	}
+	return 0;
+}
+
 struct tui_msg *
 tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 {
-	const char *from = tui_json_str(o, "from"), *text = tui_json_str(o, "message"),
-	           *time = tui_json_str(o, "time"), *kind = tui_json_str(o, "kind");
+	const char *from = http_json_str(o, "from"), *text = http_json_str(o, "message"),
+	           *time = http_json_str(o, "time"), *kind = http_json_str(o, "kind");
 	struct json_object *v;
 	struct tui_msg *m;
 
@@ -136,7 +159,18 @@ tui_msg_from_json(struct tui *t, struct json_object *o, const char *conv)
 		memcpy(m->time, "--:--", TUI_TIME_LEN);
 	m->from = xstrdup(from);
 	m->text = xstrdup(text);
-	m->mention = !m->outgoing && conv[0] == '#' && mentions(text, engine_username(t->e));
+	m->delivery = -1;
+	if (m->outgoing && conv[0] != '#' && http_json_str(o, "id") != NULL) {
+		/* history has the state; a new line gets it from "delivery" events */
+		const char *state = http_json_str(o, "delivery");
+		m->id = xstrdup(http_json_str(o, "id"));
+		for (int i = 0; state != NULL && i < DELIVERY_STATE_COUNT; i++)
+			if (strcmp(state, delivery_name((enum delivery_state)i)) == 0)
+				m->delivery = i;
+	}
+	m->mention = !m->outgoing && conv[0] == '#' &&
+	    (mentions(text, engine_username(t->e)) ||
+	        highlighted(text, engine_setting(t->e, SETTING_HIGHLIGHT)));
 	return m;
 }
 
@@ -239,6 +273,7 @@ tui_line(struct tui *t, enum tui_kind kind, const char *fmt, ...)
 	}
 	m = xcalloc(1, sizeof(*m));
 	m->kind = kind;
+	m->delivery = -1;
 	localtime_r(&now, &tm);
 	strftime(clock, sizeof(clock), "%H:%M", &tm);
 	memcpy(m->time, clock, TUI_TIME_LEN);
@@ -265,15 +300,18 @@ edge_seq(const struct tui_conv *c, int last)
 static int
 fetch(struct tui *t, struct tui_conv *c, enum tui_fetch how, int n, int64_t seq)
 {
+	struct event_origin saved;
 	int rc;
 
 	t->fetch = how;
 	t->fetch_conv = c;
 	t->fetch_count = 0;
+	tui_ask(t, TUI_LABEL_FETCH, &saved);
 	if (how == TUI_FETCH_NEWER || how == TUI_FETCH_FIRST)
 		rc = engine_history_after(t->e, c->name, n, seq);
 	else
 		rc = engine_history(t->e, c->name, n, seq);
+	tui_asked(t, &saved);
 	t->fetch = TUI_FETCH_NONE;
 	t->fetch_conv = NULL;
 	return rc < 0 ? -1 : t->fetch_count;
@@ -298,7 +336,7 @@ void
 tui_conv_history(struct tui *t, struct json_object *ev)
 {
 	struct tui_conv *c = t->fetch_conv;
-	const char *name = tui_json_str(ev, "conversation");
+	const char *name = http_json_str(ev, "conversation");
 	struct json_object *list, *v;
 	size_t n, k = 0;
 	int was_empty;
@@ -309,8 +347,6 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 		return;
 	n = json_object_array_length(list);
 	t->fetch_count = (int)n;
-	if (t->fetch == TUI_FETCH_MARK)
-		return;
 	if (t->fetch == TUI_FETCH_OPEN || t->fetch == TUI_FETCH_HIT || t->fetch == TUI_FETCH_FIRST)
 		clear_window(c);
 	was_empty = c->n == 0;
@@ -380,12 +416,21 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 	tui_dirty(t);
 }
 
+/* Tells the engine c has been read: every front end hears it (a read
+ * event, tui_event.c), this one included. */
+static void
+mark_read(struct tui *t, struct tui_conv *c)
+{
+	c->unread = 0;
+	engine_read(t->e, c->name, 0);
+}
+
 static void
 open_conv(struct tui *t, struct tui_conv *c)
 {
 	if (fetch(t, c, TUI_FETCH_OPEN, TUI_PAGE, 0) < 0)
 		return;
-	c->unread = 0;
+	mark_read(t, c);
 }
 
 void
@@ -393,28 +438,27 @@ tui_conv_mark_all(struct tui *t)
 {
 	for (size_t i = 0; i < t->nconvs; i++) {
 		struct tui_conv *c = t->convs[i];
-		if (c->loaded && c->at_end && c->unread > 0 && i == t->cur) {
-			fetch(t, c, TUI_FETCH_MARK, 1, 0);
-			c->unread = 0;
-		}
+		if (c->loaded && c->at_end && c->unread > 0 && i == t->cur)
+			mark_read(t, c);
 	}
 }
 
 void
 tui_conv_refresh_peers(struct tui *t)
 {
+	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 
-	if (c == NULL || strcmp(t->tracker, "online") != 0)
+	if (c == NULL || engine_tracker_state(t->e) != ENGINE_ONLINE)
 		return;
+	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	if (c->channel && strcmp(c->name, "#" ENGINE_BROADCAST) != 0)
 		engine_list(t->e, c->name);
 	else
 		engine_list(t->e, NULL);
-	if (!c->channel && c->fingerprint[0] == '\0' && !c->fp_quiet) {
-		c->fp_quiet = 1;
+	if (!c->channel && c->fingerprint[0] == '\0')
 		engine_fingerprint(t->e, c->name);
-	}
+	tui_asked(t, &saved);
 }
 
 void
@@ -426,8 +470,7 @@ tui_conv_select(struct tui *t, size_t i)
 		return;
 	if (old != NULL && old->loaded && old->unread > 0 && old->at_end) {
 		/* What arrived while it was shown has been seen. */
-		fetch(t, old, TUI_FETCH_MARK, 1, 0);
-		old->unread = 0;
+		mark_read(t, old);
 	}
 	if (old != NULL && old != t->convs[i])
 		old->marker_seq = 0;
@@ -438,8 +481,7 @@ tui_conv_select(struct tui *t, size_t i)
 	} else if (c->unread > 0) {
 		if (c->at_end)
 			place_marker(c, c->unread);
-		fetch(t, c, TUI_FETCH_MARK, 1, 0);
-		c->unread = 0;
+		mark_read(t, c);
 	}
 	c->activity = 0;
 	c->mention = 0;
@@ -693,6 +735,7 @@ jump_to(struct tui *t, struct tui_conv *c, int64_t seq)
 void
 tui_conv_search(struct tui *t, const char *text, int again)
 {
+	struct event_origin saved;
 	struct tui_conv *c = tui_conv_current(t);
 
 	if (c == NULL)
@@ -704,9 +747,9 @@ tui_conv_search(struct tui *t, const char *text, int again)
 		t->search_conv = c;
 		t->search_before = 0;
 	}
-	t->search_pending = 1;
+	tui_ask(t, TUI_LABEL_SEARCH, &saved);
 	engine_search(t->e, c->name, t->search_text, 1, t->search_before);
-	t->search_pending = 0;
+	tui_asked(t, &saved);
 }
 
 void
@@ -714,10 +757,10 @@ tui_conv_search_result(struct tui *t, struct json_object *ev)
 {
 	struct tui_conv *c = t->search_conv;
 	struct json_object *list, *hit, *v;
-	const char *name = tui_json_str(ev, "conversation");
+	const char *name = http_json_str(ev, "conversation");
 
-	if (!t->search_pending || c == NULL || name == NULL || strcmp(name, c->name) != 0 ||
-	    !json_object_object_get_ex(ev, "messages", &list) ||
+	if (!tui_label_is(ev, TUI_LABEL_SEARCH) || c == NULL || name == NULL ||
+	    strcmp(name, c->name) != 0 || !json_object_object_get_ex(ev, "messages", &list) ||
 	    !json_object_is_type(list, json_type_array))
 		return;
 	if (json_object_array_length(list) == 0) {
@@ -731,7 +774,7 @@ tui_conv_search_result(struct tui *t, struct json_object *ev)
 	t->search_before = json_object_get_int64(v);
 	jump_to(t, c, t->search_before);
 	tui_notice(t, 0, "match in %s from %s: Ctrl-R for an older one, End of scroll with PgDn",
-	    c->name, tui_json_str(hit, "from") ? tui_json_str(hit, "from") : "?");
+	    c->name, http_json_str(hit, "from") ? http_json_str(hit, "from") : "?");
 }
 
 struct tui_peer *
@@ -740,7 +783,7 @@ tui_peer_get(struct tui *t, const char *name)
 	for (size_t i = 0; i < t->npeers; i++)
 		if (strcmp(t->peers[i].name, name) == 0)
 			return &t->peers[i];
-	if (strlen(name) > ENGINE_NAME_MAX)
+	if (strlen(name) > HY_NAME_MAX)
 		return NULL;
 	t->peers = xrealloc(t->peers, (t->npeers + 1) * sizeof(*t->peers));
 	memset(&t->peers[t->npeers], 0, sizeof(*t->peers));

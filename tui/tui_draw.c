@@ -10,6 +10,8 @@
 
 #include "tui_internal.h"
 
+#include "hychat/delivery.h"
+
 enum {
 	PAIR_NICK = 1, /* 1 to NICK_COLORS */
 	NICK_COLORS = 6,
@@ -18,6 +20,7 @@ enum {
 	PAIR_ONLINE,
 	PAIR_MARKER,
 	PAIR_BAR,
+	PAIR_INSECURE,
 };
 
 #define LINES_MAX_SPANS 4096 /* lines of one message drawn at most */
@@ -37,6 +40,7 @@ tui_draw_colors(struct tui *t)
 	init_pair(PAIR_ONLINE, COLOR_GREEN, -1);
 	init_pair(PAIR_MARKER, COLOR_RED, -1);
 	init_pair(PAIR_BAR, COLOR_WHITE, COLOR_BLUE);
+	init_pair(PAIR_INSECURE, COLOR_WHITE, COLOR_RED);
 }
 
 static attr_t
@@ -121,13 +125,20 @@ fill(int y, int x, int w, attr_t a)
 	mvhline(y, x, ' ', w);
 }
 
+/* Beside an own direct message: pending, stored at the tracker, delivered. */
+static const char *const delivery_marks[] = {
+	[DELIVERY_PENDING] = "\u2026",
+	[DELIVERY_STORED] = "\u2709",
+	[DELIVERY_DELIVERED] = "\u2713",
+};
+
 int
 tui_msg_prefix(const struct tui_msg *m)
 {
 	int nick = m->from != NULL ? tui_text_width(m->from, strlen(m->from)) : 0;
 
 	switch (m->kind) {
-	case TUI_MSG_CHAT: return TUI_TIME_LEN + 1 + nick + 3;
+	case TUI_MSG_CHAT: return TUI_TIME_LEN + 1 + (m->delivery >= 0 ? 2 : 0) + nick + 3;
 	case TUI_MSG_ACTION: return TUI_TIME_LEN + 1 + 2 + nick + 1;
 	default: return TUI_TIME_LEN + 1 + 4;
 	}
@@ -142,6 +153,10 @@ draw_prefix(struct tui *t, const struct tui_msg *m, int y)
 	x += put_str(y, x, m->time, TUI_TIME_LEN) + 1;
 	switch (m->kind) {
 	case TUI_MSG_CHAT:
+		if (m->delivery >= 0 && m->delivery < (int)HY_ARRAY_LEN(delivery_marks)) {
+			attrset(m->delivery == DELIVERY_DELIVERED ? A_BOLD : A_DIM);
+			x += put_str(y, x, delivery_marks[m->delivery], 1) + 1;
+		}
 		attrset(A_DIM);
 		mvaddch(y, x++, '<');
 		attrset(m->outgoing ? A_BOLD : nick_attr(t, m->from));
@@ -315,16 +330,45 @@ draw_left(struct tui *t)
 	mvvline(1, t->left_w, ACS_VLINE, h);
 }
 
+/* The contacts first, each with a presence mark ('+' online, '~' away,
+ * blank offline); returns the next free row. */
+static int
+draw_contacts(struct tui *t, int x, int y, int w, int h)
+{
+	char line[96];
+
+	if (t->ncontacts == 0)
+		return y;
+	attrset(A_BOLD);
+	put_str(y++, x, "contacts", w);
+	for (size_t i = 0; i < t->ncontacts && y <= h; i++, y++) {
+		struct tui_peer *p = NULL;
+		for (size_t k = 0; k < t->npeers; k++)
+			if (strcmp(t->peers[k].name, t->contacts[i]) == 0)
+				p = &t->peers[k];
+		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) | A_BOLD : A_DIM);
+		put_str(y, x, p == NULL || !p->online ? " " : p->away ? "~" : "+", 1);
+		attrset(p != NULL && p->online ? nick_attr(t, t->contacts[i]) : A_DIM);
+		snprintf(line, sizeof(line), "%s%s", t->contacts[i],
+		    p == NULL || !p->online ? " (offline)"
+		        : p->away           ? " (away)"
+		                            : "");
+		put_str(y, x + 1, line, w - 1);
+	}
+	return y + 1;
+}
+
 static void
 draw_right(struct tui *t, struct tui_conv *c)
 {
 	int h = t->rows - 3, x = t->cols - t->right_w, y = 1, w = t->right_w;
-	char line[96];
+	char line[160];
 
 	if (t->right_w == 0 || h <= 0)
 		return;
 	attrset(A_DIM);
 	mvvline(1, x - 1, ACS_VLINE, h);
+	y = draw_contacts(t, x, y, w, h);
 	if (c == NULL)
 		return;
 	if (c->channel) {
@@ -346,7 +390,11 @@ draw_right(struct tui *t, struct tui_conv *c)
 			                               : " ",
 			    1);
 			attrset(self ? A_BOLD : nick_attr(t, u));
-			put_str(y, x + 1, u, w - 1);
+			snprintf(line, sizeof(line), "%s%s%s%s%s", u,
+			    p != NULL && p->display[0] ? " (" : "", p != NULL ? p->display : "",
+			    p != NULL && p->display[0] ? ")" : "",
+			    p != NULL && p->away ? " (away)" : "");
+			put_str(y, x + 1, line, w - 1);
 		}
 		return;
 	}
@@ -357,14 +405,26 @@ draw_right(struct tui *t, struct tui_conv *c)
 				p = &t->peers[k];
 		attrset(nick_attr(t, c->name));
 		put_str(y++, x, c->name, w);
+		if (p != NULL && p->display[0] != '\0') {
+			attrset(A_NORMAL);
+			put_str(y++, x, p->display, w);
+		}
 		attrset(p != NULL && p->online ? color(t, PAIR_ONLINE) : A_DIM);
-		put_str(y++, x, p != NULL && p->online ? "online" : "offline", w);
+		if (p != NULL && p->online && p->away) {
+			snprintf(line, sizeof(line), "away%s%s", p->away_message[0] ? ": " : "",
+			    p->away_message);
+			put_str(y++, x, line, w);
+		} else {
+			put_str(y++, x, p != NULL && p->online ? "online" : "offline", w);
+		}
 		attrset(A_NORMAL);
 		put_str(y++, x,
 		    p == NULL || !p->link ? "no link"
 		        : p->encrypted    ? "link: encrypted"
 		                          : "link: PLAINTEXT",
 		    w);
+		if (p != NULL && p->link && p->path[0] != '\0')
+			put_str(y++, x, p->path, w);
 		y++;
 		attrset(A_DIM);
 		put_str(y++, x, "key:", w);
@@ -451,6 +511,8 @@ draw_status(struct tui *t, struct tui_conv *c)
 	int y = t->rows - 2;
 	struct buf b;
 	char link[64];
+	const char *marker;
+	size_t marker_at;
 
 	if (y < 1)
 		return;
@@ -473,12 +535,31 @@ draw_status(struct tui *t, struct tui_conv *c)
 			buf_append_str(&b, " |");
 	}
 	buf_printf(&b, " tracker: %s", t->tracker);
+	/* Not TLS: the password and the token cross the wire in clear. */
+	marker = t->tracker_tls ? NULL : t->tracker_loopback ? "http" : "INSECURE http";
+	marker_at = b.len + 1;
+	if (marker != NULL)
+		buf_printf(&b, " %s", marker);
 	if (c != NULL)
 		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
 	if (c != NULL && !c->follow)
 		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
+	if (c != NULL && c->ntyping > 0) {
+		buf_append_str(&b, " | ");
+		for (size_t i = 0; i < c->ntyping; i++)
+			buf_printf(&b, "%s%s", i > 0 ? ", " : "", c->typing[i]);
+		buf_append_str(
+		    &b, c->ntyping > 1 ? " are typing\xe2\x80\xa6" : " is typing\xe2\x80\xa6");
+	}
 	attrset(bar_attr(t));
 	put_str(y, 0, b.data, t->cols);
+	if (marker != NULL) {
+		int w = tui_text_width(b.data, marker_at);
+		if (w < t->cols) {
+			attrset(t->color ? color(t, PAIR_INSECURE) | A_BOLD : A_BOLD);
+			put_str(y, w, marker, t->cols - w);
+		}
+	}
 	if (t->notice[0] != '\0') {
 		int w = tui_text_width(b.data, b.len) + 3;
 		if (w < t->cols) {

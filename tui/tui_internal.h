@@ -4,7 +4,7 @@
  *   tui.c        the terminal: set up, restored, read, resized, redrawn
  *   tui_event.c  engine events into the model, one handler per type
  *   tui_conv.c   conversations, their message windows and scrollback
- *   tui_cmd.c    keys and slash-commands, tables both, and /help
+ *   tui_cmd.c    keys, the client's own commands, and /help
  *   tui_input.c  the line editor and the input history file
  *   tui_text.c   UTF-8 text measured in terminal cells, word wrap
  *   tui_draw.c   the layout and the rendering of every pane
@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "hychat/engine.h"
+#include "hychat/http_json.h"
 #include "hychat/tui.h"
 #include "hychat/util.h"
 
@@ -32,7 +33,6 @@
 #define TUI_RIGHT_MIN_COLS 80 /* narrower: no peer pane */
 #define TUI_LEFT_WIDTH 18
 #define TUI_RIGHT_WIDTH 18
-#define TUI_LIST_REFRESH_MS 15000 /* the peer pane's list, while shown */
 #define TUI_LIST_SOON_MS 300 /* after a link changes: one request for a burst */
 #define TUI_NOTICE_MS 8000 /* a notice on the status bar stays this long */
 #define TUI_RESIZE_SETTLE_MS 100 /* the size is read again after SIGWINCH */
@@ -68,20 +68,30 @@ struct tui_msg {
 	int day_break; /* the first of its day in the window: a line above it */
 	char *from; /* NULL for system and error lines */
 	char *text;
+	char *id; /* an own direct message's id, else NULL */
+	int delivery; /* its enum delivery_state, -1 if none (not shown) */
 	int wrap_width; /* nlines holds for this width */
 	int nlines;
 };
 
 /* A peer as the client knows it: from peer lists and link events. */
+#define TUI_DISPLAY_MAX 64 /* bytes of a display name kept */
+
 struct tui_peer {
-	char name[ENGINE_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	int online; /* listed by the tracker lately */
 	int link; /* 1 up, 0 down */
 	int encrypted; /* of the link that is up */
+	char path[64]; /* of the link that is up: "direct", "punched", "relayed via H:P" */
+	int away; /* the engine's presence event said so */
+	char away_message[64];
+	char display[TUI_DISPLAY_MAX + 1]; /* the profile's name, from the tracker */
 };
 
+#define TUI_TYPING_MAX 4 /* typists named in the status bar */
+
 struct tui_conv {
-	char name[ENGINE_CHANNEL_MAX + 2]; /* "#channel" or a username */
+	char name[HY_CHANNEL_MAX + 2]; /* "#channel" or a username */
 	int channel;
 	int64_t unread;
 	int mention;
@@ -102,13 +112,15 @@ struct tui_conv {
 	int skip;
 	int follow;
 	/* The peer pane of a channel: its online members. */
-	char (*members)[ENGINE_NAME_MAX + 1];
+	char (*members)[HY_NAME_MAX + 1];
 	size_t nmembers;
 	int listed;
+	/* Who is typing here now, as the engine's typing events say. */
+	char typing[TUI_TYPING_MAX][HY_NAME_MAX + 1];
+	size_t ntyping;
 	/* A direct conversation: the peer's key. */
 	char fingerprint[80];
 	char fp_source[16];
-	int fp_quiet; /* requested by the client: store, do not print */
 };
 
 struct tui_input {
@@ -145,7 +157,6 @@ enum tui_fetch {
 	TUI_FETCH_OPEN, /* the newest page, on opening */
 	TUI_FETCH_OLDER,
 	TUI_FETCH_NEWER,
-	TUI_FETCH_MARK, /* only to mark the conversation read */
 	TUI_FETCH_HIT, /* a page ending with a search hit */
 	TUI_FETCH_FIRST /* the oldest page */
 };
@@ -168,8 +179,12 @@ struct tui {
 	size_t nconvs, cur;
 	struct tui_peer *peers;
 	size_t npeers;
+	/* The user's contacts (not the blocked), sorted, from the engine. */
+	char (*contacts)[HY_NAME_MAX + 1];
+	size_t ncontacts;
 	char tracker[16];
-	char *pending_join; /* switch to it when joined */
+	int tracker_tls; /* as the last tracker event said */
+	int tracker_loopback;
 
 	struct tui_input input;
 	enum tui_mode mode;
@@ -189,9 +204,6 @@ struct tui {
 	enum tui_fetch fetch;
 	struct tui_conv *fetch_conv;
 	int fetch_count;
-	int search_pending;
-	int print_lists; /* peer lists the user asked for, to print */
-	int in_command; /* an engine command the user typed is running */
 	int timing; /* log each key's time to the redrawn screen */
 	uint64_t key_ns;
 
@@ -203,9 +215,26 @@ struct tui {
 void tui_dirty(struct tui *t);
 /* Bell and title for something that waits in c. */
 void tui_alert(struct tui *t, struct tui_conv *c);
+/* tui_notify.c: a desktop notification of text from `from` in conv,
+ * through notify-send; -1 if it is not installed or too many are out. */
+int tui_notify_desktop(struct tui *t, const char *conv, const char *from, const char *text);
 void tui_title(struct tui *t);
 /* Asks for the current conversation's peer list shortly. */
 void tui_refresh_soon(struct tui *t);
+/* The terminal's queries: the answers of the engine calls made between
+ * tui_ask() and tui_asked() come to this front end alone, with label
+ * (see event.h), never to stdout or a browser tab. */
+#define TUI_LABEL_FETCH "fetch" /* a page of the scrollback */
+#define TUI_LABEL_SHOW "show" /* asked by the user: print it */
+#define TUI_LABEL_QUIET "quiet" /* asked by the client: store, do not print */
+#define TUI_LABEL_SEARCH "search"
+void tui_ask(struct tui *t, const char *label, struct event_origin *saved);
+void tui_asked(struct tui *t, const struct event_origin *saved);
+/* 1 if event o answers the terminal's query labelled label. */
+int tui_label_is(struct json_object *o, const char *label);
+/* 1 if o answers a line the user typed (TUI_LABEL_SHOW, or a label the
+ * user wrote): to be printed. */
+int tui_label_user(struct json_object *o);
 void tui_quit(struct tui *t);
 /* Ctrl-Z: gives the terminal back and stops the process until fg. */
 void tui_suspend(struct tui *t);
@@ -215,10 +244,12 @@ void tui_notice(struct tui *t, int error, const char *fmt, ...) HY_PRINTF(3, 4);
 
 /* tui_event.c */
 void tui_event(const struct event *ev, void *arg);
-const char *tui_json_str(struct json_object *o, const char *key);
 
 /* tui_conv.c */
 struct tui_conv *tui_conv_find(struct tui *t, const char *name);
+/* A key went into the input line: tell the current conversation the user
+ * is typing (the engine limits the notices). */
+void tui_typing_key(struct tui *t);
 struct tui_conv *tui_conv_get(struct tui *t, const char *name);
 struct tui_conv *tui_conv_current(struct tui *t);
 void tui_conv_select(struct tui *t, size_t i);
@@ -250,8 +281,10 @@ void tui_conv_refresh_peers(struct tui *t);
 /* tui_cmd.c */
 void tui_key(struct tui *t, int key, int is_code);
 void tui_submit(struct tui *t);
-/* The help text, one line at a time, as /help and hychat(1) give it. */
-void tui_help(struct tui *t, const char *topic);
+/* Registers the client's own commands with the engine; 0 or -1. */
+int tui_commands(struct tui *t);
+/* Prints a help event, with the keys when it lists every command. */
+void tui_help(struct tui *t, struct json_object *ev);
 /* /web, and at start with --web: the web bridge's address to open. */
 void tui_web_url(struct tui *t);
 

@@ -12,9 +12,9 @@ const HISTORY_N = 1000; /* the most the peer gives: the whole conversation */
 const MARK_READ_MS = 400; /* after a message in the open conversation */
 const BROADCAST = '#broadcast';
 const LIST_DEBOUNCE_MS = 300;
-const LIST_REFRESH_MS = 30000; /* while the Peers tab shows */
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 const FORBIDDEN = 403; /* an answer without this run's session cookie */
+const TYPING_SEND_MS = 1000; /* this tab's "typing" at most this often (the peer: 3 s) */
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
 const storeKey = 'hychat:' + cfg.web_port;
@@ -29,12 +29,16 @@ const state = {
   username: cfg.username,
   convs: new Map(), /* name -> {name, messages: Map(seq -> msg), unread} */
   peers: new Map(), /* username -> peer from peer_list */
+  presence: new Map(), /* username -> {state, message}, pushed by the peer */
+  typing: new Map(), /* conversation -> Set of usernames typing there */
+  contacts: new Map(), /* username -> {contact, blocked}, the peer's list */
+  settings: {}, /* name -> value, from the peer's settings and setting events */
+  typingSent: 0, /* when this tab last said the user types */
   current: null,
   tab: 'channels',
   retryMs: RECONNECT_MIN_MS,
   markTimer: null,
   listTimer: null,
-  listInterval: null,
 };
 
 /* The session kept across reloads. */
@@ -62,6 +66,13 @@ function el(tag, cls, text) {
   if (text !== undefined)
     e.textContent = text;
   return e;
+}
+
+/* ", relayed via HOST:PORT" and the like: how a link goes (issue 18). */
+function linkPath(p) {
+  if (!p.path)
+    return '';
+  return ', ' + p.path + (p.via ? ' via ' + p.via : '');
 }
 
 function isChannel(name) {
@@ -130,6 +141,8 @@ function connect() {
 
 function requestState() {
   send('conversations');
+  send('contacts');
+  send('set');
   send('channels');
   send('list');
   openConversation(state.current || '#general');
@@ -189,14 +202,81 @@ const handlers = {
         if (m.id === ev.id)
           m.delivered = true;
   },
+  /* The other side read our messages up to this one. */
+  receipt(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.classList.add('seen');
+    const c = state.convs.get(ev.conversation);
+    if (c)
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.seen = true;
+  },
+  /* An own direct message moved: pending, stored at the tracker, delivered. */
+  delivery(ev) {
+    const li = document.querySelector('li[data-id="' + CSS.escape(ev.id) + '"]');
+    if (li)
+      li.dataset.delivery = ev.state;
+    const c = state.convs.get(ev.conversation);
+    if (c)
+      for (const m of c.messages.values())
+        if (m.id === ev.id)
+          m.delivery = ev.state;
+  },
   history(ev) {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
       c.messages.set(m.seq, m);
-    c.unread = 0;
     renderLists();
     if (ev.conversation === state.current)
       renderMessages();
+  },
+  presence(ev) {
+    state.presence.set(ev.user, { state: ev.state, message: ev.message || '' });
+    if (ev.state !== 'offline' && !state.peers.has(ev.user))
+      refreshPeers();
+    renderLists();
+  },
+  /* The settings: notify and highlight matter here. */
+  settings(ev) {
+    for (const s of ev.settings)
+      state.settings[s.name] = s.value;
+  },
+  setting(ev) {
+    state.settings[ev.name] = ev.value;
+  },
+  /* The contact list, and one change to it: contacts first in Peers,
+   * the blocked never listed. */
+  contacts(ev) {
+    state.contacts.clear();
+    for (const k of ev.contacts)
+      handlers.contact(k);
+  },
+  contact(ev) {
+    if (ev.contact || ev.blocked)
+      state.contacts.set(ev.user, { contact: ev.contact, blocked: ev.blocked });
+    else
+      state.contacts.delete(ev.user);
+    if (ev.contact && !ev.blocked && ev.state)
+      state.presence.set(ev.user, { state: ev.state, message: ev.message || '' });
+    renderLists();
+  },
+  /* Someone started or stopped typing; the peer times them out. */
+  typing(ev) {
+    let who = state.typing.get(ev.conversation);
+    if (!who)
+      state.typing.set(ev.conversation, who = new Set());
+    if (ev.state === 'active')
+      who.add(ev.user);
+    else
+      who.delete(ev.user);
+    renderTyping();
+  },
+  /* A conversation was read, in this tab or another front end. */
+  read(ev) {
+    conv(ev.conversation).unread = ev.unread || 0;
+    renderLists();
   },
   conversation_list(ev) {
     for (const it of ev.conversations) {
@@ -235,6 +315,8 @@ const handlers = {
     const p = state.peers.get(ev.peer);
     if (p) {
       p.link = ev.state;
+      p.path = ev.path; /* direct, punched or relayed (issue 18) */
+      p.via = ev.via;
       renderLists();
     } else {
       refreshPeers(); /* someone new */
@@ -275,18 +357,64 @@ function message(ev) {
   const m = { seq: ev.seq, id: ev.id, from: ev.from, message: ev.message, time: ev.time,
     kind: ev.action ? 'action' : 'chat', outgoing: ev.outgoing, encrypted: ev.encrypted };
   c.messages.set(ev.seq, m);
+  /* The peer counts what was not read, the same for every front end. */
+  if (typeof ev.unread === 'number')
+    c.unread = ev.unread;
   if (name === state.current && !document.hidden) {
     appendMessage(m);
-    scheduleMarkRead();
-  } else if (!ev.outgoing) {
-    c.unread++;
+    if (c.unread > 0)
+      scheduleMarkRead();
   }
+  if (!ev.outgoing && document.hidden && wanted(ev))
+    notifyDesktop(ev);
   renderLists();
 }
 
-/* The peer list is asked for, not pushed: ask when someone new links up,
- * and now and then while the Peers tab is in view. Every front end sees
- * the answer, so not more often than that. */
+/* Notifications: a direct message, or a channel message naming the user
+ * or a highlight word, while the tab is hidden, through the browser's
+ * Notification API once it is allowed (asked once, at the first click). */
+function mentions(text, word) {
+  if (!word)
+    return false;
+  const t = text.toLowerCase(), w = word.toLowerCase();
+  const wordChar = (ch) => /[A-Za-z0-9_]/.test(ch || '');
+  for (let i = t.indexOf(w); i >= 0; i = t.indexOf(w, i + 1))
+    if (!wordChar(t[i - 1]) && !wordChar(t[i + w.length]))
+      return true;
+  return false;
+}
+
+function wanted(ev) {
+  if (!isChannel(ev.conversation))
+    return true;
+  const words = (state.settings.highlight || '').split(/[ \t]+/).filter(Boolean);
+  return [state.username, ...words].some((w) => mentions(ev.message || '', w));
+}
+
+function notifyDesktop(ev) {
+  if (state.settings.notify === 'off' || typeof Notification === 'undefined' ||
+      Notification.permission !== 'granted')
+    return;
+  const title = isChannel(ev.conversation) ? ev.from + ' in ' + ev.conversation : ev.from;
+  const n = new Notification(title, { body: ev.message, tag: ev.conversation });
+  n.onclick = () => {
+    window.focus();
+    openConversation(ev.conversation);
+  };
+}
+
+function askNotifyOnce() {
+  const key = storeKey + ':notify-asked';
+  if (typeof Notification === 'undefined' || Notification.permission !== 'default' ||
+      localStorage.getItem(key))
+    return;
+  localStorage.setItem(key, '1');
+  Promise.resolve(Notification.requestPermission()).catch(() => {});
+}
+
+/* The peer pushes presence; the list of addresses is asked for when
+ * someone new links up or comes online, once for a burst. Nothing
+ * polls. */
 function refreshPeers() {
   clearTimeout(state.listTimer);
   state.listTimer = setTimeout(() => {
@@ -295,21 +423,13 @@ function refreshPeers() {
   }, LIST_DEBOUNCE_MS);
 }
 
-function schedulePeerRefresh() {
-  clearInterval(state.listInterval);
-  state.listInterval = setInterval(() => {
-    if (state.tab === 'peers' && !document.hidden)
-      refreshPeers();
-  }, LIST_REFRESH_MS);
-}
-
 /* The peer counts what was not read: tell it when the open conversation
- * got a message, by reading its newest one. */
+ * got a message; every front end hears the "read" that follows. */
 function scheduleMarkRead() {
   clearTimeout(state.markTimer);
   state.markTimer = setTimeout(() => {
     if (state.current)
-      send('history ' + state.current + ' 1');
+      send('read ' + state.current);
   }, MARK_READ_MS);
 }
 
@@ -328,6 +448,24 @@ function showChat() {
   $('chat-view').hidden = false;
   $('me').textContent = state.username;
   showTab(state.tab);
+}
+
+function renderTyping() {
+  const who = [...(state.typing.get(state.current) || [])];
+  $('typing').textContent = who.length === 0 ? ''
+    : who.join(', ') + (who.length > 1 ? ' are typing\u2026' : ' is typing\u2026');
+}
+
+/* A key in the composer: the peer tells the conversation, at most once
+ * per 3 s; this tab asks at most once a second. */
+function typed() {
+  const text = $('message-input').value;
+  const now = Date.now();
+  if (!state.current || text === '' || text.startsWith('/') ||
+      now - state.typingSent < TYPING_SEND_MS)
+    return;
+  state.typingSent = now;
+  send('typing ' + state.current);
 }
 
 function setStatus(s) {
@@ -355,15 +493,16 @@ function showTab(tab) {
 
 function openConversation(name) {
   state.current = name;
-  const c = conv(name);
-  c.unread = 0;
+  conv(name);
   $('conversation-title').textContent = name;
   document.title = name + ' — hychat';
   renderMessages();
   renderLists();
+  renderTyping();
   saveStore();
   send('focus ' + name);
   send('history ' + name + ' ' + HISTORY_N);
+  send('read ' + name);
   document.body.classList.remove('show-sidebar');
   $('message-input').focus();
 }
@@ -402,14 +541,42 @@ function renderLists() {
   for (const n of state.convs.keys())
     if (!isChannel(n) && n !== state.username)
       names.add(n);
+  for (const [n, k] of state.contacts)
+    if (k.contact)
+      names.add(n);
+  const isContact = (n) => {
+    const k = state.contacts.get(n);
+    return k && k.contact && !k.blocked ? 1 : 0;
+  };
+  const blocked = (n) => {
+    const k = state.contacts.get(n);
+    return k && k.blocked;
+  };
   const pl = $('peer-list');
-  pl.replaceChildren(...[...names].sort().map((n) => {
+  pl.replaceChildren(...[...names].filter((n) => !blocked(n))
+    .sort((a, b) => isContact(b) - isContact(a) || a.localeCompare(b)).map((n) => {
     const p = state.peers.get(n);
+    const pushed = state.presence.get(n);
     const presence = el('span', 'presence');
-    presence.classList.add(p ? (p.link === 'up' ? 'up' : 'online') : 'offline');
-    presence.title = p ? (p.link === 'up' ? 'linked' : 'online') : 'offline';
+    presence.dataset.testid = 'presence';
+    if (pushed && pushed.state === 'away') {
+      presence.classList.add('away');
+      presence.title = 'away' + (pushed.message ? ': ' + pushed.message : '');
+    } else if (pushed && pushed.state === 'offline' && !(p && p.link === 'up')) {
+      presence.classList.add('offline');
+      presence.title = 'offline';
+    } else {
+      presence.classList.add(p ? (p.link === 'up' ? 'up' : 'online') : pushed ? 'online' : 'offline');
+      presence.title = p ? (p.link === 'up' ? 'linked' + linkPath(p) : 'online') : pushed ? 'online' : 'offline';
+    }
     const c = state.convs.get(n);
-    return listItem(n, n, c ? c.unread : 0, presence);
+    const label = p && p.display_name ? n + ' \u2014 ' + p.display_name : n;
+    const li = listItem(n, label, c ? c.unread : 0, presence);
+    if (p && p.status_line)
+      li.title = p.status_line;
+    if (isContact(n))
+      li.classList.add('contact');
+    return li;
   }));
   const total = [...state.convs.values()].reduce((s, c) => s + (c.unread > 0 ? 1 : 0), 0);
   $('menu-button').classList.toggle('unread', total > 0);
@@ -434,6 +601,10 @@ function messageNode(m) {
     li.classList.add('outgoing');
   if (m.delivered)
     li.classList.add('delivered');
+  if (m.seen)
+    li.classList.add('seen');
+  if (m.delivery)
+    li.dataset.delivery = m.delivery;
   const time = el('time', 'time', formatTime(m.time));
   if (m.time)
     time.dateTime = m.time;
@@ -527,7 +698,10 @@ function bind() {
       submitMessage();
     }
   });
-  $('message-input').addEventListener('input', (e) => autosize(e.target));
+  $('message-input').addEventListener('input', (e) => {
+    autosize(e.target);
+    typed();
+  });
   $('tab-channels').addEventListener('click', () => showTab('channels'));
   $('tab-peers').addEventListener('click', () => showTab('peers'));
   $('menu-button').addEventListener('click', () => {
@@ -549,9 +723,9 @@ function bind() {
 }
 
 function start() {
+  document.addEventListener('pointerdown', askNotifyOnce, { once: true });
   const saved = loadStore();
   bind();
-  schedulePeerRefresh();
   if (saved.tab)
     state.tab = saved.tab;
   if (saved.current)

@@ -4,7 +4,8 @@
  * An event is {"type": NAME, ...}. The engine builds it with event_new(),
  * adds fields with json-c, and hands it to event_emit(), which serializes
  * it once (one line, no newline, UTF-8 kept as is) and calls each
- * subscriber in the order they subscribed. The fields of each type are
+ * subscriber in the order they subscribed. Events go out in the order
+ * they were emitted, nested ones included. The fields of each type are
  * listed in hychat(1), EVENTS.
  */
 #ifndef HYCHAT_EVENT_H
@@ -16,38 +17,68 @@
 
 #include "hychat/util.h"
 
-/* Every event type and its name on the wire. */
+/* Every event type, its name on the wire, and whether it is an answer to
+ * a query (1) rather than a change of state (0). An answer emitted while
+ * a front end's command runs goes to that front end only, with the
+ * command's label; a change of state goes to every front end. */
 #define EVENT_TYPES(X) \
-	X(EVENT_LOGIN_RESULT, "login_result") \
-	X(EVENT_REGISTER_RESULT, "register_result") \
-	X(EVENT_TRACKER, "tracker") \
-	X(EVENT_PEER_LIST, "peer_list") \
-	X(EVENT_CHANNEL, "channel") \
-	X(EVENT_CHANNEL_LIST, "channel_list") \
-	X(EVENT_CONVERSATION_LIST, "conversation_list") \
-	X(EVENT_CHAT, "chat") \
-	X(EVENT_BROADCAST, "broadcast") \
-	X(EVENT_DELIVERED, "delivered") \
-	X(EVENT_HISTORY, "history") \
-	X(EVENT_SEARCH, "search") \
-	X(EVENT_LINK, "link") \
-	X(EVENT_FINGERPRINT, "fingerprint") \
-	X(EVENT_HELP, "help") \
-	X(EVENT_SYSTEM, "system") \
-	X(EVENT_ERROR, "error") \
-	X(EVENT_QUIT, "quit")
+	X(EVENT_LOGIN_RESULT, "login_result", 0) \
+	X(EVENT_REGISTER_RESULT, "register_result", 0) \
+	X(EVENT_TRACKER, "tracker", 0) \
+	X(EVENT_PEER_LIST, "peer_list", 1) \
+	X(EVENT_CHANNEL, "channel", 0) \
+	X(EVENT_CHANNEL_LIST, "channel_list", 1) \
+	X(EVENT_CONVERSATION_LIST, "conversation_list", 1) \
+	X(EVENT_CHAT, "chat", 0) \
+	X(EVENT_BROADCAST, "broadcast", 0) \
+	X(EVENT_DELIVERED, "delivered", 0) \
+	X(EVENT_DELIVERY, "delivery", 0) \
+	X(EVENT_HISTORY, "history", 1) \
+	X(EVENT_SEARCH, "search", 1) \
+	X(EVENT_LINK, "link", 0) \
+	X(EVENT_FINGERPRINT, "fingerprint", 1) \
+	X(EVENT_HELP, "help", 1) \
+	X(EVENT_READ, "read", 0) \
+	X(EVENT_PRESENCE, "presence", 0) \
+	X(EVENT_SETTINGS, "settings", 1) \
+	X(EVENT_SETTING, "setting", 0) \
+	X(EVENT_TYPING, "typing", 0) \
+	X(EVENT_CONTACTS, "contacts", 1) \
+	X(EVENT_CONTACT, "contact", 0) \
+	X(EVENT_WHOIS, "whois", 1) \
+	X(EVENT_RECEIPT, "receipt", 0) \
+	X(EVENT_SYSTEM, "system", 0) \
+	X(EVENT_ERROR, "error", 1) \
+	X(EVENT_QUIT, "quit", 0)
 
-#define EVENT_ENUM(e, name) e,
+#define EVENT_ENUM(e, name, reply) e,
 enum event_type {
 	EVENT_TYPES(EVENT_ENUM) EVENT_COUNT
 };
 #undef EVENT_ENUM
+
+/* A label: what a front end wrote after "@label=" before a command. */
+#define EVENT_LABEL_MAX 64
+#define EVENT_LABEL_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-/+="
+
+/* Who asked: the front end (its subscriber argument), the client inside
+ * it (a browser tab; NULL for a front end with one), and the label of the
+ * command ("" if none). owner NULL: no one, every event is broadcast. */
+struct event_origin {
+	const void *owner;
+	const void *client;
+	char label[EVENT_LABEL_MAX + 1];
+};
 
 #define EVENT_MAX_SUBSCRIBERS 64
 
 /* What a subscriber receives; valid only during the call. */
 struct event {
 	enum event_type type;
+	/* An answer: the client of the subscriber that asked for it (may be
+	 * NULL); the subscriber alone receives it. NULL for a broadcast. */
+	const void *client;
+	int answer;
 	struct json_object *obj;
 	const char *json; /* obj serialized on one line, NUL-terminated */
 	size_t len;
@@ -60,10 +91,18 @@ struct event_subscriber {
 	void *arg;
 };
 
+/* An event emitted while another is being delivered, waiting its turn. */
+struct event_pending {
+	struct event_pending *next;
+	struct json_object *obj;
+};
+
 struct event_bus {
 	struct event_subscriber subs[EVENT_MAX_SUBSCRIBERS];
 	size_t nsubs;
-	int depth; /* emits in progress: unsubscribing then only marks */
+	int depth; /* a delivery in progress: unsubscribing then only marks */
+	struct event_pending *queue, **queue_tail; /* FIFO of nested emits */
+	struct event_origin origin; /* the command running now came from */
 };
 
 void event_bus_init(struct event_bus *bus);
@@ -73,12 +112,28 @@ int event_subscribe(struct event_bus *bus, event_fn *fn, void *arg);
 /* Removes it; safe from inside a subscriber. */
 void event_unsubscribe(struct event_bus *bus, event_fn *fn, void *arg);
 
+/* Who the events emitted from now on answer (NULL: no one). The engine
+ * sets it while it runs a front end's command, and while it handles the
+ * answer of a round trip that command started; callers save and restore
+ * the previous value with event_origin_get(). */
+void event_origin_set(struct event_bus *bus, const struct event_origin *o);
+const struct event_origin *event_origin_get(const struct event_bus *bus);
+/* 1 if type is an answer to a query. */
+int event_type_is_answer(enum event_type type);
+
 const char *event_type_name(enum event_type type);
 /* Finds a type by name; -1 if unknown. */
 int event_type_from_name(const char *name);
 /* A new {"type": NAME} object to fill and emit. */
 struct json_object *event_new(enum event_type type);
-/* Sends obj to every subscriber and releases it. Subscribers may emit. */
+/* Sends obj to every subscriber and releases it. Subscribers may emit:
+ * such an event is queued and delivered, in FIFO order, once the one in
+ * progress has reached every subscriber, so events arrive in the order
+ * they were emitted and an effect never precedes its cause.
+ * An answer (see EVENT_TYPES) emitted while a front end's command runs
+ * goes to that subscriber alone, with "label" added when the command had
+ * one; it is delivered at once, even from inside another delivery, since
+ * no one else sees it and the asker may be waiting for it in its call. */
 void event_emit(struct event_bus *bus, struct json_object *obj);
 /* {"type":"system","message":...}. */
 void event_system(struct event_bus *bus, const char *fmt, ...) HY_PRINTF(2, 3);

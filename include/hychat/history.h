@@ -65,8 +65,10 @@ int history_after(
  * newest first. Returns the number of messages, or -1. */
 int history_search(struct history *h, const char *conv, const char *text, int64_t before, int n,
     history_msg_fn *fn, void *arg);
-/* Sets conv's unread count to zero. Returns 0 or -1. */
-int history_mark_read(struct history *h, const char *conv);
+/* Marks conv read up to seq upto (0: all of it): the unread count
+ * becomes the incoming messages after upto, and never grows (a marker
+ * does not move back). It is kept across restarts. Returns 0 or -1. */
+int history_mark_read(struct history *h, const char *conv, int64_t upto);
 /* Makes conv exist (empty) so it is listed. Returns 0 or -1. */
 int history_touch(struct history *h, const char *conv);
 /* Remembers whether we are in channel conv ("#name"), across restarts.
@@ -79,5 +81,7 @@ int history_joined(struct history *h, void (*fn)(const char *conv, void *arg), v
 int history_conversations(struct history *h, history_conv_fn *fn, void *arg);
 /* The unread count of conv, 0 if unknown, -1 on error. */
 int64_t history_unread(struct history *h, const char *conv);
+/* The seq of conv's newest message, 0 if none, -1 on error. */
+int64_t history_last_seq(struct history *h, const char *conv);
 
 #endif

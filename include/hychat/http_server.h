@@ -196,6 +196,8 @@ void http_conn_set_data(struct http_conn *c, void *data);
 uv_loop_t *http_conn_loop(const struct http_conn *c);
 /* 1 if the connection speaks TLS. */
 int http_conn_is_tls(const struct http_conn *c);
+/* The port of the listener that accepted the connection. */
+int http_conn_local_port(const struct http_conn *c);
 /* The peer address as text ("127.0.0.1"). */
 const char *http_conn_remote(const struct http_conn *c);
 /* The request being served, or NULL. */

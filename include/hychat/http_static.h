@@ -17,8 +17,9 @@
 
 struct http_static;
 
-/* Returns NULL with *err set if root is not a readable directory. */
-struct http_static *http_static_new(const char *root, const char **err);
+/* Returns NULL with *cause set (allocated) if root is not a readable
+ * directory. */
+struct http_static *http_static_new(const char *root, char **cause);
 void http_static_free(struct http_static *st);
 
 /* Serves req->path from the root (or path, if not NULL). Fills res for a
@@ -28,8 +29,10 @@ void http_static_free(struct http_static *st);
 int http_static_serve(
     struct http_static *st, struct http_request *req, const char *path, struct http_response *res);
 
-/* The MIME type for a file name, from a table; "application/octet-stream"
- * when unknown. */
+#define HTTP_MIME_UNKNOWN "application/octet-stream"
+
+/* The MIME type for a file name, from a table; HTTP_MIME_UNKNOWN when
+ * unknown. */
 const char *http_static_mime(const char *name);
 
 #endif

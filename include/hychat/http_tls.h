@@ -49,13 +49,16 @@ struct http_tls *http_tls_client_new(const char *ca_file, int verify, const char
  * or -1 with *cause set and the old certificate still in use. */
 int http_tls_reload(struct http_tls *t, const char **cause);
 /* For a server with several names: pick(name, arg) returns the context
- * whose certificate serves that SNI name, or NULL to keep t's. */
+ * whose certificate serves that SNI name (NULL name: the client sent
+ * none), or NULL to keep t's. The context returned must outlive the
+ * handshake. */
 void http_tls_set_sni(
     struct http_tls *t, struct http_tls *(*pick)(const char *name, void *arg), void *arg);
 void http_tls_free(struct http_tls *t);
 
 /* One connection. server_name (clients only): the SNI name sent and the
- * name the certificate must hold; NULL for a server. */
+ * name the certificate must hold, or an IP address the certificate must
+ * hold (then no SNI is sent); NULL for a server. */
 struct http_tls_conn *http_tls_conn_new(struct http_tls *t, const char *server_name);
 void http_tls_conn_free(struct http_tls_conn *tc);
 /* Ciphertext from the network. Returns 0, or HTTP_TLS_NOT_TLS when a
@@ -72,6 +75,10 @@ void http_tls_conn_close_notify(struct http_tls_conn *tc);
 /* Appends the ciphertext waiting to be sent (handshake, records, alerts)
  * to out; returns how many bytes. */
 size_t http_tls_conn_take(struct http_tls_conn *tc, struct buf *out);
+/* The connection is idle (nothing buffered either way): its two memory
+ * BIOs are freed, and made again by the next call that needs them. Does
+ * nothing while the handshake runs or bytes wait. */
+void http_tls_conn_idle(struct http_tls_conn *tc);
 /* 1 once the handshake is complete. */
 int http_tls_conn_established(const struct http_tls_conn *tc);
 /* 1 if this connection resumed a session. */

@@ -19,6 +19,9 @@ enum log_level {
 void log_init(const char *progname, enum log_level min);
 void log_msg(enum log_level lvl, const char *fmt, ...) HY_PRINTF(2, 3);
 _Noreturn void log_fatal(int status, const char *fmt, ...) HY_PRINTF(2, 3);
+/* The value s of a command-line flag, a number from min to max
+ * (hy_parse_number); anything else is fatal, with status 2. */
+long long log_flag_number(const char *flag, const char *s, long long min, long long max);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -65,10 +65,10 @@ struct login_guard;
 
 void login_guard_defaults(struct login_guard_config *cfg);
 /* Sets the setting of a flag (without "--") from text; returns 1 if the
- * flag is one of LOGIN_GUARD_OPTIONS, 0 if not, -1 with *err (static) if
- * the value is no number from its minimum to its maximum. */
+ * flag is one of LOGIN_GUARD_OPTIONS, 0 if not, -1 with *cause set
+ * (allocated) if the value is no number from its minimum to its maximum. */
 int login_guard_option(
-    struct login_guard_config *cfg, const char *flag, const char *value, const char **err);
+    struct login_guard_config *cfg, const char *flag, const char *value, char **cause);
 
 struct login_guard *login_guard_new(const struct login_guard_config *cfg);
 void login_guard_free(struct login_guard *g);

@@ -7,6 +7,11 @@
  * put and removed by outbox_ack(). The seen set keeps the last
  * OUTBOX_SEEN_PER_SENDER ids of each sender; both bounds are enforced every
  * few thousand inserts, so either may be passed by that much meanwhile.
+ *
+ * A channel message is kept apart, as (channel, id, payload), from the
+ * moment it is sent until the tracker has named the channel's members and
+ * it is in the outbox for each of them: stored in the same commit as the
+ * sender's history, it survives a restart before the members are known.
  */
 #ifndef HYCHAT_OUTBOX_H
 #define HYCHAT_OUTBOX_H
@@ -45,6 +50,13 @@ int outbox_each(struct outbox *o, const char *peer, outbox_fn *fn, void *arg);
 int64_t outbox_count(struct outbox *o, const char *peer);
 /* Calls fn(peer) for each peer with entries waiting. Returns the count or -1. */
 int outbox_peers(struct outbox *o, void (*fn)(const char *peer, void *arg), void *arg);
+/* Keeps channel message id until outbox_channel_done(). Returns 0 or -1. */
+int outbox_channel_put(struct outbox *o, const char *channel, const char *id, const char *payload);
+/* The channel message id is in the outbox of each member. Returns 0 or -1. */
+int outbox_channel_done(struct outbox *o, const char *id);
+/* Calls fn for every channel message kept, oldest first; e->peer is the
+ * channel. Returns the count, or -1. */
+int outbox_channel_each(struct outbox *o, outbox_fn *fn, void *arg);
 /* Records id from sender. Returns 1 if new, 0 if seen before, -1 on error. */
 int outbox_seen(struct outbox *o, const char *sender, const char *id);
 

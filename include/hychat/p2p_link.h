@@ -14,6 +14,10 @@
  * loop; "closed" comes last, from the handle's close callback, and the
  * link is freed when it returns. Output is queued in the link and written
  * once per turn of the loop (uv_try_write first, the rest when writable).
+ *
+ * A relayed or punched link that is up sends an empty frame (a keepalive,
+ * skipped by the receiver) after P2P_LINK_KEEPALIVE_MS without output;
+ * every link has TCP keepalives every P2P_LINK_TCP_KEEPALIVE_S.
  */
 #ifndef HYCHAT_P2P_LINK_H
 #define HYCHAT_P2P_LINK_H
@@ -28,6 +32,13 @@
 #define P2P_LINK_PLAIN_MAX (256 * 1024) /* one plaintext object */
 #define P2P_LINK_READ_CHUNK (64 * 1024)
 #define P2P_LINK_HANDSHAKE_MS 5000 /* from accept or dial to up, checks included */
+/* An empty frame after this long without output on an encrypted link:
+ * well within NAT mapping timeouts (often 60 s for idle state in carrier
+ * NATs) and a relay's idle timeout. */
+#define P2P_LINK_KEEPALIVE_MS 25000
+#define P2P_LINK_TCP_KEEPALIVE_S 25 /* the kernel's probes, every link */
+#define P2P_LINK_VIA_MAX 280 /* "HOST:PORT" of a relay */
+#define P2P_LINK_PUNCH_MS 2000 /* a simultaneous open, to up: else the relay */
 
 struct identity;
 struct p2p_link;
@@ -67,6 +78,22 @@ struct p2p_link *p2p_link_accept(
 /* Dials ip:port expecting user; plaintext: the original protocol. */
 struct p2p_link *p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const char *user,
     int plaintext, const struct p2p_link_params *p);
+/* Connects to relay ("HOST:PORT" as an IP address), sends token and a
+ * newline, then runs the handshake through the relay with user: as the
+ * dialer if initiator, else as the listener (the remote must still prove
+ * it is user). NULL if relay or token is malformed. */
+struct p2p_link *p2p_link_relay(uv_loop_t *loop, const char *relay, const char *token,
+    int initiator, const char *user, const struct p2p_link_params *p);
+/* TCP simultaneous open: connects to ip:port from bind_host:bind_port
+ * (our listening address, SO_REUSEADDR and SO_REUSEPORT), the remote
+ * doing the same toward us at about the same time, so that each NAT sees
+ * an answer to what its side sent. The kernel repeats the SYN; the link
+ * gives up after P2P_LINK_PUNCH_MS. Then the handshake as in
+ * p2p_link_relay(). */
+struct p2p_link *p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port,
+    const char *ip, int port, int initiator, const char *user, const struct p2p_link_params *p);
+/* 1 if the link was made by p2p_link_punch(). */
+int p2p_link_punched(const struct p2p_link *l);
 /* Accepts the remote's identity (refusal NULL) or closes the link with
  * refusal as the reason. */
 void p2p_link_verified(struct p2p_link *l, const char *refusal);
@@ -82,6 +109,8 @@ const char *p2p_link_user(const struct p2p_link *l);
 /* The remote's IP address. */
 const char *p2p_link_addr(const struct p2p_link *l);
 int p2p_link_dialed(const struct p2p_link *l);
+/* The relay the link goes through ("" if direct). */
+const char *p2p_link_via(const struct p2p_link *l);
 /* The remote's proven static key (*len 0 and NULL before the handshake
  * proves it, and on a plaintext link). */
 const uint8_t *p2p_link_key(const struct p2p_link *l, size_t *len);

@@ -29,6 +29,7 @@
 #define P2P_BACKOFF_MAX_MS 30000
 #define P2P_BACKOFF_JITTER_PCT 20
 #define P2P_KEY_MAX 64 /* bytes of a public key */
+#define P2P_DIAL_BACK_MS 2000 /* asked a peer to dial us: then a relay */
 
 struct identity;
 struct known_peers;
@@ -56,6 +57,12 @@ struct p2p_net_ops {
 	void (*lookup)(void *arg, const char *user);
 	/* A refused handshake or dial worth telling the user about. */
 	void (*refused)(void *arg, const char *who, const char *reason);
+	/* user cannot be dialed directly (behind another NAT, or a direct
+	 * dial failed): ask the tracker's /rendezvous with via ("relay" or
+	 * "dial") and answer with p2p_net_relay() (as initiator) or, for
+	 * "dial" (the peer dials us), nothing; p2p_net_rendezvous_failed() if
+	 * the tracker refuses. May be NULL: always dial directly. */
+	void (*rendezvous)(void *arg, const char *user, const char *via);
 };
 
 struct p2p_net;
@@ -97,5 +104,37 @@ int p2p_net_link_state(struct p2p_net *n, const char *user);
 int p2p_net_peer_key(struct p2p_net *n, const char *user, uint8_t *out, size_t *len);
 /* The address book entry: 1 with ip/port, 0 unknown. */
 int p2p_net_peer_addr(struct p2p_net *n, const char *user, const char **ip, int *port);
+
+/* NAT traversal. A peer whose registered address differs from the one
+ * the tracker sees it at (its observed address) is behind a NAT; unless we
+ * are behind the same one (same observed address: the same site), it is
+ * not dialed directly: the rendezvous op asks the tracker to have it dial
+ * us (when our own addresses match: nothing in front of us), else for a
+ * simultaneous open of both (hole punching), and after that fails to meet
+ * at a relay. A direct dial that fails goes through a relay next, and a
+ * relayed one that fails tries direct again. */
+
+/* Our registered and observed addresses (NULL: unchanged). */
+void p2p_net_set_self(struct p2p_net *n, const char *local_ip, const char *observed_ip);
+/* Where the tracker sees user's requests come from. */
+void p2p_net_set_observed(struct p2p_net *n, const char *user, const char *ip);
+/* Meets user at relay ("IP:PORT") with our half of a token: as the
+ * handshake's dialer if initiator (we asked), else as its listener (a
+ * hint). Returns 0, or -1 if it cannot start. */
+int p2p_net_relay(
+    struct p2p_net *n, const char *user, const char *relay, const char *token, int initiator);
+/* Both behind NATs: a simultaneous open with user at ip:port (its
+ * observed address and its peer port) from our peer port; the smaller
+ * name runs the handshake as dialer. A failure makes the next rendezvous
+ * a relay. Returns 0, or -1 if it cannot start. */
+int p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port);
+/* The tracker refused or failed a rendezvous with user: retry later,
+ * the other way. */
+void p2p_net_rendezvous_failed(struct p2p_net *n, const char *user);
+/* A hint: user asks us to dial it (it is reachable, we may not be). */
+void p2p_net_dial_back(struct p2p_net *n, const char *user);
+/* The path of user's up link: "direct", "punched" or "relayed" (*via: the relay's
+ * HOST:PORT, else ""), NULL if no link is up. */
+const char *p2p_net_link_path(struct p2p_net *n, const char *user, const char **via);
 
 #endif

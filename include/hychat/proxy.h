@@ -22,15 +22,25 @@
 #define PROXY_MAX_RESPONSE_HEAD (16 * 1024)
 #define PROXY_REPLAY_MAX (64 * 1024) /* a request this small can be retried */
 #define PROXY_BUFFER_HIGH (256 * 1024) /* pause the other side past this */
+#define PROXY_TLS_READ_CHUNK (16 * 1024)
 
 struct proxy;
 
-/* Takes conf. local_port is the port the proxy listens on (Host headers
- * without a port match it). */
-struct proxy *proxy_new(struct proxy_conf *conf, int local_port, int access_log);
+/* Takes conf and loads the TLS contexts it names. A Host header without
+ * a port matches the port of the listener that took the connection.
+ * Returns NULL with err set ("LINE: host NAME: cause") when a certificate,
+ * key or CA file cannot be used. */
+struct proxy *proxy_new(struct proxy_conf *conf, int access_log, char *err, size_t errsz);
 void proxy_free(struct proxy *p);
-/* Replaces the configuration (takes conf); requests in flight keep theirs. */
-void proxy_reload(struct proxy *p, struct proxy_conf *conf);
+/* Replaces the configuration (takes conf, even on failure) and reads
+ * every certificate again; requests in flight keep the old configuration,
+ * connections their certificate. -1 with err set: the old stays. */
+int proxy_reload(struct proxy *p, struct proxy_conf *conf, char *err, size_t errsz);
+/* The context for a TLS listener: the certificate of the default host
+ * block, switched by SNI (proxy_conf_match_sni()) to the one of the host
+ * block the client names, in the configuration in force. NULL when no
+ * host block has a certificate. */
+struct http_tls *proxy_listener_tls(struct proxy *p);
 
 /* Per worker loop: the backend connection pools. */
 void proxy_worker_init(struct proxy *p, uv_loop_t *loop);

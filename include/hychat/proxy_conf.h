@@ -1,12 +1,21 @@
 /* proxy_conf.h — hychat-proxy's configuration file: virtual hosts and
  * their backend pools, in the original design's format.
  *
+ *	listen 127.0.0.1:8443 ssl;
  *	host "app2.local" [default] {
+ *	    ssl_certificate /etc/hychat/app2.pem;
+ *	    ssl_certificate_key /etc/hychat/app2.key;
  *	    proxy_set_header Host $host;
  *	    proxy_pass http://192.168.56.210:9002;
- *	    proxy_pass http://192.168.56.220:9002;
+ *	    proxy_pass https://192.168.56.220:9443;
+ *	    proxy_ssl_trusted_certificate /etc/hychat/backend-ca.pem;
  *	    dist_policy round-robin
  *	}
+ *
+ * Top-level listen lines name the addresses to serve, "ssl" marking those
+ * that speak TLS (the certificate chosen by SNI among the host blocks
+ * that carry one). Certificate files are only named here; proxy_tls.c
+ * loads them.
  *
  * '#' starts a comment; the ';' after dist_policy is optional, as the
  * original wrote it. The parser is a pure function of the text: errors
@@ -26,6 +35,10 @@
 #define PROXY_DEFAULT_READ_TIMEOUT_MS 30000
 #define PROXY_DEFAULT_MAX_FAILS 1
 #define PROXY_DEFAULT_FAIL_TIMEOUT_MS 10000
+#define PROXY_MAX_PATH 1024
+#define PROXY_MAX_LISTEN 16
+#define PROXY_HTTP_PORT 80
+#define PROXY_HTTPS_PORT 443
 
 #define PROXY_POLICIES(X) \
 	X(PROXY_ROUND_ROBIN, "round-robin") \
@@ -42,6 +55,7 @@ struct proxy_backend {
 	char host[PROXY_MAX_NAME + 1];
 	int port;
 	char name[PROXY_MAX_NAME + 8]; /* "host:port", for logs */
+	int tls; /* proxy_pass https:// */
 };
 
 struct proxy_set_header {
@@ -64,12 +78,28 @@ struct proxy_vhost {
 	uint64_t read_timeout_ms;
 	unsigned max_fails;
 	uint64_t fail_timeout_ms;
+	/* TLS towards clients: both set or both "" (checked by the parser) */
+	char ssl_certificate[PROXY_MAX_PATH + 1];
+	char ssl_certificate_key[PROXY_MAX_PATH + 1];
+	/* TLS towards https backends: verify (default on) against the CAs in
+	 * ssl_trusted, or the system's when "" */
+	int ssl_verify;
+	char ssl_trusted[PROXY_MAX_PATH + 1];
+};
+
+struct proxy_listen {
+	char host[PROXY_MAX_NAME + 1];
+	int port;
+	int ssl;
+	unsigned line;
 };
 
 struct proxy_conf {
 	size_t nvhosts;
 	struct proxy_vhost *vhosts;
 	const struct proxy_vhost *fallback; /* the block marked default, or NULL */
+	size_t nlistens;
+	struct proxy_listen listens[PROXY_MAX_LISTEN];
 };
 
 /* Parses text (len bytes, any bytes) read from file. Returns 0 and a new
@@ -86,6 +116,14 @@ void proxy_conf_free(struct proxy_conf *c);
  * block; NULL when none matches (the proxy answers 421). */
 const struct proxy_vhost *proxy_conf_match(
     const struct proxy_conf *c, const char *host, size_t len, int local_port);
+
+/* The host block whose certificate serves a TLS server name (SNI): the
+ * block of that name with a certificate, else the default block if it has
+ * one, else the first block with one; NULL when no block has one. name
+ * NULL: the client sent none. */
+const struct proxy_vhost *proxy_conf_match_sni(const struct proxy_conf *c, const char *name);
+/* 1 if some listen line says ssl. */
+int proxy_conf_has_ssl(const struct proxy_conf *c);
 
 const char *proxy_policy_name(enum proxy_policy p);
 

@@ -11,7 +11,7 @@
  * A registry is not thread-safe: the caller serialises (the local store,
  * store_local.c, holds a read-write lock around every call). Times are monotonic milliseconds
  * passed in by the caller. Names handed to the registry must be valid
- * (registry_username_valid(), registry_channel_canon()).
+ * (hy_name_valid(), hy_channel_canon()).
  */
 #ifndef HYCHAT_REGISTRY_H
 #define HYCHAT_REGISTRY_H
@@ -19,8 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REG_NAME_MAX 32 /* username bytes */
-#define REG_CHANNEL_MAX 64 /* channel name bytes, without '#' */
 #define REG_IP_MAX 45 /* longest IPv6 text form */
 #define REG_PUBKEY_MAX 64 /* raw public key bytes */
 #define REG_PUBKEY_TEXT_SIZE 89 /* its base64, NUL included */
@@ -37,16 +35,10 @@ struct registry_peer {
 	unsigned port;
 	uint32_t peer_id;
 	const char *pubkey; /* base64; NULL when the user never sent one */
+	int online; /* 0 only from registry_list_members() */
 };
 
 typedef void (*registry_peer_fn)(const struct registry_peer *p, void *arg);
-
-/* True if s (len bytes) is 1-32 characters of [A-Za-z0-9_.-]. */
-int registry_username_valid(const char *s, size_t len);
-/* Writes the canonical channel name ("#general" and "general" are both
- * "general", 1-64 characters of [A-Za-z0-9_.-]) to out, of size
- * REG_CHANNEL_MAX + 1. Returns 0, or -1 if s is not a channel name. */
-int registry_channel_canon(const char *s, size_t len, char *out);
 
 struct registry *registry_new(void);
 void registry_free(struct registry *r);
@@ -112,6 +104,10 @@ long registry_members(const struct registry *r, const char *channel, size_t limi
  * does not exist; *more is set if further online peers follow. */
 long registry_list(const struct registry *r, const char *channel, const char *after, size_t limit,
     uint64_t now, registry_peer_fn fn, void *arg, int *more);
+/* The same over every member of channel, online at now or not (online
+ * tells which); an offline member's address is not given (ip "", port 0). */
+long registry_list_members(const struct registry *r, const char *channel, const char *after,
+    size_t limit, uint64_t now, registry_peer_fn fn, void *arg, int *more);
 
 /* Tokens. */
 

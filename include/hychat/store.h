@@ -17,10 +17,12 @@
 #include <uv.h>
 
 #include "hychat/registry.h"
+#include "hychat/util.h"
 
 #define STORE_EXISTS 1 /* user_add: the name is taken */
 #define STORE_HASH_MAX 128 /* room for a crypto_pwhash_str() string */
 #define STORE_CHANNELS_PER_CALL 64 /* channels one registration may join */
+#define STORE_FULL 2 /* mail_add: the recipient's quota would be passed */
 
 struct store;
 
@@ -51,6 +53,37 @@ struct store_ops {
 	 * --migrate-from). */
 	int (*each_user)(struct store *st,
 	    void (*fn)(const char *name, const char *hash, void *arg), void *arg, char **cause);
+	/* Profiles; both optional (NULL: the tracker keeps them in memory
+	 * only). Sets name's display name and status line ("" for none). */
+	int (*profile_set)(struct store *st, const char *name, const char *display,
+	    const char *status, char **cause);
+	/* Calls fn for every stored profile. */
+	int (*each_profile)(struct store *st,
+	    void (*fn)(const char *name, const char *display, const char *status, void *arg),
+	    void *arg, char **cause);
+
+	/* The mailbox: sealed blobs waiting for their recipient. A message is
+	 * its recipient, id (increasing), deposit time (wall-clock ms), size
+	 * and blob; never its sender. */
+	/* Adds blob for name unless name would then hold more than max_msgs
+	 * messages or max_bytes bytes (STORE_FULL); 0 with *id set. */
+	int (*mail_add)(struct store *st, const char *name, const uint8_t *blob, size_t len,
+	    uint64_t now_ms, uint64_t max_msgs, uint64_t max_bytes, uint64_t *id, char **cause);
+	/* Sets *msgs and *bytes to what name's mailbox holds. */
+	int (*mail_count)(
+	    struct store *st, const char *name, uint64_t *msgs, uint64_t *bytes, char **cause);
+	/* Calls fn for name's messages with an id above after, in id order:
+	 * at most limit, and no more once max_bytes of blobs were given (at
+	 * least one). Returns the count; *more is set if others follow. */
+	int (*mail_list)(struct store *st, const char *name, uint64_t after, size_t limit,
+	    size_t max_bytes,
+	    void (*fn)(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg),
+	    void *arg, int *more, char **cause);
+	/* Deletes those of ids that are name's; returns how many went. */
+	int (*mail_delete)(
+	    struct store *st, const char *name, const uint64_t *ids, size_t n, char **cause);
+	/* Deletes every message deposited before before_ms; returns how many. */
+	int (*mail_expire)(struct store *st, uint64_t before_ms, char **cause);
 };
 
 /* Every backend's handle starts with this. */
@@ -97,15 +130,16 @@ enum store_cap {
 
 /* One online peer, as listings show it. */
 struct store_peer {
-	char name[REG_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	char ip[REG_IP_MAX + 1];
 	unsigned port;
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" when none */
+	int online; /* 0 only in a peer_list with all: no address */
 };
 
 /* One channel and its member count. */
 struct store_channel {
-	char name[REG_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	size_t members;
 };
 
@@ -115,18 +149,19 @@ struct store_call {
 	void *arg; /* the caller's */
 
 	/* Inputs (each operation names those it reads). */
-	char user[REG_NAME_MAX + 1]; /* also the output of token_user */
+	char user[HY_NAME_MAX + 1]; /* also the output of token_user */
 	const char *token_in; /* a token text as received, not terminated */
 	size_t token_len;
-	char channel[REG_CHANNEL_MAX + 1]; /* "" for none */
-	char after[REG_CHANNEL_MAX + 1]; /* a name to list after; "" from the start */
+	char channel[HY_CHANNEL_MAX + 1]; /* "" for none */
+	char after[HY_CHANNEL_MAX + 1]; /* a name to list after; "" from the start */
 	size_t limit; /* entries per page */
+	int all; /* peer_list: a channel's offline members too */
 	uint64_t ttl_ms; /* a token's or a registration's lifetime */
 	size_t max_user_channels, max_channels; /* the caps on joins */
 	char ip[REG_IP_MAX + 1];
 	unsigned port;
 	size_t nchannels; /* channels to join with the registration */
-	char channels[STORE_CHANNELS_PER_CALL][REG_CHANNEL_MAX + 1];
+	char channels[STORE_CHANNELS_PER_CALL][HY_CHANNEL_MAX + 1];
 	size_t pubkey_len; /* 0: no key sent */
 	uint8_t pubkey[REG_PUBKEY_MAX];
 	char hash[STORE_HASH_MAX]; /* account_add's input, account_hash's output */
@@ -143,7 +178,7 @@ struct store_call {
 	struct store_peer info; /* peer_info: address and key */
 	unsigned char refused[STORE_CHANNELS_PER_CALL]; /* submit: left out by a cap */
 	size_t n; /* entries in names, peers or channels */
-	char (*names)[REG_NAME_MAX + 1];
+	char (*names)[HY_NAME_MAX + 1];
 	struct store_peer *peers;
 	struct store_channel *chans;
 	uint64_t accounts, sessions, channel_count; /* stats (total: peers) */
@@ -183,8 +218,9 @@ struct store_state_ops {
 	 * STORE_BAD_TOKEN, STORE_NOT_YOURS (nothing renewed), STORE_MISSING
 	 * (not online). */
 	void (*peer_beat)(struct store_state *s, struct store_call *c);
-	/* channel ("" all), after, limit -> peers online in name order, more;
-	 * STORE_MISSING if there is no such channel. */
+	/* channel ("" all), after, limit, all -> peers online in name order
+	 * (with all, and a channel: every member, those offline with online
+	 * 0 and no address), more; STORE_MISSING if there is no such channel. */
 	void (*peer_list)(struct store_state *s, struct store_call *c);
 	/* user (the one looked up), channel -> online, info, member;
 	 * STORE_MISSING if there is no such account. */

@@ -15,9 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "hychat/login_guard.h"
 #include "hychat/router.h"
 #include "hychat/store.h"
+#include "hychat/tracker_mailbox.h"
 
 #define TRACKER_DEFAULT_TTL_S 60 /* a peer's registration */
 #define TRACKER_TOKEN_TTL_S (24 * 3600) /* a login token, from /login */
@@ -28,6 +31,9 @@
 #define TRACKER_PASSWORD_MAX 1024 /* bytes */
 #define TRACKER_MAX_CHANNELS_PER_CALL STORE_CHANNELS_PER_CALL /* in one /submit-info */
 #define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
+#define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
+#define TRACKER_MAX_RELAYS 16 /* --relay */
+#define TRACKER_RELAY_MAX 280 /* "HOST:PORT" of one relay */
 
 struct tracker_config {
 	uint64_t ttl_ms; /* peer registrations */
@@ -44,6 +50,13 @@ struct tracker_config {
 	 * multicast and reserved ones always are. */
 	int allow_loopback_peers;
 	int require_source_ip; /* the registered ip must be the request's source */
+	struct tracker_mailbox_config mailbox; /* limits of the mailbox */
+	/* Relays (hychat-relay(8)) and the secret shared with them, with
+	 * which /rendezvous signs tokens. */
+	char relays[TRACKER_MAX_RELAYS][TRACKER_RELAY_MAX];
+	size_t nrelays;
+	int has_relay_key;
+	uint8_t relay_key[32]; /* RELAY_TOKEN_KEY_BYTES */
 };
 
 /* Fills cfg with the defaults above. */
@@ -61,6 +74,10 @@ struct tracker *tracker_new_state(
 void tracker_free(struct tracker *t);
 /* The router to serve, with router_http_handler as the server's handler. */
 struct router *tracker_router(struct tracker *t);
+/* Cancels the password hashes queued from loop and not yet started: each
+ * is answered 503 "Shutting down". Call from that loop when it stops, so
+ * that a stop does not wait for a queue of Argon2id runs. */
+void tracker_cancel_jobs(struct tracker *t, uv_loop_t *loop);
 /* Runs one slice of the expiry sweep; call it every TRACKER_SWEEP_MS from
  * one loop. */
 void tracker_sweep(struct tracker *t);

@@ -9,28 +9,24 @@
 
 #include <stddef.h>
 
-#define USERS_MAX_NAME 32
 #define USERS_MAX_PASSWORD 1024
 
 struct users;
 
 /* Loads path; a missing file is an empty set. Bad lines are reported on
- * stderr with file and line and skipped. Returns NULL with *err set if
- * the file exists but cannot be read. */
-struct users *users_load(const char *path, const char **err);
+ * stderr with file and line and skipped. Returns NULL with *cause set
+ * (allocated) if the file exists but cannot be read. */
+struct users *users_load(const char *path, char **cause);
 void users_free(struct users *u);
 size_t users_count(const struct users *u);
-
-/* True if name is 1-32 of [A-Za-z0-9_.-]. */
-int users_valid_name(const char *name);
 
 /* Checks a password in constant time against the stored hash; an unknown
  * user costs the same as a wrong password. Thread-safe. */
 int users_verify(const struct users *u, const char *name, const char *password);
 
 /* Sets name's password and rewrites the file atomically (temp + rename,
- * mode 0600). Returns 0, or -1 with *err set. */
+ * mode 0600). Returns 0, or -1 with *cause set (allocated). */
 int users_set(
-    struct users *u, const char *path, const char *name, const char *password, const char **err);
+    struct users *u, const char *path, const char *name, const char *password, char **cause);
 
 #endif

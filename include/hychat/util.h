@@ -13,6 +13,12 @@
 #define HY_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define HY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Names, the same at the tracker, the peer and the web app. */
+#define HY_NAME_MAX 32 /* bytes of a username */
+#define HY_CHANNEL_MAX 64 /* bytes of a channel name, without its '#' */
+#define HY_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+#define HY_NAME_RULE "1 to 32 of A-Z a-z 0-9 _ . -" /* said to the user */
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
@@ -42,10 +48,27 @@ void buf_consume(struct buf *b, size_t n);
 /* Appends s with the five HTML-special characters escaped. */
 void buf_append_html(struct buf *b, const char *s, size_t n);
 
+/* The one way a recoverable error is told (tmux's char **cause): sets
+ * *cause, when cause is not NULL, to an allocated message the caller
+ * frees. */
+void hy_cause(char **cause, const char *fmt, ...) HY_PRINTF(2, 3);
+
 /* Case-insensitive ASCII comparison of a view with a NUL-terminated string. */
 int hy_strieq(const char *a, size_t alen, const char *b);
 /* Constant-time equality of two byte strings of the same length. */
 int hy_memeq_ct(const void *a, const void *b, size_t n);
+
+/* 1 if the len bytes at s (no NUL needed) are a username: 1 to
+ * HY_NAME_MAX of HY_NAME_CHARS. */
+int hy_name_valid(const char *s, size_t len);
+/* Copies the channel name at s[0..len), "#name" or "name", without its
+ * '#' into out (HY_CHANNEL_MAX + 1 bytes). Returns 0, or -1 if it is not
+ * 1 to HY_CHANNEL_MAX of HY_NAME_CHARS. */
+int hy_channel_canon(const char *s, size_t len, char *out);
+/* Parses s, a whole decimal number from min to max, into *out. Returns 0,
+ * or -1 (out untouched) for anything else: empty, a sign, a blank, junk
+ * after it, out of range. */
+int hy_parse_number(const char *s, long long min, long long max, long long *out);
 
 /* Monotonic milliseconds. */
 uint64_t hy_now_ms(void);

@@ -51,3 +51,14 @@ log_fatal(int status, const char *fmt, ...)
 	fprintf(stderr, "%s: %s\n", log_prog, line);
 	exit(status);
 }
+
+long long
+log_flag_number(const char *flag, const char *s, long long min, long long max)
+{
+	long long v;
+
+	if (hy_parse_number(s, min, max, &v) < 0)
+		log_fatal(
+		    2, "%s: expected a number from %lld to %lld, got '%s'", flag, min, max, s);
+	return v;
+}

@@ -42,18 +42,15 @@ login_guard_defaults(struct login_guard_config *cfg)
 
 int
 login_guard_option(
-    struct login_guard_config *cfg, const char *flag, const char *value, const char **err)
+    struct login_guard_config *cfg, const char *flag, const char *value, char **cause)
 {
 	for (size_t i = 0; i < HY_ARRAY_LEN(option_table); i++) {
 		const struct option_entry *e = &option_table[i];
 		if (strcmp(flag, e->flag) != 0)
 			continue;
-		char *end;
-		errno = 0;
-		long v = strtol(value, &end, 10);
-		if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
-		    v < (long)e->min || (unsigned long)v > e->max) {
-			*err = e->range;
+		long long v;
+		if (hy_parse_number(value, (long long)e->min, (long long)e->max, &v) < 0) {
+			hy_cause(cause, "%s", e->range);
 			return -1;
 		}
 		*(unsigned *)(void *)((char *)cfg + e->offset) = (unsigned)v;

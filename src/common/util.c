@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,66 @@ hy_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void
+hy_cause(char **cause, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	if (cause == NULL)
+		return;
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	*cause = b.data != NULL ? b.data : xstrdup("");
+}
+
+static int
+name_chars(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\0' || strchr(HY_NAME_CHARS, s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+int
+hy_name_valid(const char *s, size_t len)
+{
+	return len >= 1 && len <= HY_NAME_MAX && name_chars(s, len);
+}
+
+int
+hy_channel_canon(const char *s, size_t len, char *out)
+{
+	if (len > 0 && s[0] == '#') {
+		s++;
+		len--;
+	}
+	if (len < 1 || len > HY_CHANNEL_MAX || !name_chars(s, len))
+		return -1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+int
+hy_parse_number(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int
 hy_parse_hostport(const char *s, char *host, size_t hostsz, int *port, const char **err)
 {
@@ -243,10 +304,8 @@ hy_parse_hostport(const char *s, char *host, size_t hostsz, int *port, const cha
 		*err = "bad host";
 		return -1;
 	}
-	char *end;
-	errno = 0;
-	long p = strtol(colon + 1, &end, 10);
-	if (errno || *end != '\0' || end == colon + 1 || p < 0 || p > 65535) {
+	long long p;
+	if (hy_parse_number(colon + 1, 0, 65535, &p) < 0) {
 		*err = "bad port (0-65535)";
 		return -1;
 	}

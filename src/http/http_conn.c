@@ -62,9 +62,27 @@ conn_max_input(const struct http_conn *c)
 	return c->srv->cfg.max_header_bytes + HTTP_READ_CHUNK;
 }
 
+/* The request's storage, made on first use: its parsed head is most of a
+ * connection's size, and an idle connection need not keep it. */
+static struct http_request *
+conn_req(struct http_conn *c)
+{
+	if (c->req == NULL)
+		c->req = xcalloc(1, sizeof(*c->req));
+	return c->req;
+}
+
+static void
+conn_req_clear(struct http_conn *c)
+{
+	if (c->req != NULL)
+		memset(c->req, 0, sizeof(*c->req));
+}
+
 static void
 conn_free(struct http_conn *c)
 {
+	free(c->req);
 	free(c->in);
 	buf_fini(&c->path);
 	buf_fini(&c->body);
@@ -263,7 +281,9 @@ conn_flush(struct http_conn *c)
 static void
 conn_rebase(struct http_conn *c, uintptr_t old)
 {
-	struct http_request_head *h = &c->req.head;
+	if (c->req == NULL)
+		return;
+	struct http_request_head *h = &c->req->head;
 	uintptr_t base = (uintptr_t)c->in;
 
 #define REBASE(p) \
@@ -544,7 +564,7 @@ http_conn_format_head(struct http_conn *c, struct buf *out, int status, const ch
 		buf_append_str(out, "\r\n");
 	} else if (content_length == -1 && c->head_only) {
 		/* a HEAD answer carries no body, so it needs no framing */
-	} else if (content_length == -1 && c->req.head.minor_version >= 1) {
+	} else if (content_length == -1 && conn_req(c)->head.minor_version >= 1) {
 		buf_append_str(out, "Transfer-Encoding: chunked\r\n");
 		c->resp_chunked = 1;
 	} else if (content_length == -1) {
@@ -552,9 +572,9 @@ http_conn_format_head(struct http_conn *c, struct buf *out, int status, const ch
 		c->close_after = 1;
 	}
 	if (status >= 200) {
-		if (c->close_after || !c->req.keep_alive)
+		if (c->close_after || !conn_req(c)->keep_alive)
 			buf_append_str(out, "Connection: close\r\n");
-		else if (c->req.head.minor_version == 0)
+		else if (conn_req(c)->head.minor_version == 0)
 			buf_append_str(out, "Connection: keep-alive\r\n");
 	}
 	if (status >= 200 && s->cfg.tls != NULL && s->cfg.tls_headers != NULL)
@@ -567,7 +587,7 @@ http_conn_format_head(struct http_conn *c, struct buf *out, int status, const ch
 static void
 conn_access_log(struct http_conn *c)
 {
-	struct http_request *r = &c->req;
+	struct http_request *r = conn_req(c);
 
 	if (!c->srv->cfg.access_log || r->head.method == NULL)
 		return;
@@ -583,7 +603,7 @@ static void
 conn_request_done(struct http_conn *c)
 {
 	conn_access_log(c);
-	if (c->close_after || !c->req.keep_alive) {
+	if (c->close_after || !conn_req(c)->keep_alive) {
 		conn_close_graceful(c);
 		return;
 	}
@@ -595,7 +615,7 @@ conn_request_done(struct http_conn *c)
 	c->state = CONN_IDLE;
 	c->resp = RESP_NONE;
 	c->phase_ms = c->srv->now_ms;
-	memset(&c->req, 0, sizeof(c->req));
+	conn_req_clear(c);
 	if (c->body.cap > HTTP_MAX_BODY_BYTES / 4)
 		buf_fini(&c->body);
 	if (!c->in_process)
@@ -821,7 +841,7 @@ http_conn_tunnel(
 	memmove(c->in, c->in + c->head_len, rest);
 	c->in_len = 0;
 	c->head_len = 0;
-	memset(&c->req, 0, sizeof(c->req));
+	conn_req_clear(c);
 	if (rest)
 		on_data(c, c->in, (ssize_t)rest);
 	if (!c->closing && c->tls != NULL && !c->in_process)
@@ -884,6 +904,12 @@ http_conn_is_tls(const struct http_conn *c)
 	return c->srv->cfg.tls != NULL;
 }
 
+int
+http_conn_local_port(const struct http_conn *c)
+{
+	return c->srv->port;
+}
+
 const char *
 http_conn_remote(const struct http_conn *c)
 {
@@ -893,7 +919,7 @@ http_conn_remote(const struct http_conn *c)
 struct http_request *
 http_conn_request(struct http_conn *c)
 {
-	return c->state == CONN_BODY || c->state == CONN_WAIT ? &c->req : NULL;
+	return c->state == CONN_BODY || c->state == CONN_WAIT ? conn_req(c) : NULL;
 }
 
 /* Skips "http://authority" of an absolute-form target (RFC 9112 3.2.2). */
@@ -917,7 +943,7 @@ target_path(const struct http_request_head *h, const char **path, size_t *len)
 static int
 conn_check_head(struct http_conn *c)
 {
-	struct http_request *r = &c->req;
+	struct http_request *r = conn_req(c);
 	struct http_request_head *h = &r->head;
 	const struct http_header *te = NULL;
 	int hosts = 0, have_cl = 0;
@@ -1000,7 +1026,7 @@ conn_check_head(struct http_conn *c)
 static void
 conn_end_body(struct http_conn *c)
 {
-	struct http_request *r = &c->req;
+	struct http_request *r = conn_req(c);
 
 	c->state = CONN_WAIT;
 	if (c->srv->h->on_body == NULL) {
@@ -1032,7 +1058,7 @@ conn_parse_head(struct http_conn *c)
 		c->state = CONN_HEAD;
 		c->phase_ms = s->now_ms;
 	}
-	int r = http_parse_request(c->in, c->in_len, c->last_len, &c->req.head);
+	int r = http_parse_request(c->in, c->in_len, c->last_len, &conn_req(c)->head);
 	if (r == HTTP_PARSE_INCOMPLETE) {
 		if (c->in_len >= s->cfg.max_header_bytes)
 			conn_fail(c, 431);
@@ -1049,7 +1075,7 @@ conn_parse_head(struct http_conn *c)
 	c->head_len = (size_t)r;
 	c->last_len = 0;
 
-	struct http_request *req = &c->req;
+	struct http_request *req = conn_req(c);
 	req->conn = c;
 	req->start_ms = s->now_ms;
 	c->resp = RESP_NONE;
@@ -1093,7 +1119,7 @@ static int
 conn_read_body(struct http_conn *c)
 {
 	struct http_server *s = c->srv;
-	struct http_request *req = &c->req;
+	struct http_request *req = conn_req(c);
 	size_t avail = c->in_len - c->head_len;
 	char *p = c->in + c->head_len;
 	size_t payload, leftover;
@@ -1159,6 +1185,11 @@ conn_tls_release_idle(struct http_conn *c)
 	buf_fini(&c->inflight);
 	buf_fini(&c->path);
 	buf_fini(&c->body);
+	http_tls_conn_idle(c->tls);
+	if (c->refs == 1) { /* no deferred handler holds the request */
+		free(c->req);
+		c->req = NULL;
+	}
 }
 
 static void

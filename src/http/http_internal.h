@@ -68,7 +68,9 @@ struct http_conn {
 	int reading; /* uv_read_start() in effect */
 	int paused; /* paused by the application */
 
-	struct http_request req;
+	/* the request being read or answered; NULL while an idle TLS
+	 * connection has given its memory back (conn_req() makes it) */
+	struct http_request *req;
 	struct buf path;
 	struct buf body;
 	uint64_t body_left; /* Content-Length bytes still to read */

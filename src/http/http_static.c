@@ -110,21 +110,21 @@ http_static_mime(const char *name)
 				return mime_types[i].type;
 		}
 	}
-	return "application/octet-stream";
+	return HTTP_MIME_UNKNOWN;
 }
 
 struct http_static *
-http_static_new(const char *root, const char **err)
+http_static_new(const char *root, char **cause)
 {
 	char real[PATH_MAX];
 	struct stat st;
 
 	if (realpath(root, real) == NULL || stat(real, &st) < 0) {
-		*err = strerror(errno);
+		hy_cause(cause, "%s", strerror(errno));
 		return NULL;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		*err = "not a directory";
+		hy_cause(cause, "not a directory");
 		return NULL;
 	}
 	struct http_static *s = xcalloc(1, sizeof(*s));

@@ -8,6 +8,7 @@
  * does not invalidate the tickets clients hold; they rotate lazily, the
  * previous key still decrypting (and asking for a renewal) for one period.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/buffer.h>
@@ -197,7 +198,7 @@ sni_cb(SSL *ssl, int *alert, void *arg)
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
 	(void)alert;
-	if (t->sni_pick == NULL || name == NULL)
+	if (t->sni_pick == NULL)
 		return SSL_TLSEXT_ERR_OK;
 	struct http_tls *other = t->sni_pick(name, t->sni_arg);
 	if (other != NULL && other != t && other->server) {
@@ -411,6 +412,14 @@ tls_ctx_current(struct http_tls *t)
 	return ctx;
 }
 
+static int
+tls_is_address(const char *name)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
+}
+
 static BIO *
 bio_new_mem(void)
 {
@@ -446,6 +455,38 @@ bio_trim(struct http_tls_conn *tc, int write_side)
 	}
 }
 
+/* Gives the connection its two BIOs again after http_tls_conn_idle().
+ * Returns 0, or -1 when they cannot be made. */
+static int
+bio_ensure(struct http_tls_conn *tc)
+{
+	if (tc->rbio != NULL)
+		return 0;
+	BIO *r = bio_new_mem(), *w = bio_new_mem();
+	if (r == NULL || w == NULL) {
+		BIO_free(r);
+		BIO_free(w);
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_set0_rbio(tc->ssl, r);
+	SSL_set0_wbio(tc->ssl, w);
+	tc->rbio = r;
+	tc->wbio = w;
+	return 0;
+}
+
+void
+http_tls_conn_idle(struct http_tls_conn *tc)
+{
+	if (tc->rbio == NULL || !SSL_is_init_finished(tc->ssl) || SSL_has_pending(tc->ssl) ||
+	    BIO_ctrl_pending(tc->rbio) != 0 || BIO_ctrl_pending(tc->wbio) != 0)
+		return;
+	SSL_set0_rbio(tc->ssl, NULL); /* each frees the one it replaces */
+	SSL_set0_wbio(tc->ssl, NULL);
+	tc->rbio = tc->wbio = NULL;
+}
+
 struct http_tls_conn *
 http_tls_conn_new(struct http_tls *t, const char *server_name)
 {
@@ -471,7 +512,10 @@ http_tls_conn_new(struct http_tls *t, const char *server_name)
 		SSL_set_accept_state(ssl);
 	} else {
 		if (server_name != NULL) {
-			SSL_set_tlsext_host_name(ssl, server_name);
+			/* no SNI for an address (RFC 6066 3); SSL_set1_host()
+			 * checks an address against the IP SANs */
+			if (!tls_is_address(server_name))
+				SSL_set_tlsext_host_name(ssl, server_name);
 			if (t->verify)
 				SSL_set1_host(ssl, server_name);
 		}
@@ -498,6 +542,8 @@ http_tls_conn_feed(struct http_tls_conn *tc, const char *data, size_t len)
 		return HTTP_TLS_NOT_TLS;
 	tc->fed = 1;
 	size_t done;
+	if (bio_ensure(tc) < 0)
+		return HTTP_TLS_ERROR;
 	if (BIO_write_ex(tc->rbio, data, len, &done) != 1 || done != len) {
 		ERR_clear_error();
 		return HTTP_TLS_ERROR;
@@ -511,6 +557,10 @@ http_tls_conn_read(struct http_tls_conn *tc, char *out, size_t cap, const char *
 	size_t n = 0;
 	int rc;
 
+	if (bio_ensure(tc) < 0) {
+		*cause = "TLS: out of memory";
+		return HTTP_TLS_ERROR;
+	}
 	if (!SSL_is_init_finished(tc->ssl)) {
 		rc = SSL_do_handshake(tc->ssl);
 		if (rc != 1) {
@@ -546,6 +596,8 @@ http_tls_conn_write(struct http_tls_conn *tc, const char *data, size_t len)
 
 	if (len == 0)
 		return 0;
+	if (bio_ensure(tc) < 0)
+		return -1;
 	if (SSL_write_ex(tc->ssl, data, len, &n) != 1 || n != len) {
 		ERR_clear_error();
 		return -1;
@@ -556,7 +608,7 @@ http_tls_conn_write(struct http_tls_conn *tc, const char *data, size_t len)
 void
 http_tls_conn_close_notify(struct http_tls_conn *tc)
 {
-	if (SSL_is_init_finished(tc->ssl))
+	if (SSL_is_init_finished(tc->ssl) && bio_ensure(tc) == 0)
 		SSL_shutdown(tc->ssl);
 	ERR_clear_error();
 }
@@ -564,7 +616,7 @@ http_tls_conn_close_notify(struct http_tls_conn *tc)
 size_t
 http_tls_conn_take(struct http_tls_conn *tc, struct buf *out)
 {
-	size_t pending = BIO_ctrl_pending(tc->wbio), n = 0;
+	size_t pending = tc->wbio != NULL ? BIO_ctrl_pending(tc->wbio) : 0, n = 0;
 
 	if (pending == 0)
 		return 0;

@@ -98,16 +98,6 @@ usage(FILE *f)
 #undef GUARD_USAGE
 }
 
-static long
-number(const char *s, const char *what, long min, long max)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < min || v > max)
-		log_fatal(2, "%s: expected a number from %ld to %ld, got '%s'", what, min, max, s);
-	return v;
-}
-
 /* The bundled demo files: the source tree when run from a build, else
  * the installed data directory. */
 static const char *
@@ -124,7 +114,7 @@ static int
 add_user(const char *path, const char *name)
 {
 	char pw[USERS_MAX_PASSWORD + 2];
-	const char *err = NULL;
+	char *cause = NULL;
 
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "password for %s: ", name);
@@ -133,14 +123,14 @@ add_user(const char *path, const char *name)
 	pw[strcspn(pw, "\r\n")] = '\0';
 	if (pw[0] == '\0')
 		log_fatal(1, "empty password");
-	struct users *u = users_load(path, &err);
+	struct users *u = users_load(path, &cause);
 	if (u == NULL)
-		log_fatal(1, "%s: %s", path, err);
-	int rc = users_set(u, path, name, pw, &err);
+		log_fatal(1, "%s: %s", path, cause);
+	int rc = users_set(u, path, name, pw, &cause);
 	sodium_memzero(pw, sizeof(pw));
 	users_free(u);
 	if (rc < 0)
-		log_fatal(1, "%s: %s", path, err);
+		log_fatal(1, "%s: %s", path, cause);
 	fprintf(stderr, "hychat-httpd: password of %s set in %s\n", name, path);
 	return 0;
 }
@@ -181,6 +171,7 @@ main(int argc, char **argv)
 	static struct http_listen_set ls;
 	char host[256] = HTTPD_DEFAULT_HOST, rootbuf[4096], usersbuf[4096];
 	const char *root = NULL, *users_path = NULL, *adduser = NULL, *err = NULL;
+	char *cause = NULL;
 	int port = HTTPD_DEFAULT_PORT, quiet = 0, opt, index = 0;
 	long ttl = WEBAPP_SESSION_TTL_S;
 	struct login_guard_config gc;
@@ -198,32 +189,37 @@ main(int argc, char **argv)
 		case OPT_TLS_CERT: ls.cert = optarg; break;
 		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
-		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
+		case OPT_SERVER_PORT:
+			port = (int)log_flag_number("--server-port", optarg, 0, 65535);
+			break;
 		case 'r': root = optarg; break;
 		case 'u': users_path = optarg; break;
 		case 'w':
-			cfg.workers = (int)number(optarg, "--workers", 1, HTTP_MAX_WORKERS);
+			cfg.workers =
+			    (int)log_flag_number("--workers", optarg, 1, HTTP_MAX_WORKERS);
 			break;
 		case OPT_ADD_USER: adduser = optarg; break;
-		case OPT_SESSION_TTL: ttl = number(optarg, "--session-ttl", 1, 86400 * 365); break;
+		case OPT_SESSION_TTL:
+			ttl = log_flag_number("--session-ttl", optarg, 1, 86400 * 365);
+			break;
 		case OPT_HEADER_TIMEOUT:
 			cfg.header_timeout_ms =
-			    (uint64_t)number(optarg, "--header-timeout", 1, 3600000);
+			    (uint64_t)log_flag_number("--header-timeout", optarg, 1, 3600000);
 			break;
 		case OPT_BODY_TIMEOUT:
 			cfg.body_timeout_ms =
-			    (uint64_t)number(optarg, "--body-timeout", 1, 3600000);
+			    (uint64_t)log_flag_number("--body-timeout", optarg, 1, 3600000);
 			break;
 		case OPT_IDLE_TIMEOUT:
 			cfg.idle_timeout_ms =
-			    (uint64_t)number(optarg, "--idle-timeout", 1, 3600000);
+			    (uint64_t)log_flag_number("--idle-timeout", optarg, 1, 3600000);
 			break;
 		case OPT_MAX_CONNS:
-			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			cfg.max_conns = (size_t)log_flag_number("--max-conns", optarg, 1, 1000000);
 			break;
 		case OPT_GUARD:
-			if (login_guard_option(&gc, options[index].name, optarg, &err) < 0)
-				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
+			if (login_guard_option(&gc, options[index].name, optarg, &cause) < 0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, cause);
 			break;
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -245,12 +241,12 @@ main(int argc, char **argv)
 	if (root == NULL)
 		root = demo_path("www", rootbuf, sizeof(rootbuf));
 
-	struct http_static *files = http_static_new(root, &err);
+	struct http_static *files = http_static_new(root, &cause);
 	if (files == NULL)
-		log_fatal(1, "--root %s: %s", root, err);
-	struct users *users = users_load(users_path, &err);
+		log_fatal(1, "--root %s: %s", root, cause);
+	struct users *users = users_load(users_path, &cause);
 	if (users == NULL)
-		log_fatal(1, "--users %s: %s", users_path, err);
+		log_fatal(1, "--users %s: %s", users_path, cause);
 	if (users_count(users) == 0)
 		log_warn("%s has no users: nobody can log in (add one with --add-user NAME)",
 		    users_path);

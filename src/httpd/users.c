@@ -13,7 +13,7 @@
 #include "hychat/util.h"
 
 struct user {
-	char name[USERS_MAX_NAME + 1];
+	char name[HY_NAME_MAX + 1];
 	char hash[crypto_pwhash_STRBYTES];
 };
 
@@ -32,22 +32,6 @@ dummy_init(void)
 	if (crypto_pwhash_str(dummy_hash, "hychat-dummy", 12, crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
 		dummy_hash[0] = '\0';
-}
-
-int
-users_valid_name(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > USERS_MAX_NAME)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		        c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 static struct user *
@@ -77,7 +61,7 @@ users_put(struct users *u, const char *name, const char *hash)
 }
 
 struct users *
-users_load(const char *path, const char **err)
+users_load(const char *path, char **cause)
 {
 	struct users *u = xcalloc(1, sizeof(*u));
 	FILE *f = fopen(path, "r");
@@ -85,7 +69,7 @@ users_load(const char *path, const char **err)
 	if (f == NULL) {
 		if (errno == ENOENT)
 			return u;
-		*err = strerror(errno);
+		hy_cause(cause, "%s", strerror(errno));
 		free(u);
 		return NULL;
 	}
@@ -102,7 +86,7 @@ users_load(const char *path, const char **err)
 		char *colon = strchr(line, ':');
 		if (colon != NULL)
 			*colon = '\0';
-		if (colon == NULL || !users_valid_name(line) ||
+		if (colon == NULL || !hy_name_valid(line, strlen(line)) ||
 		    strncmp(colon + 1, "$argon2id$", 10) != 0 ||
 		    strlen(colon + 1) >= crypto_pwhash_STRBYTES) {
 			log_warn("%s:%u: expected NAME:$argon2id$..., line skipped", path, lineno);
@@ -150,49 +134,48 @@ users_verify(const struct users *u, const char *name, const char *password)
 }
 
 int
-users_set(
-    struct users *u, const char *path, const char *name, const char *password, const char **err)
+users_set(struct users *u, const char *path, const char *name, const char *password, char **cause)
 {
 	char hash[crypto_pwhash_STRBYTES];
 	char tmp[4096];
 
-	if (!users_valid_name(name)) {
-		*err = "a name is 1-32 of A-Z a-z 0-9 _ . -";
+	if (!hy_name_valid(name, strlen(name))) {
+		hy_cause(cause, "a name is " HY_NAME_RULE);
 		return -1;
 	}
 	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-		*err = "out of memory while hashing";
+		hy_cause(cause, "out of memory while hashing");
 		return -1;
 	}
 	users_put(u, name, hash);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		*err = "path too long";
+		hy_cause(cause, "path too long");
 		return -1;
 	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		*err = strerror(errno);
+		hy_cause(cause, "%s", strerror(errno));
 		return -1;
 	}
 	FILE *f = fdopen(fd, "w");
 	if (f == NULL) {
 		close(fd);
-		*err = strerror(errno);
+		hy_cause(cause, "%s", strerror(errno));
 		return -1;
 	}
 	fprintf(f, "# hychat users: NAME:ARGON2ID-HASH, one per line\n");
 	for (size_t i = 0; i < u->n; i++)
 		fprintf(f, "%s:%s\n", u->v[i].name, u->v[i].hash);
 	if (fflush(f) != 0 || fsync(fd) != 0) {
-		*err = strerror(errno);
+		hy_cause(cause, "%s", strerror(errno));
 		fclose(f);
 		unlink(tmp);
 		return -1;
 	}
 	fclose(f);
 	if (rename(tmp, path) != 0) {
-		*err = strerror(errno);
+		hy_cause(cause, "%s", strerror(errno));
 		unlink(tmp);
 		return -1;
 	}

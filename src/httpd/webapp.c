@@ -113,7 +113,7 @@ struct login_job {
 	uv_work_t work;
 	struct webapp *app;
 	struct http_conn *conn;
-	char user[USERS_MAX_NAME + 1];
+	char user[HY_NAME_MAX + 1];
 	char ip[WEBAPP_IP_TEXT];
 	char password[USERS_MAX_PASSWORD + 1];
 	int ok;
@@ -201,7 +201,7 @@ post_login(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct webapp *app = ctx;
 	struct login_job *j;
-	char user[USERS_MAX_NAME + 1];
+	char user[HY_NAME_MAX + 1];
 	size_t tlen;
 	const char *type = http_request_header(req, "Content-Type", &tlen);
 
@@ -215,7 +215,7 @@ post_login(struct http_request *req, struct http_response *res, void *ctx)
 	if (http_form_get(req->body, req->body_len, "username", user, sizeof(user)) < 0 ||
 	    http_form_get(req->body, req->body_len, "password", j->password, sizeof(j->password)) <
 	        0 ||
-	    !users_valid_name(user)) {
+	    !hy_name_valid(user, strlen(user))) {
 		free(j);
 		login_form(app, req, res, 401, "Invalid username or password.");
 		return;

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hychat/identity.h"
 #include "hychat/log.h"
@@ -16,41 +18,15 @@
 #define ENGINE_DIR_MODE 0700
 
 int
-engine_valid_user(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > ENGINE_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		        c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-int
 engine_channel_name(struct engine *e, const char *in, char *out, const char *what)
 {
-	const char *s = in[0] == '#' ? in + 1 : in;
-	size_t n = strlen(s);
-	int ok = n > 0 && n <= ENGINE_CHANNEL_MAX;
-
-	for (size_t i = 0; ok && i < n; i++) {
-		char c = s[i];
-		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '.' || c == '-';
-	}
-	if (!ok) {
+	if (hy_channel_canon(in, strlen(in), out) < 0) {
 		event_error(&e->bus,
 		    "%s: invalid channel \"%.64s\": 1 to 64 of A-Z a-z 0-9 _ . -, with an optional "
 		    "#",
 		    what, in);
 		return -1;
 	}
-	memcpy(out, s, n + 1);
 	return 0;
 }
 
@@ -169,8 +145,10 @@ engine_learn_peer(struct engine *e, struct json_object *o)
 	struct tracker_peer p;
 
 	if (e->net == NULL || tracker_client_parse_peer(o, &p) < 0 ||
-	    !engine_valid_user(p.username) || strcmp(p.username, e->username) == 0)
+	    !hy_name_valid(p.username, strlen(p.username)) || strcmp(p.username, e->username) == 0)
 		return;
+	engine_presence_tracker(e, p.username, p.online);
+	engine_nat_learn_peer(e, o);
 	if (p.online)
 		p2p_net_set_peer(
 		    e->net, p.username, p.ip, p.port, p.keylen > 0 ? p.key : NULL, p.keylen);
@@ -195,6 +173,10 @@ engine_emit_tracker(struct engine *e, const char *state, const char *message)
 	event_add_str(o, "state", state);
 	if (message != NULL)
 		event_add_str(o, "message", message);
+	/* Whether the password and the token cross the wire encrypted. */
+	event_add_bool(o, "tls", e->tc != NULL && tracker_client_is_tls(e->tc));
+	if (e->tc != NULL && !tracker_client_is_tls(e->tc))
+		event_add_bool(o, "loopback", tracker_client_is_loopback(e->tc));
 	event_emit(&e->bus, o);
 }
 
@@ -303,7 +285,8 @@ open_storage(struct engine *e, char **cause)
 	e->db = peerdb_open(path, e->loop, cause);
 	free(path);
 	if (e->db == NULL || (e->hist = history_new(e->db, cause)) == NULL ||
-	    (e->outbox = outbox_new(e->db, cause)) == NULL)
+	    (e->outbox = outbox_new(e->db, cause)) == NULL ||
+	    (e->contacts = contacts_open(e->db, cause)) == NULL)
 		return -1;
 	return 0;
 }
@@ -314,12 +297,42 @@ static void
 rejoin(const char *conv, void *arg)
 {
 	struct engine *e = arg;
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 
-	if (conv[0] == '#' && strlen(conv + 1) <= ENGINE_CHANNEL_MAX) {
+	if (conv[0] == '#' && strlen(conv + 1) <= HY_CHANNEL_MAX) {
 		snprintf(name, sizeof(name), "%s", conv + 1);
 		engine_channel_add(e, name);
 	}
+}
+
+/* The first port from ENGINE_DEFAULT_PORT that host lets us bind, found
+ * by binding it for a moment (at start, before the loop runs); 0 if none
+ * of ENGINE_PORT_TRIES is free. */
+static int
+first_free_port(const char *host)
+{
+	struct sockaddr_storage sa;
+	int one = 1;
+
+	for (int port = ENGINE_DEFAULT_PORT; port < ENGINE_DEFAULT_PORT + ENGINE_PORT_TRIES;
+	     port++) {
+		int fd, ok;
+		memset(&sa, 0, sizeof(sa));
+		if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
+		    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)
+			return 0;
+		if ((fd = socket(sa.ss_family, SOCK_STREAM, 0)) < 0)
+			return 0;
+		/* As libuv binds: a port in TIME_WAIT is free. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		ok = bind(fd, (struct sockaddr *)&sa,
+		         sa.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                 : sizeof(struct sockaddr_in6)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return 0;
 }
 
 struct engine *
@@ -328,12 +341,13 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	static const char *const defaults[] = ENGINE_DEFAULT_CHANNELS;
 	struct engine *e;
 	struct p2p_net_config nc;
+	struct tracker_client_config tcc = { 0 };
 
-	if (cfg->username == NULL || !engine_valid_user(cfg->username)) {
-		*cause = xstrdup("invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
+	if (cfg->username == NULL || !hy_name_valid(cfg->username, strlen(cfg->username))) {
+		*cause = xstrdup("invalid username: " HY_NAME_RULE);
 		return NULL;
 	}
-	if (cfg->peer_port < 1 || cfg->peer_port > 65535) {
+	if (cfg->peer_port < 0 || cfg->peer_port > 65535) {
 		*cause = xstrdup("invalid peer port: 1 to 65535");
 		return NULL;
 	}
@@ -343,6 +357,9 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	snprintf(e->username, sizeof(e->username), "%s", cfg->username);
 	e->peer_port = cfg->peer_port;
 	e->allow_plaintext = cfg->allow_plaintext;
+	e->auto_away_ms = cfg->auto_away_minutes > 0 ? (uint64_t)cfg->auto_away_minutes * 60000 : 0;
+	e->input_ms = hy_now_ms();
+	engine_settings_init(e, cfg);
 	e->listen_host =
 	    xstrdup(cfg->listen_host != NULL ? cfg->listen_host : ENGINE_DEFAULT_LISTEN);
 	e->data_dir =
@@ -354,16 +371,29 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		engine_free(e);
 		return NULL;
 	}
+	if (e->peer_port == 0 && (e->peer_port = first_free_port(e->listen_host)) == 0) {
+		hy_cause(cause, "no free peer port on %s from %d to %d: give --peer-port",
+		    e->listen_host, ENGINE_DEFAULT_PORT,
+		    ENGINE_DEFAULT_PORT + ENGINE_PORT_TRIES - 1);
+		engine_free(e);
+		return NULL;
+	}
 	nc.username = e->username;
 	nc.host = e->listen_host;
 	nc.port = e->peer_port;
 	nc.id = e->id;
 	nc.known = e->known;
 	nc.allow_plaintext = e->allow_plaintext;
+	tcc.base_url = cfg->tracker_url != NULL ? cfg->tracker_url : ENGINE_DEFAULT_TRACKER;
+	tcc.ca_file = cfg->tracker_ca;
+	tcc.pin = cfg->tracker_pin;
+	tcc.allow_insecure = cfg->allow_insecure_tracker;
 	if ((e->net = p2p_net_new(loop, &nc, &engine_net_ops, e, cause)) == NULL ||
-	    (e->tc = tracker_client_new(loop,
-	         cfg->tracker_url != NULL ? cfg->tracker_url : ENGINE_DEFAULT_TRACKER, cause)) ==
-	        NULL) {
+	    (e->tc = tracker_client_new(loop, &tcc, cause)) == NULL) {
+		engine_free(e);
+		return NULL;
+	}
+	if (engine_mailbox_init(e, cause) < 0) { /* the first handle, if it succeeds */
 		engine_free(e);
 		return NULL;
 	}
@@ -380,6 +410,11 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	init_timer(e, &e->relogin);
 	init_timer(e, &e->refresh);
 	init_timer(e, &e->grace);
+	init_timer(e, &e->members_retry);
+	init_timer(e, &e->hints);
+	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
+	engine_resume_channels(e);
+	init_timer(e, &e->typing_timer);
 	return e;
 }
 
@@ -395,10 +430,22 @@ engine_username(const struct engine *e)
 	return e->username;
 }
 
+int
+engine_peer_port(const struct engine *e)
+{
+	return e->peer_port;
+}
+
 const char *
 engine_last_conversation(const struct engine *e)
 {
 	return e->last_conv;
+}
+
+enum engine_tracker_state
+engine_tracker_state(const struct engine *e)
+{
+	return e->ts;
 }
 
 const char *
@@ -415,11 +462,16 @@ engine_start(struct engine *e)
 	identity_fingerprint(identity_public_key(e->id), fp);
 	event_system(&e->bus, "hychat %s: %s on peer port %d, key %s", HYCHAT_VERSION, e->username,
 	    e->peer_port, fp);
-	engine_emit_tracker(e, "offline", NULL);
-	if (e->password != NULL)
+	if (e->password != NULL) {
+		engine_emit_tracker(e, "offline", NULL);
 		engine_tracker_login(e);
-	else
-		event_system(&e->bus, "not logged in: login %s PASSWORD", e->username);
+	} else {
+		/* Said as the tracker's state, so that a front end with a
+		 * prompt of its own can leave the hint out without reading it. */
+		char hint[HY_NAME_MAX + 64];
+		snprintf(hint, sizeof(hint), "not logged in: login %s PASSWORD", e->username);
+		engine_emit_tracker(e, "offline", hint);
+	}
 }
 
 static void
@@ -429,16 +481,32 @@ close_timer(struct engine *e, uv_timer_t *t)
 	uv_close((uv_handle_t *)t, on_handle_closed);
 }
 
+/* The one teardown of the links and of the tracker session: engine_stop()
+ * drops the links at once and the session after the goodbye; engine_free()
+ * drops what a failed start or a stop left. */
+static void
+drop_links(struct engine *e)
+{
+	if (e->net != NULL)
+		p2p_net_free(e->net);
+	e->net = NULL;
+}
+
+static void
+drop_session(struct engine *e)
+{
+	if (e->tc != NULL)
+		tracker_client_free(e->tc);
+	e->tc = NULL;
+}
+
 /* The last step of stopping: what is left of the tracker session goes. */
 static void
 finish_stop(struct engine *e)
 {
 	char *cause = NULL;
 
-	if (e->tc != NULL) {
-		tracker_client_free(e->tc);
-		e->tc = NULL;
-	}
+	drop_session(e);
 	if (!uv_is_closing((uv_handle_t *)&e->grace))
 		close_timer(e, &e->grace);
 	if (!uv_is_closing((uv_handle_t *)&e->commit)) {
@@ -473,8 +541,11 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->heartbeat);
 	close_timer(e, &e->relogin);
 	close_timer(e, &e->refresh);
-	p2p_net_free(e->net);
-	e->net = NULL;
+	close_timer(e, &e->members_retry);
+	engine_mailbox_stop(e);
+	drop_links(e);
+	close_timer(e, &e->typing_timer);
+	close_timer(e, &e->hints);
 	if (e->ts == ENGINE_ONLINE) {
 		uv_timer_start(&e->grace, on_grace, ENGINE_QUIT_GRACE_MS, 0);
 		engine_tracker_call(e, TRACKER_POST, "/logout", NULL, logged_out, NULL);
@@ -496,17 +567,20 @@ engine_free(struct engine *e)
 		return;
 	if (e->handles != 0)
 		log_error("engine: freed with %d handles open", e->handles);
-	if (e->net != NULL)
-		p2p_net_free(e->net);
-	if (e->tc != NULL)
-		tracker_client_free(e->tc);
+	drop_links(e);
+	drop_session(e);
 	engine_tracker_free_calls(e);
 	engine_free_acks(e);
+	engine_presence_free(e);
+	engine_settings_free(e);
+	engine_typing_free(e);
+	engine_mailbox_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;
 		channel_free(c);
 	}
+	contacts_free(e->contacts);
 	outbox_free(e->outbox);
 	history_free(e->hist);
 	peerdb_close(e->db);
@@ -543,7 +617,7 @@ engine_conversations(struct engine *e)
 	                   *list = json_object_new_array();
 
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
-		char conv[ENGINE_CHANNEL_MAX + 2];
+		char conv[HY_CHANNEL_MAX + 2];
 		snprintf(conv, sizeof(conv), "#%s", c->name);
 		history_touch(e->hist, conv);
 	}
@@ -584,17 +658,17 @@ add_history(const struct history_msg *m, void *arg)
 static int
 conversation_name(struct engine *e, const char *in, char *out, size_t outsz, const char *what)
 {
-	char chan[ENGINE_CHANNEL_MAX + 1];
+	char chan[HY_CHANNEL_MAX + 1];
 
 	if (in[0] == '#' ||
-	    (engine_valid_user(in) && engine_channel_find(e, in) != NULL &&
-	        strlen(in) <= ENGINE_CHANNEL_MAX)) {
+	    (hy_name_valid(in, strlen(in)) && engine_channel_find(e, in) != NULL &&
+	        strlen(in) <= HY_CHANNEL_MAX)) {
 		if (engine_channel_name(e, in, chan, what) < 0)
 			return -1;
 		snprintf(out, outsz, "#%s", chan);
 		return 0;
 	}
-	if (!engine_valid_user(in)) {
+	if (!hy_name_valid(in, strlen(in))) {
 		event_error(
 		    &e->bus, "%s: \"%.64s\" is neither a #channel nor a username", what, in);
 		return -1;
@@ -612,10 +686,10 @@ struct history_query {
 /* Resolves a history or search request's conversation into conv and its
  * count into q->n (out of range: the default). */
 static int
-history_target(struct engine *e, const char *conversation, char conv[ENGINE_CHANNEL_MAX + 2],
+history_target(struct engine *e, const char *conversation, char conv[HY_CHANNEL_MAX + 2],
     struct history_query *q, const char *what)
 {
-	if (conversation_name(e, conversation, conv, ENGINE_CHANNEL_MAX + 2, what) < 0)
+	if (conversation_name(e, conversation, conv, HY_CHANNEL_MAX + 2, what) < 0)
 		return -1;
 	if (q->n < 1 || q->n > HISTORY_MAX_N)
 		q->n = HISTORY_DEFAULT_N;
@@ -637,6 +711,7 @@ emit_messages(struct engine *e, struct json_object *ev, const char *conv,
 		json_object_put(list);
 		return -1;
 	}
+	engine_mailbox_annotate(e, conv, list);
 	json_object_object_add(ev, "messages", list);
 	event_emit(&e->bus, ev);
 	return 0;
@@ -669,7 +744,7 @@ fetch_hits(struct engine *e, const char *conv, struct json_object *list, void *a
 int
 engine_history(struct engine *e, const char *conversation, int n, long long before)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct history_query q = { n, before, NULL };
 	struct json_object *ev;
 
@@ -677,16 +752,42 @@ engine_history(struct engine *e, const char *conversation, int n, long long befo
 		return -1;
 	ev = event_new(EVENT_HISTORY);
 	event_add_int(ev, "unread", history_unread(e->hist, conv));
-	if (emit_messages(e, ev, conv, fetch_last, &q) < 0)
+	return emit_messages(e, ev, conv, fetch_last, &q);
+}
+
+int
+engine_read(struct engine *e, const char *conversation, long long upto)
+{
+	char conv[HY_CHANNEL_MAX + 2];
+	struct history_query q = { 1, 0, NULL };
+	struct json_object *ev;
+
+	if (history_target(e, conversation, conv, &q, "read") < 0)
 		return -1;
-	history_mark_read(e->hist, conv);
+	if (upto < 0) {
+		event_error(&e->bus, "read: UPTO must be a message's seq");
+		return -1;
+	}
+	if (upto == 0 && (upto = history_last_seq(e->hist, conv)) < 0)
+		upto = 0;
+	if (history_mark_read(e->hist, conv, upto) < 0) {
+		event_error(&e->bus, "read: the history cannot be written");
+		return -1;
+	}
+	/* A change of state: every front end hears it, whoever read. */
+	ev = event_new(EVENT_READ);
+	event_add_str(ev, "conversation", conv);
+	event_add_int(ev, "upto", upto);
+	event_add_int(ev, "unread", history_unread(e->hist, conv));
+	event_emit(&e->bus, ev);
+	engine_receipt_send(e, conv, upto);
 	return 0;
 }
 
 int
 engine_history_after(struct engine *e, const char *conversation, int n, long long after)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct history_query q = { n, after, NULL };
 	struct json_object *ev;
 
@@ -700,7 +801,7 @@ engine_history_after(struct engine *e, const char *conversation, int n, long lon
 int
 engine_search(struct engine *e, const char *conversation, const char *text, int n, long long before)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct history_query q = { n, before, text };
 	struct json_object *ev;
 
@@ -762,11 +863,11 @@ engine_fingerprint(struct engine *e, const char *user)
 		emit_fingerprint(e, e->username, identity_public_key(e->id), "self");
 		return 0;
 	}
-	if (!engine_valid_user(user)) {
+	if (!hy_name_valid(user, strlen(user))) {
 		event_error(&e->bus, "fingerprint: invalid username \"%.64s\"", user);
 		return -1;
 	}
-	char path[sizeof("/peers/") + ENGINE_NAME_MAX];
+	char path[sizeof("/peers/") + HY_NAME_MAX];
 
 	snprintf(path, sizeof(path), "/peers/%s", user);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, fingerprint_looked_up, user);

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "hychat/contacts.h"
 #include "hychat/engine.h"
 #include "hychat/event.h"
 #include "hychat/history.h"
@@ -27,12 +28,20 @@
 #define ENGINE_HELD_MAX 1024 /* channel messages held per channel for a member check */
 #define ENGINE_HELD_MS 120000 /* how long one waits for its sender to be listed */
 #define ENGINE_MEMBERS_MAX 100000 /* members kept of one channel */
+#define ENGINE_CHANNEL_PAGES_MAX 100 /* pages of /channels one "channels" follows */
+#define ENGINE_TYPING_SEND_MS 3000 /* one notice a conversation this often */
+#define ENGINE_TYPING_IDLE_MS 6000 /* after the last notice: stopped */
+#define ENGINE_TYPING_TICK_MS 100 /* how often "stopped" is looked for */
+#define ENGINE_TYPING_MAX 1024 /* typers (and conversations typed in) kept */
+#define ENGINE_HINTS_POLL_MS 1000 /* GET /hints while behind a NAT */
 
-/* A channel send waiting for the channel's member list, or a channel
- * message received waiting for its sender to be found a member. */
+/* A channel send waiting for the channel's member list (until the list
+ * has come and the message is in the outbox of every member, it is also
+ * kept on disk, outbox_channel_put, and resumed after a restart), or a
+ * channel message received waiting for its sender to be found a member. */
 struct engine_pending {
 	struct json_object *msg;
-	char from[ENGINE_NAME_MAX + 1]; /* received: the link's user */
+	char from[HY_NAME_MAX + 1]; /* received: the link's user */
 	int encrypted; /* received: over an encrypted link */
 	uint64_t held_ms; /* received: when it began to wait */
 	int asked; /* received: the tracker is being asked about its sender */
@@ -40,7 +49,7 @@ struct engine_pending {
 };
 
 struct engine_channel {
-	char name[ENGINE_CHANNEL_MAX + 1]; /* without '#' */
+	char name[HY_CHANNEL_MAX + 1]; /* without '#' */
 	char **members; /* online members, from the tracker, sorted */
 	size_t nmembers;
 	struct json_object *pages; /* the pages of the member list asked for so far */
@@ -61,12 +70,6 @@ struct engine_channel {
 	struct engine_channel *next;
 };
 
-enum engine_tracker_state {
-	ENGINE_OFFLINE,
-	ENGINE_LOGGING_IN,
-	ENGINE_ONLINE
-};
-
 /* A tracker request; the handler sees the final answer, after one new
  * login if the token had expired. */
 typedef void engine_tcall_fn(
@@ -80,13 +83,14 @@ struct engine_tcall {
 	engine_tcall_fn *fn;
 	char *arg;
 	int retried;
+	struct event_origin origin; /* who asked: the answers go there */
 	struct engine_tcall *prev, *next;
 };
 
 struct engine {
 	uv_loop_t *loop;
 	struct event_bus bus;
-	char username[ENGINE_NAME_MAX + 1];
+	char username[HY_NAME_MAX + 1];
 	char *password; /* kept to log in again after a tracker restart */
 	char *data_dir;
 	char *listen_host;
@@ -98,11 +102,16 @@ struct engine {
 	struct peerdb *db;
 	struct history *hist;
 	struct outbox *outbox;
+	struct contacts *contacts;
 	struct p2p_net *net;
 	struct tracker_client *tc;
 
 	uv_check_t commit;
 	uv_timer_t heartbeat, relogin, refresh, grace;
+	uv_timer_t members_retry; /* a member list the tracker did not give */
+	uint64_t members_retry_ms; /* its next backoff */
+	uv_timer_t hints; /* polls the tracker's hints (engine_nat.c) */
+	int hints_busy;
 	int handles; /* open loop handles of the engine itself */
 
 	enum engine_tracker_state ts;
@@ -116,6 +125,23 @@ struct engine {
 	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
 	char *last_conv;
 	int stopping;
+
+	/* Presence (engine_presence.c). */
+	struct engine_presence *presence; /* users we share a conversation with */
+	int away, auto_away; /* auto_away: set by the timer, undone by input */
+	char *away_message;
+	uint64_t input_ms; /* the last input in any front end */
+	uint64_t auto_away_ms; /* 0: never */
+
+	/* Typing (engine_typing.c): who types where, and our last notices. */
+	struct engine_typing *typing, *typing_sent;
+	uv_timer_t typing_timer;
+
+	/* Settings (engine_settings.c). */
+	struct settings *settings;
+	int own_settings; /* made here: freed with the engine */
+	char *settings_path; /* NULL: not saved */
+	struct engine_mailbox *mailbox; /* engine_mailbox.c */
 };
 
 /* engine.c */
@@ -127,7 +153,6 @@ void engine_set_members(struct engine_channel *c, struct json_object *peers);
 int engine_is_member(const struct engine_channel *c, const char *user);
 /* Strips a leading '#' into out; -1 (and an error event) if invalid. */
 int engine_channel_name(struct engine *e, const char *in, char *out, const char *what);
-int engine_valid_user(const char *s);
 void engine_set_last(struct engine *e, const char *conv);
 /* {"type":"tracker","state":...}. */
 void engine_emit_tracker(struct engine *e, const char *state, const char *message);
@@ -148,9 +173,60 @@ void engine_lookup(struct engine *e, const char *user);
 /* Asks the tracker whether user is a member of c; the verdict goes to
  * engine_settle_held(). */
 void engine_check_member(struct engine *e, struct engine_channel *c, const char *user);
+/* Asks again, after a backoff, for the members of every channel with sends
+ * waiting: a failed answer never drops them. */
+void engine_members_retry(struct engine *e);
 void engine_tracker_free_calls(struct engine *e);
 /* The tracker's failure message in body, or a fallback. */
 const char *engine_tracker_message(struct json_object *body, const char *err, int status);
+
+/* engine_presence.c */
+/* A link with user came up (up) or went down. */
+void engine_presence_link(struct engine *e, const char *user, int up);
+/* The tracker lists user (online) or does not know them online. */
+void engine_presence_tracker(struct engine *e, const char *user, int online);
+/* {"type":"presence","state":"away"|"online","message":...} from user. */
+void engine_presence_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+/* On the refresh timer: auto-away, and the tracker asked about users
+ * online without a link. */
+void engine_presence_tick(struct engine *e);
+void engine_presence_free(struct engine *e);
+/* user's state as the front ends were told ("online", "away",
+ * "offline"), with the away message in *message. */
+const char *engine_presence_state(const struct engine *e, const char *user, const char **message);
+/* user is blocked: shown offline once, then forgotten. */
+void engine_presence_forget(struct engine *e, const char *user);
+
+/* engine_contacts.c */
+int engine_contact_blocked(const struct engine *e, const char *user);
+/* A contact, not blocked. */
+int engine_contact_is(const struct engine *e, const char *user);
+
+/* engine_profile.c */
+/* Sends the name and status settings to the tracker, if logged in; with
+ * always 0, only when one is set (at login). */
+void engine_profile_push(struct engine *e, int always);
+
+/* engine_receipts.c */
+/* The user read conv up to seq upto: a receipt to its peer. */
+void engine_receipt_send(struct engine *e, const char *conv, int64_t upto);
+/* {"type":"receipt","id":ID} from user. */
+void engine_receipt_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+
+/* engine_settings.c */
+/* Takes cfg's settings (or makes the defaults). */
+void engine_settings_init(struct engine *e, const struct engine_config *cfg);
+void engine_settings_free(struct engine *e);
+
+/* engine_typing.c */
+/* {"type":"typing"} from user, with "channel" in a channel. */
+void engine_typing_recv(struct engine *e, const char *user, int encrypted, struct json_object *m);
+/* A message m arrived from user: if they were typing there, stopped. */
+void engine_typing_message(struct engine *e, const char *user, struct json_object *m);
+/* We sent a message to conv: its receivers stopped showing us typing,
+ * so the next key may tell them at once. */
+void engine_typing_sent(struct engine *e, const char *conv);
+void engine_typing_free(struct engine *e);
 
 /* engine_msg.c */
 extern const struct p2p_net_ops engine_net_ops;
@@ -165,11 +241,51 @@ void engine_free_pending(struct engine_channel *c);
  * that asks again what is unanswered. Held too long: dropped
  * unacknowledged. */
 void engine_settle_held(struct engine *e, struct engine_channel *c, const char *user, int verdict);
+/* Queues again the channel sends a previous run left waiting for their
+ * member list; they go once the tracker names the members. */
+void engine_resume_channels(struct engine *e);
 /* Sends this turn's acknowledgements, one message per sender; called
  * once the turn's commit has stored what they acknowledge. */
 void engine_flush_acks(struct engine *e);
 void engine_free_acks(struct engine *e);
 /* Dials the users that have messages waiting. */
 void engine_redial_pending(struct engine *e);
+/* A direct message from user that came another way than a link (the
+ * mailbox), as a link would carry it: checked, then stored and shown
+ * unless its id was seen. Returns 1 shown, 0 a duplicate, -1 malformed. */
+int engine_take_direct(struct engine *e, const char *user, struct json_object *m);
+
+/* engine_mailbox.c */
+/* Opens the delivery states and the timer; -1 with *cause. */
+int engine_mailbox_init(struct engine *e, char **cause);
+/* Closes the timer (engine_stop); engine_mailbox_free() after the loop. */
+void engine_mailbox_stop(struct engine *e);
+void engine_mailbox_free(struct engine *e);
+/* A direct message id to user went into the outbox: pending, and to the
+ * mailbox if no link takes it soon. */
+void engine_mailbox_sent(struct engine *e, const char *user, const char *id);
+/* user's outbox may need the mailbox: looked at after a short wait. */
+void engine_mailbox_kick(struct engine *e, const char *user);
+/* Logged in: every recipient with entries waiting is kicked. */
+void engine_mailbox_online(struct engine *e);
+/* user acknowledged id over a link: delivered. */
+void engine_mailbox_acked(struct engine *e, const char *user, const char *id);
+/* A tracker answer: fetches the mailbox if its "mail" says there is some. */
+void engine_mailbox_hint(struct engine *e, struct json_object *answer);
+/* Fetches, opens, takes in and deletes what the mailbox holds. */
+void engine_mailbox_fetch(struct engine *e);
+/* Adds "delivery", the state's name, to the own messages of a list of
+ * direct conversation conv's history that have one. */
+void engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list);
+
+/* engine_nat.c */
+/* Records what a tracker peer entry says of the peer's observed address. */
+void engine_nat_learn_peer(struct engine *e, struct json_object *peer);
+/* After /submit-info: our observed address; polls hints while behind NAT. */
+void engine_nat_registered(struct engine *e, struct json_object *answer, const char *local_ip);
+/* The network's rendezvous op (p2p_net.h). */
+void engine_nat_rendezvous(void *arg, const char *user, const char *via);
+/* Adds "path" and "via" of user's up link to o (nothing if none is up). */
+void engine_nat_add_path(struct engine *e, struct json_object *o, const char *user);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hychat/http_json.h"
 #include "hychat/log.h"
 #include "hychat/util.h"
 
@@ -111,16 +112,6 @@ now_iso(char *out, size_t outsz)
 	snprintf(out + n, outsz - n, ".%06ld", ts.tv_nsec / 1000);
 }
 
-static const char *
-str_field(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static int
 bool_field(struct json_object *o, const char *key)
 {
@@ -156,11 +147,11 @@ static struct json_object *
 plain_form(struct json_object *m)
 {
 	struct json_object *p = json_object_new_object();
-	const char *from = str_field(m, "from"), *text = str_field(m, "message");
+	const char *from = http_json_str(m, "from"), *text = http_json_str(m, "message");
 
-	event_add_str(p, "type", str_field(m, "type"));
+	event_add_str(p, "type", http_json_str(m, "type"));
 	event_add_str(p, "from", from);
-	event_add_str(p, "channel", str_field(m, "channel"));
+	event_add_str(p, "channel", http_json_str(m, "channel"));
 	if (bool_field(m, "action")) {
 		struct buf b;
 		buf_init(&b);
@@ -170,7 +161,7 @@ plain_form(struct json_object *m)
 	} else {
 		event_add_str(p, "message", text);
 	}
-	event_add_str(p, "time", str_field(m, "time"));
+	event_add_str(p, "time", http_json_str(m, "time"));
 	return p;
 }
 
@@ -219,10 +210,10 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 		buf_init(&b);
 		buf_append(&b, json, len - 1);
 		buf_append_str(&b, ",\"" ENGINE_PLAIN_FIELD "\":true}");
-		rc = outbox_put(e->outbox, user, str_field(m, "id"), b.data);
+		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), b.data);
 		buf_fini(&b);
 	} else {
-		rc = outbox_put(e->outbox, user, str_field(m, "id"), json);
+		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), json);
 	}
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
@@ -247,10 +238,10 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	int channel = conv[0] == '#';
 
 	h.conversation = conv;
-	h.id = str_field(m, "id");
-	h.from = str_field(m, "from");
-	h.text = str_field(m, "message");
-	h.time = str_field(m, "time");
+	h.id = http_json_str(m, "id");
+	h.from = http_json_str(m, "from");
+	h.text = http_json_str(m, "message");
+	h.time = http_json_str(m, "time");
 	h.kind = bool_field(m, "action") ? HISTORY_ACTION : HISTORY_CHAT;
 	h.outgoing = outgoing;
 	h.encrypted = encrypted;
@@ -270,6 +261,7 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	event_add_bool(ev, "outgoing", outgoing);
 	event_add_bool(ev, "encrypted", encrypted);
 	event_add_int(ev, "seq", h.seq);
+	event_add_int(ev, "unread", history_unread(e->hist, conv));
 	event_emit(&e->bus, ev);
 }
 
@@ -283,7 +275,7 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	const char *json;
 	size_t len;
 
-	if (!engine_valid_user(user)) {
+	if (!hy_name_valid(user, strlen(user))) {
 		event_error(&e->bus, "%s: invalid username \"%.64s\"", what, user);
 		return -1;
 	}
@@ -295,9 +287,13 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 		return -1;
 	m = build(e, "chat", "direct", text, action);
 	engine_set_last(e, user);
+	engine_typing_sent(e, user);
 	record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
+	int plain_link = e->net != NULL && p2p_net_link_state(e->net, user) == 0;
 	deliver(e, user, m, json, len);
+	if (!plain_link) /* in the outbox: pending, and the mailbox's if need be */
+		engine_mailbox_sent(e, user, http_json_str(m, "id"));
 	json_object_put(m);
 	return 0;
 }
@@ -339,29 +335,39 @@ free_recent(struct engine_channel *c)
 	c->nsent_to = 0;
 }
 
+/* The message is in the outbox of every member the tracker named: it no
+ * longer needs its own row. */
+static void
+settle(struct engine *e, struct json_object *m)
+{
+	if (outbox_channel_done(e->outbox, http_json_str(m, "id")) < 0)
+		log_error("outbox: cannot settle a channel message");
+}
+
 /* The tracker's answer has come: whoever joined since the recent messages
  * went out gets them now, in order. A member who left meanwhile had them
  * and drops them (a peer keeps no messages of a channel it is not in). If
- * the list did not change (or could not be asked for), there is no one
- * new. */
+ * the list did not change, there is no one new. Called only with an
+ * answer: a failed one leaves the messages waiting for the next. */
 static void
 reconcile(struct engine *e, struct engine_channel *c)
 {
-	for (struct engine_pending *p = c->recent; c->sent_to != NULL && p != NULL; p = p->next) {
+	for (struct engine_pending *p = c->recent; p != NULL; p = p->next) {
 		size_t len;
 		const char *json = serialize(p->msg, &len);
 
-		for (size_t i = 0; i < c->nmembers; i++)
+		for (size_t i = 0; c->sent_to != NULL && i < c->nmembers; i++)
 			if (strcmp(c->members[i], e->username) != 0 &&
 			    !listed_in(c->sent_to, c->nsent_to, c->members[i]))
 				deliver(e, c->members[i], p->msg, json, len);
+		settle(e, p->msg);
 	}
 	free_recent(c);
 }
 
 /* Messages go at once to the members we know, while the tracker is asked
- * who they are now; only a channel whose members were never known waits
- * for the answer. */
+ * who they are now; a channel whose members were never known (a fresh
+ * start) waits for the answer, the messages safe on disk meanwhile. */
 void
 engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 {
@@ -375,7 +381,7 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 	if (!fresh &&
 	    (c->fetched_ms == 0 || c->stale || now - c->fetched_ms > ENGINE_MEMBERS_FRESH_MS)) {
 		engine_fetch_members(e, c);
-		if (c->fetching && c->fetched_ms == 0)
+		if (c->fetched_ms == 0)
 			return;
 		remember = c->fetching;
 	}
@@ -389,11 +395,50 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 			*c->recent_tail = p;
 			c->recent_tail = &p->next;
 		} else {
+			settle(e, p->msg);
 			json_object_put(p->msg);
 			free(p);
 		}
 	}
 	c->queue_tail = &c->queue;
+}
+
+static void
+enqueue(struct engine_channel *c, struct json_object *m)
+{
+	struct engine_pending *p = xcalloc(1, sizeof(*p));
+
+	p->msg = m;
+	*c->queue_tail = p;
+	c->queue_tail = &p->next;
+}
+
+static int
+resume_one(const struct outbox_entry *en, void *arg)
+{
+	struct engine *e = arg;
+	struct engine_channel *c = engine_channel_find(e, en->peer);
+	struct json_object *m;
+
+	if (c == NULL) {
+		log_warn("#%.64s: not joined: message %s left unsent", en->peer, en->id);
+		return 0;
+	}
+	if ((m = json_tokener_parse(en->payload)) == NULL ||
+	    !json_object_is_type(m, json_type_object)) {
+		json_object_put(m);
+		log_error("outbox: unreadable channel message %s", en->id);
+		return 0;
+	}
+	enqueue(c, m);
+	return 0;
+}
+
+void
+engine_resume_channels(struct engine *e)
+{
+	if (outbox_channel_each(e->outbox, resume_one, e) < 0)
+		log_error("outbox: cannot read the channel messages waiting");
 }
 
 static void
@@ -421,9 +466,11 @@ int
 engine_send_channel(struct engine *e, const char *channel, const char *text, int action)
 {
 	const char *what = action ? "me" : "sendchannel";
-	char name[ENGINE_CHANNEL_MAX + 1], conv[ENGINE_CHANNEL_MAX + 2];
+	char name[HY_CHANNEL_MAX + 1], conv[HY_CHANNEL_MAX + 2];
 	struct engine_channel *c;
-	struct engine_pending *p;
+	struct json_object *m;
+	const char *json;
+	size_t len;
 
 	if (engine_channel_name(e, channel, name, what) < 0)
 		return -1;
@@ -434,12 +481,15 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	if (check_text(e, text, what) < 0)
 		return -1;
 	snprintf(conv, sizeof(conv), "#%s", name);
-	p = xcalloc(1, sizeof(*p));
-	p->msg = build(e, "broadcast", name, text, action);
+	m = build(e, "broadcast", name, text, action);
 	engine_set_last(e, conv);
-	record(e, conv, p->msg, 1, 1, NULL);
-	*c->queue_tail = p;
-	c->queue_tail = &p->next;
+	/* Durable first: the history row and this one go in the same commit. */
+	engine_typing_sent(e, conv);
+	record(e, conv, m, 1, 1, NULL);
+	json = serialize(m, &len);
+	if (outbox_channel_put(e->outbox, name, http_json_str(m, "id"), json) < 0)
+		log_error("outbox: cannot store a message for #%s", name);
+	enqueue(c, m);
 	engine_flush_channel(e, c, 0);
 	return 0;
 }
@@ -455,11 +505,10 @@ engine_send(struct engine *e, const char *conversation, const char *text, int ac
 int
 engine_connect(struct engine *e, const char *user, const char *ip, const char *port)
 {
-	char *end;
-	long p = strtol(port, &end, 10);
+	long long p;
 	unsigned char addr[16];
 
-	if (!engine_valid_user(user) || strcmp(user, e->username) == 0) {
+	if (!hy_name_valid(user, strlen(user)) || strcmp(user, e->username) == 0) {
 		event_error(&e->bus, "connect: invalid username \"%.64s\"", user);
 		return -1;
 	}
@@ -467,7 +516,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 		event_error(&e->bus, "connect: invalid IP address \"%.64s\"", ip);
 		return -1;
 	}
-	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535) {
+	if (hy_parse_number(port, 1, 65535, &p) < 0) {
 		event_error(&e->bus, "connect: invalid port \"%.16s\": 1 to 65535", port);
 		return -1;
 	}
@@ -475,7 +524,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 		event_error(&e->bus, "connect: cannot connect to %s", user);
 		return -1;
 	}
-	event_system(&e->bus, "connecting to %s at %s port %ld", user, ip, p);
+	event_system(&e->bus, "connecting to %s at %s port %lld", user, ip, p);
 	return 0;
 }
 
@@ -485,7 +534,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
  * acknowledge is committed, and go as one message per sender:
  * {"type":"ack","ids":[...]}. A burst of messages costs one ack. */
 struct engine_acks {
-	char user[ENGINE_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	struct json_object *ids;
 	struct engine_acks *next;
 };
@@ -555,8 +604,8 @@ engine_free_acks(struct engine *e)
 static int
 check_incoming(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	const char *id = str_field(m, "id"), *from = str_field(m, "from");
-	const char *text = str_field(m, "message"), *t = str_field(m, "time");
+	const char *id = http_json_str(m, "id"), *from = http_json_str(m, "from");
+	const char *text = http_json_str(m, "message"), *t = http_json_str(m, "time");
 	struct json_object *v;
 
 	if (encrypted && (id == NULL || strlen(id) == 0 || strlen(id) > ENGINE_ID_MAX))
@@ -582,7 +631,7 @@ check_incoming(struct engine *e, const char *user, int encrypted, struct json_ob
 static int
 first_time(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	const char *id = str_field(m, "id");
+	const char *id = http_json_str(m, "id");
 	int fresh;
 
 	if (!encrypted)
@@ -608,14 +657,28 @@ recv_chat(struct engine *e, const char *user, int encrypted, struct json_object 
 		record(e, user, m, 0, encrypted, e->username);
 }
 
+int
+engine_take_direct(struct engine *e, const char *user, struct json_object *m)
+{
+	int fresh;
+
+	if (check_incoming(e, user, 1, m) < 0)
+		return -1;
+	fresh = outbox_seen(e->outbox, user, http_json_str(m, "id"));
+	if (fresh == 0)
+		return 0;
+	record(e, user, m, 0, 1, e->username);
+	return 1;
+}
+
 static void hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted,
     struct json_object *m);
 
 static void
 recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	const char *channel = str_field(m, "channel");
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	const char *channel = http_json_str(m, "channel");
+	char conv[HY_CHANNEL_MAX + 2];
 	struct engine_channel *c;
 
 	if (check_incoming(e, user, encrypted, m) < 0 || channel == NULL) {
@@ -698,7 +761,7 @@ add_member(struct engine_channel *c, const char *user)
 void
 engine_settle_held(struct engine *e, struct engine_channel *c, const char *user, int verdict)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 	struct engine_pending *p, **pp = &c->held;
 	uint64_t now = hy_now_ms();
 
@@ -745,6 +808,7 @@ ack_one(struct engine *e, const char *user, const char *id)
 	event_add_str(ev, "id", id);
 	event_add_str(ev, "to", user);
 	event_emit(&e->bus, ev);
+	engine_mailbox_acked(e, user, id);
 }
 
 /* {"type":"ack","ids":[...]}, or one "id". */
@@ -764,7 +828,7 @@ recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *
 		}
 		return;
 	}
-	ack_one(e, user, str_field(m, "id"));
+	ack_one(e, user, http_json_str(m, "id"));
 }
 
 static const struct {
@@ -774,16 +838,28 @@ static const struct {
 	{ "chat", recv_chat },
 	{ "broadcast", recv_broadcast },
 	{ "ack", recv_ack },
+	{ "presence", engine_presence_recv },
+	{ "typing", engine_typing_recv },
+	{ "receipt", engine_receipt_recv },
 };
 
 static void
 net_message(void *arg, const char *user, int encrypted, struct json_object *m)
 {
 	struct engine *e = arg;
-	const char *type = str_field(m, "type");
+	const char *type = http_json_str(m, "type");
 
 	if (type == NULL)
 		return;
+	if (engine_contact_blocked(e, user)) {
+		/* Acknowledged, so that their outbox empties; nothing else. */
+		const char *id = http_json_str(m, "id");
+		if (encrypted && id != NULL && strlen(id) > 0 && strlen(id) <= ENGINE_ID_MAX &&
+		    (strcmp(type, "chat") == 0 || strcmp(type, "broadcast") == 0))
+			send_ack(e, user, id);
+		return;
+	}
+	engine_typing_message(e, user, m);
 	for (size_t i = 0; i < HY_ARRAY_LEN(receivers); i++) {
 		if (strcmp(receivers[i].type, type) == 0) {
 			receivers[i].fn(e, user, encrypted, m);
@@ -830,6 +906,8 @@ emit_link(struct engine *e, const char *user, const char *state, int encrypted, 
 	event_add_str(ev, "state", state);
 	if (encrypted >= 0)
 		event_add_bool(ev, "encrypted", encrypted);
+	if (strcmp(state, "up") == 0)
+		engine_nat_add_path(e, ev, user);
 	if (reason != NULL)
 		event_add_str(ev, "reason", reason);
 	event_emit(&e->bus, ev);
@@ -842,6 +920,7 @@ net_up(void *arg, const char *user, int encrypted)
 	struct resend r = { .e = e, .user = user, .plain = !encrypted };
 
 	emit_link(e, user, "up", encrypted, NULL);
+	engine_presence_link(e, user, 1);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
 		c->stale = 1;
 	buf_init(&r.sent);
@@ -863,8 +942,11 @@ net_down(void *arg, const char *user, const char *reason)
 	struct engine *e = arg;
 
 	emit_link(e, user, "down", -1, reason);
-	if (e->net != NULL && outbox_count(e->outbox, user) > 0)
+	engine_presence_link(e, user, 0);
+	if (e->net != NULL && outbox_count(e->outbox, user) > 0) {
 		p2p_net_dial(e->net, user, 1);
+		engine_mailbox_kick(e, user);
+	}
 }
 
 static void
@@ -889,6 +971,7 @@ const struct p2p_net_ops engine_net_ops = {
 	.message = net_message,
 	.lookup = net_lookup,
 	.refused = net_refused,
+	.rendezvous = engine_nat_rendezvous,
 };
 
 static void

@@ -14,6 +14,8 @@
 #include "hychat/util.h"
 
 static void submit_info(struct engine *e);
+static void left(
+    struct engine *e, int status, struct json_object *body, const char *err, const char *name);
 
 const char *
 engine_tracker_message(struct json_object *body, const char *err, int status)
@@ -87,6 +89,8 @@ set_reachable(struct engine *e, int status, const char *err)
 	if (reachable == e->tracker_reachable)
 		return;
 	e->tracker_reachable = reachable;
+	if (!reachable && tracker_client_tls_error(e->tc) != NULL)
+		event_error(&e->bus, "%s", tracker_client_tls_error(e->tc));
 	if (!reachable)
 		engine_emit_tracker(e, "unreachable", err);
 	else if (e->ts == ENGINE_ONLINE && status >= 200 && status < 300)
@@ -94,6 +98,18 @@ set_reachable(struct engine *e, int status, const char *err)
 }
 
 static void call_send(struct engine_tcall *c);
+
+/* Hands c's answer to its handler as if the command that started it were
+ * running: its answers go to the front end that asked. */
+static void
+call_back(struct engine_tcall *c, int status, struct json_object *body, const char *err)
+{
+	struct event_origin saved = *event_origin_get(&c->e->bus);
+
+	event_origin_set(&c->e->bus, &c->origin);
+	c->fn(c->e, status, body, err, c->arg);
+	event_origin_set(&c->e->bus, &saved);
+}
 
 static void
 on_answer(int status, struct json_object *body, const char *err, void *arg)
@@ -110,7 +126,7 @@ on_answer(int status, struct json_object *body, const char *err, void *arg)
 		engine_tracker_login(e);
 		return;
 	}
-	c->fn(e, status, body, err, c->arg);
+	call_back(c, status, body, err);
 	call_free(c);
 }
 
@@ -123,7 +139,7 @@ call_send(struct engine_tcall *c)
 	if (tracker_client_request(e->tc, c->method, c->path, c->body,
 	        strcmp(c->path, "/logout") == 0 ? ENGINE_QUIT_GRACE_MS : 0, on_answer, c) < 0) {
 		call_unlink(&e->calls, c);
-		c->fn(e, 0, NULL, "cannot start a request", c->arg);
+		call_back(c, 0, NULL, "cannot start a request");
 		call_free(c);
 	}
 }
@@ -145,6 +161,7 @@ engine_tracker_call(struct engine *e, enum tracker_method method, const char *pa
 	c->body = body;
 	c->fn = fn;
 	c->arg = arg != NULL ? xstrdup(arg) : NULL;
+	c->origin = *event_origin_get(&e->bus);
 	if (e->ts == ENGINE_LOGGING_IN) {
 		c->retried = 1;
 		call_push(&e->waiting, c);
@@ -166,7 +183,7 @@ release_waiting(struct engine *e, int ok, int status, const char *err)
 		if (ok) {
 			call_send(c);
 		} else {
-			c->fn(e, status, NULL, err, c->arg);
+			call_back(c, status, NULL, err);
 			call_free(c);
 		}
 	}
@@ -200,11 +217,40 @@ emit_login(struct engine *e, int ok, const char *message)
 }
 
 static void
+forget_password(struct engine *e)
+{
+	if (e->password == NULL)
+		return;
+	sodium_memzero(e->password, strlen(e->password));
+	free(e->password);
+	e->password = NULL;
+}
+
+/* The tracker is not who it should be (its certificate is not trusted, or
+ * its key is not the pinned one): the password was not sent, and trying
+ * again will not make it so. Said as an error, not retried. */
+static void
+login_untrusted(struct engine *e, const char *why)
+{
+	e->ts = ENGINE_OFFLINE;
+	e->tracker_reachable = 0;
+	emit_login(e, 0, why);
+	event_error(&e->bus, "%s", why);
+	engine_emit_tracker(e, "unreachable", why);
+	forget_password(e);
+	release_waiting(e, 0, 0, why);
+}
+
+static void
 on_login(int status, struct json_object *body, const char *err, void *arg)
 {
 	struct engine *e = arg;
 	struct json_object *tok;
 
+	if (status == 0 && tracker_client_tls_error(e->tc) != NULL) {
+		login_untrusted(e, err);
+		return;
+	}
 	set_reachable(e, status, err);
 	if (status == 200 && json_object_object_get_ex(body, "token", &tok) &&
 	    json_object_is_type(tok, json_type_string)) {
@@ -213,11 +259,24 @@ on_login(int status, struct json_object *body, const char *err, void *arg)
 		e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
 		emit_login(e, 1, NULL);
 		submit_info(e);
+		engine_profile_push(e, 0);
 		release_waiting(e, 1, 0, NULL);
 		return;
 	}
 	e->ts = ENGINE_OFFLINE;
 	emit_login(e, 0, engine_tracker_message(body, err, status));
+	if (status == 429) {
+		/* Throttled (too many attempts from here or for this account):
+		 * the password may be right; try again when the tracker says. */
+		long after = tracker_client_retry_after(e->tc);
+		uint64_t ms = after > 0 ? (uint64_t)after * 1000 : e->relogin_ms;
+		engine_emit_tracker(e, "throttled", engine_tracker_message(body, err, status));
+		release_waiting(e, 0, status, "not logged in yet: the tracker throttles logins");
+		if (ms > e->relogin_ms)
+			e->relogin_ms = ms;
+		retry_later(e);
+		return;
+	}
 	if (status == 0 || status >= 500) {
 		engine_emit_tracker(e, "unreachable", engine_tracker_message(body, err, status));
 		release_waiting(e, 0, status, "tracker unreachable");
@@ -225,9 +284,7 @@ on_login(int status, struct json_object *body, const char *err, void *arg)
 		return;
 	}
 	/* Refused: the password is wrong, trying again will not help. */
-	sodium_memzero(e->password, strlen(e->password));
-	free(e->password);
-	e->password = NULL;
+	forget_password(e);
 	release_waiting(e, 0, status, "not logged in");
 }
 
@@ -292,6 +349,8 @@ heartbeat_sent(
 {
 	if (status == 404)
 		submit_info(e);
+	else if (status == 200)
+		engine_mailbox_hint(e, body);
 }
 
 static void
@@ -308,12 +367,37 @@ on_refresh(uv_timer_t *t)
 {
 	struct engine *e = t->data;
 
+	engine_presence_tick(e);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
 		c->stale = 1;
 		if (c->held != NULL)
 			engine_settle_held(e, c, NULL, -1);
 	}
 }
+
+/* Channels the tracker would not have us in (over its cap of channels a
+ * user): we are not members, so they are left here too, and said so. */
+static void
+drop_refused(struct engine *e, struct json_object *body)
+{
+	struct json_object *refused, *msg;
+
+	if (!json_object_object_get_ex(body, "refused_channels", &refused) ||
+	    !json_object_is_type(refused, json_type_array))
+		return;
+	const char *why = json_object_object_get_ex(body, "message", &msg) &&
+	        json_object_is_type(msg, json_type_string)
+	    ? json_object_get_string(msg)
+	    : "refused";
+	for (size_t i = 0; i < json_object_array_length(refused); i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(refused, i));
+		if (name == NULL || engine_channel_find(e, name) == NULL)
+			continue;
+		event_error(&e->bus, "tracker: not a member of #%s: %s", name, why);
+		left(e, 200, NULL, NULL, name);
+	}
+}
+static const char *advertised_ip(struct engine *e);
 
 static void
 submitted(struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
@@ -329,6 +413,7 @@ submitted(struct engine *e, int status, struct json_object *body, const char *er
 		return;
 	}
 	e->relogin_ms = ENGINE_RELOGIN_MIN_MS;
+	drop_refused(e, body);
 	if (json_object_object_get_ex(body, "heartbeat_interval", &iv))
 		interval = json_object_get_int64(iv);
 	if (interval < 1)
@@ -341,11 +426,14 @@ submitted(struct engine *e, int status, struct json_object *body, const char *er
 	uv_timer_start(&e->heartbeat, on_heartbeat, e->heartbeat_ms, e->heartbeat_ms);
 	uv_timer_start(&e->refresh, on_refresh, ENGINE_LIST_REFRESH_MS, ENGINE_LIST_REFRESH_MS);
 	engine_emit_tracker(e, "online", NULL);
+	engine_nat_registered(e, body, advertised_ip(e));
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next) {
 		c->dial = strcmp(c->name, ENGINE_BROADCAST) != 0;
 		engine_fetch_members(e, c);
 	}
 	engine_redial_pending(e);
+	engine_mailbox_online(e);
+	engine_mailbox_hint(e, body);
 }
 
 /* The address other peers reach us at: the one we listen on, or else the
@@ -403,7 +491,7 @@ engine_register(struct engine *e, const char *user, const char *password)
 {
 	struct json_object *body;
 
-	if (!engine_valid_user(user)) {
+	if (!hy_name_valid(user, strlen(user))) {
 		event_error(&e->bus, "register: invalid username: 1 to 32 of A-Z a-z 0-9 _ . -");
 		return -1;
 	}
@@ -436,61 +524,88 @@ members_fetched(
 
 	if (c == NULL)
 		return;
-	if (status == 200 && json_object_object_get_ex(body, "peers", &peers) &&
-	    json_object_is_type(peers, json_type_array)) {
-		size_t n = json_object_array_length(peers);
-		engine_learn_peers(e, peers);
-		if (c->pages == NULL)
-			c->pages = json_object_new_array();
-		for (size_t i = 0; i < n; i++)
-			json_object_array_add(
-			    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
-		if (json_object_object_get_ex(body, "next", &next) &&
-		    json_object_is_type(next, json_type_string) &&
-		    engine_valid_user(json_object_get_string(next)) && n > 0 &&
-		    json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
-			fetch_page(e, c, json_object_get_string(next));
-			return;
-		}
-		c->fetching = 0;
-		engine_set_members(c, c->pages);
-		json_object_put(c->pages);
-		c->pages = NULL;
-		for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
-			if (strcmp(c->members[i], e->username) != 0)
-				p2p_net_dial(e->net, c->members[i], 0);
-		c->dial = 0;
-		engine_settle_held(e, c, NULL, -1);
-	} else {
+	if (status != 200 || !json_object_object_get_ex(body, "peers", &peers) ||
+	    !json_object_is_type(peers, json_type_array)) {
 		c->fetching = 0;
 		json_object_put(c->pages);
 		c->pages = NULL;
-		/* Sends go to whom we knew rather than wait forever. */
-		c->fetched_ms = hy_now_ms();
+		/* Sends wait, on disk, for a list: to whom we knew would be no
+		 * one at all after a restart. */
 		if (status != 401)
 			log_warn(
 			    "members of #%s: %s", name, engine_tracker_message(body, err, status));
+		engine_members_retry(e);
+		return;
 	}
+	size_t n = json_object_array_length(peers);
+	engine_learn_peers(e, peers);
+	if (c->pages == NULL)
+		c->pages = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(
+		    c->pages, json_object_get(json_object_array_get_idx(peers, i)));
+	if (json_object_object_get_ex(body, "next", &next) &&
+	    json_object_is_type(next, json_type_string) &&
+	    hy_name_valid(json_object_get_string(next), strlen(json_object_get_string(next))) &&
+	    n > 0 && json_object_array_length(c->pages) < ENGINE_MEMBERS_MAX) {
+		fetch_page(e, c, json_object_get_string(next));
+		return;
+	}
+	c->fetching = 0;
+	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
+	engine_set_members(c, c->pages);
+	json_object_put(c->pages);
+	c->pages = NULL;
+	for (size_t i = 0; c->dial && e->net != NULL && i < c->nmembers; i++)
+		if (strcmp(c->members[i], e->username) != 0)
+			p2p_net_dial(e->net, c->members[i], 0);
+	c->dial = 0;
+	engine_settle_held(e, c, NULL, -1);
 	engine_flush_channel(e, c, 1);
 }
 
 static void
 fetch_page(struct engine *e, struct engine_channel *c, const char *after)
 {
-	char path[sizeof("/get-list?channel=&after=") + ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX];
+	char path[sizeof("/get-list?channel=&members=all&after=") + HY_CHANNEL_MAX + HY_NAME_MAX];
 	int broadcast = strcmp(c->name, ENGINE_BROADCAST) == 0;
 
 	if (after == NULL && broadcast)
 		snprintf(path, sizeof(path), "/get-list");
 	else if (after == NULL)
-		snprintf(path, sizeof(path), "/get-list?channel=%s", c->name);
+		snprintf(path, sizeof(path), "/get-list?channel=%s&members=all", c->name);
 	else if (broadcast)
 		snprintf(path, sizeof(path), "/get-list?after=%s", after);
 	else
-		snprintf(path, sizeof(path), "/get-list?channel=%s&after=%s", c->name, after);
+		snprintf(path, sizeof(path), "/get-list?channel=%s&members=all&after=%s", c->name,
+		    after);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, members_fetched, c->name);
 }
 
+static void
+on_members_retry(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
+		if (c->queue != NULL || c->recent != NULL)
+			engine_fetch_members(e, c);
+}
+
+void
+engine_members_retry(struct engine *e)
+{
+	uint64_t ms = e->members_retry_ms;
+
+	if (e->stopping || uv_is_active((uv_handle_t *)&e->members_retry))
+		return;
+	e->members_retry_ms = ms * 2 > ENGINE_RELOGIN_MAX_MS ? ENGINE_RELOGIN_MAX_MS : ms * 2;
+	uv_timer_start(&e->members_retry, on_members_retry, ms, 0);
+}
+
+/* A channel's members, offline ones too, through every page: a message is
+ * owed to each, and waits in the outbox of those away. The broadcast
+ * channel is whoever is online. */
 void
 engine_fetch_members(struct engine *e, struct engine_channel *c)
 {
@@ -506,7 +621,7 @@ static void
 emit_channel(struct engine *e, const char *name, int joined, struct json_object *members)
 {
 	struct json_object *o = event_new(EVENT_CHANNEL);
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	snprintf(conv, sizeof(conv), "#%s", name);
 	event_add_str(o, "channel", name);
@@ -522,7 +637,7 @@ joined(struct engine *e, int status, struct json_object *body, const char *err, 
 {
 	struct engine_channel *c;
 	struct json_object *members = NULL;
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	if (status != 200) {
 		event_error(
@@ -543,7 +658,7 @@ joined(struct engine *e, int status, struct json_object *body, const char *err, 
 int
 engine_join(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	struct json_object *body;
 
 	if (engine_channel_name(e, channel, name, "join") < 0)
@@ -558,7 +673,7 @@ engine_join(struct engine *e, const char *channel)
 static void
 left(struct engine *e, int status, struct json_object *body, const char *err, const char *name)
 {
-	char conv[ENGINE_CHANNEL_MAX + 2];
+	char conv[HY_CHANNEL_MAX + 2];
 
 	if (status != 200 && status != 404) {
 		event_error(
@@ -574,7 +689,7 @@ left(struct engine *e, int status, struct json_object *body, const char *err, co
 int
 engine_part(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	struct json_object *body;
 
 	if (engine_channel_name(e, channel, name, "part") < 0)
@@ -598,6 +713,8 @@ looked_up(struct engine *e, int status, struct json_object *body, const char *er
 	(void)err;
 	if (status == 200)
 		engine_learn_peer(e, body);
+	else if (status == 404)
+		engine_presence_tracker(e, user, 0);
 	if (e->net != NULL)
 		p2p_net_lookup_done(e->net, user, status == 200 || status == 404);
 }
@@ -609,11 +726,11 @@ member_checked(
 	const char *sp = strchr(arg, ' ');
 	struct json_object *m;
 	struct engine_channel *c;
-	char name[ENGINE_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 	int verdict = -1;
 
 	(void)err;
-	if (sp == NULL || (size_t)(sp - arg) > ENGINE_CHANNEL_MAX)
+	if (sp == NULL || (size_t)(sp - arg) > HY_CHANNEL_MAX)
 		return;
 	memcpy(name, arg, (size_t)(sp - arg));
 	name[sp - arg] = '\0';
@@ -639,8 +756,8 @@ member_checked(
 void
 engine_check_member(struct engine *e, struct engine_channel *c, const char *user)
 {
-	char path[sizeof("/peers/?channel=") + ENGINE_NAME_MAX + ENGINE_CHANNEL_MAX];
-	char arg[ENGINE_CHANNEL_MAX + ENGINE_NAME_MAX + 2];
+	char path[sizeof("/peers/?channel=") + HY_NAME_MAX + HY_CHANNEL_MAX];
+	char arg[HY_CHANNEL_MAX + HY_NAME_MAX + 2];
 
 	if (strcmp(c->name, ENGINE_BROADCAST) == 0)
 		snprintf(path, sizeof(path), "/peers/%s", user);
@@ -653,7 +770,7 @@ engine_check_member(struct engine *e, struct engine_channel *c, const char *user
 void
 engine_lookup(struct engine *e, const char *user)
 {
-	char path[sizeof("/peers/") + ENGINE_NAME_MAX];
+	char path[sizeof("/peers/") + HY_NAME_MAX];
 
 	snprintf(path, sizeof(path), "/peers/%s", user);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, looked_up, user);
@@ -693,6 +810,7 @@ listed(struct engine *e, int status, struct json_object *body, const char *err, 
 			event_add_bool(o, "encrypted", state);
 		else
 			json_object_object_add(o, "encrypted", NULL);
+		engine_nat_add_path(e, o, json_object_get_string(u));
 		json_object_array_add(out, o);
 	}
 	json_object_object_add(ev, "peers", out);
@@ -702,8 +820,8 @@ listed(struct engine *e, int status, struct json_object *body, const char *err, 
 int
 engine_list(struct engine *e, const char *channel)
 {
-	char name[ENGINE_CHANNEL_MAX + 1];
-	char path[sizeof("/get-list?channel=") + ENGINE_CHANNEL_MAX];
+	char name[HY_CHANNEL_MAX + 1];
+	char path[sizeof("/get-list?channel=") + HY_CHANNEL_MAX];
 
 	if (channel == NULL) {
 		engine_tracker_call(e, TRACKER_GET, "/get-list", NULL, listed, NULL);
@@ -716,11 +834,17 @@ engine_list(struct engine *e, const char *channel)
 	return 0;
 }
 
+static void list_channels(struct engine *e, const char *after, long page);
+
+/* One page of the tracker's channels, as one channel_list event with its
+ * "page" (from 1) and "more"; the next page is asked for at once, in the
+ * same asker's name, up to ENGINE_CHANNEL_PAGES_MAX pages. */
 static void
 channels_listed(
     struct engine *e, int status, struct json_object *body, const char *err, const char *arg)
 {
-	struct json_object *list, *ev, *out;
+	struct json_object *list, *ev, *out, *next;
+	long page = arg != NULL ? strtol(arg, NULL, 10) : 1;
 	size_t n;
 
 	if (status != 200 || !json_object_object_get_ex(body, "channels", &list) ||
@@ -743,12 +867,33 @@ channels_listed(
 		json_object_array_add(out, o);
 	}
 	json_object_object_add(ev, "channels", out);
+	int more = n > 0 && page < ENGINE_CHANNEL_PAGES_MAX &&
+	    json_object_object_get_ex(body, "next", &next) &&
+	    json_object_is_type(next, json_type_string) &&
+	    hy_name_valid(json_object_get_string(next), strlen(json_object_get_string(next)));
+	event_add_int(ev, "page", page);
+	event_add_bool(ev, "more", more);
 	event_emit(&e->bus, ev);
+	if (more)
+		list_channels(e, json_object_get_string(next), page + 1);
+}
+
+static void
+list_channels(struct engine *e, const char *after, long page)
+{
+	char path[sizeof("/channels?after=") + HY_CHANNEL_MAX], num[24];
+
+	if (after == NULL)
+		snprintf(path, sizeof(path), "/channels");
+	else
+		snprintf(path, sizeof(path), "/channels?after=%s", after);
+	snprintf(num, sizeof(num), "%ld", page);
+	engine_tracker_call(e, TRACKER_GET, path, NULL, channels_listed, num);
 }
 
 int
 engine_channels(struct engine *e)
 {
-	engine_tracker_call(e, TRACKER_GET, "/channels", NULL, channels_listed, NULL);
+	list_channels(e, NULL, 1);
 	return 0;
 }

@@ -6,19 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENT_NAME(e, name) name,
+#define EVENT_NAME(e, name, reply) name,
 static const char *const event_names[EVENT_COUNT] = { EVENT_TYPES(EVENT_NAME) };
 #undef EVENT_NAME
+#define EVENT_REPLY(e, name, reply) reply,
+static const unsigned char event_answers[EVENT_COUNT] = { EVENT_TYPES(EVENT_REPLY) };
+#undef EVENT_REPLY
 
 void
 event_bus_init(struct event_bus *bus)
 {
 	memset(bus, 0, sizeof(*bus));
+	bus->queue_tail = &bus->queue;
 }
 
 void
 event_bus_fini(struct event_bus *bus)
 {
+	while (bus->queue != NULL) {
+		struct event_pending *p = bus->queue;
+		bus->queue = p->next;
+		json_object_put(p->obj);
+		free(p);
+	}
 	event_bus_init(bus);
 }
 
@@ -55,6 +65,27 @@ event_unsubscribe(struct event_bus *bus, event_fn *fn, void *arg)
 		compact(bus);
 }
 
+void
+event_origin_set(struct event_bus *bus, const struct event_origin *o)
+{
+	if (o != NULL)
+		bus->origin = *o;
+	else
+		memset(&bus->origin, 0, sizeof(bus->origin));
+}
+
+const struct event_origin *
+event_origin_get(const struct event_bus *bus)
+{
+	return &bus->origin;
+}
+
+int
+event_type_is_answer(enum event_type type)
+{
+	return (unsigned)type < EVENT_COUNT && event_answers[type];
+}
+
 const char *
 event_type_name(enum event_type type)
 {
@@ -79,32 +110,73 @@ event_new(enum event_type type)
 	return o;
 }
 
-void
-event_emit(struct event_bus *bus, struct json_object *obj)
+static enum event_type
+type_of(struct json_object *obj)
 {
 	struct json_object *t;
+	int type;
+
+	if (json_object_object_get_ex(obj, "type", &t) &&
+	    (type = event_type_from_name(json_object_get_string(t))) >= 0)
+		return (enum event_type)type;
+	return EVENT_SYSTEM;
+}
+
+/* Hands one event to every subscriber present when it goes out, or only
+ * to the asker (to->owner) when it is an answer. */
+static void
+deliver(struct event_bus *bus, struct json_object *obj, const struct event_origin *to)
+{
 	struct event ev;
 	size_t n;
 
 	ev.obj = obj;
-	ev.type = EVENT_SYSTEM;
-	if (json_object_object_get_ex(obj, "type", &t)) {
-		int type = event_type_from_name(json_object_get_string(t));
-		if (type >= 0)
-			ev.type = (enum event_type)type;
-	}
+	ev.type = type_of(obj);
+	ev.answer = to->owner != NULL;
+	ev.client = to->client;
+	if (ev.answer && to->label[0] != '\0')
+		event_add_str(obj, "label", to->label);
 	ev.json = json_object_to_json_string_length(
 	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &ev.len);
-	bus->depth++;
-	/* Subscribers added during the emit wait for the next event. */
+	/* Subscribers added during the delivery wait for the next event. */
 	n = bus->nsubs;
 	for (size_t i = 0; i < n; i++)
-		if (bus->subs[i].fn != NULL)
+		if (bus->subs[i].fn != NULL && (!ev.answer || bus->subs[i].arg == to->owner))
 			bus->subs[i].fn(&ev, bus->subs[i].arg);
+	json_object_put(obj);
+}
+
+void
+event_emit(struct event_bus *bus, struct json_object *obj)
+{
+	static const struct event_origin everyone;
+	const struct event_origin *to = &everyone;
+	struct event_pending *p;
+
+	if (bus->origin.owner != NULL && event_type_is_answer(type_of(obj)))
+		to = &bus->origin;
+	if (bus->depth > 0 && to == &everyone) {
+		/* Emitted by a subscriber: it goes out after the one being
+		 * delivered, so no one sees an effect before its cause. */
+		p = xcalloc(1, sizeof(*p));
+		p->obj = obj;
+		*bus->queue_tail = p;
+		bus->queue_tail = &p->next;
+		return;
+	}
+	bus->depth++;
+	deliver(bus, obj, to);
+	if (bus->depth == 1)
+		while ((p = bus->queue) != NULL) {
+			bus->queue = p->next;
+			if (bus->queue == NULL)
+				bus->queue_tail = &bus->queue;
+			deliver(bus, p->obj, &everyone);
+			free(p);
+		}
 	bus->depth--;
 	if (bus->depth == 0)
 		compact(bus);
-	json_object_put(obj);
 }
 
 static void emit_text(struct event_bus *bus, enum event_type type, const char *fmt, va_list ap)

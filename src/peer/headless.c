@@ -95,7 +95,7 @@ run_line(struct headless *h, char *s, size_t len)
 	if (len > 0 && s[len - 1] == '\r')
 		len--;
 	s[len] = '\0';
-	command_run(h->e, s, NULL);
+	command_run(h->e, s, NULL, h, NULL);
 }
 
 /* Runs the command lines in data, keeping a partial last line for later.

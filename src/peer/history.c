@@ -1,6 +1,7 @@
 /* history.c — conversations and messages in the peer database. */
 #include "hychat/history.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +45,13 @@ static const char history_schema[] =
 	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM messages" \
 	    " WHERE conv = (SELECT id FROM conversations WHERE name = ?1) AND seq < ?2" \
 	    " AND text LIKE ?3 ESCAPE '\\' ORDER BY seq DESC LIMIT ?4") \
-	X(MARK_READ, "UPDATE conversations SET unread = 0 WHERE name = ?1") \
+	X(MARK_READ, \
+	    "UPDATE conversations SET unread = min(unread, (SELECT count(*) FROM messages" \
+	    " WHERE conv = conversations.id AND seq > ?2 AND outgoing = 0 AND kind != ?3))" \
+	    " WHERE name = ?1") \
 	X(CONVS, "SELECT name, unread, last_seq FROM conversations ORDER BY last_seq DESC, name") \
 	X(UNREAD, "SELECT unread FROM conversations WHERE name = ?1") \
+	X(LAST_SEQ, "SELECT last_seq FROM conversations WHERE name = ?1") \
 	X(SET_JOINED, "UPDATE conversations SET joined = ?2 WHERE name = ?1") \
 	X(JOINED, "SELECT name FROM conversations WHERE joined = 1 ORDER BY id")
 
@@ -260,7 +265,7 @@ history_search(struct history *h, const char *conv, const char *text, int64_t be
 }
 
 int
-history_mark_read(struct history *h, const char *conv)
+history_mark_read(struct history *h, const char *conv, int64_t upto)
 {
 	sqlite3_stmt *q;
 
@@ -268,6 +273,8 @@ history_mark_read(struct history *h, const char *conv)
 		return -1;
 	q = stmt(h, HS_MARK_READ);
 	bind_text(q, 1, conv);
+	sqlite3_bind_int64(q, 2, upto > 0 ? upto : INT64_MAX);
+	sqlite3_bind_int(q, 3, HISTORY_SYSTEM);
 	return done(q);
 }
 
@@ -324,10 +331,11 @@ history_conversations(struct history *h, history_conv_fn *fn, void *arg)
 	return rc == SQLITE_DONE ? count : -1;
 }
 
-int64_t
-history_unread(struct history *h, const char *conv)
+/* The one integer column that query `which` selects of conv. */
+static int64_t
+conv_column(struct history *h, enum history_stmt which, const char *conv)
 {
-	sqlite3_stmt *q = stmt(h, HS_UNREAD);
+	sqlite3_stmt *q = stmt(h, which);
 	int64_t n = 0;
 	int rc;
 
@@ -337,4 +345,16 @@ history_unread(struct history *h, const char *conv)
 		n = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+int64_t
+history_unread(struct history *h, const char *conv)
+{
+	return conv_column(h, HS_UNREAD, conv);
+}
+
+int64_t
+history_last_seq(struct history *h, const char *conv)
+{
+	return conv_column(h, HS_LAST_SEQ, conv);
 }

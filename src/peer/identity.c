@@ -14,22 +14,11 @@
 #include "hychat/util.h"
 
 #define KEY_B64_MAX sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)
-#define NAME_MAX_LEN 64
 
 struct identity {
 	uint8_t sk[IDENTITY_SECRET_BYTES];
 	uint8_t pk[IDENTITY_PUBLIC_BYTES];
 };
-
-static char *
-cause_of(const char *what, const char *path, const char *why)
-{
-	struct buf b;
-
-	buf_init(&b);
-	buf_printf(&b, "%s %s: %s", what, path, why);
-	return b.data;
-}
 
 static struct identity *
 identity_from_secret(const uint8_t sk[IDENTITY_SECRET_BYTES])
@@ -62,7 +51,7 @@ create_key(const char *path, char **cause)
 	tmp = t.data;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-		*cause = cause_of("cannot create", tmp, strerror(errno));
+		hy_cause(cause, "cannot create %s: %s", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		free(tmp);
@@ -70,7 +59,7 @@ create_key(const char *path, char **cause)
 	}
 	fprintf(f, "# hychat identity key: the secret half. Keep it; never share it.\n%s\n", b64);
 	if (fflush(f) != 0 || fsync(fd) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-		*cause = cause_of("cannot write", path, strerror(errno));
+		hy_cause(cause, "cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
 		free(tmp);
 		return NULL;
@@ -100,11 +89,11 @@ identity_load(const char *path, char **cause)
 	if (f == NULL && errno == ENOENT)
 		return create_key(path, cause);
 	if (f == NULL) {
-		*cause = cause_of("cannot open", path, strerror(errno));
+		hy_cause(cause, "cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
-		*cause = cause_of("refusing", path, "others can read it (chmod 600 it)");
+		hy_cause(cause, "refusing %s: others can read it (chmod 600 it)", path);
 		fclose(f);
 		return NULL;
 	}
@@ -122,7 +111,7 @@ identity_load(const char *path, char **cause)
 	sodium_memzero(sk, sizeof(sk));
 	sodium_memzero(line, sizeof(line));
 	if (id == NULL)
-		*cause = cause_of("bad key file", path, "expected one line of base64 (32 bytes)");
+		hy_cause(cause, "bad key file %s: expected one line of base64 (32 bytes)", path);
 	return id;
 }
 
@@ -159,7 +148,7 @@ identity_fingerprint(const uint8_t key[IDENTITY_PUBLIC_BYTES], char *fp)
 /* known_peers */
 
 struct known_entry {
-	char user[NAME_MAX_LEN + 1];
+	char user[HY_NAME_MAX + 1];
 	uint8_t key[IDENTITY_PUBLIC_BYTES];
 };
 
@@ -204,7 +193,7 @@ known_peers_open(const char *path, char **cause)
 	if (f == NULL) {
 		if (errno == ENOENT)
 			return k;
-		*cause = cause_of("cannot open", path, strerror(errno));
+		hy_cause(cause, "cannot open %s: %s", path, strerror(errno));
 		known_peers_close(k);
 		return NULL;
 	}
@@ -213,7 +202,7 @@ known_peers_open(const char *path, char **cause)
 		b64 = user != NULL ? strtok_r(NULL, " \t\r\n", &save) : NULL;
 		/* Comments, blank and bad lines are skipped; the first line for
 		 * a user wins. */
-		if (user == NULL || user[0] == '#' || b64 == NULL || strlen(user) > NAME_MAX_LEN ||
+		if (user == NULL || b64 == NULL || !hy_name_valid(user, strlen(user)) ||
 		    find(k, user) != NULL)
 			continue;
 		if (sodium_base642bin(key, sizeof(key), b64, strlen(b64), NULL, &n, NULL,
@@ -243,8 +232,7 @@ known_peers_check(struct known_peers *k, const char *user, const uint8_t *key, s
 	FILE *f;
 	int ok;
 
-	if (keylen != IDENTITY_PUBLIC_BYTES || strlen(user) > NAME_MAX_LEN ||
-	    strpbrk(user, " \t\r\n#") != NULL)
+	if (keylen != IDENTITY_PUBLIC_BYTES || !hy_name_valid(user, strlen(user)))
 		return KNOWN_PEERS_ERROR;
 	e = find(k, user);
 	if (e != NULL)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "hychat/engine.h"
 #include "hychat/headless.h"
 #include "hychat/log.h"
+#include "hychat/settings.h"
 #ifdef HYCHAT_TUI
 #include "hychat/tui.h"
 #endif
@@ -27,9 +29,14 @@ enum {
 	OPT_USERNAME = 256,
 	OPT_PEER_PORT,
 	OPT_TRACKER,
+	OPT_TRACKER_CA,
+	OPT_TRACKER_PIN,
+	OPT_ALLOW_INSECURE_TRACKER,
 	OPT_DATA_DIR,
 	OPT_PASSWORD_FILE,
 	OPT_ALLOW_PLAINTEXT,
+	OPT_AUTO_AWAY,
+	OPT_CONFIG,
 	OPT_HEADLESS,
 	OPT_LISTEN,
 	OPT_NO_BELL,
@@ -42,9 +49,14 @@ static const struct option options[] = {
 	{ "username", required_argument, NULL, OPT_USERNAME },
 	{ "peer-port", required_argument, NULL, OPT_PEER_PORT },
 	{ "tracker", required_argument, NULL, OPT_TRACKER },
+	{ "tracker-ca", required_argument, NULL, OPT_TRACKER_CA },
+	{ "tracker-pin", required_argument, NULL, OPT_TRACKER_PIN },
+	{ "allow-insecure-tracker", no_argument, NULL, OPT_ALLOW_INSECURE_TRACKER },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
+	{ "auto-away", required_argument, NULL, OPT_AUTO_AWAY },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "headless", no_argument, NULL, OPT_HEADLESS },
 	{ "no-bell", no_argument, NULL, OPT_NO_BELL },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -61,19 +73,29 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: hychat [--username USER] --peer-port PORT [--tracker URL] [--data-dir DIR]\n"
+	    "usage: hychat [--username USER] [--peer-port PORT] [--tracker URL] [--data-dir DIR]\n"
+	    "              [--tracker-ca FILE] [--tracker-pin sha256//BASE64]\n"
+	    "              [--allow-insecure-tracker]\n"
 	    "              [--password-file FILE] [--allow-plaintext] [--listen ADDR]\n"
 	    "              [--headless] [--web [PORT]] [--web-listen ADDR:PORT] [--web-root DIR]\n"
-	    "              [--no-bell] [--verbose]\n"
+	    "              [--no-bell] [--config FILE] [--verbose]\n"
 	    "\n"
 	    "  --username USER       who this peer is (default $USER)\n"
-	    "  --peer-port PORT      the port other peers connect to\n"
+	    "  --peer-port PORT      the port other peers connect to (default: the first\n"
+	    "                        free from %d)\n"
 	    "  --tracker URL         the tracker (default %s); repeated or comma-separated,\n"
 	    "                        trackers sharing one store, the next used when one fails\n"
+	    "  --tracker-ca FILE     PEM CAs that vouch for an https:// tracker (default:\n"
+	    "                        the system's)\n"
+	    "  --tracker-pin sha256//BASE64  the tracker's public key must be this one\n"
+	    "                        (alone: no CA needed; with --tracker-ca: both hold)\n"
+	    "  --allow-insecure-tracker  send the password over plain http:// to a tracker\n"
+	    "                        that is not on this machine\n"
 	    "  --data-dir DIR        key, history, outbox (default $XDG_DATA_HOME/hychat/USER)\n"
 	    "  --password-file FILE  log in at start with the first line of FILE\n"
 	    "                        (or set %s)\n"
 	    "  --allow-plaintext     talk to peers of the original, unencrypted protocol\n"
+	    "  --auto-away MINUTES   away after MINUTES without input in any front end\n"
 	    "  --listen ADDR         the address to listen on (default %s)\n"
 	    "  --headless            commands on stdin, events on stdout (the default when\n"
 	    "                        standard input or output is not a terminal)\n"
@@ -82,24 +104,43 @@ usage(FILE *f)
 	    "  --web [PORT]          serve the browser front end (default port: peer port + %d)\n"
 	    "  --web-listen ADDR:PORT  its address instead of %s (implies --web)\n"
 	    "  --web-root DIR        its files (default %s)\n"
+	    "  --config FILE         the settings file (default\n"
+	    "                        $XDG_CONFIG_HOME/hychat/hychat.conf); flags win over it\n"
 	    "  --verbose             debug logs on stderr\n"
 	    "  --help, --version\n",
-	    ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN, WEBBRIDGE_PORT_OFFSET,
-	    WEBBRIDGE_DEFAULT_ADDR, webbridge_default_root());
+	    ENGINE_DEFAULT_PORT, ENGINE_DEFAULT_TRACKER, PEER_PASSWORD_ENV, ENGINE_DEFAULT_LISTEN,
+	    WEBBRIDGE_PORT_OFFSET, WEBBRIDGE_DEFAULT_ADDR, webbridge_default_root());
 }
 
-/* --web takes its port as --web=PORT or as the next word. */
-static int
-web_port(const char *s)
+static void
+settings_warn(void *arg, size_t line, const char *message)
 {
-	char *end;
-	long p;
+	log_warn("%s:%zu: %s (line skipped)", (const char *)arg, line, message);
+}
 
-	errno = 0;
-	p = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
-		log_fatal(2, "--web: %s: not a port from 1 to 65535", s);
-	return (int)p;
+/* The settings file, then what the flags left unset taken from it. */
+static struct settings *
+load_settings(const char *path, struct engine_config *cfg, int username_flag)
+{
+	struct settings *s = settings_new();
+	char *cause = NULL;
+	const char *v;
+
+	if (path != NULL && settings_load(s, path, settings_warn, (void *)path, &cause) < 0) {
+		log_warn("%s: settings left at their defaults", cause);
+		free(cause);
+	}
+	if (!username_flag && (v = settings_get(s, SETTING_USERNAME))[0] != '\0')
+		cfg->username = v;
+	if (cfg->tracker_url == NULL && (v = settings_get(s, SETTING_TRACKER))[0] != '\0')
+		cfg->tracker_url = v;
+	if (cfg->peer_port == 0)
+		cfg->peer_port = (int)settings_get_int(s, SETTING_PEER_PORT);
+	if (cfg->auto_away_minutes == 0)
+		cfg->auto_away_minutes = (int)settings_get_int(s, SETTING_AUTO_AWAY);
+	cfg->settings = s;
+	cfg->settings_path = path;
+	return s;
 }
 
 static char *
@@ -177,7 +218,9 @@ main(int argc, char **argv)
 	char *password = NULL, *cause = NULL;
 	enum log_level level = LOG_INFO;
 	struct headless *h = NULL;
-	int headless = 0, no_bell = 0, need_login;
+	int headless = 0, no_bell = 0, need_login, username_flag = 0;
+	struct settings *settings;
+	char *settings_path = NULL;
 #ifdef HYCHAT_TUI
 	struct tui *tui = NULL;
 #endif
@@ -186,6 +229,7 @@ main(int argc, char **argv)
 	char web_host[256];
 	int web_on = 0;
 	uv_loop_t loop;
+	struct passwd *pw;
 	int c;
 
 	/* SQLite frees a statement journal after each write; glibc would hand
@@ -195,25 +239,40 @@ main(int argc, char **argv)
 	log_init("hychat", LOG_INFO);
 	cfg.username = getenv("USER");
 	buf_init(&trackers);
+	if (cfg.username == NULL && (pw = getpwuid(getuid())) != NULL)
+		cfg.username = pw->pw_name; /* a container's root has no $USER */
 	while ((c = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_USERNAME: cfg.username = optarg; break;
-		case OPT_PEER_PORT: {
-			char *end;
-			errno = 0;
-			long p = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
-				log_fatal(2, "--peer-port: %s: not a port from 1 to 65535", optarg);
-			cfg.peer_port = (int)p;
+		case OPT_USERNAME:
+			cfg.username = optarg;
+			username_flag = 1;
 			break;
-		}
+		case OPT_CONFIG:
+			free(settings_path);
+			settings_path = xstrdup(optarg);
+			break;
+		case OPT_PEER_PORT:
+			cfg.peer_port = (int)log_flag_number("--peer-port", optarg, 1, 65535);
+			break;
 		case OPT_TRACKER: tracker_add(&trackers, optarg); break;
+		case OPT_TRACKER_CA:
+			/* Read by libcurl at each connection: unreadable is said now. */
+			if (access(optarg, R_OK) != 0)
+				log_fatal(2, "--tracker-ca: %s: %s", optarg, strerror(errno));
+			cfg.tracker_ca = optarg;
+			break;
+		case OPT_TRACKER_PIN: cfg.tracker_pin = optarg; break;
+		case OPT_ALLOW_INSECURE_TRACKER: cfg.allow_insecure_tracker = 1; break;
 		case OPT_DATA_DIR: cfg.data_dir = optarg; break;
 		case OPT_PASSWORD_FILE:
 			free(password);
 			password = read_password(optarg);
 			break;
 		case OPT_ALLOW_PLAINTEXT: cfg.allow_plaintext = 1; break;
+		case OPT_AUTO_AWAY:
+			cfg.auto_away_minutes = (int)log_flag_number(
+			    "--auto-away", optarg, 1, ENGINE_AUTO_AWAY_MAX_MINUTES);
+			break;
 		case OPT_HEADLESS: headless = 1; break;
 		case OPT_NO_BELL: no_bell = 1; break;
 		case OPT_LISTEN: cfg.listen_host = optarg; break;
@@ -223,7 +282,7 @@ main(int argc, char **argv)
 			    argv[optind][0] <= '9')
 				optarg = argv[optind++];
 			if (optarg != NULL)
-				web.port = web_port(optarg);
+				web.port = (int)log_flag_number("--web", optarg, 1, 65535);
 			break;
 		case OPT_WEB_LISTEN: {
 			const char *why;
@@ -245,10 +304,11 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (cfg.peer_port == 0)
-		log_fatal(2, "--peer-port is required");
+	if (settings_path == NULL)
+		settings_path = settings_default_path();
+	settings = load_settings(settings_path, &cfg, username_flag);
 	if (cfg.username == NULL)
-		log_fatal(2, "--username is required when $USER is not set");
+		log_fatal(2, "--username is required: no $USER and no name for this uid");
 	log_init("hychat", level);
 	if (password == NULL && getenv(PEER_PASSWORD_ENV) != NULL) {
 		password = xstrdup(getenv(PEER_PASSWORD_ENV));
@@ -270,7 +330,7 @@ main(int argc, char **argv)
 		free(password);
 	}
 	if (web_on) {
-		web.peer_port = cfg.peer_port;
+		web.peer_port = engine_peer_port(m.engine);
 		if ((wb = webbridge_new(&loop, m.engine, &web, &cause)) == NULL)
 			log_fatal(1, "%s", cause);
 		if (web.addr != NULL && !webbridge_addr_is_loopback(web.addr))
@@ -321,6 +381,8 @@ main(int argc, char **argv)
 #endif
 	webbridge_free(wb);
 	engine_free(m.engine);
+	settings_free(settings);
+	free(settings_path);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("loop closed with handles open");
 	buf_fini(&trackers);

@@ -19,7 +19,12 @@ static const char outbox_schema[] =
     "  sender TEXT NOT NULL,"
     "  msgid TEXT NOT NULL,"
     "  UNIQUE (sender, msgid));"
-    "CREATE INDEX IF NOT EXISTS seen_by_sender ON seen(sender, seq);";
+    "CREATE INDEX IF NOT EXISTS seen_by_sender ON seen(sender, seq);"
+    "CREATE TABLE IF NOT EXISTS outbox_channel ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  channel TEXT NOT NULL,"
+    "  msgid TEXT NOT NULL UNIQUE,"
+    "  payload TEXT NOT NULL);";
 
 #define OUTBOX_STMTS(X) \
 	X(PUT, "INSERT OR IGNORE INTO outbox (peer, msgid, payload) VALUES (?1, ?2, ?3)") \
@@ -31,6 +36,11 @@ static const char outbox_schema[] =
 	X(COUNT_PEER, "SELECT count(*) FROM outbox WHERE peer = ?1") \
 	X(COUNT_ALL, "SELECT count(*) FROM outbox") \
 	X(PEERS, "SELECT DISTINCT peer FROM outbox ORDER BY peer") \
+	X(CHAN_PUT, \
+	    "INSERT OR IGNORE INTO outbox_channel (channel, msgid, payload)" \
+	    " VALUES (?1, ?2, ?3)") \
+	X(CHAN_DONE, "DELETE FROM outbox_channel WHERE msgid = ?1") \
+	X(CHAN_EACH, "SELECT seq, channel, msgid, payload FROM outbox_channel ORDER BY seq") \
 	X(SEEN_ADD, "INSERT OR IGNORE INTO seen (sender, msgid) VALUES (?1, ?2)") \
 	X(SEEN_TRIM, \
 	    "DELETE FROM seen WHERE sender = ?1 AND seq <= (SELECT seq FROM seen" \
@@ -217,4 +227,52 @@ outbox_seen(struct outbox *o, const char *sender, const char *id)
 	    trim(o, OS_SEEN_TRIM, sender, OUTBOX_SEEN_PER_SENDER) < 0)
 		return -1;
 	return fresh;
+}
+
+int
+outbox_channel_put(struct outbox *o, const char *channel, const char *id, const char *payload)
+{
+	sqlite3_stmt *q;
+
+	if (peerdb_write(o->db) < 0)
+		return -1;
+	q = stmt(o, OS_CHAN_PUT);
+	bind_text(q, 1, channel);
+	bind_text(q, 2, id);
+	bind_text(q, 3, payload);
+	return done(q);
+}
+
+int
+outbox_channel_done(struct outbox *o, const char *id)
+{
+	sqlite3_stmt *q;
+
+	if (peerdb_write(o->db) < 0)
+		return -1;
+	q = stmt(o, OS_CHAN_DONE);
+	bind_text(q, 1, id);
+	return done(q);
+}
+
+int
+outbox_channel_each(struct outbox *o, outbox_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(o, OS_CHAN_EACH);
+	struct outbox_entry e;
+	int count = 0, rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		e.seq = sqlite3_column_int64(q, 0);
+		e.peer = (const char *)sqlite3_column_text(q, 1);
+		e.id = (const char *)sqlite3_column_text(q, 2);
+		e.payload = (const char *)sqlite3_column_text(q, 3);
+		count++;
+		if (fn(&e, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_DONE ? count : -1;
 }

@@ -7,9 +7,13 @@
 #include "hychat/p2p_link.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hychat/identity.h"
 #include "hychat/log.h"
@@ -17,10 +21,9 @@
 #include "hychat/p2p_frame.h"
 #include "hychat/util.h"
 
-#define P2P_LINK_NAME_MAX 32
 #define P2P_LINK_IP_MAX 64
 #define P2P_LINK_REASON_MAX 128
-#define P2P_LINK_HANDLES 3 /* the socket, the handshake timer, the flush idle */
+#define P2P_LINK_HANDLES 3 /* the socket, the timer (handshake, then keepalive), the flush idle */
 /* Before a link is up no frame or object is larger than a Noise message,
  * and nothing legitimate waits unparsed beyond one of them: 40 sockets of
  * a flood hold 2.6 MB at most, not the 20 MB of frames of an up link. */
@@ -49,7 +52,7 @@ struct p2p_link {
 	int sniffed; /* a listener has seen the first byte */
 	int parsing; /* handle_input() is on the stack */
 	int allow_plaintext;
-	char user[P2P_LINK_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	char ip[P2P_LINK_IP_MAX];
 	char reason[P2P_LINK_REASON_MAX];
 
@@ -63,6 +66,12 @@ struct p2p_link {
 	struct json_tokener *tok; /* for decrypted frames */
 	uint8_t remote_key[IDENTITY_PUBLIC_BYTES];
 	int has_key;
+
+	/* Through a hychat-relay: its HOST:PORT, and the token line sent first. */
+	char via[P2P_LINK_VIA_MAX];
+	char *token;
+	int punched; /* a simultaneous open from our listening port */
+	uint64_t last_out_ms; /* the last frame sent, for keepalives */
 };
 
 /* One read buffer for every link: the loop reads one socket at a time, and
@@ -71,6 +80,8 @@ static char read_chunk[P2P_LINK_READ_CHUNK];
 
 static void handle_input(struct p2p_link *l);
 static void parse_input(struct p2p_link *l);
+static void on_keepalive(uv_timer_t *t);
+static int send_frame(struct p2p_link *l, const char *json, size_t len, int now);
 
 /* Teardown. */
 
@@ -89,6 +100,10 @@ on_closed(uv_handle_t *h)
 		json_tokener_free(l->tok);
 	buf_fini(&l->in);
 	buf_fini(&l->out);
+	if (l->token != NULL) {
+		sodium_memzero(l->token, strlen(l->token));
+		free(l->token);
+	}
 	free(l);
 }
 
@@ -207,6 +222,7 @@ send_frame(struct p2p_link *l, const char *json, size_t len, int now)
 	else
 		rc = queue_out(l, f.data, f.len);
 	buf_fini(&f);
+	l->last_out_ms = hy_now_ms();
 	return rc;
 }
 
@@ -254,6 +270,12 @@ go_up(struct p2p_link *l)
 	if (l->js != NULL)
 		p2p_json_stream_raise_max(l->js, P2P_LINK_PLAIN_MAX);
 	uv_timer_stop(&l->timer);
+	/* Only where both ends are sure to skip it: a relayed or punched
+	 * link needs this version at both ends; an older hychat/2 peer would
+	 * close a direct link on an empty frame. TCP keepalives serve those. */
+	if (!l->plaintext && (l->via[0] != '\0' || l->punched))
+		uv_timer_start(
+		    &l->timer, on_keepalive, P2P_LINK_KEEPALIVE_MS, P2P_LINK_KEEPALIVE_MS);
 	l->p->ops->up(l->p->owner, l);
 }
 
@@ -271,7 +293,7 @@ hello_user(struct json_object *o, const char *type)
 	    !json_object_is_type(u, json_type_string))
 		return NULL;
 	s = json_object_get_string(u);
-	if (strlen(s) == 0 || strlen(s) > P2P_LINK_NAME_MAX)
+	if (!hy_name_valid(s, strlen(s)))
 		return NULL;
 	return s;
 }
@@ -447,6 +469,8 @@ take_frames(struct p2p_link *l)
 			p2p_link_close(l, "frame failed authentication");
 			break;
 		}
+		if (plain.len == 0 && l->state == P2P_LINK_UP)
+			continue; /* a keepalive */
 		struct json_object *o = parse_frame(l, &plain);
 		if (o == NULL) {
 			p2p_link_close(l, "a frame is not one JSON object");
@@ -549,6 +573,18 @@ on_timeout(uv_timer_t *t)
 	p2p_link_close(t->data, "handshake timed out");
 }
 
+/* An empty frame when nothing went out for a while: NAT mappings and a
+ * relay's idle timer see traffic, and a dead path shows as a failed
+ * write instead of silence. */
+static void
+on_keepalive(uv_timer_t *t)
+{
+	struct p2p_link *l = t->data;
+
+	if (l->state == P2P_LINK_UP && hy_now_ms() - l->last_out_ms >= P2P_LINK_KEEPALIVE_MS / 2)
+		send_frame(l, "", 0, 0);
+}
+
 /* Life. */
 
 static struct p2p_link *
@@ -597,6 +633,7 @@ p2p_link_accept(
 	}
 	read_peer_ip(l);
 	uv_tcp_nodelay(&l->tcp, 1);
+	uv_tcp_keepalive(&l->tcp, 1, P2P_LINK_TCP_KEEPALIVE_S);
 	/* The handshake state (a key pair to make) waits for the first frame,
 	 * so a connection shed by the owner at once costs no crypto. */
 	uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
@@ -616,6 +653,18 @@ on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	uv_tcp_nodelay(&l->tcp, 1);
+	uv_tcp_keepalive(&l->tcp, 1, P2P_LINK_TCP_KEEPALIVE_S);
+	if (l->token != NULL) {
+		/* The relay reads our half of the token first; then, as if we
+		 * had dialed or been dialed, the handshake through it. */
+		write_now(l, l->token, strlen(l->token));
+		write_now(l, "\n", 1);
+	}
+	if (!l->dialed) {
+		/* Relayed or punched, the listener's side of the handshake. */
+		uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+		return;
+	}
 	uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
 	if (l->plaintext) {
 		send_hello(l, "handshake", 1);
@@ -662,6 +711,115 @@ p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const char *user, int p
 	}
 	l->state = P2P_LINK_HANDSHAKE;
 	return l;
+}
+
+struct p2p_link *
+p2p_link_relay(uv_loop_t *loop, const char *relay, const char *token, int initiator,
+    const char *user, const struct p2p_link_params *p)
+{
+	char host[P2P_LINK_IP_MAX];
+	const char *why;
+	int port;
+	struct p2p_link *l;
+
+	if (hy_parse_hostport(relay, host, sizeof(host), &port, &why) < 0 || port == 0 ||
+	    strlen(relay) >= P2P_LINK_VIA_MAX || strchr(token, '\n') != NULL)
+		return NULL;
+	l = p2p_link_dial(loop, host, port, user, 0, p);
+	snprintf(l->via, sizeof(l->via), "%s", relay);
+	l->token = xstrdup(token);
+	if (!initiator) {
+		/* The listener's side of the handshake: the first frame makes
+		 * its state. */
+		noise_handshake_free(l->hs);
+		l->hs = NULL;
+		l->dialed = 0;
+		l->sniffed = 1;
+	}
+	return l;
+}
+
+/* A socket bound to our listening address and port, so that the NAT maps
+ * it as it maps what the listener sends: SO_REUSEPORT (the listener has
+ * it too) and SO_REUSEADDR. -1 with errno. */
+static int
+punch_socket(const char *bind_host, int bind_port, int family)
+{
+	struct sockaddr_storage sa;
+	int one = 1, fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	if (family == AF_INET6 && strchr(bind_host, ':') == NULL)
+		bind_host = "::";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    (family == AF_INET
+	            ? uv_ip4_addr(bind_host, bind_port, (struct sockaddr_in *)&sa)
+	            : uv_ip6_addr(bind_host, bind_port, (struct sockaddr_in6 *)&sa)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sa,
+	        family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) !=
+	        0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+struct p2p_link *
+p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port, const char *ip, int port,
+    int initiator, const char *user, const struct p2p_link_params *p)
+{
+	struct p2p_link *l = link_new(loop, p);
+	struct sockaddr_storage sa;
+	int fd, rc;
+
+	l->dialed = 1;
+	l->punched = 1;
+	l->state = P2P_LINK_CONNECTING;
+	snprintf(l->user, sizeof(l->user), "%s", user);
+	snprintf(l->ip, sizeof(l->ip), "%s", ip);
+	uv_timer_start(&l->timer, on_timeout, P2P_LINK_PUNCH_MS, 0);
+	if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&sa) != 0 &&
+	    uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&sa) != 0) {
+		p2p_link_close(l, "bad address");
+		return l;
+	}
+	if ((fd = punch_socket(bind_host, bind_port, sa.ss_family)) < 0) {
+		p2p_link_close(l, strerror(errno));
+		return l;
+	}
+	if ((rc = uv_tcp_open(&l->tcp, fd)) != 0) {
+		close(fd);
+		p2p_link_close(l, uv_strerror(rc));
+		return l;
+	}
+	if (initiator) {
+		if ((l->hs = noise_handshake_new(p->id, 1)) == NULL) {
+			p2p_link_close(l, "cannot start a handshake");
+			return l;
+		}
+	} else {
+		l->dialed = 0;
+		l->sniffed = 1;
+	}
+	l->connect.data = l;
+	rc = uv_tcp_connect(&l->connect, &l->tcp, (struct sockaddr *)&sa, on_connect);
+	if (rc != 0) {
+		p2p_link_close(l, uv_strerror(rc));
+		return l;
+	}
+	l->state = P2P_LINK_HANDSHAKE;
+	return l;
+}
+
+int
+p2p_link_punched(const struct p2p_link *l)
+{
+	return l->punched;
 }
 
 void
@@ -739,6 +897,12 @@ const char *
 p2p_link_addr(const struct p2p_link *l)
 {
 	return l->ip;
+}
+
+const char *
+p2p_link_via(const struct p2p_link *l)
+{
+	return l->via;
 }
 
 int

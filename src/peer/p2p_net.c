@@ -4,10 +4,13 @@
 #include "hychat/p2p_net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hychat/identity.h"
 #include "hychat/log.h"
@@ -15,7 +18,6 @@
 #include "hychat/p2p_ratelimit.h"
 #include "hychat/util.h"
 
-#define P2P_NAME_MAX 32
 #define P2P_IP_MAX 64
 #define P2P_BUCKETS 1024 /* address book hash */
 #define P2P_LISTEN_BACKLOG 128
@@ -27,7 +29,7 @@ enum key_state {
 };
 
 struct peer {
-	char name[P2P_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	char ip[P2P_IP_MAX];
 	int port;
 	enum key_state key_state;
@@ -47,6 +49,13 @@ struct peer {
 	uv_timer_t *retry;
 	struct p2p_net *net;
 	struct peer *next;
+	/* NAT traversal */
+	char observed[P2P_IP_MAX]; /* where its requests reach the tracker from */
+	int direct_failed; /* the last direct dial failed: the relay next */
+	int rdv_busy; /* a rendezvous asked of the tracker, no link yet */
+	int dialback_wait; /* asked it to dial us: the relay if it does not */
+	int punch_failed; /* the last simultaneous open failed: the relay next */
+	struct p2p_link *punch; /* a simultaneous open on its way */
 };
 
 /* What the net knows of a link; the link's data. */
@@ -58,12 +67,15 @@ struct link_info {
 	int asked; /* the address book was asked for this link once */
 	int was_up;
 	int detached; /* replaced by connect: no longer the peer's link */
+	int relayed; /* through a hychat-relay */
+	int punched; /* a simultaneous open */
+	char expect[HY_NAME_MAX + 1]; /* a relayed listener: the user it must be */
 	struct link_info *prev, *next;
 };
 
 struct p2p_net {
 	uv_loop_t *loop;
-	char username[P2P_NAME_MAX + 1];
+	char username[HY_NAME_MAX + 1];
 	const struct identity *id;
 	struct known_peers *known;
 	int allow_plaintext;
@@ -74,12 +86,17 @@ struct p2p_net {
 	uv_timer_t resolve; /* work deferred out of p2p_net_* calls */
 	int resolve_lookup, resolve_settle;
 	int handles;
+	int listener_init; /* the listener handle exists */
 	int freeing;
 	struct peer *book[P2P_BUCKETS];
 	struct link_info *links;
 	size_t nlinks;
 	struct p2p_ratelimit *rate; /* handshakes per source */
 	uint64_t shed, shed_logged_ms; /* connections shed since the last notice */
+	char listen_host[P2P_IP_MAX];
+	int listen_port;
+	char local_ip[P2P_IP_MAX]; /* the address we register */
+	char observed_ip[P2P_IP_MAX]; /* where the tracker sees us */
 };
 
 static const struct p2p_link_ops link_ops;
@@ -92,16 +109,6 @@ hash_name(const char *s)
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 16777619u;
 	return h;
-}
-
-static int
-valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > P2P_NAME_MAX)
-		return 0;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
 static struct peer *
@@ -236,6 +243,33 @@ set_key(struct peer *p, const uint8_t *pubkey, size_t keylen)
 	}
 }
 
+static void retry_in(struct p2p_net *n, struct peer *p, uint64_t ms);
+
+/* 1 if p's registered address is worth dialing: it is the address its
+ * requests come from (no NAT in front of it), or it is behind the same
+ * NAT as we are (the same site, its local address), or nothing is known. */
+static int
+direct_ok(const struct p2p_net *n, const struct peer *p)
+{
+	if (p->observed[0] == '\0' || strcmp(p->observed, p->ip) == 0)
+		return 1;
+	return n->observed_ip[0] != '\0' && strcmp(p->observed, n->observed_ip) == 0;
+}
+
+/* How the tracker should bring us together with p: p dials us if we are
+ * reachable (no NAT in front of us) and a direct dial has not failed
+ * already, else both meet at a relay. */
+static const char *
+rendezvous_via(const struct p2p_net *n, const struct peer *p)
+{
+	if (!p->direct_failed && n->observed_ip[0] != '\0' &&
+	    strcmp(n->observed_ip, n->local_ip) == 0)
+		return "dial";
+	if (!p->punch_failed && p->observed[0] != '\0')
+		return "punch";
+	return "relay";
+}
+
 static void
 start_dial(struct p2p_net *n, struct peer *p)
 {
@@ -259,6 +293,19 @@ start_dial(struct p2p_net *n, struct peer *p)
 	}
 	if (n->nlinks >= P2P_MAX_LINKS)
 		return;
+	if (!plaintext && n->ops->rendezvous != NULL && (p->direct_failed || !direct_ok(n, p))) {
+		/* Behind another NAT: the tracker brings us together. */
+		if (!p->rdv_busy) {
+			const char *via = rendezvous_via(n, p);
+			p->rdv_busy = 1;
+			n->ops->rendezvous(n->arg, p->name, via);
+			if (strcmp(via, "dial") == 0) {
+				p->dialback_wait = 1;
+				retry_in(n, p, P2P_DIAL_BACK_MS);
+			}
+		}
+		return;
+	}
 	l = p2p_link_dial(n->loop, p->ip, p->port, p->name, plaintext, &n->params);
 	if (l == NULL)
 		return;
@@ -274,10 +321,30 @@ on_retry(uv_timer_t *t)
 	struct peer *p = t->data;
 	struct p2p_net *n = p->net;
 
+	if (p->dialback_wait) {
+		/* It did not dial us in time: meet at a relay instead. */
+		p->dialback_wait = 0;
+		if (p->link != NULL || p->dial != NULL)
+			return;
+		p->rdv_busy = 0;
+		p->direct_failed = 1;
+	}
 	if (p->want && p->link == NULL && p->dial == NULL) {
 		p->lookup_wait = 1;
 		ask_about(n, p);
 	}
+}
+
+static void
+retry_in(struct p2p_net *n, struct peer *p, uint64_t ms)
+{
+	if (p->retry == NULL) {
+		p->retry = xmalloc(sizeof(*p->retry));
+		uv_timer_init(n->loop, p->retry);
+		p->retry->data = p;
+		n->handles++;
+	}
+	uv_timer_start(p->retry, on_retry, ms, 0);
 }
 
 static void
@@ -291,13 +358,7 @@ retry_later(struct p2p_net *n, struct peer *p)
 	ms = ms * (100 - P2P_BACKOFF_JITTER_PCT + jitter) / 100;
 	p->backoff_ms =
 	    p->backoff_ms * 2 > P2P_BACKOFF_MAX_MS ? P2P_BACKOFF_MAX_MS : p->backoff_ms * 2;
-	if (p->retry == NULL) {
-		p->retry = xmalloc(sizeof(*p->retry));
-		uv_timer_init(n->loop, p->retry);
-		p->retry->data = p;
-		n->handles++;
-	}
-	uv_timer_start(p->retry, on_retry, ms, 0);
+	retry_in(n, p, ms);
 }
 
 /* The checks on who the remote is; NULL if it passes. */
@@ -328,8 +389,12 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 	const char *why;
 
 	if (!p2p_link_dialed(l)) {
-		if (!valid_name(user) || strcmp(user, n->username) == 0) {
+		if (!hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0) {
 			p2p_link_verified(l, "bad username");
+			return;
+		}
+		if (i->expect[0] != '\0' && strcmp(user, i->expect) != 0) {
+			p2p_link_verified(l, "not the user the relay was to join");
 			return;
 		}
 		i->peer = peer_get(n, user);
@@ -379,6 +444,7 @@ link_up(void *owner, struct p2p_link *l)
 	p->link = l;
 	p->want = 0;
 	p->told_offline = 0;
+	p->rdv_busy = 0;
 	p->lookup_wait = 0;
 	p->backoff_ms = P2P_BACKOFF_MIN_MS;
 	if (p->retry != NULL)
@@ -403,7 +469,20 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	struct p2p_net *n = owner;
 	struct link_info *i = p2p_link_data(l);
 	struct peer *p = i->peer;
+	struct peer *pp = p != NULL               ? p
+	    : i->expect[0] != '\0' && !n->freeing ? peer_find(n, i->expect)
+	                                          : NULL;
 
+	if (pp != NULL && pp->punch == l) {
+		pp->punch = NULL;
+		if (!i->was_up) {
+			/* The NATs did not let it through: a relay next. */
+			pp->punch_failed = 1;
+			pp->rdv_busy = 0;
+			if (p == NULL && pp->link == NULL && pp->dial == NULL)
+				retry_later(n, pp);
+		}
+	}
 	if (i->prev != NULL)
 		i->prev->next = i->next;
 	else
@@ -414,6 +493,12 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	if (!n->freeing && p != NULL) {
 		if (p->dial == l) {
 			p->dial = NULL;
+			if (!i->was_up && p->link == NULL) {
+				/* A direct dial that failed goes through a relay next;
+				 * a relayed one that failed tries direct again. */
+				p->direct_failed = !i->relayed;
+				p->rdv_busy = 0;
+			}
 			if (p->link == NULL)
 				retry_later(n, p);
 		}
@@ -539,6 +624,24 @@ on_connection(uv_stream_t *server, int status)
 	}
 }
 
+/* 0 if nothing holds the address (a plain bind succeeds), else a libuv
+ * error. */
+static int
+port_free(const struct sockaddr_storage *sa)
+{
+	int one = 1, rc = 0, fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return uv_translate_sys_error(errno);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)sa,
+	        sa->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                 : sizeof(struct sockaddr_in6)) != 0)
+		rc = uv_translate_sys_error(errno);
+	close(fd);
+	return rc;
+}
+
 static int
 listen_on(struct p2p_net *n, const char *host, int port, char **cause)
 {
@@ -546,11 +649,25 @@ listen_on(struct p2p_net *n, const char *host, int port, char **cause)
 	struct buf b;
 	int rc;
 
+	snprintf(n->listen_host, sizeof(n->listen_host), "%s", host);
+	n->listen_port = port;
 	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
 	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0) {
 		rc = UV_EINVAL;
-	} else if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0)) == 0) {
-		rc = uv_listen((uv_stream_t *)&n->listener, P2P_LISTEN_BACKLOG, on_connection);
+	} else if ((rc = port_free(&sa)) == 0 &&
+	    (rc = uv_tcp_init_ex(n->loop, &n->listener, sa.ss_family)) == 0) {
+		/* SO_REUSEPORT lets a simultaneous open leave from this port
+		 * (p2p_link_punch()); the probe above keeps a port another
+		 * process holds a refusal. */
+		uv_os_fd_t fd;
+		int one = 1;
+		n->listener_init = 1;
+		if (uv_fileno((uv_handle_t *)&n->listener, &fd) != 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+			log_warn("peer port: no SO_REUSEPORT: no hole punching");
+		if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0)) == 0)
+			rc = uv_listen(
+			    (uv_stream_t *)&n->listener, P2P_LISTEN_BACKLOG, on_connection);
 	}
 	if (rc == 0)
 		return 0;
@@ -577,7 +694,6 @@ p2p_net_new(uv_loop_t *loop, const struct p2p_net_config *cfg, const struct p2p_
 	n->params.id = n->id;
 	n->params.ops = &link_ops;
 	n->params.owner = n;
-	uv_tcp_init(loop, &n->listener);
 	n->listener.data = n;
 	uv_timer_init(loop, &n->resolve);
 	n->resolve.data = n;
@@ -601,7 +717,10 @@ p2p_net_free(struct p2p_net *n)
 	if (n == NULL || n->freeing)
 		return;
 	n->freeing = 1;
-	uv_close((uv_handle_t *)&n->listener, on_handle_closed);
+	if (n->listener_init)
+		uv_close((uv_handle_t *)&n->listener, on_handle_closed);
+	else
+		n->handles--;
 	p2p_ratelimit_free(n->rate); /* the listener accepts no more */
 	n->rate = NULL;
 	uv_timer_stop(&n->resolve);
@@ -631,7 +750,7 @@ p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
 	struct peer *p;
 	int moved;
 
-	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
 	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || keylen > P2P_KEY_MAX)
 		return;
 	p = peer_get(n, user);
@@ -653,7 +772,7 @@ p2p_net_set_offline(struct p2p_net *n, const char *user, const uint8_t *pubkey, 
 {
 	struct peer *p;
 
-	if (n->freeing || !valid_name(user) || strcmp(user, n->username) == 0 ||
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
 	    keylen > P2P_KEY_MAX)
 		return;
 	p = peer_get(n, user);
@@ -693,7 +812,7 @@ p2p_net_dial(struct p2p_net *n, const char *user, int want)
 {
 	struct peer *p;
 
-	if (n->freeing || strcmp(user, n->username) == 0 || !valid_name(user))
+	if (n->freeing || strcmp(user, n->username) == 0 || !hy_name_valid(user, strlen(user)))
 		return -1;
 	p = peer_get(n, user);
 	if (want)
@@ -710,7 +829,7 @@ p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int port)
 {
 	struct peer *p;
 
-	if (n->freeing || strcmp(user, n->username) == 0 || !valid_name(user) ||
+	if (n->freeing || strcmp(user, n->username) == 0 || !hy_name_valid(user, strlen(user)) ||
 	    strlen(ip) >= P2P_IP_MAX)
 		return -1;
 	p = peer_get(n, user);
@@ -779,4 +898,150 @@ p2p_net_peer_addr(struct p2p_net *n, const char *user, const char **ip, int *por
 	*ip = p->ip;
 	*port = p->port;
 	return 1;
+}
+
+void
+p2p_net_set_self(struct p2p_net *n, const char *local_ip, const char *observed_ip)
+{
+	if (local_ip != NULL)
+		snprintf(n->local_ip, sizeof(n->local_ip), "%s", local_ip);
+	if (observed_ip != NULL)
+		snprintf(n->observed_ip, sizeof(n->observed_ip), "%s", observed_ip);
+}
+
+void
+p2p_net_set_observed(struct p2p_net *n, const char *user, const char *ip)
+{
+	struct peer *p;
+
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
+	    strlen(ip) >= P2P_IP_MAX)
+		return;
+	p = peer_get(n, user);
+	snprintf(p->observed, sizeof(p->observed), "%s", ip);
+}
+
+int
+p2p_net_relay(
+    struct p2p_net *n, const char *user, const char *relay, const char *token, int initiator)
+{
+	struct peer *p;
+	struct p2p_link *l;
+
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
+	    n->nlinks >= P2P_MAX_LINKS)
+		return -1;
+	p = peer_get(n, user);
+	if (initiator)
+		p->rdv_busy = 0;
+	if (p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP)
+		return 0;
+	if (initiator && p->dial != NULL)
+		return 0;
+	l = p2p_link_relay(n->loop, relay, token, initiator, user, &n->params);
+	if (l == NULL)
+		return -1;
+	struct link_info *i = info_new(n, l);
+	i->relayed = 1;
+	if (initiator) {
+		i->peer = p;
+		p->dial = l;
+	} else {
+		snprintf(i->expect, sizeof(i->expect), "%s", user);
+	}
+	return 0;
+}
+
+void
+p2p_net_rendezvous_failed(struct p2p_net *n, const char *user)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (n->freeing || p == NULL)
+		return;
+	p->rdv_busy = 0;
+	p->direct_failed = !p->direct_failed; /* the other way next time */
+	if (p->link == NULL && p->dial == NULL)
+		retry_later(n, p);
+}
+
+void
+p2p_net_dial_back(struct p2p_net *n, const char *user)
+{
+	struct peer *p;
+
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0)
+		return;
+	p = peer_get(n, user);
+	if (p->link != NULL || p->dial != NULL)
+		return;
+	/* Asked to dial: a direct dial, whatever the addresses say. */
+	p->direct_failed = 0;
+	if (p->port == 0 || p->key_state != KEY_SET) {
+		p->lookup_wait = 1;
+		ask_about(n, p);
+		return;
+	}
+	struct p2p_link *l = p2p_link_dial(n->loop, p->ip, p->port, p->name, 0, &n->params);
+	if (l == NULL)
+		return;
+	struct link_info *i = info_new(n, l);
+	i->peer = p;
+	p->dial = l;
+}
+
+const char *
+p2p_net_link_path(struct p2p_net *n, const char *user, const char **via)
+{
+	struct peer *p = peer_find(n, user);
+
+	*via = "";
+	if (p == NULL || p->link == NULL)
+		return NULL;
+	*via = p2p_link_via(p->link);
+	if (p2p_link_punched(p->link))
+		return "punched";
+	return (*via)[0] != '\0' ? "relayed" : "direct";
+}
+
+int
+p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
+{
+	struct peer *p;
+	struct p2p_link *l;
+	int initiator;
+
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
+	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || n->nlinks >= P2P_MAX_LINKS)
+		return -1;
+	p = peer_get(n, user);
+	p->rdv_busy = 0;
+	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP) || p->punch != NULL)
+		return 0;
+	if (p->punch_failed) {
+		/* It failed with this peer before (a NAT that does not keep
+		 * ports): do not hold a dial for it; a relay is asked for. */
+		if (p->dial == NULL && p->link == NULL && !p->rdv_busy) {
+			p->rdv_busy = 1;
+			n->ops->rendezvous(n->arg, p->name, "relay");
+		}
+		return 0;
+	}
+	/* Both ends dial: the smaller name runs the handshake as dialer. */
+	initiator = strcmp(n->username, user) < 0;
+	if (initiator && p->dial != NULL)
+		return 0;
+	l = p2p_link_punch(
+	    n->loop, n->listen_host, n->listen_port, ip, port, initiator, user, &n->params);
+	if (l == NULL)
+		return -1;
+	struct link_info *i = info_new(n, l);
+	i->punched = 1;
+	snprintf(i->expect, sizeof(i->expect), "%s", user);
+	p->punch = l;
+	if (initiator) {
+		i->peer = p;
+		p->dial = l;
+	}
+	return 0;
 }

@@ -3,14 +3,18 @@
  * uv_timer_t), the loop tells curl what happened, and finished transfers
  * become callbacks. With several tracker URLs, a request that fails on
  * one (no answer, or 502/503/504) is sent again to the next, and the one
- * that failed is left alone for a backoff that grows with its failures. */
+ * that failed is left alone for a backoff that grows with its failures.
+ * Also what a tracker URL may be: https:// verified by CA, by pin or
+ * both, or plain http:// on loopback only (unless allowed). */
 #include "hychat/tracker_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hychat/log.h"
 #include "hychat/util.h"
@@ -29,6 +33,8 @@ struct tc_request {
 	int too_big;
 	tracker_client_fn *done;
 	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	char err[TRACKER_CLIENT_ERROR_MAX];
 	struct tc_request *prev, *next;
 };
 
@@ -48,6 +54,12 @@ struct tracker_client {
 	uint64_t down_until[TRACKER_CLIENT_MAX_URLS]; /* backoff, in hy_now_ms() */
 	unsigned fails[TRACKER_CLIENT_MAX_URLS];
 	char *token;
+	char *ca_file;
+	char *pin;
+	int tls, loopback; /* some tracker is https; all are loopback */
+	unsigned char tls_of[TRACKER_CLIENT_MAX_URLS]; /* which are https */
+	char tls_error[TRACKER_CLIENT_ERROR_MAX];
+	long retry_after; /* the last answer's Retry-After, in seconds; 0 without */
 	struct tc_request *reqs;
 	struct tc_socket *socks;
 	unsigned pending;
@@ -64,6 +76,8 @@ maybe_release(struct tracker_client *tc)
 		for (size_t i = 0; i < tc->nbases; i++)
 			free(tc->bases[i]);
 		free(tc->token);
+		free(tc->ca_file);
+		free(tc->pin);
 		free(tc);
 		curl_global_cleanup();
 	}
@@ -168,6 +182,47 @@ worth_failover(CURLcode result, long status, int too_big)
 
 static int req_send(struct tc_request *r);
 
+/* The failures of TLS, and whether each is the tracker's identity not
+ * holding (verify): trying again will not make it hold. */
+static const struct {
+	CURLcode code;
+	int verify;
+	const char *what;
+} tls_failures[] = {
+	{ CURLE_PEER_FAILED_VERIFICATION, 1, "tracker certificate not trusted" },
+	{ CURLE_SSL_PINNEDPUBKEYNOTMATCH, 1, "tracker public key does not match the pin" },
+	{ CURLE_SSL_CACERT_BADFILE, 1, "tracker CA file unusable" },
+	{ CURLE_SSL_CONNECT_ERROR, 0, "TLS handshake with the tracker failed" },
+};
+
+/* What went wrong, in r->err: the failure's name, libcurl's own words
+ * (which name the certificate problem), and what was checked against. */
+static const char *
+describe_failure(struct tc_request *r, CURLcode result)
+{
+	struct tracker_client *tc = r->tc;
+	const char *detail = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(result);
+
+	for (size_t i = 0; i < HY_ARRAY_LEN(tls_failures); i++) {
+		if (tls_failures[i].code != result)
+			continue;
+		if (result == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+			snprintf(r->err, sizeof(r->err), "%s %s (%s)", tls_failures[i].what,
+			    tc->pin, detail);
+		else if (result == CURLE_PEER_FAILED_VERIFICATION)
+			snprintf(r->err, sizeof(r->err), "%s by %s%s: %s", tls_failures[i].what,
+			    tc->ca_file != NULL ? "the CA file " : "the system's CAs",
+			    tc->ca_file != NULL ? tc->ca_file : "", detail);
+		else
+			snprintf(r->err, sizeof(r->err), "%s: %s", tls_failures[i].what, detail);
+		if (tls_failures[i].verify)
+			snprintf(tc->tls_error, sizeof(tc->tls_error), "%s", r->err);
+		return r->err;
+	}
+	snprintf(r->err, sizeof(r->err), "%s", detail);
+	return r->err;
+}
+
 static void
 finish(struct tc_request *r, CURLcode result)
 {
@@ -196,10 +251,18 @@ finish(struct tc_request *r, CURLcode result)
 		tc->down_until[r->base] = 0;
 	}
 	req_unlink(r);
+	tc->tls_error[0] = '\0';
+	tc->retry_after = 0;
 	if (result != CURLE_OK) {
-		err = r->too_big ? "answer too large" : curl_easy_strerror(result);
+		err = r->too_big ? "answer too large" : describe_failure(r, result);
 	} else {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_off_t after = 0;
+		if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK &&
+		    after > 0)
+			tc->retry_after = after > TRACKER_CLIENT_RETRY_AFTER_MAX
+			    ? TRACKER_CLIENT_RETRY_AFTER_MAX
+			    : (long)after;
 		if (curl_easy_getinfo(r->easy, CURLINFO_LOCAL_IP, &ip) == CURLE_OK && ip != NULL &&
 		    ip[0] != '\0')
 			snprintf(tc->local_ip, sizeof(tc->local_ip), "%s", ip);
@@ -333,38 +396,165 @@ on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-struct tracker_client *
-tracker_client_new(uv_loop_t *loop, const char *base_url, char **cause)
+/* 127.0.0.0/8, ::1 (or ::ffff:127.x.x.x), localhost: host as libcurl's
+ * URL parser gives it, IPv6 in brackets. */
+static int
+host_is_loopback(const char *host)
 {
-	struct tracker_client *tc;
-	size_t len = strlen(base_url);
+	char bare[INET6_ADDRSTRLEN];
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n = strlen(host);
 
-	/* TLS costs megabytes of resident memory at start: only for https. */
-	if (curl_global_init(
-	        strncmp(base_url, "https:", 6) == 0 ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) !=
-	    CURLE_OK) {
-		*cause = xstrdup("libcurl: cannot initialise");
-		return NULL;
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 2 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(bare))
+		return 0;
+	memcpy(bare, host + 1, n - 2);
+	bare[n - 2] = '\0';
+	if (inet_pton(AF_INET6, bare, &a6) != 1)
+		return 0;
+	return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+}
+
+/* Each of the ';'-separated pins must be sha256// and the base64 of 32
+ * bytes: a typo would otherwise fail every connection, and only then. */
+static int
+pin_valid(const char *pin)
+{
+	size_t plen = strlen(TRACKER_CLIENT_PIN_PREFIX);
+
+	for (const char *p = pin;;) {
+		const char *end = strchr(p, ';');
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p), bin_len = 0;
+		unsigned char bin[crypto_hash_sha256_BYTES + 1];
+		const char *last = NULL;
+
+		if (n <= plen || strncmp(p, TRACKER_CLIENT_PIN_PREFIX, plen) != 0 ||
+		    sodium_base642bin(bin, sizeof(bin), p + plen, n - plen, NULL, &bin_len, &last,
+		        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    last != p + n || bin_len != crypto_hash_sha256_BYTES)
+			return 0;
+		if (end == NULL)
+			return 1;
+		p = end + 1;
 	}
-	tc = xcalloc(1, sizeof(*tc));
-	tc->loop = loop;
-	for (const char *p = base_url; p < base_url + len;) {
-		const char *comma = memchr(p, ',', (size_t)(base_url + len - p));
-		const char *stop = comma != NULL ? comma : base_url + len;
+}
+
+/* What is wrong with url under cfg (its scheme and host read into *tls
+ * and *loopback), or NULL. */
+static const char *
+url_problem(const char *url, const struct tracker_client_config *cfg, int *tls, int *loopback)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	const char *why = NULL;
+
+	if (u == NULL)
+		return "libcurl cannot parse URLs";
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		why = "not a URL";
+		goto out;
+	}
+	*tls = strcasecmp(scheme, "https") == 0;
+	*loopback = host_is_loopback(host);
+	if (!*tls && strcasecmp(scheme, "http") != 0)
+		why = "only http:// and https:// are spoken";
+	else if (!*tls && (cfg->ca_file != NULL || cfg->pin != NULL))
+		why = "a CA file or a pin needs an https:// tracker";
+	else if (!*tls && !*loopback && !cfg->allow_insecure)
+		why = "plain HTTP to another machine would show the password and the session "
+		      "token to anyone on the path; use https:// (or --allow-insecure-tracker)";
+	else if (cfg->pin != NULL && !pin_valid(cfg->pin))
+		why = "the pin is not sha256// and the base64 of a SHA-256 hash";
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return why;
+}
+
+/* Splits cfg->base_url at its commas into tc->bases, each checked by
+ * url_problem(); tc->tls if any is https, tc->loopback if all are
+ * loopback. NULL, or what is wrong (in an allocated text). */
+static char *
+bases_parse(struct tracker_client *tc, const struct tracker_client_config *cfg)
+{
+	const char *all = cfg->base_url, *end = all + strlen(all);
+
+	tc->loopback = 1;
+	for (const char *p = all; p < end;) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *stop = comma != NULL ? comma : end;
 		size_t n = (size_t)(stop - p);
+		int tls = 0, loopback = 0;
+		const char *why;
+
 		while (n > 0 && p[n - 1] == '/')
 			n--;
 		if (n > 0 && tc->nbases < TRACKER_CLIENT_MAX_URLS)
-			tc->bases[tc->nbases++] = xstrndup(p, n);
+			tc->bases[tc->nbases] = xstrndup(p, n);
 		p = stop + 1;
+		if (n == 0 || tc->nbases == TRACKER_CLIENT_MAX_URLS)
+			continue;
+		if ((why = url_problem(tc->bases[tc->nbases], cfg, &tls, &loopback)) != NULL) {
+			struct buf b;
+			buf_init(&b);
+			buf_printf(&b, "tracker %s: %s", tc->bases[tc->nbases], why);
+			free(tc->bases[tc->nbases]);
+			return b.data;
+		}
+		tc->tls_of[tc->nbases++] = (unsigned char)tls;
+		tc->tls |= tls;
+		tc->loopback &= loopback;
 	}
-	if (tc->nbases == 0 || (tc->multi = curl_multi_init()) == NULL) {
-		for (size_t i = 0; i < tc->nbases; i++)
-			free(tc->bases[i]);
-		*cause = xstrdup(
-		    tc->nbases == 0 ? "no tracker URL" : "libcurl: cannot make a multi handle");
+	if (tc->nbases == 0) {
+		struct buf b;
+		buf_init(&b);
+		buf_printf(&b, "tracker %s: not a URL", all);
+		return b.data;
+	}
+	return NULL;
+}
+
+static void
+bases_free(struct tracker_client *tc)
+{
+	for (size_t i = 0; i < tc->nbases; i++)
+		free(tc->bases[i]);
+}
+
+struct tracker_client *
+tracker_client_new(uv_loop_t *loop, const struct tracker_client_config *cfg, char **cause)
+{
+	struct tracker_client *tc = xcalloc(1, sizeof(*tc));
+
+	if ((*cause = bases_parse(tc, cfg)) != NULL) {
+		bases_free(tc);
+		free(tc);
+		return NULL;
+	}
+	/* TLS costs megabytes of resident memory at start: only for https. */
+	if (curl_global_init(tc->tls ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) != CURLE_OK) {
+		bases_free(tc);
+		free(tc);
+		*cause = xstrdup("libcurl: cannot initialise");
+		return NULL;
+	}
+	tc->loop = loop;
+	tc->ca_file = cfg->ca_file != NULL ? xstrdup(cfg->ca_file) : NULL;
+	tc->pin = cfg->pin != NULL ? xstrdup(cfg->pin) : NULL;
+	if ((tc->multi = curl_multi_init()) == NULL) {
+		bases_free(tc);
+		free(tc->ca_file);
+		free(tc->pin);
 		free(tc);
 		curl_global_cleanup();
+		*cause = xstrdup("libcurl: cannot make a multi handle");
 		return NULL;
 	}
 	curl_multi_setopt(tc->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
@@ -411,6 +601,25 @@ tracker_client_set_token(struct tracker_client *tc, const char *token)
 	tc->token = token != NULL ? xstrdup(token) : NULL;
 }
 
+/* A CA file, a pin, or both; a pin alone replaces the CA check (libcurl
+ * checks the pin with peer verification off), and the host name is
+ * checked whenever a CA is. */
+static void
+set_tls(struct tracker_client *tc, size_t base, CURL *easy)
+{
+	if (!tc->tls_of[base])
+		return;
+	curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (tc->ca_file != NULL)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, tc->ca_file);
+	if (tc->pin != NULL)
+		curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, tc->pin);
+	if (tc->pin != NULL && tc->ca_file == NULL) {
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
+
 /* Starts r on the URL base_pick() gives; -1 if curl cannot. */
 static int
 req_send(struct tc_request *r)
@@ -448,7 +657,9 @@ req_send(struct tc_request *r)
 	curl_easy_setopt(
 	    r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)TRACKER_CLIENT_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hychat/" HYCHAT_VERSION);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, tc->tls_of[r->base] ? "https" : "http");
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	set_tls(tc, r->base, r->easy);
 	if (curl_multi_add_handle(tc->multi, r->easy) != CURLM_OK) {
 		curl_easy_cleanup(r->easy);
 		r->easy = NULL;
@@ -502,6 +713,30 @@ const char *
 tracker_client_local_ip(const struct tracker_client *tc)
 {
 	return tc->local_ip;
+}
+
+int
+tracker_client_is_tls(const struct tracker_client *tc)
+{
+	return tc->tls;
+}
+
+int
+tracker_client_is_loopback(const struct tracker_client *tc)
+{
+	return tc->loopback;
+}
+
+long
+tracker_client_retry_after(const struct tracker_client *tc)
+{
+	return tc->retry_after;
+}
+
+const char *
+tracker_client_tls_error(const struct tracker_client *tc)
+{
+	return tc->tls_error[0] != '\0' ? tc->tls_error : NULL;
 }
 
 int

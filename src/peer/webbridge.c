@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hychat/command.h"
 #include "hychat/log.h"
 #include "webbridge_internal.h"
 
@@ -40,19 +41,6 @@ int
 webbridge_addr_is_loopback(const char *addr)
 {
 	return webpolicy_is_loopback(addr);
-}
-
-void
-webbridge_cause(char **cause, const char *fmt, ...)
-{
-	struct buf msg;
-	va_list ap;
-
-	buf_init(&msg);
-	va_start(ap, fmt);
-	buf_vprintf(&msg, fmt, ap);
-	va_end(ap);
-	*cause = msg.data;
 }
 
 const char *
@@ -117,18 +105,11 @@ static void
 on_event(const struct event *ev, void *arg)
 {
 	struct webbridge *b = arg;
-	struct json_object *v;
 
-	if (ev->type == EVENT_LOGIN_RESULT) {
-		const char *status = "";
-		if (json_object_object_get_ex(ev->obj, "status", &v))
-			status = json_object_get_string(v);
-		b->logged_in = strcmp(status, "success") == 0;
-		if (b->logged_in && json_object_object_get_ex(ev->obj, "username", &v))
-			snprintf(b->username, sizeof(b->username), "%s", json_object_get_string(v));
-	}
+	/* An answer goes to the tab that asked alone, a change to every tab. */
 	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
-		webbridge_ws_send(c, ev->json, ev->len);
+		if (!ev->answer || ev->client == c)
+			webbridge_ws_send(c, ev->json, ev->len);
 	if (ev->type == EVENT_QUIT && !b->stopping) {
 		/* The event may come from inside an lws callback (a tab sent
 		 * "quit"): destroy the context from a turn of our own. */
@@ -223,7 +204,7 @@ write_url_file(struct webbridge *b, const char *dir, char **cause)
 	if (snprintf(b->url_file, sizeof(b->url_file), "%s/%s", dir, WEBBRIDGE_URL_FILE) >=
 	        (int)sizeof(b->url_file) ||
 	    snprintf(tmp, sizeof(tmp), "%s.new", b->url_file) >= (int)sizeof(tmp)) {
-		webbridge_cause(cause, "web bridge: %s: path too long", dir);
+		hy_cause(cause, "web bridge: %s: path too long", dir);
 		return -1;
 	}
 	(void)unlink(tmp);
@@ -231,7 +212,7 @@ write_url_file(struct webbridge *b, const char *dir, char **cause)
 	if (fd < 0 || fchmod(fd, S_IRUSR | S_IWUSR) < 0 ||
 	    write(fd, b->login_url, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
 	    fsync(fd) < 0) {
-		webbridge_cause(cause, "web bridge: %s: %s", tmp, strerror(errno));
+		hy_cause(cause, "web bridge: %s: %s", tmp, strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			(void)unlink(tmp);
@@ -239,7 +220,7 @@ write_url_file(struct webbridge *b, const char *dir, char **cause)
 		return -1;
 	}
 	if (close(fd) < 0 || rename(tmp, b->url_file) < 0) {
-		webbridge_cause(cause, "web bridge: %s: %s", b->url_file, strerror(errno));
+		hy_cause(cause, "web bridge: %s: %s", b->url_file, strerror(errno));
 		(void)unlink(tmp);
 		return -1;
 	}
@@ -272,14 +253,13 @@ probe_bind(struct webbridge *b, const char *addr, char **cause)
 		len = sizeof(*in6);
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		webbridge_cause(cause, "web bridge: socket: %s", strerror(errno));
+		hy_cause(cause, "web bridge: socket: %s", strerror(errno));
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	rc = bind(fd, (struct sockaddr *)&ss, len);
 	if (rc < 0)
-		webbridge_cause(
-		    cause, "web bridge: %s port %d: %s", addr, b->web_port, strerror(errno));
+		hy_cause(cause, "web bridge: %s port %d: %s", addr, b->web_port, strerror(errno));
 	close(fd);
 	return rc < 0 ? -1 : 0;
 }
@@ -307,8 +287,7 @@ start_lws(struct webbridge *b, const char *addr, char **cause)
 		return -1;
 	b->ctx = lws_create_context(&info);
 	if (b->ctx == NULL || lws_get_vhost_by_name(b->ctx, info.vhost_name) == NULL) {
-		webbridge_cause(
-		    cause, "web bridge: cannot listen on %s port %d", addr, b->web_port);
+		hy_cause(cause, "web bridge: cannot listen on %s port %d", addr, b->web_port);
 		return -1;
 	}
 	return 0;
@@ -373,17 +352,15 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 	b->peer_port = cfg->peer_port;
 	b->web_port = cfg->port != 0 ? cfg->port : cfg->peer_port + WEBBRIDGE_PORT_OFFSET;
 	if (b->web_port < 1 || b->web_port > 65535) {
-		webbridge_cause(
-		    cause, "web bridge: port %d out of range: give --web PORT", b->web_port);
+		hy_cause(cause, "web bridge: port %d out of range: give --web PORT", b->web_port);
 		free(b);
 		return NULL;
 	}
 	if (webpolicy_init(&b->policy, addr, b->web_port) < 0) {
-		webbridge_cause(cause, "web bridge: %s: not an IP address", addr);
+		hy_cause(cause, "web bridge: %s: not an IP address", addr);
 		free(b);
 		return NULL;
 	}
-	snprintf(b->username, sizeof(b->username), "%s", engine_username(e));
 	snprintf(b->cookie_name, sizeof(b->cookie_name), "hychat_session_%d", b->web_port);
 	random_hex(b->secret, WEBBRIDGE_SECRET_BYTES);
 	random_hex(b->session, WEBBRIDGE_SESSION_BYTES);
@@ -409,6 +386,7 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 	b->quit_timer.data = b;
 	b->quit_timer_open = 1;
 	event_subscribe(engine_events(e), on_event, b);
+	webbridge_ws_commands(b);
 	return b;
 }
 
@@ -424,6 +402,7 @@ webbridge_free(struct webbridge *b)
 		lws_context_destroy(b->ctx);
 	if (b->ctx != NULL || b->quit_timer_open)
 		log_error("web bridge: freed before it closed");
+	command_unregister(b->e, b);
 	webbridge_assets_free(b);
 	/* The URL is of this run only: leave no stale one behind. */
 	if (b->url_file[0] != '\0')

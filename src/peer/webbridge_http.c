@@ -14,27 +14,12 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include "hychat/http_static.h"
 #include "hychat/log.h"
 #include "webbridge_internal.h"
 
 #define HTTP_HEADERS_MAX 2048
 #define BEARER "Bearer "
-
-struct mime {
-	const char *ext;
-	const char *type;
-};
-
-static const struct mime mimes[] = {
-	{ ".html", "text/html; charset=utf-8" },
-	{ ".css", "text/css; charset=utf-8" },
-	{ ".js", "text/javascript; charset=utf-8" },
-	{ ".json", "application/json" },
-	{ ".svg", "image/svg+xml" },
-	{ ".png", "image/png" },
-	{ ".ico", "image/x-icon" },
-	{ ".txt", "text/plain; charset=utf-8" },
-};
 
 /* Sent with every answer. */
 static const struct {
@@ -50,17 +35,13 @@ static const struct {
 	{ "cache-control:", "no-store" },
 };
 
+/* The files of webui/ served: those the HTTP library has a type for. */
 static const char *
 mime_of(const char *name)
 {
-	size_t n = strlen(name);
+	const char *m = http_static_mime(name);
 
-	for (size_t i = 0; i < HY_ARRAY_LEN(mimes); i++) {
-		size_t e = strlen(mimes[i].ext);
-		if (n > e && strcmp(name + n - e, mimes[i].ext) == 0)
-			return mimes[i].type;
-	}
-	return NULL;
+	return strcmp(m, HTTP_MIME_UNKNOWN) != 0 ? m : NULL;
 }
 
 /* Files. */
@@ -72,19 +53,18 @@ read_file(const char *path, char **data, size_t *len, char **cause)
 	struct stat st;
 
 	if (f == NULL) {
-		webbridge_cause(cause, "web bridge: %s: %s", path, strerror(errno));
+		hy_cause(cause, "web bridge: %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fileno(f), &st) < 0 || st.st_size > WEBBRIDGE_ASSET_MAX) {
-		webbridge_cause(
-		    cause, "web bridge: %s: larger than %d bytes", path, WEBBRIDGE_ASSET_MAX);
+		hy_cause(cause, "web bridge: %s: larger than %d bytes", path, WEBBRIDGE_ASSET_MAX);
 		fclose(f);
 		return -1;
 	}
 	*len = (size_t)st.st_size;
 	*data = xmalloc(*len + 1);
 	if (fread(*data, 1, *len, f) != *len) {
-		webbridge_cause(cause, "web bridge: %s: short read", path);
+		hy_cause(cause, "web bridge: %s: short read", path);
 		fclose(f);
 		free(*data);
 		*data = NULL;
@@ -102,8 +82,7 @@ add_asset(struct webbridge *b, const char *root, const char *name, char **cause)
 	char path[4096];
 
 	if (b->nassets == WEBBRIDGE_MAX_ASSETS) {
-		webbridge_cause(
-		    cause, "web bridge: %s: more than %d files", root, WEBBRIDGE_MAX_ASSETS);
+		hy_cause(cause, "web bridge: %s: more than %d files", root, WEBBRIDGE_MAX_ASSETS);
 		return -1;
 	}
 	a = &b->assets[b->nassets];
@@ -124,7 +103,7 @@ webbridge_assets_load(struct webbridge *b, const char *root, char **cause)
 	char *mark;
 
 	if (d == NULL) {
-		webbridge_cause(cause, "web bridge: %s: %s", root, strerror(errno));
+		hy_cause(cause, "web bridge: %s: %s", root, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -140,12 +119,12 @@ webbridge_assets_load(struct webbridge *b, const char *root, char **cause)
 		if (strcmp(b->assets[i].name, "index.html") == 0)
 			b->page = &b->assets[i];
 	if (b->page == NULL) {
-		webbridge_cause(cause, "web bridge: %s/index.html: missing", root);
+		hy_cause(cause, "web bridge: %s/index.html: missing", root);
 		return -1;
 	}
 	if ((mark = strstr(b->page->data, WEBBRIDGE_CONFIG_MARK)) == NULL) {
-		webbridge_cause(cause, "web bridge: %s/index.html: no %s to put the configuration",
-		    root, WEBBRIDGE_CONFIG_MARK);
+		hy_cause(cause, "web bridge: %s/index.html: no %s to put the configuration", root,
+		    WEBBRIDGE_CONFIG_MARK);
 		return -1;
 	}
 	b->page_mark = (size_t)(mark - b->page->data);
@@ -262,14 +241,14 @@ serve_page(struct webbridge_conn *c, struct lws *wsi)
 	struct buf page;
 	const char *json;
 
-	json_object_object_add(cfg, "username", json_object_new_string(b->username));
+	json_object_object_add(cfg, "username", json_object_new_string(engine_username(b->e)));
 	json_object_object_add(cfg, "peer_port", json_object_new_int(b->peer_port));
 	json_object_object_add(cfg, "web_port", json_object_new_int(b->web_port));
 	json_object_object_add(cfg, "secret", json_object_new_string(b->secret));
 	json_object_object_add(cfg, "ws_path", json_object_new_string(WEBBRIDGE_WS_PATH));
-	json_object_object_add(cfg, "logged_in", json_object_new_boolean(b->logged_in));
-	json_object_object_add(
-	    cfg, "session", json_object_new_boolean(b->logged_in && webbridge_has_session(b, wsi)));
+	json_object_object_add(cfg, "logged_in", json_object_new_boolean(webbridge_logged_in(b)));
+	json_object_object_add(cfg, "session",
+	    json_object_new_boolean(webbridge_logged_in(b) && webbridge_has_session(b, wsi)));
 	json_object_object_add(cfg, "version", json_object_new_string(HYCHAT_VERSION));
 	json = json_object_to_json_string_ext(
 	    cfg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -303,7 +282,7 @@ serve_confirm_login(struct webbridge_conn *c, struct lws *wsi)
 		    o, "message", json_object_new_string("the secret is missing or wrong"));
 		return respond_json(c, wsi, HTTP_STATUS_FORBIDDEN, o, NULL, 0);
 	}
-	if (!b->logged_in) {
+	if (!webbridge_logged_in(b)) {
 		json_object_object_add(o, "status", json_object_new_string("failed"));
 		json_object_object_add(o, "message", json_object_new_string("not logged in"));
 		return respond_json(c, wsi, HTTP_STATUS_CONFLICT, o, NULL, 0);
@@ -313,7 +292,7 @@ serve_confirm_login(struct webbridge_conn *c, struct lws *wsi)
 	set.name = "set-cookie:";
 	set.value = cookie;
 	json_object_object_add(o, "status", json_object_new_string("success"));
-	json_object_object_add(o, "username", json_object_new_string(b->username));
+	json_object_object_add(o, "username", json_object_new_string(engine_username(b->e)));
 	return respond_json(c, wsi, HTTP_STATUS_OK, o, &set, 1);
 }
 

@@ -58,7 +58,7 @@ struct webbridge_conn {
 		int in_discard; /* the rest of an over-long message */
 		struct webbridge_msg *head, *tail;
 		size_t queued;
-		char ctx[ENGINE_CHANNEL_MAX + 2]; /* the conversation shown, for "me" */
+		char ctx[HY_CHANNEL_MAX + 2]; /* the conversation shown, for "me" */
 		struct webbridge_conn *next, *prev;
 	} ws;
 };
@@ -78,8 +78,6 @@ struct webbridge {
 	char sock_path[WEBBRIDGE_SUN_PATH_MAX]; /* "" without one */
 	char cookie_name[WEBBRIDGE_COOKIE_MAX];
 	int peer_port, web_port;
-	int logged_in; /* the last login_result succeeded */
-	char username[ENGINE_NAME_MAX + 1];
 
 	struct webbridge_asset assets[WEBBRIDGE_MAX_ASSETS];
 	size_t nassets;
@@ -94,8 +92,6 @@ struct webbridge {
 };
 
 /* webbridge.c */
-/* Sets *cause to an allocated message. */
-void webbridge_cause(char **cause, const char *fmt, ...) HY_PRINTF(2, 3);
 /* 1 if wsi came through the Unix socket, whose mode 0600 is its
  * authentication. */
 int webbridge_is_local(const struct webbridge *b, struct lws *wsi);
@@ -118,6 +114,10 @@ int webbridge_host_ok(struct webbridge *b, struct lws *wsi);
 int webbridge_has_session(struct webbridge *b, struct lws *wsi);
 
 /* webbridge_ws.c */
+/* Registers the bridge's own commands (auth, focus) with the engine. */
+void webbridge_ws_commands(struct webbridge *b);
+/* The engine holds a tracker session: the page may start. */
+int webbridge_logged_in(const struct webbridge *b);
 /* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: 0 to accept the upgrade. */
 int webbridge_ws_filter(struct webbridge *b, struct lws *wsi);
 void webbridge_ws_open(struct webbridge_conn *c, struct webbridge *b, struct lws *wsi);

@@ -148,8 +148,8 @@ send_hello(struct webbridge_conn *c)
 	const char *s;
 
 	json_object_object_add(o, "type", json_object_new_string("hello"));
-	json_object_object_add(o, "username", json_object_new_string(b->username));
-	json_object_object_add(o, "logged_in", json_object_new_boolean(b->logged_in));
+	json_object_object_add(o, "username", json_object_new_string(engine_username(b->e)));
+	json_object_object_add(o, "logged_in", json_object_new_boolean(webbridge_logged_in(b)));
 	json_object_object_add(o, "peer_port", json_object_new_int(b->peer_port));
 	json_object_object_add(o, "web_port", json_object_new_int(b->web_port));
 	s = json_object_to_json_string_ext(
@@ -158,68 +158,91 @@ send_hello(struct webbridge_conn *c)
 	json_object_put(o);
 }
 
-static void
-run_auth(struct webbridge_conn *c, const char *arg)
+int
+webbridge_logged_in(const struct webbridge *b)
 {
-	size_t n = strlen(c->b->secret);
+	return engine_tracker_state(b->e) == ENGINE_ONLINE;
+}
 
+/* The socket client is, among the open ones. */
+static struct webbridge_conn *
+conn_of(struct webbridge *b, const void *client)
+{
+	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
+		if (c == client)
+			return c;
+	return NULL;
+}
+
+static int
+run_auth(void *arg, const void *client, const char *ctx, int argc, char **argv)
+{
+	struct webbridge_conn *c = conn_of(arg, client);
+	const char *secret = argc > 0 ? argv[0] : "";
+	size_t n;
+
+	if (c == NULL)
+		return -1;
+	n = strlen(c->b->secret);
 	if (webbridge_is_local(c->b, c->wsi)) { /* greeted already; once more */
 		send_hello(c);
-		return;
+		return 0;
 	}
-	if (strlen(arg) != n || !hy_memeq_ct(arg, c->b->secret, n)) {
+	if (strlen(secret) != n || !hy_memeq_ct(secret, c->b->secret, n)) {
 		log_warn("web bridge: a WebSocket presented a wrong secret: closing it");
 		cut(c, "wrong secret");
-		return;
+		return -1;
 	}
 	c->ws.authed = 1;
 	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 	send_hello(c);
+	return 0;
 }
 
-static void
-run_focus(struct webbridge_conn *c, const char *arg)
+static int
+run_focus(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	snprintf(c->ws.ctx, sizeof(c->ws.ctx), "%s", arg);
+	struct webbridge_conn *c = conn_of(arg, client);
+
+	if (c == NULL)
+		return -1;
+	snprintf(c->ws.ctx, sizeof(c->ws.ctx), "%s", argc > 0 ? argv[0] : "");
+	return 0;
 }
 
-struct ws_command {
-	const char *name;
-	int need_auth;
-	void (*run)(struct webbridge_conn *c, const char *arg);
+/* The bridge's own commands, in the engine's command layer. auth is the
+ * only one a socket may send before it has presented the secret. */
+static const struct command_front ws_commands[] = {
+	{ { "auth", 0, 1, COMMAND_REST, NULL, "SECRET",
+	      "the first message of every socket: the per-run secret" },
+	    run_auth },
+	{ { "focus", 0, 1, COMMAND_REST, NULL, "[CONVERSATION]",
+	      "the conversation the tab shows, the default of /me, /part, /history" },
+	    run_focus },
 };
 
-static const struct ws_command ws_commands[] = {
-	{ "auth", 0, run_auth }, /* auth SECRET: the first message of every socket */
-	{ "focus", 1, run_focus }, /* focus CONVERSATION: the one shown, for "me" */
-};
+void
+webbridge_ws_commands(struct webbridge *b)
+{
+	if (command_register(b->e, b, ws_commands, HY_ARRAY_LEN(ws_commands), b) < 0)
+		log_error("web bridge: its commands clash with the engine's");
+}
 
 static void
 run_message(struct webbridge_conn *c, char *line, size_t len)
 {
-	size_t name_len = strcspn(line, " \t");
-	const char *arg = line + name_len;
+	struct webbridge *b = c->b;
 
-	while (*arg == ' ' || *arg == '\t')
-		arg++;
-	for (size_t i = 0; i < HY_ARRAY_LEN(ws_commands); i++) {
-		if (!hy_strieq(line, name_len, ws_commands[i].name))
-			continue;
-		if (ws_commands[i].need_auth && !c->ws.authed)
-			break;
-		ws_commands[i].run(c, arg);
-		return;
-	}
-	if (!c->ws.authed) {
+	if (!c->ws.authed && command_of(b->e, b, line) != &ws_commands[0].cmd) {
 		log_warn("web bridge: a WebSocket sent a command before the secret: closing it");
 		cut(c, "authenticate first");
 		return;
 	}
 	if (memchr(line, '\0', len) != NULL) {
-		event_error(engine_events(c->b->e), "a command cannot hold a NUL character");
+		event_error(engine_events(b->e), "a command cannot hold a NUL character");
 		return;
 	}
-	command_run(c->b->e, line, c->ws.ctx[0] != '\0' ? c->ws.ctx : NULL);
+	command_run(b->e, line, c->ws.ctx[0] != '\0' ? c->ws.ctx : NULL, b, c);
 }
 
 int

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/proxy.h"
 
@@ -42,7 +43,8 @@ usage(FILE *f)
 	    "       hychat-proxy --check -c FILE\n"
 	    "\n"
 	    "  -c, --config FILE       virtual hosts and backends (default %s)\n"
-	    "  --listen HOST:PORT      address to serve (default %s:%d)\n"
+	    "  --listen HOST:PORT      plain HTTP address to serve, besides the file's\n"
+	    "                          listen lines (default, with neither: %s:%d)\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
 	    "  --workers N             event loops sharing the port (default 1)\n"
 	    "  --check                 only validate the configuration file\n"
@@ -54,12 +56,23 @@ usage(FILE *f)
 static struct proxy *proxy;
 static const char *conf_path;
 static uv_signal_t hup;
+/* the listen lines read at start: the sockets cannot change later */
+static size_t start_nlistens;
+static struct proxy_listen start_listens[PROXY_MAX_LISTEN];
 
+static int
+listens_changed(const struct proxy_conf *c)
+{
+	return c->nlistens != start_nlistens ||
+	    memcmp(c->listens, start_listens, c->nlistens * sizeof(*c->listens)) != 0;
+}
+
+/* Reads the file and every certificate, key and CA file again. */
 static void
 hup_cb(uv_signal_t *s, int signum)
 {
 	struct proxy_conf *c;
-	char err[512];
+	char err[512], terr[512];
 
 	(void)s;
 	(void)signum;
@@ -67,8 +80,52 @@ hup_cb(uv_signal_t *s, int signum)
 		log_error("reload refused, the old configuration stays: %s", err);
 		return;
 	}
-	proxy_reload(proxy, c);
-	log_info("reloaded %s: %zu host%s", conf_path, c->nvhosts, c->nvhosts == 1 ? "" : "s");
+	size_t n = c->nvhosts;
+	int moved = listens_changed(c);
+	if (proxy_reload(proxy, c, terr, sizeof(terr)) < 0) {
+		log_error("reload refused, the old configuration stays: %s:%s", conf_path, terr);
+		return;
+	}
+	if (moved)
+		log_warn(
+		    "%s: listen lines are read at start only; restart to apply them", conf_path);
+	log_info("reloaded %s and its certificates: %zu host%s", conf_path, n, n == 1 ? "" : "s");
+}
+
+/* The file's listen lines and --listen into cfg: the first is the main
+ * address, the rest go to more[]. */
+static void
+listeners_set(struct http_server_config *cfg, const struct proxy_conf *conf,
+    struct http_listen *more, const char *cli_host, int cli_port, int have_cli)
+{
+	struct http_tls *tls = proxy_listener_tls(proxy);
+	size_t n = 0;
+
+	if (proxy_conf_has_ssl(conf) && tls == NULL) /* the parser forbids it */
+		log_fatal(1, "%s: a TLS listener without a certificate", conf_path);
+
+	start_nlistens = conf->nlistens;
+	memcpy(start_listens, conf->listens, conf->nlistens * sizeof(*conf->listens));
+	for (size_t i = 0; i < conf->nlistens; i++) {
+		more[n].host = start_listens[i].host;
+		more[n].port = start_listens[i].port;
+		more[n].tls = start_listens[i].ssl ? tls : NULL;
+		n++;
+	}
+	if (have_cli || n == 0) {
+		more[n].host = cli_host;
+		more[n].port = cli_port;
+		more[n].tls = NULL;
+		n++;
+	}
+	cfg->host = more[0].host;
+	cfg->port = more[0].port;
+	cfg->tls = more[0].tls;
+	cfg->more = more + 1;
+	cfg->nmore = n - 1;
+	for (size_t i = 0; i < n; i++)
+		log_info("proxying on %s://%s:%d with %s", more[i].tls != NULL ? "https" : "http",
+		    more[i].host, more[i].port, conf_path);
 }
 
 static void
@@ -97,7 +154,8 @@ main(int argc, char **argv)
 	struct http_server_config cfg;
 	char host[256] = PROXY_DEFAULT_HOST, confbuf[4096], err[512];
 	const char *perr = NULL;
-	int port = PROXY_DEFAULT_PORT, quiet = 0, check = 0, opt;
+	int port = PROXY_DEFAULT_PORT, quiet = 0, check = 0, have_cli = 0, opt;
+	struct http_listen listens[PROXY_MAX_LISTEN + 1];
 
 	log_init("hychat-proxy", LOG_INFO);
 	http_server_config_defaults(&cfg);
@@ -107,14 +165,19 @@ main(int argc, char **argv)
 		case OPT_LISTEN:
 			if (hy_parse_hostport(optarg, host, sizeof(host), &port, &perr) < 0)
 				log_fatal(2, "--listen %s: %s", optarg, perr);
+			have_cli = 1;
 			break;
-		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
+		case OPT_SERVER_IP:
+			snprintf(host, sizeof(host), "%s", optarg);
+			have_cli = 1;
+			break;
 		case OPT_SERVER_PORT: {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end != '\0' || v < 0 || v > 65535)
 				log_fatal(2, "--server-port: expected 0-65535, got '%s'", optarg);
 			port = (int)v;
+			have_cli = 1;
 			break;
 		}
 		case 'w': {
@@ -146,22 +209,23 @@ main(int argc, char **argv)
 	struct proxy_conf *conf;
 	if (proxy_conf_load(conf_path, &conf, err, sizeof(err)) < 0)
 		log_fatal(1, "%s", err);
+	size_t nhosts = conf->nvhosts;
+	proxy = proxy_new(conf, !quiet, err, sizeof(err));
+	if (proxy == NULL)
+		log_fatal(1, "%s:%s", conf_path, err);
 	if (check) {
-		printf("%s: ok, %zu host%s\n", conf_path, conf->nvhosts,
-		    conf->nvhosts == 1 ? "" : "s");
-		proxy_conf_free(conf);
+		/* the certificates, keys and CA files were read too */
+		printf("%s: ok, %zu host%s\n", conf_path, nhosts, nhosts == 1 ? "" : "s");
+		proxy_free(proxy);
 		return 0;
 	}
-	proxy = proxy_new(conf, port, !quiet);
-	cfg.host = host;
-	cfg.port = port;
+	listeners_set(&cfg, conf, listens, host, port, have_cli);
 	cfg.max_body_bytes = 0; /* bodies stream through */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	log_info("proxying on %s:%d with %s", host, port, conf_path);
 	int rc = http_server_run(
 	    &cfg, &proxy_http_handler, proxy, worker_init, worker_fini, NULL, &perr);
 	if (rc != 0)
-		log_fatal(1, "listen on %s:%d: %s", host, port, perr);
+		log_fatal(1, "listen: %s", perr);
 	proxy_free(proxy);
 	return 0;
 }

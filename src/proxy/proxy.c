@@ -17,6 +17,7 @@
 
 #include "hychat/log.h"
 #include "hychat/proxy.h"
+#include "hychat/proxy_tls.h"
 
 struct be_state {
 	uint64_t down_until;
@@ -30,6 +31,8 @@ struct conf_ref {
 	atomic_uint refs;
 	struct be_state **health; /* [vhost][backend] */
 	atomic_uint *rr; /* [vhost] */
+	struct http_tls **server_tls; /* [vhost]: its certificate, or NULL */
+	struct http_tls **client_tls; /* [vhost]: to its https backends, or NULL */
 };
 
 struct proxy {
@@ -37,8 +40,8 @@ struct proxy {
 	struct conf_ref *cur;
 	struct worker *workers[HTTP_MAX_WORKERS];
 	size_t nworkers;
-	int local_port;
 	int access_log;
+	struct proxy_tls *tls; /* every TLS context, for the process's life */
 };
 
 struct upstream;
@@ -48,6 +51,8 @@ struct worker {
 	uv_loop_t *loop;
 	struct upstream *idle; /* the pool, every backend */
 	size_t nidle;
+	/* TLS backends read ciphertext here, straight into their BIO */
+	char tls_scratch[PROXY_TLS_READ_CHUNK];
 };
 
 enum up_state {
@@ -68,6 +73,11 @@ struct upstream {
 	struct exchange *ex;
 	struct upstream *next; /* in the pool */
 	char be_name[PROXY_MAX_NAME + 8];
+	char be_host[PROXY_MAX_NAME + 1]; /* the name its certificate must hold */
+	struct http_tls *tls_ctx; /* https: the client context, else NULL */
+	struct http_tls_conn *tls;
+	struct buf tls_out; /* ciphertext on its way to the socket */
+	int tls_ready; /* handshake done */
 	enum up_state state;
 	int open_handles;
 	int closing;
@@ -161,6 +171,8 @@ conf_ref_new(struct proxy_conf *c)
 	r->rr = xcalloc(c->nvhosts, sizeof(*r->rr));
 	for (size_t i = 0; i < c->nvhosts; i++)
 		r->health[i] = xcalloc(c->vhosts[i].nbackends, sizeof(**r->health));
+	r->server_tls = xcalloc(c->nvhosts, sizeof(*r->server_tls));
+	r->client_tls = xcalloc(c->nvhosts, sizeof(*r->client_tls));
 	return r;
 }
 
@@ -173,19 +185,62 @@ conf_ref_put(struct conf_ref *r)
 		free(r->health[i]);
 	free(r->health);
 	free(r->rr);
+	free(r->server_tls);
+	free(r->client_tls);
 	proxy_conf_free(r->c);
 	free(r);
 }
 
+/* The SNI callback, on any worker: the certificate of the host block
+ * that name picks in the configuration now in force. The contexts outlive
+ * every configuration (proxy_tls.h), so the pointer may leave the lock. */
+static struct http_tls *
+proxy_sni_pick(const char *name, void *arg)
+{
+	struct proxy *p = arg;
+	struct http_tls *t = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	const struct proxy_conf *c = p->cur->c;
+	const struct proxy_vhost *v = proxy_conf_match_sni(c, name);
+	if (v != NULL)
+		t = p->cur->server_tls[v - c->vhosts];
+	pthread_mutex_unlock(&p->lock);
+	return t;
+}
+
+/* A configuration with its TLS contexts; NULL with err set. */
+static struct conf_ref *
+conf_ref_load(struct proxy *p, struct proxy_conf *conf, int reload, char *err, size_t errsz)
+{
+	struct conf_ref *r = conf_ref_new(conf);
+
+	if (proxy_tls_resolve(p->tls, conf, reload, r->server_tls, r->client_tls, err, errsz) < 0) {
+		conf_ref_put(r);
+		return NULL;
+	}
+	return r;
+}
+
 struct proxy *
-proxy_new(struct proxy_conf *conf, int local_port, int access_log)
+proxy_new(struct proxy_conf *conf, int access_log, char *err, size_t errsz)
 {
 	struct proxy *p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
-	p->cur = conf_ref_new(conf);
-	p->local_port = local_port;
+	p->tls = proxy_tls_new(proxy_sni_pick, p);
 	p->access_log = access_log;
+	p->cur = conf_ref_load(p, conf, 0, err, errsz);
+	if (p->cur == NULL) {
+		proxy_free(p);
+		return NULL;
+	}
 	return p;
+}
+
+struct http_tls *
+proxy_listener_tls(struct proxy *p)
+{
+	return proxy_sni_pick(NULL, p);
 }
 
 void
@@ -196,20 +251,24 @@ proxy_free(struct proxy *p)
 	conf_ref_put(p->cur);
 	for (size_t i = 0; i < p->nworkers; i++)
 		free(p->workers[i]);
+	proxy_tls_free(p->tls);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
-void
-proxy_reload(struct proxy *p, struct proxy_conf *conf)
+int
+proxy_reload(struct proxy *p, struct proxy_conf *conf, char *err, size_t errsz)
 {
-	struct conf_ref *r = conf_ref_new(conf), *old;
+	struct conf_ref *r = conf_ref_load(p, conf, 1, err, errsz), *old;
 
+	if (r == NULL)
+		return -1;
 	pthread_mutex_lock(&p->lock);
 	old = p->cur;
 	p->cur = r;
 	pthread_mutex_unlock(&p->lock);
 	conf_ref_put(old);
+	return 0;
 }
 
 void
@@ -315,6 +374,8 @@ up_free_cb(uv_handle_t *h)
 
 	if (--up->open_handles > 0)
 		return;
+	http_tls_conn_free(up->tls);
+	buf_fini(&up->tls_out);
 	buf_fini(&up->in);
 	free(up);
 }
@@ -333,11 +394,14 @@ up_close(struct upstream *up)
 }
 
 static struct upstream *
-up_new(struct worker *w, const char *be_name)
+up_new(struct worker *w, const struct proxy_backend *be, struct http_tls *tls_ctx)
 {
 	struct upstream *up = xcalloc(1, sizeof(*up));
 	up->w = w;
-	snprintf(up->be_name, sizeof(up->be_name), "%s", be_name);
+	snprintf(up->be_name, sizeof(up->be_name), "%s", be->name);
+	snprintf(up->be_host, sizeof(up->be_host), "%s", be->host);
+	up->tls_ctx = tls_ctx;
+	buf_init(&up->tls_out);
 	uv_tcp_init(w->loop, &up->tcp);
 	uv_timer_init(w->loop, &up->timer);
 	up->tcp.data = up->timer.data = up;
@@ -389,7 +453,7 @@ up_write_cb(uv_write_t *req, int status)
 }
 
 static void
-up_write(struct upstream *up, const char *data, size_t len)
+up_write_raw(struct upstream *up, const char *data, size_t len)
 {
 	if (len == 0 || up->closing)
 		return;
@@ -416,6 +480,32 @@ up_write(struct upstream *up, const char *data, size_t len)
 	up->writing += len;
 	if (up->ex != NULL && up->writing > PROXY_BUFFER_HIGH)
 		http_conn_pause(up->ex->c);
+}
+
+/* Sends what the TLS layer has for the backend: handshake, records,
+ * alerts. */
+static void
+up_tls_flush(struct upstream *up)
+{
+	up->tls_out.len = 0;
+	if (http_tls_conn_take(up->tls, &up->tls_out) > 0)
+		up_write_raw(up, up->tls_out.data, up->tls_out.len);
+}
+
+/* Plaintext for the backend, sealed first when it speaks TLS. A TLS
+ * layer that refuses it is broken for good: its next read fails too. */
+static void
+up_write(struct upstream *up, const char *data, size_t len)
+{
+	if (up->tls == NULL) {
+		up_write_raw(up, data, len);
+		return;
+	}
+	if (len == 0 || up->closing)
+		return;
+	if (http_tls_conn_write(up->tls, data, len) < 0)
+		log_warn("backend %s: TLS write refused", up->be_name);
+	up_tls_flush(up);
 }
 
 /* Sends body bytes as the request's framing wants them. */
@@ -644,6 +734,10 @@ client_tunnel_cb(struct http_conn *c, const char *data, ssize_t len)
 	if (ex == NULL || ex->up == NULL)
 		return;
 	if (data == NULL || len <= 0) {
+		if (ex->up->tls != NULL) {
+			http_tls_conn_close_notify(ex->up->tls);
+			up_tls_flush(ex->up);
+		}
 		uv_shutdown_t *sr = xcalloc(1, sizeof(*sr));
 		if (uv_shutdown(sr, (uv_stream_t *)&ex->up->tcp, shutdown_free_cb) < 0)
 			free(sr);
@@ -688,6 +782,10 @@ up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct upstream *up = h->data;
 	(void)hint;
+	if (up->tls != NULL) {
+		*b = uv_buf_init(up->w->tls_scratch, sizeof(up->w->tls_scratch));
+		return;
+	}
 	buf_reserve(&up->in, 65536);
 	*b = uv_buf_init(up->in.data + up->in.len, (unsigned)(up->in.cap - up->in.len - 1));
 }
@@ -804,23 +902,82 @@ again:
 	}
 }
 
+static void exchange_send(struct exchange *ex);
+
+/* The TLS layer failed: in the handshake, the next backend is tried (the
+ * request was not sent); later it is a read error. */
+static void
+up_tls_error(struct upstream *up, const char *cause)
+{
+	struct exchange *ex = up->ex;
+
+	log_warn("backend %s: %s", up->be_name, cause);
+	if (up->state == UP_CONNECTING && ex != NULL)
+		exchange_retry(ex, 502, 0);
+	else
+		up_read(up, UV_EPROTO);
+}
+
+/* Ciphertext from the backend: on through the handshake, then each
+ * plaintext piece to up_read() as if the socket had given it. What one
+ * socket read holds is decrypted whole even if up_read() stops reading:
+ * a bounded overshoot, and no plaintext left stranded in the BIO. */
+static void
+up_tls_input(struct upstream *up, const char *data, size_t len)
+{
+	const char *cause = "TLS";
+
+	if (http_tls_conn_feed(up->tls, data, len) < 0) {
+		up_tls_error(up, "TLS: cannot buffer the input");
+		return;
+	}
+	while (!up->closing) {
+		buf_reserve(&up->in, PROXY_TLS_READ_CHUNK);
+		ssize_t r = http_tls_conn_read(
+		    up->tls, up->in.data + up->in.len, up->in.cap - up->in.len - 1, &cause);
+		up_tls_flush(up);
+		if (r == HTTP_TLS_ERROR) {
+			up_tls_error(up, cause);
+			return;
+		}
+		if (!up->tls_ready && http_tls_conn_established(up->tls)) {
+			up->tls_ready = 1;
+			uv_timer_stop(&up->timer);
+			if (up->ex == NULL) {
+				up_close(up);
+				return;
+			}
+			exchange_send(up->ex);
+			if (up->closing)
+				return;
+		}
+		if (r == 0)
+			return;
+		up_read(up, r == HTTP_TLS_EOF ? UV_EOF : r);
+		if (r < 0)
+			return;
+	}
+}
+
 static void
 up_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct upstream *up = st->data;
 
-	(void)b;
 	if (n == 0 || up->closing)
 		return;
-	if (up->ex == NULL) {
-		up_read(up, n);
-		return;
-	}
+	struct http_conn *c = up->ex != NULL ? up->ex->c : NULL;
 	/* everything this read gives the client leaves in one write */
-	struct http_conn *c = up->ex->c;
-	http_conn_cork(c);
-	up_read(up, n);
-	http_conn_uncork(c);
+	if (c != NULL)
+		http_conn_cork(c);
+	if (up->tls != NULL && n > 0)
+		up_tls_input(up, b->base, (size_t)n);
+	else if (up->tls != NULL && up->state == UP_CONNECTING)
+		up_tls_error(up, "TLS handshake: the backend closed the connection");
+	else
+		up_read(up, n);
+	if (c != NULL)
+		http_conn_uncork(c);
 }
 
 static void
@@ -878,7 +1035,25 @@ up_connect_cb(uv_connect_t *req, int status)
 	}
 	uv_tcp_nodelay(&up->tcp, 1);
 	up->connected = 1;
-	exchange_send(ex);
+	if (up->tls_ctx == NULL) {
+		exchange_send(ex);
+		return;
+	}
+	/* the handshake, under the connect timeout, before the request */
+	const char *cause = "TLS";
+	up->tls = http_tls_conn_new(up->tls_ctx, up->be_host);
+	if (up->tls == NULL) {
+		log_warn("backend %s: cannot start TLS", up->be_name);
+		exchange_retry(ex, 502, 0);
+		return;
+	}
+	uv_timer_start(&up->timer, up_timeout_cb, ex->cr->c->vhosts[ex->vh].connect_timeout_ms, 0);
+	up_read_start(up);
+	if (http_tls_conn_read(up->tls, NULL, 0, &cause) < 0) {
+		up_tls_error(up, cause);
+		return;
+	}
+	up_tls_flush(up);
 }
 
 static void
@@ -887,11 +1062,13 @@ exchange_dial(struct exchange *ex)
 	const struct proxy_vhost *v = &ex->cr->c->vhosts[ex->vh];
 	const struct proxy_backend *be = &v->backends[ex->be];
 	struct worker *w = ex->w;
+	struct http_tls *tls_ctx = be->tls ? ex->cr->client_tls[ex->vh] : NULL;
 
-	/* a kept-alive connection to this backend first */
+	/* a kept-alive connection to this backend first, made with the same
+	 * TLS settings */
 	for (struct upstream **pp = &w->idle; *pp != NULL; pp = &(*pp)->next) {
 		struct upstream *up = *pp;
-		if (strcmp(up->be_name, be->name) != 0 || up->closing)
+		if (strcmp(up->be_name, be->name) != 0 || up->tls_ctx != tls_ctx || up->closing)
 			continue;
 		*pp = up->next;
 		up->next = NULL;
@@ -914,7 +1091,7 @@ exchange_dial(struct exchange *ex)
 			return;
 		}
 	}
-	struct upstream *up = up_new(w, be->name);
+	struct upstream *up = up_new(w, be, tls_ctx);
 	up->ex = ex;
 	up->state = UP_CONNECTING;
 	ex->up = up;
@@ -991,11 +1168,12 @@ build_head(struct exchange *ex, const struct http_request *req, const struct pro
 		buf_append(o, xff, xff_len);
 		buf_append_str(o, ", ");
 	}
+	const char *proto = http_conn_is_tls(ex->c) ? "https" : "http";
 	buf_append_str(o, remote);
-	buf_append_str(o, "\r\nX-Forwarded-Proto: http\r\nForwarded: for=");
+	buf_printf(o, "\r\nX-Forwarded-Proto: %s\r\nForwarded: for=", proto);
 	int v6 = strchr(remote, ':') != NULL;
 	buf_printf(o, v6 ? "\"[%s]\"" : "%s", remote);
-	buf_append_str(o, ";proto=http\r\n");
+	buf_printf(o, ";proto=%s\r\n", proto);
 	if (ex->upgrade) {
 		size_t ul = 0;
 		const char *up = http_request_header(req, "Upgrade", &ul);
@@ -1022,7 +1200,7 @@ proxy_on_head(struct http_conn *c, struct http_request *req)
 	struct conf_ref *cr = p->cur;
 	atomic_fetch_add(&cr->refs, 1);
 	pthread_mutex_unlock(&p->lock);
-	const struct proxy_vhost *v = proxy_conf_match(cr->c, host, hl, p->local_port);
+	const struct proxy_vhost *v = proxy_conf_match(cr->c, host, hl, http_conn_local_port(c));
 	if (v == NULL) {
 		conf_ref_put(cr);
 		return 421;

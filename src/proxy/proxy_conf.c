@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hychat/proxy_conf.h"
 #include "hychat/util.h"
@@ -217,28 +218,86 @@ typedef int directive_fn(struct lexer *lx, struct proxy_vhost *v, char args[][CO
 static int
 d_proxy_pass(struct lexer *lx, struct proxy_vhost *v, char args[][CONF_MAX_TOKEN + 1])
 {
-	const char *url = args[0];
+	static const struct {
+		const char *prefix;
+		int tls, port;
+	} schemes[] = { { "http://", 0, PROXY_HTTP_PORT }, { "https://", 1, PROXY_HTTPS_PORT } };
+	const char *url = args[0], *rest = NULL;
 	struct proxy_backend *b;
+	int tls = 0, default_port = 0;
 
-	if (strncmp(url, "http://", 7) != 0)
-		return failf(lx, lx->line, "proxy_pass takes http://HOST:PORT, not ", url);
+	for (size_t i = 0; i < HY_ARRAY_LEN(schemes); i++) {
+		size_t n = strlen(schemes[i].prefix);
+		if (strncmp(url, schemes[i].prefix, n) == 0) {
+			rest = url + n;
+			tls = schemes[i].tls;
+			default_port = schemes[i].port;
+		}
+	}
+	if (rest == NULL)
+		return failf(lx, lx->line, "proxy_pass takes http(s)://HOST:PORT, not ", url);
 	if (v->nbackends == PROXY_MAX_BACKENDS)
 		return failf(lx, lx->line, "too many proxy_pass lines in one host", "");
 	b = &v->backends[v->nbackends];
 	char hp[CONF_MAX_TOKEN + 1];
-	snprintf(hp, sizeof(hp), "%s", url + 7);
+	snprintf(hp, sizeof(hp), "%s", rest);
 	size_t n = strlen(hp);
 	if (n > 0 && hp[n - 1] == '/')
 		hp[n - 1] = '\0';
 	if (strchr(hp, '/') != NULL || split_hostport(hp, b->host, sizeof(b->host), &b->port) < 0)
-		return failf(lx, lx->line, "proxy_pass takes http://HOST:PORT, not ", url);
+		return failf(lx, lx->line, "proxy_pass takes http(s)://HOST:PORT, not ", url);
 	if (b->port < 0)
-		b->port = 80;
+		b->port = default_port;
+	b->tls = tls;
 	char name[sizeof(b->name)];
 	snprintf(name, sizeof(name), "%s:%d", b->host, b->port);
 	memcpy(b->name, name, sizeof(name));
 	v->nbackends++;
 	return 0;
+}
+
+/* A file name into out (PROXY_MAX_PATH + 1 bytes). */
+static int
+d_path(struct lexer *lx, char *out, const char *what, const char *arg)
+{
+	if (arg[0] == '\0' || strlen(arg) > PROXY_MAX_PATH)
+		return failf(lx, lx->line, what, " takes a file name");
+	snprintf(out, PROXY_MAX_PATH + 1, "%s", arg);
+	return 0;
+}
+
+static int
+d_ssl_certificate(struct lexer *lx, struct proxy_vhost *v, char args[][CONF_MAX_TOKEN + 1])
+{
+	return d_path(lx, v->ssl_certificate, "ssl_certificate", args[0]);
+}
+
+static int
+d_ssl_certificate_key(struct lexer *lx, struct proxy_vhost *v, char args[][CONF_MAX_TOKEN + 1])
+{
+	return d_path(lx, v->ssl_certificate_key, "ssl_certificate_key", args[0]);
+}
+
+static int
+d_ssl_trusted(struct lexer *lx, struct proxy_vhost *v, char args[][CONF_MAX_TOKEN + 1])
+{
+	return d_path(lx, v->ssl_trusted, "proxy_ssl_trusted_certificate", args[0]);
+}
+
+static int
+d_ssl_verify(struct lexer *lx, struct proxy_vhost *v, char args[][CONF_MAX_TOKEN + 1])
+{
+	static const struct {
+		const char *word;
+		int on;
+	} words[] = { { "on", 1 }, { "off", 0 } };
+	for (size_t i = 0; i < HY_ARRAY_LEN(words); i++) {
+		if (strcmp(args[0], words[i].word) == 0) {
+			v->ssl_verify = words[i].on;
+			return 0;
+		}
+	}
+	return failf(lx, lx->line, "proxy_ssl_verify is on or off, not ", args[0]);
 }
 
 static int
@@ -326,6 +385,10 @@ static const struct directive {
 	{ "proxy_read_timeout", 1, 0, d_read_timeout },
 	{ "max_fails", 1, 0, d_max_fails },
 	{ "fail_timeout", 1, 0, d_fail_timeout },
+	{ "ssl_certificate", 1, 0, d_ssl_certificate },
+	{ "ssl_certificate_key", 1, 0, d_ssl_certificate_key },
+	{ "proxy_ssl_verify", 1, 0, d_ssl_verify },
+	{ "proxy_ssl_trusted_certificate", 1, 0, d_ssl_trusted },
 };
 
 static int
@@ -378,6 +441,7 @@ parse_host(struct lexer *lx, struct proxy_conf *c)
 	v->read_timeout_ms = PROXY_DEFAULT_READ_TIMEOUT_MS;
 	v->max_fails = PROXY_DEFAULT_MAX_FAILS;
 	v->fail_timeout_ms = PROXY_DEFAULT_FAIL_TIMEOUT_MS;
+	v->ssl_verify = 1;
 	if (lx->len > PROXY_MAX_NAME ||
 	    split_hostport(lx->text, v->host, sizeof(v->host), &v->port) < 0)
 		return failf(lx, lx->line, "bad host name ", lx->text);
@@ -402,8 +466,94 @@ parse_host(struct lexer *lx, struct proxy_conf *c)
 	}
 	if (v->nbackends == 0)
 		return failf(lx, line, "no proxy_pass in host ", v->name);
+	if ((v->ssl_certificate[0] == '\0') != (v->ssl_certificate_key[0] == '\0'))
+		return failf(lx, line,
+		    "ssl_certificate and ssl_certificate_key go together, in host ", v->name);
 	c->nvhosts++;
 	lex(lx);
+	return 0;
+}
+
+/* listen HOST:PORT [ssl]; */
+static int
+parse_listen(struct lexer *lx, struct proxy_conf *c)
+{
+	unsigned line = lx->line;
+	const char *why = NULL;
+
+	lex(lx);
+	if (lx->tok != TOK_WORD && lx->tok != TOK_STRING)
+		return fail(lx, "an address HOST:PORT after listen");
+	if (c->nlistens == PROXY_MAX_LISTEN)
+		return failf(lx, line, "too many listen lines", "");
+	struct proxy_listen *l = &c->listens[c->nlistens];
+	memset(l, 0, sizeof(*l));
+	l->line = line;
+	if (hy_parse_hostport(lx->text, l->host, sizeof(l->host), &l->port, &why) < 0) {
+		snprintf(
+		    lx->err, lx->errsz, "%s:%u: listen %.200s: %s", lx->file, line, lx->text, why);
+		return -1;
+	}
+	lex(lx);
+	if (lx->tok == TOK_WORD && strcmp(lx->text, "ssl") == 0) {
+		l->ssl = 1;
+		lex(lx);
+	}
+	if (lx->tok != TOK_SEMI)
+		return fail(lx, "'ssl' or ';'");
+	for (size_t i = 0; i < c->nlistens; i++) {
+		if (c->listens[i].port == l->port && strcmp(c->listens[i].host, l->host) == 0)
+			return failf(lx, line, "a second listen line for the same address", "");
+	}
+	c->nlistens++;
+	lex(lx);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct lexer *lx, struct proxy_conf *c);
+} blocks[] = {
+	{ "host", parse_host },
+	{ "listen", parse_listen },
+};
+
+static int
+parse_top(struct lexer *lx, struct proxy_conf *c)
+{
+	for (size_t i = 0; lx->tok == TOK_WORD && i < HY_ARRAY_LEN(blocks); i++) {
+		if (strcmp(lx->text, blocks[i].name) == 0)
+			return blocks[i].fn(lx, c);
+	}
+	return fail(lx, "'host' or 'listen'");
+}
+
+/* What the whole file must hold together. */
+static int
+conf_check(struct proxy_conf *c, const char *file, char *err, size_t errsz)
+{
+	int have_cert = 0;
+
+	for (size_t i = 0; i < c->nvhosts; i++)
+		have_cert |= c->vhosts[i].ssl_certificate[0] != '\0';
+	for (size_t i = 0; i < c->nlistens; i++) {
+		if (c->listens[i].ssl && !have_cert) {
+			snprintf(err, errsz,
+			    "%s:%u: listen ... ssl needs a host block with ssl_certificate", file,
+			    c->listens[i].line);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < c->nvhosts; i++) {
+		if (!c->vhosts[i].is_default)
+			continue;
+		if (c->fallback != NULL) {
+			snprintf(err, errsz, "%s:%u: a second host marked default", file,
+			    c->vhosts[i].line);
+			return -1;
+		}
+		c->fallback = &c->vhosts[i];
+	}
 	return 0;
 }
 
@@ -418,7 +568,7 @@ proxy_conf_parse(const char *text, size_t len, const char *file, struct proxy_co
 
 	lex(&lx);
 	while (lx.tok != TOK_EOF) {
-		if (parse_host(&lx, c) < 0) {
+		if (parse_top(&lx, c) < 0) {
 			proxy_conf_free(c);
 			return -1;
 		}
@@ -428,16 +578,9 @@ proxy_conf_parse(const char *text, size_t len, const char *file, struct proxy_co
 		proxy_conf_free(c);
 		return -1;
 	}
-	for (size_t i = 0; i < c->nvhosts; i++) {
-		if (!c->vhosts[i].is_default)
-			continue;
-		if (c->fallback != NULL) {
-			snprintf(err, errsz, "%s:%u: a second host marked default", file,
-			    c->vhosts[i].line);
-			proxy_conf_free(c);
-			return -1;
-		}
-		c->fallback = &c->vhosts[i];
+	if (conf_check(c, file, err, errsz) < 0) {
+		proxy_conf_free(c);
+		return -1;
 	}
 	*out = c;
 	return 0;
@@ -509,4 +652,33 @@ proxy_conf_match(const struct proxy_conf *c, const char *host, size_t len, int l
 		}
 	}
 	return c->fallback;
+}
+
+const struct proxy_vhost *
+proxy_conf_match_sni(const struct proxy_conf *c, const char *name)
+{
+	const struct proxy_vhost *first = NULL;
+
+	for (size_t i = 0; i < c->nvhosts; i++) {
+		const struct proxy_vhost *v = &c->vhosts[i];
+		if (v->ssl_certificate[0] == '\0')
+			continue;
+		if (first == NULL)
+			first = v;
+		if (name != NULL && strcasecmp(v->host, name) == 0)
+			return v;
+	}
+	if (c->fallback != NULL && c->fallback->ssl_certificate[0] != '\0')
+		return c->fallback;
+	return first;
+}
+
+int
+proxy_conf_has_ssl(const struct proxy_conf *c)
+{
+	for (size_t i = 0; i < c->nlistens; i++) {
+		if (c->listens[i].ssl)
+			return 1;
+	}
+	return 0;
 }

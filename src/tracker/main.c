@@ -14,6 +14,7 @@
 #include "hychat/http_listen.h"
 #include "hychat/log.h"
 #include "hychat/registry.h"
+#include "hychat/relay_token.h"
 #include "hychat/tracker_api.h"
 
 #define TRACKER_DEFAULT_HOST "0.0.0.0"
@@ -49,6 +50,9 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_PLAIN_LISTEN,
+	OPT_MAILBOX, /* one of MAILBOX_OPTIONS */
+	OPT_RELAY,
+	OPT_RELAY_SECRET,
 };
 
 static const struct option options[] = {
@@ -74,10 +78,15 @@ static const struct option options[] = {
 #define GUARD_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_GUARD },
 	LOGIN_GUARD_OPTIONS(GUARD_OPTION)
 #undef GUARD_OPTION
+#define MAILBOX_OPTION(field, flag, def, min, max, help) { flag, required_argument, NULL, OPT_MAILBOX },
+	MAILBOX_OPTIONS(MAILBOX_OPTION)
+#undef MAILBOX_OPTION
 	/* clang-format on */
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 	{ "plain-listen", required_argument, NULL, OPT_PLAIN_LISTEN },
+	{ "relay", required_argument, NULL, OPT_RELAY },
+	{ "relay-secret", required_argument, NULL, OPT_RELAY_SECRET },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -118,6 +127,8 @@ usage(FILE *f)
 	    "  --allow-loopback-peers  accept loopback peer addresses (the default when\n"
 	    "                          listening on loopback)\n"
 	    "  --require-source-ip     a peer's address must be the one it calls from\n"
+	    "  --relay HOST:PORT       a hychat-relay for peers behind NAT, repeatable\n"
+	    "  --relay-secret FILE     the secret shared with the relays (mode 600)\n"
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
 	    "  --migrate-from sqlite:PATH  copy accounts, keys and memberships into\n"
@@ -133,19 +144,27 @@ usage(FILE *f)
 	fprintf(f, "  --%-24s %s (default %d)\n", flag " N", help, def);
 	LOGIN_GUARD_OPTIONS(GUARD_USAGE)
 #undef GUARD_USAGE
+	fprintf(f, "\nthe mailbox of sealed messages for offline users:\n");
+#define MAILBOX_USAGE(field, flag, def, min, max, help) \
+	fprintf(f, "  --%-24s %s (default %llu)\n", flag " N", help, (unsigned long long)(def));
+	MAILBOX_OPTIONS(MAILBOX_USAGE)
+#undef MAILBOX_USAGE
 }
 
-static long
-number(const char *s, const char *what, long min, long max)
+/* --relay HOST:PORT, checked. */
+static void
+add_relay(struct tracker_config *tc, const char *arg)
 {
-	char *end;
-	long v;
+	char host[TRACKER_RELAY_MAX];
+	const char *why;
+	int port;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		log_fatal(2, "%s: expected a number from %ld to %ld, got '%s'", what, min, max, s);
-	return v;
+	if (tc->nrelays == TRACKER_MAX_RELAYS)
+		log_fatal(2, "--relay: at most %d", TRACKER_MAX_RELAYS);
+	if (hy_parse_hostport(arg, host, sizeof(host), &port, &why) < 0 || port == 0 ||
+	    strlen(arg) >= TRACKER_RELAY_MAX)
+		log_fatal(2, "--relay %s: %s", arg, port == 0 ? "a port is needed" : why);
+	snprintf(tc->relays[tc->nrelays++], TRACKER_RELAY_MAX, "%s", arg);
 }
 
 /* Creates each missing directory of path's parent. */
@@ -224,7 +243,7 @@ add_user(const char *db, int redis, const char *name)
 	char *cause = NULL;
 	size_t len;
 
-	if (!registry_username_valid(name, strlen(name)))
+	if (!hy_name_valid(name, strlen(name)))
 		log_fatal(2, "--add-user %s: a name is 1-32 characters of A-Z a-z 0-9 _ . -", name);
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "password for %s: ", name);
@@ -341,6 +360,7 @@ worker_fini(int worker, uv_loop_t *loop, void *arg)
 {
 	struct run *run = arg;
 
+	tracker_cancel_jobs(run->t, loop);
 	if (run->state != NULL)
 		run->state->ops->detach(run->state, loop);
 	if (worker == 0)
@@ -372,7 +392,9 @@ main(int argc, char **argv)
 		case OPT_TLS_CERT: ls.cert = optarg; break;
 		case OPT_TLS_KEY: ls.key = optarg; break;
 		case OPT_SERVER_IP: snprintf(host, sizeof(host), "%s", optarg); break;
-		case OPT_SERVER_PORT: port = (int)number(optarg, "--server-port", 0, 65535); break;
+		case OPT_SERVER_PORT:
+			port = (int)log_flag_number("--server-port", optarg, 0, 65535);
+			break;
 		case OPT_DB: db = optarg; break;
 		case OPT_STORE: store_arg(optarg, &db, &store_url); break;
 		case OPT_MIGRATE_FROM:
@@ -382,32 +404,49 @@ main(int argc, char **argv)
 			migrate_from = optarg + strlen(TRACKER_SQLITE_PREFIX);
 			break;
 		case OPT_TTL:
-			tc.ttl_ms = (uint64_t)number(optarg, "--ttl", 1, TRACKER_MAX_TTL_S) * 1000;
+			tc.ttl_ms =
+			    (uint64_t)log_flag_number("--ttl", optarg, 1, TRACKER_MAX_TTL_S) * 1000;
 			break;
 		case OPT_TOKEN_TTL:
 			tc.token_ttl_ms =
-			    (uint64_t)number(optarg, "--token-ttl", 1, TRACKER_MAX_TTL_S) * 1000;
+			    (uint64_t)log_flag_number("--token-ttl", optarg, 1, TRACKER_MAX_TTL_S) *
+			    1000;
 			break;
 		case 'w':
-			cfg.workers = (int)number(optarg, "--workers", 1, HTTP_MAX_WORKERS);
+			cfg.workers =
+			    (int)log_flag_number("--workers", optarg, 1, HTTP_MAX_WORKERS);
 			break;
 		case OPT_MAX_CONNS:
-			cfg.max_conns = (size_t)number(optarg, "--max-conns", 1, 1000000);
+			cfg.max_conns = (size_t)log_flag_number("--max-conns", optarg, 1, 1000000);
 			break;
 		case OPT_MAX_USER_CHANNELS:
 			tc.max_user_channels =
-			    (size_t)number(optarg, "--max-channels-per-user", 1, 1000000);
+			    (size_t)log_flag_number("--max-channels-per-user", optarg, 1, 1000000);
 			break;
 		case OPT_MAX_CHANNELS:
-			tc.max_channels = (size_t)number(optarg, "--max-channels", 1, 100000000);
+			tc.max_channels =
+			    (size_t)log_flag_number("--max-channels", optarg, 1, 100000000);
 			break;
 		case OPT_PAGE_SIZE:
-			tc.page_max = (size_t)number(optarg, "--page-size", 1, 100000);
+			tc.page_max = (size_t)log_flag_number("--page-size", optarg, 1, 100000);
 			break;
 		case OPT_ALLOW_LOOPBACK: tc.allow_loopback_peers = 1; break;
 		case OPT_REQUIRE_SOURCE: tc.require_source_ip = 1; break;
+		case OPT_RELAY: add_relay(&tc, optarg); break;
+		case OPT_RELAY_SECRET: {
+			const char *why;
+			if (relay_token_load_key(optarg, tc.relay_key, &why) < 0)
+				log_fatal(1, "--relay-secret %s: %s", optarg, why);
+			tc.has_relay_key = 1;
+			break;
+		}
 		case OPT_GUARD:
-			if (login_guard_option(&tc.guard, options[index].name, optarg, &err) < 0)
+			if (login_guard_option(&tc.guard, options[index].name, optarg, &cause) < 0)
+				log_fatal(2, "--%s %s: %s", options[index].name, optarg, cause);
+			break;
+		case OPT_MAILBOX:
+			if (tracker_mailbox_option(&tc.mailbox, options[index].name, optarg, &err) <
+			    0)
 				log_fatal(2, "--%s %s: %s", options[index].name, optarg, err);
 			break;
 		case OPT_NO_REGISTER: tc.no_register = 1; break;
@@ -436,6 +475,8 @@ main(int argc, char **argv)
 		log_fatal(1, "libsodium failed to initialise");
 	if (migrate_from != NULL)
 		return migrate(migrate_from, store_url);
+	if (tc.nrelays > 0 && !tc.has_relay_key)
+		log_fatal(2, "--relay needs --relay-secret FILE");
 	if (db == NULL && store_url == NULL)
 		db = default_db(dbbuf, sizeof(dbbuf));
 	if (adduser != NULL)

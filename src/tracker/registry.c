@@ -17,7 +17,6 @@
 
 #define REG_INITIAL_BUCKETS 64
 #define REG_INITIAL_LIST 4
-#define REG_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 _Static_assert(REG_TOKEN_TEXT_SIZE ==
         sodium_base64_ENCODED_LEN(REG_TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
@@ -50,7 +49,7 @@ struct reg_user {
 	uint8_t ntokens;
 	uint8_t listed; /* in registry.all */
 	uint32_t nchannels; /* channels the user is a member of */
-	char name[REG_NAME_MAX + 1];
+	char name[HY_NAME_MAX + 1];
 	char ip[REG_IP_MAX + 1];
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" for none */
 };
@@ -71,7 +70,7 @@ struct reg_list {
 
 struct reg_channel {
 	struct reg_list members;
-	char name[REG_CHANNEL_MAX + 1];
+	char name[HY_CHANNEL_MAX + 1];
 };
 
 struct registry {
@@ -85,37 +84,6 @@ struct registry {
 	size_t online;
 	uint32_t next_peer_id;
 };
-
-/* True if the len bytes at s are all of REG_NAME_CHARS (s need not end in NUL). */
-static int
-name_chars(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\0' || strchr(REG_NAME_CHARS, s[i]) == NULL)
-			return 0;
-	}
-	return 1;
-}
-
-int
-registry_username_valid(const char *s, size_t len)
-{
-	return len >= 1 && len <= REG_NAME_MAX && name_chars(s, len);
-}
-
-int
-registry_channel_canon(const char *s, size_t len, char *out)
-{
-	if (len > 0 && s[0] == '#') {
-		s++;
-		len--;
-	}
-	if (len < 1 || len > REG_CHANNEL_MAX || !name_chars(s, len))
-		return -1;
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return 0;
-}
 
 static uint64_t
 reg_hash(const struct registry *r, const void *p, size_t len)
@@ -258,7 +226,7 @@ static struct reg_user *
 user_get(struct registry *r, const char *name)
 {
 	struct reg_user *u = user_find(r, name);
-	size_t len = strnlen(name, REG_NAME_MAX);
+	size_t len = strnlen(name, HY_NAME_MAX);
 
 	if (u != NULL)
 		return u;
@@ -458,7 +426,7 @@ registry_join(struct registry *r, const char *channel, const char *user)
 	struct reg_channel *ch = channel_find(r, channel, &pos);
 
 	if (ch == NULL) {
-		size_t len = strnlen(channel, REG_CHANNEL_MAX);
+		size_t len = strnlen(channel, HY_CHANNEL_MAX);
 		ch = xcalloc(1, sizeof(*ch));
 		memcpy(ch->name, channel, len);
 		if (r->nchannels == r->capchannels) {
@@ -552,9 +520,9 @@ registry_members(const struct registry *r, const char *channel, size_t limit,
 	return (long)ch->members.n;
 }
 
-long
-registry_list(const struct registry *r, const char *channel, const char *after, size_t limit,
-    uint64_t now, registry_peer_fn fn, void *arg, int *more)
+static long
+list_peers(const struct registry *r, const char *channel, const char *after, size_t limit,
+    uint64_t now, int offline_too, registry_peer_fn fn, void *arg, int *more)
 {
 	const struct reg_list *l = &r->all;
 	long count = 0;
@@ -568,7 +536,8 @@ registry_list(const struct registry *r, const char *channel, const char *after, 
 	}
 	for (size_t i = after != NULL ? list_bound(l, after, 1) : 0; i < l->n; i++) {
 		const struct reg_user *u = l->v[i];
-		if (!user_online(u, now))
+		int online = user_online(u, now);
+		if (!online && !offline_too)
 			continue;
 		if ((size_t)count == limit) {
 			*more = 1;
@@ -576,15 +545,32 @@ registry_list(const struct registry *r, const char *channel, const char *after, 
 		}
 		struct registry_peer p = {
 			.name = u->name,
-			.ip = u->ip,
-			.port = u->port,
+			.ip = online ? u->ip : "",
+			.port = online ? u->port : 0,
 			.peer_id = u->peer_id,
 			.pubkey = u->pubkey[0] ? u->pubkey : NULL,
+			.online = online,
 		};
 		fn(&p, arg);
 		count++;
 	}
 	return count;
+}
+
+long
+registry_list(const struct registry *r, const char *channel, const char *after, size_t limit,
+    uint64_t now, registry_peer_fn fn, void *arg, int *more)
+{
+	return list_peers(r, channel, after, limit, now, 0, fn, arg, more);
+}
+
+long
+registry_list_members(const struct registry *r, const char *channel, const char *after,
+    size_t limit, uint64_t now, registry_peer_fn fn, void *arg, int *more)
+{
+	if (channel == NULL)
+		return -1;
+	return list_peers(r, channel, after, limit, now, 1, fn, arg, more);
 }
 
 /* Tokens. */

@@ -267,6 +267,7 @@ add_peer(const struct registry_peer *p, void *arg)
 	snprintf(o->ip, sizeof(o->ip), "%s", p->ip);
 	o->port = p->port;
 	snprintf(o->pubkey, sizeof(o->pubkey), "%s", p->pubkey != NULL ? p->pubkey : "");
+	o->online = p->online;
 }
 
 static void
@@ -277,7 +278,8 @@ local_peer_list(struct store_state *s, struct store_call *c)
 	c->peers = xcalloc(c->limit > 0 ? c->limit : 1, sizeof(*c->peers));
 	c->n = 0;
 	local_rd(l);
-	long n = registry_list(l->reg, c->channel[0] ? c->channel : NULL,
+	long n = (c->all && c->channel[0] ? registry_list_members : registry_list)(l->reg,
+	    c->channel[0] ? c->channel : NULL,
 	    c->after[0] ? c->after : NULL, c->limit, hy_now_ms(), add_peer, c, &c->more);
 	local_unlock(l);
 	store_call_finish(c, n < 0 ? STORE_MISSING : STORE_DONE, NULL);
@@ -452,17 +454,17 @@ static const struct store_state_ops local_ops = {
 static void
 load_member(const char *channel, const char *name, void *arg)
 {
-	char canon[REG_CHANNEL_MAX + 1];
+	char canon[HY_CHANNEL_MAX + 1];
 
-	if (registry_username_valid(name, strlen(name)) &&
-	    registry_channel_canon(channel, strlen(channel), canon) == 0)
+	if (hy_name_valid(name, strlen(name)) &&
+	    hy_channel_canon(channel, strlen(channel), canon) == 0)
 		registry_join(arg, canon, name);
 }
 
 static void
 load_pubkey(const char *name, const uint8_t *key, size_t len, void *arg)
 {
-	if (registry_username_valid(name, strlen(name)) && len <= REG_PUBKEY_MAX)
+	if (hy_name_valid(name, strlen(name)) && len <= REG_PUBKEY_MAX)
 		registry_pubkey_set(arg, name, key, len);
 }
 

@@ -231,10 +231,10 @@ static void
 migrate_member(const char *channel, const char *name, void *arg)
 {
 	struct migration *m = arg;
-	char canon[REG_CHANNEL_MAX + 1];
+	char canon[HY_CHANNEL_MAX + 1];
 
-	if (!registry_username_valid(name, strlen(name)) ||
-	    registry_channel_canon(channel, strlen(channel), canon) < 0)
+	if (!hy_name_valid(name, strlen(name)) ||
+	    hy_channel_canon(channel, strlen(channel), canon) < 0)
 		return;
 	redisAppendCommand(m->rc, "ZADD hy:c:{%s} 0 %s", canon, name);
 	redisAppendCommand(m->rc, "ZADD hy:channels 0 %s", canon);

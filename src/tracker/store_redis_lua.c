@@ -120,13 +120,15 @@ static const char peer_beat[] = LUA_PRELUDE
 	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[3]), user)\n"
 	"return 1\n";
 
-/* ARGV: channel ("" every peer), after ("" the start), limit. Returns
+/* ARGV: channel ("" every peer), after ("" the start), limit, all ("1":
+ * a channel's offline members too, their details "! KEY"). Returns
  * -1 for no such channel, else {more, {name, details, ...}}. Names are
  * read LIST_CHUNK at a time, their expiries and details with one ZMSCORE
  * and one HMGET per chunk: a page of 100 costs a handful of calls. */
 static const char peer_list[] = LUA_PRELUDE
 	"trim()\n"
 	"local src = 'hy:names'\n"
+	"local all = ARGV[4] == '1' and ARGV[1] ~= ''\n"
 	"if ARGV[1] ~= '' then\n"
 	"  src = ckey(ARGV[1])\n"
 	"  if redis.call('EXISTS', src) == 0 then return -1 end\n"
@@ -147,6 +149,11 @@ static const char peer_list[] = LUA_PRELUDE
 	"      n = n + 1\n"
 	"      out[#out + 1] = name\n"
 	"      out[#out + 1] = det[i]\n"
+	"    elseif all then\n"
+	"      if n == limit then more = 1 break end\n"
+	"      n = n + 1\n"
+	"      out[#out + 1] = name\n"
+	"      out[#out + 1] = '! ' .. (redis.call('HGET', ukey(name), 'pk') or '')\n"
 	"    end\n"
 	"  end\n"
 	"  if #names < chunk then break end\n"

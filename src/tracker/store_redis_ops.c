@@ -162,7 +162,7 @@ redis_token_issue(struct store_state *s, struct store_call *c)
 static enum store_result
 parse_token_user(struct store_call *c, const redisReply *r)
 {
-	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > REG_NAME_MAX) {
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > HY_NAME_MAX) {
 		return STORE_MISSING;
 	}
 	memcpy(c->user, r->str, r->len);
@@ -305,9 +305,15 @@ parse_list(struct store_call *c, const redisReply *r)
 	c->n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_peer *p = &c->peers[c->n];
+		const redisReply *d = out->element[2 * i + 1];
 		reply_str(out->element[2 * i], p->name, sizeof(p->name));
-		peer_details(out->element[2 * i + 1], p);
-		if (p->name[0] != '\0' && p->ip[0] != '\0')
+		/* "! KEY": an offline member (members=all), no address. */
+		p->online = !(d->type == REDIS_REPLY_STRING && d->len >= 2 && d->str[0] == '!');
+		if (p->online)
+			peer_details(d, p);
+		else
+			snprintf(p->pubkey, sizeof(p->pubkey), "%.*s", (int)(d->len - 2), d->str + 2);
+		if (p->name[0] != '\0' && (p->ip[0] != '\0' || !p->online))
 			c->n++;
 	}
 	return STORE_DONE;
@@ -321,6 +327,7 @@ redis_peer_list(struct store_state *s, struct store_call *c)
 	redis_req_str(q, c->channel);
 	redis_req_str(q, c->after);
 	redis_req_u64(q, c->limit);
+	redis_req_str(q, c->all ? "1" : "0");
 	redis_req_start(s, q);
 }
 

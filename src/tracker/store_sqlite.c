@@ -35,6 +35,20 @@ static const char *const store_migrations[] = {
 	"  name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
 	"  PRIMARY KEY (channel, name)) WITHOUT ROWID;"
 	"CREATE INDEX members_by_name ON members(name);",
+	/* 1 -> 2: profiles. */
+	"CREATE TABLE profiles ("
+	"  name TEXT PRIMARY KEY NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  display TEXT NOT NULL,"
+	"  status TEXT NOT NULL) WITHOUT ROWID;",
+	/* 2 -> 3: the mailbox; no sender column, by design */
+	"CREATE TABLE mailbox ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  recipient TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  size INTEGER NOT NULL,"
+	"  deposited INTEGER NOT NULL,"
+	"  blob BLOB NOT NULL);"
+	"CREATE INDEX mailbox_by_recipient ON mailbox(recipient, id);"
+	"CREATE INDEX mailbox_by_time ON mailbox(deposited);",
 };
 
 #define STORE_NOW "CAST(strftime('%s', 'now') AS INTEGER)"
@@ -59,7 +73,19 @@ static const char *const store_migrations[] = {
 	    " AND NOT EXISTS (SELECT 1 FROM members WHERE channel = ?1)") \
 	X(MEMBERS_ALL, "SELECT channel, name FROM members ORDER BY channel, name") \
 	X(PUBKEYS_ALL, "SELECT name, pubkey FROM users WHERE pubkey IS NOT NULL") \
-	X(USERS_ALL, "SELECT name, hash FROM users ORDER BY name")
+	X(USERS_ALL, "SELECT name, hash FROM users ORDER BY name") \
+	X(PROFILE_SET, \
+	    "INSERT INTO profiles (name, display, status) VALUES (?1, ?2, ?3)" \
+	    " ON CONFLICT (name) DO UPDATE SET display = ?2, status = ?3") \
+	X(PROFILES_ALL, "SELECT name, display, status FROM profiles") \
+	X(MAIL_COUNT, "SELECT count(*), total(size) FROM mailbox WHERE recipient = ?1") \
+	X(MAIL_ADD, \
+	    "INSERT INTO mailbox (recipient, size, deposited, blob) VALUES (?1, ?2, ?3, ?4)") \
+	X(MAIL_LIST, \
+	    "SELECT id, deposited, blob FROM mailbox WHERE recipient = ?1 AND id > ?2" \
+	    " ORDER BY id LIMIT ?3") \
+	X(MAIL_DEL, "DELETE FROM mailbox WHERE recipient = ?1 AND id = ?2") \
+	X(MAIL_EXPIRE, "DELETE FROM mailbox WHERE deposited < ?1")
 
 enum store_stmt {
 #define STORE_STMT_ENUM(id, sql) ST_##id,
@@ -334,6 +360,190 @@ store_each_user(struct store *base, void (*fn)(const char *name, const char *has
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int
+store_profile_set(
+    struct store *base, const char *name, const char *display, const char *status, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_PROFILE_SET);
+	bind_text(q, 1, name);
+	bind_text(q, 2, display);
+	bind_text(q, 3, status);
+	int rc = exec_stmt(q);
+	if (rc != SQLITE_OK)
+		*cause = store_cause(s->db, "saving a profile");
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+store_each_profile(struct store *base,
+    void (*fn)(const char *name, const char *display, const char *status, void *arg), void *arg,
+    char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_PROFILES_ALL);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+		    (const char *)sqlite3_column_text(q, 2), arg);
+	if (rc != SQLITE_DONE)
+		*cause = store_cause(s->db, "reading profiles");
+	sqlite3_reset(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The mailbox. */
+
+static int
+mail_count_locked(struct store_sqlite *s, const char *name, uint64_t *msgs, uint64_t *bytes)
+{
+	sqlite3_stmt *q = stmt(s, ST_MAIL_COUNT);
+	bind_text(q, 1, name);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*msgs = (uint64_t)sqlite3_column_int64(q, 0);
+		*bytes = (uint64_t)sqlite3_column_double(q, 1);
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int
+store_mail_count(
+    struct store *base, const char *name, uint64_t *msgs, uint64_t *bytes, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+
+	pthread_mutex_lock(&s->lock);
+	int rc = mail_count_locked(s, name, msgs, bytes);
+	if (rc != SQLITE_OK)
+		*cause = store_cause(s->db, "counting mail");
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* The count and the insert in one transaction, so that two deposits
+ * cannot both pass the quota's last place. */
+static int
+store_mail_add(struct store *base, const char *name, const uint8_t *blob, size_t len,
+    uint64_t now_ms, uint64_t max_msgs, uint64_t max_bytes, uint64_t *id, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	uint64_t msgs = 0, bytes = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	int rc = tx(s, ST_BEGIN);
+	if (rc == SQLITE_OK)
+		rc = mail_count_locked(s, name, &msgs, &bytes);
+	if (rc == SQLITE_OK && (msgs + 1 > max_msgs || bytes + len > max_bytes)) {
+		tx(s, ST_ROLLBACK);
+		pthread_mutex_unlock(&s->lock);
+		return STORE_FULL;
+	}
+	if (rc == SQLITE_OK) {
+		sqlite3_stmt *q = stmt(s, ST_MAIL_ADD);
+		bind_text(q, 1, name);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)len);
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)now_ms);
+		sqlite3_bind_blob(q, 4, blob, (int)len, SQLITE_STATIC);
+		rc = exec_stmt(q);
+		*id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	}
+	if (rc == SQLITE_OK)
+		rc = tx(s, ST_COMMIT);
+	if (rc != SQLITE_OK) {
+		*cause = store_cause(s->db, "saving mail");
+		tx(s, ST_ROLLBACK);
+		ret = -1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+static int
+store_mail_list(struct store *base, const char *name, uint64_t after, size_t limit,
+    size_t max_bytes,
+    void (*fn)(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg),
+    void *arg, int *more, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	size_t n = 0, bytes = 0;
+	int rc;
+
+	*more = 0;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_MAIL_LIST);
+	bind_text(q, 1, name);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)(after > INT64_MAX ? INT64_MAX : after));
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *blob = sqlite3_column_blob(q, 2);
+		size_t len = (size_t)sqlite3_column_bytes(q, 2);
+		if (n == limit || (n > 0 && bytes + len > max_bytes)) {
+			*more = 1;
+			rc = SQLITE_DONE;
+			break;
+		}
+		fn((uint64_t)sqlite3_column_int64(q, 0), (uint64_t)sqlite3_column_int64(q, 1), blob,
+		    len, arg);
+		bytes += len;
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		*cause = store_cause(s->db, "reading mail");
+	sqlite3_reset(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_DONE ? (int)n : -1;
+}
+
+static int
+store_mail_delete(struct store *base, const char *name, const uint64_t *ids, size_t n, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	int deleted = 0;
+
+	pthread_mutex_lock(&s->lock);
+	int rc = tx(s, ST_BEGIN);
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		sqlite3_stmt *q = stmt(s, ST_MAIL_DEL);
+		bind_text(q, 1, name);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)(ids[i] > INT64_MAX ? 0 : ids[i]));
+		rc = exec_stmt(q);
+		deleted += sqlite3_changes(s->db);
+	}
+	if (rc == SQLITE_OK)
+		rc = tx(s, ST_COMMIT);
+	if (rc != SQLITE_OK) {
+		*cause = store_cause(s->db, "deleting mail");
+		tx(s, ST_ROLLBACK);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_OK ? deleted : -1;
+}
+
+static int
+store_mail_expire(struct store *base, uint64_t before_ms, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_MAIL_EXPIRE);
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)(before_ms > INT64_MAX ? INT64_MAX : before_ms));
+	int rc = exec_stmt(q);
+	int n = rc == SQLITE_OK ? sqlite3_changes(s->db) : -1;
+	if (rc != SQLITE_OK)
+		*cause = store_cause(s->db, "expiring mail");
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 static const struct store_ops store_sqlite_ops = {
 	.close = store_close,
 	.user_add = store_user_add,
@@ -346,6 +556,13 @@ static const struct store_ops store_sqlite_ops = {
 	.each_member = store_each_member,
 	.each_pubkey = store_each_pubkey,
 	.each_user = store_each_user,
+	.profile_set = store_profile_set,
+	.each_profile = store_each_profile,
+	.mail_add = store_mail_add,
+	.mail_count = store_mail_count,
+	.mail_list = store_mail_list,
+	.mail_delete = store_mail_delete,
+	.mail_expire = store_mail_expire,
 };
 
 static int

@@ -20,12 +20,14 @@ struct hash_job {
 	uv_work_t work;
 	struct tracker_call *call;
 	struct tracker *t;
+	uv_loop_t *loop; /* where the hash was queued */
+	struct hash_job *prev, *next; /* in t->jobs while queued */
 	int registering;
 	int admitted; /* the guard let it in: login_guard_end() is owed */
 	int found; /* login: the user exists */
 	int ok;
 	enum login_guard_outcome outcome;
-	char user[REG_NAME_MAX + 1];
+	char user[HY_NAME_MAX + 1];
 	char ip[TRACKER_IP_TEXT];
 	char hash[STORE_HASH_MAX];
 	size_t pwlen;
@@ -117,6 +119,7 @@ login_issued(struct tracker_call *c)
 	tracker_add_str(o, "token", c->sc.token);
 	tracker_add_str(o, "username", j->user);
 	tracker_add_int(o, "expires_in", (int64_t)(t->cfg.token_ttl_ms / 1000));
+	tracker_mailbox_hint(t, j->user, o);
 	http_json_respond(c->res, 200, o);
 	http_response_header(c->res, "Cache-Control", "no-store");
 	sodium_memzero(c->sc.token, sizeof(c->sc.token));
@@ -125,11 +128,51 @@ login_issued(struct tracker_call *c)
 }
 
 static void
+jobs_link(struct hash_job *j)
+{
+	struct tracker *t = j->t;
+
+	uv_mutex_lock(&t->jobs_lock);
+	j->prev = NULL;
+	j->next = t->jobs;
+	if (t->jobs != NULL)
+		t->jobs->prev = j;
+	t->jobs = j;
+	uv_mutex_unlock(&t->jobs_lock);
+}
+
+static void
+jobs_unlink(struct hash_job *j)
+{
+	struct tracker *t = j->t;
+
+	uv_mutex_lock(&t->jobs_lock);
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		t->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	uv_mutex_unlock(&t->jobs_lock);
+}
+
+void
+tracker_cancel_jobs(struct tracker *t, uv_loop_t *loop)
+{
+	uv_mutex_lock(&t->jobs_lock);
+	for (struct hash_job *j = t->jobs; j != NULL; j = j->next)
+		if (j->loop == loop)
+			uv_cancel((uv_req_t *)&j->work); /* UV_EBUSY if running: it ends soon */
+	uv_mutex_unlock(&t->jobs_lock);
+}
+
+static void
 hash_done(uv_work_t *w, int status)
 {
 	struct hash_job *j = w->data;
 	struct tracker_call *c = j->call;
 
+	jobs_unlink(j);
 	if (status < 0) {
 		http_json_error(c->res, 503, "Shutting down");
 		tracker_call_end(c);
@@ -181,10 +224,16 @@ hash_queue(struct tracker_call *c)
 	struct hash_job *j = c->data;
 
 	j->work.data = j;
-	int rc = c->req->conn == NULL
-	    ? UV_EINVAL
-	    : uv_queue_work(http_conn_loop(c->req->conn), &j->work, hash_work, hash_done);
+	if (c->req->conn == NULL) {
+		http_json_error(c->res, 500, "Cannot queue work");
+		tracker_call_end(c);
+		return;
+	}
+	j->loop = http_conn_loop(c->req->conn);
+	jobs_link(j);
+	int rc = uv_queue_work(j->loop, &j->work, hash_work, hash_done);
 	if (rc < 0) {
+		jobs_unlink(j);
 		log_error("uv_queue_work: %s", uv_strerror(rc));
 		http_json_error(c->res, 500, "Cannot queue work");
 		tracker_call_end(c);

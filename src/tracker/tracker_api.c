@@ -117,7 +117,11 @@ submit_done(struct tracker_call *c)
 
 	if (tracker_call_failed(c))
 		return;
+	const char *observed = c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL;
+	tracker_nat_observe(t, c->user, observed);
 	struct json_object *r = tracker_success();
+	if (observed != NULL)
+		tracker_add_str(r, "observed_ip", observed);
 	if (c->sc.cap != 0) {
 		/* Channels past a cap are left out, and said so, but the
 		 * address is registered: a full tracker must not keep a peer
@@ -135,6 +139,7 @@ submit_done(struct tracker_call *c)
 	tracker_add_int(r, "total_peers", (int64_t)c->sc.total);
 	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
 	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
+	tracker_mailbox_hint(t, c->user, r);
 	http_json_respond(c->res, 200, r);
 	tracker_call_end(c);
 }
@@ -177,6 +182,7 @@ heartbeat_done(struct tracker_call *c)
 		struct json_object *r = tracker_success();
 		tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(c->t));
 		tracker_add_int(r, "ttl", (int64_t)(c->t->cfg.ttl_ms / 1000));
+		tracker_mailbox_hint(c->t, c->sc.user[0] != '\0' ? c->sc.user : c->user, r);
 		http_json_respond(c->res, 200, r);
 	}
 	tracker_call_end(c);
@@ -227,7 +233,7 @@ heartbeat_beat(struct tracker_call *c)
 /* The name a plain heartbeat body claims into out ("" for none); -1 if
  * the body is not plain. */
 static int
-heartbeat_claim(const struct http_request *req, char out[REG_NAME_MAX + 1])
+heartbeat_claim(const struct http_request *req, char out[HY_NAME_MAX + 1])
 {
 	struct http_response scratch;
 	struct json_object *v;
@@ -242,9 +248,9 @@ heartbeat_claim(const struct http_request *req, char out[REG_NAME_MAX + 1])
 		out[0] = '\0';
 		rc = 0;
 	} else if (json_object_is_type(v, json_type_string) &&
-	    registry_username_valid(
+	    hy_name_valid(
 	        json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
-		snprintf(out, REG_NAME_MAX + 1, "%s", json_object_get_string(v));
+		snprintf(out, HY_NAME_MAX + 1, "%s", json_object_get_string(v));
 		rc = 0;
 	}
 	json_object_put(o);
@@ -255,7 +261,7 @@ static void
 api_heartbeat(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char claim[REG_NAME_MAX + 1];
+	char claim[HY_NAME_MAX + 1];
 
 	if (t->state->ops->peer_beat == NULL || heartbeat_claim(req, claim) < 0) {
 		tracker_call_run(ctx, req, res, heartbeat_authed);
@@ -405,9 +411,10 @@ api_channels(struct http_request *req, struct http_response *res, void *ctx)
 /* Listings. */
 
 struct list_query {
-	char channel[REG_CHANNEL_MAX + 1]; /* "" for every peer */
-	char after[REG_NAME_MAX + 1]; /* "" for the start */
+	char channel[HY_CHANNEL_MAX + 1]; /* "" for every peer */
+	char after[HY_NAME_MAX + 1]; /* "" for the start */
 	size_t limit; /* the page size, then the one asked for if lower */
+	int all; /* members=all: a channel's offline members too */
 };
 
 /* Finds key in the query string: 1 with the decoded value in out, 0 if
@@ -477,7 +484,7 @@ list_names(const char *channel, size_t chlen, const char *after, size_t aflen,
 	if (chlen > 0 && tracker_check_channel(channel, chlen, lq->channel, res) < 0)
 		return -1;
 	if (aflen > 0) {
-		if (!registry_username_valid(after, aflen)) {
+		if (!hy_name_valid(after, aflen)) {
 			http_json_error(res, 400, "Invalid after: a username");
 			return -1;
 		}
@@ -490,12 +497,20 @@ static int
 list_from_query(const struct http_request *req, struct list_query *lq, struct http_response *res)
 {
 	char channel[TRACKER_QUERY_VALUE_MAX] = "", after[TRACKER_QUERY_VALUE_MAX] = "";
+	char members[TRACKER_QUERY_VALUE_MAX];
+	int has_members;
 
 	if (query_get(req, "channel", channel, sizeof(channel)) < 0 ||
-	    query_get(req, "after", after, sizeof(after)) < 0) {
+	    query_get(req, "after", after, sizeof(after)) < 0 ||
+	    (has_members = query_get(req, "members", members, sizeof(members))) < 0) {
 		http_json_error(res, 400, "Invalid query string");
 		return -1;
 	}
+	if (has_members == 1 && (strcmp(members, "all") != 0 || channel[0] == '\0')) {
+		http_json_error(res, 400, "Invalid members: \"all\", with a channel");
+		return -1;
+	}
+	lq->all = has_members == 1;
 	if (query_limit(req, &lq->limit, res) < 0)
 		return -1;
 	return list_names(channel, strlen(channel), after, strlen(after), lq, res);
@@ -546,15 +561,30 @@ get_list_done(struct tracker_call *c)
 			buf_append_char(b, ',');
 		buf_append_str(b, "{\"username\":\"");
 		buf_append_str(b, p->name);
-		buf_append_str(b, "\",\"ip\":\"");
-		buf_append_str(b, p->ip);
-		buf_append_str(b, "\",\"port\":");
-		buf_append_u64(b, p->port);
+		if (p->online) {
+			char observed[TRACKER_NAT_IP_MAX];
+			buf_append_str(b, "\",\"ip\":\"");
+			buf_append_str(b, p->ip);
+			buf_append_str(b, "\",\"port\":");
+			buf_append_u64(b, p->port);
+			if (tracker_nat_observed(c->t, p->name, observed) &&
+			    strcmp(observed, p->ip) != 0) {
+				buf_append_str(b, ",\"observed_ip\":\"");
+				buf_append_str(b, observed);
+				buf_append_char(b, '"');
+			}
+		} else {
+			/* No address: an offline member is named, not reachable. */
+			buf_append_str(b, "\",\"online\":false");
+		}
 		if (p->pubkey[0] != '\0') {
 			buf_append_str(b, ",\"pubkey\":\"");
 			buf_append_str(b, p->pubkey);
 			buf_append_char(b, '"');
 		}
+		tracker_rd_lock(c->t);
+		buf_append_str(b, tracker_profile_json(c->t, p->name));
+		tracker_unlock(c->t);
 		buf_append_char(b, '}');
 	}
 	buf_append_str(b, "],\"count\":");
@@ -580,6 +610,7 @@ get_list_authed(struct tracker_call *c)
 	}
 	call_config(c);
 	c->sc.limit = lq.limit;
+	c->sc.all = lq.all;
 	memcpy(c->sc.channel, lq.channel, sizeof(lq.channel));
 	memcpy(c->sc.after, lq.after, sizeof(lq.after));
 	tracker_call_store(c, c->t->state->ops->peer_list, get_list_done);
@@ -605,11 +636,18 @@ peer_done(struct tracker_call *c)
 	json_object_object_add(r, "username", json_object_new_string(c->sc.user));
 	json_object_object_add(r, "online", json_object_new_boolean(c->sc.online));
 	if (c->sc.online) {
+		char observed[TRACKER_NAT_IP_MAX];
 		json_object_object_add(r, "ip", json_object_new_string(c->sc.info.ip));
 		tracker_add_int(r, "port", (int64_t)c->sc.info.port);
+		if (tracker_nat_observed(c->t, c->sc.user, observed) &&
+		    strcmp(observed, c->sc.info.ip) != 0)
+			tracker_add_str(r, "observed_ip", observed);
 	}
 	if (c->sc.info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(c->sc.info.pubkey));
+	tracker_rd_lock(c->t);
+	tracker_profile_add(c->t, r, c->sc.user);
+	tracker_unlock(c->t);
 	if (c->sc.channel[0] != '\0') {
 		json_object_object_add(r, "channel", json_object_new_string(c->sc.channel));
 		json_object_object_add(r, "member", json_object_new_boolean(c->sc.member));
@@ -629,7 +667,7 @@ peer_authed(struct tracker_call *c)
 	const char *param = http_request_param(c->req, "username", &len);
 
 	call_config(c);
-	if (param == NULL || !registry_username_valid(param, len)) {
+	if (param == NULL || !hy_name_valid(param, len)) {
 		http_json_error(c->res, 400, "Invalid username");
 		tracker_call_end(c);
 		return;
@@ -696,8 +734,13 @@ static const struct router_route tracker_routes[] = {
 	{ HTTP_GET, "/get-list", api_get_list },
 	{ HTTP_POST, "/get-list", api_get_list },
 	{ HTTP_GET, "/peers/:username", api_peer },
+	{ HTTP_POST, "/profile", tracker_api_profile },
 	{ HTTP_GET, "/channels", api_channels },
 	{ HTTP_GET, "/stats", api_stats },
+	/* NAT traversal: tracker_nat.c */
+	{ HTTP_GET, "/whoami", tracker_api_whoami },
+	{ HTTP_POST, "/rendezvous", tracker_api_rendezvous },
+	{ HTTP_GET, "/hints", tracker_api_hints },
 	{ HTTP_GET, NULL, NULL },
 };
 
@@ -721,27 +764,51 @@ tracker_config_defaults(struct tracker_config *cfg)
 	cfg->max_user_channels = TRACKER_MAX_USER_CHANNELS;
 	cfg->max_channels = TRACKER_MAX_CHANNELS;
 	cfg->page_max = TRACKER_LIST_CAP;
+	tracker_mailbox_defaults(&cfg->mailbox);
+}
+
+/* A tracker on state, with st (NULL for none) keeping what the shared
+ * state does not: profiles and the mailbox. */
+static struct tracker *
+tracker_make(struct store_state *state, struct store *st, const struct tracker_config *cfg,
+    char **cause)
+{
+	struct tracker *t = xcalloc(1, sizeof(*t));
+
+	t->state = state;
+	t->store = st;
+	t->cfg = *cfg;
+	t->start_ms = hy_now_ms();
+	atomic_init(&t->requests, 0);
+	uv_mutex_init(&t->jobs_lock);
+	if (tracker_profiles_load(t, cause) < 0) {
+		tracker_profiles_free(t);
+		uv_mutex_destroy(&t->jobs_lock);
+		free(t);
+		return NULL;
+	}
+	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
+		tracker_profiles_free(t);
+		uv_mutex_destroy(&t->jobs_lock);
+		free(t);
+		*cause = xstrdup("cannot hash: out of memory");
+		return NULL;
+	}
+	pthread_rwlock_init(&t->lock, NULL);
+	t->guard = login_guard_new(&cfg->guard);
+	t->nat = tracker_nat_new();
+	t->router = router_new(t);
+	router_add_table(t->router, tracker_routes);
+	router_add_table(t->router, tracker_mailbox_routes);
+	tracker_mailbox_init(t);
+	router_set_logger(t->router, count_request);
+	return t;
 }
 
 struct tracker *
 tracker_new_state(struct store_state *state, const struct tracker_config *cfg, char **cause)
 {
-	struct tracker *t = xcalloc(1, sizeof(*t));
-
-	t->state = state;
-	t->cfg = *cfg;
-	t->start_ms = hy_now_ms();
-	atomic_init(&t->requests, 0);
-	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
-		free(t);
-		*cause = xstrdup("cannot hash: out of memory");
-		return NULL;
-	}
-	t->guard = login_guard_new(&cfg->guard);
-	t->router = router_new(t);
-	router_add_table(t->router, tracker_routes);
-	router_set_logger(t->router, count_request);
-	return t;
+	return tracker_make(state, NULL, cfg, cause);
 }
 
 struct tracker *
@@ -751,7 +818,7 @@ tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
 
 	if (state == NULL)
 		return NULL;
-	struct tracker *t = tracker_new_state(state, cfg, cause);
+	struct tracker *t = tracker_make(state, st, cfg, cause);
 	if (t == NULL) {
 		state->ops->close(state);
 		return NULL;
@@ -766,9 +833,14 @@ tracker_free(struct tracker *t)
 	if (t == NULL)
 		return;
 	router_free(t->router);
+	tracker_profiles_free(t);
+	tracker_mailbox_fini(t);
+	tracker_nat_free(t->nat);
 	if (t->own_state)
 		t->state->ops->close(t->state);
 	login_guard_free(t->guard);
+	pthread_rwlock_destroy(&t->lock);
+	uv_mutex_destroy(&t->jobs_lock);
 	free(t);
 }
 
@@ -783,4 +855,5 @@ tracker_sweep(struct tracker *t)
 {
 	if (t->state->ops->sweep != NULL)
 		t->state->ops->sweep(t->state);
+	tracker_mailbox_sweep(t);
 }

@@ -190,3 +190,27 @@ tracker_call_run_token(struct tracker *t, struct http_request *req, struct http_
 	snprintf(c->sc.user, sizeof(c->sc.user), "%s", claim);
 	tracker_call_start(c, first);
 }
+
+static void
+call_sync(struct tracker_call *c)
+{
+	c->sync(c->t, c->req, c->res, c->user);
+	tracker_call_end(c);
+}
+
+void
+tracker_call_run_sync(struct tracker *t, struct http_request *req, struct http_response *res,
+    tracker_sync_fn *fn)
+{
+	const char *token;
+	size_t len;
+
+	if (call_bearer(req, res, &token, &len) < 0)
+		return;
+	struct tracker_call *c = tracker_call_new(t, req, res);
+	c->authed = call_sync;
+	c->sync = fn;
+	c->sc.token_in = token;
+	c->sc.token_len = len;
+	tracker_call_start(c, call_auth);
+}

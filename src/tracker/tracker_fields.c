@@ -9,6 +9,14 @@
 #include "hychat/log.h"
 #include "tracker_internal.h"
 
+void
+tracker_store_failed(struct http_response *res, char *cause)
+{
+	log_error("store: %s", cause != NULL ? cause : "unknown error");
+	free(cause);
+	http_json_error(res, 500, "Storage error");
+}
+
 struct json_object *
 tracker_success(void)
 {
@@ -115,7 +123,7 @@ tracker_field_username(struct json_object *o, const char **out, struct http_resp
 
 	if (rc < 0)
 		return -1;
-	if (!registry_username_valid(*out, len)) {
+	if (!hy_name_valid(*out, len)) {
 		http_json_error(res, 400, "Invalid username: 1-32 characters of A-Z a-z 0-9 _ . -");
 		return -1;
 	}
@@ -137,9 +145,9 @@ tracker_field_password(
 
 int
 tracker_check_channel(
-    const char *s, size_t len, char out[REG_CHANNEL_MAX + 1], struct http_response *res)
+    const char *s, size_t len, char out[HY_CHANNEL_MAX + 1], struct http_response *res)
 {
-	if (registry_channel_canon(s, len, out) < 0) {
+	if (hy_channel_canon(s, len, out) < 0) {
 		http_json_error(res, 400,
 		    "Invalid channel: 1-64 characters of A-Z a-z 0-9 _ . -, "
 		    "with or without a leading #");
@@ -150,7 +158,7 @@ tracker_check_channel(
 
 int
 tracker_field_channel(
-    struct json_object *o, char out[REG_CHANNEL_MAX + 1], struct http_response *res)
+    struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res)
 {
 	const char *s;
 	size_t len;

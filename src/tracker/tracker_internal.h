@@ -8,24 +8,57 @@
 #ifndef HYCHAT_TRACKER_INTERNAL_H
 #define HYCHAT_TRACKER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "hychat/http_json.h"
 #include "hychat/registry.h"
+#include "hychat/relay_token.h"
 #include "hychat/tracker_api.h"
+
+#define TRACKER_NAT_IP_MAX 64 /* an address as http_conn_remote() writes it */
 
 struct tracker {
 	struct store_state *state;
 	int own_state; /* made by tracker_new() on a struct store: closed with it */
+	/* What only a local store keeps (profiles, the mailbox); NULL on
+	 * another store: profiles then live in this process's memory only and
+	 * the mailbox answers 501. */
+	struct store *store;
+	pthread_rwlock_t lock; /* around profiles (not the online state: the store's) */
 	struct router *router;
 	struct tracker_config cfg;
 	uint64_t start_ms;
 	atomic_uint_fast64_t requests;
 	struct login_guard *guard; /* admits every password hash */
+	uv_mutex_t jobs_lock;
+	struct hash_job *jobs; /* those queued, under jobs_lock: cancelled at a stop */
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
+	struct tracker_profiles *profiles; /* under lock (tracker_profile.c) */
+	struct ratelimit *mail_rate; /* deposits per sender */
+	atomic_uint_fast64_t mail_swept_ms; /* the mailbox's last expiry pass */
+	struct tracker_nat *nat; /* observed addresses and hints (tracker_nat.c) */
 };
+
+static inline void
+tracker_rd_lock(struct tracker *t)
+{
+	pthread_rwlock_rdlock(&t->lock);
+}
+
+static inline void
+tracker_wr_lock(struct tracker *t)
+{
+	pthread_rwlock_wrlock(&t->lock);
+}
+
+static inline void
+tracker_unlock(struct tracker *t)
+{
+	pthread_rwlock_unlock(&t->lock);
+}
 
 /* The local store's registry (tests); NULL on another store. */
 static inline struct registry *
@@ -41,12 +74,17 @@ tracker_registry(struct tracker *t)
  * c->res and calling tracker_call_end(), or starts one store operation
  * with tracker_call_store(), whose `then` runs when it is done. c->req
  * stays valid until the end. */
+/* A handler's work once the token is resolved, all of it on the loop
+ * with no store operation: it answers in res (the call ends after it). */
+typedef void tracker_sync_fn(struct tracker *t, struct http_request *req,
+    struct http_response *res, const char *user);
+
 struct tracker_call {
 	struct store_call sc; /* the store operation under way, reused */
 	struct tracker *t;
 	struct http_request *req;
 	struct http_response *res; /* where the answer is written */
-	char user[REG_NAME_MAX + 1]; /* the token's */
+	char user[HY_NAME_MAX + 1]; /* the token's */
 	void *data; /* the handler's, freed with data_free */
 	void (*data_free)(void *data);
 	/* private */
@@ -55,6 +93,7 @@ struct tracker_call {
 	int in_handler, answered;
 	void (*authed)(struct tracker_call *c);
 	void (*then)(struct tracker_call *c);
+	tracker_sync_fn *sync;
 };
 
 void tracker_call_run(struct tracker *t, struct http_request *req, struct http_response *res,
@@ -65,6 +104,9 @@ void tracker_call_run(struct tracker *t, struct http_request *req, struct http_r
  * tracker_call_bad_token(). */
 void tracker_call_run_token(struct tracker *t, struct http_request *req, struct http_response *res,
     const char *claim, void (*first)(struct tracker_call *c));
+/* tracker_call_run() for a handler whose work after the token is fn. */
+void tracker_call_run_sync(struct tracker *t, struct http_request *req, struct http_response *res,
+    tracker_sync_fn *fn);
 /* Answers 401 for an unknown or expired token and ends c. */
 void tracker_call_bad_token(struct tracker_call *c);
 /* For the handlers without a token (/register, /login): a call whose
@@ -86,6 +128,8 @@ int tracker_call_failed(struct tracker_call *c);
 struct json_object *tracker_success(void);
 void tracker_add_int(struct json_object *o, const char *key, int64_t v);
 void tracker_add_str(struct json_object *o, const char *key, const char *v);
+/* Logs the store's reason, frees it, and answers 500. */
+void tracker_store_failed(struct http_response *res, char *cause);
 
 /* Checks. */
 
@@ -106,7 +150,7 @@ int tracker_field_password(
     struct json_object *o, const char **out, size_t *len, struct http_response *res);
 /* Canonicalises a channel name into out. */
 int tracker_check_channel(
-    const char *s, size_t len, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+    const char *s, size_t len, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
 /* Refuses (403) a peer address ip (checked text) that others must not be
  * sent to dial: unspecified, multicast or reserved, loopback unless
  * cfg.allow_loopback_peers, and with cfg.require_source_ip any address
@@ -116,11 +160,47 @@ int tracker_check_peer_ip(
     const struct tracker *t, const char *ip, const char *source, struct http_response *res);
 /* The required "channel", canonicalised into out. */
 int tracker_field_channel(
-    struct json_object *o, char out[REG_CHANNEL_MAX + 1], struct http_response *res);
+    struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
+
+/* Profiles (tracker_profile.c). */
+#define TRACKER_PROFILE_NAME_MAX 64 /* bytes of a display name */
+#define TRACKER_PROFILE_STATUS_MAX 140 /* bytes of a status line */
+/* Loads the store's profiles; 0, or -1 with *cause. */
+int tracker_profiles_load(struct tracker *t, char **cause);
+void tracker_profiles_free(struct tracker *t);
+/* Under the lock: user's profile as a JSON fragment to put in an object
+ * (",\"display_name\":...,\"status_line\":..."), or "" without one; or added
+ * to o. */
+const char *tracker_profile_json(const struct tracker *t, const char *user);
+void tracker_profile_add(const struct tracker *t, struct json_object *o, const char *user);
+void tracker_api_profile(struct http_request *req, struct http_response *res, void *ctx);
 
 /* Account handlers, for the route table. */
 void tracker_api_register(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_login(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx);
+
+/* The mailbox (tracker_mailbox.c). */
+
+/* Its routes, for the route table; ended by a NULL pattern. */
+extern const struct router_route tracker_mailbox_routes[];
+/* Makes and frees what the mailbox adds to t (the sender's rate). */
+void tracker_mailbox_init(struct tracker *t);
+void tracker_mailbox_fini(struct tracker *t);
+/* Deletes expired messages, at most once every MAILBOX_SWEEP_MS. */
+void tracker_mailbox_sweep(struct tracker *t);
+/* Adds "mail", the count of messages waiting for user, to an answer
+ * (nothing if the store fails: it is a hint). */
+void tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *answer);
+/* NAT traversal (tracker_nat.c): its own lock, never under the registry's. */
+struct tracker_nat *tracker_nat_new(void);
+void tracker_nat_free(struct tracker_nat *n);
+/* Records ip (NULL: nothing) as the address user's requests come from. */
+void tracker_nat_observe(struct tracker *t, const char *user, const char *ip);
+/* 1 with user's observed address copied to out, 0 if none is known. */
+int tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
+void tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx);
+void tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx);
 
 #endif

@@ -5,7 +5,9 @@
  *
  * The input is a stream of lines, as a front end reads them. An input
  * starting with byte 0x01 is instead repeated into one line of about
- * COMMAND_LINE_MAX bytes, to try the length limit.
+ * COMMAND_LINE_MAX bytes, to try the length limit. Each line goes
+ * through command_label() first, as command_run() does with a front
+ * end's "@label=VALUE " prefix.
  *
  * Checks, besides the sanitizers: a parsed call names a command of the
  * table with an argument count it allows, every argument is a non-empty
@@ -22,6 +24,8 @@
 #define FUZZ_LONG_SPREAD 16
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_CONTEXT "#general" /* a front end's current conversation */
 
 /* linelen: the line's length without its line end; the parser cuts its
  * copy into NUL-terminated arguments. */
@@ -40,14 +44,38 @@ check_call(const struct command_call *call, size_t linelen)
 	for (int i = 0; i < call->argc; i++) {
 		const char *a = call->argv[i];
 		size_t len = strlen(a);
+		if (i == 0 && a == call->dflt) /* the caller's conversation (COMMAND_CONV) */
+			continue;
 		if (len == 0 || a < call->line || a + len > call->line + linelen)
 			abort();
-		int rest = c->rest && i == c->max_args - 1;
+		int rest = (c->flags & COMMAND_REST) && i == c->max_args - 1;
 		if (!rest && (memchr(a, ' ', len) != NULL || memchr(a, '\t', len) != NULL))
 			abort();
 		if (a[0] == ' ' || a[0] == '\t')
 			abort();
 	}
+}
+
+/* The label first, as command_run() splits it off: a label of 1 to
+ * EVENT_LABEL_MAX bytes of EVENT_LABEL_CHARS, and the rest inside line;
+ * or a refusal that says why. */
+static const char *
+split_label(const char *line)
+{
+	char label[EVENT_LABEL_MAX + 1], err[COMMAND_ERR_MAX];
+	const char *rest;
+
+	memset(err, 0, sizeof(err));
+	rest = command_label(line, label, err);
+	if (rest == NULL) {
+		if (err[0] == '\0' || memchr(err, '\0', sizeof(err)) == NULL)
+			abort();
+		return NULL;
+	}
+	if (rest < line || rest > line + strlen(line) ||
+	    strspn(label, EVENT_LABEL_CHARS) != strlen(label))
+		abort();
+	return rest;
 }
 
 static void
@@ -56,6 +84,8 @@ parse_line(const char *line)
 	struct command_call call;
 	char err[COMMAND_ERR_MAX];
 
+	if ((line = split_label(line)) == NULL)
+		return;
 	size_t linelen = strlen(line);
 	while (linelen > 0 && (line[linelen - 1] == '\n' || line[linelen - 1] == '\r'))
 		linelen--;
@@ -68,6 +98,19 @@ parse_line(const char *line)
 		if (err[0] == '\0' || memchr(err, '\0', sizeof(err)) == NULL || call.line != NULL)
 			abort();
 	} else if (rc != 1 || call.line != NULL) {
+		abort();
+	}
+	/* As a front end parses it, with a current conversation to fill a
+	 * missing first argument. */
+	memset(err, 0, sizeof(err));
+	rc = command_parse_for(NULL, NULL, FUZZ_CONTEXT, line, &call, err);
+	if (rc == 0) {
+		if (call.dflt != NULL &&
+		    (call.argv[0] != call.dflt || strcmp(call.dflt, FUZZ_CONTEXT) != 0))
+			abort();
+		check_call(&call, linelen);
+		command_call_fini(&call);
+	} else if (rc < 0 && (err[0] == '\0' || call.line != NULL)) {
 		abort();
 	}
 	/* the name alone, as completion and /help look it up */

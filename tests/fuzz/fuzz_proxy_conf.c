@@ -21,6 +21,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		(void)proxy_conf_match(c, text, size < 300 ? size : 300, 8080);
 		(void)proxy_conf_match(c, c->vhosts[0].name, strlen(c->vhosts[0].name), 80);
+		const struct proxy_vhost *v = proxy_conf_match_sni(c, c->vhosts[0].host);
+		/* a TLS listener always finds a certificate to present */
+		if (proxy_conf_has_ssl(c) &&
+		    (v == NULL || v->ssl_certificate[0] == '\0' ||
+		        v->ssl_certificate_key[0] == '\0'))
+			abort();
 		proxy_conf_free(c);
 	} else if (memchr(err, ':', sizeof(err)) == NULL) {
 		abort(); /* every error names its place */

@@ -142,6 +142,9 @@ deliver(struct buf *src, struct http_tls_conn *dst, struct input *in, struct buf
 			}
 			buf_append(plain, tmp, (size_t)r);
 		}
+		/* an idle moment: the BIOs may go, and must come back intact */
+		if (take_byte(in) & 1)
+			http_tls_conn_idle(dst);
 	}
 	src->len = 0;
 	return 0;
@@ -205,6 +208,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("plaintext before the request");
 
 	/* the request, maybe with one byte flipped on the way */
+	http_tls_conn_idle(cli);
+	http_tls_conn_idle(srv);
 	if (http_tls_conn_write(cli, req.data, req.len) < 0)
 		die("SSL_write");
 	http_tls_conn_take(cli, &c2s);

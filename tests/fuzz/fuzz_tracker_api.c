@@ -11,7 +11,7 @@
  * token (alice's, bob's, none, a wrong one); bit 2 makes the store fail;
  * bit 3 refuses loopback peer addresses (as a tracker that does not
  * listen on loopback). The caps are small (FUZZ_MAX_*) so that a few
- * requests reach them.
+ * requests reach them; the mailbox too (FUZZ_MAIL_*), held in memory.
  *
  * /register and /login would hash on libuv's thread pool; the store
  * answers "the name is taken" to /register and fails for /login, so that
@@ -21,6 +21,7 @@
  * known status, and a body that is one JSON object (the listing, which
  * is written by hand, included). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,9 @@
 #define FUZZ_MAX_USER_CHANNELS 8
 #define FUZZ_MAX_CHANNELS 12
 #define FUZZ_PAGE_MAX 4
+#define FUZZ_MAIL_SLOTS 4 /* messages the in-memory mailbox holds */
+#define FUZZ_MAIL_MESSAGE_MAX 64
+#define FUZZ_MAIL_RATE 8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,12 +48,27 @@ static const struct {
 	int login; /* the store fails user_hash (see above) */
 	int tail; /* the body goes at the end of the path */
 } routes[] = {
-	{ HTTP_POST, "/submit-info", 0 }, { HTTP_POST, "/heartbeat", 0 },
-	{ HTTP_POST, "/add-list", 0 }, { HTTP_POST, "/leave", 0 }, { HTTP_POST, "/get-list", 0 },
-	{ HTTP_GET, "/get-list", 0 }, { HTTP_GET, "/channels", 0 }, { HTTP_GET, "/stats", 0 },
-	{ HTTP_POST, "/logout", 0 }, { HTTP_POST, "/register", 0 }, { HTTP_POST, "/login", 1 },
-	{ HTTP_GET, "/peers/", 0, 1 }, { HTTP_GET, "/submit-info", 0 }, /* 405 */
+	{ HTTP_POST, "/submit-info", 0 },
+	{ HTTP_POST, "/heartbeat", 0 },
+	{ HTTP_POST, "/add-list", 0 },
+	{ HTTP_POST, "/leave", 0 },
+	{ HTTP_POST, "/get-list", 0 },
+	{ HTTP_GET, "/get-list", 0 },
+	{ HTTP_GET, "/channels", 0 },
+	{ HTTP_GET, "/stats", 0 },
+	{ HTTP_POST, "/logout", 0 },
+	{ HTTP_POST, "/register", 0 },
+	{ HTTP_POST, "/login", 1 },
+	{ HTTP_GET, "/peers/", 0, 1 },
+	{ HTTP_GET, "/submit-info", 0 }, /* 405 */
 	{ HTTP_POST, "/nowhere", 0 }, /* 404 */
+	{ HTTP_POST, "/mailbox/", 0, 1 }, /* a deposit: the body is the name */
+	{ HTTP_POST, "/mailbox/bob", 0 },
+	{ HTTP_POST, "/mailbox/ack", 0 },
+	{ HTTP_GET, "/mailbox", 0 },
+	{ HTTP_POST, "/rendezvous", 0 },
+	{ HTTP_GET, "/hints", 0 },
+	{ HTTP_GET, "/whoami", 0 },
 };
 
 /* The in-memory store: it remembers nothing and fails on demand. */
@@ -57,6 +76,13 @@ struct mem_store {
 	struct store base;
 	int fail;
 	int login;
+	struct {
+		char name[HY_NAME_MAX + 1];
+		uint64_t id;
+		size_t len;
+		uint8_t blob[FUZZ_MAIL_MESSAGE_MAX];
+	} mail[FUZZ_MAIL_SLOTS];
+	uint64_t mail_next;
 };
 
 static int
@@ -146,6 +172,97 @@ mem_each_pubkey(struct store *st,
 	return 0;
 }
 
+static int
+mem_mail_add(struct store *base, const char *name, const uint8_t *blob, size_t len, uint64_t now_ms,
+    uint64_t max_msgs, uint64_t max_bytes, uint64_t *id, char **cause)
+{
+	struct mem_store *st = (struct mem_store *)base;
+	uint64_t n = 0, bytes = 0;
+	size_t slot = FUZZ_MAIL_SLOTS;
+
+	(void)now_ms;
+	if (mem_fail(base, cause) < 0)
+		return -1;
+	if (len > FUZZ_MAIL_MESSAGE_MAX)
+		abort(); /* the handler let a message past its size through */
+	for (size_t i = 0; i < FUZZ_MAIL_SLOTS; i++) {
+		if (st->mail[i].id == 0)
+			slot = slot < FUZZ_MAIL_SLOTS ? slot : i;
+		else if (strcmp(st->mail[i].name, name) == 0)
+			n++, bytes += st->mail[i].len;
+	}
+	if (slot == FUZZ_MAIL_SLOTS || n + 1 > max_msgs || bytes + len > max_bytes)
+		return STORE_FULL;
+	snprintf(st->mail[slot].name, sizeof(st->mail[slot].name), "%s", name);
+	memcpy(st->mail[slot].blob, blob, len);
+	st->mail[slot].len = len;
+	st->mail[slot].id = *id = ++st->mail_next;
+	return 0;
+}
+
+static int
+mem_mail_count(struct store *base, const char *name, uint64_t *msgs, uint64_t *bytes, char **cause)
+{
+	struct mem_store *st = (struct mem_store *)base;
+
+	*msgs = *bytes = 0;
+	for (size_t i = 0; i < FUZZ_MAIL_SLOTS; i++)
+		if (st->mail[i].id != 0 && strcmp(st->mail[i].name, name) == 0)
+			++*msgs, *bytes += st->mail[i].len;
+	return mem_fail(base, cause);
+}
+
+/* Slots are filled in id order only until one is freed: good enough for
+ * the handler, which does not check the order. */
+static int
+mem_mail_list(struct store *base, const char *name, uint64_t after, size_t limit, size_t max_bytes,
+    void (*fn)(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg),
+    void *arg, int *more, char **cause)
+{
+	struct mem_store *st = (struct mem_store *)base;
+	size_t n = 0;
+
+	(void)max_bytes;
+	*more = 0;
+	if (mem_fail(base, cause) < 0)
+		return -1;
+	for (size_t i = 0; i < FUZZ_MAIL_SLOTS; i++) {
+		if (st->mail[i].id <= after || strcmp(st->mail[i].name, name) != 0)
+			continue;
+		if (n == limit) {
+			*more = 1;
+			break;
+		}
+		fn(st->mail[i].id, 0, st->mail[i].blob, st->mail[i].len, arg);
+		n++;
+	}
+	return (int)n;
+}
+
+static int
+mem_mail_delete(struct store *base, const char *name, const uint64_t *ids, size_t n, char **cause)
+{
+	struct mem_store *st = (struct mem_store *)base;
+	int deleted = 0;
+
+	if (mem_fail(base, cause) < 0)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < FUZZ_MAIL_SLOTS; i++)
+			if (st->mail[i].id == ids[k] && strcmp(st->mail[i].name, name) == 0) {
+				st->mail[i].id = 0;
+				deleted++;
+			}
+	return deleted;
+}
+
+static int
+mem_mail_expire(struct store *base, uint64_t before_ms, char **cause)
+{
+	(void)before_ms;
+	return mem_fail(base, cause) < 0 ? -1 : 0;
+}
+
 static const struct store_ops mem_ops = {
 	.close = mem_close,
 	.user_add = mem_user_add,
@@ -157,6 +274,11 @@ static const struct store_ops mem_ops = {
 	.leave = mem_leave,
 	.each_member = mem_each_member,
 	.each_pubkey = mem_each_pubkey,
+	.mail_add = mem_mail_add,
+	.mail_count = mem_mail_count,
+	.mail_list = mem_mail_list,
+	.mail_delete = mem_mail_delete,
+	.mail_expire = mem_mail_expire,
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -174,7 +296,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 check_answer(const struct http_response *res)
 {
-	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 429, 500, 503 };
+	static const int known[] = { 200, 201, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503,
+		507 };
 	size_t i;
 
 	if (res->deferred)
@@ -265,6 +388,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_user_channels = FUZZ_MAX_USER_CHANNELS;
 	cfg.max_channels = FUZZ_MAX_CHANNELS;
 	cfg.page_max = FUZZ_PAGE_MAX;
+	cfg.mailbox.max_messages = FUZZ_MAIL_SLOTS - 1;
+	cfg.mailbox.message_max = FUZZ_MAIL_MESSAGE_MAX;
+	cfg.mailbox.rate = FUZZ_MAIL_RATE;
+	/* A relay and its key, so that /rendezvous signs tokens. */
+	snprintf(cfg.relays[0], sizeof(cfg.relays[0]), "192.0.2.7:7400");
+	cfg.nrelays = 1;
+	cfg.has_relay_key = 1;
+	memset(cfg.relay_key, 0x42, sizeof(cfg.relay_key));
 	struct tracker *t = tracker_new(&st.base, &cfg, &cause);
 
 	if (t == NULL)
@@ -280,6 +411,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			serve(t, &st, (const char(*)[REG_TOKEN_TEXT_SIZE])tokens, data + off, len);
 		off += len + 1;
 	}
+	tracker_sweep(t);
 	tracker_free(t);
 	return 0;
 }

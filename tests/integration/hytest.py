@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -20,7 +21,7 @@ SOURCE = os.environ.get("HYCHAT_SOURCE", os.path.join(os.path.dirname(__file__),
 def binary(name):
     """Path of a built binary: hychat-httpd -> BUILD/src/httpd/hychat-httpd."""
     sub = {"hychat-httpd": "httpd", "hychat-tracker": "tracker",
-           "hychat-proxy": "proxy", "hychat": "peer"}[name]
+           "hychat-proxy": "proxy", "hychat": "peer", "hychat-relay": "relay"}[name]
     return os.path.join(BUILD, "src", sub, name)
 
 
@@ -36,6 +37,35 @@ def raise_fd_limit(n):
 def rss_kb(pid):
     """The resident memory of a process, in kB."""
     return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
+
+
+class PeakRss:
+    """The highest RSS of a process, sampled every 10 ms from a thread
+    while the with-block runs: a body buffered whole and freed at the end
+    shows, as the RSS after the fact may not."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak = rss_kb(pid)
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.01):
+            try:
+                self.peak = max(self.peak, rss_kb(self.pid))
+            except (OSError, AttributeError):
+                return
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, rss_kb(self.pid))
+        return False
 
 
 def steady_memory_env():

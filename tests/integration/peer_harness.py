@@ -1,8 +1,11 @@
 """peer_harness — drives headless hychat peers for the integration tests
 and benchmarks: a peer is a process with a pipe on stdin (command lines)
 and a pipe on stdout (one JSON event per line), read by a thread into a
-list that tests wait on with a deadline. Also: a tracker, accounts, and a
-TCP relay that records the bytes it passes."""
+list that tests wait on with a deadline. Also: a tracker (plain, or behind
+TLS), test certificates, accounts, and a TCP relay that records the bytes
+it passes."""
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -27,15 +30,20 @@ class Peer:
 
     def __init__(self, name, port, tracker_port, data_dir, password=None, extra=(),
                  env=None, wrap=()):
+        """tracker_port: a port on 127.0.0.1 (plain HTTP), or a whole URL."""
         self.name = name
         self.port = port
         self.data_dir = data_dir
+        url = tracker_port if isinstance(tracker_port, str) else \
+            "http://127.0.0.1:%d" % tracker_port
         args = list(wrap) + [binary("hychat"), "--headless", "--username", name, "--peer-port", str(port),
                 "--listen", "127.0.0.1",
-                "--tracker", "http://127.0.0.1:%d" % tracker_port, "--data-dir", data_dir]
+                "--tracker", url, "--data-dir", data_dir]
         args += list(extra)
         e = dict(os.environ)
         e.pop("HYCHAT_PASSWORD", None)
+        # Settings of its own, never the user's ~/.config.
+        e["XDG_CONFIG_HOME"] = os.path.join(data_dir, "config")
         if password is not None:
             e["HYCHAT_PASSWORD"] = password
         if env:
@@ -182,6 +190,83 @@ def start_tracker(tmp, port=None, extra=()):
     return Proc(args, port=port), port
 
 
+def openssl(*args, stdin=None):
+    """Runs openssl; its standard output (bytes)."""
+    r = subprocess.run(["openssl"] + list(args), input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, check=False)
+    if r.returncode != 0:
+        raise AssertionError("openssl %s: %s" % (" ".join(args), r.stderr.decode()))
+    return r.stdout
+
+
+def cert_pin(cert):
+    """The pin of cert's public key, as hychat(1) says to compute it:
+    sha256// and the base64 of the SHA-256 of the DER SubjectPublicKeyInfo."""
+    pub = openssl("x509", "-pubkey", "-noout", "-in", cert)
+    der = openssl("pkey", "-pubin", "-outform", "der", stdin=pub)
+    return "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def make_test_certs(tmp):
+    """ECDSA P-256 certificates in tmp/certs: a test CA ("ca"), a server
+    certificate for 127.0.0.1 it signed ("cert", "key"), a self-signed one
+    for 127.0.0.1 ("self_cert", "self_key"), and the pins of both and of
+    a key that no server holds ("pin", "self_pin", "other_pin")."""
+    d = os.path.join(tmp, "certs")
+    os.makedirs(d, exist_ok=True)
+    f = {k: os.path.join(d, v) for k, v in [
+        ("ca", "ca.pem"), ("ca_key", "ca.key"), ("cert", "server.pem"), ("key", "server.key"),
+        ("csr", "server.csr"), ("ext", "server.ext"), ("self_cert", "self.pem"),
+        ("self_key", "self.key"), ("other_cert", "other.pem"), ("other_key", "other.key")]}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"]
+    openssl("req", "-x509", *ec, "-keyout", f["ca_key"], "-out", f["ca"],
+            "-subj", "/CN=hychat test CA")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", f["key"])
+    openssl("req", "-new", "-key", f["key"], "-subj", "/CN=127.0.0.1", "-out", f["csr"])
+    with open(f["ext"], "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                  "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey", f["ca_key"],
+            "-CAcreateserial", "-days", "2", "-out", f["cert"], "-extfile", f["ext"])
+    for name in ("self", "other"):
+        openssl("req", "-x509", *ec, "-keyout", f[name + "_key"], "-out", f[name + "_cert"],
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+    for k in ("ca_key", "key", "self_key", "other_key"):
+        os.chmod(f[k], 0o600)  # as a TLS server wants its key
+    f["pin"] = cert_pin(f["cert"])
+    f["self_pin"] = cert_pin(f["self_cert"])
+    f["other_pin"] = cert_pin(f["other_cert"])
+    return f
+
+
+class TlsTracker:
+    """A tracker reached over TLS on 127.0.0.1:port; stop() ends it."""
+
+    def __init__(self, proc, port):
+        self.proc = proc
+        self.port = port
+
+    def url(self, host="127.0.0.1"):
+        return "https://%s:%d" % (host, self.port)
+
+    def output(self):
+        return self.proc.output()
+
+    def stop(self):
+        self.proc.stop()
+
+
+def start_tls_tracker(tmp, cert, key, extra=()):
+    """A tracker on a fresh port that speaks TLS with cert and key."""
+    port = free_port()
+    own = tempfile.mkdtemp(prefix="tls-tracker-", dir=tmp)  # its database
+    args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port,
+            "--tls-cert", cert, "--tls-key", key, "--quiet",
+            "--db", os.path.join(own, "tracker.db")] + list(extra)
+    return TlsTracker(Proc(args, port=port), port)
+
+
 def register(tracker_port, user, password):
     status, _, body = request(tracker_port, "POST", "/register",
                               {"username": user, "password": password})
@@ -210,6 +295,26 @@ def submit_info(tracker_port, token, user, port, pubkey_b64=None):
         raise AssertionError("submit-info %s: %d %s" % (user, status, body))
 
 
+def ws_unix(path, timeout=10.0):
+    """A WebSocket on the web bridge's Unix socket (mode 0600: greeted at
+    once, no Host, cookie or secret); returns the socket after the 101."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    u = socket.socket(socket.AF_UNIX)
+    u.settimeout(5)
+    u.connect(path)
+    key = base64.b64encode(os.urandom(16)).decode()
+    u.sendall(("GET /ws HTTP/1.1\r\nHost: tool\r\nConnection: Upgrade\r\n"
+               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Protocol: hychat\r\n\r\n" % key).encode())
+    got = b""
+    while b"\r\n\r\n" not in got and time.monotonic() < deadline:
+        got += u.recv(1)
+    assert got.startswith(b"HTTP/1.1 101"), got
+    return u
+
+
 def start_peer(name, tracker_port, tmp, password, extra=(), port=None, ready=True, timeout=20):
     """Starts a peer and, with ready, waits until the tracker lists it."""
     port = port or free_port()
@@ -233,6 +338,7 @@ class Relay:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.seen = bytearray()
+        self.sent = {"to": 0, "from": 0}  # bytes forwarded to the target, and back
         self.lock = threading.Lock()
         self.go = threading.Event()
         self.go.set()
@@ -252,10 +358,10 @@ class Relay:
                 continue
             with self.lock:
                 self.conns += [c, u]
-            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+            threading.Thread(target=self._pump, args=(c, u, "to"), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, "from"), daemon=True).start()
 
-    def _pump(self, a, b):
+    def _pump(self, a, b, way):
         while True:
             try:
                 data = a.recv(65536)
@@ -266,6 +372,7 @@ class Relay:
             self.go.wait()
             with self.lock:
                 self.seen += data
+                self.sent[way] += len(data)
             try:
                 b.sendall(data)
             except OSError:
@@ -275,6 +382,11 @@ class Relay:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def counts(self):
+        """(bytes forwarded to the target, bytes forwarded back)."""
+        with self.lock:
+            return self.sent["to"], self.sent["from"]
 
     def bytes(self):
         with self.lock:
@@ -299,5 +411,5 @@ class Relay:
         self.cut()
 
 
-__all__ = ["Peer", "Relay", "start_tracker", "start_peer", "register", "free_port",
-           "wait_port"]
+__all__ = ["Peer", "Relay", "start_tracker", "start_tls_tracker", "make_test_certs",
+           "cert_pin", "start_peer", "register", "free_port", "wait_port"]

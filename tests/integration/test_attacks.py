@@ -276,5 +276,32 @@ def a_linked_peer_cannot_post_into_a_channel_it_is_not_in():
         s.close()
 
 
+@case
+def a_throttled_login_is_tried_again_not_given_up():
+    """Guesses at alice's password from her own address (a shared NAT, or
+    someone on her machine) make the tracker answer her peer's login 429.
+    The peer used to take that for a wrong password, forget it and never
+    log in; it keeps the password and tries again after Retry-After."""
+    d = tempfile.mkdtemp(prefix="throttled-", dir=S["tmp"])
+    t, port = start_tracker(d, extra=["--kdf-cost", "min", "--login-pair-burst", "2",
+                                      "--login-pair-rate", "10"])
+    try:
+        register(port, "alice", PW["alice"])
+        tr = Tracker(port)
+        seen = [tr.call("POST", "/login", {"username": "alice", "password": "guess"})[0]
+                for _ in range(4)]
+        assert seen[-1] == 429, seen
+        p = start_peer("alice", port, d, PW["alice"], ready=False)
+        S["peers"].append(p)
+        p.wait_type("tracker", 10, state="throttled")
+        t0 = time.monotonic()
+        p.wait_type("login_result", 20, status="success")
+        p.wait_type("tracker", 10, state="online")
+        print("  logged in %.1f s after the 429" % (time.monotonic() - t0))
+        stop(p)
+    finally:
+        t.stop()
+
+
 if __name__ == "__main__":
     run(setup, teardown)

@@ -1,22 +1,40 @@
 #!/usr/bin/env python3
-"""test_chaos — nothing lost, nothing twice. A tracker and 8 headless peers
-on 127.0.0.1 exchange direct and #general messages, each with its own id,
-while the driver SIGKILLs and restarts random peers, restarts the tracker
-once, and stalls then cuts a link that runs through a relay. At the end,
-with every peer back, each message an outbox accepted reaches every one of
-its recipients exactly once.
+"""test_chaos — nothing lost, nothing twice, counted from the driver's side.
 
-Who a message was for is the sender's word: the recipient of a direct
-message; for a channel message, the members its "delivered" events name
-plus the rows its outbox still holds. The figures: sent, deliveries owed,
-delivered, duplicates, lost.
+A tracker and 8 headless peers on 127.0.0.1 exchange direct and channel
+messages while the driver SIGKILLs and restarts random peers (some right
+after a channel send, as when a laptop dies mid-sentence), stops the
+tracker twice for a few seconds, and stalls then cuts a link that runs
+through a relay.
 
-Usage: test_chaos.py [--peers 8] [--seconds 30]   (CI runs the defaults;
-HYCHAT_CHAOS_PEERS and HYCHAT_CHAOS_SECONDS set a longer run)."""
+The accounting is the driver's, not the peers':
+- every command carries a unique tag (chaos-N);
+- sent: the tags the sender accepted, read from its history database (a
+  database error fails the test);
+- owed: a direct message to its recipient; a channel message to every
+  member of the channel when it was sent (the driver issued the joins, so
+  it knows: everyone is in #general, half the peers in #ops);
+- at the end, with every peer back, the driver waits until every outbox is
+  empty and nothing new was shown for a quiet period, then requires each
+  owed (tag, recipient) pair to be stored exactly once in the recipient's
+  history (shared by all its incarnations, read with errors failing) and
+  shown at most once by all of them together, nothing stored or shown that
+  is not owed, no tag that was never sent, nothing shown and not stored;
+- every incarnation's exit status and standard error (ASan, UBSan) are
+  checked, the tracker's too: a peer that died before the driver killed it
+  fails the test.
+
+Figures printed: commands, sent, deliveries owed, delivered, duplicates,
+lost, unexpected.
+
+Usage: test_chaos.py [--peers 8] [--seconds 30] [--seed N]  (CI runs the
+defaults; HYCHAT_CHAOS_PEERS and HYCHAT_CHAOS_SECONDS set a longer run)."""
 import argparse
 import os
 import random
+import re
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -26,7 +44,63 @@ sys.path.insert(0, os.path.dirname(__file__))
 from hytest import free_port  # noqa: E402
 from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E402
 
-SETTLE_S = 45
+DRAIN_S = 120  # for every outbox to empty (link backoff is at most 30 s)
+QUIET_S = 4  # nothing new shown for this long after the outboxes drained
+TRACKER_DOWN_S = 3.0
+SANITIZER = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+             "runtime error:", "ThreadSanitizer")
+TAG = re.compile(r"^chaos-(\d+) ")
+# Tables holding what a peer still owes others (the pending channel sends
+# too, where the peer has such a table).
+PENDING_TABLES = ("outbox", "outbox_channel")
+
+
+def history_sent(db):
+    """{tag: conversation} of the outgoing messages in a peer's history.
+    Any sqlite3 error propagates: an unreadable history fails the test."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        rows = c.execute("SELECT c.name, m.text FROM messages m JOIN conversations c"
+                         " ON m.conv = c.id WHERE m.outgoing = 1").fetchall()
+    finally:
+        c.close()
+    out = {}
+    for conv, text in rows:
+        m = TAG.match(text)
+        if m:
+            tag = int(m.group(1))
+            if tag in out:
+                raise AssertionError("tag %d twice in a sender's history" % tag)
+            out[tag] = conv
+    return out
+
+
+def history_received(db):
+    """{tag: [conversation, ...]} of the incoming messages in a peer's
+    history; errors propagate."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        rows = c.execute("SELECT c.name, m.text FROM messages m JOIN conversations c"
+                         " ON m.conv = c.id WHERE m.outgoing = 0").fetchall()
+    finally:
+        c.close()
+    out = {}
+    for conv, text in rows:
+        m = TAG.match(text)
+        if m:
+            out.setdefault(int(m.group(1)), []).append(conv)
+    return out
+
+
+def pending_rows(db):
+    """The number of rows a peer still has to send; errors propagate."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        have = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return sum(c.execute("SELECT count(*) FROM %s" % t).fetchone()[0]
+                   for t in PENDING_TABLES if t in have)
+    finally:
+        c.close()
 
 
 def main():
@@ -44,19 +118,40 @@ def main():
     pw = {n: "pw-" + n for n in names}
     ports = {n: free_port() for n in names}
     incarnations = {n: [] for n in names}  # every process a name has had
+    killed = set()  # the processes the driver SIGKILLed (by id)
+    trackers = []
     live = {}
-    tracker = None
     relay = None
+    bad = []
     ok = False
+
+    def spawn(n):
+        live[n] = start_peer(n, tport, tmp, pw[n], port=ports[n], ready=False)
+        incarnations[n].append(live[n])
+
+    def kill(n):
+        p = live[n]
+        if not p.alive():
+            bad.append("%s died before the driver killed it (status %s)" % (n, p.p.returncode))
+        p.kill()
+        killed.add(id(p))
+
     try:
         tracker, tport = start_tracker(tmp)
+        trackers.append(tracker)
         for n in names:
             register(tport, n, pw[n])
         for n in names:
-            live[n] = start_peer(n, tport, tmp, pw[n], port=ports[n], ready=False)
-            incarnations[n].append(live[n])
+            spawn(n)
         for n in names:
             live[n].wait_type("tracker", 30, state="online")
+        # Memberships: everyone is in #general (a default channel); the
+        # driver has the first half join #ops.
+        members = {"general": set(names), "ops": set(names[:max(2, args.peers // 2)])}
+        for n in sorted(members["ops"]):
+            mark = live[n].mark()
+            live[n].cmd("join ops")
+            live[n].wait_type("channel", 20, since=mark, channel="ops", joined=True)
 
         # p0 reaches p1 through a relay the driver stalls and cuts.
         relay = Relay(ports["p1"])
@@ -65,122 +160,208 @@ def main():
         t0 = time.monotonic()
         end = t0 + args.seconds
         next_kill = t0 + 3
-        tracker_restart_at = t0 + args.seconds / 2
+        next_sendkill = t0 + 2
+        tracker_down = [t0 + args.seconds * 0.3, t0 + args.seconds * 0.7]
+        tracker_up_at = None
         stall_at = t0 + args.seconds / 3
         cut_at = None
         dead = {}  # name -> time to restart
+        started = {n: t0 for n in names}
         counter = 0
-        events_log = []
-        while time.monotonic() < end:
-            now = time.monotonic()
-            # Restart those whose time has come.
-            for n, when in list(dead.items()):
-                if now >= when:
-                    live[n] = start_peer(n, tport, tmp, pw[n], port=ports[n], ready=False)
-                    incarnations[n].append(live[n])
-                    del dead[n]
-                    events_log.append("%.1fs restart %s" % (now - t0, n))
-            if now >= next_kill and len(dead) < 2:
-                n = rnd.choice([x for x in names if x not in dead])
-                live[n].kill()
-                dead[n] = now + rnd.uniform(1.5, 4.0)
-                next_kill = now + rnd.uniform(2.0, 5.0)
-                events_log.append("%.1fs kill %s" % (now - t0, n))
-            if tracker_restart_at is not None and now >= tracker_restart_at:
-                tracker.stop()
-                time.sleep(0.5)
-                tracker, _ = start_tracker(tmp, port=tport)
-                tracker_restart_at = None
-                events_log.append("%.1fs tracker restarted" % (now - t0))
-            if stall_at is not None and now >= stall_at:
-                relay.stall()
-                events_log.append("%.1fs relay p0->p1 stalled" % (now - t0))
-                stall_at = None
-                cut_at = now + 3
-            elif stall_at is None and cut_at is not None and now >= cut_at:
-                relay.cut()
-                cut_at = None
-                events_log.append("%.1fs relay p0->p1 cut" % (now - t0))
-            # Traffic from those alive.
-            senders = [n for n in names if n not in dead]
-            s = rnd.choice(senders)
+        intent = {}  # tag -> (sender, conversation)
+        log = []
+
+        def issue(s, chan=None):
+            nonlocal counter
             counter += 1
-            if rnd.random() < 0.7:
+            if chan is None:
                 to = rnd.choice([n for n in names if n != s])
+                intent[counter] = (s, to)
                 live[s].cmd("send %s chaos-%d from %s" % (to, counter, s))
             else:
-                live[s].cmd("sendchannel general chaos-%d from %s" % (counter, s))
+                intent[counter] = (s, "#" + chan)
+                live[s].cmd("sendchannel %s chaos-%d from %s" % (chan, counter, s))
+
+        while time.monotonic() < end:
+            now = time.monotonic()
+            for n, when in list(dead.items()):
+                if now >= when:
+                    spawn(n)
+                    started[n] = now
+                    del dead[n]
+                    log.append("%.1fs restart %s" % (now - t0, n))
+            if now >= next_kill and len(dead) < 2:
+                n = rnd.choice([x for x in names if x not in dead])
+                kill(n)
+                dead[n] = now + rnd.uniform(1.5, 4.0)
+                next_kill = now + rnd.uniform(2.0, 5.0)
+                log.append("%.1fs kill %s" % (now - t0, n))
+            # A peer that has just come back sends to a channel and dies
+            # at once, before the tracker can have named the members.
+            if now >= next_sendkill and len(dead) < 3:
+                fresh = [x for x in names if x not in dead and now - started[x] < 3.0]
+                if fresh:
+                    n = rnd.choice(fresh)
+                    chan = rnd.choice([c for c in members if n in members[c]])
+                    issue(n, chan)
+                    time.sleep(rnd.uniform(0.0, 0.15))
+                    kill(n)
+                    dead[n] = time.monotonic() + rnd.uniform(1.0, 3.0)
+                    log.append("%.1fs %s sent to #%s and was killed" % (now - t0, n, chan))
+                next_sendkill = now + rnd.uniform(1.0, 3.0)
+            if tracker_down and now >= tracker_down[0] and tracker_up_at is None:
+                tracker_down.pop(0)
+                rc = trackers[-1].stop()
+                if rc != 0:
+                    bad.append("tracker exited %s on SIGTERM:\n%s"
+                               % (rc, trackers[-1].output()[-3000:]))
+                tracker_up_at = now + TRACKER_DOWN_S
+                log.append("%.1fs tracker stopped" % (now - t0))
+            if tracker_up_at is not None and now >= tracker_up_at:
+                tracker, _ = start_tracker(tmp, port=tport)
+                trackers.append(tracker)
+                tracker_up_at = None
+                log.append("%.1fs tracker restarted" % (now - t0))
+            if stall_at is not None and now >= stall_at:
+                relay.stall()
+                log.append("%.1fs relay p0->p1 stalled" % (now - t0))
+                stall_at = None
+                cut_at = now + 3
+            elif cut_at is not None and now >= cut_at:
+                relay.cut()
+                cut_at = None
+                log.append("%.1fs relay p0->p1 cut" % (now - t0))
+            s = rnd.choice([n for n in names if n not in dead])
+            r = rnd.random()
+            if r < 0.6:
+                issue(s)
+            else:
+                issue(s, rnd.choice([c for c in members if s in members[c]]))
             time.sleep(0.02)
-        for n, _ in list(dead.items()):
-            live[n] = start_peer(n, tport, tmp, pw[n], port=ports[n], ready=False)
-            incarnations[n].append(live[n])
+        if tracker_up_at is not None:
+            tracker, _ = start_tracker(tmp, port=tport)
+            trackers.append(tracker)
+        for n in list(dead):
+            spawn(n)
             del dead[n]
         relay.close()
-        for line in events_log:
+        for line in log:
             print("  " + line)
 
-        def evs(n):
-            out = []
-            for p in incarnations[n]:
-                out += p.events()
-            return out
+        def db(n):
+            return os.path.join(tmp, "peer-" + n, "hychat.db")
 
-        def tally():
-            sent = {}  # id -> (sender, "direct"/"channel", to)
-            owed = set()
-            for n in names:
-                for e in evs(n):
-                    if e.get("type") in ("chat", "broadcast") and e.get("outgoing") and e.get("id"):
-                        kind = "direct" if e["type"] == "chat" else "channel"
-                        sent[e["id"]] = (n, kind, e.get("to"))
-                        if kind == "direct":
-                            owed.add((e["id"], e["to"]))
-                    elif e.get("type") == "delivered" and e.get("id"):
-                        owed.add((e["id"], e["to"]))
-            # What outboxes still hold is owed too.
-            for n in names:
-                db = os.path.join(tmp, "peer-" + n, "hychat.db")
-                try:
-                    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-                    for peer, msgid in c.execute("SELECT peer, msgid FROM outbox"):
-                        if msgid in sent:
-                            owed.add((msgid, peer))
-                    c.close()
-                except sqlite3.Error:
-                    pass
+        def shown():
+            """{(tag, recipient): times shown} over every incarnation."""
             got = {}
             for n in names:
-                for e in evs(n):
-                    if e.get("type") in ("chat", "broadcast") and not e.get("outgoing") \
-                            and e.get("id") in sent:
-                        got[(e["id"], n)] = got.get((e["id"], n), 0) + 1
-            delivered = sum(1 for k in owed if got.get(k, 0) >= 1)
-            dups = sum(v - 1 for v in got.values() if v > 1)
-            lost = sorted(k for k in owed if got.get(k, 0) == 0)
-            return len(sent), len(owed), delivered, dups, lost
+                for p in incarnations[n]:
+                    for e in p.events():
+                        if e.get("type") in ("chat", "broadcast") and not e.get("outgoing"):
+                            m = TAG.match(e.get("message", ""))
+                            if m:
+                                k = (int(m.group(1)), n)
+                                got[k] = got.get(k, 0) + 1
+            return got
 
-        deadline = time.monotonic() + SETTLE_S
-        while True:
-            sent, owed, delivered, dups, lost = tally()
-            if (not lost and dups == 0) or time.monotonic() > deadline:
+        # Drain: every outbox empty, then nothing new for QUIET_S.
+        deadline = time.monotonic() + DRAIN_S
+        left = None
+        while time.monotonic() < deadline:
+            left = {n: pending_rows(db(n)) for n in names}
+            if not any(left.values()):
                 break
             time.sleep(1.0)
-        print("chaos: sent %d, deliveries owed %d, delivered %d, duplicates %d, lost %d"
-              % (sent, owed, delivered, dups, len(lost)))
-        if lost:
-            print("lost (id, recipient), first 10: %r" % lost[:10])
-        ok = sent > 100 and owed >= sent and dups == 0 and not lost
+        else:
+            print("outboxes not drained after %d s: %r" % (DRAIN_S, left))
+        drained = not any(left.values())
+        before = shown()
+        quiet_until = time.monotonic() + DRAIN_S
+        while time.monotonic() < quiet_until:
+            time.sleep(QUIET_S)
+            after = shown()
+            if after == before:
+                break
+            before = after
+
+        # The tally.
+        sent = {}  # tag -> conversation, from the senders' histories
+        for n in names:
+            for tag, conv in history_sent(db(n)).items():
+                if tag not in intent or intent[tag] != (n, conv):
+                    raise AssertionError("%s's history holds tag %d as %s; the driver sent %r"
+                                         % (n, tag, conv, intent.get(tag)))
+                sent[tag] = conv
+        owed = set()
+        for tag, conv in sent.items():
+            sender = intent[tag][0]
+            if conv.startswith("#"):
+                owed |= {(tag, m) for m in members[conv[1:]] if m != sender}
+            else:
+                owed.add((tag, conv))
+        # Delivered: stored in the recipient's history (which every
+        # incarnation shares), in the conversation it belongs to. Shown:
+        # printed as an event by some incarnation; a peer killed between
+        # its commit and the write of its output stores a message it never
+        # shows, which is delivered (the history shows it after the
+        # restart); shown twice, or shown and not stored, is a fault.
+        got = {}
+        misfiled = []
+        for n in names:
+            for tag, convs in history_received(db(n)).items():
+                got[(tag, n)] = len(convs)
+                if tag in intent:
+                    s_, to = intent[tag]
+                    want = to if to.startswith("#") else s_
+                    if any(c != want for c in convs):
+                        misfiled.append((tag, n, convs))
+        seen = shown()
+        delivered = sum(1 for k in owed if got.get(k, 0) >= 1)
+        dups = sorted(set(k for k, v in got.items() if v > 1) |
+                      set(k for k, v in seen.items() if v > 1))
+        lost = sorted(k for k in owed if k not in got)
+        unexpected = sorted(set(k for k in got if k not in owed) |
+                            set(k for k in seen if k not in owed)) + misfiled
+        never_sent = sorted(({t for t, _ in got} | {t for t, _ in seen}) - set(sent))
+        unstored = sorted(k for k in seen if k not in got)
+        unshown = sum(1 for k in got if k not in seen)
+        lost_channel = [k for k in lost if sent[k[0]].startswith("#")]
+        print("chaos: commands %d, sent %d, deliveries owed %d, delivered %d, duplicates %d,"
+              " lost %d (%d of channel messages), unexpected %d, never sent %d,"
+              " shown but not stored %d; stored but not shown (killed before its output) %d"
+              % (counter, len(sent), len(owed), delivered, len(dups), len(lost),
+                 len(lost_channel), len(unexpected), len(never_sent), len(unstored), unshown))
+        for what, v in (("lost", lost), ("duplicated", dups), ("unexpected", unexpected),
+                        ("shown but never sent", never_sent),
+                        ("shown but not stored", unstored)):
+            if v:
+                print("%s (tag, recipient), first 10: %r" % (what, v[:10]))
+                for k in v[:3]:
+                    if isinstance(k, tuple):
+                        print("  tag %d: %r -> %s" % (k[0], intent.get(k[0]), sent.get(k[0])))
+        # The driver issued about one command per 20 ms: most must be sent.
+        ok = (drained and len(sent) >= counter // 2 and not lost and not dups
+              and not unexpected and not never_sent and not unstored)
     finally:
-        bad = []
         for n in names:
             for p in incarnations[n]:
                 if p.alive():
                     rc = p.stop("quit")
-                    err = p.stderr()
-                    if rc != 0 or "AddressSanitizer" in err or "runtime error" in err:
-                        bad.append("%s exited %s:\n%s" % (n, rc, err[-3000:]))
-        if tracker is not None:
-            tracker.stop()
+                    if rc != 0:
+                        bad.append("%s exited %s on quit" % (n, rc))
+                elif id(p) in killed:
+                    if p.p.returncode != -signal.SIGKILL:
+                        bad.append("%s: killed, but exited %s" % (n, p.p.returncode))
+                else:
+                    bad.append("%s died by itself (status %s)" % (n, p.p.returncode))
+                err = p.stderr()
+                if any(s in err for s in SANITIZER):
+                    bad.append("%s: sanitizer report:\n%s" % (n, err[-3000:]))
+        for t in trackers:
+            rc = t.stop()
+            out = t.output()
+            if rc != 0 or any(s in out for s in SANITIZER):
+                bad.append("tracker exited %s:\n%s" % (rc, out[-3000:]))
         if relay is not None:
             relay.close()
         shutil.rmtree(tmp, ignore_errors=True)

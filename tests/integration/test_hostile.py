@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import (  # noqa: E402
-                    Proc, binary, case, connect_many, count_503, free_port, raise_fd_limit,
-                    request, rss_kb, run, steady_memory_env, tls_cert)
+                    PeakRss, Proc, binary, case, connect_many, count_503, free_port,
+                    raise_fd_limit, request, rss_kb, run, steady_memory_env, tls_cert)
 
 SLOW = 1000
 FLOOD = 5000
@@ -41,7 +41,13 @@ def slowloris(port, path, header_timeout_s):
     t0 = time.monotonic()
     st, _, _ = request(port, "GET", path.decode())
     took = time.monotonic() - t0
-    assert took < 0.1, "a normal client waited %.3f s beside %d slow ones" % (took, SLOW)
+    # A server that a slow client can hold up answers only when the slow
+    # ones are cut, at header_timeout_s: well before that, with room for
+    # a loaded machine (no timing target here; it was 0.1 s and flaked
+    # under the full suite on 2 cores). The figure is printed.
+    print("  a normal client beside %d slow ones: %.3f s" % (SLOW, took))
+    assert took < header_timeout_s / 4, (
+        "a normal client waited %.3f s beside %d slow ones" % (took, SLOW))
     time.sleep(header_timeout_s + 1.5)
     cut = 0
     for s in socks:
@@ -85,6 +91,13 @@ def test_slowloris_on_tracker_is_cut_and_others_are_served():
         assert p.stop() == 0, p.output()
 
 
+# Peak growth allowed over the warmed-up baseline through a flood of
+# FLOOD connections, all open at once: about 24 MB under ASan (under 5 KB
+# a connection); 4 KB more for each, or the +35 MB of eager input buffers
+# recorded in RELIABILITY.md, fails it.
+FLOOD_GROWTH_KB = 32 * 1024
+
+
 @case
 def test_connection_flood_past_the_cap_is_answered_and_recovers():
     raise_fd_limit(FLOOD * 2 + 200)
@@ -92,18 +105,26 @@ def test_connection_flood_past_the_cap_is_answered_and_recovers():
     p = Proc([binary("hychat-httpd"), "--listen", "127.0.0.1:%d" % port, "--quiet",
               "--max-conns", "1000"], port=port, env=steady_memory_env())
     try:
+        # Warm up: a few requests, so the serving path has run once; then
+        # the baseline, then the peak through the flood and its closes.
+        for _ in range(20):
+            assert request(port, "GET", "/login.html")[0] == 200
         base = rss_kb(p.pid)
-        socks = connect_many(port, FLOOD)
-        time.sleep(0.5)
-        assert p.alive()
-        refused = count_503(socks[1000:])
-        assert refused == FLOOD - 1000, "%d of %d over the cap saw 503" % (refused, FLOOD - 1000)
-        for s in socks:
-            s.close()
-        time.sleep(1.0)
+        with PeakRss(p.pid) as rss:
+            socks = connect_many(port, FLOOD)
+            time.sleep(0.5)
+            assert p.alive()
+            refused = count_503(socks[1000:])
+            assert refused == FLOOD - 1000, \
+                "%d of %d over the cap saw 503" % (refused, FLOOD - 1000)
+            for s in socks:
+                s.close()
+            time.sleep(1.0)
         assert request(port, "GET", "/login.html")[0] == 200
-        grown = rss_kb(p.pid) - base
-        assert grown < 64 * 1024, "RSS grew %d kB after the flood" % grown
+        grown = rss.peak - base
+        print("  httpd RSS %d kB warmed up, peak %d kB through a flood of %d (+%d kB)"
+              % (base, rss.peak, FLOOD, grown))
+        assert grown < FLOOD_GROWTH_KB, "RSS grew %d kB through the flood" % grown
     finally:
         assert p.stop() == 0, p.output()
 

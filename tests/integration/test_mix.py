@@ -58,8 +58,8 @@ def tracker_flood_of_10000_connections_is_capped_and_recovers():
              port=port, env=ASAN)
     try:
         assert request(port, "GET", "/get-list")[0] == 401
-        prev = None
-        for round in (1, 2, 3):
+        rss_after = []
+        for round in (1, 2, 3, 4):
             socks = connect_many(port, FLOOD)
             time.sleep(1.0)
             assert p.alive(), p.output()[-2000:]
@@ -76,12 +76,13 @@ def tracker_flood_of_10000_connections_is_capped_and_recovers():
             rss = rss_kb(p.pid)
             print("  tracker flood %d: %d connections, %d answered 503, RSS %d kB"
                   % (round, FLOOD, refused, rss))
-            # Once the allocator has seen a flood, the next reuses its
-            # memory: no growth from round to round.
-            if round == 3:
-                assert rss <= prev * 1.03, "RSS %d kB after flood 3, %d after flood 2" \
-                    % (rss, prev)
-            prev = rss
+            rss_after.append(rss)
+        # Once the allocator has seen a flood, the next reuses its memory. A
+        # leak grows RSS every round; a loaded machine (the connections of
+        # one round alive together longer) may lift one round's peak. So
+        # of the rounds after the second, one at least must not grow.
+        growth = [b / a for a, b in zip(rss_after[1:], rss_after[2:])]
+        assert min(growth) <= 1.03, "RSS after floods 2, 3, 4: %s kB" % rss_after
     finally:
         assert p.stop() == 0, p.output()[-3000:]
 
@@ -316,6 +317,27 @@ def ws_blast(port, deadline, counts, seed):
             time.sleep(left)
 
 
+def run_workers(jobs):
+    """Runs each (function, args) in its own thread until all are done;
+    an exception in any of them is raised here, in the main thread, not
+    left to die with its thread."""
+    errors = []
+
+    def wrap(fn, args):
+        try:
+            fn(*args)
+        except BaseException as e:  # noqa: B902 — re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=wrap, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 @case
 def a_minute_of_malformed_input_leaves_everything_serving():
     raise_fd_limit(4096)
@@ -339,7 +361,7 @@ def a_minute_of_malformed_input_leaves_everything_serving():
     bridge_login(b, wport)
     procs = [("tracker", tracker.pid), ("proxy", proxy.pid), ("peer", b.p.pid)]
     try:
-        def healthy():
+        def healthy(timeout=15):
             assert request(tport, "GET", "/get-list")[0] == 401
             st, _, body = request(tport, "POST", "/login",
                                   {"username": "alice", "password": "alice pw"})
@@ -349,7 +371,7 @@ def a_minute_of_malformed_input_leaves_everything_serving():
             m = b.mark()
             text = "still here %f" % time.time()
             a.cmd("send bob " + text)
-            b.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 15, m,
+            b.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, timeout, m,
                    "a message after the mix")
             # A tab of bob's own page, with its cookie and secret, sends for bob.
             ws, st = ws_upgrade(wport, "http://127.0.0.1:%d" % wport)
@@ -360,50 +382,37 @@ def a_minute_of_malformed_input_leaves_everything_serving():
             m = a.mark()
             text = "from the tab %f" % time.time()
             ws.sendall(ws_frame(("send alice " + text).encode()))
-            a.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 15, m,
+            a.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, timeout, m,
                    "a message from bob's tab")
             ws.close()
 
         # Warm up (pools, caches, the link), then the baseline.
         healthy()
         warm = time.monotonic() + 8
-        counts = {}
-        threads = []
-        for name, port, gen, host in (("tracker", tport, http_bad, b"t"),
-                                      ("proxy", pport, http_bad, b"app.local"),
-                                      ("peer", b.port, peer_bad, b"")):
-            counts[name] = [0, 0]
-            threads.append(threading.Thread(target=blast, args=(port, gen, host, warm,
-                                                                counts[name], 1)))
-        counts["bridge"] = [0, 0]
-        threads.append(threading.Thread(target=ws_blast, args=(wport, warm, counts["bridge"], 2)))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        counts = {n: [0, 0] for n in ("tracker", "proxy", "peer", "bridge")}
+        run_workers([(blast, (port, gen, host, warm, counts[name], 1))
+                     for name, port, gen, host in (("tracker", tport, http_bad, b"t"),
+                                                   ("proxy", pport, http_bad, b"app.local"),
+                                                   ("peer", b.port, peer_bad, b""))]
+                    + [(ws_blast, (wport, warm, counts["bridge"], 2))])
         time.sleep(2.0)
         healthy()
         base = {n: rss_kb(pid) for n, pid in procs}
 
+        # The mix counts afresh: the warm-up alone must not satisfy it.
+        counts = {n: [0, 0] for n in ("tracker", "proxy", "peer", "bridge")}
         deadline = time.monotonic() + MIX_S
-        threads = []
-        for i, (name, port, gen, host) in enumerate((
-                ("tracker", tport, http_bad, b"t"), ("tracker", tport, http_bad, b"t"),
-                ("proxy", pport, http_bad, b"app.local"),
-                ("proxy", pport, http_bad, b"app.local"),
-                ("peer", b.port, peer_bad, b""), ("peer", b.port, peer_bad, b""))):
-            threads.append(threading.Thread(target=blast, args=(port, gen, host, deadline,
-                                                                counts[name], 100 + i)))
-        threads.append(threading.Thread(target=ws_blast, args=(wport, deadline, counts["bridge"],
-                                                               200)))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        # The peer's per-address handshake budget refills; then all answer.
-        time.sleep(3.0)
-        a.cmd("connect bob 127.0.0.1 %d" % b.port)
-        healthy()
+        run_workers([(blast, (port, gen, host, deadline, counts[name], 100 + i))
+                     for i, (name, port, gen, host) in enumerate((
+                         ("tracker", tport, http_bad, b"t"), ("tracker", tport, http_bad, b"t"),
+                         ("proxy", pport, http_bad, b"app.local"),
+                         ("proxy", pport, http_bad, b"app.local"),
+                         ("peer", b.port, peer_bad, b""), ("peer", b.port, peer_bad, b"")))]
+                    + [(ws_blast, (wport, deadline, counts["bridge"], 200))])
+        # Recovery on its own: no dial by hand. The per-address handshake
+        # budget refills, and a link that was lost is dialed again with a
+        # backoff of at most 30 s.
+        healthy(timeout=45)
         after = {n: rss_kb(pid) for n, pid in procs}
         for n, _ in procs:
             print("  %s: %d connections of malformed input in %.0f s (%d failed to connect), "

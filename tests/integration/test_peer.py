@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import binary, case, free_port, rss_kb, run, steady_memory_env  # noqa: E402
+from hytest import binary, case, free_port, request, rss_kb, run, steady_memory_env  # noqa: E402
 from peer_harness import (Peer, Relay, login, register, start_peer, start_tracker,  # noqa: E402
                           stop_checked, submit_info)
 import peer_noise  # noqa: E402
@@ -161,6 +161,19 @@ def broadcast_reaches_every_online_peer():
         assert ev["channel"] == "broadcast"
 
 
+# What may cross the wire in clear between two peers: the frame lengths
+# and the Noise XX handshake's ephemeral keys. Static keys, the dialer's
+# name (in the third handshake message) and every payload are encrypted.
+# Every allowed string is cut out of the captured bytes before the
+# forbidden ones are looked for.
+ALLOWED_IN_CLEAR = []
+FORBIDDEN_IN_CLEAR = [b'"message"', b'"chat"', b'"from"', b'"type"', b'"id"', b'"username"',
+                      b'"channel"', b"alice", b"bob"]
+# A message much larger than a handshake or an ack: the bytes a relay
+# forwards in its direction show that it went that way.
+RELAYED_TEXT_BYTES = 4096
+
+
 @case
 def no_message_text_on_the_wire():
     a, b = S["alice"], S["bob"]
@@ -171,16 +184,27 @@ def no_message_text_on_the_wire():
         a.cmd("connect bob 127.0.0.1 %d" % relay.port)
         a.wait(lambda e: e.get("type") == "link" and e.get("peer") == "bob"
                and e.get("state") == "up", 10, ma, "link to bob through the relay")
-        mb, ma = b.mark(), a.mark()
-        a.cmd("send bob SECRET-ALPHA-7731 over the relay")
-        chat_from(b, "alice", "SECRET-ALPHA-7731 over the relay", mb)
-        b.cmd("send alice SECRET-BRAVO-0042 back")
-        chat_from(a, "bob", "SECRET-BRAVO-0042 back", ma)
+        texts = []
+        for sender, receiver, word in ((a, b, "ALPHA-7731"), (b, a, "BRAVO-0042")):
+            text = ("SECRET-%s " % word) + ("%s-padding " % word) * (RELAYED_TEXT_BYTES // 19)
+            texts.append(text)
+            before = relay.counts()
+            m = receiver.mark()
+            sender.cmd("send %s %s" % (receiver.name, text))
+            chat_from(receiver, sender.name, text, m)
+            after = relay.counts()
+            way = 0 if sender is a else 1
+            grew = after[way] - before[way]
+            assert grew >= len(text), (
+                "%s -> %s: %d bytes of text, %d relayed that way: it took another link"
+                % (sender.name, receiver.name, len(text), grew))
         seen = relay.bytes()
-        assert len(seen) > 200, "the messages did not go through the relay"
-        for word in (b"SECRET", b"ALPHA-7731", b"BRAVO-0042", b"over the relay",
-                     b"\"message\"", b"\"chat\""):
-            assert word not in seen, "%r visible on the wire" % word
+        for allowed in ALLOWED_IN_CLEAR:
+            seen = seen.replace(allowed, b"")
+        forbidden = FORBIDDEN_IN_CLEAR + [t.encode() for t in texts]
+        forbidden += [w.encode() for t in texts for w in set(t.split())]
+        for word in forbidden:
+            assert word not in seen, "%r visible on the wire" % word[:60]
     finally:
         relay.close()
 
@@ -467,18 +491,24 @@ def a_colliding_address_does_not_refill_a_drained_budget():
     mine = "127.0.0.9"
     other = next("127.0.%d.%d" % (x, y) for x in range(1, 256) for y in range(1, 255)
                  if fnv1a_slot("127.0.%d.%d" % (x, y)) == fnv1a_slot(mine))
-    drained = connect_from(mine, a.port, 70)
+    t0 = time.monotonic()
+    drained = connect_from(mine, a.port, 100)
+    t1 = time.monotonic()
     touch = connect_from(other, a.port, 1)
+    t2 = time.monotonic()
     again = connect_from(mine, a.port, 40)
+    t3 = time.monotonic()
     time.sleep(0.5)
     cut_drain, cut_again = count_cut(drained), count_cut(again)
     for s in drained + touch + again:
         s.close()
-    print("  %d of 70 shed from %s, then %d of 40 after %s came by"
-          % (cut_drain, mine, cut_again, other))
-    assert cut_drain >= 6, "only %d of 70 were shed at first" % cut_drain
-    # What refilled meanwhile (20 a second) may pass; not a whole burst.
-    assert cut_again >= 30, "only %d of 40 shed after %s came by: the budget of %s " \
+    print("  %d of 100 shed from %s in %.2f s, then %d of 40 in %.2f s after %s came by"
+          % (cut_drain, mine, t1 - t0, cut_again, t3 - t2, other))
+    # A burst of 64 and 20 a second. The peer takes the connections in at
+    # its own pace (slowly on a loaded machine) and what refills meanwhile
+    # passes; a bucket reset to full by the collision passes all 40.
+    assert cut_drain >= 1, "none of 100 was shed: the budget never ran out"
+    assert cut_again >= 10, "only %d of 40 shed after %s came by: the budget of %s " \
         "was reset" % (cut_again, other, mine)
     m = a.mark()
     S["bob"].cmd("send alice after the collision")
@@ -617,6 +647,39 @@ def fingerprints_who_channels_help_and_register():
 
 
 @case
+def labelled_queries_are_answered_with_their_label():
+    a = S["alice"]
+    # Synchronous answers, answers after a tracker round trip, and errors
+    # all carry the label of the command they answer.
+    for line, kind in (("@label=h1 history bob 2", "history"),
+                       ("@label=w.2 /who #general", "peer_list"),
+                       ("@label=c:3 channels", "channel_list"),
+                       ("@label=f-4 fingerprint", "fingerprint"),
+                       ("@label=e5 history bob zero", "error"),
+                       ("@label=u6 frobnicate", "error")):
+        m = a.mark()
+        a.cmd(line)
+        ev = a.wait_type(kind, 10, m)
+        assert ev.get("label") == line.split()[0][len("@label="):], (line, ev)
+    m = a.mark()
+    a.cmd("@label=bad\"one help")
+    ev = a.wait_type("error", 5, m)
+    assert "bad label" in ev["message"] and "label" not in ev, ev
+    # Unlabelled queries keep working for scripts, without a label.
+    m = a.mark()
+    a.cmd("history bob 1")
+    ev = a.wait_type("history", 5, m)
+    assert "label" not in ev, ev
+    # A change of state is not an answer: it is broadcast, unlabelled.
+    m = a.mark()
+    a.cmd("@label=j7 join #labels")
+    ev = a.wait(lambda e: e.get("type") == "channel" and e.get("conversation") == "#labels",
+                10, m, "joined #labels")
+    assert "label" not in ev, ev
+    a.cmd("part #labels")
+
+
+@case
 def a_changed_key_is_refused_and_reported():
     a = S["alice"]
     tmp = S["tmp"]
@@ -702,6 +765,82 @@ def heartbeats_keep_a_peer_listed_and_a_password_file_logs_in():
 
 
 @case
+def reads_are_the_engines_and_survive_a_restart():
+    b, c = S["bob"], S["carol"]
+    m = c.mark()
+    for text in ("unread one", "unread two", "unread three"):
+        b.cmd("send carol " + text)
+    evs = [chat_from(c, "bob", t, m) for t in ("unread one", "unread two", "unread three")]
+    # Each message carries the conversation's unread count.
+    base = evs[0]["unread"]
+    assert [e["unread"] for e in evs] == [base, base + 1, base + 2], evs
+    # Reading no longer happens by asking for the history.
+    m = c.mark()
+    c.cmd("history bob 1")
+    c.wait_type("history", 5, m)
+    c.cmd("conversations")
+    ev = c.wait_type("conversation_list", 5, m)
+    assert [x["unread"] for x in ev["conversations"] if x["name"] == "bob"] == [base + 2], ev
+    # Up to a message: what follows it stays unread; everyone is told.
+    m = c.mark()
+    c.cmd("read bob %d" % evs[1]["seq"])
+    ev = c.wait_type("read", 5, m)
+    assert ev == {"type": "read", "conversation": "bob", "upto": evs[1]["seq"], "unread": 1}, ev
+    m = c.mark()
+    c.cmd("@label=r1 read bob")
+    ev = c.wait_type("read", 5, m)
+    assert ev == {"type": "read", "conversation": "bob", "upto": evs[2]["seq"], "unread": 0}, ev
+    m = c.mark()
+    c.cmd("read #nosuch!")
+    assert "read" in c.wait_type("error", 5, m)["message"]
+    # The marker is kept across a restart.
+    b.cmd("send carol after the read")
+    chat_from(c, "bob", "after the read", m)
+    port = c.port
+    mb = b.mark()
+    assert c.stop("quit") == 0, c.stderr()[-2000:]
+    # bob shares a conversation with carol: he is told she left.
+    b.wait_type("presence", 15, mb, user="carol", state="offline")
+    c = S["carol"] = start_peer("carol", S["tport"], S["tmp"], PW["carol"],
+                                extra=["--allow-plaintext"], port=port)
+    S["peers"][2] = c
+    m = c.mark()
+    c.cmd("conversations")
+    ev = c.wait_type("conversation_list", 5, m)
+    assert [x["unread"] for x in ev["conversations"] if x["name"] == "bob"] == [1], ev
+
+
+@case
+def away_and_back_are_pushed_to_linked_peers():
+    a, b = S["alice"], S["bob"]
+    m = b.mark()
+    a.cmd("send bob before going away")
+    chat_from(b, "alice", "before going away", m)
+    ma, m = a.mark(), b.mark()
+    a.cmd("@label=a1 away at lunch")
+    ev = b.wait_type("presence", 10, m, user="alice", state="away")
+    assert ev["message"] == "at lunch" and "label" not in ev, ev
+    # Every front end of alice's hears her own state too.
+    ev = a.wait_type("presence", 5, ma, user="alice")
+    assert ev["state"] == "away" and ev["message"] == "at lunch", ev
+    # A long message is cut to 256 bytes, between two characters.
+    m = b.mark()
+    a.cmd("away x" + "\u00e9" * 200)
+    ev = b.wait(lambda e: e.get("type") in ("presence", "unparsable") and
+                (e.get("user") == "alice" and e.get("message", "").startswith("x") or
+                 "line" in e), 10, m, "the long away")
+    assert ev.get("message") == "x" + "\u00e9" * 127, ev
+    m = b.mark()
+    a.cmd("back")
+    ev = b.wait_type("presence", 10, m, user="alice", state="online")
+    assert ev["message"] == "", ev
+    # No one asked: no list, no lookup command was sent by a front end.
+    m = a.mark()
+    a.cmd("back")
+    assert "not away" in a.wait_type("system", 5, m)["message"]
+
+
+@case
 def sigterm_and_eof_exit_cleanly():
     tmp = S["tmp"]
     for how in (signal.SIGTERM, "eof"):
@@ -740,8 +879,17 @@ def a_slow_reader_paces_the_commands_and_loses_nothing():
         wrote.set()
     threading.Thread(target=write, daemon=True).start()
     try:
-        time.sleep(1.0)
-        base = rss_kb(p.pid)
+        # The baseline once the peer has started and its output pipe is
+        # full: RSS steady for half a second (a loaded machine starts an
+        # ASan binary slowly), at most 10 s; growth that never stops
+        # still shows in the 2 s that follow.
+        base, deadline = rss_kb(p.pid), time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = rss_kb(p.pid)
+            if abs(now - base) < 256:
+                break
+            base = now
         time.sleep(2.0)
         assert p.poll() is None, "exited %s: %s" % (p.returncode, errs)
         assert not wrote.is_set(), "the peer read every command while its output waited"
@@ -762,6 +910,78 @@ def a_slow_reader_paces_the_commands_and_loses_nothing():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@case
+def channels_lists_every_page_of_the_tracker():
+    """With more channels than one page of /channels, "channels" used to
+    show the first page only; now every page, each an event of its own,
+    to the asker with its label."""
+    d = tempfile.mkdtemp(prefix="pages-", dir=S["tmp"])
+    t, port = start_tracker(d, extra=["--page-size", "5", "--kdf-cost", "min"])
+    p = None
+    try:
+        register(port, "paula", "paula pw")
+        tok = login(port, "paula", "paula pw")
+        names = ["room%02d" % i for i in range(12)]
+        st, _, body = request(port, "POST", "/submit-info",
+                              {"username": "paula", "ip": "127.0.0.1", "port": free_port(),
+                               "channels": names}, {"Authorization": "Bearer " + tok})
+        assert st == 200, (st, body)
+        register(port, "quinn", "quinn pw")
+        p = start_peer("quinn", port, d, "quinn pw")
+        m = p.mark()
+        p.cmd("@label=all channels")
+        p.wait(lambda e: e.get("type") == "channel_list" and e.get("more") is False, 10, m,
+               "the last page of channels")
+        pages = p.events(m, "channel_list")
+        got_names = [c["name"] for ev in pages for c in ev["channels"]]
+        assert [ev["page"] for ev in pages] == list(range(1, len(pages) + 1)), pages
+        assert all(ev.get("label") == "all" for ev in pages), pages
+        assert len(pages) >= 3 and set(names) <= set(got_names), got_names
+        assert len(got_names) == len(set(got_names)), got_names
+    finally:
+        if p is not None:
+            assert p.stop("quit") == 0, p.stderr()[-3000:]
+        t.stop()
+
+
+@case
+def channels_the_tracker_refuses_are_left_and_said_so():
+    """A peer whose saved channels are over the tracker's cap: /submit-info
+    answers refused_channels, which the peer used to ignore (it went on
+    thinking itself a member). It leaves them now, with an error each."""
+    d = tempfile.mkdtemp(prefix="capped-", dir=S["tmp"])
+    t1, port1 = start_tracker(os.path.join(d), extra=["--kdf-cost", "min"])
+    register(port1, "rita", "rita pw")
+    p = start_peer("rita", port1, d, "rita pw")
+    for ch in ("aa", "bb", "cc"):
+        m = p.mark()
+        p.cmd("/join #" + ch)
+        p.wait_type("channel", 10, m, channel=ch, joined=True)
+    assert p.stop("quit") == 0, p.stderr()[-3000:]
+    t1.stop()
+    d2 = tempfile.mkdtemp(prefix="capped2-", dir=S["tmp"])
+    t2, port2 = start_tracker(d2, extra=["--kdf-cost", "min", "--max-channels-per-user", "2"])
+    try:
+        register(port2, "rita", "rita pw")
+        p = start_peer("rita", port2, d, "rita pw", port=p.port)
+        p.wait(lambda e: e.get("type") == "error" and "not a member of" in e.get("message", ""),
+               10, 0, "an error for a refused channel")
+        time.sleep(0.5)
+        refused = [e["message"] for e in p.events(0, "error") if "not a member of" in e["message"]]
+        left = [e["channel"] for e in p.events(0, "channel") if e.get("joined") is False]
+        assert refused and len(refused) == len(left), (refused, left)
+        m = p.mark()
+        p.cmd("channels")
+        ev = p.wait(lambda e: e.get("type") == "channel_list" and e.get("more") is False, 10, m,
+                    "the channel list")
+        joined = sorted(c["name"] for c in ev["channels"] if c["joined"])
+        assert len(joined) == 2 and not set(left) & set(joined), (joined, left)
+        assert p.stop("quit") == 0, p.stderr()[-3000:]
+    finally:
+        t2.stop()
+
 
 if __name__ == "__main__":
     run(setup, teardown)

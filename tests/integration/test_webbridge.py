@@ -12,14 +12,15 @@ import shutil
 import socket
 import stat
 import struct
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import case, free_port, read_for, request, run, wait_port  # noqa: E402
-from peer_harness import register, start_peer, start_tracker  # noqa: E402
+from hytest import binary, case, free_port, read_for, request, run, wait_port  # noqa: E402
+from peer_harness import register, start_peer, start_tracker, ws_unix  # noqa: E402
 
 PRIVATE = "private-words-only-alice-and-bob-know"
 S = {}
@@ -234,18 +235,7 @@ def test_unix_socket_is_private_and_serves_its_owner():
     page = ws_read_all(u, 2.0)
     u.close()
     assert page.startswith(b"HTTP/1.1 200") and b"hychat-config" in page, page[:200]
-    u = socket.socket(socket.AF_UNIX)
-    u.settimeout(5)
-    u.connect(path)
-    key = base64.b64encode(os.urandom(16)).decode()
-    u.sendall(("GET /ws HTTP/1.1\r\nHost: tool\r\nConnection: Upgrade\r\n"
-               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
-               "Sec-WebSocket-Protocol: hychat\r\n\r\n" % key).encode())
-    got = b""
-    deadline = time.monotonic() + 5
-    while b"\r\n\r\n" not in got and time.monotonic() < deadline:
-        got += u.recv(1)
-    assert got.startswith(b"HTTP/1.1 101"), got
+    u = ws_unix(path)
     ws_send(u, "history bob 50")
     got = ws_read_all(u, 1.5)
     u.close()
@@ -283,6 +273,34 @@ def test_origin_on_a_wildcard_listener():
         assert status == 101, "the Host's own Origin: %d" % status
     finally:
         carol.stop()
+
+
+@case
+def test_no_peer_port_takes_the_first_free_from_9101():
+    """hychat needs no --peer-port: it takes the first port from 9101 it
+    can bind, says which at start, and the web bridge follows it."""
+    data = os.path.join(S["tmp"], "peer-noport")
+    p = subprocess.Popen([binary("hychat"), "--headless", "--username", "noport", "--listen",
+                          "127.0.0.1", "--tracker", "http://127.0.0.1:%d" % S["tport"],
+                          "--data-dir", data, "--web"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = p.stdout.readline().decode()
+        m = re.search(r"on peer port (\d+)", first)
+        assert m, first
+        port = int(m.group(1))
+        assert 9101 <= port < 9201, first
+        wait_port(port + 10000, p)
+        st, _, _ = request(port + 10000, "GET", "/")
+        assert st == 403, st  # the bridge, at the chosen port + 10000
+    finally:
+        p.stdin.write(b"quit\n")
+        p.stdin.close()
+        assert p.wait(timeout=15) == 0
+        err = p.stderr.read().decode()
+        p.stdout.close()
+        p.stderr.close()
+    assert "web bridge: http://127.0.0.1:%d/" % (port + 10000) in err, err
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ here, by pid or with that private server."""
 import os
 import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from hytest import binary, free_port  # noqa: E402
-from peer_harness import Peer, register, start_tracker  # noqa: E402
+from hytest import binary, free_port, read_for  # noqa: E402
+from peer_harness import Peer, register, start_tracker, ws_unix  # noqa: E402
 
 PASSWORD = "correct horse battery"
 VIETNAMESE = "Xin chào, tôi là Phát — thế giới!"
@@ -92,6 +93,8 @@ class World:
         pwfile = os.path.join(self.tmp, "pw-" + user)
         with open(pwfile, "w") as f:
             f.write(PASSWORD + "\n")
+        env = "env XDG_CONFIG_HOME=%s " % os.path.join(data, "config") + \
+            env.replace("env ", "", 1)
         cmd = env + "%s --username %s --peer-port %d --listen 127.0.0.1 --tracker " \
               "http://127.0.0.1:%d --data-dir %s %s %s" % (
                   binary("hychat"), user, free_port(), self.tport, data,
@@ -139,7 +142,8 @@ W = None
 def setup():
     global W
     W = World()
-    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gina", "hank", "ivy", "jack",
+              "kim"):
         register(W.tport, u, PASSWORD)
     W.client("alice")
     W.client("bob")
@@ -157,6 +161,124 @@ def alice_types_in_general_and_bob_sees_it():
     W.tmux.wait("alice", "<alice> hello bob, this is alice")
 
 
+def bob_typing_shows_in_alices_status_bar():
+    # Within 1 s of his first key...
+    t0 = time.monotonic()
+    W.tmux.type("bob", "h")
+    W.tmux.wait("alice", "bob is typing\u2026", 5)
+    took = time.monotonic() - t0
+    assert took <= 1.0, "shown after %.2fs" % took
+    # ...and while he types, a key a second for 4 s...
+    for ch in "ello":
+        time.sleep(1)
+        W.tmux.type("bob", ch)
+    last = time.monotonic()
+    assert "bob is typing\u2026" in W.tmux.screen("alice")
+    # ...gone within 6 s of his last one.
+    W.tmux.wait("alice", lambda s: "is typing" not in s, 10, "the typing notice gone")
+    took = time.monotonic() - last
+    assert took <= 6.0, "cleared %.2fs after the last key" % took
+    W.tmux.keys("bob", "C-u")
+
+
+def contacts_come_first_and_a_blocked_user_never_shows():
+    W.tmux.line("alice", "/add bob")
+    s = W.tmux.wait("alice", lambda s: re.search(r"│\s*contacts\s*$", s, re.M) and
+                    re.search(r"│\+bob\s*$", s, re.M), 10, "bob online in the contacts")
+    hank = W.peer("hank")
+    W.tmux.line("alice", "/block hank")
+    W.tmux.wait("alice", "hank: blocked", 10)
+    m = hank.mark()
+    hank.cmd("send alice psst from hank")
+    hank.wait_type("delivered", 15, m, to="alice")  # acknowledged, all the same
+    hank.cmd("typing alice")
+    hank.cmd("away hiding")
+    W.tmux.line("bob", "/msg alice bob after hank")
+    W.tmux.wait("alice", lambda s: any(re.match(r"^\d+\s+bob\s+1\s*$", l)
+                                       for l in left_pane(s)), 15, "bob's message")
+    time.sleep(1)
+    s = W.tmux.screen("alice")
+    assert "psst from hank" not in s and "hank is typing" not in s, s
+    assert not any("hank" in l for l in left_pane(s)), s
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(W.tmp, "data-alice", "hychat.db"),
+                         uri=True, timeout=5)
+    try:
+        assert db.execute("SELECT count(*) FROM messages WHERE sender = 'hank'").fetchone() \
+            == (0,)
+        assert db.execute("SELECT count(*) FROM conversations WHERE name = 'hank'").fetchone() \
+            == (0,)
+    finally:
+        db.close()
+    # Back as it was for the cases after this one.
+    W.tmux.line("alice", "/unblock hank")
+    W.tmux.line("alice", "/remove bob")
+    W.tmux.wait("alice", lambda s: not re.search(r"│\s*contacts\s*$", s, re.M), 10,
+                "no contacts")
+
+
+def desktop_notifications_and_highlight_words():
+    # A notify-send of our own that writes down what it was given.
+    bin_dir = os.path.join(W.tmp, "bin")
+    log = os.path.join(W.tmp, "notified")
+    os.makedirs(bin_dir, exist_ok=True)
+    fake = os.path.join(bin_dir, "notify-send")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\nfor a in \"$@\"; do printf '%%s|' \"$a\"; done >> %s\n"
+                "echo >> %s\n" % (log, log))
+    os.chmod(fake, 0o755)
+    W.client("gina", env="env PATH=%s:$PATH " % bin_dir)
+    W.tmux.wait("gina", "[#general]", 10)
+    W.tmux.line("gina", "/set notify desktop")
+    W.tmux.line("gina", "/set highlight deploy")
+    W.tmux.keys("gina", "M-2")
+    W.tmux.wait("gina", "[#broadcast]", 10)
+    W.tmux.line("bob", "/msg gina -rf is not an option")
+    W.tmux.line("alice", "time to DEPLOY now")
+    deadline = time.monotonic() + 15
+    got = ""
+    while time.monotonic() < deadline:
+        got = open(log).read() if os.path.exists(log) else ""
+        if got.count("\n") >= 2:
+            break
+        time.sleep(0.2)
+    lines = sorted(got.splitlines())
+    assert lines == ["--app-name=hychat|--|alice in #general|time to DEPLOY now|",
+                     "--app-name=hychat|--|bob|-rf is not an option|"], lines
+    # Off: nothing more runs (and the setting stays for the next start).
+    W.tmux.line("gina", "/set notify off")
+    W.tmux.line("bob", "/msg gina quiet now")
+    W.tmux.wait("gina", lambda s: any(re.match(r"^\d+\s+bob\s+\d+\s*$", l)
+                                      for l in left_pane(s)), 15, "bob's messages")
+    time.sleep(1)
+    assert open(log).read().count("\n") == 2
+    W.tmux.line("gina", "/quit")
+    W.tmux.wait("gina", "EXIT:0", 10)
+    conf = open(os.path.join(W.tmp, "data-gina", "config", "hychat", "hychat.conf")).read()
+    assert "notify = off" in conf and "highlight = deploy" in conf, conf
+    # /set survives a restart.
+    W.tmux.run("kill-session", "-t", "gina")
+    W.client("gina", env="env PATH=%s:$PATH " % bin_dir)
+    W.tmux.wait("gina", "[#general]", 10)
+    W.tmux.line("gina", "/set highlight")
+    W.tmux.wait("gina", "highlight = deploy  (", 10)
+    W.tmux.line("gina", "/quit")
+    W.tmux.wait("gina", "EXIT:0", 10)
+    W.tmux.run("kill-session", "-t", "gina")
+
+
+def a_display_name_shows_in_the_member_list_and_whois():
+    W.tmux.line("alice", "/set name Al")
+    W.tmux.wait("alice", "name = Al", 10)
+    W.tmux.line("alice", "/set status at the tea party")
+    W.tmux.wait("alice", "status = at the tea party", 10)
+    time.sleep(0.5)
+    W.tmux.line("bob", "/who #general")
+    W.tmux.wait("bob", "+alice (Al)", 10)
+    W.tmux.line("bob", "/whois alice")
+    W.tmux.wait("bob", "alice (Al): online", 10)
+    W.tmux.wait("bob", "alice: at the tea party", 10)
+
+
 def a_direct_message_raises_an_unread_count_in_the_left_pane():
     W.tmux.line("alice", "/msg bob psst, a secret")
     s = W.tmux.wait("bob", lambda s: any(re.match(r"^\d+\s+alice\s+1\s*$", l)
@@ -170,6 +292,17 @@ def a_direct_message_raises_an_unread_count_in_the_left_pane():
     assert not any(re.match(r"^\d+\s+alice\s+1\s*$", l) for l in left_pane(s)), s
     W.tmux.keys("bob", "M-1")
     W.tmux.wait("bob", "[#general]")
+
+
+def an_own_direct_line_shows_its_delivery_mark():
+    """pending (\u2026), stored at the tracker (\u2709), delivered
+    (\u2713): bob acknowledged it, so alice's line ends at the tick."""
+    W.tmux.line("alice", "/msg bob a marked line")
+    W.tmux.keys("alice", "M-3")
+    W.tmux.wait("alice", "[bob]")
+    W.tmux.wait("alice", "\u2713 <alice> a marked line", 15, "the delivered mark")
+    W.tmux.keys("alice", "M-1")
+    W.tmux.wait("alice", "[#general]")
 
 
 def a_mention_marks_the_channel_and_the_title_says_what_waits():
@@ -246,7 +379,8 @@ def a_pasted_block_is_one_message():
     i = next(k for k, l in enumerate(lines) if "<alice> first line" in l)
     assert "second line" in lines[i + 1] and "<alice>" not in lines[i + 1], s
     assert "third line" in lines[i + 2], s
-    assert s.count("<alice>") == 5, s  # hello, mention, colourless, Vietnamese, the block
+    # hello, the highlight, mention, colourless, Vietnamese, the block
+    assert s.count("<alice>") == 6, s
 
 
 def a_long_paste_asks_before_sending():
@@ -375,6 +509,20 @@ def a_new_account_is_made_from_the_prompt():
     W.tmux.wait("frank", "tracker: online", 20)
 
 
+def the_status_bar_says_when_the_tracker_is_not_tls():
+    # Plain HTTP on loopback: marked, not alarming.
+    s = W.tmux.wait("alice", "tracker: online http", 10)
+    assert "INSECURE" not in s, s
+    # Plain HTTP to another machine (allowed): marked INSECURE. 192.0.2.1 is
+    # TEST-NET-1 and, with no password given, never contacted.
+    W.client("ivan", password=False, online=False,
+             extra="--tracker http://192.0.2.1:1 --allow-insecure-tracker")
+    W.tmux.wait("ivan", "tracker: offline INSECURE http", 10)
+    W.tmux.keys("ivan", "C-c")
+    s = W.tmux.wait("ivan", lambda s: re.search(r"EXIT:\d+", s), 10, "the exit")
+    assert "EXIT:0" in s, s
+
+
 def quit_restores_the_terminal_and_history_survives():
     W.tmux.line("dave", "/quit")
     s = W.tmux.wait("dave", lambda s: re.search(r"EXIT:\d+\s+\S*icanon", s), 10, "the exit")
@@ -391,6 +539,82 @@ def quit_restores_the_terminal_and_history_survives():
     W.tmux.keys("dave", "Up")
     W.tmux.wait("dave", lambda s: rows(s)[29].rstrip() == "[#general] /quit", 10,
                 "/quit from the input history")
+
+
+def restart(user):
+    W.tmux.line(user, "/quit")
+    W.tmux.wait(user, "EXIT:0", 10)
+    W.tmux.run("kill-session", "-t", user)
+    W.client(user)
+    W.tmux.wait(user, "[#general]", 10)
+
+
+def jack_row(screen):
+    """jack's row in the left pane: (its number, its unread count or None)."""
+    for line in left_pane(screen):
+        m = re.match(r"^(\d+)\s+jack(?:\s+(\d+))?\s*$", line)
+        if m:
+            return int(m.group(1)), m.group(2) and int(m.group(2))
+    return None
+
+
+def reads_and_presence_are_the_engines():
+    W.client("ivy")
+    W.tmux.wait("ivy", "[#general]", 10)
+    jack = W.peer("jack")
+    jack.cmd("send ivy one")
+    jack.cmd("send ivy two")
+    W.tmux.wait("ivy", lambda s: (jack_row(s) or (0, 0))[1] == 2, 15, "jack with 2 unread")
+    # Away and back are pushed to the member list: nothing polls.
+    jack.cmd("away on a break")
+    W.tmux.wait("ivy", "jack (away)", 5)
+    jack.cmd("back")
+    W.tmux.wait("ivy", lambda s: "jack (away)" not in s and "+jack" in s, 5, "jack back")
+    # The count is the engine's: a restart keeps it.
+    restart("ivy")
+    s = W.tmux.wait("ivy", lambda s: (jack_row(s) or (0, 0))[1] == 2, 10,
+                    "jack with 2 unread after a restart")
+    # Read on opening it; read it stays after a restart.
+    W.tmux.keys("ivy", "M-%d" % jack_row(s)[0])
+    W.tmux.wait("ivy", "[jack]")
+    W.tmux.keys("ivy", "M-1")
+    W.tmux.wait("ivy", lambda s: "[#general]" in s and jack_row(s) is not None
+                and jack_row(s)[1] is None, 5, "jack read")
+    restart("ivy")
+    s = W.tmux.wait("ivy", lambda s: jack_row(s) is not None, 10, "jack's row")
+    time.sleep(0.5)
+    s = W.tmux.screen("ivy")
+    assert jack_row(s)[1] is None, s
+    W.tmux.line("ivy", "/quit")
+    W.tmux.wait("ivy", "EXIT:0", 10)
+
+
+def the_terminals_answers_reach_no_tab():
+    """The terminal's queries are answered to it alone: a tab open on the
+    bridge gets no history and no peer list from a /history typed there,
+    nor from a scroll back (a page of history the terminal asks for with a
+    label of its own), nor from /who. /join, the engine's command, shows
+    the channel once joined."""
+    W.client("kim", extra="--web-listen 127.0.0.1:%d" % free_port())
+    W.tmux.wait("kim", "[#general]", 10)
+    tab = ws_unix(os.path.join(W.tmp, "data-kim", "web.sock"))
+    read_for(tab, 1.0)  # the greeting
+    W.tmux.line("kim", "/history")
+    W.tmux.wait("kim", "history of #general", 10)
+    W.tmux.line("kim", "/who")
+    W.tmux.wait("kim", "online in #general", 10)
+    for key in ("M-2", "PPage", "M-<", "M->", "M-1"):
+        W.tmux.keys("kim", key)
+    W.tmux.line("kim", "/join labs")
+    W.tmux.wait("kim", lambda s: "[#labs]" in s and "joined #labs" in s, 10, "#labs shown")
+    W.tmux.line("kim", "the tab sees this")
+    got = read_for(tab, 2.0)
+    tab.close()
+    assert b"the tab sees this" in got, got[:500]
+    for answer in (b'"type":"history"', b'"type":"peer_list"', b'"label"'):
+        assert answer not in got, (answer, got[:2000])
+    W.tmux.line("kim", "/quit")
+    W.tmux.wait("kim", "EXIT:0", 10)
 
 
 def client_pid(user):
@@ -440,7 +664,12 @@ def teardown(_):
 
 CASES = [
     alice_types_in_general_and_bob_sees_it,
+    bob_typing_shows_in_alices_status_bar,
+    contacts_come_first_and_a_blocked_user_never_shows,
+    desktop_notifications_and_highlight_words,
+    a_display_name_shows_in_the_member_list_and_whois,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
+    an_own_direct_line_shows_its_delivery_mark,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,
     vietnamese_text_round_trips_intact,
@@ -455,7 +684,10 @@ CASES = [
     nothing_is_broken_at_40x12,
     the_login_prompt_hides_the_password,
     a_new_account_is_made_from_the_prompt,
+    the_status_bar_says_when_the_tracker_is_not_tls,
     quit_restores_the_terminal_and_history_survives,
+    reads_and_presence_are_the_engines,
+    the_terminals_answers_reach_no_tab,
     sigterm_and_a_crash_give_the_terminal_back,
     every_client_exits_cleanly_with_clean_logs,
 ]

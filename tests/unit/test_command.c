@@ -39,8 +39,23 @@ static const struct good goods[] = {
 	{ "me waves", "me", 1, { "waves" } },
 	{ "history #general", "history", 1, { "#general" } },
 	{ "history bob 20", "history", 2, { "bob", "20" } },
+	{ "read bob", "read", 1, { "bob" } },
+	{ "read #general 42", "read", 2, { "#general", "42" } },
+	{ "away", "away", 0, { NULL } },
+	{ "away gone to lunch", "away", 1, { "gone to lunch" } },
+	{ "back", "back", 0, { NULL } },
 	{ "fingerprint", "fingerprint", 0, { NULL } },
 	{ "fingerprint bob", "fingerprint", 1, { "bob" } },
+	{ "typing bob", "typing", 1, { "bob" } },
+	{ "contacts", "contacts", 0, { NULL } },
+	{ "whois bob", "whois", 1, { "bob" } },
+	{ "add bob", "add", 1, { "bob" } },
+	{ "remove bob", "remove", 1, { "bob" } },
+	{ "block mallory", "block", 1, { "mallory" } },
+	{ "unblock mallory", "unblock", 1, { "mallory" } },
+	{ "set", "set", 0, { NULL } },
+	{ "set notify", "set", 1, { "notify" } },
+	{ "set highlight deploy  release", "set", 2, { "highlight", "deploy  release" } },
 	{ "help", "help", 0, { NULL } },
 	{ "help send", "help", 1, { "send" } },
 	{ "quit", "quit", 0, { NULL } },
@@ -190,6 +205,140 @@ test_overlong_line_is_refused(void **state)
 	free(line);
 }
 
+static void
+test_labels_are_split_off(void **state)
+{
+	char label[EVENT_LABEL_MAX + 1], err[COMMAND_ERR_MAX], big[EVENT_LABEL_MAX + 32];
+	const char *rest;
+
+	rest = command_label("@label=h42 history #general 5", label, err);
+	assert_non_null(rest);
+	assert_string_equal(label, "h42");
+	assert_string_equal(rest, " history #general 5");
+	rest = command_label("history bob", label, err);
+	assert_string_equal(label, "");
+	assert_string_equal(rest, "history bob");
+	/* The IRCv3 forms a script may write. */
+	rest = command_label("@label=a.b:c-d/e+f= who #x", label, err);
+	assert_string_equal(label, "a.b:c-d/e+f=");
+	assert_null(command_label("@label= history bob", label, err));
+	assert_non_null(strstr(err, "bad label"));
+	assert_null(command_label("@label=a\"b history bob", label, err));
+	assert_null(command_label("@label=\xc3\xa9 help", label, err));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "@label=", 7);
+	assert_null(command_label(big, label, err));
+	/* A label alone is an empty command. */
+	rest = command_label("@label=z", label, err);
+	assert_string_equal(rest, "");
+	assert_string_equal(label, "z");
+}
+
+/* A front end's own commands, registered into the engine's layer. */
+
+static int front_calls;
+
+static int
+front_run(void *arg, const void *client, const char *ctx, int argc, char **argv)
+{
+	front_calls++;
+	return 0;
+}
+
+static const struct command_front front_table[] = {
+	{ { "query", 1, 2, COMMAND_REST, NULL, "USER [MESSAGE]", "open a conversation" },
+	    front_run },
+	{ { "close", 1, 1, COMMAND_CONV, NULL, "[CONVERSATION]", "close a conversation" },
+	    front_run },
+};
+
+static const struct command_front clashing[] = {
+	{ { "join", 1, 1, 0, NULL, "CHANNEL", "a second join with other rules" }, front_run },
+};
+
+/* Engines and front ends are only keys here: never dereferenced. */
+static int engine_a, front_a, front_b;
+#define ENGINE_A ((struct engine *)(void *)&engine_a)
+
+static void
+test_front_end_commands_join_the_one_table(void **state)
+{
+	struct command_call call;
+	char err[COMMAND_ERR_MAX] = "";
+	const struct command *all[128];
+	size_t n, engine_n;
+
+	assert_int_equal(command_register(ENGINE_A, &front_a, front_table, 2, NULL), 0);
+	/* The owner sees them, with the engine's parser. */
+	assert_int_equal(
+	    command_parse_for(ENGINE_A, &front_a, NULL, "/query bob hi there", &call, err), 0);
+	assert_ptr_equal(call.front, &front_table[0]);
+	assert_int_equal(call.argc, 2);
+	assert_string_equal(call.argv[1], "hi there");
+	command_call_fini(&call);
+	/* With the engine's usage errors. */
+	assert_int_equal(command_parse_for(ENGINE_A, &front_a, NULL, "/query", &call, err), -1);
+	assert_string_equal(err, "usage: /query USER [MESSAGE]");
+	/* No one else does: not another front end, not the headless protocol. */
+	assert_int_equal(command_parse_for(ENGINE_A, &front_b, NULL, "query bob", &call, err), -1);
+	assert_string_equal(err, "unknown command \"query\": try /help");
+	assert_int_equal(command_parse("query bob", &call, err), -1);
+	assert_null(command_of(ENGINE_A, &front_b, "query bob"));
+	assert_ptr_equal(
+	    command_of(ENGINE_A, &front_a, "@label=x /QUERY bob"), &front_table[0].cmd);
+	assert_ptr_equal(command_of(ENGINE_A, &front_b, "join x"), command_find("join", 4));
+	/* The list for help and completion: the engine's, then the owner's. */
+	command_table(&engine_n);
+	n = command_list(ENGINE_A, &front_a, all, 128);
+	assert_int_equal(n, engine_n + 2);
+	assert_ptr_equal(all[engine_n + 1], &front_table[1].cmd);
+	assert_int_equal(command_list(ENGINE_A, &front_b, all, 128), engine_n);
+	command_unregister(ENGINE_A, &front_a);
+	assert_null(command_of(ENGINE_A, &front_a, "query bob"));
+}
+
+static void
+test_front_ends_cannot_shadow_engine_commands(void **state)
+{
+	assert_int_equal(command_register(ENGINE_A, &front_a, clashing, 1, NULL), -1);
+	assert_ptr_equal(command_of(ENGINE_A, &front_a, "join x"), command_find("join", 4));
+	assert_int_equal(command_register(ENGINE_A, NULL, front_table, 2, NULL), -1);
+}
+
+static void
+test_the_current_conversation_is_a_default(void **state)
+{
+	struct command_call call;
+	char err[COMMAND_ERR_MAX] = "";
+
+	/* COMMAND_CONV: any conversation. */
+	assert_int_equal(command_parse_for(NULL, NULL, "bob", "/history", &call, err), 0);
+	assert_string_equal(call.argv[0], "bob");
+	assert_int_equal(call.argc, 1);
+	command_call_fini(&call);
+	assert_int_equal(command_parse_for(NULL, NULL, "bob", "/history #x 5", &call, err), 0);
+	assert_string_equal(call.argv[0], "#x");
+	command_call_fini(&call);
+	/* COMMAND_CHAN: a channel only. */
+	assert_int_equal(command_parse_for(NULL, NULL, "#general", "/part", &call, err), 0);
+	assert_string_equal(call.argv[0], "#general");
+	command_call_fini(&call);
+	assert_int_equal(command_parse_for(NULL, NULL, "bob", "/part", &call, err), -1);
+	assert_string_equal(err, "usage: /part CHANNEL");
+	assert_int_equal(command_parse_for(NULL, NULL, "#general", "/list", &call, err), 0);
+	assert_int_equal(call.argc, 1);
+	command_call_fini(&call);
+	assert_int_equal(command_parse_for(NULL, NULL, "bob", "/list", &call, err), 0);
+	assert_int_equal(call.argc, 0);
+	command_call_fini(&call);
+	/* Without a conversation (the headless protocol): the usage error. */
+	assert_int_equal(command_parse_for(NULL, NULL, NULL, "history", &call, err), -1);
+	assert_string_equal(err, "usage: /history CONVERSATION [N]");
+	/* Never for a command without the flag. */
+	assert_int_equal(command_parse_for(NULL, NULL, "#general", "join", &call, err), -1);
+}
+
 int
 main(void)
 {
@@ -201,6 +350,10 @@ main(void)
 		cmocka_unit_test(test_empty_lines_do_nothing),
 		cmocka_unit_test(test_wrong_arguments_say_what_was_expected),
 		cmocka_unit_test(test_overlong_line_is_refused),
+		cmocka_unit_test(test_labels_are_split_off),
+		cmocka_unit_test(test_front_end_commands_join_the_one_table),
+		cmocka_unit_test(test_front_ends_cannot_shadow_engine_commands),
+		cmocka_unit_test(test_the_current_conversation_is_a_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,7 +96,8 @@ leave_after_one(const struct event *ev, void *arg)
 
 	s->calls++;
 	event_unsubscribe(s->bus, leave_after_one, s);
-	/* An event emitted from a subscriber reaches the others too. */
+	/* An event emitted from a subscriber reaches the others too, after
+	 * the one being delivered. */
 	if (ev->type == EVENT_SYSTEM)
 		event_error(s->bus, "nested");
 }
@@ -115,9 +116,124 @@ test_unsubscribe_from_a_callback(void **state)
 	event_system(&bus, "two");
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(a.n, 3);
-	assert_string_equal(a.lines[0], "{\"type\":\"error\",\"message\":\"nested\"}");
-	assert_string_equal(a.lines[1], "{\"type\":\"system\",\"message\":\"one\"}");
+	assert_string_equal(a.lines[0], "{\"type\":\"system\",\"message\":\"one\"}");
+	assert_string_equal(a.lines[1], "{\"type\":\"error\",\"message\":\"nested\"}");
+	assert_string_equal(a.lines[2], "{\"type\":\"system\",\"message\":\"two\"}");
 	assert_int_equal(bus.nsubs, 1);
+	event_bus_fini(&bus);
+}
+
+struct chain {
+	struct event_bus *bus;
+	int left; /* events still to emit, one per delivery */
+};
+
+/* Emits a nested event per delivery, each naming its cause. */
+static void
+cause_effects(const struct event *ev, void *arg)
+{
+	struct chain *c = arg;
+	struct json_object *m;
+
+	if (c->left <= 0)
+		return;
+	c->left--;
+	json_object_object_get_ex(ev->obj, "message", &m);
+	event_system(c->bus, "after %s", json_object_get_string(m));
+	event_error(c->bus, "also after %s", json_object_get_string(m));
+}
+
+static void
+test_nested_emits_go_out_in_order(void **state)
+{
+	struct event_bus bus;
+	struct chain c = { &bus, 2 };
+	struct seen a = { 0 };
+
+	event_bus_init(&bus);
+	event_subscribe(&bus, cause_effects, &c);
+	event_subscribe(&bus, record, &a);
+	event_system(&bus, "root");
+	/* Every event reaches the later subscriber after its cause, and
+	 * siblings keep the order they were emitted in. */
+	assert_int_equal(a.n, 5);
+	assert_string_equal(a.lines[0], "{\"type\":\"system\",\"message\":\"root\"}");
+	assert_string_equal(a.lines[1], "{\"type\":\"system\",\"message\":\"after root\"}");
+	assert_string_equal(a.lines[2], "{\"type\":\"error\",\"message\":\"also after root\"}");
+	assert_string_equal(a.lines[3], "{\"type\":\"system\",\"message\":\"after after root\"}");
+	assert_string_equal(
+	    a.lines[4], "{\"type\":\"error\",\"message\":\"also after after root\"}");
+	assert_null(bus.queue);
+	event_bus_fini(&bus);
+}
+
+static void
+test_answers_go_to_the_asker_alone(void **state)
+{
+	struct event_bus bus;
+	struct seen a = { 0 }, b = { 0 };
+	struct event_origin from = { &a, NULL, "q1" };
+
+	event_bus_init(&bus);
+	event_subscribe(&bus, record, &a);
+	event_subscribe(&bus, record, &b);
+	event_origin_set(&bus, &from);
+	event_emit(&bus, event_new(EVENT_HISTORY));
+	event_error(&bus, "no such conversation");
+	/* A change of state made by the command reaches everyone, unlabelled. */
+	event_emit(&bus, event_new(EVENT_CHAT));
+	event_origin_set(&bus, NULL);
+	event_emit(&bus, event_new(EVENT_HISTORY));
+	assert_int_equal(a.n, 4);
+	assert_string_equal(a.lines[0], "{\"type\":\"history\",\"label\":\"q1\"}");
+	assert_string_equal(a.lines[1],
+	    "{\"type\":\"error\",\"message\":\"no such conversation\",\"label\":\"q1\"}");
+	assert_string_equal(a.lines[2], "{\"type\":\"chat\"}");
+	assert_string_equal(a.lines[3], "{\"type\":\"history\"}");
+	assert_int_equal(b.n, 2);
+	assert_string_equal(b.lines[0], "{\"type\":\"chat\"}");
+	assert_string_equal(b.lines[1], "{\"type\":\"history\"}");
+	assert_true(event_type_is_answer(EVENT_SEARCH));
+	assert_false(event_type_is_answer(EVENT_READ));
+	event_bus_fini(&bus);
+}
+
+struct asker {
+	struct event_bus *bus;
+	struct seen seen;
+	int answered_in_call;
+};
+
+/* Asks a question while an event is delivered, as the terminal does when
+ * it opens a conversation it was told about. */
+static void
+ask_on_chat(const struct event *ev, void *arg)
+{
+	struct asker *k = arg;
+	struct event_origin saved = *event_origin_get(k->bus), from = { k, NULL, "" };
+
+	record(ev, &k->seen);
+	if (ev->type != EVENT_CHAT)
+		return;
+	event_origin_set(k->bus, &from);
+	event_emit(k->bus, event_new(EVENT_HISTORY));
+	event_origin_set(k->bus, &saved);
+	k->answered_in_call = k->seen.n == 2;
+}
+
+static void
+test_an_answer_arrives_during_the_call(void **state)
+{
+	struct event_bus bus;
+	struct asker k = { .bus = &bus };
+	struct seen b = { 0 };
+
+	event_bus_init(&bus);
+	event_subscribe(&bus, ask_on_chat, &k);
+	event_subscribe(&bus, record, &b);
+	event_emit(&bus, event_new(EVENT_CHAT));
+	assert_true(k.answered_in_call);
+	assert_int_equal(b.n, 1);
 	event_bus_fini(&bus);
 }
 
@@ -142,6 +258,9 @@ main(void)
 		cmocka_unit_test(test_lines_hold_no_newline_and_keep_utf8),
 		cmocka_unit_test(test_type_names_round_trip),
 		cmocka_unit_test(test_unsubscribe_from_a_callback),
+		cmocka_unit_test(test_nested_emits_go_out_in_order),
+		cmocka_unit_test(test_answers_go_to_the_asker_alone),
+		cmocka_unit_test(test_an_answer_arrives_during_the_call),
 		cmocka_unit_test(test_subscribers_are_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

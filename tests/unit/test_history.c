@@ -72,7 +72,7 @@ teardown(void **state)
 	return 0;
 }
 
-static void
+static int64_t
 add(struct history *h, const char *conv, const char *from, const char *text, int outgoing)
 {
 	struct history_msg m = { 0 };
@@ -87,6 +87,7 @@ add(struct history *h, const char *conv, const char *from, const char *text, int
 	m.encrypted = 1;
 	assert_int_equal(history_add(h, &m), 0);
 	assert_true(m.seq > 0);
+	return m.seq;
 }
 
 struct texts {
@@ -138,8 +139,18 @@ test_unread_counts_incoming_only_until_read(void **state)
 	add(f->h, "bob", "bob", "there", 0);
 	add(f->h, "bob", "alice", "hello", 1);
 	assert_int_equal(history_unread(f->h, "bob"), 2);
-	assert_int_equal(history_mark_read(f->h, "bob"), 0);
+	assert_int_equal(history_mark_read(f->h, "bob", 0), 0);
 	assert_int_equal(history_unread(f->h, "bob"), 0);
+	/* Up to a message: those after it stay unread; a marker never goes
+	 * back. */
+	int64_t first = add(f->h, "bob", "bob", "one", 0);
+	add(f->h, "bob", "bob", "two", 0);
+	add(f->h, "bob", "bob", "three", 0);
+	assert_int_equal(history_unread(f->h, "bob"), 3);
+	assert_int_equal(history_mark_read(f->h, "bob", first + 1), 0);
+	assert_int_equal(history_unread(f->h, "bob"), 1);
+	assert_int_equal(history_mark_read(f->h, "bob", first), 0);
+	assert_int_equal(history_unread(f->h, "bob"), 1);
 	assert_int_equal(history_unread(f->h, "unknown"), 0);
 }
 

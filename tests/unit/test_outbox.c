@@ -147,6 +147,31 @@ test_outbox_survives_a_restart(void **state)
 	assert_int_equal(peers, 1);
 }
 
+/* A channel message waits on disk for its member list, across a restart,
+ * until settled; it is not in any peer's outbox meanwhile. */
+static void
+test_channel_sends_wait_across_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct walk w = { 0 };
+	char *cause = NULL;
+
+	assert_int_equal(outbox_channel_put(f->o, "general", "c1", "{\"n\":1}"), 0);
+	assert_int_equal(outbox_channel_put(f->o, "ops", "c2", "{\"n\":2}"), 0);
+	assert_int_equal(outbox_channel_put(f->o, "general", "c2", "{\"n\":2}"), 0);
+	assert_int_equal(outbox_count(f->o, NULL), 0);
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
+	close_db(f);
+	open_db(f);
+	assert_int_equal(outbox_channel_each(f->o, collect, &w), 2);
+	assert_string_equal(w.ids[0], "c1");
+	assert_string_equal(w.payloads[1], "{\"n\":2}");
+	assert_int_equal(outbox_channel_done(f->o, "c1"), 0);
+	w.n = 0;
+	assert_int_equal(outbox_channel_each(f->o, collect, &w), 1);
+	assert_string_equal(w.ids[0], "c2");
+}
+
 static void
 test_seen_ids_are_duplicates_per_sender(void **state)
 {
@@ -186,6 +211,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_entries_come_back_in_order_until_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_survives_a_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_channel_sends_wait_across_a_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_seen_ids_are_duplicates_per_sender, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_set_stays_bounded, setup, teardown),

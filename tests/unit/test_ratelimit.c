@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -251,7 +252,7 @@ static void
 test_guard_options_parse_by_flag_name(void **state)
 {
 	struct login_guard_config c;
-	const char *err = NULL;
+	char *err = NULL;
 
 	login_guard_defaults(&c);
 	assert_int_equal(c.max_jobs, 64);
@@ -262,11 +263,16 @@ test_guard_options_parse_by_flag_name(void **state)
 	assert_int_equal(login_guard_option(&c, "ttl", "7", &err), 0);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "-1", &err), -1);
 	assert_non_null(err);
+	free(err);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "", &err), -1);
+	free(err);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "1000001", &err), -1);
+	free(err);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "9x", &err), -1);
+	free(err);
 	assert_int_equal(login_guard_option(&c, "max-hash-jobs", "0", &err), -1);
 	assert_string_equal(err, "expected a number from 1 to 1000000");
+	free(err);
 	assert_int_equal(login_guard_option(&c, "login-addr-burst", "0", &err), 1);
 	assert_int_equal(c.max_jobs, 7);
 }

@@ -13,12 +13,13 @@
 #include <sodium.h>
 
 #include "hychat/registry.h"
+#include "hychat/util.h"
 
 #define NOW 1000000
 
 struct seen {
 	size_t n;
-	char names[2048][REG_NAME_MAX + 1];
+	char names[2048][HY_NAME_MAX + 1];
 	unsigned ports[2048];
 	size_t keylen[2048];
 };
@@ -45,37 +46,37 @@ static void
 test_names_are_validated(void **state)
 {
 
-	assert_true(registry_username_valid("alice", 5));
-	assert_true(registry_username_valid("A.b_c-9", 7));
-	assert_false(registry_username_valid("", 0));
-	assert_false(registry_username_valid("al ice", 6));
-	assert_false(registry_username_valid("al/ice", 6));
-	assert_false(registry_username_valid("alicé", strlen("alicé")));
-	assert_true(registry_username_valid("abcdefghijklmnopqrstuvwxyz012345", 32));
-	assert_false(registry_username_valid("abcdefghijklmnopqrstuvwxyz0123456", 33));
+	assert_true(hy_name_valid("alice", 5));
+	assert_true(hy_name_valid("A.b_c-9", 7));
+	assert_false(hy_name_valid("", 0));
+	assert_false(hy_name_valid("al ice", 6));
+	assert_false(hy_name_valid("al/ice", 6));
+	assert_false(hy_name_valid("alicé", strlen("alicé")));
+	assert_true(hy_name_valid("abcdefghijklmnopqrstuvwxyz012345", 32));
+	assert_false(hy_name_valid("abcdefghijklmnopqrstuvwxyz0123456", 33));
 	/* an embedded NUL is not hidden by a shorter strlen */
-	assert_false(registry_username_valid("bob\0x", 5));
+	assert_false(hy_name_valid("bob\0x", 5));
 }
 
 static void
 test_hash_prefix_names_the_same_channel(void **state)
 {
-	char a[REG_CHANNEL_MAX + 1], b[REG_CHANNEL_MAX + 1];
-	char longest[REG_CHANNEL_MAX + 2];
+	char a[HY_CHANNEL_MAX + 1], b[HY_CHANNEL_MAX + 1];
+	char longest[HY_CHANNEL_MAX + 2];
 
-	assert_int_equal(registry_channel_canon("#general", 8, a), 0);
-	assert_int_equal(registry_channel_canon("general", 7, b), 0);
+	assert_int_equal(hy_channel_canon("#general", 8, a), 0);
+	assert_int_equal(hy_channel_canon("general", 7, b), 0);
 	assert_string_equal(a, "general");
 	assert_string_equal(b, "general");
-	assert_int_equal(registry_channel_canon("#", 1, a), -1);
-	assert_int_equal(registry_channel_canon("", 0, a), -1);
-	assert_int_equal(registry_channel_canon("##x", 3, a), -1);
-	assert_int_equal(registry_channel_canon("a b", 3, a), -1);
+	assert_int_equal(hy_channel_canon("#", 1, a), -1);
+	assert_int_equal(hy_channel_canon("", 0, a), -1);
+	assert_int_equal(hy_channel_canon("##x", 3, a), -1);
+	assert_int_equal(hy_channel_canon("a b", 3, a), -1);
 	memset(longest, 'x', sizeof(longest));
 	longest[0] = '#';
-	assert_int_equal(registry_channel_canon(longest, REG_CHANNEL_MAX + 1, a), 0);
-	assert_int_equal(strlen(a), REG_CHANNEL_MAX);
-	assert_int_equal(registry_channel_canon(longest + 1, REG_CHANNEL_MAX + 1, a), -1);
+	assert_int_equal(hy_channel_canon(longest, HY_CHANNEL_MAX + 1, a), 0);
+	assert_int_equal(strlen(a), HY_CHANNEL_MAX);
+	assert_int_equal(hy_channel_canon(longest + 1, HY_CHANNEL_MAX + 1, a), -1);
 }
 
 static void
@@ -116,7 +117,7 @@ test_channel_pages_in_name_order(void **state)
 {
 	struct registry *r = registry_new();
 	static struct seen s;
-	char name[REG_NAME_MAX + 1], after[REG_NAME_MAX + 1] = "";
+	char name[HY_NAME_MAX + 1], after[HY_NAME_MAX + 1] = "";
 	int more, order[1000];
 
 	/* joined in a shuffled order, every third member offline */
@@ -177,6 +178,33 @@ test_after_a_name_not_in_the_list(void **state)
 	assert_int_equal(registry_list(r, "c", NULL, 1, NOW, collect, &s, &more), 1);
 	assert_string_equal(s.names[0], "b");
 	assert_true(more);
+	registry_free(r);
+}
+
+/* A channel's members, online or not, for whom a message is owed; an
+ * offline one comes without an address. */
+static void
+test_members_lists_offline_ones_without_address(void **state)
+{
+	struct registry *r = registry_new();
+	struct seen s = { 0 };
+	int more;
+
+	registry_join(r, "c", "alice");
+	registry_join(r, "c", "bob");
+	registry_join(r, "c", "carol");
+	registry_peer_set(r, "alice", "1.1.1.1", 1, NOW + 10);
+	registry_peer_set(r, "carol", "1.1.1.1", 3, NOW + 5);
+	assert_int_equal(registry_list(r, "c", NULL, 10, NOW + 7, collect, &s, &more), 1);
+	s.n = 0;
+	assert_int_equal(registry_list_members(r, "c", NULL, 10, NOW + 7, collect, &s, &more), 3);
+	assert_string_equal(s.names[1], "bob");
+	assert_int_equal(s.ports[0], 1);
+	assert_int_equal(s.ports[1], 0);
+	assert_int_equal(s.ports[2], 0);
+	assert_false(more);
+	assert_int_equal(registry_list_members(r, NULL, NULL, 10, NOW, collect, &s, &more), -1);
+	assert_int_equal(registry_list_members(r, "nope", NULL, 10, NOW, collect, &s, &more), -1);
 	registry_free(r);
 }
 
@@ -337,7 +365,7 @@ static void
 test_sweep_reclaims_in_bounded_slices(void **state)
 {
 	struct registry *r = registry_new();
-	char name[REG_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
+	char name[HY_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
 	size_t removed = 0, calls = 0;
 
 	for (int i = 0; i < 5000; i++) {
@@ -382,22 +410,48 @@ test_pubkeys_are_kept_and_listed(void **state)
 	registry_free(r);
 }
 
+/* The heap in use, in bytes, from whichever allocator this build has:
+ * ASan's own (the CI build: mallinfo2() does not see it), or glibc's.
+ * Under valgrind, whose allocator mallinfo2() does not see either (3.19
+ * intercepts mallinfo only), it returns 0 and the caller skips. */
+#if defined(__SANITIZE_ADDRESS__)
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+static size_t
+heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	const char *preload = getenv("LD_PRELOAD");
+
+	if (preload != NULL && strstr(preload, "vgpreload") != NULL)
+		return 0;
+	return mallinfo2().uordblks;
+#endif
+}
+
 /* The budget is 2 KB per online peer: user record, table slot, a token,
- * two memberships. mallinfo2() sees glibc's heap only, not a sanitizer's. */
+ * two memberships. The measure must be plausible: a reading that did not
+ * grow by the names alone measured nothing, and fails. */
+#define PEER_BUDGET_BYTES 2048
+
 static void
 test_an_online_peer_costs_under_2_kb(void **state)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	skip();
-#else
 	enum {
 		N = 20000
 	};
-	char name[REG_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
+	char name[HY_NAME_MAX + 1], tok[REG_TOKEN_TEXT_SIZE];
 	uint8_t key[32] = { 1 };
-	struct mallinfo2 before = mallinfo2();
+	size_t before = heap_in_use();
 	struct registry *r = registry_new();
 
+	if (before == 0) {
+		registry_free(r);
+		skip(); /* valgrind: the ASan build measures it */
+	}
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "peer%06d", i);
 		registry_peer_set(r, name, "2001:db8::1234:5678", 9000, NOW + 1000);
@@ -406,12 +460,12 @@ test_an_online_peer_costs_under_2_kb(void **state)
 		registry_join(r, "general", name);
 		registry_join(r, i % 2 ? "odd" : "even", name);
 	}
-	struct mallinfo2 after = mallinfo2();
-	size_t per_peer = (after.uordblks - before.uordblks) / N;
+	size_t after = heap_in_use();
+	size_t per_peer = (after - before) / N;
 	print_message("%zu bytes per online peer\n", per_peer);
-	assert_true(per_peer < 2048);
+	assert_true(after > before + (size_t)N * HY_NAME_MAX);
+	assert_true(per_peer < PEER_BUDGET_BYTES);
 	registry_free(r);
-#endif
 }
 
 int
@@ -424,6 +478,7 @@ main(void)
 		cmocka_unit_test(test_channel_pages_in_name_order),
 		cmocka_unit_test(test_after_a_name_not_in_the_list),
 		cmocka_unit_test(test_all_peers_lists_only_online_ones),
+		cmocka_unit_test(test_members_lists_offline_ones_without_address),
 		cmocka_unit_test(test_leaving_the_last_member_deletes_the_channel),
 		cmocka_unit_test(test_channels_page_after_a_name_and_users_count_theirs),
 		cmocka_unit_test(test_tokens_stand_for_their_user_until_revoked_or_expired),

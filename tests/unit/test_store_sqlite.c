@@ -87,7 +87,7 @@ test_new_database_is_private_versioned_and_in_wal_mode(void **state)
 
 	assert_int_equal(stat(d->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
-	assert_int_equal(query_int(d->db, "PRAGMA user_version"), 1);
+	assert_int_equal(query_int(d->db, "PRAGMA user_version"), 3);
 	st->ops->close(st);
 	sqlite3 *db;
 	sqlite3_stmt *q;
@@ -181,6 +181,36 @@ test_memberships_and_keys_survive_a_reopen(void **state)
 }
 
 static void
+profile_row(const char *name, const char *display, const char *status, void *arg)
+{
+	struct rows *r = arg;
+
+	snprintf(r->text[r->n++], sizeof(r->text[0]), "%s|%s|%s", name, display, status);
+}
+
+static void
+test_profiles_survive_a_reopen(void **state)
+{
+	struct dir *d = *state;
+	struct store *st = open_ok(d->db);
+	struct rows rows = { 0 };
+	char *cause = NULL;
+
+	st->ops->user_add(st, "alice", "h", &cause);
+	assert_int_equal(st->ops->profile_set(st, "alice", "Alice", "away", &cause), 0);
+	assert_int_equal(st->ops->profile_set(st, "alice", "Alice L.", "", &cause), 0);
+	/* No account, no profile. */
+	assert_int_equal(st->ops->profile_set(st, "nobody", "N", "", &cause), -1);
+	free(cause);
+	st->ops->close(st);
+	st = open_ok(d->db);
+	assert_int_equal(st->ops->each_profile(st, profile_row, &rows, &cause), 0);
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.text[0], "alice|Alice L.|");
+	st->ops->close(st);
+}
+
+static void
 test_a_member_must_have_an_account(void **state)
 {
 	struct dir *d = *state;
@@ -231,6 +261,83 @@ test_a_foreign_file_is_refused(void **state)
 	free(cause);
 }
 
+struct mail_rows {
+	int n;
+	uint64_t id[8];
+	char blob[8][16];
+};
+
+static void
+mail_row(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg)
+{
+	struct mail_rows *r = arg;
+
+	assert_true(time_ms >= 1000);
+	r->id[r->n] = id;
+	snprintf(r->blob[r->n++], sizeof(r->blob[0]), "%.*s", (int)len, (const char *)blob);
+}
+
+static void
+test_mailbox_quota_pages_acks_and_expiry(void **state)
+{
+	struct dir *d = *state;
+	struct store *st = open_ok(d->db);
+	char *cause = NULL;
+	uint64_t id[4], msgs = 0, bytes = 0;
+	struct mail_rows r = { 0 };
+	int more = 0;
+
+	assert_int_equal(st->ops->user_add(st, "bob", "$argon2id$b", &cause), 0);
+	assert_int_equal(st->ops->user_add(st, "carol", "$argon2id$c", &cause), 0);
+	/* quota: 3 messages, 10 bytes */
+	assert_int_equal(
+	    st->ops->mail_add(st, "bob", (const uint8_t *)"aaa", 3, 1000, 3, 10, &id[0], &cause),
+	    0);
+	assert_int_equal(
+	    st->ops->mail_add(st, "bob", (const uint8_t *)"bbbb", 4, 2000, 3, 10, &id[1], &cause),
+	    0);
+	assert_int_equal(
+	    st->ops->mail_add(st, "bob", (const uint8_t *)"cccc", 4, 3000, 3, 10, &id[2], &cause),
+	    STORE_FULL); /* 11 bytes */
+	assert_int_equal(
+	    st->ops->mail_add(st, "bob", (const uint8_t *)"ccc", 3, 3000, 3, 10, &id[2], &cause),
+	    0);
+	assert_int_equal(
+	    st->ops->mail_add(st, "bob", (const uint8_t *)"d", 1, 4000, 3, 10, &id[3], &cause),
+	    STORE_FULL); /* 4 messages */
+	assert_int_equal(
+	    st->ops->mail_add(st, "nobody", (const uint8_t *)"d", 1, 4000, 3, 10, &id[3], &cause),
+	    -1); /* no such account */
+	free(cause);
+	cause = NULL;
+	assert_true(id[0] < id[1] && id[1] < id[2]);
+	assert_int_equal(st->ops->mail_count(st, "bob", &msgs, &bytes, &cause), 0);
+	assert_int_equal(msgs, 3);
+	assert_int_equal(bytes, 10);
+	assert_int_equal(
+	    st->ops->mail_list(st, "bob", 0, 2, 1 << 20, mail_row, &r, &more, &cause), 2);
+	assert_true(more);
+	assert_string_equal(r.blob[0], "aaa");
+	assert_string_equal(r.blob[1], "bbbb");
+	assert_int_equal(
+	    st->ops->mail_list(st, "bob", id[1], 2, 1 << 20, mail_row, &r, &more, &cause), 1);
+	assert_false(more);
+	assert_string_equal(r.blob[2], "ccc");
+	/* the byte cap ends a page, but never before its first message */
+	r.n = 0;
+	assert_int_equal(st->ops->mail_list(st, "bob", 0, 10, 1, mail_row, &r, &more, &cause), 1);
+	assert_true(more);
+	assert_int_equal(st->ops->mail_list(st, "carol", 0, 10, 1, mail_row, &r, &more, &cause), 0);
+	/* only the recipient's own are deleted */
+	assert_int_equal(st->ops->mail_delete(st, "carol", id, 3, &cause), 0);
+	assert_int_equal(st->ops->mail_delete(st, "bob", id, 1, &cause), 1);
+	assert_int_equal(st->ops->mail_expire(st, 2500, &cause), 1); /* bbbb, at 2000 */
+	assert_int_equal(st->ops->mail_count(st, "bob", &msgs, &bytes, &cause), 0);
+	assert_int_equal(msgs, 1);
+	assert_null(cause);
+	st->ops->close(st);
+}
+
 int
 main(void)
 {
@@ -243,7 +350,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_a_member_must_have_an_account, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profiles_survive_a_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_foreign_file_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_mailbox_quota_pages_acks_and_expiry, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

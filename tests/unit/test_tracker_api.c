@@ -172,6 +172,10 @@ test_get_list_query_pages_and_refuses_bad_escapes(void **state)
 	assert_int_equal(get(f, "/get-list", "channel=%zz", &res), 400);
 	assert_int_equal(get(f, "/get-list", "limit=0", &res), 400);
 	assert_int_equal(get(f, "/get-list", "", &res), 200);
+	/* members=all is for a channel's members, offline ones too. */
+	assert_int_equal(get(f, "/get-list", "members=all", &res), 400);
+	assert_int_equal(get(f, "/get-list", "channel=general&members=some", &res), 400);
+	assert_int_equal(get(f, "/get-list", "channel=nochannel&members=all", &res), 404);
 	http_response_fini(&res);
 }
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -66,6 +67,54 @@ test_case_insensitive_and_constant_time_compare(void **state)
 	assert_false(hy_memeq_ct("abc", "abd", 3));
 }
 
+/* The one number parser of every command line and command. */
+static void
+test_numbers_are_whole_and_in_range(void **state)
+{
+	long long v = -7;
+
+	assert_int_equal(hy_parse_number("9101", 1, 65535, &v), 0);
+	assert_int_equal(v, 9101);
+	assert_int_equal(hy_parse_number("0", 0, 1, &v), 0);
+	assert_int_equal(v, 0);
+	v = -7;
+	const char *bad[] = { "", " 1", "+1", "-1", "1 ", "1x", "0x10", "65536",
+		"99999999999999999999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(hy_parse_number(bad[i], 0, 65535, &v), -1);
+		assert_int_equal(v, -7); /* untouched */
+	}
+}
+
+/* The one name check: the tracker's, the peer's and the web app's. */
+static void
+test_names_and_channels(void **state)
+{
+	char out[HY_CHANNEL_MAX + 1], longest[HY_CHANNEL_MAX + 2];
+
+	assert_true(hy_name_valid("alice.b-c_9", 11));
+	assert_false(hy_name_valid("#alice", 6));
+	assert_false(hy_name_valid("al ice", 6));
+	assert_false(hy_name_valid("abcdefghijklmnopqrstuvwxyz0123456", HY_NAME_MAX + 1));
+	assert_int_equal(hy_channel_canon("#general", 8, out), 0);
+	assert_string_equal(out, "general");
+	assert_int_equal(hy_channel_canon("##x", 3, out), -1);
+	memset(longest, 'c', sizeof(longest));
+	assert_int_equal(hy_channel_canon(longest, HY_CHANNEL_MAX, out), 0);
+	assert_int_equal(hy_channel_canon(longest, HY_CHANNEL_MAX + 1, out), -1);
+}
+
+static void
+test_a_cause_is_allocated_and_optional(void **state)
+{
+	char *cause = NULL;
+
+	hy_cause(&cause, "cannot open %s: %s", "x", "denied");
+	assert_string_equal(cause, "cannot open x: denied");
+	free(cause);
+	hy_cause(NULL, "nobody asked");
+}
+
 int
 main(void)
 {
@@ -74,6 +123,9 @@ main(void)
 		cmocka_unit_test(test_html_escaping),
 		cmocka_unit_test(test_hostport_forms),
 		cmocka_unit_test(test_case_insensitive_and_constant_time_compare),
+		cmocka_unit_test(test_numbers_are_whole_and_in_range),
+		cmocka_unit_test(test_names_and_channels),
+		cmocka_unit_test(test_a_cause_is_allocated_and_optional),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,6 +203,7 @@ async function startPeer(name, trackerPort, dir,
   args.push(...extra);
   const env = { ...process.env };
   delete env.HYCHAT_PASSWORD;
+  env.XDG_CONFIG_HOME = path.join(dir, 'peer-' + name, 'config'); // never the user's own
   if (password)
     env.HYCHAT_PASSWORD = password;
   const peer = new Peer(name, args, env);

@@ -134,6 +134,12 @@ describe('terminal and browser on one peer', { timeout: 180000 }, () => {
 
   test('a message from either front end shows in the other', async () => {
     const page = S.page;
+    /* Every frame the tab sends and receives, for the answers below. */
+    S.frames = [];
+    page.on('websocket', (ws) => {
+      ws.on('framesent', (f) => S.frames.push({ sent: true, text: String(f.payload) }));
+      ws.on('framereceived', (f) => S.frames.push({ sent: false, text: String(f.payload) }));
+    });
     await page.goto(`http://127.0.0.1:${S.webPort}/`);
     await page.locator('#chat-view').waitFor({ state: 'visible', timeout: T });
     await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button')
@@ -160,6 +166,68 @@ describe('terminal and browser on one peer', { timeout: 180000 }, () => {
     S.bob.cmd('sendchannel general bob to both');
     await waitMessage(page, 'bob to both');
     await screenHas('bob to both');
+
+    /* The terminal's queries are answered to the terminal alone: a
+     * /history typed there, a scroll back (a labelled page of history),
+     * /who and /fingerprint bring the tab no answer of theirs. */
+    const mark = S.frames.length;
+    for (const keys of ['/history #general', '/who', '/fingerprint bob']) {
+      tmux('send-keys', '-t', 'carol', '-l', keys);
+      tmux('send-keys', '-t', 'carol', 'Enter');
+    }
+    tmux('send-keys', '-t', 'carol', 'PPage');
+    await screenHas('history of #general');
+    await screenHas('key of bob');
+    await H.sleep(500);
+    const seen = S.frames.slice(mark);
+    const asked = seen.filter((f) => f.sent).map((f) => f.text).join('\n');
+    for (const f of seen.filter((x) => !x.sent)) {
+      const ev = JSON.parse(f.text);
+      if (!['history', 'peer_list', 'fingerprint', 'error'].includes(ev.type))
+        continue;
+      assert.ok(ev.type === 'history' && asked.includes('history') ||
+        ev.type === 'peer_list' && /list|who/.test(asked),
+        `the tab got the terminal's answer ${f.text}; it asked:\n${asked}`);
+    }
+
+    /* A conversation read in the page is read in the terminal within a
+     * second: the engine owns the unread counts and tells every front
+     * end. The terminal's left pane shows bob's count until then. */
+    const unreadRow = /^\s*\d+\s+bob\s+\d+\s*│/m;
+    S.bob.cmd('send carol for the page to read');
+    const deadline0 = Date.now() + T;
+    let pane = '';
+    while (!unreadRow.test(pane) && Date.now() < deadline0) {
+      pane = tmux('capture-pane', '-p', '-t', 'carol');
+      await H.sleep(100);
+    }
+    assert.match(pane, unreadRow, 'bob\'s message is not counted unread on the terminal');
+    await page.getByTestId('tab-peers').click();
+    await page.locator('[data-testid="peer-list"] li[data-conversation="bob"] button').click();
+    const readAt = Date.now();
+    while (unreadRow.test(pane) && Date.now() - readAt < 1000) {
+      await H.sleep(50);
+      pane = tmux('capture-pane', '-p', '-t', 'carol');
+    }
+    assert.doesNotMatch(pane, unreadRow, 'read in the page, still unread on the terminal 1 s on');
+
+    /* bob goes away: the engine pushes it to the terminal's member list
+     * and to the page at once (neither holds a poll timer), and back. */
+    S.bob.cmd('away gone fishing');
+    await screenHas('bob (away)', 5000);
+    await page.locator('[data-testid="peer-list"] li[data-conversation="bob"] .presence.away')
+      .waitFor({ state: 'attached', timeout: 5000 });
+    assert.equal(await page.locator('[data-testid="peer-list"] li[data-conversation="bob"] ' +
+      '.presence').getAttribute('title'), 'away: gone fishing');
+    S.bob.cmd('back');
+    await page.locator('[data-testid="peer-list"] li[data-conversation="bob"] .presence.away')
+      .waitFor({ state: 'detached', timeout: 5000 });
+    const backDeadline = Date.now() + 5000;
+    while (tmux('capture-pane', '-p', '-t', 'carol').includes('bob (away)') &&
+           Date.now() < backDeadline)
+      await H.sleep(100);
+    assert.ok(!tmux('capture-pane', '-p', '-t', 'carol').includes('bob (away)'));
+    await page.getByTestId('tab-channels').click();
 
     /* /quit on the terminal: the tab hears it, the process ends cleanly. */
     tmux('send-keys', '-t', 'carol', '-l', '/quit');

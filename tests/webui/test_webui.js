@@ -139,6 +139,9 @@ describe('web UI', { timeout: 240000 }, () => {
     await sendFromPage(page, 'line one\nline two');
     await incomingFrom(S.bob, 'chat', 'alice', 'line one\nline two', since);
     await waitMessage(page, 'line one\nline two');
+    /* The delivery mark: bob acknowledged it. */
+    await page.locator('li.message.outgoing[data-delivery="delivered"]', { hasText: 'line one' })
+      .waitFor({ timeout: T });
     /* Shift-Enter is a new line, not a send. */
     const input = page.getByTestId('message-input');
     await input.fill('first');
@@ -169,6 +172,91 @@ describe('web UI', { timeout: 240000 }, () => {
     const texts = await messageTexts(page);
     const i = texts.indexOf('line one\nline two'), j = texts.indexOf('are you there?');
     assert.ok(i >= 0 && j > i, `history in order: ${JSON.stringify(texts)}`);
+  });
+
+  test('typing shows both ways: bob is typing in the page, the page tells bob', async () => {
+    const page = S.page; /* bob's conversation is open */
+    const typing = page.getByTestId('typing');
+    const t0 = Date.now();
+    S.bob.cmd('typing alice');
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="typing"]').textContent === 'bob is typing\u2026',
+    null, { timeout: T });
+    assert.ok(Date.now() - t0 <= 1000, `shown after ${Date.now() - t0} ms`);
+    /* His message clears it at once. */
+    S.bob.cmd('send alice typed it');
+    await waitMessage(page, 'typed it');
+    assert.equal(await typing.textContent(), '');
+    /* Keys in the composer reach bob as a typing event; a command does not. */
+    const since = S.bob.mark();
+    await page.getByTestId('message-input').pressSequentially('half a thought');
+    await S.bob.wait((e) => e.type === 'typing' && e.user === 'alice' &&
+      e.conversation === 'alice' && e.state === 'active',
+    { since, timeoutMs: T, what: 'alice typing' });
+    await page.getByTestId('message-input').fill('');
+  });
+
+  test('a message read by bob gets its second tick', async () => {
+    const page = S.page; /* bob's conversation is open */
+    const since = S.bob.mark();
+    await sendFromPage(page, 'read me, bob');
+    await S.bob.wait((e) => e.type === 'chat' && e.message === 'read me, bob',
+      { since, timeoutMs: T, what: 'the message' });
+    S.bob.cmd('read alice');
+    await page.waitForFunction(() => [...document.querySelectorAll('li.message.seen .text')]
+      .some((e) => e.textContent === 'read me, bob'), null, { timeout: T });
+  });
+
+  test('contacts come first in the Peers tab, with their presence', async () => {
+    const page = S.page;
+    await page.getByTestId('tab-peers').click();
+    S.alice.cmd('add bob');
+    const first = page.locator('[data-testid="peer-list"] li').first();
+    await page.waitForFunction(() => {
+      const li = document.querySelector('[data-testid="peer-list"] li');
+      return li && li.dataset.conversation === 'bob' && li.classList.contains('contact') &&
+        li.querySelector('[data-testid="presence"]').title !== 'offline';
+    }, null, { timeout: T });
+    assert.equal(await first.getAttribute('data-conversation'), 'bob');
+    S.alice.cmd('remove bob');
+    await page.waitForFunction(() =>
+      !document.querySelector('[data-testid="peer-list"] li.contact'), null, { timeout: T });
+    await page.getByTestId('tab-channels').click();
+  });
+
+  test('a hidden tab notifies a direct message and a highlight, once allowed', async () => {
+    const page = S.page;
+    await page.evaluate(() => {
+      window.__notes = [];
+      window.__realNotification = window.Notification;
+      class FakeNotification {
+        constructor(title, opts) { window.__notes.push({ title, body: opts.body }); }
+      }
+      FakeNotification.permission = 'granted';
+      FakeNotification.requestPermission = () => Promise.resolve('granted');
+      window.Notification = FakeNotification;
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    });
+    const since = S.alice.mark();
+    S.alice.cmd('set highlight deploy');
+    await S.alice.wait((e) => e.type === 'setting' && e.name === 'highlight',
+      { since, timeoutMs: T, what: 'the highlight setting' });
+    S.bob.cmd('send alice ping while hidden');
+    S.bob.cmd('sendchannel general nothing for you');
+    S.bob.cmd('sendchannel general we Deploy at noon');
+    await page.waitForFunction(() => window.__notes.length >= 2, null, { timeout: T });
+    await new Promise((r) => setTimeout(r, 500));
+    const notes = await page.evaluate(() => window.__notes);
+    assert.deepEqual(notes, [
+      { title: 'bob', body: 'ping while hidden' },
+      { title: 'bob in #general', body: 'we Deploy at noon' },
+    ]);
+    await page.evaluate(() => {
+      window.Notification = window.__realNotification;
+      delete document.hidden;
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    S.alice.cmd('set highlight ""');
   });
 
   test('a reload keeps the session without a new login', async () => {

@@ -1,0 +1,432 @@
+/* tracker_mailbox.c — the mailbox's routes: deposits of sealed blobs for
+ * a recipient, the recipient's pages of them, its acknowledgements, the
+ * expiry of old ones, and the "mail" hint in other answers.
+ *
+ * The sender is known here only as the bearer of a token, for its rate:
+ * nothing about it is stored with the message.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hychat/log.h"
+#include "hychat/ratelimit.h"
+#include "tracker_internal.h"
+
+#define MAILBOX_NUM_MAX 32 /* digits of a query number, with room */
+
+static const struct {
+	const char *flag;
+	size_t offset;
+	uint64_t def, min, max;
+	const char *range;
+} mailbox_options[] = {
+#define MAILBOX_ENTRY(field, flag, def, min, max, help) \
+	{ flag, offsetof(struct tracker_mailbox_config, field), def, min, max, \
+		"expected a number from " #min " to " #max },
+	MAILBOX_OPTIONS(MAILBOX_ENTRY)
+#undef MAILBOX_ENTRY
+};
+
+void
+tracker_mailbox_defaults(struct tracker_mailbox_config *cfg)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(mailbox_options); i++)
+		*(uint64_t *)(void *)((char *)cfg + mailbox_options[i].offset) =
+		    mailbox_options[i].def;
+}
+
+int
+tracker_mailbox_option(
+    struct tracker_mailbox_config *cfg, const char *flag, const char *value, const char **err)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(mailbox_options); i++) {
+		if (strcmp(flag, mailbox_options[i].flag) != 0)
+			continue;
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(value, &end, 10);
+		if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+		    v < mailbox_options[i].min || v > mailbox_options[i].max) {
+			*err = mailbox_options[i].range;
+			return -1;
+		}
+		*(uint64_t *)(void *)((char *)cfg + mailbox_options[i].offset) = v;
+		return 1;
+	}
+	return 0;
+}
+
+/* Wall-clock milliseconds: deposit times outlive the process. */
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+tracker_mailbox_init(struct tracker *t)
+{
+	unsigned rate = (unsigned)t->cfg.mailbox.rate;
+
+	t->mail_rate = ratelimit_new(MAILBOX_RATE_SLOTS, rate, rate);
+	atomic_init(&t->mail_swept_ms, 0);
+}
+
+void
+tracker_mailbox_fini(struct tracker *t)
+{
+	ratelimit_free(t->mail_rate);
+}
+
+/* A store without the mailbox's operations (a backend that has not got
+ * them yet, or none beside a shared state such as Redis) leaves the
+ * routes answering 501 and the rest as it was. */
+static int
+mailbox_ready(const struct tracker *t, struct http_response *res)
+{
+	const struct store_ops *ops = t->store != NULL ? t->store->ops : NULL;
+
+	if (ops != NULL && ops->mail_add != NULL && ops->mail_count != NULL && ops->mail_list != NULL &&
+	    ops->mail_delete != NULL && ops->mail_expire != NULL)
+		return 1;
+	if (res != NULL)
+		http_json_error(res, 501, "This tracker's store has no mailbox");
+	return 0;
+}
+
+void
+tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *answer)
+{
+	uint64_t msgs = 0, bytes = 0;
+	char *cause = NULL;
+
+	if (!mailbox_ready(t, NULL))
+		return;
+	if (t->store->ops->mail_count(t->store, user, &msgs, &bytes, &cause) < 0) {
+		free(cause);
+		return;
+	}
+	tracker_add_int(answer, "mail", (int64_t)msgs);
+}
+
+void
+tracker_mailbox_sweep(struct tracker *t)
+{
+	uint64_t now = hy_now_ms(), last = atomic_load(&t->mail_swept_ms);
+	char *cause = NULL;
+
+	if ((last != 0 && now - last < MAILBOX_SWEEP_MS) || !mailbox_ready(t, NULL))
+		return;
+	atomic_store(&t->mail_swept_ms, now);
+	uint64_t wall = wall_ms(), ttl = t->cfg.mailbox.ttl_s * 1000;
+	int n = t->store->ops->mail_expire(t->store, wall > ttl ? wall - ttl : 0, &cause);
+	if (n < 0) {
+		log_warn("mailbox sweep: %s", cause);
+		free(cause);
+	} else if (n > 0) {
+		log_info("mailbox sweep: %d expired message%s deleted", n, n == 1 ? "" : "s");
+	}
+}
+
+static int deposit_decode(
+    const char *b, size_t n, size_t max, struct http_response *res, uint8_t **blob, size_t *len);
+
+/* Decodes the body, base64 (bare with white space after it, or as a JSON
+ * string), into a new buffer; -1 after the answer. */
+static int
+deposit_blob(const struct tracker *t, const struct http_request *req, struct http_response *res,
+    uint8_t **blob, size_t *len)
+{
+	const char *b = req->body;
+	size_t n = req->body_len, max = (size_t)t->cfg.mailbox.message_max;
+	struct json_object *str = NULL;
+
+	while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == ' '))
+		n--;
+	if (n > 0 && b[0] == '"') {
+		/* the same, as one JSON string (what a JSON client sends) */
+		struct json_tokener *tok = json_tokener_new();
+		str = json_tokener_parse_ex(tok, b, (int)n);
+		int whole = json_tokener_get_error(tok) == json_tokener_success &&
+		    json_tokener_get_parse_end(tok) == n;
+		json_tokener_free(tok);
+		if (!whole || !json_object_is_type(str, json_type_string)) {
+			json_object_put(str);
+			http_json_error(res, 400, "The body must be the message in base64");
+			return -1;
+		}
+		b = json_object_get_string(str);
+		n = (size_t)json_object_get_string_len(str);
+	}
+	int rc = deposit_decode(b, n, max, res, blob, len);
+	json_object_put(str);
+	return rc;
+}
+
+static int
+deposit_decode(
+    const char *b, size_t n, size_t max, struct http_response *res, uint8_t **blob, size_t *len)
+{
+	if (n == 0) {
+		http_json_error(res, 400, "The body must be the message in base64");
+		return -1;
+	}
+	if (n / 4 * 3 > max + 2) {
+		char msg[128];
+		snprintf(msg, sizeof(msg),
+		    "Message too large: at most %zu bytes (--mailbox-message-max)", max);
+		http_json_error(res, 413, msg);
+		return -1;
+	}
+	*blob = xmalloc(n / 4 * 3 + 3);
+	if (sodium_base642bin(
+	        *blob, n / 4 * 3 + 3, b, n, NULL, len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    *len == 0) {
+		free(*blob);
+		http_json_error(res, 400, "The body must be the message in base64");
+		return -1;
+	}
+	if (*len > max) {
+		char msg[128];
+		free(*blob);
+		snprintf(msg, sizeof(msg),
+		    "Message too large: at most %zu bytes (--mailbox-message-max)", max);
+		http_json_error(res, 413, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+deposit(struct tracker *t, struct http_request *req, struct http_response *res, const char *user,
+    const char *to, size_t to_len)
+{
+	char name[HY_NAME_MAX + 1], hash[STORE_HASH_MAX], msg[160];
+	char *cause = NULL;
+	uint8_t *blob;
+	size_t len;
+	uint64_t id = 0;
+
+	if (!mailbox_ready(t, res))
+		return;
+	if (!hy_name_valid(to, to_len)) {
+		http_json_error(res, 400, "Invalid username");
+		return;
+	}
+	memcpy(name, to, to_len);
+	name[to_len] = '\0';
+	if (deposit_blob(t, req, res, &blob, &len) < 0)
+		return;
+	int found = t->store->ops->user_hash(t->store, name, hash, &cause);
+	sodium_memzero(hash, sizeof(hash));
+	if (found <= 0) {
+		free(blob);
+		if (found < 0)
+			tracker_store_failed(res, cause);
+		else
+			http_json_error(res, 404, "No such user");
+		return;
+	}
+	unsigned retry = ratelimit_take(t->mail_rate, user, strlen(user), hy_now_ms());
+	if (retry > 0) {
+		free(blob);
+		snprintf(msg, sizeof(msg),
+		    "Too many messages deposited: try again in %u s (--mailbox-rate)", retry);
+		http_json_error(res, 429, msg);
+		http_response_headerf(res, "Retry-After", "%u", retry);
+		return;
+	}
+	int rc = t->store->ops->mail_add(t->store, name, blob, len, wall_ms(),
+	    t->cfg.mailbox.max_messages, t->cfg.mailbox.max_bytes, &id, &cause);
+	free(blob);
+	if (rc == STORE_FULL) {
+		ratelimit_refund(t->mail_rate, user, strlen(user), hy_now_ms());
+		snprintf(msg, sizeof(msg), "%s's mailbox is full", name);
+		http_json_error(res, 507, msg);
+		return;
+	}
+	if (rc < 0) {
+		tracker_store_failed(res, cause);
+		return;
+	}
+	struct json_object *r = tracker_success();
+	tracker_add_int(r, "id", (int64_t)id);
+	http_json_respond(res, 201, r);
+}
+
+/* POST /mailbox/:username */
+static void
+mailbox_deposit_authed(struct tracker *t, struct http_request *req, struct http_response *res,
+    const char *user)
+{
+	size_t len;
+	const char *to = http_request_param(req, "username", &len);
+
+	if (to == NULL) {
+		http_json_error(res, 400, "Invalid username");
+		return;
+	}
+	deposit(t, req, res, user, to, len);
+}
+
+static void
+mailbox_deposit(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, mailbox_deposit_authed);
+}
+
+static int
+query_u64(const struct http_request *req, const char *key, uint64_t *out)
+{
+	char text[MAILBOX_NUM_MAX];
+
+	if (req->head.query == NULL ||
+	    http_form_get(req->head.query, req->head.query_len, key, text, sizeof(text)) < 0)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0)
+		return -1;
+	*out = v;
+	return 1;
+}
+
+static void
+add_message(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg)
+{
+	struct json_object *m = json_object_new_object();
+	size_t b64len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = xmalloc(b64len);
+
+	sodium_bin2base64(b64, b64len, blob, len, sodium_base64_VARIANT_ORIGINAL);
+	tracker_add_int(m, "id", (int64_t)id);
+	tracker_add_int(m, "time", (int64_t)time_ms);
+	tracker_add_int(m, "size", (int64_t)len);
+	json_object_object_add(m, "blob", json_object_new_string_len(b64, (int)b64len - 1));
+	free(b64);
+	json_object_array_add(arg, m);
+}
+
+/* GET /mailbox[?after=ID][&limit=N]: a page of the caller's messages, with
+ * "next" (the after of the next page) when more follow. */
+static void
+mailbox_list_authed(struct tracker *t, struct http_request *req, struct http_response *res,
+    const char *user)
+{
+	uint64_t after = 0, limit = MAILBOX_PAGE_MAX;
+	char *cause = NULL;
+	int more = 0;
+
+	if (!mailbox_ready(t, res))
+		return;
+	if (query_u64(req, "after", &after) < 0 || query_u64(req, "limit", &limit) < 0 ||
+	    limit == 0) {
+		http_json_error(res, 400, "Invalid query: after=ID, limit=N (positive)");
+		return;
+	}
+	if (limit > MAILBOX_PAGE_MAX)
+		limit = MAILBOX_PAGE_MAX;
+	struct json_object *list = json_object_new_array();
+	int n = t->store->ops->mail_list(t->store, user, after, (size_t)limit, MAILBOX_PAGE_BYTES,
+	    add_message, list, &more, &cause);
+	if (n < 0) {
+		json_object_put(list);
+		tracker_store_failed(res, cause);
+		return;
+	}
+	struct json_object *r = tracker_success();
+	tracker_add_int(r, "count", n);
+	if (more && n > 0) {
+		struct json_object *last = json_object_array_get_idx(list, (size_t)n - 1), *id;
+		if (json_object_object_get_ex(last, "id", &id))
+			tracker_add_int(r, "next", json_object_get_int64(id));
+	}
+	json_object_object_add(r, "messages", list);
+	http_json_respond(res, 200, r);
+	http_response_header(res, "Cache-Control", "no-store");
+}
+
+static void
+mailbox_list(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, mailbox_list_authed);
+}
+
+/* The "ids" of an ack, into ids (MAILBOX_ACK_MAX); -1 after a 400. */
+static int
+ack_ids(struct json_object *o, uint64_t *ids, size_t *n, struct http_response *res)
+{
+	struct json_object *arr;
+
+	if (!json_object_object_get_ex(o, "ids", &arr) ||
+	    !json_object_is_type(arr, json_type_array) ||
+	    json_object_array_length(arr) > MAILBOX_ACK_MAX) {
+		http_json_error(res, 400, "Field ids must be an array of at most 1000 message ids");
+		return -1;
+	}
+	*n = json_object_array_length(arr);
+	for (size_t i = 0; i < *n; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1) {
+			http_json_error(res, 400, "Field ids must hold positive integers");
+			return -1;
+		}
+		ids[i] = (uint64_t)json_object_get_int64(v);
+	}
+	return 0;
+}
+
+/* POST /mailbox/ack {"ids":[...]}. It shares its path with a deposit for
+ * an account named "ack": a base64 body never starts with '{', so such a
+ * body is a deposit. */
+static void
+mailbox_ack_authed(struct tracker *t, struct http_request *req, struct http_response *res,
+    const char *user)
+{
+	char *cause = NULL;
+	size_t n = 0, i = 0;
+
+	while (i < req->body_len &&
+	    (req->body[i] == ' ' || req->body[i] == '\n' || req->body[i] == '\r' ||
+	        req->body[i] == '\t'))
+		i++;
+	if (i < req->body_len && req->body[i] != '{') {
+		deposit(t, req, res, user, "ack", strlen("ack"));
+		return;
+	}
+	struct json_object *o;
+	if (!mailbox_ready(t, res) || (o = tracker_body_for(req, res, user)) == NULL)
+		return;
+	uint64_t *ids = xmalloc(MAILBOX_ACK_MAX * sizeof(*ids));
+	int rc = ack_ids(o, ids, &n, res);
+	json_object_put(o);
+	if (rc == 0 && (rc = t->store->ops->mail_delete(t->store, user, ids, n, &cause)) < 0)
+		tracker_store_failed(res, cause);
+	free(ids);
+	if (rc < 0)
+		return;
+	struct json_object *r = tracker_success();
+	tracker_add_int(r, "deleted", rc);
+	http_json_respond(res, 200, r);
+}
+
+static void
+mailbox_ack(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, mailbox_ack_authed);
+}
+
+const struct router_route tracker_mailbox_routes[] = {
+	{ HTTP_GET, "/mailbox", mailbox_list },
+	{ HTTP_POST, "/mailbox/ack", mailbox_ack },
+	{ HTTP_POST, "/mailbox/:username", mailbox_deposit },
+	{ HTTP_GET, NULL, NULL },
+};
