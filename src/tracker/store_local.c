@@ -279,8 +279,8 @@ local_peer_list(struct store_state *s, struct store_call *c)
 	c->n = 0;
 	local_rd(l);
 	long n = (c->all && c->channel[0] ? registry_list_members : registry_list)(l->reg,
-	    c->channel[0] ? c->channel : NULL,
-	    c->after[0] ? c->after : NULL, c->limit, hy_now_ms(), add_peer, c, &c->more);
+	    c->channel[0] ? c->channel : NULL, c->after[0] ? c->after : NULL, c->limit, hy_now_ms(),
+	    add_peer, c, &c->more);
 	local_unlock(l);
 	store_call_finish(c, n < 0 ? STORE_MISSING : STORE_DONE, NULL);
 }

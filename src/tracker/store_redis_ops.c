@@ -312,7 +312,8 @@ parse_list(struct store_call *c, const redisReply *r)
 		if (p->online)
 			peer_details(d, p);
 		else
-			snprintf(p->pubkey, sizeof(p->pubkey), "%.*s", (int)(d->len - 2), d->str + 2);
+			snprintf(
+			    p->pubkey, sizeof(p->pubkey), "%.*s", (int)(d->len - 2), d->str + 2);
 		if (p->name[0] != '\0' && (p->ip[0] != '\0' || !p->online))
 			c->n++;
 	}

@@ -248,8 +248,7 @@ heartbeat_claim(const struct http_request *req, char out[HY_NAME_MAX + 1])
 		out[0] = '\0';
 		rc = 0;
 	} else if (json_object_is_type(v, json_type_string) &&
-	    hy_name_valid(
-	        json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+	    hy_name_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
 		snprintf(out, HY_NAME_MAX + 1, "%s", json_object_get_string(v));
 		rc = 0;
 	}
@@ -770,8 +769,8 @@ tracker_config_defaults(struct tracker_config *cfg)
 /* A tracker on state, with st (NULL for none) keeping what the shared
  * state does not: profiles and the mailbox. */
 static struct tracker *
-tracker_make(struct store_state *state, struct store *st, const struct tracker_config *cfg,
-    char **cause)
+tracker_make(
+    struct store_state *state, struct store *st, const struct tracker_config *cfg, char **cause)
 {
 	struct tracker *t = xcalloc(1, sizeof(*t));
 

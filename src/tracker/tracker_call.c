@@ -199,8 +199,8 @@ call_sync(struct tracker_call *c)
 }
 
 void
-tracker_call_run_sync(struct tracker *t, struct http_request *req, struct http_response *res,
-    tracker_sync_fn *fn)
+tracker_call_run_sync(
+    struct tracker *t, struct http_request *req, struct http_response *res, tracker_sync_fn *fn)
 {
 	const char *token;
 	size_t len;

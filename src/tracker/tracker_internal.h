@@ -76,8 +76,8 @@ tracker_registry(struct tracker *t)
  * stays valid until the end. */
 /* A handler's work once the token is resolved, all of it on the loop
  * with no store operation: it answers in res (the call ends after it). */
-typedef void tracker_sync_fn(struct tracker *t, struct http_request *req,
-    struct http_response *res, const char *user);
+typedef void tracker_sync_fn(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user);
 
 struct tracker_call {
 	struct store_call sc; /* the store operation under way, reused */
@@ -105,8 +105,8 @@ void tracker_call_run(struct tracker *t, struct http_request *req, struct http_r
 void tracker_call_run_token(struct tracker *t, struct http_request *req, struct http_response *res,
     const char *claim, void (*first)(struct tracker_call *c));
 /* tracker_call_run() for a handler whose work after the token is fn. */
-void tracker_call_run_sync(struct tracker *t, struct http_request *req, struct http_response *res,
-    tracker_sync_fn *fn);
+void tracker_call_run_sync(
+    struct tracker *t, struct http_request *req, struct http_response *res, tracker_sync_fn *fn);
 /* Answers 401 for an unknown or expired token and ends c. */
 void tracker_call_bad_token(struct tracker_call *c);
 /* For the handlers without a token (/register, /login): a call whose

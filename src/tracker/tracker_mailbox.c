@@ -93,8 +93,8 @@ mailbox_ready(const struct tracker *t, struct http_response *res)
 {
 	const struct store_ops *ops = t->store != NULL ? t->store->ops : NULL;
 
-	if (ops != NULL && ops->mail_add != NULL && ops->mail_count != NULL && ops->mail_list != NULL &&
-	    ops->mail_delete != NULL && ops->mail_expire != NULL)
+	if (ops != NULL && ops->mail_add != NULL && ops->mail_count != NULL &&
+	    ops->mail_list != NULL && ops->mail_delete != NULL && ops->mail_expire != NULL)
 		return 1;
 	if (res != NULL)
 		http_json_error(res, 501, "This tracker's store has no mailbox");
@@ -263,8 +263,8 @@ deposit(struct tracker *t, struct http_request *req, struct http_response *res, 
 
 /* POST /mailbox/:username */
 static void
-mailbox_deposit_authed(struct tracker *t, struct http_request *req, struct http_response *res,
-    const char *user)
+mailbox_deposit_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
 	size_t len;
 	const char *to = http_request_param(req, "username", &len);
@@ -318,8 +318,8 @@ add_message(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void
 /* GET /mailbox[?after=ID][&limit=N]: a page of the caller's messages, with
  * "next" (the after of the next page) when more follow. */
 static void
-mailbox_list_authed(struct tracker *t, struct http_request *req, struct http_response *res,
-    const char *user)
+mailbox_list_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
 	uint64_t after = 0, limit = MAILBOX_PAGE_MAX;
 	char *cause = NULL;
@@ -388,8 +388,8 @@ ack_ids(struct json_object *o, uint64_t *ids, size_t *n, struct http_response *r
  * an account named "ack": a base64 body never starts with '{', so such a
  * body is a deposit. */
 static void
-mailbox_ack_authed(struct tracker *t, struct http_request *req, struct http_response *res,
-    const char *user)
+mailbox_ack_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
 	char *cause = NULL;
 	size_t n = 0, i = 0;

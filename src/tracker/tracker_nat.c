@@ -171,8 +171,8 @@ relay_list(const struct tracker *t)
 
 /* GET /whoami: the address this request came from, and the relays. */
 static void
-tracker_api_whoami_authed(struct tracker *t, struct http_request *req, struct http_response *res,
-    const char *user)
+tracker_api_whoami_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
 
 	struct json_object *r = tracker_success();
@@ -203,8 +203,8 @@ rendezvous_free(void *arg)
 
 /* Both are online: the tokens or the hint. */
 static void
-rendezvous_answer(struct tracker *t, struct rendezvous *rv, unsigned my_port,
-    struct http_response *res)
+rendezvous_answer(
+    struct tracker *t, struct rendezvous *rv, unsigned my_port, struct http_response *res)
 {
 	struct nat_hint *hp = &rv->h;
 	const char *user = rv->h.peer;
@@ -243,7 +243,8 @@ rendezvous_answer(struct tracker *t, struct rendezvous *rv, unsigned my_port,
 		snprintf(hp->relay, sizeof(hp->relay), "%s",
 		    t->cfg.relays[randombytes_uniform((uint32_t)t->cfg.nrelays)]);
 		if (relay_token_sign(t->cfg.relay_key, id, expiry, user, peer_name, mine) < 0 ||
-		    relay_token_sign(t->cfg.relay_key, id, expiry, peer_name, user, hp->token) < 0) {
+		    relay_token_sign(t->cfg.relay_key, id, expiry, peer_name, user, hp->token) <
+		        0) {
 			json_object_put(r);
 			http_json_error(res, 400, "Names a token cannot carry");
 			return;
@@ -349,8 +350,8 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 
 /* GET /hints: what others asked of us since the last call, once. */
 static void
-tracker_api_hints_authed(struct tracker *t, struct http_request *req, struct http_response *res,
-    const char *user)
+tracker_api_hints_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
 	struct json_object *a = json_object_new_array();
 	uint64_t now = hy_now_ms();

@@ -215,8 +215,8 @@ text_field(
 /* POST /profile {"display_name":..., "status_line":...}: either may be left
  * out (kept as it was); "" clears it. */
 static void
-tracker_api_profile_authed(struct tracker *t, struct http_request *req, struct http_response *res,
-    const char *user)
+tracker_api_profile_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
 	const char *display, *status;
 	char *d, *s, *cause = NULL;
