@@ -273,6 +273,23 @@ def test_get_list_by_get_and_post_with_keys():
 
 
 @case
+def test_get_list_members_all_names_the_offline_members_too():
+    # carol joined general but never sent /submit-info: named, no address.
+    data = listing(S["carol"], "?channel=general&members=all")
+    assert names(data) == ["alice", "bob", "carol"], data
+    carol = data["peers"][2]
+    assert carol == {"username": "carol", "online": False}, carol
+    assert data["peers"][0]["ip"] == "127.0.0.1" and "online" not in data["peers"][0]
+    page = listing(S["carol"], "?channel=general&members=all&limit=2")
+    assert names(page) == ["alice", "bob"] and page["next"] == "bob", page
+    page = listing(S["carol"], "?channel=general&members=all&after=bob")
+    assert names(page) == ["carol"], page
+    for query in ("?members=all", "?channel=general&members=some"):
+        failed(400, "GET", "/get-list" + query, token=S["carol"])
+    failed(404, "GET", "/get-list?channel=nowhere&members=all", token=S["carol"])
+
+
+@case
 def test_get_list_pages_with_limit_and_after():
     register("dave")
     S["dave"] = login("dave")
