@@ -31,7 +31,6 @@
 #define TRACKER_PASSWORD_MAX 1024 /* bytes */
 #define TRACKER_MAX_CHANNELS_PER_CALL STORE_CHANNELS_PER_CALL /* in one /submit-info */
 #define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
-#define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
 #define TRACKER_MAX_RELAYS 16 /* --relay */
 #define TRACKER_RELAY_MAX 280 /* "HOST:PORT" of one relay */
 
