@@ -8,8 +8,8 @@
  * until its expiry; expired peers are invisible at once and reclaimed by
  * registry_sweep() a slice of the table at a time.
  *
- * A registry is not thread-safe: the caller serialises (the tracker holds
- * a read-write lock around every call). Times are monotonic milliseconds
+ * A registry is not thread-safe: the caller serialises (the local store,
+ * store_local.c, holds a read-write lock around every call). Times are monotonic milliseconds
  * passed in by the caller. Names handed to the registry must be valid
  * (hy_name_valid(), hy_channel_canon()).
  */

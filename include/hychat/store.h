@@ -1,5 +1,6 @@
-/* store.h — the tracker's persistent state: accounts (Argon2id hashes),
- * channels, memberships, public keys.
+/* store.h — the tracker's state. First the persistent part, as a
+ * synchronous table (accounts with Argon2id hashes, channels,
+ * memberships, public keys); then the whole shared state, asynchronous.
  *
  * A store is a table of operations, so that another backend (Redis, for
  * several trackers) can be added without touching the handlers. Every
@@ -13,9 +14,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
+
+#include "hychat/registry.h"
+#include "hychat/util.h"
 
 #define STORE_EXISTS 1 /* user_add: the name is taken */
 #define STORE_HASH_MAX 128 /* room for a crypto_pwhash_str() string */
+#define STORE_CHANNELS_PER_CALL 64 /* channels one registration may join */
 #define STORE_FULL 2 /* mail_add: the recipient's quota would be passed */
 
 struct store;
@@ -43,6 +49,10 @@ struct store_ops {
 	int (*each_pubkey)(struct store *st,
 	    void (*fn)(const char *name, const uint8_t *key, size_t len, void *arg), void *arg,
 	    char **cause);
+	/* Calls fn for every account with its hash, in name order (for
+	 * --migrate-from). */
+	int (*each_user)(struct store *st,
+	    void (*fn)(const char *name, const char *hash, void *arg), void *arg, char **cause);
 	/* Profiles; both optional (NULL: the tracker keeps them in memory
 	 * only). Sets name's display name and status line ("" for none). */
 	int (*profile_set)(struct store *st, const char *name, const char *display,
@@ -84,5 +94,181 @@ struct store {
 /* Opens (creating and migrating) the SQLite database at path, in WAL
  * mode. Returns NULL with *cause set if it cannot. */
 struct store *store_sqlite_open(const char *path, char **cause);
+
+/* The shared state: everything trackers serving the same users must agree
+ * on (accounts, tokens with their lifetime, online peers with their
+ * addresses and keys, channels and their members), behind asynchronous
+ * operations so that a network store never blocks a loop.
+ *
+ * Each operation takes a struct store_call: the caller fills the inputs
+ * it names, the backend fills the outputs and result, then calls
+ * call->done exactly once, either before the operation returns (the
+ * in-process backend) or later on call->loop (a network backend). The
+ * caller keeps the call alive until done and frees its outputs with
+ * store_call_fini(). Names are valid (registry.h) when they arrive.
+ *
+ * Backends: store_state_local_new() keeps the online state in this
+ * process's memory (registry.h) and persists accounts, keys and
+ * memberships in a struct store (SQLite); store_state_redis_new() keeps
+ * all of it in Redis, shared by every tracker pointed at it. */
+
+enum store_result {
+	STORE_DONE = 0,
+	STORE_MISSING, /* no such user, token, channel or membership; not online */
+	STORE_TAKEN, /* account_add: the name is taken */
+	STORE_CAPPED, /* a channel cap refused a join: call->cap says which */
+	STORE_DOWN, /* the store is unreachable: retry later (503) */
+	STORE_FAILED, /* anything else: call->cause (allocated) says what */
+	STORE_BAD_TOKEN, /* peer_beat: the token is unknown or expired (401) */
+	STORE_NOT_YOURS, /* peer_beat: the token is another user's (403) */
+};
+
+enum store_cap {
+	STORE_CAP_USER = 1, /* the user is in max_user_channels channels */
+	STORE_CAP_TOTAL, /* the store holds max_channels channels */
+};
+
+/* One online peer, as listings show it. */
+struct store_peer {
+	char name[HY_NAME_MAX + 1];
+	char ip[REG_IP_MAX + 1];
+	unsigned port;
+	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" when none */
+	int online; /* 0 only in a peer_list with all: no address */
+};
+
+/* One channel and its member count. */
+struct store_channel {
+	char name[HY_CHANNEL_MAX + 1];
+	size_t members;
+};
+
+struct store_call {
+	uv_loop_t *loop; /* where done runs; NULL only with the local backend */
+	void (*done)(struct store_call *c);
+	void *arg; /* the caller's */
+
+	/* Inputs (each operation names those it reads). */
+	char user[HY_NAME_MAX + 1]; /* also the output of token_user */
+	const char *token_in; /* a token text as received, not terminated */
+	size_t token_len;
+	char channel[HY_CHANNEL_MAX + 1]; /* "" for none */
+	char after[HY_CHANNEL_MAX + 1]; /* a name to list after; "" from the start */
+	size_t limit; /* entries per page */
+	int all; /* peer_list: a channel's offline members too */
+	uint64_t ttl_ms; /* a token's or a registration's lifetime */
+	size_t max_user_channels, max_channels; /* the caps on joins */
+	char ip[REG_IP_MAX + 1];
+	unsigned port;
+	size_t nchannels; /* channels to join with the registration */
+	char channels[STORE_CHANNELS_PER_CALL][HY_CHANNEL_MAX + 1];
+	size_t pubkey_len; /* 0: no key sent */
+	uint8_t pubkey[REG_PUBKEY_MAX];
+	char hash[STORE_HASH_MAX]; /* account_add's input, account_hash's output */
+
+	/* Outputs. */
+	enum store_result result;
+	char *cause; /* with STORE_FAILED or STORE_DOWN */
+	enum store_cap cap; /* with STORE_CAPPED, or the first cap submit met */
+	char token[REG_TOKEN_TEXT_SIZE]; /* token_issue */
+	uint32_t peer_id;
+	uint64_t total; /* peers online, members of a channel, channels */
+	int more; /* further entries follow the page */
+	int online, member; /* peer_info */
+	struct store_peer info; /* peer_info: address and key */
+	unsigned char refused[STORE_CHANNELS_PER_CALL]; /* submit: left out by a cap */
+	size_t n; /* entries in names, peers or channels */
+	char (*names)[HY_NAME_MAX + 1];
+	struct store_peer *peers;
+	struct store_channel *chans;
+	uint64_t accounts, sessions, channel_count; /* stats (total: peers) */
+};
+
+struct store_state;
+
+/* Every operation reads and fills the call as said, then calls done. */
+struct store_state_ops {
+	/* Makes ready / forgets the loop that calls will come from (a network
+	 * backend opens one connection per loop). Called on that loop. */
+	void (*attach)(struct store_state *s, uv_loop_t *loop);
+	void (*detach)(struct store_state *s, uv_loop_t *loop);
+	void (*close)(struct store_state *s);
+	/* One slice of the expiry sweep, every TRACKER_SWEEP_MS from one loop;
+	 * NULL where expiry needs no sweep. */
+	void (*sweep)(struct store_state *s);
+	/* user, hash -> STORE_TAKEN if the name exists. */
+	void (*account_add)(struct store_state *s, struct store_call *c);
+	/* user -> hash; STORE_MISSING if no such account. */
+	void (*account_hash)(struct store_state *s, struct store_call *c);
+	/* user, ttl_ms -> token; revokes the user's oldest past REG_MAX_TOKENS. */
+	void (*token_issue)(struct store_state *s, struct store_call *c);
+	/* token_in -> user; STORE_MISSING if unknown or expired. */
+	void (*token_user)(struct store_state *s, struct store_call *c);
+	/* token_in, user -> revokes it and takes user offline; STORE_MISSING
+	 * if the token was not valid. */
+	void (*token_revoke)(struct store_state *s, struct store_call *c);
+	/* user, ip, port, pubkey, channels, caps, ttl_ms -> peer_id, total,
+	 * refused (channels past a cap are left out; the address is
+	 * registered all the same). */
+	void (*peer_submit)(struct store_state *s, struct store_call *c);
+	/* user, ttl_ms -> STORE_MISSING if the user is not online. */
+	void (*peer_renew)(struct store_state *s, struct store_call *c);
+	/* The heartbeat in one step: token_in, user (the name the request
+	 * claims, "" for none), ttl_ms -> user (the token's), renewed;
+	 * STORE_BAD_TOKEN, STORE_NOT_YOURS (nothing renewed), STORE_MISSING
+	 * (not online). */
+	void (*peer_beat)(struct store_state *s, struct store_call *c);
+	/* channel ("" all), after, limit, all -> peers online in name order
+	 * (with all, and a channel: every member, those offline with online
+	 * 0 and no address), more; STORE_MISSING if there is no such channel. */
+	void (*peer_list)(struct store_state *s, struct store_call *c);
+	/* user (the one looked up), channel -> online, info, member;
+	 * STORE_MISSING if there is no such account. */
+	void (*peer_info)(struct store_state *s, struct store_call *c);
+	/* user, channel, caps, limit -> names (the first members), total;
+	 * STORE_CAPPED when a cap refuses it. */
+	void (*channel_join)(struct store_state *s, struct store_call *c);
+	/* user, channel -> STORE_MISSING if user was not a member. */
+	void (*channel_leave)(struct store_state *s, struct store_call *c);
+	/* after, limit -> chans, channel_count, more. */
+	void (*channel_list)(struct store_state *s, struct store_call *c);
+	/* -> total (peers online), channel_count, accounts, sessions. */
+	void (*stats)(struct store_state *s, struct store_call *c);
+};
+
+/* Every backend's handle starts with this. */
+struct store_state {
+	const struct store_state_ops *ops;
+};
+
+/* Frees what a call's outputs hold, and clears them. */
+void store_call_fini(struct store_call *c);
+/* Sets c's result and, with a reason, c->cause; then calls done. */
+void store_call_finish(struct store_call *c, enum store_result r, const char *cause);
+
+/* The in-process backend on st (used, not owned): loads the memberships
+ * and keys st holds. NULL with *cause if st fails. */
+struct store_state *store_state_local_new(struct store *st, char **cause);
+/* The Redis backend at redis://HOST:PORT[/DB] (HOST resolved now, once),
+ * or at the primary that the sentinels of
+ * redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER name, followed through
+ * a failover, where accounts, keys and memberships are acknowledged only
+ * once a replica has them (WAIT). Connections open when a loop attaches.
+ * NULL with *cause if the URL is wrong. */
+struct store_state *store_state_redis_new(const char *url, char **cause);
+/* Blocking Redis calls for the command line, never on a loop. */
+/* Creates the account or sets its password hash in the Redis at url. */
+int store_redis_set_hash(const char *url, const char *name, const char *hash, char **cause);
+/* What a migration copied. */
+struct store_migration {
+	uint64_t accounts, keys, memberships, channels;
+};
+/* Copies every account (hash and key) and membership of from into the
+ * Redis at url, replacing what it holds for those names; online state
+ * is not copied (it is rebuilt within a TTL). */
+int store_redis_migrate(
+    const char *url, struct store *from, struct store_migration *n, char **cause);
+/* The local backend's registry, for tests; NULL for another backend. */
+struct registry *store_state_local_registry(struct store_state *s);
 
 #endif

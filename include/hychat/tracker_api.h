@@ -1,9 +1,10 @@
 /* tracker_api.h — the tracker's HTTP API: the route table, its handlers
  * and the state they share.
  *
- * Every worker loop serves the same struct tracker: the registry (online
- * peers, channels, tokens) behind a read-write lock, and the store, which
- * locks itself. Password hashing runs on libuv's thread pool, never on a
+ * Every worker loop serves the same struct tracker, whose state is a
+ * store_state (store.h): in this process (the registry behind a lock,
+ * SQLite underneath) or in Redis, shared with other trackers. Handlers
+ * answer from the store's callbacks. Password hashing runs on libuv's thread pool, never on a
  * loop. Bodies are JSON; errors are {"status":"failed","message":...}
  * with the matching status (http_json_error). The endpoints and their
  * fields are listed in hychat-tracker(8).
@@ -28,9 +29,8 @@
 #define TRACKER_MAX_CHANNELS 10000 /* channels in all, by default */
 #define TRACKER_MAX_BODY_BYTES (64 * 1024)
 #define TRACKER_PASSWORD_MAX 1024 /* bytes */
-#define TRACKER_MAX_CHANNELS_PER_CALL 64 /* in one /submit-info */
+#define TRACKER_MAX_CHANNELS_PER_CALL STORE_CHANNELS_PER_CALL /* in one /submit-info */
 #define TRACKER_SWEEP_MS 100 /* the sweeper's tick */
-#define TRACKER_SWEEP_SLICE 4096 /* hash buckets swept per tick */
 #define TRACKER_MAX_RELAYS 16 /* --relay */
 #define TRACKER_RELAY_MAX 280 /* "HOST:PORT" of one relay */
 
@@ -63,9 +63,13 @@ void tracker_config_defaults(struct tracker_config *cfg);
 
 struct tracker;
 
-/* Makes the tracker on st (used, not owned) and loads the memberships and
- * keys it holds. Returns NULL with *cause (allocated) if the store fails. */
+/* Makes the tracker on st (used, not owned) with the in-process state,
+ * which loads the memberships and keys st holds. Returns NULL with *cause
+ * (allocated) if the store fails. */
 struct tracker *tracker_new(struct store *st, const struct tracker_config *cfg, char **cause);
+/* Makes the tracker on a shared state (used, not owned). */
+struct tracker *tracker_new_state(
+    struct store_state *state, const struct tracker_config *cfg, char **cause);
 void tracker_free(struct tracker *t);
 /* The router to serve, with router_http_handler as the server's handler. */
 struct router *tracker_router(struct tracker *t);

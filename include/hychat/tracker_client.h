@@ -30,6 +30,9 @@
 #define TRACKER_CLIENT_MAX_BODY (4 * 1024 * 1024) /* an answer larger is an error */
 #define TRACKER_CLIENT_IP_MAX 64
 #define TRACKER_PEER_KEY_MAX 64 /* bytes of a published key */
+#define TRACKER_CLIENT_MAX_URLS 16 /* trackers one client fails over between */
+#define TRACKER_CLIENT_BACKOFF_MIN_MS 500 /* a failed tracker is skipped this long, */
+#define TRACKER_CLIENT_BACKOFF_MAX_MS 30000 /* doubling per failure up to this */
 #define TRACKER_CLIENT_PIN_PREFIX "sha256//"
 #define TRACKER_CLIENT_ERROR_MAX 512 /* bytes of a transport error's text */
 #define TRACKER_CLIENT_RETRY_AFTER_MAX 3600 /* seconds: a longer Retry-After is cut */
@@ -62,7 +65,12 @@ typedef void tracker_client_fn(int status, struct json_object *body, const char 
 struct tracker_client;
 
 struct tracker_client_config {
-	const char *base_url; /* "https://host:port" or "http://...", no trailing path */
+	/* "https://host:port" or "http://...", no trailing path; or several
+	 * trackers sharing one store, comma-separated: each request goes to
+	 * the first one, in the order given, that is not in a backoff, and is
+	 * sent again to the next when it gets no answer or 502, 503 or 504
+	 * (the token stays: it is valid on every tracker of one store). */
+	const char *base_url;
 	const char *ca_file; /* PEM CAs that vouch for an https tracker; NULL: the system's */
 	/* "sha256//BASE64[;sha256//BASE64...]": the tracker's public key must
 	 * be one of these. Alone, it is the whole check (a self-signed

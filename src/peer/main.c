@@ -83,7 +83,8 @@ usage(FILE *f)
 	    "  --username USER       who this peer is (default $USER)\n"
 	    "  --peer-port PORT      the port other peers connect to (default: the first\n"
 	    "                        free from %d)\n"
-	    "  --tracker URL         the tracker (default %s)\n"
+	    "  --tracker URL         the tracker (default %s); repeated or comma-separated,\n"
+	    "                        trackers sharing one store, the next used when one fails\n"
 	    "  --tracker-ca FILE     PEM CAs that vouch for an https:// tracker (default:\n"
 	    "                        the system's)\n"
 	    "  --tracker-pin sha256//BASE64  the tracker's public key must be this one\n"
@@ -198,11 +199,22 @@ web_login_url(void *arg)
 }
 #endif
 
+/* --tracker, repeated: the URLs joined with commas, as the client takes
+ * them. */
+static void
+tracker_add(struct buf *b, const char *url)
+{
+	if (b->len > 0)
+		buf_append_char(b, ',');
+	buf_append_str(b, url);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct engine_config cfg = { 0 };
 	struct peer_main m = { 0 };
+	static struct buf trackers; /* static: alive for every exit path */
 	char *password = NULL, *cause = NULL;
 	enum log_level level = LOG_INFO;
 	struct headless *h = NULL;
@@ -226,6 +238,7 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, PEER_MALLOC_TRIM);
 	log_init("hychat", LOG_INFO);
 	cfg.username = getenv("USER");
+	buf_init(&trackers);
 	if (cfg.username == NULL && (pw = getpwuid(getuid())) != NULL)
 		cfg.username = pw->pw_name; /* a container's root has no $USER */
 	while ((c = getopt_long(argc, argv, "hvV", options, NULL)) != -1) {
@@ -241,7 +254,7 @@ main(int argc, char **argv)
 		case OPT_PEER_PORT:
 			cfg.peer_port = (int)log_flag_number("--peer-port", optarg, 1, 65535);
 			break;
-		case OPT_TRACKER: cfg.tracker_url = optarg; break;
+		case OPT_TRACKER: tracker_add(&trackers, optarg); break;
 		case OPT_TRACKER_CA:
 			/* Read by libcurl at each connection: unreadable is said now. */
 			if (access(optarg, R_OK) != 0)
@@ -302,6 +315,8 @@ main(int argc, char **argv)
 		unsetenv(PEER_PASSWORD_ENV);
 	}
 	cfg.password = password;
+	if (trackers.len > 0)
+		cfg.tracker_url = trackers.data;
 	need_login = password == NULL;
 	if (sodium_init() < 0)
 		log_fatal(1, "libsodium: cannot initialise");
@@ -370,5 +385,6 @@ main(int argc, char **argv)
 	free(settings_path);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("loop closed with handles open");
+	buf_fini(&trackers);
 	return 0;
 }

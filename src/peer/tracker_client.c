@@ -1,8 +1,11 @@
 /* tracker_client.c — libcurl's multi-socket interface on the libuv loop:
  * curl tells us which sockets to watch and when to wake it (uv_poll_t and
  * uv_timer_t), the loop tells curl what happened, and finished transfers
- * become callbacks. Also what a tracker URL may be: https:// verified by
- * CA, by pin or both, or plain http:// on loopback only (unless allowed). */
+ * become callbacks. With several tracker URLs, a request that fails on
+ * one (no answer, or 502/503/504) is sent again to the next, and the one
+ * that failed is left alone for a backoff that grows with its failures.
+ * Also what a tracker URL may be: https:// verified by CA, by pin or
+ * both, or plain http:// on loopback only (unless allowed). */
 #include "hychat/tracker_client.h"
 
 #include <arpa/inet.h>
@@ -18,6 +21,12 @@
 
 struct tc_request {
 	struct tracker_client *tc;
+	size_t base; /* the URL it went to */
+	unsigned tries; /* URLs tried */
+	enum tracker_method method;
+	char *path;
+	char *post; /* the body of a POST */
+	long timeout_ms;
 	CURL *easy;
 	struct curl_slist *headers;
 	struct buf body;
@@ -40,11 +49,15 @@ struct tracker_client {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
-	char *base;
+	char *bases[TRACKER_CLIENT_MAX_URLS];
+	size_t nbases;
+	uint64_t down_until[TRACKER_CLIENT_MAX_URLS]; /* backoff, in hy_now_ms() */
+	unsigned fails[TRACKER_CLIENT_MAX_URLS];
 	char *token;
 	char *ca_file;
 	char *pin;
-	int tls, loopback;
+	int tls, loopback; /* some tracker is https; all are loopback */
+	unsigned char tls_of[TRACKER_CLIENT_MAX_URLS]; /* which are https */
 	char tls_error[TRACKER_CLIENT_ERROR_MAX];
 	long retry_after; /* the last answer's Retry-After, in seconds; 0 without */
 	struct tc_request *reqs;
@@ -60,7 +73,8 @@ static void
 maybe_release(struct tracker_client *tc)
 {
 	if (tc->freeing && tc->open_handles == 0) {
-		free(tc->base);
+		for (size_t i = 0; i < tc->nbases; i++)
+			free(tc->bases[i]);
 		free(tc->token);
 		free(tc->ca_file);
 		free(tc->pin);
@@ -121,8 +135,52 @@ req_free(struct tc_request *r)
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	buf_fini(&r->body);
+	free(r->path);
+	free(r->post);
 	free(r);
 }
+
+/* The first URL, in the order given, out of its backoff; if all are in
+ * one, the one whose backoff ends first. */
+static size_t
+base_pick(const struct tracker_client *tc)
+{
+	uint64_t now = hy_now_ms();
+	size_t best = 0;
+
+	for (size_t i = 0; i < tc->nbases; i++) {
+		if (tc->down_until[i] <= now)
+			return i;
+		if (tc->down_until[i] < tc->down_until[best])
+			best = i;
+	}
+	return best;
+}
+
+static void
+base_failed(struct tracker_client *tc, size_t i)
+{
+	unsigned shift = tc->fails[i] < 16 ? tc->fails[i] : 16;
+	uint64_t wait = (uint64_t)TRACKER_CLIENT_BACKOFF_MIN_MS << shift;
+
+	tc->fails[i]++;
+	tc->down_until[i] = hy_now_ms() +
+	    (wait < TRACKER_CLIENT_BACKOFF_MAX_MS ? wait : TRACKER_CLIENT_BACKOFF_MAX_MS);
+	if (tc->nbases > 1)
+		log_warn("tracker %s: no answer; trying another", tc->bases[i]);
+}
+
+/* True if the answer says to ask another tracker: none came, or a proxy
+ * or the tracker says it cannot serve now. */
+static int
+worth_failover(CURLcode result, long status, int too_big)
+{
+	if (result != CURLE_OK)
+		return !too_big;
+	return status == 502 || status == 503 || status == 504;
+}
+
+static int req_send(struct tc_request *r);
 
 /* The failures of TLS, and whether each is the tracker's identity not
  * holding (verify): trying again will not make it hold. */
@@ -174,6 +232,24 @@ finish(struct tc_request *r, CURLcode result)
 	long status = 0;
 	char *ip = NULL;
 
+	if (result == CURLE_OK)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (worth_failover(result, status, r->too_big)) {
+		base_failed(tc, r->base);
+		if (r->tries < tc->nbases) {
+			curl_multi_remove_handle(tc->multi, r->easy);
+			curl_easy_cleanup(r->easy);
+			r->easy = NULL;
+			curl_slist_free_all(r->headers);
+			r->headers = NULL;
+			r->body.len = 0;
+			if (req_send(r) == 0)
+				return;
+		}
+	} else if (result == CURLE_OK) {
+		tc->fails[r->base] = 0;
+		tc->down_until[r->base] = 0;
+	}
 	req_unlink(r);
 	tc->tls_error[0] = '\0';
 	tc->retry_after = 0;
@@ -367,9 +443,10 @@ pin_valid(const char *pin)
 	}
 }
 
-/* What is wrong with cfg (scheme and host read into tc), or NULL. */
+/* What is wrong with url under cfg (its scheme and host read into *tls
+ * and *loopback), or NULL. */
 static const char *
-url_problem(struct tracker_client *tc, const struct tracker_client_config *cfg)
+url_problem(const char *url, const struct tracker_client_config *cfg, int *tls, int *loopback)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL;
@@ -377,19 +454,19 @@ url_problem(struct tracker_client *tc, const struct tracker_client_config *cfg)
 
 	if (u == NULL)
 		return "libcurl cannot parse URLs";
-	if (curl_url_set(u, CURLUPART_URL, cfg->base_url, CURLU_GUESS_SCHEME) != CURLUE_OK ||
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
 		why = "not a URL";
 		goto out;
 	}
-	tc->tls = strcasecmp(scheme, "https") == 0;
-	tc->loopback = host_is_loopback(host);
-	if (!tc->tls && strcasecmp(scheme, "http") != 0)
+	*tls = strcasecmp(scheme, "https") == 0;
+	*loopback = host_is_loopback(host);
+	if (!*tls && strcasecmp(scheme, "http") != 0)
 		why = "only http:// and https:// are spoken";
-	else if (!tc->tls && (cfg->ca_file != NULL || cfg->pin != NULL))
+	else if (!*tls && (cfg->ca_file != NULL || cfg->pin != NULL))
 		why = "a CA file or a pin needs an https:// tracker";
-	else if (!tc->tls && !tc->loopback && !cfg->allow_insecure)
+	else if (!*tls && !*loopback && !cfg->allow_insecure)
 		why = "plain HTTP to another machine would show the password and the session "
 		      "token to anyone on the path; use https:// (or --allow-insecure-tracker)";
 	else if (cfg->pin != NULL && !pin_valid(cfg->pin))
@@ -401,37 +478,78 @@ out:
 	return why;
 }
 
+/* Splits cfg->base_url at its commas into tc->bases, each checked by
+ * url_problem(); tc->tls if any is https, tc->loopback if all are
+ * loopback. NULL, or what is wrong (in an allocated text). */
+static char *
+bases_parse(struct tracker_client *tc, const struct tracker_client_config *cfg)
+{
+	const char *all = cfg->base_url, *end = all + strlen(all);
+
+	tc->loopback = 1;
+	for (const char *p = all; p < end;) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *stop = comma != NULL ? comma : end;
+		size_t n = (size_t)(stop - p);
+		int tls = 0, loopback = 0;
+		const char *why;
+
+		while (n > 0 && p[n - 1] == '/')
+			n--;
+		if (n > 0 && tc->nbases < TRACKER_CLIENT_MAX_URLS)
+			tc->bases[tc->nbases] = xstrndup(p, n);
+		p = stop + 1;
+		if (n == 0 || tc->nbases == TRACKER_CLIENT_MAX_URLS)
+			continue;
+		if ((why = url_problem(tc->bases[tc->nbases], cfg, &tls, &loopback)) != NULL) {
+			struct buf b;
+			buf_init(&b);
+			buf_printf(&b, "tracker %s: %s", tc->bases[tc->nbases], why);
+			free(tc->bases[tc->nbases]);
+			return b.data;
+		}
+		tc->tls_of[tc->nbases++] = (unsigned char)tls;
+		tc->tls |= tls;
+		tc->loopback &= loopback;
+	}
+	if (tc->nbases == 0) {
+		struct buf b;
+		buf_init(&b);
+		buf_printf(&b, "tracker %s: not a URL", all);
+		return b.data;
+	}
+	return NULL;
+}
+
+static void
+bases_free(struct tracker_client *tc)
+{
+	for (size_t i = 0; i < tc->nbases; i++)
+		free(tc->bases[i]);
+}
+
 struct tracker_client *
 tracker_client_new(uv_loop_t *loop, const struct tracker_client_config *cfg, char **cause)
 {
-	struct tracker_client *tc;
-	size_t len = strlen(cfg->base_url);
+	struct tracker_client *tc = xcalloc(1, sizeof(*tc));
 
-	const char *why;
-
-	tc = xcalloc(1, sizeof(*tc));
-	if ((why = url_problem(tc, cfg)) != NULL) {
-		struct buf b;
-		buf_init(&b);
-		buf_printf(&b, "tracker %s: %s", cfg->base_url, why);
-		*cause = b.data;
+	if ((*cause = bases_parse(tc, cfg)) != NULL) {
+		bases_free(tc);
 		free(tc);
 		return NULL;
 	}
 	/* TLS costs megabytes of resident memory at start: only for https. */
 	if (curl_global_init(tc->tls ? CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) != CURLE_OK) {
+		bases_free(tc);
 		free(tc);
 		*cause = xstrdup("libcurl: cannot initialise");
 		return NULL;
 	}
 	tc->loop = loop;
-	while (len > 0 && cfg->base_url[len - 1] == '/')
-		len--;
-	tc->base = xstrndup(cfg->base_url, len);
 	tc->ca_file = cfg->ca_file != NULL ? xstrdup(cfg->ca_file) : NULL;
 	tc->pin = cfg->pin != NULL ? xstrdup(cfg->pin) : NULL;
 	if ((tc->multi = curl_multi_init()) == NULL) {
-		free(tc->base);
+		bases_free(tc);
 		free(tc->ca_file);
 		free(tc->pin);
 		free(tc);
@@ -487,9 +605,9 @@ tracker_client_set_token(struct tracker_client *tc, const char *token)
  * checks the pin with peer verification off), and the host name is
  * checked whenever a CA is. */
 static void
-set_tls(struct tracker_client *tc, CURL *easy)
+set_tls(struct tracker_client *tc, size_t base, CURL *easy)
 {
-	if (!tc->tls)
+	if (!tc->tls_of[base])
 		return;
 	curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (tc->ca_file != NULL)
@@ -502,26 +620,19 @@ set_tls(struct tracker_client *tc, CURL *easy)
 	}
 }
 
-int
-tracker_client_request(struct tracker_client *tc, enum tracker_method method, const char *path,
-    struct json_object *body, long timeout_ms, tracker_client_fn *done, void *arg)
+/* Starts r on the URL base_pick() gives; -1 if curl cannot. */
+static int
+req_send(struct tc_request *r)
 {
-	struct tc_request *r;
+	struct tracker_client *tc = r->tc;
 	struct buf url;
 
-	if (tc->freeing)
+	r->base = base_pick(tc);
+	r->tries++;
+	if ((r->easy = curl_easy_init()) == NULL)
 		return -1;
-	r = xcalloc(1, sizeof(*r));
-	r->tc = tc;
-	r->done = done;
-	r->arg = arg;
-	buf_init(&r->body);
-	if ((r->easy = curl_easy_init()) == NULL) {
-		free(r);
-		return -1;
-	}
 	buf_init(&url);
-	buf_printf(&url, "%s%s", tc->base, path);
+	buf_printf(&url, "%s%s", tc->bases[r->base], r->path);
 	curl_easy_setopt(r->easy, CURLOPT_URL, url.data);
 	buf_fini(&url);
 	r->headers = curl_slist_append(r->headers, "Accept: application/json");
@@ -533,29 +644,54 @@ tracker_client_request(struct tracker_client *tc, enum tracker_method method, co
 		r->headers = curl_slist_append(r->headers, h.data);
 		buf_fini(&h);
 	}
-	if (method == TRACKER_POST) {
-		const char *json = body != NULL
-		    ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
-		    : "{}";
+	if (r->method == TRACKER_POST) {
 		r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
-		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, json);
+		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, r->post);
 	}
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS,
-	    timeout_ms > 0 ? timeout_ms : (long)TRACKER_CLIENT_TIMEOUT_MS);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	curl_easy_setopt(
 	    r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)TRACKER_CLIENT_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "hychat/" HYCHAT_VERSION);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, tc->tls ? "https" : "http");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, tc->tls_of[r->base] ? "https" : "http");
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
-	set_tls(tc, r->easy);
+	set_tls(tc, r->base, r->easy);
 	if (curl_multi_add_handle(tc->multi, r->easy) != CURLM_OK) {
 		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+tracker_client_request(struct tracker_client *tc, enum tracker_method method, const char *path,
+    struct json_object *body, long timeout_ms, tracker_client_fn *done, void *arg)
+{
+	struct tc_request *r;
+
+	if (tc->freeing)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->tc = tc;
+	r->done = done;
+	r->arg = arg;
+	r->method = method;
+	r->path = xstrdup(path);
+	r->timeout_ms = timeout_ms > 0 ? timeout_ms : (long)TRACKER_CLIENT_TIMEOUT_MS;
+	if (method == TRACKER_POST)
+		r->post = xstrdup(body != NULL
+		        ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+		        : "{}");
+	buf_init(&r->body);
+	if (req_send(r) < 0) {
 		curl_slist_free_all(r->headers);
+		free(r->path);
+		free(r->post);
 		free(r);
 		return -1;
 	}

@@ -24,12 +24,17 @@
 #define TRACKER_DIR_MODE 0700
 #define TRACKER_MAX_TTL_S (7 * 86400)
 #define TRACKER_PATH_MAX 4096
+#define TRACKER_SQLITE_PREFIX "sqlite:"
+#define TRACKER_REDIS_PREFIX "redis://"
+#define TRACKER_SENTINEL_PREFIX "redis-sentinel://"
 
 enum {
 	OPT_LISTEN = 256,
 	OPT_SERVER_IP,
 	OPT_SERVER_PORT,
 	OPT_DB,
+	OPT_STORE,
+	OPT_MIGRATE_FROM,
 	OPT_TTL,
 	OPT_TOKEN_TTL,
 	OPT_NO_REGISTER,
@@ -55,6 +60,8 @@ static const struct option options[] = {
 	{ "server-ip", required_argument, NULL, OPT_SERVER_IP },
 	{ "server-port", required_argument, NULL, OPT_SERVER_PORT },
 	{ "db", required_argument, NULL, OPT_DB },
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "migrate-from", required_argument, NULL, OPT_MIGRATE_FROM },
 	{ "ttl", required_argument, NULL, OPT_TTL },
 	{ "token-ttl", required_argument, NULL, OPT_TOKEN_TTL },
 	{ "workers", required_argument, NULL, 'w' },
@@ -90,7 +97,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: hychat-tracker [--listen HOST:PORT] [--db PATH] [--ttl SECONDS] [--workers N]\n"
+	    "usage: hychat-tracker [--listen HOST:PORT] [--store URL] [--ttl SECONDS] [--workers "
+	    "N]\n"
 	    "                      [--token-ttl SECONDS] [--max-conns N] [--no-register] "
 	    "[--quiet]\n"
 	    "                      [--tls-cert FILE --tls-key FILE] [--plain-listen HOST:PORT]\n"
@@ -102,7 +110,12 @@ usage(FILE *f)
 	    "  --tls-key FILE          its private key (PEM, mode 0600 or stricter)\n"
 	    "  --plain-listen HOST:PORT   a plain HTTP address besides, repeatable\n"
 	    "  --server-ip IP, --server-port PORT   the same, spelled as the original\n"
-	    "  --db PATH               the database (default $XDG_STATE_HOME/hychat/%s)\n"
+	    "  --store sqlite:PATH     the state in this process, accounts in SQLite\n"
+	    "                          (the default, $XDG_STATE_HOME/hychat/%s)\n"
+	    "  --store redis://HOST:PORT[/DB]   the state in Redis, shared by trackers\n"
+	    "  --store redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER   the same, the\n"
+	    "                          primary named by sentinels; writes wait for a replica\n"
+	    "  --db PATH               the same as --store sqlite:PATH\n"
 	    "  --ttl SECONDS           a peer's registration lifetime (default %d)\n"
 	    "  --token-ttl SECONDS     a login token's lifetime (default %d)\n"
 	    "  --workers N             event loops sharing the port (default 1)\n"
@@ -118,6 +131,8 @@ usage(FILE *f)
 	    "  --relay-secret FILE     the secret shared with the relays (mode 600)\n"
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
+	    "  --migrate-from sqlite:PATH  copy accounts, keys and memberships into\n"
+	    "                          the --store redis://..., then exit\n"
 	    "  --quiet                 no access log\n"
 	    "  --help, --version\n"
 	    "\n"
@@ -184,6 +199,28 @@ default_db(char *out, size_t outsz)
 	return out;
 }
 
+/* --store URL: sqlite:PATH sets *db, a network store's URL *url. */
+static void
+store_arg(const char *arg, const char **db, const char **url)
+{
+	static const char *const network[] = { TRACKER_REDIS_PREFIX, TRACKER_SENTINEL_PREFIX };
+
+	if (strncmp(arg, TRACKER_SQLITE_PREFIX, strlen(TRACKER_SQLITE_PREFIX)) == 0) {
+		*db = arg + strlen(TRACKER_SQLITE_PREFIX);
+		return;
+	}
+	for (size_t i = 0; i < HY_ARRAY_LEN(network); i++) {
+		if (strncmp(arg, network[i], strlen(network[i])) == 0) {
+			*url = arg;
+			return;
+		}
+	}
+	log_fatal(2,
+	    "--store %s: expected sqlite:PATH, redis://HOST:PORT[/DB] or "
+	    "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER",
+	    arg);
+}
+
 static struct store *
 open_store(const char *path)
 {
@@ -200,7 +237,7 @@ open_store(const char *path)
 }
 
 static int
-add_user(const char *db, const char *name)
+add_user(const char *db, int redis, const char *name)
 {
 	char pw[TRACKER_PASSWORD_MAX + 2], hash[STORE_HASH_MAX], line[512];
 	char *cause = NULL;
@@ -220,15 +257,46 @@ add_user(const char *db, const char *name)
 	sodium_memzero(pw, sizeof(pw));
 	if (rc != 0)
 		log_fatal(1, "cannot hash the password: out of memory");
-	struct store *st = open_store(db);
-	rc = st->ops->user_set_hash(st, name, hash, &cause);
-	st->ops->close(st);
+	if (redis) {
+		rc = store_redis_set_hash(db, name, hash, &cause);
+	} else {
+		struct store *st = open_store(db);
+		rc = st->ops->user_set_hash(st, name, hash, &cause);
+		st->ops->close(st);
+	}
 	if (rc < 0) {
 		snprintf(line, sizeof(line), "%s", cause);
 		free(cause);
 		log_fatal(1, "%s: %s", db, line);
 	}
 	fprintf(stderr, "hychat-tracker: account %s saved in %s\n", name, db);
+	return 0;
+}
+
+/* --migrate-from sqlite:PATH --store redis://...: copies, says how many,
+ * and exits. */
+static int
+migrate(const char *from, const char *url)
+{
+	struct store_migration n;
+	char *cause = NULL, line[512];
+
+	if (url == NULL)
+		log_fatal(2, "--migrate-from needs --store redis://HOST:PORT[/DB]");
+	if (access(from, R_OK) != 0)
+		log_fatal(1, "--migrate-from %s: %s", from, strerror(errno));
+	struct store *st = open_store(from);
+	int rc = store_redis_migrate(url, st, &n, &cause);
+	st->ops->close(st);
+	if (rc < 0) {
+		snprintf(line, sizeof(line), "%s", cause);
+		free(cause);
+		log_fatal(1, "--migrate-from %s: %s", from, line);
+	}
+	printf(
+	    "migrated %llu accounts, %llu keys, %llu memberships (%llu channels) from %s to %s\n",
+	    (unsigned long long)n.accounts, (unsigned long long)n.keys,
+	    (unsigned long long)n.memberships, (unsigned long long)n.channels, from, url);
 	return 0;
 }
 
@@ -254,6 +322,7 @@ struct run {
 	const char *db;
 	uint64_t ttl_ms;
 	const char *scheme;
+	struct store_state *state; /* a network store: one connection per loop */
 };
 
 static void
@@ -272,13 +341,15 @@ worker_init(int worker, uv_loop_t *loop, void *arg)
 {
 	struct run *run = arg;
 
+	if (run->state != NULL)
+		run->state->ops->attach(run->state, loop);
 	if (worker == 0) {
 		uv_timer_init(loop, &run->sweep);
 		run->sweep.data = run;
 		uv_timer_start(&run->sweep, sweep_cb, TRACKER_SWEEP_MS, TRACKER_SWEEP_MS);
 	}
 	if (worker == run->cfg->workers - 1)
-		log_info("tracker on %s://%s:%d/ (db %s, ttl %llus, %d worker%s)", run->scheme,
+		log_info("tracker on %s://%s:%d/ (store %s, ttl %llus, %d worker%s)", run->scheme,
 		    run->cfg->host, run->cfg->port, run->db,
 		    (unsigned long long)(run->ttl_ms / 1000), run->cfg->workers,
 		    run->cfg->workers == 1 ? "" : "s");
@@ -290,6 +361,8 @@ worker_fini(int worker, uv_loop_t *loop, void *arg)
 	struct run *run = arg;
 
 	tracker_cancel_jobs(run->t, loop);
+	if (run->state != NULL)
+		run->state->ops->detach(run->state, loop);
 	if (worker == 0)
 		uv_close((uv_handle_t *)&run->sweep, NULL);
 }
@@ -301,7 +374,8 @@ main(int argc, char **argv)
 	static struct http_listen_set ls;
 	struct tracker_config tc;
 	char host[256] = TRACKER_DEFAULT_HOST, dbbuf[TRACKER_PATH_MAX], line[512];
-	const char *db = NULL, *adduser = NULL, *err = NULL;
+	const char *db = NULL, *adduser = NULL, *err = NULL, *store_url = NULL;
+	const char *migrate_from = NULL;
 	char *cause = NULL;
 	int port = TRACKER_DEFAULT_PORT, quiet = 0, opt, index = 0;
 
@@ -322,6 +396,13 @@ main(int argc, char **argv)
 			port = (int)log_flag_number("--server-port", optarg, 0, 65535);
 			break;
 		case OPT_DB: db = optarg; break;
+		case OPT_STORE: store_arg(optarg, &db, &store_url); break;
+		case OPT_MIGRATE_FROM:
+			if (strncmp(optarg, TRACKER_SQLITE_PREFIX, strlen(TRACKER_SQLITE_PREFIX)) !=
+			    0)
+				log_fatal(2, "--migrate-from %s: expected sqlite:PATH", optarg);
+			migrate_from = optarg + strlen(TRACKER_SQLITE_PREFIX);
+			break;
 		case OPT_TTL:
 			tc.ttl_ms =
 			    (uint64_t)log_flag_number("--ttl", optarg, 1, TRACKER_MAX_TTL_S) * 1000;
@@ -392,29 +473,43 @@ main(int argc, char **argv)
 	}
 	if (sodium_init() < 0)
 		log_fatal(1, "libsodium failed to initialise");
+	if (migrate_from != NULL)
+		return migrate(migrate_from, store_url);
 	if (tc.nrelays > 0 && !tc.has_relay_key)
 		log_fatal(2, "--relay needs --relay-secret FILE");
-	if (db == NULL)
+	if (db == NULL && store_url == NULL)
 		db = default_db(dbbuf, sizeof(dbbuf));
 	if (adduser != NULL)
-		return add_user(db, adduser);
+		return add_user(store_url != NULL ? store_url : db, store_url != NULL, adduser);
 	http_listen_apply(&ls, &cfg, host, port);
 
 	if (listens_on_loopback(host))
 		tc.allow_loopback_peers = 1;
-	struct store *st = open_store(db);
-	struct tracker *t = tracker_new(st, &tc, &cause);
+	struct store *st = NULL;
+	struct store_state *state = NULL;
+	struct tracker *t;
+	if (store_url != NULL) {
+		if ((state = store_state_redis_new(store_url, &cause)) == NULL) {
+			snprintf(line, sizeof(line), "%s", cause);
+			free(cause);
+			log_fatal(1, "--store %s: %s", store_url, line);
+		}
+		t = tracker_new_state(state, &tc, &cause);
+	} else {
+		st = open_store(db);
+		t = tracker_new(st, &tc, &cause);
+	}
 	if (t == NULL) {
 		snprintf(line, sizeof(line), "%s", cause);
 		free(cause);
-		st->ops->close(st);
-		log_fatal(1, "--db %s: %s", db, line);
+		log_fatal(1, "--store %s: %s", store_url != NULL ? store_url : db, line);
 	}
 	struct run run = { .t = t,
 		.cfg = &cfg,
-		.db = db,
+		.db = store_url != NULL ? store_url : db,
 		.ttl_ms = tc.ttl_ms,
-		.scheme = http_listen_scheme(&ls) };
+		.scheme = http_listen_scheme(&ls),
+		.state = state };
 	cfg.server_name = "hychat-tracker";
 	cfg.max_body_bytes = TRACKER_MAX_BODY_BYTES;
 	cfg.error_page = http_json_error;
@@ -423,7 +518,10 @@ main(int argc, char **argv)
 	int rc = http_server_run(
 	    &cfg, &router_http_handler, tracker_router(t), worker_init, worker_fini, &run, &err);
 	tracker_free(t);
-	st->ops->close(st);
+	if (st != NULL)
+		st->ops->close(st);
+	if (state != NULL)
+		state->ops->close(state);
 	http_listen_fini(&ls);
 	if (rc != 0)
 		log_fatal(1, "listen on %s:%d: %s", host, port, err);

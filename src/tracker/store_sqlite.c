@@ -73,6 +73,7 @@ static const char *const store_migrations[] = {
 	    " AND NOT EXISTS (SELECT 1 FROM members WHERE channel = ?1)") \
 	X(MEMBERS_ALL, "SELECT channel, name FROM members ORDER BY channel, name") \
 	X(PUBKEYS_ALL, "SELECT name, pubkey FROM users WHERE pubkey IS NOT NULL") \
+	X(USERS_ALL, "SELECT name, hash FROM users ORDER BY name") \
 	X(PROFILE_SET, \
 	    "INSERT INTO profiles (name, display, status) VALUES (?1, ?2, ?3)" \
 	    " ON CONFLICT (name) DO UPDATE SET display = ?2, status = ?3") \
@@ -341,6 +342,25 @@ store_each_pubkey(struct store *base,
 }
 
 static int
+store_each_user(struct store *base, void (*fn)(const char *name, const char *hash, void *arg),
+    void *arg, char **cause)
+{
+	struct store_sqlite *s = (struct store_sqlite *)base;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *q = stmt(s, ST_USERS_ALL);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+		    arg);
+	if (rc != SQLITE_DONE)
+		*cause = store_cause(s->db, "reading accounts");
+	sqlite3_reset(q);
+	pthread_mutex_unlock(&s->lock);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
 store_profile_set(
     struct store *base, const char *name, const char *display, const char *status, char **cause)
 {
@@ -535,6 +555,7 @@ static const struct store_ops store_sqlite_ops = {
 	.leave = store_leave,
 	.each_member = store_each_member,
 	.each_pubkey = store_each_pubkey,
+	.each_user = store_each_user,
 	.profile_set = store_profile_set,
 	.each_profile = store_each_profile,
 	.mail_add = store_mail_add,

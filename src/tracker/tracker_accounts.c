@@ -1,7 +1,8 @@
 /* tracker_accounts.c — registration, login and logout. Argon2id takes
  * about 100 ms and 64 MiB, so it runs on libuv's thread pool and the
- * handler answers from the after-work callback on its own loop. Every
- * attempt passes the login guard first (login_guard.h): 429 when the
+ * handler answers from the after-work callback on its own loop; the
+ * store's reads and writes around it answer through their callbacks
+ * (tracker_call.c). Every attempt passes the login guard first (login_guard.h): 429 when the
  * client's buckets are empty, 503 when the queue of hashes is full. */
 #include <sodium.h>
 #include <stdio.h>
@@ -17,13 +18,15 @@ _Static_assert(STORE_HASH_MAX >= crypto_pwhash_STRBYTES, "STORE_HASH_MAX must ho
 
 struct hash_job {
 	uv_work_t work;
+	struct tracker_call *call;
 	struct tracker *t;
-	uv_loop_t *loop;
-	struct hash_job *prev, *next; /* in t->jobs */
-	struct http_conn *conn;
+	uv_loop_t *loop; /* where the hash was queued */
+	struct hash_job *prev, *next; /* in t->jobs while queued */
 	int registering;
+	int admitted; /* the guard let it in: login_guard_end() is owed */
 	int found; /* login: the user exists */
 	int ok;
+	enum login_guard_outcome outcome;
 	char user[HY_NAME_MAX + 1];
 	char ip[TRACKER_IP_TEXT];
 	char hash[STORE_HASH_MAX];
@@ -62,52 +65,66 @@ hash_work(uv_work_t *w)
 	sodium_memzero(j->password, sizeof(j->password));
 }
 
-static enum login_guard_outcome
-register_done(struct hash_job *j, struct http_response *res)
+/* Ends the guard's count for an admitted job, wipes and frees it (the
+ * password too, in case the work never ran). */
+static void
+job_free(void *arg)
 {
-	char *cause = NULL;
+	struct hash_job *j = arg;
 
-	if (!j->ok) {
-		http_json_error(res, 500, "Cannot hash the password");
-		return LOGIN_GUARD_VOID;
-	}
-	int rc = j->t->store->ops->user_add(j->t->store, j->user, j->hash, &cause);
-	if (rc == STORE_EXISTS) {
-		http_json_error(res, 409, "Username taken");
-		return LOGIN_GUARD_FAILURE;
-	}
-	if (rc < 0) {
-		tracker_store_failed(res, cause);
-		return LOGIN_GUARD_VOID;
-	}
-	struct json_object *o = tracker_success();
-	tracker_add_str(o, "username", j->user);
-	http_json_respond(res, 201, o);
-	return LOGIN_GUARD_SUCCESS;
+	if (j->admitted)
+		login_guard_end(j->t->guard, j->ip, j->user, j->outcome, hy_now_ms());
+	sodium_memzero(j, sizeof(*j));
+	free(j);
 }
 
-static enum login_guard_outcome
-login_done(struct hash_job *j, struct http_response *res)
+/* Answers from the last store operation's failure, if any. */
+static int
+job_failed(struct tracker_call *c)
 {
-	char token[REG_TOKEN_TEXT_SIZE];
-	struct tracker *t = j->t;
+	struct hash_job *j = c->data;
 
-	if (!j->ok) {
-		http_json_error(res, 401, "Invalid credentials");
-		return LOGIN_GUARD_FAILURE;
+	j->outcome = LOGIN_GUARD_VOID;
+	return tracker_call_failed(c);
+}
+
+static void
+register_added(struct tracker_call *c)
+{
+	struct hash_job *j = c->data;
+
+	if (job_failed(c))
+		return;
+	if (c->sc.result == STORE_TAKEN) {
+		j->outcome = LOGIN_GUARD_FAILURE;
+		http_json_error(c->res, 409, "Username taken");
+	} else {
+		struct json_object *o = tracker_success();
+		tracker_add_str(o, "username", j->user);
+		http_json_respond(c->res, 201, o);
+		j->outcome = LOGIN_GUARD_SUCCESS;
 	}
-	tracker_wr_lock(t);
-	registry_token_issue(t->reg, j->user, hy_now_ms() + t->cfg.token_ttl_ms, token);
-	tracker_unlock(t);
+	tracker_call_end(c);
+}
+
+static void
+login_issued(struct tracker_call *c)
+{
+	struct hash_job *j = c->data;
+	struct tracker *t = c->t;
+
+	if (job_failed(c))
+		return;
 	struct json_object *o = tracker_success();
-	tracker_add_str(o, "token", token);
+	tracker_add_str(o, "token", c->sc.token);
 	tracker_add_str(o, "username", j->user);
 	tracker_add_int(o, "expires_in", (int64_t)(t->cfg.token_ttl_ms / 1000));
 	tracker_mailbox_hint(t, j->user, o);
-	http_json_respond(res, 200, o);
-	http_response_header(res, "Cache-Control", "no-store");
-	sodium_memzero(token, sizeof(token));
-	return LOGIN_GUARD_SUCCESS;
+	http_json_respond(c->res, 200, o);
+	http_response_header(c->res, "Cache-Control", "no-store");
+	sodium_memzero(c->sc.token, sizeof(c->sc.token));
+	j->outcome = LOGIN_GUARD_SUCCESS;
+	tracker_call_end(c);
 }
 
 static void
@@ -153,37 +170,32 @@ static void
 hash_done(uv_work_t *w, int status)
 {
 	struct hash_job *j = w->data;
-	struct http_response res;
-	enum login_guard_outcome outcome = LOGIN_GUARD_VOID;
+	struct tracker_call *c = j->call;
 
 	jobs_unlink(j);
-	http_response_init(&res);
-	if (status < 0)
-		http_json_error(&res, 503, "Shutting down");
-	else if (j->registering)
-		outcome = register_done(j, &res);
-	else
-		outcome = login_done(j, &res);
-	http_conn_respond(j->conn, &res);
-	http_response_fini(&res);
-	http_conn_unref(j->conn);
-	login_guard_end(j->t->guard, j->ip, j->user, outcome, hy_now_ms());
-	/* the password too, in case the work never ran */
-	sodium_memzero(j, sizeof(*j));
-	free(j);
+	if (status < 0) {
+		http_json_error(c->res, 503, "Shutting down");
+		tracker_call_end(c);
+	} else if (j->registering && !j->ok) {
+		http_json_error(c->res, 500, "Cannot hash the password");
+		tracker_call_end(c);
+	} else if (j->registering) {
+		snprintf(c->sc.user, sizeof(c->sc.user), "%s", j->user);
+		memcpy(c->sc.hash, j->hash, sizeof(c->sc.hash));
+		tracker_call_store(c, c->t->state->ops->account_add, register_added);
+	} else if (!j->ok) {
+		j->outcome = LOGIN_GUARD_FAILURE;
+		http_json_error(c->res, 401, "Invalid credentials");
+		tracker_call_end(c);
+	} else {
+		snprintf(c->sc.user, sizeof(c->sc.user), "%s", j->user);
+		c->sc.ttl_ms = c->t->cfg.token_ttl_ms;
+		tracker_call_store(c, c->t->state->ops->token_issue, login_issued);
+	}
 }
 
-/* Frees a job that was admitted by the guard but never queued. */
-static void
-job_drop(struct hash_job *j, enum login_guard_outcome outcome)
-{
-	login_guard_end(j->t->guard, j->ip, j->user, outcome, hy_now_ms());
-	sodium_memzero(j, sizeof(*j));
-	free(j);
-}
-
-/* Admits the attempt through the guard; -1 (job freed) after a 429 or a
- * 503 with Retry-After. */
+/* Admits the attempt through the guard; -1 after a 429 or a 503 with
+ * Retry-After. */
 static int
 job_admit(struct tracker *t, struct hash_job *j, struct http_response *res)
 {
@@ -193,37 +205,39 @@ job_admit(struct tracker *t, struct hash_job *j, struct http_response *res)
 	};
 	unsigned retry = 0;
 
-	j->t = t;
 	enum login_guard_verdict v =
 	    login_guard_begin(t->guard, j->ip, j->user, hy_now_ms(), &retry);
-	if (v == LOGIN_GUARD_OK)
+	if (v == LOGIN_GUARD_OK) {
+		j->admitted = 1;
+		j->outcome = LOGIN_GUARD_VOID;
 		return 0;
-	sodium_memzero(j, sizeof(*j));
-	free(j);
+	}
 	http_json_error(res, (int)v, refusals[v == LOGIN_GUARD_BUSY]);
 	http_response_headerf(res, "Retry-After", "%u", retry);
 	return -1;
 }
 
-/* Queues an admitted job. */
+/* Queues the job's hash on the thread pool; hash_done goes on. */
 static void
-hash_queue(
-    struct tracker *t, struct hash_job *j, struct http_request *req, struct http_response *res)
+hash_queue(struct tracker_call *c)
 {
+	struct hash_job *j = c->data;
+
 	j->work.data = j;
-	j->conn = http_conn_ref(req->conn);
-	j->loop = http_conn_loop(req->conn);
+	if (c->req->conn == NULL) {
+		http_json_error(c->res, 500, "Cannot queue work");
+		tracker_call_end(c);
+		return;
+	}
+	j->loop = http_conn_loop(c->req->conn);
 	jobs_link(j);
 	int rc = uv_queue_work(j->loop, &j->work, hash_work, hash_done);
 	if (rc < 0) {
 		jobs_unlink(j);
-		http_conn_unref(j->conn);
-		job_drop(j, LOGIN_GUARD_VOID);
 		log_error("uv_queue_work: %s", uv_strerror(rc));
-		http_json_error(res, 500, "Cannot queue work");
-		return;
+		http_json_error(c->res, 500, "Cannot queue work");
+		tracker_call_end(c);
 	}
-	res->deferred = 1;
 }
 
 /* Copies the credentials and the client's address into a new job; NULL
@@ -251,72 +265,119 @@ credentials(const struct http_request *req, struct http_response *res)
 	return j;
 }
 
+/* Register: the name is looked up first, to spare the 100 ms hash when it
+ * is plainly taken; the insert still decides a race. */
+static void
+register_looked_up(struct tracker_call *c)
+{
+	struct hash_job *j = c->data;
+
+	if (job_failed(c))
+		return;
+	if (c->sc.result == STORE_DONE) {
+		j->outcome = LOGIN_GUARD_FAILURE;
+		http_json_error(c->res, 409, "Username taken");
+		tracker_call_end(c);
+		return;
+	}
+	j->registering = 1;
+	hash_queue(c);
+}
+
+static void
+login_looked_up(struct tracker_call *c)
+{
+	struct hash_job *j = c->data;
+
+	if (job_failed(c))
+		return;
+	j->found = c->sc.result == STORE_DONE;
+	if (j->found)
+		memcpy(j->hash, c->sc.hash, sizeof(j->hash));
+	sodium_memzero(c->sc.hash, sizeof(c->sc.hash));
+	hash_queue(c);
+}
+
+static void
+lookup_register(struct tracker_call *c)
+{
+	tracker_call_store(c, c->t->state->ops->account_hash, register_looked_up);
+}
+
+static void
+lookup_login(struct tracker_call *c)
+{
+	tracker_call_store(c, c->t->state->ops->account_hash, login_looked_up);
+}
+
+/* Checks the credentials, admits the job and runs first on a new call. */
+static void
+account_call(struct tracker *t, struct http_request *req, struct http_response *res,
+    void (*first)(struct tracker_call *c))
+{
+	struct hash_job *j = credentials(req, res);
+
+	if (j == NULL)
+		return;
+	j->t = t;
+	if (job_admit(t, j, res) < 0) {
+		job_free(j);
+		return;
+	}
+	struct tracker_call *c = tracker_call_new(t, req, res);
+	c->data = j;
+	c->data_free = job_free;
+	j->call = c;
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", j->user);
+	tracker_call_start(c, first);
+}
+
 void
 tracker_api_register(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	struct hash_job *j;
-	char *cause = NULL;
 
 	if (t->cfg.no_register) {
 		http_json_error(res, 403, "Registration is closed");
 		return;
 	}
-	if ((j = credentials(req, res)) == NULL || job_admit(t, j, res) < 0)
-		return;
-	/* Spare the 100 ms hash when the name is plainly taken; the insert
-	 * still decides a race. */
-	int found = t->store->ops->user_hash(t->store, j->user, j->hash, &cause);
-	if (found != 0) {
-		job_drop(j, found < 0 ? LOGIN_GUARD_VOID : LOGIN_GUARD_FAILURE);
-		if (found < 0)
-			tracker_store_failed(res, cause);
-		else
-			http_json_error(res, 409, "Username taken");
-		return;
-	}
-	j->registering = 1;
-	hash_queue(t, j, req, res);
+	account_call(t, req, res, lookup_register);
 }
 
 void
 tracker_api_login(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	struct hash_job *j;
-	char *cause = NULL;
+	account_call(ctx, req, res, lookup_login);
+}
 
-	if ((j = credentials(req, res)) == NULL || job_admit(t, j, res) < 0)
+static void
+logout_done(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
 		return;
-	j->found = t->store->ops->user_hash(t->store, j->user, j->hash, &cause);
-	if (j->found < 0) {
-		job_drop(j, LOGIN_GUARD_VOID);
-		tracker_store_failed(res, cause);
+	if (c->sc.result == STORE_MISSING)
+		http_json_error(c->res, 401, "Invalid or expired token");
+	else
+		http_json_respond(c->res, 200, tracker_success());
+	tracker_call_end(c);
+}
+
+static void
+logout_authed(struct tracker_call *c)
+{
+	struct json_object *o = tracker_body_for(c->req, c->res, c->user);
+
+	if (o == NULL) {
+		tracker_call_end(c);
 		return;
 	}
-	hash_queue(t, j, req, res);
+	json_object_put(o);
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+	tracker_call_store(c, c->t->state->ops->token_revoke, logout_done);
 }
 
 void
 tracker_api_logout(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
-	const char *token;
-	size_t token_len;
-	struct json_object *o;
-
-	if (tracker_auth(t, req, res, user, &token, &token_len) < 0 ||
-	    (o = tracker_body_for(req, res, user)) == NULL)
-		return;
-	json_object_put(o);
-	tracker_wr_lock(t);
-	int rc = registry_token_revoke(t->reg, token, token_len, hy_now_ms());
-	if (rc == 0)
-		registry_peer_drop(t->reg, user);
-	tracker_unlock(t);
-	if (rc < 0)
-		http_json_error(res, 401, "Invalid or expired token");
-	else
-		http_json_respond(res, 200, tracker_success());
+	tracker_call_run(ctx, req, res, logout_authed);
 }

@@ -2,10 +2,11 @@
  * API: peer registration and liveness, channels, listings, stats; and the
  * tracker's life (loading the store, the sweep).
  *
- * Each handler checks in this order: the bearer token (401), the body
- * (400), that the body's "username", if any, is the token's user (403),
- * then the fields (400), then acts under the registry lock. The store is
- * written before the registry, so a failed write leaves both as they were.
+ * Each handler checks in this order: the bearer token (401, resolved by
+ * the store), the body (400), that the body's "username", if any, is the
+ * token's user (403), then the fields (400), then makes one store
+ * operation and answers from its callback (tracker_call.c): at once on
+ * the local store, later on a network one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,35 +27,55 @@ heartbeat_interval_s(const struct tracker *t)
 	return s > 0 ? s : 1;
 }
 
+/* The caps' wording, by store_cap. */
+static void
+cap_message(const struct tracker *t, enum store_cap cap, char *msg, size_t msgsz)
+{
+	if (cap == STORE_CAP_USER)
+		snprintf(msg, msgsz,
+		    "Channel cap reached: a user may be in at most %zu channels "
+		    "(--max-channels-per-user); leave one first",
+		    t->cfg.max_user_channels);
+	else
+		snprintf(msg, msgsz,
+		    "Channel cap reached: the tracker holds at most %zu channels (--max-channels)",
+		    t->cfg.max_channels);
+}
+
+/* The inputs every store operation may read from the configuration. */
+static void
+call_config(struct tracker_call *c)
+{
+	c->sc.max_user_channels = c->t->cfg.max_user_channels;
+	c->sc.max_channels = c->t->cfg.max_channels;
+	c->sc.ttl_ms = c->t->cfg.ttl_ms;
+	c->sc.limit = c->t->cfg.page_max;
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+}
+
 /* Peers. */
 
-/* The fields of /submit-info, checked before anything changes. */
-struct submit {
-	const char *ip;
-	int64_t port;
-	size_t nchannels;
-	char channels[TRACKER_MAX_CHANNELS_PER_CALL][HY_CHANNEL_MAX + 1];
-	int has_pubkey;
-	size_t pubkey_len;
-	uint8_t pubkey[REG_PUBKEY_MAX];
-};
-
+/* The fields of /submit-info, checked into the call before anything
+ * changes. */
 static int
-submit_fields(struct json_object *o, struct submit *s, struct http_response *res)
+submit_fields(struct json_object *o, struct store_call *s, struct http_response *res)
 {
 	struct json_object *chans;
-	const char *key;
+	const char *key, *ip;
 	size_t len;
+	int64_t port;
 	unsigned char addr[sizeof(struct in6_addr)];
 
-	if (tracker_field_str(o, "ip", 1, &s->ip, &len, res) < 0 ||
-	    tracker_field_int(o, "port", 1, 1, 65535, &s->port, res) < 0)
+	if (tracker_field_str(o, "ip", 1, &ip, &len, res) < 0 ||
+	    tracker_field_int(o, "port", 1, 1, 65535, &port, res) < 0)
 		return -1;
 	if (len > REG_IP_MAX ||
-	    (inet_pton(AF_INET, s->ip, addr) != 1 && inet_pton(AF_INET6, s->ip, addr) != 1)) {
+	    (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)) {
 		http_json_error(res, 400, "Field ip must be an IPv4 or IPv6 address");
 		return -1;
 	}
+	memcpy(s->ip, ip, len + 1);
+	s->port = (unsigned)port;
 	if (json_object_object_get_ex(o, "channels", &chans)) {
 		if (!json_object_is_type(chans, json_type_array) ||
 		    json_object_array_length(chans) > TRACKER_MAX_CHANNELS_PER_CALL) {
@@ -78,281 +99,312 @@ submit_fields(struct json_object *o, struct submit *s, struct http_response *res
 	int rc = tracker_field_str(o, "pubkey", 0, &key, &len, res);
 	if (rc < 0)
 		return -1;
-	if (rc == 1) {
-		if (sodium_base642bin(s->pubkey, sizeof(s->pubkey), key, len, NULL, &s->pubkey_len,
-		        NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-		    s->pubkey_len == 0) {
-			http_json_error(res, 400, "Field pubkey must be 1 to 64 bytes in base64");
-			return -1;
-		}
-		s->has_pubkey = 1;
+	if (rc == 1 &&
+	    (sodium_base642bin(s->pubkey, sizeof(s->pubkey), key, len, NULL, &s->pubkey_len, NULL,
+	         sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	        s->pubkey_len == 0)) {
+		http_json_error(res, 400, "Field pubkey must be 1 to 64 bytes in base64");
+		return -1;
 	}
 	return 0;
 }
 
-/* True if user may join channel (not yet a member) within the caps; else
- * writes the reason, naming the cap, to msg. Under the lock. */
-static int
-join_allowed(
-    const struct tracker *t, const char *user, const char *channel, char *msg, size_t msgsz)
+static void
+submit_done(struct tracker_call *c)
 {
-	if (registry_user_channels(t->reg, user) >= t->cfg.max_user_channels) {
-		snprintf(msg, msgsz,
-		    "Channel cap reached: a user may be in at most %zu channels "
-		    "(--max-channels-per-user); leave one first",
-		    t->cfg.max_user_channels);
-		return 0;
+	struct tracker *t = c->t;
+	char capped[160];
+
+	if (tracker_call_failed(c))
+		return;
+	const char *observed = c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL;
+	tracker_nat_observe(t, c->user, observed);
+	struct json_object *r = tracker_success();
+	if (observed != NULL)
+		tracker_add_str(r, "observed_ip", observed);
+	if (c->sc.cap != 0) {
+		/* Channels past a cap are left out, and said so, but the
+		 * address is registered: a full tracker must not keep a peer
+		 * offline. */
+		struct json_object *refused = json_object_new_array();
+		for (size_t i = 0; i < c->sc.nchannels; i++)
+			if (c->sc.refused[i])
+				json_object_array_add(
+				    refused, json_object_new_string(c->sc.channels[i]));
+		cap_message(t, c->sc.cap, capped, sizeof(capped));
+		tracker_add_str(r, "message", capped);
+		json_object_object_add(r, "refused_channels", refused);
 	}
-	if (!registry_channel_exists(t->reg, channel) &&
-	    registry_channel_count(t->reg) >= t->cfg.max_channels) {
-		snprintf(msg, msgsz,
-		    "Channel cap reached: the tracker holds at most %zu channels (--max-channels)",
-		    t->cfg.max_channels);
-		return 0;
+	tracker_add_int(r, "peer_id", c->sc.peer_id);
+	tracker_add_int(r, "total_peers", (int64_t)c->sc.total);
+	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
+	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
+	tracker_mailbox_hint(t, c->user, r);
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
+}
+
+static void
+submit_authed(struct tracker_call *c)
+{
+	struct json_object *o = tracker_body_for(c->req, c->res, c->user);
+
+	if (o == NULL) {
+		tracker_call_end(c);
+		return;
 	}
-	return 1;
+	call_config(c);
+	int rc = submit_fields(o, &c->sc, c->res);
+	json_object_put(o);
+	if (rc < 0 ||
+	    tracker_check_peer_ip(c->t, c->sc.ip,
+	        c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL, c->res) < 0) {
+		tracker_call_end(c);
+		return;
+	}
+	tracker_call_store(c, c->t->state->ops->peer_submit, submit_done);
 }
 
 static void
 api_submit_info(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
-	struct json_object *o;
-	struct submit s = { 0 };
-	char *cause = NULL, capped[160] = "";
-	int rc = 0;
+	tracker_call_run(ctx, req, res, submit_authed);
+}
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
-	    (o = tracker_body_for(req, res, user)) == NULL)
+static void
+heartbeat_done(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
 		return;
-	if (submit_fields(o, &s, res) < 0 ||
-	    tracker_check_peer_ip(
-	        t, s.ip, req->conn != NULL ? http_conn_remote(req->conn) : NULL, res) < 0) {
-		json_object_put(o);
-		return;
-	}
-	struct json_object *refused = json_object_new_array();
-	tracker_wr_lock(t);
-	if (s.has_pubkey && registry_pubkey_differs(t->reg, user, s.pubkey, s.pubkey_len)) {
-		rc = t->store->ops->pubkey_set(t->store, user, s.pubkey, s.pubkey_len, &cause);
-		if (rc == 0)
-			registry_pubkey_set(t->reg, user, s.pubkey, s.pubkey_len);
-	}
-	/* Channels past a cap are left out, and said so, but the address is
-	 * registered: a full tracker must not keep a peer offline. */
-	for (size_t i = 0; rc == 0 && i < s.nchannels; i++) {
-		if (registry_is_member(t->reg, s.channels[i], user))
-			continue;
-		if (!join_allowed(t, user, s.channels[i], capped, sizeof(capped))) {
-			json_object_array_add(refused, json_object_new_string(s.channels[i]));
-			continue;
-		}
-		rc = t->store->ops->join(t->store, s.channels[i], user, &cause);
-		if (rc == 0)
-			registry_join(t->reg, s.channels[i], user);
-	}
-	uint32_t id = 0;
-	size_t total = 0;
-	if (rc == 0) {
-		id = registry_peer_set(
-		    t->reg, user, s.ip, (unsigned)s.port, hy_now_ms() + t->cfg.ttl_ms);
-		total = registry_online(t->reg);
-	}
-	tracker_unlock(t);
-	json_object_put(o);
-	if (rc < 0) {
-		json_object_put(refused);
-		tracker_store_failed(res, cause);
-		return;
-	}
-	const char *observed = req->conn != NULL ? http_conn_remote(req->conn) : NULL;
-	tracker_nat_observe(t, user, observed);
-	struct json_object *r = tracker_success();
-	if (observed != NULL)
-		tracker_add_str(r, "observed_ip", observed);
-	if (json_object_array_length(refused) > 0) {
-		tracker_add_str(r, "message", capped);
-		json_object_object_add(r, "refused_channels", refused);
+	if (c->sc.result == STORE_MISSING) {
+		http_json_error(c->res, 404, "Not online: send /submit-info first");
 	} else {
-		json_object_put(refused);
+		struct json_object *r = tracker_success();
+		tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(c->t));
+		tracker_add_int(r, "ttl", (int64_t)(c->t->cfg.ttl_ms / 1000));
+		tracker_mailbox_hint(c->t, c->sc.user[0] != '\0' ? c->sc.user : c->user, r);
+		http_json_respond(c->res, 200, r);
 	}
-	tracker_add_int(r, "peer_id", id);
-	tracker_add_int(r, "total_peers", (int64_t)total);
-	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
-	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
-	tracker_mailbox_hint(t, user, r);
-	http_json_respond(res, 200, r);
+	tracker_call_end(c);
+}
+
+static void
+heartbeat_authed(struct tracker_call *c)
+{
+	struct json_object *o = tracker_body_for(c->req, c->res, c->user);
+
+	if (o == NULL) {
+		tracker_call_end(c);
+		return;
+	}
+	json_object_put(o);
+	call_config(c);
+	tracker_call_store(c, c->t->state->ops->peer_renew, heartbeat_done);
+}
+
+/* The heartbeat is the hot path: when the body is plain ({} or a
+ * "username" of the right shape), the token and the renewal are one store
+ * operation, one round trip. Any other body takes the usual way, so that
+ * its errors come in the usual order. */
+static void
+heartbeat_beaten(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result == STORE_BAD_TOKEN) {
+		tracker_call_bad_token(c);
+		return;
+	}
+	if (c->sc.result == STORE_NOT_YOURS) {
+		http_json_error(c->res, 403, "This token does not act for that user");
+		tracker_call_end(c);
+		return;
+	}
+	heartbeat_done(c);
+}
+
+static void
+heartbeat_beat(struct tracker_call *c)
+{
+	c->sc.ttl_ms = c->t->cfg.ttl_ms;
+	tracker_call_store(c, c->t->state->ops->peer_beat, heartbeat_beaten);
+}
+
+/* The name a plain heartbeat body claims into out ("" for none); -1 if
+ * the body is not plain. */
+static int
+heartbeat_claim(const struct http_request *req, char out[HY_NAME_MAX + 1])
+{
+	struct http_response scratch;
+	struct json_object *v;
+	int rc = -1;
+
+	http_response_init(&scratch);
+	struct json_object *o = http_json_body(req, &scratch);
+	http_response_fini(&scratch);
+	if (o == NULL)
+		return -1;
+	if (!json_object_object_get_ex(o, "username", &v)) {
+		out[0] = '\0';
+		rc = 0;
+	} else if (json_object_is_type(v, json_type_string) &&
+	    hy_name_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+		snprintf(out, HY_NAME_MAX + 1, "%s", json_object_get_string(v));
+		rc = 0;
+	}
+	json_object_put(o);
+	return rc;
 }
 
 static void
 api_heartbeat(struct http_request *req, struct http_response *res, void *ctx)
 {
 	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
-	struct json_object *o;
+	char claim[HY_NAME_MAX + 1];
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
-	    (o = tracker_body_for(req, res, user)) == NULL)
-		return;
-	json_object_put(o);
-	tracker_wr_lock(t);
-	uint64_t now = hy_now_ms();
-	int rc = registry_peer_renew(t->reg, user, now, now + t->cfg.ttl_ms);
-	tracker_unlock(t);
-	if (rc < 0) {
-		http_json_error(res, 404, "Not online: send /submit-info first");
+	if (t->state->ops->peer_beat == NULL || heartbeat_claim(req, claim) < 0) {
+		tracker_call_run(ctx, req, res, heartbeat_authed);
 		return;
 	}
-	struct json_object *r = tracker_success();
-	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
-	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
-	tracker_mailbox_hint(t, user, r);
-	http_json_respond(res, 200, r);
+	tracker_call_run_token(t, req, res, claim, heartbeat_beat);
 }
 
 /* Channels. */
 
 static void
-add_member(const char *name, void *arg)
+add_list_done(struct tracker_call *c)
 {
-	json_object_array_add(arg, json_object_new_string(name));
+	char capped[160];
+
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result == STORE_CAPPED) {
+		cap_message(c->t, c->sc.cap, capped, sizeof(capped));
+		http_json_error(c->res, 403, capped);
+		tracker_call_end(c);
+		return;
+	}
+	struct json_object *members = json_object_new_array();
+	for (size_t i = 0; i < c->sc.n; i++)
+		json_object_array_add(members, json_object_new_string(c->sc.names[i]));
+	struct json_object *r = tracker_success();
+	tracker_add_str(r, "channel", c->sc.channel);
+	json_object_object_add(r, "members", members);
+	tracker_add_int(r, "member_count", (int64_t)c->sc.total);
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
+}
+
+/* Reads the body's "channel" into the call; -1 after answering. */
+static int
+channel_from_body(struct tracker_call *c)
+{
+	struct json_object *o = tracker_body_for(c->req, c->res, c->user);
+
+	if (o == NULL) {
+		tracker_call_end(c);
+		return -1;
+	}
+	call_config(c);
+	int rc = tracker_field_channel(o, c->sc.channel, c->res);
+	json_object_put(o);
+	if (rc < 0)
+		tracker_call_end(c);
+	return rc;
+}
+
+static void
+add_list_authed(struct tracker_call *c)
+{
+	if (channel_from_body(c) == 0)
+		tracker_call_store(c, c->t->state->ops->channel_join, add_list_done);
 }
 
 static void
 api_add_list(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1], channel[HY_CHANNEL_MAX + 1];
-	struct json_object *o, *members = json_object_new_array();
-	char *cause = NULL, capped[160];
-	int rc = 0;
+	tracker_call_run(ctx, req, res, add_list_authed);
+}
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
-	    (o = tracker_body_for(req, res, user)) == NULL) {
-		json_object_put(members);
+static void
+leave_done(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
 		return;
+	if (c->sc.result == STORE_MISSING) {
+		http_json_error(c->res, 404, "Not a member of that channel");
+	} else {
+		struct json_object *r = tracker_success();
+		tracker_add_str(r, "channel", c->sc.channel);
+		http_json_respond(c->res, 200, r);
 	}
-	if (tracker_field_channel(o, channel, res) < 0) {
-		json_object_put(o);
-		json_object_put(members);
-		return;
-	}
-	json_object_put(o);
-	tracker_wr_lock(t);
-	if (!registry_is_member(t->reg, channel, user) &&
-	    !join_allowed(t, user, channel, capped, sizeof(capped))) {
-		tracker_unlock(t);
-		json_object_put(members);
-		http_json_error(res, 403, capped);
-		return;
-	}
-	if (!registry_is_member(t->reg, channel, user)) {
-		rc = t->store->ops->join(t->store, channel, user, &cause);
-		if (rc == 0)
-			registry_join(t->reg, channel, user);
-	}
-	long count = 0;
-	if (rc == 0)
-		count = registry_members(t->reg, channel, t->cfg.page_max, add_member, members);
-	tracker_unlock(t);
-	if (rc < 0) {
-		json_object_put(members);
-		tracker_store_failed(res, cause);
-		return;
-	}
-	struct json_object *r = tracker_success();
-	tracker_add_str(r, "channel", channel);
-	json_object_object_add(r, "members", members);
-	tracker_add_int(r, "member_count", count);
-	http_json_respond(res, 200, r);
+	tracker_call_end(c);
+}
+
+static void
+leave_authed(struct tracker_call *c)
+{
+	if (channel_from_body(c) == 0)
+		tracker_call_store(c, c->t->state->ops->channel_leave, leave_done);
 }
 
 static void
 api_leave(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1], channel[HY_CHANNEL_MAX + 1];
-	struct json_object *o;
-	char *cause = NULL;
-	int rc = -1, member;
-
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
-	    (o = tracker_body_for(req, res, user)) == NULL)
-		return;
-	rc = tracker_field_channel(o, channel, res);
-	json_object_put(o);
-	if (rc < 0)
-		return;
-	tracker_wr_lock(t);
-	member = registry_is_member(t->reg, channel, user);
-	if (member) {
-		rc = t->store->ops->leave(t->store, channel, user, &cause);
-		if (rc == 0)
-			registry_leave(t->reg, channel, user);
-	}
-	tracker_unlock(t);
-	if (!member) {
-		http_json_error(res, 404, "Not a member of that channel");
-	} else if (rc < 0) {
-		tracker_store_failed(res, cause);
-	} else {
-		struct json_object *r = tracker_success();
-		tracker_add_str(r, "channel", channel);
-		http_json_respond(res, 200, r);
-	}
-}
-
-static void
-add_channel(const char *name, size_t members, void *arg)
-{
-	struct json_object *c = json_object_new_object();
-
-	tracker_add_str(c, "name", name);
-	tracker_add_int(c, "members", (int64_t)members);
-	json_object_array_add(arg, c);
+	tracker_call_run(ctx, req, res, leave_authed);
 }
 
 static int query_get(const struct http_request *req, const char *key, char *out, size_t outsz);
 static int query_limit(const struct http_request *req, size_t *limit, struct http_response *res);
 
+static void
+channels_done(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
+		return;
+	struct json_object *list = json_object_new_array();
+	for (size_t i = 0; i < c->sc.n; i++) {
+		struct json_object *o = json_object_new_object();
+		tracker_add_str(o, "name", c->sc.chans[i].name);
+		tracker_add_int(o, "members", (int64_t)c->sc.chans[i].members);
+		json_object_array_add(list, o);
+	}
+	struct json_object *r = tracker_success();
+	tracker_add_int(r, "count", (int64_t)c->sc.n);
+	tracker_add_int(r, "total", (int64_t)c->sc.channel_count);
+	json_object_object_add(r, "channels", list);
+	if (c->sc.more && c->sc.n > 0)
+		tracker_add_str(r, "next", c->sc.chans[c->sc.n - 1].name);
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
+}
+
 /* GET /channels[?after=NAME][&limit=N]: a page of channels in name order,
  * with "next" (the name to pass as after) when more follow. */
 static void
+channels_authed(struct tracker_call *c)
+{
+	char after[TRACKER_QUERY_VALUE_MAX] = "";
+
+	call_config(c);
+	if (query_get(c->req, "after", after, sizeof(after)) < 0) {
+		http_json_error(c->res, 400, "Invalid query string");
+		tracker_call_end(c);
+		return;
+	}
+	if (query_limit(c->req, &c->sc.limit, c->res) < 0 ||
+	    (after[0] != '\0' &&
+	        tracker_check_channel(after, strlen(after), c->sc.after, c->res) < 0)) {
+		tracker_call_end(c);
+		return;
+	}
+	tracker_call_store(c, c->t->state->ops->channel_list, channels_done);
+}
+
+static void
 api_channels(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1], after[TRACKER_QUERY_VALUE_MAX] = "";
-	char canon[HY_CHANNEL_MAX + 1] = "";
-	size_t limit;
-	int more = 0;
-
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
-		return;
-	if (query_get(req, "after", after, sizeof(after)) < 0) {
-		http_json_error(res, 400, "Invalid query string");
-		return;
-	}
-	limit = t->cfg.page_max;
-	if (query_limit(req, &limit, res) < 0 ||
-	    (after[0] != '\0' && tracker_check_channel(after, strlen(after), canon, res) < 0))
-		return;
-	struct json_object *list = json_object_new_array();
-	tracker_rd_lock(t);
-	size_t n =
-	    registry_channels(t->reg, canon[0] ? canon : NULL, limit, add_channel, list, &more);
-	size_t total = registry_channel_count(t->reg);
-	tracker_unlock(t);
-	struct json_object *r = tracker_success();
-	tracker_add_int(r, "count", (int64_t)n);
-	tracker_add_int(r, "total", (int64_t)total);
-	json_object_object_add(r, "channels", list);
-	if (more && n > 0) {
-		struct json_object *last = json_object_array_get_idx(list, n - 1), *name;
-		if (json_object_object_get_ex(last, "name", &name))
-			tracker_add_str(r, "next", json_object_get_string(name));
-	}
-	http_json_respond(res, 200, r);
+	tracker_call_run(ctx, req, res, channels_authed);
 }
 
 /* Listings. */
@@ -486,188 +538,188 @@ list_from_body(const struct http_request *req, struct list_query *lq, struct htt
 
 /* The listing is the hot path: written straight into the body, which is
  * safe because every string in it was validated to need no escaping. */
-struct list_out {
-	struct buf *b;
-	size_t n;
-	const char *last; /* valid under the lock only */
-	struct tracker *t;
-};
-
 static void
-add_peer(const struct registry_peer *p, void *arg)
+get_list_done(struct tracker_call *c)
 {
-	struct list_out *out = arg;
-	struct buf *b = out->b;
+	struct http_response *res = c->res;
+	struct buf *b = &res->body;
 
-	if (out->n++ > 0)
-		buf_append_char(b, ',');
-	buf_append_str(b, "{\"username\":\"");
-	buf_append_str(b, p->name);
-	if (p->online) {
-		buf_append_str(b, "\",\"ip\":\"");
-		buf_append_str(b, p->ip);
-		buf_append_str(b, "\",\"port\":");
-		buf_append_u64(b, p->port);
-		char observed[TRACKER_NAT_IP_MAX];
-		if (tracker_nat_observed(out->t, p->name, observed) &&
-		    strcmp(observed, p->ip) != 0) {
-			buf_append_str(b, ",\"observed_ip\":\"");
-			buf_append_str(b, observed);
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result == STORE_MISSING) {
+		http_json_error(res, 404, "No such channel");
+		tracker_call_end(c);
+		return;
+	}
+	res->status = 200;
+	b->len = 0;
+	buf_append_str(b, "{\"status\":\"success\",\"peers\":[");
+	for (size_t i = 0; i < c->sc.n; i++) {
+		const struct store_peer *p = &c->sc.peers[i];
+		if (i > 0)
+			buf_append_char(b, ',');
+		buf_append_str(b, "{\"username\":\"");
+		buf_append_str(b, p->name);
+		if (p->online) {
+			char observed[TRACKER_NAT_IP_MAX];
+			buf_append_str(b, "\",\"ip\":\"");
+			buf_append_str(b, p->ip);
+			buf_append_str(b, "\",\"port\":");
+			buf_append_u64(b, p->port);
+			if (tracker_nat_observed(c->t, p->name, observed) &&
+			    strcmp(observed, p->ip) != 0) {
+				buf_append_str(b, ",\"observed_ip\":\"");
+				buf_append_str(b, observed);
+				buf_append_char(b, '"');
+			}
+		} else {
+			/* No address: an offline member is named, not reachable. */
+			buf_append_str(b, "\",\"online\":false");
+		}
+		if (p->pubkey[0] != '\0') {
+			buf_append_str(b, ",\"pubkey\":\"");
+			buf_append_str(b, p->pubkey);
 			buf_append_char(b, '"');
 		}
-	} else {
-		/* No address: an offline member is named, not reachable. */
-		buf_append_str(b, "\",\"online\":false");
+		tracker_rd_lock(c->t);
+		buf_append_str(b, tracker_profile_json(c->t, p->name));
+		tracker_unlock(c->t);
+		buf_append_char(b, '}');
 	}
-	if (p->pubkey != NULL) {
-		buf_append_str(b, ",\"pubkey\":\"");
-		buf_append_str(b, p->pubkey);
-		buf_append_char(b, '"');
-	}
-	buf_append_str(b, tracker_profile_json(out->t, p->name));
+	buf_append_str(b, "],\"count\":");
+	buf_append_u64(b, (uint64_t)c->sc.n);
+	if (c->sc.channel[0])
+		buf_printf(b, ",\"channel\":\"%s\"", c->sc.channel);
+	if (c->sc.more && c->sc.n > 0)
+		buf_printf(b, ",\"next\":\"%s\"", c->sc.peers[c->sc.n - 1].name);
 	buf_append_char(b, '}');
-	out->last = p->name;
+	http_response_header(res, "Content-Type", "application/json");
+	tracker_call_end(c);
+}
+
+static void
+get_list_authed(struct tracker_call *c)
+{
+	struct list_query lq = { .limit = c->t->cfg.page_max };
+
+	if ((c->req->method == HTTP_POST ? list_from_body(c->req, &lq, c->res, c->user)
+	                                 : list_from_query(c->req, &lq, c->res)) < 0) {
+		tracker_call_end(c);
+		return;
+	}
+	call_config(c);
+	c->sc.limit = lq.limit;
+	c->sc.all = lq.all;
+	memcpy(c->sc.channel, lq.channel, sizeof(lq.channel));
+	memcpy(c->sc.after, lq.after, sizeof(lq.after));
+	tracker_call_store(c, c->t->state->ops->peer_list, get_list_done);
 }
 
 static void
 api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1], next[HY_NAME_MAX + 1] = "";
-	struct list_query lq = { .limit = t->cfg.page_max };
-	struct list_out out = { .b = &res->body, .t = t };
-	int more = 0;
+	tracker_call_run(ctx, req, res, get_list_authed);
+}
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
+static void
+peer_done(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
 		return;
-	if ((req->method == HTTP_POST ? list_from_body(req, &lq, res, user)
-	                              : list_from_query(req, &lq, res)) < 0)
-		return;
-	res->status = 200;
-	res->body.len = 0;
-	buf_append_str(&res->body, "{\"status\":\"success\",\"peers\":[");
-	tracker_rd_lock(t);
-	long n = (lq.all ? registry_list_members : registry_list)(t->reg,
-	    lq.channel[0] ? lq.channel : NULL, lq.after[0] ? lq.after : NULL, lq.limit, hy_now_ms(),
-	    add_peer, &out, &more);
-	if (more)
-		snprintf(next, sizeof(next), "%s", out.last);
-	tracker_unlock(t);
-	if (n < 0) {
-		http_json_error(res, 404, "No such channel");
+	if (c->sc.result == STORE_MISSING) {
+		http_json_error(c->res, 404, "No such user");
+		tracker_call_end(c);
 		return;
 	}
-	buf_append_str(&res->body, "],\"count\":");
-	buf_append_u64(&res->body, (uint64_t)n);
-	if (lq.channel[0])
-		buf_printf(&res->body, ",\"channel\":\"%s\"", lq.channel);
-	if (more)
-		buf_printf(&res->body, ",\"next\":\"%s\"", next);
-	buf_append_char(&res->body, '}');
-	http_response_header(res, "Content-Type", "application/json");
+	struct json_object *r = tracker_success();
+	json_object_object_add(r, "username", json_object_new_string(c->sc.user));
+	json_object_object_add(r, "online", json_object_new_boolean(c->sc.online));
+	if (c->sc.online) {
+		char observed[TRACKER_NAT_IP_MAX];
+		json_object_object_add(r, "ip", json_object_new_string(c->sc.info.ip));
+		tracker_add_int(r, "port", (int64_t)c->sc.info.port);
+		if (tracker_nat_observed(c->t, c->sc.user, observed) &&
+		    strcmp(observed, c->sc.info.ip) != 0)
+			tracker_add_str(r, "observed_ip", observed);
+	}
+	if (c->sc.info.pubkey[0] != '\0')
+		json_object_object_add(r, "pubkey", json_object_new_string(c->sc.info.pubkey));
+	tracker_rd_lock(c->t);
+	tracker_profile_add(c->t, r, c->sc.user);
+	tracker_unlock(c->t);
+	if (c->sc.channel[0] != '\0') {
+		json_object_object_add(r, "channel", json_object_new_string(c->sc.channel));
+		json_object_object_add(r, "member", json_object_new_boolean(c->sc.member));
+	}
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
 }
 
 /* One user, online or not: the way to learn a key without scanning
  * /get-list, and with ?channel=NAME whether the user is a member of it
  * (online or not). 404 means there is no such account. */
 static void
+peer_authed(struct tracker_call *c)
+{
+	char channel[TRACKER_QUERY_VALUE_MAX] = "";
+	size_t len;
+	const char *param = http_request_param(c->req, "username", &len);
+
+	call_config(c);
+	if (param == NULL || !hy_name_valid(param, len)) {
+		http_json_error(c->res, 400, "Invalid username");
+		tracker_call_end(c);
+		return;
+	}
+	memcpy(c->sc.user, param, len);
+	c->sc.user[len] = '\0';
+	if (query_get(c->req, "channel", channel, sizeof(channel)) < 0) {
+		http_json_error(c->res, 400, "Invalid query string");
+		tracker_call_end(c);
+		return;
+	}
+	if (channel[0] != '\0' &&
+	    tracker_check_channel(channel, strlen(channel), c->sc.channel, c->res) < 0) {
+		tracker_call_end(c);
+		return;
+	}
+	tracker_call_store(c, c->t->state->ops->peer_info, peer_done);
+}
+
+static void
 api_peer(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1], name[HY_NAME_MAX + 1], hash[STORE_HASH_MAX];
-	char channel[TRACKER_QUERY_VALUE_MAX] = "", canon[HY_CHANNEL_MAX + 1];
-	struct registry_user_info info;
-	char *cause = NULL;
-	size_t len;
-	const char *param = http_request_param(req, "username", &len);
-	int member = 0;
+	tracker_call_run(ctx, req, res, peer_authed);
+}
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
+static void
+stats_done(struct tracker_call *c)
+{
+	struct tracker *t = c->t;
+
+	if (tracker_call_failed(c))
 		return;
-	if (param == NULL || !hy_name_valid(param, len)) {
-		http_json_error(res, 400, "Invalid username");
-		return;
-	}
-	memcpy(name, param, len);
-	name[len] = '\0';
-	if (query_get(req, "channel", channel, sizeof(channel)) < 0) {
-		http_json_error(res, 400, "Invalid query string");
-		return;
-	}
-	if (channel[0] != '\0' && tracker_check_channel(channel, strlen(channel), canon, res) < 0)
-		return;
-	struct json_object *profile = json_object_new_object();
-	tracker_rd_lock(t);
-	int online = registry_user_info(t->reg, name, hy_now_ms(), &info);
-	if (channel[0] != '\0')
-		member = registry_is_member(t->reg, canon, name);
-	tracker_profile_add(t, profile, name);
-	tracker_unlock(t);
-	if (online < 0) {
-		/* The registry holds every user with a key or an address; the
-		 * store says whether a keyless, never-seen account exists. */
-		int found = t->store->ops->user_hash(t->store, name, hash, &cause);
-		sodium_memzero(hash, sizeof(hash));
-		if (found < 0) {
-			json_object_put(profile);
-			tracker_store_failed(res, cause);
-			return;
-		}
-		if (found == 0) {
-			json_object_put(profile);
-			http_json_error(res, 404, "No such user");
-			return;
-		}
-		online = 0;
-	}
 	struct json_object *r = tracker_success();
-	json_object_object_add(r, "username", json_object_new_string(name));
-	json_object_object_add(r, "online", json_object_new_boolean(online > 0));
-	if (online > 0) {
-		char observed[TRACKER_NAT_IP_MAX];
-		json_object_object_add(r, "ip", json_object_new_string(info.ip));
-		tracker_add_int(r, "port", (int64_t)info.port);
-		if (tracker_nat_observed(t, name, observed) && strcmp(observed, info.ip) != 0)
-			tracker_add_str(r, "observed_ip", observed);
-	}
-	if (info.pubkey[0] != '\0')
-		json_object_object_add(r, "pubkey", json_object_new_string(info.pubkey));
-	json_object_object_foreach(profile, key, val)
-	    json_object_object_add(r, key, json_object_get(val));
-	json_object_put(profile);
-	if (channel[0] != '\0') {
-		json_object_object_add(r, "channel", json_object_new_string(canon));
-		json_object_object_add(r, "member", json_object_new_boolean(member));
-	}
-	http_json_respond(res, 200, r);
+	tracker_add_int(r, "peers", (int64_t)c->sc.total);
+	tracker_add_int(r, "channels", (int64_t)c->sc.channel_count);
+	tracker_add_int(r, "accounts", (int64_t)c->sc.accounts);
+	tracker_add_int(r, "sessions", (int64_t)c->sc.sessions);
+	tracker_add_int(r, "requests", (int64_t)atomic_load(&t->requests));
+	tracker_add_int(r, "uptime", (int64_t)((hy_now_ms() - t->start_ms) / 1000));
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
+}
+
+static void
+stats_authed(struct tracker_call *c)
+{
+	tracker_call_store(c, c->t->state->ops->stats, stats_done);
 }
 
 static void
 api_stats(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
-	uint64_t accounts = 0;
-	char *cause = NULL;
-
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
-		return;
-	if (t->store->ops->user_count(t->store, &accounts, &cause) < 0) {
-		tracker_store_failed(res, cause);
-		return;
-	}
-	tracker_rd_lock(t);
-	size_t peers = registry_online(t->reg), channels = registry_channel_count(t->reg);
-	size_t tokens = registry_token_count(t->reg);
-	tracker_unlock(t);
-	struct json_object *r = tracker_success();
-	tracker_add_int(r, "peers", (int64_t)peers);
-	tracker_add_int(r, "channels", (int64_t)channels);
-	tracker_add_int(r, "accounts", (int64_t)accounts);
-	tracker_add_int(r, "sessions", (int64_t)tokens);
-	tracker_add_int(r, "requests", (int64_t)atomic_load(&t->requests));
-	tracker_add_int(r, "uptime", (int64_t)((hy_now_ms() - t->start_ms) / 1000));
-	http_json_respond(res, 200, r);
+	tracker_call_run(ctx, req, res, stats_authed);
 }
 
 static const struct router_route tracker_routes[] = {
@@ -701,23 +753,6 @@ count_request(const struct http_request *req, int status, void *ctx)
 	atomic_fetch_add(&t->requests, 1);
 }
 
-static void
-load_member(const char *channel, const char *name, void *arg)
-{
-	char canon[HY_CHANNEL_MAX + 1];
-
-	if (hy_name_valid(name, strlen(name)) &&
-	    hy_channel_canon(channel, strlen(channel), canon) == 0)
-		registry_join(arg, canon, name);
-}
-
-static void
-load_pubkey(const char *name, const uint8_t *key, size_t len, void *arg)
-{
-	if (hy_name_valid(name, strlen(name)) && len <= REG_PUBKEY_MAX)
-		registry_pubkey_set(arg, name, key, len);
-}
-
 void
 tracker_config_defaults(struct tracker_config *cfg)
 {
@@ -731,49 +766,63 @@ tracker_config_defaults(struct tracker_config *cfg)
 	tracker_mailbox_defaults(&cfg->mailbox);
 }
 
-struct tracker *
-tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
+/* A tracker on state, with st (NULL for none) keeping what the shared
+ * state does not: profiles and the mailbox. */
+static struct tracker *
+tracker_make(
+    struct store_state *state, struct store *st, const struct tracker_config *cfg, char **cause)
 {
 	struct tracker *t = xcalloc(1, sizeof(*t));
-	pthread_rwlockattr_t attr;
 
+	t->state = state;
 	t->store = st;
 	t->cfg = *cfg;
-	t->reg = registry_new();
 	t->start_ms = hy_now_ms();
 	atomic_init(&t->requests, 0);
-	t->guard = login_guard_new(&cfg->guard);
 	uv_mutex_init(&t->jobs_lock);
-	if (st->ops->each_member(st, load_member, t->reg, cause) < 0 ||
-	    st->ops->each_pubkey(st, load_pubkey, t->reg, cause) < 0 ||
-	    tracker_profiles_load(t, cause) < 0) {
+	if (tracker_profiles_load(t, cause) < 0) {
 		tracker_profiles_free(t);
-		registry_free(t->reg);
-		login_guard_free(t->guard);
 		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		return NULL;
 	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
 		tracker_profiles_free(t);
-		registry_free(t->reg);
-		login_guard_free(t->guard);
 		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		*cause = xstrdup("cannot hash: out of memory");
 		return NULL;
 	}
-	/* Writers first: a stream of listings must not starve heartbeats. */
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&t->lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
+	pthread_rwlock_init(&t->lock, NULL);
+	t->guard = login_guard_new(&cfg->guard);
 	t->nat = tracker_nat_new();
 	t->router = router_new(t);
 	router_add_table(t->router, tracker_routes);
 	router_add_table(t->router, tracker_mailbox_routes);
 	tracker_mailbox_init(t);
 	router_set_logger(t->router, count_request);
+	return t;
+}
+
+struct tracker *
+tracker_new_state(struct store_state *state, const struct tracker_config *cfg, char **cause)
+{
+	return tracker_make(state, NULL, cfg, cause);
+}
+
+struct tracker *
+tracker_new(struct store *st, const struct tracker_config *cfg, char **cause)
+{
+	struct store_state *state = store_state_local_new(st, cause);
+
+	if (state == NULL)
+		return NULL;
+	struct tracker *t = tracker_make(state, st, cfg, cause);
+	if (t == NULL) {
+		state->ops->close(state);
+		return NULL;
+	}
+	t->own_state = 1;
 	return t;
 }
 
@@ -786,7 +835,8 @@ tracker_free(struct tracker *t)
 	tracker_profiles_free(t);
 	tracker_mailbox_fini(t);
 	tracker_nat_free(t->nat);
-	registry_free(t->reg);
+	if (t->own_state)
+		t->state->ops->close(t->state);
 	login_guard_free(t->guard);
 	pthread_rwlock_destroy(&t->lock);
 	uv_mutex_destroy(&t->jobs_lock);
@@ -802,8 +852,7 @@ tracker_router(struct tracker *t)
 void
 tracker_sweep(struct tracker *t)
 {
-	tracker_wr_lock(t);
-	registry_sweep(t->reg, hy_now_ms(), TRACKER_SWEEP_SLICE);
-	tracker_unlock(t);
+	if (t->state->ops->sweep != NULL)
+		t->state->ops->sweep(t->state);
 	tracker_mailbox_sweep(t);
 }

@@ -1,5 +1,5 @@
-/* tracker_fields.c — what every tracker request goes through: the bearer
- * token, the JSON body and its fields, and the JSON answers, each check
+/* tracker_fields.c — what every tracker request goes through: the JSON
+ * body and its fields, and the JSON answers, each check
  * answering its own 400, 401 or 403. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -8,8 +8,6 @@
 
 #include "hychat/log.h"
 #include "tracker_internal.h"
-
-#define TRACKER_REALM "hychat-tracker"
 
 void
 tracker_store_failed(struct http_response *res, char *cause)
@@ -38,44 +36,6 @@ void
 tracker_add_str(struct json_object *o, const char *key, const char *v)
 {
 	json_object_object_add(o, key, json_object_new_string(v));
-}
-
-int
-tracker_auth(struct tracker *t, const struct http_request *req, struct http_response *res,
-    char user[HY_NAME_MAX + 1], const char **token, size_t *token_len)
-{
-	static const char scheme[] = "Bearer ";
-	size_t len;
-	const char *v = http_request_header(req, "Authorization", &len);
-	const char *name;
-
-	if (v == NULL || len < sizeof(scheme) - 1 || !hy_strieq(v, sizeof(scheme) - 1, scheme)) {
-		http_json_error(res, 401, "Missing bearer token");
-		http_response_header(res, "WWW-Authenticate", "Bearer realm=\"" TRACKER_REALM "\"");
-		return -1;
-	}
-	v += sizeof(scheme) - 1;
-	len -= sizeof(scheme) - 1;
-	while (len > 0 && *v == ' ') {
-		v++;
-		len--;
-	}
-	tracker_rd_lock(t);
-	name = registry_token_user(t->reg, v, len, hy_now_ms());
-	if (name != NULL)
-		snprintf(user, HY_NAME_MAX + 1, "%s", name);
-	tracker_unlock(t);
-	if (name == NULL) {
-		http_json_error(res, 401, "Invalid or expired token");
-		http_response_header(res, "WWW-Authenticate",
-		    "Bearer realm=\"" TRACKER_REALM "\", error=\"invalid_token\"");
-		return -1;
-	}
-	if (token != NULL) {
-		*token = v;
-		*token_len = len;
-	}
-	return 0;
 }
 
 struct json_object *

@@ -19,9 +19,13 @@
 #define TRACKER_NAT_IP_MAX 64 /* an address as http_conn_remote() writes it */
 
 struct tracker {
+	struct store_state *state;
+	int own_state; /* made by tracker_new() on a struct store: closed with it */
+	/* What only a local store keeps (profiles, the mailbox); NULL on
+	 * another store: profiles then live in this process's memory only and
+	 * the mailbox answers 501. */
 	struct store *store;
-	struct registry *reg; /* under lock */
-	pthread_rwlock_t lock;
+	pthread_rwlock_t lock; /* around profiles (not the online state: the store's) */
 	struct router *router;
 	struct tracker_config cfg;
 	uint64_t start_ms;
@@ -56,6 +60,68 @@ tracker_unlock(struct tracker *t)
 	pthread_rwlock_unlock(&t->lock);
 }
 
+/* The local store's registry (tests); NULL on another store. */
+static inline struct registry *
+tracker_registry(struct tracker *t)
+{
+	return store_state_local_registry(t->state);
+}
+
+/* One request on its way through the store (tracker_call.c). A handler
+ * calls tracker_call_run(), which resolves the bearer token (401 if it
+ * is missing or invalid, 503 while the store is unreachable) and then
+ * calls authed with c->user set. Each stage either answers, writing to
+ * c->res and calling tracker_call_end(), or starts one store operation
+ * with tracker_call_store(), whose `then` runs when it is done. c->req
+ * stays valid until the end. */
+/* A handler's work once the token is resolved, all of it on the loop
+ * with no store operation: it answers in res (the call ends after it). */
+typedef void tracker_sync_fn(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user);
+
+struct tracker_call {
+	struct store_call sc; /* the store operation under way, reused */
+	struct tracker *t;
+	struct http_request *req;
+	struct http_response *res; /* where the answer is written */
+	char user[HY_NAME_MAX + 1]; /* the token's */
+	void *data; /* the handler's, freed with data_free */
+	void (*data_free)(void *data);
+	/* private */
+	struct http_conn *conn; /* held once the answer is deferred */
+	struct http_response own;
+	int in_handler, answered;
+	void (*authed)(struct tracker_call *c);
+	void (*then)(struct tracker_call *c);
+	tracker_sync_fn *sync;
+};
+
+void tracker_call_run(struct tracker *t, struct http_request *req, struct http_response *res,
+    void (*authed)(struct tracker_call *c));
+/* For an operation that resolves the token itself, in the same round
+ * trip: first runs with c->sc.token_in set (401 if there is none) and
+ * c->sc.user set to claim, and answers a STORE_BAD_TOKEN with
+ * tracker_call_bad_token(). */
+void tracker_call_run_token(struct tracker *t, struct http_request *req, struct http_response *res,
+    const char *claim, void (*first)(struct tracker_call *c));
+/* tracker_call_run() for a handler whose work after the token is fn. */
+void tracker_call_run_sync(
+    struct tracker *t, struct http_request *req, struct http_response *res, tracker_sync_fn *fn);
+/* Answers 401 for an unknown or expired token and ends c. */
+void tracker_call_bad_token(struct tracker_call *c);
+/* For the handlers without a token (/register, /login): a call whose
+ * first stage is first; tracker_call_start() runs it. */
+struct tracker_call *tracker_call_new(
+    struct tracker *t, struct http_request *req, struct http_response *res);
+void tracker_call_start(struct tracker_call *c, void (*first)(struct tracker_call *c));
+void tracker_call_store(struct tracker_call *c,
+    void (*op)(struct store_state *s, struct store_call *sc), void (*then)(struct tracker_call *c));
+/* Sends (or leaves for the handler) the answer in c->res and frees c. */
+void tracker_call_end(struct tracker_call *c);
+/* If the last operation failed (store down: 503 with Retry-After; any
+ * other failure: logged, 500), answers, ends c and returns 1. */
+int tracker_call_failed(struct tracker_call *c);
+
 /* Answers. */
 
 /* A new {"status":"success"} to add members to. */
@@ -67,10 +133,6 @@ void tracker_store_failed(struct http_response *res, char *cause);
 
 /* Checks. */
 
-/* Copies the user of the request's "Authorization: Bearer" token to user;
- * -1 after a 401. token/token_len (may be NULL) receive the token text. */
-int tracker_auth(struct tracker *t, const struct http_request *req, struct http_response *res,
-    char user[HY_NAME_MAX + 1], const char **token, size_t *token_len);
 /* Parses the body as a JSON object whose "username", if present, is user
  * (else 403). */
 struct json_object *tracker_body_for(

@@ -86,14 +86,15 @@ tracker_mailbox_fini(struct tracker *t)
 }
 
 /* A store without the mailbox's operations (a backend that has not got
- * them yet) leaves the routes answering 501 and the rest as it was. */
+ * them yet, or none beside a shared state such as Redis) leaves the
+ * routes answering 501 and the rest as it was. */
 static int
 mailbox_ready(const struct tracker *t, struct http_response *res)
 {
-	const struct store_ops *ops = t->store->ops;
+	const struct store_ops *ops = t->store != NULL ? t->store->ops : NULL;
 
-	if (ops->mail_add != NULL && ops->mail_count != NULL && ops->mail_list != NULL &&
-	    ops->mail_delete != NULL && ops->mail_expire != NULL)
+	if (ops != NULL && ops->mail_add != NULL && ops->mail_count != NULL &&
+	    ops->mail_list != NULL && ops->mail_delete != NULL && ops->mail_expire != NULL)
 		return 1;
 	if (res != NULL)
 		http_json_error(res, 501, "This tracker's store has no mailbox");
@@ -262,20 +263,23 @@ deposit(struct tracker *t, struct http_request *req, struct http_response *res, 
 
 /* POST /mailbox/:username */
 static void
-mailbox_deposit(struct http_request *req, struct http_response *res, void *ctx)
+mailbox_deposit_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
 	size_t len;
 	const char *to = http_request_param(req, "username", &len);
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
-		return;
 	if (to == NULL) {
 		http_json_error(res, 400, "Invalid username");
 		return;
 	}
 	deposit(t, req, res, user, to, len);
+}
+
+static void
+mailbox_deposit(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, mailbox_deposit_authed);
 }
 
 static int
@@ -314,15 +318,14 @@ add_message(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void
 /* GET /mailbox[?after=ID][&limit=N]: a page of the caller's messages, with
  * "next" (the after of the next page) when more follow. */
 static void
-mailbox_list(struct http_request *req, struct http_response *res, void *ctx)
+mailbox_list_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
 	uint64_t after = 0, limit = MAILBOX_PAGE_MAX;
 	char *cause = NULL;
 	int more = 0;
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 || !mailbox_ready(t, res))
+	if (!mailbox_ready(t, res))
 		return;
 	if (query_u64(req, "after", &after) < 0 || query_u64(req, "limit", &limit) < 0 ||
 	    limit == 0) {
@@ -349,6 +352,12 @@ mailbox_list(struct http_request *req, struct http_response *res, void *ctx)
 	json_object_object_add(r, "messages", list);
 	http_json_respond(res, 200, r);
 	http_response_header(res, "Cache-Control", "no-store");
+}
+
+static void
+mailbox_list(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, mailbox_list_authed);
 }
 
 /* The "ids" of an ack, into ids (MAILBOX_ACK_MAX); -1 after a 400. */
@@ -379,15 +388,12 @@ ack_ids(struct json_object *o, uint64_t *ids, size_t *n, struct http_response *r
  * an account named "ack": a base64 body never starts with '{', so such a
  * body is a deposit. */
 static void
-mailbox_ack(struct http_request *req, struct http_response *res, void *ctx)
+mailbox_ack_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
 	char *cause = NULL;
 	size_t n = 0, i = 0;
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
-		return;
 	while (i < req->body_len &&
 	    (req->body[i] == ' ' || req->body[i] == '\n' || req->body[i] == '\r' ||
 	        req->body[i] == '\t'))
@@ -410,6 +416,12 @@ mailbox_ack(struct http_request *req, struct http_response *res, void *ctx)
 	struct json_object *r = tracker_success();
 	tracker_add_int(r, "deleted", rc);
 	http_json_respond(res, 200, r);
+}
+
+static void
+mailbox_ack(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, mailbox_ack_authed);
 }
 
 const struct router_route tracker_mailbox_routes[] = {

@@ -170,84 +170,69 @@ relay_list(const struct tracker *t)
 }
 
 /* GET /whoami: the address this request came from, and the relays. */
-void
-tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx)
+static void
+tracker_api_whoami_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
-		return;
 	struct json_object *r = tracker_success();
 	tracker_add_str(r, "observed_ip", req->conn != NULL ? http_conn_remote(req->conn) : "");
 	json_object_object_add(r, "relays", relay_list(t));
 	http_json_respond(res, 200, r);
 }
 
-/* POST /rendezvous {"peer":NAME,"via":"relay"|"dial"}: via relay, both
- * halves of a fresh token, ours in the answer and the peer's in a hint;
- * via dial, a hint asking the peer to dial us. */
 void
-tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx)
+tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1], mine[RELAY_TOKEN_LINE_MAX];
-	char id[RELAY_TOKEN_ID_HEX + 1];
-	struct json_object *o;
-	const char *peer, *via = "relay";
-	size_t len;
-	struct nat_hint h = { 0 };
+	tracker_call_run_sync(ctx, req, res, tracker_api_whoami_authed);
+}
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0 ||
-	    (o = tracker_body_for(req, res, user)) == NULL)
-		return;
-	if (tracker_field_str(o, "peer", 1, &peer, &len, res) < 0 ||
-	    tracker_field_str(o, "via", 0, &via, &len, res) < 0) {
-		json_object_put(o);
-		return;
-	}
-	if (!hy_name_valid(peer, strlen(peer)) || strcmp(peer, user) == 0 ||
-	    (strcmp(via, "relay") != 0 && strcmp(via, "dial") != 0 && strcmp(via, "punch") != 0)) {
-		json_object_put(o);
-		http_json_error(
-		    res, 400, "Fields: peer (another user), via (relay, dial or punch)");
-		return;
-	}
-	snprintf(h.peer, sizeof(h.peer), "%s", user);
-	snprintf(h.type, sizeof(h.type), "%s", via);
-	char peer_name[HY_NAME_MAX + 1];
-	snprintf(peer_name, sizeof(peer_name), "%s", peer);
-	json_object_put(o); /* peer and via are gone with it */
-	struct registry_user_info me, them;
-	tracker_rd_lock(t);
-	int online = registry_user_info(t->reg, peer_name, hy_now_ms(), &them) > 0 &&
-	    registry_user_info(t->reg, user, hy_now_ms(), &me) > 0;
-	tracker_unlock(t);
-	if (!online) {
-		http_json_error(res, 404, "Not online (both must be registered)");
-		return;
-	}
+/* A rendezvous on its way: the two peers' addresses come from the store. */
+struct rendezvous {
+	struct nat_hint h; /* h.peer: the caller; h.type: via */
+	char peer[HY_NAME_MAX + 1];
+	unsigned them_port;
+};
+
+static void
+rendezvous_free(void *arg)
+{
+	sodium_memzero(arg, sizeof(struct rendezvous));
+	free(arg);
+}
+
+/* Both are online: the tokens or the hint. */
+static void
+rendezvous_answer(
+    struct tracker *t, struct rendezvous *rv, unsigned my_port, struct http_response *res)
+{
+	struct nat_hint *hp = &rv->h;
+	const char *user = rv->h.peer;
+	const char *peer_name = rv->peer;
+	char mine[RELAY_TOKEN_LINE_MAX];
+	char id[RELAY_TOKEN_ID_HEX + 1];
+
 	if (!rendezvous_allowed(t, user)) {
 		http_response_header(res, "Retry-After", "1");
 		http_json_error(res, 429, "Too many rendezvous: one a second after a burst of 20");
 		return;
 	}
 	struct json_object *r = tracker_success();
-	if (strcmp(h.type, "punch") == 0) {
+	if (strcmp(hp->type, "punch") == 0) {
 		/* Each dials the other's observed address at its peer port:
 		 * a port-preserving NAT maps the peer port to itself. */
 		char peer_ip[TRACKER_NAT_IP_MAX];
 		if (!tracker_nat_observed(t, peer_name, peer_ip) ||
-		    !tracker_nat_observed(t, user, h.ip)) {
+		    !tracker_nat_observed(t, user, hp->ip)) {
 			json_object_put(r);
 			http_json_error(res, 409, "No observed address yet: send /submit-info");
 			return;
 		}
-		h.port = me.port;
+		hp->port = my_port;
 		tracker_add_str(r, "ip", peer_ip);
-		tracker_add_int(r, "port", (int64_t)them.port);
+		tracker_add_int(r, "port", (int64_t)rv->them_port);
 	}
-	if (strcmp(h.type, "relay") == 0) {
+	if (strcmp(hp->type, "relay") == 0) {
 		if (t->cfg.nrelays == 0 || !t->cfg.has_relay_key) {
 			json_object_put(r);
 			http_json_error(res, 503, "No relay (--relay and --relay-secret)");
@@ -255,27 +240,27 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 		}
 		uint64_t expiry = (uint64_t)time(NULL) + RELAY_TOKEN_TTL_S;
 		relay_token_new_id(id);
-		snprintf(h.relay, sizeof(h.relay), "%s",
+		snprintf(hp->relay, sizeof(hp->relay), "%s",
 		    t->cfg.relays[randombytes_uniform((uint32_t)t->cfg.nrelays)]);
 		if (relay_token_sign(t->cfg.relay_key, id, expiry, user, peer_name, mine) < 0 ||
-		    relay_token_sign(t->cfg.relay_key, id, expiry, peer_name, user, h.token) < 0) {
+		    relay_token_sign(t->cfg.relay_key, id, expiry, peer_name, user, hp->token) <
+		        0) {
 			json_object_put(r);
 			http_json_error(res, 400, "Names a token cannot carry");
 			return;
 		}
-		tracker_add_str(r, "relay", h.relay);
+		tracker_add_str(r, "relay", hp->relay);
 		tracker_add_str(r, "token", mine);
 		tracker_add_int(r, "expires", (int64_t)expiry);
 		sodium_memzero(mine, sizeof(mine));
 	}
-	tracker_add_str(r, "via", h.type);
-	h.expires_ms = hy_now_ms() + NAT_HINT_TTL_MS;
+	tracker_add_str(r, "via", hp->type);
+	hp->expires_ms = hy_now_ms() + NAT_HINT_TTL_MS;
 	uv_mutex_lock(&t->nat->lock);
 	struct nat_user *u = user_find(t->nat, peer_name, 1);
 	if (u != NULL)
-		hint_push(u, &h);
+		hint_push(u, hp);
 	uv_mutex_unlock(&t->nat->lock);
-	sodium_memzero(&h, sizeof(h));
 	if (u == NULL) {
 		json_object_put(r);
 		http_json_error(res, 503, "Too many users");
@@ -284,19 +269,93 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 	http_json_respond(res, 200, r);
 }
 
-/* GET /hints: what others asked of us since the last call, once. */
-void
-tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx)
+/* The store said whether the caller is online (and at which port). */
+static void
+rendezvous_me(struct tracker_call *c)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
+	struct rendezvous *rv = c->data;
+
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result != STORE_DONE || !c->sc.online)
+		http_json_error(c->res, 404, "Not online (both must be registered)");
+	else
+		rendezvous_answer(c->t, rv, c->sc.info.port, c->res);
+	tracker_call_end(c);
+}
+
+/* The store said whether the peer is online; then the caller. */
+static void
+rendezvous_them(struct tracker_call *c)
+{
+	struct rendezvous *rv = c->data;
+
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result != STORE_DONE || !c->sc.online) {
+		http_json_error(c->res, 404, "Not online (both must be registered)");
+		tracker_call_end(c);
+		return;
+	}
+	rv->them_port = c->sc.info.port;
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+	tracker_call_store(c, c->t->state->ops->peer_info, rendezvous_me);
+}
+
+static void
+rendezvous_authed(struct tracker_call *c)
+{
+	struct json_object *o;
+	const char *peer, *via = "relay";
+	size_t len;
+
+	if ((o = tracker_body_for(c->req, c->res, c->user)) == NULL) {
+		tracker_call_end(c);
+		return;
+	}
+	if (tracker_field_str(o, "peer", 1, &peer, &len, c->res) < 0 ||
+	    tracker_field_str(o, "via", 0, &via, &len, c->res) < 0) {
+		json_object_put(o);
+		tracker_call_end(c);
+		return;
+	}
+	if (!hy_name_valid(peer, strlen(peer)) || strcmp(peer, c->user) == 0 ||
+	    (strcmp(via, "relay") != 0 && strcmp(via, "dial") != 0 && strcmp(via, "punch") != 0)) {
+		json_object_put(o);
+		http_json_error(
+		    c->res, 400, "Fields: peer (another user), via (relay, dial or punch)");
+		tracker_call_end(c);
+		return;
+	}
+	struct rendezvous *rv = xcalloc(1, sizeof(*rv));
+	c->data = rv;
+	c->data_free = rendezvous_free;
+	snprintf(rv->h.peer, sizeof(rv->h.peer), "%s", c->user);
+	snprintf(rv->h.type, sizeof(rv->h.type), "%s", via);
+	snprintf(rv->peer, sizeof(rv->peer), "%s", peer);
+	json_object_put(o); /* peer and via are gone with it */
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", rv->peer);
+	c->sc.channel[0] = '\0';
+	tracker_call_store(c, c->t->state->ops->peer_info, rendezvous_them);
+}
+
+/* POST /rendezvous {"peer":NAME,"via":"relay"|"dial"}: via relay, both
+ * halves of a fresh token, ours in the answer and the peer's in a hint;
+ * via dial, a hint asking the peer to dial us. Both must be online. */
+void
+tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run(ctx, req, res, rendezvous_authed);
+}
+
+/* GET /hints: what others asked of us since the last call, once. */
+static void
+tracker_api_hints_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
+{
 	struct json_object *a = json_object_new_array();
 	uint64_t now = hy_now_ms();
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0) {
-		json_object_put(a);
-		return;
-	}
 	uv_mutex_lock(&t->nat->lock);
 	struct nat_user *u = user_find(t->nat, user, 0);
 	for (size_t i = 0; u != NULL && i < u->nhints; i++) {
@@ -324,4 +383,10 @@ tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx
 	struct json_object *r = tracker_success();
 	json_object_object_add(r, "hints", a);
 	http_json_respond(res, 200, r);
+}
+
+void
+tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, tracker_api_hints_authed);
 }

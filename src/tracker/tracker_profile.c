@@ -171,7 +171,7 @@ int
 tracker_profiles_load(struct tracker *t, char **cause)
 {
 	t->profiles = xcalloc(1, sizeof(*t->profiles));
-	if (t->store->ops->each_profile == NULL)
+	if (t->store == NULL || t->store->ops->each_profile == NULL)
 		return 0;
 	return t->store->ops->each_profile(t->store, load_one, t->profiles, cause);
 }
@@ -214,18 +214,15 @@ text_field(
 
 /* POST /profile {"display_name":..., "status_line":...}: either may be left
  * out (kept as it was); "" clears it. */
-void
-tracker_api_profile(struct http_request *req, struct http_response *res, void *ctx)
+static void
+tracker_api_profile_authed(
+    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
 {
-	struct tracker *t = ctx;
-	char user[HY_NAME_MAX + 1];
 	const char *display, *status;
 	char *d, *s, *cause = NULL;
 	const struct tracker_profile *old;
 	struct json_object *o, *r;
 
-	if (tracker_auth(t, req, res, user, NULL, NULL) < 0)
-		return;
 	if ((o = tracker_body_for(req, res, user)) == NULL)
 		return;
 	if (text_field(o, "display_name", TRACKER_PROFILE_NAME_MAX, &display, res) < 0 ||
@@ -239,7 +236,7 @@ tracker_api_profile(struct http_request *req, struct http_response *res, void *c
 	s = xstrdup(status != NULL ? status : old != NULL ? old->status : "");
 	tracker_unlock(t);
 	json_object_put(o);
-	if (t->store->ops->profile_set != NULL &&
+	if (t->store != NULL && t->store->ops->profile_set != NULL &&
 	    t->store->ops->profile_set(t->store, user, d, s, &cause) < 0) {
 		free(d);
 		free(s);
@@ -255,4 +252,10 @@ tracker_api_profile(struct http_request *req, struct http_response *res, void *c
 	http_json_respond(res, 200, r);
 	free(d);
 	free(s);
+}
+
+void
+tracker_api_profile(struct http_request *req, struct http_response *res, void *ctx)
+{
+	tracker_call_run_sync(ctx, req, res, tracker_api_profile_authed);
 }

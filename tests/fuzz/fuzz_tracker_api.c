@@ -400,8 +400,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (t == NULL)
 		abort();
-	registry_token_issue(t->reg, "alice", hy_now_ms() + FUZZ_TOKEN_TTL_MS, tokens[0]);
-	registry_token_issue(t->reg, "bob", hy_now_ms() + FUZZ_TOKEN_TTL_MS, tokens[1]);
+	registry_token_issue(
+	    tracker_registry(t), "alice", hy_now_ms() + FUZZ_TOKEN_TTL_MS, tokens[0]);
+	registry_token_issue(
+	    tracker_registry(t), "bob", hy_now_ms() + FUZZ_TOKEN_TTL_MS, tokens[1]);
 	for (size_t off = 0, n = 0; off < size && n < FUZZ_MAX_REQUESTS; n++) {
 		const uint8_t *sep = memchr(data + off, FUZZ_SEP, size - off);
 		size_t len = (sep != NULL ? (size_t)(sep - data) : size) - off;

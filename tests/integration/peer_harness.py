@@ -166,10 +166,27 @@ def stop_checked(peers):
     return bad
 
 
+_REDIS = {"server": None, "dbs": {}}
+
+
+def tracker_store(db):
+    """--db db, or with HYTEST_STORE=redis a database of one redis-server
+    (started on first use, stopped at exit) standing for it."""
+    if os.environ.get("HYTEST_STORE", "sqlite") != "redis":
+        return ["--db", db]
+    if _REDIS["server"] is None:
+        import atexit
+        from redis_harness import RedisServer
+        _REDIS["server"] = RedisServer()
+        atexit.register(_REDIS["server"].close)
+    n = _REDIS["dbs"].setdefault(db, len(_REDIS["dbs"]) + 1)
+    return ["--store", _REDIS["server"].url(n)]
+
+
 def start_tracker(tmp, port=None, extra=()):
     port = port or free_port()
-    args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet",
-            "--db", os.path.join(tmp, "tracker.db")] + list(extra)
+    args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet"] + \
+        tracker_store(os.path.join(tmp, "tracker.db")) + list(extra)
     return Proc(args, port=port), port
 
 

@@ -3,7 +3,11 @@
 accounts and tokens, a token acting for nobody but its user, liveness and
 expiry, channels and paging, keys, stats, every kind of bad request (each
 followed by a good one), a restart on the same database, the database's
-contents, the command line and its fatal errors."""
+contents, the command line and its fatal errors.
+
+HYTEST_STORE=redis runs every case against trackers on a real
+redis-server (--store redis://...), each SQLite file of the SQLite run
+mapped to a Redis database of its own."""
 import json
 import os
 import shutil
@@ -17,7 +21,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from hytest import Proc, binary, case, free_port, raw, parse_responses, request, run  # noqa: E402
 
 TRACKER = binary("hychat-tracker")
-S = {"procs": []}
+S = {"procs": [], "dbs": {}}
+REDIS = os.environ.get("HYTEST_STORE", "sqlite") == "redis"
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "bob-s3cret-pw",
              "carol": "carol pass", "dave": "dave pass"}
 AUTH_ROUTES = [("POST", "/submit-info"), ("POST", "/add-list"), ("GET", "/get-list"),
@@ -25,9 +30,22 @@ AUTH_ROUTES = [("POST", "/submit-info"), ("POST", "/add-list"), ("GET", "/get-li
                ("POST", "/leave"), ("GET", "/channels"), ("GET", "/stats")]
 
 
+def store(db):
+    """The flags that put a tracker's state where db says: the SQLite file,
+    or with HYTEST_STORE=redis the Redis database standing for it."""
+    if not REDIS:
+        return ["--db", db]
+    n = S["dbs"].setdefault(db, len(S["dbs"]) + 1)
+    return ["--store", S["redis"].url(n)]
+
+
+def redis_db(db):
+    return S["dbs"][db]
+
+
 def start(db, extra=(), quiet=True, port=None):
     port = port or free_port()
-    args = [TRACKER, "--listen", "127.0.0.1:%d" % port, "--db", db]
+    args = [TRACKER, "--listen", "127.0.0.1:%d" % port] + store(db)
     if quiet:
         args.append("--quiet")
     p = Proc(args + list(extra), port=port)
@@ -37,6 +55,9 @@ def start(db, extra=(), quiet=True, port=None):
 
 def setup():
     S["dir"] = tempfile.mkdtemp(prefix="hychat-tracker-test-")
+    if REDIS:
+        from redis_harness import RedisServer
+        S["redis"] = RedisServer()
     S["db"] = os.path.join(S["dir"], "tracker.db")
     S["p"], S["port"] = start(S["db"], quiet=False)
 
@@ -57,6 +78,8 @@ def teardown(_):
                 stop_checked(p)
     finally:
         shutil.rmtree(S["dir"], ignore_errors=True)
+        if REDIS:
+            S["redis"].close()
 
 
 def api(method, path, body=None, token=None, port=None, headers=None):
@@ -250,6 +273,23 @@ def test_get_list_by_get_and_post_with_keys():
 
 
 @case
+def test_get_list_members_all_names_the_offline_members_too():
+    # carol joined general but never sent /submit-info: named, no address.
+    data = listing(S["carol"], "?channel=general&members=all")
+    assert names(data) == ["alice", "bob", "carol"], data
+    carol = data["peers"][2]
+    assert carol == {"username": "carol", "online": False}, carol
+    assert data["peers"][0]["ip"] == "127.0.0.1" and "online" not in data["peers"][0]
+    page = listing(S["carol"], "?channel=general&members=all&limit=2")
+    assert names(page) == ["alice", "bob"] and page["next"] == "bob", page
+    page = listing(S["carol"], "?channel=general&members=all&after=bob")
+    assert names(page) == ["carol"], page
+    for query in ("?members=all", "?channel=general&members=some"):
+        failed(400, "GET", "/get-list" + query, token=S["carol"])
+    failed(404, "GET", "/get-list?channel=nowhere&members=all", token=S["carol"])
+
+
+@case
 def test_get_list_pages_with_limit_and_after():
     register("dave")
     S["dave"] = login("dave")
@@ -398,6 +438,16 @@ def test_access_log_has_one_line_per_request():
 
 @case
 def test_database_holds_no_password_in_clear():
+    if REDIS:  # the AOF is what reaches the disk
+        S["redis"].cmd("BGREWRITEAOF")  # and what a restart replays
+        time.sleep(1.5)
+        data = S["redis"].aof_bytes()
+        assert b"$argon2id$" in data
+        for pw in PASSWORDS.values():
+            assert pw.encode() not in data, pw
+        for tok in (S["alice"], S["bob"]):  # Redis holds token hashes, never tokens
+            assert tok.encode() not in data
+        return
     data = b""
     for sfx in ("", "-wal"):
         path = S["db"] + sfx
@@ -412,19 +462,28 @@ def test_database_holds_no_password_in_clear():
 
 @case
 def test_restart_keeps_accounts_memberships_and_keys():
+    before = names(listing(S["alice"], "?channel=general"))
     stop_checked(S["p"])
     S["p"], S["port"] = start(S["db"])
-    # tokens were in memory: gone; passwords are not
-    failed(401, "GET", "/stats", token=S["alice"])
+    if REDIS:
+        # tokens and presence are in Redis: a restarted tracker serves them
+        ok("GET", "/stats", token=S["alice"])
+        for user in ("alice", "bob"):
+            ok("POST", "/logout", {}, token=S[user])
+    else:
+        # tokens were in memory: gone; passwords are not
+        failed(401, "GET", "/stats", token=S["alice"])
     S["alice"] = login("alice")
     S["bob"] = login("bob")
     data = ok("GET", "/channels", token=S["alice"])
     assert {c["name"]: c["members"] for c in data["channels"]} == {"dev": 1, "general": 4}
-    assert listing(S["alice"], "?channel=general")["peers"] == []
+    # in Redis, whoever was online stays so (but for the two logged out)
+    still = [n for n in before if n not in ("alice", "bob")] if REDIS else []
+    assert names(listing(S["alice"], "?channel=general")) == still
     ok("POST", "/submit-info", {"ip": "127.0.0.1", "port": 9101}, token=S["alice"])
     data = listing(S["bob"], "?channel=general")
-    assert data["peers"] == [{"username": "alice", "ip": "127.0.0.1", "port": 9101,
-                              "pubkey": "QUxJQ0UtS0VZ"}], data
+    assert [p for p in data["peers"] if p["username"] not in still] == [
+        {"username": "alice", "ip": "127.0.0.1", "port": 9101, "pubkey": "QUxJQ0UtS0VZ"}], data
     failed(409, "POST", "/register", {"username": "bob", "password": "x"})
     assert ok("GET", "/stats", token=S["alice"])["accounts"] == 4
 
@@ -460,18 +519,18 @@ def test_no_register_closes_registration_and_add_user_opens_accounts():
     db = os.path.join(S["dir"], "closed.db")
     p, port = start(db, ["--no-register"])
     failed(403, "POST", "/register", {"username": "erin", "password": "pw"}, port=port)
-    out = subprocess.run([TRACKER, "--db", db, "--add-user", "erin"], input="erin pw\n",
+    out = subprocess.run([TRACKER] + store(db) + ["--add-user", "erin"], input="erin pw\n",
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out
     tok = ok("POST", "/login", {"username": "erin", "password": "erin pw"}, port=port)["token"]
     ok("GET", "/stats", token=tok, port=port)
     # --add-user again changes the password
-    subprocess.run([TRACKER, "--db", db, "--add-user", "erin"], input="new pw\n",
+    subprocess.run([TRACKER] + store(db) + ["--add-user", "erin"], input="new pw\n",
                    capture_output=True, text=True, timeout=30, check=True)
     failed(401, "POST", "/login", {"username": "erin", "password": "erin pw"}, port=port)
     ok("POST", "/login", {"username": "erin", "password": "new pw"}, port=port)
     for name, stdin in (("bad name", "pw\n"), ("erin", "")):
-        out = subprocess.run([TRACKER, "--db", db, "--add-user", name], input=stdin,
+        out = subprocess.run([TRACKER] + store(db) + ["--add-user", name], input=stdin,
                              capture_output=True, text=True, timeout=30)
         assert out.returncode != 0 and out.stderr.strip(), out
     stop_checked(p)
@@ -547,7 +606,11 @@ def test_kdf_cost_min_is_for_tests_and_says_so():
                    port=port)[0] == 200
     finally:
         stop_checked(p)
-    assert b"$argon2id$v=19$m=8," in open(db, "rb").read()
+    if REDIS:
+        stored = S["redis"].cmd("HGET", "hy:u:{quick}", "h", db=redis_db(db)).encode()
+    else:
+        stored = open(db, "rb").read()
+    assert b"$argon2id$v=19$m=8," in stored
     r = subprocess.run([TRACKER, "--kdf-cost", "cheap"], capture_output=True, timeout=10)
     assert r.returncode == 2 and b"--kdf-cost" in r.stderr
 
@@ -868,7 +931,7 @@ def start_wildcard(db, extra):
     for attempt in range(3):
         port = free_port()
         try:
-            p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port, "--db", db, "--quiet"] + extra,
+            p = Proc([TRACKER, "--listen", "0.0.0.0:%d" % port] + store(db) + ["--quiet"] + extra,
                      port=port)
         except RuntimeError:
             if attempt == 2:

@@ -95,10 +95,10 @@ setup(void **state)
 	cfg.token_ttl_ms = TOKEN_TTL_MS;
 	if (f == NULL || (f->t = tracker_new(&mem_store, &cfg, &cause)) == NULL)
 		return -1;
-	registry_token_issue(f->t->reg, "alice", hy_now_ms() + TOKEN_TTL_MS, token);
+	registry_token_issue(tracker_registry(f->t), "alice", hy_now_ms() + TOKEN_TTL_MS, token);
 	snprintf(f->auth, sizeof(f->auth), "Bearer %s", token);
-	registry_peer_set(f->t->reg, "alice", "127.0.0.1", 5000, hy_now_ms() + 60000);
-	registry_peer_set(f->t->reg, "bob", "127.0.0.1", 5001, hy_now_ms() + 60000);
+	registry_peer_set(tracker_registry(f->t), "alice", "127.0.0.1", 5000, hy_now_ms() + 60000);
+	registry_peer_set(tracker_registry(f->t), "bob", "127.0.0.1", 5001, hy_now_ms() + 60000);
 	*state = f;
 	return 0;
 }
@@ -211,9 +211,9 @@ test_channels_page_with_next_and_refuse_bad_queries(void **state)
 	struct http_response res;
 
 	http_response_init(&res);
-	registry_join(f->t->reg, "b", "bob");
-	registry_join(f->t->reg, "a", "bob");
-	registry_join(f->t->reg, "c", "bob");
+	registry_join(tracker_registry(f->t), "b", "bob");
+	registry_join(tracker_registry(f->t), "a", "bob");
+	registry_join(tracker_registry(f->t), "c", "bob");
 	assert_int_equal(get(f, "/channels", "limit=2", &res), 200);
 	assert_non_null(strstr(res.body.data, "\"count\":2"));
 	assert_non_null(strstr(res.body.data, "\"total\":3"));
@@ -244,15 +244,16 @@ test_submit_info_keeps_to_the_caps_and_the_address_rules(void **state)
 	    200);
 	assert_non_null(strstr(res.body.data, "--max-channels-per-user"));
 	assert_non_null(strstr(res.body.data, "\"refused_channels\":[\"z\"]"));
-	assert_int_equal(registry_channel_count(f->t->reg), 2);
-	assert_true(registry_peer_online(f->t->reg, "alice", hy_now_ms()));
+	assert_int_equal(registry_channel_count(tracker_registry(f->t)), 2);
+	assert_true(registry_peer_online(tracker_registry(f->t), "alice", hy_now_ms()));
 	assert_int_equal(
 	    post(f, "/submit-info",
 	        "{\"ip\":\"10.0.0.1\",\"port\":1,\"channels\":[\"x\",\"#x\",\"y\"]}", &res),
 	    200);
 	assert_null(strstr(res.body.data, "refused_channels"));
-	registry_join(f->t->reg, "w", "bob");
-	registry_join(f->t->reg, "v", "bob"); /* the store may hold more than the cap */
+	registry_join(tracker_registry(f->t), "w", "bob");
+	registry_join(
+	    tracker_registry(f->t), "v", "bob"); /* the store may hold more than the cap */
 	assert_int_equal(post(f, "/add-list", "{\"channel\":\"x\"}", &res), 200);
 	assert_int_equal(post(f, "/leave", "{\"channel\":\"x\"}", &res), 200);
 	assert_int_equal(post(f, "/add-list", "{\"channel\":\"u\"}", &res), 403);

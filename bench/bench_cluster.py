@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""One hychat-tracker on SQLite against three on one Redis behind
+hychat-proxy, side by side in one run on this machine: 1,000 online peers
+(100 in #general) in each; wrk against GET /get-list?channel=general and
+POST /heartbeat with a bearer token, req/s, p99 and the ratio
+cluster/single. Then Redis's memory (INFO memory, used_memory) as
+100,000 users register, log in and come online through the cluster:
+bytes per online peer for the presence alone (submit-info) and for
+everything a user holds (account, token, presence).
+
+Redis runs as the project ships it: AOF on, appendfsync everysec.
+Accounts use --kdf-cost min, so that 100,000 logins take seconds; what
+is measured is the online path, which does not hash."""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import BUILD, Server, build, free_port, need, row, wrk  # noqa: E402
+from bench_tracker import load, pipelined, req  # noqa: E402
+
+TRACKER = os.path.join(BUILD, "src/tracker/hychat-tracker")
+# The loader logs in thousands of users from one address: the login
+# throttle is off, and the hash queue deep.
+UNTHROTTLED = ["--login-addr-burst", "0", "--login-pair-burst", "0", "--login-account-burst", "0",
+               "--max-hash-jobs-per-addr", "100000", "--max-hash-jobs", "100000"]
+
+
+def redis_cmd(port, *args):
+    out = subprocess.run(["redis-cli", "-p", str(port)] + [str(a) for a in args],
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout
+
+
+def used_memory(port):
+    for line in redis_cmd(port, "INFO", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    raise RuntimeError("no used_memory in INFO memory")
+
+
+def scripts(tmp, tokens):
+    auth = os.path.join(tmp, "auth.lua")
+    with open(auth, "w") as f:
+        f.write('wrk.headers["Authorization"] = "Bearer %s"\n' % tokens[0])
+    hb = os.path.join(tmp, "hb.lua")
+    with open(hb, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.body = "{}"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                'wrk.headers["Authorization"] = "Bearer %s"\n' % tokens[1])
+    return auth, hb
+
+
+def measure(port, tokens, tmp, a):
+    auth, hb = scripts(tmp, tokens)
+    gl = "http://127.0.0.1:%d/get-list?channel=general" % port
+    wrk(gl, a.conns, 2, script=auth)
+    g = wrk(gl, a.conns, a.seconds, script=auth)
+    h = wrk("http://127.0.0.1:%d/heartbeat" % port, a.conns, a.seconds, script=hb)
+    return g, h
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--peers", type=int, default=100000)
+    a = ap.parse_args()
+    need("wrk", "redis-server", "redis-cli")
+    build()
+    tmp = tempfile.mkdtemp(prefix="hychat-bench-cluster-")
+    procs = []
+    try:
+        # One tracker, in-memory state on SQLite, both cores' worth of loops.
+        sp = free_port()
+        single = Server([TRACKER, "--listen", "127.0.0.1:%d" % sp, "--db",
+                         os.path.join(tmp, "t.db"), "--workers", "2", "--quiet", "--ttl", "3600",
+                         "--kdf-cost", "min"] + UNTHROTTLED, sp)
+        procs.append(single)
+        tokens = load(sp, 0, 1000, general=100)
+        g1, h1 = measure(sp, tokens, tmp, a)
+        single.stop()
+        procs.remove(single)
+
+        # Redis, three trackers, the proxy.
+        rp = free_port()
+        rdir = os.path.join(tmp, "redis")
+        os.mkdir(rdir)
+        redis = Server(["redis-server", "--port", str(rp), "--bind", "127.0.0.1", "--dir", rdir,
+                        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                        "--protected-mode", "no"], rp)
+        procs.append(redis)
+        time.sleep(0.3)
+        url = "redis://127.0.0.1:%d" % rp
+        tps = [free_port() for _ in range(3)]
+        for p in tps:
+            procs.append(Server([TRACKER, "--listen", "127.0.0.1:%d" % p, "--store", url,
+                                 "--quiet", "--ttl", "3600", "--kdf-cost", "min"] + UNTHROTTLED,
+                                p))
+        pp = free_port()
+        conf = os.path.join(tmp, "cluster.conf")
+        with open(conf, "w") as f:
+            f.write('host "127.0.0.1" default {\n' +
+                    "".join("    proxy_pass http://127.0.0.1:%d;\n" % p for p in tps) +
+                    "    dist_policy round-robin;\n}\n")
+        procs.append(Server([os.path.join(BUILD, "src/proxy/hychat-proxy"), "-c", conf,
+                             "--listen", "127.0.0.1:%d" % pp, "--quiet"], pp))
+        tokens = load(pp, 0, 1000, general=100)
+        g3, h3 = measure(pp, tokens, tmp, a)
+
+        # Memory: accounts and tokens first, then presence, as INFO sees it.
+        n = a.peers - 1000
+        names = ["u%06d" % i for i in range(1000, 1000 + n)]
+        m0 = used_memory(rp)
+        t0 = time.monotonic()
+        toks = []
+        step = 10000
+        for lo in range(0, n, step):
+            chunk = names[lo:lo + step]
+            r = pipelined(tps[0], [req("POST", "/register", {"username": u, "password": "pw-" + u})
+                                   for u in chunk])
+            assert all(x[0] == 201 for x in r), r[:3]
+            r = pipelined(tps[0], [req("POST", "/login", {"username": u, "password": "pw-" + u})
+                                   for u in chunk])
+            toks += [json.loads(x[1])["token"] for x in r]
+        m1 = used_memory(rp)
+        key = "A" * 43 + "="
+        for lo in range(0, n, step):
+            r = pipelined(tps[0], [req("POST", "/submit-info",
+                                       {"ip": "127.0.0.1", "port": 10000 + (lo + i) % 50000,
+                                        "pubkey": key}, t)
+                                   for i, t in enumerate(toks[lo:lo + step])])
+            assert all(x[0] == 200 for x in r), r[:3]
+        m2 = used_memory(rp)
+        load_s = time.monotonic() - t0
+        stats = json.loads(pipelined(pp, [req("GET", "/stats", token=tokens[0])])[0][1])
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print("one tracker (SQLite, 2 workers) vs three trackers on one Redis (1 worker each) behind"
+          " hychat-proxy (1 worker); wrk -t1 -c%d -d%ds; 1,000 online, 100 in #general"
+          % (a.conns, a.seconds))
+    row("single  GET /get-list?channel=general", g1[0], g1[1], g1[2])
+    row("cluster GET /get-list?channel=general", g3[0], g3[1], g3[2])
+    print("ratio cluster/single get-list            req/s %.2fx   p99 %.2fx"
+          % (g3[0] / g1[0], g3[1] / g1[1]))
+    row("single  POST /heartbeat", h1[0], h1[1], h1[2])
+    row("cluster POST /heartbeat", h3[0], h3[1], h3[2])
+    print("ratio cluster/single heartbeat           req/s %.2fx   p99 %.2fx   (target >= 0.5x)"
+          % (h3[0] / h1[0], h3[1] / h1[1]))
+    print("redis memory: %d users added (%.1f s), %d online in all" % (n, load_s, stats["peers"]))
+    print("  accounts and tokens: %.0f bytes per user" % ((m1 - m0) / n))
+    print("  presence (submit-info with a key): %.0f bytes per online peer   (target <= 600)"
+          % ((m2 - m1) / n))
+    print("  everything a user holds: %.0f bytes" % ((m2 - m0) / n))
+
+
+if __name__ == "__main__":
+    main()

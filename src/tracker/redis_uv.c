@@ -1,0 +1,102 @@
+/* redis_uv.c — hiredis's event hooks on a uv_poll_t. A poll error
+ * (libuv reports POLLERR as UV_EBADF and stops the handle) is handed to
+ * hiredis as a read, or as the end of a connect, so that it sees the
+ * socket's error and calls the disconnect or connect callback. */
+#include <stdlib.h>
+
+#include "hychat/util.h"
+#include "redis_uv.h"
+
+struct redis_uv {
+	redisAsyncContext *ac; /* NULL once hiredis let go */
+	uv_poll_t poll;
+	int events;
+};
+
+static void
+on_poll(uv_poll_t *handle, int status, int events)
+{
+	struct redis_uv *p = handle->data;
+
+	if (p->ac != NULL && status < 0) {
+		if (p->ac->c.flags & REDIS_CONNECTED)
+			redisAsyncHandleRead(p->ac);
+		else
+			redisAsyncHandleWrite(p->ac); /* finishes the connect, failed */
+		return;
+	}
+	if (p->ac != NULL && (events & UV_READABLE))
+		redisAsyncHandleRead(p->ac);
+	if (p->ac != NULL && (events & UV_WRITABLE))
+		redisAsyncHandleWrite(p->ac);
+}
+
+static void
+poll_update(struct redis_uv *p, int add, int remove)
+{
+	p->events = (p->events | add) & ~remove;
+	if (p->events != 0)
+		uv_poll_start(&p->poll, p->events, on_poll);
+	else
+		uv_poll_stop(&p->poll);
+}
+
+static void
+add_read(void *arg)
+{
+	poll_update(arg, UV_READABLE, 0);
+}
+
+static void
+del_read(void *arg)
+{
+	poll_update(arg, 0, UV_READABLE);
+}
+
+static void
+add_write(void *arg)
+{
+	poll_update(arg, UV_WRITABLE, 0);
+}
+
+static void
+del_write(void *arg)
+{
+	poll_update(arg, 0, UV_WRITABLE);
+}
+
+static void
+poll_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+cleanup(void *arg)
+{
+	struct redis_uv *p = arg;
+
+	p->ac = NULL;
+	uv_close((uv_handle_t *)&p->poll, poll_closed);
+}
+
+int
+redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+	if (ac->ev.data != NULL)
+		return -1;
+	struct redis_uv *p = xcalloc(1, sizeof(*p));
+	if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
+		free(p);
+		return -1;
+	}
+	p->ac = ac;
+	p->poll.data = p;
+	ac->ev.data = p;
+	ac->ev.addRead = add_read;
+	ac->ev.delRead = del_read;
+	ac->ev.addWrite = add_write;
+	ac->ev.delWrite = del_write;
+	ac->ev.cleanup = cleanup;
+	return 0;
+}

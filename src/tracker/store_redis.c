@@ -1,0 +1,630 @@
+/* store_redis.c — the shared state in Redis, for several trackers: one
+ * hiredis connection per worker loop through its libuv adapter, so that
+ * no call blocks a loop. Multi-key updates are Lua scripts sent with
+ * EVALSHA (NOSCRIPT: sent again with EVAL, which loads them); token
+ * lookups and hash reads are plain commands. While a loop's connection is
+ * down, operations finish at once with STORE_DOWN (the handlers answer
+ * 503) and the connection is tried again with a growing backoff; each
+ * change of state is logged once. Commands in flight when the connection
+ * drops finish with STORE_DOWN too. */
+#include <netdb.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "hychat/log.h"
+#include "hychat/store.h"
+#include "hychat/util.h"
+#include "redis_uv.h"
+#include "store_redis.h"
+#include "store_redis_lua.h"
+
+#define REDIS_MAX_LOOPS 64 /* worker loops, at most (HTTP_MAX_WORKERS) */
+#define REDIS_MAX_ARGS (8 + STORE_CHANNELS_PER_CALL) /* the longest script call */
+#define REDIS_BACKOFF_MIN_MS 100
+#define REDIS_BACKOFF_MAX_MS 5000
+#define REDIS_CONNECT_TIMEOUT_MS 2000 /* then the attempt counts as failed */
+#define REDIS_SENTINEL_BACKOFF_MAX_MS 500 /* a failover is followed within it */
+#define REDIS_WAIT_MS 2000 /* for a replica to acknowledge a write */
+#define REDIS_REPLY_TIMEOUT_MS 5000 /* a server silent this long is dropped */
+#define REDIS_WATCH_MS 1000 /* how often that is checked */
+#define REDIS_SWITCH_CHANNEL "+switch-master"
+
+enum conn_state {
+	CONN_NEW,
+	CONN_UP,
+	CONN_DOWN
+};
+
+struct redis_conn {
+	struct store_redis *r;
+	uv_loop_t *loop;
+	redisAsyncContext *ac; /* NULL while down */
+	enum conn_state state;
+	int connected; /* ac has answered the connect */
+	int closing;
+	uv_timer_t retry;
+	uint64_t backoff_ms;
+	/* A server that keeps the connection but stops answering (stopped,
+	 * swapping) is found by its silence. */
+	uv_timer_t watch;
+	unsigned inflight; /* commands sent and not answered */
+	uint64_t last_progress_ms; /* the last answer, or the first send after none */
+	int stalled;
+	int handles; /* timers not yet closed */
+	char host[NI_MAXHOST]; /* the primary */
+	int port;
+	/* With sentinels: the one asked where the primary is, and the one
+	 * that tells of a switch (SUBSCRIBE +switch-master). */
+	redisAsyncContext *ask, *sub;
+	size_t next_sentinel;
+};
+
+struct store_redis {
+	struct store_state base;
+	char host[NI_MAXHOST]; /* numeric, resolved once at start */
+	int port;
+	int db;
+	char where[NI_MAXHOST + 16]; /* HOST:PORT, for the log */
+	int sentinel; /* the primary is whatever sentinels say */
+	struct redis_sentinels sn;
+	pthread_mutex_t lock;
+	struct redis_conn *conns[REDIS_MAX_LOOPS];
+	size_t nconns;
+};
+
+/* One command in flight. */
+struct redis_req {
+	struct redis_conn *conn;
+	struct store_call *c;
+	int script; /* -1: a plain command */
+	redis_parse_fn parse;
+	int retried; /* NOSCRIPT was answered once */
+	int replicated; /* answer once a replica has it */
+	int argc;
+	char *argv[REDIS_MAX_ARGS + 3];
+	size_t argvlen[REDIS_MAX_ARGS + 3];
+};
+
+static struct store_redis *
+redis_of(struct store_state *s)
+{
+	return (struct store_redis *)s;
+}
+
+/* Connections. */
+
+static void conn_open(struct redis_conn *conn);
+static void conn_retry_later(struct redis_conn *conn, const char *why);
+
+static void
+conn_set_state(struct redis_conn *conn, enum conn_state st, const char *why)
+{
+	if (conn->state == st)
+		return;
+	if (st == CONN_UP)
+		log_info("redis %s:%d%s: connected", conn->host, conn->port,
+		    conn->r->sentinel ? " (the primary, from the sentinels)" : "");
+	else
+		log_warn("redis %s: unreachable (%s); answering 503 and retrying",
+		    conn->r->sentinel ? "primary" : conn->r->where, why);
+	conn->state = st;
+}
+
+/* Either the backoff is over, or a connect took too long (a host that
+ * drops packets): that attempt is abandoned and the next one waits. */
+static void
+retry_cb(uv_timer_t *timer)
+{
+	struct redis_conn *conn = timer->data;
+
+	if (conn->ask != NULL) {
+		redisAsyncContext *ask = conn->ask;
+		conn->ask = NULL;
+		redisAsyncFree(ask); /* its reply callback sees NULL and retries */
+		return;
+	}
+	if (conn->ac == NULL) {
+		conn_open(conn);
+		return;
+	}
+	if (!conn->connected) {
+		redisAsyncContext *ac = conn->ac;
+		conn->ac = NULL;
+		redisAsyncFree(ac); /* no disconnect callback: it never connected */
+		conn_retry_later(conn, "connect timed out");
+	}
+}
+
+static void
+conn_retry_later(struct redis_conn *conn, const char *why)
+{
+	conn->ac = NULL;
+	conn->connected = 0;
+	if (conn->closing)
+		return; /* a stop, not an outage: nothing to log */
+	conn_set_state(conn, CONN_DOWN, why);
+	uv_timer_start(&conn->retry, retry_cb, conn->backoff_ms, 0);
+	conn->backoff_ms *= 2;
+	uint64_t max = conn->r->sentinel ? REDIS_SENTINEL_BACKOFF_MAX_MS : REDIS_BACKOFF_MAX_MS;
+	if (conn->backoff_ms > max)
+		conn->backoff_ms = max;
+}
+
+static void
+on_connect(const redisAsyncContext *ac, int status)
+{
+	struct redis_conn *conn = ac->data;
+
+	if (status != REDIS_OK) {
+		/* hiredis frees ac after this callback */
+		conn_retry_later(conn, ac->errstr[0] ? ac->errstr : "cannot connect");
+		return;
+	}
+	conn->connected = 1;
+	conn->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	uv_timer_stop(&conn->retry);
+	conn_set_state(conn, CONN_UP, NULL);
+}
+
+static void
+on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct redis_conn *conn = ac->data;
+
+	(void)status;
+	conn_retry_later(conn,
+	    conn->stalled ? "no answer for 5 s"
+	                  : (ac->errstr[0] ? ac->errstr : "connection closed"));
+	conn->stalled = 0;
+}
+
+/* Drops a connection whose server has not answered for
+ * REDIS_REPLY_TIMEOUT_MS: its calls end with 503, and it is opened
+ * again. */
+static void
+watch_cb(uv_timer_t *timer)
+{
+	struct redis_conn *conn = timer->data;
+
+	if (conn->ac == NULL || !conn->connected || conn->inflight == 0 ||
+	    hy_now_ms() - conn->last_progress_ms < REDIS_REPLY_TIMEOUT_MS)
+		return;
+	redisAsyncContext *ac = conn->ac;
+	conn->stalled = 1;
+	redisAsyncFree(ac); /* answers what is in flight, then on_disconnect */
+}
+
+/* A context on loop for host:port with conn as its data; NULL with why. */
+static redisAsyncContext *
+context_new(struct redis_conn *conn, const char *host, int port, char *why, size_t whysz)
+{
+	redisAsyncContext *ac = redisAsyncConnect(host, port);
+
+	if (ac == NULL || ac->err) {
+		snprintf(why, whysz, "%s", ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return NULL;
+	}
+	ac->data = conn;
+	if (redis_uv_attach(ac, conn->loop) < 0) {
+		snprintf(why, whysz, "cannot watch the socket");
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	return ac;
+}
+
+static void conn_connect(struct redis_conn *conn);
+
+/* Sentinels. */
+
+/* A +switch-master message for our primary: the connection to the old
+ * one is dropped, and the next attempt asks the sentinels again. */
+static void
+on_switch(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct redis_conn *conn = arg;
+	const redisReply *r = reply;
+	char name[REDIS_MASTER_NAME_MAX + 1], oldip[NI_MAXHOST], newip[NI_MAXHOST];
+	int oldport, newport;
+
+	if (r == NULL) {
+		if (conn->sub == ac)
+			conn->sub = NULL; /* asked for again on the next discovery */
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[2]->type != REDIS_REPLY_STRING ||
+	    sscanf(r->element[2]->str, "%64s %1024s %d %1024s %d", name, oldip, &oldport, newip,
+	        &newport) != 5 ||
+	    strcmp(name, conn->r->sn.master) != 0)
+		return;
+	log_info("redis: the sentinels moved %s to %s:%d", name, newip, newport);
+	conn->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	if (conn->ac != NULL && (strcmp(conn->host, newip) != 0 || conn->port != newport))
+		redisAsyncDisconnect(conn->ac); /* on_disconnect retries */
+}
+
+static void
+on_ask_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct redis_conn *conn = ac->data;
+
+	(void)status;
+	if (conn->ask == ac)
+		conn->ask = NULL;
+	if (conn->sub == ac)
+		conn->sub = NULL;
+}
+
+/* The sentinel's answer: the primary's address, kept, and this sentinel
+ * kept as the one to hear switches from if none is yet. */
+static void
+on_master_addr(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct redis_conn *conn = arg;
+	const redisReply *r = reply;
+
+	if (conn->ask == ac)
+		conn->ask = NULL;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING) {
+		if (r != NULL)
+			redisAsyncDisconnect(ac);
+		conn_retry_later(conn, "no sentinel names the primary");
+		return;
+	}
+	snprintf(conn->host, sizeof(conn->host), "%s", r->element[0]->str);
+	conn->port = atoi(r->element[1]->str);
+	if (conn->sub == NULL && !conn->closing) {
+		conn->sub = ac;
+		redisAsyncCommand(ac, on_switch, conn, "SUBSCRIBE " REDIS_SWITCH_CHANNEL);
+	} else {
+		redisAsyncDisconnect(ac);
+	}
+	conn_connect(conn);
+}
+
+/* Asks the next sentinel, in turn, where the primary is. */
+static void
+sentinel_ask(struct redis_conn *conn)
+{
+	struct store_redis *r = conn->r;
+	const struct redis_addr *at = &r->sn.at[conn->next_sentinel++ % r->sn.n];
+	char why[128];
+	redisAsyncContext *ac = context_new(conn, at->host, at->port, why, sizeof(why));
+
+	if (ac == NULL) {
+		conn_retry_later(conn, why);
+		return;
+	}
+	redisAsyncSetDisconnectCallback(ac, on_ask_disconnect);
+	conn->ask = ac;
+	uv_timer_start(&conn->retry, retry_cb, REDIS_CONNECT_TIMEOUT_MS, 0);
+	redisAsyncCommand(
+	    ac, on_master_addr, conn, "SENTINEL get-master-addr-by-name %s", r->sn.master);
+}
+
+static void
+conn_open(struct redis_conn *conn)
+{
+	if (conn->r->sentinel)
+		sentinel_ask(conn);
+	else
+		conn_connect(conn);
+}
+
+static void
+conn_connect(struct redis_conn *conn)
+{
+	struct store_redis *r = conn->r;
+	char why[128];
+	redisAsyncContext *ac = context_new(conn, conn->host, conn->port, why, sizeof(why));
+
+	if (ac == NULL) {
+		conn_retry_later(conn, why);
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	conn->ac = ac;
+	uv_timer_start(&conn->retry, retry_cb, REDIS_CONNECT_TIMEOUT_MS, 0);
+	if (r->db != 0)
+		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+}
+
+void
+redis_attach(struct store_state *s, uv_loop_t *loop)
+{
+	struct store_redis *r = redis_of(s);
+	struct redis_conn *conn = xcalloc(1, sizeof(*conn));
+
+	conn->r = r;
+	conn->loop = loop;
+	conn->backoff_ms = REDIS_BACKOFF_MIN_MS;
+	snprintf(conn->host, sizeof(conn->host), "%s", r->host);
+	conn->port = r->port;
+	uv_timer_init(loop, &conn->retry);
+	conn->retry.data = conn;
+	uv_timer_init(loop, &conn->watch);
+	conn->watch.data = conn;
+	uv_timer_start(&conn->watch, watch_cb, REDIS_WATCH_MS, REDIS_WATCH_MS);
+	conn->handles = 2;
+	pthread_mutex_lock(&r->lock);
+	if (r->nconns < REDIS_MAX_LOOPS)
+		r->conns[r->nconns++] = conn;
+	pthread_mutex_unlock(&r->lock);
+	conn_open(conn);
+}
+
+static struct redis_conn *
+conn_find(struct store_redis *r, uv_loop_t *loop)
+{
+	struct redis_conn *conn = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->nconns && conn == NULL; i++)
+		if (r->conns[i]->loop == loop)
+			conn = r->conns[i];
+	pthread_mutex_unlock(&r->lock);
+	return conn;
+}
+
+static void
+conn_closed(uv_handle_t *h)
+{
+	struct redis_conn *conn = h->data;
+
+	if (--conn->handles == 0)
+		free(conn);
+}
+
+void
+redis_detach(struct store_state *s, uv_loop_t *loop)
+{
+	struct store_redis *r = redis_of(s);
+	struct redis_conn *conn = conn_find(r, loop);
+
+	if (conn == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->nconns; i++)
+		if (r->conns[i] == conn)
+			r->conns[i] = r->conns[--r->nconns];
+	pthread_mutex_unlock(&r->lock);
+	conn->closing = 1;
+	uv_timer_stop(&conn->retry);
+	if (conn->ac != NULL)
+		redisAsyncFree(conn->ac); /* calls on_disconnect when it was up */
+	if (conn->ask != NULL)
+		redisAsyncFree(conn->ask);
+	if (conn->sub != NULL)
+		redisAsyncFree(conn->sub);
+	uv_close((uv_handle_t *)&conn->retry, conn_closed);
+	uv_close((uv_handle_t *)&conn->watch, conn_closed);
+}
+
+void
+redis_close(struct store_state *s)
+{
+	struct store_redis *r = redis_of(s);
+
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* Requests. */
+
+static void
+req_free(struct redis_req *q)
+{
+	for (int i = 0; i < q->argc; i++)
+		free(q->argv[i]);
+	free(q);
+}
+
+struct redis_req *
+redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
+{
+	struct redis_req *q = xcalloc(1, sizeof(*q));
+
+	q->c = c;
+	q->script = script;
+	q->parse = parse;
+	if (script >= 0) {
+		q->argv[0] = xstrdup("EVALSHA");
+		q->argv[1] = xstrdup(redis_script_sha(script));
+		q->argv[2] = xstrdup("0");
+		q->argc = 3;
+		for (int i = 0; i < 3; i++)
+			q->argvlen[i] = strlen(q->argv[i]);
+	}
+	return q;
+}
+
+static void
+req_arg(struct redis_req *q, const char *s, size_t len)
+{
+	if (q->argc >= (int)HY_ARRAY_LEN(q->argv))
+		return;
+	q->argv[q->argc] = xmalloc(len + 1);
+	memcpy(q->argv[q->argc], s, len);
+	q->argv[q->argc][len] = '\0';
+	q->argvlen[q->argc++] = len;
+}
+
+void
+redis_req_str(struct redis_req *q, const char *s)
+{
+	req_arg(q, s, strlen(s));
+}
+
+void
+redis_req_u64(struct redis_req *q, uint64_t v)
+{
+	char text[24];
+
+	snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
+	redis_req_str(q, text);
+}
+
+static void req_send(struct redis_req *q);
+
+void
+redis_req_replicated(struct redis_req *q)
+{
+	q->replicated = 1;
+}
+
+static void
+on_wait(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct store_call *c = arg;
+	const redisReply *r = reply;
+
+	(void)ac;
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1)
+		store_call_finish(c, c->result, NULL);
+	else
+		store_call_finish(c, STORE_DOWN, "redis: no replica acknowledged the write");
+}
+
+/* True if an error reply means the server cannot serve now (a replica,
+ * loading, a primary cut off from its replicas), not that the command
+ * was wrong. */
+static int
+reply_is_unavailable(const redisReply *r)
+{
+	static const char *const prefixes[] = { "READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS",
+		"CLUSTERDOWN", "TRYAGAIN" };
+
+	for (size_t i = 0; i < HY_ARRAY_LEN(prefixes); i++)
+		if (strncmp(r->str, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+on_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+	struct redis_req *q = arg;
+	const redisReply *r = reply;
+	struct store_call *c = q->c;
+	redis_parse_fn q_parse = q->parse;
+
+	if (q->conn->inflight > 0)
+		q->conn->inflight--;
+	q->conn->last_progress_ms = hy_now_ms();
+	if (r == NULL) {
+		req_free(q);
+		store_call_finish(c, STORE_DOWN, "redis: connection lost");
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR && q->script >= 0 && !q->retried &&
+	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		/* The server lost its script cache (a restart, a failover):
+		 * EVAL loads the script again. */
+		free(q->argv[0]);
+		free(q->argv[1]);
+		q->argv[0] = xstrdup("EVAL");
+		q->argv[1] = xstrdup(redis_script_body(q->script));
+		q->argvlen[0] = strlen(q->argv[0]);
+		q->argvlen[1] = strlen(q->argv[1]);
+		q->retried = 1;
+		req_send(q);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		char why[256];
+		snprintf(why, sizeof(why), "redis: %s", r->str);
+		if (q->conn->r->sentinel && strncmp(r->str, "READONLY", 8) == 0 &&
+		    q->conn->ac == ac)
+			redisAsyncDisconnect(ac); /* a demoted primary: ask again */
+		req_free(q);
+		store_call_finish(c, reply_is_unavailable(r) ? STORE_DOWN : STORE_FAILED, why);
+		return;
+	}
+	struct redis_conn *conn = q->conn;
+	int replicated = q->replicated && conn->r->sentinel;
+	req_free(q);
+	enum store_result res = q_parse(c, r);
+	if (!replicated || res != STORE_DONE) {
+		store_call_finish(c, res, NULL);
+		return;
+	}
+	/* Acknowledged only once a replica has it, so that a failover
+	 * cannot lose it. */
+	if (redisAsyncCommand(ac, on_wait, c, "WAIT 1 %d", REDIS_WAIT_MS) != REDIS_OK)
+		store_call_finish(c, STORE_DOWN, "redis: not connected");
+}
+
+static void
+req_send(struct redis_req *q)
+{
+	struct redis_conn *conn = q->conn;
+
+	if (conn->ac == NULL || !conn->connected ||
+	    redisAsyncCommandArgv(
+	        conn->ac, on_reply, q, q->argc, (const char **)q->argv, q->argvlen) != REDIS_OK) {
+		struct store_call *c = q->c;
+		req_free(q);
+		store_call_finish(c, STORE_DOWN, "redis: not connected");
+		return;
+	}
+	if (conn->inflight++ == 0)
+		conn->last_progress_ms = hy_now_ms();
+}
+
+/* Sends q on the call's loop's connection, or finishes the call with
+ * STORE_DOWN. */
+void
+redis_req_start(struct store_state *s, struct redis_req *q)
+{
+	q->conn = q->c->loop != NULL ? conn_find(redis_of(s), q->c->loop) : NULL;
+	if (q->conn == NULL) {
+		struct store_call *c = q->c;
+		req_free(q);
+		store_call_finish(c, STORE_DOWN, "redis: no connection on this loop");
+		return;
+	}
+	req_send(q);
+}
+
+struct store_state *
+store_state_redis_new(const char *url, char **cause)
+{
+	struct store_redis *r = xcalloc(1, sizeof(*r));
+
+	struct redis_addr a;
+
+	if (strncmp(url, REDIS_SENTINEL_PREFIX, strlen(REDIS_SENTINEL_PREFIX)) == 0) {
+		if (redis_sentinel_parse(url, &r->sn, cause) < 0) {
+			free(r);
+			return NULL;
+		}
+		r->sentinel = 1;
+		snprintf(r->where, sizeof(r->where), "%s", r->sn.master);
+	} else {
+		if (redis_addr_parse(url, &a, cause) < 0) {
+			free(r);
+			return NULL;
+		}
+		snprintf(r->host, sizeof(r->host), "%s", a.host);
+		r->port = a.port;
+		r->db = a.db;
+		snprintf(r->where, sizeof(r->where), "%s:%d", r->host, r->port);
+	}
+	r->base.ops = &redis_state_ops;
+	pthread_mutex_init(&r->lock, NULL);
+	(void)redis_script_sha(0); /* computed before the loops start */
+	return &r->base;
+}

@@ -1,0 +1,63 @@
+/* store_redis.h — what the Redis store's files share: the address a URL
+ * names (store_redis_admin.c), the connections and requests
+ * (store_redis.c) and the operations (store_redis_ops.c). Not an
+ * interface outside src/tracker. */
+#ifndef HYCHAT_STORE_REDIS_H
+#define HYCHAT_STORE_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <stdint.h>
+
+#include "hychat/store.h"
+
+#define REDIS_URL_PREFIX "redis://"
+#define REDIS_DEFAULT_PORT 6379
+#define REDIS_SENTINEL_PREFIX "redis-sentinel://"
+#define REDIS_SENTINEL_PORT 26379
+#define REDIS_MAX_SENTINELS 16
+#define REDIS_MASTER_NAME_MAX 64
+
+struct redis_addr {
+	char host[NI_MAXHOST]; /* numeric */
+	int port;
+	int db;
+};
+
+/* Parses redis://HOST[:PORT][/DB] and resolves HOST (blocking: at start
+ * only). Returns 0, or -1 with *cause. */
+int redis_addr_parse(const char *url, struct redis_addr *a, char **cause);
+
+/* The sentinels to ask for the primary called master. */
+struct redis_sentinels {
+	struct redis_addr at[REDIS_MAX_SENTINELS];
+	size_t n;
+	char master[REDIS_MASTER_NAME_MAX + 1];
+};
+/* Parses redis-sentinel://HOST[:PORT][,HOST[:PORT]...]/MASTER, resolving
+ * each HOST, as redis_addr_parse(). */
+int redis_sentinel_parse(const char *url, struct redis_sentinels *sn, char **cause);
+
+/* One command on its way; the parser turns its reply into the call's
+ * outputs and result. */
+struct redis_req;
+typedef enum store_result (*redis_parse_fn)(struct store_call *c, const redisReply *r);
+
+/* A request for c: the script (enum redis_script) sent with EVALSHA, or
+ * with script -1 a plain command whose words follow. */
+struct redis_req *redis_req_new(struct store_call *c, int script, redis_parse_fn parse);
+void redis_req_str(struct redis_req *q, const char *s);
+void redis_req_u64(struct redis_req *q, uint64_t v);
+/* The answer waits until a replica has the write (WAIT), where the store
+ * has replicas to wait for (redis-sentinel://). */
+void redis_req_replicated(struct redis_req *q);
+/* Sends q on the call's loop's connection; the call finishes when the
+ * reply is parsed, or at once with STORE_DOWN. */
+void redis_req_start(struct store_state *s, struct redis_req *q);
+
+void redis_attach(struct store_state *s, uv_loop_t *loop);
+void redis_detach(struct store_state *s, uv_loop_t *loop);
+void redis_close(struct store_state *s);
+extern const struct store_state_ops redis_state_ops;
+
+#endif

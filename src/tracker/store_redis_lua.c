@@ -1,0 +1,263 @@
+/* store_redis_lua.c — the Redis store's scripts (see store_redis_lua.h
+ * for the keys). Each begins with the same prelude: the server's clock
+ * in milliseconds, and the trim that takes expired peers away. Scripts
+ * get no KEYS: the names they touch depend on what they read, which
+ * Redis Cluster would refuse across slots; the hash tags keep one user's
+ * and one channel's keys together for that move. */
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store_redis_lua.h"
+
+/* clang-format off */
+#define LUA_PRELUDE \
+	"local t = redis.call('TIME')\n" \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+	"local function ukey(n) return 'hy:u:{' .. n .. '}' end\n" \
+	"local function ckey(c) return 'hy:c:{' .. c .. '}' end\n" \
+	"local function trim()\n" \
+	"  local gone = redis.call('ZRANGEBYSCORE', 'hy:online', '-inf', now, 'LIMIT', 0, 1000)\n" \
+	"  for _, n in ipairs(gone) do\n" \
+	"    redis.call('ZREM', 'hy:names', n)\n" \
+	"    redis.call('HDEL', 'hy:peer', n)\n" \
+	"    redis.call('ZREM', 'hy:online', n)\n" \
+	"  end\n" \
+	"end\n" \
+	"local function online(n)\n" \
+	"  local s = redis.call('ZSCORE', 'hy:online', n)\n" \
+	"  return s and tonumber(s) > now\n" \
+	"end\n" \
+	/* 0 if user may join channel c (not yet a member), else the cap: \
+	 * 1 the user's, 2 the total. */ \
+	"local function join(user, c, maxuser, maxtotal)\n" \
+	"  local uc = 'hy:uc:{' .. user .. '}'\n" \
+	"  if redis.call('SCARD', uc) >= maxuser then return 1 end\n" \
+	"  if redis.call('EXISTS', ckey(c)) == 0 and\n" \
+	"     redis.call('ZCARD', 'hy:channels') >= maxtotal then return 2 end\n" \
+	"  redis.call('ZADD', ckey(c), 0, user)\n" \
+	"  redis.call('ZADD', 'hy:channels', 0, c)\n" \
+	"  redis.call('SADD', uc, c)\n" \
+	"  return 0\n" \
+	"end\n"
+
+/* ARGV: name, hash. 1 added, 0 taken. */
+static const char account_add[] = LUA_PRELUDE
+	"if redis.call('HSETNX', ukey(ARGV[1]), 'h', ARGV[2]) == 0 then return 0 end\n"
+	"redis.call('SADD', 'hy:users', ARGV[1])\n"
+	"return 1\n";
+
+/* ARGV: name, token id, ttl ms, max tokens. */
+static const char token_issue[] = LUA_PRELUDE
+	"local ut = 'hy:ut:{' .. ARGV[1] .. '}'\n"
+	"local ttl = tonumber(ARGV[3])\n"
+	"redis.call('SET', 'hy:t:' .. ARGV[2], ARGV[1], 'PX', ttl)\n"
+	"redis.call('ZREMRANGEBYSCORE', ut, '-inf', now)\n"
+	"redis.call('ZADD', ut, now + ttl, ARGV[2])\n"
+	"redis.call('PEXPIRE', ut, ttl)\n"
+	"redis.call('ZADD', 'hy:sessions', now + ttl, ARGV[2])\n"
+	"while redis.call('ZCARD', ut) > tonumber(ARGV[4]) do\n"
+	"  local old = redis.call('ZPOPMIN', ut)\n"
+	"  redis.call('DEL', 'hy:t:' .. old[1])\n"
+	"  redis.call('ZREM', 'hy:sessions', old[1])\n"
+	"end\n"
+	"return 1\n";
+
+/* ARGV: token id. 1 revoked (and its user offline), 0 unknown. */
+static const char token_revoke[] = LUA_PRELUDE
+	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
+	"if not user then return 0 end\n"
+	"redis.call('DEL', 'hy:t:' .. ARGV[1])\n"
+	"redis.call('ZREM', 'hy:ut:{' .. user .. '}', ARGV[1])\n"
+	"redis.call('ZREM', 'hy:sessions', ARGV[1])\n"
+	"redis.call('ZREM', 'hy:online', user)\n"
+	"redis.call('ZREM', 'hy:names', user)\n"
+	"redis.call('HDEL', 'hy:peer', user)\n"
+	"return 1\n";
+
+/* ARGV: name, ip, port, key ("" none), ttl ms, max user channels, max
+ * channels, channels... Returns {id, online, cap, {refused indexes}}. */
+static const char peer_submit[] = LUA_PRELUDE
+	"local user = ARGV[1]\n"
+	"local uk = ukey(user)\n"
+	"if ARGV[4] ~= '' then redis.call('HSET', uk, 'pk', ARGV[4]) end\n"
+	"local pk = redis.call('HGET', uk, 'pk') or ''\n"
+	"local refused, cap = {}, 0\n"
+	"for i = 8, #ARGV do\n"
+	"  if not redis.call('ZSCORE', ckey(ARGV[i]), user) then\n"
+	"    local why = join(user, ARGV[i], tonumber(ARGV[6]), tonumber(ARGV[7]))\n"
+	"    if why ~= 0 then\n"
+	"      refused[#refused + 1] = i - 8\n"
+	"      if cap == 0 then cap = why end\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"local id = redis.call('HGET', uk, 'id')\n"
+	"if not id then\n"
+	"  id = redis.call('INCR', 'hy:nextid')\n"
+	"  redis.call('HSET', uk, 'id', id)\n"
+	"end\n"
+	"trim()\n"
+	"redis.call('ZADD', 'hy:online', now + tonumber(ARGV[5]), user)\n"
+	"redis.call('ZADD', 'hy:names', 0, user)\n"
+	"redis.call('HSET', 'hy:peer', user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk)\n"
+	"return {tonumber(id), redis.call('ZCARD', 'hy:online'), cap, refused}\n";
+
+/* ARGV: name, ttl ms. 1 renewed, 0 not online. */
+static const char peer_renew[] = LUA_PRELUDE
+	"if not online(ARGV[1]) then return 0 end\n"
+	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
+	"return 1\n";
+
+/* ARGV: token id, claimed name (""), ttl ms. -1 no such token, -2
+ * another user's, 0 not online, 1 renewed. */
+static const char peer_beat[] = LUA_PRELUDE
+	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
+	"if not user then return -1 end\n"
+	"if ARGV[2] ~= '' and ARGV[2] ~= user then return -2 end\n"
+	"if not online(user) then return 0 end\n"
+	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[3]), user)\n"
+	"return 1\n";
+
+/* ARGV: channel ("" every peer), after ("" the start), limit, all ("1":
+ * a channel's offline members too, their details "! KEY"). Returns
+ * -1 for no such channel, else {more, {name, details, ...}}. Names are
+ * read LIST_CHUNK at a time, their expiries and details with one ZMSCORE
+ * and one HMGET per chunk: a page of 100 costs a handful of calls. */
+static const char peer_list[] = LUA_PRELUDE
+	"trim()\n"
+	"local src = 'hy:names'\n"
+	"local all = ARGV[4] == '1' and ARGV[1] ~= ''\n"
+	"if ARGV[1] ~= '' then\n"
+	"  src = ckey(ARGV[1])\n"
+	"  if redis.call('EXISTS', src) == 0 then return -1 end\n"
+	"end\n"
+	"local limit = tonumber(ARGV[3])\n"
+	"local chunk = math.min(256, limit + 1)\n"
+	"local start = '-'\n"
+	"if ARGV[2] ~= '' then start = '(' .. ARGV[2] end\n"
+	"local out, n, more = {}, 0, 0\n"
+	"while more == 0 do\n"
+	"  local names = redis.call('ZRANGEBYLEX', src, start, '+', 'LIMIT', 0, chunk)\n"
+	"  if #names == 0 then break end\n"
+	"  local exp = redis.call('ZMSCORE', 'hy:online', unpack(names))\n"
+	"  local det = redis.call('HMGET', 'hy:peer', unpack(names))\n"
+	"  for i, name in ipairs(names) do\n"
+	"    if exp[i] and tonumber(exp[i]) > now and det[i] then\n"
+	"      if n == limit then more = 1 break end\n"
+	"      n = n + 1\n"
+	"      out[#out + 1] = name\n"
+	"      out[#out + 1] = det[i]\n"
+	"    elseif all then\n"
+	"      if n == limit then more = 1 break end\n"
+	"      n = n + 1\n"
+	"      out[#out + 1] = name\n"
+	"      out[#out + 1] = '! ' .. (redis.call('HGET', ukey(name), 'pk') or '')\n"
+	"    end\n"
+	"  end\n"
+	"  if #names < chunk then break end\n"
+	"  start = '(' .. names[#names]\n"
+	"  chunk = 256\n"
+	"end\n"
+	"return {more, out}\n";
+
+/* ARGV: name, channel (""). Returns -1 for no such account, else
+ * {online, details, key, member}. */
+static const char peer_info[] = LUA_PRELUDE
+	"local uk = ukey(ARGV[1])\n"
+	"if redis.call('HEXISTS', uk, 'h') == 0 then return -1 end\n"
+	"local on = online(ARGV[1])\n"
+	"local details = on and redis.call('HGET', 'hy:peer', ARGV[1]) or ''\n"
+	"local member = 0\n"
+	"if ARGV[2] ~= '' and redis.call('ZSCORE', ckey(ARGV[2]), ARGV[1]) then member = 1 end\n"
+	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member}\n";
+
+/* ARGV: name, channel, max user channels, max channels, limit. Returns
+ * {-cap} when a cap refuses, else {members, {first names}}. */
+static const char channel_join[] = LUA_PRELUDE
+	"local c = ckey(ARGV[2])\n"
+	"if not redis.call('ZSCORE', c, ARGV[1]) then\n"
+	"  local why = join(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+	"  if why ~= 0 then return {-why} end\n"
+	"end\n"
+	"return {redis.call('ZCARD', c), redis.call('ZRANGE', c, 0, tonumber(ARGV[5]) - 1)}\n";
+
+/* ARGV: name, channel. 1 left, 0 not a member. */
+static const char channel_leave[] = LUA_PRELUDE
+	"if redis.call('ZREM', ckey(ARGV[2]), ARGV[1]) == 0 then return 0 end\n"
+	"redis.call('SREM', 'hy:uc:{' .. ARGV[1] .. '}', ARGV[2])\n"
+	"if redis.call('EXISTS', ckey(ARGV[2])) == 0 then\n"
+	"  redis.call('ZREM', 'hy:channels', ARGV[2])\n"
+	"end\n"
+	"return 1\n";
+
+/* ARGV: after (""), limit. Returns {total, more, {name, members, ...}}. */
+static const char channel_list[] = LUA_PRELUDE
+	"local start = '-'\n"
+	"if ARGV[1] ~= '' then start = '(' .. ARGV[1] end\n"
+	"local limit = tonumber(ARGV[2])\n"
+	"local names = redis.call('ZRANGEBYLEX', 'hy:channels', start, '+', 'LIMIT', 0, limit + 1)\n"
+	"local out = {}\n"
+	"for i = 1, math.min(#names, limit) do\n"
+	"  out[#out + 1] = names[i]\n"
+	"  out[#out + 1] = redis.call('ZCARD', ckey(names[i]))\n"
+	"end\n"
+	"return {redis.call('ZCARD', 'hy:channels'), #names > limit and 1 or 0, out}\n";
+
+/* Returns {online, channels, accounts, sessions}. */
+static const char stats[] = LUA_PRELUDE
+	"trim()\n"
+	"redis.call('ZREMRANGEBYSCORE', 'hy:sessions', '-inf', now)\n"
+	"return {redis.call('ZCARD', 'hy:online'), redis.call('ZCARD', 'hy:channels'),\n"
+	"        redis.call('SCARD', 'hy:users'), redis.call('ZCARD', 'hy:sessions')}\n";
+
+/* clang-format on */
+
+static const char *const bodies[REDIS_SCRIPT_COUNT] = {
+	[REDIS_ACCOUNT_ADD] = account_add,
+	[REDIS_TOKEN_ISSUE] = token_issue,
+	[REDIS_TOKEN_REVOKE] = token_revoke,
+	[REDIS_PEER_SUBMIT] = peer_submit,
+	[REDIS_PEER_RENEW] = peer_renew,
+	[REDIS_PEER_BEAT] = peer_beat,
+	[REDIS_PEER_LIST] = peer_list,
+	[REDIS_PEER_INFO] = peer_info,
+	[REDIS_CHANNEL_JOIN] = channel_join,
+	[REDIS_CHANNEL_LEAVE] = channel_leave,
+	[REDIS_CHANNEL_LIST] = channel_list,
+	[REDIS_STATS] = stats,
+};
+
+static char shas[REDIS_SCRIPT_COUNT][REDIS_SHA_TEXT];
+static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
+
+static void
+shas_init(void)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < REDIS_SCRIPT_COUNT; i++) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned len = 0;
+		if (EVP_Digest(bodies[i], strlen(bodies[i]), md, &len, EVP_sha1(), NULL) != 1)
+			len = 0; /* then EVALSHA fails with NOSCRIPT and EVAL is used */
+		for (unsigned j = 0; j < len && 2 * j + 2 < REDIS_SHA_TEXT; j++) {
+			shas[i][2 * j] = hex[md[j] >> 4];
+			shas[i][2 * j + 1] = hex[md[j] & 15];
+		}
+	}
+}
+
+const char *
+redis_script_body(enum redis_script s)
+{
+	return bodies[s];
+}
+
+const char *
+redis_script_sha(enum redis_script s)
+{
+	pthread_once(&shas_once, shas_init);
+	return shas[s];
+}

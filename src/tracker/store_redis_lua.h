@@ -1,0 +1,49 @@
+/* store_redis_lua.h — the Lua scripts behind the Redis store
+ * (store_redis_lua.c): one per operation that reads or writes more than
+ * one key, so that each runs atomically on the server. Not an interface
+ * outside src/tracker.
+ *
+ * Keys: hy:u:{NAME} (hash: h the password hash, pk the key in base64, id
+ * the peer id), hy:users (set of names), hy:t:ID (string: the user of a
+ * token, ID a hash of the token, expiring with it), hy:ut:{NAME} (zset:
+ * the user's token ids by expiry), hy:sessions (zset: every token id by
+ * expiry), hy:online (zset: online names scored by expiry in ms, Redis's
+ * clock), hy:names (zset: the same names in lexical order),
+ * hy:peer (hash: name -> "IP PORT KEY"), hy:c:{CHANNEL} (zset: members in
+ * lexical order), hy:channels (zset: channel names), hy:uc:{NAME} (set:
+ * the user's channels), hy:nextid (counter). Readers trim expired peers
+ * (score <= now) from hy:online, hy:names and hy:peer, so presence needs
+ * no particular tracker alive. */
+#ifndef HYCHAT_STORE_REDIS_LUA_H
+#define HYCHAT_STORE_REDIS_LUA_H
+
+#define REDIS_SHA_TEXT 41 /* a SHA-1 in hex, NUL included */
+
+/* X(name): the scripts, in store_redis_lua.c's order. */
+#define REDIS_SCRIPTS(X) \
+	X(ACCOUNT_ADD) \
+	X(TOKEN_ISSUE) \
+	X(TOKEN_REVOKE) \
+	X(PEER_SUBMIT) \
+	X(PEER_RENEW) \
+	X(PEER_BEAT) \
+	X(PEER_LIST) \
+	X(PEER_INFO) \
+	X(CHANNEL_JOIN) \
+	X(CHANNEL_LEAVE) \
+	X(CHANNEL_LIST) \
+	X(STATS)
+
+enum redis_script {
+#define REDIS_SCRIPT_ENUM(name) REDIS_##name,
+	REDIS_SCRIPTS(REDIS_SCRIPT_ENUM)
+#undef REDIS_SCRIPT_ENUM
+	REDIS_SCRIPT_COUNT
+};
+
+/* The script's text. */
+const char *redis_script_body(enum redis_script s);
+/* Its SHA-1 in hex, as EVALSHA wants it (computed once, thread-safe). */
+const char *redis_script_sha(enum redis_script s);
+
+#endif

@@ -1,0 +1,472 @@
+/* store_redis_ops.c — the Redis store's operations: for each, the
+ * command or script it sends (store_redis_lua.c) and how the reply fills
+ * the call. The connections and the sending are store_redis.c's. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hychat/store.h"
+#include "hychat/util.h"
+#include "store_redis.h"
+#include "store_redis_lua.h"
+
+#define REDIS_TOKEN_ID_BYTES 16 /* the hash of a token that names its key */
+#define REDIS_TOKEN_ID_TEXT 32 /* its base64url, NUL included */
+#define REDIS_KEY_MAX 128
+
+/* Replies. */
+
+static long long
+reply_int(const redisReply *r)
+{
+	if (r == NULL)
+		return 0;
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+static const redisReply *
+reply_at(const redisReply *r, size_t i)
+{
+	return r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+}
+
+static void
+reply_str(const redisReply *r, char *out, size_t outsz)
+{
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		snprintf(out, outsz, "%.*s", (int)r->len, r->str);
+	else if (outsz > 0)
+		out[0] = '\0';
+}
+
+/* "IP PORT KEY" into p. */
+static void
+peer_details(const redisReply *r, struct store_peer *p)
+{
+	char text[REG_IP_MAX + REG_PUBKEY_TEXT_SIZE + 16], *save = NULL;
+
+	reply_str(r, text, sizeof(text));
+	const char *ip = strtok_r(text, " ", &save);
+	const char *port = strtok_r(NULL, " ", &save);
+	const char *key = strtok_r(NULL, " ", &save);
+	snprintf(p->ip, sizeof(p->ip), "%s", ip != NULL ? ip : "");
+	p->port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 0;
+	snprintf(p->pubkey, sizeof(p->pubkey), "%s", key != NULL ? key : "");
+}
+
+static enum store_result
+flag(const redisReply *r, enum store_result if_zero)
+{
+	return reply_int(r) != 0 ? STORE_DONE : if_zero;
+}
+
+/* Accounts. */
+
+static enum store_result
+parse_added(struct store_call *c, const redisReply *r)
+{
+	return flag(r, STORE_TAKEN);
+}
+
+static void
+redis_account_add(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_ACCOUNT_ADD, parse_added);
+
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->hash);
+	redis_req_replicated(q);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_hash(struct store_call *c, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(c->hash)) {
+		return STORE_MISSING;
+	}
+	memcpy(c->hash, r->str, r->len);
+	c->hash[r->len] = '\0';
+	return STORE_DONE;
+}
+
+static void
+user_key(char *out, size_t outsz, const char *user)
+{
+	snprintf(out, outsz, "hy:u:{%s}", user);
+}
+
+static void
+redis_account_hash(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, -1, parse_hash);
+	char key[REDIS_KEY_MAX];
+
+	user_key(key, sizeof(key), c->user);
+	redis_req_str(q, "HGET");
+	redis_req_str(q, key);
+	redis_req_str(q, "h");
+	redis_req_start(s, q);
+}
+
+/* Tokens: Redis holds a hash of each token, never the token. */
+
+static void
+token_id(const char *token, size_t len, char out[REDIS_TOKEN_ID_TEXT])
+{
+	unsigned char h[REDIS_TOKEN_ID_BYTES];
+
+	crypto_generichash(h, sizeof(h), (const unsigned char *)token, len, NULL, 0);
+	sodium_bin2base64(
+	    out, REDIS_TOKEN_ID_TEXT, h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* True if the text could be a token at all (spares Redis the rest). */
+static int
+token_plausible(const struct store_call *c)
+{
+	return c->token_len == REG_TOKEN_TEXT_SIZE - 1;
+}
+
+static enum store_result
+parse_issued(struct store_call *c, const redisReply *r)
+{
+	(void)r;
+	return STORE_DONE;
+}
+
+static void
+redis_token_issue(struct store_state *s, struct store_call *c)
+{
+	unsigned char raw[REG_TOKEN_BYTES];
+	char id[REDIS_TOKEN_ID_TEXT];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(
+	    c->token, sizeof(c->token), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	token_id(c->token, strlen(c->token), id);
+	struct redis_req *q = redis_req_new(c, REDIS_TOKEN_ISSUE, parse_issued);
+	redis_req_str(q, c->user);
+	redis_req_str(q, id);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_u64(q, REG_MAX_TOKENS);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_token_user(struct store_call *c, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > HY_NAME_MAX) {
+		return STORE_MISSING;
+	}
+	memcpy(c->user, r->str, r->len);
+	c->user[r->len] = '\0';
+	return STORE_DONE;
+}
+
+static void
+redis_token_user(struct store_state *s, struct store_call *c)
+{
+	char id[REDIS_TOKEN_ID_TEXT], key[REDIS_KEY_MAX];
+
+	if (!token_plausible(c)) {
+		store_call_finish(c, STORE_MISSING, NULL);
+		return;
+	}
+	token_id(c->token_in, c->token_len, id);
+	snprintf(key, sizeof(key), "hy:t:%s", id);
+	struct redis_req *q = redis_req_new(c, -1, parse_token_user);
+	redis_req_str(q, "GET");
+	redis_req_str(q, key);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_revoked(struct store_call *c, const redisReply *r)
+{
+	return flag(r, STORE_MISSING);
+}
+
+static void
+redis_token_revoke(struct store_state *s, struct store_call *c)
+{
+	char id[REDIS_TOKEN_ID_TEXT];
+
+	if (!token_plausible(c)) {
+		store_call_finish(c, STORE_MISSING, NULL);
+		return;
+	}
+	token_id(c->token_in, c->token_len, id);
+	struct redis_req *q = redis_req_new(c, REDIS_TOKEN_REVOKE, parse_revoked);
+	redis_req_str(q, id);
+	redis_req_start(s, q);
+}
+
+/* Peers. */
+
+static enum store_result
+parse_submitted(struct store_call *c, const redisReply *r)
+{
+	const redisReply *refused = reply_at(r, 3);
+
+	c->peer_id = (uint32_t)reply_int(reply_at(r, 0));
+	c->total = (uint64_t)reply_int(reply_at(r, 1));
+	c->cap = (enum store_cap)reply_int(reply_at(r, 2));
+	for (size_t i = 0; refused != NULL && i < refused->elements; i++) {
+		long long k = reply_int(refused->element[i]);
+		if (k >= 0 && (size_t)k < c->nchannels)
+			c->refused[k] = 1;
+	}
+	return STORE_DONE;
+}
+
+static void
+redis_peer_submit(struct store_state *s, struct store_call *c)
+{
+	char key[REG_PUBKEY_TEXT_SIZE] = "";
+
+	if (c->pubkey_len > 0)
+		sodium_bin2base64(
+		    key, sizeof(key), c->pubkey, c->pubkey_len, sodium_base64_VARIANT_ORIGINAL);
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_SUBMIT, parse_submitted);
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->ip);
+	redis_req_u64(q, c->port);
+	redis_req_str(q, key);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_u64(q, c->max_user_channels);
+	redis_req_u64(q, c->max_channels);
+	for (size_t i = 0; i < c->nchannels; i++)
+		redis_req_str(q, c->channels[i]);
+	redis_req_replicated(q);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_renewed(struct store_call *c, const redisReply *r)
+{
+	return flag(r, STORE_MISSING);
+}
+
+static void
+redis_peer_renew(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_RENEW, parse_renewed);
+
+	redis_req_str(q, c->user);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_beat(struct store_call *c, const redisReply *r)
+{
+	static const enum store_result results[] = { STORE_NOT_YOURS, STORE_BAD_TOKEN,
+		STORE_MISSING, STORE_DONE };
+	long long v = reply_int(r);
+
+	(void)c;
+	return v >= -2 && v <= 1 ? results[v + 2] : STORE_FAILED;
+}
+
+static void
+redis_peer_beat(struct store_state *s, struct store_call *c)
+{
+	char id[REDIS_TOKEN_ID_TEXT];
+
+	if (!token_plausible(c)) {
+		store_call_finish(c, STORE_BAD_TOKEN, NULL);
+		return;
+	}
+	token_id(c->token_in, c->token_len, id);
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_BEAT, parse_beat);
+	redis_req_str(q, id);
+	redis_req_str(q, c->user);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_list(struct store_call *c, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER) {
+		return STORE_MISSING;
+	}
+	const redisReply *out = reply_at(r, 1);
+	size_t n = out != NULL ? out->elements / 2 : 0;
+	c->more = reply_int(reply_at(r, 0)) != 0;
+	c->peers = xcalloc(n > 0 ? n : 1, sizeof(*c->peers));
+	c->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_peer *p = &c->peers[c->n];
+		const redisReply *d = out->element[2 * i + 1];
+		reply_str(out->element[2 * i], p->name, sizeof(p->name));
+		/* "! KEY": an offline member (members=all), no address. */
+		p->online = !(d->type == REDIS_REPLY_STRING && d->len >= 2 && d->str[0] == '!');
+		if (p->online)
+			peer_details(d, p);
+		else
+			snprintf(
+			    p->pubkey, sizeof(p->pubkey), "%.*s", (int)(d->len - 2), d->str + 2);
+		if (p->name[0] != '\0' && (p->ip[0] != '\0' || !p->online))
+			c->n++;
+	}
+	return STORE_DONE;
+}
+
+static void
+redis_peer_list(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_LIST, parse_list);
+
+	redis_req_str(q, c->channel);
+	redis_req_str(q, c->after);
+	redis_req_u64(q, c->limit);
+	redis_req_str(q, c->all ? "1" : "0");
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_info(struct store_call *c, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER) {
+		return STORE_MISSING;
+	}
+	c->online = reply_int(reply_at(r, 0)) != 0;
+	if (c->online)
+		peer_details(reply_at(r, 1), &c->info);
+	reply_str(reply_at(r, 2), c->info.pubkey, sizeof(c->info.pubkey));
+	c->member = reply_int(reply_at(r, 3)) != 0;
+	return STORE_DONE;
+}
+
+static void
+redis_peer_info(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_INFO, parse_info);
+
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->channel);
+	redis_req_start(s, q);
+}
+
+/* Channels. */
+
+static enum store_result
+parse_joined(struct store_call *c, const redisReply *r)
+{
+	long long first = reply_int(reply_at(r, 0));
+	const redisReply *names = reply_at(r, 1);
+
+	if (first < 0) {
+		c->cap = (enum store_cap) - first;
+		return STORE_CAPPED;
+	}
+	c->total = (uint64_t)first;
+	size_t n = names != NULL ? names->elements : 0;
+	c->names = xcalloc(n > 0 ? n : 1, sizeof(*c->names));
+	for (size_t i = 0; i < n; i++)
+		reply_str(names->element[i], c->names[c->n++], sizeof(c->names[0]));
+	return STORE_DONE;
+}
+
+static void
+redis_channel_join(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_CHANNEL_JOIN, parse_joined);
+
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->channel);
+	redis_req_u64(q, c->max_user_channels);
+	redis_req_u64(q, c->max_channels);
+	redis_req_u64(q, c->limit);
+	redis_req_replicated(q);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_left(struct store_call *c, const redisReply *r)
+{
+	return flag(r, STORE_MISSING);
+}
+
+static void
+redis_channel_leave(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_CHANNEL_LEAVE, parse_left);
+
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->channel);
+	redis_req_replicated(q);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_channels(struct store_call *c, const redisReply *r)
+{
+	const redisReply *out = reply_at(r, 2);
+	size_t n = out != NULL ? out->elements / 2 : 0;
+
+	c->channel_count = (uint64_t)reply_int(reply_at(r, 0));
+	c->more = reply_int(reply_at(r, 1)) != 0;
+	c->chans = xcalloc(n > 0 ? n : 1, sizeof(*c->chans));
+	for (size_t i = 0; i < n; i++) {
+		reply_str(out->element[2 * i], c->chans[i].name, sizeof(c->chans[i].name));
+		c->chans[i].members = (size_t)reply_int(out->element[2 * i + 1]);
+	}
+	c->n = n;
+	return STORE_DONE;
+}
+
+static void
+redis_channel_list(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_CHANNEL_LIST, parse_channels);
+
+	redis_req_str(q, c->after);
+	redis_req_u64(q, c->limit);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_stats(struct store_call *c, const redisReply *r)
+{
+	c->total = (uint64_t)reply_int(reply_at(r, 0));
+	c->channel_count = (uint64_t)reply_int(reply_at(r, 1));
+	c->accounts = (uint64_t)reply_int(reply_at(r, 2));
+	c->sessions = (uint64_t)reply_int(reply_at(r, 3));
+	return STORE_DONE;
+}
+
+static void
+redis_stats(struct store_state *s, struct store_call *c)
+{
+	redis_req_start(s, redis_req_new(c, REDIS_STATS, parse_stats));
+}
+
+const struct store_state_ops redis_state_ops = {
+	.attach = redis_attach,
+	.detach = redis_detach,
+	.close = redis_close,
+	.sweep = NULL, /* readers trim */
+	.account_add = redis_account_add,
+	.account_hash = redis_account_hash,
+	.token_issue = redis_token_issue,
+	.token_user = redis_token_user,
+	.token_revoke = redis_token_revoke,
+	.peer_submit = redis_peer_submit,
+	.peer_renew = redis_peer_renew,
+	.peer_beat = redis_peer_beat,
+	.peer_list = redis_peer_list,
+	.peer_info = redis_peer_info,
+	.channel_join = redis_channel_join,
+	.channel_leave = redis_channel_leave,
+	.channel_list = redis_channel_list,
+	.stats = redis_stats,
+};

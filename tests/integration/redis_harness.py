@@ -1,0 +1,176 @@
+"""Real redis-server and redis-sentinel processes for the tests: each on a
+free loopback port in its own temporary directory, with the AOF on and
+fsync every second (the configuration the project ships), stopped by pid.
+Also a minimal RESP client, so that a test can look into Redis without
+any Python package."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from hytest import free_port
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_SENTINEL = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
+
+
+def _encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+class _Reader:
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise ConnectionError("redis closed the connection")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def exact(self, n):
+        while len(self.buf) < n + 2:
+            d = self.sock.recv(65536)
+            if not d:
+                raise ConnectionError("redis closed the connection")
+            self.buf += d
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self.line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.exact(n).decode("utf-8", "replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise ValueError("bad RESP line %r" % line)
+
+
+class RedisError(Exception):
+    pass
+
+
+def command(port, *args, db=0, timeout=5.0):
+    """Sends one command (after SELECT db) and returns its reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        r = _Reader(s)
+        if db:
+            s.sendall(_encode(["SELECT", db]))
+            r.reply()
+        s.sendall(_encode(list(args)))
+        return r.reply()
+
+
+def _wait_ping(port, proc, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("redis on port %d exited with %d" % (port, proc.returncode))
+        try:
+            if command(port, "PING", timeout=0.5) == "PONG":
+                return
+        except (OSError, RedisError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("redis on port %d does not answer" % port)
+
+
+class RedisServer:
+    """One redis-server; restart() runs it again on the same directory and
+    port, so that it loads its AOF."""
+
+    def __init__(self, extra=(), port=None, directory=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="hychat-redis-")
+        self.port = port or free_port()
+        self.extra = list(extra)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "everysec",
+                "--save", "", "--databases", "256", "--daemonize", "no",
+                "--protected-mode", "no", "--logfile", os.path.join(self.dir, "redis.log")]
+        self.proc = subprocess.Popen(args + self.extra, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                     preexec_fn=lambda: os.umask(0o077))
+        _wait_ping(self.port, self.proc)
+
+    def url(self, db=0):
+        return "redis://127.0.0.1:%d/%d" % (self.port, db)
+
+    def cmd(self, *args, db=0):
+        return command(self.port, *args, db=db)
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            self.proc.wait(10)
+
+    def restart(self):
+        self.kill()
+        self.start()
+
+    def aof_bytes(self):
+        data = b""
+        for root, _, files in os.walk(self.dir):
+            for f in files:
+                if "appendonly" in f or root.endswith("appendonlydir"):
+                    with open(os.path.join(root, f), "rb") as fh:
+                        data += fh.read()
+        return data
+
+    def close(self, remove=True):
+        self.kill()
+        if remove:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Sentinel:
+    """One redis-sentinel watching the primary at (host, port) as name,
+    with quorum 2 and short timeouts so that a failover takes seconds."""
+
+    def __init__(self, name, primary_port, port=None, down_ms=1000, failover_ms=3000):
+        self.dir = tempfile.mkdtemp(prefix="hychat-sentinel-")
+        self.port = port or free_port()
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\n"
+                    "logfile %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s %d\n"
+                    "sentinel failover-timeout %s %d\n"
+                    "sentinel parallel-syncs %s 1\n"
+                    % (self.port, self.dir, os.path.join(self.dir, "sentinel.log"), name,
+                       primary_port, name, down_ms, name, failover_ms, name))
+        self.proc = subprocess.Popen([REDIS_SENTINEL, conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        _wait_ping(self.port, self.proc)
+
+    def cmd(self, *args):
+        return command(self.port, *args)
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""Several hychat-trackers sharing their state in one real redis-server:
+a token from one is valid on the others, a peer registered through one is
+listed by all and may heartbeat to any; kill -9 of a tracker changes
+nothing the others answer; a silent peer ages out of every listing within
+its TTL though its tracker is dead; Redis down means 503 with
+Retry-After, and service again once it is back; a Redis restart from its
+AOF keeps the accounts; --migrate-from copies an SQLite tracker's
+accounts, keys and memberships; with a primary, a replica and three
+sentinels, kill -9 of the primary is followed within 10 s, 503 meanwhile,
+and nothing acknowledged before it is lost."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hytest import Proc, binary, case, free_port, request, run  # noqa: E402
+from redis_harness import RedisServer, Sentinel  # noqa: E402
+
+TRACKER = binary("hychat-tracker")
+TTL = 3
+S = {"procs": []}
+
+
+def start_tracker(url, extra=(), quiet=True):
+    port = free_port()
+    p = Proc([TRACKER, "--listen", "127.0.0.1:%d" % port, "--store", url,
+              "--kdf-cost", "min", "--ttl", str(TTL)] + (["--quiet"] if quiet else []) +
+             list(extra), port=port)
+    p.port = port
+    S["procs"].append(p)
+    return p
+
+
+def api(port, method, path, body=None, token=None):
+    hdrs = {"Authorization": "Bearer " + token} if token else {}
+    st, h, raw = request(port, method, path, body=body, headers=hdrs)
+    return st, h, (json.loads(raw) if raw else None)
+
+
+def ok(port, method, path, body=None, token=None, status=200):
+    st, _, data = api(port, method, path, body, token)
+    assert st == status, (port, method, path, st, data)
+    return data
+
+
+def account(port, name):
+    ok(port, "POST", "/register", {"username": name, "password": "pw-" + name}, status=201)
+    return ok(port, "POST", "/login", {"username": name, "password": "pw-" + name})["token"]
+
+
+def names(port, token, query=""):
+    return [p["username"] for p in ok(port, "GET", "/get-list" + query, token=token)["peers"]]
+
+
+def setup():
+    S["dir"] = tempfile.mkdtemp(prefix="hychat-cluster-test-")
+    S["redis"] = RedisServer()
+
+
+def teardown(_):
+    for p in S["procs"]:
+        if p.alive():
+            p.stop()
+    S["redis"].close()
+    shutil.rmtree(S["dir"], ignore_errors=True)
+
+
+def three(db):
+    return [start_tracker(S["redis"].url(db)) for _ in range(3)]
+
+
+@case
+def test_a_token_and_a_registration_hold_on_every_tracker():
+    ts = three(1)
+    a = account(ts[0].port, "alice")
+    b = account(ts[1].port, "bob")
+    ok(ts[0].port, "POST", "/submit-info",
+       {"ip": "127.0.0.1", "port": 9001, "channels": ["general"], "pubkey": "QUxJQ0U="}, a)
+    ok(ts[2].port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9002,
+                                            "channels": ["general"]}, b)
+    for t in ts:
+        # each tracker takes each token, and lists both peers, keys included
+        assert names(t.port, a, "?channel=general") == ["alice", "bob"]
+        data = ok(t.port, "GET", "/peers/alice", token=b)
+        assert data["online"] and data["pubkey"] == "QUxJQ0U=" and data["port"] == 9001, data
+        assert ok(t.port, "GET", "/stats", token=b)["accounts"] == 2
+    # a heartbeat to another tracker keeps alice listed past her TTL
+    for _ in range(2 * TTL):
+        time.sleep(0.5)
+        ok(ts[1].port, "POST", "/heartbeat", {}, a)
+        ok(ts[0].port, "POST", "/heartbeat", {}, b)
+    for t in ts:
+        assert names(t.port, b) == ["alice", "bob"]
+    # a registration on one is refused as taken on another
+    assert api(ts[2].port, "POST", "/register", {"username": "alice", "password": "x"})[0] == 409
+    # logging out on one ends the token on all
+    ok(ts[1].port, "POST", "/logout", {}, b)
+    for t in ts:
+        assert api(t.port, "GET", "/stats", token=b)[0] == 401
+        assert names(t.port, a) == ["alice"]
+    for t in ts:
+        t.stop()
+
+
+@case
+def test_kill_9_of_a_tracker_changes_nothing_the_others_answer():
+    ts = three(2)
+    toks = {n: account(ts[i % 3].port, n) for i, n in enumerate(("carol", "dave", "erin"))}
+    for i, (n, tok) in enumerate(sorted(toks.items())):
+        ok(ts[i].port, "POST", "/submit-info",
+           {"ip": "127.0.0.1", "port": 9100 + i, "channels": ["room"]}, tok)
+    before = names(ts[1].port, toks["dave"], "?channel=room")
+    assert before == ["carol", "dave", "erin"], before
+    ts[0].stop(signal.SIGKILL)
+    # the others serve on: same listing, same tokens, heartbeats land on them
+    for t in ts[1:]:
+        for n, tok in toks.items():
+            ok(t.port, "POST", "/heartbeat", {}, tok)
+        assert names(t.port, toks["carol"], "?channel=room") == before
+    for t in ts[1:]:
+        t.stop()
+
+
+@case
+def test_a_silent_peer_ages_out_everywhere_though_its_tracker_is_dead():
+    ts = three(3)
+    f = account(ts[0].port, "frank")
+    g = account(ts[1].port, "gina")
+    ok(ts[0].port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9201}, f)
+    ok(ts[1].port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9202}, g)
+    t0 = time.monotonic()
+    ts[0].stop(signal.SIGKILL)  # frank's tracker dies; frank says nothing more
+    gone = None
+    while time.monotonic() - t0 < TTL + 2:
+        ok(ts[1].port, "POST", "/heartbeat", {}, g)
+        seen = [names(t.port, g) for t in ts[1:]]
+        if all(s == ["gina"] for s in seen):
+            gone = time.monotonic() - t0
+            break
+        time.sleep(0.2)
+    assert gone is not None and gone <= TTL + 0.5, gone
+    for t in ts[1:]:
+        assert ok(t.port, "GET", "/stats", token=g)["peers"] == 1
+        t.stop()
+
+
+@case
+def test_redis_down_means_503_with_retry_after_then_service_again():
+    t = start_tracker(S["redis"].url(4))
+    h = account(t.port, "hank")
+    S["redis"].kill()
+    for method, path, body in (("GET", "/stats", None), ("POST", "/heartbeat", {}),
+                               ("POST", "/login", {"username": "hank", "password": "pw-hank"})):
+        st, hdrs, data = api(t.port, method, path, body, h)
+        assert st == 503 and hdrs.get("retry-after") == "1", (path, st, hdrs, data)
+        assert data["status"] == "failed", data
+    S["redis"].start()
+    deadline = time.monotonic() + 10
+    while api(t.port, "GET", "/stats", token=h)[0] != 200:
+        assert time.monotonic() < deadline, "no service 10 s after Redis came back"
+        time.sleep(0.2)
+    assert t.alive()
+    t.stop()
+    out = t.output()
+    assert out.count("unreachable") == 1 and out.count("connected") >= 2, out
+
+
+@case
+def test_a_stopped_redis_is_found_by_its_silence():
+    """SIGSTOP keeps Redis's sockets open but answers nothing: the calls
+    waiting on it get 503 within the reply timeout (5 s), not never."""
+    t = start_tracker(S["redis"].url(10))
+    tok = account(t.port, "nina")
+    os.kill(S["redis"].proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        st, hdrs, _ = api(t.port, "GET", "/stats", token=tok)
+        waited = time.monotonic() - t0
+        assert st == 503 and hdrs.get("retry-after") == "1", st
+        assert waited < 8, waited
+    finally:
+        os.kill(S["redis"].proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while api(t.port, "GET", "/stats", token=tok)[0] != 200:
+        assert time.monotonic() < deadline, "no service 10 s after SIGCONT"
+        time.sleep(0.2)
+    t.stop()
+    assert "no answer for 5 s" in t.output()
+
+
+@case
+def test_a_redis_restart_from_its_aof_keeps_the_accounts():
+    t = start_tracker(S["redis"].url(5))
+    tok = account(t.port, "ivy")
+    ok(t.port, "POST", "/add-list", {"channel": "kept"}, tok)
+    time.sleep(1.5)  # appendfsync everysec: the last second may be lost
+    S["redis"].restart()  # kill -9, then the same directory
+    deadline = time.monotonic() + 10
+    while True:
+        st, _, data = api(t.port, "POST", "/login", {"username": "ivy", "password": "pw-ivy"})
+        if st == 200:
+            break
+        assert st == 503 and time.monotonic() < deadline, (st, data)
+        time.sleep(0.2)
+    tok = data["token"]
+    chans = ok(t.port, "GET", "/channels", token=tok)["channels"]
+    assert chans == [{"name": "kept", "members": 1}], chans
+    t.stop()
+
+
+@case
+def test_migrate_from_sqlite_copies_accounts_keys_and_memberships():
+    db = os.path.join(S["dir"], "old.db")
+    port = free_port()
+    old = Proc([TRACKER, "--listen", "127.0.0.1:%d" % port, "--db", db, "--quiet",
+                "--kdf-cost", "min"], port=port)
+    toks = {n: account(port, n) for n in ("jack", "kate", "liam")}
+    ok(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9301, "pubkey": "SkFDSw==",
+                                      "channels": ["a", "b"]}, toks["jack"])
+    ok(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9302,
+                                      "channels": ["b"]}, toks["kate"])
+    ok(port, "POST", "/add-list", {"channel": "c"}, toks["liam"])
+    old.stop()
+    url = S["redis"].url(6)
+    out = subprocess.run([TRACKER, "--migrate-from", "sqlite:" + db, "--store", url],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out
+    assert "migrated 3 accounts, 1 keys, 4 memberships (3 channels)" in out.stdout, out.stdout
+    t = start_tracker(url)
+    tok = ok(t.port, "POST", "/login", {"username": "kate", "password": "pw-kate"})["token"]
+    chans = ok(t.port, "GET", "/channels", token=tok)["channels"]
+    assert chans == [{"name": "a", "members": 1}, {"name": "b", "members": 2},
+                     {"name": "c", "members": 1}], chans
+    data = ok(t.port, "GET", "/peers/jack?channel=b", token=tok)
+    assert data["pubkey"] == "SkFDSw==" and data["member"] and not data["online"], data
+    assert ok(t.port, "GET", "/stats", token=tok)["accounts"] == 3
+    # the members list the way a listing asks
+    assert ok(t.port, "POST", "/add-list", {"channel": "b"}, tok)["members"] == ["jack", "kate"]
+    t.stop()
+    for bad in (["--migrate-from", "sqlite:" + db],
+                ["--migrate-from", "sqlite:/nonexistent.db", "--store", url],
+                ["--migrate-from", "mysql:x", "--store", url]):
+        out = subprocess.run([TRACKER] + bad, capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0 and out.stderr.strip(), (bad, out)
+
+
+def wait_for(what, fn, timeout):
+    deadline = time.monotonic() + timeout
+    while not fn():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.1)
+
+
+@case
+def test_a_primary_killed_is_followed_through_the_sentinels_and_loses_nothing():
+    primary = RedisServer()
+    replica = RedisServer(extra=["--replicaof", "127.0.0.1", str(primary.port)])
+    sentinels = []
+    try:
+        sentinels = [Sentinel("hymain", primary.port) for _ in range(3)]
+        wait_for("the replica to sync", lambda: "master_link_status:up" in replica.cmd(
+            "INFO", "replication"), 15)
+
+        def ready(sn):
+            info = sn.cmd("SENTINEL", "MASTER", "hymain")
+            fields = dict(zip(info[::2], info[1::2]))
+            return fields["num-slaves"] == "1" and fields["num-other-sentinels"] == "2"
+        wait_for("the sentinels to know each other and the replica",
+                 lambda: all(ready(sn) for sn in sentinels), 30)
+        url = "redis-sentinel://" + ",".join("127.0.0.1:%d" % sn.port for sn in sentinels) + \
+            "/hymain"
+        ts = [start_tracker(url) for _ in range(2)]
+        wait_for("the trackers to reach the primary",
+                 lambda: all(api(t.port, "POST", "/register",
+                                 {"username": "probe%d" % t.port, "password": "x"})[0] == 201
+                             for t in ts), 10)
+        users = ["u%02d" % i for i in range(12)]
+        toks = {}
+        for i, u in enumerate(users):
+            # each 201 means a replica had the account (WAIT 1)
+            toks[u] = account(ts[i % 2].port, u)
+            ok(ts[i % 2].port, "POST", "/submit-info",
+               {"ip": "127.0.0.1", "port": 9500 + i, "channels": ["ha"],
+                "pubkey": "S0VZ%04d" % i}, toks[u])
+        t0 = time.monotonic()
+        primary.kill()
+        saw_503, back = False, None
+        while time.monotonic() - t0 < 15:
+            codes = [api(t.port, "GET", "/stats", token=toks["u00"])[0] for t in ts]
+            assert all(c in (200, 503) for c in codes), codes
+            saw_503 |= 503 in codes
+            if codes == [200, 200] and saw_503:
+                back = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        assert saw_503 and back is not None and back <= 10, (saw_503, back)
+        for t in ts:
+            assert t.alive()
+            for i, u in enumerate(users):
+                data = ok(t.port, "POST", "/login", {"username": u, "password": "pw-" + u})
+                info = ok(t.port, "GET", "/peers/%s?channel=ha" % u, token=data["token"])
+                assert info["member"] and info["pubkey"] == "S0VZ%04d" % i, info
+        print("  failover followed in %.1f s" % back)
+        for t in ts:
+            t.stop()
+    finally:
+        for sn in sentinels:
+            sn.close()
+        replica.close()
+        primary.close()
+
+
+@case
+def test_a_peer_fails_over_to_the_next_tracker_without_logging_in_again():
+    from peer_harness import start_peer, stop_checked
+    ts = [start_tracker(S["redis"].url(8), quiet=False) for _ in range(2)]
+    watcher = account(ts[1].port, "watcher")
+    ok(ts[0].port, "POST", "/register", {"username": "mia", "password": "pw-mia"}, status=201)
+    peer = start_peer("mia", ts[0].port, S["dir"], "pw-mia",
+                      extra=["--tracker", "http://127.0.0.1:%d" % ts[1].port])
+    try:
+        assert "mia" in names(ts[1].port, watcher)
+        sessions = ok(ts[1].port, "GET", "/stats", token=watcher)["sessions"]
+        time.sleep(TTL / 2 + 0.5)  # one heartbeat, to the first tracker given
+        assert "POST /heartbeat" in ts[0].output()
+        assert "POST /heartbeat" not in ts[1].output()
+        ts[0].stop(signal.SIGKILL)  # the tracker mia uses first
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3 * TTL:
+            assert "mia" in names(ts[1].port, watcher), "mia dropped out"
+            time.sleep(0.5)
+        # her heartbeats went to the other tracker, on the same token
+        assert "POST /heartbeat" in ts[1].output()
+        assert "POST /login" not in ts[1].output().split("GET /stats")[-1]
+        assert ok(ts[1].port, "GET", "/stats", token=watcher)["sessions"] == sessions
+        assert peer.alive()
+    finally:
+        bad = stop_checked([peer])
+        ts[1].stop()
+    assert not bad, bad
+
+
+def start_proxy(ports):
+    conf = os.path.join(S["dir"], "cluster-%d.conf" % ports[0])
+    with open(conf, "w") as f:
+        f.write('host "127.0.0.1" default {\n' +
+                "".join("    proxy_pass http://127.0.0.1:%d;\n" % p for p in ports) +
+                "    dist_policy round-robin;\n    proxy_connect_timeout 1s;\n"
+                "    max_fails 1;\n    fail_timeout 5s;\n}\n")
+    port = free_port()
+    p = Proc([binary("hychat-proxy"), "-c", conf, "--listen", "127.0.0.1:%d" % port], port=port)
+    p.port = port
+    S["procs"].append(p)
+    return p
+
+
+NOGUARD = ["--login-addr-burst", "0", "--login-pair-burst", "0", "--login-account-burst", "0",
+           "--max-hash-jobs-per-addr", "64", "--ttl", "20"]
+
+
+@case
+def test_three_peers_chat_through_the_proxy_while_a_tracker_dies():
+    """Three real peers and 500 simulated clients heartbeating, through
+    hychat-proxy to three trackers; kill -9 of one mid-conversation: the
+    peers keep chatting, nobody logs in again, nobody drops out."""
+    from concurrent.futures import ThreadPoolExecutor
+    from peer_harness import start_peer, stop_checked
+    ts = [start_tracker(S["redis"].url(9), NOGUARD) for _ in range(3)]
+    proxy = start_proxy([t.port for t in ts])
+    sims = ["sim%03d" % i for i in range(500)]
+
+    with ThreadPoolExecutor(8) as pool:
+        toks = list(pool.map(lambda n: account(proxy.port, n), sims))
+    people = ("ann", "ben", "cat")
+    for n in people:
+        ok(proxy.port, "POST", "/register", {"username": n, "password": "pw-" + n}, status=201)
+    peers = {n: start_peer(n, proxy.port, S["dir"], "pw-" + n) for n in people}
+    stop_beating = [False]
+    failures = []
+
+    rounds = []
+
+    def beat(chunk, first):
+        for i, tok in zip(range(first, 500, 4), chunk):
+            ok(proxy.port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 20000 + i}, tok)
+        while not stop_beating[0]:
+            t0 = time.monotonic()
+            for tok in chunk:
+                st = api(proxy.port, "POST", "/heartbeat", {}, tok)[0]
+                if st != 200:
+                    failures.append(st)
+            rounds.append(time.monotonic() - t0)
+            time.sleep(1.0)
+    pool = ThreadPoolExecutor(4)
+    for i in range(4):
+        pool.submit(beat, toks[i::4], i)
+    while len(rounds) < 4:
+        time.sleep(0.2)
+    try:
+        def say(a, b, text):
+            m = peers[b].mark()
+            peers[a].cmd("/send %s %s" % (b, text))
+            peers[b].wait(lambda e: e.get("type") == "chat" and e.get("message") == text and
+                          not e.get("outgoing"), 15, m, text)
+        say("ann", "ben", "before the kill")
+        say("cat", "ann", "me too")
+        tok = toks[0]
+        sessions = ok(proxy.port, "GET", "/stats", token=tok)["sessions"]
+        ts[0].stop(signal.SIGKILL)
+        for i in range(3):
+            say("ben", "cat", "after the kill %d" % i)
+            say("cat", "ann", "still here %d" % i)
+            time.sleep(1.0)
+        time.sleep(21)  # past the TTL: every heartbeat went elsewhere
+        for t in ts[1:]:
+            listed, after = [], ""
+            while True:
+                data = ok(t.port, "GET", "/get-list" + ("?after=" + after if after else ""),
+                          token=tok)
+                listed += [p["username"] for p in data["peers"]]
+                if "next" not in data:
+                    break
+                after = data["next"]
+            assert sorted(listed) == sorted(sims + list(people)), (len(listed), failures[:10],
+                                                                   len(failures))
+        assert ok(proxy.port, "GET", "/stats", token=tok)["sessions"] == sessions
+        assert len(failures) < 10, failures[:20]  # those in flight at the kill, at most
+        print("  heartbeat rounds of 125 clients: %.1f s at most" % max(rounds))
+    finally:
+        stop_beating[0] = True
+        pool.shutdown()
+        bad = stop_checked(peers.values())
+        for t in ts[1:]:
+            t.stop()
+        proxy.stop()
+    assert not bad, bad
+
+
+@case
+def test_a_wrong_store_url_is_a_usage_error():
+    for bad in ("redis://", "redis://127.0.0.1:0", "redis://127.0.0.1:6379/x", "memcache://x",
+                "redis-sentinel://127.0.0.1:26379", "redis-sentinel:///m"):
+        out = subprocess.run([TRACKER, "--store", bad, "--listen", "127.0.0.1:%d" % free_port()],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode in (1, 2) and "--store" in out.stderr, (bad, out)
+
+
+if __name__ == "__main__":
+    run(setup, teardown)
