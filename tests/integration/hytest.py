@@ -161,9 +161,16 @@ class Proc:
         e = dict(os.environ)
         if env:
             e.update(env)
-        self.p = subprocess.Popen(args, stdout=self.tmp, stderr=subprocess.STDOUT,
-                                  stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                  env=e, cwd=cwd)
+        # The child writes through a description of its own, in append
+        # mode: sharing self.tmp's, output()'s seek(0) moved the child's
+        # offset too, and a line written meanwhile overwrote the start.
+        out = open("/proc/self/fd/%d" % self.tmp.fileno(), "ab", buffering=0)
+        try:
+            self.p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                      stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                      env=e, cwd=cwd)
+        finally:
+            out.close()
         if port is not None:
             wait_port(port, self.p)
 

@@ -49,8 +49,14 @@ class Peer:
         if env:
             e.update(env)
         self.log = tempfile.TemporaryFile()
-        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=self.log, env=e)
+        # stderr through a description of its own, in append mode (see
+        # hytest.Proc): stderr()'s seek(0) must not move the writer's offset
+        err = open("/proc/self/fd/%d" % self.log.fileno(), "ab", buffering=0)
+        try:
+            self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=err, env=e)
+        finally:
+            err.close()
         self._events = []
         self._raw = []
         self._cv = threading.Condition()
