@@ -121,6 +121,7 @@ enum store_result {
 	STORE_FAILED, /* anything else: call->cause (allocated) says what */
 	STORE_BAD_TOKEN, /* peer_beat: the token is unknown or expired (401) */
 	STORE_NOT_YOURS, /* peer_beat: the token is another user's (403) */
+	STORE_QUOTA, /* mail_add: the recipient's quota would be passed (507) */
 };
 
 enum store_cap {
@@ -135,6 +136,13 @@ struct store_peer {
 	unsigned port;
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" when none */
 	int online; /* 0 only in a peer_list with all: no address */
+};
+
+/* One mailbox message, as mail_list gives it. */
+struct store_mail {
+	uint64_t id, time_ms; /* time_ms: of the deposit, wall clock */
+	size_t len;
+	uint8_t *blob; /* allocated; freed by store_call_fini() */
 };
 
 /* One channel and its member count. */
@@ -165,6 +173,14 @@ struct store_call {
 	size_t pubkey_len; /* 0: no key sent */
 	uint8_t pubkey[REG_PUBKEY_MAX];
 	char hash[STORE_HASH_MAX]; /* account_add's input, account_hash's output */
+	const uint8_t *blob; /* mail_add: the caller's, kept until done */
+	size_t blob_len;
+	uint64_t now_ms, max_msgs, max_bytes; /* mail_add: deposit time, quota */
+	uint64_t before_ms; /* mail_add, mail_list: older ones may go first */
+	uint64_t after_id; /* mail_list: the messages above it */
+	size_t max_page_bytes; /* mail_list: no more once this much was given */
+	const uint64_t *ids; /* mail_delete: the caller's */
+	size_t nids;
 
 	/* Outputs. */
 	enum store_result result;
@@ -182,6 +198,13 @@ struct store_call {
 	struct store_peer *peers;
 	struct store_channel *chans;
 	uint64_t accounts, sessions, channel_count; /* stats (total: peers) */
+	uint64_t mail_id; /* mail_add */
+	/* token_issue, peer_submit, peer_beat: the user's mailbox holds mail
+	 * messages, where the backend tells it with them (mail_known). */
+	int mail_known;
+	uint64_t mail;
+	struct store_mail *mails; /* mail_list: n entries */
+	uint64_t deleted; /* mail_delete */
 };
 
 struct store_state;
@@ -234,6 +257,20 @@ struct store_state_ops {
 	void (*channel_list)(struct store_state *s, struct store_call *c);
 	/* -> total (peers online), channel_count, accounts, sessions. */
 	void (*stats)(struct store_state *s, struct store_call *c);
+	/* The mailbox, as struct store_ops says; NULL where the backend has
+	 * none (the routes answer 501). A backend without a sweep deletes
+	 * the messages deposited before before_ms as it goes. user, blob,
+	 * now_ms, max_msgs, max_bytes, before_ms -> mail_id; STORE_QUOTA if
+	 * the quota would be passed. */
+	void (*mail_add)(struct store_state *s, struct store_call *c);
+	/* user, after_id, limit, max_page_bytes, before_ms -> mails (n),
+	 * more. */
+	void (*mail_list)(struct store_state *s, struct store_call *c);
+	/* user, ids, nids -> deleted (those of ids that were user's). */
+	void (*mail_delete)(struct store_state *s, struct store_call *c);
+	/* before_ms -> deleted (some of those deposited before it); NULL
+	 * where the persistent store's mail_expire does it. */
+	void (*mail_expire)(struct store_state *s, struct store_call *c);
 };
 
 /* Every backend's handle starts with this. */

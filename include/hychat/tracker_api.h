@@ -80,6 +80,9 @@ void tracker_cancel_jobs(struct tracker *t, uv_loop_t *loop);
 /* Runs one slice of the expiry sweep; call it every TRACKER_SWEEP_MS from
  * one loop. */
 void tracker_sweep(struct tracker *t);
+/* The same from a timer on loop, where a network store's sweep sends its
+ * operations. */
+void tracker_sweep_on(struct tracker *t, uv_loop_t *loop);
 /* Hashes a password with Argon2id into out (STORE_HASH_MAX bytes): about
  * 100 ms and 64 MiB, so never on a loop. Returns 0, or -1 out of memory. */
 int tracker_hash_password(const char *password, size_t len, char *out);

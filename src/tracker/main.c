@@ -330,7 +330,7 @@ sweep_cb(uv_timer_t *timer)
 {
 	struct run *run = timer->data;
 
-	tracker_sweep(run->t);
+	tracker_sweep_on(run->t, timer->loop);
 }
 
 /* The sweeper runs on worker 0 only: one pass over the shared registry.

@@ -30,6 +30,10 @@ local_of(struct store_state *s)
 void
 store_call_fini(struct store_call *c)
 {
+	for (size_t i = 0; c->mails != NULL && i < c->n; i++)
+		free(c->mails[i].blob);
+	free(c->mails);
+	c->mails = NULL;
 	free(c->names);
 	free(c->peers);
 	free(c->chans);
@@ -430,6 +434,81 @@ local_stats(struct store_state *s, struct store_call *c)
 	store_call_finish(c, STORE_DONE, NULL);
 }
 
+/* The mailbox: the persistent store's. */
+
+static int
+local_has_mail(struct store_call *c, const struct store_local *l)
+{
+	if (l->st->ops->mail_add != NULL && l->st->ops->mail_list != NULL &&
+	    l->st->ops->mail_delete != NULL)
+		return 1;
+	store_call_finish(c, STORE_FAILED, "this store has no mailbox");
+	return 0;
+}
+
+static void
+local_mail_add(struct store_state *s, struct store_call *c)
+{
+	struct store_local *l = local_of(s);
+	char *cause = NULL;
+
+	if (!local_has_mail(c, l))
+		return;
+	int rc = l->st->ops->mail_add(l->st, c->user, c->blob, c->blob_len, c->now_ms, c->max_msgs,
+	    c->max_bytes, &c->mail_id, &cause);
+	if (rc < 0)
+		local_failed(c, cause);
+	else
+		store_call_finish(c, rc == STORE_FULL ? STORE_QUOTA : STORE_DONE, NULL);
+}
+
+static void
+local_mail_one(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg)
+{
+	struct store_call *c = arg;
+
+	c->mails = xrealloc(c->mails, (c->n + 1) * sizeof(*c->mails));
+	struct store_mail *m = &c->mails[c->n++];
+	m->id = id;
+	m->time_ms = time_ms;
+	m->len = len;
+	m->blob = xmalloc(len > 0 ? len : 1);
+	memcpy(m->blob, blob, len);
+}
+
+static void
+local_mail_list(struct store_state *s, struct store_call *c)
+{
+	struct store_local *l = local_of(s);
+	char *cause = NULL;
+
+	if (!local_has_mail(c, l))
+		return;
+	c->more = 0;
+	if (l->st->ops->mail_list(l->st, c->user, c->after_id, c->limit, c->max_page_bytes,
+	        local_mail_one, c, &c->more, &cause) < 0)
+		local_failed(c, cause);
+	else
+		store_call_finish(c, STORE_DONE, NULL);
+}
+
+static void
+local_mail_delete(struct store_state *s, struct store_call *c)
+{
+	struct store_local *l = local_of(s);
+	char *cause = NULL;
+
+	if (!local_has_mail(c, l))
+		return;
+	int rc = l->st->ops->mail_delete(l->st, c->user, c->ids, c->nids, &cause);
+	if (rc < 0) {
+		local_failed(c, cause);
+		return;
+	}
+	c->deleted = (uint64_t)rc;
+	store_call_finish(c, STORE_DONE, NULL);
+}
+
 static const struct store_state_ops local_ops = {
 	.attach = local_attach,
 	.detach = local_attach,
@@ -449,6 +528,9 @@ static const struct store_state_ops local_ops = {
 	.channel_leave = local_channel_leave,
 	.channel_list = local_channel_list,
 	.stats = local_stats,
+	.mail_add = local_mail_add,
+	.mail_list = local_mail_list,
+	.mail_delete = local_mail_delete,
 };
 
 static void

@@ -469,6 +469,12 @@ redis_req_str(struct redis_req *q, const char *s)
 }
 
 void
+redis_req_bin(struct redis_req *q, const void *p, size_t len)
+{
+	req_arg(q, p, len);
+}
+
+void
 redis_req_u64(struct redis_req *q, uint64_t v)
 {
 	char text[24];

@@ -48,6 +48,8 @@ typedef enum store_result (*redis_parse_fn)(struct store_call *c, const redisRep
 struct redis_req *redis_req_new(struct store_call *c, int script, redis_parse_fn parse);
 void redis_req_str(struct redis_req *q, const char *s);
 void redis_req_u64(struct redis_req *q, uint64_t v);
+/* Any bytes, as one word. */
+void redis_req_bin(struct redis_req *q, const void *p, size_t len);
 /* The answer waits until a replica has the write (WAIT), where the store
  * has replicas to wait for (redis-sentinel://). */
 void redis_req_replicated(struct redis_req *q);

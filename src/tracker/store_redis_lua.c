@@ -40,6 +40,9 @@
 	"  redis.call('ZADD', 'hy:channels', 0, c)\n" \
 	"  redis.call('SADD', uc, c)\n" \
 	"  return 0\n" \
+	"end\n" \
+	"local function mailcount(user)\n" \
+	"  return tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')\n" \
 	"end\n"
 
 /* ARGV: name, hash. 1 added, 0 taken. */
@@ -48,7 +51,8 @@ static const char account_add[] = LUA_PRELUDE
 	"redis.call('SADD', 'hy:users', ARGV[1])\n"
 	"return 1\n";
 
-/* ARGV: name, token id, ttl ms, max tokens. */
+/* ARGV: name, token id, ttl ms, max tokens. The messages in the name's
+ * mailbox. */
 static const char token_issue[] = LUA_PRELUDE
 	"local ut = 'hy:ut:{' .. ARGV[1] .. '}'\n"
 	"local ttl = tonumber(ARGV[3])\n"
@@ -62,7 +66,7 @@ static const char token_issue[] = LUA_PRELUDE
 	"  redis.call('DEL', 'hy:t:' .. old[1])\n"
 	"  redis.call('ZREM', 'hy:sessions', old[1])\n"
 	"end\n"
-	"return 1\n";
+	"return mailcount(ARGV[1])\n";
 
 /* ARGV: token id. 1 revoked (and its user offline), 0 unknown. */
 static const char token_revoke[] = LUA_PRELUDE
@@ -77,7 +81,8 @@ static const char token_revoke[] = LUA_PRELUDE
 	"return 1\n";
 
 /* ARGV: name, ip, port, key ("" none), ttl ms, max user channels, max
- * channels, channels... Returns {id, online, cap, {refused indexes}}. */
+ * channels, channels... Returns {id, online, cap, {refused indexes},
+ * messages in the name's mailbox}. */
 static const char peer_submit[] = LUA_PRELUDE
 	"local user = ARGV[1]\n"
 	"local uk = ukey(user)\n"
@@ -102,7 +107,7 @@ static const char peer_submit[] = LUA_PRELUDE
 	"redis.call('ZADD', 'hy:online', now + tonumber(ARGV[5]), user)\n"
 	"redis.call('ZADD', 'hy:names', 0, user)\n"
 	"redis.call('HSET', 'hy:peer', user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk)\n"
-	"return {tonumber(id), redis.call('ZCARD', 'hy:online'), cap, refused}\n";
+	"return {tonumber(id), redis.call('ZCARD', 'hy:online'), cap, refused, mailcount(user)}\n";
 
 /* ARGV: name, ttl ms. 1 renewed, 0 not online. */
 static const char peer_renew[] = LUA_PRELUDE
@@ -111,14 +116,15 @@ static const char peer_renew[] = LUA_PRELUDE
 	"return 1\n";
 
 /* ARGV: token id, claimed name (""), ttl ms. -1 no such token, -2
- * another user's, 0 not online, 1 renewed. */
+ * another user's, 0 not online, {1, user, messages in its mailbox}
+ * renewed. */
 static const char peer_beat[] = LUA_PRELUDE
 	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
 	"if not user then return -1 end\n"
 	"if ARGV[2] ~= '' and ARGV[2] ~= user then return -2 end\n"
 	"if not online(user) then return 0 end\n"
 	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[3]), user)\n"
-	"return 1\n";
+	"return {1, user, mailcount(user)}\n";
 
 /* ARGV: channel ("" every peer), after ("" the start), limit, all ("1":
  * a channel's offline members too, their details "! KEY"). Returns
@@ -212,6 +218,84 @@ static const char stats[] = LUA_PRELUDE
 	"return {redis.call('ZCARD', 'hy:online'), redis.call('ZCARD', 'hy:channels'),\n"
 	"        redis.call('SCARD', 'hy:users'), redis.call('ZCARD', 'hy:sessions')}\n";
 
+/* The mailbox's helpers: del(name, id) deletes one message and returns
+ * its blob's size (nil if there was none); expire(before) deletes up to
+ * 1000 messages deposited before that wall-clock ms. */
+#define LUA_MAIL \
+	"local function mkey(k, n) return 'hy:' .. k .. ':{' .. n .. '}' end\n" \
+	"local function del(n, id)\n" \
+	"  local v = redis.call('HGET', mkey('mb', n), id)\n" \
+	"  redis.call('ZREM', 'hy:mail', n .. ' ' .. id)\n" \
+	"  if not v then return nil end\n" \
+	"  local len = string.len(v) - string.find(v, ' ', 1, true)\n" \
+	"  redis.call('HDEL', mkey('mb', n), id)\n" \
+	"  redis.call('ZREM', mkey('mq', n), id)\n" \
+	"  redis.call('HINCRBY', mkey('mc', n), 'n', -1)\n" \
+	"  redis.call('HINCRBY', mkey('mc', n), 'b', -len)\n" \
+	"  return len\n" \
+	"end\n" \
+	"local function expire(before)\n" \
+	"  local count = 0\n" \
+	"  local old = redis.call('ZRANGEBYSCORE', 'hy:mail', '-inf', '(' .. before,\n" \
+	"      'LIMIT', 0, 1000)\n" \
+	"  for _, m in ipairs(old) do\n" \
+	"    local sp = string.find(m, ' ', 1, true)\n" \
+	"    if del(string.sub(m, 1, sp - 1), string.sub(m, sp + 1)) then count = count + 1 end\n" \
+	"  end\n" \
+	"  return count\n" \
+	"end\n"
+
+/* ARGV: name, blob, time ms, max messages, max bytes, expire before ms.
+ * The new id, or -1 past the quota. */
+static const char mail_add[] = LUA_MAIL
+	"local n = ARGV[1]\n"
+	"expire(ARGV[6])\n"
+	"local c = redis.call('HMGET', mkey('mc', n), 'n', 'b')\n"
+	"local len = string.len(ARGV[2])\n"
+	"if tonumber(c[1] or '0') + 1 > tonumber(ARGV[4]) or\n"
+	"   tonumber(c[2] or '0') + len > tonumber(ARGV[5]) then return -1 end\n"
+	"local id = redis.call('INCR', mkey('mid', n))\n"
+	"redis.call('HSET', mkey('mb', n), id, ARGV[3] .. ' ' .. ARGV[2])\n"
+	"redis.call('ZADD', mkey('mq', n), id, id)\n"
+	"redis.call('HINCRBY', mkey('mc', n), 'n', 1)\n"
+	"redis.call('HINCRBY', mkey('mc', n), 'b', len)\n"
+	"redis.call('ZADD', 'hy:mail', ARGV[3], n .. ' ' .. id)\n"
+	"return id\n";
+
+/* ARGV: name, after id, limit, max bytes, expire before ms. Returns
+ * {more, id, "TIME BLOB", id, "TIME BLOB", ...} in id order. */
+static const char mail_list[] = LUA_MAIL
+	"local n, limit = ARGV[1], tonumber(ARGV[3])\n"
+	"expire(ARGV[5])\n"
+	"local ids = redis.call('ZRANGEBYSCORE', mkey('mq', n), '(' .. ARGV[2], '+inf',\n"
+	"    'LIMIT', 0, limit + 1)\n"
+	"local out, got, bytes = {0}, 0, 0\n"
+	"for _, id in ipairs(ids) do\n"
+	"  local v = redis.call('HGET', mkey('mb', n), id)\n"
+	"  if v then\n"
+	"    local len = string.len(v) - string.find(v, ' ', 1, true)\n"
+	"    if got == limit or (got > 0 and bytes + len > tonumber(ARGV[4])) then\n"
+	"      out[1] = 1\n"
+	"      break\n"
+	"    end\n"
+	"    got, bytes = got + 1, bytes + len\n"
+	"    out[#out + 1] = id\n"
+	"    out[#out + 1] = v\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
+
+/* ARGV: name, ids separated by commas. How many were the name's. */
+static const char mail_delete[] = LUA_MAIL
+	"local count = 0\n"
+	"for id in string.gmatch(ARGV[2], '%d+') do\n"
+	"  if del(ARGV[1], id) then count = count + 1 end\n"
+	"end\n"
+	"return count\n";
+
+/* ARGV: before ms. How many expired messages went (at most 1000). */
+static const char mail_expire[] = LUA_MAIL
+	"return expire(ARGV[1])\n";
 /* clang-format on */
 
 static const char *const bodies[REDIS_SCRIPT_COUNT] = {
@@ -227,6 +311,10 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_CHANNEL_LEAVE] = channel_leave,
 	[REDIS_CHANNEL_LIST] = channel_list,
 	[REDIS_STATS] = stats,
+	[REDIS_MAIL_ADD] = mail_add,
+	[REDIS_MAIL_LIST] = mail_list,
+	[REDIS_MAIL_DELETE] = mail_delete,
+	[REDIS_MAIL_EXPIRE] = mail_expire,
 };
 
 static char shas[REDIS_SCRIPT_COUNT][REDIS_SHA_TEXT];

@@ -13,7 +13,15 @@
  * lexical order), hy:channels (zset: channel names), hy:uc:{NAME} (set:
  * the user's channels), hy:nextid (counter). Readers trim expired peers
  * (score <= now) from hy:online, hy:names and hy:peer, so presence needs
- * no particular tracker alive. */
+ * no particular tracker alive.
+ *
+ * The mailbox: hy:mb:{NAME} (hash: message id -> "TIME BLOB", TIME the
+ * deposit's wall-clock ms), hy:mq:{NAME} (zset: the ids, scored by id),
+ * hy:mc:{NAME} (hash: n messages, b bytes of blobs), hy:mid:{NAME}
+ * (counter: the last id given, kept so that ids only grow), hy:mail (zset:
+ * "NAME ID" scored by deposit time). Deposits, listings and each
+ * tracker's sweep delete the messages older than the TTL they are given,
+ * so that expiry needs no particular tracker alive either. */
 #ifndef HYCHAT_STORE_REDIS_LUA_H
 #define HYCHAT_STORE_REDIS_LUA_H
 
@@ -32,7 +40,11 @@
 	X(CHANNEL_JOIN) \
 	X(CHANNEL_LEAVE) \
 	X(CHANNEL_LIST) \
-	X(STATS)
+	X(STATS) \
+	X(MAIL_ADD) \
+	X(MAIL_LIST) \
+	X(MAIL_DELETE) \
+	X(MAIL_EXPIRE)
 
 enum redis_script {
 #define REDIS_SCRIPT_ENUM(name) REDIS_##name,

@@ -65,6 +65,16 @@ flag(const redisReply *r, enum store_result if_zero)
 	return reply_int(r) != 0 ? STORE_DONE : if_zero;
 }
 
+/* A count of mailbox messages that came with another answer. */
+static void
+mail_known(struct store_call *c, const redisReply *r)
+{
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+		return;
+	c->mail = (uint64_t)reply_int(r);
+	c->mail_known = 1;
+}
+
 /* Accounts. */
 
 static enum store_result
@@ -136,7 +146,7 @@ token_plausible(const struct store_call *c)
 static enum store_result
 parse_issued(struct store_call *c, const redisReply *r)
 {
-	(void)r;
+	mail_known(c, r);
 	return STORE_DONE;
 }
 
@@ -223,6 +233,7 @@ parse_submitted(struct store_call *c, const redisReply *r)
 		if (k >= 0 && (size_t)k < c->nchannels)
 			c->refused[k] = 1;
 	}
+	mail_known(c, reply_at(r, 4));
 	return STORE_DONE;
 }
 
@@ -269,9 +280,15 @@ parse_beat(struct store_call *c, const redisReply *r)
 {
 	static const enum store_result results[] = { STORE_NOT_YOURS, STORE_BAD_TOKEN,
 		STORE_MISSING, STORE_DONE };
-	long long v = reply_int(r);
+	long long v = reply_int(r->type == REDIS_REPLY_ARRAY ? reply_at(r, 0) : r);
 
-	(void)c;
+	if (v == 1) {
+		const redisReply *user = reply_at(r, 1);
+		if (user != NULL && user->type == REDIS_REPLY_STRING && user->len > 0 &&
+		    user->len <= HY_NAME_MAX)
+			reply_str(user, c->user, sizeof(c->user));
+		mail_known(c, reply_at(r, 2));
+	}
 	return v >= -2 && v <= 1 ? results[v + 2] : STORE_FAILED;
 }
 
@@ -450,6 +467,104 @@ redis_stats(struct store_state *s, struct store_call *c)
 	redis_req_start(s, redis_req_new(c, REDIS_STATS, parse_stats));
 }
 
+/* The mailbox. */
+
+static enum store_result
+parse_mail_added(struct store_call *c, const redisReply *r)
+{
+	long long id = reply_int(r);
+
+	if (id < 0)
+		return STORE_QUOTA;
+	c->mail_id = (uint64_t)id;
+	return STORE_DONE;
+}
+
+static void
+redis_mail_add(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_MAIL_ADD, parse_mail_added);
+
+	redis_req_str(q, c->user);
+	redis_req_bin(q, c->blob, c->blob_len);
+	redis_req_u64(q, c->now_ms);
+	redis_req_u64(q, c->max_msgs);
+	redis_req_u64(q, c->max_bytes);
+	redis_req_u64(q, c->before_ms);
+	redis_req_replicated(q);
+	redis_req_start(s, q);
+}
+
+/* {more, id, "TIME BLOB", ...} into c->mails. */
+static enum store_result
+parse_mail_list(struct store_call *c, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+		return STORE_DONE;
+	c->more = reply_int(r->element[0]) != 0;
+	size_t pairs = (r->elements - 1) / 2;
+	c->mails = xcalloc(pairs > 0 ? pairs : 1, sizeof(*c->mails));
+	for (size_t i = 0; i < pairs; i++) {
+		const redisReply *v = r->element[2 + 2 * i];
+		const char *sp = v->type == REDIS_REPLY_STRING ? memchr(v->str, ' ', v->len) : NULL;
+		if (sp == NULL)
+			continue;
+		struct store_mail *m = &c->mails[c->n++];
+		m->id = (uint64_t)reply_int(r->element[1 + 2 * i]);
+		m->time_ms = strtoull(v->str, NULL, 10);
+		m->len = v->len - (size_t)(sp + 1 - v->str);
+		m->blob = xmalloc(m->len > 0 ? m->len : 1);
+		memcpy(m->blob, sp + 1, m->len);
+	}
+	return STORE_DONE;
+}
+
+static void
+redis_mail_list(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_MAIL_LIST, parse_mail_list);
+
+	redis_req_str(q, c->user);
+	redis_req_u64(q, c->after_id);
+	redis_req_u64(q, c->limit);
+	redis_req_u64(q, c->max_page_bytes);
+	redis_req_u64(q, c->before_ms);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_mail_deleted(struct store_call *c, const redisReply *r)
+{
+	c->deleted = (uint64_t)reply_int(r);
+	return STORE_DONE;
+}
+
+static void
+redis_mail_delete(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_MAIL_DELETE, parse_mail_deleted);
+	char *ids = xmalloc(c->nids * 21 + 1);
+	size_t len = 0;
+
+	ids[0] = '\0';
+	for (size_t i = 0; i < c->nids; i++)
+		len += (size_t)snprintf(
+		    ids + len, 22, "%s%llu", i > 0 ? "," : "", (unsigned long long)c->ids[i]);
+	redis_req_str(q, c->user);
+	redis_req_bin(q, ids, len);
+	free(ids);
+	redis_req_start(s, q);
+}
+
+static void
+redis_mail_expire(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_MAIL_EXPIRE, parse_mail_deleted);
+
+	redis_req_u64(q, c->before_ms);
+	redis_req_start(s, q);
+}
+
 const struct store_state_ops redis_state_ops = {
 	.attach = redis_attach,
 	.detach = redis_detach,
@@ -469,4 +584,8 @@ const struct store_state_ops redis_state_ops = {
 	.channel_leave = redis_channel_leave,
 	.channel_list = redis_channel_list,
 	.stats = redis_stats,
+	.mail_add = redis_mail_add,
+	.mail_list = redis_mail_list,
+	.mail_delete = redis_mail_delete,
+	.mail_expire = redis_mail_expire,
 };

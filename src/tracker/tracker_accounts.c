@@ -119,7 +119,7 @@ login_issued(struct tracker_call *c)
 	tracker_add_str(o, "token", c->sc.token);
 	tracker_add_str(o, "username", j->user);
 	tracker_add_int(o, "expires_in", (int64_t)(t->cfg.token_ttl_ms / 1000));
-	tracker_mailbox_hint(t, j->user, o);
+	tracker_mailbox_hint(t, j->user, &c->sc, o);
 	http_json_respond(c->res, 200, o);
 	http_response_header(c->res, "Cache-Control", "no-store");
 	sodium_memzero(c->sc.token, sizeof(c->sc.token));

@@ -139,7 +139,7 @@ submit_done(struct tracker_call *c)
 	tracker_add_int(r, "total_peers", (int64_t)c->sc.total);
 	tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(t));
 	tracker_add_int(r, "ttl", (int64_t)(t->cfg.ttl_ms / 1000));
-	tracker_mailbox_hint(t, c->user, r);
+	tracker_mailbox_hint(t, c->user, &c->sc, r);
 	http_json_respond(c->res, 200, r);
 	tracker_call_end(c);
 }
@@ -182,7 +182,7 @@ heartbeat_done(struct tracker_call *c)
 		struct json_object *r = tracker_success();
 		tracker_add_int(r, "heartbeat_interval", heartbeat_interval_s(c->t));
 		tracker_add_int(r, "ttl", (int64_t)(c->t->cfg.ttl_ms / 1000));
-		tracker_mailbox_hint(c->t, c->sc.user[0] != '\0' ? c->sc.user : c->user, r);
+		tracker_mailbox_hint(c->t, c->sc.user[0] != '\0' ? c->sc.user : c->user, &c->sc, r);
 		http_json_respond(c->res, 200, r);
 	}
 	tracker_call_end(c);
@@ -852,7 +852,13 @@ tracker_router(struct tracker *t)
 void
 tracker_sweep(struct tracker *t)
 {
+	tracker_sweep_on(t, NULL);
+}
+
+void
+tracker_sweep_on(struct tracker *t, uv_loop_t *loop)
+{
 	if (t->state->ops->sweep != NULL)
 		t->state->ops->sweep(t->state);
-	tracker_mailbox_sweep(t);
+	tracker_mailbox_sweep(t, loop);
 }

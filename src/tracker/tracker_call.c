@@ -50,6 +50,7 @@ tracker_call_store(struct tracker_call *c, void (*op)(struct store_state *s, str
 	store_call_fini(&c->sc);
 	c->sc.result = STORE_DONE;
 	c->sc.cap = 0;
+	c->sc.mail_known = 0;
 	c->then = then;
 	op(c->t->state, &c->sc);
 }

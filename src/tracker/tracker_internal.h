@@ -188,10 +188,12 @@ extern const struct router_route tracker_mailbox_routes[];
 void tracker_mailbox_init(struct tracker *t);
 void tracker_mailbox_fini(struct tracker *t);
 /* Deletes expired messages, at most once every MAILBOX_SWEEP_MS. */
-void tracker_mailbox_sweep(struct tracker *t);
+void tracker_mailbox_sweep(struct tracker *t, uv_loop_t *loop);
 /* Adds "mail", the count of messages waiting for user, to an answer
- * (nothing if the store fails: it is a hint). */
-void tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *answer);
+ * (nothing if the store fails: it is a hint): the persistent store's, or
+ * what the shared state told with the operation sc just did. */
+void tracker_mailbox_hint(
+    struct tracker *t, const char *user, const struct store_call *sc, struct json_object *answer);
 /* NAT traversal (tracker_nat.c): its own lock, never under the registry's. */
 struct tracker_nat *tracker_nat_new(void);
 void tracker_nat_free(struct tracker_nat *n);

@@ -70,6 +70,15 @@ wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Messages deposited before it have outlived the TTL. */
+static uint64_t
+mailbox_cutoff(const struct tracker *t, uint64_t wall)
+{
+	uint64_t ttl = t->cfg.mailbox.ttl_s * 1000;
+
+	return wall > ttl ? wall - ttl : 0;
+}
+
 void
 tracker_mailbox_init(struct tracker *t)
 {
@@ -86,29 +95,41 @@ tracker_mailbox_fini(struct tracker *t)
 }
 
 /* A store without the mailbox's operations (a backend that has not got
- * them yet, or none beside a shared state such as Redis) leaves the
- * routes answering 501 and the rest as it was. */
+ * them yet) leaves the routes answering 501 and the rest as it was. The
+ * routes go through the shared state; the "mail" hint and the expiry
+ * sweep, through the persistent store where it has them. */
 static int
 mailbox_ready(const struct tracker *t, struct http_response *res)
 {
-	const struct store_ops *ops = t->store != NULL ? t->store->ops : NULL;
+	const struct store_state_ops *ops = t->state->ops;
 
-	if (ops != NULL && ops->mail_add != NULL && ops->mail_count != NULL &&
-	    ops->mail_list != NULL && ops->mail_delete != NULL && ops->mail_expire != NULL)
+	if (ops->mail_add != NULL && ops->mail_list != NULL && ops->mail_delete != NULL)
 		return 1;
 	if (res != NULL)
 		http_json_error(res, 501, "This tracker's store has no mailbox");
 	return 0;
 }
 
+static int
+mailbox_sync_ready(const struct tracker *t)
+{
+	const struct store_ops *ops = t->store != NULL ? t->store->ops : NULL;
+
+	return ops != NULL && ops->mail_count != NULL && ops->mail_expire != NULL;
+}
+
 void
-tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *answer)
+tracker_mailbox_hint(
+    struct tracker *t, const char *user, const struct store_call *sc, struct json_object *answer)
 {
 	uint64_t msgs = 0, bytes = 0;
 	char *cause = NULL;
 
-	if (!mailbox_ready(t, NULL))
+	if (!mailbox_sync_ready(t)) {
+		if (sc->mail_known)
+			tracker_add_int(answer, "mail", (int64_t)sc->mail);
 		return;
+	}
 	if (t->store->ops->mail_count(t->store, user, &msgs, &bytes, &cause) < 0) {
 		free(cause);
 		return;
@@ -116,22 +137,58 @@ tracker_mailbox_hint(struct tracker *t, const char *user, struct json_object *an
 	tracker_add_int(answer, "mail", (int64_t)msgs);
 }
 
+static void
+log_expired(int n)
+{
+	if (n > 0)
+		log_info("mailbox sweep: %d expired message%s deleted", n, n == 1 ? "" : "s");
+}
+
+static void
+sweep_done(struct store_call *c)
+{
+	if (c->result == STORE_DONE)
+		log_expired((int)c->deleted);
+	else if (c->result == STORE_FAILED)
+		log_warn("mailbox sweep: %s", c->cause != NULL ? c->cause : "failed");
+	store_call_fini(c);
+	free(c);
+}
+
+/* A shared state's expiry, on loop (where its connection is). */
+static void
+sweep_shared(struct tracker *t, uv_loop_t *loop)
+{
+	struct store_call *c = xcalloc(1, sizeof(*c));
+
+	c->loop = loop;
+	c->done = sweep_done;
+	c->before_ms = mailbox_cutoff(t, wall_ms());
+	t->state->ops->mail_expire(t->state, c);
+}
+
 void
-tracker_mailbox_sweep(struct tracker *t)
+tracker_mailbox_sweep(struct tracker *t, uv_loop_t *loop)
 {
 	uint64_t now = hy_now_ms(), last = atomic_load(&t->mail_swept_ms);
 	char *cause = NULL;
 
-	if ((last != 0 && now - last < MAILBOX_SWEEP_MS) || !mailbox_ready(t, NULL))
+	if (last != 0 && now - last < MAILBOX_SWEEP_MS)
 		return;
+	if (!mailbox_sync_ready(t)) {
+		if (loop != NULL && t->state->ops->mail_expire != NULL) {
+			atomic_store(&t->mail_swept_ms, now);
+			sweep_shared(t, loop);
+		}
+		return;
+	}
 	atomic_store(&t->mail_swept_ms, now);
-	uint64_t wall = wall_ms(), ttl = t->cfg.mailbox.ttl_s * 1000;
-	int n = t->store->ops->mail_expire(t->store, wall > ttl ? wall - ttl : 0, &cause);
+	int n = t->store->ops->mail_expire(t->store, mailbox_cutoff(t, wall_ms()), &cause);
 	if (n < 0) {
 		log_warn("mailbox sweep: %s", cause);
 		free(cause);
-	} else if (n > 0) {
-		log_info("mailbox sweep: %d expired message%s deleted", n, n == 1 ? "" : "s");
+	} else {
+		log_expired(n);
 	}
 }
 
@@ -204,82 +261,121 @@ deposit_decode(
 	return 0;
 }
 
-static void
-deposit(struct tracker *t, struct http_request *req, struct http_response *res, const char *user,
-    const char *to, size_t to_len)
-{
-	char name[HY_NAME_MAX + 1], hash[STORE_HASH_MAX], msg[160];
-	char *cause = NULL;
+/* A deposit on its way: the decoded blob. */
+struct deposit {
 	uint8_t *blob;
 	size_t len;
-	uint64_t id = 0;
+};
 
-	if (!mailbox_ready(t, res))
+static void
+deposit_free(void *data)
+{
+	struct deposit *d = data;
+
+	free(d->blob);
+	free(d);
+}
+
+static void
+deposit_stored(struct tracker_call *c)
+{
+	char msg[160];
+
+	if (tracker_call_failed(c))
 		return;
-	if (!hy_name_valid(to, to_len)) {
-		http_json_error(res, 400, "Invalid username");
-		return;
-	}
-	memcpy(name, to, to_len);
-	name[to_len] = '\0';
-	if (deposit_blob(t, req, res, &blob, &len) < 0)
-		return;
-	int found = t->store->ops->user_hash(t->store, name, hash, &cause);
-	sodium_memzero(hash, sizeof(hash));
-	if (found <= 0) {
-		free(blob);
-		if (found < 0)
-			tracker_store_failed(res, cause);
-		else
-			http_json_error(res, 404, "No such user");
-		return;
-	}
-	unsigned retry = ratelimit_take(t->mail_rate, user, strlen(user), hy_now_ms());
-	if (retry > 0) {
-		free(blob);
-		snprintf(msg, sizeof(msg),
-		    "Too many messages deposited: try again in %u s (--mailbox-rate)", retry);
-		http_json_error(res, 429, msg);
-		http_response_headerf(res, "Retry-After", "%u", retry);
-		return;
-	}
-	int rc = t->store->ops->mail_add(t->store, name, blob, len, wall_ms(),
-	    t->cfg.mailbox.max_messages, t->cfg.mailbox.max_bytes, &id, &cause);
-	free(blob);
-	if (rc == STORE_FULL) {
-		ratelimit_refund(t->mail_rate, user, strlen(user), hy_now_ms());
-		snprintf(msg, sizeof(msg), "%s's mailbox is full", name);
-		http_json_error(res, 507, msg);
-		return;
-	}
-	if (rc < 0) {
-		tracker_store_failed(res, cause);
+	if (c->sc.result == STORE_QUOTA) {
+		ratelimit_refund(c->t->mail_rate, c->user, strlen(c->user), hy_now_ms());
+		snprintf(msg, sizeof(msg), "%s's mailbox is full", c->sc.user);
+		http_json_error(c->res, 507, msg);
+		tracker_call_end(c);
 		return;
 	}
 	struct json_object *r = tracker_success();
-	tracker_add_int(r, "id", (int64_t)id);
-	http_json_respond(res, 201, r);
+	tracker_add_int(r, "id", (int64_t)c->sc.mail_id);
+	http_json_respond(c->res, 201, r);
+	tracker_call_end(c);
+}
+
+/* The recipient exists (or not): the sender's rate, then the deposit. */
+static void
+deposit_found(struct tracker_call *c)
+{
+	struct tracker *t = c->t;
+	const struct deposit *d = c->data;
+	char msg[160];
+
+	sodium_memzero(c->sc.hash, sizeof(c->sc.hash));
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result != STORE_DONE) {
+		http_json_error(c->res, 404, "No such user");
+		tracker_call_end(c);
+		return;
+	}
+	unsigned retry = ratelimit_take(t->mail_rate, c->user, strlen(c->user), hy_now_ms());
+	if (retry > 0) {
+		snprintf(msg, sizeof(msg),
+		    "Too many messages deposited: try again in %u s (--mailbox-rate)", retry);
+		http_json_error(c->res, 429, msg);
+		http_response_headerf(c->res, "Retry-After", "%u", retry);
+		tracker_call_end(c);
+		return;
+	}
+	c->sc.blob = d->blob;
+	c->sc.blob_len = d->len;
+	c->sc.now_ms = wall_ms();
+	c->sc.max_msgs = t->cfg.mailbox.max_messages;
+	c->sc.max_bytes = t->cfg.mailbox.max_bytes;
+	c->sc.before_ms = mailbox_cutoff(t, c->sc.now_ms);
+	tracker_call_store(c, t->state->ops->mail_add, deposit_stored);
+}
+
+static void
+deposit(struct tracker_call *c, const char *to, size_t to_len)
+{
+	struct deposit *d;
+
+	if (!mailbox_ready(c->t, c->res)) {
+		tracker_call_end(c);
+		return;
+	}
+	if (!hy_name_valid(to, to_len)) {
+		http_json_error(c->res, 400, "Invalid username");
+		tracker_call_end(c);
+		return;
+	}
+	memcpy(c->sc.user, to, to_len);
+	c->sc.user[to_len] = '\0';
+	d = xcalloc(1, sizeof(*d));
+	if (deposit_blob(c->t, c->req, c->res, &d->blob, &d->len) < 0) {
+		free(d);
+		tracker_call_end(c);
+		return;
+	}
+	c->data = d;
+	c->data_free = deposit_free;
+	tracker_call_store(c, c->t->state->ops->account_hash, deposit_found);
 }
 
 /* POST /mailbox/:username */
 static void
-mailbox_deposit_authed(
-    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
+mailbox_deposit_authed(struct tracker_call *c)
 {
 	size_t len;
-	const char *to = http_request_param(req, "username", &len);
+	const char *to = http_request_param(c->req, "username", &len);
 
 	if (to == NULL) {
-		http_json_error(res, 400, "Invalid username");
+		http_json_error(c->res, 400, "Invalid username");
+		tracker_call_end(c);
 		return;
 	}
-	deposit(t, req, res, user, to, len);
+	deposit(c, to, len);
 }
 
 static void
 mailbox_deposit(struct http_request *req, struct http_response *res, void *ctx)
 {
-	tracker_call_run_sync(ctx, req, res, mailbox_deposit_authed);
+	tracker_call_run(ctx, req, res, mailbox_deposit_authed);
 }
 
 static int
@@ -300,64 +396,71 @@ query_u64(const struct http_request *req, const char *key, uint64_t *out)
 }
 
 static void
-add_message(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg)
+add_message(struct json_object *list, const struct store_mail *m)
 {
-	struct json_object *m = json_object_new_object();
-	size_t b64len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+	struct json_object *o = json_object_new_object();
+	size_t b64len = sodium_base64_encoded_len(m->len, sodium_base64_VARIANT_ORIGINAL);
 	char *b64 = xmalloc(b64len);
 
-	sodium_bin2base64(b64, b64len, blob, len, sodium_base64_VARIANT_ORIGINAL);
-	tracker_add_int(m, "id", (int64_t)id);
-	tracker_add_int(m, "time", (int64_t)time_ms);
-	tracker_add_int(m, "size", (int64_t)len);
-	json_object_object_add(m, "blob", json_object_new_string_len(b64, (int)b64len - 1));
+	sodium_bin2base64(b64, b64len, m->blob, m->len, sodium_base64_VARIANT_ORIGINAL);
+	tracker_add_int(o, "id", (int64_t)m->id);
+	tracker_add_int(o, "time", (int64_t)m->time_ms);
+	tracker_add_int(o, "size", (int64_t)m->len);
+	json_object_object_add(o, "blob", json_object_new_string_len(b64, (int)b64len - 1));
 	free(b64);
-	json_object_array_add(arg, m);
+	json_object_array_add(list, o);
+}
+
+static void
+mailbox_listed(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
+		return;
+	struct json_object *list = json_object_new_array();
+	for (size_t i = 0; i < c->sc.n; i++)
+		add_message(list, &c->sc.mails[i]);
+	struct json_object *r = tracker_success();
+	tracker_add_int(r, "count", (int64_t)c->sc.n);
+	if (c->sc.more && c->sc.n > 0)
+		tracker_add_int(r, "next", (int64_t)c->sc.mails[c->sc.n - 1].id);
+	json_object_object_add(r, "messages", list);
+	http_json_respond(c->res, 200, r);
+	http_response_header(c->res, "Cache-Control", "no-store");
+	tracker_call_end(c);
 }
 
 /* GET /mailbox[?after=ID][&limit=N]: a page of the caller's messages, with
  * "next" (the after of the next page) when more follow. */
 static void
-mailbox_list_authed(
-    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
+mailbox_list_authed(struct tracker_call *c)
 {
 	uint64_t after = 0, limit = MAILBOX_PAGE_MAX;
-	char *cause = NULL;
-	int more = 0;
 
-	if (!mailbox_ready(t, res))
+	if (!mailbox_ready(c->t, c->res)) {
+		tracker_call_end(c);
 		return;
-	if (query_u64(req, "after", &after) < 0 || query_u64(req, "limit", &limit) < 0 ||
+	}
+	if (query_u64(c->req, "after", &after) < 0 || query_u64(c->req, "limit", &limit) < 0 ||
 	    limit == 0) {
-		http_json_error(res, 400, "Invalid query: after=ID, limit=N (positive)");
+		http_json_error(c->res, 400, "Invalid query: after=ID, limit=N (positive)");
+		tracker_call_end(c);
 		return;
 	}
 	if (limit > MAILBOX_PAGE_MAX)
 		limit = MAILBOX_PAGE_MAX;
-	struct json_object *list = json_object_new_array();
-	int n = t->store->ops->mail_list(t->store, user, after, (size_t)limit, MAILBOX_PAGE_BYTES,
-	    add_message, list, &more, &cause);
-	if (n < 0) {
-		json_object_put(list);
-		tracker_store_failed(res, cause);
-		return;
-	}
-	struct json_object *r = tracker_success();
-	tracker_add_int(r, "count", n);
-	if (more && n > 0) {
-		struct json_object *last = json_object_array_get_idx(list, (size_t)n - 1), *id;
-		if (json_object_object_get_ex(last, "id", &id))
-			tracker_add_int(r, "next", json_object_get_int64(id));
-	}
-	json_object_object_add(r, "messages", list);
-	http_json_respond(res, 200, r);
-	http_response_header(res, "Cache-Control", "no-store");
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+	c->sc.after_id = after;
+	c->sc.limit = (size_t)limit;
+	c->sc.max_page_bytes = MAILBOX_PAGE_BYTES;
+	c->sc.before_ms = mailbox_cutoff(c->t, wall_ms());
+	c->sc.more = 0;
+	tracker_call_store(c, c->t->state->ops->mail_list, mailbox_listed);
 }
 
 static void
 mailbox_list(struct http_request *req, struct http_response *res, void *ctx)
 {
-	tracker_call_run_sync(ctx, req, res, mailbox_list_authed);
+	tracker_call_run(ctx, req, res, mailbox_list_authed);
 }
 
 /* The "ids" of an ack, into ids (MAILBOX_ACK_MAX); -1 after a 400. */
@@ -384,14 +487,24 @@ ack_ids(struct json_object *o, uint64_t *ids, size_t *n, struct http_response *r
 	return 0;
 }
 
+static void
+mailbox_acked(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
+		return;
+	struct json_object *r = tracker_success();
+	tracker_add_int(r, "deleted", (int64_t)c->sc.deleted);
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
+}
+
 /* POST /mailbox/ack {"ids":[...]}. It shares its path with a deposit for
  * an account named "ack": a base64 body never starts with '{', so such a
  * body is a deposit. */
 static void
-mailbox_ack_authed(
-    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
+mailbox_ack_authed(struct tracker_call *c)
 {
-	char *cause = NULL;
+	const struct http_request *req = c->req;
 	size_t n = 0, i = 0;
 
 	while (i < req->body_len &&
@@ -399,29 +512,35 @@ mailbox_ack_authed(
 	        req->body[i] == '\t'))
 		i++;
 	if (i < req->body_len && req->body[i] != '{') {
-		deposit(t, req, res, user, "ack", strlen("ack"));
+		deposit(c, "ack", strlen("ack"));
 		return;
 	}
 	struct json_object *o;
-	if (!mailbox_ready(t, res) || (o = tracker_body_for(req, res, user)) == NULL)
+	if (!mailbox_ready(c->t, c->res) ||
+	    (o = tracker_body_for(c->req, c->res, c->user)) == NULL) {
+		tracker_call_end(c);
 		return;
+	}
 	uint64_t *ids = xmalloc(MAILBOX_ACK_MAX * sizeof(*ids));
-	int rc = ack_ids(o, ids, &n, res);
+	int rc = ack_ids(o, ids, &n, c->res);
 	json_object_put(o);
-	if (rc == 0 && (rc = t->store->ops->mail_delete(t->store, user, ids, n, &cause)) < 0)
-		tracker_store_failed(res, cause);
-	free(ids);
-	if (rc < 0)
+	if (rc < 0) {
+		free(ids);
+		tracker_call_end(c);
 		return;
-	struct json_object *r = tracker_success();
-	tracker_add_int(r, "deleted", rc);
-	http_json_respond(res, 200, r);
+	}
+	c->data = ids;
+	c->data_free = free;
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+	c->sc.ids = ids;
+	c->sc.nids = n;
+	tracker_call_store(c, c->t->state->ops->mail_delete, mailbox_acked);
 }
 
 static void
 mailbox_ack(struct http_request *req, struct http_response *res, void *ctx)
 {
-	tracker_call_run_sync(ctx, req, res, mailbox_ack_authed);
+	tracker_call_run(ctx, req, res, mailbox_ack_authed);
 }
 
 const struct router_route tracker_mailbox_routes[] = {

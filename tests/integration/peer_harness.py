@@ -189,6 +189,14 @@ def tracker_store(db):
     return ["--store", _REDIS["server"].url(n)]
 
 
+def tracker_redis(db):
+    """The redis-server and database number standing for db (after
+    tracker_store(db) with HYTEST_STORE=redis), else None."""
+    if db not in _REDIS["dbs"]:
+        return None
+    return _REDIS["server"], _REDIS["dbs"][db]
+
+
 def start_tracker(tmp, port=None, extra=()):
     port = port or free_port()
     args = [binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet"] + \

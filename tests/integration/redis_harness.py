@@ -26,8 +26,8 @@ def _encode(args):
 
 
 class _Reader:
-    def __init__(self, sock):
-        self.sock, self.buf = sock, b""
+    def __init__(self, sock, raw=False):
+        self.sock, self.buf, self.raw = sock, b"", raw
 
     def line(self):
         while b"\r\n" not in self.buf:
@@ -58,7 +58,10 @@ class _Reader:
             return int(rest)
         if kind == b"$":
             n = int(rest)
-            return None if n < 0 else self.exact(n).decode("utf-8", "replace")
+            if n < 0:
+                return None
+            data = self.exact(n)
+            return data if self.raw else data.decode("utf-8", "replace")
         if kind == b"*":
             n = int(rest)
             return None if n < 0 else [self.reply() for _ in range(n)]
@@ -69,10 +72,11 @@ class RedisError(Exception):
     pass
 
 
-def command(port, *args, db=0, timeout=5.0):
-    """Sends one command (after SELECT db) and returns its reply."""
+def command(port, *args, db=0, timeout=5.0, raw=False):
+    """Sends one command (after SELECT db) and returns its reply (with raw,
+    bulk strings as bytes)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        r = _Reader(s)
+        r = _Reader(s, raw)
         if db:
             s.sendall(_encode(["SELECT", db]))
             r.reply()
@@ -118,8 +122,8 @@ class RedisServer:
     def url(self, db=0):
         return "redis://127.0.0.1:%d/%d" % (self.port, db)
 
-    def cmd(self, *args, db=0):
-        return command(self.port, *args, db=db)
+    def cmd(self, *args, db=0, raw=False):
+        return command(self.port, *args, db=db, raw=raw)
 
     def kill(self, sig=signal.SIGKILL):
         if self.proc is not None and self.proc.poll() is None:

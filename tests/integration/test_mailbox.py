@@ -3,7 +3,11 @@
 limits, answers and expiry, and then real peers: messages to an offline
 user sealed, deposited, fetched once each in order, the tracker's database
 holding neither text nor sender, altered and replayed blobs refused, and
-delivery marks moving pending -> stored -> delivered."""
+delivery marks moving pending -> stored -> delivered.
+
+HYTEST_STORE=redis runs every case against trackers on a real redis-server:
+what the SQLite cases read or alter in the database is read or altered in
+the mailbox's Redis keys instead."""
 import base64
 import json
 import os
@@ -16,7 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import case, request, run  # noqa: E402
-from peer_harness import login, register, start_peer, start_tracker, stop_checked  # noqa: E402
+from peer_harness import (login, register, start_peer, start_tracker, stop_checked,  # noqa: E402
+                          tracker_redis)
+
+REDIS = os.environ.get("HYTEST_STORE", "sqlite") == "redis"
 
 S = {"procs": []}
 PW = {"alice": "alice-mail-pw", "bob": "bob-mail-pw", "carol": "carol-mail-pw"}
@@ -49,6 +56,73 @@ def tracker(name, extra=()):
         register(port, user, pw)
         tokens[user] = login(port, user, pw)
     return p, port, tokens, os.path.join(d, "tracker.db")
+
+
+def rcmd(db, *args):
+    server, n = tracker_redis(db)
+    return server.cmd(*args, db=n, raw=True)
+
+
+def mail_count(db):
+    """The messages the store holds, for everyone."""
+    if REDIS:
+        return rcmd(db, "ZCARD", "hy:mail")
+    con = sqlite3.connect(db)
+    n = con.execute("SELECT count(*) FROM mailbox").fetchone()[0]
+    con.close()
+    return n
+
+
+def mail_last(db, user="bob"):
+    """(id, blob) of user's newest message, as the store holds it."""
+    if not REDIS:
+        con = sqlite3.connect(db)
+        row = con.execute("SELECT id, blob FROM mailbox WHERE recipient = ? "
+                          "ORDER BY id DESC LIMIT 1", (user,)).fetchone()
+        con.close()
+        return row[0], bytes(row[1])
+    h = rcmd(db, "HGETALL", "hy:mb:{%s}" % user)
+    msgs = {int(h[i]): h[i + 1] for i in range(0, len(h), 2)}
+    rid = max(msgs)
+    return rid, msgs[rid].split(b" ", 1)[1]
+
+
+def mail_alter(db, rid, blob, user="bob"):
+    """Replaces the blob of message rid, behind the tracker's back."""
+    if not REDIS:
+        con = sqlite3.connect(db)
+        con.execute("UPDATE mailbox SET blob = ? WHERE id = ?", (blob, rid))
+        con.commit()
+        con.close()
+        return
+    key = "hy:mb:{%s}" % user
+    when = rcmd(db, "HGET", key, rid).split(b" ", 1)[0]
+    rcmd(db, "HSET", key, rid, when + b" " + blob)
+
+
+def mail_dump(db):
+    """(everything, rows, meta): the whole store as bytes, one row per
+    message (SQLite's INSERT INTO mailbox lines, or Redis's "KEY ID TIME
+    BLOB"), and the mailbox's other records (Redis's counters and
+    indexes; none for SQLite)."""
+    if not REDIS:
+        dump = subprocess.run(["sqlite3", db, ".dump"], stdout=subprocess.PIPE,
+                              check=True).stdout
+        return dump, [l for l in dump.split(b"\n") if l.startswith(b"INSERT INTO mailbox")], []
+    lines, rows, meta = [], [], []
+    readers = {"string": lambda k: [rcmd(db, "GET", k)],
+               "hash": lambda k: rcmd(db, "HGETALL", k),
+               "set": lambda k: rcmd(db, "SMEMBERS", k),
+               "zset": lambda k: rcmd(db, "ZRANGE", k, 0, -1, "WITHSCORES")}
+    for k in rcmd(db, "KEYS", "*"):
+        t = rcmd(db, "TYPE", k)
+        v = [x if isinstance(x, bytes) else str(x).encode() for x in readers[t](k)]
+        lines.append(b" ".join([k] + v))
+        if k.startswith(b"hy:mb:"):
+            rows += [k + b" " + v[i] + b" " + v[i + 1] for i in range(0, len(v), 2)]
+        elif k.startswith(b"hy:m") or k == b"hy:mail":
+            meta.append(lines[-1])
+    return b"\n".join(lines), rows, meta
 
 
 def api(port, method, path, token, body=None):
@@ -98,6 +172,11 @@ def tracker_deposit_fetch_ack():
     st, _, r = api(port, "GET", "/mailbox", tok["bob"])
     assert [m["id"] for m in r["messages"]] == ids[2:], r
     # the database holds recipient, size, time and blob: no sender
+    if REDIS:
+        _, rows, meta = mail_dump(db)
+        assert [r.split(b" ", 3)[3] for r in rows] == [b"sealed-2"], rows
+        assert not any(b"alice" in l for l in rows + meta), (rows, meta)
+        return
     con = sqlite3.connect(db)
     cols = [c[1] for c in con.execute("PRAGMA table_info(mailbox)")]
     con.close()
@@ -182,9 +261,7 @@ def tracker_ttl_sweep():
         time.sleep(0.2)
     assert r["messages"] == [], r
     # the tracker said it swept, and its database agrees
-    con = sqlite3.connect(db)
-    assert con.execute("SELECT count(*) FROM mailbox").fetchone()[0] == 0
-    con.close()
+    assert mail_count(db) == 0
 
 
 @case
@@ -269,12 +346,10 @@ def peer_offline_five_in_order_once():
         assert all(e["conversation"] == "bob" for e in dels if e["id"] == i)
     finish(a)
     # the tracker's database: neither the text nor the sender
-    dump = subprocess.run(["sqlite3", db, ".dump"], stdout=subprocess.PIPE,
-                          check=True).stdout
-    assert dump.count(b"INSERT INTO mailbox") == 5, dump[-2000:]
+    dump, rows, meta = mail_dump(db)
+    assert len(rows) == 5, dump[-2000:]
     assert b"secret-word" not in dump and "Xin chào".encode() not in dump
-    rows = [l for l in dump.split(b"\n") if l.startswith(b"INSERT INTO mailbox")]
-    assert rows and not any(b"alice" in l for l in rows), rows
+    assert rows and not any(b"alice" in l for l in rows + meta), (rows, meta)
     b = start("bob", port, d)
     got = b.wait(lambda e: len(chats(b)) >= 5, 20, 0, "five messages")
     time.sleep(1.5)  # nothing more comes
@@ -322,26 +397,20 @@ def peer_altered_blob_refused():
     a = start("alice", port, d)
     send_stored(a, "bob", ["genuine one", "to be altered"])
     finish(a)
-    con = sqlite3.connect(db)
-    rid, blob = con.execute("SELECT id, blob FROM mailbox ORDER BY id DESC LIMIT 1").fetchone()
+    rid, blob = mail_last(db)
     blob = bytearray(blob)
     blob[len(blob) // 2] ^= 1
-    con.execute("UPDATE mailbox SET blob = ? WHERE id = ?", (bytes(blob), rid))
-    con.commit()
-    con.close()
+    mail_alter(db, rid, bytes(blob))
     b = start("bob", port, d)
     b.wait(lambda e: e.get("type") == "error" and "mailbox" in e.get("message", ""), 20, 0,
            "an error for the altered blob")
     b.wait(lambda e: len(chats(b)) >= 1, 10, 0, "the genuine message")
     time.sleep(1.5)
     assert [e["message"] for e in chats(b)] == ["genuine one"], chats(b)
-    con = sqlite3.connect(db)
     deadline = time.monotonic() + 10
-    while con.execute("SELECT count(*) FROM mailbox").fetchone()[0] and \
-            time.monotonic() < deadline:
+    while mail_count(db) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert con.execute("SELECT count(*) FROM mailbox").fetchone()[0] == 0  # deleted too
-    con.close()
+    assert mail_count(db) == 0  # deleted too
     finish(b)
 
 
@@ -414,9 +483,7 @@ def peer_replayed_blob_shown_once():
     a = start("alice", port, d)
     send_stored(a, "bob", ["only once"])
     finish(a)
-    con = sqlite3.connect(db)
-    (blob,) = con.execute("SELECT blob FROM mailbox").fetchone()
-    con.close()
+    _, blob = mail_last(db)
     b = start("bob", port, d)
     b.wait(lambda e: len(chats(b)) >= 1, 20, 0, "the message")
     mark = b.mark()
@@ -425,12 +492,9 @@ def peer_replayed_blob_shown_once():
     assert st == 201, (st, r)
     # bob's next heartbeat sees mail: fetched, dropped as a duplicate, deleted
     deadline = time.monotonic() + 40
-    con = sqlite3.connect(db)
-    while con.execute("SELECT count(*) FROM mailbox").fetchone()[0] and \
-            time.monotonic() < deadline:
+    while mail_count(db) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert con.execute("SELECT count(*) FROM mailbox").fetchone()[0] == 0
-    con.close()
+    assert mail_count(db) == 0
     time.sleep(0.5)
     assert chats(b, mark) == [], chats(b, mark)
     assert [e["message"] for e in chats(b)] == ["only once"]
@@ -473,13 +537,10 @@ def peer_ttl_expired():
     a = start("alice", port, d)
     send_stored(a, "bob", ["short-lived"])
     finish(a)
-    con = sqlite3.connect(db)
     deadline = time.monotonic() + 15
-    while con.execute("SELECT count(*) FROM mailbox").fetchone()[0] and \
-            time.monotonic() < deadline:
+    while mail_count(db) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert con.execute("SELECT count(*) FROM mailbox").fetchone()[0] == 0
-    con.close()
+    assert mail_count(db) == 0
     b = start("bob", port, d)
     time.sleep(3)
     assert chats(b) == [], chats(b)
@@ -500,9 +561,7 @@ def peer_channel_message_is_not_mailed():
     # a direct message after it: bob's outbox entries now go to the mailbox
     send_stored(a, "bob", ["direct, for bob"])
     time.sleep(2)
-    dump = subprocess.run(["sqlite3", db, ".dump"], stdout=subprocess.PIPE,
-                          check=True).stdout
-    assert dump.count(b"INSERT INTO mailbox") == 1, "a channel message went to the mailbox"
+    assert len(mail_dump(db)[1]) == 1, "a channel message went to the mailbox"
     b = start("bob", port, d)
     ev = b.wait(lambda e: e.get("type") == "broadcast" and not e.get("outgoing") and
                 e.get("message") == "for the channel only", 20, 0, "the channel message")
