@@ -16,7 +16,9 @@
 #include "hychat/peerdb.h"
 #include "hychat/tracker_client.h"
 
-#define ENGINE_ID_BYTES 16 /* a message id: 128 random bits, in hex */
+#define ENGINE_ID_BYTES 16 /* a message id: 48 bits of time, 80 random, in hex */
+#define ENGINE_ID_TIME_BYTES 6 /* milliseconds since 1970, big-endian */
+#define ENGINE_ID_RANDOM_BYTES (ENGINE_ID_BYTES - ENGINE_ID_TIME_BYTES)
 #define ENGINE_ID_MAX 64 /* longest id accepted from a peer */
 #define ENGINE_ACK_MAX_IDS 1024 /* ids in one ack message (about 36 KB) */
 #define ENGINE_ID_POOL 4096 /* random bytes drawn at once for ids */
