@@ -16,7 +16,7 @@ const { after, before, describe, test } = require('node:test');
 
 const H = require('./harness');
 
-const PW = { alice: 'alice web pw', bob: 'bob-s3cret' };
+const PW = { alice: 'alice web pw', bob: 'bob-s3cret', nina: 'nina-away-pw' };
 const T = 15000; /* one step's deadline */
 const S = {};
 
@@ -66,6 +66,11 @@ describe('web UI', { timeout: 240000 }, () => {
     for (const [u, p] of Object.entries(PW))
       await H.register(S.tracker.port, u, p);
     S.bob = await H.startPeer('bob', S.tracker.port, S.dir, { password: PW.bob });
+    /* nina's key is published; then she is gone without a word (killed):
+     * the tracker still lists her, her port answers no one. */
+    const nina = await H.startPeer('nina', S.tracker.port, S.dir, { password: PW.nina });
+    nina.p.kill('SIGKILL');
+    await nina.exited;
     /* No password: she logs in from the page. */
     S.alice = await H.startPeer('alice', S.tracker.port, S.dir, { web: true });
     S.browser = await H.launchBrowser();
@@ -81,7 +86,7 @@ describe('web UI', { timeout: 240000 }, () => {
     const bad = [];
     if (S.browser)
       await S.browser.close();
-    for (const p of [S.alice, S.bob]) {
+    for (const p of [S.alice, S.bob, S.nina]) {
       if (!p)
         continue;
       const r = await p.quit();
@@ -155,6 +160,33 @@ describe('web UI', { timeout: 240000 }, () => {
     await sendFromPage(page, '/me waves');
     const act = await incomingFrom(S.bob, 'chat', 'alice', 'waves', since);
     assert.equal(act.action, true);
+    await page.getByTestId('tab-channels').click();
+    await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
+  });
+
+  test('a message to a user who is away moves pending, stored, delivered', async () => {
+    const page = S.page;
+    await sendFromPage(page, '/msg nina opening line');
+    await page.getByTestId('tab-peers').click();
+    const nina = page.locator('[data-testid="peer-list"] li[data-conversation="nina"] button');
+    await nina.waitFor({ timeout: T });
+    await nina.click();
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="conversation-title"]').textContent === 'nina');
+    const line = (text, state) =>
+      page.locator(`li.message.outgoing[data-delivery="${state}"]`, { hasText: text });
+    await line('opening line', 'stored').waitFor({ timeout: 30000 });
+    /* In the outbox while a link is waited for, then sealed at the tracker. */
+    await sendFromPage(page, 'left for later');
+    await line('left for later', 'pending').waitFor({ timeout: T });
+    await line('left for later', 'stored').waitFor({ timeout: 30000 });
+    /* nina comes back: she takes them from her mailbox; her ack over the
+     * link makes them delivered. */
+    S.nina = await H.startPeer('nina', S.tracker.port, S.dir, { password: PW.nina });
+    await S.nina.wait((e) => e.type === 'chat' && e.message === 'left for later',
+      { timeoutMs: 30000, what: 'the stored message' });
+    await line('left for later', 'delivered').waitFor({ timeout: 60000 });
+    await line('opening line', 'delivered').waitFor({ timeout: T });
     await page.getByTestId('tab-channels').click();
     await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
   });
