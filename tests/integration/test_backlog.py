@@ -113,6 +113,32 @@ def member_away_sees_twenty_in_order_once():
     finish(b, c)
 
 
+@case
+def a_long_absence_is_paged_and_bounded():
+    """250 messages said while bob was away, bob's backlog-messages set to
+    150: he is given the last 150, in order, once, over pages of at most
+    100."""
+    port, d = world("paged")
+    a, b, c = start("alice", port, d), start("bob", port, d), start("carol", port, d)
+    say(a, ["before the long absence"], [b, c])
+    m = b.mark()
+    b.cmd("/set backlog-messages 150")
+    b.wait_type("setting", 10, m, name="backlog-messages", value="150")
+    finish(b)
+    texts = ["long absence %03d" % i for i in range(250)]
+    say(a, texts, [c])
+    finish(a)
+    b = start("bob", port, d)
+    b.wait(lambda e: len([h for h in heard(b) if h["message"] in texts]) >= 150, 60, 0,
+           "150 messages")
+    ev = b.wait_type("backlog", 10, 0, channel="general")
+    time.sleep(2)
+    got = [h["message"] for h in heard(b) if h["message"] in texts]
+    assert got == texts[100:], (len(got), got[:3], got[-3:])
+    assert ev["count"] == 150, ev
+    finish(b, c)
+
+
 def genuine_row(d, user, text):
     """(id, time, sig) of user's own channel message text, from its database."""
     path = [os.path.join(d, "peer-" + user, f) for f in os.listdir(os.path.join(d, "peer-" + user))
