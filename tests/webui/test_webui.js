@@ -16,7 +16,8 @@ const { after, before, describe, test } = require('node:test');
 
 const H = require('./harness');
 
-const PW = { alice: 'alice web pw', bob: 'bob-s3cret', nina: 'nina-away-pw' };
+const PW = { alice: 'alice web pw', bob: 'bob-s3cret', nina: 'nina-away-pw',
+  carol: 'carol-talks-pw' };
 const T = 15000; /* one step's deadline */
 const S = {};
 
@@ -479,6 +480,32 @@ describe('web UI', { timeout: 240000 }, () => {
     }, null, { timeout: T });
     await page.screenshot({ path: path.join(H.BUILD, 'webui-chat-phone.png') });
     await page.setViewportSize({ width: 1100, height: 700 });
+    assert.deepEqual(S.pageErrors, []);
+  });
+
+  test('what #general said while alice was away is marked where it begins', async () => {
+    /* carol speaks while alice's peer is down, and leaves; bob, who was
+     * there, gives it to alice when she is back. */
+    const carol = await H.startPeer('carol', S.tracker.port, S.dir, { password: PW.carol });
+    await carol.wait((e) => e.type === 'link' && e.state === 'up' && e.peer === 'bob',
+      { timeoutMs: T, what: 'carol linked with bob' });
+    const old = await S.alice.quit();
+    assert.ok(old.clean, old.stderr.slice(-3000));
+    const since = S.bob.mark();
+    carol.cmd('sendchannel general said while alice was away');
+    await incomingFrom(S.bob, 'broadcast', 'carol', 'said while alice was away', since);
+    const gone = await carol.quit();
+    assert.ok(gone.clean, gone.stderr.slice(-3000));
+    S.alice = await H.startPeer('alice', S.tracker.port, S.dir, { web: true });
+    const page = S.page;
+    await H.openSession(page, S.alice);
+    await page.getByTestId('login-password').fill(PW.alice);
+    await page.getByTestId('login-submit').click();
+    await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
+    await waitMessage(page, 'said while alice was away');
+    const marked = page.locator('li.message[data-backlog]', { hasText: 'said while alice was away' });
+    await marked.waitFor({ timeout: T });
+    assert.match(await marked.getAttribute('data-backlog'), /^history since \d\d:\d\d/);
     assert.deepEqual(S.pageErrors, []);
   });
 });
