@@ -33,6 +33,7 @@
 #include "hychat/http_json.h"
 #include "hychat/identity.h"
 #include "hychat/log.h"
+#include "hychat/ratelimit.h"
 #include "hychat/settings.h"
 #include "hychat/util.h"
 
@@ -40,6 +41,11 @@
 #define BACKLOG_TICK_MS 1000
 #define BACKLOG_SECONDS_A_DAY 86400
 #define BACKLOG_WAITING_MAX 64 /* requests held for the tracker's word on their sender */
+/* Pages answered per member: a request of 100 bytes costs a page of up
+ * to 192 KB, so a member asking in a loop is held to a steady rate. */
+#define BACKLOG_ANSWERS_BURST 200
+#define BACKLOG_ANSWERS_PER_MIN 1200
+#define BACKLOG_ANSWERS_SLOTS 256
 
 /* A member asked for a channel's backlog while its link is up. */
 struct bk_ask {
@@ -89,6 +95,7 @@ struct engine_backlog {
 	struct bk_lookup *lookups;
 	struct bk_waiting *waiting;
 	size_t nwaiting;
+	struct ratelimit *answers; /* pages answered, per member */
 };
 
 static struct bk_chan *
@@ -520,7 +527,7 @@ on_tick(uv_timer_t *t)
 	for (struct bk_chan *ch = bl->chans; ch != NULL; ch = ch->next) {
 		for (struct bk_ask *a = ch->asks; a != NULL; a = a->next) {
 			if (!a->done && now - a->sent_ms >= BACKLOG_WAIT_MS) {
-				log_warn("backlog: %s did not answer for #%s", a->user, ch->name);
+				log_info("backlog: %s did not answer for #%s", a->user, ch->name);
 				a->done = 1;
 			}
 		}
@@ -601,6 +608,10 @@ engine_backlog_request(struct engine *e, const char *user, int encrypted, struct
 		log_warn("%s: backlog of #%s refused: not a channel of ours", user, r.channel);
 		return;
 	}
+	if (ratelimit_take(bl->answers, user, strlen(user), hy_now_ms()) != 0) {
+		log_warn("%s: backlog of #%s refused: asked too often", user, r.channel);
+		return;
+	}
 	if (engine_is_member(c, user)) {
 		answer(e, c, user, &r);
 		return;
@@ -662,6 +673,8 @@ engine_backlog_init(struct engine *e)
 	struct engine_backlog *bl = xcalloc(1, sizeof(*bl));
 
 	bl->e = e;
+	bl->answers =
+	    ratelimit_new(BACKLOG_ANSWERS_SLOTS, BACKLOG_ANSWERS_PER_MIN, BACKLOG_ANSWERS_BURST);
 	uv_timer_init(e->loop, &bl->timer);
 	bl->timer.data = bl;
 	bl->timer_open = 1;
@@ -706,6 +719,7 @@ engine_backlog_free(struct engine *e)
 		bl->waiting = w->next;
 		free(w);
 	}
+	ratelimit_free(bl->answers);
 	free(bl);
 	e->backlog = NULL;
 }

@@ -219,5 +219,57 @@ def relayed_forgery_refused_and_reported():
     finish(b)
 
 
+def mallory_online(port):
+    key = noise_sim.pn.keypair()
+    tok = login(port, "mallory", PW["mallory"])
+    st, _, body = request(port, "POST", "/submit-info",
+                          {"username": "mallory", "ip": "127.0.0.1", "port": 1,
+                           "channels": ["general"],
+                           "pubkey": base64.b64encode(key[1]).decode()},
+                          {"Authorization": "Bearer " + tok})
+    assert st == 200, (st, body)
+    return key
+
+
+@case
+def a_member_asking_in_a_loop_is_held_to_a_rate():
+    """Each request of ~100 bytes costs a page of up to 192 KB: mallory, a
+    member, asks bob 400 times at once; bob answers what is left of the
+    burst of 200 and a few more as the bucket refills, and goes on
+    serving."""
+    port, d = world("loop")
+    b = start("bob", port, d)
+    key = mallory_online(port)
+    s, tr = noise_sim.dial(b.port, "mallory", key)
+    try:
+        req = {"type": "backlog", "channel": "general", "since": "2000-01-01T00:00:00",
+               "after": 0, "limit": 1000}
+        # The first makes bob ask the tracker whether mallory is a member.
+        s.sendall(tr.seal(req))
+        deadline = time.monotonic() + 10
+        while tr.open(noise_sim.pn.read_frame(s, 10)).get("type") != "backlog_page":
+            assert time.monotonic() < deadline, "no first page"
+        s.sendall(b"".join(tr.seal(req) for _ in range(400)))
+        pages = 0
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            try:
+                f = noise_sim.pn.read_frame(s, max(0.1, deadline - time.monotonic()))
+            except OSError:
+                break
+            if f is None:
+                break
+            if tr.open(f).get("type") == "backlog_page":
+                pages += 1
+        print("  %d of 400 requests answered" % pages)
+        assert 195 <= pages <= 230, pages
+    finally:
+        s.close()
+    m = b.mark()
+    b.cmd("/sendchannel general still serving")
+    b.wait(lambda e: e.get("type") == "broadcast" and e.get("outgoing"), 10, m, "own line")
+    finish(b)
+
+
 if __name__ == "__main__":
     run(setup, teardown)
