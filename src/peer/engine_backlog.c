@@ -352,6 +352,10 @@ look_up(struct engine *e, const char *user)
 	snprintf(l->user, sizeof(l->user), "%s", user);
 	l->next = bl->lookups;
 	bl->lookups = l;
+	if (e->tc == NULL) { /* no tracker to ask: unverifiable, dropped */
+		sender_looked_up(e, 0, NULL, NULL, user);
+		return;
+	}
 	snprintf(path, sizeof(path), "/peers/%s", user);
 	engine_tracker_call(e, TRACKER_GET, path, NULL, sender_looked_up, user);
 }
