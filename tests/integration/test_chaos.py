@@ -5,9 +5,9 @@ A tracker and 8 headless peers on 127.0.0.1 exchange direct and channel
 messages while the driver SIGKILLs and restarts random peers (some right
 after a channel send, as when a laptop dies mid-sentence), stops the
 tracker twice for a few seconds, and stalls then cuts a link that runs
-through a relay. Two sleepers go away for long stretches (SLEEP_S, four
-times the heartbeat that carries the mailbox's hint, twice the tracker's
-TTL: one quits, one is killed) while the others keep sending to them,
+through a relay. Two sleepers go away for long stretches (SLEEP_S, three
+times the heartbeat that carries the mailbox's hint, one and a half times
+the tracker's TTL: one quits, one is killed) while the others keep sending to them,
 direct and in their channels: what they are owed reaches them through
 the tracker's mailbox, the senders' outboxes and the channel backlog,
 once each.
@@ -53,7 +53,7 @@ DRAIN_S = 120  # for every outbox to empty (link backoff is at most 30 s)
 QUIET_S = 4  # nothing new shown for this long after the outboxes drained
 TRACKER_DOWN_S = 3.0
 TRACKER_TTL_S = 8  # heartbeats (and the mailbox's hint) every 4 s
-SLEEP_S = 16.0  # a sleeper's stretch away
+SLEEP_S = 12.0  # a sleeper's stretch away: 3 heartbeats, 1.5 TTLs
 SLEEP_SEND = 0.15  # of the driver's commands, a direct message to a sleeper
 SANITIZER = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
              "runtime error:", "ThreadSanitizer")
@@ -185,7 +185,7 @@ def main():
         # The sleepers: one in #ops, one not; each away once for SLEEP_S,
         # back before the end. asleep: name -> time to wake.
         sleepers = [names[len(members["ops"]) - 1], names[-1]]
-        sleep_at = {sleepers[0]: t0 + 2, sleepers[1]: t0 + max(3.0, args.seconds - SLEEP_S - 8)}
+        sleep_at = {sleepers[0]: t0 + 2, sleepers[1]: t0 + 5}
         asleep = {}
         to_sleepers = 0
 
