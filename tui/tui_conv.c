@@ -522,7 +522,8 @@ tui_msg_lines(struct tui *t, struct tui_conv *c, struct tui_msg *m)
 			m->nlines = tui_text_wrap(m->text, w, NULL, 0);
 		m->wrap_width = t->msg_w;
 	}
-	return m->nlines + m->day_break + (m->seq != 0 && m->seq == c->marker_seq);
+	return m->nlines + m->day_break + (m->seq != 0 && m->seq == c->marker_seq) +
+	    (m->seq != 0 && m->seq == c->backlog_seq);
 }
 
 /* Lines of the window above the view's last row, counted up to limit. */

@@ -226,6 +226,7 @@ draw_msg(struct tui *t, struct tui_conv *c, struct tui_msg *m, int from, int to,
 	int p = tui_msg_prefix(m), own_line = t->msg_w - p < TUI_TEXT_MIN;
 	int tw = own_line ? t->msg_w : t->msg_w - p, indent = own_line ? 0 : p;
 	int day = m->day_break, marker = m->seq != 0 && m->seq == c->marker_seq, nspans;
+	int backlog = m->seq != 0 && m->seq == c->backlog_seq;
 	struct tui_span *spans;
 
 	nspans = tui_text_wrap(m->text, tw, NULL, 0);
@@ -236,7 +237,7 @@ draw_msg(struct tui *t, struct tui_conv *c, struct tui_msg *m, int from, int to,
 	/* The lines: the day's, the unread marker, the prefix's own (when the
 	 * text is too narrow beside it), then the text. */
 	for (int k = from; k < to; k++, y++) {
-		int line = k - day - marker - own_line;
+		int line = k - day - marker - backlog - own_line;
 		if (day && k == 0) {
 			draw_day(t, m, y);
 			continue;
@@ -246,6 +247,15 @@ draw_msg(struct tui *t, struct tui_conv *c, struct tui_msg *m, int from, int to,
 			mvhline(y, t->msg_x, ACS_HLINE, t->msg_w);
 			if (t->msg_w > 14)
 				put_str(y, t->msg_x + 2, " new messages ", t->msg_w - 2);
+			continue;
+		}
+		if (backlog && k == day + marker) {
+			char label[sizeof(" history since HH:MM ") + 8];
+			snprintf(label, sizeof(label), " history since %s ", c->backlog_since);
+			attrset(color(t, PAIR_MARKER) | A_DIM);
+			mvhline(y, t->msg_x, ACS_HLINE, t->msg_w);
+			if (t->msg_w > (int)strlen(label) + 2)
+				put_str(y, t->msg_x + 2, label, t->msg_w - 2);
 			continue;
 		}
 		if (line == (own_line ? -1 : 0))

@@ -585,6 +585,27 @@ on_delivery(struct tui *t, struct json_object *o)
 	}
 }
 
+/* What was said while we were away came from the channel's members: a
+ * marker line above its first message. */
+static void
+on_backlog(struct tui *t, struct json_object *o)
+{
+	const char *conv = http_json_str(o, "conversation"), *since = str_or(o, "since", "");
+	struct json_object *seq;
+	struct tui_conv *c;
+
+	if (conv == NULL || !json_object_object_get_ex(o, "seq", &seq) ||
+	    (c = tui_conv_find(t, conv)) == NULL)
+		return;
+	c->backlog_seq = json_object_get_int64(seq);
+	/* "YYYY-MM-DDTHH:MM...": the HH:MM */
+	snprintf(c->backlog_since, sizeof(c->backlog_since), "%.5s",
+	    strlen(since) >= 16 ? since + 11 : "?");
+	for (size_t i = 0; i < c->n; i++)
+		c->msgs[i]->wrap_width = 0; /* a line more above one of them */
+	tui_dirty(t);
+}
+
 static void
 on_quit(struct tui *t, struct json_object *o)
 {
@@ -608,6 +629,7 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_BROADCAST] = on_message,
 	[EVENT_DELIVERED] = on_delivered,
 	[EVENT_DELIVERY] = on_delivery,
+	[EVENT_BACKLOG] = on_backlog,
 	[EVENT_HISTORY] = on_history,
 	[EVENT_SEARCH] = on_search,
 	[EVENT_LINK] = on_link,

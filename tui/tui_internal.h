@@ -104,6 +104,8 @@ struct tui_conv {
 	int at_end; /* msgs[n-1] is the newest */
 	size_t below; /* messages that arrived while !at_end */
 	int64_t marker_seq; /* the unread marker goes above this message */
+	int64_t backlog_seq; /* "history since HH:MM" goes above this one */
+	char backlog_since[6]; /* HH:MM */
 	int64_t hit_seq; /* a search hit, shown marked */
 	int64_t cleared_seq; /* after /clear: PgUp fetches from before this */
 	/* The view: msgs[bottom] is on the last row, its last `skip` lines

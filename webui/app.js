@@ -224,6 +224,15 @@ const handlers = {
         if (m.id === ev.id)
           m.delivery = ev.state;
   },
+  /* What was said while we were away, given by the channel's members: a
+   * marker above its first message. */
+  backlog(ev) {
+    const c = conv(ev.conversation);
+    c.backlog = { seq: ev.seq, label: 'history since ' + formatTime(ev.since) };
+    const li = document.querySelector('#message-list li[data-seq="' + ev.seq + '"]');
+    if (li && ev.conversation === state.current)
+      li.dataset.backlog = c.backlog.label;
+  },
   history(ev) {
     const c = conv(ev.conversation);
     for (const m of ev.messages)
@@ -605,6 +614,9 @@ function messageNode(m) {
     li.classList.add('seen');
   if (m.delivery)
     li.dataset.delivery = m.delivery;
+  const c = state.current ? state.convs.get(state.current) : null;
+  if (c && c.backlog && c.backlog.seq === m.seq)
+    li.dataset.backlog = c.backlog.label;
   const time = el('time', 'time', formatTime(m.time));
   if (m.time)
     time.dateTime = m.time;

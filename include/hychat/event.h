@@ -33,6 +33,7 @@
 	X(EVENT_BROADCAST, "broadcast", 0) \
 	X(EVENT_DELIVERED, "delivered", 0) \
 	X(EVENT_DELIVERY, "delivery", 0) \
+	X(EVENT_BACKLOG, "backlog", 0) \
 	X(EVENT_HISTORY, "history", 1) \
 	X(EVENT_SEARCH, "search", 1) \
 	X(EVENT_LINK, "link", 0) \

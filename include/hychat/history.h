@@ -9,6 +9,7 @@
 #ifndef HYCHAT_HISTORY_H
 #define HYCHAT_HISTORY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hychat/peerdb.h"
@@ -32,6 +33,7 @@ struct history_msg {
 	enum history_kind kind;
 	int outgoing;
 	int encrypted;
+	const char *sig; /* a channel message's signature (chansig.h), or NULL */
 };
 
 struct history_conv {
@@ -71,9 +73,12 @@ int history_search(struct history *h, const char *conv, const char *text, int64_
 int history_mark_read(struct history *h, const char *conv, int64_t upto);
 /* Makes conv exist (empty) so it is listed. Returns 0 or -1. */
 int history_touch(struct history *h, const char *conv);
-/* Remembers whether we are in channel conv ("#name"), across restarts.
- * Returns 0 or -1. */
+/* Remembers whether we are in channel conv ("#name"), across restarts,
+ * and when we joined it (now, unless we were in it). Returns 0 or -1. */
 int history_set_joined(struct history *h, const char *conv, int joined);
+/* Records now as when we joined conv, unless a time is known. Returns 0
+ * or -1. */
+int history_mark_joined(struct history *h, const char *conv);
 /* Calls fn for each channel conversation we are in. Returns the count or -1. */
 int history_joined(struct history *h, void (*fn)(const char *conv, void *arg), void *arg);
 /* Calls fn for each conversation, most recently active first. Returns the
@@ -83,5 +88,15 @@ int history_conversations(struct history *h, history_conv_fn *fn, void *arg);
 int64_t history_unread(struct history *h, const char *conv);
 /* The seq of conv's newest message, 0 if none, -1 on error. */
 int64_t history_last_seq(struct history *h, const char *conv);
+
+/* Calls fn for the first n signed messages of conv with a time at or
+ * after since and a seq after `after`, oldest stored first; with after 0,
+ * only among the last `last` of them. Returns the number of messages, or
+ * -1. */
+int history_signed_since(struct history *h, const char *conv, const char *since, int64_t after,
+    int64_t last, int n, history_msg_fn *fn, void *arg);
+/* The newest of the times of conv's messages (system lines aside) and of
+ * when we joined it into out: 1 found, 0 none, -1 on error. */
+int history_newest_time(struct history *h, const char *conv, char *out, size_t outsz);
 
 #endif

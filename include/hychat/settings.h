@@ -39,7 +39,11 @@
 	X(SETTING_RECEIPTS, "receipts", "on", \
 	    "on or off: tell the sender of a direct message when you have read it") \
 	X(SETTING_NAME, "name", "", "your display name, kept by the tracker for the others") \
-	X(SETTING_STATUS, "status", "", "your status line, kept by the tracker for the others")
+	X(SETTING_STATUS, "status", "", "your status line, kept by the tracker for the others") \
+	X(SETTING_BACKLOG_DAYS, "backlog-days", "7", \
+	    "days of a channel's history asked of its members on return (0: none)") \
+	X(SETTING_BACKLOG_MESSAGES, "backlog-messages", "1000", \
+	    "messages of a channel's history asked of its members on return, at most")
 
 #define SETTINGS_ENUM(id, name, def, help) id,
 enum setting_id {

@@ -61,6 +61,9 @@ int hy_memeq_ct(const void *a, const void *b, size_t n);
 /* 1 if the len bytes at s (no NUL needed) are a username: 1 to
  * HY_NAME_MAX of HY_NAME_CHARS. */
 int hy_name_valid(const char *s, size_t len);
+/* True if s[0..n) is strict UTF-8: no overlong forms, no surrogates,
+ * nothing past U+10FFFF. */
+int hy_utf8_valid(const char *s, size_t n);
 /* Copies the channel name at s[0..len), "#name" or "name", without its
  * '#' into out (HY_CHANNEL_MAX + 1 bytes). Returns 0, or -1 if it is not
  * 1 to HY_CHANNEL_MAX of HY_NAME_CHARS. */

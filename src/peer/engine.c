@@ -397,6 +397,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		engine_free(e);
 		return NULL;
 	}
+	engine_backlog_init(e);
 	for (size_t i = 0; i < HY_ARRAY_LEN(defaults); i++)
 		engine_channel_add(e, defaults[i]);
 	if (history_joined(e->hist, rejoin, e) < 0)
@@ -543,6 +544,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->refresh);
 	close_timer(e, &e->members_retry);
 	engine_mailbox_stop(e);
+	engine_backlog_stop(e);
 	drop_links(e);
 	close_timer(e, &e->typing_timer);
 	close_timer(e, &e->hints);
@@ -575,6 +577,7 @@ engine_free(struct engine *e)
 	engine_settings_free(e);
 	engine_typing_free(e);
 	engine_mailbox_free(e);
+	engine_backlog_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

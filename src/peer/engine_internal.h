@@ -144,6 +144,7 @@ struct engine {
 	int own_settings; /* made here: freed with the engine */
 	char *settings_path; /* NULL: not saved */
 	struct engine_mailbox *mailbox; /* engine_mailbox.c */
+	struct engine_backlog *backlog; /* engine_backlog.c */
 };
 
 /* engine.c */
@@ -256,6 +257,31 @@ void engine_redial_pending(struct engine *e);
  * mailbox), as a link would carry it: checked, then stored and shown
  * unless its id was seen. Returns 1 shown, 0 a duplicate, -1 malformed. */
 int engine_take_direct(struct engine *e, const char *user, struct json_object *m);
+
+/* A channel message taken from the backlog (engine_backlog.c): stored
+ * and shown as if it came over a link. Returns its seq. */
+int64_t engine_record_channel(struct engine *e, const char *conv, struct json_object *m);
+
+/* engine_backlog.c */
+/* Makes the backlog's state and timer (a handle of the engine). */
+void engine_backlog_init(struct engine *e);
+/* Closes the timer (engine_stop); engine_backlog_free() after the loop. */
+void engine_backlog_stop(struct engine *e);
+void engine_backlog_free(struct engine *e);
+/* An encrypted link with user came up (up) or went down: a member of our
+ * channels is asked for what we missed; one gone is not waited for. */
+void engine_backlog_link(struct engine *e, const char *user, int up);
+/* Channel c's member list came: its members linked are asked. */
+void engine_backlog_members(struct engine *e, struct engine_channel *c);
+/* {"type":"backlog"} from user: a page of what we hold, if a member. */
+void engine_backlog_request(
+    struct engine *e, const char *user, int encrypted, struct json_object *m);
+/* The tracker's verdict on user as a member of c (engine_check_member):
+ * its backlog requests waiting for it are answered (1) or dropped. */
+void engine_backlog_verdict(
+    struct engine *e, struct engine_channel *c, const char *user, int verdict);
+/* {"type":"backlog_page"} from user: taken if asked for. */
+void engine_backlog_page(struct engine *e, const char *user, int encrypted, struct json_object *m);
 
 /* engine_mailbox.c */
 /* Opens the delivery states and the timer; -1 with *cause. */

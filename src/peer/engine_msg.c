@@ -17,49 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "hychat/chansig.h"
 #include "hychat/http_json.h"
+#include "hychat/identity.h"
 #include "hychat/log.h"
 #include "hychat/util.h"
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static int
-valid_utf8(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n)
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-		    (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
 
 static int
 check_text(struct engine *e, const char *text, const char *what)
@@ -75,7 +37,7 @@ check_text(struct engine *e, const char *text, const char *what)
 		    &e->bus, "%s: message too long: at most %d bytes", what, ENGINE_TEXT_MAX);
 		return -1;
 	}
-	if (!valid_utf8((const unsigned char *)text, n)) {
+	if (!hy_utf8_valid(text, n)) {
 		event_error(&e->bus, "%s: message is not valid UTF-8", what);
 		return -1;
 	}
@@ -152,6 +114,13 @@ build(struct engine *e, const char *type, const char *channel, const char *text,
 	event_add_str(m, "time", t);
 	if (action)
 		event_add_bool(m, "action", 1);
+	if (strcmp(type, "broadcast") == 0) {
+		/* Signed, so that a member who relays it cannot alter it. */
+		struct chansig_msg s = { channel, id, e->username, t, text, action };
+		char sig[CHANSIG_B64_MAX];
+		if (chansig_sign(identity_secret_key(e->id), &s, sig) == 0)
+			event_add_str(m, "sig", sig);
+	}
 	return m;
 }
 
@@ -242,8 +211,8 @@ serialize(struct json_object *m, size_t *len)
 	    m, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
 }
 
-/* Stores m in conv and shows it to the front ends. */
-static void
+/* Stores m in conv and shows it to the front ends; returns its seq. */
+static int64_t
 record(struct engine *e, const char *conv, struct json_object *m, int outgoing, int encrypted,
     const char *to)
 {
@@ -259,6 +228,7 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	h.kind = bool_field(m, "action") ? HISTORY_ACTION : HISTORY_CHAT;
 	h.outgoing = outgoing;
 	h.encrypted = encrypted;
+	h.sig = channel ? http_json_str(m, "sig") : NULL;
 	if (history_add(e->hist, &h) < 0)
 		log_error("history: cannot store a message in %s", conv);
 	ev = event_new(channel ? EVENT_BROADCAST : EVENT_CHAT);
@@ -277,6 +247,13 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	event_add_int(ev, "seq", h.seq);
 	event_add_int(ev, "unread", history_unread(e->hist, conv));
 	event_emit(&e->bus, ev);
+	return h.seq;
+}
+
+int64_t
+engine_record_channel(struct engine *e, const char *conv, struct json_object *m)
+{
+	return record(e, conv, m, 0, 1, NULL);
 }
 
 /* Sending. */
@@ -627,7 +604,7 @@ check_incoming(struct engine *e, const char *user, int encrypted, struct json_ob
 	if ((from != NULL && strcmp(from, user) != 0) || text == NULL ||
 	    (size_t)(json_object_object_get_ex(m, "message", &v) ? json_object_get_string_len(v)
 	                                                         : 0) > ENGINE_TEXT_MAX ||
-	    !valid_utf8((const unsigned char *)text, strlen(text)))
+	    !hy_utf8_valid(text, strlen(text)))
 		return -1;
 	if (from == NULL)
 		event_add_str(m, "from", user);
@@ -688,6 +665,20 @@ engine_take_direct(struct engine *e, const char *user, struct json_object *m)
 static void hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted,
     struct json_object *m);
 
+/* A channel message keeps its signature, to be relayed with it
+ * (engine_backlog.c), if it has the signature's form. It is not verified
+ * here: it came from its sender over an authenticated link, and a
+ * verification costs several times what the rest of the message does;
+ * whoever is given it in a backlog verifies it. */
+static void
+check_sig(struct json_object *m)
+{
+	const char *sig = http_json_str(m, "sig");
+
+	if (sig != NULL && strlen(sig) != CHANSIG_B64_LEN)
+		json_object_object_del(m, "sig");
+}
+
 static void
 recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
@@ -703,6 +694,7 @@ recv_broadcast(struct engine *e, const char *user, int encrypted, struct json_ob
 		json_object_object_del(m, "id");
 	if (channel[0] == '#')
 		channel++;
+	check_sig(m);
 	c = engine_channel_find(e, channel);
 	if (c == NULL) {
 		if (first_time(e, user, encrypted, m))
@@ -855,6 +847,8 @@ static const struct {
 	{ "presence", engine_presence_recv },
 	{ "typing", engine_typing_recv },
 	{ "receipt", engine_receipt_recv },
+	{ "backlog", engine_backlog_request },
+	{ "backlog_page", engine_backlog_page },
 };
 
 static void
@@ -935,6 +929,8 @@ net_up(void *arg, const char *user, int encrypted)
 
 	emit_link(e, user, "up", encrypted, NULL);
 	engine_presence_link(e, user, 1);
+	if (encrypted)
+		engine_backlog_link(e, user, 1);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
 		c->stale = 1;
 	buf_init(&r.sent);
@@ -957,6 +953,7 @@ net_down(void *arg, const char *user, const char *reason)
 
 	emit_link(e, user, "down", -1, reason);
 	engine_presence_link(e, user, 0);
+	engine_backlog_link(e, user, 0);
 	if (e->net != NULL && outbox_count(e->outbox, user) > 0) {
 		p2p_net_dial(e->net, user, 1);
 		engine_mailbox_kick(e, user);

@@ -562,6 +562,7 @@ members_fetched(
 	c->dial = 0;
 	engine_settle_held(e, c, NULL, -1);
 	engine_flush_channel(e, c, 1);
+	engine_backlog_members(e, c);
 }
 
 static void
@@ -751,6 +752,7 @@ member_checked(
 	    json_object_is_type(m, json_type_boolean))
 		verdict = json_object_get_boolean(m);
 	engine_settle_held(e, c, sp + 1, verdict);
+	engine_backlog_verdict(e, c, sp + 1, verdict);
 }
 
 void

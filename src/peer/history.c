@@ -13,7 +13,8 @@ static const char history_schema[] =
     "  name TEXT UNIQUE NOT NULL,"
     "  unread INTEGER NOT NULL DEFAULT 0,"
     "  last_seq INTEGER NOT NULL DEFAULT 0,"
-    "  joined INTEGER NOT NULL DEFAULT 0);"
+    "  joined INTEGER NOT NULL DEFAULT 0,"
+    "  joined_at TEXT);"
     "CREATE TABLE IF NOT EXISTS messages ("
     "  seq INTEGER PRIMARY KEY,"
     "  conv INTEGER NOT NULL REFERENCES conversations(id),"
@@ -23,26 +24,39 @@ static const char history_schema[] =
     "  time TEXT NOT NULL,"
     "  kind INTEGER NOT NULL,"
     "  outgoing INTEGER NOT NULL,"
-    "  encrypted INTEGER NOT NULL);"
+    "  encrypted INTEGER NOT NULL,"
+    "  sig TEXT);"
     "CREATE INDEX IF NOT EXISTS messages_by_conv ON messages(conv, seq);";
+
+/* A database made before channel messages were signed gains the columns
+ * of the backlog: each message's signature, and when we joined a channel. */
+static const struct {
+	const char *table, *column, *sql;
+} history_added[] = {
+	{ "messages", "sig", "ALTER TABLE messages ADD COLUMN sig TEXT" },
+	{ "conversations", "joined_at", "ALTER TABLE conversations ADD COLUMN joined_at TEXT" },
+};
+
+/* Local time as messages carry it (to the millisecond). */
+#define HISTORY_NOW "strftime('%Y-%m-%dT%H:%M:%f', 'now', 'localtime')"
 
 #define HISTORY_STMTS(X) \
 	X(CONV_ID, "SELECT id FROM conversations WHERE name = ?1") \
 	X(CONV_ADD, "INSERT INTO conversations (name) VALUES (?1)") \
 	X(MSG_ADD, \
 	    "INSERT INTO messages (conv, msgid, sender, text, time, kind, outgoing," \
-	    " encrypted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)") \
+	    " encrypted, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") \
 	X(CONV_BUMP, "UPDATE conversations SET unread = unread + ?2, last_seq = ?3 WHERE id = ?1") \
 	X(LAST, \
-	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM" \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted, sig FROM" \
 	    " (SELECT * FROM messages WHERE conv = (SELECT id FROM conversations" \
 	    " WHERE name = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq") \
 	X(AFTER, \
-	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM messages" \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted, sig FROM messages" \
 	    " WHERE conv = (SELECT id FROM conversations WHERE name = ?1) AND seq > ?2" \
 	    " ORDER BY seq LIMIT ?3") \
 	X(SEARCH, \
-	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted FROM messages" \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted, sig FROM messages" \
 	    " WHERE conv = (SELECT id FROM conversations WHERE name = ?1) AND seq < ?2" \
 	    " AND text LIKE ?3 ESCAPE '\\' ORDER BY seq DESC LIMIT ?4") \
 	X(MARK_READ, \
@@ -52,8 +66,26 @@ static const char history_schema[] =
 	X(CONVS, "SELECT name, unread, last_seq FROM conversations ORDER BY last_seq DESC, name") \
 	X(UNREAD, "SELECT unread FROM conversations WHERE name = ?1") \
 	X(LAST_SEQ, "SELECT last_seq FROM conversations WHERE name = ?1") \
-	X(SET_JOINED, "UPDATE conversations SET joined = ?2 WHERE name = ?1") \
-	X(JOINED, "SELECT name FROM conversations WHERE joined = 1 ORDER BY id")
+	X(SET_JOINED, \
+	    "UPDATE conversations SET joined_at = CASE WHEN ?2 = 1 AND (joined = 0 OR" \
+	    " joined_at IS NULL) THEN " HISTORY_NOW " ELSE joined_at END, joined = ?2" \
+	    " WHERE name = ?1") \
+	X(JOINED, "SELECT name FROM conversations WHERE joined = 1 ORDER BY id") \
+	X(SIGNED_AFTER, \
+	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted, sig FROM messages" \
+	    " WHERE conv = (SELECT id FROM conversations WHERE name = ?1) AND seq > ?2" \
+	    " AND time >= ?3 AND sig IS NOT NULL ORDER BY seq LIMIT ?4") \
+	X(SIGNED_START, \
+	    "SELECT seq FROM messages WHERE conv = (SELECT id FROM conversations" \
+	    " WHERE name = ?1) AND time >= ?2 AND sig IS NOT NULL ORDER BY seq DESC" \
+	    " LIMIT 1 OFFSET ?3") \
+	X(NEWEST_TIME, \
+	    "SELECT max(coalesce((SELECT max(time) FROM messages WHERE conv = c.id AND" \
+	    " kind != ?2), ''), coalesce(c.joined_at, '')) FROM conversations c WHERE" \
+	    " c.name = ?1") \
+	X(MARK_JOINED, \
+	    "UPDATE conversations SET joined_at = " HISTORY_NOW " WHERE name = ?1 AND" \
+	    " joined_at IS NULL")
 
 enum history_stmt {
 #define HISTORY_STMT_ENUM(id, sql) HS_##id,
@@ -76,12 +108,34 @@ struct history {
 	int64_t last_id;
 };
 
+static int
+add_columns(struct peerdb *db, char **cause)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(history_added); i++) {
+		sqlite3_stmt *q = NULL;
+		int rc;
+		if (sqlite3_prepare_v2(peerdb_handle(db),
+		        "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &q,
+		        NULL) != SQLITE_OK) {
+			*cause = peerdb_cause(db, "history");
+			return -1;
+		}
+		sqlite3_bind_text(q, 1, history_added[i].table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, history_added[i].column, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_ROW && peerdb_exec(db, history_added[i].sql, cause) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct history *
 history_new(struct peerdb *db, char **cause)
 {
 	struct history *h;
 
-	if (peerdb_exec(db, history_schema, cause) < 0)
+	if (peerdb_exec(db, history_schema, cause) < 0 || add_columns(db, cause) < 0)
 		return NULL;
 	h = xcalloc(1, sizeof(*h));
 	h->db = db;
@@ -178,6 +232,7 @@ history_add(struct history *h, struct history_msg *m)
 	sqlite3_bind_int(q, 6, (int)m->kind);
 	sqlite3_bind_int(q, 7, m->outgoing != 0);
 	sqlite3_bind_int(q, 8, m->encrypted != 0);
+	bind_text(q, 9, m->sig);
 	if (done(q) < 0)
 		return -1;
 	m->seq = sqlite3_last_insert_rowid(peerdb_handle(h->db));
@@ -188,7 +243,7 @@ history_add(struct history *h, struct history_msg *m)
 	return done(q);
 }
 
-/* Steps q, a query of the eight message columns, calling fn per row. */
+/* Steps q, a query of the nine message columns, calling fn per row. */
 static int
 each_msg(sqlite3_stmt *q, const char *conv, history_msg_fn *fn, void *arg)
 {
@@ -206,6 +261,7 @@ each_msg(sqlite3_stmt *q, const char *conv, history_msg_fn *fn, void *arg)
 		m.kind = (enum history_kind)sqlite3_column_int(q, 5);
 		m.outgoing = sqlite3_column_int(q, 6);
 		m.encrypted = sqlite3_column_int(q, 7);
+		m.sig = (const char *)sqlite3_column_text(q, 8);
 		fn(&m, arg);
 		count++;
 	}
@@ -357,4 +413,63 @@ int64_t
 history_last_seq(struct history *h, const char *conv)
 {
 	return conv_column(h, HS_LAST_SEQ, conv);
+}
+
+int
+history_signed_since(struct history *h, const char *conv, const char *since, int64_t after,
+    int64_t last, int n, history_msg_fn *fn, void *arg)
+{
+	sqlite3_stmt *q;
+
+	if (after == 0 && last > 0) {
+		/* From the start: only the last n are owed. */
+		int rc;
+		q = stmt(h, HS_SIGNED_START);
+		bind_text(q, 1, conv);
+		bind_text(q, 2, since);
+		sqlite3_bind_int64(q, 3, last);
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW)
+			after = sqlite3_column_int64(q, 0);
+		sqlite3_reset(q);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return -1;
+	}
+	q = stmt(h, HS_SIGNED_AFTER);
+	bind_text(q, 1, conv);
+	sqlite3_bind_int64(q, 2, after);
+	bind_text(q, 3, since);
+	sqlite3_bind_int(q, 4, n);
+	return each_msg(q, conv, fn, arg);
+}
+
+int
+history_mark_joined(struct history *h, const char *conv)
+{
+	sqlite3_stmt *q;
+
+	if (history_touch(h, conv) < 0)
+		return -1;
+	q = stmt(h, HS_MARK_JOINED);
+	bind_text(q, 1, conv);
+	return done(q);
+}
+
+int
+history_newest_time(struct history *h, const char *conv, char *out, size_t outsz)
+{
+	sqlite3_stmt *q = stmt(h, HS_NEWEST_TIME);
+	const char *t;
+	int rc, found = 0;
+
+	bind_text(q, 1, conv);
+	sqlite3_bind_int(q, 2, HISTORY_SYSTEM);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && (t = (const char *)sqlite3_column_text(q, 0)) != NULL &&
+	    t[0] != '\0' && strlen(t) < outsz) {
+		memcpy(out, t, strlen(t) + 1);
+		found = 1;
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
 }

@@ -13,11 +13,14 @@
  * length (a link before its handshake is done) refuses exactly the frames
  * over it and finds the others alike, and the JSON stream gives the same
  * objects however its input is cut, also when its limit is raised after
- * the first object (a plaintext link going up). */
+ * the first object (a plaintext link going up). Every object parsed is
+ * also read as the channel backlog's request and page (backlog_frame.h),
+ * as the engine reads them: each field it hands on within its bounds. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hychat/backlog_frame.h"
 #include "hychat/noise.h"
 #include "hychat/p2p_frame.h"
 
@@ -40,6 +43,47 @@ static const uint8_t key_a[P2P_FRAME_KEY_BYTES] = { 0x11, 0x22, 0x33, 0x44, 1, 2
 static const uint8_t key_b[P2P_FRAME_KEY_BYTES] = { 0xaa, 0xbb, 0xcc, 0xdd, 1, 2, 3, 4, 5, 6, 7, 8,
 	9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28 };
 
+static void
+check_len(const char *s, size_t min, size_t max)
+{
+	if (s == NULL || strlen(s) < min || strlen(s) > max)
+		abort();
+}
+
+/* The backlog's two messages, read as engine_backlog.c reads them. */
+static void
+take_backlog(struct json_object *o)
+{
+	struct backlog_request r;
+	struct backlog_entry en;
+	struct json_object *entries;
+	char channel[HY_CHANNEL_MAX + 1];
+	int64_t next;
+
+	if (backlog_request_parse(o, &r) == 0) {
+		check_len(r.channel, 1, HY_CHANNEL_MAX);
+		check_len(r.since, 0, BACKLOG_TIME_MAX - 1);
+		if (r.after < 0 || r.limit < 1 || r.limit > BACKLOG_LIMIT_MAX)
+			abort();
+	}
+	if (backlog_page_parse(o, channel, &entries, &next) < 0)
+		return;
+	check_len(channel, 1, HY_CHANNEL_MAX);
+	if (json_object_array_length(entries) > BACKLOG_PAGE_MAX || next < 0)
+		abort();
+	for (size_t i = 0; i < json_object_array_length(entries); i++) {
+		if (backlog_entry_parse(entries, i, &en) < 0)
+			continue;
+		check_len(en.id, 1, BACKLOG_ID_MAX);
+		check_len(en.from, 1, HY_NAME_MAX);
+		check_len(en.time, 1, BACKLOG_TIME_MAX - 1);
+		check_len(en.text, 1, BACKLOG_TEXT_MAX);
+		check_len(en.sig, 1, 256);
+		if (!hy_utf8_valid(en.text, strlen(en.text)))
+			abort();
+	}
+}
+
 /* What p2p_link.c's parse_frame() does with an opened body. */
 static void
 parse_body(struct json_tokener *tok, const struct buf *plain)
@@ -48,8 +92,10 @@ parse_body(struct json_tokener *tok, const struct buf *plain)
 	struct json_object *o = json_tokener_parse_ex(tok, plain->data, (int)plain->len);
 	if (json_tokener_get_error(tok) == json_tokener_success &&
 	    json_tokener_get_parse_end(tok) == plain->len &&
-	    json_object_is_type(o, json_type_object))
+	    json_object_is_type(o, json_type_object)) {
 		(void)json_object_to_json_string(o);
+		take_backlog(o);
+	}
 	json_object_put(o);
 }
 

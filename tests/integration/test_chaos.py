@@ -5,7 +5,12 @@ A tracker and 8 headless peers on 127.0.0.1 exchange direct and channel
 messages while the driver SIGKILLs and restarts random peers (some right
 after a channel send, as when a laptop dies mid-sentence), stops the
 tracker twice for a few seconds, and stalls then cuts a link that runs
-through a relay.
+through a relay. Two sleepers go away for long stretches (SLEEP_S, three
+times the heartbeat that carries the mailbox's hint, one and a half times
+the tracker's TTL: one quits, one is killed) while the others keep sending to them,
+direct and in their channels: what they are owed reaches them through
+the tracker's mailbox, the senders' outboxes and the channel backlog,
+once each.
 
 The accounting is the driver's, not the peers':
 - every command carries a unique tag (chaos-N);
@@ -47,6 +52,9 @@ from peer_harness import Relay, register, start_peer, start_tracker  # noqa: E40
 DRAIN_S = 120  # for every outbox to empty (link backoff is at most 30 s)
 QUIET_S = 4  # nothing new shown for this long after the outboxes drained
 TRACKER_DOWN_S = 3.0
+TRACKER_TTL_S = 8  # heartbeats (and the mailbox's hint) every 4 s
+SLEEP_S = 12.0  # a sleeper's stretch away: 3 heartbeats, 1.5 TTLs
+SLEEP_SEND = 0.15  # of the driver's commands, a direct message to a sleeper
 SANITIZER = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
              "runtime error:", "ThreadSanitizer")
 TAG = re.compile(r"^chaos-(\d+) ")
@@ -119,6 +127,7 @@ def main():
     ports = {n: free_port() for n in names}
     incarnations = {n: [] for n in names}  # every process a name has had
     killed = set()  # the processes the driver SIGKILLed (by id)
+    quitted = set()  # the processes the driver told to quit (by id)
     trackers = []
     live = {}
     relay = None
@@ -136,8 +145,11 @@ def main():
         p.kill()
         killed.add(id(p))
 
+    def tracker_start(port=None):
+        return start_tracker(tmp, port=port, extra=["--ttl", str(TRACKER_TTL_S)])
+
     try:
-        tracker, tport = start_tracker(tmp)
+        tracker, tport = tracker_start()
         trackers.append(tracker)
         for n in names:
             register(tport, n, pw[n])
@@ -170,12 +182,18 @@ def main():
         counter = 0
         intent = {}  # tag -> (sender, conversation)
         log = []
+        # The sleepers: one in #ops, one not; each away once for SLEEP_S,
+        # back before the end. asleep: name -> time to wake.
+        sleepers = [names[len(members["ops"]) - 1], names[-1]]
+        sleep_at = {sleepers[0]: t0 + 2, sleepers[1]: t0 + 5}
+        asleep = {}
+        to_sleepers = 0
 
-        def issue(s, chan=None):
+        def issue(s, chan=None, to=None):
             nonlocal counter
             counter += 1
             if chan is None:
-                to = rnd.choice([n for n in names if n != s])
+                to = to or rnd.choice([n for n in names if n != s])
                 intent[counter] = (s, to)
                 live[s].cmd("send %s chaos-%d from %s" % (to, counter, s))
             else:
@@ -184,6 +202,26 @@ def main():
 
         while time.monotonic() < end:
             now = time.monotonic()
+            for n, when in list(sleep_at.items()):
+                if now >= when and n not in dead:
+                    del sleep_at[n]
+                    if n == sleepers[0]:
+                        p = live[n]
+                        rc = p.stop("quit")
+                        quitted.add(id(p))
+                        if rc != 0:
+                            bad.append("%s exited %s on quit" % (n, rc))
+                    else:
+                        kill(n)
+                    asleep[n] = now + SLEEP_S
+                    log.append("%.1fs %s away for %.0f s (%s)"
+                               % (now - t0, n, SLEEP_S, "quit" if n == sleepers[0] else "kill"))
+            for n, when in list(asleep.items()):
+                if now >= when:
+                    spawn(n)
+                    started[n] = now
+                    del asleep[n]
+                    log.append("%.1fs %s back" % (now - t0, n))
             for n, when in list(dead.items()):
                 if now >= when:
                     spawn(n)
@@ -191,7 +229,7 @@ def main():
                     del dead[n]
                     log.append("%.1fs restart %s" % (now - t0, n))
             if now >= next_kill and len(dead) < 2:
-                n = rnd.choice([x for x in names if x not in dead])
+                n = rnd.choice([x for x in names if x not in dead and x not in asleep])
                 kill(n)
                 dead[n] = now + rnd.uniform(1.5, 4.0)
                 next_kill = now + rnd.uniform(2.0, 5.0)
@@ -199,7 +237,8 @@ def main():
             # A peer that has just come back sends to a channel and dies
             # at once, before the tracker can have named the members.
             if now >= next_sendkill and len(dead) < 3:
-                fresh = [x for x in names if x not in dead and now - started[x] < 3.0]
+                fresh = [x for x in names if x not in dead and x not in asleep and
+                         now - started[x] < 3.0]
                 if fresh:
                     n = rnd.choice(fresh)
                     chan = rnd.choice([c for c in members if n in members[c]])
@@ -218,7 +257,7 @@ def main():
                 tracker_up_at = now + TRACKER_DOWN_S
                 log.append("%.1fs tracker stopped" % (now - t0))
             if tracker_up_at is not None and now >= tracker_up_at:
-                tracker, _ = start_tracker(tmp, port=tport)
+                tracker, _ = tracker_start(tport)
                 trackers.append(tracker)
                 tracker_up_at = None
                 log.append("%.1fs tracker restarted" % (now - t0))
@@ -231,19 +270,26 @@ def main():
                 relay.cut()
                 cut_at = None
                 log.append("%.1fs relay p0->p1 cut" % (now - t0))
-            s = rnd.choice([n for n in names if n not in dead])
+            s = rnd.choice([n for n in names if n not in dead and n not in asleep])
             r = rnd.random()
-            if r < 0.6:
+            if asleep and r < SLEEP_SEND:
+                issue(s, to=rnd.choice(sorted(asleep)))
+                to_sleepers += 1
+            elif r < 0.6:
                 issue(s)
             else:
                 issue(s, rnd.choice([c for c in members if s in members[c]]))
             time.sleep(0.02)
         if tracker_up_at is not None:
-            tracker, _ = start_tracker(tmp, port=tport)
+            tracker, _ = tracker_start(tport)
             trackers.append(tracker)
         for n in list(dead):
             spawn(n)
             del dead[n]
+        for n in list(asleep):
+            spawn(n)
+            del asleep[n]
+            log.append("%.1fs %s back" % (time.monotonic() - t0, n))
         relay.close()
         for line in log:
             print("  " + line)
@@ -265,7 +311,8 @@ def main():
             return got
 
         # Drain: every outbox empty, then nothing new for QUIET_S.
-        deadline = time.monotonic() + DRAIN_S
+        drain_t0 = time.monotonic()
+        deadline = drain_t0 + DRAIN_S
         left = None
         while time.monotonic() < deadline:
             left = {n: pending_rows(db(n)) for n in names}
@@ -275,6 +322,7 @@ def main():
         else:
             print("outboxes not drained after %d s: %r" % (DRAIN_S, left))
         drained = not any(left.values())
+        print("chaos: outboxes drained %.1f s after the end" % (time.monotonic() - drain_t0))
         before = shown()
         quiet_until = time.monotonic() + DRAIN_S
         while time.monotonic() < quiet_until:
@@ -326,6 +374,12 @@ def main():
         unstored = sorted(k for k in seen if k not in got)
         unshown = sum(1 for k in got if k not in seen)
         lost_channel = [k for k in lost if sent[k[0]].startswith("#")]
+        stored = sum(1 for n in names for p in incarnations[n]
+                     for e in p.events(0, "delivery") if e.get("state") == "stored")
+        backlog = sum(e.get("count", 0) for n in names for p in incarnations[n]
+                      for e in p.events(0, "backlog"))
+        print("chaos: %d direct messages to sleepers while away; %d stored at the tracker's"
+              " mailbox, %d taken from channel backlogs" % (to_sleepers, stored, backlog))
         print("chaos: commands %d, sent %d, deliveries owed %d, delivered %d, duplicates %d,"
               " lost %d (%d of channel messages), unexpected %d, never sent %d,"
               " shown but not stored %d; stored but not shown (killed before its output) %d"
@@ -349,6 +403,8 @@ def main():
                     rc = p.stop("quit")
                     if rc != 0:
                         bad.append("%s exited %s on quit" % (n, rc))
+                elif id(p) in quitted:
+                    pass  # its exit status was checked when it quit
                 elif id(p) in killed:
                     if p.p.returncode != -signal.SIGKILL:
                         bad.append("%s: killed, but exited %s" % (n, p.p.returncode))

@@ -305,6 +305,75 @@ def an_own_direct_line_shows_its_delivery_mark():
     W.tmux.wait("alice", "[#general]")
 
 
+def away(user):
+    """user's client quits and its session goes."""
+    W.tmux.line(user, "/quit")
+    W.tmux.wait(user, "EXIT:0", 10)
+    W.tmux.run("kill-session", "-t", user)
+
+
+def a_returning_member_sees_where_the_backlog_begins():
+    """lena is away while mona says something in #general and leaves; on
+    her return alice and bob, who were there, give it to her under mona's
+    signature, and a marker line says where the backlog begins."""
+    for u in ("lena", "mona"):
+        register(W.tport, u, PASSWORD)
+    W.client("lena")
+    W.tmux.wait("lena", "[#general]", 10)
+    W.tmux.wait("lena", lambda s: "alice" in s and "bob" in s, 10, "the members")
+    time.sleep(1)  # her links come up: from now on, #general is hers
+    away("lena")
+    mona = W.peer("mona")
+    mona.cmd("/sendchannel general said while lena was away")
+    for u in ("alice", "bob"):
+        W.tmux.wait(u, "<mona> said while lena was away", 15)
+    mona.stop()
+    W.headless.remove(mona)
+    W.client("lena")
+    s = W.tmux.wait("lena", lambda s: "<mona> said while lena was away" in s and
+                    "history since" in s, 30, "the backlog and its marker")
+    r = rows(s)
+    mark = [i for i, l in enumerate(r) if "history since" in l][0]
+    line = [i for i, l in enumerate(r) if "<mona> said while lena was away" in l][0]
+    assert mark == line - 1, s
+    assert re.search(r"\u2500* ?history since \d\d:\d\d ", r[mark]) or \
+        re.search(r"history since \d\d:\d\d", r[mark]), r[mark]
+    away("lena")
+
+
+def delivery_marks_move_pending_stored_delivered():
+    """alice writes to nina, who is gone (killed: the tracker still lists
+    her, so alice waits a moment for a link): the line is pending
+    (\u2026), then stored at the tracker (\u2709); nina comes back and
+    fetches it, and once she acknowledges it the mark is delivered
+    (\u2713)."""
+    register(W.tport, "nina", PASSWORD)
+    nina = W.peer("nina")  # her key is published at the tracker
+    nina.kill()
+    W.headless.remove(nina)
+    W.tmux.line("alice", "/query nina")
+    W.tmux.wait("alice", "[nina]")
+    W.tmux.line("alice", "left for later")
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "\u2709" not in seen:
+        for l in rows(W.tmux.screen("alice")):
+            if "<alice> left for later" in l:
+                for m in ("\u2026", "\u2709", "\u2713"):
+                    if m + " <alice>" in l and m not in seen:
+                        seen.append(m)
+        time.sleep(0.05)
+    assert seen == ["\u2026", "\u2709"], seen
+    nina = W.peer("nina")
+    nina.wait(lambda e: e.get("type") == "chat" and e.get("message") == "left for later",
+              30, 0, "the stored message")
+    W.tmux.wait("alice", "\u2713 <alice> left for later", 60, "the delivered mark")
+    nina.stop()
+    W.headless.remove(nina)
+    W.tmux.keys("alice", "M-1")
+    W.tmux.wait("alice", "[#general]")
+
+
 def a_mention_marks_the_channel_and_the_title_says_what_waits():
     W.tmux.line("bob", "/query alice")
     W.tmux.wait("bob", "[alice]")
@@ -670,6 +739,8 @@ CASES = [
     a_display_name_shows_in_the_member_list_and_whois,
     a_direct_message_raises_an_unread_count_in_the_left_pane,
     an_own_direct_line_shows_its_delivery_mark,
+    a_returning_member_sees_where_the_backlog_begins,
+    delivery_marks_move_pending_stored_delivered,
     a_mention_marks_the_channel_and_the_title_says_what_waits,
     no_color_means_no_colour,
     vietnamese_text_round_trips_intact,

@@ -16,7 +16,8 @@ const { after, before, describe, test } = require('node:test');
 
 const H = require('./harness');
 
-const PW = { alice: 'alice web pw', bob: 'bob-s3cret' };
+const PW = { alice: 'alice web pw', bob: 'bob-s3cret', nina: 'nina-away-pw',
+  carol: 'carol-talks-pw' };
 const T = 15000; /* one step's deadline */
 const S = {};
 
@@ -66,6 +67,11 @@ describe('web UI', { timeout: 240000 }, () => {
     for (const [u, p] of Object.entries(PW))
       await H.register(S.tracker.port, u, p);
     S.bob = await H.startPeer('bob', S.tracker.port, S.dir, { password: PW.bob });
+    /* nina's key is published; then she is gone without a word (killed):
+     * the tracker still lists her, her port answers no one. */
+    const nina = await H.startPeer('nina', S.tracker.port, S.dir, { password: PW.nina });
+    nina.p.kill('SIGKILL');
+    await nina.exited;
     /* No password: she logs in from the page. */
     S.alice = await H.startPeer('alice', S.tracker.port, S.dir, { web: true });
     S.browser = await H.launchBrowser();
@@ -81,7 +87,7 @@ describe('web UI', { timeout: 240000 }, () => {
     const bad = [];
     if (S.browser)
       await S.browser.close();
-    for (const p of [S.alice, S.bob]) {
+    for (const p of [S.alice, S.bob, S.nina]) {
       if (!p)
         continue;
       const r = await p.quit();
@@ -155,6 +161,33 @@ describe('web UI', { timeout: 240000 }, () => {
     await sendFromPage(page, '/me waves');
     const act = await incomingFrom(S.bob, 'chat', 'alice', 'waves', since);
     assert.equal(act.action, true);
+    await page.getByTestId('tab-channels').click();
+    await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
+  });
+
+  test('a message to a user who is away moves pending, stored, delivered', async () => {
+    const page = S.page;
+    await sendFromPage(page, '/msg nina opening line');
+    await page.getByTestId('tab-peers').click();
+    const nina = page.locator('[data-testid="peer-list"] li[data-conversation="nina"] button');
+    await nina.waitFor({ timeout: T });
+    await nina.click();
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="conversation-title"]').textContent === 'nina');
+    const line = (text, state) =>
+      page.locator(`li.message.outgoing[data-delivery="${state}"]`, { hasText: text });
+    await line('opening line', 'stored').waitFor({ timeout: 30000 });
+    /* In the outbox while a link is waited for, then sealed at the tracker. */
+    await sendFromPage(page, 'left for later');
+    await line('left for later', 'pending').waitFor({ timeout: T });
+    await line('left for later', 'stored').waitFor({ timeout: 30000 });
+    /* nina comes back: she takes them from her mailbox; her ack over the
+     * link makes them delivered. */
+    S.nina = await H.startPeer('nina', S.tracker.port, S.dir, { password: PW.nina });
+    await S.nina.wait((e) => e.type === 'chat' && e.message === 'left for later',
+      { timeoutMs: 30000, what: 'the stored message' });
+    await line('left for later', 'delivered').waitFor({ timeout: 60000 });
+    await line('opening line', 'delivered').waitFor({ timeout: T });
     await page.getByTestId('tab-channels').click();
     await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
   });
@@ -447,6 +480,32 @@ describe('web UI', { timeout: 240000 }, () => {
     }, null, { timeout: T });
     await page.screenshot({ path: path.join(H.BUILD, 'webui-chat-phone.png') });
     await page.setViewportSize({ width: 1100, height: 700 });
+    assert.deepEqual(S.pageErrors, []);
+  });
+
+  test('what #general said while alice was away is marked where it begins', async () => {
+    /* carol speaks while alice's peer is down, and leaves; bob, who was
+     * there, gives it to alice when she is back. */
+    const carol = await H.startPeer('carol', S.tracker.port, S.dir, { password: PW.carol });
+    await carol.wait((e) => e.type === 'link' && e.state === 'up' && e.peer === 'bob',
+      { timeoutMs: T, what: 'carol linked with bob' });
+    const old = await S.alice.quit();
+    assert.ok(old.clean, old.stderr.slice(-3000));
+    const since = S.bob.mark();
+    carol.cmd('sendchannel general said while alice was away');
+    await incomingFrom(S.bob, 'broadcast', 'carol', 'said while alice was away', since);
+    const gone = await carol.quit();
+    assert.ok(gone.clean, gone.stderr.slice(-3000));
+    S.alice = await H.startPeer('alice', S.tracker.port, S.dir, { web: true });
+    const page = S.page;
+    await H.openSession(page, S.alice);
+    await page.getByTestId('login-password').fill(PW.alice);
+    await page.getByTestId('login-submit').click();
+    await page.locator('[data-testid="channel-list"] li[data-conversation="#general"] button').click();
+    await waitMessage(page, 'said while alice was away');
+    const marked = page.locator('li.message[data-backlog]', { hasText: 'said while alice was away' });
+    await marked.waitFor({ timeout: T });
+    assert.match(await marked.getAttribute('data-backlog'), /^history since \d\d:\d\d/);
     assert.deepEqual(S.pageErrors, []);
   });
 });
