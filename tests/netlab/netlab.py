@@ -27,6 +27,10 @@ import sys
 INET_SVC = "203.0.113.1"  # the tracker and the relay
 SITES = {"a": ("198.51.100", "10.1.0"), "b": ("192.0.2", "10.2.0")}  # wan /24, lan /24
 PUBLIC_NET = "198.18.0"
+# IPv6 (ipv6=True): the lab's own unique-local addresses, routed without
+# NAT or filtering, as IPv6 usually is: wan fd00:1:SITE::/64, lan
+# fd00:2:SITE::/64, the services fd00:ff::1.
+INET_SVC6 = "fd00:ff::1"
 
 
 def sh(*args, check=True, input=None):
@@ -94,15 +98,23 @@ class Lab:
         self.ip(a, "link", "set", ifa, "up")
         self.ip(b, "link", "set", ifb, "up")
 
-    def build(self, hosts, public=(), random_fully=()):
+    def addr6(self, role, cidr, dev):
+        # nodad: usable at once, not "tentative" for a second
+        self.ip(role, "-6", "addr", "add", cidr, "dev", dev, "nodad")
+
+    def build(self, hosts, public=(), random_fully=(), ipv6=False):
         """hosts: {"alice": "a", ...} site of each host behind a NAT;
         public: hosts on the internet itself; random_fully: sites whose
-        NAT picks random ports."""
+        NAT picks random ports; ipv6: the sites' hosts and the internet
+        have IPv6 too (sites only)."""
         self.add_ns("inet")
         self.ip("inet", "addr", "add", INET_SVC + "/32", "dev", "lo")
         self.run("inet", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if ipv6:
+            self.addr6("inet", INET_SVC6 + "/128", "lo")
+            self.run("inet", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         for site in sorted(set(hosts.values())):
-            self._site(site, site in random_fully)
+            self._site(site, site in random_fully, ipv6)
         n = {}
         for host, site in sorted(hosts.items()):
             wan, lan = SITES[site]
@@ -112,6 +124,9 @@ class Lab:
             self.ip("r" + site, "link", "set", "v" + host[:12], "master", "lan")
             self.ip(host, "addr", "add", "%s.%d/24" % (lan, n[site]), "dev", "eth0")
             self.ip(host, "route", "add", "default", "via", lan + ".1")
+            if ipv6:
+                self.addr6(host, "fd00:2:%s::%d/64" % (site, n[site]), "eth0")
+                self.ip(host, "-6", "route", "add", "default", "via", "fd00:2:%s::1" % site)
         for i, host in enumerate(sorted(public)):
             self.add_ns(host)
             self.veth("inet", "p" + host[:12], host, "eth0")
@@ -121,11 +136,15 @@ class Lab:
             self.ip(host, "addr", "add", "%s.%d/24" % (PUBLIC_NET, i + 2), "dev", "eth0")
             self.ip(host, "route", "add", "default", "via", PUBLIC_NET + ".1")
 
-    def _site(self, site, random_fully):
+    def _site(self, site, random_fully, ipv6=False):
         wan, lan = SITES[site]
         r = "r" + site
         self.add_ns(r)
         self.veth("inet", "w" + site, r, "wan")
+        if ipv6:
+            self.addr6("inet", "fd00:1:%s::1/64" % site, "w" + site)
+            self.ip("inet", "-6", "route", "add", "fd00:2:%s::/64" % site, "via",
+                    "fd00:1:%s::2" % site)
         self.ip("inet", "addr", "add", wan + ".1/24", "dev", "w" + site)
         self.ip(r, "addr", "add", wan + ".2/24", "dev", "wan")
         self.ip(r, "route", "add", "default", "via", wan + ".1")
@@ -133,6 +152,11 @@ class Lab:
         self.ip(r, "addr", "add", lan + ".1/24", "dev", "lan")
         self.ip(r, "link", "set", "lan", "up")
         self.run(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if ipv6:
+            self.addr6(r, "fd00:1:%s::2/64" % site, "wan")
+            self.addr6(r, "fd00:2:%s::1/64" % site, "lan")
+            self.ip(r, "-6", "route", "add", "default", "via", "fd00:1:%s::1" % site)
+            self.run(r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         masq = ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"]
         if random_fully:
             masq.append("--random-fully")
@@ -178,6 +202,8 @@ TOPOLOGIES = {
     "public": dict(hosts={"bob": "a"}, public=("alice",)),
     "preserving": dict(hosts={"alice": "a", "bob": "b"}),
     "random": dict(hosts={"alice": "a", "bob": "b"}, random_fully=("a", "b")),
+    # IPv4 as in "random" (only a relay would do), IPv6 routed: direct
+    "dual": dict(hosts={"alice": "a", "bob": "b"}, random_fully=("a", "b"), ipv6=True),
 }
 
 if __name__ == "__main__":

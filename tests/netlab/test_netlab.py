@@ -6,7 +6,8 @@ through the relay), over a link whose path in
 alice's `link` event is the one expected. Through the relay, a capture on
 the internet namespace (where the relay runs) holds the token lines but
 no message text. A conntrack flush on both NATs in the middle of a
-conversation loses no message and duplicates none.
+conversation loses no message and duplicates none. In "dual" (IPv4 as
+in "random", IPv6 routed) the link is direct: over IPv6.
 
 Needs root: without it (or without ip, iptables, conntrack) it says why
 and exits 77, which meson counts as skipped."""
@@ -27,7 +28,7 @@ TRACKER = "%s:8001" % netlab.INET_SVC
 RELAY = "%s:7400" % netlab.INET_SVC
 # topology, expected path, first-message bound (s)
 PLAN = [("lan", "direct", 2.0), ("public", "direct", 2.0), ("preserving", "punched", 2.0),
-        ("random", "relayed", 5.0)]
+        ("random", "relayed", 5.0), ("dual", "direct", 2.0)]
 if os.environ.get("NETLAB_ONLY"):
     PLAN = [x for x in PLAN if x[0] in os.environ["NETLAB_ONLY"].split(",")]
 PASSWORD = "netlab password"
