@@ -31,6 +31,9 @@
 #define P2P_KEY_MAX 64 /* bytes of a public key */
 #define P2P_DIAL_BACK_MS 2000 /* asked a peer to dial us: then a relay */
 #define P2P_V6_HEAD_START_MS 250 /* IPv6 first, then the other ways too */
+#define P2P_UPGRADE_MIN_MS 2000 /* relayed: the first try at a direct link */
+#define P2P_UPGRADE_MAX_MS 60000 /* relayed: tries at most this far apart */
+#define P2P_UPGRADE_GRACE_MS 2000 /* a relayed link replaced: then closed */
 
 struct identity;
 struct known_peers;
@@ -148,6 +151,16 @@ void p2p_net_set_ip6(struct p2p_net *n, const char *user, const char *ip6);
  * global or unique-local address): read from the interfaces, the best
  * by hy_ip6_rank(). */
 const char *p2p_net_ip6(struct p2p_net *n);
+
+/* Upgrade. While a link is relayed, the end with the smaller name tries
+ * the direct ways again (IPv6, a direct dial, a dial back, a simultaneous
+ * open; everything that failed before forgotten) P2P_UPGRADE_MIN_MS after
+ * it came up, then at doubling intervals up to P2P_UPGRADE_MAX_MS; the
+ * other end takes part when the tracker asks it to. A direct link beats a
+ * relayed one at both ends, whichever was up first: once its handshake is
+ * done it is the link (ops->up again, the outbox resends what was not
+ * acknowledged), and the relayed one is kept P2P_UPGRADE_GRACE_MS, what
+ * arrives over it delivered, then closed without ops->down. */
 
 /* The path of user's up link: "direct", "punched" or "relayed" (*via: the relay's
  * HOST:PORT, else ""), NULL if no link is up. */

@@ -62,6 +62,10 @@ struct peer {
 	struct p2p_link *dial6; /* our IPv6 dial on its way */
 	int v6_failed; /* the last IPv6 dial failed: not again until it moves */
 	int v6_head_start; /* the IPv6 dial's head start runs (the retry timer) */
+	/* Moving a relayed link to a direct one */
+	uv_timer_t *upgrade; /* the next try, or the retired link's grace */
+	uint64_t upgrade_ms; /* the wait before the next try (backoff) */
+	struct p2p_link *retired; /* the relayed link, replaced, closed soon */
 };
 
 /* What the net knows of a link; the link's data. */
@@ -254,6 +258,23 @@ set_key(struct peer *p, const uint8_t *pubkey, size_t keylen)
 
 static void retry_in(struct p2p_net *n, struct peer *p, uint64_t ms);
 
+/* 1 if l goes through a relay. */
+static int
+relayed(const struct p2p_link *l)
+{
+	return l != NULL && p2p_link_via(l)[0] != '\0';
+}
+
+/* 1 if p's link is up through a relay: a direct one is worth trying. */
+static int
+upgradable(const struct peer *p)
+{
+	return p->link != NULL && relayed(p->link) && p2p_link_state(p->link) == P2P_LINK_UP;
+}
+
+/* 1 if p's registered address is worth dialing: it is the address its
+ * requests come from (no NAT in front of it), or it is behind the same
+ * NAT as we are (the same site, its local address), or nothing is known. */
 static int
 direct_ok(const struct p2p_net *n, const struct peer *p)
 {
@@ -304,7 +325,8 @@ start_dial(struct p2p_net *n, struct peer *p)
 	struct p2p_link *l;
 	int plaintext = p->key_state != KEY_SET;
 
-	if (p->link != NULL || p->dial != NULL || n->freeing)
+	/* While relayed, a dial is a try at a direct link (the upgrade). */
+	if ((p->link != NULL && !upgradable(p)) || p->dial != NULL || n->freeing)
 		return;
 	if (p->port == 0 || p->key_state == KEY_UNKNOWN) {
 		p->lookup_wait = 1;
@@ -327,6 +349,8 @@ start_dial(struct p2p_net *n, struct peer *p)
 		/* Behind another NAT: the tracker brings us together. */
 		if (!p->rdv_busy) {
 			const char *via = rendezvous_via(n, p);
+			if (p->link != NULL && strcmp(via, "relay") == 0)
+				return; /* relayed already */
 			p->rdv_busy = 1;
 			n->ops->rendezvous(n->arg, p->name, via);
 			if (strcmp(via, "dial") == 0) {
@@ -361,10 +385,12 @@ on_retry(uv_timer_t *t)
 	if (p->dialback_wait) {
 		/* It did not dial us in time: meet at a relay instead. */
 		p->dialback_wait = 0;
-		if (p->link != NULL || p->dial != NULL)
+		if (p->dial != NULL || (p->link != NULL && !upgradable(p)))
 			return;
 		p->rdv_busy = 0;
 		p->direct_failed = 1;
+		if (p->link != NULL)
+			return; /* still relayed: the next try at a direct link */
 	}
 	if (p->want && p->link == NULL && p->dial == NULL) {
 		p->lookup_wait = 1;
@@ -457,6 +483,75 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 }
 
 static void
+on_upgrade_closed(uv_handle_t *h)
+{
+	struct p2p_net *n = h->data;
+
+	free(h);
+	n->handles--;
+	if (n->freeing && n->handles == 0 && n->nlinks == 0)
+		free(n);
+}
+
+static void upgrade_in(struct p2p_net *n, struct peer *p, uint64_t ms);
+
+static void
+on_upgrade(uv_timer_t *t)
+{
+	struct peer *p = t->data;
+	struct p2p_net *n = p->net;
+
+	if (p->retired != NULL) {
+		/* Its grace is over: what was on its way over it has arrived. */
+		struct p2p_link *old = p->retired;
+		p->retired = NULL;
+		p2p_link_close(old, "moved to a direct link");
+		if (upgradable(p)) /* relayed again meanwhile */
+			upgrade_in(n, p, p->upgrade_ms);
+		return;
+	}
+	if (!upgradable(p) || n->freeing)
+		return;
+	if (p->dial == NULL && p->dial6 == NULL && p->punch == NULL && !p->rdv_busy) {
+		/* What failed before may work now: the NATs, the addresses and
+		 * the firewalls on the way may have changed. */
+		p->punch_failed = 0;
+		p->direct_failed = 0;
+		p->v6_failed = 0;
+		start_dial(n, p);
+	}
+	p->upgrade_ms =
+	    p->upgrade_ms * 2 > P2P_UPGRADE_MAX_MS ? P2P_UPGRADE_MAX_MS : p->upgrade_ms * 2;
+	upgrade_in(n, p, p->upgrade_ms);
+}
+
+static void
+upgrade_in(struct p2p_net *n, struct peer *p, uint64_t ms)
+{
+	if (p->upgrade == NULL) {
+		p->upgrade = xmalloc(sizeof(*p->upgrade));
+		uv_timer_init(n->loop, p->upgrade);
+		p->upgrade->data = p;
+		n->handles++;
+	}
+	uv_timer_start(p->upgrade, on_upgrade, ms, 0);
+}
+
+/* p's relayed link is replaced by a direct one: it stays open for
+ * P2P_UPGRADE_GRACE_MS, what arrives over it delivered (the receiver
+ * drops what it has seen), so that nothing the other end sent before it
+ * moved is lost; then it is closed, without a "down". */
+static void
+retire(struct p2p_net *n, struct peer *p)
+{
+	if (p->retired != NULL)
+		p2p_link_close(p->retired, "moved to a direct link");
+	p->retired = p->link;
+	p->link = NULL;
+	upgrade_in(n, p, P2P_UPGRADE_GRACE_MS);
+}
+
+static void
 link_up(void *owner, struct p2p_link *l)
 {
 	struct p2p_net *n = owner;
@@ -469,17 +564,24 @@ link_up(void *owner, struct p2p_link *l)
 	if (won6)
 		p->dial6 = NULL;
 	if (p->link != NULL && p->link != l) {
-		/* Both ends dialed: the smaller name's dial is the link. */
+		/* A direct link beats a relayed one (both ends judge alike);
+		 * else both ends dialed: the smaller name's dial is the link. */
 		int mine_wins = strcmp(n->username, p->name) < 0;
-		int keep_new = p2p_link_dialed(l) == p2p_link_dialed(p->link) ||
-		    p2p_link_dialed(l) == mine_wins;
+		int keep_new = relayed(l) != relayed(p->link)
+		    ? !relayed(l)
+		    : p2p_link_dialed(l) == p2p_link_dialed(p->link) ||
+		        p2p_link_dialed(l) == mine_wins;
 		if (!keep_new) {
 			p2p_link_close(l, "duplicate link");
 			return;
 		}
-		struct link_info *old = p2p_link_data(p->link);
-		old->was_up = 0;
-		p2p_link_close(p->link, "duplicate link");
+		if (relayed(p->link) && !relayed(l))
+			retire(n, p);
+		else {
+			struct link_info *old = p2p_link_data(p->link);
+			old->was_up = 0;
+			p2p_link_close(p->link, "duplicate link");
+		}
 	}
 	if (won6 && p->dial != NULL && p2p_link_state(p->dial) != P2P_LINK_UP)
 		p2p_link_close(p->dial, "IPv6 is up"); /* it won the race */
@@ -492,6 +594,11 @@ link_up(void *owner, struct p2p_link *l)
 	if (p->retry != NULL)
 		uv_timer_stop(p->retry);
 	i->was_up = 1;
+	if (relayed(l) && strcmp(n->username, p->name) < 0) {
+		/* The smaller name tries a direct link now and then. */
+		p->upgrade_ms = P2P_UPGRADE_MIN_MS;
+		upgrade_in(n, p, p->upgrade_ms);
+	}
 	n->ops->up(n->arg, p->name, p2p_link_encrypted(l));
 }
 
@@ -532,6 +639,8 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	if (i->next != NULL)
 		i->next->prev = i->prev;
 	n->nlinks--;
+	if (!n->freeing && p != NULL && p->retired == l)
+		p->retired = NULL;
 	if (!n->freeing && p != NULL && p->dial6 == l) {
 		p->dial6 = NULL;
 		p->v6_failed = 1;
@@ -822,6 +931,11 @@ p2p_net_free(struct p2p_net *n)
 				p->retry->data = n;
 				uv_close((uv_handle_t *)p->retry, on_retry_closed);
 			}
+			if (p->upgrade != NULL) {
+				uv_timer_stop(p->upgrade);
+				p->upgrade->data = n;
+				uv_close((uv_handle_t *)p->upgrade, on_upgrade_closed);
+			}
 			free(p);
 		}
 	}
@@ -1066,7 +1180,7 @@ p2p_net_dial_back(struct p2p_net *n, const char *user)
 	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0)
 		return;
 	p = peer_get(n, user);
-	if (p->link != NULL || p->dial != NULL)
+	if ((p->link != NULL && !upgradable(p)) || p->dial != NULL)
 		return;
 	/* Asked to dial: a direct dial, whatever the addresses say. */
 	p->direct_failed = 0;
@@ -1109,9 +1223,10 @@ p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
 		return -1;
 	p = peer_get(n, user);
 	p->rdv_busy = 0;
-	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP) || p->punch != NULL)
+	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP && !upgradable(p)) ||
+	    p->punch != NULL)
 		return 0;
-	if (p->punch_failed) {
+	if (p->punch_failed && !upgradable(p)) {
 		/* It failed with this peer before (a NAT that does not keep
 		 * ports): do not hold a dial for it; a relay is asked for. */
 		if (p->dial == NULL && p->link == NULL && !p->rdv_busy) {

@@ -7,7 +7,10 @@ alice's `link` event is the one expected. Through the relay, a capture on
 the internet namespace (where the relay runs) holds the token lines but
 no message text. A conntrack flush on both NATs in the middle of a
 conversation loses no message and duplicates none. In "dual" (IPv4 as
-in "random", IPv6 routed) the link is direct: over IPv6.
+in "random", IPv6 routed) the link is direct: over IPv6. In "preserving",
+with both routers first dropping what goes to the other site, the link is
+relayed, then moves to a punched one once the rule is removed, no message
+lost or duplicated across the switch.
 
 Needs root: without it (or without ip, iptables, conntrack) it says why
 and exits 77, which meson counts as skipped."""
@@ -32,6 +35,7 @@ PLAN = [("lan", "direct", 2.0), ("public", "direct", 2.0), ("preserving", "punch
 if os.environ.get("NETLAB_ONLY"):
     PLAN = [x for x in PLAN if x[0] in os.environ["NETLAB_ONLY"].split(",")]
 PASSWORD = "netlab password"
+SITE_NET = {s: wan + ".0/24" for s, (wan, lan) in netlab.SITES.items()}
 
 
 def fail(msg):
@@ -86,7 +90,8 @@ class World:
 
     def peer(self, name, role=None):
         p = self.Peer(name, 9000, "http://" + TRACKER, os.path.join(self.tmp, "peer-" + name),
-                      PASSWORD, extra=["--listen", "0.0.0.0", "--allow-insecure-tracker"],
+                      PASSWORD, extra=["--listen", "0.0.0.0", "--allow-insecure-tracker"]
+                      + (["--verbose"] if os.environ.get("NETLAB_VERBOSE") else []),
                       wrap=self.lab.argv(role or name))
         self.lab.procs.append(p.p)
         p.wait_type("tracker", 20, state="online")
@@ -182,6 +187,81 @@ def flush_test(w, alice):
         fail("bob exited %s" % bob.p.returncode)
 
 
+UPGRADE_BOUND = 10.0  # s from the lift to the punched link (tries 2, 6, 14 s after relayed)
+
+
+def upgrade_test(w, alice):
+    """Both routers drop what goes to the other site (the relay is
+    taken); once a try at a direct link has failed against that, the rule
+    is removed: within UPGRADE_BOUND s both ends move to a punched link;
+    messages sent both ways every 0.15 s across the switch arrive once
+    each."""
+    rules = [("a", SITE_NET["b"]), ("b", SITE_NET["a"])]
+    for site, other in rules:
+        w.lab.run("r" + site, "iptables", "-I", "FORWARD", "1", "-d", other, "-j", "DROP")
+    bob = w.peer("bob")
+    ma, mb = alice.mark(), bob.mark()
+    alice.cmd("msg bob upgrade first")
+    bob.wait(lambda e: e.get("type") == "chat" and e.get("message") == "upgrade first", 10, mb,
+             "the first message")
+    up = alice.wait_type("link", 5, ma, peer="bob", state="up")
+    t_up = time.monotonic()
+    if up.get("path") != "relayed":
+        fail("upgrade: blocked, the path is %s, not relayed: %s" % (up.get("path"), up))
+    # Lifted between two tries: once the first (2 s after the relayed
+    # link) has failed against the rule. Lifted in the middle of one, a
+    # SYN let through late can land on a listener instead of the
+    # simultaneous open and hold the ports for the next tries.
+    before = alice.stderr().count("closed: handshake timed out")
+    deadline = t_up + 5  # at the latest between the tries at 2 and 6 s
+    while time.monotonic() < deadline and \
+            alice.stderr().count("closed: handshake timed out") <= before:
+        time.sleep(0.1)
+    for site, other in rules:
+        w.lab.run("r" + site, "iptables", "-D", "FORWARD", "-d", other, "-j", "DROP")
+    t_lift = time.monotonic()
+    sent = {"alice": [], "bob": []}
+    switched = None
+    i = 0
+    while time.monotonic() - t_lift < UPGRADE_BOUND + 5:
+        who, to, p = (("alice", "bob", alice), ("bob", "alice", bob))[i % 2]
+        text = "upgrade %s %d %s" % (who, i, os.urandom(3).hex())
+        p.cmd("msg %s %s" % (to, text))
+        sent[who].append(text)
+        i += 1
+        time.sleep(0.15)
+        if switched is None and any(e.get("type") == "link" and e.get("path") == "punched"
+                                    for e in alice.events(ma)):
+            switched = time.monotonic() - t_lift
+        if switched is not None and time.monotonic() - t_lift > switched + 3:
+            break
+    if switched is None or switched > UPGRADE_BOUND:
+        print("alice's stderr:\n" + alice.stderr()[-3000:])
+        print("bob's stderr:\n" + bob.stderr()[-2000:])
+        fail("upgrade: no punched link within %.0f s of the lift; alice's links: %s"
+             % (UPGRADE_BOUND, [e for e in alice.events(ma) if e.get("type") == "link"]))
+    bob.wait_type("link", 5, mb, peer="alice", state="up", path="punched")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(chats(bob, mb, t) for t in sent["alice"]) and \
+                all(chats(alice, ma, t) for t in sent["bob"]):
+            break
+        time.sleep(0.2)
+    bad = []
+    for p, mark, texts in ((bob, mb, sent["alice"]), (alice, ma, sent["bob"])):
+        bad += ["%s missing" % t for t in texts if not chats(p, mark, t)]
+        bad += ["%s %d times" % (t, len(chats(p, mark, t))) for t in texts
+                if len(chats(p, mark, t)) > 1]
+    if bad:
+        fail("upgrade: %s" % bad[:10])
+    downs = [e for e in alice.events(ma) if e.get("type") == "link" and e.get("state") == "down"]
+    print("ok   upgrade     relayed, then punched %.1f s after the lift; %d messages both ways "
+          "across the switch, once each (%d link down event(s))"
+          % (switched, len(sent["alice"]) + len(sent["bob"]), len(downs)), flush=True)
+    if bob.stop("quit") != 0:
+        fail("bob exited %s" % bob.p.returncode)
+
+
 def capture_check(cap, texts_prefix=b"netlab random"):
     data = open(cap, "rb").read()
     if b"HYRELAY1" not in data:
@@ -214,6 +294,15 @@ def main():
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 lab.procs.append(tcpdump)
                 time.sleep(0.5)
+            if topo == "preserving":
+                # First, on fresh namespaces: a link of an earlier
+                # attempt, closing, would hold the very ports while the
+                # rule drops the last ACK (LAST_ACK), and make the
+                # simultaneous open fail (EADDRNOTAVAIL) until it ends.
+                first = w.peer("alice")
+                upgrade_test(w, first)
+                if first.stop("quit") != 0:
+                    fail("alice exited %s" % first.p.returncode)
             alice = attempts(w, topo, expect, bound)
             if topo == "random":
                 flush_test(w, alice)
