@@ -5,7 +5,10 @@ An "internet" namespace holds the tracker and the relay (203.0.113.1);
 each site is a router namespace doing MASQUERADE (port-preserving, or
 --random-fully like a symmetric NAT) that drops connections nobody inside
 asked for, with hosts on a bridge behind it; a public host hangs off the
-internet directly.
+internet directly. With ipv6, the sites and the internet have IPv6
+too, routed without NAT; with netem, each site's link to the internet
+is slowed and made lossy (tc netem, or where the kernel lacks it the
+loss alone through iptables' statistic match).
 
 Every namespace is named PREFIX-role, PREFIX unique to the run
 (hnl<pid>); Lab.down() deletes exactly those, with whatever they hold
@@ -65,6 +68,7 @@ class Lab:
         self.prefix = prefix or "hnl%d" % os.getpid()
         self.names = []
         self.procs = []
+        self.impaired = None
         atexit.register(self.down)
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, self._on_signal)
@@ -102,11 +106,13 @@ class Lab:
         # nodad: usable at once, not "tentative" for a second
         self.ip(role, "-6", "addr", "add", cidr, "dev", dev, "nodad")
 
-    def build(self, hosts, public=(), random_fully=(), ipv6=False):
+    def build(self, hosts, public=(), random_fully=(), ipv6=False, netem=None):
         """hosts: {"alice": "a", ...} site of each host behind a NAT;
         public: hosts on the internet itself; random_fully: sites whose
         NAT picks random ports; ipv6: the sites' hosts and the internet
-        have IPv6 too (sites only)."""
+        have IPv6 too (sites only); netem: tc netem arguments applied to
+        both ends of each site's link to the internet ("delay 50ms loss
+        1%": each way)."""
         self.add_ns("inet")
         self.ip("inet", "addr", "add", INET_SVC + "/32", "dev", "lo")
         self.run("inet", "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -115,6 +121,8 @@ class Lab:
             self.run("inet", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         for site in sorted(set(hosts.values())):
             self._site(site, site in random_fully, ipv6)
+            if netem:
+                self._impair(site, netem)
         n = {}
         for host, site in sorted(hosts.items()):
             wan, lan = SITES[site]
@@ -171,6 +179,30 @@ class Lab:
                  "ESTABLISHED,RELATED", "-j", "ACCEPT")
         self.run(r, "iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP")
 
+    def _impair(self, site, netem):
+        """netem on both ends of site's link to the internet; where the
+        kernel has no netem (sch_netem), the loss alone, with iptables'
+        statistic match, on everything crossing the link either way.
+        self.impaired says which."""
+        ends = (("inet", "w" + site), ("r" + site, "wan"))
+        r = self.run("inet", "tc", "qdisc", "add", "dev", "w" + site, "root", "netem",
+                     *netem.split(), check=False) if shutil.which("tc") else None
+        if r is not None and r.returncode == 0:
+            self.run("r" + site, "tc", "qdisc", "add", "dev", "wan", "root", "netem",
+                     *netem.split())
+            self.impaired = "netem " + netem
+            return
+        words = netem.split()
+        if "loss" not in words:
+            raise RuntimeError("no netem here and no loss to apply")
+        pct = words[words.index("loss") + 1].rstrip("%")
+        for role, dev in ends:
+            for chain, way in (("OUTPUT", "-o"), ("FORWARD", "-o")):
+                self.run(role, "iptables", "-I", chain, "1", way, dev, "-m", "statistic",
+                         "--mode", "random", "--probability", str(float(pct) / 100), "-j",
+                         "DROP")
+        self.impaired = "loss %s%% each way (iptables: this kernel has no netem)" % pct
+
     def flush_conntrack(self, site):
         self.run("r" + site, "conntrack", "-F", check=False)
 
@@ -204,6 +236,9 @@ TOPOLOGIES = {
     "random": dict(hosts={"alice": "a", "bob": "b"}, random_fully=("a", "b")),
     # IPv4 as in "random" (only a relay would do), IPv6 routed: direct
     "dual": dict(hosts={"alice": "a", "bob": "b"}, random_fully=("a", "b"), ipv6=True),
+    # "preserving" over a slow, lossy internet: 50 ms and 1% each way on
+    # each site's link (site to site: 100 ms and about 2% each way)
+    "lossy": dict(hosts={"alice": "a", "bob": "b"}, netem="delay 50ms loss 1%"),
 }
 
 if __name__ == "__main__":
