@@ -378,7 +378,7 @@ on_retry(uv_timer_t *t)
 	if (p->v6_head_start) {
 		/* IPv6 is not up yet: the other ways too, now. */
 		p->v6_head_start = 0;
-		if (p->link == NULL && p->dial == NULL)
+		if ((p->link == NULL || upgradable(p)) && p->dial == NULL)
 			start_dial(n, p);
 		return;
 	}
@@ -644,7 +644,7 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	if (!n->freeing && p != NULL && p->dial6 == l) {
 		p->dial6 = NULL;
 		p->v6_failed = 1;
-		if (p->v6_head_start && p->link == NULL && p->dial == NULL) {
+		if (p->v6_head_start && (p->link == NULL || upgradable(p)) && p->dial == NULL) {
 			/* It failed within its head start: the other ways now. */
 			p->v6_head_start = 0;
 			uv_timer_stop(p->retry);
