@@ -30,6 +30,10 @@
 #define P2P_BACKOFF_JITTER_PCT 20
 #define P2P_KEY_MAX 64 /* bytes of a public key */
 #define P2P_DIAL_BACK_MS 2000 /* asked a peer to dial us: then a relay */
+#define P2P_V6_HEAD_START_MS 250 /* IPv6 first, then the other ways too */
+#define P2P_UPGRADE_MIN_MS 2000 /* relayed: the first try at a direct link */
+#define P2P_UPGRADE_MAX_MS 60000 /* relayed: tries at most this far apart */
+#define P2P_UPGRADE_GRACE_MS 2000 /* a relayed link replaced: then closed */
 
 struct identity;
 struct known_peers;
@@ -133,6 +137,31 @@ int p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
 void p2p_net_rendezvous_failed(struct p2p_net *n, const char *user);
 /* A hint: user asks us to dial it (it is reachable, we may not be). */
 void p2p_net_dial_back(struct p2p_net *n, const char *user);
+/* Dual stack. With the peer port on 0.0.0.0 the net listens on [::] at
+ * the same port too; a user with an IPv6 address (and us with one) is
+ * dialed there first, the other ways P2P_V6_HEAD_START_MS later unless it
+ * is up by then, or at once if it fails. A link that comes up while an
+ * IPv6 dial is on its way is kept until that dial is up: then IPv6 is the
+ * link (preferred). An IPv6 dial that fails is not tried again with that
+ * user until its address changes or a link with it goes down. */
+
+/* What the tracker says of user's IPv6 address ("": none). */
+void p2p_net_set_ip6(struct p2p_net *n, const char *user, const char *ip6);
+/* Our IPv6 address to register, "" if none (no IPv6 listener, or no
+ * global or unique-local address): read from the interfaces, the best
+ * by hy_ip6_rank(). */
+const char *p2p_net_ip6(struct p2p_net *n);
+
+/* Upgrade. While a link is relayed, the end with the smaller name tries
+ * the direct ways again (IPv6, a direct dial, a dial back, a simultaneous
+ * open; everything that failed before forgotten) P2P_UPGRADE_MIN_MS after
+ * it came up, then at doubling intervals up to P2P_UPGRADE_MAX_MS; the
+ * other end takes part when the tracker asks it to. A direct link beats a
+ * relayed one at both ends, whichever was up first: once its handshake is
+ * done it is the link (ops->up again, the outbox resends what was not
+ * acknowledged), and the relayed one is kept P2P_UPGRADE_GRACE_MS, what
+ * arrives over it delivered, then closed without ops->down. */
+
 /* The path of user's up link: "direct", "punched" or "relayed" (*via: the relay's
  * HOST:PORT, else ""), NULL if no link is up. */
 const char *p2p_net_link_path(struct p2p_net *n, const char *user, const char **via);

@@ -79,5 +79,9 @@ uint64_t hy_now_ms(void);
 /* Parses "HOST:PORT" (IPv4, name or [IPv6]) into host (size hostsz) and
  * port. Returns 0, or -1 with *err set to a static reason. */
 int hy_parse_hostport(const char *s, char *host, size_t hostsz, int *port, const char **err);
+/* How good ip is as an IPv6 address for others to dial: 2 global unicast
+ * (2000::/3), 1 unique local (fc00::/7), 0 anything else (not an IPv6
+ * literal, link-local, loopback, unspecified, multicast, IPv4-mapped). */
+int hy_ip6_rank(const char *ip);
 
 #endif

@@ -277,6 +277,18 @@ hy_parse_number(const char *s, long long min, long long max, long long *out)
 }
 
 int
+hy_ip6_rank(const char *ip)
+{
+	unsigned char a[16];
+
+	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, a) != 1)
+		return 0;
+	if ((a[0] & 0xe0) == 0x20)
+		return 2;
+	return (a[0] & 0xfe) == 0xfc ? 1 : 0;
+}
+
+int
 hy_parse_hostport(const char *s, char *host, size_t hostsz, int *port, const char **err)
 {
 	const char *colon;
@@ -299,6 +311,11 @@ hy_parse_hostport(const char *s, char *host, size_t hostsz, int *port, const cha
 			return -1;
 		}
 		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen) != NULL) {
+			/* "fd00::1:80" could be either: IPv6 goes in brackets. */
+			*err = "an IPv6 address goes in brackets: [ADDRESS]:PORT";
+			return -1;
+		}
 	}
 	if (hlen == 0 || hlen >= hostsz) {
 		*err = "bad host";

@@ -38,9 +38,13 @@ engine_nat_learn_peer(struct engine *e, struct json_object *peer)
 {
 	const char *user = http_json_str(peer, "username"),
 	           *ip = http_json_str(peer, "observed_ip");
+	const char *ip6 = http_json_str(peer, "ip6");
 
-	if (e->net != NULL && user != NULL && ip != NULL)
+	if (e->net == NULL || user == NULL)
+		return;
+	if (ip != NULL)
 		p2p_net_set_observed(e->net, user, ip);
+	p2p_net_set_ip6(e->net, user, ip6 != NULL ? ip6 : "");
 }
 
 /* Hints. */

@@ -460,6 +460,11 @@ submit_info(struct engine *e)
 	    sodium_base64_VARIANT_ORIGINAL);
 	event_add_str(body, "username", e->username);
 	event_add_str(body, "ip", advertised_ip(e));
+	/* Dual stack: our IPv6 address too, tried first by those who have
+	 * one (p2p_net.h). */
+	const char *ip6 = e->net != NULL ? p2p_net_ip6(e->net) : "";
+	if (ip6[0] != '\0' && strcmp(ip6, advertised_ip(e)) != 0)
+		event_add_str(body, "ip6", ip6);
 	event_add_int(body, "port", e->peer_port);
 	json_object_object_add(body, "channels", chans);
 	event_add_str(body, "pubkey", key);

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,15 @@ struct peer {
 	int dialback_wait; /* asked it to dial us: the relay if it does not */
 	int punch_failed; /* the last simultaneous open failed: the relay next */
 	struct p2p_link *punch; /* a simultaneous open on its way */
+	/* Dual stack */
+	char ip6[P2P_IP_MAX]; /* its IPv6 address, "" if none */
+	struct p2p_link *dial6; /* our IPv6 dial on its way */
+	int v6_failed; /* the last IPv6 dial failed: not again until it moves */
+	int v6_head_start; /* the IPv6 dial's head start runs (the retry timer) */
+	/* Moving a relayed link to a direct one */
+	uv_timer_t *upgrade; /* the next try, or the retired link's grace */
+	uint64_t upgrade_ms; /* the wait before the next try (backoff) */
+	struct p2p_link *retired; /* the relayed link, replaced, closed soon */
 };
 
 /* What the net knows of a link; the link's data. */
@@ -83,6 +93,9 @@ struct p2p_net {
 	void *arg;
 	struct p2p_link_params params;
 	uv_tcp_t listener;
+	uv_tcp_t listener6; /* [::] beside a 0.0.0.0 listener (dual stack) */
+	int listener6_init;
+	char ip6[P2P_IP_MAX]; /* our IPv6 address, from p2p_net_ip6() */
 	uv_timer_t resolve; /* work deferred out of p2p_net_* calls */
 	int resolve_lookup, resolve_settle;
 	int handles;
@@ -245,6 +258,20 @@ set_key(struct peer *p, const uint8_t *pubkey, size_t keylen)
 
 static void retry_in(struct p2p_net *n, struct peer *p, uint64_t ms);
 
+/* 1 if l goes through a relay. */
+static int
+relayed(const struct p2p_link *l)
+{
+	return l != NULL && p2p_link_via(l)[0] != '\0';
+}
+
+/* 1 if p's link is up through a relay: a direct one is worth trying. */
+static int
+upgradable(const struct peer *p)
+{
+	return p->link != NULL && relayed(p->link) && p2p_link_state(p->link) == P2P_LINK_UP;
+}
+
 /* 1 if p's registered address is worth dialing: it is the address its
  * requests come from (no NAT in front of it), or it is behind the same
  * NAT as we are (the same site, its local address), or nothing is known. */
@@ -270,13 +297,36 @@ rendezvous_via(const struct p2p_net *n, const struct peer *p)
 	return "relay";
 }
 
+/* Happy eyeballs: with an IPv6 address on both ends, p is dialed there
+ * first (IPv6 has no NAT to go around), and the other ways start only
+ * P2P_V6_HEAD_START_MS later, or at once if it fails. 1 while the IPv6
+ * dial has its head start. */
+static int
+v6_first(struct p2p_net *n, struct peer *p)
+{
+	if (p->dial6 != NULL)
+		return p->v6_head_start;
+	if (p->ip6[0] == '\0' || n->ip6[0] == '\0' || p->v6_failed)
+		return 0;
+	struct p2p_link *l = p2p_link_dial(n->loop, p->ip6, p->port, p->name, 0, &n->params);
+	if (l == NULL)
+		return 0;
+	struct link_info *i = info_new(n, l);
+	i->peer = p;
+	p->dial6 = l;
+	p->v6_head_start = 1;
+	retry_in(n, p, P2P_V6_HEAD_START_MS);
+	return 1;
+}
+
 static void
 start_dial(struct p2p_net *n, struct peer *p)
 {
 	struct p2p_link *l;
 	int plaintext = p->key_state != KEY_SET;
 
-	if (p->link != NULL || p->dial != NULL || n->freeing)
+	/* While relayed, a dial is a try at a direct link (the upgrade). */
+	if ((p->link != NULL && !upgradable(p)) || p->dial != NULL || n->freeing)
 		return;
 	if (p->port == 0 || p->key_state == KEY_UNKNOWN) {
 		p->lookup_wait = 1;
@@ -293,10 +343,14 @@ start_dial(struct p2p_net *n, struct peer *p)
 	}
 	if (n->nlinks >= P2P_MAX_LINKS)
 		return;
+	if (!plaintext && v6_first(n, p))
+		return;
 	if (!plaintext && n->ops->rendezvous != NULL && (p->direct_failed || !direct_ok(n, p))) {
 		/* Behind another NAT: the tracker brings us together. */
 		if (!p->rdv_busy) {
 			const char *via = rendezvous_via(n, p);
+			if (p->link != NULL && strcmp(via, "relay") == 0)
+				return; /* relayed already */
 			p->rdv_busy = 1;
 			n->ops->rendezvous(n->arg, p->name, via);
 			if (strcmp(via, "dial") == 0) {
@@ -321,13 +375,22 @@ on_retry(uv_timer_t *t)
 	struct peer *p = t->data;
 	struct p2p_net *n = p->net;
 
+	if (p->v6_head_start) {
+		/* IPv6 is not up yet: the other ways too, now. */
+		p->v6_head_start = 0;
+		if ((p->link == NULL || upgradable(p)) && p->dial == NULL)
+			start_dial(n, p);
+		return;
+	}
 	if (p->dialback_wait) {
 		/* It did not dial us in time: meet at a relay instead. */
 		p->dialback_wait = 0;
-		if (p->link != NULL || p->dial != NULL)
+		if (p->dial != NULL || (p->link != NULL && !upgradable(p)))
 			return;
 		p->rdv_busy = 0;
 		p->direct_failed = 1;
+		if (p->link != NULL)
+			return; /* still relayed: the next try at a direct link */
 	}
 	if (p->want && p->link == NULL && p->dial == NULL) {
 		p->lookup_wait = 1;
@@ -420,6 +483,75 @@ link_verify(void *owner, struct p2p_link *l, const char *user, const uint8_t *ke
 }
 
 static void
+on_upgrade_closed(uv_handle_t *h)
+{
+	struct p2p_net *n = h->data;
+
+	free(h);
+	n->handles--;
+	if (n->freeing && n->handles == 0 && n->nlinks == 0)
+		free(n);
+}
+
+static void upgrade_in(struct p2p_net *n, struct peer *p, uint64_t ms);
+
+static void
+on_upgrade(uv_timer_t *t)
+{
+	struct peer *p = t->data;
+	struct p2p_net *n = p->net;
+
+	if (p->retired != NULL) {
+		/* Its grace is over: what was on its way over it has arrived. */
+		struct p2p_link *old = p->retired;
+		p->retired = NULL;
+		p2p_link_close(old, "moved to a direct link");
+		if (upgradable(p)) /* relayed again meanwhile */
+			upgrade_in(n, p, p->upgrade_ms);
+		return;
+	}
+	if (!upgradable(p) || n->freeing)
+		return;
+	if (p->dial == NULL && p->dial6 == NULL && p->punch == NULL && !p->rdv_busy) {
+		/* What failed before may work now: the NATs, the addresses and
+		 * the firewalls on the way may have changed. */
+		p->punch_failed = 0;
+		p->direct_failed = 0;
+		p->v6_failed = 0;
+		start_dial(n, p);
+	}
+	p->upgrade_ms =
+	    p->upgrade_ms * 2 > P2P_UPGRADE_MAX_MS ? P2P_UPGRADE_MAX_MS : p->upgrade_ms * 2;
+	upgrade_in(n, p, p->upgrade_ms);
+}
+
+static void
+upgrade_in(struct p2p_net *n, struct peer *p, uint64_t ms)
+{
+	if (p->upgrade == NULL) {
+		p->upgrade = xmalloc(sizeof(*p->upgrade));
+		uv_timer_init(n->loop, p->upgrade);
+		p->upgrade->data = p;
+		n->handles++;
+	}
+	uv_timer_start(p->upgrade, on_upgrade, ms, 0);
+}
+
+/* p's relayed link is replaced by a direct one: it stays open for
+ * P2P_UPGRADE_GRACE_MS, what arrives over it delivered (the receiver
+ * drops what it has seen), so that nothing the other end sent before it
+ * moved is lost; then it is closed, without a "down". */
+static void
+retire(struct p2p_net *n, struct peer *p)
+{
+	if (p->retired != NULL)
+		p2p_link_close(p->retired, "moved to a direct link");
+	p->retired = p->link;
+	p->link = NULL;
+	upgrade_in(n, p, P2P_UPGRADE_GRACE_MS);
+}
+
+static void
 link_up(void *owner, struct p2p_link *l)
 {
 	struct p2p_net *n = owner;
@@ -428,19 +560,31 @@ link_up(void *owner, struct p2p_link *l)
 
 	if (p->dial == l)
 		p->dial = NULL;
+	int won6 = p->dial6 == l;
+	if (won6)
+		p->dial6 = NULL;
 	if (p->link != NULL && p->link != l) {
-		/* Both ends dialed: the smaller name's dial is the link. */
+		/* A direct link beats a relayed one (both ends judge alike);
+		 * else both ends dialed: the smaller name's dial is the link. */
 		int mine_wins = strcmp(n->username, p->name) < 0;
-		int keep_new = p2p_link_dialed(l) == p2p_link_dialed(p->link) ||
-		    p2p_link_dialed(l) == mine_wins;
+		int keep_new = relayed(l) != relayed(p->link)
+		    ? !relayed(l)
+		    : p2p_link_dialed(l) == p2p_link_dialed(p->link) ||
+		        p2p_link_dialed(l) == mine_wins;
 		if (!keep_new) {
 			p2p_link_close(l, "duplicate link");
 			return;
 		}
-		struct link_info *old = p2p_link_data(p->link);
-		old->was_up = 0;
-		p2p_link_close(p->link, "duplicate link");
+		if (relayed(p->link) && !relayed(l))
+			retire(n, p);
+		else {
+			struct link_info *old = p2p_link_data(p->link);
+			old->was_up = 0;
+			p2p_link_close(p->link, "duplicate link");
+		}
 	}
+	if (won6 && p->dial != NULL && p2p_link_state(p->dial) != P2P_LINK_UP)
+		p2p_link_close(p->dial, "IPv6 is up"); /* it won the race */
 	p->link = l;
 	p->want = 0;
 	p->told_offline = 0;
@@ -450,6 +594,11 @@ link_up(void *owner, struct p2p_link *l)
 	if (p->retry != NULL)
 		uv_timer_stop(p->retry);
 	i->was_up = 1;
+	if (relayed(l) && strcmp(n->username, p->name) < 0) {
+		/* The smaller name tries a direct link now and then. */
+		p->upgrade_ms = P2P_UPGRADE_MIN_MS;
+		upgrade_in(n, p, p->upgrade_ms);
+	}
 	n->ops->up(n->arg, p->name, p2p_link_encrypted(l));
 }
 
@@ -490,6 +639,18 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 	if (i->next != NULL)
 		i->next->prev = i->prev;
 	n->nlinks--;
+	if (!n->freeing && p != NULL && p->retired == l)
+		p->retired = NULL;
+	if (!n->freeing && p != NULL && p->dial6 == l) {
+		p->dial6 = NULL;
+		p->v6_failed = 1;
+		if (p->v6_head_start && (p->link == NULL || upgradable(p)) && p->dial == NULL) {
+			/* It failed within its head start: the other ways now. */
+			p->v6_head_start = 0;
+			uv_timer_stop(p->retry);
+			start_dial(n, p);
+		}
+	}
 	if (!n->freeing && p != NULL) {
 		if (p->dial == l) {
 			p->dial = NULL;
@@ -505,8 +666,10 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 		if (p->link == l || i->detached) {
 			if (p->link == l)
 				p->link = NULL;
-			if (i->was_up)
+			if (i->was_up) {
+				p->v6_failed = 0; /* the next dial tries IPv6 again */
 				n->ops->down(n->arg, p->name, reason);
+			}
 		}
 	}
 	free(i);
@@ -624,22 +787,50 @@ on_connection(uv_stream_t *server, int status)
 	}
 }
 
-/* 0 if nothing holds the address (a plain bind succeeds), else a libuv
- * error. */
+/* 0 if nothing holds the address (a plain bind succeeds, IPv6 only if
+ * v6only), else a libuv error. */
 static int
-port_free(const struct sockaddr_storage *sa)
+port_free(const struct sockaddr_storage *sa, int v6only)
 {
 	int one = 1, rc = 0, fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return uv_translate_sys_error(errno);
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (v6only && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
 	    bind(fd, (const struct sockaddr *)sa,
 	        sa->ss_family == AF_INET ? sizeof(struct sockaddr_in)
 	                                 : sizeof(struct sockaddr_in6)) != 0)
 		rc = uv_translate_sys_error(errno);
 	close(fd);
 	return rc;
+}
+
+/* Beside a listener on every IPv4 address, one on every IPv6 address, at
+ * the same port (IPv6 only: the IPv4 one has the rest). Where there is
+ * no IPv6, or the port is taken there, the peer is IPv4 only. */
+static void
+listen_on6(struct p2p_net *n, int port)
+{
+	struct sockaddr_in6 sa;
+	uv_os_fd_t fd;
+	int one = 1, rc;
+
+	if (uv_ip6_addr("::", port, &sa) != 0 ||
+	    port_free((struct sockaddr_storage *)&sa, 1) != 0 ||
+	    uv_tcp_init_ex(n->loop, &n->listener6, AF_INET6) != 0)
+		return;
+	n->listener6_init = 1;
+	n->handles++;
+	if (uv_fileno((uv_handle_t *)&n->listener6, &fd) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    (rc = uv_tcp_bind(&n->listener6, (struct sockaddr *)&sa, UV_TCP_IPV6ONLY)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&n->listener6, P2P_LISTEN_BACKLOG, on_connection)) !=
+	        0) {
+		log_info("peer port: no IPv6 listener: IPv4 only");
+		uv_close((uv_handle_t *)&n->listener6, on_handle_closed);
+		n->listener6_init = 0;
+	}
 }
 
 static int
@@ -654,7 +845,7 @@ listen_on(struct p2p_net *n, const char *host, int port, char **cause)
 	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
 	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0) {
 		rc = UV_EINVAL;
-	} else if ((rc = port_free(&sa)) == 0 &&
+	} else if ((rc = port_free(&sa, 0)) == 0 &&
 	    (rc = uv_tcp_init_ex(n->loop, &n->listener, sa.ss_family)) == 0) {
 		/* SO_REUSEPORT lets a simultaneous open leave from this port
 		 * (p2p_link_punch()); the probe above keeps a port another
@@ -669,8 +860,11 @@ listen_on(struct p2p_net *n, const char *host, int port, char **cause)
 			rc = uv_listen(
 			    (uv_stream_t *)&n->listener, P2P_LISTEN_BACKLOG, on_connection);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		if (strcmp(host, "0.0.0.0") == 0)
+			listen_on6(n, port);
 		return 0;
+	}
 	buf_init(&b);
 	buf_printf(&b, "peer port %s port %d: %s", host, port, uv_strerror(rc));
 	*cause = b.data;
@@ -695,6 +889,7 @@ p2p_net_new(uv_loop_t *loop, const struct p2p_net_config *cfg, const struct p2p_
 	n->params.ops = &link_ops;
 	n->params.owner = n;
 	n->listener.data = n;
+	n->listener6.data = n;
 	uv_timer_init(loop, &n->resolve);
 	n->resolve.data = n;
 	n->handles = 2;
@@ -721,6 +916,8 @@ p2p_net_free(struct p2p_net *n)
 		uv_close((uv_handle_t *)&n->listener, on_handle_closed);
 	else
 		n->handles--;
+	if (n->listener6_init)
+		uv_close((uv_handle_t *)&n->listener6, on_handle_closed);
 	p2p_ratelimit_free(n->rate); /* the listener accepts no more */
 	n->rate = NULL;
 	uv_timer_stop(&n->resolve);
@@ -733,6 +930,11 @@ p2p_net_free(struct p2p_net *n)
 				uv_timer_stop(p->retry);
 				p->retry->data = n;
 				uv_close((uv_handle_t *)p->retry, on_retry_closed);
+			}
+			if (p->upgrade != NULL) {
+				uv_timer_stop(p->upgrade);
+				p->upgrade->data = n;
+				uv_close((uv_handle_t *)p->upgrade, on_upgrade_closed);
 			}
 			free(p);
 		}
@@ -756,6 +958,8 @@ p2p_net_set_peer(struct p2p_net *n, const char *user, const char *ip, int port,
 	p = peer_get(n, user);
 	p->manual = 0;
 	moved = p->port != port || strcmp(p->ip, ip) != 0;
+	if (moved)
+		p->v6_failed = 0;
 	snprintf(p->ip, sizeof(p->ip), "%s", ip);
 	p->port = port;
 	set_key(p, pubkey, keylen);
@@ -842,12 +1046,15 @@ p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int port)
 		p2p_link_close(p->link, "replaced by connect");
 		p->link = NULL;
 	}
-	if (p->dial != NULL) {
-		struct link_info *i = p2p_link_data(p->dial);
+	for (struct p2p_link **d = &p->dial; d != NULL; d = d == &p->dial ? &p->dial6 : NULL) {
+		if (*d == NULL)
+			continue;
+		struct link_info *i = p2p_link_data(*d);
 		i->peer = NULL;
-		p2p_link_close(p->dial, "replaced by connect");
-		p->dial = NULL;
+		p2p_link_close(*d, "replaced by connect");
+		*d = NULL;
 	}
+	p->v6_head_start = 0;
 	if (p->retry != NULL)
 		uv_timer_stop(p->retry);
 	p->backoff_ms = P2P_BACKOFF_MIN_MS;
@@ -973,7 +1180,7 @@ p2p_net_dial_back(struct p2p_net *n, const char *user)
 	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0)
 		return;
 	p = peer_get(n, user);
-	if (p->link != NULL || p->dial != NULL)
+	if ((p->link != NULL && !upgradable(p)) || p->dial != NULL)
 		return;
 	/* Asked to dial: a direct dial, whatever the addresses say. */
 	p->direct_failed = 0;
@@ -1016,9 +1223,10 @@ p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
 		return -1;
 	p = peer_get(n, user);
 	p->rdv_busy = 0;
-	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP) || p->punch != NULL)
+	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP && !upgradable(p)) ||
+	    p->punch != NULL)
 		return 0;
-	if (p->punch_failed) {
+	if (p->punch_failed && !upgradable(p)) {
 		/* It failed with this peer before (a NAT that does not keep
 		 * ports): do not hold a dial for it; a relay is asked for. */
 		if (p->dial == NULL && p->link == NULL && !p->rdv_busy) {
@@ -1044,4 +1252,44 @@ p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
 		p->dial = l;
 	}
 	return 0;
+}
+
+void
+p2p_net_set_ip6(struct p2p_net *n, const char *user, const char *ip6)
+{
+	struct peer *p;
+
+	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0)
+		return;
+	if (ip6[0] != '\0' && (strlen(ip6) >= P2P_IP_MAX || hy_ip6_rank(ip6) == 0))
+		return;
+	p = peer_get(n, user);
+	if (strcmp(p->ip6, ip6) != 0) {
+		snprintf(p->ip6, sizeof(p->ip6), "%s", ip6);
+		p->v6_failed = 0;
+	}
+}
+
+const char *
+p2p_net_ip6(struct p2p_net *n)
+{
+	uv_interface_address_t *ifs;
+	int count, best = 0;
+
+	n->ip6[0] = '\0';
+	if (!n->listener6_init || uv_interface_addresses(&ifs, &count) != 0)
+		return n->ip6;
+	for (int k = 0; k < count; k++) {
+		char name[P2P_IP_MAX];
+		if (ifs[k].is_internal || ifs[k].address.address6.sin6_family != AF_INET6 ||
+		    uv_ip6_name(&ifs[k].address.address6, name, sizeof(name)) != 0)
+			continue;
+		int rank = hy_ip6_rank(name);
+		if (rank > best) {
+			best = rank;
+			snprintf(n->ip6, sizeof(n->ip6), "%s", name);
+		}
+	}
+	uv_free_interface_addresses(ifs, count);
+	return n->ip6;
 }

@@ -119,9 +119,12 @@ submit_done(struct tracker_call *c)
 		return;
 	const char *observed = c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL;
 	tracker_nat_observe(t, c->user, observed);
+	tracker_nat_set_ip6(t, c->user, c->data != NULL ? (const char *)c->data : "");
 	struct json_object *r = tracker_success();
 	if (observed != NULL)
 		tracker_add_str(r, "observed_ip", observed);
+	if (c->data != NULL && ((const char *)c->data)[0] != '\0')
+		tracker_add_str(r, "ip6", c->data);
 	if (c->sc.cap != 0) {
 		/* Channels past a cap are left out, and said so, but the
 		 * address is registered: a full tracker must not keep a peer
@@ -154,11 +157,17 @@ submit_authed(struct tracker_call *c)
 		return;
 	}
 	call_config(c);
+	const char *source = c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL;
+	char ip6[TRACKER_NAT_IP_MAX];
 	int rc = submit_fields(o, &c->sc, c->res);
+	if (rc == 0)
+		rc = tracker_field_ip6(c->t, o, source, ip6, c->res);
 	json_object_put(o);
-	if (rc < 0 ||
-	    tracker_check_peer_ip(c->t, c->sc.ip,
-	        c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL, c->res) < 0) {
+	if (rc == 0) {
+		c->data = xstrdup(ip6);
+		c->data_free = free;
+	}
+	if (rc < 0 || tracker_check_peer_ip(c->t, c->sc.ip, source, c->res) < 0) {
 		tracker_call_end(c);
 		return;
 	}
@@ -572,6 +581,13 @@ get_list_done(struct tracker_call *c)
 				buf_append_str(b, observed);
 				buf_append_char(b, '"');
 			}
+			/* inet_pton() passed it: no escaping needed. */
+			if (tracker_nat_ip6(c->t, p->name, observed) &&
+			    strcmp(observed, p->ip) != 0) {
+				buf_append_str(b, ",\"ip6\":\"");
+				buf_append_str(b, observed);
+				buf_append_char(b, '"');
+			}
 		} else {
 			/* No address: an offline member is named, not reachable. */
 			buf_append_str(b, "\",\"online\":false");
@@ -641,6 +657,9 @@ peer_done(struct tracker_call *c)
 		if (tracker_nat_observed(c->t, c->sc.user, observed) &&
 		    strcmp(observed, c->sc.info.ip) != 0)
 			tracker_add_str(r, "observed_ip", observed);
+		if (tracker_nat_ip6(c->t, c->sc.user, observed) &&
+		    strcmp(observed, c->sc.info.ip) != 0)
+			tracker_add_str(r, "ip6", observed);
 	}
 	if (c->sc.info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(c->sc.info.pubkey));

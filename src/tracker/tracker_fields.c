@@ -258,3 +258,31 @@ tracker_check_peer_ip(
 	}
 	return 0;
 }
+
+int
+tracker_field_ip6(const struct tracker *t, struct json_object *o, const char *source,
+    char out[TRACKER_NAT_IP_MAX], struct http_response *res)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	uint8_t a[16];
+	const char *ip6;
+	size_t len;
+	int rc = tracker_field_str(o, "ip6", 0, &ip6, &len, res);
+
+	out[0] = '\0';
+	if (rc <= 0)
+		return rc;
+	if (len >= TRACKER_NAT_IP_MAX || strlen(ip6) != len || inet_pton(AF_INET6, ip6, a) != 1 ||
+	    memcmp(a, mapped, sizeof(mapped)) == 0 || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)) {
+		http_json_error(
+		    res, 400, "Field ip6 must be a global or unique-local IPv6 address");
+		return -1;
+	}
+	if (tracker_check_peer_ip(t, ip6, NULL, res) < 0)
+		return -1;
+	/* Unverifiable unless it is where the request comes from. */
+	if (t->cfg.require_source_ip && (source == NULL || strcmp(source, ip6) != 0))
+		return 0;
+	memcpy(out, ip6, len + 1);
+	return 0;
+}

@@ -158,6 +158,12 @@ int tracker_check_channel(
  * and NAT64 (64:ff9b::/96) forms are judged by their IPv4 address. */
 int tracker_check_peer_ip(
     const struct tracker *t, const char *ip, const char *source, struct http_response *res);
+/* The optional "ip6" of /submit-info, a dual-stack peer's IPv6 address:
+ * 0 with out "" (absent, or with cfg.require_source_ip not the request's
+ * source: it is ignored) or the address; -1 (answered) if it is not an
+ * IPv6 literal that tracker_check_peer_ip() passes, or is link-local. */
+int tracker_field_ip6(const struct tracker *t, struct json_object *o, const char *source,
+    char out[TRACKER_NAT_IP_MAX], struct http_response *res);
 /* The required "channel", canonicalised into out. */
 int tracker_field_channel(
     struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
@@ -201,6 +207,11 @@ void tracker_nat_free(struct tracker_nat *n);
 void tracker_nat_observe(struct tracker *t, const char *user, const char *ip);
 /* 1 with user's observed address copied to out, 0 if none is known. */
 int tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
+/* Records ip6 ("" : none) as user's IPv6 address, registered beside its
+ * address of the other family (dual stack). */
+void tracker_nat_set_ip6(struct tracker *t, const char *user, const char *ip6);
+/* 1 with user's registered IPv6 address copied to out, 0 if none. */
+int tracker_nat_ip6(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
 void tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx);

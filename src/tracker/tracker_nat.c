@@ -34,6 +34,7 @@ struct nat_hint {
 struct nat_user {
 	char name[HY_NAME_MAX + 1];
 	char observed[TRACKER_NAT_IP_MAX];
+	char ip6[TRACKER_NAT_IP_MAX]; /* registered beside the other family's */
 	struct nat_hint hints[NAT_HINTS_PER_USER];
 	size_t nhints;
 	uint64_t rdv_tokens_ms; /* its rendezvous budget, as the time it is full */
@@ -120,6 +121,32 @@ tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_I
 	uv_mutex_lock(&t->nat->lock);
 	if ((u = user_find(t->nat, user, 0)) != NULL && u->observed[0] != '\0') {
 		memcpy(out, u->observed, TRACKER_NAT_IP_MAX);
+		found = 1;
+	}
+	uv_mutex_unlock(&t->nat->lock);
+	return found;
+}
+
+void
+tracker_nat_set_ip6(struct tracker *t, const char *user, const char *ip6)
+{
+	struct nat_user *u;
+
+	uv_mutex_lock(&t->nat->lock);
+	if ((u = user_find(t->nat, user, ip6[0] != '\0')) != NULL)
+		snprintf(u->ip6, sizeof(u->ip6), "%s", ip6);
+	uv_mutex_unlock(&t->nat->lock);
+}
+
+int
+tracker_nat_ip6(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX])
+{
+	struct nat_user *u;
+	int found = 0;
+
+	uv_mutex_lock(&t->nat->lock);
+	if ((u = user_find(t->nat, user, 0)) != NULL && u->ip6[0] != '\0') {
+		memcpy(out, u->ip6, TRACKER_NAT_IP_MAX);
 		found = 1;
 	}
 	uv_mutex_unlock(&t->nat->lock);

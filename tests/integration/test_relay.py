@@ -307,6 +307,28 @@ def test_tracker_rendezvous_through_the_relay():
             assert st == 200 and d["observed_ip"] == "127.0.0.1", d
         st, d = tracker_call(tport, "GET", "/peers/bob", token=tok["alice"])
         assert d["ip"] == "10.0.0.2" and d["observed_ip"] == "127.0.0.1", d
+        assert "ip6" not in d, d
+        # dual stack: an IPv6 address beside, listed with the other
+        for bad, code in (("fe80::1", 400), ("10.0.0.9", 400), ("::ffff:10.0.0.9", 400),
+                          ("fd00::1\u0000x", 400), ("not an address", 400), (7, 400),
+                          ("ff02::1", 403), ("::", 403)):
+            st, d = tracker_call(tport, "POST", "/submit-info",
+                                 {"username": "bob", "ip": "10.0.0.2", "port": 9000,
+                                  "ip6": bad}, tok["bob"])
+            assert st == code, (bad, st, d)
+        st, d = tracker_call(tport, "POST", "/submit-info",
+                             {"username": "bob", "ip": "10.0.0.2", "port": 9000,
+                              "ip6": "fd00:2:b::2"}, tok["bob"])
+        assert st == 200 and d["ip6"] == "fd00:2:b::2", d
+        st, d = tracker_call(tport, "GET", "/peers/bob", token=tok["alice"])
+        assert d["ip"] == "10.0.0.2" and d["ip6"] == "fd00:2:b::2", d
+        st, d = tracker_call(tport, "GET", "/get-list?all=1", token=tok["alice"])
+        bob = [p for p in d["peers"] if p["username"] == "bob"][0]
+        assert bob["ip6"] == "fd00:2:b::2" and bob["ip"] == "10.0.0.2", d
+        st, d = tracker_call(tport, "POST", "/submit-info",
+                             {"username": "bob", "ip": "10.0.0.2", "port": 9000}, tok["bob"])
+        st, d = tracker_call(tport, "GET", "/peers/bob", token=tok["alice"])
+        assert "ip6" not in d, "registering without ip6 drops it: %s" % d
         st, d = tracker_call(tport, "GET", "/whoami", token=tok["alice"])
         assert d["observed_ip"] == "127.0.0.1" and d["relays"] == ["127.0.0.1:%d" % rport], d
         st, _ = tracker_call(tport, "GET", "/whoami")

@@ -5,7 +5,10 @@ An "internet" namespace holds the tracker and the relay (203.0.113.1);
 each site is a router namespace doing MASQUERADE (port-preserving, or
 --random-fully like a symmetric NAT) that drops connections nobody inside
 asked for, with hosts on a bridge behind it; a public host hangs off the
-internet directly.
+internet directly. With ipv6, the sites and the internet have IPv6
+too, routed without NAT; with netem, each site's link to the internet
+is slowed and made lossy (tc netem, or where the kernel lacks it the
+loss alone through iptables' statistic match).
 
 Every namespace is named PREFIX-role, PREFIX unique to the run
 (hnl<pid>); Lab.down() deletes exactly those, with whatever they hold
@@ -27,6 +30,10 @@ import sys
 INET_SVC = "203.0.113.1"  # the tracker and the relay
 SITES = {"a": ("198.51.100", "10.1.0"), "b": ("192.0.2", "10.2.0")}  # wan /24, lan /24
 PUBLIC_NET = "198.18.0"
+# IPv6 (ipv6=True): the lab's own unique-local addresses, routed without
+# NAT or filtering, as IPv6 usually is: wan fd00:1:SITE::/64, lan
+# fd00:2:SITE::/64, the services fd00:ff::1.
+INET_SVC6 = "fd00:ff::1"
 
 
 def sh(*args, check=True, input=None):
@@ -61,6 +68,7 @@ class Lab:
         self.prefix = prefix or "hnl%d" % os.getpid()
         self.names = []
         self.procs = []
+        self.impaired = None
         atexit.register(self.down)
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, self._on_signal)
@@ -94,15 +102,27 @@ class Lab:
         self.ip(a, "link", "set", ifa, "up")
         self.ip(b, "link", "set", ifb, "up")
 
-    def build(self, hosts, public=(), random_fully=()):
+    def addr6(self, role, cidr, dev):
+        # nodad: usable at once, not "tentative" for a second
+        self.ip(role, "-6", "addr", "add", cidr, "dev", dev, "nodad")
+
+    def build(self, hosts, public=(), random_fully=(), ipv6=False, netem=None):
         """hosts: {"alice": "a", ...} site of each host behind a NAT;
         public: hosts on the internet itself; random_fully: sites whose
-        NAT picks random ports."""
+        NAT picks random ports; ipv6: the sites' hosts and the internet
+        have IPv6 too (sites only); netem: tc netem arguments applied to
+        both ends of each site's link to the internet ("delay 50ms loss
+        1%": each way)."""
         self.add_ns("inet")
         self.ip("inet", "addr", "add", INET_SVC + "/32", "dev", "lo")
         self.run("inet", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if ipv6:
+            self.addr6("inet", INET_SVC6 + "/128", "lo")
+            self.run("inet", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         for site in sorted(set(hosts.values())):
-            self._site(site, site in random_fully)
+            self._site(site, site in random_fully, ipv6)
+            if netem:
+                self._impair(site, netem)
         n = {}
         for host, site in sorted(hosts.items()):
             wan, lan = SITES[site]
@@ -112,6 +132,9 @@ class Lab:
             self.ip("r" + site, "link", "set", "v" + host[:12], "master", "lan")
             self.ip(host, "addr", "add", "%s.%d/24" % (lan, n[site]), "dev", "eth0")
             self.ip(host, "route", "add", "default", "via", lan + ".1")
+            if ipv6:
+                self.addr6(host, "fd00:2:%s::%d/64" % (site, n[site]), "eth0")
+                self.ip(host, "-6", "route", "add", "default", "via", "fd00:2:%s::1" % site)
         for i, host in enumerate(sorted(public)):
             self.add_ns(host)
             self.veth("inet", "p" + host[:12], host, "eth0")
@@ -121,11 +144,15 @@ class Lab:
             self.ip(host, "addr", "add", "%s.%d/24" % (PUBLIC_NET, i + 2), "dev", "eth0")
             self.ip(host, "route", "add", "default", "via", PUBLIC_NET + ".1")
 
-    def _site(self, site, random_fully):
+    def _site(self, site, random_fully, ipv6=False):
         wan, lan = SITES[site]
         r = "r" + site
         self.add_ns(r)
         self.veth("inet", "w" + site, r, "wan")
+        if ipv6:
+            self.addr6("inet", "fd00:1:%s::1/64" % site, "w" + site)
+            self.ip("inet", "-6", "route", "add", "fd00:2:%s::/64" % site, "via",
+                    "fd00:1:%s::2" % site)
         self.ip("inet", "addr", "add", wan + ".1/24", "dev", "w" + site)
         self.ip(r, "addr", "add", wan + ".2/24", "dev", "wan")
         self.ip(r, "route", "add", "default", "via", wan + ".1")
@@ -133,6 +160,11 @@ class Lab:
         self.ip(r, "addr", "add", lan + ".1/24", "dev", "lan")
         self.ip(r, "link", "set", "lan", "up")
         self.run(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if ipv6:
+            self.addr6(r, "fd00:1:%s::2/64" % site, "wan")
+            self.addr6(r, "fd00:2:%s::1/64" % site, "lan")
+            self.ip(r, "-6", "route", "add", "default", "via", "fd00:1:%s::1" % site)
+            self.run(r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         masq = ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"]
         if random_fully:
             masq.append("--random-fully")
@@ -146,6 +178,30 @@ class Lab:
         self.run(r, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate",
                  "ESTABLISHED,RELATED", "-j", "ACCEPT")
         self.run(r, "iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP")
+
+    def _impair(self, site, netem):
+        """netem on both ends of site's link to the internet; where the
+        kernel has no netem (sch_netem), the loss alone, with iptables'
+        statistic match, on everything crossing the link either way.
+        self.impaired says which."""
+        ends = (("inet", "w" + site), ("r" + site, "wan"))
+        r = self.run("inet", "tc", "qdisc", "add", "dev", "w" + site, "root", "netem",
+                     *netem.split(), check=False) if shutil.which("tc") else None
+        if r is not None and r.returncode == 0:
+            self.run("r" + site, "tc", "qdisc", "add", "dev", "wan", "root", "netem",
+                     *netem.split())
+            self.impaired = "netem " + netem
+            return
+        words = netem.split()
+        if "loss" not in words:
+            raise RuntimeError("no netem here and no loss to apply")
+        pct = words[words.index("loss") + 1].rstrip("%")
+        for role, dev in ends:
+            for chain, way in (("OUTPUT", "-o"), ("FORWARD", "-o")):
+                self.run(role, "iptables", "-I", chain, "1", way, dev, "-m", "statistic",
+                         "--mode", "random", "--probability", str(float(pct) / 100), "-j",
+                         "DROP")
+        self.impaired = "loss %s%% each way (iptables: this kernel has no netem)" % pct
 
     def flush_conntrack(self, site):
         self.run("r" + site, "conntrack", "-F", check=False)
@@ -178,6 +234,11 @@ TOPOLOGIES = {
     "public": dict(hosts={"bob": "a"}, public=("alice",)),
     "preserving": dict(hosts={"alice": "a", "bob": "b"}),
     "random": dict(hosts={"alice": "a", "bob": "b"}, random_fully=("a", "b")),
+    # IPv4 as in "random" (only a relay would do), IPv6 routed: direct
+    "dual": dict(hosts={"alice": "a", "bob": "b"}, random_fully=("a", "b"), ipv6=True),
+    # "preserving" over a slow, lossy internet: 50 ms and 1% each way on
+    # each site's link (site to site: 100 ms and about 2% each way)
+    "lossy": dict(hosts={"alice": "a", "bob": "b"}, netem="delay 50ms loss 1%"),
 }
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ through the relay), over a link whose path in
 alice's `link` event is the one expected. Through the relay, a capture on
 the internet namespace (where the relay runs) holds the token lines but
 no message text. A conntrack flush on both NATs in the middle of a
-conversation loses no message and duplicates none.
+conversation loses no message and duplicates none. In "dual" (IPv4 as
+in "random", IPv6 routed) the link is direct: over IPv6. In "preserving",
+with both routers first dropping what goes to the other site, the link is
+relayed, then moves to a punched one once the rule is removed, no message
+lost or duplicated across the switch. In "lossy" ("preserving" with 1%
+loss each way on each internet link, and 50 ms each way where the kernel
+has netem) a simultaneous open that lost what mattered may fall back to
+the relay (its 5 s bound), and must then move to punched.
 
 Needs root: without it (or without ip, iptables, conntrack) it says why
 and exits 77, which meson counts as skipped."""
@@ -27,10 +34,13 @@ TRACKER = "%s:8001" % netlab.INET_SVC
 RELAY = "%s:7400" % netlab.INET_SVC
 # topology, expected path, first-message bound (s)
 PLAN = [("lan", "direct", 2.0), ("public", "direct", 2.0), ("preserving", "punched", 2.0),
-        ("random", "relayed", 5.0)]
+        ("random", "relayed", 5.0), ("dual", "direct", 2.0), ("lossy", "punched", 2.0)]
 if os.environ.get("NETLAB_ONLY"):
     PLAN = [x for x in PLAN if x[0] in os.environ["NETLAB_ONLY"].split(",")]
 PASSWORD = "netlab password"
+RELAY_BOUND = 5.0  # the first message through the relay
+UPGRADE_BOUND = 10.0  # s to a direct link once possible (tries 2, 6, 14 s after relayed)
+SITE_NET = {s: wan + ".0/24" for s, (wan, lan) in netlab.SITES.items()}
 
 
 def fail(msg):
@@ -85,7 +95,8 @@ class World:
 
     def peer(self, name, role=None):
         p = self.Peer(name, 9000, "http://" + TRACKER, os.path.join(self.tmp, "peer-" + name),
-                      PASSWORD, extra=["--listen", "0.0.0.0", "--allow-insecure-tracker"],
+                      PASSWORD, extra=["--listen", "0.0.0.0", "--allow-insecure-tracker"]
+                      + (["--verbose"] if os.environ.get("NETLAB_VERBOSE") else []),
                       wrap=self.lab.argv(role or name))
         self.lab.procs.append(p.p)
         p.wait_type("tracker", 20, state="online")
@@ -112,8 +123,14 @@ def chats(p, since, text):
 
 
 def attempts(w, topo, expect, bound):
+    """With loss ("lossy"), a simultaneous open can lose the packets that
+    mattered and fall back to the relay: that attempt is held to the
+    relay's bound, and its link must then move to the expected path
+    within UPGRADE_BOUND s (the upgrade)."""
+    lossy = bool(netlab.TOPOLOGIES[topo].get("netem"))
     alice = w.peer("alice")
     times = []
+    fallbacks = []
     try:
         for i in range(ATTEMPTS):
             # An attempt starts with bob's process: his start, his login,
@@ -129,14 +146,22 @@ def attempts(w, topo, expect, bound):
             alice.wait_type("link", 5, m, peer="bob", state="up")
             up = [e for e in alice.events(m) if e.get("type") == "link"
                   and e.get("peer") == "bob" and e.get("state") == "up"][-1]
+            limit = bound
+            if lossy and up.get("path") == "relayed" and took <= RELAY_BOUND:
+                t1 = time.monotonic()
+                up = alice.wait_type("link", UPGRADE_BOUND, m, peer="bob", state="up",
+                                     path=expect)
+                fallbacks.append("attempt %d: relayed at %.2f s, %s %.1f s later"
+                                 % (i, took, expect, time.monotonic() - t1))
+                limit = RELAY_BOUND
             if up.get("path") != expect:
                 fail("%s attempt %d: path %s, expected %s: %s" % (topo, i, up.get("path"),
                                                                   expect, up))
             if expect == "relayed" and up.get("via") != RELAY:
                 fail("%s attempt %d: via %s" % (topo, i, up.get("via")))
-            if took > bound:
+            if took > limit:
                 fail("%s attempt %d: first message after %.2f s (bound %.1f s)"
-                     % (topo, i, took, bound))
+                     % (topo, i, took, limit))
             times.append(took)
             bad = [] if bob.stop("quit") == 0 else ["bob exited %s" % bob.p.returncode]
             if bad:
@@ -148,6 +173,8 @@ def attempts(w, topo, expect, bound):
     times.sort()
     print("ok   %-11s %d/%d via %-7s first message %.2f s after bob's start (median), max %.2f s"
           % (topo, len(times), ATTEMPTS, expect, times[len(times) // 2], times[-1]), flush=True)
+    for f in fallbacks:
+        print("     %-11s %s" % (topo, f), flush=True)
     return alice
 
 
@@ -181,6 +208,80 @@ def flush_test(w, alice):
         fail("bob exited %s" % bob.p.returncode)
 
 
+
+
+def upgrade_test(w, alice):
+    """Both routers drop what goes to the other site (the relay is
+    taken); once a try at a direct link has failed against that, the rule
+    is removed: within UPGRADE_BOUND s both ends move to a punched link;
+    messages sent both ways every 0.15 s across the switch arrive once
+    each."""
+    rules = [("a", SITE_NET["b"]), ("b", SITE_NET["a"])]
+    for site, other in rules:
+        w.lab.run("r" + site, "iptables", "-I", "FORWARD", "1", "-d", other, "-j", "DROP")
+    bob = w.peer("bob")
+    ma, mb = alice.mark(), bob.mark()
+    alice.cmd("msg bob upgrade first")
+    bob.wait(lambda e: e.get("type") == "chat" and e.get("message") == "upgrade first", 10, mb,
+             "the first message")
+    up = alice.wait_type("link", 5, ma, peer="bob", state="up")
+    t_up = time.monotonic()
+    if up.get("path") != "relayed":
+        fail("upgrade: blocked, the path is %s, not relayed: %s" % (up.get("path"), up))
+    # Lifted between two tries: once the first (2 s after the relayed
+    # link) has failed against the rule. Lifted in the middle of one, a
+    # SYN let through late can land on a listener instead of the
+    # simultaneous open and hold the ports for the next tries.
+    before = alice.stderr().count("closed: handshake timed out")
+    deadline = t_up + 5  # at the latest between the tries at 2 and 6 s
+    while time.monotonic() < deadline and \
+            alice.stderr().count("closed: handshake timed out") <= before:
+        time.sleep(0.1)
+    for site, other in rules:
+        w.lab.run("r" + site, "iptables", "-D", "FORWARD", "-d", other, "-j", "DROP")
+    t_lift = time.monotonic()
+    sent = {"alice": [], "bob": []}
+    switched = None
+    i = 0
+    while time.monotonic() - t_lift < UPGRADE_BOUND + 5:
+        who, to, p = (("alice", "bob", alice), ("bob", "alice", bob))[i % 2]
+        text = "upgrade %s %d %s" % (who, i, os.urandom(3).hex())
+        p.cmd("msg %s %s" % (to, text))
+        sent[who].append(text)
+        i += 1
+        time.sleep(0.15)
+        if switched is None and any(e.get("type") == "link" and e.get("path") == "punched"
+                                    for e in alice.events(ma)):
+            switched = time.monotonic() - t_lift
+        if switched is not None and time.monotonic() - t_lift > switched + 3:
+            break
+    if switched is None or switched > UPGRADE_BOUND:
+        print("alice's stderr:\n" + alice.stderr()[-3000:])
+        print("bob's stderr:\n" + bob.stderr()[-2000:])
+        fail("upgrade: no punched link within %.0f s of the lift; alice's links: %s"
+             % (UPGRADE_BOUND, [e for e in alice.events(ma) if e.get("type") == "link"]))
+    bob.wait_type("link", 5, mb, peer="alice", state="up", path="punched")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(chats(bob, mb, t) for t in sent["alice"]) and \
+                all(chats(alice, ma, t) for t in sent["bob"]):
+            break
+        time.sleep(0.2)
+    bad = []
+    for p, mark, texts in ((bob, mb, sent["alice"]), (alice, ma, sent["bob"])):
+        bad += ["%s missing" % t for t in texts if not chats(p, mark, t)]
+        bad += ["%s %d times" % (t, len(chats(p, mark, t))) for t in texts
+                if len(chats(p, mark, t)) > 1]
+    if bad:
+        fail("upgrade: %s" % bad[:10])
+    downs = [e for e in alice.events(ma) if e.get("type") == "link" and e.get("state") == "down"]
+    print("ok   upgrade     relayed, then punched %.1f s after the lift; %d messages both ways "
+          "across the switch, once each (%d link down event(s))"
+          % (switched, len(sent["alice"]) + len(sent["bob"]), len(downs)), flush=True)
+    if bob.stop("quit") != 0:
+        fail("bob exited %s" % bob.p.returncode)
+
+
 def capture_check(cap, texts_prefix=b"netlab random"):
     data = open(cap, "rb").read()
     if b"HYRELAY1" not in data:
@@ -202,6 +303,8 @@ def main():
         lab = netlab.Lab()
         try:
             lab.build(**netlab.TOPOLOGIES[topo])
+            if lab.impaired:
+                print("     %-11s the internet links: %s" % (topo, lab.impaired), flush=True)
             w = World(lab, tmp)
             cap = None
             tcpdump = None
@@ -213,6 +316,15 @@ def main():
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 lab.procs.append(tcpdump)
                 time.sleep(0.5)
+            if topo == "preserving":
+                # First, on fresh namespaces: a link of an earlier
+                # attempt, closing, would hold the very ports while the
+                # rule drops the last ACK (LAST_ACK), and make the
+                # simultaneous open fail (EADDRNOTAVAIL) until it ends.
+                first = w.peer("alice")
+                upgrade_test(w, first)
+                if first.stop("quit") != 0:
+                    fail("alice exited %s" % first.p.returncode)
             alice = attempts(w, topo, expect, bound)
             if topo == "random":
                 flush_test(w, alice)

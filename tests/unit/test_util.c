@@ -56,6 +56,34 @@ test_hostport_forms(void **state)
 	assert_int_equal(hy_parse_hostport("a:99999", host, sizeof(host), &port, &err), -1);
 	assert_int_equal(hy_parse_hostport("a:8x", host, sizeof(host), &port, &err), -1);
 	assert_int_equal(hy_parse_hostport("a:", host, sizeof(host), &port, &err), -1);
+	/* IPv6 only in brackets: unbracketed, the port could be the address's */
+	assert_int_equal(hy_parse_hostport("[fd00::1]:7400", host, sizeof(host), &port, &err), 0);
+	assert_string_equal(host, "fd00::1");
+	assert_int_equal(port, 7400);
+	assert_int_equal(hy_parse_hostport("fd00::1:7400", host, sizeof(host), &port, &err), -1);
+	assert_int_equal(hy_parse_hostport("::1:80", host, sizeof(host), &port, &err), -1);
+	assert_int_equal(hy_parse_hostport("[::1]", host, sizeof(host), &port, &err), -1);
+	assert_int_equal(hy_parse_hostport("[::1]80", host, sizeof(host), &port, &err), -1);
+	assert_int_equal(hy_parse_hostport("[]:80", host, sizeof(host), &port, &err), -1);
+	assert_int_equal(hy_parse_hostport("[::1:80", host, sizeof(host), &port, &err), -1);
+}
+
+static void
+test_ip6_rank(void **state)
+{
+	(void)state;
+	assert_int_equal(hy_ip6_rank("2001:db8::1"), 2);
+	assert_int_equal(hy_ip6_rank("fd00:2:b::2"), 1);
+	assert_int_equal(hy_ip6_rank("fc00::1"), 1);
+	assert_int_equal(hy_ip6_rank("fe80::1"), 0);
+	assert_int_equal(hy_ip6_rank("::1"), 0);
+	assert_int_equal(hy_ip6_rank("::"), 0);
+	assert_int_equal(hy_ip6_rank("ff02::1"), 0);
+	assert_int_equal(hy_ip6_rank("::ffff:192.0.2.1"), 0);
+	assert_int_equal(hy_ip6_rank("192.0.2.1"), 0);
+	assert_int_equal(hy_ip6_rank("[2001:db8::1]"), 0);
+	assert_int_equal(hy_ip6_rank("2001:db8::1%eth0"), 0);
+	assert_int_equal(hy_ip6_rank(""), 0);
 }
 
 static void
@@ -122,6 +150,7 @@ main(void)
 		cmocka_unit_test(test_buf_appends_and_stays_terminated),
 		cmocka_unit_test(test_html_escaping),
 		cmocka_unit_test(test_hostport_forms),
+		cmocka_unit_test(test_ip6_rank),
 		cmocka_unit_test(test_case_insensitive_and_constant_time_compare),
 		cmocka_unit_test(test_numbers_are_whole_and_in_range),
 		cmocka_unit_test(test_names_and_channels),
