@@ -131,5 +131,89 @@ def a_file_is_offered_accepted_and_lands_with_its_hash():
     quit_all()
 
 
+def wchar(pid):
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    raise AssertionError("no wchar for %d" % pid)
+
+
+def frozen_wchar_kill(p):
+    """Freezes p, reads what it wrote in all (sockets included), kills it
+    with SIGKILL: every byte it put on the wire is counted."""
+    os.kill(p.p.pid, signal.SIGSTOP)
+    w = wchar(p.p.pid)
+    p.kill()
+    return w
+
+
+@case
+def a_large_file_survives_three_kills_with_little_resent():
+    size = int(os.environ.get("HYTEST_FILES_MIB", "200")) * MiB
+    src = make_file(os.path.join(S["tmp"], "big.bin"), size, b"big")
+    want = b2(src)
+    a, b = peer("alice", "K"), peer("bob", "K")
+    off = offer(a, b, src)
+    b.cmd("accept " + off["id"])
+    tid = off["id"]
+    written = 0  # bytes the killed senders put on the wire
+    part_dir = os.path.join(downloads("bobK"), "hychat")
+    for i, (victim, at) in enumerate((("bob", 0.2), ("alice", 0.45), ("bob", 0.7))):
+        p = b if victim == "bob" else a
+        b.wait(lambda e: e.get("type") == "transfer" and e.get("id") == tid and
+               e.get("bytes", 0) >= at * size, 120, 0, "bytes >= %d%%" % (at * 100))
+        if victim == "alice":
+            written += frozen_wchar_kill(a)
+            a = peer("alice", "K")
+        else:
+            b.kill()
+            assert os.path.exists(os.path.join(part_dir, "big.bin.part"))
+            b = peer("bob", "K")
+    m = b.mark()
+    done = wait_state(b, tid, ("done", "failed"), 240)
+    assert done["state"] == "done", done
+    wait_state(a, tid, "done", 60)
+    time.sleep(0.3)
+    os.kill(a.p.pid, signal.SIGSTOP)
+    written += wchar(a.p.pid)
+    os.kill(a.p.pid, signal.SIGCONT)
+    dst = os.path.join(part_dir, "big.bin")
+    assert b2(dst) == want
+    resent = written - size
+    print("  %d MiB, 3 kills: senders wrote %d bytes, %.2f%% more than the file"
+          % (size // MiB, written, 100.0 * resent / size))
+    assert resent <= 0.05 * size, (written, size)
+    quit_all()
+
+
+@case
+def a_file_changed_during_a_pause_fails_and_leaves_no_file():
+    src = make_file(os.path.join(S["tmp"], "changing.bin"), 64 * MiB, b"c1")
+    a, b = peer("alice", "C"), peer("bob", "C")
+    off = offer(a, b, src)
+    tid = off["id"]
+    b.cmd("accept " + tid)
+    b.wait(lambda e: e.get("type") == "transfer" and e.get("id") == tid and
+           e.get("bytes", 0) > 0, 60, 0, "some bytes")
+    b.kill()  # the link drops: paused at alice
+    wait_state(a, tid, "paused", 30)
+    st = os.stat(src)
+    with open(src, "r+b") as f:  # same size, same mtime: only the hash tells
+        f.seek(10 * MiB)
+        f.write(b"changed!")
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    m_a = a.mark()
+    b = peer("bob", "C")
+    ev = wait_state(b, tid, ("failed", "done"), 60)
+    assert ev["state"] == "failed" and "changed" in ev["error"], ev
+    ea = wait_state(a, tid, "failed", 30, m_a)
+    assert "changed" in ea["error"], ea
+    time.sleep(0.5)
+    d = os.path.join(downloads("bobC"), "hychat")
+    assert os.listdir(d) == [], os.listdir(d)
+    quit_all()
+
+
 if __name__ == "__main__":
     run(setup, teardown)
