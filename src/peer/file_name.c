@@ -43,10 +43,6 @@ file_name_check(const char *name, size_t len, const char **err)
 		*err = "a file name of 1 to 200 bytes";
 		return -1;
 	}
-	if (name[0] == '.' || name[0] == ' ' || name[len - 1] == ' ' || name[len - 1] == '.') {
-		*err = "a file name may not start with a dot or a blank, nor end with one";
-		return -1;
-	}
 	for (size_t i = 0, k; i < len; i += k) {
 		if (s[i] == '/' || s[i] == '\\') {
 			*err = "a file name may not hold a path separator";
@@ -56,6 +52,10 @@ file_name_check(const char *name, size_t len, const char **err)
 			*err = "a file name must be UTF-8 without control characters";
 			return -1;
 		}
+	}
+	if (name[0] == '.' || name[0] == ' ' || name[len - 1] == ' ' || name[len - 1] == '.') {
+		*err = "a file name may not start with a dot or a blank, nor end with one";
+		return -1;
 	}
 	return 0;
 }

@@ -5,8 +5,11 @@ kill -9 of either side with little resent; a file changed during a pause
 failing cleanly; hostile offers and frames from a Python Noise peer
 refused; chat flowing during a transfer; reject, cancel, autoaccept and
 name collisions."""
+import base64
 import hashlib
+import json
 import os
+import socket
 import shutil
 import signal
 import sys
@@ -14,8 +17,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from hytest import case, free_port, run  # noqa: E402
+from hytest import case, free_port, request, run  # noqa: E402
 from peer_harness import Peer, register, start_tracker, stop_checked  # noqa: E402
+import noise_sim  # noqa: E402
+import peer_noise as pn  # noqa: E402
 
 S = {}
 PW = {"alice": "alice pw", "bob": "bob-s3cret", "carol": "carol pass", "mallory": "mal pw"}
@@ -212,6 +217,149 @@ def a_file_changed_during_a_pause_fails_and_leaves_no_file():
     time.sleep(0.5)
     d = os.path.join(downloads("bobC"), "hychat")
     assert os.listdir(d) == [], os.listdir(d)
+    quit_all()
+
+
+# A hostile sender: mallory, a keyed hychat of its own making (peer_noise),
+# speaking the file frames of src/peer/file_frame.c.
+MAGIC = 1
+OFFER, ACCEPT, REJECT, CANCEL, CHUNK, ACK, DONE = range(1, 8)
+
+
+def ff(type, tid, body=b""):
+    return bytes([MAGIC, type]) + tid + body
+
+
+def ff_offer(tid, size, digest, name):
+    nb = name if isinstance(name, bytes) else name.encode()
+    return ff(OFFER, tid, size.to_bytes(8, "big") + digest + len(nb).to_bytes(2, "big") + nb)
+
+
+def ff_chunk(tid, off, data):
+    return ff(CHUNK, tid, off.to_bytes(8, "big") + data)
+
+
+class Mallory:
+    def __init__(self, victim):
+        key = pn.keypair()
+        status, _, body = request(S["tport"], "POST", "/login",
+                                  {"username": "mallory", "password": PW["mallory"]})
+        assert status == 200, (status, body)
+        token = json.loads(body)["token"]
+        info = {"username": "mallory", "ip": "127.0.0.1", "port": free_port(),
+                "pubkey": base64.b64encode(key[1]).decode()}
+        status, _, body = request(S["tport"], "POST", "/submit-info", info,
+                                  {"Authorization": "Bearer " + token})
+        assert status == 200, (status, body)
+        self.s, self.t = noise_sim.dial(victim.port, "mallory", key)
+
+    def send(self, data):
+        ct = pn.aead_encrypt(self.t.ks, self.t.ns, b"", data)
+        self.t.ns += 1
+        self.s.sendall(pn.frame(ct))
+
+    def wait_frame(self, type, timeout=10):
+        """The next file frame of that type from the victim (others skipped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                f = pn.read_frame(self.s, max(0.1, deadline - time.monotonic()))
+            except socket.timeout:
+                break
+            if f is None:
+                raise AssertionError("the victim closed the link")
+            pt = pn.aead_decrypt(self.t.kr, self.t.nr, b"", f)
+            self.t.nr += 1
+            if pt[:1] == bytes([MAGIC]) and pt[1] == type:
+                return pt
+        raise AssertionError("no file frame of type %d" % type)
+
+    def close(self):
+        self.s.close()
+
+
+def refused(a, m, why, timeout=10):
+    return a.wait(lambda e: e.get("type") == "system" and "refused" in e.get("message", "")
+                  and why in e["message"], timeout, m, "refused: " + why)
+
+
+@case
+def hostile_offers_are_refused():
+    a = peer("alice", "H")
+    mal = Mallory(a)
+    try:
+        digest = bytes(32)
+        cases = [("../../.bashrc", "separator"), ("/etc/passwd", "separator"),
+                 (".bashrc", "dot"), ("evil\x1b[2Jname", "control"),
+                 ("tab\there", "control"), (b"bad\xc3(utf8", "UTF-8"),
+                 ("x" * 201, "200 bytes")]
+        for name, why in cases:
+            m = a.mark()
+            mal.send(ff_offer(os.urandom(16), 10, digest, name))
+            rej = mal.wait_frame(REJECT)
+            assert why.encode() in rej, (name, rej)
+            refused(a, m, why)
+            assert not a.events(m, "file_offer"), name
+        m = a.mark()
+        mal.send(ff_offer(os.urandom(16), 5 * 1024 * MiB, digest, "huge.iso"))
+        assert b"over the limit" in mal.wait_frame(REJECT)
+        refused(a, m, "over the limit")
+        # Nothing landed anywhere.
+        assert not os.path.exists(os.path.join(downloads("aliceH"), "hychat"))
+    finally:
+        mal.close()
+    quit_all()
+
+
+def mallory_accepted(a, mal, size, digest, name):
+    tid = os.urandom(16)
+    m = a.mark()
+    mal.send(ff_offer(tid, size, digest, name))
+    off = a.wait_type("file_offer", 10, m, **{"from": "mallory"})
+    assert off["id"] == tid.hex()
+    a.cmd("accept " + off["id"])
+    acc = mal.wait_frame(ACCEPT)
+    assert acc[2:18] == tid and acc[18:26] == bytes(8), acc
+    return tid
+
+
+@case
+def hostile_chunks_fail_the_transfer_and_remove_the_part():
+    a = peer("alice", "J")
+    d = os.path.join(downloads("aliceJ"), "hychat")
+    mal = Mallory(a)
+    try:
+        data = os.urandom(1000)
+        digest = hashlib.blake2b(data, digest_size=32).digest()
+        # A chunk beyond the offered size.
+        tid = mallory_accepted(a, mal, 1000, digest, "beyond.bin")
+        assert os.path.exists(os.path.join(d, "beyond.bin.part"))
+        mal.send(ff_chunk(tid, 0, data + b"more than offered"))
+        ev = wait_state(a, tid.hex(), ("failed", "done"), 10)
+        assert ev["state"] == "failed" and "beyond the offered size" in ev["error"], ev
+        assert b"beyond" in mal.wait_frame(CANCEL)
+        # A chunk out of order.
+        tid = mallory_accepted(a, mal, 1000, digest, "order.bin")
+        mal.send(ff_chunk(tid, 500, data[500:]))
+        ev = wait_state(a, tid.hex(), ("failed", "done"), 10)
+        assert ev["state"] == "failed" and "out of order" in ev["error"], ev
+        # A chunk for no transfer: dropped, the link and the rest go on.
+        mal.send(ff_chunk(os.urandom(16), 0, b"who?"))
+        # The hash does not match: the .part is removed, no file made.
+        tid = mallory_accepted(a, mal, 1000, bytes(32), "mismatch.bin")
+        mal.send(ff_chunk(tid, 0, data))
+        ev = wait_state(a, tid.hex(), ("failed", "done"), 10)
+        assert ev["state"] == "failed" and "hash mismatch" in ev["error"], ev
+        # And a good one still lands.
+        tid = mallory_accepted(a, mal, 1000, digest, "good.bin")
+        mal.send(ff_chunk(tid, 0, data))
+        ev = wait_state(a, tid.hex(), ("failed", "done"), 10)
+        assert ev["state"] == "done", ev
+        mal.wait_frame(DONE)
+        time.sleep(0.5)
+        assert sorted(os.listdir(d)) == ["good.bin"], os.listdir(d)
+    finally:
+        mal.close()
     quit_all()
 
 
