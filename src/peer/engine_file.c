@@ -421,6 +421,10 @@ job_start(struct job *j)
 {
 	struct engine_xfer *x = j->x;
 
+	/* These close x's descriptor (and JOB_HASH opens another): it is the
+	 * job's from now on. */
+	if (j->kind == JOB_HASH || j->kind == JOB_FINISH || j->kind == JOB_REMOVE)
+		x->fd = -1;
 	x->busy = 1;
 	if (uv_queue_work(x->e->loop, &j->req, job_work, job_done) != 0) {
 		job_work(&j->req); /* cannot happen with a valid loop; stay correct */
@@ -558,14 +562,15 @@ job_done(uv_work_t *req, int status)
 	struct engine_xfer *x = j->x;
 
 	x->busy = 0;
-	if (j->kind == JOB_REMOVE || j->kind == JOB_FINISH) {
-		x->fd = -1; /* closed by the job */
-	} else if (j->gen != x->gen || terminal(x->state)) {
-		/* Stale: what it opened is dropped. */
-		if (j->fd >= 0 && j->fd != x->fd)
+	/* A write happened, whatever became of the link: x must know it (its
+	 * hash state has seen the bytes). Any other job that went stale is
+	 * dropped, with what it opened. */
+	if (j->kind != JOB_REMOVE && j->kind != JOB_FINISH &&
+	    (j->kind != JOB_WRITE || terminal(x->state)) &&
+	    (j->gen != x->gen || terminal(x->state))) {
+		if (j->fd >= 0 &&
+		    (j->kind == JOB_HASH || j->kind == JOB_OPEN || j->kind == JOB_CREATE))
 			close(j->fd);
-		else if (j->kind == JOB_HASH && j->fd >= 0)
-			x->fd = j->fd;
 		if (j->kind == JOB_CREATE && j->result != NULL) {
 			free(x->part);
 			x->part = j->result;
@@ -660,7 +665,7 @@ step_sender(struct engine_xfer *x)
 		job_start(job_new(x, JOB_HASH));
 		return;
 	}
-	if (x->state == XFER_OFFERED && !x->offer_sent && link_up(x)) {
+	if ((x->state == XFER_OFFERED || x->state == XFER_PAUSED) && !x->offer_sent && link_up(x)) {
 		struct file_frame f = { .type = FILE_OFFER, .offset = x->size, .hash = x->hash };
 		f.text = x->name;
 		f.text_len = strlen(x->name);
@@ -957,8 +962,23 @@ take_offer(struct engine *e, const char *user, const struct file_frame *f)
 	const char *why;
 	char reason[FILE_FRAME_REASON_MAX];
 
-	if (x != NULL) /* offered again after a link came back: known */
+	if (x != NULL) {
+		/* Offered again after a link came back: tell where it stands
+		 * (an ACCEPT or DONE lost with the link). */
+		if (x->out || strcmp(x->peer, user) != 0)
+			return;
+		if (x->state == XFER_DONE)
+			send_simple(x, FILE_DONE, 0, NULL);
+		else if (x->state == XFER_REJECTED)
+			send_simple(x, FILE_REJECT, 0, "");
+		else if (terminal(x->state))
+			send_simple(x, FILE_CANCEL, 0, x->error != NULL ? x->error : "");
+		else if (x->state == XFER_PAUSED) {
+			x->want_resume = 1;
+			step(x);
+		}
 		return;
+	}
 	settings_parse_size(settings_get(e->settings, SETTING_MAX_OFFER), &max_offer);
 	if (file_name_check(f->text, f->text_len, &why) < 0) {
 		refuse_offer(e, user, f, why);
@@ -1120,7 +1140,7 @@ engine_file_link(struct engine *e, const char *user, int up)
 			x->offer_sent = 0;
 			if (!x->out && x->state != XFER_OFFERED && x->state != XFER_ACCEPTED)
 				x->want_resume = 1;
-		} else {
+		} else if (!x->out || x->checked) { /* a first hash goes on */
 			x->gen++;
 			if (x->out && (x->state == XFER_SENDING || x->state == XFER_VERIFYING)) {
 				buf_consume(&x->rbuf, x->rbuf.len);

@@ -387,17 +387,21 @@ def chat_keeps_flowing_during_a_transfer():
         if st[-1]["state"] in ("done", "failed") or i >= 60:
             break
         time.sleep(0.02)
-    during = [e["bytes"] for e in b.events(0, "transfer") if e["id"] == tid]
     ev = wait_state(b, tid, ("done", "failed"), 120)
+    under_way = 0  # messages shown before the transfer ended
+    for e in b.events(0):
+        if e.get("type") == "transfer" and e["id"] == tid and e["state"] in ("done", "failed"):
+            break
+        under_way += e.get("type") == "chat" and "during the transfer" in e.get("message", "")
     assert ev["state"] == "done", ev
     lat.sort()
     p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     print("  %d messages during %d MiB: p50 %.1f ms, p99 %.1f ms, max %.1f ms (ASan, loaded)"
           % (len(lat), size // MiB, p50 * 1000, p99 * 1000, lat[-1] * 1000))
     # They arrived while it went on, not after it.
-    assert len(lat) >= 5 and during[-1] < size, (len(lat), during[-5:])
+    assert under_way >= 5, (under_way, len(lat))
     # Under load and sanitizers; the benchmark holds the real target.
-    assert p99 < 0.5, lat[-10:]
+    assert p99 < 0.25, lat[-10:]
     quit_all()
 
 
