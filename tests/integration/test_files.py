@@ -364,12 +364,41 @@ def hostile_chunks_fail_the_transfer_and_remove_the_part():
 
 
 @case
+def accept_checks_the_disk_space_first():
+    a = peer("alice", "D")
+    d = os.path.join(downloads("aliceD"), "hychat")
+    os.makedirs(d)
+    st = os.statvfs(d)
+    free = st.f_bavail * st.f_frsize
+    m = a.mark()
+    a.cmd("set max-offer %d" % (4 * free))
+    a.wait_type("setting", 10, m, name="max-offer")
+    mal = Mallory(a)
+    try:
+        tid = os.urandom(16)
+        m = a.mark()
+        mal.send(ff_offer(tid, 2 * free, bytes(32), "too big.iso"))
+        off = a.wait_type("file_offer", 10, m, **{"from": "mallory"})
+        a.cmd("accept " + off["id"])
+        err = a.wait(lambda e: e.get("type") == "error" and "disk space" in e.get("message", ""),
+                     10, m, "not enough disk space")
+        assert "too big.iso" not in str(os.listdir(d)), (err, os.listdir(d))
+        time.sleep(0.3)
+        st = [e["state"] for e in a.events(m, "transfer") if e["id"] == off["id"]]
+        assert st[-1] == "offered", st  # the offer stands: accept elsewhere or reject
+    finally:
+        mal.close()
+    quit_all()
+
+
+@case
 def chat_keeps_flowing_during_a_transfer():
     size = 64 * MiB
     src = make_file(os.path.join(S["tmp"], "flow.bin"), size, b"flow")
     a, b = peer("alice", "F"), peer("bob", "F")
     off = offer(a, b, src)
     tid = off["id"]
+    t_acc = time.monotonic()
     b.cmd("accept " + tid)
     b.wait(lambda e: e.get("type") == "transfer" and e.get("id") == tid and
            e.get("bytes", 0) > 0, 60, 0, "the transfer under way")
@@ -394,6 +423,10 @@ def chat_keeps_flowing_during_a_transfer():
             break
         under_way += e.get("type") == "chat" and "during the transfer" in e.get("message", "")
     assert ev["state"] == "done", ev
+    # Progress at most every 250 ms (and at each change of state).
+    took = time.monotonic() - t_acc
+    prog = [e for e in b.events(0, "transfer") if e["id"] == tid and e["state"] == "receiving"]
+    assert 1 <= len(prog) <= took / 0.25 + 3, (len(prog), took)
     lat.sort()
     p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     print("  %d messages during %d MiB: p50 %.1f ms, p99 %.1f ms, max %.1f ms (ASan, loaded)"
