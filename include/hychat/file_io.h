@@ -66,7 +66,8 @@ int file_io_sync(int fd, const char *part, uint64_t size, const char *id,
  * closed. Returns 0, or -1 with err. */
 int file_io_finish(int fd, const char *part, const char *target, uint64_t size,
     const uint8_t hash[FILE_IO_HASH_BYTES], crypto_generichash_state *hs, char **final, char *err);
-/* Removes a .part and its sidecar (a cancelled or failed transfer). */
+/* Removes a .part and its sidecar, and a sidecar half replaced by a run
+ * that was killed (a cancelled or failed transfer). */
 void file_io_remove(const char *part);
 
 #endif

@@ -1,7 +1,7 @@
 /* engine_file.c — file transfer: the commands (sendfile, accept, reject,
  * cancel, transfers), each transfer's state machine, its frames on the
- * links (file_frame.h), its disk work on the thread pool (file_io.h), its
- * row in the database, and its "transfer" events.
+ * links (file_frame.h), its disk work on the thread pool (file_io.h) and
+ * its "transfer" events; its row in the database is engine_file_db.c's.
  *
  * Every transfer is driven by one function, step(), called after anything
  * happens to it: a frame, a link up or down, a finished job, a command.
@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "engine_file.h"
 #include "engine_internal.h"
 #include "hychat/file_frame.h"
 #include "hychat/file_io.h"
@@ -28,45 +29,8 @@
 #include "hychat/settings.h"
 #include "hychat/util.h"
 
-/* The sender keeps at most a window of bytes ahead of the receiver's ack,
- * sized by delay: a chunk acked later than FILE_DELAY_TARGET_MS after it
- * was sent means bytes queue somewhere between the two (and a chat
- * message waits behind them), so the window shrinks; otherwise it grows
- * by a chunk, up to FILE_WINDOW. The receiver refuses chunks beyond
- * FILE_WINDOW. */
-#define FILE_WINDOW (2 * 1024 * 1024)
-#define FILE_WINDOW_MIN (512 * 1024)
-#define FILE_WINDOW_START (1024 * 1024)
-#define FILE_DELAY_TARGET_MS 20
-#define FILE_RING (FILE_WINDOW / FILE_FRAME_CHUNK_MAX + 2) /* chunks in flight */
-#define FILE_SYNC_EVERY (512 * 1024) /* the receiver syncs and records this often */
-/* The receiver acknowledges a chunk as it takes it off the link (so the
- * sender's delay is the link's, not the disk's), while it holds no more
- * than this unwritten; past it, acks wait for the writes. */
-#define FILE_RECV_QUEUE (512 * 1024)
-#define FILE_READ_BATCH (1024 * 1024) /* the sender reads this much at once */
-#define FILE_RATE_MS 1000 /* the rate is over about this long */
-
-#define XFER_STATES(X) \
-	X(XFER_OFFERED, "offered") \
-	X(XFER_ACCEPTED, "accepted") \
-	X(XFER_SENDING, "sending") \
-	X(XFER_RECEIVING, "receiving") \
-	X(XFER_PAUSED, "paused") \
-	X(XFER_VERIFYING, "verifying") \
-	X(XFER_DONE, "done") \
-	X(XFER_FAILED, "failed") \
-	X(XFER_REJECTED, "rejected") \
-	X(XFER_CANCELLED, "cancelled")
-
-#define XFER_ENUM(e, name) e,
-enum xfer_state {
-	XFER_STATES(XFER_ENUM) XFER_STATE_COUNT
-};
-#undef XFER_ENUM
-
 #define XFER_NAME(e, name) name,
-static const char *const state_names[] = { XFER_STATES(XFER_NAME) };
+const char *const engine_file_state_names[XFER_STATE_COUNT] = { XFER_STATES(XFER_NAME) };
 #undef XFER_NAME
 
 enum job_kind {
@@ -78,64 +42,6 @@ enum job_kind {
 	JOB_SYNC, /* beside the writes: fdatasync, then the sidecar */
 	JOB_FINISH,
 	JOB_REMOVE
-};
-
-struct engine_xfer {
-	struct engine *e;
-	char id[ENGINE_FILE_ID_HEX + 1];
-	uint8_t idb[FILE_FRAME_ID_BYTES];
-	char peer[HY_NAME_MAX + 1];
-	int out; /* we send */
-	char *name; /* as offered (checked, for an incoming one) */
-	char *path; /* out: the file; in: where it lands (the target, then the final name) */
-	char *part; /* in: the .part */
-	uint64_t size;
-	int64_t mtime_ns; /* out: when it was hashed */
-	uint8_t hash[FILE_IO_HASH_BYTES];
-	char hash_hex[2 * FILE_IO_HASH_BYTES + 1];
-	enum xfer_state state;
-	char *error;
-	int fd; /* the file sent, or the .part */
-	int busy; /* a job on the thread pool */
-	int syncing; /* a JOB_SYNC on the thread pool, beside it */
-	unsigned gen;
-	int cleaned; /* a final state's cleanup done */
-
-	/* Progress. */
-	uint64_t bytes; /* out: acknowledged; in: written */
-	uint64_t last_emit_ms, rate_ms, rate_bytes, rate;
-
-	/* Sender. */
-	int checked; /* the file was hashed in this run and matched */
-	int need_check; /* hash it again before sending */
-	int offer_sent; /* on this link */
-	uint64_t send_off; /* the next offset to send */
-	uint64_t window;
-	uint64_t shrunk_ms; /* the window shrinks at most once a delay target */
-	uint64_t ring_end[FILE_RING], ring_ms[FILE_RING]; /* chunks in flight: end, when sent */
-	unsigned ring_head, ring_n;
-	struct buf rbuf; /* read ahead, from rbuf_off */
-	/* Buffers of the jobs, kept for their capacity: a megabyte allocated
-	 * and freed per batch costs an mmap, a munmap and its TLB shootdown,
-	 * which held transfers to 30 MB/s. */
-	struct buf rspare, qspare;
-	struct buf fbuf; /* the chunk frame being built */
-	uint64_t rbuf_off;
-
-	/* Receiver. */
-	int need_open; /* open the .part (again) before resuming */
-	int want_resume; /* send ACCEPT from what is written, when idle */
-	int need_sync;
-	struct buf q; /* received, not yet written, from q_off */
-	uint64_t q_off;
-	uint64_t expect; /* the next chunk's offset */
-	uint64_t synced;
-	uint64_t acked_out; /* the last ACK sent */
-	crypto_generichash_state hs;
-	int hs_ok; /* hs has seen [0, bytes) */
-	char *dest; /* accept's PATH */
-
-	struct engine_xfer *next;
 };
 
 struct job {
@@ -161,59 +67,6 @@ struct job {
 
 static void step(struct engine_xfer *x);
 
-static int
-terminal(enum xfer_state s)
-{
-	return s == XFER_DONE || s == XFER_FAILED || s == XFER_REJECTED || s == XFER_CANCELLED;
-}
-
-/* The database. */
-
-static const char xfer_schema[] = "CREATE TABLE IF NOT EXISTS transfers ("
-                                  " id TEXT PRIMARY KEY, peer TEXT NOT NULL, dir_out INTEGER,"
-                                  " name TEXT, path TEXT, part TEXT, dest TEXT, size INTEGER,"
-                                  " mtime INTEGER, hash BLOB, state TEXT, error TEXT,"
-                                  " bytes INTEGER, created INTEGER)";
-
-static void
-save(struct engine_xfer *x)
-{
-	struct engine *e = x->e;
-	static const char sql[] =
-	    "INSERT OR REPLACE INTO transfers (id, peer, dir_out, name, path, part, dest, size,"
-	    " mtime, hash, state, error, bytes, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,"
-	    " COALESCE((SELECT created FROM transfers WHERE id = ?1), ?14))";
-	char *cause = NULL;
-
-	if (e->xfer_save == NULL && (e->xfer_save = peerdb_prepare(e->db, sql, &cause)) == NULL) {
-		log_error("%s", cause);
-		free(cause);
-		return;
-	}
-	if (peerdb_write(e->db) < 0)
-		return;
-	sqlite3_stmt *q = e->xfer_save;
-	sqlite3_bind_text(q, 1, x->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, x->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 3, x->out);
-	sqlite3_bind_text(q, 4, x->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, x->path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 6, x->part, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 7, x->dest, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 8, (sqlite3_int64)x->size);
-	sqlite3_bind_int64(q, 9, x->mtime_ns);
-	sqlite3_bind_blob(q, 10, x->hash, sizeof(x->hash), SQLITE_STATIC);
-	sqlite3_bind_text(q, 11, state_names[x->state], -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 12, x->error, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 13, (sqlite3_int64)x->bytes);
-	sqlite3_bind_int64(q, 14, (sqlite3_int64)hy_now_ms());
-	if (sqlite3_step(q) != SQLITE_DONE)
-		log_error(
-		    "transfers: cannot save %s: %s", x->id, sqlite3_errmsg(peerdb_handle(e->db)));
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-}
-
 /* Events. */
 
 static struct json_object *
@@ -225,7 +78,7 @@ xfer_json(struct engine_xfer *x, enum event_type type)
 	event_add_str(o, "peer", x->peer);
 	event_add_str(o, "name", x->name);
 	event_add_str(o, "direction", x->out ? "out" : "in");
-	event_add_str(o, "state", state_names[x->state]);
+	event_add_str(o, "state", engine_file_state_names[x->state]);
 	event_add_int(o, "bytes", (long long)x->bytes);
 	event_add_int(o, "size", (long long)x->size);
 	event_add_int(o, "rate", (long long)x->rate);
@@ -250,7 +103,7 @@ emit(struct engine_xfer *x)
 		x->rate_ms = now;
 		x->rate_bytes = x->bytes;
 	}
-	if (terminal(x->state) || x->state == XFER_PAUSED)
+	if (engine_file_terminal(x->state) || x->state == XFER_PAUSED)
 		x->rate = 0;
 	x->last_emit_ms = now;
 	event_emit(&x->e->bus, xfer_json(x, EVENT_TRANSFER));
@@ -271,7 +124,7 @@ set_state(struct engine_xfer *x, enum xfer_state s, const char *error)
 	x->state = s;
 	free(x->error);
 	x->error = error != NULL ? xstrdup(error) : NULL;
-	save(x);
+	engine_file_save(x);
 	emit(x);
 }
 
@@ -314,7 +167,7 @@ send_simple(struct engine_xfer *x, enum file_frame_type type, uint64_t offset, c
 static void
 stop(struct engine_xfer *x, enum xfer_state s, const char *error, int tell)
 {
-	if (terminal(x->state))
+	if (engine_file_terminal(x->state))
 		return;
 	if (tell)
 		send_simple(x, s == XFER_REJECTED ? FILE_REJECT : FILE_CANCEL, 0,
@@ -544,7 +397,7 @@ receiver_done(struct engine_xfer *x, struct job *j)
 		crypto_generichash_init(&x->hs, NULL, 0, FILE_IO_HASH_BYTES);
 		x->hs_ok = 1;
 		x->want_resume = 1;
-		save(x);
+		engine_file_save(x);
 		return;
 	case JOB_OPEN:
 		if (j->rc < 0) {
@@ -591,7 +444,7 @@ job_done(uv_work_t *req, int status)
 	if (j->kind == JOB_SYNC) {
 		/* Synced and recorded, whatever became of the link. */
 		x->syncing = 0;
-		if (j->rc < 0 && !terminal(x->state))
+		if (j->rc < 0 && !engine_file_terminal(x->state))
 			stop(x, XFER_FAILED, j->err, 1);
 		else if (j->rc == 0 && j->off > x->synced)
 			x->synced = j->off;
@@ -601,13 +454,13 @@ job_done(uv_work_t *req, int status)
 	}
 	x->busy = 0;
 	j->end = j->off + j->data.len;
-	if (j->kind == JOB_WRITE && x->qspare.data == NULL && !terminal(x->state)) {
+	if (j->kind == JOB_WRITE && x->qspare.data == NULL && !engine_file_terminal(x->state)) {
 		x->qspare = j->data;
 		x->qspare.len = 0;
 		buf_init(&j->data);
 		j->data.len = 0;
 	}
-	if (j->kind == JOB_READ && x->rspare.data == NULL && !terminal(x->state) &&
+	if (j->kind == JOB_READ && x->rspare.data == NULL && !engine_file_terminal(x->state) &&
 	    (j->gen != x->gen || j->rc < 0)) {
 		x->rspare = j->data;
 		x->rspare.len = 0;
@@ -617,8 +470,8 @@ job_done(uv_work_t *req, int status)
 	 * hash state has seen the bytes). Any other job that went stale is
 	 * dropped, with what it opened. */
 	if (j->kind != JOB_REMOVE && j->kind != JOB_FINISH &&
-	    (j->kind != JOB_WRITE || terminal(x->state)) &&
-	    (j->gen != x->gen || terminal(x->state))) {
+	    (j->kind != JOB_WRITE || engine_file_terminal(x->state)) &&
+	    (j->gen != x->gen || engine_file_terminal(x->state))) {
 		if (j->fd >= 0 &&
 		    (j->kind == JOB_HASH || j->kind == JOB_OPEN || j->kind == JOB_CREATE))
 			close(j->fd);
@@ -798,7 +651,7 @@ step_receiver(struct engine_xfer *x)
 static void
 step(struct engine_xfer *x)
 {
-	if (terminal(x->state)) {
+	if (engine_file_terminal(x->state)) {
 		if (x->busy || x->syncing || x->cleaned)
 			return;
 		x->cleaned = 1;
@@ -863,12 +716,12 @@ running(struct engine *e)
 	int n = 0;
 
 	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next)
-		n += !terminal(x->state);
+		n += !engine_file_terminal(x->state);
 	return n;
 }
 
-static struct engine_xfer *
-xfer_new(struct engine *e, const char *peer, int out)
+struct engine_xfer *
+engine_file_xfer_new(struct engine *e, const char *peer, int out)
 {
 	struct engine_xfer *x = xcalloc(1, sizeof(*x));
 
@@ -884,8 +737,8 @@ xfer_new(struct engine *e, const char *peer, int out)
 	return x;
 }
 
-static void
-set_id(struct engine_xfer *x, const uint8_t id[FILE_FRAME_ID_BYTES])
+void
+engine_file_set_id(struct engine_xfer *x, const uint8_t id[FILE_FRAME_ID_BYTES])
 {
 	memcpy(x->idb, id, FILE_FRAME_ID_BYTES);
 	sodium_bin2hex(x->id, sizeof(x->id), id, FILE_FRAME_ID_BYTES);
@@ -914,9 +767,9 @@ engine_sendfile(struct engine *e, const char *user, const char *path)
 		event_error(&e->bus, "sendfile: %ld transfers are running (max-transfers)", max);
 		return -1;
 	}
-	x = xfer_new(e, user, 1);
+	x = engine_file_xfer_new(e, user, 1);
 	randombytes_buf(id, sizeof(id));
-	set_id(x, id);
+	engine_file_set_id(x, id);
 	x->path = xstrdup(path);
 	x->name = xstrdup(base);
 	x->need_check = 1;
@@ -970,8 +823,9 @@ engine_file_cancel(struct engine *e, const char *id)
 
 	if (x == NULL)
 		return -1;
-	if (terminal(x->state)) {
-		event_error(&e->bus, "cancel: %s has ended (%s)", x->id, state_names[x->state]);
+	if (engine_file_terminal(x->state)) {
+		event_error(
+		    &e->bus, "cancel: %s has ended (%s)", x->id, engine_file_state_names[x->state]);
 		return -1;
 	}
 	stop(x, XFER_CANCELLED, NULL, 1);
@@ -1023,7 +877,7 @@ take_offer(struct engine *e, const char *user, const struct file_frame *f)
 			send_simple(x, FILE_DONE, 0, NULL);
 		else if (x->state == XFER_REJECTED)
 			send_simple(x, FILE_REJECT, 0, "");
-		else if (terminal(x->state))
+		else if (engine_file_terminal(x->state))
 			send_simple(x, FILE_CANCEL, 0, x->error != NULL ? x->error : "");
 		else if (x->state == XFER_PAUSED) {
 			x->want_resume = 1;
@@ -1046,14 +900,14 @@ take_offer(struct engine *e, const char *user, const struct file_frame *f)
 		refuse_offer(e, user, f, "too many transfers");
 		return;
 	}
-	x = xfer_new(e, user, 0);
-	set_id(x, f->id);
+	x = engine_file_xfer_new(e, user, 0);
+	engine_file_set_id(x, f->id);
 	x->name = xstrndup(f->text, f->text_len);
 	x->size = f->offset;
 	memcpy(x->hash, f->hash, sizeof(x->hash));
 	sodium_bin2hex(x->hash_hex, sizeof(x->hash_hex), x->hash, sizeof(x->hash));
 	x->state = XFER_OFFERED;
-	save(x);
+	engine_file_save(x);
 	struct json_object *ev = event_new(EVENT_FILE_OFFER);
 	event_add_str(ev, "id", x->id);
 	event_add_str(ev, "from", user);
@@ -1093,8 +947,8 @@ take_chunk(struct engine_xfer *x, const struct file_frame *f)
 static void
 take_accept(struct engine_xfer *x, const struct file_frame *f)
 {
-	if (terminal(x->state) || f->offset > x->size) {
-		if (!terminal(x->state))
+	if (engine_file_terminal(x->state) || f->offset > x->size) {
+		if (!engine_file_terminal(x->state))
 			stop(x, XFER_FAILED, "asked to resume beyond the file's end", 1);
 		return;
 	}
@@ -1187,7 +1041,7 @@ void
 engine_file_link(struct engine *e, const char *user, int up)
 {
 	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next) {
-		if (strcmp(x->peer, user) != 0 || terminal(x->state))
+		if (strcmp(x->peer, user) != 0 || engine_file_terminal(x->state))
 			continue;
 		if (up) {
 			x->offer_sent = 0;
@@ -1218,7 +1072,7 @@ void
 engine_file_redial(struct engine *e)
 {
 	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next)
-		if (!terminal(x->state) && e->net != NULL)
+		if (!engine_file_terminal(x->state) && e->net != NULL)
 			p2p_net_dial(e->net, x->peer, 1);
 }
 
@@ -1231,82 +1085,10 @@ engine_file_stop(struct engine *e)
 
 /* Start and end. */
 
-static enum xfer_state
-state_of(const char *name)
-{
-	for (int i = 0; i < XFER_STATE_COUNT; i++)
-		if (strcmp(state_names[i], name) == 0)
-			return i;
-	return XFER_FAILED;
-}
-
-static char *
-col_str(sqlite3_stmt *q, int i)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-
-	return t != NULL ? xstrdup((const char *)t) : NULL;
-}
-
 int
 engine_file_init(struct engine *e, char **cause)
 {
-	sqlite3_stmt *q;
-	int rc;
-
-	if (peerdb_exec(e->db, xfer_schema, cause) < 0)
-		return -1;
-	if ((q = peerdb_prepare(e->db,
-	         "SELECT id, peer, dir_out, name, path, part, dest, size, mtime, hash, state,"
-	         " error, bytes FROM transfers ORDER BY created",
-	         cause)) == NULL)
-		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		uint8_t id[FILE_FRAME_ID_BYTES];
-		const char *hex = (const char *)sqlite3_column_text(q, 0);
-		const char *peer = (const char *)sqlite3_column_text(q, 1);
-		struct engine_xfer *x;
-		if (hex == NULL || peer == NULL || strlen(hex) != ENGINE_FILE_ID_HEX ||
-		    sodium_hex2bin(id, sizeof(id), hex, strlen(hex), NULL, NULL, NULL) != 0 ||
-		    sqlite3_column_bytes(q, 9) != FILE_IO_HASH_BYTES)
-			continue;
-		x = xfer_new(e, peer, sqlite3_column_int(q, 2));
-		set_id(x, id);
-		x->name = col_str(q, 3);
-		x->path = col_str(q, 4);
-		x->part = col_str(q, 5);
-		x->dest = col_str(q, 6);
-		x->size = (uint64_t)sqlite3_column_int64(q, 7);
-		x->mtime_ns = sqlite3_column_int64(q, 8);
-		memcpy(x->hash, sqlite3_column_blob(q, 9), FILE_IO_HASH_BYTES);
-		sodium_bin2hex(x->hash_hex, sizeof(x->hash_hex), x->hash, sizeof(x->hash));
-		x->state = state_of((const char *)sqlite3_column_text(q, 10));
-		x->error = col_str(q, 11);
-		x->bytes = (uint64_t)sqlite3_column_int64(q, 12);
-		x->cleaned = terminal(x->state);
-		x->checked = 1; /* what was offered: a resume must match it */
-		if (x->name == NULL || (x->out && x->path == NULL)) {
-			x->state = XFER_FAILED;
-			x->cleaned = 1;
-			continue;
-		}
-		if (terminal(x->state) || x->state == XFER_OFFERED)
-			continue;
-		if (x->out) {
-			x->state = XFER_PAUSED;
-		} else if (x->part == NULL) {
-			x->state = XFER_ACCEPTED; /* the .part was not made yet */
-		} else {
-			x->state = XFER_PAUSED;
-			x->need_open = 1;
-		}
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		*cause = peerdb_cause(e->db, "transfers");
-		return -1;
-	}
-	return 0;
+	return engine_file_load(e, cause);
 }
 
 void

@@ -382,8 +382,14 @@ void
 file_io_remove(const char *part)
 {
 	char *side = sidecar_path(part);
+	struct buf tmp;
 
 	unlink(part);
 	unlink(side);
+	/* A run killed while it replaced the sidecar left this behind. */
+	buf_init(&tmp);
+	buf_printf(&tmp, "%s.tmp", side);
+	unlink(tmp.data);
+	buf_fini(&tmp);
 	free(side);
 }

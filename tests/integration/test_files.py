@@ -185,6 +185,8 @@ def a_large_file_survives_three_kills_with_little_resent():
     os.kill(a.p.pid, signal.SIGCONT)
     dst = os.path.join(part_dir, "big.bin")
     assert b2(dst) == want
+    # No .part, sidecar or half-replaced sidecar of a killed run is left.
+    assert os.listdir(part_dir) == ["big.bin"], os.listdir(part_dir)
     resent = written - size
     print("  %d MiB, 3 kills: senders wrote %d bytes, %.2f%% more than the file"
           % (size // MiB, written, 100.0 * resent / size))
