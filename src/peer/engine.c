@@ -393,6 +393,10 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		engine_free(e);
 		return NULL;
 	}
+	if (engine_file_init(e, cause) < 0) {
+		engine_free(e);
+		return NULL;
+	}
 	if (engine_mailbox_init(e, cause) < 0) { /* the first handle, if it succeeds */
 		engine_free(e);
 		return NULL;
@@ -546,6 +550,7 @@ engine_stop(struct engine *e)
 	engine_mailbox_stop(e);
 	engine_backlog_stop(e);
 	drop_links(e);
+	engine_file_stop(e);
 	close_timer(e, &e->typing_timer);
 	close_timer(e, &e->hints);
 	if (e->ts == ENGINE_ONLINE) {
@@ -578,6 +583,7 @@ engine_free(struct engine *e)
 	engine_typing_free(e);
 	engine_mailbox_free(e);
 	engine_backlog_free(e);
+	engine_file_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

@@ -37,6 +37,15 @@ struct out_write {
 	size_t len;
 };
 
+/* A bulk message (a file chunk) waiting its turn, not yet sealed: it is
+ * sealed when it goes to the socket, so that the messages queued after it
+ * can still go first. */
+struct bulk {
+	struct bulk *next;
+	size_t len;
+	uint8_t data[];
+};
+
 struct p2p_link {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
@@ -57,8 +66,14 @@ struct p2p_link {
 	char reason[P2P_LINK_REASON_MAX];
 
 	struct buf in; /* bytes read and not yet parsed */
+	/* A frame sealed, and one opened: kept for their capacity, since a
+	 * buffer of 128 KiB or more allocated and freed per frame is an mmap
+	 * and a munmap each (a file chunk is 64 KiB). */
+	struct buf sealed, plain;
 	struct buf out; /* bytes not yet handed to libuv */
 	size_t in_flight;
+	struct bulk *bulk, **bulk_tail; /* behind out, sent while in_flight is low */
+	size_t bulk_bytes;
 
 	struct noise_handshake *hs;
 	struct p2p_frame_state *fs; /* after the handshake */
@@ -81,6 +96,7 @@ static char read_chunk[P2P_LINK_READ_CHUNK];
 static void handle_input(struct p2p_link *l);
 static void parse_input(struct p2p_link *l);
 static void on_keepalive(uv_timer_t *t);
+static void on_flush(uv_idle_t *i);
 static int send_frame(struct p2p_link *l, const char *json, size_t len, int now);
 
 /* Teardown. */
@@ -100,6 +116,13 @@ on_closed(uv_handle_t *h)
 		json_tokener_free(l->tok);
 	buf_fini(&l->in);
 	buf_fini(&l->out);
+	buf_fini(&l->sealed);
+	buf_fini(&l->plain);
+	while (l->bulk != NULL) {
+		struct bulk *b = l->bulk;
+		l->bulk = b->next;
+		free(b);
+	}
 	if (l->token != NULL) {
 		sodium_memzero(l->token, strlen(l->token));
 		free(l->token);
@@ -139,6 +162,8 @@ on_written(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 && status != UV_ECANCELED)
 		p2p_link_close(l, uv_strerror(status));
+	else if (l->bulk != NULL && l->state != P2P_LINK_CLOSING)
+		uv_idle_start(&l->flush, on_flush);
 }
 
 /* Writes buf now if the socket takes it, queues the rest. */
@@ -177,6 +202,23 @@ write_now(struct p2p_link *l, const char *data, size_t len)
 	l->in_flight += w->len;
 }
 
+/* Bulk messages go once the messages queued before the turn are out, and
+ * only while libuv holds less than P2P_LINK_BULK_INFLIGHT: a message
+ * queued meanwhile waits behind that much at most, not the whole file. */
+static void
+pump_bulk(struct p2p_link *l)
+{
+	while (l->bulk != NULL && l->out.len == 0 && l->in_flight < P2P_LINK_BULK_INFLIGHT &&
+	    l->state == P2P_LINK_UP) {
+		struct bulk *b = l->bulk;
+		if ((l->bulk = b->next) == NULL)
+			l->bulk_tail = &l->bulk;
+		l->bulk_bytes -= b->len;
+		send_frame(l, (const char *)b->data, b->len, 1);
+		free(b);
+	}
+}
+
 static void
 on_flush(uv_idle_t *i)
 {
@@ -187,6 +229,7 @@ on_flush(uv_idle_t *i)
 		write_now(l, l->out.data, l->out.len);
 		buf_consume(&l->out, l->out.len);
 	}
+	pump_bulk(l);
 }
 
 /* Queues bytes for the next turn of the loop, so that a burst of messages
@@ -194,7 +237,7 @@ on_flush(uv_idle_t *i)
 static int
 queue_out(struct p2p_link *l, const char *data, size_t len)
 {
-	if (l->out.len + l->in_flight + len > P2P_LINK_OUT_MAX) {
+	if (l->out.len + l->bulk_bytes + l->in_flight + len > P2P_LINK_OUT_MAX) {
 		p2p_link_close(l, "peer too slow: output queue full");
 		return -1;
 	}
@@ -208,20 +251,18 @@ queue_out(struct p2p_link *l, const char *data, size_t len)
 static int
 send_frame(struct p2p_link *l, const char *json, size_t len, int now)
 {
-	struct buf f;
+	struct buf *f = &l->sealed;
 	int rc = 0;
 
-	buf_init(&f);
-	if (p2p_frame_seal(l->fs, (const uint8_t *)json, len, &f) < 0) {
-		buf_fini(&f);
+	f->len = 0;
+	if (p2p_frame_seal(l->fs, (const uint8_t *)json, len, f) < 0) {
 		p2p_link_close(l, "cannot encrypt");
 		return -1;
 	}
 	if (now)
-		write_now(l, f.data, f.len);
+		write_now(l, f->data, f->len);
 	else
-		rc = queue_out(l, f.data, f.len);
-	buf_fini(&f);
+		rc = queue_out(l, f->data, f->len);
 	l->last_out_ms = hy_now_ms();
 	return rc;
 }
@@ -444,10 +485,9 @@ take_frames(struct p2p_link *l)
 {
 	const uint8_t *frame;
 	size_t len, used, off = 0;
-	struct buf plain;
+	struct buf *plain = &l->plain;
 	int rc;
 
-	buf_init(&plain);
 	/* Frames are consumed by offset, and the buffer moved once at the end. */
 	while (l->state != P2P_LINK_CLOSING && l->state != P2P_LINK_VERIFY) {
 		rc = p2p_frame_next((const uint8_t *)l->in.data + off, l->in.len - off,
@@ -464,14 +504,21 @@ take_frames(struct p2p_link *l)
 			take_handshake(l, frame, len);
 			continue;
 		}
-		plain.len = 0;
-		if (p2p_frame_open(l->fs, frame, len, &plain) < 0) {
+		plain->len = 0;
+		if (p2p_frame_open(l->fs, frame, len, plain) < 0) {
 			p2p_link_close(l, "frame failed authentication");
 			break;
 		}
-		if (plain.len == 0 && l->state == P2P_LINK_UP)
+		if (plain->len == 0 && l->state == P2P_LINK_UP)
 			continue; /* a keepalive */
-		struct json_object *o = parse_frame(l, &plain);
+		if (l->state == P2P_LINK_UP && (uint8_t)plain->data[0] >= 1 &&
+		    (uint8_t)plain->data[0] <= P2P_LINK_BINARY_LAST) {
+			if (l->p->ops->binary != NULL)
+				l->p->ops->binary(
+				    l->p->owner, l, (const uint8_t *)plain->data, plain->len);
+			continue;
+		}
+		struct json_object *o = parse_frame(l, plain);
 		if (o == NULL) {
 			p2p_link_close(l, "a frame is not one JSON object");
 			break;
@@ -481,7 +528,6 @@ take_frames(struct p2p_link *l)
 	}
 	if (l->state != P2P_LINK_CLOSING)
 		buf_consume(&l->in, off);
-	buf_fini(&plain);
 }
 
 static void
@@ -595,6 +641,9 @@ link_new(uv_loop_t *loop, const struct p2p_link_params *p)
 	l->p = p;
 	buf_init(&l->in);
 	buf_init(&l->out);
+	buf_init(&l->sealed);
+	buf_init(&l->plain);
+	l->bulk_tail = &l->bulk;
 	uv_tcp_init(loop, &l->tcp);
 	uv_timer_init(loop, &l->timer);
 	uv_idle_init(loop, &l->flush);
@@ -881,6 +930,28 @@ p2p_link_send(struct p2p_link *l, const char *json, size_t len)
 	return l->plaintext ? send_plain(l, json, len) : send_frame(l, json, len, 0);
 }
 
+int
+p2p_link_send_bulk(struct p2p_link *l, const uint8_t *data, size_t len)
+{
+	struct bulk *b;
+
+	if (l->state != P2P_LINK_UP || l->plaintext)
+		return -1;
+	if (l->out.len + l->bulk_bytes + l->in_flight + len > P2P_LINK_OUT_MAX) {
+		p2p_link_close(l, "peer too slow: output queue full");
+		return -1;
+	}
+	b = xmalloc(sizeof(*b) + len);
+	b->next = NULL;
+	b->len = len;
+	memcpy(b->data, data, len);
+	*l->bulk_tail = b;
+	l->bulk_tail = &b->next;
+	l->bulk_bytes += len;
+	uv_idle_start(&l->flush, on_flush);
+	return 0;
+}
+
 enum p2p_link_state
 p2p_link_state(const struct p2p_link *l)
 {
@@ -928,7 +999,7 @@ p2p_link_key(const struct p2p_link *l, size_t *len)
 size_t
 p2p_link_queued(const struct p2p_link *l)
 {
-	return l->out.len + l->in_flight;
+	return l->out.len + l->bulk_bytes + l->in_flight;
 }
 
 void

@@ -184,6 +184,46 @@ test_no_overread(void **state)
 	munmap(m, (size_t)page * 2);
 }
 
+static void
+test_sizes_and_autoaccept(void **state)
+{
+	struct settings *s = settings_new();
+	char err[SETTINGS_ERR_MAX];
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(settings_parse_size("100", &v), 0);
+	assert_true(v == 100);
+	assert_int_equal(settings_parse_size(" 4G ", &v), 0);
+	assert_true(v == UINT64_C(4) << 30);
+	assert_int_equal(settings_parse_size("500m", &v), 0);
+	assert_true(v == UINT64_C(500) << 20);
+	assert_int_equal(settings_parse_size("1T", &v), 0);
+	assert_true(v == UINT64_C(1) << 40);
+	assert_int_equal(settings_parse_size("", &v), -1);
+	assert_int_equal(settings_parse_size("G", &v), -1);
+	assert_int_equal(settings_parse_size("-1", &v), -1);
+	assert_int_equal(settings_parse_size("10X", &v), -1);
+	assert_int_equal(settings_parse_size("99999999999999999999", &v), -1);
+	assert_int_equal(settings_parse_size("2048T", &v), -1);
+	/* The defaults: autoaccept off, offers up to 4G, 4 at once. */
+	assert_int_equal(settings_autoaccept(s, &v), 0);
+	assert_string_equal(settings_get(s, SETTING_MAX_OFFER), "4G");
+	assert_int_equal(settings_get_int(s, SETTING_MAX_TRANSFERS), 4);
+	assert_int_equal(settings_set(s, SETTING_AUTOACCEPT, "contacts 10M", err), 0);
+	assert_int_equal(settings_autoaccept(s, &v), 1);
+	assert_true(v == UINT64_C(10) << 20);
+	assert_int_equal(settings_set(s, SETTING_AUTOACCEPT, "everyone 10M", err), -1);
+	assert_int_equal(settings_set(s, SETTING_AUTOACCEPT, "contacts", err), -1);
+	assert_int_equal(settings_set(s, SETTING_AUTOACCEPT, "on", err), -1);
+	assert_int_equal(settings_set(s, SETTING_AUTOACCEPT, "off", err), 0);
+	assert_int_equal(settings_autoaccept(s, &v), 0);
+	assert_int_equal(settings_set(s, SETTING_MAX_OFFER, "1.5G", err), -1);
+	assert_int_equal(settings_set(s, SETTING_MAX_TRANSFERS, "0", err), -1);
+	assert_int_equal(settings_set(s, SETTING_MAX_TRANSFERS, "65", err), -1);
+	settings_free(s);
+}
+
 int
 main(void)
 {
@@ -193,6 +233,7 @@ main(void)
 		cmocka_unit_test(test_set_checks_and_names),
 		cmocka_unit_test(test_save_is_atomic_and_private),
 		cmocka_unit_test(test_no_overread),
+		cmocka_unit_test(test_sizes_and_autoaccept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
