@@ -179,6 +179,10 @@ draw_prefix(struct tui *t, const struct tui_msg *m, int y)
 		attrset(color(t, PAIR_ERROR) | A_BOLD);
 		put_str(y, x, "-!-", 3);
 		break;
+	case TUI_MSG_FILE:
+		attrset(A_BOLD);
+		put_str(y, x, "-\u21c5-", 3);
+		break;
 	}
 }
 
