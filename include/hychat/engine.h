@@ -147,6 +147,36 @@ int engine_whois(struct engine *e, const char *user);
 int engine_set(struct engine *e, const char *name, const char *value);
 /* A setting's value now (settings.h's ids), for the front ends. */
 const char *engine_setting(const struct engine *e, int id);
+
+/* File transfer (engine_file.c). A transfer is named by an id of
+ * ENGINE_FILE_ID_HEX hex digits (commands take any unique prefix of at
+ * least ENGINE_FILE_ID_PREFIX of them). It goes over the encrypted link
+ * with the peer (direct or relayed), in chunks of ENGINE_FILE_CHUNK bytes
+ * behind the chat's messages, and survives dropped links and restarts of
+ * either side: both keep it in the database and the receiver resumes it
+ * from what it wrote and synced. Its progress comes as "transfer" events
+ * (event.h, hychat(1)); an incoming offer as a "file_offer" event. */
+#define ENGINE_FILE_ID_HEX 32
+#define ENGINE_FILE_ID_PREFIX 4
+#define ENGINE_FILE_CHUNK (64 * 1024)
+#define ENGINE_FILE_PROGRESS_MS 250 /* at most one "transfer" event this often, per transfer */
+#define ENGINE_FILE_DIR "hychat" /* under $XDG_DOWNLOAD_DIR, else ~/Downloads */
+/* Offers path (a regular file) to user: its BLAKE2b hash is computed
+ * first (off the loop), then the offer is sent when a link is up. */
+int engine_sendfile(struct engine *e, const char *user, const char *path);
+/* Accepts an incoming offer; path NULL: the download directory; a
+ * directory: saved there; else the file to write (never overwritten: a
+ * name taken gets " (1)", " (2)"... before its extension). The disk's
+ * free space is checked first. */
+int engine_file_accept(struct engine *e, const char *id, const char *path);
+/* Refuses an incoming offer; the sender's transfer ends "rejected". */
+int engine_file_reject(struct engine *e, const char *id);
+/* Stops a transfer in either direction, on both sides ("cancelled"); a
+ * partial file is removed. */
+int engine_file_cancel(struct engine *e, const char *id);
+/* A "transfers" event (an answer) listing every transfer of this and
+ * earlier runs that has not been forgotten, as "transfer" objects. */
+int engine_transfers(struct engine *e);
 void engine_quit(struct engine *e);
 
 #endif

@@ -47,6 +47,9 @@
 	X(EVENT_CONTACT, "contact", 0) \
 	X(EVENT_WHOIS, "whois", 1) \
 	X(EVENT_RECEIPT, "receipt", 0) \
+	X(EVENT_FILE_OFFER, "file_offer", 0) \
+	X(EVENT_TRANSFER, "transfer", 0) \
+	X(EVENT_TRANSFERS, "transfers", 1) \
 	X(EVENT_SYSTEM, "system", 0) \
 	X(EVENT_ERROR, "error", 1) \
 	X(EVENT_QUIT, "quit", 0)

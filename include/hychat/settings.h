@@ -13,6 +13,7 @@
 #define HYCHAT_SETTINGS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hychat/util.h"
 
@@ -39,7 +40,14 @@
 	X(SETTING_RECEIPTS, "receipts", "on", \
 	    "on or off: tell the sender of a direct message when you have read it") \
 	X(SETTING_NAME, "name", "", "your display name, kept by the tracker for the others") \
-	X(SETTING_STATUS, "status", "", "your status line, kept by the tracker for the others")
+	X(SETTING_STATUS, "status", "", "your status line, kept by the tracker for the others") \
+	X(SETTING_AUTOACCEPT, "autoaccept", "off", \
+	    "off, or contacts SIZE: accept files from contacts up to SIZE (e.g. 100M)") \
+	X(SETTING_MAX_OFFER, "max-offer", "4G", \
+	    "the largest incoming file offered (K, M, G, T: powers of 1024); larger ones are " \
+	    "refused") \
+	X(SETTING_MAX_TRANSFERS, "max-transfers", "4", \
+	    "transfers running at once, both ways; more offers are refused")
 
 #define SETTINGS_ENUM(id, name, def, help) id,
 enum setting_id {
@@ -74,6 +82,12 @@ int settings_load(
 /* Writes s to path atomically (temporary file, fsync, rename), mode 0600,
  * making the directory (0700) if missing. Returns 0, or -1 with *cause. */
 int settings_save(const struct settings *s, const char *path, char **cause);
+
+/* A size: digits and an optional K, M, G or T (powers of 1024), blanks
+ * around ignored. Returns 0 with *out, or -1. */
+int settings_parse_size(const char *text, uint64_t *out);
+/* The autoaccept setting: 1 with *max for "contacts SIZE", 0 for off. */
+int settings_autoaccept(const struct settings *s, uint64_t *max);
 
 /* Finds a setting by name; -1 if unknown. */
 int settings_find(const char *name);

@@ -180,6 +180,36 @@ run_set(struct engine *e, const char *ctx, int argc, char **argv)
 	return engine_set(e, argc > 0 ? argv[0] : NULL, argc > 1 ? argv[1] : NULL);
 }
 
+static int
+run_sendfile(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_sendfile(e, argv[0], argv[1]);
+}
+
+static int
+run_accept(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_file_accept(e, argv[0], argc > 1 ? argv[1] : NULL);
+}
+
+static int
+run_reject(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_file_reject(e, argv[0]);
+}
+
+static int
+run_cancel(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_file_cancel(e, argv[0]);
+}
+
+static int
+run_transfers(struct engine *e, const char *ctx, int argc, char **argv)
+{
+	return engine_transfers(e);
+}
+
 static int run_help(struct engine *e, const char *ctx, int argc, char **argv);
 
 static int
@@ -229,6 +259,13 @@ static const struct command commands[] = {
 	    "tell the conversation you are typing (front ends call it on keys)" },
 	{ "set", 0, 2, 1, run_set, "[NAME [VALUE]]",
 	    "list the settings, show one, or change one and save it" },
+	{ "sendfile", 2, 2, COMMAND_REST, run_sendfile, "USER PATH",
+	    "offer a file to a user; it goes once they accept" },
+	{ "accept", 1, 2, COMMAND_REST, run_accept, "ID [PATH]",
+	    "accept a file offered, into the download directory, a directory or a file" },
+	{ "reject", 1, 1, 0, run_reject, "ID", "refuse a file offered" },
+	{ "transfers", 0, 0, 0, run_transfers, "", "list the file transfers and their state" },
+	{ "cancel", 1, 1, 0, run_cancel, "ID", "stop a file transfer, either way" },
 	{ "help", 0, 1, 0, run_help, "[COMMAND]", "list the commands, or explain one" },
 	{ "quit", 0, 1, COMMAND_REST, run_quit, "[MESSAGE]", "leave the tracker and exit" },
 };

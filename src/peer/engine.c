@@ -575,6 +575,7 @@ engine_free(struct engine *e)
 	engine_settings_free(e);
 	engine_typing_free(e);
 	engine_mailbox_free(e);
+	engine_file_free(e);
 	while (e->channels != NULL) {
 		struct engine_channel *c = e->channels;
 		e->channels = c->next;

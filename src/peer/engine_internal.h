@@ -142,6 +142,7 @@ struct engine {
 	int own_settings; /* made here: freed with the engine */
 	char *settings_path; /* NULL: not saved */
 	struct engine_mailbox *mailbox; /* engine_mailbox.c */
+	struct engine_xfer *xfers; /* file transfers (engine_file.c) */
 };
 
 /* engine.c */
@@ -277,6 +278,9 @@ void engine_mailbox_fetch(struct engine *e);
 /* Adds "delivery", the state's name, to the own messages of a list of
  * direct conversation conv's history that have one. */
 void engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list);
+
+/* engine_file.c */
+void engine_file_free(struct engine *e);
 
 /* engine_nat.c */
 /* Records what a tracker peer entry says of the peer's observed address. */

@@ -18,6 +18,8 @@ enum setting_kind {
 	KIND_NUMBER, /* min to max */
 	KIND_SWITCH, /* on or off */
 	KIND_CHOICE, /* one of choices */
+	KIND_SIZE, /* a size: digits and K, M, G or T */
+	KIND_AUTOACCEPT, /* off, or "contacts SIZE" */
 };
 
 struct setting_def {
@@ -51,7 +53,53 @@ static const struct {
 	{ SETTING_RECEIPTS, KIND_SWITCH, 0, 0, NULL },
 	{ SETTING_NAME, KIND_TEXT, 0, 0, NULL },
 	{ SETTING_STATUS, KIND_TEXT, 0, 0, NULL },
+	{ SETTING_AUTOACCEPT, KIND_AUTOACCEPT, 0, 0, NULL },
+	{ SETTING_MAX_OFFER, KIND_SIZE, 0, 0, NULL },
+	{ SETTING_MAX_TRANSFERS, KIND_NUMBER, 1, 64, NULL },
 };
+
+#define SETTINGS_SIZE_MAX (UINT64_C(1) << 50) /* a petabyte: no file is larger */
+#define SETTINGS_AUTOACCEPT_WORD "contacts"
+
+int
+settings_parse_size(const char *text, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	uint64_t v = 0;
+	const char *p = text, *u;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > SETTINGS_SIZE_MAX)
+			return -1;
+	}
+	if (*p != '\0' && (u = strchr(units, *p & ~0x20)) != NULL) {
+		for (long i = 0; i <= u - units; i++)
+			v *= 1024;
+		p++;
+	}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '\0' || v > SETTINGS_SIZE_MAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+settings_autoaccept(const struct settings *s, uint64_t *max)
+{
+	const char *v = settings_get(s, SETTING_AUTOACCEPT);
+	size_t n = strlen(SETTINGS_AUTOACCEPT_WORD);
+
+	if (strncmp(v, SETTINGS_AUTOACCEPT_WORD, n) != 0 || (v[n] != ' ' && v[n] != '\t'))
+		return 0;
+	return settings_parse_size(v + n, max) == 0;
+}
 
 static const struct setting_def *
 def_of(enum setting_id id)
@@ -245,6 +293,24 @@ check(const struct setting_def *d, const char *value, size_t n, char *out, char 
 			    d->choices[i]);
 		}
 		return -1;
+	case KIND_SIZE: {
+		uint64_t size;
+		if (settings_parse_size(out, &size) == 0)
+			return 0;
+		snprintf(err, SETTINGS_ERR_MAX, "%s: a size, such as 4G or 500M", d->name);
+		return -1;
+	}
+	case KIND_AUTOACCEPT: {
+		size_t w = strlen(SETTINGS_AUTOACCEPT_WORD);
+		uint64_t size;
+		if (strcmp(out, "off") == 0 ||
+		    (strncmp(out, SETTINGS_AUTOACCEPT_WORD, w) == 0 && blank(out[w]) &&
+		        settings_parse_size(out + w, &size) == 0))
+			return 0;
+		snprintf(
+		    err, SETTINGS_ERR_MAX, "%s: off, or contacts SIZE (such as 100M)", d->name);
+		return -1;
+	}
 	}
 	return -1;
 }
