@@ -414,6 +414,9 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 	}
 	mark_days(c, 0);
 	c->skip = 0;
+	/* The lines of its transfers are the client's own, not stored. */
+	if (c->at_end && t->fetch != TUI_FETCH_OLDER)
+		tui_xfer_attach(t, c);
 	tui_dirty(t);
 }
 

@@ -48,6 +48,7 @@
 #define TUI_XFER_FULL "\xe2\x96\x88" /* U+2588, a done cell of the bar */
 #define TUI_XFER_EMPTY "\xe2\x96\x91" /* U+2591, one still to come */
 #define TUI_XFER_TEXT_MAX 1024 /* a transfer's line */
+#define TUI_XFER_SHORT_ID 8 /* hex digits of an id shown (the engine takes 4 or more) */
 
 /* Keys ncurses does not name: the brackets of a pasted block. */
 #define TUI_KEY_PASTE_BEGIN (KEY_MAX + 1)
@@ -150,6 +151,7 @@ struct tui_input {
 	wchar_t *comp_prefix;
 	size_t comp_prefix_len;
 	size_t comp_index;
+	int comp_path; /* completing a file's path */
 	size_t scroll; /* the first character shown */
 };
 
@@ -386,6 +388,16 @@ void tui_xfer_bar(char *out, size_t outsz, uint64_t bytes, uint64_t size, int ce
 void tui_xfer_text(const struct tui_xfer *x, char *out, size_t outsz);
 /* "⇅ 2 files 43%" over the transfers under way; "" if none. */
 void tui_xfer_summary(const struct tui_xfer *v, size_t n, char *out, size_t outsz);
+struct tui_xfer *tui_xfer_find(struct tui *t, const char *id);
+/* A file_offer (offer) or a transfer object into the model; returns the
+ * transfer, or NULL for a malformed one. */
+struct tui_xfer *tui_xfer_take(struct tui *t, struct json_object *o, int offer);
+/* Rewrites x's line in its peer's conversation, or adds it there. */
+void tui_xfer_show(struct tui *t, const struct tui_xfer *x);
+/* The lines of c's transfers, after its window was fetched anew. */
+void tui_xfer_attach(struct tui *t, struct tui_conv *c);
+/* The status bar's summary. */
+void tui_xfer_status(struct tui *t, char *out, size_t outsz);
 
 /* tui_draw.c */
 /* The cells before a message's text: "HH:MM <nick> ". */

@@ -123,15 +123,16 @@ tui_xfer_text(const struct tui_xfer *x, char *out, size_t outsz)
 
 	tui_xfer_size(size, sizeof(size), x->size);
 	if (x->incoming && strcmp(x->state, "offered") == 0) {
-		snprintf(out, outsz, "%s %s offers %s (%s): /accept %s [PATH] or /reject %s", arrow,
-		    x->peer, x->name, size, x->id, x->id);
+		snprintf(out, outsz, "%s %s offers %s (%s): /accept %.*s [PATH] or /reject %.*s",
+		    arrow, x->peer, x->name, size, TUI_XFER_SHORT_ID, x->id, TUI_XFER_SHORT_ID,
+		    x->id);
 		return;
 	}
 	if (!x->incoming &&
 	    (strcmp(x->state, "offered") == 0 || strcmp(x->state, "waiting") == 0)) {
 		snprintf(out, outsz,
-		    "%s %s (%s) %s %s: offered, waiting for an answer (/cancel %s)", arrow, x->name,
-		    size, dir, x->peer, x->id);
+		    "%s %s (%s) %s %s: offered, waiting for an answer (/cancel %.*s)", arrow,
+		    x->name, size, dir, x->peer, TUI_XFER_SHORT_ID, x->id);
 		return;
 	}
 	if (tui_xfer_final(x->state)) {
@@ -175,4 +176,160 @@ tui_xfer_summary(const struct tui_xfer *v, size_t n, char *out, size_t outsz)
 	}
 	snprintf(out, outsz, "\u21c5 %zu file%s %d%%", active, active == 1 ? "" : "s",
 	    tui_xfer_percent(bytes, size));
+}
+
+/* The model: transfers by id, each with its line in its peer's
+ * conversation. */
+
+struct tui_xfer *
+tui_xfer_find(struct tui *t, const char *id)
+{
+	for (size_t i = 0; i < t->nxfers; i++)
+		if (strcmp(t->xfers[i].id, id) == 0)
+			return &t->xfers[i];
+	return NULL;
+}
+
+/* A place for a new transfer: at TUI_XFER_MAX, the one that ended
+ * longest ago goes (its line stays as it last read); if none has ended,
+ * the oldest. */
+static struct tui_xfer *
+slot(struct tui *t)
+{
+	size_t victim = 0;
+	int found = 0;
+
+	if (t->nxfers < TUI_XFER_MAX) {
+		t->xfers = xrealloc(t->xfers, (t->nxfers + 1) * sizeof(*t->xfers));
+		return &t->xfers[t->nxfers++];
+	}
+	for (size_t i = 0; i < t->nxfers; i++) {
+		int ended = tui_xfer_final(t->xfers[i].state);
+		if ((ended && !found) ||
+		    (ended == found && t->xfers[i].seen < t->xfers[victim].seen)) {
+			if (ended)
+				found = 1;
+			victim = i;
+		}
+	}
+	return &t->xfers[victim];
+}
+
+static uint64_t
+get_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	n = json_object_get_int64(v);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static void
+copy(char *dst, size_t dstsz, struct json_object *o, const char *key)
+{
+	const char *s = http_json_str(o, key);
+
+	if (s != NULL)
+		snprintf(dst, dstsz, "%s", s);
+}
+
+struct tui_xfer *
+tui_xfer_take(struct tui *t, struct json_object *o, int offer)
+{
+	const char *id = http_json_str(o, "id");
+	const char *peer = http_json_str(o, offer ? "from" : "peer");
+	struct tui_xfer *x;
+	struct json_object *v;
+
+	if (id == NULL || id[0] == '\0' || peer == NULL || peer[0] == '\0' ||
+	    strlen(peer) > HY_NAME_MAX)
+		return NULL;
+	if ((x = tui_xfer_find(t, id)) == NULL) {
+		x = slot(t);
+		memset(x, 0, sizeof(*x));
+		snprintf(x->id, sizeof(x->id), "%s", id);
+		snprintf(x->state, sizeof(x->state), "offered");
+	}
+	snprintf(x->peer, sizeof(x->peer), "%s", peer);
+	copy(x->name, sizeof(x->name), o, "name");
+	if (offer) {
+		x->incoming = 1;
+	} else {
+		x->incoming =
+		    strcmp(
+		        http_json_str(o, "direction") != NULL ? http_json_str(o, "direction") : "",
+		        "in") == 0;
+		copy(x->state, sizeof(x->state), o, "state");
+		x->bytes = get_u64(o, "bytes");
+		x->rate = json_object_object_get_ex(o, "rate", &v) ? json_object_get_double(v) : 0;
+		x->error[0] = '\0';
+		copy(x->error, sizeof(x->error), o, "error");
+		/* Where a file received lands; a file sent's own path says nothing new. */
+		if (x->incoming)
+			copy(x->path, sizeof(x->path), o, "path");
+	}
+	x->size = get_u64(o, "size");
+	x->seen = ++t->xfer_clock;
+	return x;
+}
+
+static struct tui_msg *
+new_line(const struct tui_xfer *x)
+{
+	struct tui_msg *m = xcalloc(1, sizeof(*m));
+	char text[TUI_XFER_TEXT_MAX];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	m->kind = TUI_MSG_FILE;
+	m->delivery = -1;
+	localtime_r(&now, &tm);
+	strftime(m->time, sizeof(m->time), "%H:%M", &tm);
+	strftime(m->day, sizeof(m->day), "%Y-%m-%d", &tm);
+	tui_xfer_text(x, text, sizeof(text));
+	m->text = xstrdup(text);
+	m->xfer = xstrdup(x->id);
+	return m;
+}
+
+void
+tui_xfer_show(struct tui *t, const struct tui_xfer *x)
+{
+	struct tui_conv *c = tui_conv_get(t, x->peer);
+	char text[TUI_XFER_TEXT_MAX];
+
+	if (c == NULL)
+		return;
+	tui_dirty(t);
+	/* Its line is among the newest: looked for from the end. */
+	for (size_t i = c->n; i-- > 0;) {
+		struct tui_msg *m = c->msgs[i];
+		if (m->kind != TUI_MSG_FILE || m->xfer == NULL || strcmp(m->xfer, x->id) != 0)
+			continue;
+		tui_xfer_text(x, text, sizeof(text));
+		if (strcmp(text, m->text) != 0) {
+			free(m->text);
+			m->text = xstrdup(text);
+			m->wrap_width = 0;
+		}
+		return;
+	}
+	tui_conv_add(t, c, new_line(x));
+}
+
+void
+tui_xfer_attach(struct tui *t, struct tui_conv *c)
+{
+	for (size_t i = 0; i < t->nxfers; i++)
+		if (strcmp(t->xfers[i].peer, c->name) == 0)
+			tui_xfer_show(t, &t->xfers[i]);
+}
+
+void
+tui_xfer_status(struct tui *t, char *out, size_t outsz)
+{
+	tui_xfer_summary(t->xfers, t->nxfers, out, outsz);
 }
