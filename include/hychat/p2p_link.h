@@ -38,7 +38,13 @@
 #define P2P_LINK_KEEPALIVE_MS 25000
 #define P2P_LINK_TCP_KEEPALIVE_S 25 /* the kernel's probes, every link */
 #define P2P_LINK_VIA_MAX 280 /* "HOST:PORT" of a relay */
-#define P2P_LINK_PUNCH_MS 2000 /* a simultaneous open, to up: else the relay */
+#define P2P_LINK_PUNCH_MS 2000
+/* Bulk messages go to the socket only while libuv holds less than this
+ * unwritten: what a message queued behind them waits for. */
+#define P2P_LINK_BULK_INFLIGHT (128 * 1024)
+/* A frame whose plaintext starts with a byte from 1 to this is binary
+ * (file_frame.h), not a JSON object. */
+#define P2P_LINK_BINARY_LAST 0x08 /* a simultaneous open, to up: else the relay */
 
 struct identity;
 struct p2p_link;
@@ -60,6 +66,9 @@ struct p2p_link_ops {
 	void (*up)(void *owner, struct p2p_link *l);
 	/* msg is borrowed. */
 	void (*message)(void *owner, struct p2p_link *l, struct json_object *msg);
+	/* A binary frame of an encrypted link that is up; data is borrowed.
+	 * May be NULL: such frames are skipped. */
+	void (*binary)(void *owner, struct p2p_link *l, const uint8_t *data, size_t len);
 	/* The last call: l is freed when it returns. */
 	void (*closed)(void *owner, struct p2p_link *l, const char *reason);
 };
@@ -100,6 +109,12 @@ void p2p_link_verified(struct p2p_link *l, const char *refusal);
 /* Queues one message (JSON text). Returns 0, or -1 if the link is not up
  * or its queue overflowed (it is then closing). */
 int p2p_link_send(struct p2p_link *l, const char *json, size_t len);
+/* Queues a binary message (its first byte from 1 to P2P_LINK_BINARY_LAST)
+ * behind every message p2p_link_send() queues, even later ones: it is
+ * sealed and written when those are out and the socket keeps up. Returns
+ * 0, or -1 if the link is not an encrypted one that is up, or its queue
+ * overflowed (it is then closing). */
+int p2p_link_send_bulk(struct p2p_link *l, const uint8_t *data, size_t len);
 /* Starts closing; "closed" follows from the loop. Idempotent. */
 void p2p_link_close(struct p2p_link *l, const char *reason);
 

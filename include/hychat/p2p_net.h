@@ -51,6 +51,9 @@ struct p2p_net_ops {
 	void (*down)(void *arg, const char *user, const char *reason);
 	/* A message from user; msg is borrowed. */
 	void (*message)(void *arg, const char *user, int encrypted, struct json_object *msg);
+	/* A binary frame (file_frame.h) from user over an encrypted link; data
+	 * is borrowed. May be NULL. */
+	void (*binary)(void *arg, const char *user, const uint8_t *data, size_t len);
 	/* user's address or key is needed: ask the tracker about that user,
 	 * answer with p2p_net_set_peer() (online) or p2p_net_set_offline()
 	 * (an account that is offline), then p2p_net_lookup_done(). */
@@ -97,6 +100,11 @@ int p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int por
 /* Sends a message (JSON text) to user. Returns 1 if it went to an up link,
  * 0 if no link is up (nothing sent), -1 if the link's queue is full. */
 int p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len);
+/* The same for a bulk message (p2p_link_send_bulk): it waits behind
+ * every message. Returns 1, 0 if no encrypted link is up, -1 if full. */
+int p2p_net_send_bulk(struct p2p_net *n, const char *user, const uint8_t *data, size_t len);
+/* Bytes queued on user's link (0 if none). */
+size_t p2p_net_queued(struct p2p_net *n, const char *user);
 /* 1 encrypted, 0 plaintext, -1 no link up. */
 int p2p_net_link_state(struct p2p_net *n, const char *user);
 /* The key the tracker publishes for user: 1 with key copied (out holds

@@ -393,6 +393,10 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		engine_free(e);
 		return NULL;
 	}
+	if (engine_file_init(e, cause) < 0) {
+		engine_free(e);
+		return NULL;
+	}
 	if (engine_mailbox_init(e, cause) < 0) { /* the first handle, if it succeeds */
 		engine_free(e);
 		return NULL;
@@ -544,6 +548,7 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->members_retry);
 	engine_mailbox_stop(e);
 	drop_links(e);
+	engine_file_stop(e);
 	close_timer(e, &e->typing_timer);
 	close_timer(e, &e->hints);
 	if (e->ts == ENGINE_ONLINE) {

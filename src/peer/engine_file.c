@@ -1,15 +1,37 @@
 /* engine_file.c — file transfer: the commands (sendfile, accept, reject,
- * cancel, transfers), each transfer's state and its "transfer" events.
- * (The interface for the front ends; the wire and the disk follow.) */
+ * cancel, transfers), each transfer's state machine, its frames on the
+ * links (file_frame.h), its disk work on the thread pool (file_io.h), its
+ * row in the database, and its "transfer" events.
+ *
+ * Every transfer is driven by one function, step(), called after anything
+ * happens to it: a frame, a link up or down, a finished job, a command.
+ * A transfer has at most one job on the thread pool at a time (busy); its
+ * generation (gen) is raised when what the job was for is gone (a link
+ * dropped, a resume), and the job's result is then thrown away.
+ * Transfers live until the engine is freed (after the loop has ended, so
+ * no job can outlive one). */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "engine_internal.h"
+#include "hychat/file_frame.h"
+#include "hychat/file_io.h"
+#include "hychat/file_name.h"
 #include "hychat/log.h"
+#include "hychat/settings.h"
 #include "hychat/util.h"
+
+#define FILE_WINDOW (2 * 1024 * 1024) /* bytes sent ahead of the receiver's ack */
+#define FILE_SYNC_EVERY (1024 * 1024) /* the receiver syncs and records this often */
+#define FILE_READ_BATCH (1024 * 1024) /* the sender reads this much at once */
+#define FILE_RATE_MS 1000 /* the rate is over about this long */
 
 #define XFER_STATES(X) \
 	X(XFER_OFFERED, "offered") \
@@ -33,25 +55,140 @@ enum xfer_state {
 static const char *const state_names[] = { XFER_STATES(XFER_NAME) };
 #undef XFER_NAME
 
+enum job_kind {
+	JOB_HASH,
+	JOB_READ,
+	JOB_CREATE,
+	JOB_OPEN,
+	JOB_WRITE,
+	JOB_FINISH,
+	JOB_REMOVE
+};
+
 struct engine_xfer {
+	struct engine *e;
 	char id[ENGINE_FILE_ID_HEX + 1];
+	uint8_t idb[FILE_FRAME_ID_BYTES];
 	char peer[HY_NAME_MAX + 1];
 	int out; /* we send */
-	char *name, *path;
-	uint64_t size, bytes;
-	char hash[2 * crypto_generichash_BYTES + 1];
+	char *name; /* as offered (checked, for an incoming one) */
+	char *path; /* out: the file; in: where it lands (the target, then the final name) */
+	char *part; /* in: the .part */
+	uint64_t size;
+	int64_t mtime_ns; /* out: when it was hashed */
+	uint8_t hash[FILE_IO_HASH_BYTES];
+	char hash_hex[2 * FILE_IO_HASH_BYTES + 1];
 	enum xfer_state state;
 	char *error;
-	uint64_t last_emit_ms, rate_ms, rate_bytes;
-	double rate;
+	int fd; /* the file sent, or the .part */
+	int busy; /* a job on the thread pool */
+	unsigned gen;
+	int cleaned; /* a final state's cleanup done */
+
+	/* Progress. */
+	uint64_t bytes; /* out: acknowledged; in: written */
+	uint64_t last_emit_ms, rate_ms, rate_bytes, rate;
+
+	/* Sender. */
+	int checked; /* the file was hashed in this run and matched */
+	int need_check; /* hash it again before sending */
+	int offer_sent; /* on this link */
+	uint64_t send_off; /* the next offset to send */
+	struct buf rbuf; /* read ahead, from rbuf_off */
+	uint64_t rbuf_off;
+
+	/* Receiver. */
+	int need_open; /* open the .part (again) before resuming */
+	int want_resume; /* send ACCEPT from what is written, when idle */
+	int need_sync;
+	struct buf q; /* received, not yet written, from q_off */
+	uint64_t q_off;
+	uint64_t expect; /* the next chunk's offset */
+	uint64_t synced;
+	crypto_generichash_state hs;
+	int hs_ok; /* hs has seen [0, bytes) */
+	char *dest; /* accept's PATH */
+
 	struct engine_xfer *next;
 };
+
+struct job {
+	uv_work_t req;
+	struct engine_xfer *x;
+	enum job_kind kind;
+	unsigned gen;
+	int rc, fd;
+	char err[FILE_IO_ERR_MAX];
+	/* Inputs, copied. */
+	char *path, *part, *id;
+	char *dest, *name; /* JOB_CREATE: accept's PATH (may be NULL) and the name */
+	uint64_t off, size;
+	uint8_t hash[FILE_IO_HASH_BYTES];
+	struct buf data; /* JOB_READ out, JOB_WRITE in */
+	int sync;
+	crypto_generichash_state *hs; /* JOB_WRITE, JOB_FINISH: x's, when valid */
+	/* Outputs. */
+	struct file_io_stat st;
+	char *result; /* JOB_CREATE: the .part; JOB_FINISH: the final path */
+	char *target; /* JOB_CREATE: where the file is to land */
+};
+
+static void step(struct engine_xfer *x);
 
 static int
 terminal(enum xfer_state s)
 {
 	return s == XFER_DONE || s == XFER_FAILED || s == XFER_REJECTED || s == XFER_CANCELLED;
 }
+
+/* The database. */
+
+static const char xfer_schema[] = "CREATE TABLE IF NOT EXISTS transfers ("
+                                  " id TEXT PRIMARY KEY, peer TEXT NOT NULL, dir_out INTEGER,"
+                                  " name TEXT, path TEXT, part TEXT, dest TEXT, size INTEGER,"
+                                  " mtime INTEGER, hash BLOB, state TEXT, error TEXT,"
+                                  " bytes INTEGER, created INTEGER)";
+
+static void
+save(struct engine_xfer *x)
+{
+	struct engine *e = x->e;
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO transfers (id, peer, dir_out, name, path, part, dest, size,"
+	    " mtime, hash, state, error, bytes, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,"
+	    " COALESCE((SELECT created FROM transfers WHERE id = ?1), ?14))";
+	char *cause = NULL;
+
+	if (e->xfer_save == NULL && (e->xfer_save = peerdb_prepare(e->db, sql, &cause)) == NULL) {
+		log_error("%s", cause);
+		free(cause);
+		return;
+	}
+	if (peerdb_write(e->db) < 0)
+		return;
+	sqlite3_stmt *q = e->xfer_save;
+	sqlite3_bind_text(q, 1, x->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, x->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 3, x->out);
+	sqlite3_bind_text(q, 4, x->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, x->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, x->part, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 7, x->dest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 8, (sqlite3_int64)x->size);
+	sqlite3_bind_int64(q, 9, x->mtime_ns);
+	sqlite3_bind_blob(q, 10, x->hash, sizeof(x->hash), SQLITE_STATIC);
+	sqlite3_bind_text(q, 11, state_names[x->state], -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 12, x->error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 13, (sqlite3_int64)x->bytes);
+	sqlite3_bind_int64(q, 14, (sqlite3_int64)hy_now_ms());
+	if (sqlite3_step(q) != SQLITE_DONE)
+		log_error(
+		    "transfers: cannot save %s: %s", x->id, sqlite3_errmsg(peerdb_handle(e->db)));
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+}
+
+/* Events. */
 
 static struct json_object *
 xfer_json(struct engine_xfer *x, enum event_type type)
@@ -66,8 +203,8 @@ xfer_json(struct engine_xfer *x, enum event_type type)
 	event_add_int(o, "bytes", (long long)x->bytes);
 	event_add_int(o, "size", (long long)x->size);
 	event_add_int(o, "rate", (long long)x->rate);
-	if (x->hash[0] != '\0')
-		event_add_str(o, "hash", x->hash);
+	if (x->hash_hex[0] != '\0')
+		event_add_str(o, "hash", x->hash_hex);
 	if (x->path != NULL)
 		event_add_str(o, "path", x->path);
 	if (x->error != NULL)
@@ -76,19 +213,529 @@ xfer_json(struct engine_xfer *x, enum event_type type)
 }
 
 static void
-emit(struct engine *e, struct engine_xfer *x)
+emit(struct engine_xfer *x)
 {
-	x->last_emit_ms = hy_now_ms();
-	event_emit(&e->bus, xfer_json(x, EVENT_TRANSFER));
+	uint64_t now = hy_now_ms();
+
+	if (now - x->rate_ms >= FILE_RATE_MS / 4) {
+		if (x->rate_ms != 0 && x->bytes >= x->rate_bytes)
+			x->rate =
+			    (x->rate + (x->bytes - x->rate_bytes) * 1000 / (now - x->rate_ms)) / 2;
+		x->rate_ms = now;
+		x->rate_bytes = x->bytes;
+	}
+	if (terminal(x->state) || x->state == XFER_PAUSED)
+		x->rate = 0;
+	x->last_emit_ms = now;
+	event_emit(&x->e->bus, xfer_json(x, EVENT_TRANSFER));
 }
 
 static void
-set_state(struct engine *e, struct engine_xfer *x, enum xfer_state s, const char *error)
+progress(struct engine_xfer *x)
 {
+	if (hy_now_ms() - x->last_emit_ms >= ENGINE_FILE_PROGRESS_MS)
+		emit(x);
+}
+
+static void
+set_state(struct engine_xfer *x, enum xfer_state s, const char *error)
+{
+	if (x->state == s && error == NULL)
+		return;
 	x->state = s;
 	free(x->error);
 	x->error = error != NULL ? xstrdup(error) : NULL;
-	emit(e, x);
+	save(x);
+	emit(x);
+}
+
+/* Frames. */
+
+static int
+link_up(struct engine_xfer *x)
+{
+	return x->e->net != NULL && p2p_net_link_state(x->e->net, x->peer) == 1;
+}
+
+static void
+send_frame(struct engine_xfer *x, struct file_frame *f)
+{
+	struct buf b;
+
+	if (!link_up(x))
+		return;
+	memcpy(f->id, x->idb, sizeof(f->id));
+	buf_init(&b);
+	if (file_frame_put(&b, f) == 0)
+		p2p_net_send(x->e->net, x->peer, b.data, b.len);
+	buf_fini(&b);
+}
+
+static void
+send_simple(struct engine_xfer *x, enum file_frame_type type, uint64_t offset, const char *text)
+{
+	struct file_frame f = { .type = type, .offset = offset };
+
+	if (text != NULL) {
+		f.text = text;
+		f.text_len =
+		    strlen(text) > FILE_FRAME_REASON_MAX ? FILE_FRAME_REASON_MAX : strlen(text);
+	}
+	send_frame(x, &f);
+}
+
+/* Ends x here and tells the peer (a reason: failed; none: cancelled). */
+static void
+stop(struct engine_xfer *x, enum xfer_state s, const char *error, int tell)
+{
+	if (terminal(x->state))
+		return;
+	if (tell)
+		send_simple(x, s == XFER_REJECTED ? FILE_REJECT : FILE_CANCEL, 0,
+		    error != NULL ? error : "");
+	x->gen++;
+	buf_consume(&x->q, x->q.len);
+	buf_consume(&x->rbuf, x->rbuf.len);
+	set_state(x, s, error);
+	step(x);
+}
+
+/* Jobs. */
+
+/* Where an accepted file lands: accept's PATH, a directory (made if it
+ * is the download directory) or a file, and its .part beside it. */
+static int
+create_part(struct job *j)
+{
+	struct buf t;
+	struct stat sb;
+	char *dir = NULL;
+	size_t n = j->dest != NULL ? strlen(j->dest) : 0;
+
+	buf_init(&t);
+	if (n == 0) {
+		if ((dir = file_io_download_dir()) == NULL) {
+			snprintf(
+			    j->err, sizeof(j->err), "no download directory: set HOME or give PATH");
+			return -1;
+		}
+		if (file_io_mkdirs(dir, j->err) < 0) {
+			free(dir);
+			return -1;
+		}
+		buf_printf(&t, "%s/%s", dir, j->name);
+		free(dir);
+	} else if (j->dest[n - 1] == '/' || (stat(j->dest, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+		buf_printf(&t, "%s%s%s", j->dest, j->dest[n - 1] == '/' ? "" : "/", j->name);
+	} else {
+		buf_append_str(&t, j->dest);
+	}
+	j->target = t.data;
+	j->fd = file_io_part_create(j->target, j->size, j->id, j->hash, &j->result, j->err);
+	return j->fd >= 0 ? 0 : -1;
+}
+
+static void
+job_work(uv_work_t *req)
+{
+	struct job *j = req->data;
+
+	switch (j->kind) {
+	case JOB_HASH:
+		if (j->fd >= 0)
+			close(j->fd);
+		j->fd = file_io_hash(j->path, &j->st, j->err);
+		j->rc = j->fd >= 0 ? 0 : -1;
+		break;
+	case JOB_READ:
+		buf_reserve(&j->data, (size_t)j->size);
+		j->rc =
+		    file_io_read(j->fd, j->off, (uint8_t *)j->data.data, (size_t)j->size, j->err);
+		j->data.len = j->rc == 0 ? (size_t)j->size : 0;
+		break;
+	case JOB_CREATE: j->rc = create_part(j); break;
+	case JOB_OPEN:
+		j->fd = file_io_part_open(j->part, j->size, j->id, j->hash, &j->off, j->err);
+		j->rc = j->fd >= 0 ? 0 : -1;
+		break;
+	case JOB_WRITE:
+		j->rc = file_io_write(
+		    j->fd, j->off, (const uint8_t *)j->data.data, j->data.len, j->err);
+		if (j->rc == 0 && j->hs != NULL)
+			crypto_generichash_update(
+			    j->hs, (const uint8_t *)j->data.data, j->data.len);
+		if (j->rc == 0 && j->sync)
+			j->rc = file_io_sync(
+			    j->fd, j->part, j->size, j->id, j->hash, j->off + j->data.len, j->err);
+		break;
+	case JOB_FINISH:
+		j->rc = file_io_finish(
+		    j->fd, j->part, j->path, j->size, j->hash, j->hs, &j->result, j->err);
+		break;
+	case JOB_REMOVE:
+		if (j->fd >= 0)
+			close(j->fd);
+		if (j->part != NULL)
+			file_io_remove(j->part);
+		j->rc = 0;
+		break;
+	}
+}
+
+static void job_done(uv_work_t *req, int status);
+
+static struct job *
+job_new(struct engine_xfer *x, enum job_kind kind)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->x = x;
+	j->kind = kind;
+	j->gen = x->gen;
+	j->fd = x->fd;
+	j->req.data = j;
+	j->path = x->path != NULL ? xstrdup(x->path) : NULL;
+	j->part = x->part != NULL ? xstrdup(x->part) : NULL;
+	j->id = xstrdup(x->id);
+	j->size = x->size;
+	memcpy(j->hash, x->hash, sizeof(j->hash));
+	buf_init(&j->data);
+	return j;
+}
+
+static void
+job_start(struct job *j)
+{
+	struct engine_xfer *x = j->x;
+
+	x->busy = 1;
+	if (uv_queue_work(x->e->loop, &j->req, job_work, job_done) != 0) {
+		job_work(&j->req); /* cannot happen with a valid loop; stay correct */
+		job_done(&j->req, 0);
+	}
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->path);
+	free(j->part);
+	free(j->id);
+	free(j->result);
+	free(j->target);
+	free(j->dest);
+	free(j->name);
+	buf_fini(&j->data);
+	free(j);
+}
+
+/* What a sender's finished job means. */
+static void
+sender_done(struct engine_xfer *x, struct job *j)
+{
+	switch (j->kind) {
+	case JOB_HASH:
+		x->fd = j->fd;
+		if (j->rc < 0) {
+			stop(x, XFER_FAILED, j->err, 1);
+			return;
+		}
+		if (x->checked &&
+		    (j->st.size != x->size || j->st.mtime_ns != x->mtime_ns ||
+		        sodium_memcmp(j->st.hash, x->hash, sizeof(x->hash)) != 0)) {
+			stop(x, XFER_FAILED,
+			    "the file changed since it was offered (size, time or content)", 1);
+			return;
+		}
+		if (!x->checked) { /* the first hash, for the offer */
+			x->size = j->st.size;
+			x->mtime_ns = j->st.mtime_ns;
+			memcpy(x->hash, j->st.hash, sizeof(x->hash));
+			sodium_bin2hex(x->hash_hex, sizeof(x->hash_hex), x->hash, sizeof(x->hash));
+			x->checked = 1;
+			x->need_check = 0;
+			set_state(x, XFER_OFFERED, NULL);
+			if (x->e->net != NULL)
+				p2p_net_dial(x->e->net, x->peer, 1);
+			return;
+		}
+		x->need_check = 0;
+		set_state(x, link_up(x) ? XFER_SENDING : XFER_PAUSED, NULL);
+		return;
+	case JOB_READ:
+		if (j->rc < 0) {
+			stop(x, XFER_FAILED, j->err, 1);
+			return;
+		}
+		buf_consume(&x->rbuf, x->rbuf.len);
+		buf_append(&x->rbuf, j->data.data, j->data.len);
+		x->rbuf_off = j->off;
+		return;
+	default: return;
+	}
+}
+
+static void
+receiver_done(struct engine_xfer *x, struct job *j)
+{
+	switch (j->kind) {
+	case JOB_CREATE:
+		if (j->rc < 0) {
+			/* The offer stands: accept somewhere else, or reject. */
+			event_error(&x->e->bus, "accept %s: %s", x->id, j->err);
+			set_state(x, XFER_OFFERED, NULL);
+			return;
+		}
+		x->fd = j->fd;
+		free(x->part);
+		x->part = j->result;
+		j->result = NULL;
+		free(x->path);
+		x->path = j->target;
+		j->target = NULL;
+		x->bytes = x->synced = x->expect = 0;
+		crypto_generichash_init(&x->hs, NULL, 0, FILE_IO_HASH_BYTES);
+		x->hs_ok = 1;
+		x->want_resume = 1;
+		save(x);
+		return;
+	case JOB_OPEN:
+		if (j->rc < 0) {
+			stop(x, XFER_FAILED, j->err, 1);
+			return;
+		}
+		x->fd = j->fd;
+		x->need_open = 0;
+		x->bytes = x->synced = x->expect = j->off;
+		x->hs_ok = 0; /* the hash of what an earlier run wrote is read back at the end */
+		x->want_resume = 1;
+		return;
+	case JOB_WRITE:
+		if (j->rc < 0) {
+			stop(x, XFER_FAILED, j->err, 1);
+			return;
+		}
+		x->bytes = j->off + j->data.len;
+		if (j->sync)
+			x->synced = x->bytes;
+		if (link_up(x))
+			send_simple(x, FILE_ACK, x->bytes, NULL);
+		progress(x);
+		return;
+	case JOB_FINISH:
+		x->fd = -1;
+		if (j->rc < 0) {
+			stop(x, XFER_FAILED, j->err, 1);
+			return;
+		}
+		free(x->path);
+		x->path = j->result;
+		j->result = NULL;
+		send_simple(x, FILE_DONE, 0, NULL);
+		set_state(x, XFER_DONE, NULL);
+		return;
+	default: return;
+	}
+}
+
+static void
+job_done(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	struct engine_xfer *x = j->x;
+
+	x->busy = 0;
+	if (j->kind == JOB_REMOVE || j->kind == JOB_FINISH) {
+		x->fd = -1; /* closed by the job */
+	} else if (j->gen != x->gen || terminal(x->state)) {
+		/* Stale: what it opened is dropped. */
+		if (j->fd >= 0 && j->fd != x->fd)
+			close(j->fd);
+		else if (j->kind == JOB_HASH && j->fd >= 0)
+			x->fd = j->fd;
+		if (j->kind == JOB_CREATE && j->result != NULL) {
+			free(x->part);
+			x->part = j->result;
+			j->result = NULL;
+		}
+		job_free(j);
+		step(x);
+		return;
+	}
+	if (status == 0) {
+		if (x->out)
+			sender_done(x, j);
+		else
+			receiver_done(x, j);
+	}
+	job_free(j);
+	step(x);
+}
+
+/* The driver. */
+
+static void
+send_chunks(struct engine_xfer *x)
+{
+	while (x->send_off < x->size && x->send_off - x->bytes < FILE_WINDOW) {
+		size_t len;
+		struct file_frame f = { .type = FILE_CHUNK };
+		struct buf b;
+		int rc;
+
+		if (x->send_off < x->rbuf_off || x->send_off >= x->rbuf_off + x->rbuf.len) {
+			struct job *j;
+			uint64_t want = x->size - x->send_off;
+			if (x->busy)
+				return;
+			j = job_new(x, JOB_READ);
+			j->off = x->send_off;
+			j->size = want < FILE_READ_BATCH ? want : FILE_READ_BATCH;
+			job_start(j);
+			return;
+		}
+		len = (size_t)(x->rbuf_off + x->rbuf.len - x->send_off);
+		if (len > FILE_FRAME_CHUNK_MAX)
+			len = FILE_FRAME_CHUNK_MAX;
+		f.offset = x->send_off;
+		f.data = (const uint8_t *)x->rbuf.data + (x->send_off - x->rbuf_off);
+		f.data_len = len;
+		memcpy(f.id, x->idb, sizeof(f.id));
+		buf_init(&b);
+		file_frame_put(&b, &f);
+		rc = p2p_net_send_bulk(x->e->net, x->peer, (const uint8_t *)b.data, b.len);
+		buf_fini(&b);
+		if (rc != 1)
+			return; /* the link is gone or full: "down" follows */
+		x->send_off += len;
+	}
+}
+
+static void
+step_sender(struct engine_xfer *x)
+{
+	struct engine *e = x->e;
+
+	if (x->busy || e->stopping)
+		return;
+	if (x->need_check) {
+		job_start(job_new(x, JOB_HASH));
+		return;
+	}
+	if (x->state == XFER_OFFERED && !x->offer_sent && link_up(x)) {
+		struct file_frame f = { .type = FILE_OFFER, .offset = x->size, .hash = x->hash };
+		f.text = x->name;
+		f.text_len = strlen(x->name);
+		send_frame(x, &f);
+		x->offer_sent = 1;
+	}
+	if (x->state == XFER_SENDING && link_up(x))
+		send_chunks(x);
+}
+
+static void
+step_receiver(struct engine_xfer *x)
+{
+	struct engine *e = x->e;
+	struct job *j;
+
+	if (x->busy)
+		return;
+	if (e->stopping) {
+		if (x->fd >= 0 && x->bytes > x->synced && x->q.len == 0) {
+			j = job_new(x, JOB_WRITE);
+			j->off = x->bytes;
+			j->sync = 1;
+			job_start(j);
+		}
+		return;
+	}
+	if (x->state == XFER_ACCEPTED && x->fd < 0 && x->part == NULL && !x->need_open) {
+		j = job_new(x, JOB_CREATE);
+		j->dest = x->dest != NULL ? xstrdup(x->dest) : NULL;
+		j->name = xstrdup(x->name);
+		job_start(j);
+		return;
+	}
+	if (x->need_open && x->fd < 0 && x->part != NULL) {
+		if (!link_up(x))
+			return; /* opened when the sender is there to resume */
+		job_start(job_new(x, JOB_OPEN));
+		return;
+	}
+	if (x->fd < 0)
+		return;
+	if (x->q.len > 0) {
+		j = job_new(x, JOB_WRITE);
+		j->off = x->q_off;
+		j->data = x->q;
+		buf_init(&x->q);
+		x->q_off += j->data.len;
+		j->hs = x->hs_ok ? &x->hs : NULL;
+		j->sync = j->off + j->data.len - x->synced >= FILE_SYNC_EVERY ||
+		    j->off + j->data.len == x->size;
+		job_start(j);
+		return;
+	}
+	if (x->need_sync && x->bytes > x->synced) {
+		j = job_new(x, JOB_WRITE);
+		j->off = x->bytes;
+		j->sync = 1;
+		job_start(j);
+		x->need_sync = 0;
+		return;
+	}
+	x->need_sync = 0;
+	if (x->state == XFER_RECEIVING && x->bytes == x->size && x->expect == x->size) {
+		set_state(x, XFER_VERIFYING, NULL);
+		j = job_new(x, JOB_FINISH);
+		j->hs = x->hs_ok ? &x->hs : NULL;
+		job_start(j);
+		return;
+	}
+	if (x->want_resume && link_up(x)) {
+		x->want_resume = 0;
+		x->expect = x->q_off = x->bytes;
+		set_state(x, XFER_RECEIVING, NULL);
+		send_simple(x, FILE_ACCEPT, x->bytes, NULL);
+		if (x->bytes == x->size)
+			step(x);
+	}
+}
+
+static void
+step(struct engine_xfer *x)
+{
+	if (terminal(x->state)) {
+		if (x->busy || x->cleaned)
+			return;
+		x->cleaned = 1;
+		buf_fini(&x->rbuf);
+		buf_fini(&x->q);
+		if (!x->out && x->state != XFER_DONE && (x->fd >= 0 || x->part != NULL)) {
+			job_start(job_new(x, JOB_REMOVE));
+			return;
+		}
+		if (x->fd >= 0)
+			close(x->fd);
+		x->fd = -1;
+		return;
+	}
+	if (x->out)
+		step_sender(x);
+	else
+		step_receiver(x);
+}
+
+/* Lookups. */
+
+static struct engine_xfer *
+find_id(struct engine *e, const uint8_t id[FILE_FRAME_ID_BYTES])
+{
+	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next)
+		if (memcmp(x->idb, id, FILE_FRAME_ID_BYTES) == 0)
+			return x;
+	return NULL;
 }
 
 /* The transfer an id or a unique prefix of one names; an error event if
@@ -115,28 +762,71 @@ find(struct engine *e, const char *id, const char *what)
 	return NULL;
 }
 
+static int
+running(struct engine *e)
+{
+	int n = 0;
+
+	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next)
+		n += !terminal(x->state);
+	return n;
+}
+
+static struct engine_xfer *
+xfer_new(struct engine *e, const char *peer, int out)
+{
+	struct engine_xfer *x = xcalloc(1, sizeof(*x));
+
+	x->e = e;
+	x->fd = -1;
+	x->out = out;
+	snprintf(x->peer, sizeof(x->peer), "%s", peer);
+	buf_init(&x->rbuf);
+	buf_init(&x->q);
+	x->next = e->xfers;
+	e->xfers = x;
+	return x;
+}
+
+static void
+set_id(struct engine_xfer *x, const uint8_t id[FILE_FRAME_ID_BYTES])
+{
+	memcpy(x->idb, id, FILE_FRAME_ID_BYTES);
+	sodium_bin2hex(x->id, sizeof(x->id), id, FILE_FRAME_ID_BYTES);
+}
+
+/* Commands. */
+
 int
 engine_sendfile(struct engine *e, const char *user, const char *path)
 {
+	const char *base = strrchr(path, '/'), *why;
 	struct engine_xfer *x;
-	uint8_t raw[ENGINE_FILE_ID_HEX / 2];
-	const char *base = strrchr(path, '/');
+	uint8_t id[FILE_FRAME_ID_BYTES];
+	long max = settings_get_int(e->settings, SETTING_MAX_TRANSFERS);
 
+	base = base != NULL ? base + 1 : path;
 	if (!hy_name_valid(user, strlen(user)) || strcmp(user, e->username) == 0) {
 		event_error(&e->bus, "sendfile: \"%.40s\" is not another user", user);
 		return -1;
 	}
-	x = xcalloc(1, sizeof(*x));
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2hex(x->id, sizeof(x->id), raw, sizeof(raw));
-	snprintf(x->peer, sizeof(x->peer), "%s", user);
-	x->out = 1;
+	if (file_name_check(base, strlen(base), &why) < 0) {
+		event_error(&e->bus, "sendfile: %s: %s", path, why);
+		return -1;
+	}
+	if (running(e) >= max) {
+		event_error(&e->bus, "sendfile: %ld transfers are running (max-transfers)", max);
+		return -1;
+	}
+	x = xfer_new(e, user, 1);
+	randombytes_buf(id, sizeof(id));
+	set_id(x, id);
 	x->path = xstrdup(path);
-	x->name = xstrdup(base != NULL ? base + 1 : path);
-	x->state = XFER_OFFERED;
-	x->next = e->xfers;
-	e->xfers = x;
-	emit(e, x);
+	x->name = xstrdup(base);
+	x->need_check = 1;
+	x->state = XFER_VERIFYING;
+	emit(x);
+	step(x);
 	return 0;
 }
 
@@ -151,7 +841,14 @@ engine_file_accept(struct engine *e, const char *id, const char *path)
 		event_error(&e->bus, "accept: %s is not an offer waiting for an answer", x->id);
 		return -1;
 	}
-	set_state(e, x, XFER_ACCEPTED, NULL);
+	if (running(e) > settings_get_int(e->settings, SETTING_MAX_TRANSFERS)) {
+		event_error(&e->bus, "accept: too many transfers running (max-transfers)");
+		return -1;
+	}
+	free(x->dest);
+	x->dest = path != NULL ? xstrdup(path) : NULL;
+	set_state(x, XFER_ACCEPTED, NULL);
+	step(x);
 	return 0;
 }
 
@@ -166,7 +863,7 @@ engine_file_reject(struct engine *e, const char *id)
 		event_error(&e->bus, "reject: %s is not an offer waiting for an answer", x->id);
 		return -1;
 	}
-	set_state(e, x, XFER_REJECTED, NULL);
+	stop(x, XFER_REJECTED, NULL, 1);
 	return 0;
 }
 
@@ -181,7 +878,7 @@ engine_file_cancel(struct engine *e, const char *id)
 		event_error(&e->bus, "cancel: %s has ended (%s)", x->id, state_names[x->state]);
 		return -1;
 	}
-	set_state(e, x, XFER_CANCELLED, NULL);
+	stop(x, XFER_CANCELLED, NULL, 1);
 	return 0;
 }
 
@@ -197,15 +894,322 @@ engine_transfers(struct engine *e)
 	return 0;
 }
 
+/* Frames in. */
+
+static void
+refuse_offer(struct engine *e, const char *user, const struct file_frame *f, const char *why)
+{
+	struct file_frame r = { .type = FILE_REJECT, .text = why, .text_len = strlen(why) };
+	struct buf b;
+
+	memcpy(r.id, f->id, sizeof(r.id));
+	buf_init(&b);
+	if (file_frame_put(&b, &r) == 0)
+		p2p_net_send(e->net, user, b.data, b.len);
+	buf_fini(&b);
+	event_system(&e->bus, "file offered by %s refused: %s", user, why);
+}
+
+static void
+take_offer(struct engine *e, const char *user, const struct file_frame *f)
+{
+	struct engine_xfer *x = find_id(e, f->id);
+	uint64_t max_offer = 0, auto_max = 0;
+	const char *why;
+	char reason[FILE_FRAME_REASON_MAX];
+
+	if (x != NULL) /* offered again after a link came back: known */
+		return;
+	settings_parse_size(settings_get(e->settings, SETTING_MAX_OFFER), &max_offer);
+	if (file_name_check(f->text, f->text_len, &why) < 0) {
+		refuse_offer(e, user, f, why);
+		return;
+	}
+	if (f->offset > max_offer) {
+		snprintf(reason, sizeof(reason), "%" PRIu64 " bytes is over the limit of %s",
+		    f->offset, settings_get(e->settings, SETTING_MAX_OFFER));
+		refuse_offer(e, user, f, reason);
+		return;
+	}
+	if (running(e) >= settings_get_int(e->settings, SETTING_MAX_TRANSFERS)) {
+		refuse_offer(e, user, f, "too many transfers");
+		return;
+	}
+	x = xfer_new(e, user, 0);
+	set_id(x, f->id);
+	x->name = xstrndup(f->text, f->text_len);
+	x->size = f->offset;
+	memcpy(x->hash, f->hash, sizeof(x->hash));
+	sodium_bin2hex(x->hash_hex, sizeof(x->hash_hex), x->hash, sizeof(x->hash));
+	x->state = XFER_OFFERED;
+	save(x);
+	struct json_object *ev = event_new(EVENT_FILE_OFFER);
+	event_add_str(ev, "id", x->id);
+	event_add_str(ev, "from", user);
+	event_add_str(ev, "name", x->name);
+	event_add_int(ev, "size", (long long)x->size);
+	event_add_str(ev, "hash", x->hash_hex);
+	event_emit(&e->bus, ev);
+	emit(x);
+	if (settings_autoaccept(e->settings, &auto_max) && x->size <= auto_max &&
+	    engine_contact_is(e, user))
+		engine_file_accept(e, x->id, NULL);
+}
+
+static void
+take_chunk(struct engine_xfer *x, const struct file_frame *f)
+{
+	if (x->state != XFER_RECEIVING || x->fd < 0)
+		return; /* after a cancel, or before the resume is under way: dropped */
+	if (f->offset + f->data_len > x->size || f->offset + f->data_len < f->offset) {
+		stop(x, XFER_FAILED, "a chunk beyond the offered size", 1);
+		return;
+	}
+	if (f->offset != x->expect) {
+		stop(x, XFER_FAILED, "a chunk out of order", 1);
+		return;
+	}
+	if (x->expect + f->data_len - x->bytes > FILE_WINDOW + FILE_FRAME_CHUNK_MAX) {
+		stop(x, XFER_FAILED, "a chunk beyond the window", 1);
+		return;
+	}
+	buf_append(&x->q, f->data, f->data_len);
+	x->expect += f->data_len;
+	step(x);
+}
+
+static void
+take_accept(struct engine_xfer *x, const struct file_frame *f)
+{
+	if (terminal(x->state) || f->offset > x->size) {
+		if (!terminal(x->state))
+			stop(x, XFER_FAILED, "asked to resume beyond the file's end", 1);
+		return;
+	}
+	x->gen++; /* reads under way are for the link before */
+	buf_consume(&x->rbuf, x->rbuf.len);
+	x->send_off = x->bytes = f->offset;
+	/* Fresh from the offer in this run: the hash is known good. Any
+	 * other time (a resume, a restart), the file is checked again. */
+	if (x->state == XFER_OFFERED && x->checked && x->fd >= 0) {
+		set_state(x, XFER_SENDING, NULL);
+	} else {
+		x->need_check = 1;
+		set_state(x, XFER_VERIFYING, NULL);
+	}
+	step(x);
+}
+
+void
+engine_file_frame(struct engine *e, const char *user, const uint8_t *data, size_t len)
+{
+	struct file_frame f;
+	struct engine_xfer *x;
+	const char *err;
+
+	if (file_frame_parse(data, len, &f, &err) < 0) {
+		log_warn("file frame from %s refused: %s", user, err);
+		return;
+	}
+	if (engine_contact_blocked(e, user))
+		return;
+	if (f.type == FILE_OFFER) {
+		take_offer(e, user, &f);
+		return;
+	}
+	x = find_id(e, f.id);
+	if (x == NULL || strcmp(x->peer, user) != 0) {
+		log_warn("file frame (%s) from %s for no transfer of theirs: dropped",
+		    file_frame_type_name(f.type), user);
+		return;
+	}
+	switch (f.type) {
+	case FILE_CHUNK:
+		if (!x->out)
+			take_chunk(x, &f);
+		break;
+	case FILE_ACK:
+		if (x->out && f.offset <= x->send_off && f.offset >= x->bytes) {
+			x->bytes = f.offset;
+			progress(x);
+			step(x);
+		}
+		break;
+	case FILE_ACCEPT:
+		if (x->out)
+			take_accept(x, &f);
+		break;
+	case FILE_REJECT:
+		if (x->out) {
+			char *why = xstrndup(f.text, f.text_len);
+			stop(x, XFER_REJECTED, why[0] != '\0' ? why : NULL, 0);
+			free(why);
+		}
+		break;
+	case FILE_CANCEL: {
+		char *why = xstrndup(f.text, f.text_len);
+		struct buf b;
+		buf_init(&b);
+		if (why[0] != '\0')
+			buf_printf(&b, "%s: %s", user, why);
+		for (char *c = b.data; c != NULL && *c != '\0'; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = '?';
+		stop(x, why[0] != '\0' ? XFER_FAILED : XFER_CANCELLED, b.data, 0);
+		buf_fini(&b);
+		free(why);
+		break;
+	}
+	case FILE_DONE:
+		if (x->out && x->bytes == x->size)
+			set_state(x, XFER_DONE, NULL);
+		break;
+	default: break;
+	}
+}
+
+/* Links. */
+
+void
+engine_file_link(struct engine *e, const char *user, int up)
+{
+	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next) {
+		if (strcmp(x->peer, user) != 0 || terminal(x->state))
+			continue;
+		if (up) {
+			x->offer_sent = 0;
+			if (!x->out && x->state != XFER_OFFERED && x->state != XFER_ACCEPTED)
+				x->want_resume = 1;
+		} else {
+			x->gen++;
+			if (x->out && (x->state == XFER_SENDING || x->state == XFER_VERIFYING)) {
+				buf_consume(&x->rbuf, x->rbuf.len);
+				x->send_off = x->bytes;
+				x->need_check = 0;
+				set_state(x, XFER_PAUSED, NULL);
+			} else if (!x->out && x->state == XFER_RECEIVING) {
+				buf_consume(&x->q, x->q.len);
+				x->q_off = x->expect = x->bytes;
+				x->need_sync = 1;
+				set_state(x, XFER_PAUSED, NULL);
+			}
+			if (e->net != NULL && !e->stopping)
+				p2p_net_dial(e->net, user, 1);
+		}
+		step(x);
+	}
+}
+
+void
+engine_file_redial(struct engine *e)
+{
+	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next)
+		if (!terminal(x->state) && e->net != NULL)
+			p2p_net_dial(e->net, x->peer, 1);
+}
+
+void
+engine_file_stop(struct engine *e)
+{
+	for (struct engine_xfer *x = e->xfers; x != NULL; x = x->next)
+		step(x);
+}
+
+/* Start and end. */
+
+static enum xfer_state
+state_of(const char *name)
+{
+	for (int i = 0; i < XFER_STATE_COUNT; i++)
+		if (strcmp(state_names[i], name) == 0)
+			return i;
+	return XFER_FAILED;
+}
+
+static char *
+col_str(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
+int
+engine_file_init(struct engine *e, char **cause)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (peerdb_exec(e->db, xfer_schema, cause) < 0)
+		return -1;
+	if ((q = peerdb_prepare(e->db,
+	         "SELECT id, peer, dir_out, name, path, part, dest, size, mtime, hash, state,"
+	         " error, bytes FROM transfers ORDER BY created",
+	         cause)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		uint8_t id[FILE_FRAME_ID_BYTES];
+		const char *hex = (const char *)sqlite3_column_text(q, 0);
+		const char *peer = (const char *)sqlite3_column_text(q, 1);
+		struct engine_xfer *x;
+		if (hex == NULL || peer == NULL || strlen(hex) != ENGINE_FILE_ID_HEX ||
+		    sodium_hex2bin(id, sizeof(id), hex, strlen(hex), NULL, NULL, NULL) != 0 ||
+		    sqlite3_column_bytes(q, 9) != FILE_IO_HASH_BYTES)
+			continue;
+		x = xfer_new(e, peer, sqlite3_column_int(q, 2));
+		set_id(x, id);
+		x->name = col_str(q, 3);
+		x->path = col_str(q, 4);
+		x->part = col_str(q, 5);
+		x->dest = col_str(q, 6);
+		x->size = (uint64_t)sqlite3_column_int64(q, 7);
+		x->mtime_ns = sqlite3_column_int64(q, 8);
+		memcpy(x->hash, sqlite3_column_blob(q, 9), FILE_IO_HASH_BYTES);
+		sodium_bin2hex(x->hash_hex, sizeof(x->hash_hex), x->hash, sizeof(x->hash));
+		x->state = state_of((const char *)sqlite3_column_text(q, 10));
+		x->error = col_str(q, 11);
+		x->bytes = (uint64_t)sqlite3_column_int64(q, 12);
+		x->cleaned = terminal(x->state);
+		x->checked = 1; /* what was offered: a resume must match it */
+		if (x->name == NULL || (x->out && x->path == NULL)) {
+			x->state = XFER_FAILED;
+			x->cleaned = 1;
+			continue;
+		}
+		if (terminal(x->state) || x->state == XFER_OFFERED)
+			continue;
+		if (x->out) {
+			x->state = XFER_PAUSED;
+		} else if (x->part == NULL) {
+			x->state = XFER_ACCEPTED; /* the .part was not made yet */
+		} else {
+			x->state = XFER_PAUSED;
+			x->need_open = 1;
+		}
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		*cause = peerdb_cause(e->db, "transfers");
+		return -1;
+	}
+	return 0;
+}
+
 void
 engine_file_free(struct engine *e)
 {
 	while (e->xfers != NULL) {
 		struct engine_xfer *x = e->xfers;
 		e->xfers = x->next;
+		if (x->fd >= 0)
+			close(x->fd);
 		free(x->name);
 		free(x->path);
+		free(x->part);
+		free(x->dest);
 		free(x->error);
+		buf_fini(&x->rbuf);
+		buf_fini(&x->q);
 		free(x);
 	}
 }

@@ -143,6 +143,7 @@ struct engine {
 	char *settings_path; /* NULL: not saved */
 	struct engine_mailbox *mailbox; /* engine_mailbox.c */
 	struct engine_xfer *xfers; /* file transfers (engine_file.c) */
+	sqlite3_stmt *xfer_save;
 };
 
 /* engine.c */
@@ -280,6 +281,17 @@ void engine_mailbox_fetch(struct engine *e);
 void engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list);
 
 /* engine_file.c */
+/* The transfers table, and the transfers of earlier runs: those under
+ * way wait for their peer's link. -1 with *cause. */
+int engine_file_init(struct engine *e, char **cause);
+/* A binary frame (file_frame.h) from user. */
+void engine_file_frame(struct engine *e, const char *user, const uint8_t *data, size_t len);
+/* user's link came up or went down. */
+void engine_file_link(struct engine *e, const char *user, int up);
+/* Logged in: dials the peers of transfers under way. */
+void engine_file_redial(struct engine *e);
+/* Stopping: receivers sync what they wrote. */
+void engine_file_stop(struct engine *e);
 void engine_file_free(struct engine *e);
 
 /* engine_nat.c */

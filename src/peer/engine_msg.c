@@ -921,6 +921,7 @@ net_up(void *arg, const char *user, int encrypted)
 
 	emit_link(e, user, "up", encrypted, NULL);
 	engine_presence_link(e, user, 1);
+	engine_file_link(e, user, 1);
 	for (struct engine_channel *c = e->channels; c != NULL; c = c->next)
 		c->stale = 1;
 	buf_init(&r.sent);
@@ -943,6 +944,7 @@ net_down(void *arg, const char *user, const char *reason)
 
 	emit_link(e, user, "down", -1, reason);
 	engine_presence_link(e, user, 0);
+	engine_file_link(e, user, 0);
 	if (e->net != NULL && outbox_count(e->outbox, user) > 0) {
 		p2p_net_dial(e->net, user, 1);
 		engine_mailbox_kick(e, user);
@@ -965,10 +967,17 @@ net_refused(void *arg, const char *who, const char *reason)
 	event_error(&e->bus, "link with %s refused: %s", who, reason);
 }
 
+static void
+net_binary(void *arg, const char *user, const uint8_t *data, size_t len)
+{
+	engine_file_frame(arg, user, data, len);
+}
+
 const struct p2p_net_ops engine_net_ops = {
 	.up = net_up,
 	.down = net_down,
 	.message = net_message,
+	.binary = net_binary,
 	.lookup = net_lookup,
 	.refused = net_refused,
 	.rendezvous = engine_nat_rendezvous,
@@ -988,4 +997,5 @@ engine_redial_pending(struct engine *e)
 {
 	if (outbox_peers(e->outbox, redial, e) < 0)
 		log_error("outbox: cannot list the peers with messages waiting");
+	engine_file_redial(e);
 }

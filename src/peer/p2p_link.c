@@ -37,6 +37,15 @@ struct out_write {
 	size_t len;
 };
 
+/* A bulk message (a file chunk) waiting its turn, not yet sealed: it is
+ * sealed when it goes to the socket, so that the messages queued after it
+ * can still go first. */
+struct bulk {
+	struct bulk *next;
+	size_t len;
+	uint8_t data[];
+};
+
 struct p2p_link {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
@@ -59,6 +68,8 @@ struct p2p_link {
 	struct buf in; /* bytes read and not yet parsed */
 	struct buf out; /* bytes not yet handed to libuv */
 	size_t in_flight;
+	struct bulk *bulk, **bulk_tail; /* behind out, sent while in_flight is low */
+	size_t bulk_bytes;
 
 	struct noise_handshake *hs;
 	struct p2p_frame_state *fs; /* after the handshake */
@@ -81,6 +92,7 @@ static char read_chunk[P2P_LINK_READ_CHUNK];
 static void handle_input(struct p2p_link *l);
 static void parse_input(struct p2p_link *l);
 static void on_keepalive(uv_timer_t *t);
+static void on_flush(uv_idle_t *i);
 static int send_frame(struct p2p_link *l, const char *json, size_t len, int now);
 
 /* Teardown. */
@@ -100,6 +112,11 @@ on_closed(uv_handle_t *h)
 		json_tokener_free(l->tok);
 	buf_fini(&l->in);
 	buf_fini(&l->out);
+	while (l->bulk != NULL) {
+		struct bulk *b = l->bulk;
+		l->bulk = b->next;
+		free(b);
+	}
 	if (l->token != NULL) {
 		sodium_memzero(l->token, strlen(l->token));
 		free(l->token);
@@ -139,6 +156,8 @@ on_written(uv_write_t *req, int status)
 	free(w);
 	if (status < 0 && status != UV_ECANCELED)
 		p2p_link_close(l, uv_strerror(status));
+	else if (l->bulk != NULL && l->state != P2P_LINK_CLOSING)
+		uv_idle_start(&l->flush, on_flush);
 }
 
 /* Writes buf now if the socket takes it, queues the rest. */
@@ -177,6 +196,23 @@ write_now(struct p2p_link *l, const char *data, size_t len)
 	l->in_flight += w->len;
 }
 
+/* Bulk messages go once the messages queued before the turn are out, and
+ * only while libuv holds less than P2P_LINK_BULK_INFLIGHT: a message
+ * queued meanwhile waits behind that much at most, not the whole file. */
+static void
+pump_bulk(struct p2p_link *l)
+{
+	while (l->bulk != NULL && l->out.len == 0 && l->in_flight < P2P_LINK_BULK_INFLIGHT &&
+	    l->state == P2P_LINK_UP) {
+		struct bulk *b = l->bulk;
+		if ((l->bulk = b->next) == NULL)
+			l->bulk_tail = &l->bulk;
+		l->bulk_bytes -= b->len;
+		send_frame(l, (const char *)b->data, b->len, 1);
+		free(b);
+	}
+}
+
 static void
 on_flush(uv_idle_t *i)
 {
@@ -187,6 +223,7 @@ on_flush(uv_idle_t *i)
 		write_now(l, l->out.data, l->out.len);
 		buf_consume(&l->out, l->out.len);
 	}
+	pump_bulk(l);
 }
 
 /* Queues bytes for the next turn of the loop, so that a burst of messages
@@ -194,7 +231,7 @@ on_flush(uv_idle_t *i)
 static int
 queue_out(struct p2p_link *l, const char *data, size_t len)
 {
-	if (l->out.len + l->in_flight + len > P2P_LINK_OUT_MAX) {
+	if (l->out.len + l->bulk_bytes + l->in_flight + len > P2P_LINK_OUT_MAX) {
 		p2p_link_close(l, "peer too slow: output queue full");
 		return -1;
 	}
@@ -471,6 +508,13 @@ take_frames(struct p2p_link *l)
 		}
 		if (plain.len == 0 && l->state == P2P_LINK_UP)
 			continue; /* a keepalive */
+		if (l->state == P2P_LINK_UP && (uint8_t)plain.data[0] >= 1 &&
+		    (uint8_t)plain.data[0] <= P2P_LINK_BINARY_LAST) {
+			if (l->p->ops->binary != NULL)
+				l->p->ops->binary(
+				    l->p->owner, l, (const uint8_t *)plain.data, plain.len);
+			continue;
+		}
 		struct json_object *o = parse_frame(l, &plain);
 		if (o == NULL) {
 			p2p_link_close(l, "a frame is not one JSON object");
@@ -595,6 +639,7 @@ link_new(uv_loop_t *loop, const struct p2p_link_params *p)
 	l->p = p;
 	buf_init(&l->in);
 	buf_init(&l->out);
+	l->bulk_tail = &l->bulk;
 	uv_tcp_init(loop, &l->tcp);
 	uv_timer_init(loop, &l->timer);
 	uv_idle_init(loop, &l->flush);
@@ -881,6 +926,28 @@ p2p_link_send(struct p2p_link *l, const char *json, size_t len)
 	return l->plaintext ? send_plain(l, json, len) : send_frame(l, json, len, 0);
 }
 
+int
+p2p_link_send_bulk(struct p2p_link *l, const uint8_t *data, size_t len)
+{
+	struct bulk *b;
+
+	if (l->state != P2P_LINK_UP || l->plaintext)
+		return -1;
+	if (l->out.len + l->bulk_bytes + l->in_flight + len > P2P_LINK_OUT_MAX) {
+		p2p_link_close(l, "peer too slow: output queue full");
+		return -1;
+	}
+	b = xmalloc(sizeof(*b) + len);
+	b->next = NULL;
+	b->len = len;
+	memcpy(b->data, data, len);
+	*l->bulk_tail = b;
+	l->bulk_tail = &b->next;
+	l->bulk_bytes += len;
+	uv_idle_start(&l->flush, on_flush);
+	return 0;
+}
+
 enum p2p_link_state
 p2p_link_state(const struct p2p_link *l)
 {
@@ -928,7 +995,7 @@ p2p_link_key(const struct p2p_link *l, size_t *len)
 size_t
 p2p_link_queued(const struct p2p_link *l)
 {
-	return l->out.len + l->in_flight;
+	return l->out.len + l->bulk_bytes + l->in_flight;
 }
 
 void

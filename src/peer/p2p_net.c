@@ -464,6 +464,16 @@ link_message(void *owner, struct p2p_link *l, struct json_object *msg)
 }
 
 static void
+link_binary(void *owner, struct p2p_link *l, const uint8_t *data, size_t len)
+{
+	struct p2p_net *n = owner;
+	struct link_info *i = p2p_link_data(l);
+
+	if (i->was_up && i->peer != NULL && n->ops->binary != NULL)
+		n->ops->binary(n->arg, i->peer->name, data, len);
+}
+
+static void
 link_closed(void *owner, struct p2p_link *l, const char *reason)
 {
 	struct p2p_net *n = owner;
@@ -518,6 +528,7 @@ static const struct p2p_link_ops link_ops = {
 	.verify = link_verify,
 	.up = link_up,
 	.message = link_message,
+	.binary = link_binary,
 	.closed = link_closed,
 };
 
@@ -864,6 +875,24 @@ p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len)
 	if (p == NULL || p->link == NULL)
 		return 0;
 	return p2p_link_send(p->link, json, len) == 0 ? 1 : -1;
+}
+
+int
+p2p_net_send_bulk(struct p2p_net *n, const char *user, const uint8_t *data, size_t len)
+{
+	struct peer *p = peer_find(n, user);
+
+	if (p == NULL || p->link == NULL || !p2p_link_encrypted(p->link))
+		return 0;
+	return p2p_link_send_bulk(p->link, data, len) == 0 ? 1 : -1;
+}
+
+size_t
+p2p_net_queued(struct p2p_net *n, const char *user)
+{
+	struct peer *p = peer_find(n, user);
+
+	return p == NULL || p->link == NULL ? 0 : p2p_link_queued(p->link);
 }
 
 int
