@@ -484,8 +484,19 @@ complete_path(struct tui *t, size_t start)
 		pick[common] = '\0';
 		tui_input_replace(in, start, in->cur - start, pick);
 		free(pick);
-		if (n > 1)
+		if (n > 1) {
+			/* Tab again takes each of the names that part here. */
 			list_paths(t, v, n);
+			free(in->comp_prefix);
+			in->comp_prefix_len = in->cur - start;
+			in->comp_prefix = xmalloc((in->comp_prefix_len + 1) * sizeof(wchar_t));
+			memcpy(in->comp_prefix, in->buf + start,
+			    in->comp_prefix_len * sizeof(wchar_t));
+			in->comp_start = start;
+			in->comp_len = in->comp_prefix_len;
+			in->comp_index = 0;
+			in->completing = 1;
+		}
 	} else {
 		/* They part here: the choices; Tab again takes the first. */
 		size_t before = in->len;
