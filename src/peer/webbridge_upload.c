@@ -290,16 +290,17 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 	if (settings_parse_size(engine_setting(b->e, SETTING_MAX_OFFER), &max) < 0)
 		max = 0;
 	if (webpolicy_upload_size(argv[1], max, &size) < 0) {
-		event_error(engine_events(b->e), "upload: the size must be a number up to %s bytes "
-		                                 "(max-offer)",
+		event_error(engine_events(b->e),
+		    "upload: the size must be a number up to %s bytes "
+		    "(max-offer)",
 		    engine_setting(b->e, SETTING_MAX_OFFER));
 		return -1;
 	}
 	if (statvfs(b->spool, &vfs) == 0 &&
 	    (size > (uint64_t)vfs.f_bavail * vfs.f_frsize ||
 	        (uint64_t)vfs.f_bavail * vfs.f_frsize - size < WEBBRIDGE_UPLOAD_BUFFER)) {
-		event_error(engine_events(b->e), "upload: no room on the disk for %" PRIu64 " bytes",
-		    size);
+		event_error(
+		    engine_events(b->e), "upload: no room on the disk for %" PRIu64 " bytes", size);
 		return -1;
 	}
 	u = xcalloc(1, sizeof(*u));
@@ -403,8 +404,8 @@ transfer_ended(struct webbridge *b, struct json_object *o)
 		return;
 	rest = path + n + 1;
 	slash = strchr(rest, '/');
-	if (slash == NULL || slash == rest || strchr(slash + 1, '/') != NULL ||
-	    slash[1] == '\0' || slash[1] == '.' || (size_t)(slash - path) >= sizeof(own) ||
+	if (slash == NULL || slash == rest || strchr(slash + 1, '/') != NULL || slash[1] == '\0' ||
+	    slash[1] == '.' || (size_t)(slash - path) >= sizeof(own) ||
 	    (slash - rest == 2 && rest[0] == '.' && rest[1] == '.'))
 		return;
 	memcpy(own, path, (size_t)(slash - path));
