@@ -140,9 +140,10 @@ struct webbridge_upload;
 void webbridge_upload_init(struct webbridge *b);
 /* The "upload USER SIZE NAME" command of a tab (command.h). */
 int webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, char **argv);
-/* Bytes of a binary message for c's upload (final: the message's last);
- * -1 if c has none or broke its rules: the upload has ended, close c. */
-int webbridge_upload_data(struct webbridge_conn *c, const void *in, size_t len, int final);
+/* Bytes of a binary message for c's upload (final: the message's last).
+ * NULL, or why c has none or broke its rules: the upload has ended,
+ * close c with that reason. */
+const char *webbridge_upload_data(struct webbridge_conn *c, const void *in, size_t len, int final);
 /* c is closing: its upload, if any, ends and its directory goes. */
 void webbridge_upload_closed(struct webbridge_conn *c);
 /* An engine event: a spooled file whose transfer ended is removed. */

@@ -335,29 +335,29 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 	return 0;
 }
 
-int
+const char *
 webbridge_upload_data(struct webbridge_conn *c, const void *in, size_t len, int final)
 {
 	struct webbridge_upload *u = c->ws.up;
 
 	if (u == NULL || u->state != UP_RECEIVING)
-		return -1;
+		return "no upload in progress";
 	u->msg += len;
 	if (u->msg > WEBBRIDGE_UPLOAD_MSG_MAX) {
 		fail(u, "a message over the limit");
-		return -1;
+		return "a message over the limit";
 	}
 	if (final)
 		u->msg = 0;
 	if (len > u->size - u->received) {
 		fail(u, "more bytes than announced");
-		return -1;
+		return "more bytes than announced";
 	}
 	/* lws may hand over what it had read after the socket was paused:
 	 * bounded by its receive buffer, so this is a bug's guard. */
 	if (u->pending.len + len > 2 * WEBBRIDGE_UPLOAD_BUFFER) {
 		fail(u, "the disk cannot keep up");
-		return -1;
+		return "the disk cannot keep up";
 	}
 	u->received += len;
 	buf_append(&u->pending, in, len);
@@ -366,7 +366,7 @@ webbridge_upload_data(struct webbridge_conn *c, const void *in, size_t len, int 
 		u->paused = 1;
 	}
 	write_some(u);
-	return 0;
+	return NULL;
 }
 
 void

@@ -251,6 +251,8 @@ run_message(struct webbridge_conn *c, char *line, size_t len)
 int
 webbridge_ws_receive(struct webbridge_conn *c, const void *in, size_t len)
 {
+	const char *why;
+
 	if (c->ws.cut)
 		return close_cut(c);
 	if (lws_frame_is_binary(c->wsi)) {
@@ -261,8 +263,8 @@ webbridge_ws_receive(struct webbridge_conn *c, const void *in, size_t len)
 			cut(c, "text messages only");
 			return close_cut(c);
 		}
-		if (webbridge_upload_data(c, in, len, final) < 0) {
-			cut(c, "upload refused");
+		if ((why = webbridge_upload_data(c, in, len, final)) != NULL) {
+			cut(c, why);
 			return close_cut(c);
 		}
 		return 0;

@@ -303,5 +303,202 @@ def test_no_peer_port_takes_the_first_free_from_9101():
     assert "web bridge: http://127.0.0.1:%d/" % (port + 10000) in err, err
 
 
+# Files sent from the page (issue 19): "upload USER SIZE NAME", then the
+# bytes as binary messages, spooled under DATA/uploads before sendfile.
+# The Unix socket needs no secret, so these talk to alice's bridge there.
+
+def ws_frame(opcode, data, fin=True):
+    """A masked client frame (RFC 6455 5.2) of any length."""
+    n = len(data)
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        hdr = struct.pack("!BB", b0, 0x80 | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, 0x80 | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
+    mask = os.urandom(4)
+    key = (mask * (n // 4 + 1))[:n]
+    body = (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big") \
+        if n else b""
+    return hdr + mask + body
+
+
+def ws_frames(s, seconds):
+    """The server's frames within seconds: ([(opcode, payload)], closed)."""
+    raw = b""
+    closed = False
+    deadline = time.monotonic() + seconds
+    s.settimeout(0.1)
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not chunk:
+            closed = True
+            break
+        raw += chunk
+    frames = []
+    while len(raw) >= 2:
+        op, n, off = raw[0] & 0x0f, raw[1] & 0x7f, 2
+        if n == 126:
+            n, off = struct.unpack("!H", raw[2:4])[0], 4
+        elif n == 127:
+            n, off = struct.unpack("!Q", raw[2:10])[0], 10
+        if len(raw) < off + n:
+            break
+        frames.append((op, raw[off:off + n]))
+        raw = raw[off + n:]
+    return frames, closed
+
+
+def upload_events(frames):
+    import json
+    out = []
+    for op, payload in frames:
+        if op == 1:
+            try:
+                ev = json.loads(payload)
+            except ValueError:
+                continue
+            if ev.get("type") in ("upload", "error"):
+                out.append(ev)
+    return out
+
+
+def spool():
+    d = os.path.join(S["alice"].data_dir, "uploads")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def alive():
+    u = ws_unix(os.path.join(S["alice"].data_dir, "web.sock"))
+    ws_send(u, "@label=alive help help")
+    got = ws_read_all(u, 1.0)
+    u.close()
+    assert b'"alive"' in got, got[:300]
+
+
+def wait_spool(want, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while spool() != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spool() == want, "the spool holds %s, not %s" % (spool(), want)
+
+
+@case
+def test_attack_an_upload_cannot_leave_its_spool_directory():
+    """A page names its file "../../../evil" (and worse): the bytes land
+    in a directory of mode 0700 of their own under DATA/uploads, under a
+    plain name, and nowhere else; the offer bob sees has that name."""
+    alice, bob = S["alice"], S["bob"]
+    sock = os.path.join(alice.data_dir, "web.sock")
+    before = spool()
+    since = bob.mark()
+    u = ws_unix(sock)
+    ws_send(u, "upload bob 5 ../../../evil")
+    u.sendall(ws_frame(2, b"hello"))
+    evs = upload_events(ws_frames(u, 2.0)[0])
+    u.close()
+    assert [e["state"] for e in evs if e["type"] == "upload"][-1:] == ["sent"], evs
+    offer = bob.wait(lambda e: e.get("type") == "file_offer" and e.get("from") == "alice",
+                     20, since, "alice's offer")
+    assert offer["name"] == "_.._.._evil", offer
+    new = [d for d in spool() if d not in before]
+    assert len(new) == 1, spool()
+    d = os.path.join(alice.data_dir, "uploads", new[0])
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.dirname(d)).st_mode) == 0o700
+    assert os.listdir(d) == ["_.._.._evil"], os.listdir(d)
+    for root, _, files in os.walk(S["tmp"]):
+        assert "evil" not in files, "a file named evil in %s" % root
+    # Refused by bob: the spooled copy goes.
+    bob.cmd("reject " + offer["id"])
+    wait_spool(before)
+
+
+@case
+def test_attack_an_upload_over_its_limits_is_cut_and_leaves_nothing():
+    """A size over max-offer, more bytes than announced, a message over
+    256 KiB, binary with no upload, a socket gone mid-file and garbage
+    commands: each refused or cut, no spooled bytes left, the peer up."""
+    alice = S["alice"]
+    sock = os.path.join(alice.data_dir, "web.sock")
+    before = spool()
+
+    alice.cmd("set max-offer 1K")
+    try:
+        u = ws_unix(sock)
+        ws_send(u, "upload bob 1025 big.bin")
+        evs = upload_events(ws_frames(u, 1.0)[0])
+        assert any(e["type"] == "error" and "max-offer" in e["message"] for e in evs), evs
+        u.close()
+        assert spool() == before
+    finally:
+        alice.cmd("set max-offer 4G")
+    u = ws_unix(sock)
+    ws_send(u, "upload bob 99999999999999999999999 huge.bin")
+    assert any(e["type"] == "error" for e in upload_events(ws_frames(u, 1.0)[0]))
+    u.close()
+
+    # More bytes than announced: cut, the directory removed.
+    u = ws_unix(sock)
+    ws_send(u, "upload bob 10 over.bin")
+    u.sendall(ws_frame(2, b"x" * 11))
+    frames, closed = ws_frames(u, 2.0)
+    u.close()
+    assert closed and (8, b"\x03\xf0more bytes than announced") in frames, frames
+    wait_spool(before)
+
+    # One message over 256 KiB, though within the size: cut.
+    u = ws_unix(sock)
+    ws_send(u, "upload bob 1000000 long.bin")
+    u.sendall(ws_frame(2, b"y" * (300 * 1024)))
+    frames, closed = ws_frames(u, 2.0)
+    u.close()
+    assert closed and (8, b"\x03\xf0a message over the limit") in frames, frames
+    wait_spool(before)
+
+    # Binary with no upload announced: cut, as before.
+    u = ws_unix(sock)
+    u.sendall(ws_frame(2, b"\x00\x01\x02"))
+    assert ws_frames(u, 2.0)[1]
+    u.close()
+
+    # The tab goes away half-way: nothing left.
+    u = ws_unix(sock)
+    ws_send(u, "upload bob 100000 half.bin")
+    u.sendall(ws_frame(2, os.urandom(50000)))
+    ws_frames(u, 0.5)
+    u.close()
+    wait_spool(before)
+
+    # Garbage: random arguments and random binary, then a peer that answers.
+    rnd = __import__("random").Random(19)
+    for _ in range(60):
+        u = ws_unix(sock)
+        args = "".join(rnd.choice("ab/.\\ 0123456789\t\u00e9\u202e") for _ in range(rnd.randrange(30)))
+        try:
+            ws_send(u, "upload " + args)
+            for _ in range(rnd.randrange(3)):
+                u.sendall(ws_frame(2, os.urandom(rnd.randrange(2000)), fin=rnd.random() < 0.8))
+            ws_frames(u, 0.05)
+        except OSError:
+            pass  # cut, as it should be
+        u.close()
+    time.sleep(1)
+    alive()
+    for d in spool():
+        if d not in before:
+            # Only a well-formed upload to bob may have got through to an offer.
+            files = os.listdir(os.path.join(alice.data_dir, "uploads", d))
+            assert all("/" not in f and not f.startswith(".") for f in files), files
+    assert alice.p.poll() is None, "alice exited"
+
+
 if __name__ == "__main__":
     run(setup, teardown)
