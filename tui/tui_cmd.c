@@ -140,7 +140,9 @@ static const struct binding bindings[] = {
 	{ '\n', 0, 0, key_submit, 0, NULL, NULL },
 	{ KEY_ENTER, 1, 0, key_submit, 0, NULL, NULL },
 	{ '\t', 0, 0, key_complete, 0, "Tab",
-	    "complete a command, a #channel or a username; again for the next" },
+	    "complete a command, a #channel or a username; again for the next; a file's path "
+	    "after /sendfile USER or /accept ID (~ is home, a directory ends with /), a "
+	    "transfer's id after /accept, /reject, /cancel" },
 	{ KEY_PPAGE, 1, 0, key_page, -1, "PgUp", "scroll back, into the stored history" },
 	{ KEY_NPAGE, 1, 0, key_page, 1, "PgDn", "scroll forward" },
 	{ '<', 0, 1, key_top, 0, "Alt-<", "the oldest message of the conversation" },
