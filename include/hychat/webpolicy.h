@@ -53,7 +53,7 @@ int webpolicy_session_ok(const char *header, size_t len, const char *name, const
 int webpolicy_token_ok(const char *query, size_t len, const char *token);
 /* A page's upload (webbridge.h): the name the browser gave the file made
  * a plain file name, whatever its bytes: "/", "\\", control characters and
- * invalid UTF-8 become "_", leading dots and blanks go, cut to
+ * invalid UTF-8 become "_", leading dots and blanks and trailing blanks go, cut to
  * WEBPOLICY_UPLOAD_NAME_MAX bytes on a character's boundary, and
  * WEBPOLICY_UPLOAD_NAME_DEFAULT if nothing is left. out holds at least
  * WEBPOLICY_UPLOAD_NAME_MAX + 1 bytes. */

@@ -244,6 +244,9 @@ webpolicy_upload_name(const char *in, size_t len, char *out)
 			memcpy(out + o, s + i, n), o += n;
 		i += n == 0 ? 1 : n;
 	}
+	/* Trailing blanks: a name that reads the same as it is. */
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
 	if (o == 0)
 		o = (size_t)snprintf(
 		    out, WEBPOLICY_UPLOAD_NAME_MAX + 1, "%s", WEBPOLICY_UPLOAD_NAME_DEFAULT);

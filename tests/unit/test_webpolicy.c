@@ -233,8 +233,9 @@ test_an_uploaded_name_becomes_a_plain_file_name(void **state)
 	} cases[] = {
 		{ "report.pdf", "report.pdf" }, { "../../.bashrc", "_.._.bashrc" },
 		{ "/etc/passwd", "_etc_passwd" }, { "..", "file" }, { "", "file" },
-		{ " .hidden", "hidden" }, { "a\\b", "a_b" },
-		{ "bell\a\x1b[2Jx\x7f", "bell__[2Jx_" }, { "caf\xc3\xa9.txt", "caf\xc3\xa9.txt" },
+		{ " .hidden", "hidden" }, { "notes.txt  ", "notes.txt" }, { " . . ", "file" },
+		{ "a\\b", "a_b" }, { "bell\a\x1b[2Jx\x7f", "bell__[2Jx_" },
+		{ "caf\xc3\xa9.txt", "caf\xc3\xa9.txt" },
 		{ "bad\xc3(\xff\xc0\xaf", "bad_(___" }, /* cut, invalid, overlong */
 		{ "\xed\xa0\x80", "___" }, /* a surrogate */
 	};
