@@ -49,9 +49,10 @@ struct webbridge_upload {
 	int fd;
 	uint64_t size, received, written;
 	size_t msg; /* bytes of the binary message arriving */
+	/* Two buffers that trade places: what arrives, and what is being
+	 * written; no allocation per write. */
 	struct buf pending; /* received, not yet handed to a write */
-	char *wbuf; /* the write in flight's bytes */
-	size_t wlen;
+	struct buf wbuf; /* the write in flight's bytes */
 	int writing;
 	int paused; /* the socket is not read */
 	uv_fs_t req;
@@ -166,7 +167,7 @@ finish(struct webbridge_upload *u)
 	if (u->state != UP_DONE && u->dir[0] != '\0')
 		remove_dir(u->dir);
 	buf_fini(&u->pending);
-	free(u->wbuf);
+	buf_fini(&u->wbuf);
 	free(u);
 }
 
@@ -225,7 +226,7 @@ on_write(uv_fs_t *req)
 		finish(u);
 		return;
 	}
-	if (n < 0 || (size_t)n != u->wlen) {
+	if (n < 0 || (size_t)n != u->wbuf.len) {
 		fail(u, n < 0 ? uv_strerror((int)n) : "a short write");
 		return;
 	}
@@ -242,17 +243,16 @@ on_write(uv_fs_t *req)
 static void
 write_some(struct webbridge_upload *u)
 {
+	struct buf done = u->wbuf;
 	uv_buf_t vb;
 	int rc;
 
 	if (u->writing || u->pending.len == 0)
 		return;
-	free(u->wbuf);
-	u->wlen = u->pending.len;
-	u->wbuf = xmalloc(u->wlen);
-	memcpy(u->wbuf, u->pending.data, u->wlen);
-	buf_consume(&u->pending, u->wlen);
-	vb = uv_buf_init(u->wbuf, (unsigned)u->wlen);
+	u->wbuf = u->pending;
+	u->pending = done;
+	buf_consume(&u->pending, u->pending.len);
+	vb = uv_buf_init(u->wbuf.data, (unsigned)u->wbuf.len);
 	u->req.data = u;
 	rc = uv_fs_write(u->b->loop, &u->req, u->fd, &vb, 1, (int64_t)u->written, on_write);
 	if (rc < 0) {
@@ -309,6 +309,7 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 	u->fd = -1;
 	u->size = size;
 	buf_init(&u->pending);
+	buf_init(&u->wbuf);
 	snprintf(u->user, sizeof(u->user), "%s", argv[0]);
 	webpolicy_upload_name(argv[2], strlen(argv[2]), u->name);
 	/* A directory of its own (mkdtemp: 0700, a name no one chose). */
