@@ -28,7 +28,17 @@
 #include "hychat/settings.h"
 #include "hychat/util.h"
 
-#define FILE_WINDOW (2 * 1024 * 1024) /* bytes sent ahead of the receiver's ack */
+/* The sender keeps at most a window of bytes ahead of the receiver's ack,
+ * sized by delay: a chunk acked later than FILE_DELAY_TARGET_MS after it
+ * was sent means bytes queue somewhere between the two (and a chat
+ * message waits behind them), so the window shrinks; otherwise it grows
+ * by a chunk, up to FILE_WINDOW. The receiver refuses chunks beyond
+ * FILE_WINDOW. */
+#define FILE_WINDOW (2 * 1024 * 1024)
+#define FILE_WINDOW_MIN (256 * 1024)
+#define FILE_WINDOW_START (1024 * 1024)
+#define FILE_DELAY_TARGET_MS 15
+#define FILE_RING (FILE_WINDOW / FILE_FRAME_CHUNK_MAX + 2) /* chunks in flight */
 #define FILE_SYNC_EVERY (1024 * 1024) /* the receiver syncs and records this often */
 #define FILE_READ_BATCH (1024 * 1024) /* the sender reads this much at once */
 #define FILE_RATE_MS 1000 /* the rate is over about this long */
@@ -94,6 +104,9 @@ struct engine_xfer {
 	int need_check; /* hash it again before sending */
 	int offer_sent; /* on this link */
 	uint64_t send_off; /* the next offset to send */
+	uint64_t window;
+	uint64_t ring_end[FILE_RING], ring_ms[FILE_RING]; /* chunks in flight: end, when sent */
+	unsigned ring_head, ring_n;
 	struct buf rbuf; /* read ahead, from rbuf_off */
 	uint64_t rbuf_off;
 
@@ -408,6 +421,10 @@ job_start(struct job *j)
 {
 	struct engine_xfer *x = j->x;
 
+	/* These close x's descriptor (and JOB_HASH opens another): it is the
+	 * job's from now on. */
+	if (j->kind == JOB_HASH || j->kind == JOB_FINISH || j->kind == JOB_REMOVE)
+		x->fd = -1;
 	x->busy = 1;
 	if (uv_queue_work(x->e->loop, &j->req, job_work, job_done) != 0) {
 		job_work(&j->req); /* cannot happen with a valid loop; stay correct */
@@ -545,14 +562,15 @@ job_done(uv_work_t *req, int status)
 	struct engine_xfer *x = j->x;
 
 	x->busy = 0;
-	if (j->kind == JOB_REMOVE || j->kind == JOB_FINISH) {
-		x->fd = -1; /* closed by the job */
-	} else if (j->gen != x->gen || terminal(x->state)) {
-		/* Stale: what it opened is dropped. */
-		if (j->fd >= 0 && j->fd != x->fd)
+	/* A write happened, whatever became of the link: x must know it (its
+	 * hash state has seen the bytes). Any other job that went stale is
+	 * dropped, with what it opened. */
+	if (j->kind != JOB_REMOVE && j->kind != JOB_FINISH &&
+	    (j->kind != JOB_WRITE || terminal(x->state)) &&
+	    (j->gen != x->gen || terminal(x->state))) {
+		if (j->fd >= 0 &&
+		    (j->kind == JOB_HASH || j->kind == JOB_OPEN || j->kind == JOB_CREATE))
 			close(j->fd);
-		else if (j->kind == JOB_HASH && j->fd >= 0)
-			x->fd = j->fd;
 		if (j->kind == JOB_CREATE && j->result != NULL) {
 			free(x->part);
 			x->part = j->result;
@@ -577,7 +595,8 @@ job_done(uv_work_t *req, int status)
 static void
 send_chunks(struct engine_xfer *x)
 {
-	while (x->send_off < x->size && x->send_off - x->bytes < FILE_WINDOW) {
+	while (
+	    x->send_off < x->size && x->send_off - x->bytes < x->window && x->ring_n < FILE_RING) {
 		size_t len;
 		struct file_frame f = { .type = FILE_CHUNK };
 		struct buf b;
@@ -608,7 +627,31 @@ send_chunks(struct engine_xfer *x)
 		if (rc != 1)
 			return; /* the link is gone or full: "down" follows */
 		x->send_off += len;
+		x->ring_end[(x->ring_head + x->ring_n) % FILE_RING] = x->send_off;
+		x->ring_ms[(x->ring_head + x->ring_n) % FILE_RING] = hy_now_ms();
+		x->ring_n++;
 	}
+}
+
+/* The receiver acknowledged up to offset: the window follows the delay. */
+static void
+take_ack(struct engine_xfer *x, uint64_t offset)
+{
+	uint64_t sent_ms = 0;
+
+	while (x->ring_n > 0 && x->ring_end[x->ring_head] <= offset) {
+		sent_ms = x->ring_ms[x->ring_head];
+		x->ring_head = (x->ring_head + 1) % FILE_RING;
+		x->ring_n--;
+	}
+	if (sent_ms != 0) {
+		if (hy_now_ms() - sent_ms > FILE_DELAY_TARGET_MS)
+			x->window = x->window * 3 / 4 > FILE_WINDOW_MIN ? x->window * 3 / 4
+			                                                : FILE_WINDOW_MIN;
+		else if (x->window + FILE_FRAME_CHUNK_MAX <= FILE_WINDOW)
+			x->window += FILE_FRAME_CHUNK_MAX;
+	}
+	x->bytes = offset;
 }
 
 static void
@@ -622,7 +665,7 @@ step_sender(struct engine_xfer *x)
 		job_start(job_new(x, JOB_HASH));
 		return;
 	}
-	if (x->state == XFER_OFFERED && !x->offer_sent && link_up(x)) {
+	if ((x->state == XFER_OFFERED || x->state == XFER_PAUSED) && !x->offer_sent && link_up(x)) {
 		struct file_frame f = { .type = FILE_OFFER, .offset = x->size, .hash = x->hash };
 		f.text = x->name;
 		f.text_len = strlen(x->name);
@@ -779,6 +822,7 @@ xfer_new(struct engine *e, const char *peer, int out)
 
 	x->e = e;
 	x->fd = -1;
+	x->window = FILE_WINDOW_START;
 	x->out = out;
 	snprintf(x->peer, sizeof(x->peer), "%s", peer);
 	buf_init(&x->rbuf);
@@ -918,8 +962,23 @@ take_offer(struct engine *e, const char *user, const struct file_frame *f)
 	const char *why;
 	char reason[FILE_FRAME_REASON_MAX];
 
-	if (x != NULL) /* offered again after a link came back: known */
+	if (x != NULL) {
+		/* Offered again after a link came back: tell where it stands
+		 * (an ACCEPT or DONE lost with the link). */
+		if (x->out || strcmp(x->peer, user) != 0)
+			return;
+		if (x->state == XFER_DONE)
+			send_simple(x, FILE_DONE, 0, NULL);
+		else if (x->state == XFER_REJECTED)
+			send_simple(x, FILE_REJECT, 0, "");
+		else if (terminal(x->state))
+			send_simple(x, FILE_CANCEL, 0, x->error != NULL ? x->error : "");
+		else if (x->state == XFER_PAUSED) {
+			x->want_resume = 1;
+			step(x);
+		}
 		return;
+	}
 	settings_parse_size(settings_get(e->settings, SETTING_MAX_OFFER), &max_offer);
 	if (file_name_check(f->text, f->text_len, &why) < 0) {
 		refuse_offer(e, user, f, why);
@@ -989,6 +1048,7 @@ take_accept(struct engine_xfer *x, const struct file_frame *f)
 	x->gen++; /* reads under way are for the link before */
 	buf_consume(&x->rbuf, x->rbuf.len);
 	x->send_off = x->bytes = f->offset;
+	x->ring_n = 0;
 	/* Fresh from the offer in this run: the hash is known good. Any
 	 * other time (a resume, a restart), the file is checked again. */
 	if (x->state == XFER_OFFERED && x->checked && x->fd >= 0) {
@@ -1030,7 +1090,7 @@ engine_file_frame(struct engine *e, const char *user, const uint8_t *data, size_
 		break;
 	case FILE_ACK:
 		if (x->out && f.offset <= x->send_off && f.offset >= x->bytes) {
-			x->bytes = f.offset;
+			take_ack(x, f.offset);
 			progress(x);
 			step(x);
 		}
@@ -1080,11 +1140,12 @@ engine_file_link(struct engine *e, const char *user, int up)
 			x->offer_sent = 0;
 			if (!x->out && x->state != XFER_OFFERED && x->state != XFER_ACCEPTED)
 				x->want_resume = 1;
-		} else {
+		} else if (!x->out || x->checked) { /* a first hash goes on */
 			x->gen++;
 			if (x->out && (x->state == XFER_SENDING || x->state == XFER_VERIFYING)) {
 				buf_consume(&x->rbuf, x->rbuf.len);
 				x->send_off = x->bytes;
+				x->ring_n = 0;
 				x->need_check = 0;
 				set_state(x, XFER_PAUSED, NULL);
 			} else if (!x->out && x->state == XFER_RECEIVING) {
