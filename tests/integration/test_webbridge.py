@@ -512,7 +512,7 @@ def rss_mib(pid):
 def test_a_big_upload_sent_without_waiting_is_held_back_not_buffered():
     """A tool sends 64 MiB of a file as fast as the socket takes it, never
     waiting for the bridge's acknowledgements, while the disk cannot keep
-    up (carol's one thread-pool thread is busy hashing a 1 GiB file she
+    up (gina's one thread-pool thread is busy hashing a 1 GiB file she
     offers first): the bridge stops reading until the writes catch up,
     so the peer grows by far less than the file; every byte arrives (bob
     is offered the very hash), and the spooled copy goes when bob
@@ -521,11 +521,11 @@ def test_a_big_upload_sent_without_waiting_is_held_back_not_buffered():
     import select
     import threading
     bob = S["bob"]
-    register(S["tport"], "carol", "pw-carol-123")
-    carol = Peer("carol", free_port(), S["tport"], os.path.join(S["tmp"], "peer-carol"),
-                 "pw-carol-123", ["--web=%d" % free_port()], env={"UV_THREADPOOL_SIZE": "1"})
+    register(S["tport"], "gina", "pw-gina-123")
+    gina = Peer("gina", free_port(), S["tport"], os.path.join(S["tmp"], "peer-gina"),
+                "pw-gina-123", ["--web=%d" % free_port()], env={"UV_THREADPOOL_SIZE": "1"})
     try:
-        carol.wait_type("tracker", 20, state="online")
+        gina.wait_type("tracker", 20, state="online")
         sparse = os.path.join(S["tmp"], "sparse.bin")
         with open(sparse, "wb") as f:
             f.truncate(1 << 30)
@@ -535,11 +535,11 @@ def test_a_big_upload_sent_without_waiting_is_held_back_not_buffered():
         for _ in range(size // len(chunk)):
             want.update(chunk)
         since = bob.mark()
-        u = ws_unix(os.path.join(carol.data_dir, "web.sock"))
+        u = ws_unix(os.path.join(gina.data_dir, "web.sock"))
         ws_send(u, "upload bob %d big.bin" % size)
         time.sleep(0.3)
-        base = peak = rss_mib(carol.p.pid)
-        carol.cmd("sendfile bob " + sparse)  # the thread pool: busy for seconds
+        base = peak = rss_mib(gina.p.pid)
+        gina.cmd("sendfile bob " + sparse)  # the thread pool: busy for seconds
         u.settimeout(None)
         sender = threading.Thread(
             target=lambda: [u.sendall(frame) for _ in range(size // len(chunk))])
@@ -547,7 +547,7 @@ def test_a_big_upload_sent_without_waiting_is_held_back_not_buffered():
         got, deadline = b"", time.monotonic() + 90
         while b'"state":"sent"' not in got and b'"failed"' not in got and \
                 time.monotonic() < deadline:
-            peak = max(peak, rss_mib(carol.p.pid))
+            peak = max(peak, rss_mib(gina.p.pid))
             if select.select([u], [], [], 0.05)[0]:
                 data = u.recv(1 << 20)
                 if not data:
@@ -558,18 +558,18 @@ def test_a_big_upload_sent_without_waiting_is_held_back_not_buffered():
         assert b'"state":"sent"' in got, got[-500:]
         # The sanitizers' quarantine holds freed blocks: a loose bound, still
         # under the file's 64 MiB (a few MiB without ASan's quarantine).
-        assert peak - base < 40, "carol grew from %d to %d MiB" % (base, peak)
+        assert peak - base < 40, "gina grew from %d to %d MiB" % (base, peak)
         offer = bob.wait(lambda e: e.get("type") == "file_offer" and e.get("name") == "big.bin",
                          60, since, "the offer of big.bin")
         assert offer["size"] == size and offer["hash"] == want.hexdigest(), offer
         bob.cmd("reject " + offer["id"])
         deadline = time.monotonic() + 10
-        spooled = os.path.join(carol.data_dir, "uploads")
+        spooled = os.path.join(gina.data_dir, "uploads")
         while os.listdir(spooled) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert os.listdir(spooled) == [], os.listdir(spooled)
     finally:
-        carol.stop()
+        gina.stop()
 
 
 if __name__ == "__main__":

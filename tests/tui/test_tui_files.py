@@ -50,7 +50,9 @@ def setup():
         with open(os.path.join(W.src, name), "w") as f:
             f.write(name * 100)
     W.client("alice", width=120, env="env HOME=%s " % W.home)
-    W.client("bob", width=120, env="env XDG_DOWNLOAD_DIR=%s " % W.down)
+    # bob's client logs each key's time to the screen (HYCHAT_TUI_TIMING).
+    W.client("bob", width=120,
+             env="env XDG_DOWNLOAD_DIR=%s HYCHAT_TUI_TIMING=1 " % W.down)
     for u in ("alice", "bob"):
         W.tmux.wait(u, lambda s: "[#general]" in s, 10, "the #general prompt")
 
@@ -94,9 +96,12 @@ def an_offer_is_accepted_and_the_bar_moves_in_place():
                     "the offer in the conversation")
     xid = offer_id(s, "report.bin")
     W.tmux.line("bob", "/accept %s" % xid)
-    seen, summary, lines = set(), False, 0
+    seen, summary, lines, typed = set(), False, 0, 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        # bob types while the file comes in: a key each turn.
+        W.tmux.type("bob", "x")
+        typed += 1
         s = W.tmux.screen("bob")
         for m in BAR.finditer(s):
             seen.add(int(m.group(1)))
@@ -111,6 +116,15 @@ def an_offer_is_accepted_and_the_bar_moves_in_place():
     assert any(0 < p < 100 for p in seen), "never saw the bar between 0 and 100: %s" % seen
     assert summary, "never saw the status bar's summary"
     assert lines == 1, "the transfer took %d lines" % lines
+    # Typing kept its pace during the transfer: each key on the screen soon.
+    W.tmux.keys("bob", "C-u")
+    log = open(os.path.join(W.tmp, "data-bob", "hychat.log"), encoding="utf-8").read()
+    ms = [float(x) for x in re.findall(r"tui: key to screen ([0-9.]+) ms", log)][-typed:]
+    assert len(ms) >= typed // 2, "%d keys timed of %d typed" % (len(ms), typed)
+    ms.sort()
+    print("     %d keys typed during the transfer: median %.1f ms, max %.1f ms"
+          % (len(ms), ms[len(ms) // 2], ms[-1]), flush=True)
+    assert ms[-1] < 100, "a key took %.1f ms to show" % ms[-1]
     got = os.path.join(W.down, "hychat", "report.bin")
     assert sha(got) == sha(os.path.join(W.src, "report.bin"))
     W.tmux.wait("alice", "report.bin (48 MiB) to bob: done, 100%", 10)
