@@ -389,6 +389,7 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 	b->quit_timer_open = 1;
 	event_subscribe(engine_events(e), on_event, b);
 	webbridge_ws_commands(b);
+	webbridge_upload_sweep(b);
 	return b;
 }
 

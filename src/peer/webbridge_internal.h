@@ -87,6 +87,7 @@ struct webbridge {
 	size_t page_mark;
 
 	char spool[WEBBRIDGE_PATH_MAX]; /* uploads' root, real path; "" if none */
+	int sweeping; /* asking the engine which uploads it still needs */
 
 	struct webbridge_conn *conns; /* open WebSockets */
 	int nconns;
@@ -135,9 +136,12 @@ struct webbridge_conn *webbridge_ws_conn(struct webbridge *b, const void *client
 
 /* webbridge_upload.c */
 struct webbridge_upload;
-/* Makes the spool's root (DATA_DIR/WEBBRIDGE_SPOOL_DIR, 0700) and removes
- * uploads a crash cut short; without it, uploads are refused. */
+/* Makes the spool's root (DATA_DIR/WEBBRIDGE_SPOOL_DIR, 0700); without
+ * it, uploads are refused. */
 void webbridge_upload_init(struct webbridge *b);
+/* Once subscribed: removes every spooled upload no transfer under way
+ * names (cut short by a crash, or ended while the peer was down). */
+void webbridge_upload_sweep(struct webbridge *b);
 /* The "upload USER SIZE NAME" command of a tab (command.h). */
 int webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, char **argv);
 /* Bytes of a binary message for c's upload (final: the message's last).

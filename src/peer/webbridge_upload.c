@@ -11,7 +11,8 @@
  * disk the socket is not read (back-pressure to the browser), and each
  * write done is acknowledged to the tab, which sends no more than a
  * window ahead. The spooled file stays while the engine needs it (a
- * transfer resumes from it) and goes when its transfer ends. */
+ * transfer resumes from it, after a restart too) and goes when its
+ * transfer ends; at start, every other one goes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,9 +59,7 @@ struct webbridge_upload {
 	uv_fs_t req;
 };
 
-/* The spool's root, made private; leftovers of uploads cut short by a
- * crash (an INCOMING file inside) are removed. Transfers the engine may
- * resume keep theirs. */
+/* The spool's root, made private. */
 
 static void
 remove_dir(const char *dir)
@@ -85,10 +84,8 @@ remove_dir(const char *dir)
 void
 webbridge_upload_init(struct webbridge *b)
 {
-	char dir[WEBBRIDGE_PATH_MAX], probe[WEBBRIDGE_PATH_MAX + 512];
+	char dir[WEBBRIDGE_PATH_MAX];
 	struct stat st;
-	struct dirent *de;
-	DIR *d;
 
 	b->spool[0] = '\0';
 	if (snprintf(dir, sizeof(dir), "%s/%s", engine_data_dir(b->e), WEBBRIDGE_SPOOL_DIR) >=
@@ -105,18 +102,7 @@ webbridge_upload_init(struct webbridge *b)
 		b->spool[0] = '\0';
 		return;
 	}
-	if ((d = opendir(b->spool)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(probe, sizeof(probe), "%s/%s/" INCOMING, b->spool, de->d_name);
-		if (access(probe, F_OK) == 0) {
-			snprintf(probe, sizeof(probe), "%s/%s", b->spool, de->d_name);
-			remove_dir(probe);
-		}
-	}
-	closedir(d);
+	/* What the engine no longer needs goes: webbridge_upload_sweep(). */
 }
 
 /* Messages to the tab that uploads: {"type":"upload", ...}. */
@@ -384,6 +370,17 @@ webbridge_upload_closed(struct webbridge_conn *c)
 	finish(u);
 }
 
+static int
+final_state(const char *state)
+{
+	static const char *const finals[] = { "done", "failed", "rejected", "cancelled" };
+
+	for (size_t i = 0; i < HY_ARRAY_LEN(finals); i++)
+		if (strcmp(state, finals[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* A transfer event: a file spooled here whose transfer ended goes. */
 static void
 transfer_ended(struct webbridge *b, struct json_object *o)
@@ -397,8 +394,7 @@ transfer_ended(struct webbridge *b, struct json_object *o)
 	if (path == NULL || state == NULL || dir == NULL || strcmp(dir, "out") != 0 ||
 	    b->spool[0] == '\0')
 		return;
-	if (strcmp(state, "done") != 0 && strcmp(state, "failed") != 0 &&
-	    strcmp(state, "rejected") != 0 && strcmp(state, "cancelled") != 0)
+	if (!final_state(state))
 		return;
 	/* SPOOL/XXXXXX/NAME exactly: nothing else is ever removed. */
 	if (strncmp(path, b->spool, n) != 0 || path[n] != '/')
@@ -414,11 +410,69 @@ transfer_ended(struct webbridge *b, struct json_object *o)
 	remove_dir(own);
 }
 
+/* At start: every upload directory that no transfer under way names goes
+ * (one cut short by a crash, one whose transfer ended while the peer was
+ * down); those the engine will resume from stay. */
+static void
+sweep(struct webbridge *b, struct json_object *list)
+{
+	char dir[WEBBRIDGE_PATH_MAX + 512];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(b->spool)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int needed = 0;
+		size_t n;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		n = (size_t)snprintf(dir, sizeof(dir), "%s/%s/", b->spool, de->d_name);
+		for (size_t i = 0; !needed && i < json_object_array_length(list); i++) {
+			struct json_object *o = json_object_array_get_idx(list, i);
+			const char *path = http_json_str(o, "path"),
+			           *state = http_json_str(o, "state");
+			const char *way = http_json_str(o, "direction");
+			needed = path != NULL && state != NULL && way != NULL &&
+			    strcmp(way, "out") == 0 && !final_state(state) &&
+			    strncmp(path, dir, n) == 0;
+		}
+		if (!needed) {
+			dir[n - 1] = '\0';
+			remove_dir(dir);
+		}
+	}
+	closedir(d);
+}
+
+void
+webbridge_upload_sweep(struct webbridge *b)
+{
+	struct event_bus *bus = engine_events(b->e);
+	struct event_origin saved = *event_origin_get(bus), me = { .owner = b };
+
+	if (b->spool[0] == '\0')
+		return;
+	/* The list is the answer to this bridge alone, with no client: no tab
+	 * and no other front end sees it. */
+	b->sweeping = 1;
+	event_origin_set(bus, &me);
+	engine_transfers(b->e);
+	event_origin_set(bus, &saved);
+	b->sweeping = 0;
+}
+
 void
 webbridge_upload_event(struct webbridge *b, const struct event *ev)
 {
 	struct json_object *list;
 
+	if (ev->type == EVENT_TRANSFERS && b->sweeping) {
+		if (json_object_object_get_ex(ev->obj, "transfers", &list) &&
+		    json_object_is_type(list, json_type_array))
+			sweep(b, list);
+		return;
+	}
 	if (ev->type == EVENT_TRANSFER) {
 		transfer_ended(b, ev->obj);
 	} else if (ev->type == EVENT_TRANSFERS &&

@@ -572,5 +572,49 @@ def test_a_big_upload_sent_without_waiting_is_held_back_not_buffered():
         gina.stop()
 
 
+@case
+def test_a_restart_keeps_the_uploads_still_needed_and_removes_the_rest():
+    """An upload offered to bob and not yet answered outlives a restart of
+    its peer (the transfer resumes from the spooled file); a directory a
+    crash left half-written and one no transfer names are removed at
+    start; bob's refusal then removes the one kept."""
+    bob = S["bob"]
+    register(S["tport"], "hank", "pw-hank-123")
+    data = os.path.join(S["tmp"], "peer-hank")
+    port = free_port()
+    hank = start_peer("hank", S["tport"], S["tmp"], "pw-hank-123",
+                      extra=["--web=%d" % free_port()], port=port)
+    try:
+        since = bob.mark()
+        u = ws_unix(os.path.join(data, "web.sock"))
+        ws_send(u, "upload bob 5 keep.txt")
+        u.sendall(ws_frame(2, b"kept!"))
+        evs = upload_events(ws_frames(u, 2.0)[0])
+        u.close()
+        assert [e.get("state") for e in evs][-1:] == ["sent"], evs
+        offer = bob.wait(lambda e: e.get("type") == "file_offer" and e.get("from") == "hank",
+                         20, since, "hank's offer")
+    finally:
+        hank.stop()
+    spooled = os.path.join(data, "uploads")
+    kept = os.listdir(spooled)
+    assert len(kept) == 1, kept
+    for name, leftover in (("crashAB", ".incoming"), ("strayCD", "old.bin")):
+        os.mkdir(os.path.join(spooled, name), 0o700)
+        with open(os.path.join(spooled, name, leftover), "w") as f:
+            f.write("left over")
+    hank = start_peer("hank", S["tport"], S["tmp"], "pw-hank-123",
+                      extra=["--web=%d" % free_port()], port=port)
+    try:
+        assert os.listdir(spooled) == kept, os.listdir(spooled)
+        bob.cmd("reject " + offer["id"])
+        deadline = time.monotonic() + 20
+        while os.listdir(spooled) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert os.listdir(spooled) == [], os.listdir(spooled)
+    finally:
+        hank.stop()
+
+
 if __name__ == "__main__":
     run(setup, teardown)
