@@ -109,11 +109,12 @@ webbridge_upload_init(struct webbridge *b)
 static void
 tell(struct webbridge_upload *u, const char *state, const char *error)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
 	const char *s;
 
 	if (u->c == NULL)
 		return;
+	o = json_object_new_object();
 	json_object_object_add(o, "type", json_object_new_string("upload"));
 	json_object_object_add(o, "state", json_object_new_string(state));
 	json_object_object_add(o, "user", json_object_new_string(u->user));
