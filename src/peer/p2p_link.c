@@ -66,6 +66,10 @@ struct p2p_link {
 	char reason[P2P_LINK_REASON_MAX];
 
 	struct buf in; /* bytes read and not yet parsed */
+	/* A frame sealed, and one opened: kept for their capacity, since a
+	 * buffer of 128 KiB or more allocated and freed per frame is an mmap
+	 * and a munmap each (a file chunk is 64 KiB). */
+	struct buf sealed, plain;
 	struct buf out; /* bytes not yet handed to libuv */
 	size_t in_flight;
 	struct bulk *bulk, **bulk_tail; /* behind out, sent while in_flight is low */
@@ -112,6 +116,8 @@ on_closed(uv_handle_t *h)
 		json_tokener_free(l->tok);
 	buf_fini(&l->in);
 	buf_fini(&l->out);
+	buf_fini(&l->sealed);
+	buf_fini(&l->plain);
 	while (l->bulk != NULL) {
 		struct bulk *b = l->bulk;
 		l->bulk = b->next;
@@ -245,20 +251,18 @@ queue_out(struct p2p_link *l, const char *data, size_t len)
 static int
 send_frame(struct p2p_link *l, const char *json, size_t len, int now)
 {
-	struct buf f;
+	struct buf *f = &l->sealed;
 	int rc = 0;
 
-	buf_init(&f);
-	if (p2p_frame_seal(l->fs, (const uint8_t *)json, len, &f) < 0) {
-		buf_fini(&f);
+	f->len = 0;
+	if (p2p_frame_seal(l->fs, (const uint8_t *)json, len, f) < 0) {
 		p2p_link_close(l, "cannot encrypt");
 		return -1;
 	}
 	if (now)
-		write_now(l, f.data, f.len);
+		write_now(l, f->data, f->len);
 	else
-		rc = queue_out(l, f.data, f.len);
-	buf_fini(&f);
+		rc = queue_out(l, f->data, f->len);
 	l->last_out_ms = hy_now_ms();
 	return rc;
 }
@@ -481,10 +485,9 @@ take_frames(struct p2p_link *l)
 {
 	const uint8_t *frame;
 	size_t len, used, off = 0;
-	struct buf plain;
+	struct buf *plain = &l->plain;
 	int rc;
 
-	buf_init(&plain);
 	/* Frames are consumed by offset, and the buffer moved once at the end. */
 	while (l->state != P2P_LINK_CLOSING && l->state != P2P_LINK_VERIFY) {
 		rc = p2p_frame_next((const uint8_t *)l->in.data + off, l->in.len - off,
@@ -501,21 +504,21 @@ take_frames(struct p2p_link *l)
 			take_handshake(l, frame, len);
 			continue;
 		}
-		plain.len = 0;
-		if (p2p_frame_open(l->fs, frame, len, &plain) < 0) {
+		plain->len = 0;
+		if (p2p_frame_open(l->fs, frame, len, plain) < 0) {
 			p2p_link_close(l, "frame failed authentication");
 			break;
 		}
-		if (plain.len == 0 && l->state == P2P_LINK_UP)
+		if (plain->len == 0 && l->state == P2P_LINK_UP)
 			continue; /* a keepalive */
-		if (l->state == P2P_LINK_UP && (uint8_t)plain.data[0] >= 1 &&
-		    (uint8_t)plain.data[0] <= P2P_LINK_BINARY_LAST) {
+		if (l->state == P2P_LINK_UP && (uint8_t)plain->data[0] >= 1 &&
+		    (uint8_t)plain->data[0] <= P2P_LINK_BINARY_LAST) {
 			if (l->p->ops->binary != NULL)
 				l->p->ops->binary(
-				    l->p->owner, l, (const uint8_t *)plain.data, plain.len);
+				    l->p->owner, l, (const uint8_t *)plain->data, plain->len);
 			continue;
 		}
-		struct json_object *o = parse_frame(l, &plain);
+		struct json_object *o = parse_frame(l, plain);
 		if (o == NULL) {
 			p2p_link_close(l, "a frame is not one JSON object");
 			break;
@@ -525,7 +528,6 @@ take_frames(struct p2p_link *l)
 	}
 	if (l->state != P2P_LINK_CLOSING)
 		buf_consume(&l->in, off);
-	buf_fini(&plain);
 }
 
 static void
@@ -639,6 +641,8 @@ link_new(uv_loop_t *loop, const struct p2p_link_params *p)
 	l->p = p;
 	buf_init(&l->in);
 	buf_init(&l->out);
+	buf_init(&l->sealed);
+	buf_init(&l->plain);
 	l->bulk_tail = &l->bulk;
 	uv_tcp_init(loop, &l->tcp);
 	uv_timer_init(loop, &l->timer);
