@@ -19,7 +19,7 @@ from test_tui import World  # noqa: E402
 from peer_harness import register  # noqa: E402
 
 PASSWORD = test_tui.PASSWORD
-SIZE = 48 * 1024 * 1024  # big enough to see the bar between 0 and 100%
+SIZE = 96 * 1024 * 1024  # big enough to see the bar between 0 and 100%
 BAR = re.compile(r"\[[\u2588\u2591]+\]\s+(\d+)% ")
 W = None
 
@@ -88,11 +88,11 @@ def tab_completes_a_path_with_tilde_and_directories():
 def an_offer_is_accepted_and_the_bar_moves_in_place():
     W.tmux.line("alice", "/sendfile bob %s/report.bin" % W.src)
     # alice is shown the conversation with bob, her line in it.
-    W.tmux.wait("alice", lambda s: "report.bin (48 MiB) to bob: offered" in s, 30,
+    W.tmux.wait("alice", lambda s: "report.bin (96 MiB) to bob: offered" in s, 30,
                 "alice's offer line")
     s = W.tmux.wait("bob", "alice offers report.bin", 20, "the offer on bob's status bar")
     W.tmux.line("bob", "/query alice")
-    s = W.tmux.wait("bob", lambda s: "\u2190 alice offers report.bin (48 MiB)" in s, 10,
+    s = W.tmux.wait("bob", lambda s: "\u2190 alice offers report.bin (96 MiB)" in s, 10,
                     "the offer in the conversation")
     xid = offer_id(s, "report.bin")
     W.tmux.line("bob", "/accept %s" % xid)
@@ -107,8 +107,8 @@ def an_offer_is_accepted_and_the_bar_moves_in_place():
             seen.add(int(m.group(1)))
         summary |= bool(re.search(r"\u21c5 1 file \d+%", s))
         # One line for the transfer, however many events: rewritten in place.
-        lines = max(lines, len(BAR.findall(s)) + s.count("report.bin (48 MiB) from alice"))
-        if "report.bin (48 MiB) from alice: done, 100%" in s:
+        lines = max(lines, len(BAR.findall(s)) + s.count("report.bin (96 MiB) from alice"))
+        if "report.bin (96 MiB) from alice: done, 100%" in s:
             break
         time.sleep(0.05)
     else:
@@ -127,7 +127,7 @@ def an_offer_is_accepted_and_the_bar_moves_in_place():
     assert ms[-1] < 100, "a key took %.1f ms to show" % ms[-1]
     got = os.path.join(W.down, "hychat", "report.bin")
     assert sha(got) == sha(os.path.join(W.src, "report.bin"))
-    W.tmux.wait("alice", "report.bin (48 MiB) to bob: done, 100%", 10)
+    W.tmux.wait("alice", "report.bin (96 MiB) to bob: done, 100%", 10)
     # Nothing under way: no summary left.
     assert "\u21c5" not in W.tmux.screen("bob").splitlines()[-2]
 
@@ -147,7 +147,7 @@ def transfers_lists_and_reject_and_cancel_end_offers():
     s = W.tmux.wait("bob", "file transfers:", 10)
     for text in ("%s \u2190 small one.txt from alice: rejected" % one,
                  "%s \u2190 small two.txt from alice: cancelled" % two,
-                 "\u2190 report.bin from alice: done, 100% of 48 MiB"):
+                 "\u2190 report.bin from alice: done, 100% of 96 MiB"):
         assert text in s, "%r not in\n%s" % (text, s)
 
 

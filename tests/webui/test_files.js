@@ -16,7 +16,8 @@ const H = require('./harness');
 
 const PW = { alice: 'alice files pw', bob: 'bob files pw' };
 const T = 20000;
-const SIZE = 32 * 1024 * 1024; /* enough for the bar to be seen moving */
+const PICKED = 8 * 1024 * 1024; /* several windows of the page's upload */
+const OFFERED = 96 * 1024 * 1024; /* enough for the bar to be seen moving */
 const S = {};
 
 function sha(file) {
@@ -106,7 +107,7 @@ describe('file transfer in the page', { timeout: 240000 }, () => {
   });
 
   test('a file picked in the page reaches the other peer, and its spool goes', async () => {
-    const file = makeFile('picked.bin', SIZE);
+    const file = makeFile('picked.bin', PICKED);
     const since = S.bob.mark();
     await S.page.getByTestId('file-input').setInputFiles(file);
     const done = await bobTakes('picked.bin', since);
@@ -139,7 +140,7 @@ describe('file transfer in the page', { timeout: 240000 }, () => {
   });
 
   test('an offer is accepted in the page: the bar moves and ends at 100%', async () => {
-    const file = makeFile('offered.bin', SIZE);
+    const file = makeFile('offered.bin', OFFERED);
     /* Every value the bar of the incoming transfer takes. */
     await S.page.evaluate(() => {
       window.seenValues = [];
