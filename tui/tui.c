@@ -232,6 +232,7 @@ on_start(uv_timer_t *timer)
 	tui_ask(t, TUI_LABEL_QUIET, &saved);
 	engine_conversations(t->e);
 	engine_contacts(t->e);
+	engine_transfers(t->e); /* those of earlier runs, resumed */
 	tui_asked(t, &saved);
 	if (t->nconvs > 0 && !tui_conv_current(t)->loaded)
 		tui_conv_select(t, 0);

@@ -140,7 +140,9 @@ static const struct binding bindings[] = {
 	{ '\n', 0, 0, key_submit, 0, NULL, NULL },
 	{ KEY_ENTER, 1, 0, key_submit, 0, NULL, NULL },
 	{ '\t', 0, 0, key_complete, 0, "Tab",
-	    "complete a command, a #channel or a username; again for the next" },
+	    "complete a command, a #channel or a username; again for the next; a file's path "
+	    "after /sendfile USER or /accept ID (~ is home, a directory ends with /), a "
+	    "transfer's id after /accept, /reject, /cancel" },
 	{ KEY_PPAGE, 1, 0, key_page, -1, "PgUp", "scroll back, into the stored history" },
 	{ KEY_NPAGE, 1, 0, key_page, 1, "PgDn", "scroll forward" },
 	{ '<', 0, 1, key_top, 0, "Alt-<", "the oldest message of the conversation" },
@@ -372,17 +374,181 @@ consider(struct candidates *c, const char *s)
 	c->v[c->n++] = s;
 }
 
+/* Path completion: the commands whose argument at index `arg` (0 the
+ * command) is a file's path, to the end of the line. */
+static const struct path_arg {
+	const char *cmd;
+	int arg;
+} path_args[] = {
+	{ "/sendfile", 2 },
+	{ "/accept", 2 },
+};
+
+/* Where the path being typed starts, if the cursor is in one. */
+static int
+path_start(const struct tui_input *in, size_t *start)
+{
+	size_t i = 0, tok = 0, cmd_end;
+
+	if (in->len == 0 || in->buf[0] != L'/')
+		return 0;
+	while (i < in->len && in->buf[i] != L' ')
+		i++;
+	cmd_end = i;
+	for (size_t k = 0; k < HY_ARRAY_LEN(path_args); k++) {
+		const char *name = path_args[k].cmd;
+		size_t j;
+		if (strlen(name) != cmd_end)
+			continue;
+		for (j = 0; j < cmd_end &&
+		     (wchar_t)tolower((unsigned char)name[j]) ==
+		         (wchar_t)towlower((wint_t)in->buf[j]);
+		     j++)
+			;
+		if (j != cmd_end)
+			continue;
+		/* Arguments before the path: one blank after each. */
+		i = cmd_end;
+		for (tok = 1; (int)tok < path_args[k].arg; tok++) {
+			while (i < in->len && in->buf[i] == L' ')
+				i++;
+			while (i < in->len && in->buf[i] != L' ')
+				i++;
+		}
+		if (i >= in->len || in->buf[i] != L' ' || in->cur <= i)
+			return 0;
+		while (i < in->cur && in->buf[i] == L' ')
+			i++;
+		*start = i;
+		return 1;
+	}
+	return 0;
+}
+
+/* The names of the paths in a notice, as many as fit. */
+static void
+list_paths(struct tui *t, char **v, size_t n)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; i < n && b.len < sizeof(t->notice) - 32; i++) {
+		const char *p = v[i] + tui_path_dir_len(v[i]);
+		/* A directory's name is before its trailing slash. */
+		if (*p == '\0' && strlen(v[i]) > 1) {
+			const char *end = v[i] + strlen(v[i]) - 1, *q = end;
+			while (q > v[i] && q[-1] != '/')
+				q--;
+			buf_printf(&b, "%s%.*s/", i > 0 ? "  " : "", (int)(end - q), q);
+			continue;
+		}
+		buf_printf(&b, "%s%s", i > 0 ? "  " : "", p);
+	}
+	tui_notice(t, 0, "%zu match%s: %s", n, n == 1 ? "" : "es", b.data != NULL ? b.data : "");
+	buf_fini(&b);
+}
+
+/* Tab in a path: as far as the names agree; a directory's name ends
+ * with "/", so Tab again lists inside it; when they part, the names on
+ * the status bar, and Tab again takes each in turn. */
+static void
+complete_path(struct tui *t, size_t start)
+{
+	struct tui_input *in = &t->input;
+	char *v[COMP_MAX], *word, *home = getenv("HOME"), *expanded;
+	size_t n, common;
+
+	if (!in->completing) {
+		free(in->comp_prefix);
+		in->comp_prefix_len = in->cur - start;
+		in->comp_prefix = xmalloc((in->comp_prefix_len + 1) * sizeof(wchar_t));
+		memcpy(in->comp_prefix, in->buf + start, in->comp_prefix_len * sizeof(wchar_t));
+		in->comp_start = start;
+		in->comp_len = in->comp_prefix_len;
+		in->comp_index = 0;
+	}
+	word = tui_text_utf8(in->comp_prefix, in->comp_prefix_len);
+	n = tui_path_complete(word, home, v, COMP_MAX);
+	if (n == 0) {
+		tui_notice(t, 0, "no file matches \"%s\"", word);
+		free(word);
+		return;
+	}
+	expanded = tui_path_expand(word, home);
+	common = tui_path_common(v, n);
+	if (in->completing) {
+		/* Tab again where the names part: each in turn. */
+		size_t before = in->len;
+		tui_input_replace(in, in->comp_start, in->comp_len, v[in->comp_index++ % n]);
+		in->comp_len = in->comp_len + in->len - before;
+	} else if (n == 1 || common > strlen(expanded)) {
+		char *pick = xstrdup(v[0]);
+		pick[common] = '\0';
+		tui_input_replace(in, start, in->cur - start, pick);
+		free(pick);
+		if (n > 1) {
+			/* Tab again takes each of the names that part here. */
+			list_paths(t, v, n);
+			free(in->comp_prefix);
+			in->comp_prefix_len = in->cur - start;
+			in->comp_prefix = xmalloc((in->comp_prefix_len + 1) * sizeof(wchar_t));
+			memcpy(in->comp_prefix, in->buf + start,
+			    in->comp_prefix_len * sizeof(wchar_t));
+			in->comp_start = start;
+			in->comp_len = in->comp_prefix_len;
+			in->comp_index = 0;
+			in->completing = 1;
+		}
+	} else {
+		/* They part here: the choices; Tab again takes the first. */
+		size_t before = in->len;
+		list_paths(t, v, n);
+		tui_input_replace(in, start, in->cur - start, expanded);
+		in->comp_len = in->comp_len + in->len - before;
+		in->completing = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(expanded);
+	free(word);
+}
+
+/* The ids of transfers, for /accept, /reject and /cancel. */
+static const struct path_arg id_args[] = {
+	{ "/accept ", 1 },
+	{ "/reject ", 1 },
+	{ "/cancel ", 1 },
+};
+
+static int
+id_command(const char *line)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(id_args); i++)
+		if (strncasecmp(line, id_args[i].cmd, strlen(id_args[i].cmd)) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 complete(struct tui *t)
 {
 	struct tui_input *in = &t->input;
 	struct candidates c = { .n = 0 };
+	char ids[TUI_XFER_MAX][TUI_XFER_SHORT_ID + 1];
+	char *line;
+	size_t pstart;
 	char cmdname[COMP_MAX][40];
 	const struct command *all[COMP_MAX];
 	size_t ncmd = 0, start, len;
 	char *prefix;
 	int nick;
 
+	if (in->completing ? in->comp_path : path_start(in, &pstart)) {
+		in->comp_path = 1;
+		complete_path(t, in->completing ? in->comp_start : pstart);
+		return;
+	}
+	in->comp_path = 0;
 	if (!in->completing) {
 		tui_input_word(in, &start, &len);
 		free(in->comp_prefix);
@@ -397,7 +563,15 @@ complete(struct tui *t)
 	c.prefix = prefix;
 	c.plen = strlen(prefix);
 	nick = 0;
-	if (in->comp_start == 0 && prefix[0] == '/') {
+	line = tui_text_utf8(in->buf, in->comp_start);
+	if (id_command(line) && strchr(line + 1, ' ') == line + strlen(line) - 1) {
+		/* The second word of /accept, /reject, /cancel: a transfer. */
+		for (size_t i = 0; i < t->nxfers; i++) {
+			snprintf(ids[i], sizeof(ids[i]), "%.*s", TUI_XFER_SHORT_ID, t->xfers[i].id);
+			if (!tui_xfer_final(t->xfers[i].state))
+				consider(&c, ids[i]);
+		}
+	} else if (in->comp_start == 0 && prefix[0] == '/') {
 		ncmd = command_list(t->e, t, all, COMP_MAX);
 		for (size_t i = 0; i < ncmd && i < COMP_MAX; i++)
 			snprintf(cmdname[i], sizeof(cmdname[0]), "/%s", all[i]->name);
@@ -419,6 +593,7 @@ complete(struct tui *t)
 		for (size_t i = 0; i < t->npeers; i++)
 			consider(&c, t->peers[i].name);
 	}
+	free(line);
 	if (c.n == 0) {
 		tui_notice(t, 0, "no completion for \"%s\"", prefix);
 		free(prefix);

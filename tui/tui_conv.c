@@ -75,6 +75,7 @@ tui_msg_free(struct tui_msg *m)
 	free(m->from);
 	free(m->text);
 	free(m->id);
+	free(m->xfer);
 	free(m);
 }
 
@@ -325,7 +326,7 @@ place_marker(struct tui_conv *c, int64_t unread)
 	c->marker_seq = 0;
 	for (size_t i = c->n; i > 0 && unread > 0; i--) {
 		struct tui_msg *m = c->msgs[i - 1];
-		if (m->outgoing || m->kind == TUI_MSG_SYSTEM)
+		if (m->outgoing || m->kind == TUI_MSG_SYSTEM || m->kind == TUI_MSG_FILE)
 			continue;
 		c->marker_seq = m->seq;
 		unread--;
@@ -413,6 +414,9 @@ tui_conv_history(struct tui *t, struct json_object *ev)
 	}
 	mark_days(c, 0);
 	c->skip = 0;
+	/* The lines of its transfers are the client's own, not stored. */
+	if (c->at_end && t->fetch != TUI_FETCH_OLDER)
+		tui_xfer_attach(t, c);
 	tui_dirty(t);
 }
 

@@ -179,6 +179,10 @@ draw_prefix(struct tui *t, const struct tui_msg *m, int y)
 		attrset(color(t, PAIR_ERROR) | A_BOLD);
 		put_str(y, x, "-!-", 3);
 		break;
+	case TUI_MSG_FILE:
+		attrset(A_BOLD);
+		put_str(y, x, "-\u21c5-", 3);
+		break;
 	}
 }
 
@@ -554,6 +558,12 @@ draw_status(struct tui *t, struct tui_conv *c)
 		buf_printf(&b, " | %zu:%s | %s", t->cur + 1, c->name, link);
 	if (c != NULL && !c->follow)
 		buf_printf(&b, " | -- more%s --", c->at_end ? "" : ", older history");
+	{
+		char xfers[64];
+		tui_xfer_status(t, xfers, sizeof(xfers));
+		if (xfers[0] != '\0')
+			buf_printf(&b, " | %s", xfers);
+	}
 	if (c != NULL && c->ntyping > 0) {
 		buf_append_str(&b, " | ");
 		for (size_t i = 0; i < c->ntyping; i++)

@@ -606,6 +606,78 @@ on_backlog(struct tui *t, struct json_object *o)
 	tui_dirty(t);
 }
 
+/* Someone offers a file: its line in their conversation says how to
+ * answer; shown elsewhere, the status bar says so too. */
+static void
+on_file_offer(struct tui *t, struct json_object *o)
+{
+	struct tui_xfer *x = tui_xfer_take(t, o, 1);
+	struct tui_conv *c, *cur = tui_conv_current(t);
+	char size[32];
+
+	if (x == NULL)
+		return;
+	tui_xfer_show(t, x);
+	if ((c = tui_conv_find(t, x->peer)) != NULL && c != cur) {
+		c->activity = 1;
+		tui_alert(t, c);
+		tui_xfer_size(size, sizeof(size), x->size);
+		tui_notice(t, 0, "%s offers %s (%s): /accept %.*s or /reject %.*s", x->peer,
+		    x->name, size, TUI_XFER_SHORT_ID, x->id, TUI_XFER_SHORT_ID, x->id);
+	}
+}
+
+static void
+on_transfer(struct tui *t, struct json_object *o)
+{
+	const char *id = http_json_str(o, "id");
+	int known = id != NULL && tui_xfer_find(t, id) != NULL;
+	struct tui_xfer *x = tui_xfer_take(t, o, 0);
+
+	if (x == NULL)
+		return;
+	/* This terminal's /sendfile: the conversation with its line. */
+	if (!known && !x->incoming && event_origin_get(engine_events(t->e))->owner == t) {
+		struct tui_conv *c = tui_conv_get(t, x->peer);
+		for (size_t i = 0; c != NULL && i < t->nconvs; i++)
+			if (t->convs[i] == c && i != t->cur)
+				tui_conv_select(t, i);
+	}
+	tui_xfer_show(t, x);
+}
+
+/* The answer to /transfers: one line each; asked by the client at start,
+ * only the model. */
+static void
+on_transfers(struct tui *t, struct json_object *o)
+{
+	struct json_object *list;
+	size_t n;
+
+	if (!json_object_object_get_ex(o, "transfers", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return;
+	n = json_object_array_length(list);
+	if (tui_label_user(o))
+		tui_line(t, TUI_MSG_SYSTEM, n == 0 ? "no file transfers" : "file transfers:");
+	for (size_t i = 0; i < n; i++) {
+		struct tui_xfer *x = tui_xfer_take(t, json_object_array_get_idx(list, i), 0);
+		char size[32];
+		if (x == NULL)
+			continue;
+		if (!tui_label_user(o)) {
+			tui_xfer_show(t, x);
+			continue;
+		}
+		tui_xfer_size(size, sizeof(size), x->size);
+		tui_line(t, TUI_MSG_SYSTEM, "  %.*s %s %s %s %s: %s, %d%% of %s%s%s",
+		    TUI_XFER_SHORT_ID, x->id, x->incoming ? "\u2190" : "\u2192", x->name,
+		    x->incoming ? "from" : "to", x->peer, x->state,
+		    tui_xfer_percent(x->bytes, x->size), size, x->error[0] ? ": " : "", x->error);
+	}
+	tui_dirty(t);
+}
+
 static void
 on_quit(struct tui *t, struct json_object *o)
 {
@@ -643,6 +715,9 @@ static handler_fn *const handlers[EVENT_COUNT] = {
 	[EVENT_WHOIS] = on_whois,
 	[EVENT_SETTINGS] = on_settings,
 	[EVENT_SETTING] = on_setting,
+	[EVENT_FILE_OFFER] = on_file_offer,
+	[EVENT_TRANSFER] = on_transfer,
+	[EVENT_TRANSFERS] = on_transfers,
 	[EVENT_SYSTEM] = on_system,
 	[EVENT_ERROR] = on_error,
 	[EVENT_QUIT] = on_quit,

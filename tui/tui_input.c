@@ -394,25 +394,28 @@ tui_input_word(const struct tui_input *in, size_t *start, size_t *len)
 void
 tui_input_replace(struct tui_input *in, size_t start, size_t len, const char *utf8)
 {
-	wchar_t w[256];
 	mbstate_t st;
 	size_t n = 0, off = 0, slen = strlen(utf8);
+	wchar_t *w = xmalloc((slen + 1) * sizeof(wchar_t)); /* a path may be long */
 
 	memset(&st, 0, sizeof(st));
-	while (off < slen && n < HY_ARRAY_LEN(w)) {
+	while (off < slen) {
 		size_t k = mbrtowc(&w[n], utf8 + off, slen - off, &st);
 		if (k == (size_t)-1 || k == (size_t)-2 || k == 0)
 			break;
 		off += k;
 		n++;
 	}
-	if (start > in->len || start + len > in->len || in->len - len + n > TUI_INPUT_MAX)
+	if (start > in->len || start + len > in->len || in->len - len + n > TUI_INPUT_MAX) {
+		free(w);
 		return;
+	}
 	memmove(
 	    in->buf + start + n, in->buf + start + len, (in->len - start - len) * sizeof(wchar_t));
 	memcpy(in->buf + start, w, n * sizeof(wchar_t));
 	in->len = in->len - len + n;
 	in->cur = start + n;
+	free(w);
 }
 
 size_t

@@ -7,6 +7,8 @@
  *   tui_cmd.c    keys, the client's own commands, and /help
  *   tui_input.c  the line editor and the input history file
  *   tui_text.c   UTF-8 text measured in terminal cells, word wrap
+ *   tui_path.c   Tab completion of a file's path
+ *   tui_xfer.c   file transfers: their lines, bars and status summary
  *   tui_draw.c   the layout and the rendering of every pane
  */
 #ifndef HYCHAT_TUI_INTERNAL_H
@@ -40,6 +42,13 @@
 #define TUI_TIME_LEN 5 /* "HH:MM" */
 #define TUI_DAY_LEN 10 /* "YYYY-MM-DD" */
 #define TUI_TEXT_MIN 10 /* narrower text goes below its "HH:MM <nick>" */
+#define TUI_PATH_SCAN_MAX 10000 /* directory entries read for one Tab */
+#define TUI_XFER_MAX 64 /* transfers remembered; the oldest ended one goes */
+#define TUI_XFER_BAR_CELLS 20 /* the progress bar's width */
+#define TUI_XFER_FULL "\xe2\x96\x88" /* U+2588, a done cell of the bar */
+#define TUI_XFER_EMPTY "\xe2\x96\x91" /* U+2591, one still to come */
+#define TUI_XFER_TEXT_MAX 1024 /* a transfer's line */
+#define TUI_XFER_SHORT_ID 8 /* hex digits of an id shown (the engine takes 4 or more) */
 
 /* Keys ncurses does not name: the brackets of a pasted block. */
 #define TUI_KEY_PASTE_BEGIN (KEY_MAX + 1)
@@ -55,7 +64,8 @@ enum tui_kind {
 	TUI_MSG_CHAT,
 	TUI_MSG_ACTION,
 	TUI_MSG_SYSTEM,
-	TUI_MSG_ERROR
+	TUI_MSG_ERROR,
+	TUI_MSG_FILE /* a transfer's line, rewritten as it moves */
 };
 
 struct tui_msg {
@@ -69,6 +79,7 @@ struct tui_msg {
 	char *from; /* NULL for system and error lines */
 	char *text;
 	char *id; /* an own direct message's id, else NULL */
+	char *xfer; /* TUI_MSG_FILE: the transfer's id */
 	int delivery; /* its enum delivery_state, -1 if none (not shown) */
 	int wrap_width; /* nlines holds for this width */
 	int nlines;
@@ -142,7 +153,22 @@ struct tui_input {
 	wchar_t *comp_prefix;
 	size_t comp_prefix_len;
 	size_t comp_index;
+	int comp_path; /* completing a file's path */
 	size_t scroll; /* the first character shown */
+};
+
+/* A file transfer, as its last event said. */
+struct tui_xfer {
+	char id[64];
+	char peer[HY_NAME_MAX + 1];
+	char name[256];
+	int incoming;
+	char state[16];
+	uint64_t bytes, size;
+	double rate; /* bytes a second */
+	char error[128];
+	char path[512]; /* where it was saved, when the engine says */
+	uint64_t seen; /* order of the last event, to drop the oldest */
 };
 
 enum tui_mode {
@@ -208,6 +234,10 @@ struct tui {
 	int fetch_count;
 	int timing; /* log each key's time to the redrawn screen */
 	uint64_t key_ns;
+
+	struct tui_xfer *xfers;
+	size_t nxfers;
+	uint64_t xfer_clock;
 
 	/* Layout, set by tui_draw_layout(). */
 	int left_w, right_w, msg_w, msg_h, msg_x;
@@ -323,6 +353,53 @@ struct tui_span {
 int tui_text_wrap(const char *s, int width, struct tui_span *spans, int max);
 /* The UTF-8 form of n wide characters, allocated. */
 char *tui_text_utf8(const wchar_t *w, size_t n);
+
+/* tui_path.c */
+struct tui_path_entry {
+	const char *name;
+	int is_dir;
+};
+/* word with a leading "~" or "~/" made home's (allocated). */
+char *tui_path_expand(const char *word, const char *home);
+/* The length of path's directory part, its last "/" included (0: none). */
+size_t tui_path_dir_len(const char *path);
+/* The completions of the expanded path among the entries of its
+ * directory: its directory part, then each name that starts as the rest
+ * does (dot files only after a dot; never "." or ".."), a directory's
+ * with "/". At most max, allocated into out, sorted; returns how many. */
+size_t tui_path_match(
+    const char *path, const struct tui_path_entry *ents, size_t n, char **out, size_t max);
+/* The bytes all of v[0..n) begin with, never cutting a UTF-8 character. */
+size_t tui_path_common(char *const *v, size_t n);
+/* tui_path_match() on the directory itself (at most TUI_PATH_SCAN_MAX
+ * entries read); word as typed. */
+size_t tui_path_complete(const char *word, const char *home, char **out, size_t max);
+
+/* tui_xfer.c */
+/* 1 if state ends a transfer (done, failed, cancelled, rejected...). */
+int tui_xfer_final(const char *state);
+/* "512 B", "1.5 KiB", "37 MiB". */
+void tui_xfer_size(char *out, size_t outsz, uint64_t n);
+/* The time left at rate bytes a second: "0:42", "1:02:03", "--:--". */
+void tui_xfer_eta(char *out, size_t outsz, uint64_t left, double rate);
+/* 0 to 100; 100 only once every byte is in. */
+int tui_xfer_percent(uint64_t bytes, uint64_t size);
+/* "[████░░░░]" of cells cells. */
+void tui_xfer_bar(char *out, size_t outsz, uint64_t bytes, uint64_t size, int cells);
+/* The line of a transfer in its peer's conversation. */
+void tui_xfer_text(const struct tui_xfer *x, char *out, size_t outsz);
+/* "⇅ 2 files 43%" over the transfers under way; "" if none. */
+void tui_xfer_summary(const struct tui_xfer *v, size_t n, char *out, size_t outsz);
+struct tui_xfer *tui_xfer_find(struct tui *t, const char *id);
+/* A file_offer (offer) or a transfer object into the model; returns the
+ * transfer, or NULL for a malformed one. */
+struct tui_xfer *tui_xfer_take(struct tui *t, struct json_object *o, int offer);
+/* Rewrites x's line in its peer's conversation, or adds it there. */
+void tui_xfer_show(struct tui *t, const struct tui_xfer *x);
+/* The lines of c's transfers, after its window was fetched anew. */
+void tui_xfer_attach(struct tui *t, struct tui_conv *c);
+/* The status bar's summary. */
+void tui_xfer_status(struct tui *t, char *out, size_t outsz);
 
 /* tui_draw.c */
 /* The cells before a message's text: "HH:MM <nick> ". */

@@ -15,6 +15,13 @@ const LIST_DEBOUNCE_MS = 300;
 const CLOSE_POLICY = 1008; /* the bridge refused what this socket sent */
 const FORBIDDEN = 403; /* an answer without this run's session cookie */
 const TYPING_SEND_MS = 1000; /* this tab's "typing" at most this often (the peer: 3 s) */
+/* A file sent from here: read a slice at a time, one binary message a
+ * slice, no more than a window ahead of what the peer has written to disk
+ * (it acknowledges each write): memory stays bounded for any size. */
+const UPLOAD_CHUNK = 64 * 1024; /* the peer takes 256 KiB a message at most */
+const UPLOAD_WINDOW = 1024 * 1024;
+const UPLOAD_LABEL = 'upload'; /* the label of the "upload" command's answers */
+const FINAL_STATES = new Set(['done', 'failed', 'rejected', 'cancelled']);
 
 const cfg = JSON.parse(document.querySelector('meta[name="hychat-config"]').content);
 const storeKey = 'hychat:' + cfg.web_port;
@@ -34,6 +41,9 @@ const state = {
   contacts: new Map(), /* username -> {contact, blocked}, the peer's list */
   settings: {}, /* name -> value, from the peer's settings and setting events */
   typingSent: 0, /* when this tab last said the user types */
+  transfers: new Map(), /* id -> the last "transfer" object or offer */
+  uploads: [], /* files waiting to go to the peer, oldest first */
+  upload: null, /* the one going now: {file, user, sent, acked, ready} */
   current: null,
   tab: 'channels',
   retryMs: RECONNECT_MIN_MS,
@@ -119,6 +129,12 @@ function connect() {
       return;
     state.ws = null;
     state.authed = false;
+    /* The peer removes what it had of a file cut short. */
+    if (state.upload) {
+      notice('sending ' + state.upload.file.name + ' stopped: the connection to the peer dropped', true);
+      state.upload = null;
+      renderTransfers();
+    }
     /* The peer was started again: its secret is new, and so is the
      * page it serves. */
     if (e.code === CLOSE_POLICY && e.reason === 'wrong secret') {
@@ -145,7 +161,9 @@ function requestState() {
   send('set');
   send('channels');
   send('list');
+  send('transfers');
   openConversation(state.current || '#general');
+  pumpUploads();
 }
 
 /* Events in: one handler per type. */
@@ -331,10 +349,55 @@ const handlers = {
       refreshPeers(); /* someone new */
     }
   },
+  /* Files: an offer, a transfer's progress, the list, and this tab's
+   * own upload to the peer. */
+  file_offer(ev) {
+    const t = state.transfers.get(ev.id) || {};
+    state.transfers.set(ev.id, { ...t, id: ev.id, peer: ev.from, name: ev.name, size: ev.size,
+      hash: ev.hash, direction: 'in', state: t.state || 'offered', bytes: t.bytes || 0 });
+    notice(ev.from + ' offers ' + ev.name + ' (' + formatSize(ev.size) + ')', false);
+    renderTransfers();
+  },
+  transfer(ev) {
+    state.transfers.set(ev.id, ev);
+    renderTransfers();
+  },
+  transfers(ev) {
+    for (const t of ev.transfers)
+      state.transfers.set(t.id, t);
+    renderTransfers();
+  },
+  upload(ev) {
+    const u = state.upload;
+    if (!u)
+      return;
+    u.acked = ev.bytes;
+    if (ev.state === 'ready') {
+      u.ready = true;
+    } else if (ev.state === 'sent' || ev.state === 'failed') {
+      if (ev.state === 'failed')
+        notice('sending ' + u.file.name + ' failed: ' + (ev.error || 'refused'), true);
+      state.upload = null;
+      renderTransfers();
+      pumpUploads();
+      return;
+    }
+    const bar = document.querySelector('[data-testid="upload"][data-state="uploading"] progress');
+    if (bar)
+      bar.value = percent(u.acked, u.file.size);
+    else
+      renderTransfers();
+    sendSlices(u);
+  },
   system(ev) {
     notice(ev.message, false);
   },
   error(ev) {
+    if (ev.label === UPLOAD_LABEL && state.upload) {
+      state.upload = null;
+      renderTransfers();
+      pumpUploads();
+    }
     if (!state.loggedIn && !$('login-view').hidden) {
       $('login-error').textContent = ev.message;
       $('login-submit').disabled = $('register-submit').disabled = false;
@@ -658,6 +721,154 @@ function appendMessage(m) {
     list.scrollTop = list.scrollHeight;
 }
 
+/* Files. */
+
+function formatSize(n) {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  if (!(n >= 1024))
+    return (n || 0) + ' B';
+  let v = n / 1024, u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return (v < 10 ? v.toFixed(1) : Math.round(v)) + ' ' + units[u];
+}
+
+function formatEta(left, rate) {
+  if (!(rate > 0))
+    return '--:--';
+  const s = Math.ceil(left / rate);
+  const mm = String(Math.floor(s / 60) % 60).padStart(s >= 3600 ? 2 : 1, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return (s >= 3600 ? Math.floor(s / 3600) + ':' : '') + mm + ':' + ss;
+}
+
+function percent(bytes, size) {
+  if (!size)
+    return bytes > 0 ? 100 : 0;
+  return bytes >= size ? 100 : Math.min(99, Math.floor(bytes * 100 / size));
+}
+
+/* Files go to one person: the open direct conversation. */
+function queueFiles(files) {
+  const user = state.current;
+  if (!user || isChannel(user)) {
+    notice('a file goes to one person: open a direct conversation first', true);
+    return;
+  }
+  for (const file of files)
+    state.uploads.push({ file, user, sent: 0, acked: 0, ready: false });
+  renderTransfers();
+  pumpUploads();
+}
+
+function pumpUploads() {
+  if (state.upload || state.uploads.length === 0 || !state.authed || !state.ws)
+    return;
+  const u = state.uploads.shift();
+  state.upload = u;
+  u.ws = state.ws;
+  send('@label=' + UPLOAD_LABEL + ' upload ' + u.user + ' ' + u.file.size + ' ' +
+    u.file.name.replace(/[\r\n]+/g, ' '));
+  renderTransfers();
+}
+
+async function sendSlices(u) {
+  if (u.reading || !u.ready)
+    return;
+  u.reading = true;
+  try {
+    while (state.upload === u && u.sent < u.file.size && u.sent - u.acked < UPLOAD_WINDOW) {
+      const end = Math.min(u.sent + UPLOAD_CHUNK, u.file.size);
+      const buf = await u.file.slice(u.sent, end).arrayBuffer();
+      if (state.upload !== u || state.ws !== u.ws || u.ws.readyState !== WebSocket.OPEN)
+        break;
+      u.ws.send(buf);
+      u.sent = end;
+    }
+  } catch (e) {
+    notice('reading ' + u.file.name + ' failed: ' + e.message, true);
+    if (state.upload === u && u.ws)
+      u.ws.close();
+  } finally {
+    u.reading = false;
+  }
+}
+
+function actionButton(label, testid, line, primary) {
+  const b = el('button', primary ? 'primary' : '', label);
+  b.type = 'button';
+  b.dataset.testid = testid;
+  b.addEventListener('click', () => send(line));
+  return b;
+}
+
+function transferNode(t) {
+  const li = el('li', 'transfer');
+  li.dataset.testid = 'transfer';
+  li.dataset.id = t.id;
+  li.dataset.state = t.state;
+  li.dataset.direction = t.direction;
+  const incoming = t.direction === 'in';
+  li.appendChild(el('span', 'arrow', incoming ? '\u2190' : '\u2192'));
+  li.appendChild(el('span', 'what', t.name + (incoming ? ' from ' : ' to ') + t.peer + ' (' +
+    formatSize(t.size) + ')'));
+  const st = el('span', 'state', t.state + (t.error ? ': ' + t.error : ''));
+  st.dataset.testid = 'transfer-state';
+  li.appendChild(st);
+  const actions = el('span', 'actions');
+  if (incoming && t.state === 'offered') {
+    actions.appendChild(actionButton('Accept', 'accept', 'accept ' + t.id, true));
+    actions.appendChild(actionButton('Reject', 'reject', 'reject ' + t.id));
+  } else if (!FINAL_STATES.has(t.state)) {
+    actions.appendChild(actionButton('Cancel', 'cancel', 'cancel ' + t.id));
+  }
+  li.appendChild(actions);
+  const pct = t.state === 'done' ? 100 : percent(t.bytes, t.size);
+  const bar = el('progress');
+  bar.max = 100;
+  bar.value = pct;
+  bar.dataset.testid = 'transfer-progress';
+  li.appendChild(bar);
+  const moving = t.state === 'sending' || t.state === 'receiving';
+  const detail = el('span', 'detail', pct + '%' + (moving ? ', ' + formatSize(t.rate || 0) + '/s, ' +
+    formatEta((t.size || 0) - (t.bytes || 0), t.rate) + ' left' : ''));
+  detail.dataset.testid = 'transfer-percent';
+  li.appendChild(detail);
+  return li;
+}
+
+function uploadNode(u, going) {
+  const li = el('li', 'transfer');
+  li.dataset.testid = 'upload';
+  li.dataset.state = going ? 'uploading' : 'waiting';
+  li.appendChild(el('span', 'arrow', '\u2192'));
+  li.appendChild(el('span', 'what', u.file.name + ' to ' + u.user + ' (' + formatSize(u.file.size) + ')'));
+  li.appendChild(el('span', 'state', going ? 'handing it to the peer' : 'waiting'));
+  li.appendChild(el('span', 'actions'));
+  const bar = el('progress');
+  bar.max = 100;
+  bar.value = percent(u.acked, u.file.size);
+  li.appendChild(bar);
+  li.appendChild(el('span', 'detail', percent(u.acked, u.file.size) + '%'));
+  return li;
+}
+
+/* Every transfer, newest first, updated in place: a node per id. */
+function renderTransfers() {
+  const list = $('transfer-list');
+  const nodes = [];
+  if (state.upload)
+    nodes.push(uploadNode(state.upload, true));
+  for (const u of state.uploads)
+    nodes.push(uploadNode(u, false));
+  for (const t of [...state.transfers.values()].reverse())
+    nodes.push(transferNode(t));
+  list.replaceChildren(...nodes);
+  $('transfers').hidden = nodes.length === 0;
+}
+
 /* Input. */
 
 function submitMessage() {
@@ -727,6 +938,30 @@ function bind() {
     send('join ' + name);
     $('join-input').value = '';
     openConversation('#' + name);
+  });
+  $('file-button').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', (e) => {
+    queueFiles([...e.target.files]);
+    e.target.value = '';
+  });
+  const conversation = document.querySelector('.conversation');
+  conversation.addEventListener('dragover', (e) => {
+    if (!e.dataTransfer || ![...e.dataTransfer.types].includes('Files'))
+      return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    conversation.classList.add('dropping');
+  });
+  conversation.addEventListener('dragleave', (e) => {
+    if (!conversation.contains(e.relatedTarget))
+      conversation.classList.remove('dropping');
+  });
+  conversation.addEventListener('drop', (e) => {
+    conversation.classList.remove('dropping');
+    if (!e.dataTransfer || e.dataTransfer.files.length === 0)
+      return;
+    e.preventDefault();
+    queueFiles([...e.dataTransfer.files]);
   });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && state.current && conv(state.current).unread > 0)

@@ -47,6 +47,13 @@
 #define WEBBRIDGE_MAX_ASSETS 64
 #define WEBBRIDGE_QUIT_FLUSH_MS 150 /* after "quit", for the tabs to hear it */
 #define WEBBRIDGE_WS_PATH "/ws"
+/* Files sent from the page: spooled in DATA_DIR/WEBBRIDGE_SPOOL_DIR, a
+ * directory of mode 0700 per file, at most WEBBRIDGE_UPLOAD_MSG_MAX bytes
+ * a binary message, the socket left unread while WEBBRIDGE_UPLOAD_BUFFER
+ * bytes wait for the disk. */
+#define WEBBRIDGE_SPOOL_DIR "uploads"
+#define WEBBRIDGE_UPLOAD_MSG_MAX (256 * 1024)
+#define WEBBRIDGE_UPLOAD_BUFFER (1024 * 1024)
 
 struct webbridge_config {
 	const char *addr; /* NULL: WEBBRIDGE_DEFAULT_ADDR */

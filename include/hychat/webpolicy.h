@@ -18,11 +18,14 @@
 #define HYCHAT_WEBPOLICY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define WEBPOLICY_ADDR_MAX 64
 #define WEBPOLICY_HOST_MAX 256
 #define WEBPOLICY_TOKEN_MAX 128 /* longest token or session value compared */
 #define WEBPOLICY_TOKEN_PARAM "token"
+#define WEBPOLICY_UPLOAD_NAME_MAX 200 /* bytes of a file's name a page uploads */
+#define WEBPOLICY_UPLOAD_NAME_DEFAULT "file" /* for a name with nothing left */
 
 struct webpolicy {
 	char addr[WEBPOLICY_ADDR_MAX]; /* as listened on, without brackets */
@@ -48,5 +51,15 @@ int webpolicy_session_ok(const char *header, size_t len, const char *name, const
  * "token" equal to token (NUL-terminated); never for an empty token (one
  * that was spent). */
 int webpolicy_token_ok(const char *query, size_t len, const char *token);
+/* A page's upload (webbridge.h): the name the browser gave the file made
+ * a plain file name, whatever its bytes: "/", "\\", control characters and
+ * invalid UTF-8 become "_", leading dots and blanks and trailing blanks go, cut to
+ * WEBPOLICY_UPLOAD_NAME_MAX bytes on a character's boundary, and
+ * WEBPOLICY_UPLOAD_NAME_DEFAULT if nothing is left. out holds at least
+ * WEBPOLICY_UPLOAD_NAME_MAX + 1 bytes. */
+void webpolicy_upload_name(const char *in, size_t len, char *out);
+/* The size announced for an upload: decimal digits only, at most max.
+ * Returns 0 with *out, or -1. */
+int webpolicy_upload_size(const char *s, uint64_t max, uint64_t *out);
 
 #endif

@@ -110,6 +110,7 @@ on_event(const struct event *ev, void *arg)
 	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
 		if (!ev->answer || ev->client == c)
 			webbridge_ws_send(c, ev->json, ev->len);
+	webbridge_upload_event(b, ev);
 	if (ev->type == EVENT_QUIT && !b->stopping) {
 		/* The event may come from inside an lws callback (a tab sent
 		 * "quit"): destroy the context from a turn of our own. */
@@ -382,11 +383,13 @@ webbridge_new(uv_loop_t *loop, struct engine *e, const struct webbridge_config *
 		return NULL;
 	}
 	start_unix(b, engine_data_dir(e));
+	webbridge_upload_init(b);
 	uv_timer_init(loop, &b->quit_timer);
 	b->quit_timer.data = b;
 	b->quit_timer_open = 1;
 	event_subscribe(engine_events(e), on_event, b);
 	webbridge_ws_commands(b);
+	webbridge_upload_sweep(b);
 	return b;
 }
 

@@ -3,7 +3,8 @@
  * libwebsockets context on the loop, the callback, events out),
  * webbridge_http.c (files, the injected page, the token and the session
  * cookie) and
- * webbridge_ws.c (one WebSocket: the secret, commands in, its queue). Not
+ * webbridge_ws.c (one WebSocket: the secret, commands in, its queue) and
+ * webbridge_upload.c (a file the page sends, spooled, then offered). Not
  * part of any interface: the peer uses webbridge.h. */
 #ifndef HYCHAT_WEBBRIDGE_INTERNAL_H
 #define HYCHAT_WEBBRIDGE_INTERNAL_H
@@ -59,6 +60,7 @@ struct webbridge_conn {
 		struct webbridge_msg *head, *tail;
 		size_t queued;
 		char ctx[HY_CHANNEL_MAX + 2]; /* the conversation shown, for "me" */
+		struct webbridge_upload *up; /* the file arriving, or NULL */
 		struct webbridge_conn *next, *prev;
 	} ws;
 };
@@ -83,6 +85,9 @@ struct webbridge {
 	size_t nassets;
 	struct webbridge_asset *page; /* index.html, split at the config mark */
 	size_t page_mark;
+
+	char spool[WEBBRIDGE_PATH_MAX]; /* uploads' root, real path; "" if none */
+	int sweeping; /* asking the engine which uploads it still needs */
 
 	struct webbridge_conn *conns; /* open WebSockets */
 	int nconns;
@@ -126,5 +131,26 @@ int webbridge_ws_writeable(struct webbridge_conn *c);
 void webbridge_ws_closed(struct webbridge_conn *c);
 /* Queues one text message for c (if authenticated). */
 void webbridge_ws_send(struct webbridge_conn *c, const char *text, size_t len);
+/* The open socket client is (a command's client), or NULL. */
+struct webbridge_conn *webbridge_ws_conn(struct webbridge *b, const void *client);
+
+/* webbridge_upload.c */
+struct webbridge_upload;
+/* Makes the spool's root (DATA_DIR/WEBBRIDGE_SPOOL_DIR, 0700); without
+ * it, uploads are refused. */
+void webbridge_upload_init(struct webbridge *b);
+/* Once subscribed: removes every spooled upload no transfer under way
+ * names (cut short by a crash, or ended while the peer was down). */
+void webbridge_upload_sweep(struct webbridge *b);
+/* The "upload USER SIZE NAME" command of a tab (command.h). */
+int webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, char **argv);
+/* Bytes of a binary message for c's upload (final: the message's last).
+ * NULL, or why c has none or broke its rules: the upload has ended,
+ * close c with that reason. */
+const char *webbridge_upload_data(struct webbridge_conn *c, const void *in, size_t len, int final);
+/* c is closing: its upload, if any, ends and its directory goes. */
+void webbridge_upload_closed(struct webbridge_conn *c);
+/* An engine event: a spooled file whose transfer ended is removed. */
+void webbridge_upload_event(struct webbridge *b, const struct event *ev);
 
 #endif

@@ -164,9 +164,8 @@ webbridge_logged_in(const struct webbridge *b)
 	return engine_tracker_state(b->e) == ENGINE_ONLINE;
 }
 
-/* The socket client is, among the open ones. */
-static struct webbridge_conn *
-conn_of(struct webbridge *b, const void *client)
+struct webbridge_conn *
+webbridge_ws_conn(struct webbridge *b, const void *client)
 {
 	for (struct webbridge_conn *c = b->conns; c != NULL; c = c->ws.next)
 		if (c == client)
@@ -177,7 +176,7 @@ conn_of(struct webbridge *b, const void *client)
 static int
 run_auth(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	struct webbridge_conn *c = conn_of(arg, client);
+	struct webbridge_conn *c = webbridge_ws_conn(arg, client);
 	const char *secret = argc > 0 ? argv[0] : "";
 	size_t n;
 
@@ -202,7 +201,7 @@ run_auth(void *arg, const void *client, const char *ctx, int argc, char **argv)
 static int
 run_focus(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
-	struct webbridge_conn *c = conn_of(arg, client);
+	struct webbridge_conn *c = webbridge_ws_conn(arg, client);
 
 	if (c == NULL)
 		return -1;
@@ -219,6 +218,10 @@ static const struct command_front ws_commands[] = {
 	{ { "focus", 0, 1, COMMAND_REST, NULL, "[CONVERSATION]",
 	      "the conversation the tab shows, the default of /me, /part, /history" },
 	    run_focus },
+	{ { "upload", 3, 3, COMMAND_REST, NULL, "USER SIZE NAME",
+	      "a file from the page: SIZE bytes follow as binary messages, then the file is "
+	      "offered to USER" },
+	    webbridge_upload_run },
 };
 
 void
@@ -248,11 +251,23 @@ run_message(struct webbridge_conn *c, char *line, size_t len)
 int
 webbridge_ws_receive(struct webbridge_conn *c, const void *in, size_t len)
 {
+	const char *why;
+
 	if (c->ws.cut)
 		return close_cut(c);
 	if (lws_frame_is_binary(c->wsi)) {
-		cut(c, "text messages only");
-		return close_cut(c);
+		/* A file's bytes, announced by "upload"; nothing else. */
+		int final =
+		    lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+		if (c->ws.up == NULL) {
+			cut(c, "text messages only");
+			return close_cut(c);
+		}
+		if ((why = webbridge_upload_data(c, in, len, final)) != NULL) {
+			cut(c, why);
+			return close_cut(c);
+		}
+		return 0;
 	}
 	if (!c->ws.in_discard)
 		buf_append(&c->ws.in, in, len);
@@ -307,6 +322,7 @@ webbridge_ws_closed(struct webbridge_conn *c)
 	if (!c->ws.open)
 		return;
 	c->ws.open = 0;
+	webbridge_upload_closed(c);
 	if (c->ws.prev != NULL)
 		c->ws.prev->ws.next = c->ws.next;
 	else

@@ -190,3 +190,84 @@ webpolicy_token_ok(const char *query, size_t len, const char *token)
 	sodium_memzero(v, sizeof(v));
 	return ok;
 }
+
+/* The length of the valid UTF-8 character at s[0..len), or 0. */
+static size_t
+utf8_char(const unsigned char *s, size_t len)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and beyond U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void
+webpolicy_upload_name(const char *in, size_t len, char *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0;
+
+	/* Leading dots and blanks: no hidden file, no "..". */
+	while (i < len && (s[i] == '.' || s[i] == ' '))
+		i++;
+	while (i < len) {
+		size_t n = utf8_char(s + i, len - i);
+		int bad = n == 0 ||
+		    (n == 1 && (s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\'));
+		size_t w = bad ? 1 : n;
+		if (o + w > WEBPOLICY_UPLOAD_NAME_MAX)
+			break;
+		if (bad)
+			out[o++] = '_';
+		else
+			memcpy(out + o, s + i, n), o += n;
+		i += n == 0 ? 1 : n;
+	}
+	/* Trailing blanks: a name that reads the same as it is. */
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	if (o == 0)
+		o = (size_t)snprintf(
+		    out, WEBPOLICY_UPLOAD_NAME_MAX + 1, "%s", WEBPOLICY_UPLOAD_NAME_DEFAULT);
+	out[o] = '\0';
+}
+
+int
+webpolicy_upload_size(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (s[0] == '\0')
+		return -1;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > max / 10 || d > max - v * 10)
+			return -1; /* over max, and never past UINT64_MAX */
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}

@@ -5,7 +5,8 @@
  * line, each copied to a buffer of its own size so that ASan sees any
  * over-read. Beside not crashing: an accepted Origin means an accepted
  * Host, an empty (spent) token or session never matches, and the value
- * just checked is found again when it is the one expected. */
+ * just checked is found again when it is the one expected. The last line
+ * is also an uploaded file's name, which must come out a plain name. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			        query, len[3] + sizeof(COOKIE_NAME), COOKIE_NAME, want))
 				abort();
 		}
+	}
+	/* An uploaded file's name: always a plain name, whatever the bytes. */
+	{
+		char name[WEBPOLICY_UPLOAD_NAME_MAX + 1];
+		size_t n;
+		webpolicy_upload_name(field[3], len[3], name);
+		n = strlen(name);
+		if (n == 0 || n > WEBPOLICY_UPLOAD_NAME_MAX || name[0] == '.' || name[0] == ' ' ||
+		    strchr(name, '/') != NULL || strchr(name, '\\') != NULL)
+			abort();
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+				abort();
 	}
 	for (int i = 0; i < FIELDS; i++)
 		free(field[i]);

@@ -224,6 +224,63 @@ test_token_matches_exactly_and_never_when_spent(void **state)
 	assert_false(token_ok("token=" SESSION SESSION SESSION, SESSION));
 }
 
+static void
+test_an_uploaded_name_becomes_a_plain_file_name(void **state)
+{
+	char out[WEBPOLICY_UPLOAD_NAME_MAX + 1], big[1000];
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "report.pdf", "report.pdf" }, { "../../.bashrc", "_.._.bashrc" },
+		{ "/etc/passwd", "_etc_passwd" }, { "..", "file" }, { "", "file" },
+		{ " .hidden", "hidden" }, { "notes.txt  ", "notes.txt" }, { " . . ", "file" },
+		{ "a\\b", "a_b" }, { "bell\a\x1b[2Jx\x7f", "bell__[2Jx_" },
+		{ "caf\xc3\xa9.txt", "caf\xc3\xa9.txt" },
+		{ "bad\xc3(\xff\xc0\xaf", "bad_(___" }, /* cut, invalid, overlong */
+		{ "\xed\xa0\x80", "___" }, /* a surrogate */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		webpolicy_upload_name(cases[i].in, strlen(cases[i].in), out);
+		assert_string_equal(out, cases[i].want);
+	}
+	/* A NUL inside is a control character, not the end. */
+	webpolicy_upload_name("a\0b", 3, out);
+	assert_string_equal(out, "a_b");
+	/* Long: cut to the maximum, never inside a character. */
+	for (size_t i = 0; i + 2 <= sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	webpolicy_upload_name(big, sizeof(big), out);
+	assert_int_equal(strlen(out), WEBPOLICY_UPLOAD_NAME_MAX);
+	memset(big, 'x', sizeof(big));
+	big[0] = 'y';
+	webpolicy_upload_name(big, sizeof(big), out);
+	assert_int_equal(strlen(out), WEBPOLICY_UPLOAD_NAME_MAX);
+}
+
+static void
+test_an_upload_size_is_digits_up_to_the_limit(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(webpolicy_upload_size("0", 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(webpolicy_upload_size("10", 10, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(webpolicy_upload_size("11", 10, &v), -1);
+	assert_int_equal(webpolicy_upload_size("", 10, &v), -1);
+	assert_int_equal(webpolicy_upload_size("-1", 10, &v), -1);
+	assert_int_equal(webpolicy_upload_size("1e3", 10000, &v), -1);
+	assert_int_equal(webpolicy_upload_size(" 5", 10, &v), -1);
+	assert_int_equal(webpolicy_upload_size("18446744073709551615", UINT64_MAX, &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(webpolicy_upload_size("18446744073709551616", UINT64_MAX, &v), -1);
+	assert_int_equal(webpolicy_upload_size("99999999999999999999999", UINT64_MAX, &v), -1);
+	assert_int_equal(webpolicy_upload_size("5", 0, &v), -1);
+}
+
 int
 main(void)
 {
@@ -235,6 +292,8 @@ main(void)
 		cmocka_unit_test(test_loopback_addresses),
 		cmocka_unit_test(test_session_cookie_matches_exactly),
 		cmocka_unit_test(test_token_matches_exactly_and_never_when_spent),
+		cmocka_unit_test(test_an_uploaded_name_becomes_a_plain_file_name),
+		cmocka_unit_test(test_an_upload_size_is_digits_up_to_the_limit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
