@@ -41,6 +41,7 @@
 	"  redis.call('SADD', uc, c)\n" \
 	"  return 0\n" \
 	"end\n" \
+	"local function pkey(n) return 'hy:p:{' .. n .. '}' end\n" \
 	"local function mailcount(user)\n" \
 	"  return tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')\n" \
 	"end\n"
@@ -128,9 +129,11 @@ static const char peer_beat[] = LUA_PRELUDE
 
 /* ARGV: channel ("" every peer), after ("" the start), limit, all ("1":
  * a channel's offline members too, their details "! KEY"). Returns
- * -1 for no such channel, else {more, {name, details, ...}}. Names are
- * read LIST_CHUNK at a time, their expiries and details with one ZMSCORE
- * and one HMGET per chunk: a page of 100 costs a handful of calls. */
+ * -1 for no such channel, else {more, {name, details, display, status,
+ * ...}}. Names are read LIST_CHUNK at a time, their expiries and details
+ * with one ZMSCORE and one HMGET per chunk, then one HMGET per listed
+ * peer for its profile: a page of 100 costs about a hundred calls, all
+ * within the script. */
 static const char peer_list[] = LUA_PRELUDE
 	"trim()\n"
 	"local src = 'hy:names'\n"
@@ -144,6 +147,11 @@ static const char peer_list[] = LUA_PRELUDE
 	"local start = '-'\n"
 	"if ARGV[2] ~= '' then start = '(' .. ARGV[2] end\n"
 	"local out, n, more = {}, 0, 0\n"
+	"local function profile(o, name)\n"
+	"  local p = redis.call('HMGET', pkey(name), 'd', 's')\n"
+	"  o[#o + 1] = p[1] or ''\n"
+	"  o[#o + 1] = p[2] or ''\n"
+	"end\n"
 	"while more == 0 do\n"
 	"  local names = redis.call('ZRANGEBYLEX', src, start, '+', 'LIMIT', 0, chunk)\n"
 	"  if #names == 0 then break end\n"
@@ -155,11 +163,13 @@ static const char peer_list[] = LUA_PRELUDE
 	"      n = n + 1\n"
 	"      out[#out + 1] = name\n"
 	"      out[#out + 1] = det[i]\n"
+	"      profile(out, name)\n"
 	"    elseif all then\n"
 	"      if n == limit then more = 1 break end\n"
 	"      n = n + 1\n"
 	"      out[#out + 1] = name\n"
 	"      out[#out + 1] = '! ' .. (redis.call('HGET', ukey(name), 'pk') or '')\n"
+	"      profile(out, name)\n"
 	"    end\n"
 	"  end\n"
 	"  if #names < chunk then break end\n"
@@ -169,7 +179,7 @@ static const char peer_list[] = LUA_PRELUDE
 	"return {more, out}\n";
 
 /* ARGV: name, channel (""). Returns -1 for no such account, else
- * {online, details, key, member}. */
+ * {online, details, key, member, display, status}. */
 static const char peer_info[] = LUA_PRELUDE
 	"local uk = ukey(ARGV[1])\n"
 	"if redis.call('HEXISTS', uk, 'h') == 0 then return -1 end\n"
@@ -177,7 +187,24 @@ static const char peer_info[] = LUA_PRELUDE
 	"local details = on and redis.call('HGET', 'hy:peer', ARGV[1]) or ''\n"
 	"local member = 0\n"
 	"if ARGV[2] ~= '' and redis.call('ZSCORE', ckey(ARGV[2]), ARGV[1]) then member = 1 end\n"
-	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member}\n";
+	"local p = redis.call('HMGET', pkey(ARGV[1]), 'd', 's')\n"
+	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member,\n"
+	"        p[1] or '', p[2] or ''}\n";
+
+/* ARGV: name, display, status, each prefixed with "=" (set to the rest)
+ * or "-" (keep). Both "" deletes the profile. Returns {display, status}. */
+static const char profile_set[] = LUA_PRELUDE
+	"local k = pkey(ARGV[1])\n"
+	"local p = redis.call('HMGET', k, 'd', 's')\n"
+	"local d, s = p[1] or '', p[2] or ''\n"
+	"if string.sub(ARGV[2], 1, 1) == '=' then d = string.sub(ARGV[2], 2) end\n"
+	"if string.sub(ARGV[3], 1, 1) == '=' then s = string.sub(ARGV[3], 2) end\n"
+	"if d == '' and s == '' then\n"
+	"  redis.call('DEL', k)\n"
+	"else\n"
+	"  redis.call('HSET', k, 'd', d, 's', s)\n"
+	"end\n"
+	"return {d, s}\n";
 
 /* ARGV: name, channel, max user channels, max channels, limit. Returns
  * {-cap} when a cap refuses, else {members, {first names}}. */
@@ -245,15 +272,39 @@ static const char stats[] = LUA_PRELUDE
 	"  return count\n" \
 	"end\n"
 
-/* ARGV: name, blob, time ms, max messages, max bytes, expire before ms.
- * The new id, or -1 past the quota. */
+/* ARGV: name, blob, time ms, max messages, max bytes, expire before ms,
+ * sender, rate (deposits a minute, 0 no limit). The new id, -1 past the
+ * quota, or -(1 + seconds to wait) when the sender's bucket is empty.
+ * The bucket, hy:rl:{SENDER} (hash: m thousandths of a deposit, at its
+ * time in ms on Redis's clock), holds up to rate deposits and gains rate
+ * a minute; it is taken from only when the deposit is stored, and expires
+ * once it would be full again. */
 static const char mail_add[] = LUA_MAIL
 	"local n = ARGV[1]\n"
+	"local rate = tonumber(ARGV[8])\n"
+	"local rk, tokens, now = 'hy:rl:{' .. ARGV[7] .. '}', 0, 0\n"
+	"if rate > 0 then\n"
+	"  local t = redis.call('TIME')\n"
+	"  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"  local b = redis.call('HMGET', rk, 'm', 'at')\n"
+	"  tokens = rate * 1000\n"
+	"  if b[1] then\n"
+	"    tokens = math.min(rate * 1000,\n"
+	"        tonumber(b[1]) + math.floor((now - tonumber(b[2])) * rate / 60))\n"
+	"  end\n"
+	"  if tokens < 1000 then\n"
+	"    return -1 - math.max(1, math.ceil((1000 - tokens) * 60 / rate / 1000))\n"
+	"  end\n"
+	"end\n"
 	"expire(ARGV[6])\n"
 	"local c = redis.call('HMGET', mkey('mc', n), 'n', 'b')\n"
 	"local len = string.len(ARGV[2])\n"
 	"if tonumber(c[1] or '0') + 1 > tonumber(ARGV[4]) or\n"
 	"   tonumber(c[2] or '0') + len > tonumber(ARGV[5]) then return -1 end\n"
+	"if rate > 0 then\n"
+	"  redis.call('HSET', rk, 'm', tokens - 1000, 'at', now)\n"
+	"  redis.call('PEXPIRE', rk, math.ceil(60000 * (rate * 1000 - tokens + 1000) / (rate * 1000)) + 1000)\n"
+	"end\n"
 	"local id = redis.call('INCR', mkey('mid', n))\n"
 	"redis.call('HSET', mkey('mb', n), id, ARGV[3] .. ' ' .. ARGV[2])\n"
 	"redis.call('ZADD', mkey('mq', n), id, id)\n"
@@ -315,6 +366,7 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_MAIL_LIST] = mail_list,
 	[REDIS_MAIL_DELETE] = mail_delete,
 	[REDIS_MAIL_EXPIRE] = mail_expire,
+	[REDIS_PROFILE_SET] = profile_set,
 };
 
 static char shas[REDIS_SCRIPT_COUNT][REDIS_SHA_TEXT];

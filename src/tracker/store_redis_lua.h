@@ -19,7 +19,10 @@
  * deposit's wall-clock ms), hy:mq:{NAME} (zset: the ids, scored by id),
  * hy:mc:{NAME} (hash: n messages, b bytes of blobs), hy:mid:{NAME}
  * (counter: the last id given, kept so that ids only grow), hy:mail (zset:
- * "NAME ID" scored by deposit time). Deposits, listings and each
+ * "NAME ID" scored by deposit time).
+ *
+ * Profiles: hy:p:{NAME} (hash: d the display name, s the status line),
+ * absent for none. Deposits, listings and each
  * tracker's sweep delete the messages older than the TTL they are given,
  * so that expiry needs no particular tracker alive either. */
 #ifndef HYCHAT_STORE_REDIS_LUA_H
@@ -44,7 +47,8 @@
 	X(MAIL_ADD) \
 	X(MAIL_LIST) \
 	X(MAIL_DELETE) \
-	X(MAIL_EXPIRE)
+	X(MAIL_EXPIRE) \
+	X(PROFILE_SET)
 
 enum redis_script {
 #define REDIS_SCRIPT_ENUM(name) REDIS_##name,
