@@ -14,6 +14,7 @@
 #include "hychat/store.h"
 #include "hychat/util.h"
 #include "store_redis.h"
+#include "store_redis_lua.h"
 
 #define ADMIN_KEY_MAX 128
 #define ADMIN_TIMEOUT_S 10
@@ -190,7 +191,7 @@ store_redis_set_hash(const char *url, const char *name, const char *hash, char *
 	if (rc == NULL)
 		return -1;
 	redisAppendCommand(rc, "HSET hy:u:{%s} h %s", name, hash);
-	redisAppendCommand(rc, "SADD hy:users %s", name);
+	redisAppendCommand(rc, "SADD hy:users:{%u} %s", redis_bucket(name), name);
 	int ret = admin_drain(rc, 2, cause);
 	redisFree(rc);
 	return ret;
@@ -219,7 +220,7 @@ migrate_user(const char *name, const char *hash, void *arg)
 	struct migration *m = arg;
 
 	redisAppendCommand(m->rc, "HSET hy:u:{%s} h %s", name, hash);
-	redisAppendCommand(m->rc, "SADD hy:users %s", name);
+	redisAppendCommand(m->rc, "SADD hy:users:{%u} %s", redis_bucket(name), name);
 	m->pending += 2;
 	m->n->accounts++;
 	if (hy_name_valid(name, strlen(name))) {
@@ -260,8 +261,8 @@ migrate_mail(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, voi
 	    (unsigned long long)id);
 	char member[HY_NAME_MAX + ADMIN_TIME_TEXT];
 	int mlen = snprintf(member, sizeof(member), "%s %llu", m->user, (unsigned long long)id);
-	redisAppendCommand(
-	    m->rc, "ZADD hy:mail %llu %b", (unsigned long long)time_ms, member, (size_t)mlen);
+	redisAppendCommand(m->rc, "ZADD hy:mail:{%u} %llu %b", redis_bucket(m->user),
+	    (unsigned long long)time_ms, member, (size_t)mlen);
 	m->pending += 3;
 	m->last_id = id;
 	m->msgs++;

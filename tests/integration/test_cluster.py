@@ -167,6 +167,50 @@ def test_the_mailbox_rate_of_a_sender_is_one_for_every_tracker():
 
 
 @case
+def test_no_key_holds_every_user_and_listings_merge_the_buckets():
+    """Presence, the user set and the mail's expiry are split in buckets
+    (hy:online:{B}, ...) so that the layout moves to Redis Cluster: no key
+    names every user, and a listing of every peer pages through the
+    buckets merged, in name order, nothing twice, nothing left out."""
+    db = 13
+    ts = three(db)
+    users = ["n%02d%s" % (i, "abcdefghij"[i % 10]) for i in range(40)]
+    toks = {}
+    for i, u in enumerate(users):
+        toks[u] = account(ts[i % 3].port, u)
+        ok(ts[i % 3].port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9700 + i},
+           toks[u])
+    for i, u in enumerate(users):
+        st, _, r = request(ts[i % 3].port, "POST", "/mailbox/" + users[i - 1],
+                           body=base64.b64encode(b"m"),
+                           headers={"Authorization": "Bearer " + toks[u]})
+        assert st == 201, (st, r)
+    keys = S["redis"].cmd("KEYS", "*", db=db)
+    for glob in ("hy:online", "hy:names", "hy:peer", "hy:users", "hy:mail"):
+        assert glob not in keys, glob
+        buckets = [k for k in keys if k.startswith(glob + ":{")]
+        assert len(buckets) > 4, (glob, buckets)
+        for k in buckets:
+            kind = S["redis"].cmd("TYPE", k, db=db)
+            n = {"zset": "ZCARD", "hash": "HLEN", "set": "SCARD"}[kind]
+            assert S["redis"].cmd(n, k, db=db) < len(users), k
+    for t in ts:
+        seen, after = [], None
+        while True:
+            q = "?limit=7" + ("&after=" + after if after else "")
+            data = ok(t.port, "GET", "/get-list" + q, token=toks[users[1]])
+            seen += [p["username"] for p in data["peers"]]
+            if "next" not in data:
+                break
+            after = data["next"]
+        assert seen == sorted(users), seen
+        stats = ok(t.port, "GET", "/stats", token=toks[users[1]])
+        assert stats["peers"] == 40 and stats["accounts"] == 40, stats
+    for t in ts:
+        t.stop()
+
+
+@case
 def test_kill_9_of_a_tracker_changes_nothing_the_others_answer():
     ts = three(2)
     toks = {n: account(ts[i % 3].port, n) for i, n in enumerate(("carol", "dave", "erin"))}
