@@ -23,6 +23,8 @@
 #define STORE_HASH_MAX 128 /* room for a crypto_pwhash_str() string */
 #define STORE_CHANNELS_PER_CALL 64 /* channels one registration may join */
 #define STORE_FULL 2 /* mail_add: the recipient's quota would be passed */
+#define STORE_DISPLAY_MAX 64 /* bytes of a profile's display name */
+#define STORE_STATUS_MAX 140 /* bytes of a profile's status line */
 
 struct store;
 
@@ -122,6 +124,7 @@ enum store_result {
 	STORE_BAD_TOKEN, /* peer_beat: the token is unknown or expired (401) */
 	STORE_NOT_YOURS, /* peer_beat: the token is another user's (403) */
 	STORE_QUOTA, /* mail_add: the recipient's quota would be passed (507) */
+	STORE_RATED, /* mail_add: the sender's rate refused it; call->retry_s (429) */
 };
 
 enum store_cap {
@@ -136,6 +139,9 @@ struct store_peer {
 	unsigned port;
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" when none */
 	int online; /* 0 only in a peer_list with all: no address */
+	/* The profile ("" and "" for none): peer_list, peer_info. */
+	char display[STORE_DISPLAY_MAX + 1];
+	char status[STORE_STATUS_MAX + 1];
 };
 
 /* One mailbox message, as mail_list gives it. */
@@ -176,11 +182,16 @@ struct store_call {
 	const uint8_t *blob; /* mail_add: the caller's, kept until done */
 	size_t blob_len;
 	uint64_t now_ms, max_msgs, max_bytes; /* mail_add: deposit time, quota */
+	char sender[HY_NAME_MAX + 1]; /* mail_add: whose rate the deposit counts to */
+	unsigned rate_per_min; /* mail_add: the sender's deposits a minute; 0 no limit */
 	uint64_t before_ms; /* mail_add, mail_list: older ones may go first */
 	uint64_t after_id; /* mail_list: the messages above it */
 	size_t max_page_bytes; /* mail_list: no more once this much was given */
 	const uint64_t *ids; /* mail_delete: the caller's */
 	size_t nids;
+	/* profile_set: the new display name and status line, NULL to keep
+	 * the one stored (the caller's, kept until done). */
+	const char *display_in, *status_in;
 
 	/* Outputs. */
 	enum store_result result;
@@ -191,7 +202,7 @@ struct store_call {
 	uint64_t total; /* peers online, members of a channel, channels */
 	int more; /* further entries follow the page */
 	int online, member; /* peer_info */
-	struct store_peer info; /* peer_info: address and key */
+	struct store_peer info; /* peer_info: address, key, profile; profile_set: the profile */
 	unsigned char refused[STORE_CHANNELS_PER_CALL]; /* submit: left out by a cap */
 	size_t n; /* entries in names, peers or channels */
 	char (*names)[HY_NAME_MAX + 1];
@@ -205,6 +216,7 @@ struct store_call {
 	uint64_t mail;
 	struct store_mail *mails; /* mail_list: n entries */
 	uint64_t deleted; /* mail_delete */
+	unsigned retry_s; /* with STORE_RATED: whole seconds until a deposit may pass */
 };
 
 struct store_state;
@@ -260,8 +272,11 @@ struct store_state_ops {
 	/* The mailbox, as struct store_ops says; NULL where the backend has
 	 * none (the routes answer 501). A backend without a sweep deletes
 	 * the messages deposited before before_ms as it goes. user, blob,
-	 * now_ms, max_msgs, max_bytes, before_ms -> mail_id; STORE_QUOTA if
-	 * the quota would be passed. */
+	 * now_ms, max_msgs, max_bytes, before_ms, sender, rate_per_min ->
+	 * mail_id; STORE_RATED (retry_s) if the sender's bucket (rate_per_min
+	 * deposits, refilling rate_per_min a minute, one per sender for every
+	 * tracker on the store) is empty, else STORE_QUOTA if the quota would
+	 * be passed (the sender's token is then given back). */
 	void (*mail_add)(struct store_state *s, struct store_call *c);
 	/* user, after_id, limit, max_page_bytes, before_ms -> mails (n),
 	 * more. */
@@ -271,6 +286,10 @@ struct store_state_ops {
 	/* before_ms -> deleted (some of those deposited before it); NULL
 	 * where the persistent store's mail_expire does it. */
 	void (*mail_expire)(struct store_state *s, struct store_call *c);
+	/* Profiles: user, display_in, status_in (NULL keeps that field; both
+	 * "" deletes the profile) -> info.display, info.status as they now
+	 * are. Listings and peer_info carry them. */
+	void (*profile_set)(struct store_state *s, struct store_call *c);
 };
 
 /* Every backend's handle starts with this. */
@@ -298,11 +317,13 @@ struct store_state *store_state_redis_new(const char *url, char **cause);
 int store_redis_set_hash(const char *url, const char *name, const char *hash, char **cause);
 /* What a migration copied. */
 struct store_migration {
-	uint64_t accounts, keys, memberships, channels;
+	uint64_t accounts, keys, memberships, channels, profiles, messages;
 };
-/* Copies every account (hash and key) and membership of from into the
- * Redis at url, replacing what it holds for those names; online state
- * is not copied (it is rebuilt within a TTL). */
+/* Copies every account (hash and key), membership, profile and mailbox
+ * message (same ids, deposit times and blobs) of from into the Redis at
+ * url, replacing what it holds for those names; online state is not
+ * copied (it is rebuilt within a TTL), nor are tokens (users log in
+ * again). */
 int store_redis_migrate(
     const char *url, struct store *from, struct store_migration *n, char **cause);
 /* The local backend's registry, for tests; NULL for another backend. */

@@ -61,6 +61,10 @@ struct engine_channel {
 	size_t nheld;
 	uint64_t fetched_ms; /* 0: never */
 	int fetching;
+	/* A message went out while the list was being asked for: the answer
+	 * may predate a join made before it, so that answer is not used and
+	 * the list is asked for again. */
+	int again;
 	int stale; /* someone new came by: ask again before the next send */
 	int dial; /* dial the members once they are known */
 	struct engine_pending *queue, **queue_tail;

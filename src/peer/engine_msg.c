@@ -371,6 +371,8 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 		return;
 	if (!fresh &&
 	    (c->fetched_ms == 0 || c->stale || now - c->fetched_ms > ENGINE_MEMBERS_FRESH_MS)) {
+		if (c->fetching)
+			c->again = 1; /* the answer under way may be older than a join */
 		engine_fetch_members(e, c);
 		if (c->fetched_ms == 0)
 			return;

@@ -532,6 +532,7 @@ members_fetched(
 	if (status != 200 || !json_object_object_get_ex(body, "peers", &peers) ||
 	    !json_object_is_type(peers, json_type_array)) {
 		c->fetching = 0;
+		c->again = 0; /* the next answer comes from a later request */
 		json_object_put(c->pages);
 		c->pages = NULL;
 		/* Sends wait, on disk, for a list: to whom we knew would be no
@@ -558,6 +559,16 @@ members_fetched(
 	}
 	c->fetching = 0;
 	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
+	if (c->again) {
+		/* Messages sent since this list was asked for go by the one asked
+		 * for after them: a member who joined just before a send, after
+		 * this request was answered, is owed it. */
+		c->again = 0;
+		json_object_put(c->pages);
+		c->pages = NULL;
+		engine_fetch_members(e, c);
+		return;
+	}
 	engine_set_members(c, c->pages);
 	json_object_put(c->pages);
 	c->pages = NULL;
@@ -618,6 +629,7 @@ engine_fetch_members(struct engine *e, struct engine_channel *c)
 	if (c->fetching)
 		return;
 	c->fetching = 1;
+	c->again = 0;
 	json_object_put(c->pages);
 	c->pages = NULL;
 	fetch_page(e, c, NULL);

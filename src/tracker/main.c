@@ -131,8 +131,8 @@ usage(FILE *f)
 	    "  --relay-secret FILE     the secret shared with the relays (mode 600)\n"
 	    "  --kdf-cost interactive|min   Argon2id cost of new hashes (min: tests only)\n"
 	    "  --add-user NAME         create NAME or set its password from stdin, then exit\n"
-	    "  --migrate-from sqlite:PATH  copy accounts, keys and memberships into\n"
-	    "                          the --store redis://..., then exit\n"
+	    "  --migrate-from sqlite:PATH  copy accounts, keys, memberships, profiles\n"
+	    "                          and mailboxes into the --store redis://..., then exit\n"
 	    "  --quiet                 no access log\n"
 	    "  --help, --version\n"
 	    "\n"
@@ -293,10 +293,11 @@ migrate(const char *from, const char *url)
 		free(cause);
 		log_fatal(1, "--migrate-from %s: %s", from, line);
 	}
-	printf(
-	    "migrated %llu accounts, %llu keys, %llu memberships (%llu channels) from %s to %s\n",
+	printf("migrated %llu accounts, %llu keys, %llu memberships (%llu channels), %llu "
+	       "profiles, %llu mailbox messages from %s to %s\n",
 	    (unsigned long long)n.accounts, (unsigned long long)n.keys,
-	    (unsigned long long)n.memberships, (unsigned long long)n.channels, from, url);
+	    (unsigned long long)n.memberships, (unsigned long long)n.channels,
+	    (unsigned long long)n.profiles, (unsigned long long)n.messages, from, url);
 	return 0;
 }
 

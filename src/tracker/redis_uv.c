@@ -1,7 +1,14 @@
 /* redis_uv.c — hiredis's event hooks on a uv_poll_t. A poll error
  * (libuv reports POLLERR as UV_EBADF and stops the handle) is handed to
  * hiredis as a read, or as the end of a connect, so that it sees the
- * socket's error and calls the disconnect or connect callback. */
+ * socket's error and calls the disconnect or connect callback.
+ *
+ * Writes on a connected socket wait for the start of the loop's next
+ * turn (a uv_idle_t, which also keeps the loop from blocking in the
+ * meantime) rather than for the socket to say it is writable: the
+ * commands of every request handled in a turn go in one write, and the
+ * poll is not changed twice per command. Only what the socket did not
+ * take waits for UV_WRITABLE. */
 #include <stdlib.h>
 
 #include "hychat/util.h"
@@ -10,7 +17,10 @@
 struct redis_uv {
 	redisAsyncContext *ac; /* NULL once hiredis let go */
 	uv_poll_t poll;
+	uv_idle_t flush; /* the write, at the start of the next turn */
 	int events;
+	int flushing; /* in on_flush: what is left waits for the poll */
+	int open_handles; /* freed when both are closed */
 };
 
 static void
@@ -54,21 +64,46 @@ del_read(void *arg)
 }
 
 static void
+on_flush(uv_idle_t *handle)
+{
+	struct redis_uv *p = handle->data;
+
+	uv_idle_stop(&p->flush);
+	if (p->ac == NULL)
+		return;
+	p->flushing = 1;
+	redisAsyncHandleWrite(p->ac);
+	p->flushing = 0;
+}
+
+static void
 add_write(void *arg)
 {
-	poll_update(arg, UV_WRITABLE, 0);
+	struct redis_uv *p = arg;
+
+	if (p->ac != NULL && (p->ac->c.flags & REDIS_CONNECTED) && !p->flushing &&
+	    !(p->events & UV_WRITABLE))
+		uv_idle_start(&p->flush, on_flush);
+	else
+		poll_update(p, UV_WRITABLE, 0);
 }
 
 static void
 del_write(void *arg)
 {
-	poll_update(arg, 0, UV_WRITABLE);
+	struct redis_uv *p = arg;
+
+	uv_idle_stop(&p->flush);
+	poll_update(p, 0, UV_WRITABLE);
 }
 
 static void
-poll_closed(uv_handle_t *h)
+handle_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct redis_uv *p = h->data;
+
+	if (--p->open_handles == 0)
+		free(p);
 }
 
 static void
@@ -77,7 +112,8 @@ cleanup(void *arg)
 	struct redis_uv *p = arg;
 
 	p->ac = NULL;
-	uv_close((uv_handle_t *)&p->poll, poll_closed);
+	uv_close((uv_handle_t *)&p->poll, handle_closed);
+	uv_close((uv_handle_t *)&p->flush, handle_closed);
 }
 
 int
@@ -90,8 +126,11 @@ redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
 		free(p);
 		return -1;
 	}
+	uv_idle_init(loop, &p->flush);
+	p->open_handles = 2;
 	p->ac = ac;
 	p->poll.data = p;
+	p->flush.data = p;
 	ac->ev.data = p;
 	ac->ev.addRead = add_read;
 	ac->ev.delRead = del_read;

@@ -1,6 +1,7 @@
 /* store_local.c — the in-process shared state: online peers, tokens and
- * channels in a registry (registry.h) behind a read-write lock, accounts,
- * keys and memberships persisted in a synchronous store (SQLite). Every
+ * channels in a registry (registry.h) and profiles (profile_map.h) behind
+ * a read-write lock, accounts, keys, memberships and profiles persisted
+ * in a synchronous store (SQLite). Every
  * operation answers before it returns. The store is written before the
  * registry, so a failed write leaves both as they were. */
 #include <pthread.h>
@@ -9,13 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hychat/ratelimit.h"
 #include "hychat/store.h"
+#include "hychat/tracker_mailbox.h"
 #include "hychat/util.h"
+#include "profile_map.h"
 
 struct store_local {
 	struct store_state base;
 	struct store *st; /* used, not owned */
 	struct registry *reg; /* under lock */
+	struct profile_map *profiles; /* under lock */
+	/* Deposits per sender: made at the first deposit with a rate (the
+	 * tracker's, the same for every call), under lock; then its own. */
+	struct ratelimit *mail_rate;
 	pthread_rwlock_t lock;
 };
 
@@ -93,6 +101,8 @@ local_close(struct store_state *s)
 	struct store_local *l = local_of(s);
 
 	registry_free(l->reg);
+	profile_map_free(l->profiles);
+	ratelimit_free(l->mail_rate);
 	pthread_rwlock_destroy(&l->lock);
 	free(l);
 }
@@ -261,10 +271,27 @@ local_peer_beat(struct store_state *s, struct store_call *c)
 	store_call_finish(c, r, NULL);
 }
 
+/* Under the lock: user's profile into p ("" and "" for none). */
+static void
+local_profile(const struct store_local *l, const char *user, struct store_peer *p)
+{
+	const char *display = "", *status = "";
+
+	profile_map_get(l->profiles, user, &display, &status);
+	snprintf(p->display, sizeof(p->display), "%s", display);
+	snprintf(p->status, sizeof(p->status), "%s", status);
+}
+
+struct local_list {
+	struct store_local *l;
+	struct store_call *c;
+};
+
 static void
 add_peer(const struct registry_peer *p, void *arg)
 {
-	struct store_call *c = arg;
+	struct local_list *ll = arg;
+	struct store_call *c = ll->c;
 	struct store_peer *o = &c->peers[c->n++];
 
 	snprintf(o->name, sizeof(o->name), "%s", p->name);
@@ -272,19 +299,21 @@ add_peer(const struct registry_peer *p, void *arg)
 	o->port = p->port;
 	snprintf(o->pubkey, sizeof(o->pubkey), "%s", p->pubkey != NULL ? p->pubkey : "");
 	o->online = p->online;
+	local_profile(ll->l, p->name, o);
 }
 
 static void
 local_peer_list(struct store_state *s, struct store_call *c)
 {
 	struct store_local *l = local_of(s);
+	struct local_list ll = { l, c };
 
 	c->peers = xcalloc(c->limit > 0 ? c->limit : 1, sizeof(*c->peers));
 	c->n = 0;
 	local_rd(l);
 	long n = (c->all && c->channel[0] ? registry_list_members : registry_list)(l->reg,
 	    c->channel[0] ? c->channel : NULL, c->after[0] ? c->after : NULL, c->limit, hy_now_ms(),
-	    add_peer, c, &c->more);
+	    add_peer, &ll, &c->more);
 	local_unlock(l);
 	store_call_finish(c, n < 0 ? STORE_MISSING : STORE_DONE, NULL);
 }
@@ -299,6 +328,7 @@ local_peer_info(struct store_state *s, struct store_call *c)
 	local_rd(l);
 	int online = registry_user_info(l->reg, c->user, hy_now_ms(), &info);
 	c->member = c->channel[0] != '\0' && registry_is_member(l->reg, c->channel, c->user);
+	local_profile(l, c->user, &c->info);
 	local_unlock(l);
 	if (online < 0) {
 		/* The registry holds every user with a key or an address; the
@@ -446,6 +476,27 @@ local_has_mail(struct store_call *c, const struct store_local *l)
 	return 0;
 }
 
+/* The deposit rate's buckets, made at the first use; NULL for no limit. */
+static struct ratelimit *
+local_mail_rate(struct store_local *l, unsigned per_min)
+{
+	struct ratelimit *rate;
+
+	if (per_min == 0)
+		return NULL;
+	local_rd(l);
+	rate = l->mail_rate;
+	local_unlock(l);
+	if (rate != NULL)
+		return rate;
+	local_wr(l);
+	if (l->mail_rate == NULL)
+		l->mail_rate = ratelimit_new(MAILBOX_RATE_SLOTS, per_min, per_min);
+	rate = l->mail_rate;
+	local_unlock(l);
+	return rate;
+}
+
 static void
 local_mail_add(struct store_state *s, struct store_call *c)
 {
@@ -454,8 +505,17 @@ local_mail_add(struct store_state *s, struct store_call *c)
 
 	if (!local_has_mail(c, l))
 		return;
+	struct ratelimit *rate = local_mail_rate(l, c->rate_per_min);
+	uint64_t now = hy_now_ms();
+	if (rate != NULL &&
+	    (c->retry_s = ratelimit_take(rate, c->sender, strlen(c->sender), now))) {
+		store_call_finish(c, STORE_RATED, NULL);
+		return;
+	}
 	int rc = l->st->ops->mail_add(l->st, c->user, c->blob, c->blob_len, c->now_ms, c->max_msgs,
 	    c->max_bytes, &c->mail_id, &cause);
+	if (rc != 0 && rate != NULL)
+		ratelimit_refund(rate, c->sender, strlen(c->sender), now);
 	if (rc < 0)
 		local_failed(c, cause);
 	else
@@ -509,6 +569,34 @@ local_mail_delete(struct store_state *s, struct store_call *c)
 	store_call_finish(c, STORE_DONE, NULL);
 }
 
+/* Profiles: the store first (where it keeps them), then the map, under
+ * the write lock so that two changes to one profile cannot interleave. */
+static void
+local_profile_set(struct store_state *s, struct store_call *c)
+{
+	struct store_local *l = local_of(s);
+	struct store_peer now;
+	char *cause = NULL;
+
+	local_wr(l);
+	local_profile(l, c->user, &now);
+	if (c->display_in != NULL)
+		snprintf(now.display, sizeof(now.display), "%s", c->display_in);
+	if (c->status_in != NULL)
+		snprintf(now.status, sizeof(now.status), "%s", c->status_in);
+	if (l->st->ops->profile_set != NULL &&
+	    l->st->ops->profile_set(l->st, c->user, now.display, now.status, &cause) < 0) {
+		local_unlock(l);
+		local_failed(c, cause);
+		return;
+	}
+	profile_map_put(l->profiles, c->user, now.display, now.status);
+	local_unlock(l);
+	memcpy(c->info.display, now.display, sizeof(now.display));
+	memcpy(c->info.status, now.status, sizeof(now.status));
+	store_call_finish(c, STORE_DONE, NULL);
+}
+
 static const struct store_state_ops local_ops = {
 	.attach = local_attach,
 	.detach = local_attach,
@@ -531,6 +619,7 @@ static const struct store_state_ops local_ops = {
 	.mail_add = local_mail_add,
 	.mail_list = local_mail_list,
 	.mail_delete = local_mail_delete,
+	.profile_set = local_profile_set,
 };
 
 static void
@@ -541,6 +630,15 @@ load_member(const char *channel, const char *name, void *arg)
 	if (hy_name_valid(name, strlen(name)) &&
 	    hy_channel_canon(channel, strlen(channel), canon) == 0)
 		registry_join(arg, canon, name);
+}
+
+static void
+load_profile(const char *name, const char *display, const char *status, void *arg)
+{
+	if (name != NULL && display != NULL && status != NULL &&
+	    hy_name_valid(name, strlen(name)) && strlen(display) <= STORE_DISPLAY_MAX &&
+	    strlen(status) <= STORE_STATUS_MAX)
+		profile_map_put(arg, name, display, status);
 }
 
 static void
@@ -559,9 +657,13 @@ store_state_local_new(struct store *st, char **cause)
 	l->base.ops = &local_ops;
 	l->st = st;
 	l->reg = registry_new();
+	l->profiles = profile_map_new();
 	if (st->ops->each_member(st, load_member, l->reg, cause) < 0 ||
-	    st->ops->each_pubkey(st, load_pubkey, l->reg, cause) < 0) {
+	    st->ops->each_pubkey(st, load_pubkey, l->reg, cause) < 0 ||
+	    (st->ops->each_profile != NULL &&
+	        st->ops->each_profile(st, load_profile, l->profiles, cause) < 0)) {
 		registry_free(l->reg);
+		profile_map_free(l->profiles);
 		free(l);
 		return NULL;
 	}

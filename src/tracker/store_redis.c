@@ -27,6 +27,9 @@
 
 #define REDIS_MAX_LOOPS 64 /* worker loops, at most (HTTP_MAX_WORKERS) */
 #define REDIS_MAX_ARGS (8 + STORE_CHANNELS_PER_CALL) /* the longest script call */
+/* Bytes of arguments a request holds in itself: a heartbeat's, a
+ * listing's and most others' fit, so that they cost no allocation. */
+#define REDIS_REQ_INLINE 256
 #define REDIS_BACKOFF_MIN_MS 100
 #define REDIS_BACKOFF_MAX_MS 5000
 #define REDIS_CONNECT_TIMEOUT_MS 2000 /* then the attempt counts as failed */
@@ -88,8 +91,13 @@ struct redis_req {
 	int retried; /* NOSCRIPT was answered once */
 	int replicated; /* answer once a replica has it */
 	int argc;
-	char *argv[REDIS_MAX_ARGS + 3];
+	/* Static text (the command, a script's SHA-1 or body), the inline
+	 * bytes, or allocated where owned says so. */
+	const char *argv[REDIS_MAX_ARGS + 3];
 	size_t argvlen[REDIS_MAX_ARGS + 3];
+	unsigned char owned[REDIS_MAX_ARGS + 3];
+	size_t used; /* of inline */
+	char inline_args[REDIS_REQ_INLINE];
 };
 
 static struct store_redis *
@@ -428,25 +436,42 @@ static void
 req_free(struct redis_req *q)
 {
 	for (int i = 0; i < q->argc; i++)
-		free(q->argv[i]);
+		if (q->owned[i])
+			free((char *)q->argv[i]);
 	free(q);
+}
+
+/* Sets argument i to static text. */
+static void
+req_static(struct redis_req *q, int i, const char *text)
+{
+	if (q->owned[i])
+		free((char *)q->argv[i]);
+	q->owned[i] = 0;
+	q->argv[i] = text;
+	q->argvlen[i] = strlen(text);
 }
 
 struct redis_req *
 redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
 {
-	struct redis_req *q = xcalloc(1, sizeof(*q));
+	/* Not zeroed whole: the arrays are filled as arguments come. */
+	struct redis_req *q = xmalloc(sizeof(*q));
 
+	q->conn = NULL;
 	q->c = c;
 	q->script = script;
 	q->parse = parse;
+	q->retried = q->replicated = 0;
+	q->argc = 0;
+	q->used = 0;
 	if (script >= 0) {
-		q->argv[0] = xstrdup("EVALSHA");
-		q->argv[1] = xstrdup(redis_script_sha(script));
-		q->argv[2] = xstrdup("0");
+		static const char *const head[] = { "EVALSHA", NULL, "0" };
+		for (int i = 0; i < 3; i++) {
+			q->owned[i] = 0;
+			req_static(q, i, head[i] != NULL ? head[i] : redis_script_sha(script));
+		}
 		q->argc = 3;
-		for (int i = 0; i < 3; i++)
-			q->argvlen[i] = strlen(q->argv[i]);
 	}
 	return q;
 }
@@ -454,12 +479,24 @@ redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
 static void
 req_arg(struct redis_req *q, const char *s, size_t len)
 {
-	if (q->argc >= (int)HY_ARRAY_LEN(q->argv))
+	char *to;
+	int i = q->argc;
+
+	if (i >= (int)HY_ARRAY_LEN(q->argv))
 		return;
-	q->argv[q->argc] = xmalloc(len + 1);
-	memcpy(q->argv[q->argc], s, len);
-	q->argv[q->argc][len] = '\0';
-	q->argvlen[q->argc++] = len;
+	if (len < sizeof(q->inline_args) - q->used) {
+		to = q->inline_args + q->used;
+		q->used += len + 1;
+		q->owned[i] = 0;
+	} else {
+		to = xmalloc(len + 1);
+		q->owned[i] = 1;
+	}
+	memcpy(to, s, len);
+	to[len] = '\0';
+	q->argv[i] = to;
+	q->argvlen[i] = len;
+	q->argc++;
 }
 
 void
@@ -539,12 +576,8 @@ on_reply(redisAsyncContext *ac, void *reply, void *arg)
 	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
 		/* The server lost its script cache (a restart, a failover):
 		 * EVAL loads the script again. */
-		free(q->argv[0]);
-		free(q->argv[1]);
-		q->argv[0] = xstrdup("EVAL");
-		q->argv[1] = xstrdup(redis_script_body(q->script));
-		q->argvlen[0] = strlen(q->argv[0]);
-		q->argvlen[1] = strlen(q->argv[1]);
+		req_static(q, 0, "EVAL");
+		req_static(q, 1, redis_script_body(q->script));
 		q->retried = 1;
 		req_send(q);
 		return;
@@ -579,8 +612,8 @@ req_send(struct redis_req *q)
 	struct redis_conn *conn = q->conn;
 
 	if (conn->ac == NULL || !conn->connected ||
-	    redisAsyncCommandArgv(
-	        conn->ac, on_reply, q, q->argc, (const char **)q->argv, q->argvlen) != REDIS_OK) {
+	    redisAsyncCommandArgv(conn->ac, on_reply, q, q->argc, q->argv, q->argvlen) !=
+	        REDIS_OK) {
 		struct store_call *c = q->c;
 		req_free(q);
 		store_call_finish(c, STORE_DOWN, "redis: not connected");

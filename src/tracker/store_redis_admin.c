@@ -1,8 +1,8 @@
 /* store_redis_admin.c — the Redis store's address, and its blocking calls
  * for the command line (--add-user, --migrate-from), which run before any
  * loop and so may wait for the server: the URL, setting a password, and
- * copying an SQLite store's accounts, keys and memberships in one
- * pipeline. */
+ * copying an SQLite store's accounts, keys, memberships, profiles and
+ * mailboxes in one pipeline. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "hychat/store.h"
 #include "hychat/util.h"
 #include "store_redis.h"
+#include "store_redis_lua.h"
 
 #define ADMIN_KEY_MAX 128
 #define ADMIN_TIMEOUT_S 10
@@ -190,16 +191,27 @@ store_redis_set_hash(const char *url, const char *name, const char *hash, char *
 	if (rc == NULL)
 		return -1;
 	redisAppendCommand(rc, "HSET hy:u:{%s} h %s", name, hash);
-	redisAppendCommand(rc, "SADD hy:users %s", name);
+	redisAppendCommand(rc, "SADD hy:users:{%u} %s", redis_bucket(name), name);
 	int ret = admin_drain(rc, 2, cause);
 	redisFree(rc);
 	return ret;
 }
 
+#define ADMIN_MAIL_PAGE 256 /* messages read from the old store at a time */
+#define ADMIN_TIME_TEXT 24 /* a wall-clock ms in decimal, the space and NUL */
+/* Raises a counter to ARGV[1], never lowers it: ids only grow. */
+#define ADMIN_RAISE \
+	"if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then " \
+	"redis.call('SET', KEYS[1], ARGV[1]) end"
+
 struct migration {
 	redisContext *rc;
 	struct store_migration *n;
 	size_t pending;
+	char (*names)[HY_NAME_MAX + 1]; /* every account, for the mailboxes */
+	size_t nnames;
+	const char *user; /* whose mailbox is being copied */
+	uint64_t last_id, msgs, bytes;
 };
 
 static void
@@ -208,9 +220,82 @@ migrate_user(const char *name, const char *hash, void *arg)
 	struct migration *m = arg;
 
 	redisAppendCommand(m->rc, "HSET hy:u:{%s} h %s", name, hash);
-	redisAppendCommand(m->rc, "SADD hy:users %s", name);
+	redisAppendCommand(m->rc, "SADD hy:users:{%u} %s", redis_bucket(name), name);
 	m->pending += 2;
 	m->n->accounts++;
+	if (hy_name_valid(name, strlen(name))) {
+		m->names = xrealloc(m->names, (m->nnames + 1) * sizeof(*m->names));
+		snprintf(m->names[m->nnames++], sizeof(*m->names), "%s", name);
+	}
+}
+
+static void
+migrate_profile(const char *name, const char *display, const char *status, void *arg)
+{
+	struct migration *m = arg;
+
+	if (name == NULL || display == NULL || status == NULL ||
+	    !hy_name_valid(name, strlen(name)) || (display[0] == '\0' && status[0] == '\0'))
+		return;
+	redisAppendCommand(m->rc, "DEL hy:p:{%s}", name);
+	redisAppendCommand(m->rc, "HSET hy:p:{%s} d %s s %s", name, display, status);
+	m->pending += 2;
+	m->n->profiles++;
+}
+
+/* One message, as store_redis_lua.h lays a mailbox out. */
+static void
+migrate_mail(uint64_t id, uint64_t time_ms, const uint8_t *blob, size_t len, void *arg)
+{
+	struct migration *m = arg;
+	char head[ADMIN_TIME_TEXT], *v;
+	int hlen = snprintf(head, sizeof(head), "%llu ", (unsigned long long)time_ms);
+
+	v = xmalloc((size_t)hlen + len + 1);
+	memcpy(v, head, (size_t)hlen);
+	memcpy(v + hlen, blob, len);
+	redisAppendCommand(m->rc, "HSET hy:mb:{%s} %llu %b", m->user, (unsigned long long)id, v,
+	    (size_t)hlen + len);
+	free(v);
+	redisAppendCommand(m->rc, "ZADD hy:mq:{%s} %llu %llu", m->user, (unsigned long long)id,
+	    (unsigned long long)id);
+	char member[HY_NAME_MAX + ADMIN_TIME_TEXT];
+	int mlen = snprintf(member, sizeof(member), "%s %llu", m->user, (unsigned long long)id);
+	redisAppendCommand(m->rc, "ZADD hy:mail:{%u} %llu %b", redis_bucket(m->user),
+	    (unsigned long long)time_ms, member, (size_t)mlen);
+	m->pending += 3;
+	m->last_id = id;
+	m->msgs++;
+	m->bytes += len;
+	m->n->messages++;
+}
+
+/* Replaces name's mailbox in Redis with the one in from: the same ids,
+ * deposit times and blobs, and the counts; the last id given is raised
+ * to the highest copied. */
+static int
+migrate_mailbox(struct migration *m, struct store *from, const char *name, char **cause)
+{
+	int more = 1;
+
+	m->user = name;
+	m->last_id = m->msgs = m->bytes = 0;
+	redisAppendCommand(m->rc, "DEL hy:mb:{%s} hy:mq:{%s} hy:mc:{%s}", name, name, name);
+	m->pending++;
+	while (more) {
+		more = 0;
+		if (from->ops->mail_list(from, name, m->last_id, ADMIN_MAIL_PAGE, SIZE_MAX,
+		        migrate_mail, m, &more, cause) < 0)
+			return -1;
+	}
+	if (m->msgs == 0)
+		return 0;
+	redisAppendCommand(m->rc, "HSET hy:mc:{%s} n %llu b %llu", name,
+	    (unsigned long long)m->msgs, (unsigned long long)m->bytes);
+	redisAppendCommand(
+	    m->rc, "EVAL %s 1 hy:mid:{%s} %llu", ADMIN_RAISE, name, (unsigned long long)m->last_id);
+	m->pending += 2;
+	return 0;
 }
 
 static void
@@ -260,6 +345,11 @@ store_redis_migrate(const char *url, struct store *from, struct store_migration 
 		rc = from->ops->each_pubkey(from, migrate_key, &m, cause);
 	if (rc == 0)
 		rc = from->ops->each_member(from, migrate_member, &m, cause);
+	if (rc == 0 && from->ops->each_profile != NULL)
+		rc = from->ops->each_profile(from, migrate_profile, &m, cause);
+	for (size_t i = 0; rc == 0 && from->ops->mail_list != NULL && i < m.nnames; i++)
+		rc = migrate_mailbox(&m, from, m.names[i], cause);
+	free(m.names);
 	char *drain_cause = NULL;
 	if (admin_drain(m.rc, m.pending, &drain_cause) < 0 && rc == 0) {
 		*cause = drain_cause;

@@ -11,26 +11,57 @@
 
 #include "store_redis_lua.h"
 
+#define LUA_STR(x) #x
+#define LUA_NUM(x) LUA_STR(x)
+
 /* clang-format off */
-#define LUA_PRELUDE \
+/* The buckets of the keys that would otherwise hold every user: a name's
+ * is the first 16 bits of its SHA-1, modulo REDIS_BUCKETS (redis_bucket()
+ * computes the same in C); bkey('online', 7) is 'hy:online:{7}'. */
+#define LUA_BUCKETS \
+	"local NB = " LUA_NUM(REDIS_BUCKETS) "\n" \
+	"local function bucket(n) return tonumber(string.sub(redis.sha1hex(n), 1, 4), 16) % NB end\n" \
+	"local function bkey(k, b) return 'hy:' .. k .. ':{' .. b .. '}' end\n"
+
+#define LUA_PRELUDE LUA_BUCKETS \
 	"local t = redis.call('TIME')\n" \
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
 	"local function ukey(n) return 'hy:u:{' .. n .. '}' end\n" \
 	"local function ckey(c) return 'hy:c:{' .. c .. '}' end\n" \
+	/* Takes bucket b's expired peers away (up to 1000). */ \
+	"local function trimb(b)\n" \
+	"  local on = bkey('online', b)\n" \
+	"  local gone = redis.call('ZRANGEBYSCORE', on, '-inf', now, 'LIMIT', 0, 1000)\n" \
+	"  if #gone == 0 then return end\n" \
+	"  redis.call('ZREM', bkey('names', b), unpack(gone))\n" \
+	"  redis.call('HDEL', bkey('peer', b), unpack(gone))\n" \
+	"  redis.call('ZREM', on, unpack(gone))\n" \
+	"end\n" \
+	/* A slice of the buckets that turns with the clock, so that readers \
+	 * trim every bucket in turn; trim_all() for those that read them all. */ \
 	"local function trim()\n" \
-	"  local gone = redis.call('ZRANGEBYSCORE', 'hy:online', '-inf', now, 'LIMIT', 0, 1000)\n" \
-	"  for _, n in ipairs(gone) do\n" \
-	"    redis.call('ZREM', 'hy:names', n)\n" \
-	"    redis.call('HDEL', 'hy:peer', n)\n" \
-	"    redis.call('ZREM', 'hy:online', n)\n" \
-	"  end\n" \
+	"  local first = math.floor(now / 100)\n" \
+	"  for k = 0, " LUA_NUM(REDIS_TRIM_SLICE) " - 1 do trimb((first + k) % NB) end\n" \
+	"end\n" \
+	"local function trim_all() for b = 0, NB - 1 do trimb(b) end end\n" \
+	"local function count(k)\n" \
+	"  local n = 0\n" \
+	"  for b = 0, NB - 1 do n = n + redis.call(k == 'users' and 'SCARD' or 'ZCARD', bkey(k, b)) end\n" \
+	"  return n\n" \
 	"end\n" \
 	"local function online(n)\n" \
-	"  local s = redis.call('ZSCORE', 'hy:online', n)\n" \
+	"  local s = redis.call('ZSCORE', bkey('online', bucket(n)), n)\n" \
 	"  return s and tonumber(s) > now\n" \
 	"end\n" \
-	/* 0 if user may join channel c (not yet a member), else the cap: \
-	 * 1 the user's, 2 the total. */ \
+	"local function pkey(n) return 'hy:p:{' .. n .. '}' end\n" \
+	"local function mailcount(user)\n" \
+	"  return tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')\n" \
+	"end\n"
+
+/* For the scripts that join channels: join(user, c, maxuser, maxtotal)
+ * is 0 if user may join channel c (not yet a member), else the cap: 1
+ * the user's, 2 the total. */
+#define LUA_JOIN \
 	"local function join(user, c, maxuser, maxtotal)\n" \
 	"  local uc = 'hy:uc:{' .. user .. '}'\n" \
 	"  if redis.call('SCARD', uc) >= maxuser then return 1 end\n" \
@@ -40,15 +71,12 @@
 	"  redis.call('ZADD', 'hy:channels', 0, c)\n" \
 	"  redis.call('SADD', uc, c)\n" \
 	"  return 0\n" \
-	"end\n" \
-	"local function mailcount(user)\n" \
-	"  return tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')\n" \
 	"end\n"
 
 /* ARGV: name, hash. 1 added, 0 taken. */
 static const char account_add[] = LUA_PRELUDE
 	"if redis.call('HSETNX', ukey(ARGV[1]), 'h', ARGV[2]) == 0 then return 0 end\n"
-	"redis.call('SADD', 'hy:users', ARGV[1])\n"
+	"redis.call('SADD', bkey('users', bucket(ARGV[1])), ARGV[1])\n"
 	"return 1\n";
 
 /* ARGV: name, token id, ttl ms, max tokens. The messages in the name's
@@ -75,15 +103,16 @@ static const char token_revoke[] = LUA_PRELUDE
 	"redis.call('DEL', 'hy:t:' .. ARGV[1])\n"
 	"redis.call('ZREM', 'hy:ut:{' .. user .. '}', ARGV[1])\n"
 	"redis.call('ZREM', 'hy:sessions', ARGV[1])\n"
-	"redis.call('ZREM', 'hy:online', user)\n"
-	"redis.call('ZREM', 'hy:names', user)\n"
-	"redis.call('HDEL', 'hy:peer', user)\n"
+	"local b = bucket(user)\n"
+	"redis.call('ZREM', bkey('online', b), user)\n"
+	"redis.call('ZREM', bkey('names', b), user)\n"
+	"redis.call('HDEL', bkey('peer', b), user)\n"
 	"return 1\n";
 
 /* ARGV: name, ip, port, key ("" none), ttl ms, max user channels, max
  * channels, channels... Returns {id, online, cap, {refused indexes},
  * messages in the name's mailbox}. */
-static const char peer_submit[] = LUA_PRELUDE
+static const char peer_submit[] = LUA_PRELUDE LUA_JOIN
 	"local user = ARGV[1]\n"
 	"local uk = ukey(user)\n"
 	"if ARGV[4] ~= '' then redis.call('HSET', uk, 'pk', ARGV[4]) end\n"
@@ -103,16 +132,18 @@ static const char peer_submit[] = LUA_PRELUDE
 	"  id = redis.call('INCR', 'hy:nextid')\n"
 	"  redis.call('HSET', uk, 'id', id)\n"
 	"end\n"
+	"local b = bucket(user)\n"
+	"trimb(b)\n"
 	"trim()\n"
-	"redis.call('ZADD', 'hy:online', now + tonumber(ARGV[5]), user)\n"
-	"redis.call('ZADD', 'hy:names', 0, user)\n"
-	"redis.call('HSET', 'hy:peer', user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk)\n"
-	"return {tonumber(id), redis.call('ZCARD', 'hy:online'), cap, refused, mailcount(user)}\n";
+	"redis.call('ZADD', bkey('online', b), now + tonumber(ARGV[5]), user)\n"
+	"redis.call('ZADD', bkey('names', b), 0, user)\n"
+	"redis.call('HSET', bkey('peer', b), user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk)\n"
+	"return {tonumber(id), count('online'), cap, refused, mailcount(user)}\n";
 
 /* ARGV: name, ttl ms. 1 renewed, 0 not online. */
 static const char peer_renew[] = LUA_PRELUDE
 	"if not online(ARGV[1]) then return 0 end\n"
-	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
+	"redis.call('ZADD', bkey('online', bucket(ARGV[1])), 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
 	"return 1\n";
 
 /* ARGV: token id, claimed name (""), ttl ms. -1 no such token, -2
@@ -122,20 +153,25 @@ static const char peer_beat[] = LUA_PRELUDE
 	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
 	"if not user then return -1 end\n"
 	"if ARGV[2] ~= '' and ARGV[2] ~= user then return -2 end\n"
-	"if not online(user) then return 0 end\n"
-	"redis.call('ZADD', 'hy:online', 'XX', now + tonumber(ARGV[3]), user)\n"
+	"local on = bkey('online', bucket(user))\n"
+	"local s = redis.call('ZSCORE', on, user)\n"
+	"if not s or tonumber(s) <= now then return 0 end\n"
+	"redis.call('ZADD', on, 'XX', now + tonumber(ARGV[3]), user)\n"
 	"return {1, user, mailcount(user)}\n";
 
 /* ARGV: channel ("" every peer), after ("" the start), limit, all ("1":
  * a channel's offline members too, their details "! KEY"). Returns
- * -1 for no such channel, else {more, {name, details, ...}}. Names are
- * read LIST_CHUNK at a time, their expiries and details with one ZMSCORE
- * and one HMGET per chunk: a page of 100 costs a handful of calls. */
+ * -1 for no such channel, else {more, {name, details, display, status,
+ * ...}}. Names are read LIST_CHUNK at a time, their expiries and details
+ * with one ZMSCORE and one HMGET per chunk, then one HMGET per listed
+ * peer for its profile: a page of 100 costs about a hundred calls, all
+ * within the script. */
 static const char peer_list[] = LUA_PRELUDE
-	"trim()\n"
-	"local src = 'hy:names'\n"
-	"local all = ARGV[4] == '1' and ARGV[1] ~= ''\n"
-	"if ARGV[1] ~= '' then\n"
+	"local global = ARGV[1] == ''\n"
+	"local src\n"
+	"if global then trim_all() else trim() end\n"
+	"local all = ARGV[4] == '1' and not global\n"
+	"if not global then\n"
 	"  src = ckey(ARGV[1])\n"
 	"  if redis.call('EXISTS', src) == 0 then return -1 end\n"
 	"end\n"
@@ -144,44 +180,110 @@ static const char peer_list[] = LUA_PRELUDE
 	"local start = '-'\n"
 	"if ARGV[2] ~= '' then start = '(' .. ARGV[2] end\n"
 	"local out, n, more = {}, 0, 0\n"
+	"local function profile(o, name)\n"
+	"  local p = redis.call('HMGET', pkey(name), 'd', 's')\n"
+	"  o[#o + 1] = p[1] or ''\n"
+	"  o[#o + 1] = p[2] or ''\n"
+	"end\n"
+	/* Byte order, as ZRANGEBYLEX's (Lua's < follows the locale). */
+	"local function less(a, b)\n"
+	"  for i = 1, math.min(#a, #b) do\n"
+	"    local x, y = string.byte(a, i), string.byte(b, i)\n"
+	"    if x ~= y then return x < y end\n"
+	"  end\n"
+	"  return #a < #b\n"
+	"end\n"
+	/* The next names above start, at most want: the channel's, or the \
+	 * buckets' merged, up to the first name past which a bucket read in \
+	 * full may hold more (partial: others may follow though fewer came). */
+	"local function next_names(want)\n"
+	"  if not global then\n"
+	"    return redis.call('ZRANGEBYLEX', src, start, '+', 'LIMIT', 0, want), false\n"
+	"  end\n"
+	"  local per = math.ceil(2 * want / NB) + 1\n"
+	"  local got, bound = {}, nil\n"
+	"  for b = 0, NB - 1 do\n"
+	"    local ns = redis.call('ZRANGEBYLEX', bkey('names', b), start, '+', 'LIMIT', 0, per)\n"
+	"    for _, x in ipairs(ns) do got[#got + 1] = x end\n"
+	"    if #ns == per and (not bound or less(ns[#ns], bound)) then bound = ns[#ns] end\n"
+	"  end\n"
+	"  table.sort(got, less)\n"
+	"  local names = {}\n"
+	"  for _, x in ipairs(got) do\n"
+	"    if #names == want or (bound and less(bound, x)) then break end\n"
+	"    names[#names + 1] = x\n"
+	"  end\n"
+	"  return names, bound ~= nil\n"
+	"end\n"
 	"while more == 0 do\n"
-	"  local names = redis.call('ZRANGEBYLEX', src, start, '+', 'LIMIT', 0, chunk)\n"
+	"  local names, partial = next_names(chunk)\n"
 	"  if #names == 0 then break end\n"
-	"  local exp = redis.call('ZMSCORE', 'hy:online', unpack(names))\n"
-	"  local det = redis.call('HMGET', 'hy:peer', unpack(names))\n"
+	/* Expiries and details: one ZMSCORE and one HMGET per bucket met. */
+	"  local exp, det, byb = {}, {}, {}\n"
+	"  for i, x in ipairs(names) do\n"
+	"    local b = bucket(x)\n"
+	"    if not byb[b] then byb[b] = {} end\n"
+	"    byb[b][#byb[b] + 1] = i\n"
+	"  end\n"
+	"  for b, idx in pairs(byb) do\n"
+	"    local ns = {}\n"
+	"    for j, i in ipairs(idx) do ns[j] = names[i] end\n"
+	"    local e = redis.call('ZMSCORE', bkey('online', b), unpack(ns))\n"
+	"    local d = redis.call('HMGET', bkey('peer', b), unpack(ns))\n"
+	"    for j, i in ipairs(idx) do exp[i], det[i] = e[j], d[j] end\n"
+	"  end\n"
 	"  for i, name in ipairs(names) do\n"
 	"    if exp[i] and tonumber(exp[i]) > now and det[i] then\n"
 	"      if n == limit then more = 1 break end\n"
 	"      n = n + 1\n"
 	"      out[#out + 1] = name\n"
 	"      out[#out + 1] = det[i]\n"
+	"      profile(out, name)\n"
 	"    elseif all then\n"
 	"      if n == limit then more = 1 break end\n"
 	"      n = n + 1\n"
 	"      out[#out + 1] = name\n"
 	"      out[#out + 1] = '! ' .. (redis.call('HGET', ukey(name), 'pk') or '')\n"
+	"      profile(out, name)\n"
 	"    end\n"
 	"  end\n"
-	"  if #names < chunk then break end\n"
+	"  if #names < chunk and not partial then break end\n"
 	"  start = '(' .. names[#names]\n"
 	"  chunk = 256\n"
 	"end\n"
 	"return {more, out}\n";
 
 /* ARGV: name, channel (""). Returns -1 for no such account, else
- * {online, details, key, member}. */
+ * {online, details, key, member, display, status}. */
 static const char peer_info[] = LUA_PRELUDE
 	"local uk = ukey(ARGV[1])\n"
 	"if redis.call('HEXISTS', uk, 'h') == 0 then return -1 end\n"
 	"local on = online(ARGV[1])\n"
-	"local details = on and redis.call('HGET', 'hy:peer', ARGV[1]) or ''\n"
+	"local details = on and redis.call('HGET', bkey('peer', bucket(ARGV[1])), ARGV[1]) or ''\n"
 	"local member = 0\n"
 	"if ARGV[2] ~= '' and redis.call('ZSCORE', ckey(ARGV[2]), ARGV[1]) then member = 1 end\n"
-	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member}\n";
+	"local p = redis.call('HMGET', pkey(ARGV[1]), 'd', 's')\n"
+	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member,\n"
+	"        p[1] or '', p[2] or ''}\n";
+
+/* ARGV: name, display, status, each prefixed with "=" (set to the rest)
+ * or "-" (keep). Both "" deletes the profile. Returns {display, status}. */
+static const char profile_set[] = LUA_PRELUDE
+	"local k = pkey(ARGV[1])\n"
+	"local p = redis.call('HMGET', k, 'd', 's')\n"
+	"local d, s = p[1] or '', p[2] or ''\n"
+	"if string.sub(ARGV[2], 1, 1) == '=' then d = string.sub(ARGV[2], 2) end\n"
+	"if string.sub(ARGV[3], 1, 1) == '=' then s = string.sub(ARGV[3], 2) end\n"
+	"if d == '' and s == '' then\n"
+	"  redis.call('DEL', k)\n"
+	"else\n"
+	"  redis.call('HSET', k, 'd', d, 's', s)\n"
+	"end\n"
+	"return {d, s}\n";
 
 /* ARGV: name, channel, max user channels, max channels, limit. Returns
  * {-cap} when a cap refuses, else {members, {first names}}. */
-static const char channel_join[] = LUA_PRELUDE
+static const char channel_join[] = LUA_PRELUDE LUA_JOIN
 	"local c = ckey(ARGV[2])\n"
 	"if not redis.call('ZSCORE', c, ARGV[1]) then\n"
 	"  local why = join(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
@@ -213,19 +315,20 @@ static const char channel_list[] = LUA_PRELUDE
 
 /* Returns {online, channels, accounts, sessions}. */
 static const char stats[] = LUA_PRELUDE
-	"trim()\n"
+	"trim_all()\n"
 	"redis.call('ZREMRANGEBYSCORE', 'hy:sessions', '-inf', now)\n"
-	"return {redis.call('ZCARD', 'hy:online'), redis.call('ZCARD', 'hy:channels'),\n"
-	"        redis.call('SCARD', 'hy:users'), redis.call('ZCARD', 'hy:sessions')}\n";
+	"return {count('online'), redis.call('ZCARD', 'hy:channels'),\n"
+	"        count('users'), redis.call('ZCARD', 'hy:sessions')}\n";
 
 /* The mailbox's helpers: del(name, id) deletes one message and returns
- * its blob's size (nil if there was none); expire(before) deletes up to
- * 1000 messages deposited before that wall-clock ms. */
-#define LUA_MAIL \
+ * its blob's size (nil if there was none); expire(before, b) deletes up
+ * to 1000 messages of bucket b deposited before that wall-clock ms,
+ * expire_all(before) up to 1000 of every bucket. */
+#define LUA_MAIL LUA_BUCKETS \
 	"local function mkey(k, n) return 'hy:' .. k .. ':{' .. n .. '}' end\n" \
 	"local function del(n, id)\n" \
 	"  local v = redis.call('HGET', mkey('mb', n), id)\n" \
-	"  redis.call('ZREM', 'hy:mail', n .. ' ' .. id)\n" \
+	"  redis.call('ZREM', bkey('mail', bucket(n)), n .. ' ' .. id)\n" \
 	"  if not v then return nil end\n" \
 	"  local len = string.len(v) - string.find(v, ' ', 1, true)\n" \
 	"  redis.call('HDEL', mkey('mb', n), id)\n" \
@@ -234,39 +337,70 @@ static const char stats[] = LUA_PRELUDE
 	"  redis.call('HINCRBY', mkey('mc', n), 'b', -len)\n" \
 	"  return len\n" \
 	"end\n" \
-	"local function expire(before)\n" \
+	"local function expire(before, b, most)\n" \
 	"  local count = 0\n" \
-	"  local old = redis.call('ZRANGEBYSCORE', 'hy:mail', '-inf', '(' .. before,\n" \
-	"      'LIMIT', 0, 1000)\n" \
+	"  local old = redis.call('ZRANGEBYSCORE', bkey('mail', b), '-inf', '(' .. before,\n" \
+	"      'LIMIT', 0, most or 1000)\n" \
 	"  for _, m in ipairs(old) do\n" \
 	"    local sp = string.find(m, ' ', 1, true)\n" \
 	"    if del(string.sub(m, 1, sp - 1), string.sub(m, sp + 1)) then count = count + 1 end\n" \
 	"  end\n" \
 	"  return count\n" \
+	"end\n" \
+	"local function expire_all(before)\n" \
+	"  local count = 0\n" \
+	"  for b = 0, NB - 1 do\n" \
+	"    if count < 1000 then count = count + expire(before, b, 1000 - count) end\n" \
+	"  end\n" \
+	"  return count\n" \
 	"end\n"
 
-/* ARGV: name, blob, time ms, max messages, max bytes, expire before ms.
- * The new id, or -1 past the quota. */
+/* ARGV: name, blob, time ms, max messages, max bytes, expire before ms,
+ * sender, rate (deposits a minute, 0 no limit). The new id, -1 past the
+ * quota, or -(1 + seconds to wait) when the sender's bucket is empty.
+ * The bucket, hy:rl:{SENDER} (hash: m thousandths of a deposit, at its
+ * time in ms on Redis's clock), holds up to rate deposits and gains rate
+ * a minute; it is taken from only when the deposit is stored, and expires
+ * once it would be full again. */
 static const char mail_add[] = LUA_MAIL
 	"local n = ARGV[1]\n"
-	"expire(ARGV[6])\n"
+	"local rate = tonumber(ARGV[8])\n"
+	"local rk, tokens, now = 'hy:rl:{' .. ARGV[7] .. '}', 0, 0\n"
+	"if rate > 0 then\n"
+	"  local t = redis.call('TIME')\n"
+	"  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"  local b = redis.call('HMGET', rk, 'm', 'at')\n"
+	"  tokens = rate * 1000\n"
+	"  if b[1] then\n"
+	"    tokens = math.min(rate * 1000,\n"
+	"        tonumber(b[1]) + math.floor((now - tonumber(b[2])) * rate / 60))\n"
+	"  end\n"
+	"  if tokens < 1000 then\n"
+	"    return -1 - math.max(1, math.ceil((1000 - tokens) * 60 / rate / 1000))\n"
+	"  end\n"
+	"end\n"
+	"expire(ARGV[6], bucket(n))\n"
 	"local c = redis.call('HMGET', mkey('mc', n), 'n', 'b')\n"
 	"local len = string.len(ARGV[2])\n"
 	"if tonumber(c[1] or '0') + 1 > tonumber(ARGV[4]) or\n"
 	"   tonumber(c[2] or '0') + len > tonumber(ARGV[5]) then return -1 end\n"
+	"if rate > 0 then\n"
+	"  redis.call('HSET', rk, 'm', tokens - 1000, 'at', now)\n"
+	"  redis.call('PEXPIRE', rk, math.ceil(60000 * (rate * 1000 - tokens + 1000) / (rate * 1000)) + 1000)\n"
+	"end\n"
 	"local id = redis.call('INCR', mkey('mid', n))\n"
 	"redis.call('HSET', mkey('mb', n), id, ARGV[3] .. ' ' .. ARGV[2])\n"
 	"redis.call('ZADD', mkey('mq', n), id, id)\n"
 	"redis.call('HINCRBY', mkey('mc', n), 'n', 1)\n"
 	"redis.call('HINCRBY', mkey('mc', n), 'b', len)\n"
-	"redis.call('ZADD', 'hy:mail', ARGV[3], n .. ' ' .. id)\n"
+	"redis.call('ZADD', bkey('mail', bucket(n)), ARGV[3], n .. ' ' .. id)\n"
 	"return id\n";
 
 /* ARGV: name, after id, limit, max bytes, expire before ms. Returns
  * {more, id, "TIME BLOB", id, "TIME BLOB", ...} in id order. */
 static const char mail_list[] = LUA_MAIL
 	"local n, limit = ARGV[1], tonumber(ARGV[3])\n"
-	"expire(ARGV[5])\n"
+	"expire(ARGV[5], bucket(n))\n"
 	"local ids = redis.call('ZRANGEBYSCORE', mkey('mq', n), '(' .. ARGV[2], '+inf',\n"
 	"    'LIMIT', 0, limit + 1)\n"
 	"local out, got, bytes = {0}, 0, 0\n"
@@ -295,7 +429,7 @@ static const char mail_delete[] = LUA_MAIL
 
 /* ARGV: before ms. How many expired messages went (at most 1000). */
 static const char mail_expire[] = LUA_MAIL
-	"return expire(ARGV[1])\n";
+	"return expire_all(ARGV[1])\n";
 /* clang-format on */
 
 static const char *const bodies[REDIS_SCRIPT_COUNT] = {
@@ -315,6 +449,7 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_MAIL_LIST] = mail_list,
 	[REDIS_MAIL_DELETE] = mail_delete,
 	[REDIS_MAIL_EXPIRE] = mail_expire,
+	[REDIS_PROFILE_SET] = profile_set,
 };
 
 static char shas[REDIS_SCRIPT_COUNT][REDIS_SHA_TEXT];
@@ -335,6 +470,17 @@ shas_init(void)
 			shas[i][2 * j + 1] = hex[md[j] & 15];
 		}
 	}
+}
+
+unsigned
+redis_bucket(const char *name)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	if (EVP_Digest(name, strlen(name), md, &len, EVP_sha1(), NULL) != 1 || len < 2)
+		return 0;
+	return ((unsigned)md[0] << 8 | md[1]) % REDIS_BUCKETS;
 }
 
 const char *

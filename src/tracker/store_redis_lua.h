@@ -4,28 +4,38 @@
  * outside src/tracker.
  *
  * Keys: hy:u:{NAME} (hash: h the password hash, pk the key in base64, id
- * the peer id), hy:users (set of names), hy:t:ID (string: the user of a
- * token, ID a hash of the token, expiring with it), hy:ut:{NAME} (zset:
+ * the peer id), hy:users:{B} (set of names), hy:t:ID (string: the user of
+ * a token, ID a hash of the token, expiring with it), hy:ut:{NAME} (zset:
  * the user's token ids by expiry), hy:sessions (zset: every token id by
- * expiry), hy:online (zset: online names scored by expiry in ms, Redis's
- * clock), hy:names (zset: the same names in lexical order),
- * hy:peer (hash: name -> "IP PORT KEY"), hy:c:{CHANNEL} (zset: members in
- * lexical order), hy:channels (zset: channel names), hy:uc:{NAME} (set:
+ * expiry), hy:online:{B} (zset: online names scored by expiry in ms,
+ * Redis's clock), hy:names:{B} (zset: the same names in lexical order),
+ * hy:peer:{B} (hash: name -> "IP PORT KEY"), hy:c:{CHANNEL} (zset: members
+ * in lexical order), hy:channels (zset: channel names), hy:uc:{NAME} (set:
  * the user's channels), hy:nextid (counter). Readers trim expired peers
- * (score <= now) from hy:online, hy:names and hy:peer, so presence needs
- * no particular tracker alive.
+ * (score <= now) from hy:online:{B}, hy:names:{B} and hy:peer:{B}, so
+ * presence needs no particular tracker alive: a listing of every peer and
+ * /stats trim every bucket, the rest a slice that turns with the clock.
+ *
+ * B is a user's bucket, redis_bucket(): what would otherwise be one key
+ * for every user (presence, the user set, the mailbox's expiry) is split
+ * into REDIS_BUCKETS keys, each in its own Redis Cluster slot.
  *
  * The mailbox: hy:mb:{NAME} (hash: message id -> "TIME BLOB", TIME the
  * deposit's wall-clock ms), hy:mq:{NAME} (zset: the ids, scored by id),
  * hy:mc:{NAME} (hash: n messages, b bytes of blobs), hy:mid:{NAME}
- * (counter: the last id given, kept so that ids only grow), hy:mail (zset:
- * "NAME ID" scored by deposit time). Deposits, listings and each
+ * (counter: the last id given, kept so that ids only grow), hy:mail:{B}
+ * (zset: "NAME ID" scored by deposit time).
+ *
+ * Profiles: hy:p:{NAME} (hash: d the display name, s the status line),
+ * absent for none. Deposits, listings and each
  * tracker's sweep delete the messages older than the TTL they are given,
  * so that expiry needs no particular tracker alive either. */
 #ifndef HYCHAT_STORE_REDIS_LUA_H
 #define HYCHAT_STORE_REDIS_LUA_H
 
 #define REDIS_SHA_TEXT 41 /* a SHA-1 in hex, NUL included */
+#define REDIS_BUCKETS 64 /* of presence, the user set, the mail's expiry */
+#define REDIS_TRIM_SLICE 4 /* buckets of presence a reader trims */
 
 /* X(name): the scripts, in store_redis_lua.c's order. */
 #define REDIS_SCRIPTS(X) \
@@ -44,7 +54,8 @@
 	X(MAIL_ADD) \
 	X(MAIL_LIST) \
 	X(MAIL_DELETE) \
-	X(MAIL_EXPIRE)
+	X(MAIL_EXPIRE) \
+	X(PROFILE_SET)
 
 enum redis_script {
 #define REDIS_SCRIPT_ENUM(name) REDIS_##name,
@@ -57,5 +68,8 @@ enum redis_script {
 const char *redis_script_body(enum redis_script s);
 /* Its SHA-1 in hex, as EVALSHA wants it (computed once, thread-safe). */
 const char *redis_script_sha(enum redis_script s);
+/* name's bucket: the first 16 bits of its SHA-1, modulo REDIS_BUCKETS, as
+ * the scripts' bucket() computes it. */
+unsigned redis_bucket(const char *name);
 
 #endif

@@ -316,14 +316,16 @@ parse_list(struct store_call *c, const redisReply *r)
 		return STORE_MISSING;
 	}
 	const redisReply *out = reply_at(r, 1);
-	size_t n = out != NULL ? out->elements / 2 : 0;
+	size_t n = out != NULL ? out->elements / 4 : 0;
 	c->more = reply_int(reply_at(r, 0)) != 0;
 	c->peers = xcalloc(n > 0 ? n : 1, sizeof(*c->peers));
 	c->n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_peer *p = &c->peers[c->n];
-		const redisReply *d = out->element[2 * i + 1];
-		reply_str(out->element[2 * i], p->name, sizeof(p->name));
+		const redisReply *d = out->element[4 * i + 1];
+		reply_str(out->element[4 * i], p->name, sizeof(p->name));
+		reply_str(out->element[4 * i + 2], p->display, sizeof(p->display));
+		reply_str(out->element[4 * i + 3], p->status, sizeof(p->status));
 		/* "! KEY": an offline member (members=all), no address. */
 		p->online = !(d->type == REDIS_REPLY_STRING && d->len >= 2 && d->str[0] == '!');
 		if (p->online)
@@ -360,6 +362,8 @@ parse_info(struct store_call *c, const redisReply *r)
 		peer_details(reply_at(r, 1), &c->info);
 	reply_str(reply_at(r, 2), c->info.pubkey, sizeof(c->info.pubkey));
 	c->member = reply_int(reply_at(r, 3)) != 0;
+	reply_str(reply_at(r, 4), c->info.display, sizeof(c->info.display));
+	reply_str(reply_at(r, 5), c->info.status, sizeof(c->info.status));
 	return STORE_DONE;
 }
 
@@ -474,6 +478,10 @@ parse_mail_added(struct store_call *c, const redisReply *r)
 {
 	long long id = reply_int(r);
 
+	if (id <= -2) {
+		c->retry_s = (unsigned)(-id - 1);
+		return STORE_RATED;
+	}
 	if (id < 0)
 		return STORE_QUOTA;
 	c->mail_id = (uint64_t)id;
@@ -491,6 +499,8 @@ redis_mail_add(struct store_state *s, struct store_call *c)
 	redis_req_u64(q, c->max_msgs);
 	redis_req_u64(q, c->max_bytes);
 	redis_req_u64(q, c->before_ms);
+	redis_req_str(q, c->sender);
+	redis_req_u64(q, c->rate_per_min);
 	redis_req_replicated(q);
 	redis_req_start(s, q);
 }
@@ -565,6 +575,37 @@ redis_mail_expire(struct store_state *s, struct store_call *c)
 	redis_req_start(s, q);
 }
 
+/* Profiles. */
+
+static enum store_result
+parse_profile(struct store_call *c, const redisReply *r)
+{
+	reply_str(reply_at(r, 0), c->info.display, sizeof(c->info.display));
+	reply_str(reply_at(r, 1), c->info.status, sizeof(c->info.status));
+	return STORE_DONE;
+}
+
+/* "=TEXT" sets the field, "-" keeps it. */
+static void
+profile_arg(struct redis_req *q, const char *v)
+{
+	char arg[STORE_STATUS_MAX + 2];
+
+	snprintf(arg, sizeof(arg), "%s%s", v != NULL ? "=" : "-", v != NULL ? v : "");
+	redis_req_str(q, arg);
+}
+
+static void
+redis_profile_set(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_PROFILE_SET, parse_profile);
+
+	redis_req_str(q, c->user);
+	profile_arg(q, c->display_in);
+	profile_arg(q, c->status_in);
+	redis_req_start(s, q);
+}
+
 const struct store_state_ops redis_state_ops = {
 	.attach = redis_attach,
 	.detach = redis_detach,
@@ -588,4 +629,5 @@ const struct store_state_ops redis_state_ops = {
 	.mail_list = redis_mail_list,
 	.mail_delete = redis_mail_delete,
 	.mail_expire = redis_mail_expire,
+	.profile_set = redis_profile_set,
 };

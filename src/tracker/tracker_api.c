@@ -597,9 +597,7 @@ get_list_done(struct tracker_call *c)
 			buf_append_str(b, p->pubkey);
 			buf_append_char(b, '"');
 		}
-		tracker_rd_lock(c->t);
-		buf_append_str(b, tracker_profile_json(c->t, p->name));
-		tracker_unlock(c->t);
+		tracker_profile_append(b, p);
 		buf_append_char(b, '}');
 	}
 	buf_append_str(b, "],\"count\":");
@@ -663,9 +661,7 @@ peer_done(struct tracker_call *c)
 	}
 	if (c->sc.info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(c->sc.info.pubkey));
-	tracker_rd_lock(c->t);
-	tracker_profile_add(c->t, r, c->sc.user);
-	tracker_unlock(c->t);
+	tracker_profile_add(r, &c->sc.info);
 	if (c->sc.channel[0] != '\0') {
 		json_object_object_add(r, "channel", json_object_new_string(c->sc.channel));
 		json_object_object_add(r, "member", json_object_new_boolean(c->sc.member));
@@ -786,7 +782,7 @@ tracker_config_defaults(struct tracker_config *cfg)
 }
 
 /* A tracker on state, with st (NULL for none) keeping what the shared
- * state does not: profiles and the mailbox. */
+ * state does not: the mailbox. */
 static struct tracker *
 tracker_make(
     struct store_state *state, struct store *st, const struct tracker_config *cfg, char **cause)
@@ -799,20 +795,12 @@ tracker_make(
 	t->start_ms = hy_now_ms();
 	atomic_init(&t->requests, 0);
 	uv_mutex_init(&t->jobs_lock);
-	if (tracker_profiles_load(t, cause) < 0) {
-		tracker_profiles_free(t);
-		uv_mutex_destroy(&t->jobs_lock);
-		free(t);
-		return NULL;
-	}
 	if (tracker_hash_password("hychat-dummy", strlen("hychat-dummy"), t->dummy_hash) != 0) {
-		tracker_profiles_free(t);
 		uv_mutex_destroy(&t->jobs_lock);
 		free(t);
 		*cause = xstrdup("cannot hash: out of memory");
 		return NULL;
 	}
-	pthread_rwlock_init(&t->lock, NULL);
 	t->guard = login_guard_new(&cfg->guard);
 	t->nat = tracker_nat_new();
 	t->router = router_new(t);
@@ -851,13 +839,10 @@ tracker_free(struct tracker *t)
 	if (t == NULL)
 		return;
 	router_free(t->router);
-	tracker_profiles_free(t);
-	tracker_mailbox_fini(t);
 	tracker_nat_free(t->nat);
 	if (t->own_state)
 		t->state->ops->close(t->state);
 	login_guard_free(t->guard);
-	pthread_rwlock_destroy(&t->lock);
 	uv_mutex_destroy(&t->jobs_lock);
 	free(t);
 }

@@ -21,11 +21,9 @@
 struct tracker {
 	struct store_state *state;
 	int own_state; /* made by tracker_new() on a struct store: closed with it */
-	/* What only a local store keeps (profiles, the mailbox); NULL on
-	 * another store: profiles then live in this process's memory only and
-	 * the mailbox answers 501. */
+	/* What only a local store keeps (the mailbox's expiry, the hint);
+	 * NULL on another store. */
 	struct store *store;
-	pthread_rwlock_t lock; /* around profiles (not the online state: the store's) */
 	struct router *router;
 	struct tracker_config cfg;
 	uint64_t start_ms;
@@ -36,29 +34,9 @@ struct tracker {
 	/* verified against when the user does not exist, so that a wrong name
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
-	struct tracker_profiles *profiles; /* under lock (tracker_profile.c) */
-	struct ratelimit *mail_rate; /* deposits per sender */
 	atomic_uint_fast64_t mail_swept_ms; /* the mailbox's last expiry pass */
 	struct tracker_nat *nat; /* observed addresses and hints (tracker_nat.c) */
 };
-
-static inline void
-tracker_rd_lock(struct tracker *t)
-{
-	pthread_rwlock_rdlock(&t->lock);
-}
-
-static inline void
-tracker_wr_lock(struct tracker *t)
-{
-	pthread_rwlock_wrlock(&t->lock);
-}
-
-static inline void
-tracker_unlock(struct tracker *t)
-{
-	pthread_rwlock_unlock(&t->lock);
-}
 
 /* The local store's registry (tests); NULL on another store. */
 static inline struct registry *
@@ -169,16 +147,11 @@ int tracker_field_channel(
     struct json_object *o, char out[HY_CHANNEL_MAX + 1], struct http_response *res);
 
 /* Profiles (tracker_profile.c). */
-#define TRACKER_PROFILE_NAME_MAX 64 /* bytes of a display name */
-#define TRACKER_PROFILE_STATUS_MAX 140 /* bytes of a status line */
-/* Loads the store's profiles; 0, or -1 with *cause. */
-int tracker_profiles_load(struct tracker *t, char **cause);
-void tracker_profiles_free(struct tracker *t);
-/* Under the lock: user's profile as a JSON fragment to put in an object
- * (",\"display_name\":...,\"status_line\":..."), or "" without one; or added
- * to o. */
-const char *tracker_profile_json(const struct tracker *t, const char *user);
-void tracker_profile_add(const struct tracker *t, struct json_object *o, const char *user);
+/* The profile the store gave with p, as a JSON fragment appended to an
+ * object being written (",\"display_name\":...,\"status_line\":..."),
+ * nothing without one; or added to o. */
+void tracker_profile_append(struct buf *b, const struct store_peer *p);
+void tracker_profile_add(struct json_object *o, const struct store_peer *p);
 void tracker_api_profile(struct http_request *req, struct http_response *res, void *ctx);
 
 /* Account handlers, for the route table. */
@@ -190,9 +163,8 @@ void tracker_api_logout(struct http_request *req, struct http_response *res, voi
 
 /* Its routes, for the route table; ended by a NULL pattern. */
 extern const struct router_route tracker_mailbox_routes[];
-/* Makes and frees what the mailbox adds to t (the sender's rate). */
+/* Makes ready what the mailbox adds to t (the sweep's clock). */
 void tracker_mailbox_init(struct tracker *t);
-void tracker_mailbox_fini(struct tracker *t);
 /* Deletes expired messages, at most once every MAILBOX_SWEEP_MS. */
 void tracker_mailbox_sweep(struct tracker *t, uv_loop_t *loop);
 /* Adds "mail", the count of messages waiting for user, to an answer

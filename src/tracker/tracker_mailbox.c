@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include "hychat/log.h"
-#include "hychat/ratelimit.h"
 #include "tracker_internal.h"
 
 #define MAILBOX_NUM_MAX 32 /* digits of a query number, with room */
@@ -82,16 +81,7 @@ mailbox_cutoff(const struct tracker *t, uint64_t wall)
 void
 tracker_mailbox_init(struct tracker *t)
 {
-	unsigned rate = (unsigned)t->cfg.mailbox.rate;
-
-	t->mail_rate = ratelimit_new(MAILBOX_RATE_SLOTS, rate, rate);
 	atomic_init(&t->mail_swept_ms, 0);
-}
-
-void
-tracker_mailbox_fini(struct tracker *t)
-{
-	ratelimit_free(t->mail_rate);
 }
 
 /* A store without the mailbox's operations (a backend that has not got
@@ -283,8 +273,16 @@ deposit_stored(struct tracker_call *c)
 
 	if (tracker_call_failed(c))
 		return;
+	if (c->sc.result == STORE_RATED) {
+		unsigned retry = c->sc.retry_s > 0 ? c->sc.retry_s : 1;
+		snprintf(msg, sizeof(msg),
+		    "Too many messages deposited: try again in %u s (--mailbox-rate)", retry);
+		http_json_error(c->res, 429, msg);
+		http_response_headerf(c->res, "Retry-After", "%u", retry);
+		tracker_call_end(c);
+		return;
+	}
 	if (c->sc.result == STORE_QUOTA) {
-		ratelimit_refund(c->t->mail_rate, c->user, strlen(c->user), hy_now_ms());
 		snprintf(msg, sizeof(msg), "%s's mailbox is full", c->sc.user);
 		http_json_error(c->res, 507, msg);
 		tracker_call_end(c);
@@ -296,13 +294,13 @@ deposit_stored(struct tracker_call *c)
 	tracker_call_end(c);
 }
 
-/* The recipient exists (or not): the sender's rate, then the deposit. */
+/* The recipient exists (or not): the deposit, where the store counts the
+ * sender's rate (shared by every tracker on it) and the quota. */
 static void
 deposit_found(struct tracker_call *c)
 {
 	struct tracker *t = c->t;
 	const struct deposit *d = c->data;
-	char msg[160];
 
 	sodium_memzero(c->sc.hash, sizeof(c->sc.hash));
 	if (tracker_call_failed(c))
@@ -312,15 +310,8 @@ deposit_found(struct tracker_call *c)
 		tracker_call_end(c);
 		return;
 	}
-	unsigned retry = ratelimit_take(t->mail_rate, c->user, strlen(c->user), hy_now_ms());
-	if (retry > 0) {
-		snprintf(msg, sizeof(msg),
-		    "Too many messages deposited: try again in %u s (--mailbox-rate)", retry);
-		http_json_error(c->res, 429, msg);
-		http_response_headerf(c->res, "Retry-After", "%u", retry);
-		tracker_call_end(c);
-		return;
-	}
+	snprintf(c->sc.sender, sizeof(c->sc.sender), "%s", c->user);
+	c->sc.rate_per_min = (unsigned)t->cfg.mailbox.rate;
 	c->sc.blob = d->blob;
 	c->sc.blob_len = d->len;
 	c->sc.now_ms = wall_ms();

@@ -1,26 +1,14 @@
 /* tracker_profile.c — profiles: a display name and a status line per
  * user, set by the user with POST /profile and shown to others in
- * /peers/USER and /get-list. Kept in memory under the tracker's lock (a
- * sorted array, each entry with its JSON fragment encoded once), and in
- * the store when it keeps profiles. */
-#include <stdlib.h>
+ * /peers/USER and /get-list. The shared state keeps them (profile_set;
+ * listings carry them), so that every tracker shows the same. */
+#include <stdio.h>
 #include <string.h>
 
 #include "hychat/log.h"
 #include "hychat/store.h"
 #include "hychat/util.h"
 #include "tracker_internal.h"
-
-struct tracker_profile {
-	char user[HY_NAME_MAX + 1];
-	char *display, *status;
-	char *json; /* ,"display_name":...,"status_line":... */
-};
-
-struct tracker_profiles {
-	struct tracker_profile *v;
-	size_t n;
-};
 
 /* 1 if s[0..n) is UTF-8 without control characters. */
 static int
@@ -51,141 +39,43 @@ printable_utf8(const unsigned char *s, size_t n)
 	return 1;
 }
 
-static size_t
-position(const struct tracker_profiles *p, const char *user, int *found)
+/* The profile's members, or NULL without one. */
+static struct json_object *
+profile_object(const struct store_peer *p)
 {
-	size_t lo = 0, hi = p->n;
+	struct json_object *o;
 
-	*found = 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int cmp = strcmp(p->v[mid].user, user);
-		if (cmp == 0) {
-			*found = 1;
-			return mid;
-		}
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	if (p->display[0] == '\0' && p->status[0] == '\0')
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "display_name", json_object_new_string(p->display));
+	json_object_object_add(o, "status_line", json_object_new_string(p->status));
+	return o;
 }
 
-static char *
-encode(const char *display, const char *status)
+void
+tracker_profile_append(struct buf *b, const struct store_peer *p)
 {
-	struct json_object *o = json_object_new_object();
-	struct buf b;
+	struct json_object *o = profile_object(p);
 	const char *s;
 	size_t len;
 
-	json_object_object_add(o, "display_name", json_object_new_string(display));
-	json_object_object_add(o, "status_line", json_object_new_string(status));
+	if (o == NULL)
+		return;
 	s = json_object_to_json_string_length(
 	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	buf_init(&b);
-	buf_append_char(&b, ',');
-	buf_append(&b, s + 1, len - 2); /* without the braces */
+	buf_append_char(b, ',');
+	buf_append(b, s + 1, len - 2); /* without the braces */
 	json_object_put(o);
-	return b.data;
-}
-
-static void
-entry_free(struct tracker_profile *e)
-{
-	free(e->display);
-	free(e->status);
-	free(e->json);
-}
-
-/* Sets user's profile in memory (under the write lock); both empty
- * removes it. */
-static void
-put(struct tracker_profiles *p, const char *user, const char *display, const char *status)
-{
-	int found;
-	size_t i = position(p, user, &found);
-
-	if (display[0] == '\0' && status[0] == '\0') {
-		if (found) {
-			entry_free(&p->v[i]);
-			memmove(&p->v[i], &p->v[i + 1], (p->n - i - 1) * sizeof(*p->v));
-			p->n--;
-		}
-		return;
-	}
-	if (!found) {
-		p->v = xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
-		memmove(&p->v[i + 1], &p->v[i], (p->n - i) * sizeof(*p->v));
-		memset(&p->v[i], 0, sizeof(*p->v));
-		snprintf(p->v[i].user, sizeof(p->v[i].user), "%s", user);
-		p->n++;
-	} else {
-		entry_free(&p->v[i]);
-	}
-	p->v[i].display = xstrdup(display);
-	p->v[i].status = xstrdup(status);
-	p->v[i].json = encode(display, status);
-}
-
-static const struct tracker_profile *
-get(const struct tracker *t, const char *user)
-{
-	int found;
-	size_t i;
-
-	if (t->profiles == NULL)
-		return NULL;
-	i = position(t->profiles, user, &found);
-	return found ? &t->profiles->v[i] : NULL;
-}
-
-const char *
-tracker_profile_json(const struct tracker *t, const char *user)
-{
-	const struct tracker_profile *e = get(t, user);
-
-	return e != NULL ? e->json : "";
 }
 
 void
-tracker_profile_add(const struct tracker *t, struct json_object *o, const char *user)
+tracker_profile_add(struct json_object *o, const struct store_peer *p)
 {
-	const struct tracker_profile *e = get(t, user);
-
-	if (e == NULL)
+	if (p->display[0] == '\0' && p->status[0] == '\0')
 		return;
-	json_object_object_add(o, "display_name", json_object_new_string(e->display));
-	json_object_object_add(o, "status_line", json_object_new_string(e->status));
-}
-
-static void
-load_one(const char *name, const char *display, const char *status, void *arg)
-{
-	if (name != NULL && display != NULL && status != NULL && hy_name_valid(name, strlen(name)))
-		put(arg, name, display, status);
-}
-
-int
-tracker_profiles_load(struct tracker *t, char **cause)
-{
-	t->profiles = xcalloc(1, sizeof(*t->profiles));
-	if (t->store == NULL || t->store->ops->each_profile == NULL)
-		return 0;
-	return t->store->ops->each_profile(t->store, load_one, t->profiles, cause);
-}
-
-void
-tracker_profiles_free(struct tracker *t)
-{
-	if (t->profiles == NULL)
-		return;
-	for (size_t i = 0; i < t->profiles->n; i++)
-		entry_free(&t->profiles->v[i]);
-	free(t->profiles->v);
-	free(t->profiles);
-	t->profiles = NULL;
+	json_object_object_add(o, "display_name", json_object_new_string(p->display));
+	json_object_object_add(o, "status_line", json_object_new_string(p->status));
 }
 
 /* One text field of the body: absent keeps what is there (*out NULL). */
@@ -212,50 +102,55 @@ text_field(
 	return 0;
 }
 
-/* POST /profile {"display_name":..., "status_line":...}: either may be left
- * out (kept as it was); "" clears it. */
 static void
-tracker_api_profile_authed(
-    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
+profile_done(struct tracker_call *c)
+{
+	struct json_object *r;
+
+	if (tracker_call_failed(c))
+		return;
+	r = tracker_success();
+	json_object_object_add(r, "display_name", json_object_new_string(c->sc.info.display));
+	json_object_object_add(r, "status_line", json_object_new_string(c->sc.info.status));
+	http_json_respond(c->res, 200, r);
+	tracker_call_end(c);
+}
+
+static void
+body_free(void *data)
+{
+	json_object_put(data);
+}
+
+/* POST /profile {"display_name":..., "status_line":...}: either may be left
+ * out (kept as it was); "" clears it. The store merges it with what it
+ * holds, atomically, and answers with the whole profile. */
+static void
+profile_authed(struct tracker_call *c)
 {
 	const char *display, *status;
-	char *d, *s, *cause = NULL;
-	const struct tracker_profile *old;
-	struct json_object *o, *r;
+	struct json_object *o;
 
-	if ((o = tracker_body_for(req, res, user)) == NULL)
+	if ((o = tracker_body_for(c->req, c->res, c->user)) == NULL) {
+		tracker_call_end(c);
 		return;
-	if (text_field(o, "display_name", TRACKER_PROFILE_NAME_MAX, &display, res) < 0 ||
-	    text_field(o, "status_line", TRACKER_PROFILE_STATUS_MAX, &status, res) < 0) {
+	}
+	if (text_field(o, "display_name", STORE_DISPLAY_MAX, &display, c->res) < 0 ||
+	    text_field(o, "status_line", STORE_STATUS_MAX, &status, c->res) < 0) {
 		json_object_put(o);
+		tracker_call_end(c);
 		return;
 	}
-	tracker_rd_lock(t);
-	old = get(t, user);
-	d = xstrdup(display != NULL ? display : old != NULL ? old->display : "");
-	s = xstrdup(status != NULL ? status : old != NULL ? old->status : "");
-	tracker_unlock(t);
-	json_object_put(o);
-	if (t->store != NULL && t->store->ops->profile_set != NULL &&
-	    t->store->ops->profile_set(t->store, user, d, s, &cause) < 0) {
-		free(d);
-		free(s);
-		tracker_store_failed(res, cause);
-		return;
-	}
-	tracker_wr_lock(t);
-	put(t->profiles, user, d, s);
-	tracker_unlock(t);
-	r = tracker_success();
-	json_object_object_add(r, "display_name", json_object_new_string(d));
-	json_object_object_add(r, "status_line", json_object_new_string(s));
-	http_json_respond(res, 200, r);
-	free(d);
-	free(s);
+	c->data = o; /* holds display and status until the end */
+	c->data_free = body_free;
+	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+	c->sc.display_in = display;
+	c->sc.status_in = status;
+	tracker_call_store(c, c->t->state->ops->profile_set, profile_done);
 }
 
 void
 tracker_api_profile(struct http_request *req, struct http_response *res, void *ctx)
 {
-	tracker_call_run_sync(ctx, req, res, tracker_api_profile_authed);
+	tracker_call_run(ctx, req, res, profile_authed);
 }

@@ -342,7 +342,9 @@ def start_peer(name, tracker_port, tmp, password, extra=(), port=None, ready=Tru
 class Relay:
     """Forwards TCP connections from its port to a target port, keeping a
     copy of every byte, both ways. stall() stops forwarding (the sockets
-    stay open: a link that hangs); cut() then closes every connection."""
+    stay open: a link that hangs); cut() then closes every connection.
+    hold_answers() stops only what comes back from the target (requests
+    still go: a server slow to answer) until release()."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -356,6 +358,8 @@ class Relay:
         self.lock = threading.Lock()
         self.go = threading.Event()
         self.go.set()
+        self.answers = threading.Event()
+        self.answers.set()
         self.conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -384,6 +388,8 @@ class Relay:
             if not data:
                 break
             self.go.wait()
+            if way == "from":
+                self.answers.wait()
             with self.lock:
                 self.seen += data
                 self.sent[way] += len(data)
@@ -409,6 +415,12 @@ class Relay:
     def stall(self):
         self.go.clear()
 
+    def hold_answers(self):
+        self.answers.clear()
+
+    def release(self):
+        self.answers.set()
+
     def cut(self):
         with self.lock:
             conns, self.conns = self.conns, []
@@ -419,6 +431,7 @@ class Relay:
                 pass
             s.close()
         self.go.set()
+        self.answers.set()
 
     def close(self):
         self.sock.close()

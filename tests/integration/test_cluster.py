@@ -6,9 +6,10 @@ nothing the others answer; a silent peer ages out of every listing within
 its TTL though its tracker is dead; Redis down means 503 with
 Retry-After, and service again once it is back; a Redis restart from its
 AOF keeps the accounts; --migrate-from copies an SQLite tracker's
-accounts, keys and memberships; with a primary, a replica and three
+accounts, keys, memberships, profiles and mailboxes; with a primary, a replica and three
 sentinels, kill -9 of the primary is followed within 10 s, 503 meanwhile,
 and nothing acknowledged before it is lost."""
+import base64
 import json
 import os
 import shutil
@@ -104,6 +105,107 @@ def test_a_token_and_a_registration_hold_on_every_tracker():
     for t in ts:
         assert api(t.port, "GET", "/stats", token=b)[0] == 401
         assert names(t.port, a) == ["alice"]
+    for t in ts:
+        t.stop()
+
+
+@case
+def test_a_profile_set_on_one_tracker_is_shown_by_every_tracker():
+    ts = three(11)
+    a = account(ts[0].port, "pam")
+    b = account(ts[1].port, "quin")
+    ok(ts[0].port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9011}, a)
+    got = ok(ts[0].port, "POST", "/profile",
+             {"display_name": "Pam B.", "status_line": "on call, Phát"}, a)
+    assert got["display_name"] == "Pam B." and got["status_line"] == "on call, Phát", got
+    # a change of one field through another tracker keeps the other field
+    got = ok(ts[2].port, "POST", "/profile", {"status_line": "back at 5"}, a)
+    assert got["display_name"] == "Pam B." and got["status_line"] == "back at 5", got
+    for t in ts:
+        info = ok(t.port, "GET", "/peers/pam", token=b)
+        assert info["display_name"] == "Pam B." and info["status_line"] == "back at 5", info
+        pam = [p for p in ok(t.port, "GET", "/get-list", token=b)["peers"]
+               if p["username"] == "pam"][0]
+        assert pam["display_name"] == "Pam B." and pam["status_line"] == "back at 5", pam
+    # cleared on one, gone from all; a tracker started later sees the same
+    ok(ts[1].port, "POST", "/profile", {"display_name": "", "status_line": ""}, a)
+    ts.append(start_tracker(S["redis"].url(11)))
+    for t in ts:
+        info = ok(t.port, "GET", "/peers/pam", token=b)
+        assert "display_name" not in info and "status_line" not in info, info
+    for t in ts:
+        t.stop()
+
+
+@case
+def test_the_mailbox_rate_of_a_sender_is_one_for_every_tracker():
+    ts = [start_tracker(S["redis"].url(12), ["--mailbox-rate", "4"]) for _ in range(3)]
+    toks = {n: account(ts[0].port, n) for n in ("rita", "sam", "tess")}
+
+    def deposit(t, sender, to):
+        return request(t.port, "POST", "/mailbox/" + to, body=base64.b64encode(b"sealed"),
+                       headers={"Authorization": "Bearer " + toks[sender]})
+
+    # four deposits spread over the trackers empty rita's one bucket
+    for i in range(4):
+        st, _, r = deposit(ts[i % 3], "rita", "sam")
+        assert st == 201, (i, st, r)
+    for t in ts:
+        st, h, r = deposit(t, "rita", "tess")
+        assert st == 429 and int(h["retry-after"]) >= 1, (st, h, r)
+    # another sender has its own; a refusal for the quota takes nothing
+    assert deposit(ts[1], "sam", "rita")[0] == 201
+    ts.append(start_tracker(S["redis"].url(12), ["--mailbox-rate", "4",
+                                                 "--mailbox-max-messages", "1"]))
+    assert deposit(ts[3], "tess", "rita")[0] == 507  # rita holds one already
+    for i in range(4):
+        assert deposit(ts[i % 3], "tess", "sam")[0] == 201
+    st, _, _ = deposit(ts[1], "tess", "sam")
+    assert st == 429, st
+    for t in ts:
+        t.stop()
+
+
+@case
+def test_no_key_holds_every_user_and_listings_merge_the_buckets():
+    """Presence, the user set and the mail's expiry are split in buckets
+    (hy:online:{B}, ...) so that the layout moves to Redis Cluster: no key
+    names every user, and a listing of every peer pages through the
+    buckets merged, in name order, nothing twice, nothing left out."""
+    db = 13
+    ts = three(db)
+    users = ["n%02d%s" % (i, "abcdefghij"[i % 10]) for i in range(40)]
+    toks = {}
+    for i, u in enumerate(users):
+        toks[u] = account(ts[i % 3].port, u)
+        ok(ts[i % 3].port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9700 + i},
+           toks[u])
+    for i, u in enumerate(users):
+        st, _, r = request(ts[i % 3].port, "POST", "/mailbox/" + users[i - 1],
+                           body=base64.b64encode(b"m"),
+                           headers={"Authorization": "Bearer " + toks[u]})
+        assert st == 201, (st, r)
+    keys = S["redis"].cmd("KEYS", "*", db=db)
+    for glob in ("hy:online", "hy:names", "hy:peer", "hy:users", "hy:mail"):
+        assert glob not in keys, glob
+        buckets = [k for k in keys if k.startswith(glob + ":{")]
+        assert len(buckets) > 4, (glob, buckets)
+        for k in buckets:
+            kind = S["redis"].cmd("TYPE", k, db=db)
+            n = {"zset": "ZCARD", "hash": "HLEN", "set": "SCARD"}[kind]
+            assert S["redis"].cmd(n, k, db=db) < len(users), k
+    for t in ts:
+        seen, after = [], None
+        while True:
+            q = "?limit=7" + ("&after=" + after if after else "")
+            data = ok(t.port, "GET", "/get-list" + q, token=toks[users[1]])
+            seen += [p["username"] for p in data["peers"]]
+            if "next" not in data:
+                break
+            after = data["next"]
+        assert seen == sorted(users), seen
+        stats = ok(t.port, "GET", "/stats", token=toks[users[1]])
+        assert stats["peers"] == 40 and stats["accounts"] == 40, stats
     for t in ts:
         t.stop()
 
@@ -215,7 +317,7 @@ def test_a_redis_restart_from_its_aof_keeps_the_accounts():
 
 
 @case
-def test_migrate_from_sqlite_copies_accounts_keys_and_memberships():
+def test_migrate_from_sqlite_copies_accounts_keys_memberships_profiles_and_mail():
     db = os.path.join(S["dir"], "old.db")
     port = free_port()
     old = Proc([TRACKER, "--listen", "127.0.0.1:%d" % port, "--db", db, "--quiet",
@@ -226,12 +328,22 @@ def test_migrate_from_sqlite_copies_accounts_keys_and_memberships():
     ok(port, "POST", "/submit-info", {"ip": "127.0.0.1", "port": 9302,
                                       "channels": ["b"]}, toks["kate"])
     ok(port, "POST", "/add-list", {"channel": "c"}, toks["liam"])
+    ok(port, "POST", "/profile", {"display_name": "Jack R.", "status_line": "at sea"},
+       toks["jack"])
+    mail = []
+    for blob in (b"sealed one", b"sealed\x00two\xff"):
+        st, _, r = request(port, "POST", "/mailbox/liam", body=base64.b64encode(blob),
+                           headers={"Authorization": "Bearer " + toks["kate"]})
+        assert st == 201, (st, r)
+        mail.append((json.loads(r)["id"], blob))
+    old_times = [m["time"] for m in ok(port, "GET", "/mailbox", token=toks["liam"])["messages"]]
     old.stop()
     url = S["redis"].url(6)
     out = subprocess.run([TRACKER, "--migrate-from", "sqlite:" + db, "--store", url],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out
-    assert "migrated 3 accounts, 1 keys, 4 memberships (3 channels)" in out.stdout, out.stdout
+    assert "migrated 3 accounts, 1 keys, 4 memberships (3 channels), 1 profiles, " \
+        "2 mailbox messages" in out.stdout, out.stdout
     t = start_tracker(url)
     tok = ok(t.port, "POST", "/login", {"username": "kate", "password": "pw-kate"})["token"]
     chans = ok(t.port, "GET", "/channels", token=tok)["channels"]
@@ -242,6 +354,30 @@ def test_migrate_from_sqlite_copies_accounts_keys_and_memberships():
     assert ok(t.port, "GET", "/stats", token=tok)["accounts"] == 3
     # the members list the way a listing asks
     assert ok(t.port, "POST", "/add-list", {"channel": "b"}, tok)["members"] == ["jack", "kate"]
+    assert data["display_name"] == "Jack R." and data["status_line"] == "at sea", data
+    # liam's mailbox: the same ids, times and blobs, counted, and new ids above them
+    login = ok(t.port, "POST", "/login", {"username": "liam", "password": "pw-liam"})
+    assert login["mail"] == 2, login
+    got = ok(t.port, "GET", "/mailbox", token=login["token"])["messages"]
+    assert [(m["id"], base64.b64decode(m["blob"])) for m in got] == mail, got
+    assert [m["time"] for m in got] == old_times, got
+    st, _, r = request(t.port, "POST", "/mailbox/liam", body=base64.b64encode(b"new"),
+                       headers={"Authorization": "Bearer " + tok})
+    assert st == 201 and json.loads(r)["id"] > mail[-1][0], (st, r)
+    assert ok(t.port, "POST", "/mailbox/ack", {"ids": [mail[0][0]]},
+              login["token"])["deleted"] == 1
+    t.stop()
+    # a second run replaces the mailbox the first copied (nothing counted
+    # twice), and ids still only grow
+    out = subprocess.run([TRACKER, "--migrate-from", "sqlite:" + db, "--store", url],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "2 mailbox messages" in out.stdout, out
+    t = start_tracker(url)
+    login = ok(t.port, "POST", "/login", {"username": "liam", "password": "pw-liam"})
+    assert login["mail"] == 2, login
+    st, _, r = request(t.port, "POST", "/mailbox/liam", body=base64.b64encode(b"newer"),
+                       headers={"Authorization": "Bearer " + tok})
+    assert st == 201 and json.loads(r)["id"] > mail[-1][0] + 1, (st, r)
     t.stop()
     for bad in (["--migrate-from", "sqlite:" + db],
                 ["--migrate-from", "sqlite:/nonexistent.db", "--store", url],

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from hytest import (  # noqa: E402
                     PeakRss, Proc, binary, case, connect_many, count_503, free_port,
                     raise_fd_limit, request, rss_kb, run, steady_memory_env, tls_cert)
+from peer_harness import tracker_store  # noqa: E402
 
 SLOW = 1000
 FLOOD = 5000
@@ -81,8 +82,8 @@ def test_slowloris_on_tracker_is_cut_and_others_are_served():
     raise_fd_limit(SLOW * 2 + 100)
     port = free_port()
     d = tempfile.mkdtemp()
-    p = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet",
-              "--db", os.path.join(d, "t.db")], port=port)
+    p = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet"] +
+             tracker_store(os.path.join(d, "t.db")), port=port)
     try:
         # the tracker keeps the library's default header timeout (10 s)
         st = slowloris(port, b"/get-list", 10)

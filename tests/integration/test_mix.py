@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from hytest import (  # noqa: E402
                     Proc, binary, case, connect_many, count_503, free_port, raise_fd_limit,
                     recv_exact, request, rss_kb, run, steady_memory_env)
-from peer_harness import register, start_peer, start_tracker  # noqa: E402
+from peer_harness import register, start_peer, start_tracker, tracker_store  # noqa: E402
 
 FLOOD = 10000
 CAP = 5000
@@ -54,7 +54,7 @@ def tracker_flood_of_10000_connections_is_capped_and_recovers():
     assert have >= FLOOD + 500, "fd limit %d too low for the flood" % have
     port = free_port()
     p = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % port, "--quiet",
-              "--db", os.path.join(S["tmp"], "flood.db"), "--max-conns", str(CAP)],
+              "--max-conns", str(CAP)] + tracker_store(os.path.join(S["tmp"], "flood.db")),
              port=port, env=ASAN)
     try:
         assert request(port, "GET", "/get-list")[0] == 401

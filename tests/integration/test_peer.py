@@ -152,6 +152,40 @@ def a_member_who_just_joined_gets_the_next_message_once():
 
 
 @case
+def a_member_who_joined_while_the_list_was_on_its_way_gets_the_next_message():
+    """A send made while the list of members is being asked for cannot go
+    by that answer: the tracker may have answered before a member joined
+    who joined before the send (a tracker slow to answer, as one behind
+    Redis under load). Nell's answers are held while omar joins."""
+    for u in ("nell", "omar"):
+        register(S["tport"], u, u + " pw")
+    hold = Relay(S["tport"])
+    e = start_peer("nell", hold.port, S["tmp"], "nell pw")
+    f = start_peer("omar", S["tport"], S["tmp"], "omar pw")
+    try:
+        m = e.mark()
+        e.cmd("/join #slow")
+        e.wait_type("channel", 10, m, channel="slow", joined=True)
+        time.sleep(1.0)  # nell's list of #slow is in: herself
+        hold.hold_answers()
+        e.cmd("sendchannel #slow before omar")  # asks again; the answer waits
+        time.sleep(0.5)
+        m = f.mark()
+        f.cmd("/join #slow")
+        f.wait_type("channel", 10, m, channel="slow", joined=True)
+        mf = f.mark()
+        e.cmd("sendchannel #slow after omar joined")
+        time.sleep(0.3)
+        hold.release()
+        chat_from(f, "nell", "after omar joined", mf, timeout=15, type="broadcast")
+    finally:
+        hold.release()
+        bad = stop_checked([e, f])
+        hold.close()
+    assert not bad, bad
+
+
+@case
 def broadcast_reaches_every_online_peer():
     a, b, c = S["alice"], S["bob"], S["carol"]
     ma, mb = a.mark(), b.mark()

@@ -18,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import (Proc, binary, case, free_port, raise_fd_limit,  # noqa: E402
                     request, rss_kb, run)
+from peer_harness import tracker_store  # noqa: E402
 
 SECRET = b"a secret shared by the tracker and its relays, 32+ bytes\n"
 DIR = tempfile.mkdtemp(prefix="hychat-relay-")
@@ -288,7 +289,7 @@ def test_tracker_rendezvous_through_the_relay():
     rp, rport = CTX["relay"]
     tport = free_port()
     db = os.path.join(DIR, "tracker.db")
-    t = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % tport, "--db", db,
+    t = Proc([binary("hychat-tracker"), "--listen", "127.0.0.1:%d" % tport] + tracker_store(db) + [
               "--quiet", "--kdf-cost", "min", "--relay", "127.0.0.1:%d" % rport,
               "--relay-secret", SECRET_FILE], port=tport)
     try:

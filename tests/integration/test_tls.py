@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import Proc, binary, case, free_port, raw, run, tls_cert  # noqa: E402
+from peer_harness import tracker_store  # noqa: E402
 
 DIR = tempfile.mkdtemp(prefix="hychat-tls-")
 GET_CLOSE = b"GET /get-list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -44,7 +45,8 @@ def start(prog, cert, key, extra=(), plain_port=None):
     args = [binary(prog), "--listen", "127.0.0.1:%d" % port, "--tls-cert", cert,
             "--tls-key", key] + list(extra)
     if prog == "hychat-tracker":
-        args += ["--db", os.path.join(tempfile.mkdtemp(dir=DIR), "t.db"), "--kdf-cost", "min"]
+        args += tracker_store(os.path.join(tempfile.mkdtemp(dir=DIR), "t.db")) + ["--kdf-cost",
+                                                                                  "min"]
     if plain_port is not None:
         args += ["--plain-listen", "127.0.0.1:%d" % plain_port]
     return Proc(args, port=port), port
@@ -306,7 +308,7 @@ def test_a_key_others_may_read_is_refused_at_start():
         args = [binary(prog), "--listen", "127.0.0.1:%d" % free_port(), "--tls-cert", cert,
                 "--tls-key", key]
         if prog == "hychat-tracker":
-            args += ["--db", os.path.join(DIR, "mode.db")]
+            args += tracker_store(os.path.join(DIR, "mode.db"))
         r = subprocess.run(args, capture_output=True, timeout=20)
         err = r.stderr.decode()
         assert r.returncode == 1, (prog, r.returncode, err)
