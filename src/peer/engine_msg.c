@@ -750,6 +750,11 @@ hold(struct engine *e, struct engine_channel *c, const char *user, int encrypted
 		engine_check_member(e, c, user);
 }
 
+/* A member the tracker vouched for on its own (a message held, a backlog
+ * asked) joins the list at once. Messages that went out on the list
+ * before, and wait for the next answer to settle them, did not reach
+ * them: the list they went to is kept first (engine_set_members keeps it
+ * too), so that the settling sends them what they are owed. */
 static void
 add_member(struct engine_channel *c, const char *user)
 {
@@ -757,6 +762,12 @@ add_member(struct engine_channel *c, const char *user)
 
 	if (engine_is_member(c, user))
 		return;
+	if (c->recent != NULL && c->sent_to == NULL) {
+		c->sent_to = xcalloc(c->nmembers + 1, sizeof(*c->sent_to));
+		for (size_t k = 0; k < c->nmembers; k++)
+			c->sent_to[k] = xstrdup(c->members[k]);
+		c->nsent_to = c->nmembers;
+	}
 	while (i < c->nmembers && strcmp(c->members[i], user) < 0)
 		i++;
 	c->members = xrealloc(c->members, (c->nmembers + 2) * sizeof(*c->members));

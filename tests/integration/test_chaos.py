@@ -35,6 +35,7 @@ lost, unexpected.
 Usage: test_chaos.py [--peers 8] [--seconds 30] [--seed N]  (CI runs the
 defaults; HYCHAT_CHAOS_PEERS and HYCHAT_CHAOS_SECONDS set a longer run)."""
 import argparse
+import json
 import os
 import random
 import re
@@ -109,6 +110,31 @@ def pending_rows(db):
                    for t in PENDING_TABLES if t in have)
     finally:
         c.close()
+
+
+def dump(keep, tmp, incarnations, trackers, intent, log):
+    """For a failed run (HYCHAT_CHAOS_KEEP=DIR): the peers' data
+    directories, every incarnation's events and standard error, the
+    trackers' output, the driver's log and what it issued, all in DIR."""
+    os.makedirs(keep, exist_ok=True)
+    for d in os.listdir(tmp):
+        if d.startswith("peer-"):
+            shutil.copytree(os.path.join(tmp, d), os.path.join(keep, d), dirs_exist_ok=True)
+    for n, ps in incarnations.items():
+        for i, p in enumerate(ps):
+            with open(os.path.join(keep, "%s.%d.events" % (n, i)), "w") as f:
+                for e in p.events():
+                    f.write(json.dumps(e) + "\n")
+            with open(os.path.join(keep, "%s.%d.stderr" % (n, i)), "w") as f:
+                f.write(p.stderr())
+    for i, t in enumerate(trackers):
+        with open(os.path.join(keep, "tracker.%d.out" % i), "w") as f:
+            f.write(t.output())
+    with open(os.path.join(keep, "driver.log"), "w") as f:
+        f.write("\n".join(log) + "\n")
+        for tag in sorted(intent):
+            f.write("chaos-%d %s -> %s\n" % (tag, intent[tag][0], intent[tag][1]))
+    print("chaos: the run's files are in %s" % keep)
 
 
 def main():
@@ -420,6 +446,9 @@ def main():
                 bad.append("tracker exited %s:\n%s" % (rc, out[-3000:]))
         if relay is not None:
             relay.close()
+        keep = os.environ.get("HYCHAT_CHAOS_KEEP")
+        if keep and not ok:
+            dump(keep, tmp, incarnations, trackers, intent, log)
         shutil.rmtree(tmp, ignore_errors=True)
         if bad:
             print("\n".join(bad))
