@@ -767,6 +767,8 @@ add_member(struct engine_channel *c, const char *user)
 		for (size_t k = 0; k < c->nmembers; k++)
 			c->sent_to[k] = xstrdup(c->members[k]);
 		c->nsent_to = c->nmembers;
+		log_info("#%s: %s is a member by the tracker: the sends waiting go to them too",
+		    c->name, user);
 	}
 	while (i < c->nmembers && strcmp(c->members[i], user) < 0)
 		i++;
