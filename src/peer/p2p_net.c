@@ -614,6 +614,15 @@ link_up(void *owner, struct p2p_link *l)
 	}
 	if (won6 && p->dial != NULL && p2p_link_state(p->dial) != P2P_LINK_UP)
 		p2p_link_close(p->dial, "IPv6 is up"); /* it won the race */
+	if (!relayed(l) && p->punch != NULL && p->punch != l) {
+		/* The peer's open (or a dial) won: ours is of no more use, and
+		 * its timing out later is no sign that punching fails. */
+		struct p2p_link *mine = p->punch;
+		p->punch = NULL;
+		if (p->dial == mine)
+			p->dial = NULL;
+		p2p_link_close(mine, "another link is up");
+	}
 	p->link = l;
 	if (!relayed(l))
 		p->punch_failed = 0; /* the way is open: the next link tries it first */
