@@ -94,14 +94,18 @@ hints_got(struct engine *e, int status, struct json_object *body, const char *er
 }
 
 static void
-on_hints(uv_timer_t *t)
+hints_poll(struct engine *e)
 {
-	struct engine *e = t->data;
-
 	if (e->ts != ENGINE_ONLINE || e->hints_busy || e->stopping)
 		return;
 	e->hints_busy = 1;
 	engine_tracker_call(e, TRACKER_GET, "/hints", NULL, hints_got, NULL);
+}
+
+static void
+on_hints(uv_timer_t *t)
+{
+	hints_poll(t->data);
 }
 
 void
@@ -145,6 +149,10 @@ rendezvous_got(
 		    p2p_net_punch(e->net, user, ip, int_field(body, "port"),
 		        bool_field(body, "fresh") ? P2P_PUNCH_CALLER : P2P_PUNCH_NAMES) < 0)
 			p2p_net_rendezvous_failed(e->net, user);
+		/* A peer that wants us too has likely asked already: its open
+		 * is answered now rather than at the next poll. */
+		else if (uv_is_active((uv_handle_t *)&e->hints))
+			hints_poll(e);
 		return;
 	}
 	if (strcmp(via, "relay") != 0)
