@@ -80,6 +80,7 @@ struct link_info {
 	int detached; /* replaced by connect: no longer the peer's link */
 	int relayed; /* through a hychat-relay */
 	int punched; /* a simultaneous open */
+	int superseded; /* a punch while another direct link came up */
 	char expect[HY_NAME_MAX + 1]; /* a relayed listener: the user it must be */
 	struct link_info *prev, *next;
 };
@@ -615,13 +616,12 @@ link_up(void *owner, struct p2p_link *l)
 	if (won6 && p->dial != NULL && p2p_link_state(p->dial) != P2P_LINK_UP)
 		p2p_link_close(p->dial, "IPv6 is up"); /* it won the race */
 	if (!relayed(l) && p->punch != NULL && p->punch != l) {
-		/* The peer's open (or a dial) won: ours is of no more use, and
-		 * its timing out later is no sign that punching fails. */
-		struct p2p_link *mine = p->punch;
-		p->punch = NULL;
-		if (p->dial == mine)
-			p->dial = NULL;
-		p2p_link_close(mine, "another link is up");
+		/* The peer's open (or a dial) is up first: ours may yet come up
+		 * (the other end may have taken it; the duplicate rule settles
+		 * it alike at both), and its timing out is no sign that
+		 * punching fails. */
+		struct link_info *mine = p2p_link_data(p->punch);
+		mine->superseded = 1;
 	}
 	p->link = l;
 	if (!relayed(l))
@@ -664,7 +664,7 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 
 	if (pp != NULL && pp->punch == l) {
 		pp->punch = NULL;
-		if (!i->was_up && (pp->link == NULL || relayed(pp->link))) {
+		if (!i->was_up && !i->superseded && (pp->link == NULL || relayed(pp->link))) {
 			/* The NATs did not let it through (and no other open
 			 * did, the peer's from its side): a relay next. */
 			pp->punch_failed = 1;
