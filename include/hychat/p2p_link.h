@@ -93,13 +93,19 @@ struct p2p_link *p2p_link_dial(uv_loop_t *loop, const char *ip, int port, const 
  * it is user). NULL if relay or token is malformed. */
 struct p2p_link *p2p_link_relay(uv_loop_t *loop, const char *relay, const char *token,
     int initiator, const char *user, const struct p2p_link_params *p);
-/* TCP simultaneous open: connects to ip:port from bind_host:bind_port
+/* A socket for a simultaneous open from a fresh port: bound to
+ * bind_host and a port of the kernel's choosing, which *port gets.
+ * Returns the descriptor, or -1 with errno. */
+int p2p_link_punch_reserve(const char *bind_host, int *port);
+/* TCP simultaneous open: connects to ip:port from fd if it is not -1 (a
+ * socket from p2p_link_punch_reserve(), which the link takes, even if it
+ * fails), else from bind_host:bind_port
  * (our listening address, SO_REUSEADDR and SO_REUSEPORT), the remote
  * doing the same toward us at about the same time, so that each NAT sees
  * an answer to what its side sent. The kernel repeats the SYN; the link
  * gives up after P2P_LINK_PUNCH_MS. Then the handshake as in
  * p2p_link_relay(). */
-struct p2p_link *p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port,
+struct p2p_link *p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port, int fd,
     const char *ip, int port, int initiator, const char *user, const struct p2p_link_params *p);
 /* 1 if the link was made by p2p_link_punch(). */
 int p2p_link_punched(const struct p2p_link *l);

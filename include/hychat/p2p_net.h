@@ -66,10 +66,12 @@ struct p2p_net_ops {
 	void (*refused)(void *arg, const char *who, const char *reason);
 	/* user cannot be dialed directly (behind another NAT, or a direct
 	 * dial failed): ask the tracker's /rendezvous with via ("relay" or
-	 * "dial") and answer with p2p_net_relay() (as initiator) or, for
-	 * "dial" (the peer dials us), nothing; p2p_net_rendezvous_failed() if
-	 * the tracker refuses. May be NULL: always dial directly. */
-	void (*rendezvous)(void *arg, const char *user, const char *via);
+	 * "dial" or "punch", then with port if not 0: the fresh port we
+	 * punch from) and answer with p2p_net_relay() (as initiator),
+	 * p2p_net_punch() or, for "dial" (the peer dials us), nothing;
+	 * p2p_net_rendezvous_failed() if the tracker refuses. May be NULL:
+	 * always dial directly. */
+	void (*rendezvous)(void *arg, const char *user, const char *via, int port);
 };
 
 struct p2p_net;
@@ -135,11 +137,24 @@ void p2p_net_set_observed(struct p2p_net *n, const char *user, const char *ip);
  * hint). Returns 0, or -1 if it cannot start. */
 int p2p_net_relay(
     struct p2p_net *n, const char *user, const char *relay, const char *token, int initiator);
+/* Who dials in a simultaneous open, and from where. */
+enum p2p_punch_role {
+	/* The tracker's answer to our punch rendezvous, which carried our
+	 * fresh port: from it, as the handshake's dialer. */
+	P2P_PUNCH_CALLER,
+	/* A hint: user punches from a fresh port (port) as dialer; we from
+	 * our peer port, as the handshake's listener. */
+	P2P_PUNCH_ANSWER,
+	/* No fresh port: both from their peer ports, the smaller name the
+	 * handshake's dialer. */
+	P2P_PUNCH_NAMES,
+};
 /* Both behind NATs: a simultaneous open with user at ip:port (its
- * observed address and its peer port) from our peer port; the smaller
- * name runs the handshake as dialer. A failure makes the next rendezvous
- * a relay. Returns 0, or -1 if it cannot start. */
-int p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port);
+ * observed address and the port it punches from) as role says. Our
+ * open failing makes the next rendezvous a relay. Returns 0, or -1 if
+ * it cannot start. */
+int p2p_net_punch(
+    struct p2p_net *n, const char *user, const char *ip, int port, enum p2p_punch_role role);
 /* The tracker refused or failed a rendezvous with user: retry later,
  * the other way. */
 void p2p_net_rendezvous_failed(struct p2p_net *n, const char *user);

@@ -332,7 +332,7 @@ void engine_nat_learn_peer(struct engine *e, struct json_object *peer);
 /* After /submit-info: our observed address; polls hints while behind NAT. */
 void engine_nat_registered(struct engine *e, struct json_object *answer, const char *local_ip);
 /* The network's rendezvous op (p2p_net.h). */
-void engine_nat_rendezvous(void *arg, const char *user, const char *via);
+void engine_nat_rendezvous(void *arg, const char *user, const char *via, int port);
 /* Adds "path" and "via" of user's up link to o (nothing if none is up). */
 void engine_nat_add_path(struct engine *e, struct json_object *o, const char *user);
 

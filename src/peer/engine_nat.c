@@ -33,6 +33,15 @@ int_field(struct json_object *o, const char *key)
 	return n >= 1 && n <= 65535 ? (int)n : 0;
 }
 
+static int
+bool_field(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return o != NULL && json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
 void
 engine_nat_learn_peer(struct engine *e, struct json_object *peer)
 {
@@ -64,7 +73,8 @@ take_hint(struct engine *e, struct json_object *h)
 	} else if (strcmp(type, "dial") == 0) {
 		p2p_net_dial_back(e->net, peer);
 	} else if (strcmp(type, "punch") == 0 && http_json_str(h, "ip") != NULL) {
-		p2p_net_punch(e->net, peer, http_json_str(h, "ip"), int_field(h, "port"));
+		p2p_net_punch(e->net, peer, http_json_str(h, "ip"), int_field(h, "port"),
+		    bool_field(h, "fresh") ? P2P_PUNCH_ANSWER : P2P_PUNCH_NAMES);
 	}
 }
 
@@ -84,14 +94,18 @@ hints_got(struct engine *e, int status, struct json_object *body, const char *er
 }
 
 static void
-on_hints(uv_timer_t *t)
+hints_poll(struct engine *e)
 {
-	struct engine *e = t->data;
-
 	if (e->ts != ENGINE_ONLINE || e->hints_busy || e->stopping)
 		return;
 	e->hints_busy = 1;
 	engine_tracker_call(e, TRACKER_GET, "/hints", NULL, hints_got, NULL);
+}
+
+static void
+on_hints(uv_timer_t *t)
+{
+	hints_poll(t->data);
 }
 
 void
@@ -131,8 +145,14 @@ rendezvous_got(
 	    relay != NULL ? relay : "");
 	if (strcmp(via, "punch") == 0) {
 		const char *ip = http_json_str(body, "ip");
-		if (ip == NULL || p2p_net_punch(e->net, user, ip, int_field(body, "port")) < 0)
+		if (ip == NULL ||
+		    p2p_net_punch(e->net, user, ip, int_field(body, "port"),
+		        bool_field(body, "fresh") ? P2P_PUNCH_CALLER : P2P_PUNCH_NAMES) < 0)
 			p2p_net_rendezvous_failed(e->net, user);
+		/* A peer that wants us too has likely asked already: its open
+		 * is answered now rather than at the next poll. */
+		else if (uv_is_active((uv_handle_t *)&e->hints))
+			hints_poll(e);
 		return;
 	}
 	if (strcmp(via, "relay") != 0)
@@ -142,13 +162,15 @@ rendezvous_got(
 }
 
 void
-engine_nat_rendezvous(void *arg, const char *user, const char *via)
+engine_nat_rendezvous(void *arg, const char *user, const char *via, int port)
 {
 	struct engine *e = arg;
 	struct json_object *body = json_object_new_object();
 
 	event_add_str(body, "peer", user);
 	event_add_str(body, "via", via);
+	if (port > 0)
+		json_object_object_add(body, "port", json_object_new_int(port));
 	engine_tracker_call(e, TRACKER_POST, "/rendezvous", body, rendezvous_got, user);
 }
 

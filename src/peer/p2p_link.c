@@ -818,13 +818,31 @@ punch_socket(const char *bind_host, int bind_port, int family)
 	return fd;
 }
 
+int
+p2p_link_punch_reserve(const char *bind_host, int *port)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	int fd = punch_socket(bind_host, 0, strchr(bind_host, ':') != NULL ? AF_INET6 : AF_INET);
+
+	if (fd < 0)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
+	                                      : ((struct sockaddr_in6 *)&sa)->sin6_port);
+	return fd;
+}
+
 struct p2p_link *
-p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port, const char *ip, int port,
-    int initiator, const char *user, const struct p2p_link_params *p)
+p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port, int fd, const char *ip,
+    int port, int initiator, const char *user, const struct p2p_link_params *p)
 {
 	struct p2p_link *l = link_new(loop, p);
 	struct sockaddr_storage sa;
-	int fd, rc;
+	int rc;
 
 	l->dialed = 1;
 	l->punched = 1;
@@ -834,10 +852,12 @@ p2p_link_punch(uv_loop_t *loop, const char *bind_host, int bind_port, const char
 	uv_timer_start(&l->timer, on_timeout, P2P_LINK_PUNCH_MS, 0);
 	if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&sa) != 0 &&
 	    uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&sa) != 0) {
+		if (fd >= 0)
+			close(fd);
 		p2p_link_close(l, "bad address");
 		return l;
 	}
-	if ((fd = punch_socket(bind_host, bind_port, sa.ss_family)) < 0) {
+	if (fd < 0 && (fd = punch_socket(bind_host, bind_port, sa.ss_family)) < 0) {
 		p2p_link_close(l, strerror(errno));
 		return l;
 	}

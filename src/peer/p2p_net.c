@@ -56,7 +56,8 @@ struct peer {
 	int rdv_busy; /* a rendezvous asked of the tracker, no link yet */
 	int dialback_wait; /* asked it to dial us: the relay if it does not */
 	int punch_failed; /* the last simultaneous open failed: the relay next */
-	struct p2p_link *punch; /* a simultaneous open on its way */
+	struct p2p_link *punch; /* our simultaneous open on its way */
+	int punch_fd; /* our fresh port's socket, a punch rendezvous asked; -1 */
 	/* Dual stack */
 	char ip6[P2P_IP_MAX]; /* its IPv6 address, "" if none */
 	struct p2p_link *dial6; /* our IPv6 dial on its way */
@@ -79,6 +80,7 @@ struct link_info {
 	int detached; /* replaced by connect: no longer the peer's link */
 	int relayed; /* through a hychat-relay */
 	int punched; /* a simultaneous open */
+	int superseded; /* a punch while another direct link came up */
 	char expect[HY_NAME_MAX + 1]; /* a relayed listener: the user it must be */
 	struct link_info *prev, *next;
 };
@@ -145,6 +147,7 @@ peer_get(struct p2p_net *n, const char *name)
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->net = n;
 	p->backoff_ms = P2P_BACKOFF_MIN_MS;
+	p->punch_fd = -1;
 	b = hash_name(name) % P2P_BUCKETS;
 	p->next = n->book[b];
 	n->book[b] = p;
@@ -283,6 +286,34 @@ direct_ok(const struct p2p_net *n, const struct peer *p)
 	return n->observed_ip[0] != '\0' && strcmp(p->observed, n->observed_ip) == 0;
 }
 
+static void
+punch_unreserve(struct peer *p)
+{
+	if (p->punch_fd >= 0)
+		close(p->punch_fd);
+	p->punch_fd = -1;
+}
+
+/* Asks the tracker to bring us together with p by way of via; a punch
+ * from a fresh port of ours (a 4-tuple nothing earlier left state on, in
+ * our kernel, the NATs or the peer's: a late SYN, a TIME_WAIT, a
+ * half-open on our listener), or if none can be had from our peer port. */
+static void
+rendezvous_ask(struct p2p_net *n, struct peer *p, const char *via)
+{
+	int port = 0;
+
+	punch_unreserve(p);
+	if (strcmp(via, "punch") == 0 &&
+	    (p->punch_fd = p2p_link_punch_reserve(n->listen_host, &port)) < 0) {
+		log_debug("punch with %s: no fresh port (%s): from the peer port", p->name,
+		    strerror(errno));
+		port = 0;
+	}
+	p->rdv_busy = 1;
+	n->ops->rendezvous(n->arg, p->name, via, port);
+}
+
 /* How the tracker should bring us together with p: p dials us if we are
  * reachable (no NAT in front of us) and a direct dial has not failed
  * already, else both meet at a relay. */
@@ -351,8 +382,7 @@ start_dial(struct p2p_net *n, struct peer *p)
 			const char *via = rendezvous_via(n, p);
 			if (p->link != NULL && strcmp(via, "relay") == 0)
 				return; /* relayed already */
-			p->rdv_busy = 1;
-			n->ops->rendezvous(n->arg, p->name, via);
+			rendezvous_ask(n, p, via);
 			if (strcmp(via, "dial") == 0) {
 				p->dialback_wait = 1;
 				retry_in(n, p, P2P_DIAL_BACK_MS);
@@ -585,7 +615,17 @@ link_up(void *owner, struct p2p_link *l)
 	}
 	if (won6 && p->dial != NULL && p2p_link_state(p->dial) != P2P_LINK_UP)
 		p2p_link_close(p->dial, "IPv6 is up"); /* it won the race */
+	if (!relayed(l) && p->punch != NULL && p->punch != l) {
+		/* The peer's open (or a dial) is up first: ours may yet come up
+		 * (the other end may have taken it; the duplicate rule settles
+		 * it alike at both), and its timing out is no sign that
+		 * punching fails. */
+		struct link_info *mine = p2p_link_data(p->punch);
+		mine->superseded = 1;
+	}
 	p->link = l;
+	if (!relayed(l))
+		p->punch_failed = 0; /* the way is open: the next link tries it first */
 	p->want = 0;
 	p->told_offline = 0;
 	p->rdv_busy = 0;
@@ -634,8 +674,9 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 
 	if (pp != NULL && pp->punch == l) {
 		pp->punch = NULL;
-		if (!i->was_up) {
-			/* The NATs did not let it through: a relay next. */
+		if (!i->was_up && !i->superseded && (pp->link == NULL || relayed(pp->link))) {
+			/* The NATs did not let it through (and no other open
+			 * did, the peer's from its side): a relay next. */
 			pp->punch_failed = 1;
 			pp->rdv_busy = 0;
 			if (p == NULL && pp->link == NULL && pp->dial == NULL)
@@ -947,6 +988,7 @@ p2p_net_free(struct p2p_net *n)
 				p->upgrade->data = n;
 				uv_close((uv_handle_t *)p->upgrade, on_upgrade_closed);
 			}
+			punch_unreserve(p);
 			free(p);
 		}
 	}
@@ -1196,6 +1238,7 @@ p2p_net_rendezvous_failed(struct p2p_net *n, const char *user)
 	if (n->freeing || p == NULL)
 		return;
 	p->rdv_busy = 0;
+	punch_unreserve(p);
 	p->direct_failed = !p->direct_failed; /* the other way next time */
 	if (p->link == NULL && p->dial == NULL)
 		retry_later(n, p);
@@ -1241,35 +1284,73 @@ p2p_net_link_path(struct p2p_net *n, const char *user, const char **via)
 }
 
 int
-p2p_net_punch(struct p2p_net *n, const char *user, const char *ip, int port)
+p2p_net_punch(
+    struct p2p_net *n, const char *user, const char *ip, int port, enum p2p_punch_role role)
 {
 	struct peer *p;
 	struct p2p_link *l;
-	int initiator;
+	int initiator, fd;
 
 	if (n->freeing || !hy_name_valid(user, strlen(user)) || strcmp(user, n->username) == 0 ||
 	    strlen(ip) >= P2P_IP_MAX || port < 1 || port > 65535 || n->nlinks >= P2P_MAX_LINKS)
 		return -1;
 	p = peer_get(n, user);
-	p->rdv_busy = 0;
-	if ((p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP && !upgradable(p)) ||
-	    p->punch != NULL)
+	if (role == P2P_PUNCH_CALLER) {
+		p->rdv_busy = 0;
+		fd = p->punch_fd;
+		p->punch_fd = -1;
+	} else {
+		fd = -1;
+		if (role == P2P_PUNCH_NAMES)
+			p->rdv_busy = 0;
+		/* The caller answered with no fresh port (an older tracker):
+		 * our own fresh one is of no use. */
+		if (role == P2P_PUNCH_NAMES && p->punch_fd >= 0)
+			punch_unreserve(p);
+	}
+	if (p->link != NULL && p2p_link_state(p->link) == P2P_LINK_UP && !upgradable(p)) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
+	if (role == P2P_PUNCH_ANSWER) {
+		/* p dials our peer port from a fresh port of its own and runs
+		 * the handshake as dialer: whether its SYN meets ours or our
+		 * listener (we were late), the roles agree. That tuple is new:
+		 * this open runs beside one of ours. */
+		l = p2p_link_punch(
+		    n->loop, n->listen_host, n->listen_port, -1, ip, port, 0, user, &n->params);
+		if (l == NULL)
+			return -1;
+		struct link_info *i = info_new(n, l);
+		i->punched = 1;
+		snprintf(i->expect, sizeof(i->expect), "%s", user);
+		return 0;
+	}
+	if (p->punch != NULL) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
 	if (p->punch_failed && !upgradable(p)) {
 		/* It failed with this peer before (a NAT that does not keep
 		 * ports): do not hold a dial for it; a relay is asked for. */
-		if (p->dial == NULL && p->link == NULL && !p->rdv_busy) {
-			p->rdv_busy = 1;
-			n->ops->rendezvous(n->arg, p->name, "relay");
-		}
+		if (fd >= 0)
+			close(fd);
+		if (p->dial == NULL && p->link == NULL && !p->rdv_busy)
+			rendezvous_ask(n, p, "relay");
 		return 0;
 	}
-	/* Both ends dial: the smaller name runs the handshake as dialer. */
-	initiator = strcmp(n->username, user) < 0;
-	if (initiator && p->dial != NULL)
+	/* From our fresh port we dial; else both ends dial from their peer
+	 * ports and the smaller name runs the handshake as dialer. */
+	initiator = fd >= 0 || strcmp(n->username, user) < 0;
+	if (initiator && p->dial != NULL) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
 	l = p2p_link_punch(
-	    n->loop, n->listen_host, n->listen_port, ip, port, initiator, user, &n->params);
+	    n->loop, n->listen_host, n->listen_port, fd, ip, port, initiator, user, &n->params);
 	if (l == NULL)
 		return -1;
 	struct link_info *i = info_new(n, l);

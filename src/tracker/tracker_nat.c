@@ -25,6 +25,7 @@ struct nat_hint {
 	char type[8]; /* "relay", "dial" or "punch" */
 	char ip[TRACKER_NAT_IP_MAX]; /* punch: where to, and the port */
 	unsigned port;
+	int fresh; /* punch: port is the caller's fresh one, the caller dials */
 	char peer[HY_NAME_MAX + 1];
 	char relay[TRACKER_RELAY_MAX];
 	char token[RELAY_TOKEN_LINE_MAX];
@@ -219,6 +220,7 @@ struct rendezvous {
 	struct nat_hint h; /* h.peer: the caller; h.type: via */
 	char peer[HY_NAME_MAX + 1];
 	unsigned them_port;
+	unsigned caller_port; /* punch: the fresh port the caller dials from, 0 if none */
 };
 
 static void
@@ -255,9 +257,15 @@ rendezvous_answer(
 			http_json_error(res, 409, "No observed address yet: send /submit-info");
 			return;
 		}
-		hp->port = my_port;
+		/* Better, the caller dials from a fresh port of its own (a
+		 * new 4-tuple each time, nothing left of an earlier one in
+		 * the way) and runs the handshake as its dialer. */
+		hp->port = rv->caller_port != 0 ? rv->caller_port : my_port;
+		hp->fresh = rv->caller_port != 0;
 		tracker_add_str(r, "ip", peer_ip);
 		tracker_add_int(r, "port", (int64_t)rv->them_port);
+		if (hp->fresh)
+			json_object_object_add(r, "fresh", json_object_new_boolean(1));
 	}
 	if (strcmp(hp->type, "relay") == 0) {
 		if (t->cfg.nrelays == 0 || !t->cfg.has_relay_key) {
@@ -335,13 +343,15 @@ rendezvous_authed(struct tracker_call *c)
 	struct json_object *o;
 	const char *peer, *via = "relay";
 	size_t len;
+	int64_t port = 0;
 
 	if ((o = tracker_body_for(c->req, c->res, c->user)) == NULL) {
 		tracker_call_end(c);
 		return;
 	}
 	if (tracker_field_str(o, "peer", 1, &peer, &len, c->res) < 0 ||
-	    tracker_field_str(o, "via", 0, &via, &len, c->res) < 0) {
+	    tracker_field_str(o, "via", 0, &via, &len, c->res) < 0 ||
+	    tracker_field_int(o, "port", 0, 1, 65535, &port, c->res) < 0) {
 		json_object_put(o);
 		tracker_call_end(c);
 		return;
@@ -360,15 +370,19 @@ rendezvous_authed(struct tracker_call *c)
 	snprintf(rv->h.peer, sizeof(rv->h.peer), "%s", c->user);
 	snprintf(rv->h.type, sizeof(rv->h.type), "%s", via);
 	snprintf(rv->peer, sizeof(rv->peer), "%s", peer);
+	rv->caller_port = (unsigned)port;
 	json_object_put(o); /* peer and via are gone with it */
 	snprintf(c->sc.user, sizeof(c->sc.user), "%s", rv->peer);
 	c->sc.channel[0] = '\0';
 	tracker_call_store(c, c->t->state->ops->peer_info, rendezvous_them);
 }
 
-/* POST /rendezvous {"peer":NAME,"via":"relay"|"dial"}: via relay, both
- * halves of a fresh token, ours in the answer and the peer's in a hint;
- * via dial, a hint asking the peer to dial us. Both must be online. */
+/* POST /rendezvous {"peer":NAME,"via":"relay"|"dial"|"punch"[,"port":N]}:
+ * via relay, both halves of a fresh token, ours in the answer and the
+ * peer's in a hint; via dial, a hint asking the peer to dial us; via
+ * punch, each one's observed address, the peer's hint with our port N
+ * (then "fresh": we dial from N) or else our peer port. Both must be
+ * online. */
 void
 tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx)
 {
@@ -395,6 +409,8 @@ tracker_api_hints_authed(
 		if (h->ip[0] != '\0') {
 			tracker_add_str(o, "ip", h->ip);
 			tracker_add_int(o, "port", (int64_t)h->port);
+			if (h->fresh)
+				json_object_object_add(o, "fresh", json_object_new_boolean(1));
 		}
 		if (h->relay[0] != '\0') {
 			tracker_add_str(o, "relay", h->relay);

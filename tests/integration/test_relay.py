@@ -368,6 +368,17 @@ def test_tracker_rendezvous_through_the_relay():
         st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
         assert d["hints"] == [{"type": "punch", "peer": "alice", "ip": "127.0.0.1",
                                "port": 9000}], d
+        # from a fresh port: bob gets that port, both are told "fresh"
+        st, d = tracker_call(tport, "POST", "/rendezvous",
+                             {"peer": "bob", "via": "punch", "port": 40123}, tok["alice"])
+        assert st == 200 and d["port"] == 9000 and d["fresh"] is True, d
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
+        assert d["hints"] == [{"type": "punch", "peer": "alice", "ip": "127.0.0.1",
+                               "port": 40123, "fresh": True}], d
+        for bad in (0, 65536, -1, "40123", 1.5):
+            st, _ = tracker_call(tport, "POST", "/rendezvous",
+                                 {"peer": "bob", "via": "punch", "port": bad}, tok["alice"])
+            assert st == 400, bad
         st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "bob", "via": "x"},
                              tok["alice"])
         assert st == 400

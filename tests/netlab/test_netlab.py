@@ -131,6 +131,7 @@ def attempts(w, topo, expect, bound):
     alice = w.peer("alice")
     times = []
     fallbacks = []
+    bob = None
     try:
         for i in range(ATTEMPTS):
             # An attempt starts with bob's process: his start, his login,
@@ -168,6 +169,8 @@ def attempts(w, topo, expect, bound):
                 fail("%s: %s\n%s" % (topo, bad, bob.stderr()[-3000:]))
     except BaseException:
         print("alice's stderr:\n" + alice.stderr()[-3000:])
+        if bob is not None:
+            print("bob's stderr:\n" + bob.stderr()[-3000:])
         print("relay log:\n" + open(w.logs["relay"], errors="replace").read()[-3000:])
         raise
     times.sort()
