@@ -290,13 +290,18 @@ exchange_retry(struct exchange *ex, int status, int same_backend)
 		exchange_fail(ex, status ? status : 502);
 		return;
 	}
-	/* what was written goes out again from the replay copy */
-	buf_fini(&ex->pending);
-	buf_init(&ex->pending);
-	if (ex->replay.len > ex->head.len)
-		buf_append(
-		    &ex->pending, ex->replay.data + ex->head.len, ex->replay.len - ex->head.len);
-	ex->replay.len = 0;
+	/* What was written goes out again from the replay copy. With nothing
+	 * written since the last try (its dial failed too), the body is still
+	 * all in pending: rebuilding it from the empty copy would send the
+	 * next backend a head without its body, answered 408 ten seconds on. */
+	if (ex->replay.len > 0) {
+		buf_fini(&ex->pending);
+		buf_init(&ex->pending);
+		if (ex->replay.len > ex->head.len)
+			buf_append(&ex->pending, ex->replay.data + ex->head.len,
+			    ex->replay.len - ex->head.len);
+		ex->replay.len = 0;
+	}
 	if (!same_backend) {
 		backend_done(ex, 1);
 		ex->be = pick_backend(ex);

@@ -306,6 +306,56 @@ def test_failover_when_a_backend_is_killed_mid_test():
     assert seen == ["B"] * 6, seen
 
 
+def closing_backend():
+    """A backend that answers one request on a kept-alive connection, then
+    reads the next, stops listening and closes without an answer: the
+    proxy's pooled connection has gone stale, and a dial to it again is
+    refused."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+
+    def serve():
+        c, _ = ls.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        c.recv(4096)  # the next request, never answered
+        ls.close()
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return ls.getsockname()[1]
+
+
+@case
+def test_a_body_retried_twice_reaches_the_next_backend_whole():
+    """A POST on a pooled connection found stale is tried again on the
+    same backend, whose dial is refused, then on the next: the body goes
+    with it each time. It used to be dropped at the second try, leaving
+    the next backend waiting for it (a tracker answered 408 after 10 s)."""
+    pz = closing_backend()
+    conf = S["conf"] + 'host "stale.local" {\n    proxy_pass http://127.0.0.1:%d;\n' \
+        '    proxy_pass http://127.0.0.1:%d;\n    proxy_read_timeout 3s;\n}\n' % (pz, S["pb"])
+    write_conf(conf)
+    os.kill(S["p"].pid, signal.SIGHUP)
+    time.sleep(0.3)
+    st, _, b = via("stale.local", "/first")
+    assert st == 200 and b == b"ok", (st, b)
+    assert who("stale.local", "/between")["server"] == "B"  # round robin: next is Z's turn
+    body = b"hello, the same bytes twice"
+    st, _, b = via("stale.local", "/second", method="POST", body=body)
+    assert st == 200, (st, b)
+    got = json.loads(b)
+    assert got["server"] == "B" and got["length"] == len(body), got
+    assert got["sha256"] == hashlib.sha256(body).hexdigest(), got
+    write_conf(S["conf"])
+    os.kill(S["p"].pid, signal.SIGHUP)
+    time.sleep(0.3)
+
+
 @case
 def test_pipelined_requests_answered_in_order():
     reqs = b"".join(b"GET /p%d HTTP/1.1\r\nHost: app2.local\r\n\r\n" % i for i in range(6))
