@@ -3,6 +3,7 @@ directories, real processes started and killed by pid, raw HTTP over
 sockets, and a tiny test runner that prints one line per case."""
 import json
 import os
+import random
 import re
 import resource
 import signal
@@ -132,12 +133,29 @@ def count_503(socks):
     return refused
 
 
+# Ports handed to servers come from below the kernel's ephemeral range
+# (32768-60999 by default): a port the kernel picked for a bind to port 0
+# is one it also picks as the source port of an outgoing connection, and
+# with the suites running side by side (thousands of connections) one
+# took a chaos peer's port between free_port() and the peer's bind. The
+# top is kept 10000 under the range, as some tests serve on port + 10000.
+FREE_PORT_RANGE = (10000, 22767)
+_port_rng = random.Random(os.urandom(16))
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nothing is bound to now, outside the ephemeral range."""
+    for _ in range(1000):
+        port = _port_rng.randint(*FREE_PORT_RANGE)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return port
+    raise RuntimeError("no free port in %d-%d" % FREE_PORT_RANGE)
 
 
 def wait_port(port, proc=None, timeout=10.0):
