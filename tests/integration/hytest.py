@@ -83,7 +83,7 @@ def steady_memory_env():
 def read_for(s, seconds):
     """Every byte that arrives on socket s within seconds, or until it
     closes."""
-    out = b""
+    out = bytearray()  # bytes += bytes copies the whole: quadratic
     deadline = time.monotonic() + seconds
     s.settimeout(0.2)
     while time.monotonic() < deadline:
@@ -96,18 +96,18 @@ def read_for(s, seconds):
         if not chunk:
             break
         out += chunk
-    return out
+    return bytes(out)
 
 
 def recv_exact(s, n):
     """Exactly n bytes from socket s, or None if it closes first."""
-    buf = b""
+    buf = bytearray()
     while len(buf) < n:
         chunk = s.recv(n - len(buf))
         if not chunk:
             return None
         buf += chunk
-    return buf
+    return bytes(buf)
 
 
 def connect_many(port, n, timeout=10):
@@ -220,7 +220,7 @@ def raw(port, data, timeout=5.0, until_close=True):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         s.sendall(data)
-        out = b""
+        out = bytearray()  # bytes += bytes copies the whole: quadratic
         while True:
             try:
                 chunk = s.recv(65536)
@@ -229,9 +229,9 @@ def raw(port, data, timeout=5.0, until_close=True):
             if not chunk:
                 break
             out += chunk
-            if not until_close and parse_responses(out, complete_only=True):
+            if not until_close and parse_responses(bytes(out), complete_only=True):
                 break
-        return out
+        return bytes(out)
     finally:
         s.close()
 
