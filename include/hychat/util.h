@@ -64,6 +64,9 @@ int hy_name_valid(const char *s, size_t len);
 /* True if s[0..n) is strict UTF-8: no overlong forms, no surrogates,
  * nothing past U+10FFFF. */
 int hy_utf8_valid(const char *s, size_t n);
+/* True if s[0..n) is strict UTF-8 without control characters (C0, DEL):
+ * a name or status a user types, to be shown on one line. */
+int hy_utf8_printable(const char *s, size_t n);
 /* Copies the channel name at s[0..len), "#name" or "name", without its
  * '#' into out (HY_CHANNEL_MAX + 1 bytes). Returns 0, or -1 if it is not
  * 1 to HY_CHANNEL_MAX of HY_NAME_CHARS. */

@@ -372,3 +372,12 @@ hy_utf8_valid(const char *str, size_t n)
 	}
 	return 1;
 }
+
+int
+hy_utf8_printable(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
+			return 0;
+	return hy_utf8_valid(s, n);
+}

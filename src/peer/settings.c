@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hychat/util.h"
+
 enum setting_kind {
 	KIND_TEXT, /* printable UTF-8 */
 	KIND_URL, /* empty, or http:// or https:// and no blanks */
@@ -185,37 +187,6 @@ settings_help(enum setting_id id)
 	return def_of(id)->help;
 }
 
-/* 1 if s[0..n) is UTF-8 without control characters. */
-static int
-printable_utf8(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80    ? 1
-		    : (c & 0xE0) == 0xC0 ? 2
-		    : (c & 0xF0) == 0xE0 ? 3
-		    : (c & 0xF8) == 0xF0 ? 4
-		                         : 0;
-		uint32_t cp;
-
-		if (len == 0 || i + len > n || c < 0x20 || c == 0x7F || c == 0xC0 || c == 0xC1)
-			return 0;
-		cp = len == 1 ? c : (uint32_t)(c & (0x7F >> len));
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3F);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
 static int
 blank(char c)
 {
@@ -241,7 +212,7 @@ check(const struct setting_def *d, const char *value, size_t n, char *out, char 
 		    err, SETTINGS_ERR_MAX, "%s: at most %d bytes", d->name, SETTINGS_VALUE_MAX);
 		return -1;
 	}
-	if (!printable_utf8((const unsigned char *)value, n)) {
+	if (!hy_utf8_printable(value, n)) {
 		snprintf(err, SETTINGS_ERR_MAX, "%s: not printable UTF-8 text", d->name);
 		return -1;
 	}

@@ -10,35 +10,6 @@
 #include "hychat/util.h"
 #include "tracker_internal.h"
 
-/* 1 if s[0..n) is UTF-8 without control characters. */
-static int
-printable_utf8(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80    ? 1
-		    : (c & 0xE0) == 0xC0 ? 2
-		    : (c & 0xF0) == 0xE0 ? 3
-		    : (c & 0xF8) == 0xF0 ? 4
-		                         : 0;
-		uint32_t cp;
-
-		if (len == 0 || i + len > n || c < 0x20 || c == 0x7F || c == 0xC0 || c == 0xC1)
-			return 0;
-		cp = len == 1 ? c : (uint32_t)(c & (0x7F >> len));
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3F);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
 /* The profile's members, or NULL without one. */
 static struct json_object *
 profile_object(const struct store_peer *p)
@@ -92,7 +63,7 @@ text_field(
 		*out = NULL;
 		return 0;
 	}
-	if (len > max || strlen(*out) != len || !printable_utf8((const unsigned char *)*out, len)) {
+	if (len > max || strlen(*out) != len || !hy_utf8_printable(*out, len)) {
 		http_json_error(res, 400,
 		    key[0] == 'd'
 		        ? "Field display_name must be at most 64 bytes of printable UTF-8"

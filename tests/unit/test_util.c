@@ -143,6 +143,21 @@ test_a_cause_is_allocated_and_optional(void **state)
 	hy_cause(NULL, "nobody asked");
 }
 
+static void
+test_printable_utf8_refuses_controls_and_bad_forms(void **state)
+{
+	(void)state;
+	assert_true(hy_utf8_printable("caf\xc3\xa9 \xe2\x98\x95", 9));
+	assert_true(hy_utf8_printable("", 0));
+	assert_false(hy_utf8_printable("a\tb", 3)); /* C0 control */
+	assert_false(hy_utf8_printable("a\x7f", 2)); /* DEL */
+	assert_false(hy_utf8_printable("a\x1b[2J", 5)); /* an escape */
+	assert_false(hy_utf8_printable("\xc0\xaf", 2)); /* overlong '/' */
+	assert_false(hy_utf8_printable("\xed\xa0\x80", 3)); /* a surrogate */
+	assert_false(hy_utf8_printable("\xe2\x98", 2)); /* cut short */
+	assert_false(hy_utf8_printable("a\0b", 3)); /* NUL inside */
+}
+
 int
 main(void)
 {
@@ -155,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_numbers_are_whole_and_in_range),
 		cmocka_unit_test(test_names_and_channels),
 		cmocka_unit_test(test_a_cause_is_allocated_and_optional),
+		cmocka_unit_test(test_printable_utf8_refuses_controls_and_bad_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
