@@ -323,6 +323,31 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 	return 0;
 }
 
+int
+webbridge_upload_cancel(void *arg, const void *client, const char *ctx, int argc, char **argv)
+{
+	struct webbridge *b = arg;
+	struct webbridge_conn *c = webbridge_ws_conn(b, client);
+	struct webbridge_upload *u = c != NULL ? c->ws.up : NULL;
+
+	(void)ctx;
+	(void)argc;
+	(void)argv;
+	if (u == NULL || u->state != UP_RECEIVING) {
+		event_error(engine_events(b->e),
+		    "upload_cancel: no upload in progress on this socket (a file already offered "
+		    "is stopped with cancel ID)");
+		return -1;
+	}
+	u->state = UP_FAILED; /* a write in flight ends it: on_write */
+	log_info("web bridge: the upload of %s to %s cancelled by its tab at %" PRIu64
+	         " of %" PRIu64 " bytes",
+	    u->name, u->user, u->received, u->size);
+	tell(u, "cancelled", NULL);
+	finish(u);
+	return 0;
+}
+
 const char *
 webbridge_upload_data(struct webbridge_conn *c, const void *in, size_t len, int final)
 {
