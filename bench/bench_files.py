@@ -183,7 +183,7 @@ def main():
                                                    "met" if ratio >= 0.5 else "NOT met"))
         gib = size / float(1 << 30)
         print("%-40s hychat alice %.2f s + bob %.2f s, raw copy %.2f s (both ends)" % (
-            "CPU per GiB (load-independent)", (cpu1[0] - cpu0[0]) / gib,
+            "CPU per GiB", (cpu1[0] - cpu0[0]) / gib,
             (cpu1[1] - cpu0[1]) / gib, raw_cpu / gib))
         print("%-40s alice +%.1f MB, bob +%.1f MB  target < 16 MB: %s" % (
             "peak RSS growth during the transfer", grow[0], grow[1],
