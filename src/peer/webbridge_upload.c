@@ -81,6 +81,49 @@ remove_dir(const char *dir)
 		log_warn("web bridge: %s: %s", dir, strerror(errno));
 }
 
+/* A descriptor closed and a directory removed on the thread pool: both
+ * may wait for the disk, and the loop must not. */
+struct spool_job {
+	uv_work_t req;
+	int fd; /* -1: none */
+	char dir[WEBBRIDGE_PATH_MAX + 16]; /* "": none */
+};
+
+static void
+spool_job_work(uv_work_t *req)
+{
+	struct spool_job *j = req->data;
+
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->dir[0] != '\0')
+		remove_dir(j->dir);
+}
+
+static void
+spool_job_done(uv_work_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+}
+
+static void
+spool_drop_later(struct webbridge *b, int fd, const char *dir)
+{
+	struct spool_job *j;
+
+	if (fd < 0 && (dir == NULL || dir[0] == '\0'))
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	j->fd = fd;
+	snprintf(j->dir, sizeof(j->dir), "%s", dir != NULL ? dir : "");
+	if (uv_queue_work(b->loop, &j->req, spool_job_work, spool_job_done) != 0) {
+		spool_job_work(&j->req); /* cannot happen with a valid loop */
+		free(j);
+	}
+}
+
 void
 webbridge_upload_init(struct webbridge *b)
 {
@@ -148,11 +191,9 @@ finish(struct webbridge_upload *u)
 		u->c = NULL;
 	}
 	if (u->writing)
-		return; /* on_write frees it */
-	if (u->fd >= 0)
-		close(u->fd);
-	if (u->state != UP_DONE && u->dir[0] != '\0')
-		remove_dir(u->dir);
+		return; /* on_write (or on_named) frees it */
+	spool_drop_later(u->b, u->fd, u->state != UP_DONE ? u->dir : NULL);
+	u->fd = -1;
 	buf_fini(&u->pending);
 	buf_fini(&u->wbuf);
 	free(u);
@@ -169,33 +210,71 @@ fail(struct webbridge_upload *u, const char *why)
 	finish(u);
 }
 
-/* Every byte is on disk: the file takes its name and is offered. */
+/* Every byte is on disk: the file takes its name (close and rename on the
+ * thread pool, u->writing meanwhile, so that u stays), then is offered. */
+struct name_job {
+	uv_work_t req;
+	struct webbridge_upload *u;
+	int fd, rc;
+	char from[WEBBRIDGE_PATH_MAX + 32];
+	char to[WEBBRIDGE_PATH_MAX + WEBPOLICY_UPLOAD_NAME_MAX + 32];
+};
+
 static void
-offer(struct webbridge_upload *u)
+name_work(uv_work_t *req)
 {
-	char from[WEBBRIDGE_PATH_MAX + 32], to[WEBBRIDGE_PATH_MAX + WEBPOLICY_UPLOAD_NAME_MAX + 32];
+	struct name_job *j = req->data;
+
+	close(j->fd);
+	j->rc = rename(j->from, j->to);
+}
+
+static void
+on_named(uv_work_t *req, int status)
+{
+	struct name_job *j = req->data;
+	struct webbridge_upload *u = j->u;
 	struct buf line;
 	int rc;
 
-	close(u->fd);
-	u->fd = -1;
-	snprintf(from, sizeof(from), "%s/" INCOMING, u->dir);
-	snprintf(to, sizeof(to), "%s/%s", u->dir, u->name);
-	if (rename(from, to) < 0) {
+	u->writing = 0;
+	if (u->state == UP_FAILED || u->c == NULL) { /* cancelled, or its tab gone */
+		u->state = UP_FAILED;
+		finish(u);
+	} else if (status != 0 || j->rc < 0) {
 		fail(u, "the spooled file could not be named");
-		return;
+	} else {
+		buf_init(&line);
+		buf_printf(&line, "sendfile %s %s", u->user, j->to);
+		rc = command_run(u->b->e, line.data, NULL, u->b, u->c);
+		buf_fini(&line);
+		if (rc < 0) {
+			fail(u, "sendfile refused it");
+		} else {
+			u->state = UP_DONE;
+			tell(u, "sent", NULL);
+			finish(u);
+		}
 	}
-	buf_init(&line);
-	buf_printf(&line, "sendfile %s %s", u->user, to);
-	rc = u->c != NULL ? command_run(u->b->e, line.data, NULL, u->b, u->c) : -1;
-	buf_fini(&line);
-	if (rc < 0) {
-		fail(u, "sendfile refused it");
-		return;
+	free(j);
+}
+
+static void
+offer(struct webbridge_upload *u)
+{
+	struct name_job *j = xcalloc(1, sizeof(*j));
+
+	j->req.data = j;
+	j->u = u;
+	j->fd = u->fd;
+	u->fd = -1;
+	snprintf(j->from, sizeof(j->from), "%s/" INCOMING, u->dir);
+	snprintf(j->to, sizeof(j->to), "%s/%s", u->dir, u->name);
+	u->writing = 1;
+	if (uv_queue_work(u->b->loop, &j->req, name_work, on_named) != 0) {
+		name_work(&j->req); /* cannot happen with a valid loop */
+		on_named(&j->req, 0);
 	}
-	u->state = UP_DONE;
-	tell(u, "sent", NULL);
-	finish(u);
 }
 
 static void write_some(struct webbridge_upload *u);
@@ -433,7 +512,7 @@ transfer_ended(struct webbridge *b, struct json_object *o)
 		return;
 	memcpy(own, path, (size_t)(slash - path));
 	own[slash - path] = '\0';
-	remove_dir(own);
+	spool_drop_later(b, -1, own);
 }
 
 /* At start: every upload directory that no transfer under way names goes
