@@ -87,6 +87,7 @@ struct webbridge {
 	size_t page_mark;
 
 	char spool[WEBBRIDGE_PATH_MAX]; /* uploads' root, real path; "" if none */
+	int sweep_running; /* the start's sweep of the spool, on the thread pool */
 	int sweeping; /* asking the engine which uploads it still needs */
 
 	struct webbridge_conn *conns; /* open WebSockets */

@@ -348,6 +348,11 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 		event_error(engine_events(b->e), "upload: one at a time on a socket");
 		return -1;
 	}
+	if (b->sweep_running) {
+		event_error(engine_events(b->e),
+		    "upload: the spool is being cleaned after the start: try again in a moment");
+		return -1;
+	}
 	if (!hy_name_valid(argv[0], strlen(argv[0])) ||
 	    strcmp(argv[0], engine_username(b->e)) == 0) {
 		event_error(engine_events(b->e), "upload: \"%.40s\" is not another user", argv[0]);
@@ -517,37 +522,79 @@ transfer_ended(struct webbridge *b, struct json_object *o)
 
 /* At start: every upload directory that no transfer under way names goes
  * (one cut short by a crash, one whose transfer ended while the peer was
- * down); those the engine will resume from stay. */
+ * down); those the engine will resume from stay. The spool is read on the
+ * thread pool; uploads wait until it is done (b->sweep_running), so that
+ * none is swept as it starts. */
+struct sweep_job {
+	uv_work_t req;
+	struct webbridge *b;
+	char spool[WEBBRIDGE_PATH_MAX];
+	char **keep; /* the paths of outgoing transfers under way */
+	size_t nkeep;
+};
+
 static void
-sweep(struct webbridge *b, struct json_object *list)
+sweep_work(uv_work_t *req)
 {
+	struct sweep_job *j = req->data;
 	char dir[WEBBRIDGE_PATH_MAX + 512];
 	struct dirent *de;
 	DIR *d;
 
-	if ((d = opendir(b->spool)) == NULL)
+	if ((d = opendir(j->spool)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		int needed = 0;
 		size_t n;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		n = (size_t)snprintf(dir, sizeof(dir), "%s/%s/", b->spool, de->d_name);
-		for (size_t i = 0; !needed && i < json_object_array_length(list); i++) {
-			struct json_object *o = json_object_array_get_idx(list, i);
-			const char *path = http_json_str(o, "path"),
-			           *state = http_json_str(o, "state");
-			const char *way = http_json_str(o, "direction");
-			needed = path != NULL && state != NULL && way != NULL &&
-			    strcmp(way, "out") == 0 && !final_state(state) &&
-			    strncmp(path, dir, n) == 0;
-		}
+		n = (size_t)snprintf(dir, sizeof(dir), "%s/%s/", j->spool, de->d_name);
+		for (size_t i = 0; !needed && i < j->nkeep; i++)
+			needed = strncmp(j->keep[i], dir, n) == 0;
 		if (!needed) {
 			dir[n - 1] = '\0';
 			remove_dir(dir);
 		}
 	}
 	closedir(d);
+}
+
+static void
+sweep_done(uv_work_t *req, int status)
+{
+	struct sweep_job *j = req->data;
+
+	(void)status;
+	j->b->sweep_running = 0;
+	for (size_t i = 0; i < j->nkeep; i++)
+		free(j->keep[i]);
+	free(j->keep);
+	free(j);
+}
+
+static void
+sweep(struct webbridge *b, struct json_object *list)
+{
+	struct sweep_job *j = xcalloc(1, sizeof(*j));
+	size_t n = json_object_array_length(list);
+
+	j->req.data = j;
+	j->b = b;
+	snprintf(j->spool, sizeof(j->spool), "%s", b->spool);
+	j->keep = xcalloc(n > 0 ? n : 1, sizeof(*j->keep));
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(list, i);
+		const char *path = http_json_str(o, "path"), *state = http_json_str(o, "state");
+		const char *way = http_json_str(o, "direction");
+		if (path != NULL && state != NULL && way != NULL && strcmp(way, "out") == 0 &&
+		    !final_state(state))
+			j->keep[j->nkeep++] = xstrdup(path);
+	}
+	b->sweep_running = 1;
+	if (uv_queue_work(b->loop, &j->req, sweep_work, sweep_done) != 0) {
+		sweep_work(&j->req); /* cannot happen with a valid loop */
+		sweep_done(&j->req, 0);
+	}
 }
 
 void
