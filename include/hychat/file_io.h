@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hychat/file_hash.h"
+#include <sodium.h>
 
-#define FILE_IO_HASH_BYTES FILE_HASH_BYTES /* BLAKE2b-256 */
+#define FILE_IO_HASH_BYTES crypto_generichash_BYTES /* BLAKE2b-256 */
 #define FILE_IO_BLOCK (1024 * 1024) /* bytes read at once to hash */
 #define FILE_IO_DIR_MODE 0700
 #define FILE_IO_FILE_MODE 0600
@@ -65,7 +65,7 @@ int file_io_sync(int fd, const char *part, uint64_t size, const char *id,
  * that path. Else the .part goes. The sidecar goes either way, and fd is
  * closed. Returns 0, or -1 with err. */
 int file_io_finish(int fd, const char *part, const char *target, uint64_t size,
-    const uint8_t hash[FILE_IO_HASH_BYTES], struct file_hash *hs, char **final, char *err);
+    const uint8_t hash[FILE_IO_HASH_BYTES], crypto_generichash_state *hs, char **final, char *err);
 /* Removes a .part and its sidecar, and a sidecar half replaced by a run
  * that was killed (a cancelled or failed transfer). */
 void file_io_remove(const char *part);

@@ -58,7 +58,7 @@ struct job {
 	uint64_t end; /* JOB_WRITE: off + the bytes written */
 	uint8_t hash[FILE_IO_HASH_BYTES];
 	struct buf data; /* JOB_READ out, JOB_WRITE in */
-	struct file_hash *hs; /* JOB_WRITE, JOB_FINISH: x's, when valid */
+	crypto_generichash_state *hs; /* JOB_WRITE, JOB_FINISH: x's, when valid */
 	/* Outputs. */
 	struct file_io_stat st;
 	char *result; /* JOB_CREATE: the .part; JOB_FINISH: the final path */
@@ -241,7 +241,8 @@ job_work(uv_work_t *req)
 		j->rc = file_io_write(
 		    j->fd, j->off, (const uint8_t *)j->data.data, j->data.len, j->err);
 		if (j->rc == 0 && j->hs != NULL)
-			file_hash_update(j->hs, (const uint8_t *)j->data.data, j->data.len);
+			crypto_generichash_update(
+			    j->hs, (const uint8_t *)j->data.data, j->data.len);
 		break;
 	case JOB_SYNC:
 		j->rc = file_io_sync(
@@ -432,7 +433,7 @@ receiver_done(struct engine_xfer *x, struct job *j)
 		x->path = j->target;
 		j->target = NULL;
 		x->bytes = x->synced = x->expect = 0;
-		file_hash_init(&x->hs);
+		crypto_generichash_init(&x->hs, NULL, 0, FILE_IO_HASH_BYTES);
 		x->hs_ok = 1;
 		x->want_resume = 1;
 		engine_file_save(x);

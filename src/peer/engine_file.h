@@ -103,7 +103,7 @@ struct engine_xfer {
 	uint64_t expect; /* the next chunk's offset */
 	uint64_t synced;
 	uint64_t acked_out; /* the last ACK sent */
-	struct file_hash hs;
+	crypto_generichash_state hs;
 	int hs_ok; /* hs has seen [0, bytes) */
 	char *dest; /* accept's PATH */
 

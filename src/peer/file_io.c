@@ -31,7 +31,7 @@ fail(char *err, const char *what, const char *path)
 int
 file_io_hash(const char *path, struct file_io_stat *st, char *err)
 {
-	struct file_hash hs;
+	crypto_generichash_state hs;
 	uint8_t *block;
 	struct stat sb;
 	uint64_t off = 0;
@@ -48,7 +48,7 @@ file_io_hash(const char *path, struct file_io_stat *st, char *err)
 	st->size = (uint64_t)sb.st_size;
 	st->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
 	block = xmalloc(FILE_IO_BLOCK);
-	file_hash_init(&hs);
+	crypto_generichash_init(&hs, NULL, 0, FILE_IO_HASH_BYTES);
 	while (off < st->size) {
 		ssize_t n = pread(fd, block, FILE_IO_BLOCK, (off_t)off);
 		if (n < 0 && errno == EINTR)
@@ -60,10 +60,10 @@ file_io_hash(const char *path, struct file_io_stat *st, char *err)
 			close(fd);
 			return -1;
 		}
-		file_hash_update(&hs, block, (size_t)n);
+		crypto_generichash_update(&hs, block, (size_t)n);
 		off += (uint64_t)n;
 	}
-	file_hash_final(&hs, st->hash);
+	crypto_generichash_final(&hs, st->hash, FILE_IO_HASH_BYTES);
 	free(block);
 	return fd;
 }
@@ -310,28 +310,28 @@ file_io_sync(int fd, const char *part, uint64_t size, const char *id,
 static int
 hash_back(int fd, uint64_t size, uint8_t out[FILE_IO_HASH_BYTES], char *err)
 {
-	struct file_hash hs;
+	crypto_generichash_state hs;
 	uint8_t *block = xmalloc(FILE_IO_BLOCK);
 	uint64_t off = 0;
 
-	file_hash_init(&hs);
+	crypto_generichash_init(&hs, NULL, 0, FILE_IO_HASH_BYTES);
 	while (off < size) {
 		size_t want = size - off < FILE_IO_BLOCK ? (size_t)(size - off) : FILE_IO_BLOCK;
 		if (file_io_read(fd, off, block, want, err) < 0) {
 			free(block);
 			return -1;
 		}
-		file_hash_update(&hs, block, want);
+		crypto_generichash_update(&hs, block, want);
 		off += want;
 	}
-	file_hash_final(&hs, out);
+	crypto_generichash_final(&hs, out, FILE_IO_HASH_BYTES);
 	free(block);
 	return 0;
 }
 
 int
 file_io_finish(int fd, const char *part, const char *target, uint64_t size,
-    const uint8_t hash[FILE_IO_HASH_BYTES], struct file_hash *hs, char **final, char *err)
+    const uint8_t hash[FILE_IO_HASH_BYTES], crypto_generichash_state *hs, char **final, char *err)
 {
 	uint8_t got[FILE_IO_HASH_BYTES];
 	struct buf name;
@@ -340,7 +340,7 @@ file_io_finish(int fd, const char *part, const char *target, uint64_t size,
 	if (ftruncate(fd, (off_t)size) < 0 || fdatasync(fd) < 0) {
 		fail(err, "cannot sync", part);
 	} else if (hs != NULL) {
-		file_hash_final(hs, got);
+		crypto_generichash_final(hs, got, FILE_IO_HASH_BYTES);
 		rc = 0;
 	} else {
 		rc = hash_back(fd, size, got, err);
