@@ -51,6 +51,12 @@ def b2(path):
     return h.hexdigest()
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process, all its threads."""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def raw_copy(src, dst):
     """Seconds to copy src to dst through a TCP connection on 127.0.0.1."""
     srv = socket.socket()
@@ -117,7 +123,9 @@ def main():
         src = os.path.join(tmp, "big.bin")
         make_file(src, size)
         want = b2(src)
+        c0 = time.process_time()
         raw_s = raw_copy(src, os.path.join(tmp, "raw.bin"))
+        raw_cpu = time.process_time() - c0
         os.unlink(os.path.join(tmp, "raw.bin"))
         tracker, tport = peer_harness.start_tracker(tmp)
         for u in ("alice", "bob"):
@@ -138,6 +146,7 @@ def main():
         off = bob.wait_type("file_offer", 120, m)
         tid = off["id"]
         lat = []
+        cpu0 = [cpu_s(p.p.pid) for p in peers]
         with PeakRss(alice.p.pid) as pa, PeakRss(bob.p.pid) as pb:
             m = bob.mark()
             t0 = time.perf_counter()
@@ -157,6 +166,7 @@ def main():
                 time.sleep(0.02)
             done = ev
             t1 = done["_t"]
+            cpu1 = [cpu_s(p.p.pid) for p in peers]
         if done["state"] != "done":
             sys.exit("bench: the transfer failed: %s" % done.get("error"))
         assert b2(done["path"]) == want, "the file received differs"
@@ -171,6 +181,10 @@ def main():
             "hychat sendfile, encrypted", size / hy_s / 1e6, hy_s))
         print("%-40s %8.2fx     target >= 0.5x: %s" % ("throughput ratio", ratio,
                                                    "met" if ratio >= 0.5 else "NOT met"))
+        gib = size / float(1 << 30)
+        print("%-40s hychat alice %.2f s + bob %.2f s, raw copy %.2f s (both ends)" % (
+            "CPU per GiB", (cpu1[0] - cpu0[0]) / gib,
+            (cpu1[1] - cpu0[1]) / gib, raw_cpu / gib))
         print("%-40s alice +%.1f MB, bob +%.1f MB  target < 16 MB: %s" % (
             "peak RSS growth during the transfer", grow[0], grow[1],
             "met" if max(grow) < 16 else "NOT met"))

@@ -450,14 +450,21 @@ list_paths(struct tui *t, char **v, size_t n)
 
 /* Tab in a path: as far as the names agree; a directory's name ends
  * with "/", so Tab again lists inside it; when they part, the names on
- * the status bar, and Tab again takes each in turn. */
+ * the status bar, and Tab again takes each in turn. The directory is read
+ * on the thread pool (a slow or huge one must not stop the screen):
+ * path_scanned() completes, if the line is still as it was at the Tab. */
+static void path_scanned(struct tui *t, char **v, size_t n);
+
 static void
 complete_path(struct tui *t, size_t start)
 {
 	struct tui_input *in = &t->input;
-	char *v[COMP_MAX], *word, *home = getenv("HOME"), *expanded;
-	size_t n, common;
+	char *word;
 
+	if (in->scanning != NULL) {
+		in->tab_waiting = 1; /* taken once the Tab before has its answer */
+		return;
+	}
 	if (!in->completing) {
 		free(in->comp_prefix);
 		in->comp_prefix_len = in->cur - start;
@@ -467,11 +474,51 @@ complete_path(struct tui *t, size_t start)
 		in->comp_len = in->comp_prefix_len;
 		in->comp_index = 0;
 	}
+	free(in->scan_line);
+	in->scan_line = xmalloc((in->len + 1) * sizeof(wchar_t));
+	memcpy(in->scan_line, in->buf, in->len * sizeof(wchar_t));
+	in->scan_len = in->len;
+	in->scan_cur = in->cur;
+	in->scan_start = start;
 	word = tui_text_utf8(in->comp_prefix, in->comp_prefix_len);
-	n = tui_path_complete(word, home, v, COMP_MAX);
+	in->scanning =
+	    tui_path_scan_start(t->loop, t, word, getenv("HOME"), COMP_MAX, path_scanned);
+	if (in->scanning == NULL)
+		tui_notice(t, 0, "cannot read the directory of \"%s\"", word);
+	free(word);
+}
+
+static void
+free_paths(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+path_scanned(struct tui *t, char **v, size_t n)
+{
+	struct tui_input *in = &t->input;
+	char *word, *home = getenv("HOME"), *expanded;
+	size_t common, start = in->scan_start;
+
+	in->scanning = NULL;
+	/* Typed on, moved or sent meanwhile: this Tab's answer is stale. */
+	if (t->closing || in->len != in->scan_len || in->cur != in->scan_cur ||
+	    (in->len > 0 && wmemcmp(in->buf, in->scan_line, in->len) != 0) ||
+	    in->comp_prefix == NULL) {
+		in->tab_waiting = 0;
+		free_paths(v, n);
+		return;
+	}
+	word = tui_text_utf8(in->comp_prefix, in->comp_prefix_len);
 	if (n == 0) {
+		in->tab_waiting = 0;
 		tui_notice(t, 0, "no file matches \"%s\"", word);
 		free(word);
+		free_paths(v, n);
+		tui_dirty(t);
 		return;
 	}
 	expanded = tui_path_expand(word, home);
@@ -507,10 +554,14 @@ complete_path(struct tui *t, size_t start)
 		in->comp_len = in->comp_len + in->len - before;
 		in->completing = 1;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
+	free_paths(v, n);
 	free(expanded);
 	free(word);
+	tui_dirty(t);
+	if (in->tab_waiting) {
+		in->tab_waiting = 0;
+		complete(t);
+	}
 }
 
 /* The ids of transfers, for /accept, /reject and /cancel. */

@@ -116,6 +116,9 @@ tui_input_fini(struct tui_input *in)
 	free(in->draft);
 	free(in->comp_prefix);
 	free(in->hist_path);
+	free(in->scan_line);
+	tui_path_scan_orphan(in->scanning); /* it ends on the pool, unheard */
+	in->scanning = NULL;
 }
 
 static void

@@ -149,6 +149,10 @@ struct tui_input {
 	char *hist_path;
 	/* Tab completion: the word being completed and the choice so far. */
 	int completing;
+	struct tui_path_scan *scanning; /* a Tab's directory read, on the thread pool */
+	wchar_t *scan_line; /* the line as it was at that Tab: its answer is */
+	size_t scan_len, scan_cur, scan_start; /* used only if it still is */
+	int tab_waiting; /* Tab pressed again during the read: done after it */
 	size_t comp_start, comp_len;
 	wchar_t *comp_prefix;
 	size_t comp_prefix_len;
@@ -372,8 +376,18 @@ size_t tui_path_match(
 /* The bytes all of v[0..n) begin with, never cutting a UTF-8 character. */
 size_t tui_path_common(char *const *v, size_t n);
 /* tui_path_match() on the directory itself (at most TUI_PATH_SCAN_MAX
- * entries read); word as typed. */
+ * entries read); word as typed. It blocks on the file system: the
+ * terminal runs it on the thread pool (tui_path_scan_start). */
 size_t tui_path_complete(const char *word, const char *home, char **out, size_t max);
+/* tui_path_complete(word, home) on the loop's thread pool, then done(t,
+ * out, n) on the loop: out is the caller's to free (each and the array).
+ * Returns the scan, to be told (tui_path_scan_orphan) if t goes first. */
+struct tui;
+typedef void (*tui_path_done)(struct tui *t, char **out, size_t n);
+struct tui_path_scan *tui_path_scan_start(uv_loop_t *loop, struct tui *t, const char *word,
+    const char *home, size_t max, tui_path_done done);
+/* The scan finishes without calling back (its owner is gone). */
+void tui_path_scan_orphan(struct tui_path_scan *s);
 
 /* tui_xfer.c */
 /* 1 if state ends a transfer (done, failed, cancelled, rejected...). */

@@ -138,3 +138,69 @@ tui_path_complete(const char *word, const char *home, char **out, size_t max)
 	free(path);
 	return k;
 }
+
+/* The thread pool's side. */
+
+struct tui_path_scan {
+	uv_work_t req;
+	struct tui *t; /* NULL once orphaned */
+	tui_path_done done;
+	char *word, *home;
+	char **out;
+	size_t max, n;
+};
+
+static void
+scan_work(uv_work_t *req)
+{
+	struct tui_path_scan *s = req->data;
+
+	s->n = tui_path_complete(s->word, s->home, s->out, s->max);
+}
+
+static void
+scan_after(uv_work_t *req, int status)
+{
+	struct tui_path_scan *s = req->data;
+
+	if (status != 0)
+		s->n = 0;
+	if (s->t != NULL) {
+		s->done(s->t, s->out, s->n); /* out is the callback's now */
+	} else {
+		for (size_t i = 0; i < s->n; i++)
+			free(s->out[i]);
+		free(s->out);
+	}
+	free(s->word);
+	free(s->home);
+	free(s);
+}
+
+struct tui_path_scan *
+tui_path_scan_start(uv_loop_t *loop, struct tui *t, const char *word, const char *home, size_t max,
+    tui_path_done done)
+{
+	struct tui_path_scan *s = xcalloc(1, sizeof(*s));
+
+	s->req.data = s;
+	s->t = t;
+	s->done = done;
+	s->word = xstrdup(word);
+	s->home = home != NULL ? xstrdup(home) : NULL;
+	s->max = max;
+	s->out = xcalloc(max > 0 ? max : 1, sizeof(*s->out));
+	if (uv_queue_work(loop, &s->req, scan_work, scan_after) != 0) {
+		s->t = NULL;
+		scan_after(&s->req, UV_EINVAL);
+		return NULL;
+	}
+	return s;
+}
+
+void
+tui_path_scan_orphan(struct tui_path_scan *s)
+{
+	if (s != NULL)
+		s->t = NULL;
+}

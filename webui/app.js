@@ -369,7 +369,7 @@ const handlers = {
   },
   upload(ev) {
     const u = state.upload;
-    if (!u)
+    if (!u || ev.state === 'cancelled') /* cancelled: the page let it go at the click */
       return;
     u.acked = ev.bytes;
     if (ev.state === 'ready') {
@@ -839,6 +839,25 @@ function transferNode(t) {
   return li;
 }
 
+/* Cancel on an upload's bar: one waiting leaves the queue; the one going
+ * stops sending at once and the bridge drops what it spooled
+ * (upload_cancel); the slices already sent reach it first, so nothing of
+ * this file follows the cancel on the socket. */
+function cancelUpload(u) {
+  if (state.upload === u) {
+    state.upload = null;
+    /* Its own label: an error for it (the file was whole and offered
+     * already: the transfer's Cancel stops it) must not end the next
+     * upload, as an error labelled "upload" does. */
+    send('@label=upload-cancel upload_cancel');
+  } else {
+    state.uploads = state.uploads.filter((w) => w !== u);
+  }
+  notice('sending ' + u.file.name + ' to ' + u.user + ' cancelled', false);
+  renderTransfers();
+  pumpUploads();
+}
+
 function uploadNode(u, going) {
   const li = el('li', 'transfer');
   li.dataset.testid = 'upload';
@@ -846,7 +865,13 @@ function uploadNode(u, going) {
   li.appendChild(el('span', 'arrow', '\u2192'));
   li.appendChild(el('span', 'what', u.file.name + ' to ' + u.user + ' (' + formatSize(u.file.size) + ')'));
   li.appendChild(el('span', 'state', going ? 'handing it to the peer' : 'waiting'));
-  li.appendChild(el('span', 'actions'));
+  const actions = el('span', 'actions');
+  const cancel = el('button', '', 'Cancel');
+  cancel.type = 'button';
+  cancel.dataset.testid = 'upload-cancel';
+  cancel.addEventListener('click', () => cancelUpload(u));
+  actions.appendChild(cancel);
+  li.appendChild(actions);
   const bar = el('progress');
   bar.max = 100;
   bar.value = percent(u.acked, u.file.size);

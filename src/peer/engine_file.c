@@ -264,6 +264,45 @@ job_work(uv_work_t *req)
 
 static void job_done(uv_work_t *req, int status);
 
+/* A descriptor closed on the thread pool, apart from any transfer's jobs:
+ * close(2) of a file just written may flush it (ext4 does after a
+ * truncate; network file systems always), and the loop must not wait. */
+struct closer {
+	uv_work_t req;
+	int fd;
+};
+
+static void
+closer_work(uv_work_t *req)
+{
+	struct closer *c = req->data;
+
+	close(c->fd);
+}
+
+static void
+closer_done(uv_work_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+}
+
+static void
+close_later(struct engine *e, int fd)
+{
+	struct closer *c;
+
+	if (fd < 0)
+		return;
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->req.data = c;
+	if (uv_queue_work(e->loop, &c->req, closer_work, closer_done) != 0) {
+		close(fd); /* cannot happen with a valid loop */
+		free(c);
+	}
+}
+
 static struct job *
 job_new(struct engine_xfer *x, enum job_kind kind)
 {
@@ -472,9 +511,8 @@ job_done(uv_work_t *req, int status)
 	if (j->kind != JOB_REMOVE && j->kind != JOB_FINISH &&
 	    (j->kind != JOB_WRITE || engine_file_terminal(x->state)) &&
 	    (j->gen != x->gen || engine_file_terminal(x->state))) {
-		if (j->fd >= 0 &&
-		    (j->kind == JOB_HASH || j->kind == JOB_OPEN || j->kind == JOB_CREATE))
-			close(j->fd);
+		if (j->kind == JOB_HASH || j->kind == JOB_OPEN || j->kind == JOB_CREATE)
+			close_later(x->e, j->fd);
 		if (j->kind == JOB_CREATE && j->result != NULL) {
 			free(x->part);
 			x->part = j->result;
@@ -664,8 +702,7 @@ step(struct engine_xfer *x)
 			job_start(job_new(x, JOB_REMOVE));
 			return;
 		}
-		if (x->fd >= 0)
-			close(x->fd);
+		close_later(x->e, x->fd);
 		x->fd = -1;
 		return;
 	}

@@ -13,6 +13,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "hychat/file_name.h"
 #include "hychat/util.h"
 

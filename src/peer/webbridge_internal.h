@@ -87,6 +87,7 @@ struct webbridge {
 	size_t page_mark;
 
 	char spool[WEBBRIDGE_PATH_MAX]; /* uploads' root, real path; "" if none */
+	int sweep_running; /* the start's sweep of the spool, on the thread pool */
 	int sweeping; /* asking the engine which uploads it still needs */
 
 	struct webbridge_conn *conns; /* open WebSockets */
@@ -144,6 +145,10 @@ void webbridge_upload_init(struct webbridge *b);
 void webbridge_upload_sweep(struct webbridge *b);
 /* The "upload USER SIZE NAME" command of a tab (command.h). */
 int webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, char **argv);
+/* "upload_cancel": the socket's upload ends, answered "cancelled", and its
+ * directory goes; an error if it has none (it may have been offered:
+ * then "cancel ID" stops the transfer). */
+int webbridge_upload_cancel(void *arg, const void *client, const char *ctx, int argc, char **argv);
 /* Bytes of a binary message for c's upload (final: the message's last).
  * NULL, or why c has none or broke its rules: the upload has ended,
  * close c with that reason. */

@@ -81,6 +81,49 @@ remove_dir(const char *dir)
 		log_warn("web bridge: %s: %s", dir, strerror(errno));
 }
 
+/* A descriptor closed and a directory removed on the thread pool: both
+ * may wait for the disk, and the loop must not. */
+struct spool_job {
+	uv_work_t req;
+	int fd; /* -1: none */
+	char dir[WEBBRIDGE_PATH_MAX + 16]; /* "": none */
+};
+
+static void
+spool_job_work(uv_work_t *req)
+{
+	struct spool_job *j = req->data;
+
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->dir[0] != '\0')
+		remove_dir(j->dir);
+}
+
+static void
+spool_job_done(uv_work_t *req, int status)
+{
+	(void)status;
+	free(req->data);
+}
+
+static void
+spool_drop_later(struct webbridge *b, int fd, const char *dir)
+{
+	struct spool_job *j;
+
+	if (fd < 0 && (dir == NULL || dir[0] == '\0'))
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	j->fd = fd;
+	snprintf(j->dir, sizeof(j->dir), "%s", dir != NULL ? dir : "");
+	if (uv_queue_work(b->loop, &j->req, spool_job_work, spool_job_done) != 0) {
+		spool_job_work(&j->req); /* cannot happen with a valid loop */
+		free(j);
+	}
+}
+
 void
 webbridge_upload_init(struct webbridge *b)
 {
@@ -148,11 +191,9 @@ finish(struct webbridge_upload *u)
 		u->c = NULL;
 	}
 	if (u->writing)
-		return; /* on_write frees it */
-	if (u->fd >= 0)
-		close(u->fd);
-	if (u->state != UP_DONE && u->dir[0] != '\0')
-		remove_dir(u->dir);
+		return; /* on_write (or on_named) frees it */
+	spool_drop_later(u->b, u->fd, u->state != UP_DONE ? u->dir : NULL);
+	u->fd = -1;
 	buf_fini(&u->pending);
 	buf_fini(&u->wbuf);
 	free(u);
@@ -169,33 +210,71 @@ fail(struct webbridge_upload *u, const char *why)
 	finish(u);
 }
 
-/* Every byte is on disk: the file takes its name and is offered. */
+/* Every byte is on disk: the file takes its name (close and rename on the
+ * thread pool, u->writing meanwhile, so that u stays), then is offered. */
+struct name_job {
+	uv_work_t req;
+	struct webbridge_upload *u;
+	int fd, rc;
+	char from[WEBBRIDGE_PATH_MAX + 32];
+	char to[WEBBRIDGE_PATH_MAX + WEBPOLICY_UPLOAD_NAME_MAX + 32];
+};
+
 static void
-offer(struct webbridge_upload *u)
+name_work(uv_work_t *req)
 {
-	char from[WEBBRIDGE_PATH_MAX + 32], to[WEBBRIDGE_PATH_MAX + WEBPOLICY_UPLOAD_NAME_MAX + 32];
+	struct name_job *j = req->data;
+
+	close(j->fd);
+	j->rc = rename(j->from, j->to);
+}
+
+static void
+on_named(uv_work_t *req, int status)
+{
+	struct name_job *j = req->data;
+	struct webbridge_upload *u = j->u;
 	struct buf line;
 	int rc;
 
-	close(u->fd);
-	u->fd = -1;
-	snprintf(from, sizeof(from), "%s/" INCOMING, u->dir);
-	snprintf(to, sizeof(to), "%s/%s", u->dir, u->name);
-	if (rename(from, to) < 0) {
+	u->writing = 0;
+	if (u->state == UP_FAILED || u->c == NULL) { /* cancelled, or its tab gone */
+		u->state = UP_FAILED;
+		finish(u);
+	} else if (status != 0 || j->rc < 0) {
 		fail(u, "the spooled file could not be named");
-		return;
+	} else {
+		buf_init(&line);
+		buf_printf(&line, "sendfile %s %s", u->user, j->to);
+		rc = command_run(u->b->e, line.data, NULL, u->b, u->c);
+		buf_fini(&line);
+		if (rc < 0) {
+			fail(u, "sendfile refused it");
+		} else {
+			u->state = UP_DONE;
+			tell(u, "sent", NULL);
+			finish(u);
+		}
 	}
-	buf_init(&line);
-	buf_printf(&line, "sendfile %s %s", u->user, to);
-	rc = u->c != NULL ? command_run(u->b->e, line.data, NULL, u->b, u->c) : -1;
-	buf_fini(&line);
-	if (rc < 0) {
-		fail(u, "sendfile refused it");
-		return;
+	free(j);
+}
+
+static void
+offer(struct webbridge_upload *u)
+{
+	struct name_job *j = xcalloc(1, sizeof(*j));
+
+	j->req.data = j;
+	j->u = u;
+	j->fd = u->fd;
+	u->fd = -1;
+	snprintf(j->from, sizeof(j->from), "%s/" INCOMING, u->dir);
+	snprintf(j->to, sizeof(j->to), "%s/%s", u->dir, u->name);
+	u->writing = 1;
+	if (uv_queue_work(u->b->loop, &j->req, name_work, on_named) != 0) {
+		name_work(&j->req); /* cannot happen with a valid loop */
+		on_named(&j->req, 0);
 	}
-	u->state = UP_DONE;
-	tell(u, "sent", NULL);
-	finish(u);
 }
 
 static void write_some(struct webbridge_upload *u);
@@ -269,6 +348,11 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 		event_error(engine_events(b->e), "upload: one at a time on a socket");
 		return -1;
 	}
+	if (b->sweep_running) {
+		event_error(engine_events(b->e),
+		    "upload: the spool is being cleaned after the start: try again in a moment");
+		return -1;
+	}
 	if (!hy_name_valid(argv[0], strlen(argv[0])) ||
 	    strcmp(argv[0], engine_username(b->e)) == 0) {
 		event_error(engine_events(b->e), "upload: \"%.40s\" is not another user", argv[0]);
@@ -320,6 +404,31 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 	tell(u, "ready", NULL);
 	if (size == 0)
 		offer(u);
+	return 0;
+}
+
+int
+webbridge_upload_cancel(void *arg, const void *client, const char *ctx, int argc, char **argv)
+{
+	struct webbridge *b = arg;
+	struct webbridge_conn *c = webbridge_ws_conn(b, client);
+	struct webbridge_upload *u = c != NULL ? c->ws.up : NULL;
+
+	(void)ctx;
+	(void)argc;
+	(void)argv;
+	if (u == NULL || u->state != UP_RECEIVING) {
+		event_error(engine_events(b->e),
+		    "upload_cancel: no upload in progress on this socket (a file already offered "
+		    "is stopped with cancel ID)");
+		return -1;
+	}
+	u->state = UP_FAILED; /* a write in flight ends it: on_write */
+	log_info("web bridge: the upload of %s to %s cancelled by its tab at %" PRIu64
+	         " of %" PRIu64 " bytes",
+	    u->name, u->user, u->received, u->size);
+	tell(u, "cancelled", NULL);
+	finish(u);
 	return 0;
 }
 
@@ -408,42 +517,84 @@ transfer_ended(struct webbridge *b, struct json_object *o)
 		return;
 	memcpy(own, path, (size_t)(slash - path));
 	own[slash - path] = '\0';
-	remove_dir(own);
+	spool_drop_later(b, -1, own);
 }
 
 /* At start: every upload directory that no transfer under way names goes
  * (one cut short by a crash, one whose transfer ended while the peer was
- * down); those the engine will resume from stay. */
+ * down); those the engine will resume from stay. The spool is read on the
+ * thread pool; uploads wait until it is done (b->sweep_running), so that
+ * none is swept as it starts. */
+struct sweep_job {
+	uv_work_t req;
+	struct webbridge *b;
+	char spool[WEBBRIDGE_PATH_MAX];
+	char **keep; /* the paths of outgoing transfers under way */
+	size_t nkeep;
+};
+
 static void
-sweep(struct webbridge *b, struct json_object *list)
+sweep_work(uv_work_t *req)
 {
+	struct sweep_job *j = req->data;
 	char dir[WEBBRIDGE_PATH_MAX + 512];
 	struct dirent *de;
 	DIR *d;
 
-	if ((d = opendir(b->spool)) == NULL)
+	if ((d = opendir(j->spool)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		int needed = 0;
 		size_t n;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		n = (size_t)snprintf(dir, sizeof(dir), "%s/%s/", b->spool, de->d_name);
-		for (size_t i = 0; !needed && i < json_object_array_length(list); i++) {
-			struct json_object *o = json_object_array_get_idx(list, i);
-			const char *path = http_json_str(o, "path"),
-			           *state = http_json_str(o, "state");
-			const char *way = http_json_str(o, "direction");
-			needed = path != NULL && state != NULL && way != NULL &&
-			    strcmp(way, "out") == 0 && !final_state(state) &&
-			    strncmp(path, dir, n) == 0;
-		}
+		n = (size_t)snprintf(dir, sizeof(dir), "%s/%s/", j->spool, de->d_name);
+		for (size_t i = 0; !needed && i < j->nkeep; i++)
+			needed = strncmp(j->keep[i], dir, n) == 0;
 		if (!needed) {
 			dir[n - 1] = '\0';
 			remove_dir(dir);
 		}
 	}
 	closedir(d);
+}
+
+static void
+sweep_done(uv_work_t *req, int status)
+{
+	struct sweep_job *j = req->data;
+
+	(void)status;
+	j->b->sweep_running = 0;
+	for (size_t i = 0; i < j->nkeep; i++)
+		free(j->keep[i]);
+	free(j->keep);
+	free(j);
+}
+
+static void
+sweep(struct webbridge *b, struct json_object *list)
+{
+	struct sweep_job *j = xcalloc(1, sizeof(*j));
+	size_t n = json_object_array_length(list);
+
+	j->req.data = j;
+	j->b = b;
+	snprintf(j->spool, sizeof(j->spool), "%s", b->spool);
+	j->keep = xcalloc(n > 0 ? n : 1, sizeof(*j->keep));
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(list, i);
+		const char *path = http_json_str(o, "path"), *state = http_json_str(o, "state");
+		const char *way = http_json_str(o, "direction");
+		if (path != NULL && state != NULL && way != NULL && strcmp(way, "out") == 0 &&
+		    !final_state(state))
+			j->keep[j->nkeep++] = xstrdup(path);
+	}
+	b->sweep_running = 1;
+	if (uv_queue_work(b->loop, &j->req, sweep_work, sweep_done) != 0) {
+		sweep_work(&j->req); /* cannot happen with a valid loop */
+		sweep_done(&j->req, 0);
+	}
 }
 
 void

@@ -222,6 +222,9 @@ static const struct command_front ws_commands[] = {
 	      "a file from the page: SIZE bytes follow as binary messages, then the file is "
 	      "offered to USER" },
 	    webbridge_upload_run },
+	{ { "upload_cancel", 0, 0, 0, NULL, "",
+	      "stops this socket's upload mid-send: what was spooled goes, nothing is offered" },
+	    webbridge_upload_cancel },
 };
 
 void

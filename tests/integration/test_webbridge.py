@@ -611,6 +611,10 @@ def test_a_restart_keeps_the_uploads_still_needed_and_removes_the_rest():
     hank = start_peer("hank", S["tport"], S["tmp"], "pw-hank-123",
                       extra=["--web=%d" % free_port()], port=port)
     try:
+        # The sweep runs on the thread pool once the peer is up.
+        deadline = time.monotonic() + 5
+        while os.listdir(spooled) != kept and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert os.listdir(spooled) == kept, os.listdir(spooled)
         bob.cmd("reject " + offer["id"])
         deadline = time.monotonic() + 20

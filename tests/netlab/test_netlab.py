@@ -10,7 +10,8 @@ conversation loses no message and duplicates none. In "dual" (IPv4 as
 in "random", IPv6 routed) the link is direct: over IPv6. In "preserving",
 with both routers first dropping what goes to the other site, the link is
 relayed, then moves to a punched one once the rule is removed, no message
-lost or duplicated across the switch. In "lossy" ("preserving" with 1%
+lost or duplicated across the switch. In "random", a file sent over the
+relayed link lands with the same hash, the link relayed throughout. In "lossy" ("preserving" with 1%
 loss each way on each internet link, and 50 ms each way where the kernel
 has netem) a simultaneous open that lost what mattered may fall back to
 the relay (its 5 s bound), and must then move to punched.
@@ -93,11 +94,11 @@ class World:
         self.lab.procs.append(p)
         return p
 
-    def peer(self, name, role=None):
+    def peer(self, name, role=None, env=None):
         p = self.Peer(name, 9000, "http://" + TRACKER, os.path.join(self.tmp, "peer-" + name),
                       PASSWORD, extra=["--listen", "0.0.0.0", "--allow-insecure-tracker"]
                       + (["--verbose"] if os.environ.get("NETLAB_VERBOSE") else []),
-                      wrap=self.lab.argv(role or name))
+                      wrap=self.lab.argv(role or name), env=env)
         self.lab.procs.append(p.p)
         p.wait_type("tracker", 20, state="online")
         return p
@@ -211,6 +212,61 @@ def flush_test(w, alice):
         fail("bob exited %s" % bob.p.returncode)
 
 
+
+
+FILE_MIB = 6  # three windows; the relay passes 1 MiB/s per user (its default)
+
+
+def file_test(w, alice):
+    """A file from alice to bob over their relayed link: bob accepts, it
+    lands with the hash offered (BLAKE2b) and the same bytes (SHA-256
+    here), and the link stays relayed from the offer to the end."""
+    import hashlib
+    src = os.path.join(w.tmp, "relayed.bin")
+    block = os.urandom(1 << 20)
+    with open(src, "wb") as f:
+        for i in range(FILE_MIB):
+            f.write(i.to_bytes(4, "big") + block[4:])
+    want = hashlib.sha256(open(src, "rb").read()).hexdigest()
+    down = os.path.join(w.tmp, "dl-bob")
+    bob = w.peer("bob", env={"XDG_DOWNLOAD_DIR": down})
+    try:
+        ma, mb = alice.mark(), bob.mark()
+        text = "netlab file %s" % os.urandom(4).hex()
+        alice.cmd("msg bob " + text)  # the link, through the relay
+        bob.wait(lambda e: e.get("type") == "chat" and e.get("message") == text, 10, mb,
+                 "the message before the file")
+        up = [e for e in alice.events(ma) if e.get("type") == "link" and
+              e.get("peer") == "bob" and e.get("state") == "up"]
+        if not up or up[-1].get("path") != "relayed":
+            fail("file: the link is not relayed: %s" % up[-1:])
+        ma = alice.mark()
+        t0 = time.monotonic()
+        alice.cmd("sendfile bob " + src)
+        offer = bob.wait_type("file_offer", 30, mb, **{"from": "alice"})
+        bob.cmd("accept " + offer["id"])
+        done = bob.wait(lambda e: e.get("type") == "transfer" and e.get("id") == offer["id"]
+                        and e.get("state") in ("done", "failed", "cancelled"), 120, mb,
+                        "the transfer's end")
+        took = time.monotonic() - t0
+        if done["state"] != "done":
+            fail("file: the transfer ended %s: %s" % (done["state"], done.get("error")))
+        got = hashlib.sha256(open(done["path"], "rb").read()).hexdigest()
+        if got != want or done.get("hash") != offer["hash"]:
+            fail("file: %s arrived with another hash (sha256 %s, want %s)"
+                 % (done["path"], got, want))
+        links = [e for e in alice.events(ma) if e.get("type") == "link" and
+                 e.get("peer") == "bob"]
+        if links:
+            fail("file: the link changed during the transfer: %s" % links)
+        print("ok   file        %d MiB over the relayed link in %.1f s (the relay's 1 MiB/s), "
+              "same hash" % (FILE_MIB, took), flush=True)
+    except BaseException:
+        print("alice's stderr:\n" + alice.stderr()[-3000:])
+        print("bob's stderr:\n" + bob.stderr()[-3000:])
+        raise
+    if bob.stop("quit") != 0:
+        fail("bob exited %s" % bob.p.returncode)
 
 
 def upgrade_test(w, alice):
@@ -330,6 +386,7 @@ def main():
                     fail("alice exited %s" % first.p.returncode)
             alice = attempts(w, topo, expect, bound)
             if topo == "random":
+                file_test(w, alice)
                 flush_test(w, alice)
             if alice.stop("quit") != 0:
                 fail("alice exited %s:\n%s" % (alice.p.returncode, alice.stderr()[-3000:]))

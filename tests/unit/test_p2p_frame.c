@@ -111,6 +111,59 @@ test_sealed_frames_detect_tampering_and_order(void **state_)
 	buf_fini(&p);
 }
 
+/* The EVP cipher is Noise's ChaChaPoly byte for byte: what it seals
+ * libsodium's IETF ChaCha20-Poly1305 opens with the same key and nonce,
+ * and the other way, for empty, small and chunk-sized bodies and for the
+ * nonces after the first. */
+static void
+test_sealed_frames_are_libsodiums(void **state_)
+{
+	static const size_t sizes[] = { 0, 1, 5, 63, 64, 65, 1000, 65536 + 19 };
+	uint8_t key1[P2P_FRAME_KEY_BYTES], key2[P2P_FRAME_KEY_BYTES], nonce[12];
+	struct p2p_frame_state *a, *b;
+	struct buf f, p;
+	uint8_t *plain = malloc(65536 + 19), *c = malloc(65536 + 19 + 16),
+	        *back = malloc(65536 + 19);
+	unsigned long long n;
+
+	(void)state_;
+	memset(key1, 1, sizeof(key1));
+	memset(key2, 2, sizeof(key2));
+	a = p2p_frame_state_new(key1, key2);
+	b = p2p_frame_state_new(key2, key1);
+	buf_init(&f);
+	buf_init(&p);
+	randombytes_buf(plain, 65536 + 19);
+	for (size_t i = 0; i < HY_ARRAY_LEN(sizes); i++) {
+		/* Ours sealed (frame counter i), libsodium opens. */
+		f.len = 0;
+		assert_int_equal(p2p_frame_seal(a, plain, sizes[i], &f), 0);
+		assert_int_equal(f.len, 4 + sizes[i] + 16);
+		p2p_frame_nonce(nonce, i);
+		assert_int_equal(crypto_aead_chacha20poly1305_ietf_decrypt(back, &n, NULL,
+		                     (uint8_t *)f.data + 4, f.len - 4, NULL, 0, nonce, key1),
+		    0);
+		assert_int_equal(n, sizes[i]);
+		if (sizes[i] > 0)
+			assert_memory_equal(back, plain, sizes[i]);
+		/* libsodium sealed, ours opens. */
+		crypto_aead_chacha20poly1305_ietf_encrypt(
+		    c, &n, plain, sizes[i], NULL, 0, NULL, nonce, key1);
+		p.len = 0;
+		assert_int_equal(p2p_frame_open(b, c, (size_t)n, &p), 0);
+		assert_int_equal(p.len, sizes[i]);
+		if (sizes[i] > 0)
+			assert_memory_equal(p.data, plain, sizes[i]);
+	}
+	p2p_frame_state_free(a);
+	p2p_frame_state_free(b);
+	buf_fini(&f);
+	buf_fini(&p);
+	free(plain);
+	free(c);
+	free(back);
+}
+
 /* Feeds text to a decoder in pieces of n bytes; returns the objects' "n"
  * fields joined, or "ERR". */
 static void
@@ -233,6 +286,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frames_found_however_cut),
 		cmocka_unit_test(test_sealed_frames_detect_tampering_and_order),
+		cmocka_unit_test(test_sealed_frames_are_libsodiums),
 		cmocka_unit_test(test_json_stream),
 		cmocka_unit_test(test_json_stream_limit_ignores_blanks_after_an_object),
 		cmocka_unit_test(test_json_stream_64k_utf8),

@@ -3,7 +3,9 @@
  * hash (streamed to the bridge, spooled, offered, and the spool removed
  * once done); a file dropped on the conversation goes too; an offer from
  * the headless peer is accepted with the page's button, its progress bar
- * moves and ends at 100%, and the file arrives with the same hash. */
+ * moves and ends at 100%, and the file arrives with the same hash; an
+ * upload cancelled with the Cancel on its bar mid-send stops there: no
+ * offer, nothing left in the spool, and the next file goes as usual. */
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -18,6 +20,7 @@ const PW = { alice: 'alice files pw', bob: 'bob files pw' };
 const T = 20000;
 const PICKED = 8 * 1024 * 1024; /* several windows of the page's upload */
 const OFFERED = 96 * 1024 * 1024; /* enough for the bar to be seen moving */
+const CANCELLED = 1024 * 1024 * 1024; /* sparse: long enough to be cancelled mid-send */
 const S = {};
 
 function sha(file) {
@@ -137,6 +140,40 @@ describe('file transfer in the page', { timeout: 240000 }, () => {
     const done = await bobTakes('dropped.bin', since);
     assert.equal(done.state, 'done', JSON.stringify(done));
     assert.equal(sha(path.join(S.bob.down, 'dropped.bin')), want);
+  });
+
+  test('an upload cancelled mid-send stops: no offer, an empty spool, the next goes', async () => {
+    const big = path.join(S.dir, 'src', 'cancelled.bin');
+    fs.mkdirSync(path.dirname(big), { recursive: true });
+    fs.closeSync(fs.openSync(big, 'w'));
+    fs.truncateSync(big, CANCELLED); /* a hole: the page reads zeros fast */
+    const since = S.bob.mark();
+    await S.page.getByTestId('file-input').setInputFiles(big);
+    const row = S.page.locator('[data-testid="upload"][data-state="uploading"]');
+    /* Mid-send: some bytes spooled, far from all. */
+    await waitFor(() => spoolEntries().length === 1, 'a spool directory');
+    const incoming = () => {
+      const d = path.join(S.alice.dataDir, 'uploads', spoolEntries()[0] || '-', '.incoming');
+      return fs.existsSync(d) ? fs.statSync(d).size : 0;
+    };
+    await waitFor(() => incoming() > 0, 'spooled bytes');
+    const value = await row.locator('progress').evaluate((p) => p.value);
+    assert.ok(value < 100, 'the upload ended before the cancel: ' + value);
+    await row.getByTestId('upload-cancel').click({ timeout: T });
+    await row.waitFor({ state: 'detached', timeout: T });
+    /* The bridge drops what it spooled; nothing is offered. */
+    await waitFor(() => spoolEntries().length === 0, 'empty spool: ' + spoolEntries());
+    await H.sleep(1000);
+    assert.ok(!S.bob.events.slice(since).some((e) => e.type === 'file_offer' &&
+      e.name === 'cancelled.bin'), 'bob was offered the cancelled file');
+    /* The socket goes on: the next file is sent whole. */
+    const next = makeFile('after-cancel.bin', 200 * 1024);
+    const since2 = S.bob.mark();
+    await S.page.getByTestId('file-input').setInputFiles(next);
+    const done = await bobTakes('after-cancel.bin', since2);
+    assert.equal(done.state, 'done', JSON.stringify(done));
+    assert.equal(sha(path.join(S.bob.down, 'after-cancel.bin')), sha(next));
+    assert.deepEqual(S.pageErrors, []);
   });
 
   test('an offer is accepted in the page: the bar moves and ends at 100%', async () => {
