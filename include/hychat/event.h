@@ -89,10 +89,12 @@ struct event {
 };
 
 typedef void event_fn(const struct event *ev, void *arg);
+typedef void event_flush_fn(void *arg);
 
 struct event_subscriber {
 	event_fn *fn;
 	void *arg;
+	event_flush_fn *flush; /* NULL: the subscriber writes when it likes */
 };
 
 /* An event emitted while another is being delivered, waiting its turn. */
@@ -115,6 +117,12 @@ void event_bus_fini(struct event_bus *bus);
 int event_subscribe(struct event_bus *bus, event_fn *fn, void *arg);
 /* Removes it; safe from inside a subscriber. */
 void event_unsubscribe(struct event_bus *bus, event_fn *fn, void *arg);
+/* Gives the subscriber (fn, arg) a function that event_turn_end() calls. */
+void event_on_turn_end(struct event_bus *bus, event_fn *fn, void *arg, event_flush_fn *flush);
+/* The engine's turn of the loop is over and it is about to commit: each
+ * subscriber with a flush function writes out what it gathered, so that
+ * what is shown does not wait for the disk. */
+void event_turn_end(struct event_bus *bus);
 
 /* Who the events emitted from now on answer (NULL: no one). The engine
  * sets it while it runs a front end's command, and while it handles the

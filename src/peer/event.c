@@ -39,6 +39,7 @@ event_subscribe(struct event_bus *bus, event_fn *fn, void *arg)
 		return -1;
 	bus->subs[bus->nsubs].fn = fn;
 	bus->subs[bus->nsubs].arg = arg;
+	bus->subs[bus->nsubs].flush = NULL;
 	bus->nsubs++;
 	return 0;
 }
@@ -63,6 +64,25 @@ event_unsubscribe(struct event_bus *bus, event_fn *fn, void *arg)
 			bus->subs[i].fn = NULL;
 	if (bus->depth == 0)
 		compact(bus);
+}
+
+void
+event_on_turn_end(struct event_bus *bus, event_fn *fn, void *arg, event_flush_fn *flush)
+{
+	for (size_t i = 0; i < bus->nsubs; i++)
+		if (bus->subs[i].fn == fn && bus->subs[i].arg == arg)
+			bus->subs[i].flush = flush;
+}
+
+void
+event_turn_end(struct event_bus *bus)
+{
+	/* A flush may unsubscribe or emit (a front end closing): the
+	 * entries may move under the walk, so one may wait for the next
+	 * turn, never be called twice or after it left. */
+	for (size_t i = 0; i < bus->nsubs; i++)
+		if (bus->subs[i].fn != NULL && bus->subs[i].flush != NULL)
+			bus->subs[i].flush(bus->subs[i].arg);
 }
 
 void

@@ -250,6 +250,56 @@ test_subscribers_are_bounded(void **state)
 	event_bus_fini(&bus);
 }
 
+struct flusher {
+	struct event_bus *bus;
+	int flushed;
+	int leave; /* unsubscribes itself when flushed */
+};
+
+static void
+ignore(const struct event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+}
+
+static void
+flush_one(void *arg)
+{
+	struct flusher *f = arg;
+
+	f->flushed++;
+	if (f->leave)
+		event_unsubscribe(f->bus, ignore, f);
+}
+
+static void
+test_turn_end_flushes_once_each(void **state)
+{
+	struct event_bus bus;
+	struct flusher a = { &bus, 0, 1 }, b = { &bus, 0, 0 }, c = { &bus, 0, 0 };
+	struct seen none = { 0 };
+
+	event_bus_init(&bus);
+	assert_int_equal(event_subscribe(&bus, ignore, &a), 0);
+	assert_int_equal(event_subscribe(&bus, record, &none), 0);
+	assert_int_equal(event_subscribe(&bus, ignore, &b), 0);
+	assert_int_equal(event_subscribe(&bus, ignore, &c), 0);
+	event_on_turn_end(&bus, ignore, &a, flush_one);
+	event_on_turn_end(&bus, ignore, &b, flush_one);
+	event_on_turn_end(&bus, ignore, &c, flush_one);
+	event_turn_end(&bus);
+	/* a left during its flush: never called again, nobody twice. */
+	assert_int_equal(a.flushed, 1);
+	assert_true(b.flushed <= 1 && c.flushed == 1);
+	event_turn_end(&bus);
+	assert_int_equal(a.flushed, 1);
+	assert_true(b.flushed >= 1 && b.flushed <= 2);
+	assert_int_equal(c.flushed, 2);
+	assert_int_equal(none.n, 0);
+	event_bus_fini(&bus);
+}
+
 int
 main(void)
 {
@@ -262,6 +312,7 @@ main(void)
 		cmocka_unit_test(test_answers_go_to_the_asker_alone),
 		cmocka_unit_test(test_an_answer_arrives_during_the_call),
 		cmocka_unit_test(test_subscribers_are_bounded),
+		cmocka_unit_test(test_turn_end_flushes_once_each),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
