@@ -245,7 +245,7 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	event_add_bool(ev, "outgoing", outgoing);
 	event_add_bool(ev, "encrypted", encrypted);
 	event_add_int(ev, "seq", h.seq);
-	event_add_int(ev, "unread", history_unread(e->hist, conv));
+	event_add_int(ev, "unread", h.unread >= 0 ? h.unread : history_unread(e->hist, conv));
 	event_emit(&e->bus, ev);
 	return h.seq;
 }
