@@ -103,12 +103,13 @@ set_state(struct engine *e, const char *user, const char *id, enum delivery_stat
 static void
 emit_delivery(struct engine *e, const char *user, const char *id, int state)
 {
-	struct json_object *ev = event_new(EVENT_DELIVERY);
+	struct event_json ev;
 
-	event_add_str(ev, "id", id);
-	event_add_str(ev, "conversation", user);
-	event_add_str(ev, "state", delivery_name((enum delivery_state)state));
-	event_emit(&e->bus, ev);
+	event_json_begin(&ev, EVENT_DELIVERY);
+	event_json_str(&ev, "id", id);
+	event_json_str(&ev, "conversation", user);
+	event_json_str(&ev, "state", delivery_name((enum delivery_state)state));
+	event_json_emit(&e->bus, &ev);
 }
 
 void
