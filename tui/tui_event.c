@@ -727,8 +727,10 @@ void
 tui_event(const struct event *ev, void *arg)
 {
 	struct tui *t = arg;
+	struct json_object *obj;
 
 	if (t->closing || (unsigned)ev->type >= EVENT_COUNT || handlers[ev->type] == NULL)
 		return;
-	handlers[ev->type](t, ev->obj);
+	if ((obj = event_object(ev)) != NULL)
+		handlers[ev->type](t, obj);
 }

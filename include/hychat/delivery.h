@@ -2,7 +2,9 @@
  * in the peer database: pending (in the outbox), stored (sealed in the
  * recipient's mailbox at the tracker), delivered (acknowledged by the
  * recipient). Kept so that front ends show it after a restart, and so that
- * an outbox entry already in the mailbox is not deposited again. */
+ * an outbox entry already in the mailbox is not deposited again. The
+ * engine writes no row for pending: a message is pending while its outbox
+ * entry waits (outbox_has), and gets a row here once stored or delivered. */
 #ifndef HYCHAT_DELIVERY_H
 #define HYCHAT_DELIVERY_H
 

@@ -75,6 +75,7 @@ struct event_origin {
 };
 
 #define EVENT_MAX_SUBSCRIBERS 64
+#define EVENT_JSON_RESERVE 512 /* bytes an event_json starts with: a chat event fits */
 
 /* What a subscriber receives; valid only during the call. */
 struct event {
@@ -83,22 +84,30 @@ struct event {
 	 * NULL); the subscriber alone receives it. NULL for a broadcast. */
 	const void *client;
 	int answer;
+	/* The object; NULL for an event emitted as text (event_json_emit):
+	 * event_object() gives both. */
 	struct json_object *obj;
-	const char *json; /* obj serialized on one line, NUL-terminated */
+	const char *json; /* the event on one line, NUL-terminated */
 	size_t len;
 };
 
 typedef void event_fn(const struct event *ev, void *arg);
+typedef void event_flush_fn(void *arg);
 
 struct event_subscriber {
 	event_fn *fn;
 	void *arg;
+	event_flush_fn *flush; /* NULL: the subscriber writes when it likes */
 };
 
-/* An event emitted while another is being delivered, waiting its turn. */
+/* An event emitted while another is being delivered, waiting its turn:
+ * an object, or the text of one (event_json_emit). */
 struct event_pending {
 	struct event_pending *next;
 	struct json_object *obj;
+	enum event_type type;
+	char *json;
+	size_t len;
 };
 
 struct event_bus {
@@ -115,6 +124,12 @@ void event_bus_fini(struct event_bus *bus);
 int event_subscribe(struct event_bus *bus, event_fn *fn, void *arg);
 /* Removes it; safe from inside a subscriber. */
 void event_unsubscribe(struct event_bus *bus, event_fn *fn, void *arg);
+/* Gives the subscriber (fn, arg) a function that event_turn_end() calls. */
+void event_on_turn_end(struct event_bus *bus, event_fn *fn, void *arg, event_flush_fn *flush);
+/* The engine's turn of the loop is over and it is about to commit: each
+ * subscriber with a flush function writes out what it gathered, so that
+ * what is shown does not wait for the disk. */
+void event_turn_end(struct event_bus *bus);
 
 /* Who the events emitted from now on answer (NULL: no one). The engine
  * sets it while it runs a front end's command, and while it handles the
@@ -143,6 +158,32 @@ void event_emit(struct event_bus *bus, struct json_object *obj);
 void event_system(struct event_bus *bus, const char *fmt, ...) HY_PRINTF(2, 3);
 /* {"type":"error","message":...}. */
 void event_error(struct event_bus *bus, const char *fmt, ...) HY_PRINTF(2, 3);
+
+/* The event's object: ev->obj, or for one emitted as text, the text
+ * parsed on the first call (kept until the delivery ends). NULL only if
+ * out of memory. */
+struct json_object *event_object(const struct event *ev);
+
+/* An event written as text, without a json-c tree: for the events every
+ * message makes (chat, broadcast, delivery), where the tree's thirty-odd
+ * allocations cost more than the rest of the event. Fields go in the order
+ * they are added, each key once; strings are escaped as json-c escapes
+ * them (JSON_C_TO_STRING_NOSLASHESCAPE), so the line is the same as the
+ * object would give. */
+struct event_json {
+	enum event_type type;
+	struct buf b;
+};
+
+void event_json_begin(struct event_json *j, enum event_type type);
+/* A string field; value NULL writes null. key is written as is. */
+void event_json_str(struct event_json *j, const char *key, const char *value);
+void event_json_int(struct event_json *j, const char *key, long long value);
+void event_json_bool(struct event_json *j, const char *key, int value);
+/* Emits it as event_emit() does, and frees the text. */
+void event_json_emit(struct event_bus *bus, struct event_json *j);
+/* Appends s as a JSON string, quotes included, escaped as above. */
+void event_json_escape(struct buf *b, const char *s);
 
 /* Small builders for the fields of events. */
 void event_add_str(struct json_object *o, const char *key, const char *value);

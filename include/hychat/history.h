@@ -34,6 +34,7 @@ struct history_msg {
 	int outgoing;
 	int encrypted;
 	const char *sig; /* a channel message's signature (chansig.h), or NULL */
+	int64_t unread; /* set by history_add: the conversation's unread count after it */
 };
 
 struct history_conv {

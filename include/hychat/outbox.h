@@ -44,6 +44,8 @@ void outbox_free(struct outbox *o);
 int outbox_put(struct outbox *o, const char *peer, const char *id, const char *payload);
 /* Removes peer's entry id. Returns 1 if it was there, 0 if not, -1. */
 int outbox_ack(struct outbox *o, const char *peer, const char *id);
+/* 1 if peer's entry id is waiting, 0 if not, -1 on error. */
+int outbox_has(struct outbox *o, const char *peer, const char *id);
 /* Calls fn for peer's entries, oldest first. Returns the count, or -1. */
 int outbox_each(struct outbox *o, const char *peer, outbox_fn *fn, void *arg);
 /* The number of entries for peer (NULL: all peers), or -1. */

@@ -121,6 +121,9 @@ int p2p_link_send(struct p2p_link *l, const char *json, size_t len);
  * 0, or -1 if the link is not an encrypted one that is up, or its queue
  * overflowed (it is then closing). */
 int p2p_link_send_bulk(struct p2p_link *l, const uint8_t *data, size_t len);
+/* Writes what p2p_link_send() queued this turn now, rather than at the
+ * start of the next turn: the owner calls it at the end of a turn. */
+void p2p_link_flush(struct p2p_link *l);
 /* Starts closing; "closed" follows from the loop. Idempotent. */
 void p2p_link_close(struct p2p_link *l, const char *reason);
 

@@ -36,6 +36,10 @@
 #define ENGINE_TYPING_TICK_MS 100 /* how often "stopped" is looked for */
 #define ENGINE_TYPING_MAX 1024 /* typers (and conversations typed in) kept */
 #define ENGINE_HINTS_POLL_MS 1000 /* GET /hints while behind a NAT */
+/* Set in the environment: the peer kills itself (SIGKILL) at the end of
+ * the first turn that received a message, after showing it and before
+ * committing it. For the tests of that ordering. */
+#define ENGINE_KILL_BEFORE_COMMIT_ENV "HYCHAT_TEST_KILL_BEFORE_COMMIT"
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also
@@ -129,6 +133,7 @@ struct engine {
 
 	struct engine_channel *channels;
 	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
+	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV */
 	char *last_conv;
 	int stopping;
 

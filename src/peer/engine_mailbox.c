@@ -103,12 +103,13 @@ set_state(struct engine *e, const char *user, const char *id, enum delivery_stat
 static void
 emit_delivery(struct engine *e, const char *user, const char *id, int state)
 {
-	struct json_object *ev = event_new(EVENT_DELIVERY);
+	struct event_json ev;
 
-	event_add_str(ev, "id", id);
-	event_add_str(ev, "conversation", user);
-	event_add_str(ev, "state", delivery_name((enum delivery_state)state));
-	event_emit(&e->bus, ev);
+	event_json_begin(&ev, EVENT_DELIVERY);
+	event_json_str(&ev, "id", id);
+	event_json_str(&ev, "conversation", user);
+	event_json_str(&ev, "state", delivery_name((enum delivery_state)state));
+	event_json_emit(&e->bus, &ev);
 }
 
 void
@@ -121,8 +122,13 @@ engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *
 		const char *id = str_of(m, "id");
 		int state;
 		if (id == NULL || !json_object_object_get_ex(m, "outgoing", &out) ||
-		    !json_object_get_boolean(out) ||
-		    (state = delivery_get(e->mailbox->delivery, id)) < 0)
+		    !json_object_get_boolean(out))
+			continue;
+		/* Pending has no row of its own: it is being in the outbox. */
+		if ((state = delivery_get(e->mailbox->delivery, id)) < 0 &&
+		    outbox_has(e->outbox, conv, id) == 1)
+			state = DELIVERY_PENDING;
+		if (state < 0)
 			continue;
 		event_add_str(m, "delivery", delivery_name((enum delivery_state)state));
 	}
@@ -192,10 +198,14 @@ engine_mailbox_kick(struct engine *e, const char *user)
 	engine_tracker_call(e, TRACKER_GET, path, NULL, user_checked, user);
 }
 
+/* A message id is new: pending is said, not written. The outbox entry
+ * stored in the same commit is what makes it pending (annotate), and a
+ * row is written only when it is stored or delivered: one row less per
+ * message sent. */
 void
 engine_mailbox_sent(struct engine *e, const char *user, const char *id)
 {
-	set_state(e, user, id, DELIVERY_PENDING);
+	emit_delivery(e, user, id, DELIVERY_PENDING);
 	if (e->net == NULL || p2p_net_link_state(e->net, user) != 1)
 		engine_mailbox_kick(e, user);
 }

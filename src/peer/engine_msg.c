@@ -217,7 +217,7 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
     const char *to)
 {
 	struct history_msg h = { 0 };
-	struct json_object *ev;
+	struct event_json ev;
 	int channel = conv[0] == '#';
 
 	h.conversation = conv;
@@ -231,22 +231,22 @@ record(struct engine *e, const char *conv, struct json_object *m, int outgoing, 
 	h.sig = channel ? http_json_str(m, "sig") : NULL;
 	if (history_add(e->hist, &h) < 0)
 		log_error("history: cannot store a message in %s", conv);
-	ev = event_new(channel ? EVENT_BROADCAST : EVENT_CHAT);
+	event_json_begin(&ev, channel ? EVENT_BROADCAST : EVENT_CHAT);
 	if (h.id != NULL)
-		event_add_str(ev, "id", h.id);
-	event_add_str(ev, "from", h.from);
+		event_json_str(&ev, "id", h.id);
+	event_json_str(&ev, "from", h.from);
 	if (!channel)
-		event_add_str(ev, "to", to);
-	event_add_str(ev, "channel", channel ? conv + 1 : "direct");
-	event_add_str(ev, "message", h.text);
-	event_add_str(ev, "time", h.time);
-	event_add_str(ev, "conversation", conv);
-	event_add_bool(ev, "action", h.kind == HISTORY_ACTION);
-	event_add_bool(ev, "outgoing", outgoing);
-	event_add_bool(ev, "encrypted", encrypted);
-	event_add_int(ev, "seq", h.seq);
-	event_add_int(ev, "unread", history_unread(e->hist, conv));
-	event_emit(&e->bus, ev);
+		event_json_str(&ev, "to", to);
+	event_json_str(&ev, "channel", channel ? conv + 1 : "direct");
+	event_json_str(&ev, "message", h.text);
+	event_json_str(&ev, "time", h.time);
+	event_json_str(&ev, "conversation", conv);
+	event_json_bool(&ev, "action", h.kind == HISTORY_ACTION);
+	event_json_bool(&ev, "outgoing", outgoing);
+	event_json_bool(&ev, "encrypted", encrypted);
+	event_json_int(&ev, "seq", h.seq);
+	event_json_int(&ev, "unread", h.unread >= 0 ? h.unread : history_unread(e->hist, conv));
+	event_json_emit(&e->bus, &ev);
 	return h.seq;
 }
 
@@ -821,14 +821,14 @@ engine_settle_held(struct engine *e, struct engine_channel *c, const char *user,
 static void
 ack_one(struct engine *e, const char *user, const char *id)
 {
-	struct json_object *ev;
+	struct event_json ev;
 
 	if (id == NULL || outbox_ack(e->outbox, user, id) != 1)
 		return;
-	ev = event_new(EVENT_DELIVERED);
-	event_add_str(ev, "id", id);
-	event_add_str(ev, "to", user);
-	event_emit(&e->bus, ev);
+	event_json_begin(&ev, EVENT_DELIVERED);
+	event_json_str(&ev, "id", id);
+	event_json_str(&ev, "to", user);
+	event_json_emit(&e->bus, &ev);
 	engine_mailbox_acked(e, user, id);
 }
 

@@ -1,9 +1,10 @@
 /* headless.c — the line-protocol front end: command lines in on fd 0,
  * events out on fd 1, one JSON object per line.
  *
- * Output is gathered during a turn of the loop and written at the start
- * of the next (an idle handle, which also keeps the loop from sleeping
- * meanwhile), first with uv_try_write, the rest queued. */
+ * Output is gathered during a turn of the loop and written at its end,
+ * before the engine commits (event_turn_end), or at the start of the next
+ * (an idle handle, for output made after that), first with uv_try_write,
+ * the rest queued. */
 #include "hychat/headless.h"
 
 #include <errno.h>
@@ -387,6 +388,17 @@ on_flush(uv_idle_t *i)
 }
 
 static void
+on_turn_end(void *arg)
+{
+	struct headless *h = arg;
+
+	if (h->closing || h->pending.len == 0)
+		return;
+	uv_idle_stop(&h->flush);
+	flush_out(h);
+}
+
+static void
 on_drain_timeout(uv_timer_t *t)
 {
 	struct headless *h = t->data;
@@ -506,6 +518,7 @@ headless_new(uv_loop_t *loop, struct engine *e, char **cause)
 		read_file(h);
 	}
 	event_subscribe(engine_events(e), on_event, h);
+	event_on_turn_end(engine_events(e), on_event, h, on_turn_end);
 	return h;
 }
 

@@ -46,7 +46,9 @@ static const struct {
 	X(MSG_ADD, \
 	    "INSERT INTO messages (conv, msgid, sender, text, time, kind, outgoing," \
 	    " encrypted, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") \
-	X(CONV_BUMP, "UPDATE conversations SET unread = unread + ?2, last_seq = ?3 WHERE id = ?1") \
+	X(CONV_BUMP, \
+	    "UPDATE conversations SET unread = unread + ?2, last_seq = ?3 WHERE id = ?1" \
+	    " RETURNING unread") \
 	X(LAST, \
 	    "SELECT seq, msgid, sender, text, time, kind, outgoing, encrypted, sig FROM" \
 	    " (SELECT * FROM messages WHERE conv = (SELECT id FROM conversations" \
@@ -236,10 +238,14 @@ history_add(struct history *h, struct history_msg *m)
 	if (done(q) < 0)
 		return -1;
 	m->seq = sqlite3_last_insert_rowid(peerdb_handle(h->db));
+	/* The unread count comes back with the bump: no query of its own. */
 	q = stmt(h, HS_CONV_BUMP);
 	sqlite3_bind_int64(q, 1, conv);
 	sqlite3_bind_int(q, 2, !m->outgoing && m->kind != HISTORY_SYSTEM);
 	sqlite3_bind_int64(q, 3, m->seq);
+	m->unread = -1;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		m->unread = sqlite3_column_int64(q, 0);
 	return done(q);
 }
 

@@ -33,6 +33,7 @@ static const char outbox_schema[] =
 	    " WHERE peer = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)") \
 	X(ACK, "DELETE FROM outbox WHERE peer = ?1 AND msgid = ?2") \
 	X(EACH, "SELECT seq, msgid, payload FROM outbox WHERE peer = ?1 ORDER BY seq") \
+	X(HAS, "SELECT 1 FROM outbox WHERE peer = ?1 AND msgid = ?2") \
 	X(COUNT_PEER, "SELECT count(*) FROM outbox WHERE peer = ?1") \
 	X(COUNT_ALL, "SELECT count(*) FROM outbox") \
 	X(PEERS, "SELECT DISTINCT peer FROM outbox ORDER BY peer") \
@@ -156,6 +157,19 @@ outbox_ack(struct outbox *o, const char *peer, const char *id)
 	if (done(q) < 0)
 		return -1;
 	return sqlite3_changes(peerdb_handle(o->db)) > 0;
+}
+
+int
+outbox_has(struct outbox *o, const char *peer, const char *id)
+{
+	sqlite3_stmt *q = stmt(o, OS_HAS);
+	int rc;
+
+	bind_text(q, 1, peer);
+	bind_text(q, 2, id);
+	rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

@@ -232,8 +232,19 @@ on_flush(uv_idle_t *i)
 	pump_bulk(l);
 }
 
-/* Queues bytes for the next turn of the loop, so that a burst of messages
- * costs one write. */
+void
+p2p_link_flush(struct p2p_link *l)
+{
+	if (l->state == P2P_LINK_CLOSING || l->out.len == 0)
+		return;
+	write_now(l, l->out.data, l->out.len);
+	buf_consume(&l->out, l->out.len);
+	if (l->bulk == NULL && l->state != P2P_LINK_CLOSING)
+		uv_idle_stop(&l->flush);
+}
+
+/* Queues bytes for the end of the turn (p2p_link_flush) or the next turn
+ * of the loop, so that a burst of messages costs one write. */
 static int
 queue_out(struct p2p_link *l, const char *data, size_t len)
 {

@@ -1126,6 +1126,13 @@ p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len)
 	return p2p_link_send(p->link, json, len) == 0 ? 1 : -1;
 }
 
+void
+p2p_net_flush(struct p2p_net *n)
+{
+	for (struct link_info *li = n->links; li != NULL; li = li->next)
+		p2p_link_flush(li->link);
+}
+
 int
 p2p_net_send_bulk(struct p2p_net *n, const char *user, const uint8_t *data, size_t len)
 {

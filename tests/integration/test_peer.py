@@ -399,6 +399,56 @@ def five_messages_to_a_killed_peer_arrive_once_in_order():
 
 
 @case
+def a_message_shown_then_lost_in_a_crash_before_the_commit_comes_again_once():
+    """The receiver shows a message at the end of its turn, before the
+    commit that stores it, and acknowledges it only after that commit.
+    Killed in between (HYCHAT_TEST_KILL_BEFORE_COMMIT: SIGKILL right there),
+    it has acknowledged nothing: the sender keeps the message and sends it
+    again, and the restarted receiver shows it exactly once."""
+    register(S["tport"], "dora", "dora pw")
+    register(S["tport"], "emil", "emil pw")
+    dora = start_peer("dora", S["tport"], S["tmp"], "dora pw")
+    port = free_port()
+    data = os.path.join(S["tmp"], "peer-emil")
+    emil = Peer("emil", port, S["tport"], data, "emil pw",
+                env={"HYCHAT_TEST_KILL_BEFORE_COMMIT": "1"})
+    emil2 = None
+    try:
+        emil.wait_type("tracker", 20, state="online")
+        md = dora.mark()
+        text = "shown, then the receiver dies before its commit"
+        dora.cmd("send emil " + text)
+        sent = dora.wait(lambda e: e.get("type") == "chat" and e.get("outgoing")
+                         and e.get("message") == text, 5, md, "the send")
+        ev = chat_from(emil, "dora", text, 0, timeout=20)
+        assert ev["id"] == sent["id"]
+        assert emil.p.wait(10) == -signal.SIGKILL, emil.p.returncode
+        emil.kill()
+        time.sleep(1.0)
+        acked = [e for e in dora.events(md) if e.get("type") == "delivered"
+                 or (e.get("type") == "delivery" and e.get("state") == "delivered")]
+        assert acked == [], "acknowledged before it was committed: %r" % acked
+        # The same user, without the hook, on the same data and port.
+        emil2 = Peer("emil", port, S["tport"], data, "emil pw")
+        emil2.wait_type("tracker", 20, state="online")
+        again = chat_from(emil2, "dora", text, 0, timeout=25)
+        assert again["id"] == sent["id"]
+        dora.wait(lambda e: e.get("type") == "delivered" and e.get("id") == sent["id"], 15, md,
+                  "delivered after the restart")
+        time.sleep(1.0)
+        shown = [e for e in emil2.events() if e.get("type") == "chat" and e.get("message") == text]
+        assert len(shown) == 1, shown
+        m = emil2.mark()
+        emil2.cmd("history dora 100")
+        h = emil2.wait_type("history", 5, m)
+        assert [x["message"] for x in h["messages"]].count(text) == 1, h["messages"]
+    finally:
+        emil.kill()
+        bad = stop_checked([p for p in (dora, emil2) if p is not None])
+        assert not bad, bad
+
+
+@case
 def forged_handshake_is_refused():
     b, a = S["bob"], S["alice"]
     mb = b.mark()

@@ -250,6 +250,149 @@ test_subscribers_are_bounded(void **state)
 	event_bus_fini(&bus);
 }
 
+struct flusher {
+	struct event_bus *bus;
+	int flushed;
+	int leave; /* unsubscribes itself when flushed */
+};
+
+static void
+ignore(const struct event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+}
+
+static void
+flush_one(void *arg)
+{
+	struct flusher *f = arg;
+
+	f->flushed++;
+	if (f->leave)
+		event_unsubscribe(f->bus, ignore, f);
+}
+
+static void
+test_turn_end_flushes_once_each(void **state)
+{
+	struct event_bus bus;
+	struct flusher a = { &bus, 0, 1 }, b = { &bus, 0, 0 }, c = { &bus, 0, 0 };
+	struct seen none = { 0 };
+
+	event_bus_init(&bus);
+	assert_int_equal(event_subscribe(&bus, ignore, &a), 0);
+	assert_int_equal(event_subscribe(&bus, record, &none), 0);
+	assert_int_equal(event_subscribe(&bus, ignore, &b), 0);
+	assert_int_equal(event_subscribe(&bus, ignore, &c), 0);
+	event_on_turn_end(&bus, ignore, &a, flush_one);
+	event_on_turn_end(&bus, ignore, &b, flush_one);
+	event_on_turn_end(&bus, ignore, &c, flush_one);
+	event_turn_end(&bus);
+	/* a left during its flush: never called again, nobody twice. */
+	assert_int_equal(a.flushed, 1);
+	assert_true(b.flushed <= 1 && c.flushed == 1);
+	event_turn_end(&bus);
+	assert_int_equal(a.flushed, 1);
+	assert_true(b.flushed >= 1 && b.flushed <= 2);
+	assert_int_equal(c.flushed, 2);
+	assert_int_equal(none.n, 0);
+	event_bus_fini(&bus);
+}
+
+/* The text writer gives the very line json-c gives for the same fields:
+ * every byte alone, and random strings of them. */
+static void
+same_line(const char *value, long long n, int flag)
+{
+	struct json_object *o = event_new(EVENT_CHAT);
+	struct event_json j;
+	const char *want;
+
+	event_add_str(o, "message", value);
+	event_add_str(o, "to", NULL);
+	event_add_int(o, "seq", n);
+	event_add_bool(o, "action", flag);
+	want = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	event_json_begin(&j, EVENT_CHAT);
+	event_json_str(&j, "message", value);
+	event_json_str(&j, "to", NULL);
+	event_json_int(&j, "seq", n);
+	event_json_bool(&j, "action", flag);
+	buf_append_char(&j.b, '}');
+	assert_string_equal(j.b.data, want);
+	buf_fini(&j.b);
+	json_object_put(o);
+}
+
+static void
+test_text_events_match_json_c(void **state)
+{
+	char s[64];
+	unsigned seed = 12345;
+
+	for (int c = 1; c < 256; c++) {
+		s[0] = (char)c;
+		s[1] = '\0';
+		same_line(s, c, c & 1);
+	}
+	same_line("", 0, 0);
+	same_line("a/b \"q\" \\ Xin chào 🙂", -9223372036854775807LL - 1, 1);
+	for (int i = 0; i < 2000; i++) {
+		size_t n = (size_t)(i % 63);
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			s[k] = (char)(1 + (seed >> 16) % 255);
+		}
+		s[n] = '\0';
+		same_line(s, (long long)seed * (i & 1 ? -1 : 1), i & 1);
+	}
+}
+
+/* A text event reaches subscribers as a line, an object on demand, and in
+ * order with the events around it. */
+static int nested_sent;
+
+static void
+emit_nested(const struct event *ev, void *arg)
+{
+	struct event_bus *bus = arg;
+	struct json_object *o = event_object(ev), *m;
+
+	assert_non_null(o);
+	if (ev->type == EVENT_CHAT && !nested_sent) {
+		assert_true(json_object_object_get_ex(o, "message", &m));
+		assert_string_equal(json_object_get_string(m), "one\n");
+		struct event_json j;
+		nested_sent = 1;
+		event_json_begin(&j, EVENT_DELIVERY);
+		event_json_str(&j, "state", "pending");
+		event_json_emit(bus, &j);
+		event_system(bus, "after");
+	}
+}
+
+static void
+test_text_events_go_out_in_order(void **state)
+{
+	struct event_bus bus;
+	struct seen a = { 0 };
+	struct event_json j;
+
+	event_bus_init(&bus);
+	assert_int_equal(event_subscribe(&bus, emit_nested, &bus), 0);
+	assert_int_equal(event_subscribe(&bus, record, &a), 0);
+	event_json_begin(&j, EVENT_CHAT);
+	event_json_str(&j, "message", "one\n");
+	event_json_emit(&bus, &j);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.lines[0], "{\"type\":\"chat\",\"message\":\"one\\n\"}");
+	assert_string_equal(a.lines[1], "{\"type\":\"delivery\",\"state\":\"pending\"}");
+	assert_string_equal(a.lines[2], "{\"type\":\"system\",\"message\":\"after\"}");
+	event_bus_fini(&bus);
+}
+
 int
 main(void)
 {
@@ -262,6 +405,9 @@ main(void)
 		cmocka_unit_test(test_answers_go_to_the_asker_alone),
 		cmocka_unit_test(test_an_answer_arrives_during_the_call),
 		cmocka_unit_test(test_subscribers_are_bounded),
+		cmocka_unit_test(test_turn_end_flushes_once_each),
+		cmocka_unit_test(test_text_events_match_json_c),
+		cmocka_unit_test(test_text_events_go_out_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,11 +134,24 @@ static void
 test_unread_counts_incoming_only_until_read(void **state)
 {
 	struct fixture *f = *state;
+	struct history_msg m = { 0 };
 
 	add(f->h, "bob", "bob", "hi", 0);
 	add(f->h, "bob", "bob", "there", 0);
 	add(f->h, "bob", "alice", "hello", 1);
 	assert_int_equal(history_unread(f->h, "bob"), 2);
+	/* history_add tells the count after the message, as unread says. */
+	m.conversation = "bob";
+	m.from = "bob";
+	m.text = "third";
+	m.time = "2026-11-24T10:00:01.000001";
+	m.kind = HISTORY_CHAT;
+	assert_int_equal(history_add(f->h, &m), 0);
+	assert_int_equal(m.unread, 3);
+	m.outgoing = 1;
+	assert_int_equal(history_add(f->h, &m), 0);
+	assert_int_equal(m.unread, 3);
+	assert_int_equal(history_unread(f->h, "bob"), 3);
 	assert_int_equal(history_mark_read(f->h, "bob", 0), 0);
 	assert_int_equal(history_unread(f->h, "bob"), 0);
 	/* Up to a message: those after it stay unread; a marker never goes

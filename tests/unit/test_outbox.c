@@ -105,7 +105,11 @@ test_entries_come_back_in_order_until_acked(void **state)
 	assert_string_equal(w.ids[0], "id1");
 	assert_string_equal(w.ids[1], "id3");
 	assert_string_equal(w.payloads[2], "{\"n\":4}");
+	/* Pending is being there: per peer, gone with the ack. */
+	assert_int_equal(outbox_has(f->o, "bob", "id3"), 1);
+	assert_int_equal(outbox_has(f->o, "carol", "id3"), 0);
 	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 1);
+	assert_int_equal(outbox_has(f->o, "bob", "id3"), 0);
 	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 0);
 	/* An ack from the wrong peer removes nothing. */
 	assert_int_equal(outbox_ack(f->o, "carol", "id1"), 0);
