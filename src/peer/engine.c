@@ -233,27 +233,29 @@ path_in(const struct engine *e, const char *file)
 	return b.data;
 }
 
-/* Right after the turn's I/O callbacks and before the next turn's idle
- * handles write their output: what a peer or a front end is told has been
- * stored first. */
+/* Right after the turn's I/O callbacks: the front ends' output, the
+ * turn's commit, then the links' output, so that what a peer is told has
+ * been stored first. */
 static void
 on_commit(uv_check_t *c)
 {
 	struct engine *e = c->data;
 	char *cause = NULL;
 	int received = e->acks != NULL; /* a message came in this turn */
+	int sent = e->turn_sent;
 
-	/* Out first: the messages of the turn go on their links and to the
-	 * front ends before the commit, which then costs them no latency.
-	 * Nothing is lost by it: a message received is acknowledged only
-	 * once committed (below), so one shown and then lost in a crash comes
-	 * again; an ack for one sent is read in a later turn, after this
-	 * commit has stored its outbox entry. */
-	if (e->net != NULL)
-		p2p_net_flush(e->net);
+	/* The front ends are told first: what they show costs the commit no
+	 * latency, and a message shown and then lost in a crash comes again,
+	 * since it is acknowledged only once committed (below). The links wait
+	 * for the commit: a message sent is stored in the sender's history and
+	 * outbox before any byte of it leaves, so a sender killed in this turn
+	 * never leaves a message that some members have and no outbox will
+	 * send to the others; and the acks it holds are for messages stored. */
 	event_turn_end(&e->bus);
-	if (e->kill_before_commit && received)
-		raise(SIGKILL); /* the crash the ordering is tested against */
+	e->turn_sent = 0;
+	if ((e->kill_before_commit == KILL_AFTER_RECEIVING && received) ||
+	    (e->kill_before_commit == KILL_AFTER_SENDING && sent))
+		raise(SIGKILL); /* the crashes the ordering is tested against */
 	if (e->db != NULL && peerdb_commit(e->db, &cause) < 0) {
 		log_error("%s", cause);
 		free(cause);
@@ -374,7 +376,12 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	e->allow_plaintext = cfg->allow_plaintext;
 	e->auto_away_ms = cfg->auto_away_minutes > 0 ? (uint64_t)cfg->auto_away_minutes * 60000 : 0;
 	e->input_ms = hy_now_ms();
-	e->kill_before_commit = getenv(ENGINE_KILL_BEFORE_COMMIT_ENV) != NULL;
+	{
+		const char *kill = getenv(ENGINE_KILL_BEFORE_COMMIT_ENV);
+		e->kill_before_commit = kill == NULL ? KILL_NEVER
+		    : strcmp(kill, "send") == 0      ? KILL_AFTER_SENDING
+		                                     : KILL_AFTER_RECEIVING;
+	}
 	engine_settings_init(e, cfg);
 	e->listen_host =
 	    xstrdup(cfg->listen_host != NULL ? cfg->listen_host : ENGINE_DEFAULT_LISTEN);

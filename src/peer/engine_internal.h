@@ -40,6 +40,10 @@
  * the first turn that received a message, after showing it and before
  * committing it. For the tests of that ordering. */
 #define ENGINE_KILL_BEFORE_COMMIT_ENV "HYCHAT_TEST_KILL_BEFORE_COMMIT"
+/* Its values: "send" kills the peer at the end of the first turn that put
+ * a message on a link's queue; anything else at the end of the first that
+ * received one. */
+enum { KILL_NEVER, KILL_AFTER_RECEIVING, KILL_AFTER_SENDING };
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also
@@ -133,7 +137,8 @@ struct engine {
 
 	struct engine_channel *channels;
 	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
-	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV */
+	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV: KILL_AFTER_* */
+	int turn_sent; /* a message went on a link's queue this turn */
 	char *last_conv;
 	int stopping;
 

@@ -200,8 +200,11 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 	}
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
-	if (state < 0 || p2p_net_send(e->net, user, json, len) == 0)
+	state = state < 0 ? 0 : p2p_net_send(e->net, user, json, len);
+	if (state == 0)
 		p2p_net_dial(e->net, user, 1);
+	else if (state > 0)
+		e->turn_sent = 1;
 }
 
 static const char *

@@ -449,6 +449,51 @@ def a_message_shown_then_lost_in_a_crash_before_the_commit_comes_again_once():
 
 
 @case
+def a_sender_killed_before_its_commit_has_sent_nothing():
+    """The sender stores a message (history, outbox) in the turn's commit
+    and writes it to its links only after that commit. Killed in between
+    (HYCHAT_TEST_KILL_BEFORE_COMMIT=send: SIGKILL right there), it has
+    sent nothing: the receiver never gets a message that the sender holds
+    nowhere, which for a channel would mean some members having it and no
+    outbox sending it to the others. A chaos run found the other order
+    (links written before the commit) delivering such a message."""
+    register(S["tport"], "fran", "fran pw")
+    register(S["tport"], "gus", "gus pw")
+    gus = start_peer("gus", S["tport"], S["tmp"], "gus pw")
+    port = free_port()
+    data = os.path.join(S["tmp"], "peer-fran")
+    fran = Peer("fran", port, S["tport"], data, "fran pw",
+                env={"HYCHAT_TEST_KILL_BEFORE_COMMIT": "send"})
+    fran2 = None
+    try:
+        fran.wait_type("tracker", 20, state="online")
+        # The link they make on their own at start.
+        fran.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gus"
+                  and e.get("state") == "up", 20, 0, "fran's link to gus")
+        mg = gus.mark()
+        text = "sent, then the sender dies before its commit"
+        fran.cmd("send gus " + text)
+        assert fran.p.wait(10) == -signal.SIGKILL, fran.p.returncode
+        fran.kill()
+        time.sleep(2.0)
+        got = [e for e in gus.events(mg) if e.get("type") == "chat" and e.get("message") == text]
+        assert got == [], "a message its sender never stored arrived: %r" % got
+        fran2 = Peer("fran", port, S["tport"], data, "fran pw")
+        fran2.wait_type("tracker", 20, state="online")
+        m = fran2.mark()
+        fran2.cmd("history gus 100")
+        h = fran2.wait_type("history", 5, m)
+        assert text not in [x["message"] for x in h["messages"]], h["messages"]
+        time.sleep(1.0)
+        got = [e for e in gus.events(mg) if e.get("type") == "chat" and e.get("message") == text]
+        assert got == [], got
+    finally:
+        fran.kill()
+        bad = stop_checked([p for p in (gus, fran2) if p is not None])
+        assert not bad, bad
+
+
+@case
 def forged_handshake_is_refused():
     b, a = S["bob"], S["alice"]
     mb = b.mark()
