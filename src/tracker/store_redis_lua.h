@@ -35,7 +35,10 @@
 
 #define REDIS_SHA_TEXT 41 /* a SHA-1 in hex, NUL included */
 #define REDIS_BUCKETS 64 /* of presence, the user set, the mail's expiry */
-#define REDIS_TRIM_SLICE 4 /* buckets of presence a reader trims */
+/* Of presence (hy:online, hy:names, hy:peer): fewer, a divisor of
+ * REDIS_BUCKETS, since a listing reads every one its page meets. */
+#define REDIS_PRESENCE_BUCKETS 4
+#define REDIS_TRIM_SLICE 1 /* buckets of presence a reader trims */
 
 /* X(name): the scripts, in store_redis_lua.c's order. */
 #define REDIS_SCRIPTS(X) \
@@ -55,7 +58,9 @@
 	X(MAIL_LIST) \
 	X(MAIL_DELETE) \
 	X(MAIL_EXPIRE) \
-	X(PROFILE_SET)
+	X(PROFILE_SET) \
+	X(HINT_ADD) \
+	X(HINT_TAKE)
 
 enum redis_script {
 #define REDIS_SCRIPT_ENUM(name) REDIS_##name,
