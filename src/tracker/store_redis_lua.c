@@ -111,11 +111,12 @@ static const char token_issue[] = LUA_PRELUDE
 	"redis.call('ZREMRANGEBYSCORE', ut, '-inf', now)\n"
 	"redis.call('ZADD', ut, now + ttl, ARGV[2])\n"
 	"redis.call('PEXPIRE', ut, ttl)\n"
-	"redis.call('ZADD', 'hy:sessions', now + ttl, ARGV[2])\n"
+	"local sk = bkey('sessions', bucket(ARGV[1]))\n"
+	"redis.call('ZADD', sk, now + ttl, ARGV[2])\n"
 	"while redis.call('ZCARD', ut) > tonumber(ARGV[4]) do\n"
 	"  local old = redis.call('ZPOPMIN', ut)\n"
 	"  redis.call('DEL', 'hy:t:' .. old[1])\n"
-	"  redis.call('ZREM', 'hy:sessions', old[1])\n"
+	"  redis.call('ZREM', sk, old[1])\n"
 	"end\n"
 	"return mailcount(ARGV[1])\n";
 
@@ -125,7 +126,7 @@ static const char token_revoke[] = LUA_PRELUDE
 	"if not user then return 0 end\n"
 	"redis.call('DEL', 'hy:t:' .. ARGV[1])\n"
 	"redis.call('ZREM', 'hy:ut:{' .. user .. '}', ARGV[1])\n"
-	"redis.call('ZREM', 'hy:sessions', ARGV[1])\n"
+	"redis.call('ZREM', bkey('sessions', bucket(user)), ARGV[1])\n"
 	"local b = pbucket(user)\n"
 	"redis.call('ZREM', bkey('online', b), user)\n"
 	"redis.call('ZREM', bkey('names', b), user)\n"
@@ -355,9 +356,12 @@ static const char channel_list[] = LUA_PRELUDE
 /* Returns {online, channels, accounts, sessions}. */
 static const char stats[] = LUA_PRELUDE
 	"trim_all()\n"
-	"redis.call('ZREMRANGEBYSCORE', 'hy:sessions', '-inf', now)\n"
-	"return {count('online'), redis.call('ZCARD', 'hy:channels'),\n"
-	"        count('users'), redis.call('ZCARD', 'hy:sessions')}\n";
+	"local sessions = 0\n"
+	"for b = 0, NB - 1 do\n"
+	"  redis.call('ZREMRANGEBYSCORE', bkey('sessions', b), '-inf', now)\n"
+	"  sessions = sessions + redis.call('ZCARD', bkey('sessions', b))\n"
+	"end\n"
+	"return {count('online'), redis.call('ZCARD', 'hy:channels'), count('users'), sessions}\n";
 
 /* ARGV: user, sender, hint, ttl ms, max hints, burst, per second. 1
  * queued, -1 the sender's rendezvous budget is spent. The budget,
