@@ -22,8 +22,8 @@
  * B is a user's bucket, redis_bucket(): what would otherwise be one key
  * for every user (the user set, the sessions, the mailbox's expiry) is
  * split into REDIS_BUCKETS keys, each in its own Redis Cluster slot. P is
- * its presence bucket, B modulo REDIS_PRESENCE_BUCKETS: fewer, since a
- * listing reads each one its page meets.
+ * its presence bucket, one of REDIS_PRESENCE_BUCKETS (the scripts'
+ * pbucket()): fewer, since a listing reads each one its page meets.
  *
  * The mailbox: hy:mb:{NAME} (hash: message id -> "TIME BLOB", TIME the
  * deposit's wall-clock ms), hy:mq:{NAME} (zset: the ids, scored by id),
@@ -40,8 +40,8 @@
 
 #define REDIS_SHA_TEXT 41 /* a SHA-1 in hex, NUL included */
 #define REDIS_BUCKETS 64 /* of presence, the user set, the mail's expiry */
-/* Of presence (hy:online, hy:names, hy:peer): fewer, a divisor of
- * REDIS_BUCKETS, since a listing reads every one its page meets. */
+/* Of presence (hy:online, hy:names, hy:peer): fewer, since a listing
+ * reads every one its page meets. */
 #define REDIS_PRESENCE_BUCKETS 4
 #define REDIS_TRIM_SLICE 1 /* buckets of presence a reader trims */
 
