@@ -3,7 +3,11 @@
 hychat-proxy, side by side in one run on this machine: 1,000 online peers
 (100 in #general) in each; wrk against GET /get-list?channel=general and
 POST /heartbeat with a bearer token, req/s, p99 and the ratio
-cluster/single. Then Redis's memory (INFO memory, used_memory) as
+cluster/single. Both setups run at once (idle while the other is
+measured), and the runs alternate, single then cluster, for --rounds
+rounds: on a machine shared with other work, what the load does to one
+side in a round it does to the other, and the median of the rounds' ratios
+is the figure (each round's is printed too). Then Redis's memory (INFO memory, used_memory) as
 100,000 users register, log in and come online through the cluster:
 bytes per online peer for the presence alone (submit-info) and for
 everything a user holds (account, token, presence).
@@ -44,6 +48,15 @@ def used_memory(port):
     raise RuntimeError("no used_memory in INFO memory")
 
 
+def script_time(port):
+    """(EVALSHA calls, their µs) so far, by INFO commandstats."""
+    for line in redis_cmd(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            f = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+            return int(f["calls"]), int(f["usec"])
+    return 0, 0
+
+
 def scripts(tmp, tokens):
     auth = os.path.join(tmp, "auth.lua")
     with open(auth, "w") as f:
@@ -56,13 +69,31 @@ def scripts(tmp, tokens):
     return auth, hb
 
 
-def measure(port, tokens, tmp, a):
+def measure(port, tokens, tmp, a, what):
     auth, hb = scripts(tmp, tokens)
-    gl = "http://127.0.0.1:%d/get-list?channel=general" % port
-    wrk(gl, a.conns, 2, script=auth)
-    g = wrk(gl, a.conns, a.seconds, script=auth)
-    h = wrk("http://127.0.0.1:%d/heartbeat" % port, a.conns, a.seconds, script=hb)
-    return g, h
+    if what == "get-list":
+        return wrk("http://127.0.0.1:%d/get-list?channel=general" % port, a.conns, a.seconds,
+                   script=auth)
+    return wrk("http://127.0.0.1:%d/heartbeat" % port, a.conns, a.seconds, script=hb)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def compare(name, single, cluster, target=None):
+    """The rounds' runs of one call: medians, and the median ratio."""
+    ratios = [c[0] / s[0] for s, c in zip(single, cluster)]
+    p99s = [c[1] / s[1] for s, c in zip(single, cluster)]
+    row("single  " + name, median([r[0] for r in single]), median([r[1] for r in single]),
+        sum(r[2] for r in single), sum(r[3] for r in single))
+    row("cluster " + name, median([r[0] for r in cluster]), median([r[1] for r in cluster]),
+        sum(r[2] for r in cluster), sum(r[3] for r in cluster))
+    print("ratio cluster/single %-19s req/s %.2fx   p99 %.2fx%s" % (
+        name, median(ratios), median(p99s), ("   (target >= %.1fx)" % target) if target else ""))
+    print("  each round: %s" % "  ".join("%.2fx" % r for r in ratios))
 
 
 def main():
@@ -70,6 +101,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--peers", type=int, default=100000)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     need("wrk", "redis-server", "redis-cli")
     build()
@@ -82,10 +114,7 @@ def main():
                          os.path.join(tmp, "t.db"), "--workers", "2", "--quiet", "--ttl", "3600",
                          "--kdf-cost", "min"] + UNTHROTTLED, sp)
         procs.append(single)
-        tokens = load(sp, 0, 1000, general=100)
-        g1, h1 = measure(sp, tokens, tmp, a)
-        single.stop()
-        procs.remove(single)
+        stokens = load(sp, 0, 1000, general=100)
 
         # Redis, three trackers, the proxy.
         rp = free_port()
@@ -111,7 +140,20 @@ def main():
         procs.append(Server([os.path.join(BUILD, "src/proxy/hychat-proxy"), "-c", conf,
                              "--listen", "127.0.0.1:%d" % pp, "--quiet"], pp))
         tokens = load(pp, 0, 1000, general=100)
-        g3, h3 = measure(pp, tokens, tmp, a)
+        runs = {(w, side): [] for w in ("get-list", "heartbeat") for side in ("s", "c")}
+        for w in ("get-list", "heartbeat"):
+            measure(sp, stokens, tmp, argparse.Namespace(conns=a.conns, seconds=2), w)
+            measure(pp, tokens, tmp, argparse.Namespace(conns=a.conns, seconds=2), w)
+        redis_us = {"get-list": [], "heartbeat": []}
+        for _ in range(a.rounds):
+            for w in ("get-list", "heartbeat"):
+                runs[(w, "s")].append(measure(sp, stokens, tmp, a, w))
+                c0 = script_time(rp)
+                runs[(w, "c")].append(measure(pp, tokens, tmp, a, w))
+                c1 = script_time(rp)
+                redis_us[w].append((c1[1] - c0[1]) / max(1, c1[0] - c0[0]))
+        single.stop()
+        procs.remove(single)
 
         # Memory: accounts and tokens first, then presence, as INFO sees it.
         n = a.peers - 1000
@@ -145,16 +187,12 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     print("one tracker (SQLite, 2 workers) vs three trackers on one Redis (1 worker each) behind"
-          " hychat-proxy (1 worker); wrk -t1 -c%d -d%ds; 1,000 online, 100 in #general"
-          % (a.conns, a.seconds))
-    row("single  GET /get-list?channel=general", g1[0], g1[1], g1[2])
-    row("cluster GET /get-list?channel=general", g3[0], g3[1], g3[2])
-    print("ratio cluster/single get-list            req/s %.2fx   p99 %.2fx"
-          % (g3[0] / g1[0], g3[1] / g1[1]))
-    row("single  POST /heartbeat", h1[0], h1[1], h1[2])
-    row("cluster POST /heartbeat", h3[0], h3[1], h3[2])
-    print("ratio cluster/single heartbeat           req/s %.2fx   p99 %.2fx   (target >= 0.5x)"
-          % (h3[0] / h1[0], h3[1] / h1[1]))
+          " hychat-proxy (1 worker); wrk -t1 -c%d -d%ds, %d rounds alternating, medians;"
+          " 1,000 online, 100 in #general" % (a.conns, a.seconds, a.rounds))
+    compare("GET /get-list?channel=general", runs[("get-list", "s")], runs[("get-list", "c")])
+    compare("POST /heartbeat", runs[("heartbeat", "s")], runs[("heartbeat", "c")], 0.5)
+    print("redis time per script (INFO commandstats): get-list %.0f us, heartbeat %.1f us"
+          % (median(redis_us["get-list"]), median(redis_us["heartbeat"])))
     print("redis memory: %d users added (%.1f s), %d online in all" % (n, load_s, stats["peers"]))
     print("  accounts and tokens: %.0f bytes per user" % ((m1 - m0) / n))
     print("  presence (submit-info with a key): %.0f bytes per online peer   (target <= 600)"

@@ -35,6 +35,7 @@ struct registry_peer {
 	unsigned port;
 	uint32_t peer_id;
 	const char *pubkey; /* base64; NULL when the user never sent one */
+	const char *observed, *ip6; /* registry_peer_nat()'s; "" offline or none */
 	int online; /* 0 only from registry_list_members() */
 };
 
@@ -49,6 +50,9 @@ void registry_free(struct registry *r);
  * the peer id, which stays the user's for the life of the process. */
 uint32_t registry_peer_set(
     struct registry *r, const char *user, const char *ip, unsigned port, uint64_t expires);
+/* Sets what reaches user behind NAT: the address its requests come from
+ * and its IPv6 address beside the other ("" for none). */
+void registry_peer_nat(struct registry *r, const char *user, const char *observed, const char *ip6);
 /* Moves an online user's expiry to expires; -1 if the user is not online. */
 int registry_peer_renew(struct registry *r, const char *user, uint64_t now, uint64_t expires);
 /* Takes user offline; nothing if it was not online. */
@@ -62,6 +66,7 @@ struct registry_user_info {
 	char ip[REG_IP_MAX + 1];
 	unsigned port;
 	char pubkey[REG_PUBKEY_TEXT_SIZE];
+	char observed[REG_IP_MAX + 1], ip6[REG_IP_MAX + 1]; /* online: registry_peer_nat()'s */
 };
 int registry_user_info(
     const struct registry *r, const char *user, uint64_t now, struct registry_user_info *out);

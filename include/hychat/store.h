@@ -25,6 +25,12 @@
 #define STORE_FULL 2 /* mail_add: the recipient's quota would be passed */
 #define STORE_DISPLAY_MAX 64 /* bytes of a profile's display name */
 #define STORE_STATUS_MAX 140 /* bytes of a profile's status line */
+#define STORE_HINT_MAX 768 /* bytes of a NAT hint, as hint_add stores it */
+#define STORE_HINTS_PER_USER 8 /* pending; hint_add drops the oldest */
+/* /rendezvous per caller: a burst, then so many a second. Each one makes
+ * the peer connect somewhere, so a caller may not make it do so at will. */
+#define STORE_RDV_BURST 20
+#define STORE_RDV_PER_S 1
 
 struct store;
 
@@ -139,6 +145,10 @@ struct store_peer {
 	unsigned port;
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" when none */
 	int online; /* 0 only in a peer_list with all: no address */
+	/* What reaches it behind NAT ("" for none): the address its
+	 * /submit-info came from, and its IPv6 address beside ip. */
+	char observed[REG_IP_MAX + 1];
+	char ip6[REG_IP_MAX + 1];
 	/* The profile ("" and "" for none): peer_list, peer_info. */
 	char display[STORE_DISPLAY_MAX + 1];
 	char status[STORE_STATUS_MAX + 1];
@@ -170,10 +180,17 @@ struct store_call {
 	char after[HY_CHANNEL_MAX + 1]; /* a name to list after; "" from the start */
 	size_t limit; /* entries per page */
 	int all; /* peer_list: a channel's offline members too */
+	/* peer_list: token_in is resolved first, into user (STORE_BAD_TOKEN
+	 * if unknown), in the same step: one round trip. */
+	int with_token;
 	uint64_t ttl_ms; /* a token's or a registration's lifetime */
 	size_t max_user_channels, max_channels; /* the caps on joins */
 	char ip[REG_IP_MAX + 1];
 	unsigned port;
+	/* peer_submit: the address the request came from, the IPv6 address
+	 * given beside ip ("" for none); hint_add: the hint. */
+	char observed[REG_IP_MAX + 1];
+	char ip6[REG_IP_MAX + 1];
 	size_t nchannels; /* channels to join with the registration */
 	char channels[STORE_CHANNELS_PER_CALL][HY_CHANNEL_MAX + 1];
 	size_t pubkey_len; /* 0: no key sent */
@@ -217,6 +234,12 @@ struct store_call {
 	struct store_mail *mails; /* mail_list: n entries */
 	uint64_t deleted; /* mail_delete */
 	unsigned retry_s; /* with STORE_RATED: whole seconds until a deposit may pass */
+	/* hint_add: the hint for user (a line, its own format) and the
+	 * sender, whose rendezvous budget it spends (the caller's, kept until
+	 * done); hint_take: the hints (n, allocated, freed by
+	 * store_call_fini()). */
+	const char *hint_in;
+	char (*hints)[STORE_HINT_MAX];
 };
 
 struct store_state;
@@ -290,6 +313,15 @@ struct store_state_ops {
 	 * "" deletes the profile) -> info.display, info.status as they now
 	 * are. Listings and peer_info carry them. */
 	void (*profile_set)(struct store_state *s, struct store_call *c);
+	/* NAT hints, for a user to fetch with its next poll: NULL where the
+	 * tracker's own memory is the shared state (one tracker). user (the
+	 * one to tell), sender (the caller), hint_in, ttl_ms -> STORE_RATED
+	 * if the caller's rendezvous budget (a burst of rate_per_min, then one
+	 * a second, for every tracker on the store) is spent; else queued,
+	 * the oldest dropped past STORE_HINTS_PER_USER, each kept ttl_ms. */
+	void (*hint_add)(struct store_state *s, struct store_call *c);
+	/* user -> hints (n), the user's pending ones, oldest first; taken. */
+	void (*hint_take)(struct store_state *s, struct store_call *c);
 };
 
 /* Every backend's handle starts with this. */

@@ -38,6 +38,7 @@ struct exchange {
 	int can_replay;
 	int req_chunked;
 	int body_done;
+	int head_held; /* the head waits to leave with the body (exchange_send) */
 	int upgrade;
 	int head_only;
 	int resp_started;
@@ -679,6 +680,16 @@ proxy_up_read_start(struct upstream *up)
 		up->reading = 1;
 }
 
+/* Sends the head exchange_send() held, if it did. */
+static void
+exchange_release_head(struct exchange *ex)
+{
+	if (!ex->head_held || ex->up == NULL)
+		return;
+	ex->head_held = 0;
+	up_write(ex->up, ex->head.data, ex->head.len);
+}
+
 /* The connection is up: send the head and what body is waiting. */
 static void
 exchange_send(struct exchange *ex)
@@ -690,7 +701,12 @@ exchange_send(struct exchange *ex)
 	up->got_bytes = 0;
 	up->in.len = 0;
 	up->last_len = 0;
-	up_write(up, ex->head.data, ex->head.len);
+	/* With the body still to come, most often within this same turn, the
+	 * head waits to leave with its first bytes (or the request's end):
+	 * one write, and the backend reads the request whole at once. */
+	ex->head_held = !ex->body_done && !ex->upgrade && ex->pending.len == 0 && up->tls == NULL;
+	if (!ex->head_held)
+		up_write(up, ex->head.data, ex->head.len);
 	if (ex->can_replay) {
 		buf_append(&ex->replay, ex->head.data, ex->head.len);
 		buf_append(
@@ -846,6 +862,17 @@ proxy_on_body(struct http_conn *c, struct http_request *req, const char *data, s
 		buf_append(&ex->replay, data, len);
 	else
 		ex->can_replay = 0;
+	if (ex->head_held && !ex->req_chunked) {
+		struct buf both;
+		buf_init(&both);
+		buf_append(&both, ex->head.data, ex->head.len);
+		buf_append(&both, data, len);
+		ex->head_held = 0;
+		up_write(ex->up, both.data, both.len);
+		buf_fini(&both);
+		return;
+	}
+	exchange_release_head(ex);
 	up_write_body(ex->up, ex->req_chunked, data, len);
 }
 
@@ -858,6 +885,8 @@ proxy_on_request(struct http_conn *c, struct http_request *req)
 	if (ex == NULL)
 		return;
 	ex->body_done = 1;
+	if (ex->up != NULL && ex->up->state != UP_CONNECTING)
+		exchange_release_head(ex);
 	if (ex->req_chunked && ex->up != NULL && ex->up->state != UP_CONNECTING)
 		up_write(ex->up, "0\r\n\r\n", 5);
 }

@@ -29,6 +29,7 @@ on_poll(uv_poll_t *handle, int status, int events)
 	struct redis_uv *p = handle->data;
 
 	if (p->ac != NULL && status < 0) {
+		p->events = 0; /* libuv stopped the handle */
 		if (p->ac->c.flags & REDIS_CONNECTED)
 			redisAsyncHandleRead(p->ac);
 		else
@@ -41,10 +42,17 @@ on_poll(uv_poll_t *handle, int status, int events)
 		redisAsyncHandleWrite(p->ac);
 }
 
+/* Only a change reaches the poll: uv_poll_start() with the same events
+ * still stops and starts the watcher, an epoll_ctl() or two for nothing
+ * (hiredis asks for reads after every write). */
 static void
 poll_update(struct redis_uv *p, int add, int remove)
 {
-	p->events = (p->events | add) & ~remove;
+	int events = (p->events | add) & ~remove;
+
+	if (events == p->events)
+		return;
+	p->events = events;
 	if (p->events != 0)
 		uv_poll_start(&p->poll, p->events, on_poll);
 	else

@@ -9,6 +9,7 @@
  * and never pauses the loop for the whole table.
  */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,10 @@ struct reg_user {
 	char name[HY_NAME_MAX + 1];
 	char ip[REG_IP_MAX + 1];
 	char pubkey[REG_PUBKEY_TEXT_SIZE]; /* base64; "" for none */
+	/* Where its requests come from, and its IPv6 address beside ip
+	 * ("" for none): what peers behind NAT are reached by. */
+	char observed[REG_IP_MAX + 1];
+	char ip6[REG_IP_MAX + 1];
 };
 
 struct reg_token {
@@ -309,6 +314,15 @@ registry_peer_set(
 	return u->peer_id;
 }
 
+void
+registry_peer_nat(struct registry *r, const char *user, const char *observed, const char *ip6)
+{
+	struct reg_user *u = user_get(r, user);
+
+	snprintf(u->observed, sizeof(u->observed), "%s", observed);
+	snprintf(u->ip6, sizeof(u->ip6), "%s", ip6);
+}
+
 int
 registry_peer_renew(struct registry *r, const char *user, uint64_t now, uint64_t expires)
 {
@@ -359,6 +373,8 @@ registry_user_info(
 	if (!user_online(u, now))
 		return 0;
 	memcpy(out->ip, u->ip, sizeof(out->ip));
+	memcpy(out->observed, u->observed, sizeof(out->observed));
+	memcpy(out->ip6, u->ip6, sizeof(out->ip6));
 	out->port = u->port;
 	return 1;
 }
@@ -549,6 +565,8 @@ list_peers(const struct registry *r, const char *channel, const char *after, siz
 			.port = online ? u->port : 0,
 			.peer_id = u->peer_id,
 			.pubkey = u->pubkey[0] ? u->pubkey : NULL,
+			.observed = online ? u->observed : "",
+			.ip6 = online ? u->ip6 : "",
 			.online = online,
 		};
 		fn(&p, arg);

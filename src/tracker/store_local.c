@@ -46,6 +46,8 @@ store_call_fini(struct store_call *c)
 	free(c->peers);
 	free(c->chans);
 	free(c->cause);
+	free(c->hints);
+	c->hints = NULL;
 	c->names = NULL;
 	c->peers = NULL;
 	c->chans = NULL;
@@ -229,6 +231,7 @@ local_peer_submit(struct store_state *s, struct store_call *c)
 	if (rc == 0) {
 		c->peer_id =
 		    registry_peer_set(l->reg, c->user, c->ip, c->port, hy_now_ms() + c->ttl_ms);
+		registry_peer_nat(l->reg, c->user, c->observed, c->ip6);
 		c->total = registry_online(l->reg);
 	}
 	local_unlock(l);
@@ -299,6 +302,8 @@ add_peer(const struct registry_peer *p, void *arg)
 	o->port = p->port;
 	snprintf(o->pubkey, sizeof(o->pubkey), "%s", p->pubkey != NULL ? p->pubkey : "");
 	o->online = p->online;
+	snprintf(o->observed, sizeof(o->observed), "%s", p->observed);
+	snprintf(o->ip6, sizeof(o->ip6), "%s", p->ip6);
 	local_profile(ll->l, p->name, o);
 }
 
@@ -311,6 +316,16 @@ local_peer_list(struct store_state *s, struct store_call *c)
 	c->peers = xcalloc(c->limit > 0 ? c->limit : 1, sizeof(*c->peers));
 	c->n = 0;
 	local_rd(l);
+	if (c->with_token) {
+		const char *name =
+		    registry_token_user(l->reg, c->token_in, c->token_len, hy_now_ms());
+		if (name == NULL) {
+			local_unlock(l);
+			store_call_finish(c, STORE_BAD_TOKEN, NULL);
+			return;
+		}
+		snprintf(c->user, sizeof(c->user), "%s", name);
+	}
 	long n = (c->all && c->channel[0] ? registry_list_members : registry_list)(l->reg,
 	    c->channel[0] ? c->channel : NULL, c->after[0] ? c->after : NULL, c->limit, hy_now_ms(),
 	    add_peer, &ll, &c->more);
@@ -349,6 +364,8 @@ local_peer_info(struct store_state *s, struct store_call *c)
 	c->online = online > 0;
 	if (c->online) {
 		snprintf(c->info.ip, sizeof(c->info.ip), "%s", info.ip);
+		snprintf(c->info.observed, sizeof(c->info.observed), "%s", info.observed);
+		snprintf(c->info.ip6, sizeof(c->info.ip6), "%s", info.ip6);
 		c->info.port = info.port;
 	}
 	snprintf(c->info.pubkey, sizeof(c->info.pubkey), "%s", info.pubkey);

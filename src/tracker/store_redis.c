@@ -26,7 +26,7 @@
 #include "store_redis_lua.h"
 
 #define REDIS_MAX_LOOPS 64 /* worker loops, at most (HTTP_MAX_WORKERS) */
-#define REDIS_MAX_ARGS (8 + STORE_CHANNELS_PER_CALL) /* the longest script call */
+#define REDIS_MAX_ARGS (10 + STORE_CHANNELS_PER_CALL) /* the longest script call */
 /* Bytes of arguments a request holds in itself: a heartbeat's, a
  * listing's and most others' fit, so that they cost no allocation. */
 #define REDIS_REQ_INLINE 256

@@ -23,12 +23,27 @@
 	"local function bucket(n) return tonumber(string.sub(redis.sha1hex(n), 1, 4), 16) % NB end\n" \
 	"local function bkey(k, b) return 'hy:' .. k .. ':{' .. b .. '}' end\n"
 
-#define LUA_PRELUDE LUA_BUCKETS \
+/* Presence has fewer buckets (REDIS_PRESENCE_BUCKETS): a listing reads
+ * every bucket its page meets. A name's is a sum of its last four bytes
+ * and its length, which only the scripts compute: a SHA-1 per listed name
+ * was a third of a listing's time. Chosen names can crowd one bucket; that
+ * costs balance (a quarter of presence), never an answer. */
+#define LUA_PBUCKET \
+	"local NP = " LUA_NUM(REDIS_PRESENCE_BUCKETS) "\n" \
+	"local function pbucket(n)\n" \
+	"  local a, b, c, d = string.byte(n, -4, -1)\n" \
+	"  return ((a or 0) * 7 + (b or 0) * 5 + (c or 0) * 3 + (d or 0) + #n) % NP\n" \
+	"end\n"
+
+/* The server's clock in milliseconds. */
+#define LUA_NOW \
 	"local t = redis.call('TIME')\n" \
-	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+#define LUA_CORE LUA_BUCKETS LUA_PBUCKET LUA_NOW \
 	"local function ukey(n) return 'hy:u:{' .. n .. '}' end\n" \
 	"local function ckey(c) return 'hy:c:{' .. c .. '}' end\n" \
-	/* Takes bucket b's expired peers away (up to 1000). */ \
+	/* Takes presence bucket b's expired peers away (up to 1000). */ \
 	"local function trimb(b)\n" \
 	"  local on = bkey('online', b)\n" \
 	"  local gone = redis.call('ZRANGEBYSCORE', on, '-inf', now, 'LIMIT', 0, 1000)\n" \
@@ -41,19 +56,32 @@
 	 * trim every bucket in turn; trim_all() for those that read them all. */ \
 	"local function trim()\n" \
 	"  local first = math.floor(now / 100)\n" \
-	"  for k = 0, " LUA_NUM(REDIS_TRIM_SLICE) " - 1 do trimb((first + k) % NB) end\n" \
+	"  for k = 0, " LUA_NUM(REDIS_TRIM_SLICE) " - 1 do trimb((first + k) % NP) end\n" \
 	"end\n" \
-	"local function trim_all() for b = 0, NB - 1 do trimb(b) end end\n" \
+	"local function trim_all() for b = 0, NP - 1 do trimb(b) end end\n" \
+	"local function pkey(n) return 'hy:p:{' .. n .. '}' end\n" \
+	/* A profile as the details carry it: "" for none, else \
+	 * "\\nDISPLAY\\nSTATUS" (neither holds a control character). */ \
+	"local function ptail(d, s)\n" \
+	"  if (d or '') == '' and (s or '') == '' then return '' end\n" \
+	"  return '\\n' .. (d or '') .. '\\n' .. (s or '')\n" \
+	"end\n"
+
+/* LUA_CORE and the counts. */
+#define LUA_PRELUDE LUA_CORE \
 	"local function count(k)\n" \
 	"  local n = 0\n" \
-	"  for b = 0, NB - 1 do n = n + redis.call(k == 'users' and 'SCARD' or 'ZCARD', bkey(k, b)) end\n" \
+	"  if k == 'users' then\n" \
+	"    for b = 0, NB - 1 do n = n + redis.call('SCARD', bkey(k, b)) end\n" \
+	"  else\n" \
+	"    for b = 0, NP - 1 do n = n + redis.call('ZCARD', bkey(k, b)) end\n" \
+	"  end\n" \
 	"  return n\n" \
 	"end\n" \
 	"local function online(n)\n" \
-	"  local s = redis.call('ZSCORE', bkey('online', bucket(n)), n)\n" \
+	"  local s = redis.call('ZSCORE', bkey('online', pbucket(n)), n)\n" \
 	"  return s and tonumber(s) > now\n" \
 	"end\n" \
-	"local function pkey(n) return 'hy:p:{' .. n .. '}' end\n" \
 	"local function mailcount(user)\n" \
 	"  return tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')\n" \
 	"end\n"
@@ -88,11 +116,12 @@ static const char token_issue[] = LUA_PRELUDE
 	"redis.call('ZREMRANGEBYSCORE', ut, '-inf', now)\n"
 	"redis.call('ZADD', ut, now + ttl, ARGV[2])\n"
 	"redis.call('PEXPIRE', ut, ttl)\n"
-	"redis.call('ZADD', 'hy:sessions', now + ttl, ARGV[2])\n"
+	"local sk = bkey('sessions', bucket(ARGV[1]))\n"
+	"redis.call('ZADD', sk, now + ttl, ARGV[2])\n"
 	"while redis.call('ZCARD', ut) > tonumber(ARGV[4]) do\n"
 	"  local old = redis.call('ZPOPMIN', ut)\n"
 	"  redis.call('DEL', 'hy:t:' .. old[1])\n"
-	"  redis.call('ZREM', 'hy:sessions', old[1])\n"
+	"  redis.call('ZREM', sk, old[1])\n"
 	"end\n"
 	"return mailcount(ARGV[1])\n";
 
@@ -102,27 +131,29 @@ static const char token_revoke[] = LUA_PRELUDE
 	"if not user then return 0 end\n"
 	"redis.call('DEL', 'hy:t:' .. ARGV[1])\n"
 	"redis.call('ZREM', 'hy:ut:{' .. user .. '}', ARGV[1])\n"
-	"redis.call('ZREM', 'hy:sessions', ARGV[1])\n"
-	"local b = bucket(user)\n"
+	"redis.call('ZREM', bkey('sessions', bucket(user)), ARGV[1])\n"
+	"local b = pbucket(user)\n"
 	"redis.call('ZREM', bkey('online', b), user)\n"
 	"redis.call('ZREM', bkey('names', b), user)\n"
 	"redis.call('HDEL', bkey('peer', b), user)\n"
 	"return 1\n";
 
 /* ARGV: name, ip, port, key ("" none), ttl ms, max user channels, max
- * channels, channels... Returns {id, online, cap, {refused indexes},
- * messages in the name's mailbox}. */
+ * channels, observed address, IPv6 address ("" none), channels...
+ * Returns {id, online, cap, {refused indexes}, messages in the name's
+ * mailbox}. The details kept, "IP PORT KEY OBSERVED IP6" and the profile
+ * (ptail), are all a listing needs of a peer. */
 static const char peer_submit[] = LUA_PRELUDE LUA_JOIN
 	"local user = ARGV[1]\n"
 	"local uk = ukey(user)\n"
 	"if ARGV[4] ~= '' then redis.call('HSET', uk, 'pk', ARGV[4]) end\n"
 	"local pk = redis.call('HGET', uk, 'pk') or ''\n"
 	"local refused, cap = {}, 0\n"
-	"for i = 8, #ARGV do\n"
+	"for i = 10, #ARGV do\n"
 	"  if not redis.call('ZSCORE', ckey(ARGV[i]), user) then\n"
 	"    local why = join(user, ARGV[i], tonumber(ARGV[6]), tonumber(ARGV[7]))\n"
 	"    if why ~= 0 then\n"
-	"      refused[#refused + 1] = i - 8\n"
+	"      refused[#refused + 1] = i - 10\n"
 	"      if cap == 0 then cap = why end\n"
 	"    end\n"
 	"  end\n"
@@ -132,59 +163,67 @@ static const char peer_submit[] = LUA_PRELUDE LUA_JOIN
 	"  id = redis.call('INCR', 'hy:nextid')\n"
 	"  redis.call('HSET', uk, 'id', id)\n"
 	"end\n"
-	"local b = bucket(user)\n"
+	"local b = pbucket(user)\n"
 	"trimb(b)\n"
 	"trim()\n"
+	"local p = redis.call('HMGET', pkey(user), 'd', 's')\n"
 	"redis.call('ZADD', bkey('online', b), now + tonumber(ARGV[5]), user)\n"
 	"redis.call('ZADD', bkey('names', b), 0, user)\n"
-	"redis.call('HSET', bkey('peer', b), user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk)\n"
+	"redis.call('HSET', bkey('peer', b), user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk .. ' ' ..\n"
+	"    ARGV[8] .. ' ' .. ARGV[9] .. ptail(p[1], p[2]))\n"
 	"return {tonumber(id), count('online'), cap, refused, mailcount(user)}\n";
 
 /* ARGV: name, ttl ms. 1 renewed, 0 not online. */
 static const char peer_renew[] = LUA_PRELUDE
 	"if not online(ARGV[1]) then return 0 end\n"
-	"redis.call('ZADD', bkey('online', bucket(ARGV[1])), 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
+	"redis.call('ZADD', bkey('online', pbucket(ARGV[1])), 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
 	"return 1\n";
 
 /* ARGV: token id, claimed name (""), ttl ms. -1 no such token, -2
  * another user's, 0 not online, {1, user, messages in its mailbox}
- * renewed. */
-static const char peer_beat[] = LUA_PRELUDE
+ * renewed. The hot path: five calls and no prelude (its closures cost
+ * more than the calls). */
+static const char peer_beat[] = LUA_PBUCKET
 	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
 	"if not user then return -1 end\n"
 	"if ARGV[2] ~= '' and ARGV[2] ~= user then return -2 end\n"
-	"local on = bkey('online', bucket(user))\n"
+	LUA_NOW
+	"local on = 'hy:online:{' .. pbucket(user) .. '}'\n"
 	"local s = redis.call('ZSCORE', on, user)\n"
 	"if not s or tonumber(s) <= now then return 0 end\n"
 	"redis.call('ZADD', on, 'XX', now + tonumber(ARGV[3]), user)\n"
-	"return {1, user, mailcount(user)}\n";
+	"return {1, user, tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')}\n";
 
-/* ARGV: channel ("" every peer), after ("" the start), limit, all ("1":
- * a channel's offline members too, their details "! KEY"). Returns
- * -1 for no such channel, else {more, {name, details, display, status,
- * ...}}. Names are read LIST_CHUNK at a time, their expiries and details
- * with one ZMSCORE and one HMGET per chunk, then one HMGET per listed
- * peer for its profile: a page of 100 costs about a hundred calls, all
- * within the script. */
-static const char peer_list[] = LUA_PRELUDE
-	"local global = ARGV[1] == ''\n"
+/* ARGV: token id ("": none to check), channel ("" every peer), after
+ * ("" the start), limit, all ("1": a channel's offline members too, their
+ * details "! KEY" and the profile). Returns -2 for no such token, -1 for
+ * no such channel, else {more, peers, the token's user}: peers one
+ * string, "NAME\\x1fDETAILS" for each, separated by \\x1e (neither is
+ * in a name or details), since Redis turns one string into its reply
+ * much faster than two hundred.
+ * Names are read LIST_CHUNK at a time, their expiries and details with one
+ * ZMSCORE and one HMGET per presence bucket met (at most
+ * REDIS_PRESENCE_BUCKETS of each), the profiles with the details: a page
+ * of 100 costs about 40 calls, all within the script. */
+static const char peer_list[] = LUA_CORE
+	"local me = ''\n"
+	"if ARGV[1] ~= '' then\n"
+	"  me = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
+	"  if not me then return -2 end\n"
+	"end\n"
+	"local global = ARGV[2] == ''\n"
 	"local src\n"
 	"if global then trim_all() else trim() end\n"
-	"local all = ARGV[4] == '1' and not global\n"
+	"local all = ARGV[5] == '1' and not global\n"
 	"if not global then\n"
-	"  src = ckey(ARGV[1])\n"
+	"  src = ckey(ARGV[2])\n"
 	"  if redis.call('EXISTS', src) == 0 then return -1 end\n"
 	"end\n"
-	"local limit = tonumber(ARGV[3])\n"
+	"local limit = tonumber(ARGV[4])\n"
 	"local chunk = math.min(256, limit + 1)\n"
 	"local start = '-'\n"
-	"if ARGV[2] ~= '' then start = '(' .. ARGV[2] end\n"
+	"if ARGV[3] ~= '' then start = '(' .. ARGV[3] end\n"
 	"local out, n, more = {}, 0, 0\n"
-	"local function profile(o, name)\n"
-	"  local p = redis.call('HMGET', pkey(name), 'd', 's')\n"
-	"  o[#o + 1] = p[1] or ''\n"
-	"  o[#o + 1] = p[2] or ''\n"
-	"end\n"
 	/* Byte order, as ZRANGEBYLEX's (Lua's < follows the locale). */
 	"local function less(a, b)\n"
 	"  for i = 1, math.min(#a, #b) do\n"
@@ -200,9 +239,9 @@ static const char peer_list[] = LUA_PRELUDE
 	"  if not global then\n"
 	"    return redis.call('ZRANGEBYLEX', src, start, '+', 'LIMIT', 0, want), false\n"
 	"  end\n"
-	"  local per = math.ceil(2 * want / NB) + 1\n"
+	"  local per = math.ceil(2 * want / NP) + 1\n"
 	"  local got, bound = {}, nil\n"
-	"  for b = 0, NB - 1 do\n"
+	"  for b = 0, NP - 1 do\n"
 	"    local ns = redis.call('ZRANGEBYLEX', bkey('names', b), start, '+', 'LIMIT', 0, per)\n"
 	"    for _, x in ipairs(ns) do got[#got + 1] = x end\n"
 	"    if #ns == per and (not bound or less(ns[#ns], bound)) then bound = ns[#ns] end\n"
@@ -221,7 +260,7 @@ static const char peer_list[] = LUA_PRELUDE
 	/* Expiries and details: one ZMSCORE and one HMGET per bucket met. */
 	"  local exp, det, byb = {}, {}, {}\n"
 	"  for i, x in ipairs(names) do\n"
-	"    local b = bucket(x)\n"
+	"    local b = pbucket(x)\n"
 	"    if not byb[b] then byb[b] = {} end\n"
 	"    byb[b][#byb[b] + 1] = i\n"
 	"  end\n"
@@ -236,22 +275,20 @@ static const char peer_list[] = LUA_PRELUDE
 	"    if exp[i] and tonumber(exp[i]) > now and det[i] then\n"
 	"      if n == limit then more = 1 break end\n"
 	"      n = n + 1\n"
-	"      out[#out + 1] = name\n"
-	"      out[#out + 1] = det[i]\n"
-	"      profile(out, name)\n"
+	"      out[#out + 1] = name .. '\\31' .. det[i]\n"
 	"    elseif all then\n"
 	"      if n == limit then more = 1 break end\n"
 	"      n = n + 1\n"
-	"      out[#out + 1] = name\n"
-	"      out[#out + 1] = '! ' .. (redis.call('HGET', ukey(name), 'pk') or '')\n"
-	"      profile(out, name)\n"
+	"      local p = redis.call('HMGET', pkey(name), 'd', 's')\n"
+	"      out[#out + 1] = name .. '\\31! ' .. (redis.call('HGET', ukey(name), 'pk') or '') ..\n"
+	"          ptail(p[1], p[2])\n"
 	"    end\n"
 	"  end\n"
 	"  if #names < chunk and not partial then break end\n"
 	"  start = '(' .. names[#names]\n"
 	"  chunk = 256\n"
 	"end\n"
-	"return {more, out}\n";
+	"return {more, table.concat(out, '\\30'), me}\n";
 
 /* ARGV: name, channel (""). Returns -1 for no such account, else
  * {online, details, key, member, display, status}. */
@@ -259,7 +296,7 @@ static const char peer_info[] = LUA_PRELUDE
 	"local uk = ukey(ARGV[1])\n"
 	"if redis.call('HEXISTS', uk, 'h') == 0 then return -1 end\n"
 	"local on = online(ARGV[1])\n"
-	"local details = on and redis.call('HGET', bkey('peer', bucket(ARGV[1])), ARGV[1]) or ''\n"
+	"local details = on and redis.call('HGET', bkey('peer', pbucket(ARGV[1])), ARGV[1]) or ''\n"
 	"local member = 0\n"
 	"if ARGV[2] ~= '' and redis.call('ZSCORE', ckey(ARGV[2]), ARGV[1]) then member = 1 end\n"
 	"local p = redis.call('HMGET', pkey(ARGV[1]), 'd', 's')\n"
@@ -278,6 +315,14 @@ static const char profile_set[] = LUA_PRELUDE
 	"  redis.call('DEL', k)\n"
 	"else\n"
 	"  redis.call('HSET', k, 'd', d, 's', s)\n"
+	"end\n"
+	/* The details of an online peer carry it, for listings. */
+	"local pk = bkey('peer', pbucket(ARGV[1]))\n"
+	"local det = redis.call('HGET', pk, ARGV[1])\n"
+	"if det then\n"
+	"  local nl = string.find(det, '\\n', 1, true)\n"
+	"  if nl then det = string.sub(det, 1, nl - 1) end\n"
+	"  redis.call('HSET', pk, ARGV[1], det .. ptail(d, s))\n"
 	"end\n"
 	"return {d, s}\n";
 
@@ -316,9 +361,46 @@ static const char channel_list[] = LUA_PRELUDE
 /* Returns {online, channels, accounts, sessions}. */
 static const char stats[] = LUA_PRELUDE
 	"trim_all()\n"
-	"redis.call('ZREMRANGEBYSCORE', 'hy:sessions', '-inf', now)\n"
-	"return {count('online'), redis.call('ZCARD', 'hy:channels'),\n"
-	"        count('users'), redis.call('ZCARD', 'hy:sessions')}\n";
+	"local sessions = 0\n"
+	"for b = 0, NB - 1 do\n"
+	"  redis.call('ZREMRANGEBYSCORE', bkey('sessions', b), '-inf', now)\n"
+	"  sessions = sessions + redis.call('ZCARD', bkey('sessions', b))\n"
+	"end\n"
+	"return {count('online'), redis.call('ZCARD', 'hy:channels'), count('users'), sessions}\n";
+
+/* ARGV: user, sender, hint, ttl ms, max hints, burst, per second. 1
+ * queued, -1 the sender's rendezvous budget is spent. The budget,
+ * hy:rdv:{SENDER}, is the time (Redis's clock, ms) at which it would be
+ * full again (a GCRA): one number for every tracker. The hints,
+ * hy:h:{USER} (list: "EXPIRY HINT", oldest first), expire with the
+ * last. */
+static const char hint_add[] = LUA_NOW
+	"local step = math.floor(1000 / tonumber(ARGV[7]))\n"
+	"local rk = 'hy:rdv:{' .. ARGV[2] .. '}'\n"
+	"local full = math.max(tonumber(redis.call('GET', rk) or '0'), now)\n"
+	"if full + step > now + tonumber(ARGV[6]) * step then return -1 end\n"
+	"redis.call('SET', rk, full + step, 'PX', full + step - now + 1000)\n"
+	"local hk = 'hy:h:{' .. ARGV[1] .. '}'\n"
+	"local ttl = tonumber(ARGV[4])\n"
+	"redis.call('RPUSH', hk, (now + ttl) .. ' ' .. ARGV[3])\n"
+	"redis.call('LTRIM', hk, -tonumber(ARGV[5]), -1)\n"
+	"redis.call('PEXPIRE', hk, ttl)\n"
+	"return 1\n";
+
+/* ARGV: user. Its hints not yet expired, oldest first; taken. */
+static const char hint_take[] = LUA_NOW
+	"local hk = 'hy:h:{' .. ARGV[1] .. '}'\n"
+	"local all = redis.call('LRANGE', hk, 0, -1)\n"
+	"if #all == 0 then return {} end\n"
+	"redis.call('DEL', hk)\n"
+	"local out = {}\n"
+	"for _, h in ipairs(all) do\n"
+	"  local sp = string.find(h, ' ', 1, true)\n"
+	"  if sp and tonumber(string.sub(h, 1, sp - 1)) > now then\n"
+	"    out[#out + 1] = string.sub(h, sp + 1)\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
 
 /* The mailbox's helpers: del(name, id) deletes one message and returns
  * its blob's size (nil if there was none); expire(before, b) deletes up
@@ -450,6 +532,8 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_MAIL_DELETE] = mail_delete,
 	[REDIS_MAIL_EXPIRE] = mail_expire,
 	[REDIS_PROFILE_SET] = profile_set,
+	[REDIS_HINT_ADD] = hint_add,
+	[REDIS_HINT_TAKE] = hint_take,
 };
 
 static char shas[REDIS_SCRIPT_COUNT][REDIS_SHA_TEXT];

@@ -6,19 +6,24 @@
  * Keys: hy:u:{NAME} (hash: h the password hash, pk the key in base64, id
  * the peer id), hy:users:{B} (set of names), hy:t:ID (string: the user of
  * a token, ID a hash of the token, expiring with it), hy:ut:{NAME} (zset:
- * the user's token ids by expiry), hy:sessions (zset: every token id by
- * expiry), hy:online:{B} (zset: online names scored by expiry in ms,
- * Redis's clock), hy:names:{B} (zset: the same names in lexical order),
- * hy:peer:{B} (hash: name -> "IP PORT KEY"), hy:c:{CHANNEL} (zset: members
+ * the user's token ids by expiry), hy:sessions:{B} (zset: the token ids of
+ * bucket B's users by expiry), hy:online:{P} (zset: online names scored
+ * by expiry in ms, Redis's clock), hy:names:{P} (zset: the same names in
+ * lexical order), hy:peer:{P} (hash: name -> "IP PORT KEY OBSERVED IP6",
+ * then "\nDISPLAY\nSTATUS" with a profile), hy:c:{CHANNEL} (zset: members
  * in lexical order), hy:channels (zset: channel names), hy:uc:{NAME} (set:
- * the user's channels), hy:nextid (counter). Readers trim expired peers
- * (score <= now) from hy:online:{B}, hy:names:{B} and hy:peer:{B}, so
- * presence needs no particular tracker alive: a listing of every peer and
- * /stats trim every bucket, the rest a slice that turns with the clock.
+ * the user's channels), hy:nextid (counter), hy:h:{NAME} (list: NAT
+ * hints waiting, "EXPIRY HINT"), hy:rdv:{NAME} (string: the rendezvous
+ * budget). Readers trim expired peers (score <= now) from hy:online:{P},
+ * hy:names:{P} and hy:peer:{P}, so presence needs no particular tracker
+ * alive: a listing of every peer and /stats trim every bucket, the rest
+ * a slice that turns with the clock.
  *
  * B is a user's bucket, redis_bucket(): what would otherwise be one key
- * for every user (presence, the user set, the mailbox's expiry) is split
- * into REDIS_BUCKETS keys, each in its own Redis Cluster slot.
+ * for every user (the user set, the sessions, the mailbox's expiry) is
+ * split into REDIS_BUCKETS keys, each in its own Redis Cluster slot. P is
+ * its presence bucket, one of REDIS_PRESENCE_BUCKETS (the scripts'
+ * pbucket()): fewer, since a listing reads each one its page meets.
  *
  * The mailbox: hy:mb:{NAME} (hash: message id -> "TIME BLOB", TIME the
  * deposit's wall-clock ms), hy:mq:{NAME} (zset: the ids, scored by id),
@@ -35,7 +40,10 @@
 
 #define REDIS_SHA_TEXT 41 /* a SHA-1 in hex, NUL included */
 #define REDIS_BUCKETS 64 /* of presence, the user set, the mail's expiry */
-#define REDIS_TRIM_SLICE 4 /* buckets of presence a reader trims */
+/* Of presence (hy:online, hy:names, hy:peer): fewer, since a listing
+ * reads every one its page meets. */
+#define REDIS_PRESENCE_BUCKETS 4
+#define REDIS_TRIM_SLICE 1 /* buckets of presence a reader trims */
 
 /* X(name): the scripts, in store_redis_lua.c's order. */
 #define REDIS_SCRIPTS(X) \
@@ -55,7 +63,9 @@
 	X(MAIL_LIST) \
 	X(MAIL_DELETE) \
 	X(MAIL_EXPIRE) \
-	X(PROFILE_SET)
+	X(PROFILE_SET) \
+	X(HINT_ADD) \
+	X(HINT_TAKE)
 
 enum redis_script {
 #define REDIS_SCRIPT_ENUM(name) REDIS_##name,

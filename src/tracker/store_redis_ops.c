@@ -44,19 +44,43 @@ reply_str(const redisReply *r, char *out, size_t outsz)
 		out[0] = '\0';
 }
 
-/* "IP PORT KEY" into p. */
+/* The next of details' fields, up to sep, into out ("" where absent);
+ * *at moves past it. */
+static void
+details_field(const char **at, const char *end, char sep, char *out, size_t outsz)
+{
+	const char *p = *at;
+	const char *stop = p < end ? memchr(p, sep, (size_t)(end - p)) : NULL;
+
+	if (stop == NULL)
+		stop = end;
+	snprintf(out, outsz, "%.*s", (int)(stop - p), p);
+	*at = stop < end ? stop + 1 : end;
+}
+
+/* "IP PORT KEY OBSERVED IP6" (fields may be empty), then, when the peer
+ * has a profile, "\nDISPLAY\nSTATUS", into p. Details written before
+ * the observed address was kept end after KEY. */
 static void
 peer_details(const redisReply *r, struct store_peer *p)
 {
-	char text[REG_IP_MAX + REG_PUBKEY_TEXT_SIZE + 16], *save = NULL;
+	char port[16];
+	const char *at = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "";
+	const char *end = at + (r != NULL && r->type == REDIS_REPLY_STRING ? r->len : 0);
+	const char *nl = memchr(at, '\n', (size_t)(end - at));
+	const char *head = nl != NULL ? nl : end;
 
-	reply_str(r, text, sizeof(text));
-	const char *ip = strtok_r(text, " ", &save);
-	const char *port = strtok_r(NULL, " ", &save);
-	const char *key = strtok_r(NULL, " ", &save);
-	snprintf(p->ip, sizeof(p->ip), "%s", ip != NULL ? ip : "");
-	p->port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 0;
-	snprintf(p->pubkey, sizeof(p->pubkey), "%s", key != NULL ? key : "");
+	details_field(&at, head, ' ', p->ip, sizeof(p->ip));
+	details_field(&at, head, ' ', port, sizeof(port));
+	details_field(&at, head, ' ', p->pubkey, sizeof(p->pubkey));
+	details_field(&at, head, ' ', p->observed, sizeof(p->observed));
+	details_field(&at, head, ' ', p->ip6, sizeof(p->ip6));
+	p->port = (unsigned)strtoul(port, NULL, 10);
+	if (nl != NULL) {
+		at = nl + 1;
+		details_field(&at, end, '\n', p->display, sizeof(p->display));
+		details_field(&at, end, '\n', p->status, sizeof(p->status));
+	}
 }
 
 static enum store_result
@@ -253,6 +277,8 @@ redis_peer_submit(struct store_state *s, struct store_call *c)
 	redis_req_u64(q, c->ttl_ms);
 	redis_req_u64(q, c->max_user_channels);
 	redis_req_u64(q, c->max_channels);
+	redis_req_str(q, c->observed);
+	redis_req_str(q, c->ip6);
 	for (size_t i = 0; i < c->nchannels; i++)
 		redis_req_str(q, c->channels[i]);
 	redis_req_replicated(q);
@@ -309,32 +335,64 @@ redis_peer_beat(struct store_state *s, struct store_call *c)
 	redis_req_start(s, q);
 }
 
+#define LIST_ENTRY_SEP '\x1e' /* between peers in a listing's reply */
+#define LIST_NAME_SEP '\x1f' /* between a peer's name and details */
+
+/* One peer of a listing, "NAME\x1fDETAILS" (details "! KEY..." for an
+ * offline member), into p; 0 if it is not one. */
+static int
+list_entry(const char *s, size_t len, struct store_peer *p)
+{
+	const char *sep = memchr(s, LIST_NAME_SEP, len);
+	redisReply d = { .type = REDIS_REPLY_STRING };
+
+	if (sep == NULL || sep == s || (size_t)(sep - s) > HY_NAME_MAX)
+		return 0;
+	memset(p, 0, sizeof(*p));
+	memcpy(p->name, s, (size_t)(sep - s));
+	d.str = (char *)sep + 1;
+	d.len = len - (size_t)(sep + 1 - s);
+	/* "! KEY": an offline member (members=all), no address. */
+	p->online = !(d.len >= 2 && d.str[0] == '!');
+	peer_details(&d, p); /* the profile, and for one online the rest */
+	if (!p->online) {
+		const char *nl = memchr(d.str, '\n', d.len);
+		size_t keylen = (nl != NULL ? (size_t)(nl - d.str) : d.len) - 2;
+		snprintf(p->pubkey, sizeof(p->pubkey), "%.*s", (int)keylen, d.str + 2);
+		p->ip[0] = p->observed[0] = p->ip6[0] = '\0';
+		p->port = 0;
+	}
+	return p->online ? p->ip[0] != '\0' : 1;
+}
+
 static enum store_result
 parse_list(struct store_call *c, const redisReply *r)
 {
-	if (r->type == REDIS_REPLY_INTEGER) {
-		return STORE_MISSING;
-	}
+	if (r->type == REDIS_REPLY_INTEGER)
+		return r->integer == -2 ? STORE_BAD_TOKEN : STORE_MISSING;
 	const redisReply *out = reply_at(r, 1);
-	size_t n = out != NULL ? out->elements / 4 : 0;
+	const redisReply *me = reply_at(r, 2);
+	if (c->with_token) {
+		if (me == NULL || me->type != REDIS_REPLY_STRING || me->len == 0 ||
+		    me->len > HY_NAME_MAX)
+			return STORE_BAD_TOKEN;
+		reply_str(me, c->user, sizeof(c->user));
+	}
 	c->more = reply_int(reply_at(r, 0)) != 0;
+	const char *at = out != NULL && out->type == REDIS_REPLY_STRING ? out->str : "";
+	const char *end = at + (out != NULL && out->type == REDIS_REPLY_STRING ? out->len : 0);
+	size_t n = at < end ? 1 : 0;
+	for (const char *x = at; x < end && (x = memchr(x, LIST_ENTRY_SEP, (size_t)(end - x))); x++)
+		n++;
 	c->peers = xcalloc(n > 0 ? n : 1, sizeof(*c->peers));
 	c->n = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct store_peer *p = &c->peers[c->n];
-		const redisReply *d = out->element[4 * i + 1];
-		reply_str(out->element[4 * i], p->name, sizeof(p->name));
-		reply_str(out->element[4 * i + 2], p->display, sizeof(p->display));
-		reply_str(out->element[4 * i + 3], p->status, sizeof(p->status));
-		/* "! KEY": an offline member (members=all), no address. */
-		p->online = !(d->type == REDIS_REPLY_STRING && d->len >= 2 && d->str[0] == '!');
-		if (p->online)
-			peer_details(d, p);
-		else
-			snprintf(
-			    p->pubkey, sizeof(p->pubkey), "%.*s", (int)(d->len - 2), d->str + 2);
-		if (p->name[0] != '\0' && (p->ip[0] != '\0' || !p->online))
+	while (at < end) {
+		const char *stop = memchr(at, LIST_ENTRY_SEP, (size_t)(end - at));
+		if (stop == NULL)
+			stop = end;
+		if (c->n < n && list_entry(at, (size_t)(stop - at), &c->peers[c->n]))
 			c->n++;
+		at = stop + 1;
 	}
 	return STORE_DONE;
 }
@@ -342,8 +400,17 @@ parse_list(struct store_call *c, const redisReply *r)
 static void
 redis_peer_list(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_LIST, parse_list);
+	char id[REDIS_TOKEN_ID_TEXT] = "";
 
+	if (c->with_token) {
+		if (!token_plausible(c)) {
+			store_call_finish(c, STORE_BAD_TOKEN, NULL);
+			return;
+		}
+		token_id(c->token_in, c->token_len, id);
+	}
+	struct redis_req *q = redis_req_new(c, REDIS_PEER_LIST, parse_list);
+	redis_req_str(q, id);
 	redis_req_str(q, c->channel);
 	redis_req_str(q, c->after);
 	redis_req_u64(q, c->limit);
@@ -606,6 +673,53 @@ redis_profile_set(struct store_state *s, struct store_call *c)
 	redis_req_start(s, q);
 }
 
+/* NAT hints. */
+
+static enum store_result
+parse_hint_added(struct store_call *c, const redisReply *r)
+{
+	(void)c;
+	return reply_int(r) > 0 ? STORE_DONE : STORE_RATED;
+}
+
+static void
+redis_hint_add(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_HINT_ADD, parse_hint_added);
+
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->sender);
+	redis_req_str(q, c->hint_in);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_u64(q, STORE_HINTS_PER_USER);
+	redis_req_u64(q, STORE_RDV_BURST);
+	redis_req_u64(q, STORE_RDV_PER_S);
+	redis_req_start(s, q);
+}
+
+static enum store_result
+parse_hints(struct store_call *c, const redisReply *r)
+{
+	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+
+	c->hints = xcalloc(n > 0 ? n : 1, sizeof(*c->hints));
+	c->n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i]->len < sizeof(c->hints[0]))
+			reply_str(r->element[i], c->hints[c->n++], sizeof(c->hints[0]));
+	return STORE_DONE;
+}
+
+static void
+redis_hint_take(struct store_state *s, struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_HINT_TAKE, parse_hints);
+
+	redis_req_str(q, c->user);
+	redis_req_start(s, q);
+}
+
 const struct store_state_ops redis_state_ops = {
 	.attach = redis_attach,
 	.detach = redis_detach,
@@ -630,4 +744,6 @@ const struct store_state_ops redis_state_ops = {
 	.mail_delete = redis_mail_delete,
 	.mail_expire = redis_mail_expire,
 	.profile_set = redis_profile_set,
+	.hint_add = redis_hint_add,
+	.hint_take = redis_hint_take,
 };

@@ -118,8 +118,6 @@ submit_done(struct tracker_call *c)
 	if (tracker_call_failed(c))
 		return;
 	const char *observed = c->req->conn != NULL ? http_conn_remote(c->req->conn) : NULL;
-	tracker_nat_observe(t, c->user, observed);
-	tracker_nat_set_ip6(t, c->user, c->data != NULL ? (const char *)c->data : "");
 	struct json_object *r = tracker_success();
 	if (observed != NULL)
 		tracker_add_str(r, "observed_ip", observed);
@@ -166,6 +164,10 @@ submit_authed(struct tracker_call *c)
 	if (rc == 0) {
 		c->data = xstrdup(ip6);
 		c->data_free = free;
+		/* Registered with the address, for every tracker to give. */
+		snprintf(c->sc.observed, sizeof(c->sc.observed), "%.*s",
+		    (int)sizeof(c->sc.observed) - 1, source != NULL ? source : "");
+		snprintf(c->sc.ip6, sizeof(c->sc.ip6), "%.*s", (int)sizeof(c->sc.ip6) - 1, ip6);
 	}
 	if (rc < 0 || tracker_check_peer_ip(c->t, c->sc.ip, source, c->res) < 0) {
 		tracker_call_end(c);
@@ -248,6 +250,11 @@ heartbeat_claim(const struct http_request *req, char out[HY_NAME_MAX + 1])
 	struct json_object *v;
 	int rc = -1;
 
+	/* What a peer sends: no parser needed (json-c's costs a locale). */
+	if (req->body_len == 0 || (req->body_len == 2 && memcmp(req->body, "{}", 2) == 0)) {
+		out[0] = '\0';
+		return 0;
+	}
 	http_response_init(&scratch);
 	struct json_object *o = http_json_body(req, &scratch);
 	http_response_fini(&scratch);
@@ -570,22 +577,20 @@ get_list_done(struct tracker_call *c)
 		buf_append_str(b, "{\"username\":\"");
 		buf_append_str(b, p->name);
 		if (p->online) {
-			char observed[TRACKER_NAT_IP_MAX];
 			buf_append_str(b, "\",\"ip\":\"");
 			buf_append_str(b, p->ip);
 			buf_append_str(b, "\",\"port\":");
 			buf_append_u64(b, p->port);
-			if (tracker_nat_observed(c->t, p->name, observed) &&
-			    strcmp(observed, p->ip) != 0) {
+			/* A connection's address and an address inet_pton()
+			 * passed: no escaping needed. */
+			if (p->observed[0] != '\0' && strcmp(p->observed, p->ip) != 0) {
 				buf_append_str(b, ",\"observed_ip\":\"");
-				buf_append_str(b, observed);
+				buf_append_str(b, p->observed);
 				buf_append_char(b, '"');
 			}
-			/* inet_pton() passed it: no escaping needed. */
-			if (tracker_nat_ip6(c->t, p->name, observed) &&
-			    strcmp(observed, p->ip) != 0) {
+			if (p->ip6[0] != '\0' && strcmp(p->ip6, p->ip) != 0) {
 				buf_append_str(b, ",\"ip6\":\"");
-				buf_append_str(b, observed);
+				buf_append_str(b, p->ip6);
 				buf_append_char(b, '"');
 			}
 		} else {
@@ -629,10 +634,55 @@ get_list_authed(struct tracker_call *c)
 	tracker_call_store(c, c->t->state->ops->peer_list, get_list_done);
 }
 
+/* The listing with its token checked in the same store operation (one
+ * round trip): the store named the token's user. */
+static void
+get_list_checked(struct tracker_call *c)
+{
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result == STORE_BAD_TOKEN) {
+		tracker_call_bad_token(c);
+		return;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", c->sc.user);
+	get_list_done(c);
+}
+
+static void
+get_list_with_token(struct tracker_call *c)
+{
+	struct list_query lq = { .limit = c->t->cfg.page_max };
+
+	(void)list_from_query(c->req, &lq, c->res); /* api_get_list() found it valid */
+	call_config(c);
+	c->sc.limit = lq.limit;
+	c->sc.all = lq.all;
+	c->sc.with_token = 1;
+	memcpy(c->sc.channel, lq.channel, sizeof(lq.channel));
+	memcpy(c->sc.after, lq.after, sizeof(lq.after));
+	tracker_call_store(c, c->t->state->ops->peer_list, get_list_checked);
+}
+
+/* A GET with a valid query takes one store operation, the token checked
+ * with the listing; anything else the usual way, so that its errors come
+ * in the usual order (401 before 400). */
 static void
 api_get_list(struct http_request *req, struct http_response *res, void *ctx)
 {
-	tracker_call_run(ctx, req, res, get_list_authed);
+	struct list_query lq = { .limit = ((struct tracker *)ctx)->cfg.page_max };
+	struct http_response scratch;
+	int valid = 0;
+
+	if (req->method == HTTP_GET) {
+		http_response_init(&scratch);
+		valid = list_from_query(req, &lq, &scratch) == 0;
+		http_response_fini(&scratch);
+	}
+	if (valid)
+		tracker_call_run_token(ctx, req, res, "", get_list_with_token);
+	else
+		tracker_call_run(ctx, req, res, get_list_authed);
 }
 
 static void
@@ -649,15 +699,13 @@ peer_done(struct tracker_call *c)
 	json_object_object_add(r, "username", json_object_new_string(c->sc.user));
 	json_object_object_add(r, "online", json_object_new_boolean(c->sc.online));
 	if (c->sc.online) {
-		char observed[TRACKER_NAT_IP_MAX];
-		json_object_object_add(r, "ip", json_object_new_string(c->sc.info.ip));
-		tracker_add_int(r, "port", (int64_t)c->sc.info.port);
-		if (tracker_nat_observed(c->t, c->sc.user, observed) &&
-		    strcmp(observed, c->sc.info.ip) != 0)
-			tracker_add_str(r, "observed_ip", observed);
-		if (tracker_nat_ip6(c->t, c->sc.user, observed) &&
-		    strcmp(observed, c->sc.info.ip) != 0)
-			tracker_add_str(r, "ip6", observed);
+		const struct store_peer *p = &c->sc.info;
+		json_object_object_add(r, "ip", json_object_new_string(p->ip));
+		tracker_add_int(r, "port", (int64_t)p->port);
+		if (p->observed[0] != '\0' && strcmp(p->observed, p->ip) != 0)
+			tracker_add_str(r, "observed_ip", p->observed);
+		if (p->ip6[0] != '\0' && strcmp(p->ip6, p->ip) != 0)
+			tracker_add_str(r, "ip6", p->ip6);
 	}
 	if (c->sc.info.pubkey[0] != '\0')
 		json_object_object_add(r, "pubkey", json_object_new_string(c->sc.info.pubkey));

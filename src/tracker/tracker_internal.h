@@ -35,7 +35,7 @@ struct tracker {
 	 * takes as long as a wrong password */
 	char dummy_hash[STORE_HASH_MAX];
 	atomic_uint_fast64_t mail_swept_ms; /* the mailbox's last expiry pass */
-	struct tracker_nat *nat; /* observed addresses and hints (tracker_nat.c) */
+	struct tracker_nat *nat; /* hints, where the store keeps none (tracker_nat.c) */
 };
 
 /* The local store's registry (tests); NULL on another store. */
@@ -175,15 +175,6 @@ void tracker_mailbox_hint(
 /* NAT traversal (tracker_nat.c): its own lock, never under the registry's. */
 struct tracker_nat *tracker_nat_new(void);
 void tracker_nat_free(struct tracker_nat *n);
-/* Records ip (NULL: nothing) as the address user's requests come from. */
-void tracker_nat_observe(struct tracker *t, const char *user, const char *ip);
-/* 1 with user's observed address copied to out, 0 if none is known. */
-int tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
-/* Records ip6 ("" : none) as user's IPv6 address, registered beside its
- * address of the other family (dual stack). */
-void tracker_nat_set_ip6(struct tracker *t, const char *user, const char *ip6);
-/* 1 with user's registered IPv6 address copied to out, 0 if none. */
-int tracker_nat_ip6(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX]);
 void tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx);

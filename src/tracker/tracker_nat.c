@@ -1,7 +1,11 @@
-/* tracker_nat.c — what the tracker does for peers behind NAT: the address
- * each peer's requests come from (its observed address), the relays it
- * knows, the rendezvous tokens it signs for a pair, and the hints it
+/* tracker_nat.c — what the tracker does for peers behind NAT: the relays
+ * it knows, the rendezvous tokens it signs for a pair, and the hints it
  * keeps for a peer until that peer asks for them (GET /hints, polled).
+ * Each peer's observed address and IPv6 address are registered with its
+ * presence in the shared state (store.h), so that every tracker gives
+ * the same; so are the hints and each caller's rendezvous budget, where
+ * the store keeps them (hint_add): a peer may poll another tracker than
+ * the one its caller asked. Without (one tracker), they are kept here.
  *
  * The state here has its own lock, never held with the registry's. */
 #include <stdio.h>
@@ -13,13 +17,11 @@
 #include "tracker_internal.h"
 
 #define NAT_BUCKETS 4096
-#define NAT_HINTS_PER_USER 8 /* pending; older ones are dropped */
+#define NAT_HINTS_PER_USER STORE_HINTS_PER_USER /* pending; older ones are dropped */
 #define NAT_HINT_TTL_MS (RELAY_TOKEN_TTL_S * 1000ULL)
-#define NAT_OBSERVED_MAX 200000 /* users whose address is remembered */
-/* /rendezvous per caller: a burst, then one a second. Each one makes the
- * peer connect somewhere, so a caller may not make it do so at will. */
-#define NAT_RDV_BURST 20
-#define NAT_RDV_PER_S 1
+#define NAT_USERS_MAX 200000 /* users with hints or a budget kept here */
+#define NAT_RDV_BURST STORE_RDV_BURST
+#define NAT_RDV_PER_S STORE_RDV_PER_S
 
 struct nat_hint {
 	char type[8]; /* "relay", "dial" or "punch" */
@@ -34,8 +36,6 @@ struct nat_hint {
 
 struct nat_user {
 	char name[HY_NAME_MAX + 1];
-	char observed[TRACKER_NAT_IP_MAX];
-	char ip6[TRACKER_NAT_IP_MAX]; /* registered beside the other family's */
 	struct nat_hint hints[NAT_HINTS_PER_USER];
 	size_t nhints;
 	uint64_t rdv_tokens_ms; /* its rendezvous budget, as the time it is full */
@@ -90,7 +90,7 @@ user_find(struct tracker_nat *n, const char *name, int create)
 	for (u = n->users[b]; u != NULL; u = u->next)
 		if (strcmp(u->name, name) == 0)
 			return u;
-	if (!create || n->nusers >= NAT_OBSERVED_MAX)
+	if (!create || n->nusers >= NAT_USERS_MAX)
 		return NULL;
 	u = xcalloc(1, sizeof(*u));
 	snprintf(u->name, sizeof(u->name), "%s", name);
@@ -98,60 +98,6 @@ user_find(struct tracker_nat *n, const char *name, int create)
 	n->users[b] = u;
 	n->nusers++;
 	return u;
-}
-
-void
-tracker_nat_observe(struct tracker *t, const char *user, const char *ip)
-{
-	struct nat_user *u;
-
-	if (ip == NULL)
-		return;
-	uv_mutex_lock(&t->nat->lock);
-	if ((u = user_find(t->nat, user, 1)) != NULL)
-		snprintf(u->observed, sizeof(u->observed), "%s", ip);
-	uv_mutex_unlock(&t->nat->lock);
-}
-
-int
-tracker_nat_observed(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX])
-{
-	struct nat_user *u;
-	int found = 0;
-
-	uv_mutex_lock(&t->nat->lock);
-	if ((u = user_find(t->nat, user, 0)) != NULL && u->observed[0] != '\0') {
-		memcpy(out, u->observed, TRACKER_NAT_IP_MAX);
-		found = 1;
-	}
-	uv_mutex_unlock(&t->nat->lock);
-	return found;
-}
-
-void
-tracker_nat_set_ip6(struct tracker *t, const char *user, const char *ip6)
-{
-	struct nat_user *u;
-
-	uv_mutex_lock(&t->nat->lock);
-	if ((u = user_find(t->nat, user, ip6[0] != '\0')) != NULL)
-		snprintf(u->ip6, sizeof(u->ip6), "%s", ip6);
-	uv_mutex_unlock(&t->nat->lock);
-}
-
-int
-tracker_nat_ip6(struct tracker *t, const char *user, char out[TRACKER_NAT_IP_MAX])
-{
-	struct nat_user *u;
-	int found = 0;
-
-	uv_mutex_lock(&t->nat->lock);
-	if ((u = user_find(t->nat, user, 0)) != NULL && u->ip6[0] != '\0') {
-		memcpy(out, u->ip6, TRACKER_NAT_IP_MAX);
-		found = 1;
-	}
-	uv_mutex_unlock(&t->nat->lock);
-	return found;
 }
 
 /* Under the lock: queues h for u, the oldest dropped when full. */
@@ -220,49 +166,159 @@ struct rendezvous {
 	struct nat_hint h; /* h.peer: the caller; h.type: via */
 	char peer[HY_NAME_MAX + 1];
 	unsigned them_port;
+	char them_observed[REG_IP_MAX + 1]; /* "" if none was registered */
 	unsigned caller_port; /* punch: the fresh port the caller dials from, 0 if none */
+	struct json_object *answer; /* the caller's, once the hint is queued */
+	char line[STORE_HINT_MAX]; /* the hint as the store keeps it */
 };
 
 static void
 rendezvous_free(void *arg)
 {
-	sodium_memzero(arg, sizeof(struct rendezvous));
-	free(arg);
+	struct rendezvous *rv = arg;
+
+	if (rv->answer != NULL)
+		json_object_put(rv->answer);
+	sodium_memzero(rv, sizeof(*rv));
+	free(rv);
 }
 
-/* Both are online: the tokens or the hint. */
+static void
+rendezvous_too_many(struct http_response *res)
+{
+	http_response_header(res, "Retry-After", "1");
+	http_json_error(res, 429, "Too many rendezvous: one a second after a burst of 20");
+}
+
+/* h as one line of fields separated by newlines (none holds one): what
+ * the store keeps. -1 if it does not fit. */
+static int
+hint_format(const struct nat_hint *h, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s\n%s\n%s\n%u\n%d\n%s\n%s", h->type, h->peer, h->ip, h->port,
+	    h->fresh, h->relay, h->token);
+
+	return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
+/* The next field of a hint line into out; *at moves past it. */
+static void
+hint_field(const char **at, char *out, size_t outsz)
+{
+	size_t len = strcspn(*at, "\n");
+
+	snprintf(out, outsz, "%.*s", (int)len, *at);
+	*at += len + ((*at)[len] == '\n');
+}
+
+static void
+hint_parse(const char *line, struct nat_hint *h)
+{
+	char num[16];
+
+	memset(h, 0, sizeof(*h));
+	hint_field(&line, h->type, sizeof(h->type));
+	hint_field(&line, h->peer, sizeof(h->peer));
+	hint_field(&line, h->ip, sizeof(h->ip));
+	hint_field(&line, num, sizeof(num));
+	h->port = (unsigned)strtoul(num, NULL, 10);
+	hint_field(&line, num, sizeof(num));
+	h->fresh = num[0] == '1';
+	hint_field(&line, h->relay, sizeof(h->relay));
+	hint_field(&line, h->token, sizeof(h->token));
+}
+
+/* The store queued the hint, or refused: the caller's budget is spent. */
+static void
+rendezvous_queued(struct tracker_call *c)
+{
+	struct rendezvous *rv = c->data;
+
+	if (tracker_call_failed(c))
+		return;
+	if (c->sc.result == STORE_RATED) {
+		rendezvous_too_many(c->res);
+	} else {
+		http_json_respond(c->res, 200, rv->answer);
+		rv->answer = NULL;
+	}
+	tracker_call_end(c);
+}
+
+/* Queues the hint for the peer and answers the caller: in the store, one
+ * budget for every tracker; else here. */
+static void
+rendezvous_deliver(struct tracker_call *c, struct rendezvous *rv, struct json_object *r)
+{
+	struct tracker *t = c->t;
+
+	rv->h.expires_ms = hy_now_ms() + NAT_HINT_TTL_MS;
+	if (t->state->ops->hint_add != NULL) {
+		if (hint_format(&rv->h, rv->line, sizeof(rv->line)) < 0) {
+			json_object_put(r);
+			http_json_error(c->res, 400, "Names a hint cannot carry");
+			tracker_call_end(c);
+			return;
+		}
+		rv->answer = r;
+		snprintf(c->sc.user, sizeof(c->sc.user), "%s", rv->peer);
+		snprintf(c->sc.sender, sizeof(c->sc.sender), "%s", c->user);
+		c->sc.hint_in = rv->line;
+		c->sc.ttl_ms = NAT_HINT_TTL_MS;
+		tracker_call_store(c, t->state->ops->hint_add, rendezvous_queued);
+		return;
+	}
+	if (!rendezvous_allowed(t, c->user)) {
+		json_object_put(r);
+		rendezvous_too_many(c->res);
+		tracker_call_end(c);
+		return;
+	}
+	uv_mutex_lock(&t->nat->lock);
+	struct nat_user *u = user_find(t->nat, rv->peer, 1);
+	if (u != NULL)
+		hint_push(u, &rv->h);
+	uv_mutex_unlock(&t->nat->lock);
+	if (u == NULL) {
+		json_object_put(r);
+		http_json_error(c->res, 503, "Too many users");
+	} else {
+		http_json_respond(c->res, 200, r);
+	}
+	tracker_call_end(c);
+}
+
+/* Both are online: the tokens or the hint. my_observed: the caller's
+ * observed address as registered ("" for none). */
 static void
 rendezvous_answer(
-    struct tracker *t, struct rendezvous *rv, unsigned my_port, struct http_response *res)
+    struct tracker_call *c, struct rendezvous *rv, unsigned my_port, const char *my_observed)
 {
+	struct tracker *t = c->t;
+	struct http_response *res = c->res;
 	struct nat_hint *hp = &rv->h;
 	const char *user = rv->h.peer;
 	const char *peer_name = rv->peer;
 	char mine[RELAY_TOKEN_LINE_MAX];
 	char id[RELAY_TOKEN_ID_HEX + 1];
 
-	if (!rendezvous_allowed(t, user)) {
-		http_response_header(res, "Retry-After", "1");
-		http_json_error(res, 429, "Too many rendezvous: one a second after a burst of 20");
-		return;
-	}
 	struct json_object *r = tracker_success();
 	if (strcmp(hp->type, "punch") == 0) {
 		/* Each dials the other's observed address at its peer port:
 		 * a port-preserving NAT maps the peer port to itself. */
-		char peer_ip[TRACKER_NAT_IP_MAX];
-		if (!tracker_nat_observed(t, peer_name, peer_ip) ||
-		    !tracker_nat_observed(t, user, hp->ip)) {
+		if (rv->them_observed[0] == '\0' || my_observed[0] == '\0') {
 			json_object_put(r);
 			http_json_error(res, 409, "No observed address yet: send /submit-info");
+			tracker_call_end(c);
 			return;
 		}
+		snprintf(hp->ip, sizeof(hp->ip), "%s", my_observed);
 		/* Better, the caller dials from a fresh port of its own (a
 		 * new 4-tuple each time, nothing left of an earlier one in
 		 * the way) and runs the handshake as its dialer. */
 		hp->port = rv->caller_port != 0 ? rv->caller_port : my_port;
 		hp->fresh = rv->caller_port != 0;
-		tracker_add_str(r, "ip", peer_ip);
+		tracker_add_str(r, "ip", rv->them_observed);
 		tracker_add_int(r, "port", (int64_t)rv->them_port);
 		if (hp->fresh)
 			json_object_object_add(r, "fresh", json_object_new_boolean(1));
@@ -271,6 +327,7 @@ rendezvous_answer(
 		if (t->cfg.nrelays == 0 || !t->cfg.has_relay_key) {
 			json_object_put(r);
 			http_json_error(res, 503, "No relay (--relay and --relay-secret)");
+			tracker_call_end(c);
 			return;
 		}
 		uint64_t expiry = (uint64_t)time(NULL) + RELAY_TOKEN_TTL_S;
@@ -282,6 +339,7 @@ rendezvous_answer(
 		        0) {
 			json_object_put(r);
 			http_json_error(res, 400, "Names a token cannot carry");
+			tracker_call_end(c);
 			return;
 		}
 		tracker_add_str(r, "relay", hp->relay);
@@ -290,18 +348,7 @@ rendezvous_answer(
 		sodium_memzero(mine, sizeof(mine));
 	}
 	tracker_add_str(r, "via", hp->type);
-	hp->expires_ms = hy_now_ms() + NAT_HINT_TTL_MS;
-	uv_mutex_lock(&t->nat->lock);
-	struct nat_user *u = user_find(t->nat, peer_name, 1);
-	if (u != NULL)
-		hint_push(u, hp);
-	uv_mutex_unlock(&t->nat->lock);
-	if (u == NULL) {
-		json_object_put(r);
-		http_json_error(res, 503, "Too many users");
-		return;
-	}
-	http_json_respond(res, 200, r);
+	rendezvous_deliver(c, rv, r);
 }
 
 /* The store said whether the caller is online (and at which port). */
@@ -312,11 +359,14 @@ rendezvous_me(struct tracker_call *c)
 
 	if (tracker_call_failed(c))
 		return;
-	if (c->sc.result != STORE_DONE || !c->sc.online)
+	if (c->sc.result != STORE_DONE || !c->sc.online) {
 		http_json_error(c->res, 404, "Not online (both must be registered)");
-	else
-		rendezvous_answer(c->t, rv, c->sc.info.port, c->res);
-	tracker_call_end(c);
+		tracker_call_end(c);
+		return;
+	}
+	char mine[REG_IP_MAX + 1];
+	snprintf(mine, sizeof(mine), "%s", c->sc.info.observed);
+	rendezvous_answer(c, rv, c->sc.info.port, mine);
 }
 
 /* The store said whether the peer is online; then the caller. */
@@ -333,6 +383,7 @@ rendezvous_them(struct tracker_call *c)
 		return;
 	}
 	rv->them_port = c->sc.info.port;
+	snprintf(rv->them_observed, sizeof(rv->them_observed), "%s", c->sc.info.observed);
 	snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
 	tracker_call_store(c, c->t->state->ops->peer_info, rendezvous_me);
 }
@@ -389,47 +440,85 @@ tracker_api_rendezvous(struct http_request *req, struct http_response *res, void
 	tracker_call_run(ctx, req, res, rendezvous_authed);
 }
 
-/* GET /hints: what others asked of us since the last call, once. */
-static void
-tracker_api_hints_authed(
-    struct tracker *t, struct http_request *req, struct http_response *res, const char *user)
+static struct json_object *
+hint_json(const struct nat_hint *h)
 {
-	struct json_object *a = json_object_new_array();
+	struct json_object *o = json_object_new_object();
+
+	tracker_add_str(o, "type", h->type);
+	tracker_add_str(o, "peer", h->peer);
+	if (h->ip[0] != '\0') {
+		tracker_add_str(o, "ip", h->ip);
+		tracker_add_int(o, "port", (int64_t)h->port);
+		if (h->fresh)
+			json_object_object_add(o, "fresh", json_object_new_boolean(1));
+	}
+	if (h->relay[0] != '\0') {
+		tracker_add_str(o, "relay", h->relay);
+		tracker_add_str(o, "token", h->token);
+	}
+	return o;
+}
+
+static void
+hints_respond(struct http_response *res, struct json_object *a)
+{
+	struct json_object *r = tracker_success();
+
+	json_object_object_add(r, "hints", a);
+	http_json_respond(res, 200, r);
+}
+
+/* The store gave the hints (and forgot them). */
+static void
+hints_taken(struct tracker_call *c)
+{
+	struct json_object *a;
+
+	if (tracker_call_failed(c))
+		return;
+	a = json_object_new_array();
+	for (size_t i = 0; i < c->sc.n; i++) {
+		struct nat_hint h;
+		hint_parse(c->sc.hints[i], &h);
+		json_object_array_add(a, hint_json(&h));
+		sodium_memzero(&h, sizeof(h));
+	}
+	sodium_memzero(c->sc.hints, c->sc.n * sizeof(c->sc.hints[0]));
+	hints_respond(c->res, a);
+	tracker_call_end(c);
+}
+
+static void
+hints_authed(struct tracker_call *c)
+{
+	struct tracker *t = c->t;
+	struct json_object *a;
 	uint64_t now = hy_now_ms();
 
-	uv_mutex_lock(&t->nat->lock);
-	struct nat_user *u = user_find(t->nat, user, 0);
-	for (size_t i = 0; u != NULL && i < u->nhints; i++) {
-		const struct nat_hint *h = &u->hints[i];
-		if (h->expires_ms < now)
-			continue;
-		struct json_object *o = json_object_new_object();
-		tracker_add_str(o, "type", h->type);
-		tracker_add_str(o, "peer", h->peer);
-		if (h->ip[0] != '\0') {
-			tracker_add_str(o, "ip", h->ip);
-			tracker_add_int(o, "port", (int64_t)h->port);
-			if (h->fresh)
-				json_object_object_add(o, "fresh", json_object_new_boolean(1));
-		}
-		if (h->relay[0] != '\0') {
-			tracker_add_str(o, "relay", h->relay);
-			tracker_add_str(o, "token", h->token);
-		}
-		json_object_array_add(a, o);
+	if (t->state->ops->hint_take != NULL) {
+		snprintf(c->sc.user, sizeof(c->sc.user), "%s", c->user);
+		tracker_call_store(c, t->state->ops->hint_take, hints_taken);
+		return;
 	}
+	a = json_object_new_array();
+	uv_mutex_lock(&t->nat->lock);
+	struct nat_user *u = user_find(t->nat, c->user, 0);
+	for (size_t i = 0; u != NULL && i < u->nhints; i++)
+		if (u->hints[i].expires_ms >= now)
+			json_object_array_add(a, hint_json(&u->hints[i]));
 	if (u != NULL) {
 		sodium_memzero(u->hints, sizeof(u->hints));
 		u->nhints = 0;
 	}
 	uv_mutex_unlock(&t->nat->lock);
-	struct json_object *r = tracker_success();
-	json_object_object_add(r, "hints", a);
-	http_json_respond(res, 200, r);
+	hints_respond(c->res, a);
+	tracker_call_end(c);
 }
 
+/* GET /hints: what others asked of us since the last call, once. */
 void
 tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx)
 {
-	tracker_call_run_sync(ctx, req, res, tracker_api_hints_authed);
+	tracker_call_run(ctx, req, res, hints_authed);
 }
