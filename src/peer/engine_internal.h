@@ -43,7 +43,11 @@
 /* Its values: "send" kills the peer at the end of the first turn that put
  * a message on a link's queue; anything else at the end of the first that
  * received one. */
-enum { KILL_NEVER, KILL_AFTER_RECEIVING, KILL_AFTER_SENDING };
+enum {
+	KILL_NEVER,
+	KILL_AFTER_RECEIVING,
+	KILL_AFTER_SENDING
+};
 
 /* A channel send waiting for the channel's member list (until the list
  * has come and the message is in the outbox of every member, it is also
