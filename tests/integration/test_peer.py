@@ -398,6 +398,21 @@ def five_messages_to_a_killed_peer_arrive_once_in_order():
     assert "before the kill" in [x["message"] for x in h["messages"]]
 
 
+def with_kill_hook(other, victim, hook):
+    """Registers both; starts other, and victim with
+    HYCHAT_TEST_KILL_BEFORE_COMMIT=hook once it is online. Returns (other,
+    victim, victim's port, victim's data directory) for a restart."""
+    for u in (other, victim):
+        register(S["tport"], u, u + " pw")
+    o = start_peer(other, S["tport"], S["tmp"], other + " pw")
+    port = free_port()
+    data = os.path.join(S["tmp"], "peer-" + victim)
+    v = Peer(victim, port, S["tport"], data, victim + " pw",
+             env={"HYCHAT_TEST_KILL_BEFORE_COMMIT": hook})
+    v.wait_type("tracker", 20, state="online")
+    return o, v, port, data
+
+
 @case
 def a_message_shown_then_lost_in_a_crash_before_the_commit_comes_again_once():
     """The receiver shows a message at the end of its turn, before the
@@ -405,16 +420,9 @@ def a_message_shown_then_lost_in_a_crash_before_the_commit_comes_again_once():
     Killed in between (HYCHAT_TEST_KILL_BEFORE_COMMIT: SIGKILL right there),
     it has acknowledged nothing: the sender keeps the message and sends it
     again, and the restarted receiver shows it exactly once."""
-    register(S["tport"], "dora", "dora pw")
-    register(S["tport"], "emil", "emil pw")
-    dora = start_peer("dora", S["tport"], S["tmp"], "dora pw")
-    port = free_port()
-    data = os.path.join(S["tmp"], "peer-emil")
-    emil = Peer("emil", port, S["tport"], data, "emil pw",
-                env={"HYCHAT_TEST_KILL_BEFORE_COMMIT": "1"})
+    dora, emil, port, data = with_kill_hook("dora", "emil", "1")
     emil2 = None
     try:
-        emil.wait_type("tracker", 20, state="online")
         md = dora.mark()
         text = "shown, then the receiver dies before its commit"
         dora.cmd("send emil " + text)
@@ -457,16 +465,9 @@ def a_sender_killed_before_its_commit_has_sent_nothing():
     nowhere, which for a channel would mean some members having it and no
     outbox sending it to the others. A chaos run found the other order
     (links written before the commit) delivering such a message."""
-    register(S["tport"], "fran", "fran pw")
-    register(S["tport"], "gus", "gus pw")
-    gus = start_peer("gus", S["tport"], S["tmp"], "gus pw")
-    port = free_port()
-    data = os.path.join(S["tmp"], "peer-fran")
-    fran = Peer("fran", port, S["tport"], data, "fran pw",
-                env={"HYCHAT_TEST_KILL_BEFORE_COMMIT": "send"})
+    gus, fran, port, data = with_kill_hook("gus", "fran", "send")
     fran2 = None
     try:
-        fran.wait_type("tracker", 20, state="online")
         # The link they make on their own at start.
         fran.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gus"
                   and e.get("state") == "up", 20, 0, "fran's link to gus")
