@@ -141,12 +141,18 @@ def count_503(socks):
 # top is kept 10000 under the range, as some tests serve on port + 10000.
 FREE_PORT_RANGE = (10000, 22767)
 _port_rng = random.Random(os.urandom(16))
+_ports_given = set()  # never the same port twice to one test process
 
 
 def free_port():
-    """A loopback port nothing is bound to now, outside the ephemeral range."""
+    """A loopback port nothing is bound to now, outside the ephemeral range,
+    and not given before by this process: a test that takes several ports
+    before starting what binds them (the chaos test's eight peers) would
+    otherwise get the same one twice now and then."""
     for _ in range(1000):
         port = _port_rng.randint(*FREE_PORT_RANGE)
+        if port in _ports_given:
+            continue
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
@@ -154,6 +160,7 @@ def free_port():
             continue
         finally:
             s.close()
+        _ports_given.add(port)
         return port
     raise RuntimeError("no free port in %d-%d" % FREE_PORT_RANGE)
 
