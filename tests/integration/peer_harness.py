@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -170,6 +171,25 @@ def stop_checked(peers):
         if rc != 0 or "ERROR: AddressSanitizer" in err or "runtime error" in err:
             bad.append("%s exited %s:\n%s" % (p.name, rc, err[-4000:]))
     return bad
+
+
+def end_suite(S, alive_only=False):
+    """The teardown of a suite of peers on one tracker (S["peers"],
+    S["tracker"], S["tmp"]): stops the peers with stop_checked (only those
+    still running if alive_only), then the tracker, removes the directory,
+    and fails the run if a peer did not exit cleanly."""
+    bad = []
+    try:
+        peers = S.get("peers", [])
+        bad = stop_checked([p for p in peers if p.alive()] if alive_only else peers)
+        if "tracker" in S:
+            S["tracker"].stop()
+    finally:
+        shutil.rmtree(S["tmp"], ignore_errors=True)
+    if bad:
+        print("\n".join(bad))
+        print("FAIL teardown: a peer did not exit cleanly")
+        sys.exit(1)
 
 
 _REDIS = {"server": None, "dbs": {}}

@@ -12,7 +12,6 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import case, raise_fd_limit, read_for, run  # noqa: E402
-from peer_harness import register, start_peer, start_tracker, stop_checked  # noqa: E402
+from peer_harness import end_suite, register, start_peer, start_tracker  # noqa: E402
 import noise_sim  # noqa: E402
 
 S = {}
@@ -69,18 +68,11 @@ def setup():
 
 
 def teardown(_):
-    bad = []
     try:
         if "crowd" in S:
             S["crowd"].stop()
-        bad = stop_checked(S["peers"])
-        S["tracker"].stop()
     finally:
-        shutil.rmtree(S["tmp"], ignore_errors=True)
-    if bad:
-        print("\n".join(bad))
-        print("FAIL teardown: a peer did not exit cleanly")
-        sys.exit(1)
+        end_suite(S)
 
 
 def peer(name, password, extra=(), port=None):

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import socket
-import shutil
 import signal
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import case, free_port, request, run  # noqa: E402
-from peer_harness import Peer, register, start_tracker, stop_checked  # noqa: E402
+from peer_harness import Peer, end_suite, register, start_tracker, stop_checked  # noqa: E402
 import noise_sim  # noqa: E402
 import peer_noise as pn  # noqa: E402
 
@@ -37,17 +36,7 @@ def setup():
 
 
 def teardown(_):
-    bad = []
-    try:
-        bad = stop_checked([p for p in S.get("peers", []) if p.alive()])
-        if "tracker" in S:
-            S["tracker"].stop()
-    finally:
-        shutil.rmtree(S["tmp"], ignore_errors=True)
-    if bad:
-        print("\n".join(bad))
-        print("FAIL teardown: a peer did not exit cleanly")
-        sys.exit(1)
+    end_suite(S, alive_only=True)
 
 
 def downloads(name):

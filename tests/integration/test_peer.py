@@ -11,7 +11,6 @@ protocol peer (plain JSON, one object per write) chatting both ways with
 --allow-plaintext, and the command errors a user sees."""
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,8 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import binary, case, free_port, request, rss_kb, run, steady_memory_env  # noqa: E402
-from peer_harness import (Peer, Relay, login, register, start_peer, start_tracker,  # noqa: E402
-                          stop_checked, submit_info)
+from peer_harness import (Peer, Relay, end_suite, login, register, start_peer,  # noqa: E402
+                          start_tracker, stop_checked, submit_info)
 import peer_noise  # noqa: E402
 
 S = {}
@@ -43,17 +42,7 @@ def setup():
 
 
 def teardown(_):
-    bad = []
-    try:
-        bad = stop_checked(S.get("peers", []))
-        if "tracker" in S:
-            S["tracker"].stop()
-    finally:
-        shutil.rmtree(S["tmp"], ignore_errors=True)
-    if bad:
-        print("\n".join(bad))
-        print("FAIL teardown: a peer did not exit cleanly")
-        sys.exit(1)
+    end_suite(S)
 
 
 def chat_from(p, sender, text, since, timeout=10, type="chat"):

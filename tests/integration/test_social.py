@@ -7,7 +7,6 @@ then "stopped", cleared by the message, none with typing off) and contacts
 are stored)."""
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import sys
@@ -16,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import case, free_port, request, run  # noqa: E402
-from peer_harness import Peer, login, register, start_peer, start_tracker, stop_checked  # noqa: E402
+from peer_harness import Peer, end_suite, login, register, start_peer, start_tracker  # noqa: E402
 
 S = {}
 PW = {"alice": "alice pw", "bob": "bob-s3cret", "carol": "carol pass", "dave": "dave pw"}
@@ -31,17 +30,7 @@ def setup():
 
 
 def teardown(_):
-    bad = []
-    try:
-        bad = stop_checked([p for p in S.get("peers", []) if p.alive()])
-        if "tracker" in S:
-            S["tracker"].stop()
-    finally:
-        shutil.rmtree(S["tmp"], ignore_errors=True)
-    if bad:
-        print("\n".join(bad))
-        print("FAIL teardown: a peer did not exit cleanly")
-        sys.exit(1)
+    end_suite(S, alive_only=True)
 
 
 def peer(name, extra=(), port=None):
