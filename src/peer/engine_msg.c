@@ -178,7 +178,7 @@ plain_conversation(struct engine *e, const char *user)
 static void
 deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len)
 {
-	int state, rc;
+	int state, rc, sent;
 
 	if (e->net == NULL)
 		return;
@@ -200,10 +200,10 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 	}
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
-	state = state < 0 ? 0 : p2p_net_send(e->net, user, json, len);
-	if (state == 0)
+	sent = state < 0 ? 0 : p2p_net_send(e->net, user, json, len);
+	if (sent == 0)
 		p2p_net_dial(e->net, user, 1);
-	else if (state > 0)
+	else if (sent > 0)
 		e->turn_sent = 1;
 }
 
