@@ -23,7 +23,7 @@
 #define FILE_WINDOW_START (1024 * 1024)
 #define FILE_DELAY_TARGET_MS 20
 #define FILE_RING (FILE_WINDOW / FILE_FRAME_CHUNK_MAX + 2) /* chunks in flight */
-#define FILE_SYNC_EVERY (512 * 1024) /* the receiver syncs and records this often */
+#define FILE_SYNC_EVERY (1024 * 1024) /* the receiver syncs and records this often */
 /* The receiver acknowledges a chunk as it takes it off the link (so the
  * sender's delay is the link's, not the disk's), while it holds no more
  * than this not yet written and hashed; past it, acks wait for the disk
