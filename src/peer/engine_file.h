@@ -31,7 +31,7 @@
 #define FILE_RECV_QUEUE (1024 * 1024)
 /* The receiver hands the disk and the hash batches of this much (less
  * when both are idle): fewer, larger jobs. */
-#define FILE_BATCH (256 * 1024)
+#define FILE_BATCH (512 * 1024)
 /* Batches kept for their capacity: as many as can be in flight, so that
  * none is allocated (mapped, faulted in) per batch. */
 #define FILE_SPARES ((FILE_WINDOW + FILE_RECV_QUEUE) / FILE_BATCH + 2)
