@@ -5,9 +5,13 @@
  *
  * Every transfer is driven by one function, step(), called after anything
  * happens to it: a frame, a link up or down, a finished job, a command.
- * A transfer has at most one job on the thread pool at a time (busy); its
- * generation (gen) is raised when what the job was for is gone (a link
- * dropped, a resume), and the job's result is then thrown away.
+ * A transfer has at most one job on the thread pool at a time (busy),
+ * besides a sync (syncing) and, for a receiver, the hash of the bytes
+ * written (hashing): the hash, the slowest stage, runs beside the writes
+ * and the loop that opens the next chunks. Its generation (gen) is raised
+ * when what the job was for is gone (a link dropped, a resume), and the
+ * job's result is then thrown away (not a write's or a hash's: the bytes
+ * are on the disk, or in the hash state, whatever became of the link).
  * Transfers live until the engine is freed (after the loop has ended, so
  * no job can outlive one). */
 #include <errno.h>
@@ -39,6 +43,7 @@ enum job_kind {
 	JOB_CREATE,
 	JOB_OPEN,
 	JOB_WRITE,
+	JOB_HASH_UPDATE, /* beside the writes: the next batch into x's hash */
 	JOB_SYNC, /* beside the writes: fdatasync, then the sidecar */
 	JOB_FINISH,
 	JOB_REMOVE
@@ -57,8 +62,9 @@ struct job {
 	uint64_t off, size;
 	uint64_t end; /* JOB_WRITE: off + the bytes written */
 	uint8_t hash[FILE_IO_HASH_BYTES];
-	struct buf data; /* JOB_READ out, JOB_WRITE in */
-	crypto_generichash_state *hs; /* JOB_WRITE, JOB_FINISH: x's, when valid */
+	struct buf data; /* JOB_READ out */
+	struct file_batch *batch; /* JOB_WRITE, JOB_HASH_UPDATE in (x's, in its bq) */
+	crypto_generichash_state *hs; /* JOB_HASH_UPDATE, JOB_FINISH: x's, when valid */
 	/* Outputs. */
 	struct file_io_stat st;
 	char *result; /* JOB_CREATE: the .part; JOB_FINISH: the final path */
@@ -173,7 +179,8 @@ stop(struct engine_xfer *x, enum xfer_state s, const char *error, int tell)
 		send_simple(x, s == XFER_REJECTED ? FILE_REJECT : FILE_CANCEL, 0,
 		    error != NULL ? error : "");
 	x->gen++;
-	buf_consume(&x->q, x->q.len);
+	if (x->open != NULL)
+		x->open->data.len = 0;
 	buf_consume(&x->rbuf, x->rbuf.len);
 	set_state(x, s, error);
 	step(x);
@@ -238,11 +245,13 @@ job_work(uv_work_t *req)
 		j->rc = j->fd >= 0 ? 0 : -1;
 		break;
 	case JOB_WRITE:
-		j->rc = file_io_write(
-		    j->fd, j->off, (const uint8_t *)j->data.data, j->data.len, j->err);
-		if (j->rc == 0 && j->hs != NULL)
-			crypto_generichash_update(
-			    j->hs, (const uint8_t *)j->data.data, j->data.len);
+		j->rc = file_io_write(j->fd, j->batch->off, (const uint8_t *)j->batch->data.data,
+		    j->batch->data.len, j->err);
+		break;
+	case JOB_HASH_UPDATE:
+		crypto_generichash_update(
+		    j->hs, (const uint8_t *)j->batch->data.data, j->batch->data.len);
+		j->rc = 0;
 		break;
 	case JOB_SYNC:
 		j->rc = file_io_sync(
@@ -303,6 +312,102 @@ close_later(struct engine *e, int fd)
 	}
 }
 
+/* Batches. */
+
+static struct file_batch *
+batch_get(struct engine_xfer *x)
+{
+	struct file_batch *b = x->spares;
+
+	if (b != NULL) {
+		x->spares = b->next;
+		x->nspares--;
+	} else {
+		b = xcalloc(1, sizeof(*b));
+		buf_init(&b->data);
+		buf_reserve(&b->data, FILE_BATCH + FILE_FRAME_CHUNK_MAX);
+	}
+	b->next = NULL;
+	b->data.len = 0;
+	b->written = b->hashed = 0;
+	return b;
+}
+
+static void
+batch_put(struct engine_xfer *x, struct file_batch *b)
+{
+	if (x->nspares < FILE_SPARES && !engine_file_terminal(x->state)) {
+		b->next = x->spares;
+		x->spares = b;
+		x->nspares++;
+		return;
+	}
+	buf_fini(&b->data);
+	free(b);
+}
+
+static void
+batch_list_free(struct file_batch *b)
+{
+	while (b != NULL) {
+		struct file_batch *next = b->next;
+		buf_fini(&b->data);
+		free(b);
+		b = next;
+	}
+}
+
+/* Every batch x holds, when no job holds any. */
+static void
+batches_free(struct engine_xfer *x)
+{
+	batch_list_free(x->open);
+	batch_list_free(x->bq);
+	batch_list_free(x->spares);
+	x->open = x->bq = x->spares = x->wnext = x->hnext = NULL;
+	x->bq_tail = &x->bq;
+	x->nspares = 0;
+}
+
+/* The open batch goes to the lanes. */
+static void
+batch_close(struct engine_xfer *x)
+{
+	struct file_batch *b = x->open;
+
+	if (b == NULL || b->data.len == 0)
+		return;
+	x->open = NULL;
+	b->off = x->q_off;
+	x->q_off += b->data.len;
+	*x->bq_tail = b;
+	x->bq_tail = &b->next;
+	if (x->wnext == NULL)
+		x->wnext = b;
+	if (x->hnext == NULL && x->hs_ok)
+		x->hnext = b;
+}
+
+/* A lane finished a batch: those both lanes are done with leave. */
+static void
+batches_trim(struct engine_xfer *x)
+{
+	struct file_batch *b;
+
+	while ((b = x->bq) != NULL && b->written && (b->hashed || !x->hs_ok)) {
+		if ((x->bq = b->next) == NULL)
+			x->bq_tail = &x->bq;
+		batch_put(x, b);
+	}
+}
+
+/* A receiver's bytes: written, and hashed when the hash follows them. */
+static void
+advance(struct engine_xfer *x)
+{
+	x->bytes = x->hs_ok && x->hashed < x->written ? x->hashed : x->written;
+}
+
 static struct job *
 job_new(struct engine_xfer *x, enum job_kind kind)
 {
@@ -333,6 +438,8 @@ job_start(struct job *j)
 		x->fd = -1;
 	if (j->kind == JOB_SYNC)
 		x->syncing = 1;
+	else if (j->kind == JOB_HASH_UPDATE)
+		x->hashing = 1;
 	else
 		x->busy = 1;
 	if (uv_queue_work(x->e->loop, &j->req, job_work, job_done) != 0) {
@@ -432,7 +539,7 @@ receiver_done(struct engine_xfer *x, struct job *j)
 		free(x->path);
 		x->path = j->target;
 		j->target = NULL;
-		x->bytes = x->synced = x->expect = 0;
+		x->bytes = x->synced = x->expect = x->written = x->hashed = 0;
 		crypto_generichash_init(&x->hs, NULL, 0, FILE_IO_HASH_BYTES);
 		x->hs_ok = 1;
 		x->want_resume = 1;
@@ -445,7 +552,7 @@ receiver_done(struct engine_xfer *x, struct job *j)
 		}
 		x->fd = j->fd;
 		x->need_open = 0;
-		x->bytes = x->synced = x->expect = j->off;
+		x->bytes = x->synced = x->expect = x->written = x->hashed = j->off;
 		x->hs_ok = 0; /* the hash of what an earlier run wrote is read back at the end */
 		x->want_resume = 1;
 		return;
@@ -454,7 +561,10 @@ receiver_done(struct engine_xfer *x, struct job *j)
 			stop(x, XFER_FAILED, j->err, 1);
 			return;
 		}
-		x->bytes = j->end;
+		x->written = j->end;
+		j->batch->written = 1;
+		batches_trim(x);
+		advance(x);
 		ack(x);
 		progress(x);
 		return;
@@ -491,14 +601,24 @@ job_done(uv_work_t *req, int status)
 		step(x);
 		return;
 	}
-	x->busy = 0;
-	j->end = j->off + j->data.len;
-	if (j->kind == JOB_WRITE && x->qspare.data == NULL && !engine_file_terminal(x->state)) {
-		x->qspare = j->data;
-		x->qspare.len = 0;
-		buf_init(&j->data);
-		j->data.len = 0;
+	if (j->kind == JOB_HASH_UPDATE) {
+		/* Hashed, whatever became of the link (as a write). */
+		x->hashing = 0;
+		if (!engine_file_terminal(x->state)) {
+			x->hashed = j->end;
+			j->batch->hashed = 1;
+			batches_trim(x);
+			advance(x);
+			ack(x);
+			progress(x);
+		}
+		job_free(j);
+		step(x);
+		return;
 	}
+	x->busy = 0;
+	if (j->kind != JOB_WRITE)
+		j->end = j->off + j->data.len;
 	if (j->kind == JOB_READ && x->rspare.data == NULL && !engine_file_terminal(x->state) &&
 	    (j->gen != x->gen || j->rc < 0)) {
 		x->rspare = j->data;
@@ -626,6 +746,40 @@ step_sender(struct engine_xfer *x)
 		send_chunks(x);
 }
 
+/* The lanes take their next batches, each lane one job at a time. */
+static void
+lanes_next(struct engine_xfer *x)
+{
+	struct file_batch *b;
+	struct job *j;
+
+	if (!x->hashing && (b = x->hnext) != NULL) {
+		x->hnext = b->next;
+		j = job_new(x, JOB_HASH_UPDATE);
+		j->batch = b;
+		j->off = b->off;
+		j->end = b->off + b->data.len;
+		j->hs = &x->hs;
+		job_start(j);
+	}
+	if (!x->busy && !x->e->stopping && (b = x->wnext) != NULL) {
+		x->wnext = b->next;
+		j = job_new(x, JOB_WRITE);
+		j->batch = b;
+		j->off = b->off;
+		j->end = b->off + b->data.len;
+		job_start(j);
+	}
+}
+
+/* Nothing received waits for the disk or the hash. */
+static int
+lanes_idle(const struct engine_xfer *x)
+{
+	return x->bq == NULL && (x->open == NULL || x->open->data.len == 0) && !x->busy &&
+	    !x->hashing;
+}
+
 static void
 step_receiver(struct engine_xfer *x)
 {
@@ -639,6 +793,12 @@ step_receiver(struct engine_xfer *x)
 		x->need_sync = 0;
 		job_start(j);
 	}
+	/* A batch shorter than FILE_BATCH goes when both lanes are idle (no
+	 * more comes for now, or it is the end). */
+	if (x->open != NULL && x->wnext == NULL && x->hnext == NULL && !x->busy && !x->hashing)
+		batch_close(x);
+	if (x->fd >= 0)
+		lanes_next(x);
 	if (x->busy || e->stopping)
 		return;
 	if (x->state == XFER_ACCEPTED && x->fd < 0 && x->part == NULL && !x->need_open) {
@@ -656,17 +816,8 @@ step_receiver(struct engine_xfer *x)
 	}
 	if (x->fd < 0)
 		return;
-	if (x->q.len > 0) {
-		j = job_new(x, JOB_WRITE);
-		j->off = x->q_off;
-		j->data = x->q;
-		x->q = x->qspare;
-		buf_init(&x->qspare);
-		x->q_off += j->data.len;
-		j->hs = x->hs_ok ? &x->hs : NULL;
-		job_start(j);
-		return;
-	}
+	if (!lanes_idle(x))
+		return; /* the end, or a resume, once the lanes have caught up */
 	if (x->syncing)
 		return; /* the end, or a resume, after the sync under way */
 	if (x->state == XFER_RECEIVING && x->bytes == x->size && x->expect == x->size) {
@@ -690,13 +841,12 @@ static void
 step(struct engine_xfer *x)
 {
 	if (engine_file_terminal(x->state)) {
-		if (x->busy || x->syncing || x->cleaned)
+		if (x->busy || x->syncing || x->hashing || x->cleaned)
 			return;
 		x->cleaned = 1;
 		buf_fini(&x->rbuf);
-		buf_fini(&x->q);
 		buf_fini(&x->rspare);
-		buf_fini(&x->qspare);
+		batches_free(x);
 		buf_fini(&x->fbuf);
 		if (!x->out && x->state != XFER_DONE && (x->fd >= 0 || x->part != NULL)) {
 			job_start(job_new(x, JOB_REMOVE));
@@ -768,7 +918,7 @@ engine_file_xfer_new(struct engine *e, const char *peer, int out)
 	x->out = out;
 	snprintf(x->peer, sizeof(x->peer), "%s", peer);
 	buf_init(&x->rbuf);
-	buf_init(&x->q);
+	x->bq_tail = &x->bq;
 	x->next = e->xfers;
 	e->xfers = x;
 	return x;
@@ -975,8 +1125,12 @@ take_chunk(struct engine_xfer *x, const struct file_frame *f)
 		stop(x, XFER_FAILED, "a chunk beyond the window", 1);
 		return;
 	}
-	buf_append(&x->q, f->data, f->data_len);
+	if (x->open == NULL)
+		x->open = batch_get(x);
+	buf_append(&x->open->data, f->data, f->data_len);
 	x->expect += f->data_len;
+	if (x->open->data.len >= FILE_BATCH)
+		batch_close(x);
 	ack(x);
 	step(x);
 }
@@ -1093,8 +1247,10 @@ engine_file_link(struct engine *e, const char *user, int up)
 				x->need_check = 0;
 				set_state(x, XFER_PAUSED, NULL);
 			} else if (!x->out && x->state == XFER_RECEIVING) {
-				buf_consume(&x->q, x->q.len);
-				x->q_off = x->expect = x->bytes;
+				/* What went to the lanes stays; the rest comes again. */
+				if (x->open != NULL)
+					x->open->data.len = 0;
+				x->expect = x->q_off;
 				x->need_sync = 1;
 				set_state(x, XFER_PAUSED, NULL);
 			}
@@ -1142,9 +1298,8 @@ engine_file_free(struct engine *e)
 		free(x->dest);
 		free(x->error);
 		buf_fini(&x->rbuf);
-		buf_fini(&x->q);
 		buf_fini(&x->rspare);
-		buf_fini(&x->qspare);
+		batches_free(x);
 		buf_fini(&x->fbuf);
 		free(x);
 	}

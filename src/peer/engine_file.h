@@ -23,11 +23,18 @@
 #define FILE_WINDOW_START (1024 * 1024)
 #define FILE_DELAY_TARGET_MS 20
 #define FILE_RING (FILE_WINDOW / FILE_FRAME_CHUNK_MAX + 2) /* chunks in flight */
-#define FILE_SYNC_EVERY (512 * 1024) /* the receiver syncs and records this often */
+#define FILE_SYNC_EVERY (1024 * 1024) /* the receiver syncs and records this often */
 /* The receiver acknowledges a chunk as it takes it off the link (so the
  * sender's delay is the link's, not the disk's), while it holds no more
- * than this unwritten; past it, acks wait for the writes. */
-#define FILE_RECV_QUEUE (512 * 1024)
+ * than this not yet written and hashed; past it, acks wait for the disk
+ * and the hash. */
+#define FILE_RECV_QUEUE (1024 * 1024)
+/* The receiver hands the disk and the hash batches of this much (less
+ * when both are idle): fewer, larger jobs. */
+#define FILE_BATCH (512 * 1024)
+/* Batches kept for their capacity: as many as can be in flight, so that
+ * none is allocated (mapped, faulted in) per batch. */
+#define FILE_SPARES ((FILE_WINDOW + FILE_RECV_QUEUE) / FILE_BATCH + 2)
 #define FILE_READ_BATCH (1024 * 1024) /* the sender reads this much at once */
 #define FILE_RATE_MS 1000 /* the rate is over about this long */
 
@@ -52,6 +59,17 @@ enum xfer_state {
 /* Each state's name, on the wire of the events and in the database. */
 extern const char *const engine_file_state_names[XFER_STATE_COUNT];
 
+/* Bytes received on their way to the disk and the hash: the write lane
+ * writes the batches and the hash lane hashes them, each in order, beside
+ * each other on the thread pool; a batch leaves the queue once both are
+ * done with it, and is kept as a spare. */
+struct file_batch {
+	struct file_batch *next;
+	struct buf data;
+	uint64_t off;
+	int written, hashed;
+};
+
 struct engine_xfer {
 	struct engine *e;
 	char id[ENGINE_FILE_ID_HEX + 1];
@@ -68,13 +86,14 @@ struct engine_xfer {
 	enum xfer_state state;
 	char *error;
 	int fd; /* the file sent, or the .part */
-	int busy; /* a job on the thread pool */
+	int busy; /* a job on the thread pool (the receiver's write lane) */
 	int syncing; /* a JOB_SYNC on the thread pool, beside it */
+	int hashing; /* a receiver's JOB_HASH_UPDATE on the thread pool, beside them */
 	unsigned gen;
 	int cleaned; /* a final state's cleanup done */
 
 	/* Progress. */
-	uint64_t bytes; /* out: acknowledged; in: written */
+	uint64_t bytes; /* out: acknowledged; in: written and hashed (as far as hs_ok) */
 	uint64_t last_emit_ms, rate_ms, rate_bytes, rate;
 
 	/* Sender. */
@@ -90,7 +109,7 @@ struct engine_xfer {
 	/* Buffers of the jobs, kept for their capacity: a megabyte allocated
 	 * and freed per batch costs an mmap, a munmap and its TLB shootdown,
 	 * which held transfers to 30 MB/s. */
-	struct buf rspare, qspare;
+	struct buf rspare;
 	struct buf fbuf; /* the chunk frame being built */
 	uint64_t rbuf_off;
 
@@ -98,8 +117,13 @@ struct engine_xfer {
 	int need_open; /* open the .part (again) before resuming */
 	int want_resume; /* send ACCEPT from what is written, when idle */
 	int need_sync;
-	struct buf q; /* received, not yet written, from q_off */
+	struct file_batch *open; /* being filled, from q_off */
 	uint64_t q_off;
+	uint64_t written, hashed; /* the lanes' ends; bytes is the lesser */
+	struct file_batch *bq, **bq_tail; /* handed to the lanes, in order */
+	struct file_batch *wnext, *hnext; /* each lane's next batch in bq */
+	struct file_batch *spares;
+	int nspares;
 	uint64_t expect; /* the next chunk's offset */
 	uint64_t synced;
 	uint64_t acked_out; /* the last ACK sent */

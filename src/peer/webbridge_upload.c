@@ -6,8 +6,10 @@
  * (webpolicy.h), the size is at most the max-offer setting and the room on
  * the disk, a message at most WEBBRIDGE_UPLOAD_MSG_MAX, the total exactly
  * the size announced; anything else ends the upload, removes its
- * directory, and closes the socket. Writes go through libuv's thread pool
- * (never on the loop); while WEBBRIDGE_UPLOAD_BUFFER bytes wait for the
+ * directory, and closes the socket. The room on the disk is looked at,
+ * the directory made and the file opened on libuv's thread pool, and so
+ * are the writes (never on the loop); bytes that come before the file is
+ * open wait with the others. While WEBBRIDGE_UPLOAD_BUFFER bytes wait for the
  * disk the socket is not read (back-pressure to the browser), and each
  * write done is acknowledged to the tab, which sends no more than a
  * window ahead. The spooled file stays while the engine needs it (a
@@ -54,7 +56,8 @@ struct webbridge_upload {
 	 * written; no allocation per write. */
 	struct buf pending; /* received, not yet handed to a write */
 	struct buf wbuf; /* the write in flight's bytes */
-	int writing;
+	int opening; /* the directory and the file being made: an open_job holds u */
+	int writing; /* a write or a name_job holds u */
 	int paused; /* the socket is not read */
 	uv_fs_t req;
 };
@@ -190,8 +193,8 @@ finish(struct webbridge_upload *u)
 		u->c->ws.up = NULL;
 		u->c = NULL;
 	}
-	if (u->writing)
-		return; /* on_write (or on_named) frees it */
+	if (u->writing || u->opening)
+		return; /* on_write, on_named or on_opened frees it */
 	spool_drop_later(u->b, u->fd, u->state != UP_DONE ? u->dir : NULL);
 	u->fd = -1;
 	buf_fini(&u->pending);
@@ -313,7 +316,7 @@ write_some(struct webbridge_upload *u)
 	uv_buf_t vb;
 	int rc;
 
-	if (u->writing || u->pending.len == 0)
+	if (u->writing || u->opening || u->pending.len == 0)
 		return;
 	u->wbuf = u->pending;
 	u->pending = done;
@@ -328,15 +331,90 @@ write_some(struct webbridge_upload *u)
 	u->writing = 1;
 }
 
+/* The spool's directory of this upload and its file, made on the thread
+ * pool: statvfs, mkdir and open may each wait for the disk. */
+struct open_job {
+	uv_work_t req;
+	struct webbridge_upload *u;
+	uint64_t size;
+	int fd;
+	char dir[WEBBRIDGE_PATH_MAX + 16]; /* "" unless made */
+	char err[160];
+};
+
+static void
+open_work(uv_work_t *req)
+{
+	struct open_job *j = req->data;
+	char path[WEBBRIDGE_PATH_MAX + 32];
+	struct statvfs vfs;
+	uint64_t room;
+
+	if (statvfs(j->dir, &vfs) == 0) {
+		room = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		if (j->size > room || room - j->size < WEBBRIDGE_UPLOAD_BUFFER) {
+			snprintf(j->err, sizeof(j->err),
+			    "no room on the disk for %" PRIu64 " bytes", j->size);
+			j->dir[0] = '\0';
+			return;
+		}
+	}
+	/* A directory of its own (mkdtemp: 0700, a name no one chose). */
+	if (strlen(j->dir) + sizeof("/XXXXXX") > sizeof(j->dir)) {
+		snprintf(j->err, sizeof(j->err), "the spool's path is too long");
+		j->dir[0] = '\0';
+		return;
+	}
+	strcat(j->dir, "/XXXXXX");
+	if (mkdtemp(j->dir) == NULL) {
+		snprintf(j->err, sizeof(j->err), "%s", strerror(errno));
+		j->dir[0] = '\0';
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/" INCOMING, j->dir);
+	j->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	if (j->fd < 0) {
+		snprintf(j->err, sizeof(j->err), "%s", strerror(errno));
+		(void)rmdir(j->dir);
+		j->dir[0] = '\0';
+	}
+}
+
+/* The spool is made (or not). Whatever happened to the upload meanwhile
+ * (its tab gone, a cancel, bytes over the limits) happened on the loop
+ * with u->opening set, which kept u: it ends here, with what was made. */
+static void
+on_opened(uv_work_t *req, int status)
+{
+	struct open_job *j = req->data;
+	struct webbridge_upload *u = j->u;
+
+	u->opening = 0;
+	u->fd = j->fd;
+	snprintf(u->dir, sizeof(u->dir), "%s", j->dir);
+	if (u->state == UP_FAILED || u->c == NULL) {
+		u->state = UP_FAILED;
+		finish(u);
+	} else if (status != 0 || u->fd < 0) {
+		fail(u, j->err[0] != '\0' ? j->err : "the spool could not be made");
+	} else {
+		tell(u, "ready", NULL);
+		if (u->size == 0)
+			offer(u);
+		else
+			write_some(u);
+	}
+	free(j);
+}
+
 int
 webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, char **argv)
 {
 	struct webbridge *b = arg;
 	struct webbridge_conn *c = webbridge_ws_conn(b, client);
 	struct webbridge_upload *u;
-	char path[WEBBRIDGE_PATH_MAX + 32];
+	struct open_job *j;
 	uint64_t max, size;
-	struct statvfs vfs;
 
 	if (c == NULL)
 		return -1;
@@ -367,13 +445,6 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 		    engine_setting(b->e, SETTING_MAX_OFFER));
 		return -1;
 	}
-	if (statvfs(b->spool, &vfs) == 0 &&
-	    (size > (uint64_t)vfs.f_bavail * vfs.f_frsize ||
-	        (uint64_t)vfs.f_bavail * vfs.f_frsize - size < WEBBRIDGE_UPLOAD_BUFFER)) {
-		event_error(
-		    engine_events(b->e), "upload: no room on the disk for %" PRIu64 " bytes", size);
-		return -1;
-	}
 	u = xcalloc(1, sizeof(*u));
 	u->b = b;
 	u->c = c;
@@ -383,27 +454,21 @@ webbridge_upload_run(void *arg, const void *client, const char *ctx, int argc, c
 	buf_init(&u->wbuf);
 	snprintf(u->user, sizeof(u->user), "%s", argv[0]);
 	webpolicy_upload_name(argv[2], strlen(argv[2]), u->name);
-	/* A directory of its own (mkdtemp: 0700, a name no one chose). */
-	snprintf(u->dir, sizeof(u->dir), "%s/XXXXXX", b->spool);
-	if (mkdtemp(u->dir) == NULL) {
-		u->dir[0] = '\0';
-		event_error(engine_events(b->e), "upload: %s", strerror(errno));
-		u->state = UP_FAILED;
-		finish(u);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/" INCOMING, u->dir);
-	u->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
-	if (u->fd < 0) {
-		event_error(engine_events(b->e), "upload: %s", strerror(errno));
-		u->state = UP_FAILED;
-		finish(u);
-		return -1;
-	}
+	/* The socket's upload from now on: its bytes may come before the
+	 * spool is made, and wait in pending (the socket paused past
+	 * WEBBRIDGE_UPLOAD_BUFFER, as for a slow disk). */
 	c->ws.up = u;
-	tell(u, "ready", NULL);
-	if (size == 0)
-		offer(u);
+	j = xcalloc(1, sizeof(*j));
+	j->req.data = j;
+	j->u = u;
+	j->size = size;
+	j->fd = -1;
+	snprintf(j->dir, sizeof(j->dir), "%s", b->spool);
+	u->opening = 1;
+	if (uv_queue_work(b->loop, &j->req, open_work, on_opened) != 0) {
+		open_work(&j->req); /* cannot happen with a valid loop */
+		on_opened(&j->req, 0);
+	}
 	return 0;
 }
 
