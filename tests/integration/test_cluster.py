@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -341,6 +342,43 @@ def test_redis_down_means_503_with_retry_after_then_service_again():
     t.stop()
     out = t.output()
     assert out.count("unreachable") == 1 and out.count("connected") >= 2, out
+
+
+def syn_sent_ports(port):
+    """The local ports of the connects to 127.0.0.1:port not answered yet."""
+    out = subprocess.run(["ss", "-Htn", "state", "syn-sent", "dst", "127.0.0.1:%d" % port],
+                         capture_output=True, text=True, timeout=10).stdout
+    return {line.split()[-2].rsplit(":", 1)[1] for line in out.splitlines() if line.strip()}
+
+
+@case
+def test_a_hanging_connect_does_not_stretch_the_backoff():
+    """A listener whose accept queue is full drops SYNs: each of the
+    tracker's connects hangs until its 2 s timeout. The attempts must
+    still begin at most the backoff's cap (5 s) apart; waiting the whole
+    backoff after each hung attempt, they drifted to 7 s."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", free_port()))
+    hole.listen(0)
+    filler = socket.create_connection(hole.getsockname())  # the queue is now full
+    port = hole.getsockname()[1]
+    try:
+        t = start_tracker("redis://127.0.0.1:%d" % port)
+        seen, starts = set(), []
+        end = time.monotonic() + 27
+        while time.monotonic() < end:
+            for p in syn_sent_ports(port) - seen:
+                seen.add(p)
+                starts.append(time.monotonic())
+            time.sleep(0.1)
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert len(starts) >= 7, starts
+        assert max(gaps) < 6.2, ["%.1f" % g for g in gaps]
+        assert t.alive()
+        t.stop()
+    finally:
+        filler.close()
+        hole.close()
 
 
 @case
