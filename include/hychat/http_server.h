@@ -172,6 +172,11 @@ struct http_server_config {
 	/* "Name: value\r\n" lines added to every response of a TLS
 	 * listener (httpd: Strict-Transport-Security); NULL for none */
 	const char *tls_headers;
+	/* Answers given with http_conn_respond() after the handler returned
+	 * (deferred) are written at the end of the loop's turn, together,
+	 * rather than one by one as they come: for a server whose answers
+	 * come back in batches (the tracker's, from Redis). */
+	int batch_answers;
 };
 
 /* Fills cfg with the defaults above. */

@@ -644,7 +644,7 @@ conn_response_done(struct http_conn *c)
 static void
 conn_append_ref(struct http_conn *c, size_t before, const char *data, size_t len)
 {
-	if (before != 0 || c->writing || c->closing || c->tls != NULL) {
+	if (before != 0 || c->writing || c->closing || c->tls != NULL || c->in_batch) {
 		buf_append(&c->out, data, len);
 		return;
 	}
@@ -710,6 +710,44 @@ conn_fail(struct http_conn *c, int status)
 	conn_close_graceful(c);
 }
 
+/* An answer given outside conn_process() (a deferred one) waits, corked,
+ * for the end of the loop's turn with the others given in that turn:
+ * answers that come back together from a store leave back to back, and
+ * whoever reads them wakes once for all. */
+static void
+conn_batch(struct http_conn *c)
+{
+	struct http_server *s = c->srv;
+
+	if (c->in_batch)
+		return;
+	c->in_batch = 1;
+	c->in_process++; /* released by http_conn_batch_flush() */
+	http_conn_ref(c);
+	c->batch_next = s->batched;
+	s->batched = c;
+	uv_check_start(&s->batch, http_conn_batch_flush);
+}
+
+void
+http_conn_batch_flush(uv_check_t *h)
+{
+	struct http_server *s = h->data;
+
+	uv_check_stop(&s->batch);
+	while (s->batched != NULL) {
+		struct http_conn *c = s->batched;
+		s->batched = c->batch_next;
+		c->batch_next = NULL;
+		c->in_batch = 0;
+		if (s->freeing)
+			c->in_process--; /* closing: no further request */
+		else
+			http_conn_uncork(c); /* the next pipelined request, the write */
+		http_conn_unref(c);
+	}
+}
+
 void
 http_conn_respond(struct http_conn *c, struct http_response *res)
 {
@@ -717,6 +755,8 @@ http_conn_respond(struct http_conn *c, struct http_response *res)
 		http_response_release_body(res);
 		return;
 	}
+	if (c->srv->cfg.batch_answers && !c->in_process && !c->srv->freeing)
+		conn_batch(c);
 	conn_send(c, res);
 	conn_response_done(c);
 }

@@ -35,6 +35,10 @@ struct http_server {
 	void *ctx;
 	struct http_conn *conns; /* every live connection, for sweeps and shutdown */
 	size_t nconns;
+	/* cfg.batch_answers: connections answered this turn, written at its
+	 * end (http_conn.c) */
+	uv_check_t batch;
+	struct http_conn *batched;
 	int port;
 	int open_handles;
 	int freeing;
@@ -109,6 +113,9 @@ struct http_conn {
 	struct buf wire;
 	int tls_ready; /* handshake complete */
 	int tls_notified; /* close_notify queued (or not to be sent) */
+
+	struct http_conn *batch_next; /* in the server's batched, corked */
+	int in_batch;
 };
 
 /* Takes a freshly accepted connection (server.c → conn.c). */
@@ -120,5 +127,8 @@ void http_conn_format_head(struct http_conn *c, struct buf *out, int status, con
     size_t extra_len, int64_t content_length);
 /* Called when a connection's handle is closed and its last ref dropped. */
 void http_server_conn_gone(struct http_server *s, struct http_conn *c);
+/* Writes the answers batched this turn (the server's check handle; also
+ * called once at the server's end). */
+void http_conn_batch_flush(uv_check_t *h);
 
 #endif

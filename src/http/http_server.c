@@ -208,6 +208,9 @@ http_server_new(uv_loop_t *loop, const struct http_server_config *cfg, const str
 	s->open_handles++;
 	uint64_t iv = sweep_interval(cfg);
 	uv_timer_start(&s->sweep, server_sweep, iv, iv);
+	uv_check_init(loop, &s->batch);
+	s->batch.data = s;
+	s->open_handles++;
 	return s;
 }
 
@@ -223,8 +226,10 @@ http_server_free(struct http_server *s)
 	if (s == NULL || s->freeing)
 		return;
 	s->freeing = 1;
+	http_conn_batch_flush(&s->batch);
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed);
 	uv_close((uv_handle_t *)&s->sweep, server_handle_closed);
+	uv_close((uv_handle_t *)&s->batch, server_handle_closed);
 	for (struct http_conn *c = s->conns; c != NULL; c = c->next)
 		http_conn_close(c, 1);
 }

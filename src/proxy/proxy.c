@@ -81,6 +81,7 @@ up_free_cb(uv_handle_t *h)
 	http_tls_conn_free(up->tls);
 	buf_fini(&up->tls_out);
 	buf_fini(&up->in);
+	buf_fini(&up->out);
 	free(up);
 }
 
@@ -106,6 +107,7 @@ up_new(struct worker *w, const struct proxy_backend *be, struct http_tls *tls_ct
 	snprintf(up->be_host, sizeof(up->be_host), "%s", be->host);
 	up->tls_ctx = tls_ctx;
 	buf_init(&up->tls_out);
+	buf_init(&up->out);
 	uv_tcp_init(w->loop, &up->tcp);
 	uv_timer_init(w->loop, &up->timer);
 	up->tcp.data = up->timer.data = up;
@@ -135,34 +137,104 @@ up_write_cb(uv_write_t *req, int status)
 		http_conn_resume(up->ex->c);
 }
 
+/* Writes a then b (either may be empty) in one system call when the
+ * socket takes them; queues, in one copy, what it did not. */
 static void
-up_write_raw(struct upstream *up, const char *data, size_t len)
+up_write_now(struct upstream *up, const char *a, size_t alen, const char *b, size_t blen)
 {
-	if (len == 0 || up->closing)
+	if (alen + blen == 0 || up->closing)
 		return;
 	if (up->writing == 0 && up->connected) {
 		/* write first; queue only what the socket did not take */
-		uv_buf_t tb = uv_buf_init((char *)(uintptr_t)data, (unsigned)len);
-		int n = uv_try_write((uv_stream_t *)&up->tcp, &tb, 1);
-		if (n > 0) {
-			data += n;
-			len -= (size_t)n;
-		}
-		if (len == 0)
+		uv_buf_t tb[2] = { uv_buf_init((char *)(uintptr_t)a, (unsigned)alen),
+			uv_buf_init((char *)(uintptr_t)b, (unsigned)blen) };
+		int n = uv_try_write((uv_stream_t *)&up->tcp, tb, blen > 0 ? 2 : 1);
+		size_t took = n > 0 ? (size_t)n : 0;
+		size_t froma = took < alen ? took : alen;
+		a += froma;
+		alen -= froma;
+		b += took - froma;
+		blen -= took - froma;
+		if (alen + blen == 0)
 			return;
 	}
+	size_t len = alen + blen;
 	struct write_req *wr = xmalloc(sizeof(*wr) + len);
-	memcpy(wr->data, data, len);
+	if (alen > 0)
+		memcpy(wr->data, a, alen);
+	if (blen > 0)
+		memcpy(wr->data + alen, b, blen);
 	wr->len = len;
 	wr->up = up;
-	uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
-	if (uv_write(&wr->req, (uv_stream_t *)&up->tcp, &b, 1, up_write_cb) < 0) {
+	uv_buf_t ub = uv_buf_init(wr->data, (unsigned)len);
+	if (uv_write(&wr->req, (uv_stream_t *)&up->tcp, &ub, 1, up_write_cb) < 0) {
 		free(wr);
 		return;
 	}
 	up->writing += len;
 	if (up->ex != NULL && up->writing > PROXY_BUFFER_HIGH)
 		http_conn_pause(up->ex->c);
+}
+
+/* Writes what up holds for the end of the turn, now. */
+static void
+up_flush(struct upstream *up)
+{
+	if (up->out.len == 0)
+		return;
+	size_t len = up->out.len;
+	up->out.len = 0; /* up_write_now() copies what it cannot write */
+	up_write_now(up, up->out.data, len, NULL, 0);
+	if (up->out.cap > PROXY_BUFFER_HIGH)
+		buf_fini(&up->out); /* a body's burst: not kept for the pool */
+}
+
+void
+proxy_flush_cb(uv_check_t *h)
+{
+	struct worker *w = h->data;
+
+	uv_check_stop(&w->flush);
+	/* Each was queued this turn, and a connection closed this turn is
+	 * freed only after the checks (libuv's closing phase). */
+	while (w->to_flush != NULL) {
+		struct upstream *up = w->to_flush;
+		w->to_flush = up->next_flush;
+		up->next_flush = NULL;
+		up->flush_queued = 0;
+		if (up->closing)
+			up->out.len = 0;
+		else
+			up_flush(up);
+	}
+}
+
+/* Bytes for a connected backend wait for the end of the turn (the
+ * worker's check), with whatever else the turn has for it. */
+static void
+up_write_raw2(struct upstream *up, const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen + blen == 0 || up->closing)
+		return;
+	if (!up->connected) {
+		up_write_now(up, a, alen, b, blen);
+		return;
+	}
+	buf_append(&up->out, a, alen);
+	buf_append(&up->out, b, blen);
+	if (up->flush_queued)
+		return;
+	struct worker *w = up->w;
+	up->flush_queued = 1;
+	up->next_flush = w->to_flush;
+	w->to_flush = up;
+	uv_check_start(&w->flush, proxy_flush_cb);
+}
+
+static void
+up_write_raw(struct upstream *up, const char *data, size_t len)
+{
+	up_write_raw2(up, data, len, NULL, 0);
 }
 
 /* Sends what the TLS layer has for the backend: handshake, records,
@@ -376,6 +448,7 @@ client_tunnel_cb(struct http_conn *c, const char *data, ssize_t len)
 			http_tls_conn_close_notify(ex->up->tls);
 			up_tls_flush(ex->up);
 		}
+		up_flush(ex->up); /* the FIN after every byte */
 		uv_shutdown_t *sr = xcalloc(1, sizeof(*sr));
 		if (uv_shutdown(sr, (uv_stream_t *)&ex->up->tcp, shutdown_free_cb) < 0)
 			free(sr);
@@ -828,10 +901,12 @@ proxy_on_head(struct http_conn *c, struct http_request *req)
 	ex->head_only = req->method == HTTP_HEAD;
 	ex->req_chunked = req->chunked;
 	ex->can_replay = !req->chunked && req->content_length <= PROXY_REPLAY_MAX;
-	snprintf(
-	    ex->method, sizeof(ex->method), "%.*s", (int)req->head.method_len, req->head.method);
-	snprintf(
-	    ex->target, sizeof(ex->target), "%.*s", (int)req->head.target_len, req->head.target);
+	if (p->access_log) { /* for exchange_log() only: two printfs a request */
+		snprintf(ex->method, sizeof(ex->method), "%.*s", (int)req->head.method_len,
+		    req->head.method);
+		snprintf(ex->target, sizeof(ex->target), "%.*s", (int)req->head.target_len,
+		    req->head.target);
+	}
 	ex->upgrade = proxy_head_is_upgrade(req);
 	buf_init(&ex->head);
 	buf_init(&ex->pending);
@@ -862,14 +937,9 @@ proxy_on_body(struct http_conn *c, struct http_request *req, const char *data, s
 		buf_append(&ex->replay, data, len);
 	else
 		ex->can_replay = 0;
-	if (ex->head_held && !ex->req_chunked) {
-		struct buf both;
-		buf_init(&both);
-		buf_append(&both, ex->head.data, ex->head.len);
-		buf_append(&both, data, len);
+	if (ex->head_held && !ex->req_chunked && ex->up->tls == NULL) {
 		ex->head_held = 0;
-		up_write(ex->up, both.data, both.len);
-		buf_fini(&both);
+		up_write_raw2(ex->up, ex->head.data, ex->head.len, data, len);
 		return;
 	}
 	exchange_release_head(ex);

@@ -44,6 +44,11 @@ struct worker {
 	uv_loop_t *loop;
 	struct upstream *idle; /* the pool, every backend */
 	size_t nidle;
+	/* Connections with output waiting for the end of the loop's turn
+	 * (proxy.c): the requests read in one turn leave together, so that a
+	 * backend wakes once for all of them, not once for each. */
+	uv_check_t flush;
+	struct upstream *to_flush;
 	/* TLS backends read ciphertext here, straight into their BIO */
 	char tls_scratch[PROXY_TLS_READ_CHUNK];
 };
@@ -79,6 +84,9 @@ struct upstream {
 	int connected;
 	int got_bytes;
 	size_t writing; /* bytes queued in uv_write */
+	struct buf out; /* bytes for the end of the turn (worker's to_flush) */
+	struct upstream *next_flush;
+	int flush_queued;
 	struct buf in;
 	size_t last_len;
 	int keepalive;
@@ -113,6 +121,8 @@ void proxy_pool_remove(struct worker *w, struct upstream *up);
 
 /* proxy.c */
 
+/* Writes what w's connections hold for the end of the turn. */
+void proxy_flush_cb(uv_check_t *h);
 /* Closes up (once); it is freed when its handles are. */
 void proxy_up_close(struct upstream *up);
 /* Reads from up, if it does not already. */

@@ -127,6 +127,8 @@ proxy_worker_init(struct proxy *p, uv_loop_t *loop)
 	w->p = p;
 	w->loop = loop;
 	loop->data = w;
+	uv_check_init(loop, &w->flush);
+	w->flush.data = w;
 	pthread_mutex_lock(&p->lock);
 	if (p->nworkers < HTTP_MAX_WORKERS)
 		p->workers[p->nworkers++] = w;
@@ -144,6 +146,7 @@ proxy_worker_fini(uv_loop_t *loop)
 		up->next = NULL;
 		proxy_up_close(up);
 	}
+	uv_close((uv_handle_t *)&w->flush, NULL);
 	/* w stays until proxy_free(): connections closing after this still
 	 * finish their exchanges through it */
 }

@@ -382,6 +382,7 @@ main(int argc, char **argv)
 
 	log_init("hychat-tracker", LOG_INFO);
 	http_server_config_defaults(&cfg);
+	cfg.batch_answers = 1; /* a turn's answers from the store leave together */
 	tracker_config_defaults(&tc);
 	while ((opt = getopt_long(argc, argv, "w:qhV", options, &index)) != -1) {
 		switch (opt) {

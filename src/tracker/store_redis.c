@@ -54,6 +54,7 @@ struct redis_conn {
 	int closing;
 	uv_timer_t retry;
 	uint64_t backoff_ms;
+	uint64_t attempt_ms; /* when the attempt under way began (loop time) */
 	/* A server that keeps the connection but stops answering (stopped,
 	 * swapping) is found by its silence. */
 	uv_timer_t watch;
@@ -150,15 +151,26 @@ retry_cb(uv_timer_t *timer)
 	}
 }
 
+/* The next attempt begins a backoff after the start of the one that
+ * failed, not after its end: an attempt that hung until its timeout
+ * (REDIS_CONNECT_TIMEOUT_MS, a host that drops packets, a sentinel that
+ * does not answer) has waited its share already, so that attempts begin
+ * at most the backoff's cap apart, as they do when refused at once. A
+ * connection that was up waits the whole backoff after it drops. */
 static void
 conn_retry_later(struct redis_conn *conn, const char *why)
 {
+	uint64_t wait = conn->backoff_ms;
+	uint64_t spent = uv_now(conn->loop) - conn->attempt_ms;
+
+	if (!conn->connected)
+		wait = spent >= wait ? 0 : wait - spent;
 	conn->ac = NULL;
 	conn->connected = 0;
 	if (conn->closing)
 		return; /* a stop, not an outage: nothing to log */
 	conn_set_state(conn, CONN_DOWN, why);
-	uv_timer_start(&conn->retry, retry_cb, conn->backoff_ms, 0);
+	uv_timer_start(&conn->retry, retry_cb, wait, 0);
 	conn->backoff_ms *= 2;
 	uint64_t max = conn->r->sentinel ? REDIS_SENTINEL_BACKOFF_MAX_MS : REDIS_BACKOFF_MAX_MS;
 	if (conn->backoff_ms > max)
@@ -325,6 +337,7 @@ sentinel_ask(struct redis_conn *conn)
 static void
 conn_open(struct redis_conn *conn)
 {
+	conn->attempt_ms = uv_now(conn->loop);
 	if (conn->r->sentinel)
 		sentinel_ask(conn);
 	else

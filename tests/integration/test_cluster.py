@@ -10,10 +10,12 @@ accounts, keys, memberships, profiles and mailboxes; with a primary, a replica a
 sentinels, kill -9 of the primary is followed within 10 s, 503 meanwhile,
 and nothing acknowledged before it is lost."""
 import base64
+import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -298,10 +300,29 @@ def test_a_silent_peer_ages_out_everywhere_though_its_tracker_is_dead():
         t.stop()
 
 
+def token_key(token):
+    """The Redis key of a token (store_redis_ops.c: token_id())."""
+    digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
+    return b"hy:t:" + base64.urlsafe_b64encode(digest).rstrip(b"=")
+
+
+def until_in_aof(key, timeout=10.0):
+    """Waits until Redis has written key to its AOF. An acknowledged write
+    is not there yet, with appendfsync everysec: while a background fsync
+    is running (a busy disk), Redis postpones its write(2) for up to 2 s
+    and answers the clients meanwhile, so kill -9 then loses it."""
+    deadline = time.monotonic() + timeout
+    while key not in S["redis"].aof_bytes():
+        assert time.monotonic() < deadline, "%r not in the AOF after %.0f s" % (key, timeout)
+        time.sleep(0.1)
+
+
 @case
 def test_redis_down_means_503_with_retry_after_then_service_again():
     t = start_tracker(S["redis"].url(4))
     h = account(t.port, "hank")
+    # The token must outlive the kill: else a 401 for good, not a 503.
+    until_in_aof(token_key(h))
     S["redis"].kill()
     for method, path, body in (("GET", "/stats", None), ("POST", "/heartbeat", {}),
                                ("POST", "/login", {"username": "hank", "password": "pw-hank"})):
@@ -310,13 +331,54 @@ def test_redis_down_means_503_with_retry_after_then_service_again():
         assert data["status"] == "failed", data
     S["redis"].start()
     deadline = time.monotonic() + 10
-    while api(t.port, "GET", "/stats", token=h)[0] != 200:
+    while True:
+        st = api(t.port, "GET", "/stats", token=h)[0]
+        if st == 200:
+            break
+        assert st == 503, st  # never a wrong answer meanwhile
         assert time.monotonic() < deadline, "no service 10 s after Redis came back"
         time.sleep(0.2)
     assert t.alive()
     t.stop()
     out = t.output()
     assert out.count("unreachable") == 1 and out.count("connected") >= 2, out
+
+
+def syn_sent_ports(port):
+    """The local ports of the connects to 127.0.0.1:port not answered yet."""
+    out = subprocess.run(["ss", "-Htn", "state", "syn-sent", "dst", "127.0.0.1:%d" % port],
+                         capture_output=True, text=True, timeout=10).stdout
+    return {line.split()[-2].rsplit(":", 1)[1] for line in out.splitlines() if line.strip()}
+
+
+@case
+def test_a_hanging_connect_does_not_stretch_the_backoff():
+    """A listener whose accept queue is full drops SYNs: each of the
+    tracker's connects hangs until its 2 s timeout. The attempts must
+    still begin at most the backoff's cap (5 s) apart; waiting the whole
+    backoff after each hung attempt, they drifted to 7 s."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", free_port()))
+    hole.listen(0)
+    filler = socket.create_connection(hole.getsockname())  # the queue is now full
+    port = hole.getsockname()[1]
+    try:
+        t = start_tracker("redis://127.0.0.1:%d" % port)
+        seen, starts = set(), []
+        end = time.monotonic() + 27
+        while time.monotonic() < end:
+            for p in syn_sent_ports(port) - seen:
+                seen.add(p)
+                starts.append(time.monotonic())
+            time.sleep(0.1)
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert len(starts) >= 7, starts
+        assert max(gaps) < 6.2, ["%.1f" % g for g in gaps]
+        assert t.alive()
+        t.stop()
+    finally:
+        filler.close()
+        hole.close()
 
 
 @case
@@ -347,7 +409,7 @@ def test_a_redis_restart_from_its_aof_keeps_the_accounts():
     t = start_tracker(S["redis"].url(5))
     tok = account(t.port, "ivy")
     ok(t.port, "POST", "/add-list", {"channel": "kept"}, tok)
-    time.sleep(1.5)  # appendfsync everysec: the last second may be lost
+    until_in_aof(b"hy:uc:{ivy}")  # appendfsync everysec: the last second may be lost
     S["redis"].restart()  # kill -9, then the same directory
     deadline = time.monotonic() + 10
     while True:
