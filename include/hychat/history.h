@@ -89,6 +89,9 @@ int history_conversations(struct history *h, history_conv_fn *fn, void *arg);
 int64_t history_unread(struct history *h, const char *conv);
 /* The seq of conv's newest message, 0 if none, -1 on error. */
 int64_t history_last_seq(struct history *h, const char *conv);
+/* The seq of the newest message of any conversation, 0 if none, -1 on
+ * error. */
+int64_t history_newest_seq(struct history *h);
 
 /* Calls fn for the first n signed messages of conv with a time at or
  * after since and a seq after `after`, oldest stored first; with after 0,

@@ -318,6 +318,8 @@ void engine_mailbox_kick(struct engine *e, const char *user);
 void engine_mailbox_online(struct engine *e);
 /* user acknowledged id over a link: delivered. */
 void engine_mailbox_acked(struct engine *e, const char *user, const char *id);
+/* An outbox entry dropped unacknowledged (outbox_on_drop): no mark. */
+void engine_mailbox_dropped(const char *user, const char *id, void *arg);
 /* A tracker answer: fetches the mailbox if its "mail" says there is some. */
 void engine_mailbox_hint(struct engine *e, struct json_object *answer);
 /* Fetches, opens, takes in and deletes what the mailbox holds. */

@@ -178,7 +178,7 @@ plain_conversation(struct engine *e, const char *user)
 static void
 deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len)
 {
-	int state, rc, sent;
+	int state, rc, sent, channel = strcmp(http_json_str(m, "type"), "broadcast") == 0;
 
 	if (e->net == NULL)
 		return;
@@ -193,10 +193,10 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 		buf_init(&b);
 		buf_append(&b, json, len - 1);
 		buf_append_str(&b, ",\"" ENGINE_PLAIN_FIELD "\":true}");
-		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), b.data);
+		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), b.data, channel);
 		buf_fini(&b);
 	} else {
-		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), json);
+		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), json, channel);
 	}
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
@@ -825,14 +825,16 @@ static void
 ack_one(struct engine *e, const char *user, const char *id)
 {
 	struct event_json ev;
+	int channel = 0;
 
-	if (id == NULL || outbox_ack(e->outbox, user, id) != 1)
+	if (id == NULL || outbox_ack(e->outbox, user, id, &channel) != 1)
 		return;
 	event_json_begin(&ev, EVENT_DELIVERED);
 	event_json_str(&ev, "id", id);
 	event_json_str(&ev, "to", user);
 	event_json_emit(&e->bus, &ev);
-	engine_mailbox_acked(e, user, id);
+	if (!channel) /* a channel message has no delivery mark */
+		engine_mailbox_acked(e, user, id);
 }
 
 /* {"type":"ack","ids":[...]}, or one "id". */
@@ -956,7 +958,7 @@ net_up(void *arg, const char *user, int encrypted)
 	if (outbox_each(e->outbox, user, resend_one, &r) < 0)
 		log_error("outbox: cannot read the messages for %s", user);
 	for (size_t off = 0; off < r.sent.len; off += strlen(r.sent.data + off) + 1)
-		outbox_ack(e->outbox, user, r.sent.data + off);
+		outbox_ack(e->outbox, user, r.sent.data + off, NULL);
 	buf_fini(&r.sent);
 	if (r.held > 0)
 		event_error(&e->bus,

@@ -85,6 +85,7 @@ static const struct {
 	    "SELECT max(coalesce((SELECT max(time) FROM messages WHERE conv = c.id AND" \
 	    " kind != ?2), ''), coalesce(c.joined_at, '')) FROM conversations c WHERE" \
 	    " c.name = ?1") \
+	X(NEWEST_SEQ, "SELECT coalesce(max(seq), 0) FROM messages") \
 	X(MARK_JOINED, \
 	    "UPDATE conversations SET joined_at = " HISTORY_NOW " WHERE name = ?1 AND" \
 	    " joined_at IS NULL")
@@ -419,6 +420,18 @@ int64_t
 history_last_seq(struct history *h, const char *conv)
 {
 	return conv_column(h, HS_LAST_SEQ, conv);
+}
+
+int64_t
+history_newest_seq(struct history *h)
+{
+	sqlite3_stmt *q = stmt(h, HS_NEWEST_SEQ);
+	int64_t n = -1;
+
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return n;
 }
 
 int

@@ -93,12 +93,12 @@ test_entries_come_back_in_order_until_acked(void **state)
 	struct fixture *f = *state;
 	struct walk w = { 0 };
 
-	assert_int_equal(outbox_put(f->o, "bob", "id1", "{\"n\":1}"), 0);
-	assert_int_equal(outbox_put(f->o, "carol", "id2", "{\"n\":2}"), 0);
-	assert_int_equal(outbox_put(f->o, "bob", "id3", "{\"n\":3}"), 0);
-	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}"), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "id1", "{\"n\":1}", 0), 0);
+	assert_int_equal(outbox_put(f->o, "carol", "id2", "{\"n\":2}", 0), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "id3", "{\"n\":3}", 0), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}", 0), 0);
 	/* The same id twice is one entry. */
-	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}"), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}", 0), 0);
 	assert_int_equal(outbox_count(f->o, "bob"), 3);
 	assert_int_equal(outbox_count(f->o, NULL), 4);
 	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 3);
@@ -108,11 +108,11 @@ test_entries_come_back_in_order_until_acked(void **state)
 	/* Pending is being there: per peer, gone with the ack. */
 	assert_int_equal(outbox_has(f->o, "bob", "id3"), 1);
 	assert_int_equal(outbox_has(f->o, "carol", "id3"), 0);
-	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 1);
+	assert_int_equal(outbox_ack(f->o, "bob", "id3", NULL), 1);
 	assert_int_equal(outbox_has(f->o, "bob", "id3"), 0);
-	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 0);
+	assert_int_equal(outbox_ack(f->o, "bob", "id3", NULL), 0);
 	/* An ack from the wrong peer removes nothing. */
-	assert_int_equal(outbox_ack(f->o, "carol", "id1"), 0);
+	assert_int_equal(outbox_ack(f->o, "carol", "id1", NULL), 0);
 	memset(&w, 0, sizeof(w));
 	w.stop_after = 1;
 	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 1);
@@ -136,7 +136,7 @@ test_outbox_survives_a_restart(void **state)
 	for (int i = 0; i < 5; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "m%d", i);
-		assert_int_equal(outbox_put(f->o, "bob", id, "{}"), 0);
+		assert_int_equal(outbox_put(f->o, "bob", id, "{}", 0), 0);
 	}
 	assert_int_equal(peerdb_commit(f->db, &cause), 0);
 	close_db(f);
@@ -208,6 +208,62 @@ test_seen_set_stays_bounded(void **state)
 	assert_int_equal(outbox_seen(f->o, "bob", id), 0);
 }
 
+struct drops {
+	int n;
+	char first[32], last[32];
+};
+
+static void
+count_drop(const char *peer, const char *id, void *arg)
+{
+	struct drops *d = arg;
+
+	assert_string_equal(peer, "bob");
+	if (d->n++ == 0)
+		snprintf(d->first, sizeof(d->first), "%s", id);
+	snprintf(d->last, sizeof(d->last), "%s", id);
+}
+
+/* The bound drops the oldest entries, and says which: a dropped entry is
+ * not a delivered one (delivery.h). */
+static void
+test_entries_dropped_by_the_bound_are_told(void **state)
+{
+	struct fixture *f = *state;
+	struct drops d = { 0 };
+	char id[32];
+	int total = OUTBOX_MAX_PER_PEER + 4096 * 2;
+
+	outbox_on_drop(f->o, count_drop, &d);
+	for (int i = 0; i < total; i++) {
+		snprintf(id, sizeof(id), "id%06d", i);
+		assert_int_equal(outbox_put(f->o, "bob", id, "{}", 0), 0);
+	}
+	assert_true(d.n > 0);
+	assert_int_equal(outbox_count(f->o, "bob"), total - d.n);
+	assert_string_equal(d.first, "id000000");
+	snprintf(id, sizeof(id), "id%06d", d.n - 1);
+	assert_string_equal(d.last, id);
+	assert_int_equal(outbox_has(f->o, "bob", d.last), 0);
+	snprintf(id, sizeof(id), "id%06d", d.n);
+	assert_int_equal(outbox_has(f->o, "bob", id), 1);
+}
+
+/* An ack says whether the entry was a channel message's. */
+static void
+test_an_ack_tells_a_channel_entry_apart(void **state)
+{
+	struct fixture *f = *state;
+	int channel = -1;
+
+	assert_int_equal(outbox_put(f->o, "bob", "d1", "{}", 0), 0);
+	assert_int_equal(outbox_put(f->o, "bob", "c1", "{}", 1), 0);
+	assert_int_equal(outbox_ack(f->o, "bob", "c1", &channel), 1);
+	assert_int_equal(channel, 1);
+	assert_int_equal(outbox_ack(f->o, "bob", "d1", &channel), 1);
+	assert_int_equal(channel, 0);
+}
+
 int
 main(void)
 {
@@ -220,6 +276,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_seen_ids_are_duplicates_per_sender, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_set_stays_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_entries_dropped_by_the_bound_are_told, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_an_ack_tells_a_channel_entry_apart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
