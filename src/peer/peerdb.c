@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hychat/util.h"
+#include "hychat/walbuf.h"
 
 #define PEERDB_MAX_STMTS 64
 
@@ -157,9 +158,17 @@ peerdb_open(const char *path, uv_loop_t *loop, char **cause)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* Each connection is used by one thread at a time (the loop's, or the
 	 * one checkpoint in flight): SQLite's own mutexes are not needed. */
+	/* The loop's connection writes a commit's WAL frames in one system
+	 * call (walbuf.h); the checkpoint's only reads the WAL. */
+	if (walbuf_register() < 0) {
+		*cause = xstrdup("database: cannot register the WAL writer");
+		free(db->path);
+		free(db);
+		return NULL;
+	}
 	if (sqlite3_open_v2(path, &db->db,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	        NULL) != SQLITE_OK ||
+	        WALBUF_VFS) != SQLITE_OK ||
 	    sqlite3_busy_timeout(db->db, PEERDB_BUSY_TIMEOUT_MS) != SQLITE_OK ||
 	    peerdb_exec(db,
 	        "PRAGMA journal_mode = WAL;"
