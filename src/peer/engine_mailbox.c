@@ -270,9 +270,8 @@ find_due(const struct outbox_entry *en, void *arg)
 	for (size_t off = 0; off < f->refused->len; off += strlen(f->refused->data + off) + 1)
 		if (strcmp(f->refused->data + off, en->id) == 0)
 			return 0;
-	m = json_tokener_parse(en->payload);
-	if (m == NULL || !json_object_is_type(m, json_type_object) || str_of(m, "id") == NULL ||
-	    str_of(m, "message") == NULL) {
+	m = engine_outbox_msg(f->e, en);
+	if (m == NULL || str_of(m, "id") == NULL || str_of(m, "message") == NULL) {
 		json_object_put(m);
 		return 0;
 	}

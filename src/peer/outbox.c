@@ -34,13 +34,13 @@ static const char outbox_schema[] = "CREATE TABLE IF NOT EXISTS outbox ("
 
 #define OUTBOX_STMTS(X) \
 	X(PUT, \
-	    "INSERT OR IGNORE INTO outbox (peer, msgid, payload, channel)" \
-	    " VALUES (?1, ?2, ?3, ?4)") \
+	    "INSERT OR IGNORE INTO outbox (peer, msgid, payload, channel, ref)" \
+	    " VALUES (?1, ?2, ?3, ?4, ?5)") \
 	X(TRIM, \
 	    "DELETE FROM outbox WHERE peer = ?1 AND seq <= (SELECT seq FROM outbox" \
 	    " WHERE peer = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2) RETURNING msgid") \
 	X(ACK, "DELETE FROM outbox WHERE peer = ?1 AND msgid = ?2 RETURNING channel") \
-	X(EACH, "SELECT seq, msgid, payload FROM outbox WHERE peer = ?1 ORDER BY seq") \
+	X(EACH, "SELECT seq, msgid, payload, ref FROM outbox WHERE peer = ?1 ORDER BY seq") \
 	X(HAS, "SELECT 1 FROM outbox WHERE peer = ?1 AND msgid = ?2") \
 	X(COUNT_PEER, "SELECT count(*) FROM outbox WHERE peer = ?1") \
 	X(COUNT_ALL, "SELECT count(*) FROM outbox") \
@@ -79,26 +79,35 @@ struct outbox {
 	void *drop_arg;
 };
 
-/* A database made before channel messages were told apart in the outbox
- * gains the column; the entries already there count as direct. */
-static int
-add_channel_column(struct peerdb *db, char **cause)
-{
-	sqlite3_stmt *q = NULL;
-	int rc;
+/* Columns a database made before them gains: whether an entry is a
+ * channel message's (the entries already there count as direct), and the
+ * history row that holds its message (none: the payload is whole). */
+static const struct {
+	const char *column, *sql;
+} outbox_added[] = {
+	{ "channel", "ALTER TABLE outbox ADD COLUMN channel INTEGER NOT NULL DEFAULT 0" },
+	{ "ref", "ALTER TABLE outbox ADD COLUMN ref INTEGER" },
+};
 
-	if (sqlite3_prepare_v2(peerdb_handle(db),
-	        "SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'channel'", -1, &q,
-	        NULL) != SQLITE_OK) {
-		*cause = peerdb_cause(db, "outbox");
-		return -1;
+static int
+add_columns(struct peerdb *db, char **cause)
+{
+	for (size_t i = 0; i < HY_ARRAY_LEN(outbox_added); i++) {
+		sqlite3_stmt *q = NULL;
+		int rc;
+		if (sqlite3_prepare_v2(peerdb_handle(db),
+		        "SELECT 1 FROM pragma_table_info('outbox') WHERE name = ?1", -1, &q,
+		        NULL) != SQLITE_OK) {
+			*cause = peerdb_cause(db, "outbox");
+			return -1;
+		}
+		sqlite3_bind_text(q, 1, outbox_added[i].column, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_ROW && peerdb_exec(db, outbox_added[i].sql, cause) < 0)
+			return -1;
 	}
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return peerdb_exec(
-	    db, "ALTER TABLE outbox ADD COLUMN channel INTEGER NOT NULL DEFAULT 0", cause);
+	return 0;
 }
 
 struct outbox *
@@ -106,7 +115,7 @@ outbox_new(struct peerdb *db, char **cause)
 {
 	struct outbox *o;
 
-	if (peerdb_exec(db, outbox_schema, cause) < 0 || add_channel_column(db, cause) < 0)
+	if (peerdb_exec(db, outbox_schema, cause) < 0 || add_columns(db, cause) < 0)
 		return NULL;
 	o = xcalloc(1, sizeof(*o));
 	o->db = db;
@@ -173,21 +182,23 @@ outbox_on_drop(struct outbox *o, outbox_drop_fn *fn, void *arg)
 }
 
 int
-outbox_put(struct outbox *o, const char *peer, const char *id, const char *payload, int channel)
+outbox_put(struct outbox *o, const struct outbox_entry *e)
 {
 	sqlite3_stmt *q;
 
 	if (peerdb_write(o->db) < 0)
 		return -1;
 	q = stmt(o, OS_PUT);
-	bind_text(q, 1, peer);
-	bind_text(q, 2, id);
-	bind_text(q, 3, payload);
-	sqlite3_bind_int(q, 4, channel != 0);
+	bind_text(q, 1, e->peer);
+	bind_text(q, 2, e->id);
+	bind_text(q, 3, e->ref > 0 ? "" : e->payload);
+	sqlite3_bind_int(q, 4, e->channel != 0);
+	if (e->ref > 0)
+		sqlite3_bind_int64(q, 5, e->ref);
 	if (done(q) < 0)
 		return -1;
 	if (++o->puts % OUTBOX_TRIM_EVERY == 0)
-		return trim(o, OS_TRIM, peer, OUTBOX_MAX_PER_PEER, o->on_drop, o->drop_arg);
+		return trim(o, OS_TRIM, e->peer, OUTBOX_MAX_PER_PEER, o->on_drop, o->drop_arg);
 	return 0;
 }
 
@@ -237,6 +248,8 @@ outbox_each(struct outbox *o, const char *peer, outbox_fn *fn, void *arg)
 		e.seq = sqlite3_column_int64(q, 0);
 		e.id = (const char *)sqlite3_column_text(q, 1);
 		e.payload = (const char *)sqlite3_column_text(q, 2);
+		e.ref = sqlite3_column_int64(q, 3);
+		e.channel = 0; /* not read: no walk needs it */
 		count++;
 		if (fn(&e, arg) != 0) {
 			rc = SQLITE_DONE;
@@ -333,6 +346,8 @@ outbox_channel_each(struct outbox *o, outbox_fn *fn, void *arg)
 		e.peer = (const char *)sqlite3_column_text(q, 1);
 		e.id = (const char *)sqlite3_column_text(q, 2);
 		e.payload = (const char *)sqlite3_column_text(q, 3);
+		e.ref = 0;
+		e.channel = 1;
 		count++;
 		if (fn(&e, arg) != 0) {
 			rc = SQLITE_DONE;
