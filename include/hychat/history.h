@@ -89,6 +89,12 @@ int history_conversations(struct history *h, history_conv_fn *fn, void *arg);
 int64_t history_unread(struct history *h, const char *conv);
 /* The seq of conv's newest message, 0 if none, -1 on error. */
 int64_t history_last_seq(struct history *h, const char *conv);
+/* Calls fn for the message numbered seq, in whichever conversation.
+ * Returns 1, 0 if there is none, or -1. */
+int history_get(struct history *h, int64_t seq, history_msg_fn *fn, void *arg);
+/* The seq of the newest message of any conversation, 0 if none, -1 on
+ * error. */
+int64_t history_newest_seq(struct history *h);
 
 /* Calls fn for the first n signed messages of conv with a time at or
  * after since and a seq after `after`, oldest stored first; with after 0,

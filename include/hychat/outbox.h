@@ -3,8 +3,11 @@
  * already seen, so that a message resent after a drop is shown once.
  *
  * An outbox entry is (peer, id, payload): the payload is the message's
- * JSON as it goes on the wire. Entries are kept in the order they were
- * put and removed by outbox_ack(). The seen set keeps the last
+ * JSON as it goes on the wire, or a reference to the history row it was
+ * stored in (a channel message to fifty members is one copy, not fifty). Entries are kept in the order they were
+ * put and removed by outbox_ack(): a direct message's entry gone by its
+ * ack is what "delivered" is (delivery.h), so an entry dropped otherwise
+ * is told (outbox_on_drop). The seen set keeps the last
  * OUTBOX_SEEN_PER_SENDER ids of each sender; both bounds are enforced every
  * few thousand inserts, so either may be passed by that much meanwhile.
  *
@@ -28,11 +31,17 @@ struct outbox_entry {
 	int64_t seq;
 	const char *peer;
 	const char *id;
+	/* The message's JSON as it goes on the wire; "" when ref names the
+	 * history row that holds it. */
 	const char *payload;
+	int64_t ref; /* the history seq of the message, 0 if payload is whole */
+	int channel; /* a channel message's entry (put only) */
 };
 
 /* Returns 0 to go on, non-zero to stop the walk. */
 typedef int outbox_fn(const struct outbox_entry *e, void *arg);
+/* Told of an entry dropped unacknowledged (past OUTBOX_MAX_PER_PEER). */
+typedef void outbox_drop_fn(const char *peer, const char *id, void *arg);
 
 struct outbox;
 
@@ -40,10 +49,16 @@ struct outbox;
  * *cause (allocated). */
 struct outbox *outbox_new(struct peerdb *db, char **cause);
 void outbox_free(struct outbox *o);
-/* Queues payload for peer under id. Returns 0 or -1. */
-int outbox_put(struct outbox *o, const char *peer, const char *id, const char *payload);
-/* Removes peer's entry id. Returns 1 if it was there, 0 if not, -1. */
-int outbox_ack(struct outbox *o, const char *peer, const char *id);
+/* Queues e->id for e->peer: with e->ref, a reference to the history row
+ * (which must outlive the entry), else e->payload; e->channel: a channel
+ * message (to one member). Returns 0 or -1. */
+int outbox_put(struct outbox *o, const struct outbox_entry *e);
+/* Removes peer's entry id. Returns 1 if it was there, with *channel (if
+ * not NULL) as it was put; 0 if not; -1. */
+int outbox_ack(struct outbox *o, const char *peer, const char *id, int *channel);
+/* fn is told of every entry the bound drops, before the commit that drops
+ * it. */
+void outbox_on_drop(struct outbox *o, outbox_drop_fn *fn, void *arg);
 /* 1 if peer's entry id is waiting, 0 if not, -1 on error. */
 int outbox_has(struct outbox *o, const char *peer, const char *id);
 /* Calls fn for peer's entries, oldest first. Returns the count, or -1. */

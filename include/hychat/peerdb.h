@@ -16,7 +16,8 @@
 #define PEERDB_FILE "hychat.db"
 #define PEERDB_BUSY_TIMEOUT_MS 2000
 #define PEERDB_FILE_MODE 0600
-#define PEERDB_CHECKPOINT_PAGES 1000 /* WAL pages that start a checkpoint */
+#define PEERDB_CHECKPOINT_PAGES 1000 /* WAL frames since the last checkpoint that start one */
+#define PEERDB_IDLE_CHECKPOINT_MS 1000 /* no commit for this long: what is left is copied */
 
 struct peerdb;
 
@@ -37,7 +38,9 @@ sqlite3_stmt *peerdb_prepare(struct peerdb *db, const char *sql, char **cause);
 /* Opens the grouped write transaction unless it is open. Returns 0 or -1. */
 int peerdb_write(struct peerdb *db);
 /* Commits the grouped transaction, if one is open. Returns 0, or -1 with
- * *cause. */
+ * *cause. Called with nothing to commit, after PEERDB_IDLE_CHECKPOINT_MS
+ * without a write, it starts a checkpoint of the frames left, so that the
+ * next write starts the WAL over. */
 int peerdb_commit(struct peerdb *db, char **cause);
 /* An allocated "what: sqlite's message" for *cause. */
 char *peerdb_cause(struct peerdb *db, const char *what);

@@ -59,6 +59,7 @@ struct engine_pending {
 	int encrypted; /* received: over an encrypted link */
 	uint64_t held_ms; /* received: when it began to wait */
 	int asked; /* received: the tracker is being asked about its sender */
+	int64_t seq; /* sent: its history row, 0 if unknown */
 	struct engine_pending *next;
 };
 
@@ -318,6 +319,11 @@ void engine_mailbox_kick(struct engine *e, const char *user);
 void engine_mailbox_online(struct engine *e);
 /* user acknowledged id over a link: delivered. */
 void engine_mailbox_acked(struct engine *e, const char *user, const char *id);
+/* The message of an outbox entry, rebuilt from its history row if it
+ * names one; NULL (logged) if it cannot be read. The caller puts it. */
+struct json_object *engine_outbox_msg(struct engine *e, const struct outbox_entry *en);
+/* An outbox entry dropped unacknowledged (outbox_on_drop): no mark. */
+void engine_mailbox_dropped(const char *user, const char *id, void *arg);
 /* A tracker answer: fetches the mailbox if its "mail" says there is some. */
 void engine_mailbox_hint(struct engine *e, struct json_object *answer);
 /* Fetches, opens, takes in and deletes what the mailbox holds. */

@@ -112,32 +112,60 @@ emit_delivery(struct engine *e, const char *user, const char *id, int state)
 	event_json_emit(&e->bus, &ev);
 }
 
+/* The mark of one of our direct messages in conv (delivery.h), or -1 for
+ * none. */
+static int
+mark_of(struct engine *e, const char *conv, struct json_object *m)
+{
+	struct json_object *v;
+	const char *id = str_of(m, "id");
+	int state;
+	int64_t seq;
+
+	if (id == NULL || !json_object_object_get_ex(m, "outgoing", &v) ||
+	    !json_object_get_boolean(v))
+		return -1;
+	state = delivery_get(e->mailbox->delivery, id);
+	if (outbox_has(e->outbox, conv, id) == 1)
+		return state == DELIVERY_STORED ? DELIVERY_STORED : DELIVERY_PENDING;
+	if (state == DELIVERY_DROPPED)
+		return -1;
+	/* Out of the outbox: acknowledged, if it ever went through it (a
+	 * message written in clear did not, or was sent unacknowledged). */
+	seq = json_object_object_get_ex(m, "seq", &v) ? json_object_get_int64(v) : 0;
+	if (seq > delivery_derived_after(e->mailbox->delivery) &&
+	    json_object_object_get_ex(m, "encrypted", &v) && json_object_get_boolean(v))
+		return DELIVERY_DELIVERED;
+	return state;
+}
+
 void
 engine_mailbox_annotate(struct engine *e, const char *conv, struct json_object *list)
 {
 	if (e->mailbox == NULL || conv[0] == '#')
 		return;
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		struct json_object *m = json_object_array_get_idx(list, i), *out;
-		const char *id = str_of(m, "id");
-		int state;
-		if (id == NULL || !json_object_object_get_ex(m, "outgoing", &out) ||
-		    !json_object_get_boolean(out))
-			continue;
-		/* Pending has no row of its own: it is being in the outbox. */
-		if ((state = delivery_get(e->mailbox->delivery, id)) < 0 &&
-		    outbox_has(e->outbox, conv, id) == 1)
-			state = DELIVERY_PENDING;
-		if (state < 0)
-			continue;
-		event_add_str(m, "delivery", delivery_name((enum delivery_state)state));
+		struct json_object *m = json_object_array_get_idx(list, i);
+		int state = mark_of(e, conv, m);
+		if (state >= 0)
+			event_add_str(m, "delivery", delivery_name((enum delivery_state)state));
 	}
 }
 
+/* Delivered is derived (the outbox entry is gone): said, not written. */
 void
 engine_mailbox_acked(struct engine *e, const char *user, const char *id)
 {
-	set_state(e, user, id, DELIVERY_DELIVERED);
+	emit_delivery(e, user, id, DELIVERY_DELIVERED);
+}
+
+void
+engine_mailbox_dropped(const char *user, const char *id, void *arg)
+{
+	struct engine *e = arg;
+
+	if (e->mailbox != NULL && delivery_set(e->mailbox->delivery, id, DELIVERY_DROPPED) < 0)
+		log_error("delivery: cannot record the state of %s", id);
 }
 
 /* Depositing. */
@@ -242,9 +270,8 @@ find_due(const struct outbox_entry *en, void *arg)
 	for (size_t off = 0; off < f->refused->len; off += strlen(f->refused->data + off) + 1)
 		if (strcmp(f->refused->data + off, en->id) == 0)
 			return 0;
-	m = json_tokener_parse(en->payload);
-	if (m == NULL || !json_object_is_type(m, json_type_object) || str_of(m, "id") == NULL ||
-	    str_of(m, "message") == NULL) {
+	m = engine_outbox_msg(f->e, en);
+	if (m == NULL || str_of(m, "id") == NULL || str_of(m, "message") == NULL) {
 		json_object_put(m);
 		return 0;
 	}
@@ -303,7 +330,9 @@ deposited(struct engine *e, int status, struct json_object *body, const char *er
 		return;
 	u->busy = 0;
 	if (status == 201) {
-		set_state(e, name, sp + 1, DELIVERY_STORED);
+		/* An ack that came first has made it delivered already. */
+		if (outbox_has(e->outbox, name, sp + 1) == 1)
+			set_state(e, name, sp + 1, DELIVERY_STORED);
 		if (!e->stopping && known_peers_lookup(e->known, name, pk))
 			deposit_next(e, u, pk);
 		return;
@@ -767,11 +796,16 @@ engine_mailbox_init(struct engine *e, char **cause)
 {
 	struct engine_mailbox *mb = xcalloc(1, sizeof(*mb));
 
+	int64_t newest = history_newest_seq(e->hist);
+
 	mb->e = e;
-	if ((mb->delivery = delivery_new(e->db, cause)) == NULL) {
+	if (newest < 0)
+		*cause = peerdb_cause(e->db, "history");
+	if (newest < 0 || (mb->delivery = delivery_new(e->db, newest, cause)) == NULL) {
 		free(mb);
 		return -1;
 	}
+	outbox_on_drop(e->outbox, engine_mailbox_dropped, e);
 	uv_timer_init(e->loop, &mb->timer);
 	mb->timer.data = mb;
 	mb->timer_open = 1;

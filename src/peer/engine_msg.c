@@ -97,29 +97,67 @@ bool_field(struct json_object *o, const char *key)
 	    json_object_get_boolean(v);
 }
 
-/* The message as it goes on an encrypted link and into the outbox. */
+/* The message as it goes on an encrypted link, from its fields, in the
+ * order they have always gone in. */
+static struct json_object *
+wire(const char *type, const char *id, const char *from, const char *channel, const char *text,
+    const char *time, int action, const char *sig)
+{
+	struct json_object *m = json_object_new_object();
+
+	event_add_str(m, "type", type);
+	event_add_str(m, "id", id);
+	event_add_str(m, "from", from);
+	event_add_str(m, "channel", channel);
+	event_add_str(m, "message", text);
+	event_add_str(m, "time", time);
+	if (action)
+		event_add_bool(m, "action", 1);
+	if (sig != NULL)
+		event_add_str(m, "sig", sig);
+	return m;
+}
+
+/* A new message, as it goes on an encrypted link. */
 static struct json_object *
 build(struct engine *e, const char *type, const char *channel, const char *text, int action)
 {
-	struct json_object *m = json_object_new_object();
-	char id[ENGINE_ID_BYTES * 2 + 1], t[ENGINE_TIME_MAX];
+	char id[ENGINE_ID_BYTES * 2 + 1], t[ENGINE_TIME_MAX], sig[CHANSIG_B64_MAX];
+	const char *signature = NULL;
 
 	make_id(id);
 	now_iso(t, sizeof(t));
-	event_add_str(m, "type", type);
-	event_add_str(m, "id", id);
-	event_add_str(m, "from", e->username);
-	event_add_str(m, "channel", channel);
-	event_add_str(m, "message", text);
-	event_add_str(m, "time", t);
-	if (action)
-		event_add_bool(m, "action", 1);
 	if (strcmp(type, "broadcast") == 0) {
 		/* Signed, so that a member who relays it cannot alter it. */
 		struct chansig_msg s = { channel, id, e->username, t, text, action };
-		char sig[CHANSIG_B64_MAX];
 		if (chansig_sign(identity_secret_key(e->id), &s, sig) == 0)
-			event_add_str(m, "sig", sig);
+			signature = sig;
+	}
+	return wire(type, id, e->username, channel, text, t, action, signature);
+}
+
+static void
+from_row(const struct history_msg *h, void *arg)
+{
+	int channel = h->conversation[0] == '#';
+
+	*(struct json_object **)arg = wire(channel ? "broadcast" : "chat", h->id, h->from,
+	    channel ? h->conversation + 1 : "direct", h->text, h->time, h->kind == HISTORY_ACTION,
+	    channel ? h->sig : NULL);
+}
+
+struct json_object *
+engine_outbox_msg(struct engine *e, const struct outbox_entry *en)
+{
+	struct json_object *m = NULL;
+
+	if (en->ref <= 0)
+		m = json_tokener_parse(en->payload);
+	else if (history_get(e->hist, en->ref, from_row, &m) != 1)
+		log_error("outbox: message %s is not in the history", en->id);
+	if (m != NULL && !json_object_is_type(m, json_type_object)) {
+		json_object_put(m);
+		m = NULL;
 	}
 	return m;
 }
@@ -175,9 +213,13 @@ plain_conversation(struct engine *e, const char *user)
 	return state == 0 || (state < 0 && p2p_net_plaintext_ok(e->net, user));
 }
 
+/* Sends m to user through the outbox; seq is its history row (0: none,
+ * the outbox keeps a copy). */
 static void
-deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len)
+deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len,
+    int64_t seq)
 {
+	struct outbox_entry en = { .peer = user, .id = http_json_str(m, "id") };
 	int state, rc, sent;
 
 	if (e->net == NULL)
@@ -187,16 +229,20 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 		send_plain(e, user, m);
 		return;
 	}
+	en.channel = strcmp(http_json_str(m, "type"), "broadcast") == 0;
 	if (state < 0 && p2p_net_plaintext_ok(e->net, user)) {
-		/* The outbox remembers that this one may go in clear. */
+		/* The outbox remembers that this one may go in clear: a copy. */
 		struct buf b;
 		buf_init(&b);
 		buf_append(&b, json, len - 1);
 		buf_append_str(&b, ",\"" ENGINE_PLAIN_FIELD "\":true}");
-		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), b.data);
+		en.payload = b.data;
+		rc = outbox_put(e->outbox, &en);
 		buf_fini(&b);
 	} else {
-		rc = outbox_put(e->outbox, user, http_json_str(m, "id"), json);
+		en.payload = json;
+		en.ref = seq;
+		rc = outbox_put(e->outbox, &en);
 	}
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
@@ -282,10 +328,10 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	m = build(e, "chat", "direct", text, action);
 	engine_set_last(e, user);
 	engine_typing_sent(e, user);
-	record(e, user, m, 1, !plain_conversation(e, user), user);
+	int64_t seq = record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
 	int plain_link = e->net != NULL && p2p_net_link_state(e->net, user) == 0;
-	deliver(e, user, m, json, len);
+	deliver(e, user, m, json, len, seq);
 	if (!plain_link) /* in the outbox: pending, and the mailbox's if need be */
 		engine_mailbox_sent(e, user, http_json_str(m, "id"));
 	json_object_put(m);
@@ -293,14 +339,14 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 }
 
 static void
-fanout(struct engine *e, struct engine_channel *c, struct json_object *m)
+fanout(struct engine *e, struct engine_channel *c, struct engine_pending *p)
 {
 	size_t len;
-	const char *json = serialize(m, &len);
+	const char *json = serialize(p->msg, &len);
 
 	for (size_t i = 0; i < c->nmembers; i++)
 		if (strcmp(c->members[i], e->username) != 0)
-			deliver(e, c->members[i], m, json, len);
+			deliver(e, c->members[i], p->msg, json, len, p->seq);
 }
 
 static int
@@ -353,7 +399,7 @@ reconcile(struct engine *e, struct engine_channel *c)
 		for (size_t i = 0; c->sent_to != NULL && i < c->nmembers; i++)
 			if (strcmp(c->members[i], e->username) != 0 &&
 			    !listed_in(c->sent_to, c->nsent_to, c->members[i]))
-				deliver(e, c->members[i], p->msg, json, len);
+				deliver(e, c->members[i], p->msg, json, len, p->seq);
 		settle(e, p->msg);
 	}
 	free_recent(c);
@@ -384,7 +430,7 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 	while (c->queue != NULL) {
 		struct engine_pending *p = c->queue;
 		c->queue = p->next;
-		fanout(e, c, p->msg);
+		fanout(e, c, p);
 		if (remember) {
 			/* Kept for the answer: the same entry moves to the recent list. */
 			p->next = NULL;
@@ -400,11 +446,12 @@ engine_flush_channel(struct engine *e, struct engine_channel *c, int fresh)
 }
 
 static void
-enqueue(struct engine_channel *c, struct json_object *m)
+enqueue(struct engine_channel *c, struct json_object *m, int64_t seq)
 {
 	struct engine_pending *p = xcalloc(1, sizeof(*p));
 
 	p->msg = m;
+	p->seq = seq;
 	*c->queue_tail = p;
 	c->queue_tail = &p->next;
 }
@@ -426,7 +473,7 @@ resume_one(const struct outbox_entry *en, void *arg)
 		log_error("outbox: unreadable channel message %s", en->id);
 		return 0;
 	}
-	enqueue(c, m);
+	enqueue(c, m, 0); /* its history row unknown: the outboxes keep copies */
 	return 0;
 }
 
@@ -481,11 +528,11 @@ engine_send_channel(struct engine *e, const char *channel, const char *text, int
 	engine_set_last(e, conv);
 	/* Durable first: the history row and this one go in the same commit. */
 	engine_typing_sent(e, conv);
-	record(e, conv, m, 1, 1, NULL);
+	int64_t seq = record(e, conv, m, 1, 1, NULL);
 	json = serialize(m, &len);
 	if (outbox_channel_put(e->outbox, name, http_json_str(m, "id"), json) < 0)
 		log_error("outbox: cannot store a message for #%s", name);
-	enqueue(c, m);
+	enqueue(c, m, seq);
 	engine_flush_channel(e, c, 0);
 	return 0;
 }
@@ -825,14 +872,16 @@ static void
 ack_one(struct engine *e, const char *user, const char *id)
 {
 	struct event_json ev;
+	int channel = 0;
 
-	if (id == NULL || outbox_ack(e->outbox, user, id) != 1)
+	if (id == NULL || outbox_ack(e->outbox, user, id, &channel) != 1)
 		return;
 	event_json_begin(&ev, EVENT_DELIVERED);
 	event_json_str(&ev, "id", id);
 	event_json_str(&ev, "to", user);
 	event_json_emit(&e->bus, &ev);
-	engine_mailbox_acked(e, user, id);
+	if (!channel) /* a channel message has no delivery mark */
+		engine_mailbox_acked(e, user, id);
 }
 
 /* {"type":"ack","ids":[...]}, or one "id". */
@@ -910,7 +959,7 @@ resend_one(const struct outbox_entry *en, void *arg)
 	struct resend *r = arg;
 
 	if (r->plain) {
-		struct json_object *m = json_tokener_parse(en->payload);
+		struct json_object *m = en->ref > 0 ? NULL : json_tokener_parse(en->payload);
 		if (m != NULL && bool_field(m, ENGINE_PLAIN_FIELD)) {
 			send_plain(r->e, r->user, m);
 			buf_append(&r->sent, en->id, strlen(en->id) + 1);
@@ -919,6 +968,17 @@ resend_one(const struct outbox_entry *en, void *arg)
 		}
 		json_object_put(m);
 		return 0;
+	}
+	if (en->ref > 0) {
+		struct json_object *m = engine_outbox_msg(r->e, en);
+		size_t len;
+		int rc;
+		if (m == NULL)
+			return 0; /* unreadable: left for the ack that never comes */
+		const char *json = serialize(m, &len);
+		rc = p2p_net_send(r->e->net, r->user, json, len);
+		json_object_put(m);
+		return rc == 1 ? 0 : 1;
 	}
 	return p2p_net_send(r->e->net, r->user, en->payload, strlen(en->payload)) == 1 ? 0 : 1;
 }
@@ -956,7 +1016,7 @@ net_up(void *arg, const char *user, int encrypted)
 	if (outbox_each(e->outbox, user, resend_one, &r) < 0)
 		log_error("outbox: cannot read the messages for %s", user);
 	for (size_t off = 0; off < r.sent.len; off += strlen(r.sent.data + off) + 1)
-		outbox_ack(e->outbox, user, r.sent.data + off);
+		outbox_ack(e->outbox, user, r.sent.data + off, NULL);
 	buf_fini(&r.sent);
 	if (r.held > 0)
 		event_error(&e->bus,

@@ -85,6 +85,11 @@ static const struct {
 	    "SELECT max(coalesce((SELECT max(time) FROM messages WHERE conv = c.id AND" \
 	    " kind != ?2), ''), coalesce(c.joined_at, '')) FROM conversations c WHERE" \
 	    " c.name = ?1") \
+	X(NEWEST_SEQ, "SELECT coalesce(max(seq), 0) FROM messages") \
+	X(GET, \
+	    "SELECT m.seq, m.msgid, m.sender, m.text, m.time, m.kind, m.outgoing, m.encrypted," \
+	    " m.sig, c.name FROM messages m JOIN conversations c ON c.id = m.conv" \
+	    " WHERE m.seq = ?1") \
 	X(MARK_JOINED, \
 	    "UPDATE conversations SET joined_at = " HISTORY_NOW " WHERE name = ?1 AND" \
 	    " joined_at IS NULL")
@@ -419,6 +424,45 @@ int64_t
 history_last_seq(struct history *h, const char *conv)
 {
 	return conv_column(h, HS_LAST_SEQ, conv);
+}
+
+int
+history_get(struct history *h, int64_t seq, history_msg_fn *fn, void *arg)
+{
+	sqlite3_stmt *q = stmt(h, HS_GET);
+	struct history_msg m;
+	int rc;
+
+	sqlite3_bind_int64(q, 1, seq);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		m.seq = sqlite3_column_int64(q, 0);
+		m.id = (const char *)sqlite3_column_text(q, 1);
+		m.from = (const char *)sqlite3_column_text(q, 2);
+		m.text = (const char *)sqlite3_column_text(q, 3);
+		m.time = (const char *)sqlite3_column_text(q, 4);
+		m.kind = (enum history_kind)sqlite3_column_int(q, 5);
+		m.outgoing = sqlite3_column_int(q, 6);
+		m.encrypted = sqlite3_column_int(q, 7);
+		m.sig = (const char *)sqlite3_column_text(q, 8);
+		m.conversation = (const char *)sqlite3_column_text(q, 9);
+		fn(&m, arg);
+	}
+	sqlite3_reset(q);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t
+history_newest_seq(struct history *h)
+{
+	sqlite3_stmt *q = stmt(h, HS_NEWEST_SEQ);
+	int64_t n = -1;
+
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return n;
 }
 
 int

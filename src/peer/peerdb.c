@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hychat/util.h"
+#include "hychat/walbuf.h"
 
 #define PEERDB_MAX_STMTS 64
 
@@ -20,8 +21,10 @@ struct peerdb {
 	int checkpointing; /* a checkpoint is on the thread pool */
 	sqlite3 *ckpt; /* the checkpoint's connection, used by one worker at a time */
 	int ckpt_rc, ckpt_done; /* what the last checkpoint reported */
-	int ckpt_prev_done; /* frames copied by the one before it, in a chain */
+	int base; /* frames in the WAL when the last checkpoint began */
+	int copied; /* frames of the WAL the last checkpoint copied */
 	int wal_pages; /* frames in the WAL at the last commit */
+	uint64_t last_write_ms; /* the loop's time of the last commit that wrote */
 	int in_tx;
 	sqlite3_stmt *begin, *commit;
 	sqlite3_stmt *stmts[PEERDB_MAX_STMTS];
@@ -84,34 +87,30 @@ start_checkpoint(struct peerdb *db)
 {
 	db->work.data = db;
 	db->ckpt_rc = SQLITE_ERROR;
-	if (uv_queue_work(db->loop, &db->work, do_checkpoint, checkpoint_done) == 0)
+	if (uv_queue_work(db->loop, &db->work, do_checkpoint, checkpoint_done) == 0) {
 		db->checkpointing = 1;
+		db->base = db->wal_pages;
+	}
 }
 
-/* SQLite starts the WAL over only when a write transaction begins after a
- * checkpoint has copied every frame in it. The loop commits while a
- * checkpoint runs, so when it ends there are frames it did not copy; a
- * checkpoint that left frames behind is followed at once by another, which
- * copies only those, so that the WAL starts over as soon as commits pause
- * for longer than a checkpoint takes. A flood that never pauses still
- * grows it (each write begins before the checkpoint of the one before has
- * ended). One that copied nothing new (a reader holds the frames) ends the
- * chain. */
+/* What the checkpoint copied; the frames committed while it ran wait for
+ * the next one (past PEERDB_CHECKPOINT_PAGES more, or at idle). */
 static void
 checkpoint_done(uv_work_t *w, int status)
 {
 	struct peerdb *db = w->data;
-	int progress = db->ckpt_done > db->ckpt_prev_done;
 
 	db->checkpointing = 0;
-	if (status == 0 && db->ckpt_rc == SQLITE_OK && progress && db->ckpt_done < db->wal_pages) {
-		db->ckpt_prev_done = db->ckpt_done;
-		start_checkpoint(db);
-	} else {
-		db->ckpt_prev_done = 0;
-	}
+	if (status == 0 && db->ckpt_rc == SQLITE_OK && db->ckpt_done <= db->wal_pages)
+		db->copied = db->ckpt_done;
 }
 
+/* A checkpoint starts once PEERDB_CHECKPOINT_PAGES frames have been
+ * committed since the last one began, not whenever the WAL is that long:
+ * under a steady flow the WAL never starts over (SQLite starts it over
+ * only when a write begins after a checkpoint copied every frame, and the
+ * loop commits while checkpoints run), and a test of its length started a
+ * checkpoint, with its two fsyncs, after nearly every commit. */
 static int
 on_wal(void *arg, sqlite3 *handle, const char *name, int pages)
 {
@@ -119,10 +118,25 @@ on_wal(void *arg, sqlite3 *handle, const char *name, int pages)
 
 	(void)handle;
 	(void)name;
+	if (pages < db->wal_pages)
+		db->base = db->copied = 0; /* the WAL started over */
 	db->wal_pages = pages;
-	if (pages >= PEERDB_CHECKPOINT_PAGES && !db->checkpointing)
+	db->last_write_ms = uv_now(db->loop);
+	if (pages - db->base >= PEERDB_CHECKPOINT_PAGES && !db->checkpointing)
 		start_checkpoint(db);
 	return SQLITE_OK;
+}
+
+/* At idle, what the last checkpoint left is copied, so that the next
+ * write starts the WAL over; once per pause (a reader that holds frames
+ * does not make it start one every turn). */
+static void
+idle_checkpoint(struct peerdb *db)
+{
+	if (db->loop != NULL && !db->checkpointing && db->wal_pages > db->copied &&
+	    db->wal_pages > db->base &&
+	    uv_now(db->loop) - db->last_write_ms >= PEERDB_IDLE_CHECKPOINT_MS)
+		start_checkpoint(db);
 }
 
 struct peerdb *
@@ -144,9 +158,17 @@ peerdb_open(const char *path, uv_loop_t *loop, char **cause)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* Each connection is used by one thread at a time (the loop's, or the
 	 * one checkpoint in flight): SQLite's own mutexes are not needed. */
+	/* The loop's connection writes a commit's WAL frames in one system
+	 * call (walbuf.h); the checkpoint's only reads the WAL. */
+	if (walbuf_register() < 0) {
+		*cause = xstrdup("database: cannot register the WAL writer");
+		free(db->path);
+		free(db);
+		return NULL;
+	}
 	if (sqlite3_open_v2(path, &db->db,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	        NULL) != SQLITE_OK ||
+	        WALBUF_VFS) != SQLITE_OK ||
 	    sqlite3_busy_timeout(db->db, PEERDB_BUSY_TIMEOUT_MS) != SQLITE_OK ||
 	    peerdb_exec(db,
 	        "PRAGMA journal_mode = WAL;"
@@ -246,8 +268,10 @@ peerdb_write(struct peerdb *db)
 int
 peerdb_commit(struct peerdb *db, char **cause)
 {
-	if (!db->in_tx)
+	if (!db->in_tx) {
+		idle_checkpoint(db);
 		return 0;
+	}
 	db->in_tx = 0;
 	if (step_once(db->commit) < 0) {
 		*cause = peerdb_cause(db, "commit");

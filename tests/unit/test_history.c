@@ -287,7 +287,8 @@ test_search_finds_the_newest_match_first_without_case(void **state)
 
 /* Rows committed one loop turn at a time until the WAL passes the
  * checkpoint threshold, then the loop runs the thread pool's checkpoints
- * to the end; after that pause the next commit starts the WAL over. A
+ * to the end; after a pause (a turn with nothing to commit, past
+ * PEERDB_IDLE_CHECKPOINT_MS) the next commit starts the WAL over. A
  * checkpoint that never ran (a fresh connection that has not read the
  * database does nothing) leaves every frame in it. */
 static void
@@ -320,6 +321,11 @@ test_checkpoints_let_the_wal_start_over(void **state)
 		uv_run(&loop, UV_RUN_NOWAIT);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT); /* the checkpoints in flight, to the end */
+	/* A pause: a turn with nothing to commit copies what is left. */
+	usleep((PEERDB_IDLE_CHECKPOINT_MS + 50) * 1000);
+	uv_update_time(&loop);
+	assert_int_equal(peerdb_commit(db, &cause), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
 	struct history_msg m = {
 		.conversation = "bob", .from = "bob", .text = "after", .time = "2026-11-25T10:00:01"
 	};

@@ -87,18 +87,26 @@ collect(const struct outbox_entry *e, void *arg)
 	return w->stop_after > 0 && w->n >= w->stop_after;
 }
 
+static int
+put(struct outbox *o, const char *peer, const char *id, const char *payload, int channel)
+{
+	struct outbox_entry e = { .peer = peer, .id = id, .payload = payload, .channel = channel };
+
+	return outbox_put(o, &e);
+}
+
 static void
 test_entries_come_back_in_order_until_acked(void **state)
 {
 	struct fixture *f = *state;
 	struct walk w = { 0 };
 
-	assert_int_equal(outbox_put(f->o, "bob", "id1", "{\"n\":1}"), 0);
-	assert_int_equal(outbox_put(f->o, "carol", "id2", "{\"n\":2}"), 0);
-	assert_int_equal(outbox_put(f->o, "bob", "id3", "{\"n\":3}"), 0);
-	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}"), 0);
+	assert_int_equal(put(f->o, "bob", "id1", "{\"n\":1}", 0), 0);
+	assert_int_equal(put(f->o, "carol", "id2", "{\"n\":2}", 0), 0);
+	assert_int_equal(put(f->o, "bob", "id3", "{\"n\":3}", 0), 0);
+	assert_int_equal(put(f->o, "bob", "id4", "{\"n\":4}", 0), 0);
 	/* The same id twice is one entry. */
-	assert_int_equal(outbox_put(f->o, "bob", "id4", "{\"n\":4}"), 0);
+	assert_int_equal(put(f->o, "bob", "id4", "{\"n\":4}", 0), 0);
 	assert_int_equal(outbox_count(f->o, "bob"), 3);
 	assert_int_equal(outbox_count(f->o, NULL), 4);
 	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 3);
@@ -108,11 +116,11 @@ test_entries_come_back_in_order_until_acked(void **state)
 	/* Pending is being there: per peer, gone with the ack. */
 	assert_int_equal(outbox_has(f->o, "bob", "id3"), 1);
 	assert_int_equal(outbox_has(f->o, "carol", "id3"), 0);
-	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 1);
+	assert_int_equal(outbox_ack(f->o, "bob", "id3", NULL), 1);
 	assert_int_equal(outbox_has(f->o, "bob", "id3"), 0);
-	assert_int_equal(outbox_ack(f->o, "bob", "id3"), 0);
+	assert_int_equal(outbox_ack(f->o, "bob", "id3", NULL), 0);
 	/* An ack from the wrong peer removes nothing. */
-	assert_int_equal(outbox_ack(f->o, "carol", "id1"), 0);
+	assert_int_equal(outbox_ack(f->o, "carol", "id1", NULL), 0);
 	memset(&w, 0, sizeof(w));
 	w.stop_after = 1;
 	assert_int_equal(outbox_each(f->o, "bob", collect, &w), 1);
@@ -136,7 +144,7 @@ test_outbox_survives_a_restart(void **state)
 	for (int i = 0; i < 5; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "m%d", i);
-		assert_int_equal(outbox_put(f->o, "bob", id, "{}"), 0);
+		assert_int_equal(put(f->o, "bob", id, "{}", 0), 0);
 	}
 	assert_int_equal(peerdb_commit(f->db, &cause), 0);
 	close_db(f);
@@ -208,6 +216,101 @@ test_seen_set_stays_bounded(void **state)
 	assert_int_equal(outbox_seen(f->o, "bob", id), 0);
 }
 
+struct drops {
+	int n;
+	char first[32], last[32];
+};
+
+static void
+count_drop(const char *peer, const char *id, void *arg)
+{
+	struct drops *d = arg;
+
+	assert_string_equal(peer, "bob");
+	if (d->n++ == 0)
+		snprintf(d->first, sizeof(d->first), "%s", id);
+	snprintf(d->last, sizeof(d->last), "%s", id);
+}
+
+/* The bound drops the oldest entries, and says which: a dropped entry is
+ * not a delivered one (delivery.h). */
+static void
+test_entries_dropped_by_the_bound_are_told(void **state)
+{
+	struct fixture *f = *state;
+	struct drops d = { 0 };
+	char id[32];
+	int total = OUTBOX_MAX_PER_PEER + 4096 * 2;
+
+	outbox_on_drop(f->o, count_drop, &d);
+	for (int i = 0; i < total; i++) {
+		snprintf(id, sizeof(id), "id%06d", i);
+		assert_int_equal(put(f->o, "bob", id, "{}", 0), 0);
+	}
+	assert_true(d.n > 0);
+	assert_int_equal(outbox_count(f->o, "bob"), total - d.n);
+	assert_string_equal(d.first, "id000000");
+	snprintf(id, sizeof(id), "id%06d", d.n - 1);
+	assert_string_equal(d.last, id);
+	assert_int_equal(outbox_has(f->o, "bob", d.last), 0);
+	snprintf(id, sizeof(id), "id%06d", d.n);
+	assert_int_equal(outbox_has(f->o, "bob", id), 1);
+}
+
+/* An ack says whether the entry was a channel message's. */
+static void
+test_an_ack_tells_a_channel_entry_apart(void **state)
+{
+	struct fixture *f = *state;
+	int channel = -1;
+
+	assert_int_equal(put(f->o, "bob", "d1", "{}", 0), 0);
+	assert_int_equal(put(f->o, "bob", "c1", "{}", 1), 0);
+	assert_int_equal(outbox_ack(f->o, "bob", "c1", &channel), 1);
+	assert_int_equal(channel, 1);
+	assert_int_equal(outbox_ack(f->o, "bob", "d1", &channel), 1);
+	assert_int_equal(channel, 0);
+}
+
+struct refs {
+	int n;
+	int64_t ref[4];
+	char payload[4][32];
+};
+
+static int
+collect_ref(const struct outbox_entry *e, void *arg)
+{
+	struct refs *r = arg;
+
+	r->ref[r->n] = e->ref;
+	snprintf(r->payload[r->n], sizeof(r->payload[0]), "%s", e->payload);
+	r->n++;
+	return 0;
+}
+
+/* An entry may name the history row that holds its message instead of a
+ * copy of it; both kinds come back in order, across a restart. */
+static void
+test_an_entry_may_refer_to_the_history(void **state)
+{
+	struct fixture *f = *state;
+	struct outbox_entry e = { .peer = "bob", .id = "r1", .payload = "{\"n\":1}", .ref = 42 };
+	struct refs r = { 0 };
+	char *cause = NULL;
+
+	assert_int_equal(outbox_put(f->o, &e), 0);
+	assert_int_equal(put(f->o, "bob", "w2", "{\"n\":2}", 0), 0);
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
+	close_db(f);
+	open_db(f);
+	assert_int_equal(outbox_each(f->o, "bob", collect_ref, &r), 2);
+	assert_int_equal(r.ref[0], 42);
+	assert_string_equal(r.payload[0], "");
+	assert_int_equal(r.ref[1], 0);
+	assert_string_equal(r.payload[1], "{\"n\":2}");
+}
+
 int
 main(void)
 {
@@ -220,6 +323,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_seen_ids_are_duplicates_per_sender, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_set_stays_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_entries_dropped_by_the_bound_are_told, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_an_ack_tells_a_channel_entry_apart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_an_entry_may_refer_to_the_history, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
