@@ -254,6 +254,23 @@ history_add(struct history *h, struct history_msg *m)
 	return done(q);
 }
 
+/* The nine message columns of q's current row (seq, msgid, sender, text,
+ * time, kind, outgoing, encrypted, sig), valid until q moves on. */
+static void
+msg_read(sqlite3_stmt *q, struct history_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->seq = sqlite3_column_int64(q, 0);
+	m->id = (const char *)sqlite3_column_text(q, 1);
+	m->from = (const char *)sqlite3_column_text(q, 2);
+	m->text = (const char *)sqlite3_column_text(q, 3);
+	m->time = (const char *)sqlite3_column_text(q, 4);
+	m->kind = (enum history_kind)sqlite3_column_int(q, 5);
+	m->outgoing = sqlite3_column_int(q, 6);
+	m->encrypted = sqlite3_column_int(q, 7);
+	m->sig = (const char *)sqlite3_column_text(q, 8);
+}
+
 /* Steps q, a query of the nine message columns, calling fn per row. */
 static int
 each_msg(sqlite3_stmt *q, const char *conv, history_msg_fn *fn, void *arg)
@@ -262,17 +279,8 @@ each_msg(sqlite3_stmt *q, const char *conv, history_msg_fn *fn, void *arg)
 	int count = 0, rc;
 
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		memset(&m, 0, sizeof(m));
-		m.seq = sqlite3_column_int64(q, 0);
+		msg_read(q, &m);
 		m.conversation = conv;
-		m.id = (const char *)sqlite3_column_text(q, 1);
-		m.from = (const char *)sqlite3_column_text(q, 2);
-		m.text = (const char *)sqlite3_column_text(q, 3);
-		m.time = (const char *)sqlite3_column_text(q, 4);
-		m.kind = (enum history_kind)sqlite3_column_int(q, 5);
-		m.outgoing = sqlite3_column_int(q, 6);
-		m.encrypted = sqlite3_column_int(q, 7);
-		m.sig = (const char *)sqlite3_column_text(q, 8);
 		fn(&m, arg);
 		count++;
 	}
@@ -436,16 +444,7 @@ history_get(struct history *h, int64_t seq, history_msg_fn *fn, void *arg)
 	sqlite3_bind_int64(q, 1, seq);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
-		memset(&m, 0, sizeof(m));
-		m.seq = sqlite3_column_int64(q, 0);
-		m.id = (const char *)sqlite3_column_text(q, 1);
-		m.from = (const char *)sqlite3_column_text(q, 2);
-		m.text = (const char *)sqlite3_column_text(q, 3);
-		m.time = (const char *)sqlite3_column_text(q, 4);
-		m.kind = (enum history_kind)sqlite3_column_int(q, 5);
-		m.outgoing = sqlite3_column_int(q, 6);
-		m.encrypted = sqlite3_column_int(q, 7);
-		m.sig = (const char *)sqlite3_column_text(q, 8);
+		msg_read(q, &m);
 		m.conversation = (const char *)sqlite3_column_text(q, 9);
 		fn(&m, arg);
 	}
