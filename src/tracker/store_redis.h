@@ -46,6 +46,11 @@ typedef enum store_result (*redis_parse_fn)(struct store_call *c, const redisRep
 /* A request for c: the script (enum redis_script) sent with EVALSHA, or
  * with script -1 a plain command whose words follow. */
 struct redis_req *redis_req_new(struct store_call *c, int script, redis_parse_fn parse);
+/* One of a script's KEYS, before any other argument: every key a script
+ * touches is one of them, all in one hash slot, so that Redis Cluster
+ * can route the call (and a cluster node refuses a script, with its
+ * `#!lua` line, that strays). */
+void redis_req_key(struct redis_req *q, const char *key);
 void redis_req_str(struct redis_req *q, const char *s);
 void redis_req_u64(struct redis_req *q, uint64_t v);
 /* Any bytes, as one word. */
@@ -56,6 +61,16 @@ void redis_req_replicated(struct redis_req *q);
 /* Sends q on the call's loop's connection; the call finishes when the
  * reply is parsed, or at once with STORE_DOWN. */
 void redis_req_start(struct store_state *s, struct redis_req *q);
+/* Sends n requests for the same call at once (pipelined: one write, and
+ * each may go to another slot); the call finishes once all have answered,
+ * with the result of the first, in the order given, that was not
+ * STORE_DONE. Each parser fills its part of the call. */
+void redis_req_start_all(struct store_state *s, struct redis_req **qs, size_t n);
+/* From a parser: sends q as the next step of the same call, which then
+ * finishes once q (and whatever q's parser sends in turn) has answered;
+ * the parser returns STORE_DONE, or the result to keep if q's is not
+ * needed. */
+void redis_req_then(struct redis_req *q);
 
 void redis_attach(struct store_state *s, uv_loop_t *loop);
 void redis_detach(struct store_state *s, uv_loop_t *loop);

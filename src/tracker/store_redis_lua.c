@@ -1,9 +1,10 @@
 /* store_redis_lua.c — the Redis store's scripts (see store_redis_lua.h
- * for the keys). Each begins with the same prelude: the server's clock
- * in milliseconds, and the trim that takes expired peers away. Scripts
- * get no KEYS: the names they touch depend on what they read, which
- * Redis Cluster would refuse across slots; the hash tags keep one user's
- * and one channel's keys together for that move. */
+ * for the keys). Those that begin with LUA_ONE_SLOT touch one hash slot,
+ * named by their KEYS (a key they build shares its tag): Redis Cluster
+ * can route them, and a cluster node refuses them if they stray. The
+ * others still build key names across slots from what they read (a
+ * user's bucket, a channel's members), which a cluster would refuse;
+ * doc/SCALING.md lists them. */
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,10 @@
 #define LUA_NUM(x) LUA_STR(x)
 
 /* clang-format off */
+/* The flag line of a script that keeps to the slot of its KEYS: with it,
+ * a cluster node checks that it does. */
+#define LUA_ONE_SLOT "#!lua\n"
+
 /* The buckets of the keys that would otherwise hold every user: a name's
  * is the first 16 bits of its SHA-1, modulo REDIS_BUCKETS (redis_bucket()
  * computes the same in C); bkey('online', 7) is 'hy:online:{7}'. */
@@ -107,35 +112,34 @@ static const char account_add[] = LUA_PRELUDE
 	"redis.call('SADD', bkey('users', bucket(ARGV[1])), ARGV[1])\n"
 	"return 1\n";
 
-/* ARGV: name, token id, ttl ms, max tokens. The messages in the name's
- * mailbox. */
-static const char token_issue[] = LUA_PRELUDE
-	"local ut = 'hy:ut:{' .. ARGV[1] .. '}'\n"
+/* KEYS: the token's (hy:t:{P}:ID), the user's tokens (hy:ut:{P}:NAME),
+ * the bucket's sessions (hy:sessions:{P}). ARGV: name, token id, ttl ms,
+ * max tokens, the prefix of the bucket's token keys (hy:t:{P}:). */
+static const char token_issue[] = LUA_ONE_SLOT LUA_NOW
 	"local ttl = tonumber(ARGV[3])\n"
-	"redis.call('SET', 'hy:t:' .. ARGV[2], ARGV[1], 'PX', ttl)\n"
-	"redis.call('ZREMRANGEBYSCORE', ut, '-inf', now)\n"
-	"redis.call('ZADD', ut, now + ttl, ARGV[2])\n"
-	"redis.call('PEXPIRE', ut, ttl)\n"
-	"local sk = bkey('sessions', bucket(ARGV[1]))\n"
-	"redis.call('ZADD', sk, now + ttl, ARGV[2])\n"
-	"while redis.call('ZCARD', ut) > tonumber(ARGV[4]) do\n"
-	"  local old = redis.call('ZPOPMIN', ut)\n"
-	"  redis.call('DEL', 'hy:t:' .. old[1])\n"
-	"  redis.call('ZREM', sk, old[1])\n"
+	"redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)\n"
+	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+	"redis.call('ZADD', KEYS[2], now + ttl, ARGV[2])\n"
+	"redis.call('PEXPIRE', KEYS[2], ttl)\n"
+	"redis.call('ZADD', KEYS[3], now + ttl, ARGV[2])\n"
+	"while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[4]) do\n"
+	"  local old = redis.call('ZPOPMIN', KEYS[2])\n"
+	"  redis.call('DEL', ARGV[5] .. old[1])\n"
+	"  redis.call('ZREM', KEYS[3], old[1])\n"
 	"end\n"
-	"return mailcount(ARGV[1])\n";
+	"return 1\n";
 
-/* ARGV: token id. 1 revoked (and its user offline), 0 unknown. */
-static const char token_revoke[] = LUA_PRELUDE
-	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
-	"if not user then return 0 end\n"
-	"redis.call('DEL', 'hy:t:' .. ARGV[1])\n"
-	"redis.call('ZREM', 'hy:ut:{' .. user .. '}', ARGV[1])\n"
-	"redis.call('ZREM', bkey('sessions', bucket(user)), ARGV[1])\n"
-	"local b = pbucket(user)\n"
-	"redis.call('ZREM', bkey('online', b), user)\n"
-	"redis.call('ZREM', bkey('names', b), user)\n"
-	"redis.call('HDEL', bkey('peer', b), user)\n"
+/* KEYS: as token_issue's, then the bucket's hy:online, hy:names and
+ * hy:peer. ARGV: name, token id. 1 revoked (and its user offline), 0
+ * unknown. */
+static const char token_revoke[] = LUA_ONE_SLOT
+	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"redis.call('ZREM', KEYS[2], ARGV[2])\n"
+	"redis.call('ZREM', KEYS[3], ARGV[2])\n"
+	"redis.call('ZREM', KEYS[4], ARGV[1])\n"
+	"redis.call('ZREM', KEYS[5], ARGV[1])\n"
+	"redis.call('HDEL', KEYS[6], ARGV[1])\n"
 	"return 1\n";
 
 /* ARGV: name, ip, port, key ("" none), ttl ms, max user channels, max
@@ -173,28 +177,30 @@ static const char peer_submit[] = LUA_PRELUDE LUA_JOIN
 	"    ARGV[8] .. ' ' .. ARGV[9] .. ptail(p[1], p[2]))\n"
 	"return {tonumber(id), count('online'), cap, refused, mailcount(user)}\n";
 
-/* ARGV: name, ttl ms. 1 renewed, 0 not online. */
-static const char peer_renew[] = LUA_PRELUDE
-	"if not online(ARGV[1]) then return 0 end\n"
-	"redis.call('ZADD', bkey('online', pbucket(ARGV[1])), 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
+/* KEYS: the name's hy:online:{P}. ARGV: name, ttl ms. 1 renewed, 0 not
+ * online. */
+static const char peer_renew[] = LUA_ONE_SLOT LUA_NOW
+	"local s = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+	"if not s or tonumber(s) <= now then return 0 end\n"
+	"redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
 	"return 1\n";
 
-/* ARGV: token id, claimed name (""), ttl ms. -1 no such token, -2
- * another user's, 0 not online, {1, user, messages in its mailbox}
- * renewed. The hot path: five calls and no prelude (its closures cost
- * more than the calls). */
-static const char peer_beat[] = LUA_PBUCKET
-	"local user = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
-	"if not user then return -1 end\n"
+/* KEYS: the token's (hy:t:{P}:ID), its bucket's hy:online:{P}. ARGV:
+ * the name the token carries, the name claimed (""), ttl ms. -1 no such
+ * token, -2 another user's, 0 not online, {1, user} renewed. The hot
+ * path: four calls and no prelude (its closures cost more than the
+ * calls). */
+static const char peer_beat[] = LUA_ONE_SLOT
+	"local user = redis.call('GET', KEYS[1])\n"
+	"if user ~= ARGV[1] then return -1 end\n"
 	"if ARGV[2] ~= '' and ARGV[2] ~= user then return -2 end\n"
 	LUA_NOW
-	"local on = 'hy:online:{' .. pbucket(user) .. '}'\n"
-	"local s = redis.call('ZSCORE', on, user)\n"
+	"local s = redis.call('ZSCORE', KEYS[2], user)\n"
 	"if not s or tonumber(s) <= now then return 0 end\n"
-	"redis.call('ZADD', on, 'XX', now + tonumber(ARGV[3]), user)\n"
-	"return {1, user, tonumber(redis.call('HGET', 'hy:mc:{' .. user .. '}', 'n') or '0')}\n";
+	"redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[3]), user)\n"
+	"return {1, user}\n";
 
-/* ARGV: token id ("": none to check), channel ("" every peer), after
+/* ARGV: token key ("": none to check), channel ("" every peer), after
  * ("" the start), limit, all ("1": a channel's offline members too, their
  * details "! KEY" and the profile). Returns -2 for no such token, -1 for
  * no such channel, else {more, peers, the token's user}: peers one
@@ -208,7 +214,7 @@ static const char peer_beat[] = LUA_PBUCKET
 static const char peer_list[] = LUA_CORE
 	"local me = ''\n"
 	"if ARGV[1] ~= '' then\n"
-	"  me = redis.call('GET', 'hy:t:' .. ARGV[1])\n"
+	"  me = redis.call('GET', ARGV[1])\n"
 	"  if not me then return -2 end\n"
 	"end\n"
 	"local global = ARGV[2] == ''\n"
@@ -362,7 +368,7 @@ static const char channel_list[] = LUA_PRELUDE
 static const char stats[] = LUA_PRELUDE
 	"trim_all()\n"
 	"local sessions = 0\n"
-	"for b = 0, NB - 1 do\n"
+	"for b = 0, NP - 1 do\n"
 	"  redis.call('ZREMRANGEBYSCORE', bkey('sessions', b), '-inf', now)\n"
 	"  sessions = sessions + redis.call('ZCARD', bkey('sessions', b))\n"
 	"end\n"
@@ -554,6 +560,18 @@ shas_init(void)
 			shas[i][2 * j + 1] = hex[md[j] & 15];
 		}
 	}
+}
+
+unsigned
+redis_pbucket(const char *name)
+{
+	static const unsigned weight[] = { 7, 5, 3, 1 };
+	size_t len = strlen(name), from = len > 4 ? len - 4 : 0;
+	unsigned sum = (unsigned)len;
+
+	for (size_t i = from; i < len; i++)
+		sum += weight[i - from] * (unsigned char)name[i];
+	return sum % REDIS_PRESENCE_BUCKETS;
 }
 
 unsigned

@@ -4,10 +4,11 @@
  * outside src/tracker.
  *
  * Keys: hy:u:{NAME} (hash: h the password hash, pk the key in base64, id
- * the peer id), hy:users:{B} (set of names), hy:t:ID (string: the user of
- * a token, ID a hash of the token, expiring with it), hy:ut:{NAME} (zset:
- * the user's token ids by expiry), hy:sessions:{B} (zset: the token ids of
- * bucket B's users by expiry), hy:online:{P} (zset: online names scored
+ * the peer id), hy:users:{B} (set of names), hy:t:{P}:ID (string: the
+ * user of a token, ID a hash of the token, expiring with it; P the user's
+ * presence bucket, which the token's text names), hy:ut:{P}:NAME (zset:
+ * the user's token ids by expiry), hy:sessions:{P} (zset: the token ids of
+ * bucket P's users by expiry), hy:online:{P} (zset: online names scored
  * by expiry in ms, Redis's clock), hy:names:{P} (zset: the same names in
  * lexical order), hy:peer:{P} (hash: name -> "IP PORT KEY OBSERVED IP6",
  * then "\nDISPLAY\nSTATUS" with a profile), hy:c:{CHANNEL} (zset: members
@@ -81,5 +82,7 @@ const char *redis_script_sha(enum redis_script s);
 /* name's bucket: the first 16 bits of its SHA-1, modulo REDIS_BUCKETS, as
  * the scripts' bucket() computes it. */
 unsigned redis_bucket(const char *name);
+/* name's presence bucket, as the scripts' pbucket() computes it. */
+unsigned redis_pbucket(const char *name);
 
 #endif

@@ -148,29 +148,82 @@ redis_account_hash(struct store_state *s, struct store_call *c)
 	redis_req_start(s, q);
 }
 
-/* Tokens: Redis holds a hash of each token, never the token. */
+/* Tokens: Redis holds a hash of each token, never the token. A token is
+ * the user's name, REDIS_TOKEN_SEP and REG_TOKEN_BYTES of randomness in
+ * base64url: the name says which presence bucket holds the token's key,
+ * hy:t:{P}:ID (ID a hash of the whole text), so that a heartbeat reads
+ * the token and renews the presence in one slot and one call. A token
+ * whose name was altered hashes to another ID, which names no key. */
 
-static void
-token_id(const char *token, size_t len, char out[REDIS_TOKEN_ID_TEXT])
+#define REDIS_TOKEN_SEP '~' /* in token68, never in a name */
+
+/* A token as received, resolved: its user, presence bucket and key. */
+struct token_ref {
+	char user[HY_NAME_MAX + 1];
+	unsigned pbucket;
+	char id[REDIS_TOKEN_ID_TEXT];
+	char key[REDIS_KEY_MAX];
+};
+
+/* Fills t from c's token; -1 if the text could not be a token at all
+ * (which spares Redis the rest). */
+static int
+token_ref(const struct store_call *c, struct token_ref *t)
 {
-	unsigned char h[REDIS_TOKEN_ID_BYTES];
+	const char *sep = memchr(c->token_in, REDIS_TOKEN_SEP, c->token_len);
 
-	crypto_generichash(h, sizeof(h), (const unsigned char *)token, len, NULL, 0);
+	if (sep == NULL)
+		return -1;
+	size_t nlen = (size_t)(sep - c->token_in);
+	if (c->token_len - nlen - 1 != REG_TOKEN_TEXT_SIZE - 1 || !hy_name_valid(c->token_in, nlen))
+		return -1;
+	memcpy(t->user, c->token_in, nlen);
+	t->user[nlen] = '\0';
+	t->pbucket = redis_pbucket(t->user);
+	unsigned char h[REDIS_TOKEN_ID_BYTES];
+	crypto_generichash(h, sizeof(h), (const unsigned char *)c->token_in, c->token_len, NULL, 0);
 	sodium_bin2base64(
-	    out, REDIS_TOKEN_ID_TEXT, h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	    t->id, sizeof(t->id), h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	snprintf(t->key, sizeof(t->key), "hy:t:{%u}:%s", t->pbucket, t->id);
+	return 0;
 }
 
-/* True if the text could be a token at all (spares Redis the rest). */
-static int
-token_plausible(const struct store_call *c)
+/* The key of presence bucket p's k ("online", "names", "peer", "ut:NAME"
+ * with its suffix...): hy:K:{P}, then suffix. */
+static void
+pkey(char *out, size_t outsz, const char *k, unsigned p, const char *suffix)
 {
-	return c->token_len == REG_TOKEN_TEXT_SIZE - 1;
+	snprintf(out, outsz, "hy:%s:{%u}%s", k, p, suffix);
+}
+
+/* The count of a user's mailbox, read beside another answer. */
+static enum store_result
+parse_mailcount(struct store_call *c, const redisReply *r)
+{
+	c->mail = r->type == REDIS_REPLY_STRING ? (uint64_t)strtoull(r->str, NULL, 10) : 0;
+	c->mail_known = 1;
+	return STORE_DONE;
+}
+
+/* A request for user's mail count (hy:mc:{NAME}, its own slot). */
+static struct redis_req *
+mailcount_req(struct store_call *c, const char *user)
+{
+	char key[REDIS_KEY_MAX];
+	struct redis_req *q = redis_req_new(c, -1, parse_mailcount);
+
+	snprintf(key, sizeof(key), "hy:mc:{%s}", user);
+	redis_req_str(q, "HGET");
+	redis_req_str(q, key);
+	redis_req_str(q, "n");
+	return q;
 }
 
 static enum store_result
 parse_issued(struct store_call *c, const redisReply *r)
 {
-	mail_known(c, r);
+	(void)c;
+	(void)r;
 	return STORE_DONE;
 }
 
@@ -178,19 +231,37 @@ static void
 redis_token_issue(struct store_state *s, struct store_call *c)
 {
 	unsigned char raw[REG_TOKEN_BYTES];
-	char id[REDIS_TOKEN_ID_TEXT];
+	char text[REG_TOKEN_TEXT_SIZE], k[REDIS_KEY_MAX], suffix[HY_NAME_MAX + 2];
+	struct token_ref t;
+	struct store_call probe = { 0 };
 
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(
-	    c->token, sizeof(c->token), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	    text, sizeof(text), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));
-	token_id(c->token, strlen(c->token), id);
-	struct redis_req *q = redis_req_new(c, REDIS_TOKEN_ISSUE, parse_issued);
-	redis_req_str(q, c->user);
-	redis_req_str(q, id);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_u64(q, REG_MAX_TOKENS);
-	redis_req_start(s, q);
+	snprintf(c->token, sizeof(c->token), "%s%c%s", c->user, REDIS_TOKEN_SEP, text);
+	sodium_memzero(text, sizeof(text));
+	probe.token_in = c->token;
+	probe.token_len = strlen(c->token);
+	if (token_ref(&probe, &t) < 0) {
+		store_call_finish(c, STORE_FAILED, "redis: a token for an invalid name");
+		return;
+	}
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_TOKEN_ISSUE, parse_issued),
+		mailcount_req(c, c->user) };
+	snprintf(suffix, sizeof(suffix), ":%s", c->user);
+	redis_req_key(q[0], t.key);
+	pkey(k, sizeof(k), "ut", t.pbucket, suffix);
+	redis_req_key(q[0], k);
+	pkey(k, sizeof(k), "sessions", t.pbucket, "");
+	redis_req_key(q[0], k);
+	redis_req_str(q[0], c->user);
+	redis_req_str(q[0], t.id);
+	redis_req_u64(q[0], c->ttl_ms);
+	redis_req_u64(q[0], REG_MAX_TOKENS);
+	pkey(k, sizeof(k), "t", t.pbucket, ":");
+	redis_req_str(q[0], k);
+	redis_req_start_all(s, q, 2);
 }
 
 static enum store_result
@@ -207,17 +278,15 @@ parse_token_user(struct store_call *c, const redisReply *r)
 static void
 redis_token_user(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT], key[REDIS_KEY_MAX];
+	struct token_ref t;
 
-	if (!token_plausible(c)) {
+	if (token_ref(c, &t) < 0) {
 		store_call_finish(c, STORE_MISSING, NULL);
 		return;
 	}
-	token_id(c->token_in, c->token_len, id);
-	snprintf(key, sizeof(key), "hy:t:%s", id);
 	struct redis_req *q = redis_req_new(c, -1, parse_token_user);
 	redis_req_str(q, "GET");
-	redis_req_str(q, key);
+	redis_req_str(q, t.key);
 	redis_req_start(s, q);
 }
 
@@ -230,15 +299,25 @@ parse_revoked(struct store_call *c, const redisReply *r)
 static void
 redis_token_revoke(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT];
+	static const char *const keys[] = { "sessions", "online", "names", "peer" };
+	char k[REDIS_KEY_MAX], suffix[HY_NAME_MAX + 2];
+	struct token_ref t;
 
-	if (!token_plausible(c)) {
+	if (token_ref(c, &t) < 0) {
 		store_call_finish(c, STORE_MISSING, NULL);
 		return;
 	}
-	token_id(c->token_in, c->token_len, id);
 	struct redis_req *q = redis_req_new(c, REDIS_TOKEN_REVOKE, parse_revoked);
-	redis_req_str(q, id);
+	redis_req_key(q, t.key);
+	snprintf(suffix, sizeof(suffix), ":%s", t.user);
+	pkey(k, sizeof(k), "ut", t.pbucket, suffix);
+	redis_req_key(q, k);
+	for (size_t i = 0; i < HY_ARRAY_LEN(keys); i++) {
+		pkey(k, sizeof(k), keys[i], t.pbucket, "");
+		redis_req_key(q, k);
+	}
+	redis_req_str(q, t.user);
+	redis_req_str(q, t.id);
 	redis_req_start(s, q);
 }
 
@@ -295,7 +374,10 @@ static void
 redis_peer_renew(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_PEER_RENEW, parse_renewed);
+	char k[REDIS_KEY_MAX];
 
+	pkey(k, sizeof(k), "online", redis_pbucket(c->user), "");
+	redis_req_key(q, k);
 	redis_req_str(q, c->user);
 	redis_req_u64(q, c->ttl_ms);
 	redis_req_start(s, q);
@@ -313,26 +395,32 @@ parse_beat(struct store_call *c, const redisReply *r)
 		if (user != NULL && user->type == REDIS_REPLY_STRING && user->len > 0 &&
 		    user->len <= HY_NAME_MAX)
 			reply_str(user, c->user, sizeof(c->user));
-		mail_known(c, reply_at(r, 2));
 	}
 	return v >= -2 && v <= 1 ? results[v + 2] : STORE_FAILED;
 }
 
+/* The token checked and the presence renewed in the token's slot, and,
+ * in the same write, the mail count of the user the token names (read
+ * for nothing if the token is bad). */
 static void
 redis_peer_beat(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT];
+	struct token_ref t;
+	char k[REDIS_KEY_MAX];
 
-	if (!token_plausible(c)) {
+	if (token_ref(c, &t) < 0) {
 		store_call_finish(c, STORE_BAD_TOKEN, NULL);
 		return;
 	}
-	token_id(c->token_in, c->token_len, id);
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_BEAT, parse_beat);
-	redis_req_str(q, id);
-	redis_req_str(q, c->user);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_start(s, q);
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_PEER_BEAT, parse_beat),
+		mailcount_req(c, t.user) };
+	redis_req_key(q[0], t.key);
+	pkey(k, sizeof(k), "online", t.pbucket, "");
+	redis_req_key(q[0], k);
+	redis_req_str(q[0], t.user);
+	redis_req_str(q[0], c->user);
+	redis_req_u64(q[0], c->ttl_ms);
+	redis_req_start_all(s, q, 2);
 }
 
 #define LIST_ENTRY_SEP '\x1e' /* between peers in a listing's reply */
@@ -400,17 +488,14 @@ parse_list(struct store_call *c, const redisReply *r)
 static void
 redis_peer_list(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT] = "";
+	struct token_ref t = { .key = "" };
 
-	if (c->with_token) {
-		if (!token_plausible(c)) {
-			store_call_finish(c, STORE_BAD_TOKEN, NULL);
-			return;
-		}
-		token_id(c->token_in, c->token_len, id);
+	if (c->with_token && token_ref(c, &t) < 0) {
+		store_call_finish(c, STORE_BAD_TOKEN, NULL);
+		return;
 	}
 	struct redis_req *q = redis_req_new(c, REDIS_PEER_LIST, parse_list);
-	redis_req_str(q, id);
+	redis_req_str(q, t.key);
 	redis_req_str(q, c->channel);
 	redis_req_str(q, c->after);
 	redis_req_u64(q, c->limit);
