@@ -106,11 +106,10 @@
 	"  return 0\n" \
 	"end\n"
 
-/* ARGV: name, hash. 1 added, 0 taken. */
-static const char account_add[] = LUA_PRELUDE
-	"if redis.call('HSETNX', ukey(ARGV[1]), 'h', ARGV[2]) == 0 then return 0 end\n"
-	"redis.call('SADD', bkey('users', bucket(ARGV[1])), ARGV[1])\n"
-	"return 1\n";
+/* KEYS: hy:u:{NAME}. ARGV: hash. 1 added, 0 taken. (The name joins its
+ * bucket's hy:users:{B} by a command of its own.) */
+static const char account_add[] = LUA_ONE_SLOT
+	"return redis.call('HSETNX', KEYS[1], 'h', ARGV[1])\n";
 
 /* KEYS: the token's (hy:t:{P}:ID), the user's tokens (hy:ut:{P}:NAME),
  * the bucket's sessions (hy:sessions:{P}). ARGV: name, token id, ttl ms,
@@ -309,28 +308,34 @@ static const char peer_info[] = LUA_PRELUDE
 	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member,\n"
 	"        p[1] or '', p[2] or ''}\n";
 
-/* ARGV: name, display, status, each prefixed with "=" (set to the rest)
- * or "-" (keep). Both "" deletes the profile. Returns {display, status}. */
-static const char profile_set[] = LUA_PRELUDE
-	"local k = pkey(ARGV[1])\n"
-	"local p = redis.call('HMGET', k, 'd', 's')\n"
+/* KEYS: hy:p:{NAME}. ARGV: display, status, each prefixed with "=" (set
+ * to the rest) or "-" (keep). Both "" deletes the profile. Returns
+ * {display, status}, which profile_copy then puts in the details. */
+static const char profile_set[] = LUA_ONE_SLOT
+	"local p = redis.call('HMGET', KEYS[1], 'd', 's')\n"
 	"local d, s = p[1] or '', p[2] or ''\n"
-	"if string.sub(ARGV[2], 1, 1) == '=' then d = string.sub(ARGV[2], 2) end\n"
-	"if string.sub(ARGV[3], 1, 1) == '=' then s = string.sub(ARGV[3], 2) end\n"
+	"if string.sub(ARGV[1], 1, 1) == '=' then d = string.sub(ARGV[1], 2) end\n"
+	"if string.sub(ARGV[2], 1, 1) == '=' then s = string.sub(ARGV[2], 2) end\n"
 	"if d == '' and s == '' then\n"
-	"  redis.call('DEL', k)\n"
+	"  redis.call('DEL', KEYS[1])\n"
 	"else\n"
-	"  redis.call('HSET', k, 'd', d, 's', s)\n"
-	"end\n"
-	/* The details of an online peer carry it, for listings. */
-	"local pk = bkey('peer', pbucket(ARGV[1]))\n"
-	"local det = redis.call('HGET', pk, ARGV[1])\n"
-	"if det then\n"
-	"  local nl = string.find(det, '\\n', 1, true)\n"
-	"  if nl then det = string.sub(det, 1, nl - 1) end\n"
-	"  redis.call('HSET', pk, ARGV[1], det .. ptail(d, s))\n"
+	"  redis.call('HSET', KEYS[1], 'd', d, 's', s)\n"
 	"end\n"
 	"return {d, s}\n";
+
+/* KEYS: the name's hy:peer:{P}. ARGV: name, display, status. The details
+ * of an online peer carry its profile, for listings; 1 if it is online.
+ * A second call: the details may lag the profile by a round trip. */
+static const char profile_copy[] = LUA_ONE_SLOT
+	"local det = redis.call('HGET', KEYS[1], ARGV[1])\n"
+	"if not det then return 0 end\n"
+	"local nl = string.find(det, '\\n', 1, true)\n"
+	"if nl then det = string.sub(det, 1, nl - 1) end\n"
+	"if ARGV[2] ~= '' or ARGV[3] ~= '' then\n"
+	"  det = det .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3]\n"
+	"end\n"
+	"redis.call('HSET', KEYS[1], ARGV[1], det)\n"
+	"return 1\n";
 
 /* ARGV: name, channel, max user channels, max channels, limit. Returns
  * {-cap} when a cap refuses, else {members, {first names}}. */
@@ -374,31 +379,33 @@ static const char stats[] = LUA_PRELUDE
 	"end\n"
 	"return {count('online'), redis.call('ZCARD', 'hy:channels'), count('users'), sessions}\n";
 
-/* ARGV: user, sender, hint, ttl ms, max hints, burst, per second. 1
- * queued, -1 the sender's rendezvous budget is spent. The budget,
- * hy:rdv:{SENDER}, is the time (Redis's clock, ms) at which it would be
- * full again (a GCRA): one number for every tracker. The hints,
- * hy:h:{USER} (list: "EXPIRY HINT", oldest first), expire with the
- * last. */
-static const char hint_add[] = LUA_NOW
-	"local step = math.floor(1000 / tonumber(ARGV[7]))\n"
-	"local rk = 'hy:rdv:{' .. ARGV[2] .. '}'\n"
-	"local full = math.max(tonumber(redis.call('GET', rk) or '0'), now)\n"
-	"if full + step > now + tonumber(ARGV[6]) * step then return -1 end\n"
-	"redis.call('SET', rk, full + step, 'PX', full + step - now + 1000)\n"
-	"local hk = 'hy:h:{' .. ARGV[1] .. '}'\n"
-	"local ttl = tonumber(ARGV[4])\n"
-	"redis.call('RPUSH', hk, (now + ttl) .. ' ' .. ARGV[3])\n"
-	"redis.call('LTRIM', hk, -tonumber(ARGV[5]), -1)\n"
-	"redis.call('PEXPIRE', hk, ttl)\n"
+/* KEYS: the sender's hy:rdv:{SENDER}. ARGV: burst, per second. 1 spent
+ * one, -1 the sender's rendezvous budget is spent. The budget is the time
+ * (Redis's clock, ms) at which it would be full again (a GCRA): one
+ * number for every tracker. */
+static const char hint_budget[] = LUA_ONE_SLOT LUA_NOW
+	"local step = math.floor(1000 / tonumber(ARGV[2]))\n"
+	"local full = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)\n"
+	"if full + step > now + tonumber(ARGV[1]) * step then return -1 end\n"
+	"redis.call('SET', KEYS[1], full + step, 'PX', full + step - now + 1000)\n"
 	"return 1\n";
 
-/* ARGV: user. Its hints not yet expired, oldest first; taken. */
-static const char hint_take[] = LUA_NOW
-	"local hk = 'hy:h:{' .. ARGV[1] .. '}'\n"
-	"local all = redis.call('LRANGE', hk, 0, -1)\n"
+/* KEYS: the user's hy:h:{USER} (list: "EXPIRY HINT", oldest first),
+ * which expires with its last. ARGV: hint, ttl ms, max hints. Once
+ * hint_budget passed it. */
+static const char hint_add[] = LUA_ONE_SLOT LUA_NOW
+	"local ttl = tonumber(ARGV[2])\n"
+	"redis.call('RPUSH', KEYS[1], (now + ttl) .. ' ' .. ARGV[1])\n"
+	"redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)\n"
+	"redis.call('PEXPIRE', KEYS[1], ttl)\n"
+	"return 1\n";
+
+/* KEYS: the user's hy:h:{USER}. Its hints not yet expired, oldest first;
+ * taken. */
+static const char hint_take[] = LUA_ONE_SLOT LUA_NOW
+	"local all = redis.call('LRANGE', KEYS[1], 0, -1)\n"
 	"if #all == 0 then return {} end\n"
-	"redis.call('DEL', hk)\n"
+	"redis.call('DEL', KEYS[1])\n"
 	"local out = {}\n"
 	"for _, h in ipairs(all) do\n"
 	"  local sp = string.find(h, ' ', 1, true)\n"
@@ -538,6 +545,8 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_MAIL_DELETE] = mail_delete,
 	[REDIS_MAIL_EXPIRE] = mail_expire,
 	[REDIS_PROFILE_SET] = profile_set,
+	[REDIS_PROFILE_COPY] = profile_copy,
+	[REDIS_HINT_BUDGET] = hint_budget,
 	[REDIS_HINT_ADD] = hint_add,
 	[REDIS_HINT_TAKE] = hint_take,
 };

@@ -99,6 +99,15 @@ mail_known(struct store_call *c, const redisReply *r)
 	c->mail_known = 1;
 }
 
+/* A reply that fills nothing. */
+static enum store_result
+parse_any(struct store_call *c, const redisReply *r)
+{
+	(void)c;
+	(void)r;
+	return STORE_DONE;
+}
+
 /* Accounts. */
 
 static enum store_result
@@ -107,15 +116,26 @@ parse_added(struct store_call *c, const redisReply *r)
 	return flag(r, STORE_TAKEN);
 }
 
+static void user_key(char *out, size_t outsz, const char *user);
+
+/* The account, and its name in its bucket's set (for /stats) in the same
+ * write: a name already there (taken) is no change. */
 static void
 redis_account_add(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_ACCOUNT_ADD, parse_added);
+	char k[REDIS_KEY_MAX];
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_ACCOUNT_ADD, parse_added),
+		redis_req_new(c, -1, parse_any) };
 
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->hash);
-	redis_req_replicated(q);
-	redis_req_start(s, q);
+	user_key(k, sizeof(k), c->user);
+	redis_req_key(q[0], k);
+	redis_req_str(q[0], c->hash);
+	redis_req_replicated(q[0]);
+	snprintf(k, sizeof(k), "hy:users:{%u}", redis_bucket(c->user));
+	redis_req_str(q[1], "SADD");
+	redis_req_str(q[1], k);
+	redis_req_str(q[1], c->user);
+	redis_req_start_all(s, q, 2);
 }
 
 static enum store_result
@@ -219,14 +239,6 @@ mailcount_req(struct store_call *c, const char *user)
 	return q;
 }
 
-static enum store_result
-parse_issued(struct store_call *c, const redisReply *r)
-{
-	(void)c;
-	(void)r;
-	return STORE_DONE;
-}
-
 static void
 redis_token_issue(struct store_state *s, struct store_call *c)
 {
@@ -247,7 +259,7 @@ redis_token_issue(struct store_state *s, struct store_call *c)
 		store_call_finish(c, STORE_FAILED, "redis: a token for an invalid name");
 		return;
 	}
-	struct redis_req *q[2] = { redis_req_new(c, REDIS_TOKEN_ISSUE, parse_issued),
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_TOKEN_ISSUE, parse_any),
 		mailcount_req(c, c->user) };
 	snprintf(suffix, sizeof(suffix), ":%s", c->user);
 	redis_req_key(q[0], t.key);
@@ -729,11 +741,22 @@ redis_mail_expire(struct store_state *s, struct store_call *c)
 
 /* Profiles. */
 
+/* The profile as it now is, then copied into the details of the user
+ * if online (another slot). */
 static enum store_result
 parse_profile(struct store_call *c, const redisReply *r)
 {
+	char k[REDIS_KEY_MAX];
+
 	reply_str(reply_at(r, 0), c->info.display, sizeof(c->info.display));
 	reply_str(reply_at(r, 1), c->info.status, sizeof(c->info.status));
+	struct redis_req *q = redis_req_new(c, REDIS_PROFILE_COPY, parse_any);
+	pkey(k, sizeof(k), "peer", redis_pbucket(c->user), "");
+	redis_req_key(q, k);
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->info.display);
+	redis_req_str(q, c->info.status);
+	redis_req_then(q);
 	return STORE_DONE;
 }
 
@@ -751,8 +774,10 @@ static void
 redis_profile_set(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_PROFILE_SET, parse_profile);
+	char k[REDIS_KEY_MAX];
 
-	redis_req_str(q, c->user);
+	snprintf(k, sizeof(k), "hy:p:{%s}", c->user);
+	redis_req_key(q, k);
 	profile_arg(q, c->display_in);
 	profile_arg(q, c->status_in);
 	redis_req_start(s, q);
@@ -760,23 +785,33 @@ redis_profile_set(struct store_state *s, struct store_call *c)
 
 /* NAT hints. */
 
+/* The sender's budget spent (its slot), then the hint queued (the
+ * user's). */
 static enum store_result
-parse_hint_added(struct store_call *c, const redisReply *r)
+parse_hint_budget(struct store_call *c, const redisReply *r)
 {
-	(void)c;
-	return reply_int(r) > 0 ? STORE_DONE : STORE_RATED;
+	char k[REDIS_KEY_MAX];
+
+	if (reply_int(r) <= 0)
+		return STORE_RATED;
+	struct redis_req *q = redis_req_new(c, REDIS_HINT_ADD, parse_any);
+	snprintf(k, sizeof(k), "hy:h:{%s}", c->user);
+	redis_req_key(q, k);
+	redis_req_str(q, c->hint_in);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_u64(q, STORE_HINTS_PER_USER);
+	redis_req_then(q);
+	return STORE_DONE;
 }
 
 static void
 redis_hint_add(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_HINT_ADD, parse_hint_added);
+	struct redis_req *q = redis_req_new(c, REDIS_HINT_BUDGET, parse_hint_budget);
+	char k[REDIS_KEY_MAX];
 
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->sender);
-	redis_req_str(q, c->hint_in);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_u64(q, STORE_HINTS_PER_USER);
+	snprintf(k, sizeof(k), "hy:rdv:{%s}", c->sender);
+	redis_req_key(q, k);
 	redis_req_u64(q, STORE_RDV_BURST);
 	redis_req_u64(q, STORE_RDV_PER_S);
 	redis_req_start(s, q);
@@ -800,8 +835,10 @@ static void
 redis_hint_take(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_HINT_TAKE, parse_hints);
+	char k[REDIS_KEY_MAX];
 
-	redis_req_str(q, c->user);
+	snprintf(k, sizeof(k), "hy:h:{%s}", c->user);
+	redis_req_key(q, k);
 	redis_req_start(s, q);
 }
 
