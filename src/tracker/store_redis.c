@@ -105,6 +105,7 @@ struct redis_req {
 	redis_parse_fn parse;
 	struct redis_group *group; /* NULL: the call's only request */
 	int index; /* in the group */
+	int tag; /* the caller's, for its parser (redis_tag()) */
 	int retried; /* NOSCRIPT was answered once */
 	int replicated; /* answer once a replica has it */
 	int nkeys; /* a script's KEYS, the arguments after the head */
@@ -495,6 +496,7 @@ redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
 	q->parse = parse;
 	q->group = NULL;
 	q->index = 0;
+	q->tag = 0;
 	q->retried = q->replicated = 0;
 	q->nkeys = 0;
 	q->argc = 0;
@@ -760,6 +762,18 @@ redis_req_start_all(struct store_state *s, struct redis_req **qs, size_t n)
 	/* The group outlives a failure to send one: req_end() counts it. */
 	for (size_t i = 0; i < n; i++)
 		req_send(qs[i]);
+}
+
+void
+redis_req_tag(struct redis_req *q, int tag)
+{
+	q->tag = tag;
+}
+
+int
+redis_tag(void)
+{
+	return parsing != NULL ? parsing->tag : 0;
 }
 
 void

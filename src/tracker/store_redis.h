@@ -71,6 +71,10 @@ void redis_req_start_all(struct store_state *s, struct redis_req **qs, size_t n)
  * the parser returns STORE_DONE, or the result to keep if q's is not
  * needed. */
 void redis_req_then(struct redis_req *q);
+/* A number for q's parser to read back with redis_tag() (which of several
+ * alike requests it is parsing). */
+void redis_req_tag(struct redis_req *q, int tag);
+int redis_tag(void);
 
 void redis_attach(struct store_state *s, uv_loop_t *loop);
 void redis_detach(struct store_state *s, uv_loop_t *loop);

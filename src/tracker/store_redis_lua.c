@@ -141,40 +141,56 @@ static const char token_revoke[] = LUA_ONE_SLOT
 	"redis.call('HDEL', KEYS[6], ARGV[1])\n"
 	"return 1\n";
 
-/* ARGV: name, ip, port, key ("" none), ttl ms, max user channels, max
- * channels, observed address, IPv6 address ("" none), channels...
- * Returns {id, online, cap, {refused indexes}, messages in the name's
- * mailbox}. The details kept, "IP PORT KEY OBSERVED IP6" and the profile
- * (ptail), are all a listing needs of a peer. */
-static const char peer_submit[] = LUA_PRELUDE LUA_JOIN
-	"local user = ARGV[1]\n"
-	"local uk = ukey(user)\n"
-	"if ARGV[4] ~= '' then redis.call('HSET', uk, 'pk', ARGV[4]) end\n"
-	"local pk = redis.call('HGET', uk, 'pk') or ''\n"
-	"local refused, cap = {}, 0\n"
-	"for i = 10, #ARGV do\n"
-	"  if not redis.call('ZSCORE', ckey(ARGV[i]), user) then\n"
-	"    local why = join(user, ARGV[i], tonumber(ARGV[6]), tonumber(ARGV[7]))\n"
-	"    if why ~= 0 then\n"
-	"      refused[#refused + 1] = i - 10\n"
-	"      if cap == 0 then cap = why end\n"
-	"    end\n"
-	"  end\n"
+/* A registration, in steps of one slot each (store_redis_ops.c): the
+ * account, the id (once in an account's life), each channel joined as
+ * channel_join does, then presence. */
+
+/* KEYS: hy:u:{NAME}, hy:p:{NAME}, hy:mc:{NAME}. ARGV: the key in base64
+ * ("" none: the one kept). Returns {id (0 none yet), key, display,
+ * status, messages in the mailbox}. */
+static const char submit_account[] = LUA_ONE_SLOT
+	"if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'pk', ARGV[1]) end\n"
+	"local a = redis.call('HMGET', KEYS[1], 'id', 'pk')\n"
+	"local p = redis.call('HMGET', KEYS[2], 'd', 's')\n"
+	"return {tonumber(a[1] or '0'), a[2] or '', p[1] or '', p[2] or '',\n"
+	"        tonumber(redis.call('HGET', KEYS[3], 'n') or '0')}\n";
+
+/* KEYS: hy:u:{NAME}. ARGV: an id just drawn from hy:nextid. The
+ * account's id: that one, unless another registration gave one first. */
+static const char submit_id[] = LUA_ONE_SLOT
+	"redis.call('HSETNX', KEYS[1], 'id', ARGV[1])\n"
+	"return tonumber(redis.call('HGET', KEYS[1], 'id'))\n";
+
+/* KEYS: a presence bucket's hy:online:{P}, hy:names:{P}, hy:peer:{P}.
+ * ARGV: name ("" none), ttl ms, details ("IP PORT KEY OBSERVED IP6" and
+ * the profile: all a listing needs of a peer). Takes the bucket's expired
+ * peers away (up to 1000), lists name if given; returns how many the
+ * bucket holds. */
+static const char presence_put[] = LUA_ONE_SLOT LUA_NOW
+	"local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n"
+	"if #gone > 0 then\n"
+	"  redis.call('ZREM', KEYS[2], unpack(gone))\n"
+	"  redis.call('HDEL', KEYS[3], unpack(gone))\n"
+	"  redis.call('ZREM', KEYS[1], unpack(gone))\n"
 	"end\n"
-	"local id = redis.call('HGET', uk, 'id')\n"
-	"if not id then\n"
-	"  id = redis.call('INCR', 'hy:nextid')\n"
-	"  redis.call('HSET', uk, 'id', id)\n"
+	"if ARGV[1] ~= '' then\n"
+	"  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+	"  redis.call('ZADD', KEYS[2], 0, ARGV[1])\n"
+	"  redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])\n"
 	"end\n"
-	"local b = pbucket(user)\n"
-	"trimb(b)\n"
-	"trim()\n"
-	"local p = redis.call('HMGET', pkey(user), 'd', 's')\n"
-	"redis.call('ZADD', bkey('online', b), now + tonumber(ARGV[5]), user)\n"
-	"redis.call('ZADD', bkey('names', b), 0, user)\n"
-	"redis.call('HSET', bkey('peer', b), user, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. pk .. ' ' ..\n"
-	"    ARGV[8] .. ' ' .. ARGV[9] .. ptail(p[1], p[2]))\n"
-	"return {tonumber(id), count('online'), cap, refused, mailcount(user)}\n";
+	"return redis.call('ZCARD', KEYS[1])\n";
+
+/* KEYS: a presence bucket's hy:online:{P}, hy:names:{P}, hy:peer:{P},
+ * hy:sessions:{P}. Trims them; returns {peers online, live tokens}. */
+static const char presence_stats[] = LUA_ONE_SLOT LUA_NOW
+	"local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n"
+	"if #gone > 0 then\n"
+	"  redis.call('ZREM', KEYS[2], unpack(gone))\n"
+	"  redis.call('HDEL', KEYS[3], unpack(gone))\n"
+	"  redis.call('ZREM', KEYS[1], unpack(gone))\n"
+	"end\n"
+	"redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n"
+	"return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[4])}\n";
 
 /* KEYS: the name's hy:online:{P}. ARGV: name, ttl ms. 1 renewed, 0 not
  * online. */
@@ -295,18 +311,12 @@ static const char peer_list[] = LUA_CORE
 	"end\n"
 	"return {more, table.concat(out, '\\30'), me}\n";
 
-/* ARGV: name, channel (""). Returns -1 for no such account, else
- * {online, details, key, member, display, status}. */
-static const char peer_info[] = LUA_PRELUDE
-	"local uk = ukey(ARGV[1])\n"
-	"if redis.call('HEXISTS', uk, 'h') == 0 then return -1 end\n"
-	"local on = online(ARGV[1])\n"
-	"local details = on and redis.call('HGET', bkey('peer', pbucket(ARGV[1])), ARGV[1]) or ''\n"
-	"local member = 0\n"
-	"if ARGV[2] ~= '' and redis.call('ZSCORE', ckey(ARGV[2]), ARGV[1]) then member = 1 end\n"
-	"local p = redis.call('HMGET', pkey(ARGV[1]), 'd', 's')\n"
-	"return {on and 1 or 0, details, redis.call('HGET', uk, 'pk') or '', member,\n"
-	"        p[1] or '', p[2] or ''}\n";
+/* KEYS: the name's hy:online:{P}, hy:peer:{P}. ARGV: name. {1, details}
+ * if online, else {0, ""}. */
+static const char peer_state[] = LUA_ONE_SLOT LUA_NOW
+	"local s = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+	"if not s or tonumber(s) <= now then return {0, ''} end\n"
+	"return {1, redis.call('HGET', KEYS[2], ARGV[1]) or ''}\n";
 
 /* KEYS: hy:p:{NAME}. ARGV: display, status, each prefixed with "=" (set
  * to the rest) or "-" (keep). Both "" deletes the profile. Returns
@@ -337,47 +347,41 @@ static const char profile_copy[] = LUA_ONE_SLOT
 	"redis.call('HSET', KEYS[1], ARGV[1], det)\n"
 	"return 1\n";
 
-/* ARGV: name, channel, max user channels, max channels, limit. Returns
- * {-cap} when a cap refuses, else {members, {first names}}. */
-static const char channel_join[] = LUA_PRELUDE LUA_JOIN
-	"local c = ckey(ARGV[2])\n"
-	"if not redis.call('ZSCORE', c, ARGV[1]) then\n"
-	"  local why = join(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-	"  if why ~= 0 then return {-why} end\n"
-	"end\n"
-	"return {redis.call('ZCARD', c), redis.call('ZRANGE', c, 0, tonumber(ARGV[5]) - 1)}\n";
+/* Joining a channel, in three calls (store_redis_ops.c): the user's side
+ * with its cap, then the channel's, then the list of every channel with
+ * the total's cap (undone if that refuses). The channel's side comes
+ * before the list so that a leave emptying the channel meanwhile, which
+ * takes it off the list, finds it not empty again and puts it back. */
 
-/* ARGV: name, channel. 1 left, 0 not a member. */
-static const char channel_leave[] = LUA_PRELUDE
-	"if redis.call('ZREM', ckey(ARGV[2]), ARGV[1]) == 0 then return 0 end\n"
-	"redis.call('SREM', 'hy:uc:{' .. ARGV[1] .. '}', ARGV[2])\n"
-	"if redis.call('EXISTS', ckey(ARGV[2])) == 0 then\n"
-	"  redis.call('ZREM', 'hy:channels', ARGV[2])\n"
-	"end\n"
+/* KEYS: hy:uc:{NAME}. ARGV: channel, max user channels. 2 a member
+ * already, 1 added, -1 at the cap. */
+static const char join_user[] = LUA_ONE_SLOT
+	"if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end\n"
+	"if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end\n"
+	"redis.call('SADD', KEYS[1], ARGV[1])\n"
 	"return 1\n";
 
-/* ARGV: after (""), limit. Returns {total, more, {name, members, ...}}. */
-static const char channel_list[] = LUA_PRELUDE
-	"local start = '-'\n"
-	"if ARGV[1] ~= '' then start = '(' .. ARGV[1] end\n"
-	"local limit = tonumber(ARGV[2])\n"
-	"local names = redis.call('ZRANGEBYLEX', 'hy:channels', start, '+', 'LIMIT', 0, limit + 1)\n"
-	"local out = {}\n"
-	"for i = 1, math.min(#names, limit) do\n"
-	"  out[#out + 1] = names[i]\n"
-	"  out[#out + 1] = redis.call('ZCARD', ckey(names[i]))\n"
-	"end\n"
-	"return {redis.call('ZCARD', 'hy:channels'), #names > limit and 1 or 0, out}\n";
+/* KEYS: hy:c:{CHANNEL}. ARGV: name, limit. {members, {the first limit
+ * names}}. */
+static const char join_channel[] = LUA_ONE_SLOT
+	"redis.call('ZADD', KEYS[1], 0, ARGV[1])\n"
+	"local l, names = tonumber(ARGV[2]), {}\n"
+	"if l > 0 then names = redis.call('ZRANGE', KEYS[1], 0, l - 1) end\n"
+	"return {redis.call('ZCARD', KEYS[1]), names}\n";
 
-/* Returns {online, channels, accounts, sessions}. */
-static const char stats[] = LUA_PRELUDE
-	"trim_all()\n"
-	"local sessions = 0\n"
-	"for b = 0, NP - 1 do\n"
-	"  redis.call('ZREMRANGEBYSCORE', bkey('sessions', b), '-inf', now)\n"
-	"  sessions = sessions + redis.call('ZCARD', bkey('sessions', b))\n"
-	"end\n"
-	"return {count('online'), redis.call('ZCARD', 'hy:channels'), count('users'), sessions}\n";
+/* KEYS: hy:channels. ARGV: channel, max channels. 1 listed, -2 a new
+ * channel past the cap. */
+static const char join_list[] = LUA_ONE_SLOT
+	"if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end\n"
+	"if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -2 end\n"
+	"redis.call('ZADD', KEYS[1], 0, ARGV[1])\n"
+	"return 1\n";
+
+/* KEYS: hy:c:{CHANNEL}. ARGV: name. -1 not a member, else the members
+ * left (0: the channel is gone, and leaves the list next). */
+static const char leave_channel[] = LUA_ONE_SLOT
+	"if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return -1 end\n"
+	"return redis.call('ZCARD', KEYS[1])\n";
 
 /* KEYS: the sender's hy:rdv:{SENDER}. ARGV: burst, per second. 1 spent
  * one, -1 the sender's rendezvous budget is spent. The budget is the time
@@ -531,15 +535,18 @@ static const char *const bodies[REDIS_SCRIPT_COUNT] = {
 	[REDIS_ACCOUNT_ADD] = account_add,
 	[REDIS_TOKEN_ISSUE] = token_issue,
 	[REDIS_TOKEN_REVOKE] = token_revoke,
-	[REDIS_PEER_SUBMIT] = peer_submit,
+	[REDIS_SUBMIT_ACCOUNT] = submit_account,
+	[REDIS_SUBMIT_ID] = submit_id,
+	[REDIS_PRESENCE_PUT] = presence_put,
+	[REDIS_PRESENCE_STATS] = presence_stats,
 	[REDIS_PEER_RENEW] = peer_renew,
 	[REDIS_PEER_BEAT] = peer_beat,
 	[REDIS_PEER_LIST] = peer_list,
-	[REDIS_PEER_INFO] = peer_info,
-	[REDIS_CHANNEL_JOIN] = channel_join,
-	[REDIS_CHANNEL_LEAVE] = channel_leave,
-	[REDIS_CHANNEL_LIST] = channel_list,
-	[REDIS_STATS] = stats,
+	[REDIS_PEER_STATE] = peer_state,
+	[REDIS_JOIN_USER] = join_user,
+	[REDIS_JOIN_CHANNEL] = join_channel,
+	[REDIS_JOIN_LIST] = join_list,
+	[REDIS_LEAVE_CHANNEL] = leave_channel,
 	[REDIS_MAIL_ADD] = mail_add,
 	[REDIS_MAIL_LIST] = mail_list,
 	[REDIS_MAIL_DELETE] = mail_delete,
