@@ -242,6 +242,12 @@ struct store_call {
 	 * store_call_fini()). */
 	const char *hint_in;
 	char (*hints)[STORE_HINT_MAX];
+
+	/* A backend's own, between the steps of one operation (the Redis
+	 * store's listings). */
+	size_t pending, round_n;
+	int round_partial;
+	char round_bound[HY_NAME_MAX + 1];
 };
 
 struct store_state;

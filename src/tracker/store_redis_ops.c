@@ -646,84 +646,290 @@ redis_peer_beat(struct store_state *s, struct store_call *c)
 	redis_req_start_all(s, q, 2);
 }
 
-#define LIST_ENTRY_SEP '\x1e' /* between peers in a listing's reply */
-#define LIST_NAME_SEP '\x1f' /* between a peer's name and details */
+/* Listings: a page of peers in name order, read in rounds of up to
+ * LIST_CHUNK names, each round in steps of one slot per call:
+ *  1. the names after c->after: a channel's members, or every presence
+ *     bucket's names merged (up to the first name past which a bucket
+ *     read in full may hold more);
+ *  2. for each presence bucket the names fall in, their details if
+ *     online (LIST_STATES, one call a bucket);
+ *  3. with all, for each offline member, its key and profile;
+ *  4. the round's peers added to the page in order; if the page is not
+ *     full and more names may follow, c->after moves to the round's last
+ *     name and the next round begins.
+ * c->names holds the round's names, c->peers the page and, past
+ * c->limit + 1, the round's entries; c->pending counts a step's calls
+ * not yet answered, c->round_n the round's names. */
 
-/* One peer of a listing, "NAME\x1fDETAILS" (details "! KEY..." for an
- * offline member), into p; 0 if it is not one. */
-static int
-list_entry(const char *s, size_t len, struct store_peer *p)
+#define LIST_CHUNK_MAX 256
+#define LIST_ROUND_MAX (2 * LIST_CHUNK_MAX + REDIS_PRESENCE_BUCKETS + 1)
+
+static size_t
+list_chunk(const struct store_call *c)
 {
-	const char *sep = memchr(s, LIST_NAME_SEP, len);
-	redisReply d = { .type = REDIS_REPLY_STRING };
-
-	if (sep == NULL || sep == s || (size_t)(sep - s) > HY_NAME_MAX)
-		return 0;
-	memset(p, 0, sizeof(*p));
-	memcpy(p->name, s, (size_t)(sep - s));
-	d.str = (char *)sep + 1;
-	d.len = len - (size_t)(sep + 1 - s);
-	/* "! KEY": an offline member (members=all), no address. */
-	p->online = !(d.len >= 2 && d.str[0] == '!');
-	peer_details(&d, p); /* the profile, and for one online the rest */
-	if (!p->online) {
-		const char *nl = memchr(d.str, '\n', d.len);
-		size_t keylen = (nl != NULL ? (size_t)(nl - d.str) : d.len) - 2;
-		snprintf(p->pubkey, sizeof(p->pubkey), "%.*s", (int)keylen, d.str + 2);
-		p->ip[0] = p->observed[0] = p->ip6[0] = '\0';
-		p->port = 0;
-	}
-	return p->online ? p->ip[0] != '\0' : 1;
+	return c->limit + 1 < LIST_CHUNK_MAX ? c->limit + 1 : LIST_CHUNK_MAX;
 }
 
-static enum store_result
-parse_list(struct store_call *c, const redisReply *r)
+/* Names a bucket gives a merged round: twice its share, and one. */
+static size_t
+list_per_bucket(const struct store_call *c)
 {
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer == -2 ? STORE_BAD_TOKEN : STORE_MISSING;
-	const redisReply *out = reply_at(r, 1);
-	const redisReply *me = reply_at(r, 2);
-	if (c->with_token) {
-		if (me == NULL || me->type != REDIS_REPLY_STRING || me->len == 0 ||
-		    me->len > HY_NAME_MAX)
-			return STORE_BAD_TOKEN;
-		reply_str(me, c->user, sizeof(c->user));
+	return (2 * list_chunk(c) + REDIS_PRESENCE_BUCKETS - 1) / REDIS_PRESENCE_BUCKETS + 1;
+}
+
+static struct store_peer *
+list_entry(struct store_call *c, size_t i)
+{
+	return &c->peers[c->limit + 1 + i];
+}
+
+static void list_round(struct store_call *c);
+
+/* Step 4. */
+static void
+list_round_end(struct store_call *c, int partial)
+{
+	for (size_t i = 0; i < c->round_n; i++) {
+		struct store_peer *e = list_entry(c, i);
+		int shown = e->online ? e->ip[0] != '\0' : c->all && c->channel[0] != '\0';
+		if (!shown)
+			continue;
+		if (c->n == c->limit) {
+			c->more = 1;
+			return;
+		}
+		snprintf(e->name, sizeof(e->name), "%s", c->names[i]);
+		c->peers[c->n++] = *e;
 	}
-	c->more = reply_int(reply_at(r, 0)) != 0;
-	const char *at = out != NULL && out->type == REDIS_REPLY_STRING ? out->str : "";
-	const char *end = at + (out != NULL && out->type == REDIS_REPLY_STRING ? out->len : 0);
-	size_t n = at < end ? 1 : 0;
-	for (const char *x = at; x < end && (x = memchr(x, LIST_ENTRY_SEP, (size_t)(end - x))); x++)
-		n++;
-	c->peers = xcalloc(n > 0 ? n : 1, sizeof(*c->peers));
-	c->n = 0;
-	while (at < end) {
-		const char *stop = memchr(at, LIST_ENTRY_SEP, (size_t)(end - at));
-		if (stop == NULL)
-			stop = end;
-		if (c->n < n && list_entry(at, (size_t)(stop - at), &c->peers[c->n]))
-			c->n++;
-		at = stop + 1;
-	}
+	if (c->round_n == 0 || (c->round_n < list_chunk(c) && !partial))
+		return;
+	snprintf(c->after, sizeof(c->after), "%s", c->names[c->round_n - 1]);
+	list_round(c);
+}
+
+/* Step 3's answers: an offline member's key, then its profile. */
+static enum store_result
+parse_list_key(struct store_call *c, const redisReply *r)
+{
+	reply_str(r, list_entry(c, (size_t)redis_tag())->pubkey, sizeof(c->peers[0].pubkey));
+	if (--c->pending == 0)
+		list_round_end(c, c->round_partial);
 	return STORE_DONE;
 }
 
+static enum store_result
+parse_list_profile(struct store_call *c, const redisReply *r)
+{
+	struct store_peer *e = list_entry(c, (size_t)redis_tag());
+
+	reply_str(reply_at(r, 0), e->display, sizeof(e->display));
+	reply_str(reply_at(r, 1), e->status, sizeof(e->status));
+	if (--c->pending == 0)
+		list_round_end(c, c->round_partial);
+	return STORE_DONE;
+}
+
+/* Step 2's answer for bucket tag: the details of its names, in the order
+ * they were sent ("" offline). */
+static enum store_result
+parse_list_states(struct store_call *c, const redisReply *r)
+{
+	unsigned p = (unsigned)redis_tag();
+	size_t j = 0;
+	char k[REDIS_KEY_MAX];
+
+	for (size_t i = 0; i < c->round_n; i++) {
+		if (redis_pbucket(c->names[i]) != p)
+			continue;
+		const redisReply *d = reply_at(r, j++);
+		struct store_peer *e = list_entry(c, i);
+		memset(e, 0, sizeof(*e));
+		e->online = d != NULL && d->type == REDIS_REPLY_STRING && d->len > 0;
+		if (e->online)
+			peer_details(d, e);
+	}
+	if (--c->pending > 0)
+		return STORE_DONE;
+	if (!c->all || c->channel[0] == '\0') {
+		list_round_end(c, c->round_partial);
+		return STORE_DONE;
+	}
+	for (size_t i = 0; i < c->round_n; i++) {
+		if (list_entry(c, i)->online)
+			continue;
+		user_key(k, sizeof(k), c->names[i]);
+		struct redis_req *q = cmd_req(c, parse_list_key, "HGET", k, "pk", NULL);
+		redis_req_tag(q, (int)i);
+		redis_req_then(q);
+		snprintf(k, sizeof(k), "hy:p:{%s}", c->names[i]);
+		q = cmd_req(c, parse_list_profile, "HMGET", k, "d", "s");
+		redis_req_tag(q, (int)i);
+		redis_req_then(q);
+		c->pending += 2;
+	}
+	if (c->pending == 0)
+		list_round_end(c, c->round_partial);
+	return STORE_DONE;
+}
+
+/* Step 2: one call for each presence bucket the round's names fall in. */
+static void
+list_states(struct store_call *c)
+{
+	struct redis_req *q[REDIS_PRESENCE_BUCKETS] = { NULL };
+	char k[REDIS_KEY_MAX];
+
+	c->pending = 0;
+	for (size_t i = 0; i < c->round_n; i++) {
+		unsigned p = redis_pbucket(c->names[i]);
+		if (q[p] == NULL) {
+			q[p] = redis_req_new(c, REDIS_LIST_STATES, parse_list_states);
+			redis_req_tag(q[p], (int)p);
+			pkey(k, sizeof(k), "online", p, "");
+			redis_req_key(q[p], k);
+			pkey(k, sizeof(k), "peer", p, "");
+			redis_req_key(q[p], k);
+			c->pending++;
+		}
+		redis_req_str(q[p], c->names[i]);
+	}
+	for (unsigned p = 0; p < REDIS_PRESENCE_BUCKETS; p++)
+		if (q[p] != NULL)
+			redis_req_then(q[p]);
+	if (c->pending == 0)
+		list_round_end(c, 0);
+}
+
+/* Byte order, as ZRANGEBYLEX's. */
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* Step 1's answer: a channel's names, or one presence bucket's (merged
+ * once every bucket has answered). */
+static enum store_result
+parse_list_names(struct store_call *c, const redisReply *r)
+{
+	size_t got = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+	size_t room = LIST_ROUND_MAX - c->round_n;
+
+	for (size_t i = 0; i < got && i < room; i++)
+		reply_str(r->element[i], c->names[c->round_n++], sizeof(c->names[0]));
+	if (c->channel[0] != '\0') {
+		c->round_partial = 0;
+		list_states(c);
+		return STORE_DONE;
+	}
+	/* A bucket that gave all it was asked may hold more past its last:
+	 * the merged round stops at the lowest such name. */
+	if (got == list_per_bucket(c) && got > 0 && r->element[got - 1]->type == REDIS_REPLY_STRING &&
+	    (c->round_bound[0] == '\0' || strcmp(r->element[got - 1]->str, c->round_bound) < 0))
+		reply_str(r->element[got - 1], c->round_bound, sizeof(c->round_bound));
+	if (--c->pending > 0)
+		return STORE_DONE;
+	qsort(c->names, c->round_n, sizeof(c->names[0]), name_cmp);
+	size_t keep = 0;
+	while (keep < c->round_n && keep < list_chunk(c) &&
+	    (c->round_bound[0] == '\0' || strcmp(c->names[keep], c->round_bound) <= 0))
+		keep++;
+	c->round_n = keep;
+	c->round_partial = c->round_bound[0] != '\0';
+	list_states(c);
+	return STORE_DONE;
+}
+
+/* Step 1: requests for the names after c->after, into qs (returns how
+ * many: one for a channel, one per presence bucket for every peer). */
+static size_t
+list_round_reqs(struct store_call *c, struct redis_req **qs)
+{
+	char start[sizeof(c->after) + 1], k[REDIS_KEY_MAX];
+	int channel = c->channel[0] != '\0';
+	size_t want = channel ? list_chunk(c) : list_per_bucket(c);
+
+	snprintf(start, sizeof(start), "%s%s", c->after[0] != '\0' ? "(" : "-", c->after);
+	c->round_n = 0;
+	c->round_bound[0] = '\0';
+	c->pending = channel ? 1 : REDIS_PRESENCE_BUCKETS;
+	for (unsigned p = 0; p < c->pending; p++) {
+		if (channel)
+			snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+		else
+			pkey(k, sizeof(k), "names", p, "");
+		qs[p] = cmd_req(c, parse_list_names, "ZRANGEBYLEX", k, start, "+");
+		redis_req_str(qs[p], "LIMIT");
+		redis_req_str(qs[p], "0");
+		redis_req_u64(qs[p], want);
+	}
+	return c->pending;
+}
+
+static void
+list_round(struct store_call *c)
+{
+	struct redis_req *qs[REDIS_PRESENCE_BUCKETS];
+	size_t n = list_round_reqs(c, qs);
+
+	for (size_t i = 0; i < n; i++)
+		redis_req_then(qs[i]);
+}
+
+static enum store_result
+parse_list_token(struct store_call *c, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > HY_NAME_MAX)
+		return STORE_BAD_TOKEN;
+	reply_str(r, c->user, sizeof(c->user));
+	return STORE_DONE;
+}
+
+static enum store_result
+parse_list_channel(struct store_call *c, const redisReply *r)
+{
+	(void)c;
+	return reply_int(r) == 1 ? STORE_DONE : STORE_MISSING;
+}
+
+/* The start: the token, whether the channel exists, the trim of presence
+ * (every bucket for a listing of every peer, else one that turns with
+ * the clock) and the first round's names, in one write. */
 static void
 redis_peer_list(struct store_state *s, struct store_call *c)
 {
-	struct token_ref t = { .key = "" };
+	struct token_ref t;
+	struct redis_req *q[2 + 2 * REDIS_PRESENCE_BUCKETS];
+	size_t n = 0;
+	char k[REDIS_KEY_MAX];
+	int channel = c->channel[0] != '\0';
 
-	if (c->with_token && token_ref(c, &t) < 0) {
-		store_call_finish(c, STORE_BAD_TOKEN, NULL);
-		return;
+	if (c->with_token) {
+		if (token_ref(c, &t) < 0) {
+			store_call_finish(c, STORE_BAD_TOKEN, NULL);
+			return;
+		}
+		q[n++] = cmd_req(c, parse_list_token, "GET", t.key, NULL, NULL);
 	}
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_LIST, parse_list);
-	redis_req_str(q, t.key);
-	redis_req_str(q, c->channel);
-	redis_req_str(q, c->after);
-	redis_req_u64(q, c->limit);
-	redis_req_str(q, c->all ? "1" : "0");
-	redis_req_start(s, q);
+	if (channel) {
+		snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+		q[n++] = cmd_req(c, parse_list_channel, "EXISTS", k, NULL, NULL);
+	}
+	unsigned first = channel ? (unsigned)(hy_now_ms() / 100) % REDIS_PRESENCE_BUCKETS : 0;
+	unsigned trims = channel ? REDIS_TRIM_SLICE : REDIS_PRESENCE_BUCKETS;
+	for (unsigned i = 0; i < trims; i++) {
+		q[n] = redis_req_new(c, REDIS_PRESENCE_PUT, parse_any);
+		presence_keys(q[n], (first + i) % REDIS_PRESENCE_BUCKETS, 3);
+		redis_req_str(q[n], "");
+		redis_req_str(q[n], "0");
+		redis_req_str(q[n++], "");
+	}
+	c->n = 0;
+	c->more = 0;
+	c->names = xcalloc(LIST_ROUND_MAX, sizeof(*c->names));
+	c->peers = xcalloc(c->limit + 1 + LIST_ROUND_MAX, sizeof(*c->peers));
+	n += list_round_reqs(c, q + n);
+	redis_req_start_all(s, q, n);
 }
 
 /* peer_info: presence, the account, the profile and the membership, in
@@ -945,34 +1151,89 @@ redis_stats(struct store_state *s, struct store_call *c)
 
 /* The mailbox. */
 
+/* A mailbox's keys, in its owner's slot: hy:mb, hy:mq, hy:mc and, with
+ * mid, hy:mid. */
+static void
+mailbox_keys(struct redis_req *q, const char *user, int mid)
+{
+	static const char *const keys[] = { "mb", "mq", "mc", "mid" };
+	char k[REDIS_KEY_MAX];
+
+	for (size_t i = 0; i < HY_ARRAY_LEN(keys) - (mid ? 0 : 1); i++) {
+		snprintf(k, sizeof(k), "hy:%s:{%s}", keys[i], user);
+		redis_req_key(q, k);
+	}
+}
+
+/* A deposit: the sender's rate (its slot, taken first), the message in
+ * the recipient's mailbox (the rate given back if the quota refuses it),
+ * then its entry in the bucket's index of expiries. */
+
+static struct redis_req *
+rate_req(struct store_call *c, int script, redis_parse_fn parse)
+{
+	char k[REDIS_KEY_MAX];
+	struct redis_req *q = redis_req_new(c, script, parse);
+
+	snprintf(k, sizeof(k), "hy:rl:{%s}", c->sender);
+	redis_req_key(q, k);
+	redis_req_u64(q, c->rate_per_min);
+	return q;
+}
+
 static enum store_result
 parse_mail_added(struct store_call *c, const redisReply *r)
 {
 	long long id = reply_int(r);
+	char k[REDIS_KEY_MAX], entry[HY_NAME_MAX + 24], at[24];
 
-	if (id <= -2) {
-		c->retry_s = (unsigned)(-id - 1);
+	if (id < 0) {
+		if (c->rate_per_min > 0)
+			redis_req_then(rate_req(c, REDIS_MAIL_REFUND, parse_any));
+		return STORE_QUOTA;
+	}
+	c->mail_id = (uint64_t)id;
+	snprintf(k, sizeof(k), "hy:mail:{%u}", redis_bucket(c->user));
+	snprintf(entry, sizeof(entry), "%s %lld", c->user, id);
+	snprintf(at, sizeof(at), "%llu", (unsigned long long)c->now_ms);
+	redis_req_then(cmd_req(c, parse_any, "ZADD", k, at, entry));
+	return STORE_DONE;
+}
+
+static struct redis_req *
+mail_put_req(struct store_call *c)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_MAIL_ADD, parse_mail_added);
+
+	mailbox_keys(q, c->user, 1);
+	redis_req_bin(q, c->blob, c->blob_len);
+	redis_req_u64(q, c->now_ms);
+	redis_req_u64(q, c->max_msgs);
+	redis_req_u64(q, c->max_bytes);
+	redis_req_u64(q, c->before_ms);
+	return q;
+}
+
+static enum store_result
+parse_mail_rate(struct store_call *c, const redisReply *r)
+{
+	long long v = reply_int(r);
+
+	if (v < 0) {
+		c->retry_s = (unsigned)(-v - 1);
 		return STORE_RATED;
 	}
-	if (id < 0)
-		return STORE_QUOTA;
-	c->mail_id = (uint64_t)id;
+	redis_req_then(mail_put_req(c));
 	return STORE_DONE;
 }
 
 static void
 redis_mail_add(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_ADD, parse_mail_added);
+	struct redis_req *q = c->rate_per_min > 0
+	    ? rate_req(c, REDIS_MAIL_RATE, parse_mail_rate)
+	    : mail_put_req(c);
 
-	redis_req_str(q, c->user);
-	redis_req_bin(q, c->blob, c->blob_len);
-	redis_req_u64(q, c->now_ms);
-	redis_req_u64(q, c->max_msgs);
-	redis_req_u64(q, c->max_bytes);
-	redis_req_u64(q, c->before_ms);
-	redis_req_str(q, c->sender);
-	redis_req_u64(q, c->rate_per_min);
 	redis_req_replicated(q);
 	redis_req_start(s, q);
 }
@@ -1006,7 +1267,7 @@ redis_mail_list(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_MAIL_LIST, parse_mail_list);
 
-	redis_req_str(q, c->user);
+	mailbox_keys(q, c->user, 0);
 	redis_req_u64(q, c->after_id);
 	redis_req_u64(q, c->limit);
 	redis_req_u64(q, c->max_page_bytes);
@@ -1014,17 +1275,44 @@ redis_mail_list(struct store_state *s, struct store_call *c)
 	redis_req_start(s, q);
 }
 
+/* The ids deleted from a mailbox: counted and, for mail_delete (tag 0),
+ * taken out of the bucket's index (the sweep drops the entries it read
+ * itself). */
 static enum store_result
 parse_mail_deleted(struct store_call *c, const redisReply *r)
 {
-	c->deleted = (uint64_t)reply_int(r);
+	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+	char k[REDIS_KEY_MAX], entry[HY_NAME_MAX + 24];
+
+	c->deleted += n;
+	if (n == 0 || redis_tag() != 0)
+		return STORE_DONE;
+	snprintf(k, sizeof(k), "hy:mail:{%u}", redis_bucket(c->user));
+	struct redis_req *q = cmd_req(c, parse_any, "ZREM", k, NULL, NULL);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(entry, sizeof(entry), "%s %.*s", c->user, (int)r->element[i]->len,
+		    r->element[i]->str);
+		redis_req_str(q, entry);
+	}
+	redis_req_then(q);
 	return STORE_DONE;
+}
+
+/* A request deleting ids (text, separated by commas) from user's
+ * mailbox. */
+static struct redis_req *
+mail_delete_req(struct store_call *c, const char *user, const char *ids, size_t len)
+{
+	struct redis_req *q = redis_req_new(c, REDIS_MAIL_DELETE, parse_mail_deleted);
+
+	mailbox_keys(q, user, 0);
+	redis_req_bin(q, ids, len);
+	return q;
 }
 
 static void
 redis_mail_delete(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_DELETE, parse_mail_deleted);
 	char *ids = xmalloc(c->nids * 21 + 1);
 	size_t len = 0;
 
@@ -1032,19 +1320,67 @@ redis_mail_delete(struct store_state *s, struct store_call *c)
 	for (size_t i = 0; i < c->nids; i++)
 		len += (size_t)snprintf(
 		    ids + len, 22, "%s%llu", i > 0 ? "," : "", (unsigned long long)c->ids[i]);
-	redis_req_str(q, c->user);
-	redis_req_bin(q, ids, len);
+	c->deleted = 0;
+	struct redis_req *q = mail_delete_req(c, c->user, ids, len);
 	free(ids);
 	redis_req_start(s, q);
+}
+
+/* The sweep: each bucket's index read for the messages due (up to
+ * MAIL_SWEEP_PER_BUCKET a bucket), each deleted from its mailbox (tag 1:
+ * not c->user's), and the entries dropped from the index. */
+
+#define MAIL_SWEEP_PER_BUCKET 16 /* 1,024 a sweep in all */
+
+static enum store_result
+parse_mail_due(struct store_call *c, const redisReply *r)
+{
+	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+	char k[REDIS_KEY_MAX], user[HY_NAME_MAX + 1];
+
+	if (n == 0)
+		return STORE_DONE;
+	snprintf(k, sizeof(k), "hy:mail:{%d}", redis_tag());
+	struct redis_req *drop = cmd_req(c, parse_any, "ZREM", k, NULL, NULL);
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		redis_req_bin(drop, e->str, e->len);
+		const char *sp = memchr(e->str, ' ', e->len);
+		if (sp == NULL)
+			continue;
+		size_t nlen = (size_t)(sp - e->str);
+		if (!hy_name_valid(e->str, nlen))
+			continue;
+		memcpy(user, e->str, nlen);
+		user[nlen] = '\0';
+		struct redis_req *q =
+		    mail_delete_req(c, user, sp + 1, e->len - nlen - 1);
+		redis_req_tag(q, 1);
+		redis_req_then(q);
+	}
+	redis_req_then(drop);
+	return STORE_DONE;
 }
 
 static void
 redis_mail_expire(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_EXPIRE, parse_mail_deleted);
+	struct redis_req *q[REDIS_BUCKETS];
+	char k[REDIS_KEY_MAX], before[24];
 
-	redis_req_u64(q, c->before_ms);
-	redis_req_start(s, q);
+	c->deleted = 0;
+	snprintf(before, sizeof(before), "(%llu", (unsigned long long)c->before_ms);
+	for (unsigned b = 0; b < REDIS_BUCKETS; b++) {
+		snprintf(k, sizeof(k), "hy:mail:{%u}", b);
+		q[b] = cmd_req(c, parse_mail_due, "ZRANGEBYSCORE", k, "-inf", before);
+		redis_req_str(q[b], "LIMIT");
+		redis_req_str(q[b], "0");
+		redis_req_u64(q[b], MAIL_SWEEP_PER_BUCKET);
+		redis_req_tag(q[b], (int)b);
+	}
+	redis_req_start_all(s, q, REDIS_BUCKETS);
 }
 
 /* Profiles. */
