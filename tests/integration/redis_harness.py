@@ -235,15 +235,17 @@ class StoreMap:
     SQLite run gives it), as (server, db number): with cluster false, a
     database of its own (1, 2, ...) on one shared redis-server; with
     cluster true, database 0 of a one-node Redis Cluster of its own. The
-    servers start on first use (a cluster node is started one ahead, so
-    that its 2 s wait for cluster_state:ok passes while the tests run);
-    close() stops them all."""
+    servers start on first use (cluster nodes are started SPARES ahead, so
+    that their 2 s wait for cluster_state:ok passes while the tests run:
+    the mailbox suite asks for 14 in a row); close() stops them all."""
+
+    SPARES = 2
 
     def __init__(self, cluster):
         self.cluster = cluster
         self.dbs = {}
         self.shared = None
-        self.spare = None
+        self.spares = []
 
     def get(self, db):
         if db in self.dbs:
@@ -253,11 +255,12 @@ class StoreMap:
                 self.shared = RedisServer()
             pair = (self.shared, len(self.dbs) + 1)
         else:
-            server = self.spare or RedisServer(cluster=True, wait=False)
-            self.spare = None
+            while len(self.spares) < self.SPARES + 1:  # they age while this one waits
+                self.spares.append(RedisServer(cluster=True, wait=False))
+            server = self.spares.pop(0)
+            self.dbs[db] = pair = (server, 0)  # closed by close() from now on
             server.wait_cluster_ok()
-            self.spare = RedisServer(cluster=True, wait=False)
-            pair = (server, 0)
+            return pair
         self.dbs[db] = pair
         return pair
 
@@ -271,8 +274,7 @@ class StoreMap:
 
     def close(self):
         servers = {id(s): s for s, _ in self.dbs.values()}
-        if self.spare is not None:
-            servers[id(self.spare)] = self.spare
+        servers.update((id(s), s) for s in self.spares)
         for s in servers.values():
             s.close()
-        self.dbs, self.shared, self.spare = {}, None, None
+        self.dbs, self.shared, self.spares = {}, None, []
