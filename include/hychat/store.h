@@ -245,7 +245,7 @@ struct store_call {
 
 	/* A backend's own, between the steps of one operation (the Redis
 	 * store's listings). */
-	size_t pending, round_n;
+	size_t pending, round_n, round_base;
 	int round_partial;
 	char round_bound[HY_NAME_MAX + 1];
 };

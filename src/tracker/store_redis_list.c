@@ -20,9 +20,11 @@
  *  4. the round's peers added to the page in order; if the page is not
  *     full and more names may follow, c->after moves to the round's last
  *     name and the next round begins.
- * c->names holds the round's names, c->peers the page and, past
- * c->limit + 1, the round's entries; c->pending counts a step's calls
- * not yet answered, c->round_n the round's names. */
+ * c->names holds the round's names, c->peers the page and, from
+ * c->round_base (the page's length when the round began), the round's
+ * entries, moved down into the page as they are kept: the page needs
+ * room for a page and a round. c->pending counts a step's calls not yet
+ * answered, c->round_n the round's names. */
 
 #define LIST_CHUNK_MAX 256
 #define LIST_ROUND_MAX (2 * LIST_CHUNK_MAX + REDIS_PRESENCE_BUCKETS + 1)
@@ -43,7 +45,7 @@ list_per_bucket(const struct store_call *c)
 static struct store_peer *
 list_entry(struct store_call *c, size_t i)
 {
-	return &c->peers[c->limit + 1 + i];
+	return &c->peers[c->round_base + i];
 }
 
 static void list_round(struct store_call *c);
@@ -62,7 +64,9 @@ list_round_end(struct store_call *c, int partial)
 			return;
 		}
 		snprintf(e->name, sizeof(e->name), "%s", c->names[i]);
-		c->peers[c->n++] = *e;
+		if (&c->peers[c->n] != e)
+			c->peers[c->n] = *e;
+		c->n++;
 	}
 	if (c->round_n == 0 || (c->round_n < list_chunk(c) && !partial))
 		return;
@@ -214,6 +218,7 @@ list_round_reqs(struct store_call *c, struct redis_req **qs)
 
 	snprintf(start, sizeof(start), "%s%s", c->after[0] != '\0' ? "(" : "-", c->after);
 	c->round_n = 0;
+	c->round_base = c->n;
 	c->round_bound[0] = '\0';
 	c->pending = channel ? 1 : REDIS_PRESENCE_BUCKETS;
 	for (unsigned p = 0; p < c->pending; p++) {
@@ -289,8 +294,8 @@ redis_peer_list(struct store_state *s, struct store_call *c)
 	}
 	c->n = 0;
 	c->more = 0;
-	c->names = xcalloc(LIST_ROUND_MAX, sizeof(*c->names));
-	c->peers = xcalloc(c->limit + 1 + LIST_ROUND_MAX, sizeof(*c->peers));
+	c->names = xmalloc(LIST_ROUND_MAX * sizeof(*c->names));
+	c->peers = xmalloc((c->limit + list_chunk(c)) * sizeof(*c->peers));
 	n += list_round_reqs(c, q + n);
 	redis_req_start_all(s, q, n);
 }
