@@ -94,9 +94,9 @@ void redis_mail_known(struct store_call *c, const redisReply *r);
 /* A parser for a reply that fills nothing. */
 enum store_result redis_parse_any(struct store_call *c, const redisReply *r);
 
-/* Keys: an account's, hy:u:{NAME}; presence bucket p's k, hy:K:{P} and
- * then suffix. */
-void redis_user_key(char *out, size_t outsz, const char *user);
+/* Keys: k of a user or a channel, hy:K:{TAG} (hy:u:{alice}); presence
+ * bucket p's k, hy:K:{P} and then suffix. */
+void redis_key(char *out, size_t outsz, const char *k, const char *tag);
 void redis_pkey(char *out, size_t outsz, const char *k, unsigned p, const char *suffix);
 /* A plain command on one key, then a word or two (NULL: none). */
 struct redis_req *redis_cmd(struct store_call *c, redis_parse_fn parse, const char *cmd,

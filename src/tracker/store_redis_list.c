@@ -124,11 +124,11 @@ parse_list_states(struct store_call *c, const redisReply *r)
 	for (size_t i = 0; i < c->round_n; i++) {
 		if (list_entry(c, i)->online)
 			continue;
-		redis_user_key(k, sizeof(k), c->names[i]);
+		redis_key(k, sizeof(k), "u", c->names[i]);
 		struct redis_req *q = redis_cmd(c, parse_list_key, "HGET", k, "pk", NULL);
 		redis_req_tag(q, (int)i);
 		redis_req_then(q);
-		snprintf(k, sizeof(k), "hy:p:{%s}", c->names[i]);
+		redis_key(k, sizeof(k), "p", c->names[i]);
 		q = redis_cmd(c, parse_list_profile, "HMGET", k, "d", "s");
 		redis_req_tag(q, (int)i);
 		redis_req_then(q);
@@ -191,7 +191,8 @@ parse_list_names(struct store_call *c, const redisReply *r)
 	}
 	/* A bucket that gave all it was asked may hold more past its last:
 	 * the merged round stops at the lowest such name. */
-	if (got == list_per_bucket(c) && got > 0 && r->element[got - 1]->type == REDIS_REPLY_STRING &&
+	if (got == list_per_bucket(c) && got > 0 &&
+	    r->element[got - 1]->type == REDIS_REPLY_STRING &&
 	    (c->round_bound[0] == '\0' || strcmp(r->element[got - 1]->str, c->round_bound) < 0))
 		redis_reply_str(r->element[got - 1], c->round_bound, sizeof(c->round_bound));
 	if (--c->pending > 0)
@@ -223,7 +224,7 @@ list_round_reqs(struct store_call *c, struct redis_req **qs)
 	c->pending = channel ? 1 : REDIS_PRESENCE_BUCKETS;
 	for (unsigned p = 0; p < c->pending; p++) {
 		if (channel)
-			snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+			redis_key(k, sizeof(k), "c", c->channel);
 		else
 			redis_pkey(k, sizeof(k), "names", p, "");
 		qs[p] = redis_cmd(c, parse_list_names, "ZRANGEBYLEX", k, start, "+");
@@ -280,7 +281,7 @@ redis_peer_list(struct store_state *s, struct store_call *c)
 		q[n++] = redis_cmd(c, parse_list_token, "GET", t.key, NULL, NULL);
 	}
 	if (channel) {
-		snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+		redis_key(k, sizeof(k), "c", c->channel);
 		q[n++] = redis_cmd(c, parse_list_channel, "EXISTS", k, NULL, NULL);
 	}
 	unsigned first = channel ? (unsigned)(hy_now_ms() / 100) % REDIS_PRESENCE_BUCKETS : 0;
@@ -299,4 +300,3 @@ redis_peer_list(struct store_state *s, struct store_call *c)
 	n += list_round_reqs(c, q + n);
 	redis_req_start_all(s, q, n);
 }
-

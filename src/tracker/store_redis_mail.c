@@ -20,7 +20,7 @@ mailbox_keys(struct redis_req *q, const char *user, int mid)
 	char k[REDIS_KEY_MAX];
 
 	for (size_t i = 0; i < HY_ARRAY_LEN(keys) - (mid ? 0 : 1); i++) {
-		snprintf(k, sizeof(k), "hy:%s:{%s}", keys[i], user);
+		redis_key(k, sizeof(k), keys[i], user);
 		redis_req_key(q, k);
 	}
 }
@@ -35,7 +35,7 @@ rate_req(struct store_call *c, int script, redis_parse_fn parse)
 	char k[REDIS_KEY_MAX];
 	struct redis_req *q = redis_req_new(c, script, parse);
 
-	snprintf(k, sizeof(k), "hy:rl:{%s}", c->sender);
+	redis_key(k, sizeof(k), "rl", c->sender);
 	redis_req_key(q, k);
 	redis_req_u64(q, c->rate_per_min);
 	return q;
@@ -90,9 +90,8 @@ parse_mail_rate(struct store_call *c, const redisReply *r)
 void
 redis_mail_add(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = c->rate_per_min > 0
-	    ? rate_req(c, REDIS_MAIL_RATE, parse_mail_rate)
-	    : mail_put_req(c);
+	struct redis_req *q =
+	    c->rate_per_min > 0 ? rate_req(c, REDIS_MAIL_RATE, parse_mail_rate) : mail_put_req(c);
 
 	redis_req_replicated(q);
 	redis_req_start(s, q);
@@ -215,8 +214,7 @@ parse_mail_due(struct store_call *c, const redisReply *r)
 			continue;
 		memcpy(user, e->str, nlen);
 		user[nlen] = '\0';
-		struct redis_req *q =
-		    mail_delete_req(c, user, sp + 1, e->len - nlen - 1);
+		struct redis_req *q = mail_delete_req(c, user, sp + 1, e->len - nlen - 1);
 		redis_req_tag(q, 1);
 		redis_req_then(q);
 	}

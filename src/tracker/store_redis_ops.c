@@ -157,7 +157,7 @@ redis_account_add(struct store_state *s, struct store_call *c)
 	struct redis_req *q[2] = { redis_req_new(c, REDIS_ACCOUNT_ADD, parse_added),
 		redis_req_new(c, -1, redis_parse_any) };
 
-	redis_user_key(k, sizeof(k), c->user);
+	redis_key(k, sizeof(k), "u", c->user);
 	redis_req_key(q[0], k);
 	redis_req_str(q[0], c->hash);
 	redis_req_replicated(q[0]);
@@ -180,9 +180,9 @@ parse_hash(struct store_call *c, const redisReply *r)
 }
 
 void
-redis_user_key(char *out, size_t outsz, const char *user)
+redis_key(char *out, size_t outsz, const char *k, const char *tag)
 {
-	snprintf(out, outsz, "hy:u:{%s}", user);
+	snprintf(out, outsz, "hy:%s:{%s}", k, tag);
 }
 
 static void
@@ -191,7 +191,7 @@ redis_account_hash(struct store_state *s, struct store_call *c)
 	struct redis_req *q = redis_req_new(c, -1, parse_hash);
 	char key[REDIS_KEY_MAX];
 
-	redis_user_key(key, sizeof(key), c->user);
+	redis_key(key, sizeof(key), "u", c->user);
 	redis_req_str(q, "HGET");
 	redis_req_str(q, key);
 	redis_req_str(q, "h");
@@ -254,7 +254,7 @@ mailcount_req(struct store_call *c, const char *user)
 	char key[REDIS_KEY_MAX];
 	struct redis_req *q = redis_req_new(c, -1, parse_mailcount);
 
-	snprintf(key, sizeof(key), "hy:mc:{%s}", user);
+	redis_key(key, sizeof(key), "mc", user);
 	redis_req_str(q, "HGET");
 	redis_req_str(q, key);
 	redis_req_str(q, "n");
@@ -451,7 +451,7 @@ redis_profile_set(struct store_state *s, struct store_call *c)
 	struct redis_req *q = redis_req_new(c, REDIS_PROFILE_SET, parse_profile);
 	char k[REDIS_KEY_MAX];
 
-	snprintf(k, sizeof(k), "hy:p:{%s}", c->user);
+	redis_key(k, sizeof(k), "p", c->user);
 	redis_req_key(q, k);
 	profile_arg(q, c->display_in);
 	profile_arg(q, c->status_in);
@@ -470,7 +470,7 @@ parse_hint_budget(struct store_call *c, const redisReply *r)
 	if (redis_reply_int(r) <= 0)
 		return STORE_RATED;
 	struct redis_req *q = redis_req_new(c, REDIS_HINT_ADD, redis_parse_any);
-	snprintf(k, sizeof(k), "hy:h:{%s}", c->user);
+	redis_key(k, sizeof(k), "h", c->user);
 	redis_req_key(q, k);
 	redis_req_str(q, c->hint_in);
 	redis_req_u64(q, c->ttl_ms);
@@ -485,7 +485,7 @@ redis_hint_add(struct store_state *s, struct store_call *c)
 	struct redis_req *q = redis_req_new(c, REDIS_HINT_BUDGET, parse_hint_budget);
 	char k[REDIS_KEY_MAX];
 
-	snprintf(k, sizeof(k), "hy:rdv:{%s}", c->sender);
+	redis_key(k, sizeof(k), "rdv", c->sender);
 	redis_req_key(q, k);
 	redis_req_u64(q, STORE_RDV_BURST);
 	redis_req_u64(q, STORE_RDV_PER_S);
@@ -512,7 +512,7 @@ redis_hint_take(struct store_state *s, struct store_call *c)
 	struct redis_req *q = redis_req_new(c, REDIS_HINT_TAKE, parse_hints);
 	char k[REDIS_KEY_MAX];
 
-	snprintf(k, sizeof(k), "hy:h:{%s}", c->user);
+	redis_key(k, sizeof(k), "h", c->user);
 	redis_req_key(q, k);
 	redis_req_start(s, q);
 }

@@ -35,7 +35,7 @@ join_req(struct store_call *c, int tag)
 	char k[REDIS_KEY_MAX];
 	struct redis_req *q = redis_req_new(c, REDIS_JOIN_USER, parse_join_user);
 
-	snprintf(k, sizeof(k), "hy:uc:{%s}", c->user);
+	redis_key(k, sizeof(k), "uc", c->user);
 	redis_req_tag(q, tag);
 	redis_req_key(q, k);
 	redis_req_str(q, join_name(c, tag));
@@ -76,7 +76,7 @@ parse_join_user(struct store_call *c, const redisReply *r)
 	}
 	struct redis_req *q = redis_req_new(c, REDIS_JOIN_CHANNEL, parse_join_channel);
 	redis_req_tag(q, v == 2 ? JOIN_AGAIN : tag);
-	snprintf(k, sizeof(k), "hy:c:{%s}", join_name(c, tag));
+	redis_key(k, sizeof(k), "c", join_name(c, tag));
 	redis_req_key(q, k);
 	redis_req_str(q, c->user);
 	redis_req_u64(q, tag < 0 ? c->limit : 0);
@@ -118,9 +118,9 @@ parse_join_list(struct store_call *c, const redisReply *r)
 
 	if (redis_reply_int(r) == -2) {
 		/* A new channel past the total's cap: the joins undone. */
-		snprintf(k, sizeof(k), "hy:c:{%s}", join_name(c, tag));
+		redis_key(k, sizeof(k), "c", join_name(c, tag));
 		redis_req_then(redis_cmd(c, redis_parse_any, "ZREM", k, c->user, NULL));
-		snprintf(k, sizeof(k), "hy:uc:{%s}", c->user);
+		redis_key(k, sizeof(k), "uc", c->user);
 		redis_req_then(redis_cmd(c, redis_parse_any, "SREM", k, join_name(c, tag), NULL));
 		return join_capped(c, tag, STORE_CAP_TOTAL);
 	}
@@ -145,14 +145,14 @@ parse_presence_count(struct store_call *c, const redisReply *r)
 static void
 submit_presence(struct store_call *c)
 {
-	char details[REG_IP_MAX * 3 + REG_PUBKEY_TEXT_SIZE + STORE_DISPLAY_MAX +
-	    STORE_STATUS_MAX + 32];
+	char details[REG_IP_MAX * 3 + REG_PUBKEY_TEXT_SIZE + STORE_DISPLAY_MAX + STORE_STATUS_MAX +
+	    32];
 	unsigned mine = redis_pbucket(c->user);
 	int profiled = c->info.display[0] != '\0' || c->info.status[0] != '\0';
 
-	snprintf(details, sizeof(details), "%s %u %s %s %s%s%s%s%s", c->ip, c->port,
-	    c->info.pubkey, c->observed, c->ip6, profiled ? "\n" : "",
-	    profiled ? c->info.display : "", profiled ? "\n" : "", profiled ? c->info.status : "");
+	snprintf(details, sizeof(details), "%s %u %s %s %s%s%s%s%s", c->ip, c->port, c->info.pubkey,
+	    c->observed, c->ip6, profiled ? "\n" : "", profiled ? c->info.display : "",
+	    profiled ? "\n" : "", profiled ? c->info.status : "");
 	c->total = 0;
 	for (unsigned p = 0; p < REDIS_PRESENCE_BUCKETS; p++) {
 		struct redis_req *q = redis_req_new(c, REDIS_PRESENCE_PUT, parse_presence_count);
@@ -188,7 +188,7 @@ parse_next_id(struct store_call *c, const redisReply *r)
 	char k[REDIS_KEY_MAX];
 	struct redis_req *q = redis_req_new(c, REDIS_SUBMIT_ID, parse_submit_id);
 
-	redis_user_key(k, sizeof(k), c->user);
+	redis_key(k, sizeof(k), "u", c->user);
 	redis_req_key(q, k);
 	redis_req_u64(q, (uint64_t)redis_reply_int(r));
 	redis_req_then(q);
@@ -224,11 +224,11 @@ redis_peer_submit(struct store_state *s, struct store_call *c)
 	c->cap = 0;
 	memset(c->refused, 0, sizeof(c->refused));
 	struct redis_req *q = redis_req_new(c, REDIS_SUBMIT_ACCOUNT, parse_submit_account);
-	redis_user_key(k, sizeof(k), c->user);
+	redis_key(k, sizeof(k), "u", c->user);
 	redis_req_key(q, k);
-	snprintf(k, sizeof(k), "hy:p:{%s}", c->user);
+	redis_key(k, sizeof(k), "p", c->user);
 	redis_req_key(q, k);
-	snprintf(k, sizeof(k), "hy:mc:{%s}", c->user);
+	redis_key(k, sizeof(k), "mc", c->user);
 	redis_req_key(q, k);
 	redis_req_str(q, key);
 	redis_req_replicated(q);
@@ -287,12 +287,12 @@ redis_peer_info(struct store_state *s, struct store_call *c)
 	redis_pkey(k, sizeof(k), "peer", redis_pbucket(c->user), "");
 	redis_req_key(q[n], k);
 	redis_req_str(q[n++], c->user);
-	redis_user_key(k, sizeof(k), c->user);
+	redis_key(k, sizeof(k), "u", c->user);
 	q[n++] = redis_cmd(c, parse_info_account, "HMGET", k, "h", "pk");
-	snprintf(k, sizeof(k), "hy:p:{%s}", c->user);
+	redis_key(k, sizeof(k), "p", c->user);
 	q[n++] = redis_cmd(c, parse_info_profile, "HMGET", k, "d", "s");
 	if (c->channel[0] != '\0') {
-		snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+		redis_key(k, sizeof(k), "c", c->channel);
 		q[n++] = redis_cmd(c, parse_info_member, "ZSCORE", k, c->user, NULL);
 	}
 	redis_req_start_all(s, q, n);
@@ -316,7 +316,8 @@ static enum store_result
 parse_still(struct store_call *c, const redisReply *r)
 {
 	if (redis_reply_int(r) == 1)
-		redis_req_then(redis_cmd(c, redis_parse_any, "ZADD", "hy:channels", "0", c->channel));
+		redis_req_then(
+		    redis_cmd(c, redis_parse_any, "ZADD", "hy:channels", "0", c->channel));
 	return STORE_DONE;
 }
 
@@ -326,7 +327,7 @@ parse_unlisted(struct store_call *c, const redisReply *r)
 	char k[REDIS_KEY_MAX];
 
 	(void)r;
-	snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+	redis_key(k, sizeof(k), "c", c->channel);
 	redis_req_then(redis_cmd(c, parse_still, "EXISTS", k, NULL, NULL));
 	return STORE_DONE;
 }
@@ -339,10 +340,11 @@ parse_left(struct store_call *c, const redisReply *r)
 
 	if (left < 0)
 		return STORE_MISSING;
-	snprintf(k, sizeof(k), "hy:uc:{%s}", c->user);
+	redis_key(k, sizeof(k), "uc", c->user);
 	redis_req_then(redis_cmd(c, redis_parse_any, "SREM", k, c->channel, NULL));
 	if (left == 0)
-		redis_req_then(redis_cmd(c, parse_unlisted, "ZREM", "hy:channels", c->channel, NULL));
+		redis_req_then(
+		    redis_cmd(c, parse_unlisted, "ZREM", "hy:channels", c->channel, NULL));
 	return STORE_DONE;
 }
 
@@ -352,7 +354,7 @@ redis_channel_leave(struct store_state *s, struct store_call *c)
 	struct redis_req *q = redis_req_new(c, REDIS_LEAVE_CHANNEL, parse_left);
 	char k[REDIS_KEY_MAX];
 
-	snprintf(k, sizeof(k), "hy:c:{%s}", c->channel);
+	redis_key(k, sizeof(k), "c", c->channel);
 	redis_req_key(q, k);
 	redis_req_str(q, c->user);
 	redis_req_replicated(q);
@@ -391,7 +393,7 @@ parse_channel_names(struct store_call *c, const redisReply *r)
 	c->n = n;
 	for (size_t i = 0; i < n; i++) {
 		redis_reply_str(r->element[i], c->chans[i].name, sizeof(c->chans[i].name));
-		snprintf(k, sizeof(k), "hy:c:{%s}", c->chans[i].name);
+		redis_key(k, sizeof(k), "c", c->chans[i].name);
 		struct redis_req *q = redis_cmd(c, parse_channel_members, "ZCARD", k, NULL, NULL);
 		redis_req_tag(q, (int)i);
 		redis_req_then(q);
