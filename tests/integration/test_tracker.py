@@ -334,6 +334,26 @@ def test_alices_token_cannot_act_for_bob_anywhere():
     failed(404, "GET", "/get-list?channel=evil", token=S["bob"])
 
 
+
+if REDIS:
+    @case
+    def test_a_token_given_another_name_is_refused():
+        """A Redis token carries its user's name (NAME~RANDOM), which says
+        in which presence bucket its key is; the key is a hash of the whole
+        text, so a token whose name was changed, cut or dropped names no
+        key, and no change of its last character finds one either."""
+        tok = S["alice"]
+        name, rest = tok.split("~", 1)
+        assert name == "alice" and len(rest) == 43, tok
+        last = "A" if rest[-1] != "A" else "B"
+        for forged in ("bob~" + rest, "carol~" + rest, "dave~" + rest, "~" + rest, rest,
+                       "alice~" + rest[:-1] + last, "alice~" + rest + "A", "alice~~" + rest):
+            failed(401, "POST", "/heartbeat", None, token=forged)
+            failed(401, "GET", "/get-list", token=forged)
+            failed(401, "POST", "/logout", None, token=forged)
+        ok("POST", "/heartbeat", None, token=tok)
+
+
 # Liveness, channels, stats.
 
 @case
