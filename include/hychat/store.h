@@ -19,6 +19,8 @@
 #include "hychat/registry.h"
 #include "hychat/util.h"
 
+/* The longest token a backend issues: the Redis store's carry the name. */
+#define STORE_TOKEN_TEXT_SIZE (HY_NAME_MAX + 1 + REG_TOKEN_TEXT_SIZE)
 #define STORE_EXISTS 1 /* user_add: the name is taken */
 #define STORE_HASH_MAX 128 /* room for a crypto_pwhash_str() string */
 #define STORE_CHANNELS_PER_CALL 64 /* channels one registration may join */
@@ -214,7 +216,7 @@ struct store_call {
 	enum store_result result;
 	char *cause; /* with STORE_FAILED or STORE_DOWN */
 	enum store_cap cap; /* with STORE_CAPPED, or the first cap submit met */
-	char token[REG_TOKEN_TEXT_SIZE]; /* token_issue */
+	char token[STORE_TOKEN_TEXT_SIZE]; /* token_issue */
 	uint32_t peer_id;
 	uint64_t total; /* peers online, members of a channel, channels */
 	int more; /* further entries follow the page */
@@ -240,6 +242,12 @@ struct store_call {
 	 * store_call_fini()). */
 	const char *hint_in;
 	char (*hints)[STORE_HINT_MAX];
+
+	/* A backend's own, between the steps of one operation (the Redis
+	 * store's listings). */
+	size_t pending, round_n, round_base;
+	int round_partial;
+	char round_bound[HY_NAME_MAX + 1];
 };
 
 struct store_state;

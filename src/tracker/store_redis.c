@@ -7,6 +7,7 @@
  * 503) and the connection is tried again with a growing backoff; each
  * change of state is logged once. Commands in flight when the connection
  * drops finish with STORE_DOWN too. */
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -83,14 +84,32 @@ struct store_redis {
 	size_t nconns;
 };
 
+/* The requests of one call that are in flight at once, or one after
+ * another (redis_req_then()): the call finishes once every one has
+ * answered, with the result of the first (in the order they were made)
+ * that was not STORE_DONE. */
+struct redis_group {
+	unsigned left; /* requests not yet answered */
+	int made; /* requests made so far: the next one's index */
+	int at; /* the index whose result is kept (INT_MAX: none yet) */
+	enum store_result result;
+	char *cause;
+	int replicated; /* one of them asked for it */
+};
+
 /* One command in flight. */
 struct redis_req {
 	struct redis_conn *conn;
 	struct store_call *c;
 	int script; /* -1: a plain command */
 	redis_parse_fn parse;
+	struct redis_group *group; /* NULL: the call's only request */
+	int index; /* in the group */
+	int tag; /* the caller's, for its parser (redis_tag()) */
 	int retried; /* NOSCRIPT was answered once */
 	int replicated; /* answer once a replica has it */
+	int nkeys; /* a script's KEYS, the arguments after the head */
+	char nkeys_text[12];
 	int argc;
 	/* Static text (the command, a script's SHA-1 or body), the inline
 	 * bytes, or allocated where owned says so. */
@@ -475,10 +494,15 @@ redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
 	q->c = c;
 	q->script = script;
 	q->parse = parse;
+	q->group = NULL;
+	q->index = 0;
+	q->tag = 0;
 	q->retried = q->replicated = 0;
+	q->nkeys = 0;
 	q->argc = 0;
 	q->used = 0;
 	if (script >= 0) {
+		/* The count of keys is written as the request leaves. */
 		static const char *const head[] = { "EVALSHA", NULL, "0" };
 		for (int i = 0; i < 3; i++) {
 			q->owned[i] = 0;
@@ -522,6 +546,15 @@ void
 redis_req_bin(struct redis_req *q, const void *p, size_t len)
 {
 	req_arg(q, p, len);
+}
+
+void
+redis_req_key(struct redis_req *q, const char *key)
+{
+	if (q->argc != 3 + q->nkeys)
+		log_fatal(70, "redis: a key after the arguments of script %d", q->script);
+	redis_req_str(q, key);
+	q->nkeys++;
 }
 
 void
@@ -569,20 +602,70 @@ reply_is_unavailable(const redisReply *r)
 	return 0;
 }
 
+/* Finishes c with res, once a replica has the writes where replicated
+ * asks it of a store with replicas (ac: the connection they went on). */
+static void
+call_finish(struct store_call *c, redisAsyncContext *ac, int replicated, enum store_result res,
+    const char *cause)
+{
+	if (!replicated || res != STORE_DONE || ac == NULL) {
+		store_call_finish(c, res, cause);
+		return;
+	}
+	/* Acknowledged only once a replica has it, so that a failover
+	 * cannot lose it. */
+	c->result = res;
+	if (redisAsyncCommand(ac, on_wait, c, "WAIT 1 %d", REDIS_WAIT_MS) != REDIS_OK)
+		store_call_finish(c, STORE_DOWN, "redis: not connected");
+}
+
+/* Ends q with res (ac: the connection its reply came on, NULL if none
+ * did): the call finishes now, or once the rest of q's group has. */
+static void
+req_end(struct redis_req *q, redisAsyncContext *ac, enum store_result res, const char *cause)
+{
+	struct store_call *c = q->c;
+	struct redis_group *g = q->group;
+	int replicated = q->replicated && q->conn->r->sentinel;
+	int index = q->index;
+
+	req_free(q);
+	if (g == NULL) {
+		call_finish(c, ac, replicated, res, cause);
+		return;
+	}
+	if (res != STORE_DONE && index < g->at) {
+		g->at = index;
+		g->result = res;
+		free(g->cause);
+		g->cause = cause != NULL ? xstrdup(cause) : NULL;
+	}
+	g->replicated |= replicated;
+	if (--g->left > 0)
+		return;
+	char *why = g->cause;
+	res = g->result;
+	replicated = g->replicated;
+	free(g);
+	call_finish(c, ac, replicated, res, why);
+	free(why);
+}
+
+/* The request whose reply this thread's loop is parsing: where
+ * redis_req_then() joins its next step. */
+static _Thread_local struct redis_req *parsing;
+
 static void
 on_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
 	struct redis_req *q = arg;
 	const redisReply *r = reply;
-	struct store_call *c = q->c;
-	redis_parse_fn q_parse = q->parse;
 
 	if (q->conn->inflight > 0)
 		q->conn->inflight--;
 	q->conn->last_progress_ms = hy_now_ms();
 	if (r == NULL) {
-		req_free(q);
-		store_call_finish(c, STORE_DOWN, "redis: connection lost");
+		req_end(q, NULL, STORE_DOWN, "redis: connection lost");
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR && q->script >= 0 && !q->retried &&
@@ -601,22 +684,13 @@ on_reply(redisAsyncContext *ac, void *reply, void *arg)
 		if (q->conn->r->sentinel && strncmp(r->str, "READONLY", 8) == 0 &&
 		    q->conn->ac == ac)
 			redisAsyncDisconnect(ac); /* a demoted primary: ask again */
-		req_free(q);
-		store_call_finish(c, reply_is_unavailable(r) ? STORE_DOWN : STORE_FAILED, why);
+		req_end(q, ac, reply_is_unavailable(r) ? STORE_DOWN : STORE_FAILED, why);
 		return;
 	}
-	struct redis_conn *conn = q->conn;
-	int replicated = q->replicated && conn->r->sentinel;
-	req_free(q);
-	enum store_result res = q_parse(c, r);
-	if (!replicated || res != STORE_DONE) {
-		store_call_finish(c, res, NULL);
-		return;
-	}
-	/* Acknowledged only once a replica has it, so that a failover
-	 * cannot lose it. */
-	if (redisAsyncCommand(ac, on_wait, c, "WAIT 1 %d", REDIS_WAIT_MS) != REDIS_OK)
-		store_call_finish(c, STORE_DOWN, "redis: not connected");
+	parsing = q;
+	enum store_result res = q->parse(q->c, r);
+	parsing = NULL;
+	req_end(q, ac, res, NULL);
 }
 
 static void
@@ -624,16 +698,38 @@ req_send(struct redis_req *q)
 {
 	struct redis_conn *conn = q->conn;
 
+	if (q->script >= 0) {
+		snprintf(q->nkeys_text, sizeof(q->nkeys_text), "%d", q->nkeys);
+		q->argv[2] = q->nkeys_text;
+		q->argvlen[2] = strlen(q->nkeys_text);
+	}
 	if (conn->ac == NULL || !conn->connected ||
 	    redisAsyncCommandArgv(conn->ac, on_reply, q, q->argc, q->argv, q->argvlen) !=
 	        REDIS_OK) {
-		struct store_call *c = q->c;
-		req_free(q);
-		store_call_finish(c, STORE_DOWN, "redis: not connected");
+		req_end(q, NULL, STORE_DOWN, "redis: not connected");
 		return;
 	}
 	if (conn->inflight++ == 0)
 		conn->last_progress_ms = hy_now_ms();
+}
+
+/* Joins q to g as its next request. */
+static void
+group_join(struct redis_group *g, struct redis_req *q)
+{
+	q->group = g;
+	q->index = g->made++;
+	g->left++;
+}
+
+static struct redis_group *
+group_new(void)
+{
+	struct redis_group *g = xcalloc(1, sizeof(*g));
+
+	g->at = INT_MAX;
+	g->result = STORE_DONE;
+	return g;
 }
 
 /* Sends q on the call's loop's connection, or finishes the call with
@@ -641,13 +737,56 @@ req_send(struct redis_req *q)
 void
 redis_req_start(struct store_state *s, struct redis_req *q)
 {
-	q->conn = q->c->loop != NULL ? conn_find(redis_of(s), q->c->loop) : NULL;
-	if (q->conn == NULL) {
-		struct store_call *c = q->c;
-		req_free(q);
-		store_call_finish(c, STORE_DOWN, "redis: no connection on this loop");
+	redis_req_start_all(s, &q, 1);
+}
+
+void
+redis_req_start_all(struct store_state *s, struct redis_req **qs, size_t n)
+{
+	struct store_call *c = qs[0]->c;
+	struct redis_conn *conn = c->loop != NULL ? conn_find(redis_of(s), c->loop) : NULL;
+
+	if (conn == NULL || conn->ac == NULL || !conn->connected) {
+		for (size_t i = 0; i < n; i++)
+			req_free(qs[i]);
+		store_call_finish(c, STORE_DOWN,
+		    conn == NULL ? "redis: no connection on this loop" : "redis: not connected");
 		return;
 	}
+	struct redis_group *g = n > 1 ? group_new() : NULL;
+	for (size_t i = 0; i < n; i++) {
+		qs[i]->conn = conn;
+		if (g != NULL)
+			group_join(g, qs[i]);
+	}
+	/* The group outlives a failure to send one: req_end() counts it. */
+	for (size_t i = 0; i < n; i++)
+		req_send(qs[i]);
+}
+
+void
+redis_req_tag(struct redis_req *q, int tag)
+{
+	q->tag = tag;
+}
+
+int
+redis_tag(void)
+{
+	return parsing != NULL ? parsing->tag : 0;
+}
+
+void
+redis_req_then(struct redis_req *q)
+{
+	struct redis_req *now = parsing;
+
+	if (now->group == NULL) {
+		now->group = group_new();
+		group_join(now->group, now); /* the one answering, ended after its parser */
+	}
+	q->conn = now->conn;
+	group_join(now->group, q);
 	req_send(q);
 }
 

@@ -1,6 +1,10 @@
-/* store_redis_ops.c — the Redis store's operations: for each, the
- * command or script it sends (store_redis_lua.c) and how the reply fills
- * the call. The connections and the sending are store_redis.c's. */
+/* store_redis_ops.c — the Redis store's operations on accounts, tokens,
+ * the heartbeat, profiles and NAT hints, the helpers every operation's
+ * file shares, and the table of them all: for each, the commands or
+ * scripts it sends (store_redis_lua.c), each on one slot, and how the
+ * replies fill the call. Registration and channels are
+ * store_redis_peers.c's, listings store_redis_list.c's, the mailbox
+ * store_redis_mail.c's; the connections and the sending store_redis.c's. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +16,11 @@
 #include "store_redis_lua.h"
 
 #define REDIS_TOKEN_ID_BYTES 16 /* the hash of a token that names its key */
-#define REDIS_TOKEN_ID_TEXT 32 /* its base64url, NUL included */
-#define REDIS_KEY_MAX 128
 
 /* Replies. */
 
-static long long
-reply_int(const redisReply *r)
+long long
+redis_reply_int(const redisReply *r)
 {
 	if (r == NULL)
 		return 0;
@@ -29,14 +31,14 @@ reply_int(const redisReply *r)
 	return 0;
 }
 
-static const redisReply *
-reply_at(const redisReply *r, size_t i)
+const redisReply *
+redis_reply_at(const redisReply *r, size_t i)
 {
 	return r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
 }
 
-static void
-reply_str(const redisReply *r, char *out, size_t outsz)
+void
+redis_reply_str(const redisReply *r, char *out, size_t outsz)
 {
 	if (r != NULL && r->type == REDIS_REPLY_STRING)
 		snprintf(out, outsz, "%.*s", (int)r->len, r->str);
@@ -61,8 +63,8 @@ details_field(const char **at, const char *end, char sep, char *out, size_t outs
 /* "IP PORT KEY OBSERVED IP6" (fields may be empty), then, when the peer
  * has a profile, "\nDISPLAY\nSTATUS", into p. Details written before
  * the observed address was kept end after KEY. */
-static void
-peer_details(const redisReply *r, struct store_peer *p)
+void
+redis_peer_details(const redisReply *r, struct store_peer *p)
 {
 	char port[16];
 	const char *at = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "";
@@ -86,17 +88,56 @@ peer_details(const redisReply *r, struct store_peer *p)
 static enum store_result
 flag(const redisReply *r, enum store_result if_zero)
 {
-	return reply_int(r) != 0 ? STORE_DONE : if_zero;
+	return redis_reply_int(r) != 0 ? STORE_DONE : if_zero;
 }
 
 /* A count of mailbox messages that came with another answer. */
-static void
-mail_known(struct store_call *c, const redisReply *r)
+void
+redis_mail_known(struct store_call *c, const redisReply *r)
 {
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
 		return;
-	c->mail = (uint64_t)reply_int(r);
+	c->mail = (uint64_t)redis_reply_int(r);
 	c->mail_known = 1;
+}
+
+/* A reply that fills nothing. */
+enum store_result
+redis_parse_any(struct store_call *c, const redisReply *r)
+{
+	(void)c;
+	(void)r;
+	return STORE_DONE;
+}
+
+/* A plain command on one key and then a word or two (NULL: none). */
+struct redis_req *
+redis_cmd(struct store_call *c, redis_parse_fn parse, const char *cmd, const char *key,
+    const char *a, const char *b)
+{
+	struct redis_req *q = redis_req_new(c, -1, parse);
+
+	redis_req_str(q, cmd);
+	redis_req_str(q, key);
+	if (a != NULL)
+		redis_req_str(q, a);
+	if (b != NULL)
+		redis_req_str(q, b);
+	return q;
+}
+
+/* Requests for presence bucket p's keys (of KEYS, the first nkeys of
+ * online, names, peer, sessions). */
+void
+redis_presence_keys(struct redis_req *q, unsigned p, size_t nkeys)
+{
+	static const char *const keys[] = { "online", "names", "peer", "sessions" };
+	char k[REDIS_KEY_MAX];
+
+	for (size_t i = 0; i < nkeys && i < HY_ARRAY_LEN(keys); i++) {
+		redis_pkey(k, sizeof(k), keys[i], p, "");
+		redis_req_key(q, k);
+	}
 }
 
 /* Accounts. */
@@ -107,15 +148,24 @@ parse_added(struct store_call *c, const redisReply *r)
 	return flag(r, STORE_TAKEN);
 }
 
+/* The account, and its name in its bucket's set (for /stats) in the same
+ * write: a name already there (taken) is no change. */
 static void
 redis_account_add(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_ACCOUNT_ADD, parse_added);
+	char k[REDIS_KEY_MAX];
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_ACCOUNT_ADD, parse_added),
+		redis_req_new(c, -1, redis_parse_any) };
 
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->hash);
-	redis_req_replicated(q);
-	redis_req_start(s, q);
+	redis_key(k, sizeof(k), "u", c->user);
+	redis_req_key(q[0], k);
+	redis_req_str(q[0], c->hash);
+	redis_req_replicated(q[0]);
+	snprintf(k, sizeof(k), "hy:users:{%u}", redis_bucket(c->user));
+	redis_req_str(q[1], "SADD");
+	redis_req_str(q[1], k);
+	redis_req_str(q[1], c->user);
+	redis_req_start_all(s, q, 2);
 }
 
 static enum store_result
@@ -129,10 +179,10 @@ parse_hash(struct store_call *c, const redisReply *r)
 	return STORE_DONE;
 }
 
-static void
-user_key(char *out, size_t outsz, const char *user)
+void
+redis_key(char *out, size_t outsz, const char *k, const char *tag)
 {
-	snprintf(out, outsz, "hy:u:{%s}", user);
+	snprintf(out, outsz, "hy:%s:{%s}", k, tag);
 }
 
 static void
@@ -141,56 +191,111 @@ redis_account_hash(struct store_state *s, struct store_call *c)
 	struct redis_req *q = redis_req_new(c, -1, parse_hash);
 	char key[REDIS_KEY_MAX];
 
-	user_key(key, sizeof(key), c->user);
+	redis_key(key, sizeof(key), "u", c->user);
 	redis_req_str(q, "HGET");
 	redis_req_str(q, key);
 	redis_req_str(q, "h");
 	redis_req_start(s, q);
 }
 
-/* Tokens: Redis holds a hash of each token, never the token. */
+/* Tokens: Redis holds a hash of each token, never the token. A token is
+ * the user's name, REDIS_TOKEN_SEP and REG_TOKEN_BYTES of randomness in
+ * base64url: the name says which presence bucket holds the token's key,
+ * hy:t:{P}:ID (ID a hash of the whole text), so that a heartbeat reads
+ * the token and renews the presence in one slot and one call. A token
+ * whose name was altered hashes to another ID, which names no key. */
 
-static void
-token_id(const char *token, size_t len, char out[REDIS_TOKEN_ID_TEXT])
+#define REDIS_TOKEN_SEP '~' /* in token68, never in a name */
+
+/* Fills t from c's token; -1 if the text could not be a token at all
+ * (which spares Redis the rest). */
+int
+redis_token_ref(const struct store_call *c, struct redis_token_ref *t)
 {
+	const char *sep = memchr(c->token_in, REDIS_TOKEN_SEP, c->token_len);
+
+	if (sep == NULL)
+		return -1;
+	size_t nlen = (size_t)(sep - c->token_in);
+	if (c->token_len - nlen - 1 != REG_TOKEN_TEXT_SIZE - 1 || !hy_name_valid(c->token_in, nlen))
+		return -1;
+	memcpy(t->user, c->token_in, nlen);
+	t->user[nlen] = '\0';
+	t->pbucket = redis_pbucket(t->user);
 	unsigned char h[REDIS_TOKEN_ID_BYTES];
-
-	crypto_generichash(h, sizeof(h), (const unsigned char *)token, len, NULL, 0);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)c->token_in, c->token_len, NULL, 0);
 	sodium_bin2base64(
-	    out, REDIS_TOKEN_ID_TEXT, h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	    t->id, sizeof(t->id), h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	snprintf(t->key, sizeof(t->key), "hy:t:{%u}:%s", t->pbucket, t->id);
+	return 0;
 }
 
-/* True if the text could be a token at all (spares Redis the rest). */
-static int
-token_plausible(const struct store_call *c)
+/* The key of presence bucket p's k ("online", "names", "peer", "ut:NAME"
+ * with its suffix...): hy:K:{P}, then suffix. */
+void
+redis_pkey(char *out, size_t outsz, const char *k, unsigned p, const char *suffix)
 {
-	return c->token_len == REG_TOKEN_TEXT_SIZE - 1;
+	snprintf(out, outsz, "hy:%s:{%u}%s", k, p, suffix);
 }
 
+/* The count of a user's mailbox, read beside another answer. */
 static enum store_result
-parse_issued(struct store_call *c, const redisReply *r)
+parse_mailcount(struct store_call *c, const redisReply *r)
 {
-	mail_known(c, r);
+	c->mail = r->type == REDIS_REPLY_STRING ? (uint64_t)strtoull(r->str, NULL, 10) : 0;
+	c->mail_known = 1;
 	return STORE_DONE;
+}
+
+/* A request for user's mail count (hy:mc:{NAME}, its own slot). */
+static struct redis_req *
+mailcount_req(struct store_call *c, const char *user)
+{
+	char key[REDIS_KEY_MAX];
+	struct redis_req *q = redis_req_new(c, -1, parse_mailcount);
+
+	redis_key(key, sizeof(key), "mc", user);
+	redis_req_str(q, "HGET");
+	redis_req_str(q, key);
+	redis_req_str(q, "n");
+	return q;
 }
 
 static void
 redis_token_issue(struct store_state *s, struct store_call *c)
 {
 	unsigned char raw[REG_TOKEN_BYTES];
-	char id[REDIS_TOKEN_ID_TEXT];
+	char text[REG_TOKEN_TEXT_SIZE], k[REDIS_KEY_MAX], suffix[HY_NAME_MAX + 2];
+	struct redis_token_ref t;
+	struct store_call probe = { 0 };
 
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(
-	    c->token, sizeof(c->token), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	    text, sizeof(text), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));
-	token_id(c->token, strlen(c->token), id);
-	struct redis_req *q = redis_req_new(c, REDIS_TOKEN_ISSUE, parse_issued);
-	redis_req_str(q, c->user);
-	redis_req_str(q, id);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_u64(q, REG_MAX_TOKENS);
-	redis_req_start(s, q);
+	snprintf(c->token, sizeof(c->token), "%s%c%s", c->user, REDIS_TOKEN_SEP, text);
+	sodium_memzero(text, sizeof(text));
+	probe.token_in = c->token;
+	probe.token_len = strlen(c->token);
+	if (redis_token_ref(&probe, &t) < 0) {
+		store_call_finish(c, STORE_FAILED, "redis: a token for an invalid name");
+		return;
+	}
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_TOKEN_ISSUE, redis_parse_any),
+		mailcount_req(c, c->user) };
+	snprintf(suffix, sizeof(suffix), ":%s", c->user);
+	redis_req_key(q[0], t.key);
+	redis_pkey(k, sizeof(k), "ut", t.pbucket, suffix);
+	redis_req_key(q[0], k);
+	redis_pkey(k, sizeof(k), "sessions", t.pbucket, "");
+	redis_req_key(q[0], k);
+	redis_req_str(q[0], c->user);
+	redis_req_str(q[0], t.id);
+	redis_req_u64(q[0], c->ttl_ms);
+	redis_req_u64(q[0], REG_MAX_TOKENS);
+	redis_pkey(k, sizeof(k), "t", t.pbucket, ":");
+	redis_req_str(q[0], k);
+	redis_req_start_all(s, q, 2);
 }
 
 static enum store_result
@@ -207,17 +312,15 @@ parse_token_user(struct store_call *c, const redisReply *r)
 static void
 redis_token_user(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT], key[REDIS_KEY_MAX];
+	struct redis_token_ref t;
 
-	if (!token_plausible(c)) {
+	if (redis_token_ref(c, &t) < 0) {
 		store_call_finish(c, STORE_MISSING, NULL);
 		return;
 	}
-	token_id(c->token_in, c->token_len, id);
-	snprintf(key, sizeof(key), "hy:t:%s", id);
 	struct redis_req *q = redis_req_new(c, -1, parse_token_user);
 	redis_req_str(q, "GET");
-	redis_req_str(q, key);
+	redis_req_str(q, t.key);
 	redis_req_start(s, q);
 }
 
@@ -230,58 +333,25 @@ parse_revoked(struct store_call *c, const redisReply *r)
 static void
 redis_token_revoke(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT];
+	static const char *const keys[] = { "sessions", "online", "names", "peer" };
+	char k[REDIS_KEY_MAX], suffix[HY_NAME_MAX + 2];
+	struct redis_token_ref t;
 
-	if (!token_plausible(c)) {
+	if (redis_token_ref(c, &t) < 0) {
 		store_call_finish(c, STORE_MISSING, NULL);
 		return;
 	}
-	token_id(c->token_in, c->token_len, id);
 	struct redis_req *q = redis_req_new(c, REDIS_TOKEN_REVOKE, parse_revoked);
-	redis_req_str(q, id);
-	redis_req_start(s, q);
-}
-
-/* Peers. */
-
-static enum store_result
-parse_submitted(struct store_call *c, const redisReply *r)
-{
-	const redisReply *refused = reply_at(r, 3);
-
-	c->peer_id = (uint32_t)reply_int(reply_at(r, 0));
-	c->total = (uint64_t)reply_int(reply_at(r, 1));
-	c->cap = (enum store_cap)reply_int(reply_at(r, 2));
-	for (size_t i = 0; refused != NULL && i < refused->elements; i++) {
-		long long k = reply_int(refused->element[i]);
-		if (k >= 0 && (size_t)k < c->nchannels)
-			c->refused[k] = 1;
+	redis_req_key(q, t.key);
+	snprintf(suffix, sizeof(suffix), ":%s", t.user);
+	redis_pkey(k, sizeof(k), "ut", t.pbucket, suffix);
+	redis_req_key(q, k);
+	for (size_t i = 0; i < HY_ARRAY_LEN(keys); i++) {
+		redis_pkey(k, sizeof(k), keys[i], t.pbucket, "");
+		redis_req_key(q, k);
 	}
-	mail_known(c, reply_at(r, 4));
-	return STORE_DONE;
-}
-
-static void
-redis_peer_submit(struct store_state *s, struct store_call *c)
-{
-	char key[REG_PUBKEY_TEXT_SIZE] = "";
-
-	if (c->pubkey_len > 0)
-		sodium_bin2base64(
-		    key, sizeof(key), c->pubkey, c->pubkey_len, sodium_base64_VARIANT_ORIGINAL);
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_SUBMIT, parse_submitted);
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->ip);
-	redis_req_u64(q, c->port);
-	redis_req_str(q, key);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_u64(q, c->max_user_channels);
-	redis_req_u64(q, c->max_channels);
-	redis_req_str(q, c->observed);
-	redis_req_str(q, c->ip6);
-	for (size_t i = 0; i < c->nchannels; i++)
-		redis_req_str(q, c->channels[i]);
-	redis_req_replicated(q);
+	redis_req_str(q, t.user);
+	redis_req_str(q, t.id);
 	redis_req_start(s, q);
 }
 
@@ -295,7 +365,10 @@ static void
 redis_peer_renew(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_PEER_RENEW, parse_renewed);
+	char k[REDIS_KEY_MAX];
 
+	redis_pkey(k, sizeof(k), "online", redis_pbucket(c->user), "");
+	redis_req_key(q, k);
 	redis_req_str(q, c->user);
 	redis_req_u64(q, c->ttl_ms);
 	redis_req_start(s, q);
@@ -306,349 +379,59 @@ parse_beat(struct store_call *c, const redisReply *r)
 {
 	static const enum store_result results[] = { STORE_NOT_YOURS, STORE_BAD_TOKEN,
 		STORE_MISSING, STORE_DONE };
-	long long v = reply_int(r->type == REDIS_REPLY_ARRAY ? reply_at(r, 0) : r);
+	long long v = redis_reply_int(r->type == REDIS_REPLY_ARRAY ? redis_reply_at(r, 0) : r);
 
 	if (v == 1) {
-		const redisReply *user = reply_at(r, 1);
+		const redisReply *user = redis_reply_at(r, 1);
 		if (user != NULL && user->type == REDIS_REPLY_STRING && user->len > 0 &&
 		    user->len <= HY_NAME_MAX)
-			reply_str(user, c->user, sizeof(c->user));
-		mail_known(c, reply_at(r, 2));
+			redis_reply_str(user, c->user, sizeof(c->user));
 	}
 	return v >= -2 && v <= 1 ? results[v + 2] : STORE_FAILED;
 }
 
+/* The token checked and the presence renewed in the token's slot, and,
+ * in the same write, the mail count of the user the token names (read
+ * for nothing if the token is bad). */
 static void
 redis_peer_beat(struct store_state *s, struct store_call *c)
 {
-	char id[REDIS_TOKEN_ID_TEXT];
+	struct redis_token_ref t;
+	char k[REDIS_KEY_MAX];
 
-	if (!token_plausible(c)) {
+	if (redis_token_ref(c, &t) < 0) {
 		store_call_finish(c, STORE_BAD_TOKEN, NULL);
 		return;
 	}
-	token_id(c->token_in, c->token_len, id);
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_BEAT, parse_beat);
-	redis_req_str(q, id);
-	redis_req_str(q, c->user);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_start(s, q);
-}
-
-#define LIST_ENTRY_SEP '\x1e' /* between peers in a listing's reply */
-#define LIST_NAME_SEP '\x1f' /* between a peer's name and details */
-
-/* One peer of a listing, "NAME\x1fDETAILS" (details "! KEY..." for an
- * offline member), into p; 0 if it is not one. */
-static int
-list_entry(const char *s, size_t len, struct store_peer *p)
-{
-	const char *sep = memchr(s, LIST_NAME_SEP, len);
-	redisReply d = { .type = REDIS_REPLY_STRING };
-
-	if (sep == NULL || sep == s || (size_t)(sep - s) > HY_NAME_MAX)
-		return 0;
-	memset(p, 0, sizeof(*p));
-	memcpy(p->name, s, (size_t)(sep - s));
-	d.str = (char *)sep + 1;
-	d.len = len - (size_t)(sep + 1 - s);
-	/* "! KEY": an offline member (members=all), no address. */
-	p->online = !(d.len >= 2 && d.str[0] == '!');
-	peer_details(&d, p); /* the profile, and for one online the rest */
-	if (!p->online) {
-		const char *nl = memchr(d.str, '\n', d.len);
-		size_t keylen = (nl != NULL ? (size_t)(nl - d.str) : d.len) - 2;
-		snprintf(p->pubkey, sizeof(p->pubkey), "%.*s", (int)keylen, d.str + 2);
-		p->ip[0] = p->observed[0] = p->ip6[0] = '\0';
-		p->port = 0;
-	}
-	return p->online ? p->ip[0] != '\0' : 1;
-}
-
-static enum store_result
-parse_list(struct store_call *c, const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer == -2 ? STORE_BAD_TOKEN : STORE_MISSING;
-	const redisReply *out = reply_at(r, 1);
-	const redisReply *me = reply_at(r, 2);
-	if (c->with_token) {
-		if (me == NULL || me->type != REDIS_REPLY_STRING || me->len == 0 ||
-		    me->len > HY_NAME_MAX)
-			return STORE_BAD_TOKEN;
-		reply_str(me, c->user, sizeof(c->user));
-	}
-	c->more = reply_int(reply_at(r, 0)) != 0;
-	const char *at = out != NULL && out->type == REDIS_REPLY_STRING ? out->str : "";
-	const char *end = at + (out != NULL && out->type == REDIS_REPLY_STRING ? out->len : 0);
-	size_t n = at < end ? 1 : 0;
-	for (const char *x = at; x < end && (x = memchr(x, LIST_ENTRY_SEP, (size_t)(end - x))); x++)
-		n++;
-	c->peers = xcalloc(n > 0 ? n : 1, sizeof(*c->peers));
-	c->n = 0;
-	while (at < end) {
-		const char *stop = memchr(at, LIST_ENTRY_SEP, (size_t)(end - at));
-		if (stop == NULL)
-			stop = end;
-		if (c->n < n && list_entry(at, (size_t)(stop - at), &c->peers[c->n]))
-			c->n++;
-		at = stop + 1;
-	}
-	return STORE_DONE;
-}
-
-static void
-redis_peer_list(struct store_state *s, struct store_call *c)
-{
-	char id[REDIS_TOKEN_ID_TEXT] = "";
-
-	if (c->with_token) {
-		if (!token_plausible(c)) {
-			store_call_finish(c, STORE_BAD_TOKEN, NULL);
-			return;
-		}
-		token_id(c->token_in, c->token_len, id);
-	}
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_LIST, parse_list);
-	redis_req_str(q, id);
-	redis_req_str(q, c->channel);
-	redis_req_str(q, c->after);
-	redis_req_u64(q, c->limit);
-	redis_req_str(q, c->all ? "1" : "0");
-	redis_req_start(s, q);
-}
-
-static enum store_result
-parse_info(struct store_call *c, const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_INTEGER) {
-		return STORE_MISSING;
-	}
-	c->online = reply_int(reply_at(r, 0)) != 0;
-	if (c->online)
-		peer_details(reply_at(r, 1), &c->info);
-	reply_str(reply_at(r, 2), c->info.pubkey, sizeof(c->info.pubkey));
-	c->member = reply_int(reply_at(r, 3)) != 0;
-	reply_str(reply_at(r, 4), c->info.display, sizeof(c->info.display));
-	reply_str(reply_at(r, 5), c->info.status, sizeof(c->info.status));
-	return STORE_DONE;
-}
-
-static void
-redis_peer_info(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_PEER_INFO, parse_info);
-
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->channel);
-	redis_req_start(s, q);
-}
-
-/* Channels. */
-
-static enum store_result
-parse_joined(struct store_call *c, const redisReply *r)
-{
-	long long first = reply_int(reply_at(r, 0));
-	const redisReply *names = reply_at(r, 1);
-
-	if (first < 0) {
-		c->cap = (enum store_cap) - first;
-		return STORE_CAPPED;
-	}
-	c->total = (uint64_t)first;
-	size_t n = names != NULL ? names->elements : 0;
-	c->names = xcalloc(n > 0 ? n : 1, sizeof(*c->names));
-	for (size_t i = 0; i < n; i++)
-		reply_str(names->element[i], c->names[c->n++], sizeof(c->names[0]));
-	return STORE_DONE;
-}
-
-static void
-redis_channel_join(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_CHANNEL_JOIN, parse_joined);
-
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->channel);
-	redis_req_u64(q, c->max_user_channels);
-	redis_req_u64(q, c->max_channels);
-	redis_req_u64(q, c->limit);
-	redis_req_replicated(q);
-	redis_req_start(s, q);
-}
-
-static enum store_result
-parse_left(struct store_call *c, const redisReply *r)
-{
-	return flag(r, STORE_MISSING);
-}
-
-static void
-redis_channel_leave(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_CHANNEL_LEAVE, parse_left);
-
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->channel);
-	redis_req_replicated(q);
-	redis_req_start(s, q);
-}
-
-static enum store_result
-parse_channels(struct store_call *c, const redisReply *r)
-{
-	const redisReply *out = reply_at(r, 2);
-	size_t n = out != NULL ? out->elements / 2 : 0;
-
-	c->channel_count = (uint64_t)reply_int(reply_at(r, 0));
-	c->more = reply_int(reply_at(r, 1)) != 0;
-	c->chans = xcalloc(n > 0 ? n : 1, sizeof(*c->chans));
-	for (size_t i = 0; i < n; i++) {
-		reply_str(out->element[2 * i], c->chans[i].name, sizeof(c->chans[i].name));
-		c->chans[i].members = (size_t)reply_int(out->element[2 * i + 1]);
-	}
-	c->n = n;
-	return STORE_DONE;
-}
-
-static void
-redis_channel_list(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_CHANNEL_LIST, parse_channels);
-
-	redis_req_str(q, c->after);
-	redis_req_u64(q, c->limit);
-	redis_req_start(s, q);
-}
-
-static enum store_result
-parse_stats(struct store_call *c, const redisReply *r)
-{
-	c->total = (uint64_t)reply_int(reply_at(r, 0));
-	c->channel_count = (uint64_t)reply_int(reply_at(r, 1));
-	c->accounts = (uint64_t)reply_int(reply_at(r, 2));
-	c->sessions = (uint64_t)reply_int(reply_at(r, 3));
-	return STORE_DONE;
-}
-
-static void
-redis_stats(struct store_state *s, struct store_call *c)
-{
-	redis_req_start(s, redis_req_new(c, REDIS_STATS, parse_stats));
-}
-
-/* The mailbox. */
-
-static enum store_result
-parse_mail_added(struct store_call *c, const redisReply *r)
-{
-	long long id = reply_int(r);
-
-	if (id <= -2) {
-		c->retry_s = (unsigned)(-id - 1);
-		return STORE_RATED;
-	}
-	if (id < 0)
-		return STORE_QUOTA;
-	c->mail_id = (uint64_t)id;
-	return STORE_DONE;
-}
-
-static void
-redis_mail_add(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_ADD, parse_mail_added);
-
-	redis_req_str(q, c->user);
-	redis_req_bin(q, c->blob, c->blob_len);
-	redis_req_u64(q, c->now_ms);
-	redis_req_u64(q, c->max_msgs);
-	redis_req_u64(q, c->max_bytes);
-	redis_req_u64(q, c->before_ms);
-	redis_req_str(q, c->sender);
-	redis_req_u64(q, c->rate_per_min);
-	redis_req_replicated(q);
-	redis_req_start(s, q);
-}
-
-/* {more, id, "TIME BLOB", ...} into c->mails. */
-static enum store_result
-parse_mail_list(struct store_call *c, const redisReply *r)
-{
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-		return STORE_DONE;
-	c->more = reply_int(r->element[0]) != 0;
-	size_t pairs = (r->elements - 1) / 2;
-	c->mails = xcalloc(pairs > 0 ? pairs : 1, sizeof(*c->mails));
-	for (size_t i = 0; i < pairs; i++) {
-		const redisReply *v = r->element[2 + 2 * i];
-		const char *sp = v->type == REDIS_REPLY_STRING ? memchr(v->str, ' ', v->len) : NULL;
-		if (sp == NULL)
-			continue;
-		struct store_mail *m = &c->mails[c->n++];
-		m->id = (uint64_t)reply_int(r->element[1 + 2 * i]);
-		m->time_ms = strtoull(v->str, NULL, 10);
-		m->len = v->len - (size_t)(sp + 1 - v->str);
-		m->blob = xmalloc(m->len > 0 ? m->len : 1);
-		memcpy(m->blob, sp + 1, m->len);
-	}
-	return STORE_DONE;
-}
-
-static void
-redis_mail_list(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_LIST, parse_mail_list);
-
-	redis_req_str(q, c->user);
-	redis_req_u64(q, c->after_id);
-	redis_req_u64(q, c->limit);
-	redis_req_u64(q, c->max_page_bytes);
-	redis_req_u64(q, c->before_ms);
-	redis_req_start(s, q);
-}
-
-static enum store_result
-parse_mail_deleted(struct store_call *c, const redisReply *r)
-{
-	c->deleted = (uint64_t)reply_int(r);
-	return STORE_DONE;
-}
-
-static void
-redis_mail_delete(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_DELETE, parse_mail_deleted);
-	char *ids = xmalloc(c->nids * 21 + 1);
-	size_t len = 0;
-
-	ids[0] = '\0';
-	for (size_t i = 0; i < c->nids; i++)
-		len += (size_t)snprintf(
-		    ids + len, 22, "%s%llu", i > 0 ? "," : "", (unsigned long long)c->ids[i]);
-	redis_req_str(q, c->user);
-	redis_req_bin(q, ids, len);
-	free(ids);
-	redis_req_start(s, q);
-}
-
-static void
-redis_mail_expire(struct store_state *s, struct store_call *c)
-{
-	struct redis_req *q = redis_req_new(c, REDIS_MAIL_EXPIRE, parse_mail_deleted);
-
-	redis_req_u64(q, c->before_ms);
-	redis_req_start(s, q);
+	struct redis_req *q[2] = { redis_req_new(c, REDIS_PEER_BEAT, parse_beat),
+		mailcount_req(c, t.user) };
+	redis_req_key(q[0], t.key);
+	redis_pkey(k, sizeof(k), "online", t.pbucket, "");
+	redis_req_key(q[0], k);
+	redis_req_str(q[0], t.user);
+	redis_req_str(q[0], c->user);
+	redis_req_u64(q[0], c->ttl_ms);
+	redis_req_start_all(s, q, 2);
 }
 
 /* Profiles. */
 
+/* The profile as it now is, then copied into the details of the user
+ * if online (another slot). */
 static enum store_result
 parse_profile(struct store_call *c, const redisReply *r)
 {
-	reply_str(reply_at(r, 0), c->info.display, sizeof(c->info.display));
-	reply_str(reply_at(r, 1), c->info.status, sizeof(c->info.status));
+	char k[REDIS_KEY_MAX];
+
+	redis_reply_str(redis_reply_at(r, 0), c->info.display, sizeof(c->info.display));
+	redis_reply_str(redis_reply_at(r, 1), c->info.status, sizeof(c->info.status));
+	struct redis_req *q = redis_req_new(c, REDIS_PROFILE_COPY, redis_parse_any);
+	redis_pkey(k, sizeof(k), "peer", redis_pbucket(c->user), "");
+	redis_req_key(q, k);
+	redis_req_str(q, c->user);
+	redis_req_str(q, c->info.display);
+	redis_req_str(q, c->info.status);
+	redis_req_then(q);
 	return STORE_DONE;
 }
 
@@ -666,8 +449,10 @@ static void
 redis_profile_set(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_PROFILE_SET, parse_profile);
+	char k[REDIS_KEY_MAX];
 
-	redis_req_str(q, c->user);
+	redis_key(k, sizeof(k), "p", c->user);
+	redis_req_key(q, k);
 	profile_arg(q, c->display_in);
 	profile_arg(q, c->status_in);
 	redis_req_start(s, q);
@@ -675,23 +460,33 @@ redis_profile_set(struct store_state *s, struct store_call *c)
 
 /* NAT hints. */
 
+/* The sender's budget spent (its slot), then the hint queued (the
+ * user's). */
 static enum store_result
-parse_hint_added(struct store_call *c, const redisReply *r)
+parse_hint_budget(struct store_call *c, const redisReply *r)
 {
-	(void)c;
-	return reply_int(r) > 0 ? STORE_DONE : STORE_RATED;
+	char k[REDIS_KEY_MAX];
+
+	if (redis_reply_int(r) <= 0)
+		return STORE_RATED;
+	struct redis_req *q = redis_req_new(c, REDIS_HINT_ADD, redis_parse_any);
+	redis_key(k, sizeof(k), "h", c->user);
+	redis_req_key(q, k);
+	redis_req_str(q, c->hint_in);
+	redis_req_u64(q, c->ttl_ms);
+	redis_req_u64(q, STORE_HINTS_PER_USER);
+	redis_req_then(q);
+	return STORE_DONE;
 }
 
 static void
 redis_hint_add(struct store_state *s, struct store_call *c)
 {
-	struct redis_req *q = redis_req_new(c, REDIS_HINT_ADD, parse_hint_added);
+	struct redis_req *q = redis_req_new(c, REDIS_HINT_BUDGET, parse_hint_budget);
+	char k[REDIS_KEY_MAX];
 
-	redis_req_str(q, c->user);
-	redis_req_str(q, c->sender);
-	redis_req_str(q, c->hint_in);
-	redis_req_u64(q, c->ttl_ms);
-	redis_req_u64(q, STORE_HINTS_PER_USER);
+	redis_key(k, sizeof(k), "rdv", c->sender);
+	redis_req_key(q, k);
 	redis_req_u64(q, STORE_RDV_BURST);
 	redis_req_u64(q, STORE_RDV_PER_S);
 	redis_req_start(s, q);
@@ -707,7 +502,7 @@ parse_hints(struct store_call *c, const redisReply *r)
 	for (size_t i = 0; i < n; i++)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    r->element[i]->len < sizeof(c->hints[0]))
-			reply_str(r->element[i], c->hints[c->n++], sizeof(c->hints[0]));
+			redis_reply_str(r->element[i], c->hints[c->n++], sizeof(c->hints[0]));
 	return STORE_DONE;
 }
 
@@ -715,8 +510,10 @@ static void
 redis_hint_take(struct store_state *s, struct store_call *c)
 {
 	struct redis_req *q = redis_req_new(c, REDIS_HINT_TAKE, parse_hints);
+	char k[REDIS_KEY_MAX];
 
-	redis_req_str(q, c->user);
+	redis_key(k, sizeof(k), "h", c->user);
+	redis_req_key(q, k);
 	redis_req_start(s, q);
 }
 

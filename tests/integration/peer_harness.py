@@ -192,29 +192,40 @@ def end_suite(S, alive_only=False):
         sys.exit(1)
 
 
-_REDIS = {"server": None, "dbs": {}}
+_STORES = {}
+
+
+def _store_map():
+    """The StoreMap of this process under HYTEST_STORE=redis or
+    redis-cluster (made on first use, closed at exit), else None."""
+    from redis_harness import StoreMap, store_mode
+    mode = store_mode()
+    if mode == "sqlite":
+        return None
+    if "map" not in _STORES:
+        import atexit
+        _STORES["map"] = StoreMap(cluster=mode == "redis-cluster")
+        atexit.register(_STORES["map"].close)
+    return _STORES["map"]
 
 
 def tracker_store(db):
     """--db db, or with HYTEST_STORE=redis a database of one redis-server
-    (started on first use, stopped at exit) standing for it."""
-    if os.environ.get("HYTEST_STORE", "sqlite") != "redis":
+    (started on first use, stopped at exit) standing for it, or with
+    HYTEST_STORE=redis-cluster database 0 of a one-node Redis Cluster of
+    its own."""
+    stores = _store_map()
+    if stores is None:
         return ["--db", db]
-    if _REDIS["server"] is None:
-        import atexit
-        from redis_harness import RedisServer
-        _REDIS["server"] = RedisServer()
-        atexit.register(_REDIS["server"].close)
-    n = _REDIS["dbs"].setdefault(db, len(_REDIS["dbs"]) + 1)
-    return ["--store", _REDIS["server"].url(n)]
+    return ["--store", stores.url(db)]
 
 
 def tracker_redis(db):
     """The redis-server and database number standing for db (after
-    tracker_store(db) with HYTEST_STORE=redis), else None."""
-    if db not in _REDIS["dbs"]:
-        return None
-    return _REDIS["server"], _REDIS["dbs"][db]
+    tracker_store(db) with HYTEST_STORE=redis or redis-cluster), else
+    None."""
+    stores = _STORES.get("map")
+    return stores.find(db) if stores is not None else None
 
 
 def start_tracker(tmp, port=None, extra=()):

@@ -300,10 +300,18 @@ def test_a_silent_peer_ages_out_everywhere_though_its_tracker_is_dead():
         t.stop()
 
 
+def pbucket(name):
+    """A name's presence bucket (store_redis_lua.c: redis_pbucket())."""
+    tail = name.encode()[-4:]
+    return (len(name.encode()) + sum(w * b for w, b in zip((7, 5, 3, 1), tail))) % 4
+
+
 def token_key(token):
-    """The Redis key of a token (store_redis_ops.c: token_id())."""
+    """The Redis key of a token (store_redis_ops.c: token_ref()): it
+    carries its user's name, whose presence bucket tags the key."""
+    name = token.split("~", 1)[0]
     digest = hashlib.blake2b(token.encode(), digest_size=16).digest()
-    return b"hy:t:" + base64.urlsafe_b64encode(digest).rstrip(b"=")
+    return b"hy:t:{%d}:" % pbucket(name) + base64.urlsafe_b64encode(digest).rstrip(b"=")
 
 
 def until_in_aof(key, timeout=10.0):

@@ -7,7 +7,9 @@ contents, the command line and its fatal errors.
 
 HYTEST_STORE=redis runs every case against trackers on a real
 redis-server (--store redis://...), each SQLite file of the SQLite run
-mapped to a Redis database of its own."""
+mapped to a Redis database of its own; HYTEST_STORE=redis-cluster maps
+each to database 0 of a one-node Redis Cluster of its own, and checks
+that the node enforces the cluster's slots."""
 import json
 import os
 import shutil
@@ -19,10 +21,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hytest import Proc, binary, case, free_port, raw, parse_responses, request, run  # noqa: E402
+from redis_harness import RedisError, StoreMap, cluster_info, store_mode  # noqa: E402
 
 TRACKER = binary("hychat-tracker")
-S = {"procs": [], "dbs": {}}
-REDIS = os.environ.get("HYTEST_STORE", "sqlite") == "redis"
+S = {"procs": []}
+REDIS = store_mode() != "sqlite"
+CLUSTER = store_mode() == "redis-cluster"
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "bob-s3cret-pw",
              "carol": "carol pass", "dave": "dave pass"}
 AUTH_ROUTES = [("POST", "/submit-info"), ("POST", "/add-list"), ("GET", "/get-list"),
@@ -32,15 +36,15 @@ AUTH_ROUTES = [("POST", "/submit-info"), ("POST", "/add-list"), ("GET", "/get-li
 
 def store(db):
     """The flags that put a tracker's state where db says: the SQLite file,
-    or with HYTEST_STORE=redis the Redis database standing for it."""
+    or with HYTEST_STORE=redis or redis-cluster the Redis standing for it."""
     if not REDIS:
         return ["--db", db]
-    n = S["dbs"].setdefault(db, len(S["dbs"]) + 1)
-    return ["--store", S["redis"].url(n)]
+    return ["--store", S["redis"].url(db)]
 
 
-def redis_db(db):
-    return S["dbs"][db]
+def redis_of(db):
+    """(server, db number) standing for db."""
+    return S["redis"].get(db)
 
 
 def start(db, extra=(), quiet=True, port=None):
@@ -56,8 +60,7 @@ def start(db, extra=(), quiet=True, port=None):
 def setup():
     S["dir"] = tempfile.mkdtemp(prefix="hychat-tracker-test-")
     if REDIS:
-        from redis_harness import RedisServer
-        S["redis"] = RedisServer()
+        S["redis"] = StoreMap(cluster=CLUSTER)
     S["db"] = os.path.join(S["dir"], "tracker.db")
     S["p"], S["port"] = start(S["db"], quiet=False)
 
@@ -331,6 +334,26 @@ def test_alices_token_cannot_act_for_bob_anywhere():
     failed(404, "GET", "/get-list?channel=evil", token=S["bob"])
 
 
+
+if REDIS:
+    @case
+    def test_a_token_given_another_name_is_refused():
+        """A Redis token carries its user's name (NAME~RANDOM), which says
+        in which presence bucket its key is; the key is a hash of the whole
+        text, so a token whose name was changed, cut or dropped names no
+        key, and no change of its last character finds one either."""
+        tok = S["alice"]
+        name, rest = tok.split("~", 1)
+        assert name == "alice" and len(rest) == 43, tok
+        last = "A" if rest[-1] != "A" else "B"
+        for forged in ("bob~" + rest, "carol~" + rest, "dave~" + rest, "~" + rest, rest,
+                       "alice~" + rest[:-1] + last, "alice~" + rest + "A", "alice~~" + rest):
+            failed(401, "POST", "/heartbeat", None, token=forged)
+            failed(401, "GET", "/get-list", token=forged)
+            failed(401, "POST", "/logout", None, token=forged)
+        ok("POST", "/heartbeat", None, token=tok)
+
+
 # Liveness, channels, stats.
 
 @case
@@ -439,9 +462,10 @@ def test_access_log_has_one_line_per_request():
 @case
 def test_database_holds_no_password_in_clear():
     if REDIS:  # the AOF is what reaches the disk
-        S["redis"].cmd("BGREWRITEAOF")  # and what a restart replays
+        server, _ = redis_of(S["db"])
+        server.cmd("BGREWRITEAOF")  # and what a restart replays
         time.sleep(1.5)
-        data = S["redis"].aof_bytes()
+        data = server.aof_bytes()
         assert b"$argon2id$" in data
         for pw in PASSWORDS.values():
             assert pw.encode() not in data, pw
@@ -611,7 +635,8 @@ def test_kdf_cost_min_is_for_tests_and_says_so():
     finally:
         stop_checked(p)
     if REDIS:
-        stored = S["redis"].cmd("HGET", "hy:u:{quick}", "h", db=redis_db(db)).encode()
+        server, n = redis_of(db)
+        stored = server.cmd("HGET", "hy:u:{quick}", "h", db=n).encode()
     else:
         stored = open(db, "rb").read()
     assert b"$argon2id$v=19$m=8," in stored
@@ -1029,6 +1054,41 @@ def test_a_stop_during_a_login_storm_does_not_wait_for_the_queue():
     print("  stopped %.1f s after SIGTERM, 16 clients logging in" % took)
     assert took < 5, "the tracker took %.1f s to stop" % took
     stop_checked(p)
+
+
+if CLUSTER:
+    @case
+    def test_redis_cluster_node_enforces_the_slots():
+        """The redis-cluster run is on a real cluster node that the tracker
+        writes to: were the harness to start a plain redis-server (or point
+        the tracker elsewhere), this fails. On one node Redis still lets a
+        script without a #!lua first line touch keys of several slots:
+        only the scripts that declare it and every plain command are held
+        to one slot here."""
+        server, n = redis_of(S["db"])
+        assert n == 0 and server.cluster, (server.port, n)
+        info = cluster_info(server.port)
+        assert (info["cluster_state"], info["cluster_slots_assigned"],
+                info["cluster_known_nodes"]) == ("ok", "16384", "1"), info
+        ok("POST", "/register", {"username": "slotcheck", "password": "slot check pw"},
+           status=201)
+        assert server.cmd("EXISTS", "hy:u:{slotcheck}") == 1  # where the tracker writes
+        refusals = [  # (what, command, the error's words)
+            ("SELECT 1", ("SELECT", 1), "not allowed in cluster mode"),
+            ("MGET of two slots", ("MGET", "{a}x", "{b}y"), "CROSSSLOT"),
+            ("EVAL declaring two slots", ("EVAL", "#!lua\nreturn 1", 2, "{a}x", "{b}y"),
+             "CROSSSLOT"),
+            ("#!lua EVAL reaching another slot",
+             ("EVAL", "#!lua\nreturn redis.call('GET', '{b}y')", 1, "{a}x"),
+             "do not hash to the same slot"),
+        ]
+        for what, args, words in refusals:
+            try:
+                got = server.cmd(*args)
+            except RedisError as e:
+                assert words in str(e), (what, str(e))
+            else:
+                raise AssertionError("%s: answered %r, not refused" % (what, got))
 
 
 if __name__ == "__main__":

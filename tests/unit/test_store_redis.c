@@ -1,6 +1,7 @@
 /* test_store_redis.c — the Redis store's URLs: redis://HOST[:PORT][/DB]
  * and redis-sentinel://HOST[:PORT][,...]/MASTER, good and bad, each part
- * at its bounds. Numeric hosts only, so no resolver is asked. */
+ * at its bounds. Numeric hosts only, so no resolver is asked. Then its
+ * scripts' flag line and the presence bucket of a name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../src/tracker/store_redis.h"
+#include "../../src/tracker/store_redis_lua.h"
 
 static void
 test_redis_urls(void **state)
@@ -77,12 +79,35 @@ test_sentinel_urls(void **state)
 	free(cause);
 }
 
+/* Every script keeps to one slot and says so: a cluster node checks the
+ * scripts that begin with the flag line, and lets the others stray. */
+static void
+test_every_script_is_flagged_one_slot(void **state)
+{
+	(void)state;
+	for (int i = 0; i < REDIS_SCRIPT_COUNT; i++)
+		assert_int_equal(strncmp(redis_script_body(i), "#!lua\n", 6), 0);
+}
+
+/* The presence bucket: the length and the last four bytes, weighted 7, 5,
+ * 3, 1 (the first bytes of a shorter name), modulo the buckets. */
+static void
+test_presence_bucket(void **state)
+{
+	(void)state;
+	assert_int_equal(redis_pbucket("alice"), (5 + 108 * 7 + 105 * 5 + 99 * 3 + 101) % 4);
+	assert_int_equal(redis_pbucket("ab"), (2 + 97 * 7 + 98 * 5) % 4);
+	assert_int_equal(redis_pbucket("x"), (1 + 120 * 7) % 4);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redis_urls),
 		cmocka_unit_test(test_sentinel_urls),
+		cmocka_unit_test(test_every_script_is_flagged_one_slot),
+		cmocka_unit_test(test_presence_bucket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
