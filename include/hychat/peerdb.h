@@ -5,12 +5,15 @@
  * The history and the outbox keep their tables in it; each prepares its own
  * statements. Writers call peerdb_write() before writing; the owner calls
  * peerdb_commit() once per loop iteration (before the loop waits) and at
- * exit, so a burst of messages costs one commit, not one per row.
+ * exit, so a burst of messages costs one commit, not one per row; a
+ * transaction of deferrable writes only (peerdb_defer) it may leave open
+ * for a few more iterations.
  */
 #ifndef HYCHAT_PEERDB_H
 #define HYCHAT_PEERDB_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 #include <uv.h>
 
 #define PEERDB_FILE "hychat.db"
@@ -35,8 +38,21 @@ int peerdb_exec(struct peerdb *db, const char *sql, char **cause);
 /* Prepares a statement that lives as long as db (finalized by
  * peerdb_close). Returns NULL with *cause on failure. */
 sqlite3_stmt *peerdb_prepare(struct peerdb *db, const char *sql, char **cause);
-/* Opens the grouped write transaction unless it is open. Returns 0 or -1. */
+/* Opens the grouped write transaction unless it is open. Returns 0 or -1.
+ * A write made outside peerdb_defer() makes the transaction urgent. */
 int peerdb_write(struct peerdb *db);
+/* Between peerdb_defer(db, 1) and peerdb_defer(db, 0), writes may wait
+ * for a later commit than the turn's: their owner (the engine, for what
+ * it received) holds back whatever depends on them until that commit. */
+void peerdb_defer(struct peerdb *db, int on);
+enum peerdb_pending {
+	PEERDB_NONE, /* no transaction open */
+	PEERDB_DEFERRABLE, /* open, with only writes made under peerdb_defer() */
+	PEERDB_URGENT, /* open, with a write that wants the turn's commit */
+};
+enum peerdb_pending peerdb_pending(const struct peerdb *db);
+/* The loop's time when the open transaction began. */
+uint64_t peerdb_begun_ms(const struct peerdb *db);
 /* Commits the grouped transaction, if one is open. Returns 0, or -1 with
  * *cause. Called with nothing to commit, after PEERDB_IDLE_CHECKPOINT_MS
  * without a write, it starts a checkpoint of the frames left, so that the

@@ -233,15 +233,56 @@ path_in(const struct engine *e, const char *file)
 	return b.data;
 }
 
+/* The commit, and the acknowledgements of what it stored. */
+static void
+commit_now(struct engine *e)
+{
+	char *cause = NULL;
+
+	if (e->db != NULL && peerdb_commit(e->db, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
+	}
+	uv_timer_stop(&e->commit_timer);
+	engine_flush_acks(e);
+}
+
+static void
+on_commit_timer(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	commit_now(e);
+	if (e->net != NULL)
+		p2p_net_flush(e->net);
+}
+
+/* Whether the turn commits now. What a turn received only may wait, so
+ * that a run of messages arriving one a turn (each member of a channel
+ * gets a channel's messages so) shares a commit: a commit costs a
+ * receiver about as much as the rest of a message. It waits at most
+ * until the first turn ENGINE_COMMIT_DELAY_MS after its transaction
+ * began, or the timer at twice that; its acknowledgements wait with it,
+ * so what is acknowledged is stored. Anything else written, a message
+ * sent (stored before any byte of it leaves), a stop, or a full ack
+ * commits at once. */
+static int
+commit_due(struct engine *e, int sent)
+{
+	if (e->db == NULL || sent || e->stopping || e->nacks >= ENGINE_ACK_MAX_IDS)
+		return 1;
+	return peerdb_pending(e->db) != PEERDB_DEFERRABLE ||
+	    uv_now(e->loop) - peerdb_begun_ms(e->db) >= ENGINE_COMMIT_DELAY_MS;
+}
+
 /* Right after the turn's I/O callbacks: the front ends' output, the
- * turn's commit, then the links' output, so that what a peer is told has
- * been stored first. */
+ * turn's commit (or not yet: commit_due), then the links' output, so
+ * that what a peer is told has been stored first. */
 static void
 on_commit(uv_check_t *c)
 {
 	struct engine *e = c->data;
-	char *cause = NULL;
-	int received = e->acks != NULL; /* a message came in this turn */
+	int received = e->acks != NULL; /* a message came in and is not yet stored */
 	int sent = e->turn_sent;
 
 	/* The front ends are told first: what they show costs the commit no
@@ -256,11 +297,10 @@ on_commit(uv_check_t *c)
 	if ((e->kill_before_commit == KILL_AFTER_RECEIVING && received) ||
 	    (e->kill_before_commit == KILL_AFTER_SENDING && sent))
 		raise(SIGKILL); /* the crashes the ordering is tested against */
-	if (e->db != NULL && peerdb_commit(e->db, &cause) < 0) {
-		log_error("%s", cause);
-		free(cause);
-	}
-	engine_flush_acks(e);
+	if (commit_due(e, sent))
+		commit_now(e);
+	else if (!uv_is_active((uv_handle_t *)&e->commit_timer))
+		uv_timer_start(&e->commit_timer, on_commit_timer, 2 * ENGINE_COMMIT_DELAY_MS, 0);
 	if (e->net != NULL)
 		p2p_net_flush(e->net);
 }
@@ -443,6 +483,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	e->members_retry_ms = ENGINE_RELOGIN_MIN_MS;
 	engine_resume_channels(e);
 	init_timer(e, &e->typing_timer);
+	init_timer(e, &e->commit_timer);
 	return e;
 }
 
@@ -572,6 +613,12 @@ engine_stop(struct engine *e)
 	close_timer(e, &e->members_retry);
 	engine_mailbox_stop(e);
 	engine_backlog_stop(e);
+	/* What waits for a commit is stored and acknowledged while the links
+	 * can still carry the acks. */
+	commit_now(e);
+	close_timer(e, &e->commit_timer);
+	if (e->net != NULL)
+		p2p_net_flush(e->net);
 	drop_links(e);
 	engine_file_stop(e);
 	close_timer(e, &e->typing_timer);

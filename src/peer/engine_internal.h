@@ -21,6 +21,10 @@
 #define ENGINE_ID_RANDOM_BYTES (ENGINE_ID_BYTES - ENGINE_ID_TIME_BYTES)
 #define ENGINE_ID_MAX 64 /* longest id accepted from a peer */
 #define ENGINE_ACK_MAX_IDS 1024 /* ids in one ack message (about 36 KB) */
+/* What a turn received only (no message sent, nothing else written) is
+ * committed, and acknowledged, at the first turn this long after the
+ * transaction began, or by the timer at twice it (engine.c). */
+#define ENGINE_COMMIT_DELAY_MS 20
 #define ENGINE_ID_POOL 4096 /* random bytes drawn at once for ids */
 #define ENGINE_TIME_MAX 64
 /* In an outbox entry: written in a plaintext conversation, so it may go on
@@ -126,6 +130,7 @@ struct engine {
 	struct tracker_client *tc;
 
 	uv_check_t commit;
+	uv_timer_t commit_timer; /* commits what received messages left waiting */
 	uv_timer_t heartbeat, relogin, refresh, grace;
 	uv_timer_t members_retry; /* a member list the tracker did not give */
 	uint64_t members_retry_ms; /* its next backoff */
@@ -141,7 +146,8 @@ struct engine {
 	struct engine_tcall *waiting; /* for a login */
 
 	struct engine_channel *channels;
-	struct engine_acks *acks; /* acknowledgements of this turn, per sender */
+	struct engine_acks *acks; /* acknowledgements waiting for the commit, per sender */
+	size_t nacks; /* ids in acks */
 	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV: KILL_AFTER_* */
 	int turn_sent; /* a message went on a link's queue this turn */
 	char *last_conv;

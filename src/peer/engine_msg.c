@@ -573,8 +573,8 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 
 /* Receiving. */
 
-/* Acknowledgements wait for the end of the turn, when what they
- * acknowledge is committed, and go as one message per sender:
+/* Acknowledgements wait for the commit of what they acknowledge (the
+ * turn's, or a later one: engine.c), and go as one message per sender:
  * {"type":"ack","ids":[...]}. A burst of messages costs one ack. */
 struct engine_acks {
 	char user[HY_NAME_MAX + 1];
@@ -598,11 +598,13 @@ send_ack(struct engine *e, const char *user, const char *id)
 		e->acks = a;
 	}
 	json_object_array_add(a->ids, json_object_new_string(id));
+	e->nacks++;
 }
 
 void
 engine_flush_acks(struct engine *e)
 {
+	e->nacks = 0;
 	if (e->net == NULL) {
 		engine_free_acks(e);
 		return;
@@ -635,6 +637,7 @@ engine_flush_acks(struct engine *e)
 void
 engine_free_acks(struct engine *e)
 {
+	e->nacks = 0;
 	while (e->acks != NULL) {
 		struct engine_acks *a = e->acks;
 		e->acks = a->next;
@@ -907,15 +910,16 @@ recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *
 static const struct {
 	const char *type;
 	void (*fn)(struct engine *e, const char *user, int encrypted, struct json_object *m);
+	int deferrable; /* its writes may wait for a later commit */
 } receivers[] = {
-	{ "chat", recv_chat },
-	{ "broadcast", recv_broadcast },
-	{ "ack", recv_ack },
-	{ "presence", engine_presence_recv },
-	{ "typing", engine_typing_recv },
-	{ "receipt", engine_receipt_recv },
-	{ "backlog", engine_backlog_request },
-	{ "backlog_page", engine_backlog_page },
+	{ "chat", recv_chat, 1 },
+	{ "broadcast", recv_broadcast, 1 },
+	{ "ack", recv_ack, 0 },
+	{ "presence", engine_presence_recv, 0 },
+	{ "typing", engine_typing_recv, 0 },
+	{ "receipt", engine_receipt_recv, 0 },
+	{ "backlog", engine_backlog_request, 0 },
+	{ "backlog_page", engine_backlog_page, 0 },
 };
 
 static void
@@ -937,7 +941,16 @@ net_message(void *arg, const char *user, int encrypted, struct json_object *m)
 	engine_typing_message(e, user, m);
 	for (size_t i = 0; i < HY_ARRAY_LEN(receivers); i++) {
 		if (strcmp(receivers[i].type, type) == 0) {
+			/* What a message received writes (its seen id, its history
+			 * row) may wait for a later commit: only its ack depends
+			 * on it, and the ack waits for that commit. A plaintext
+			 * link's messages have no ack to wait: they are stored in
+			 * the turn's commit. */
+			if (e->db != NULL)
+				peerdb_defer(e->db, receivers[i].deferrable && encrypted);
 			receivers[i].fn(e, user, encrypted, m);
+			if (e->db != NULL)
+				peerdb_defer(e->db, 0);
 			return;
 		}
 	}

@@ -39,7 +39,8 @@ static const char outbox_schema[] = "CREATE TABLE IF NOT EXISTS outbox ("
 	X(TRIM, \
 	    "DELETE FROM outbox WHERE peer = ?1 AND seq <= (SELECT seq FROM outbox" \
 	    " WHERE peer = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2) RETURNING msgid") \
-	X(ACK, "DELETE FROM outbox WHERE peer = ?1 AND msgid = ?2 RETURNING channel") \
+	X(ACK_FIND, "SELECT seq, channel FROM outbox WHERE peer = ?1 AND msgid = ?2") \
+	X(ACK, "DELETE FROM outbox WHERE seq = ?1") \
 	X(EACH, "SELECT seq, msgid, payload, ref FROM outbox WHERE peer = ?1 ORDER BY seq") \
 	X(HAS, "SELECT 1 FROM outbox WHERE peer = ?1 AND msgid = ?2") \
 	X(COUNT_PEER, "SELECT count(*) FROM outbox WHERE peer = ?1") \
@@ -206,20 +207,30 @@ int
 outbox_ack(struct outbox *o, const char *peer, const char *id, int *channel)
 {
 	sqlite3_stmt *q;
-	int rc, found = 0;
+	sqlite3_int64 seq;
+	int rc;
 
 	if (peerdb_write(o->db) < 0)
 		return -1;
-	q = stmt(o, OS_ACK);
+	/* Found, then deleted by rowid: a DELETE ... RETURNING gathers its
+	 * rows in an ephemeral table, a B-tree and a pager opened and closed
+	 * at each run, and a channel message's sender runs this once per
+	 * member. */
+	q = stmt(o, OS_ACK_FIND);
 	bind_text(q, 1, peer);
 	bind_text(q, 2, id);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		found = 1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		seq = sqlite3_column_int64(q, 0);
 		if (channel != NULL)
-			*channel = sqlite3_column_int(q, 0);
+			*channel = sqlite3_column_int(q, 1);
 	}
 	sqlite3_reset(q);
-	return rc == SQLITE_DONE ? found : -1;
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -1;
+	q = stmt(o, OS_ACK);
+	sqlite3_bind_int64(q, 1, seq);
+	return done(q) < 0 ? -1 : 1;
 }
 
 int

@@ -26,6 +26,9 @@ struct peerdb {
 	int wal_pages; /* frames in the WAL at the last commit */
 	uint64_t last_write_ms; /* the loop's time of the last commit that wrote */
 	int in_tx;
+	int defer; /* writes now may wait for a later commit (peerdb_defer) */
+	int urgent; /* the open transaction holds a write made outside that */
+	uint64_t begun_ms; /* the loop's time when it began */
 	sqlite3_stmt *begin, *commit;
 	sqlite3_stmt *stmts[PEERDB_MAX_STMTS];
 	size_t nstmts;
@@ -257,12 +260,35 @@ step_once(sqlite3_stmt *st)
 int
 peerdb_write(struct peerdb *db)
 {
+	if (!db->defer)
+		db->urgent = 1;
 	if (db->in_tx)
 		return 0;
 	if (step_once(db->begin) < 0)
 		return -1;
 	db->in_tx = 1;
+	db->begun_ms = db->loop != NULL ? uv_now(db->loop) : 0;
 	return 0;
+}
+
+void
+peerdb_defer(struct peerdb *db, int on)
+{
+	db->defer = on;
+}
+
+enum peerdb_pending
+peerdb_pending(const struct peerdb *db)
+{
+	if (!db->in_tx)
+		return PEERDB_NONE;
+	return db->urgent ? PEERDB_URGENT : PEERDB_DEFERRABLE;
+}
+
+uint64_t
+peerdb_begun_ms(const struct peerdb *db)
+{
+	return db->begun_ms;
 }
 
 int
@@ -273,6 +299,7 @@ peerdb_commit(struct peerdb *db, char **cause)
 		return 0;
 	}
 	db->in_tx = 0;
+	db->urgent = 0;
 	if (step_once(db->commit) < 0) {
 		*cause = peerdb_cause(db, "commit");
 		if (!sqlite3_get_autocommit(db->db))

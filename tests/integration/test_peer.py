@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -481,6 +482,44 @@ def a_sender_killed_before_its_commit_has_sent_nothing():
         fran.kill()
         bad = stop_checked([p for p in (gus, fran2) if p is not None])
         assert not bad, bad
+
+
+def stored_at(p, msgid):
+    """How many history rows and seen ids p's database holds for msgid, as
+    another connection sees them: what p has committed."""
+    path = os.path.join(S["tmp"], "peer-" + p.name, "hychat.db")
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        rows = db.execute("SELECT count(*) FROM messages WHERE msgid = ?", (msgid,)).fetchone()
+        seen = db.execute("SELECT count(*) FROM seen WHERE msgid = ?", (msgid,)).fetchone()
+        return rows[0], seen[0]
+    finally:
+        db.close()
+
+
+@case
+def a_message_acknowledged_is_already_stored_by_its_receiver():
+    """A receiver may commit what it received a few turns later than the
+    turn that showed it (engine.c, commit_due), so that a run of messages
+    shares a commit; its acknowledgements wait for that commit. So when
+    the sender learns that a message was delivered, the receiver's
+    database already holds it: checked from another connection at each
+    delivered event, for direct messages and for a channel's, sent one at
+    a time so that each receiving turn defers its commit."""
+    a, b = S["alice"], S["bob"]
+    for p in (a, b):
+        m = p.mark()
+        p.cmd("/join #stored")
+        p.wait_type("channel", 10, m, channel="stored", joined=True)
+    for i in range(10):
+        channel = i % 2 == 1
+        ma, mb = a.mark(), b.mark()
+        text = "stored before acknowledged %d" % i
+        a.cmd(("sendchannel #stored " if channel else "send bob ") + text)
+        ev = chat_from(b, "alice", text, mb, type="broadcast" if channel else "chat")
+        a.wait(lambda e: e.get("type") == "delivered" and e.get("id") == ev["id"]
+               and e.get("to") == "bob", 10, ma, "%r delivered" % text)
+        assert stored_at(b, ev["id"]) == (1, 1), (text, stored_at(b, ev["id"]))
 
 
 @case
