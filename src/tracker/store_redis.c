@@ -27,7 +27,9 @@
 #include "store_redis_lua.h"
 
 #define REDIS_MAX_LOOPS 64 /* worker loops, at most (HTTP_MAX_WORKERS) */
-#define REDIS_MAX_ARGS (10 + STORE_CHANNELS_PER_CALL) /* the longest script call */
+/* Words a request holds in itself; one with more (a listing's bucket of
+ * names, a registration's channels) grows on the heap. */
+#define REDIS_REQ_WORDS 16
 /* Bytes of arguments a request holds in itself: a heartbeat's, a
  * listing's and most others' fit, so that they cost no allocation. */
 #define REDIS_REQ_INLINE 256
@@ -112,10 +114,15 @@ struct redis_req {
 	char nkeys_text[12];
 	int argc;
 	/* Static text (the command, a script's SHA-1 or body), the inline
-	 * bytes, or allocated where owned says so. */
-	const char *argv[REDIS_MAX_ARGS + 3];
-	size_t argvlen[REDIS_MAX_ARGS + 3];
-	unsigned char owned[REDIS_MAX_ARGS + 3];
+	 * bytes, or allocated where owned says so. The arrays are the
+	 * request's own (words_inline) up to REDIS_REQ_WORDS words. */
+	const char **argv;
+	size_t *argvlen;
+	unsigned char *owned;
+	int cap; /* words the arrays hold */
+	const char *argv_inline[REDIS_REQ_WORDS];
+	size_t argvlen_inline[REDIS_REQ_WORDS];
+	unsigned char owned_inline[REDIS_REQ_WORDS];
 	size_t used; /* of inline */
 	char inline_args[REDIS_REQ_INLINE];
 };
@@ -470,6 +477,11 @@ req_free(struct redis_req *q)
 	for (int i = 0; i < q->argc; i++)
 		if (q->owned[i])
 			free((char *)q->argv[i]);
+	if (q->argv != q->argv_inline) {
+		free(q->argv);
+		free(q->argvlen);
+		free(q->owned);
+	}
 	free(q);
 }
 
@@ -501,6 +513,10 @@ redis_req_new(struct store_call *c, int script, redis_parse_fn parse)
 	q->nkeys = 0;
 	q->argc = 0;
 	q->used = 0;
+	q->argv = q->argv_inline;
+	q->argvlen = q->argvlen_inline;
+	q->owned = q->owned_inline;
+	q->cap = REDIS_REQ_WORDS;
 	if (script >= 0) {
 		/* The count of keys is written as the request leaves. */
 		static const char *const head[] = { "EVALSHA", NULL, "0" };
@@ -519,8 +535,25 @@ req_arg(struct redis_req *q, const char *s, size_t len)
 	char *to;
 	int i = q->argc;
 
-	if (i >= (int)HY_ARRAY_LEN(q->argv))
-		return;
+	if (i == q->cap) {
+		/* Twice the words, on the heap: what the request held moves. */
+		size_t n = 2 * (size_t)q->cap;
+		const char **argv = xmalloc(n * sizeof(*argv));
+		size_t *argvlen = xmalloc(n * sizeof(*argvlen));
+		unsigned char *owned = xmalloc(n);
+		memcpy(argv, q->argv, (size_t)i * sizeof(*argv));
+		memcpy(argvlen, q->argvlen, (size_t)i * sizeof(*argvlen));
+		memcpy(owned, q->owned, (size_t)i);
+		if (q->argv != q->argv_inline) {
+			free(q->argv);
+			free(q->argvlen);
+			free(q->owned);
+		}
+		q->argv = argv;
+		q->argvlen = argvlen;
+		q->owned = owned;
+		q->cap = (int)n;
+	}
 	if (len < sizeof(q->inline_args) - q->used) {
 		to = q->inline_args + q->used;
 		q->used += len + 1;

@@ -768,6 +768,55 @@ def test_a_guessing_flood_from_one_address_does_not_starve_another():
 
 
 @case
+def test_pages_of_many_peers_give_each_once_in_order():
+    """700 accounts in #big, 100 of them logged out: every page size, from
+    one page of all to one peer a page, gives the peers online (or, with
+    members=all, every member) exactly once and in byte order, for the
+    listing of every peer and the channel's. On Redis a page is read in
+    rounds of up to 256 names, merged across the presence buckets for
+    every peer: the sizes cross those rounds' edges."""
+    db = os.path.join(S["dir"], "many.db")
+    p, port = start(db, extra=["--kdf-cost", "min"])
+    # The first 300 names in byte order all in one presence bucket of the
+    # Redis store (store_redis_lua.c: redis_pbucket()), the next 300 in the
+    # others: a merged round that did not stop at the full bucket's last
+    # name would skip the crowded bucket's next names.
+    def pbucket(n):
+        tail = n.encode()[-4:]
+        return (len(n) + sum(w * b for w, b in zip((7, 5, 3, 1), tail))) % 4
+    crowded = [n for n in ("a%05d" % i for i in range(2000)) if pbucket(n) == 0][:300]
+    spread = [n for n in ("b%05d" % i for i in range(2000)) if pbucket(n) != 0][:300]
+    names = crowded + spread + ["x%d.y" % i for i in range(100)]
+    toks = {}
+    for n in names:
+        ok("POST", "/register", {"username": n, "password": "pw-" + n}, port=port, status=201)
+        toks[n] = ok("POST", "/login", {"username": n, "password": "pw-" + n}, port=port)["token"]
+        ok("POST", "/submit-info", {"ip": "127.0.0.1", "port": 9000, "channels": ["big"]},
+           token=toks[n], port=port)
+    gone = set(names[::7])
+    for n in gone:
+        ok("POST", "/logout", None, token=toks[n], port=port)
+    everyone = sorted(names, key=str.encode)
+    online = [n for n in everyone if n not in gone]
+    me = toks[online[0]]
+    for query, want in (("", online), ("channel=big&", online),
+                        ("channel=big&members=all&", everyone)):
+        for limit in (1000, 600, 257, 256, 50, 7, 1):
+            got, after = [], ""
+            while True:
+                page = listing(me, "?%slimit=%d%s" % (query, limit, "&after=" + after
+                                                      if after else ""), port=port)
+                assert len(page["peers"]) <= limit
+                got += [x["username"] for x in page["peers"]]
+                if "next" not in page:
+                    break
+                assert page["next"] == got[-1], page["next"]
+                after = page["next"]
+            assert got == want, (query, limit, len(got), len(want))
+    stop_checked(p)
+
+
+@case
 def test_guessing_one_account_from_many_addresses_spares_its_known_address():
     """Wrong passwords for carol from ten addresses empty her account's
     bucket: a new address is answered 429 with Retry-After, but the
