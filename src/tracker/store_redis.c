@@ -471,17 +471,24 @@ redis_close(struct store_state *s)
 
 /* Requests. */
 
+/* Gives back q's word arrays if they are on the heap. */
+static void
+req_words_free(struct redis_req *q)
+{
+	if (q->argv != q->argv_inline) {
+		free(q->argv);
+		free(q->argvlen);
+		free(q->owned);
+	}
+}
+
 static void
 req_free(struct redis_req *q)
 {
 	for (int i = 0; i < q->argc; i++)
 		if (q->owned[i])
 			free((char *)q->argv[i]);
-	if (q->argv != q->argv_inline) {
-		free(q->argv);
-		free(q->argvlen);
-		free(q->owned);
-	}
+	req_words_free(q);
 	free(q);
 }
 
@@ -544,11 +551,7 @@ req_arg(struct redis_req *q, const char *s, size_t len)
 		memcpy(argv, q->argv, (size_t)i * sizeof(*argv));
 		memcpy(argvlen, q->argvlen, (size_t)i * sizeof(*argvlen));
 		memcpy(owned, q->owned, (size_t)i);
-		if (q->argv != q->argv_inline) {
-			free(q->argv);
-			free(q->argvlen);
-			free(q->owned);
-		}
+		req_words_free(q);
 		q->argv = argv;
 		q->argvlen = argvlen;
 		q->owned = owned;

@@ -52,7 +52,7 @@ static void list_round(struct store_call *c);
 
 /* Step 4. */
 static void
-list_round_end(struct store_call *c, int partial)
+list_round_end(struct store_call *c)
 {
 	for (size_t i = 0; i < c->round_n; i++) {
 		struct store_peer *e = list_entry(c, i);
@@ -68,7 +68,7 @@ list_round_end(struct store_call *c, int partial)
 			c->peers[c->n] = *e;
 		c->n++;
 	}
-	if (c->round_n == 0 || (c->round_n < list_chunk(c) && !partial))
+	if (c->round_n == 0 || (c->round_n < list_chunk(c) && !c->round_partial))
 		return;
 	snprintf(c->after, sizeof(c->after), "%s", c->names[c->round_n - 1]);
 	list_round(c);
@@ -80,7 +80,7 @@ parse_list_key(struct store_call *c, const redisReply *r)
 {
 	redis_reply_str(r, list_entry(c, (size_t)redis_tag())->pubkey, sizeof(c->peers[0].pubkey));
 	if (--c->pending == 0)
-		list_round_end(c, c->round_partial);
+		list_round_end(c);
 	return STORE_DONE;
 }
 
@@ -92,7 +92,7 @@ parse_list_profile(struct store_call *c, const redisReply *r)
 	redis_reply_str(redis_reply_at(r, 0), e->display, sizeof(e->display));
 	redis_reply_str(redis_reply_at(r, 1), e->status, sizeof(e->status));
 	if (--c->pending == 0)
-		list_round_end(c, c->round_partial);
+		list_round_end(c);
 	return STORE_DONE;
 }
 
@@ -118,7 +118,7 @@ parse_list_states(struct store_call *c, const redisReply *r)
 	if (--c->pending > 0)
 		return STORE_DONE;
 	if (!c->all || c->channel[0] == '\0') {
-		list_round_end(c, c->round_partial);
+		list_round_end(c);
 		return STORE_DONE;
 	}
 	for (size_t i = 0; i < c->round_n; i++) {
@@ -135,7 +135,7 @@ parse_list_states(struct store_call *c, const redisReply *r)
 		c->pending += 2;
 	}
 	if (c->pending == 0)
-		list_round_end(c, c->round_partial);
+		list_round_end(c);
 	return STORE_DONE;
 }
 
@@ -164,7 +164,7 @@ list_states(struct store_call *c)
 		if (q[p] != NULL)
 			redis_req_then(q[p]);
 	if (c->pending == 0)
-		list_round_end(c, 0);
+		list_round_end(c);
 }
 
 /* Byte order, as ZRANGEBYLEX's. */

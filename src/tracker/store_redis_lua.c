@@ -21,6 +21,16 @@
 	"local t = redis.call('TIME')\n" \
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
+/* With KEYS[1..3] a presence bucket's hy:online, hy:names and hy:peer:
+ * takes its expired peers away (up to 1000), after LUA_NOW. */
+#define LUA_TRIM \
+	"local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n" \
+	"if #gone > 0 then\n" \
+	"  redis.call('ZREM', KEYS[2], unpack(gone))\n" \
+	"  redis.call('HDEL', KEYS[3], unpack(gone))\n" \
+	"  redis.call('ZREM', KEYS[1], unpack(gone))\n" \
+	"end\n"
+
 /* KEYS: hy:u:{NAME}. ARGV: hash. 1 added, 0 taken. (The name joins its
  * bucket's hy:users:{B} by a command of its own.) */
 static const char account_add[] = LUA_ONE_SLOT
@@ -81,13 +91,7 @@ static const char submit_id[] = LUA_ONE_SLOT
  * the profile: all a listing needs of a peer). Takes the bucket's expired
  * peers away (up to 1000), lists name if given; returns how many the
  * bucket holds. */
-static const char presence_put[] = LUA_ONE_SLOT LUA_NOW
-	"local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n"
-	"if #gone > 0 then\n"
-	"  redis.call('ZREM', KEYS[2], unpack(gone))\n"
-	"  redis.call('HDEL', KEYS[3], unpack(gone))\n"
-	"  redis.call('ZREM', KEYS[1], unpack(gone))\n"
-	"end\n"
+static const char presence_put[] = LUA_ONE_SLOT LUA_NOW LUA_TRIM
 	"if ARGV[1] ~= '' then\n"
 	"  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
 	"  redis.call('ZADD', KEYS[2], 0, ARGV[1])\n"
@@ -97,13 +101,7 @@ static const char presence_put[] = LUA_ONE_SLOT LUA_NOW
 
 /* KEYS: a presence bucket's hy:online:{P}, hy:names:{P}, hy:peer:{P},
  * hy:sessions:{P}. Trims them; returns {peers online, live tokens}. */
-static const char presence_stats[] = LUA_ONE_SLOT LUA_NOW
-	"local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)\n"
-	"if #gone > 0 then\n"
-	"  redis.call('ZREM', KEYS[2], unpack(gone))\n"
-	"  redis.call('HDEL', KEYS[3], unpack(gone))\n"
-	"  redis.call('ZREM', KEYS[1], unpack(gone))\n"
-	"end\n"
+static const char presence_stats[] = LUA_ONE_SLOT LUA_NOW LUA_TRIM
 	"redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)\n"
 	"return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[4])}\n";
 

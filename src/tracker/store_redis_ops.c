@@ -207,27 +207,33 @@ redis_account_hash(struct store_state *s, struct store_call *c)
 
 #define REDIS_TOKEN_SEP '~' /* in token68, never in a name */
 
-/* Fills t from c's token; -1 if the text could not be a token at all
+/* Fills t from a token's text; -1 if it could not be a token at all
  * (which spares Redis the rest). */
-int
-redis_token_ref(const struct store_call *c, struct redis_token_ref *t)
+static int
+token_parse(const char *text, size_t len, struct redis_token_ref *t)
 {
-	const char *sep = memchr(c->token_in, REDIS_TOKEN_SEP, c->token_len);
+	const char *sep = memchr(text, REDIS_TOKEN_SEP, len);
 
 	if (sep == NULL)
 		return -1;
-	size_t nlen = (size_t)(sep - c->token_in);
-	if (c->token_len - nlen - 1 != REG_TOKEN_TEXT_SIZE - 1 || !hy_name_valid(c->token_in, nlen))
+	size_t nlen = (size_t)(sep - text);
+	if (len - nlen - 1 != REG_TOKEN_TEXT_SIZE - 1 || !hy_name_valid(text, nlen))
 		return -1;
-	memcpy(t->user, c->token_in, nlen);
+	memcpy(t->user, text, nlen);
 	t->user[nlen] = '\0';
 	t->pbucket = redis_pbucket(t->user);
 	unsigned char h[REDIS_TOKEN_ID_BYTES];
-	crypto_generichash(h, sizeof(h), (const unsigned char *)c->token_in, c->token_len, NULL, 0);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)text, len, NULL, 0);
 	sodium_bin2base64(
 	    t->id, sizeof(t->id), h, sizeof(h), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	snprintf(t->key, sizeof(t->key), "hy:t:{%u}:%s", t->pbucket, t->id);
 	return 0;
+}
+
+int
+redis_token_ref(const struct store_call *c, struct redis_token_ref *t)
+{
+	return token_parse(c->token_in, c->token_len, t);
 }
 
 /* The key of presence bucket p's k ("online", "names", "peer", "ut:NAME"
@@ -267,7 +273,6 @@ redis_token_issue(struct store_state *s, struct store_call *c)
 	unsigned char raw[REG_TOKEN_BYTES];
 	char text[REG_TOKEN_TEXT_SIZE], k[REDIS_KEY_MAX], suffix[HY_NAME_MAX + 2];
 	struct redis_token_ref t;
-	struct store_call probe = { 0 };
 
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(
@@ -275,9 +280,7 @@ redis_token_issue(struct store_state *s, struct store_call *c)
 	sodium_memzero(raw, sizeof(raw));
 	snprintf(c->token, sizeof(c->token), "%s%c%s", c->user, REDIS_TOKEN_SEP, text);
 	sodium_memzero(text, sizeof(text));
-	probe.token_in = c->token;
-	probe.token_len = strlen(c->token);
-	if (redis_token_ref(&probe, &t) < 0) {
+	if (token_parse(c->token, strlen(c->token), &t) < 0) {
 		store_call_finish(c, STORE_FAILED, "redis: a token for an invalid name");
 		return;
 	}
