@@ -410,6 +410,7 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->loop = loop;
+	e->acked_tail = &e->acked;
 	event_bus_init(&e->bus);
 	snprintf(e->username, sizeof(e->username), "%s", cfg->username);
 	e->peer_port = cfg->peer_port;
@@ -474,6 +475,9 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	e->handles++;
 	uv_check_start(&e->commit, on_commit);
 	uv_unref((uv_handle_t *)&e->commit);
+	uv_idle_init(loop, &e->ack_drain);
+	e->ack_drain.data = e;
+	e->handles++;
 	init_timer(e, &e->heartbeat);
 	init_timer(e, &e->relogin);
 	init_timer(e, &e->refresh);
@@ -614,7 +618,9 @@ engine_stop(struct engine *e)
 	engine_mailbox_stop(e);
 	engine_backlog_stop(e);
 	/* What waits for a commit is stored and acknowledged while the links
-	 * can still carry the acks. */
+	 * can still carry the acks; the acks received are applied first. */
+	engine_apply_acks(e);
+	uv_close((uv_handle_t *)&e->ack_drain, on_handle_closed);
 	commit_now(e);
 	close_timer(e, &e->commit_timer);
 	if (e->net != NULL)

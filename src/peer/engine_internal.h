@@ -21,6 +21,11 @@
 #define ENGINE_ID_RANDOM_BYTES (ENGINE_ID_BYTES - ENGINE_ID_TIME_BYTES)
 #define ENGINE_ID_MAX 64 /* longest id accepted from a peer */
 #define ENGINE_ACK_MAX_IDS 1024 /* ids in one ack message (about 36 KB) */
+/* Acks received are applied (the outbox entry deleted, the mark sent to the
+ * front ends) this many a loop turn, so that a command or a message that
+ * comes in behind a thousand of them waits for a few microseconds of them,
+ * not for all; past ENGINE_ACK_MAX_IDS waiting, the rest at once. */
+#define ENGINE_ACK_SLICE 16
 /* What a turn received only (no message sent, nothing else written) is
  * committed, and acknowledged, at the first turn this long after the
  * transaction began, or by the timer at twice it (engine.c). */
@@ -148,6 +153,11 @@ struct engine {
 	struct engine_channel *channels;
 	struct engine_acks *acks; /* acknowledgements waiting for the commit, per sender */
 	size_t nacks; /* ids in acks */
+	/* Acknowledgements received, not yet applied (engine_msg.c), oldest
+	 * first; applied a slice a turn by the idle handle. */
+	struct engine_acks *acked, **acked_tail;
+	size_t nacked; /* ids in acked not yet applied */
+	uv_idle_t ack_drain;
 	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV: KILL_AFTER_* */
 	int turn_sent; /* a message went on a link's queue this turn */
 	char *last_conv;
@@ -278,6 +288,8 @@ void engine_resume_channels(struct engine *e);
  * once the turn's commit has stored what they acknowledge. */
 void engine_flush_acks(struct engine *e);
 void engine_free_acks(struct engine *e);
+/* Applies every acknowledgement received and not yet applied. */
+void engine_apply_acks(struct engine *e);
 /* Dials the users that have messages waiting. */
 void engine_redial_pending(struct engine *e);
 /* A direct message from user that came another way than a link (the

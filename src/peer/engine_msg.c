@@ -579,6 +579,7 @@ engine_connect(struct engine *e, const char *user, const char *ip, const char *p
 struct engine_acks {
 	char user[HY_NAME_MAX + 1];
 	struct json_object *ids;
+	size_t applied; /* received: the ids before this one are applied */
 	struct engine_acks *next;
 };
 
@@ -634,16 +635,27 @@ engine_flush_acks(struct engine *e)
 	}
 }
 
+static void
+free_acks(struct engine_acks *a)
+{
+	while (a != NULL) {
+		struct engine_acks *next = a->next;
+		json_object_put(a->ids);
+		free(a);
+		a = next;
+	}
+}
+
 void
 engine_free_acks(struct engine *e)
 {
+	free_acks(e->acks);
+	e->acks = NULL;
 	e->nacks = 0;
-	while (e->acks != NULL) {
-		struct engine_acks *a = e->acks;
-		e->acks = a->next;
-		json_object_put(a->ids);
-		free(a);
-	}
+	free_acks(e->acked);
+	e->acked = NULL;
+	e->acked_tail = &e->acked;
+	e->nacked = 0;
 }
 
 /* Checks the fields every text message has; fills in a missing time. */
@@ -887,24 +899,83 @@ ack_one(struct engine *e, const char *user, const char *id)
 		engine_mailbox_acked(e, user, id);
 }
 
-/* {"type":"ack","ids":[...]}, or one "id". */
+/* Applies at most n of the acknowledgements received, oldest first. An
+ * entry they remove from the outbox may wait for a later commit: lost in
+ * a crash, it is sent again, and the receiver, who has it, acknowledges
+ * it again. */
+static void
+apply_acks(struct engine *e, size_t n)
+{
+	if (e->db != NULL)
+		peerdb_defer(e->db, 1);
+	while (e->acked != NULL && n > 0) {
+		struct engine_acks *a = e->acked;
+		size_t len = json_object_array_length(a->ids);
+
+		for (; a->applied < len && n > 0; n--, e->nacked--) {
+			struct json_object *v = json_object_array_get_idx(a->ids, a->applied++);
+			if (json_object_is_type(v, json_type_string))
+				ack_one(e, a->user, json_object_get_string(v));
+		}
+		if (a->applied < len)
+			break;
+		if ((e->acked = a->next) == NULL)
+			e->acked_tail = &e->acked;
+		json_object_put(a->ids);
+		free(a);
+	}
+	if (e->db != NULL)
+		peerdb_defer(e->db, 0);
+}
+
+void
+engine_apply_acks(struct engine *e)
+{
+	apply_acks(e, e->nacked);
+	uv_idle_stop(&e->ack_drain);
+}
+
+static void
+on_ack_drain(uv_idle_t *i)
+{
+	struct engine *e = i->data;
+
+	apply_acks(e, ENGINE_ACK_SLICE);
+	if (e->acked == NULL)
+		uv_idle_stop(i);
+}
+
+/* {"type":"ack","ids":[...]}, or one "id": queued, applied a slice a turn
+ * (ENGINE_ACK_SLICE). */
 static void
 recv_ack(struct engine *e, const char *user, int encrypted, struct json_object *m)
 {
-	struct json_object *ids, *v;
+	struct json_object *ids;
+	struct engine_acks *a;
+	const char *id;
 
 	(void)encrypted;
 	if (json_object_object_get_ex(m, "ids", &ids) &&
 	    json_object_is_type(ids, json_type_array)) {
-		size_t n = json_object_array_length(ids);
-		for (size_t i = 0; i < n; i++) {
-			v = json_object_array_get_idx(ids, i);
-			if (json_object_is_type(v, json_type_string))
-				ack_one(e, user, json_object_get_string(v));
-		}
+		if (json_object_array_length(ids) == 0)
+			return;
+		json_object_get(ids);
+	} else if ((id = http_json_str(m, "id")) != NULL) {
+		ids = json_object_new_array();
+		json_object_array_add(ids, json_object_new_string(id));
+	} else {
 		return;
 	}
-	ack_one(e, user, http_json_str(m, "id"));
+	a = xcalloc(1, sizeof(*a));
+	snprintf(a->user, sizeof(a->user), "%s", user);
+	a->ids = ids;
+	*e->acked_tail = a;
+	e->acked_tail = &a->next;
+	e->nacked += json_object_array_length(ids);
+	if (e->nacked > ENGINE_ACK_MAX_IDS)
+		apply_acks(e, e->nacked - ENGINE_ACK_MAX_IDS);
+	if (e->acked != NULL && !e->stopping)
+		uv_idle_start(&e->ack_drain, on_ack_drain);
 }
 
 static const struct {
