@@ -21,12 +21,16 @@
 #define PEERDB_FILE_MODE 0600
 #define PEERDB_CHECKPOINT_PAGES 1000 /* WAL frames since the last checkpoint that start one */
 #define PEERDB_IDLE_CHECKPOINT_MS 1000 /* no commit for this long: what is left is copied */
+/* WAL frames (1 MiB) committed between two requests to the kernel to
+ * start writing the WAL out (peerdb.c). */
+#define PEERDB_WRITEBACK_PAGES 256
 
 struct peerdb;
 
 /* Opens or creates the database at path. With a loop, checkpoints (which
  * wait for the disk) run on the loop's thread pool, on a connection of
- * their own, never on the loop; without one, SQLite runs them inline.
+ * their own, never on the loop, and so does the writeback of the WAL
+ * that keeps them short; without one, SQLite runs them inline.
  * Returns NULL with *cause (allocated) on failure. */
 struct peerdb *peerdb_open(const char *path, uv_loop_t *loop, char **cause);
 /* Commits what is pending and closes; with a loop, only once the loop
