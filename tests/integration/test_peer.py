@@ -523,6 +523,46 @@ def a_message_acknowledged_is_already_stored_by_its_receiver():
 
 
 @case
+def a_burst_of_acks_is_applied_in_slices_and_stored_by_the_stop():
+    """Acks received are applied a slice a loop turn (ENGINE_ACK_SLICE),
+    past ENGINE_ACK_MAX_IDS waiting the rest at once, and the outbox
+    entries they remove may wait for a later commit. 2,500 messages sent
+    in one write, so that the receiver acks them in batches of up to
+    1,024: each is delivered once, and once the sender has stopped its
+    outbox holds none of them (the stop applies and commits what waits)."""
+    n = 2500
+    register(S["tport"], "burst", "burst pw")
+    snd = start_peer("burst", S["tport"], S["tmp"], "burst pw")
+    b = S["bob"]
+    try:
+        ms, mb = snd.mark(), b.mark()
+        snd.p.stdin.write(b"".join(b"send bob burst %04d\n" % i for i in range(n)))
+        snd.p.stdin.flush()
+        b.wait(lambda e: e.get("type") == "chat" and e.get("message") == "burst %04d" % (n - 1),
+               60, mb, "the last of the burst")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = snd.events(ms, "delivered")
+            if len(done) >= n:
+                break
+            time.sleep(0.2)
+        ids = [e["id"] for e in done]
+        assert len(ids) == n and len(set(ids)) == n, (len(ids), len(set(ids)))
+        got = [e["message"] for e in b.events(mb, "chat") if e.get("from") == "burst"]
+        assert got == ["burst %04d" % i for i in range(n)], len(got)
+    finally:
+        bad = stop_checked([snd])
+    assert not bad, bad
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(S["tmp"], "peer-burst", "hychat.db"),
+                         uri=True, timeout=5)
+    try:
+        left = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    finally:
+        db.close()
+    assert left == 0, "%d outbox entries left after every ack" % left
+
+
+@case
 def forged_handshake_is_refused():
     b, a = S["bob"], S["alice"]
     mb = b.mark()
