@@ -389,8 +389,15 @@ def wait_spool(want, seconds=20.0):
     deadline = time.monotonic() + seconds
     while spool() != want and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert spool() == want, "the spool holds %s, not %s; alice's log ends:\n%s" % (
-        spool(), want, S["alice"].stderr()[-3000:])
+    left = spool()
+    if left != want:
+        # What a directory left holds tells which step never ran: the
+        # .incoming file (the upload's end never asked for its removal,
+        # or the pool never ran it) or the named file (it was offered).
+        root = os.path.join(S["alice"].data_dir, "uploads")
+        inside = {d: sorted(os.listdir(os.path.join(root, d))) for d in left if d not in want}
+        raise AssertionError("the spool holds %s, not %s (inside: %s); alice's log ends:\n%s" % (
+            left, want, inside, S["alice"].stderr()[-3000:]))
 
 
 @case
