@@ -157,9 +157,11 @@ enum p2p_punch_role {
  * it cannot start. */
 int p2p_net_punch(
     struct p2p_net *n, const char *user, const char *ip, int port, enum p2p_punch_role role);
-/* The tracker refused or failed a rendezvous with user: retry later,
- * the other way. */
-void p2p_net_rendezvous_failed(struct p2p_net *n, const char *user);
+/* The tracker refused or failed a rendezvous with user: retry later;
+ * the other way if way (the way asked cannot be had: no relay, say),
+ * else the same (the peer is not online, the budget is spent, no
+ * answer: nothing against the way). */
+void p2p_net_rendezvous_failed(struct p2p_net *n, const char *user, int way);
 /* A hint: user asks us to dial it (it is reachable, we may not be). */
 void p2p_net_dial_back(struct p2p_net *n, const char *user);
 /* Dual stack. With the peer port on 0.0.0.0 the net listens on [::] at

@@ -270,8 +270,9 @@ struct store_state_ops {
 	void (*token_issue)(struct store_state *s, struct store_call *c);
 	/* token_in -> user; STORE_MISSING if unknown or expired. */
 	void (*token_user)(struct store_state *s, struct store_call *c);
-	/* token_in, user -> revokes it and takes user offline; STORE_MISSING
-	 * if the token was not valid. */
+	/* token_in, user -> revokes it and takes user offline, its NAT hints
+	 * dropped (where hint_add keeps them); STORE_MISSING if the token was
+	 * not valid. */
 	void (*token_revoke)(struct store_state *s, struct store_call *c);
 	/* user, ip, port, pubkey, channels, caps, ttl_ms -> peer_id, total,
 	 * refused (channels past a cap are left out; the address is

@@ -138,7 +138,13 @@ rendezvous_got(
 		return;
 	if (status != 200 || via == NULL) {
 		log_warn("rendezvous with %s: %s", user, engine_tracker_message(body, err, status));
-		p2p_net_rendezvous_failed(e->net, user);
+		/* The way asked cannot be had (no relay, no address of ours
+		 * yet, names it cannot carry): the other way next. The peer
+		 * gone offline meanwhile (404), the budget spent (429), no
+		 * answer: the same way, later. Taking the other way then
+		 * would have a peer we could have dialed back punch to us. */
+		p2p_net_rendezvous_failed(
+		    e->net, user, status == 400 || status == 409 || status == 503);
 		return;
 	}
 	log_info("rendezvous with %s: %s%s%s", user, via, relay != NULL ? " at " : "",
@@ -148,7 +154,7 @@ rendezvous_got(
 		if (ip == NULL ||
 		    p2p_net_punch(e->net, user, ip, int_field(body, "port"),
 		        bool_field(body, "fresh") ? P2P_PUNCH_CALLER : P2P_PUNCH_NAMES) < 0)
-			p2p_net_rendezvous_failed(e->net, user);
+			p2p_net_rendezvous_failed(e->net, user, 1);
 		/* A peer that wants us too has likely asked already: its open
 		 * is answered now rather than at the next poll. */
 		else if (uv_is_active((uv_handle_t *)&e->hints))
@@ -158,7 +164,7 @@ rendezvous_got(
 	if (strcmp(via, "relay") != 0)
 		return; /* "dial": the peer dials us */
 	if (relay == NULL || token == NULL || p2p_net_relay(e->net, user, relay, token, 1) < 0)
-		p2p_net_rendezvous_failed(e->net, user);
+		p2p_net_rendezvous_failed(e->net, user, 1);
 }
 
 void

@@ -1238,15 +1238,17 @@ p2p_net_relay(
 }
 
 void
-p2p_net_rendezvous_failed(struct p2p_net *n, const char *user)
+p2p_net_rendezvous_failed(struct p2p_net *n, const char *user, int way)
 {
 	struct peer *p = peer_find(n, user);
 
 	if (n->freeing || p == NULL)
 		return;
 	p->rdv_busy = 0;
+	p->dialback_wait = 0; /* nobody was asked to dial us */
 	punch_unreserve(p);
-	p->direct_failed = !p->direct_failed; /* the other way next time */
+	if (way)
+		p->direct_failed = !p->direct_failed; /* the other way next time */
 	if (p->link == NULL && p->dial == NULL)
 		retry_later(n, p);
 }

@@ -327,10 +327,18 @@ redis_token_user(struct store_state *s, struct store_call *c)
 	redis_req_start(s, q);
 }
 
+/* Revoked: the user's NAT hints were for the session that ended, and
+ * go too (another slot, so a step of their own). */
 static enum store_result
 parse_revoked(struct store_call *c, const redisReply *r)
 {
-	return flag(r, STORE_MISSING);
+	char k[REDIS_KEY_MAX];
+
+	if (redis_reply_int(r) == 0)
+		return STORE_MISSING;
+	redis_key(k, sizeof(k), "h", c->user);
+	redis_req_then(redis_cmd(c, redis_parse_any, "DEL", k, NULL, NULL));
+	return STORE_DONE;
 }
 
 static void

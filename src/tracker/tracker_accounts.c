@@ -355,10 +355,14 @@ logout_done(struct tracker_call *c)
 {
 	if (tracker_call_failed(c))
 		return;
-	if (c->sc.result == STORE_MISSING)
+	if (c->sc.result == STORE_MISSING) {
 		http_json_error(c->res, 401, "Invalid or expired token");
-	else
+	} else {
+		/* Where the store keeps the hints, its revoke dropped them. */
+		if (c->t->state->ops->hint_add == NULL)
+			tracker_nat_forget(c->t->nat, c->user);
 		http_json_respond(c->res, 200, tracker_success());
+	}
 	tracker_call_end(c);
 }
 

@@ -175,6 +175,9 @@ void tracker_mailbox_hint(
 /* NAT traversal (tracker_nat.c): its own lock, never under the registry's. */
 struct tracker_nat *tracker_nat_new(void);
 void tracker_nat_free(struct tracker_nat *n);
+/* user logged out: the hints waiting for it were for the session that
+ * ended, and are dropped (its rendezvous budget is kept). */
+void tracker_nat_forget(struct tracker_nat *n, const char *user);
 void tracker_api_whoami(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_rendezvous(struct http_request *req, struct http_response *res, void *ctx);
 void tracker_api_hints(struct http_request *req, struct http_response *res, void *ctx);

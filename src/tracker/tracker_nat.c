@@ -100,6 +100,18 @@ user_find(struct tracker_nat *n, const char *name, int create)
 	return u;
 }
 
+void
+tracker_nat_forget(struct tracker_nat *n, const char *user)
+{
+	uv_mutex_lock(&n->lock);
+	struct nat_user *u = user_find(n, user, 0);
+	if (u != NULL) {
+		sodium_memzero(u->hints, sizeof(u->hints));
+		u->nhints = 0;
+	}
+	uv_mutex_unlock(&n->lock);
+}
+
 /* Under the lock: queues h for u, the oldest dropped when full. */
 static void
 hint_push(struct nat_user *u, const struct nat_hint *h)

@@ -179,6 +179,14 @@ def test_nat_state_is_one_for_every_tracker():
                  tok["nora"])[0] for i in range(40)]
     assert codes[:15] == [200] * 15 and codes.count(429) >= 15, codes
     assert len(ok(b.port, "GET", "/hints", token=tok["otto"])["hints"]) == 8
+    # a logout, through either tracker, drops the hints waiting: they
+    # were for the session that ended
+    time.sleep(1.1)  # one more rendezvous in nora's budget
+    ok(a.port, "POST", "/rendezvous", {"peer": "otto", "via": "dial"}, tok["nora"])
+    ok(a.port, "POST", "/logout", {}, tok["otto"])
+    tok["otto"] = ok(b.port, "POST", "/login", {"username": "otto", "password": "pw-otto"})["token"]
+    ok(b.port, "POST", "/submit-info", {"ip": "10.0.0.2", "port": 9002}, tok["otto"])
+    assert ok(b.port, "GET", "/hints", token=tok["otto"])["hints"] == [], "dropped at logout"
     a.stop()
     b.stop()
 

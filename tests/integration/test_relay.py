@@ -390,6 +390,23 @@ def test_tracker_rendezvous_through_the_relay():
         assert len(d["hints"]) == 8, "a user keeps its 8 newest hints"
         st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "alice"}, tok["bob"])
         assert st == 200, "another caller has its own budget"
+        # hints are for a session: bob's logout drops those waiting, so
+        # that his next session does not dial, punch or meet for the one
+        # that ended (a punch to a fresh port long closed, say)
+        time.sleep(1.1)  # one more rendezvous in alice's budget
+        st, _ = tracker_call(tport, "POST", "/rendezvous", {"peer": "bob", "via": "dial"},
+                             tok["alice"])
+        assert st == 200, st
+        st, _ = tracker_call(tport, "POST", "/logout", {}, tok["bob"])
+        assert st == 200, st
+        st, d = tracker_call(tport, "POST", "/login",
+                             {"username": "bob", "password": "bob password"})
+        tok["bob"] = d["token"]
+        st, d = tracker_call(tport, "POST", "/submit-info",
+                             {"username": "bob", "ip": "10.0.0.2", "port": 9000}, tok["bob"])
+        assert st == 200, d
+        st, d = tracker_call(tport, "GET", "/hints", token=tok["bob"])
+        assert d["hints"] == [], "a logout drops the hints waiting: %s" % d
     finally:
         t.stop()
 
