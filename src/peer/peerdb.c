@@ -251,6 +251,11 @@ peerdb_close(struct peerdb *db)
 
 	if (db == NULL)
 		return;
+	/* The last commit starts no job on the pool: the loop may have ended
+	 * (main closes the database after uv_run), and a job left queued
+	 * would write into db once it is freed. */
+	if (db->loop != NULL)
+		sqlite3_wal_hook(db->db, NULL, NULL);
 	if (peerdb_commit(db, &cause) < 0)
 		free(cause);
 	for (size_t i = 0; i < db->nstmts; i++)
