@@ -24,15 +24,23 @@ struct fixture {
 	struct history *h;
 };
 
+/* With loop, the database checkpoints on that loop's pool, as the
+ * engine's does; without, never. */
 static void
-open_db(struct fixture *f)
+open_db_on(struct fixture *f, uv_loop_t *loop)
 {
 	char *cause = NULL;
 
-	f->db = peerdb_open(f->path, NULL, &cause);
+	f->db = peerdb_open(f->path, loop, &cause);
 	assert_non_null(f->db);
 	f->h = history_new(f->db, &cause);
 	assert_non_null(f->h);
+}
+
+static void
+open_db(struct fixture *f)
+{
+	open_db_on(f, NULL);
 }
 
 static void
@@ -293,54 +301,58 @@ test_search_finds_the_newest_match_first_without_case(void **state)
  * PEERDB_IDLE_CHECKPOINT_MS) the next commit starts the WAL over. A
  * checkpoint that never ran (a fresh connection that has not read the
  * database does nothing) leaves every frame in it. */
+/* n incoming messages of 600 bytes from bob: whole pages of WAL each
+ * few. */
+static void
+add_long(struct history *h, int n)
+{
+	char text[600];
+
+	memset(text, 'w', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < n; i++) {
+		struct history_msg m = { .conversation = "bob",
+			.from = "bob",
+			.text = text,
+			.time = "2026-11-25T10:00:00" };
+		assert_int_equal(history_add(h, &m), 0);
+	}
+}
+
 static void
 test_checkpoints_let_the_wal_start_over(void **state)
 {
 	struct fixture *f = *state;
 	uv_loop_t loop;
-	struct peerdb *db;
-	struct history *h;
-	char *cause = NULL, text[600];
+	char *cause = NULL;
 	int log = -1, done = -1;
 
 	close_db(f);
 	assert_int_equal(uv_loop_init(&loop), 0);
-	db = peerdb_open(f->path, &loop, &cause);
-	assert_non_null(db);
-	h = history_new(db, &cause);
-	assert_non_null(h);
-	memset(text, 'w', sizeof(text) - 1);
-	text[sizeof(text) - 1] = '\0';
+	open_db_on(f, &loop);
 	for (int turn = 0; turn < 300; turn++) {
-		for (int i = 0; i < 20; i++) {
-			struct history_msg m = { .conversation = "bob",
-				.from = "bob",
-				.text = text,
-				.time = "2026-11-25T10:00:00" };
-			assert_int_equal(history_add(h, &m), 0);
-		}
-		assert_int_equal(peerdb_commit(db, &cause), 0);
+		add_long(f->h, 20);
+		assert_int_equal(peerdb_commit(f->db, &cause), 0);
 		uv_run(&loop, UV_RUN_NOWAIT);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT); /* the checkpoints in flight, to the end */
 	/* A pause: a turn with nothing to commit copies what is left. */
 	usleep((PEERDB_IDLE_CHECKPOINT_MS + 50) * 1000);
 	uv_update_time(&loop);
-	assert_int_equal(peerdb_commit(db, &cause), 0);
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	struct history_msg m = {
 		.conversation = "bob", .from = "bob", .text = "after", .time = "2026-11-25T10:00:01"
 	};
-	assert_int_equal(history_add(h, &m), 0);
-	assert_int_equal(peerdb_commit(db, &cause), 0);
+	assert_int_equal(history_add(f->h, &m), 0);
+	assert_int_equal(peerdb_commit(f->db, &cause), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(sqlite3_wal_checkpoint_v2(
-	                     peerdb_handle(db), NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+	                     peerdb_handle(f->db), NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
 	    SQLITE_OK);
 	assert_true(log >= 0);
 	assert_true(log < PEERDB_CHECKPOINT_PAGES);
-	history_free(h);
-	peerdb_close(db);
+	close_db(f);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	open_db(f);
 }
@@ -355,27 +367,12 @@ test_the_last_commit_at_close_starts_no_job(void **state)
 {
 	struct fixture *f = *state;
 	uv_loop_t loop;
-	struct peerdb *db;
-	struct history *h;
-	char *cause = NULL, text[600];
 
 	close_db(f);
 	assert_int_equal(uv_loop_init(&loop), 0);
-	db = peerdb_open(f->path, &loop, &cause);
-	assert_non_null(db);
-	h = history_new(db, &cause);
-	assert_non_null(h);
-	memset(text, 'z', sizeof(text) - 1);
-	text[sizeof(text) - 1] = '\0';
-	for (int i = 0; i < 8000; i++) { /* about 5 MB: over 1,000 frames */
-		struct history_msg m = { .conversation = "bob",
-			.from = "bob",
-			.text = text,
-			.time = "2026-12-02T10:00:00" };
-		assert_int_equal(history_add(h, &m), 0);
-	}
-	history_free(h);
-	peerdb_close(db);
+	open_db_on(f, &loop);
+	add_long(f->h, 8000); /* about 5 MB: over 1,000 frames */
+	close_db(f);
 	assert_int_equal(uv_loop_alive(&loop), 0);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	open_db(f); /* and what it committed is there */
