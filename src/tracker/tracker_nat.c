@@ -100,15 +100,21 @@ user_find(struct tracker_nat *n, const char *name, int create)
 	return u;
 }
 
+/* Under the lock: u's hints are gone (given, or for a session ended). */
+static void
+hints_clear(struct nat_user *u)
+{
+	if (u == NULL)
+		return;
+	sodium_memzero(u->hints, sizeof(u->hints));
+	u->nhints = 0;
+}
+
 void
 tracker_nat_forget(struct tracker_nat *n, const char *user)
 {
 	uv_mutex_lock(&n->lock);
-	struct nat_user *u = user_find(n, user, 0);
-	if (u != NULL) {
-		sodium_memzero(u->hints, sizeof(u->hints));
-		u->nhints = 0;
-	}
+	hints_clear(user_find(n, user, 0));
 	uv_mutex_unlock(&n->lock);
 }
 
@@ -519,10 +525,7 @@ hints_authed(struct tracker_call *c)
 	for (size_t i = 0; u != NULL && i < u->nhints; i++)
 		if (u->hints[i].expires_ms >= now)
 			json_object_array_add(a, hint_json(&u->hints[i]));
-	if (u != NULL) {
-		sodium_memzero(u->hints, sizeof(u->hints));
-		u->nhints = 0;
-	}
+	hints_clear(u);
 	uv_mutex_unlock(&t->nat->lock);
 	hints_respond(c->res, a);
 	tracker_call_end(c);
