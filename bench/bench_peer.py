@@ -2,8 +2,9 @@
 """bench_peer — the peer's figures beside the physical limit, in one run:
 a raw TCP ping-pong of 200-byte messages between two plain sockets; two
 headless hychat peers on an encrypted link (direct-message throughput,
-one-way latency from the send command to the receive event); a channel of
-50 headless peers (time until every member has a message); the memory of
+one-way latency from the send command to the receive event), and the same
+hops through two relays that do nothing (null_relay.c: the floor of that
+latency on this machine); a channel of 50 headless peers (time until every member has a message); the memory of
 an idle peer.
 
 The peers are driven by one thread that selects over their pipes and looks
@@ -83,6 +84,46 @@ def raw_pingpong(n):
     return rtts
 
 
+def null_path(n):
+    """One-way times, in ms, of SIZE bytes over the peers' hops (a pipe
+    in, TCP, a pipe out) through two relays that do nothing else
+    (null_relay.c), driven as the peers are: the floor of the one-way
+    figure on this machine."""
+    port = peer_harness.free_port()
+    relay = os.path.join(benchlib.BUILD, "bench", "null_relay")
+    rx = subprocess.Popen([relay, "listen", str(port)], stdout=subprocess.PIPE)
+    tx = None
+    try:
+        if rx.stdout.readline() != b"ready\n":
+            raise RuntimeError("null_relay did not start")
+        tx = subprocess.Popen([relay, "connect", str(port)], stdin=subprocess.PIPE)
+        fd = rx.stdout.fileno()
+        os.set_blocking(fd, False)
+        sel = selectors.DefaultSelector()
+        sel.register(fd, selectors.EVENT_READ)
+        msg = b"n" * (SIZE - 1) + b"\n"
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            tx.stdin.write(msg)
+            tx.stdin.flush()
+            got = 0
+            while got < SIZE:
+                if not sel.select(10):
+                    raise RuntimeError("null_relay: timed out")
+                try:
+                    got += len(os.read(fd, READ_MAX))
+                except BlockingIOError:
+                    pass
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+    finally:
+        if tx is not None:
+            tx.stdin.close()
+            tx.wait(10)
+        rx.wait(10)
+
+
 class Lean:
     """A headless peer whose output is scanned for byte patterns."""
 
@@ -136,6 +177,17 @@ class Lean:
         self.p.stdin.write(line if isinstance(line, bytes) else line.encode() + b"\n")
         self.p.stdin.flush()
 
+    def drain(self):
+        """Reads what the pipe holds now, without waiting."""
+        while True:
+            try:
+                data = os.read(self.fd, READ_MAX)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            self.feed(data)
+
     def stop(self):
         try:
             self.p.stdin.close()
@@ -159,13 +211,22 @@ class Pump:
     def add(self, p):
         self.sel.register(p.fd, selectors.EVENT_READ, p)
 
-    def until(self, done, timeout):
+    @staticmethod
+    def watching(peers):
+        """A selector over these peers' pipes alone, for until()."""
+        sel = selectors.DefaultSelector()
+        for p in peers:
+            sel.register(p.fd, selectors.EVENT_READ, p)
+        return sel
+
+    def until(self, done, timeout, sel=None):
         end = time.perf_counter() + timeout
+        sel = sel if sel is not None else self.sel
         while not done():
             left = end - time.perf_counter()
             if left <= 0:
                 raise RuntimeError("timed out")
-            for key, _ in self.sel.select(min(left, 0.5)):
+            for key, _ in sel.select(min(left, 0.5)):
                 try:
                     data = os.read(key.fd, READ_MAX)
                 except BlockingIOError:
@@ -196,16 +257,23 @@ def throughput(pump, alice, bob, n):
     return n / (bob.hit_at - t0)
 
 
+# While a message is timed the driver waits on its receivers' pipes
+# alone, and reads the sender's (its own copy of the message, then its
+# delivery marks) between two messages: woken by the sender's output in
+# the middle of the path, it took one of the two cores from the receiver
+# it was timing.
 def latency(pump, alice, bob, n):
     out = []
     text = "l" * (SIZE - 16)
+    receiver = pump.watching([bob])
     for i in range(n):
         tag = b"L%07d" % i
         bob.expect(tag)
         t0 = time.perf_counter()
         alice.cmd(b"send bob %s %s\n" % (tag, text.encode()))
-        pump.until(lambda: bob.hits > 0, 10)
+        pump.until(lambda: bob.hits > 0, 10, receiver)
         out.append((bob.hit_at - t0) * 1000)
+        alice.drain()
     return out
 
 
@@ -213,14 +281,16 @@ def channel(pump, members, sender, n):
     others = [p for p in members if p is not sender]
     out = []
     text = "c" * (SIZE - 16)
+    receivers = pump.watching(others)
     for i in range(n):
         tag = b"C%07d" % i
         for p in others:
             p.expect(tag)
         t0 = time.perf_counter()
         sender.cmd(b"sendchannel general %s %s\n" % (tag, text.encode()))
-        pump.until(lambda: all(p.hits > 0 for p in others), 20)
+        pump.until(lambda: all(p.hits > 0 for p in others), 20, receivers)
         out.append((max(p.hit_at for p in others) - t0) * 1000)
+        sender.drain()
     return out
 
 
@@ -279,6 +349,7 @@ def main():
         us_a = (cpu_s(alice.p.pid) - ca) / a.messages * 1e6
         us_b = (cpu_s(bob.p.pid) - cb) / a.messages * 1e6
         lat = latency(pump, alice, bob, a.latency)
+        floor = null_path(a.latency)
         members = [alice, bob]
         for i in range(a.members - 2):
             p = start("m%02d" % i, tport, tmp, pump)
@@ -295,6 +366,7 @@ def main():
 
         raw50, raw99 = pct(rtts, 50), pct(rtts, 99)
         l50, l99 = pct(lat, 50), pct(lat, 99)
+        f50, f99 = pct(floor, 50), pct(floor, 99)
         c50, c99 = pct(chan, 50), pct(chan, 99)
         ok = lambda b: "ok" if b else "MISSED"  # noqa: E731
         print("hychat peer benchmark, %s, %d-byte messages, build %s, load %.1f" % (
@@ -315,6 +387,10 @@ def main():
               " target <= 5x: %s" % (
                   "one-way, send command -> receive event", l50, l99, l99 / raw99,
                   ok(l99 <= 5 * raw99)))
+        # Not a target: the same hops with no work on them, to tell what
+        # of the ratio the machine's path costs and what the peers add.
+        print("%-46s p50 %7.3f ms  p99 %7.3f ms  p99 = %.1fx the raw round trip's p99" % (
+            "  the same hops, relays doing nothing", f50, f99, f99 / raw99))
         print("%-46s p50 %7.3f ms  p99 %7.3f ms  target p99 <= 15 ms: %s" % (
             "channel of %d, until every member has it" % a.members, c50, c99, ok(c99 <= 15)))
         print("%-46s sender %.0f us, each other member %.0f us (mean), this driver %.0f us" % (
