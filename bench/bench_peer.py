@@ -4,8 +4,8 @@ a raw TCP ping-pong of 200-byte messages between two plain sockets; two
 headless hychat peers on an encrypted link (direct-message throughput,
 one-way latency from the send command to the receive event), and the same
 hops through two relays that do nothing (null_relay.c: the floor of that
-latency on this machine); a channel of 50 headless peers (time until every member has a message); the memory of
-an idle peer.
+latency on this machine); a channel of 50 headless peers (time until every
+member has a message); the memory of an idle peer.
 
 The peers are driven by one thread that selects over their pipes and looks
 for bytes, not JSON, so the driver costs as little as it can.
@@ -177,16 +177,20 @@ class Lean:
         self.p.stdin.write(line if isinstance(line, bytes) else line.encode() + b"\n")
         self.p.stdin.flush()
 
+    def read_once(self):
+        """One read of the pipe, fed to the scan; False if it had nothing."""
+        try:
+            data = os.read(self.fd, READ_MAX)
+        except BlockingIOError:
+            return False
+        if data:
+            self.feed(data)
+        return bool(data)
+
     def drain(self):
         """Reads what the pipe holds now, without waiting."""
-        while True:
-            try:
-                data = os.read(self.fd, READ_MAX)
-            except BlockingIOError:
-                return
-            if not data:
-                return
-            self.feed(data)
+        while self.read_once():
+            pass
 
     def stop(self):
         try:
@@ -227,12 +231,7 @@ class Pump:
             if left <= 0:
                 raise RuntimeError("timed out")
             for key, _ in sel.select(min(left, 0.5)):
-                try:
-                    data = os.read(key.fd, READ_MAX)
-                except BlockingIOError:
-                    continue
-                if data:
-                    key.data.feed(data)
+                key.data.read_once()
 
 
 def start(name, tport, tmp, pump):
