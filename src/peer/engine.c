@@ -14,6 +14,7 @@
 
 #include "hychat/identity.h"
 #include "hychat/log.h"
+#include "hychat/sendlog.h"
 #include "hychat/util.h"
 
 #define ENGINE_DIR_MODE 0700
@@ -233,18 +234,32 @@ path_in(const struct engine *e, const char *file)
 	return b.data;
 }
 
-/* The commit, and the acknowledgements of what it stored. */
-static void
+/* The commit, and the acknowledgements of what it stored. Returns 0, or
+ * -1 if the commit failed (logged). */
+static int
 commit_now(struct engine *e)
 {
 	char *cause = NULL;
+	int rc = 0;
 
 	if (e->db != NULL && peerdb_commit(e->db, &cause) < 0) {
 		log_error("%s", cause);
 		free(cause);
+		rc = -1;
 	}
 	uv_timer_stop(&e->commit_timer);
 	engine_flush_acks(e);
+	return rc;
+}
+
+/* Writes what the links queued; whatever queues next is the next turn's. */
+static void
+flush_links(struct engine *e)
+{
+	if (e->net != NULL) {
+		p2p_net_flush(e->net);
+		e->net_sent = p2p_net_sent(e->net);
+	}
 }
 
 static void
@@ -253,8 +268,45 @@ on_commit_timer(uv_timer_t *t)
 	struct engine *e = t->data;
 
 	commit_now(e);
-	if (e->net != NULL)
-		p2p_net_flush(e->net);
+	flush_links(e);
+}
+
+/* Whether the turn's links are written before its commit: if every
+ * message it queued is a direct message the journal now holds
+ * (sendlog.h). A message then leaves without waiting for the commit, and
+ * a sender killed before the commit stores it at its next start. Channel
+ * messages, receipts, offers and the rest still wait for the commit. */
+static int
+links_first(struct engine *e)
+{
+	size_t n = e->sendlog != NULL ? sendlog_count(e->sendlog) : 0;
+	char *cause = NULL;
+
+	if (e->sendlog == NULL || e->net == NULL || n == 0 ||
+	    p2p_net_sent(e->net) - e->net_sent != n)
+		return 0;
+	if (sendlog_write(e->sendlog, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
+		return 0;
+	}
+	p2p_net_flush(e->net);
+	return 1;
+}
+
+/* After the commit of a turn whose links went first: the journal is
+ * emptied, or, if the commit failed, what it holds is stored again now. */
+static void
+journal_done(struct engine *e, int committed)
+{
+	char *cause = NULL;
+
+	if (sendlog_done(e->sendlog, committed, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
+	}
+	if (!committed)
+		engine_replay_sent(e);
 }
 
 /* Whether the turn commits now. What a turn received only may wait, so
@@ -284,25 +336,30 @@ on_commit(uv_check_t *c)
 	struct engine *e = c->data;
 	int received = e->acks != NULL; /* a message came in and is not yet stored */
 	int sent = e->turn_sent;
+	int first = sent && links_first(e);
 
 	/* The front ends are told first: what they show costs the commit no
 	 * latency, and a message shown and then lost in a crash comes again,
 	 * since it is acknowledged only once committed (below). The links wait
-	 * for the commit: a message sent is stored in the sender's history and
-	 * outbox before any byte of it leaves, so a sender killed in this turn
-	 * never leaves a message that some members have and no outbox will
-	 * send to the others; and the acks it holds are for messages stored. */
+	 * for the commit, unless the turn sent direct messages alone, which the
+	 * journal holds (links_first): a message sent is stored in the sender's
+	 * history and outbox, or journaled, before any byte of it leaves, so a
+	 * sender killed in this turn never leaves a message that some members
+	 * have and no outbox will send to the others; and the acks it holds
+	 * are for messages stored. */
 	event_turn_end(&e->bus);
 	e->turn_sent = 0;
 	if ((e->kill_before_commit == KILL_AFTER_RECEIVING && received) ||
 	    (e->kill_before_commit == KILL_AFTER_SENDING && sent))
 		raise(SIGKILL); /* the crashes the ordering is tested against */
-	if (commit_due(e, sent))
-		commit_now(e);
-	else if (!uv_is_active((uv_handle_t *)&e->commit_timer))
+	if (commit_due(e, sent)) {
+		int committed = commit_now(e) == 0;
+		if (e->sendlog != NULL)
+			journal_done(e, committed || !first);
+	} else if (!uv_is_active((uv_handle_t *)&e->commit_timer)) {
 		uv_timer_start(&e->commit_timer, on_commit_timer, 2 * ENGINE_COMMIT_DELAY_MS, 0);
-	if (e->net != NULL)
-		p2p_net_flush(e->net);
+	}
+	flush_links(e);
 }
 
 static void
@@ -345,6 +402,12 @@ open_storage(struct engine *e, char **cause)
 	    (e->outbox = outbox_new(e->db, cause)) == NULL ||
 	    (e->contacts = contacts_open(e->db, cause)) == NULL)
 		return -1;
+	path = path_in(e, SENDLOG_FILE);
+	e->sendlog = sendlog_open(path, cause);
+	free(path);
+	if (e->sendlog == NULL)
+		return -1;
+	engine_replay_sent(e);
 	return 0;
 }
 
@@ -665,6 +728,7 @@ engine_free(struct engine *e)
 		e->channels = c->next;
 		channel_free(c);
 	}
+	sendlog_free(e->sendlog);
 	contacts_free(e->contacts);
 	outbox_free(e->outbox);
 	history_free(e->hist);

@@ -160,6 +160,11 @@ struct engine {
 	uv_idle_t ack_drain;
 	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV: KILL_AFTER_* */
 	int turn_sent; /* a message went on a link's queue this turn */
+	/* The turn's direct messages, journaled before the links (sendlog.h),
+	 * and p2p_net_sent() when the last turn ended: a turn whose every
+	 * message queued is in the journal may write its links first. */
+	struct sendlog *sendlog;
+	uint64_t net_sent;
 	char *last_conv;
 	int stopping;
 
@@ -300,6 +305,10 @@ int engine_take_direct(struct engine *e, const char *user, struct json_object *m
 /* A channel message taken from the backlog (engine_backlog.c): stored
  * and shown as if it came over a link. Returns its seq. */
 int64_t engine_record_channel(struct engine *e, const char *conv, struct json_object *m);
+/* Stores, and commits, what the sending journal holds that the history
+ * lacks (a run killed between its links and its commit), then empties
+ * the journal (sendlog.h). */
+void engine_replay_sent(struct engine *e);
 
 /* engine_backlog.c */
 /* Makes the backlog's state and timer (a handle of the engine). */

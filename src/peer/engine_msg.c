@@ -21,6 +21,7 @@
 #include "hychat/http_json.h"
 #include "hychat/identity.h"
 #include "hychat/log.h"
+#include "hychat/sendlog.h"
 #include "hychat/util.h"
 
 static int
@@ -247,10 +248,15 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 	if (rc < 0)
 		log_error("outbox: cannot store a message for %s", user);
 	sent = state < 0 ? 0 : p2p_net_send(e->net, user, json, len);
-	if (sent == 0)
+	if (sent == 0) {
 		p2p_net_dial(e->net, user, 1);
-	else if (sent > 0)
+	} else if (sent > 0) {
 		e->turn_sent = 1;
+		/* A direct message, whole in its history row: journaled, it may
+		 * leave before the commit (engine.c, links_first). */
+		if (!en.channel && en.ref > 0)
+			(void)sendlog_add(e->sendlog, seq, user, json, len);
+	}
 }
 
 static const char *
@@ -336,6 +342,72 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 		engine_mailbox_sent(e, user, http_json_str(m, "id"));
 	json_object_put(m);
 	return 0;
+}
+
+/* The journal's record of a message: is its history row there? */
+struct journaled {
+	const char *id;
+	int stored;
+};
+
+static void
+same_id(const struct history_msg *h, void *arg)
+{
+	struct journaled *j = arg;
+
+	j->stored = h->id != NULL && strcmp(h->id, j->id) == 0;
+}
+
+/* A message the journal holds: it went on a link, and its turn may have
+ * ended before its commit. Stored again if its history row is not there,
+ * with its outbox entry: the outbox sends it again, and its recipient,
+ * who may have it, drops the copy by its id. */
+static int
+replay_one(const struct sendlog_record *r, void *arg)
+{
+	struct engine *e = arg;
+	struct json_object *m = json_tokener_parse(r->json);
+	struct journaled j = { http_json_str(m, "id"), 0 };
+	const char *type = http_json_str(m, "type"), *from = http_json_str(m, "from");
+
+	if (j.id == NULL || type == NULL || strcmp(type, "chat") != 0 || from == NULL ||
+	    strcmp(from, e->username) != 0 || http_json_str(m, "message") == NULL ||
+	    http_json_str(m, "time") == NULL || strcmp(r->user, e->username) == 0) {
+		log_error("sending journal: an unreadable message to %s left out", r->user);
+	} else if (history_get(e->hist, r->seq, same_id, &j) < 0) {
+		log_error("sending journal: cannot read the history");
+	} else if (!j.stored) {
+		struct outbox_entry en = { .peer = r->user, .id = j.id, .payload = r->json };
+
+		en.ref = record(e, r->user, m, 1, 1, r->user);
+		if (outbox_put(e->outbox, &en) < 0)
+			log_error("outbox: cannot store a message for %s", r->user);
+		log_info("message %s to %s, sent before the last stop and not stored: stored now",
+		    j.id, r->user);
+	}
+	json_object_put(m);
+	return 0;
+}
+
+void
+engine_replay_sent(struct engine *e)
+{
+	char *cause = NULL;
+
+	if (sendlog_replay(e->sendlog, replay_one, e, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (peerdb_commit(e->db, &cause) < 0) {
+		log_error("%s", cause); /* the journal is kept for the next start */
+		free(cause);
+		return;
+	}
+	if (sendlog_clear(e->sendlog, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
+	}
 }
 
 static void

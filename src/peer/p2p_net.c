@@ -91,6 +91,7 @@ struct p2p_net {
 	const struct identity *id;
 	struct known_peers *known;
 	int allow_plaintext;
+	uint64_t sent; /* messages p2p_net_send queued, ever */
 	const struct p2p_net_ops *ops;
 	void *arg;
 	struct p2p_link_params params;
@@ -1123,7 +1124,16 @@ p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len)
 
 	if (p == NULL || p->link == NULL)
 		return 0;
-	return p2p_link_send(p->link, json, len) == 0 ? 1 : -1;
+	if (p2p_link_send(p->link, json, len) < 0)
+		return -1;
+	n->sent++;
+	return 1;
+}
+
+uint64_t
+p2p_net_sent(const struct p2p_net *n)
+{
+	return n->sent;
 }
 
 void

@@ -447,18 +447,18 @@ def a_message_shown_then_lost_in_a_crash_before_the_commit_comes_again_once():
 
 
 @case
-def a_sender_killed_before_its_commit_has_sent_nothing():
-    """The sender stores a message (history, outbox) in the turn's commit
-    and writes it to its links only after that commit. Killed in between
-    (HYCHAT_TEST_KILL_BEFORE_COMMIT=send: SIGKILL right there), it has
-    sent nothing: the receiver never gets a message that the sender holds
-    nowhere, which for a channel would mean some members having it and no
-    outbox sending it to the others. A chaos run found the other order
-    (links written before the commit) delivering such a message."""
+def a_direct_message_sent_by_a_sender_killed_before_its_commit_is_kept():
+    """A turn that sends direct messages alone writes them to the sending
+    journal, then to the links, then commits (sendlog.h). Killed after
+    the links and before the commit (HYCHAT_TEST_KILL_BEFORE_COMMIT=send),
+    the sender has delivered the message though its database lacks it; at
+    its next start it stores it from the journal, in its history once, and
+    its outbox sends it again, which the recipient shows no second time
+    and acknowledges. Without the journal (a build that wrote the links
+    first and nothing else, 2026-12-02) the sender's history never had it."""
     gus, fran, port, data = with_kill_hook("gus", "fran", "send")
     fran2 = None
     try:
-        # The link they make on their own at start.
         fran.wait(lambda e: e.get("type") == "link" and e.get("peer") == "gus"
                   and e.get("state") == "up", 20, 0, "fran's link to gus")
         mg = gus.mark()
@@ -466,21 +466,65 @@ def a_sender_killed_before_its_commit_has_sent_nothing():
         fran.cmd("send gus " + text)
         assert fran.p.wait(10) == -signal.SIGKILL, fran.p.returncode
         fran.kill()
-        time.sleep(2.0)
-        got = [e for e in gus.events(mg) if e.get("type") == "chat" and e.get("message") == text]
-        assert got == [], "a message its sender never stored arrived: %r" % got
+        first = chat_from(gus, "fran", text, mg, timeout=10)
         fran2 = Peer("fran", port, S["tport"], data, "fran pw")
+        m2 = fran2.mark()
         fran2.wait_type("tracker", 20, state="online")
-        m = fran2.mark()
+        fran2.wait(lambda e: e.get("type") == "delivery" and e.get("id") == first["id"]
+                   and e.get("state") == "delivered", 20, m2, "delivered after the restart")
         fran2.cmd("history gus 100")
-        h = fran2.wait_type("history", 5, m)
-        assert text not in [x["message"] for x in h["messages"]], h["messages"]
+        h = fran2.wait_type("history", 5, m2)
+        mine = [x for x in h["messages"] if x["message"] == text]
+        assert len(mine) == 1 and mine[0]["id"] == first["id"], h["messages"]
         time.sleep(1.0)
-        got = [e for e in gus.events(mg) if e.get("type") == "chat" and e.get("message") == text]
-        assert got == [], got
+        shown = [e for e in gus.events(mg) if e.get("type") == "chat" and e.get("message") == text]
+        assert len(shown) == 1, shown
+        m = gus.mark()
+        gus.cmd("history fran 100")
+        h = gus.wait_type("history", 5, m)
+        assert [x["message"] for x in h["messages"]].count(text) == 1, h["messages"]
     finally:
         fran.kill()
         bad = stop_checked([p for p in (gus, fran2) if p is not None])
+        assert not bad, bad
+
+
+@case
+def a_channel_message_of_a_sender_killed_before_its_commit_reaches_no_one():
+    """A channel message's turn commits before its links (no journal
+    covers it): a sender killed in between (HYCHAT_TEST_KILL_BEFORE_COMMIT
+    =send) has sent it to no one, and no member gets it later either. A
+    chaos run (seed 1796177306) found the other order delivering a channel
+    message to some members that no outbox held for the others."""
+    hal, ida, port, data = with_kill_hook("hal", "ida", "send")
+    ida2 = None
+    try:
+        for p in (hal, ida):
+            m = p.mark()
+            p.cmd("join #killjoy")
+            p.wait_type("channel", 10, m, channel="killjoy", joined=True)
+        ida.wait(lambda e: e.get("type") == "link" and e.get("peer") == "hal"
+                 and e.get("state") == "up", 20, 0, "ida's link to hal")
+        mh = hal.mark()
+        text = "said in a channel, then the sender dies before its commit"
+        ida.cmd("sendchannel #killjoy " + text)
+        assert ida.p.wait(15) == -signal.SIGKILL, ida.p.returncode
+        ida.kill()
+        time.sleep(2.0)
+        assert got(hal, text, mh) == [], got(hal, text, mh)
+        ida2 = Peer("ida", port, S["tport"], data, "ida pw")
+        m2 = ida2.mark()
+        ida2.wait_type("tracker", 20, state="online")
+        ida2.wait(lambda e: e.get("type") == "link" and e.get("peer") == "hal"
+                  and e.get("state") == "up", 20, m2, "ida's link to hal again")
+        ida2.cmd("history #killjoy 100")
+        h = ida2.wait_type("history", 5, m2)
+        assert text not in [x["message"] for x in h["messages"]], h["messages"]
+        time.sleep(2.0)
+        assert got(hal, text, mh) == [], got(hal, text, mh)
+    finally:
+        ida.kill()
+        bad = stop_checked([p for p in (hal, ida2) if p is not None])
         assert not bad, bad
 
 
