@@ -109,7 +109,8 @@ int p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t l
 /* How many messages p2p_net_send has queued since the start: a caller
  * tells by the difference what else a turn queued beside its own. */
 uint64_t p2p_net_sent(const struct p2p_net *n);
-/* Writes the messages every link queued this turn (p2p_link_flush). */
+/* Writes the messages p2p_net_send queued this turn (p2p_link_flush);
+ * what a link queues by itself goes at its next turn. */
 void p2p_net_flush(struct p2p_net *n);
 /* The same for a bulk message (p2p_link_send_bulk): it waits behind
  * every message. Returns 1, 0 if no encrypted link is up, -1 if full. */

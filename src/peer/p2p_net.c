@@ -83,6 +83,8 @@ struct link_info {
 	int superseded; /* a punch while another direct link came up */
 	char expect[HY_NAME_MAX + 1]; /* a relayed listener: the user it must be */
 	struct link_info *prev, *next;
+	struct link_info *queued_next; /* in the net's queued list */
+	int queued; /* in it: p2p_net_send queued a message this turn */
 };
 
 struct p2p_net {
@@ -106,6 +108,9 @@ struct p2p_net {
 	int freeing;
 	struct peer *book[P2P_BUCKETS];
 	struct link_info *links;
+	/* The links p2p_net_send queued messages on since the last flush: a
+	 * turn's flush writes those, not every link of a full mesh. */
+	struct link_info *queued;
 	size_t nlinks;
 	struct p2p_ratelimit *rate; /* handshakes per source */
 	uint64_t shed, shed_logged_ms; /* connections shed since the last notice */
@@ -684,6 +689,12 @@ link_closed(void *owner, struct p2p_link *l, const char *reason)
 				retry_later(n, pp);
 		}
 	}
+	if (i->queued) {
+		struct link_info **q = &n->queued;
+		while (*q != i)
+			q = &(*q)->queued_next;
+		*q = i->queued_next;
+	}
 	if (i->prev != NULL)
 		i->prev->next = i->next;
 	else
@@ -1124,9 +1135,16 @@ p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len)
 
 	if (p == NULL || p->link == NULL)
 		return 0;
+	struct link_info *i;
+
 	if (p2p_link_send(p->link, json, len) < 0)
 		return -1;
 	n->sent++;
+	if (!(i = p2p_link_data(p->link))->queued) {
+		i->queued = 1;
+		i->queued_next = n->queued;
+		n->queued = i;
+	}
 	return 1;
 }
 
@@ -1139,8 +1157,12 @@ p2p_net_sent(const struct p2p_net *n)
 void
 p2p_net_flush(struct p2p_net *n)
 {
-	for (struct link_info *li = n->links; li != NULL; li = li->next)
-		p2p_link_flush(li->link);
+	while (n->queued != NULL) {
+		struct link_info *i = n->queued;
+		n->queued = i->queued_next;
+		i->queued = 0;
+		p2p_link_flush(i->link);
+	}
 }
 
 int
