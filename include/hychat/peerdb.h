@@ -49,6 +49,8 @@ int peerdb_write(struct peerdb *db);
  * for a later commit than the turn's: their owner (the engine, for what
  * it received) holds back whatever depends on them until that commit. */
 void peerdb_defer(struct peerdb *db, int on);
+/* Makes the open transaction urgent, as a write outside peerdb_defer(). */
+void peerdb_urge(struct peerdb *db);
 enum peerdb_pending {
 	PEERDB_NONE, /* no transaction open */
 	PEERDB_DEFERRABLE, /* open, with only writes made under peerdb_defer() */

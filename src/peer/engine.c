@@ -234,22 +234,25 @@ path_in(const struct engine *e, const char *file)
 	return b.data;
 }
 
-/* The commit, and the acknowledgements of what it stored. Returns 0, or
- * -1 if the commit failed (logged). */
-static int
+/* The commit, and the acknowledgements of what it stored; the sending
+ * journal is cleared, or, if the commit failed, what it holds is stored
+ * again at once. */
+static void
 commit_now(struct engine *e)
 {
 	char *cause = NULL;
-	int rc = 0;
 
 	if (e->db != NULL && peerdb_commit(e->db, &cause) < 0) {
 		log_error("%s", cause);
 		free(cause);
-		rc = -1;
+		if (e->sendlog != NULL)
+			engine_replay_sent(e);
+	} else if (e->sendlog != NULL && sendlog_clear(e->sendlog, &cause) < 0) {
+		log_error("%s", cause);
+		free(cause);
 	}
 	uv_timer_stop(&e->commit_timer);
 	engine_flush_acks(e);
-	return rc;
 }
 
 /* Writes what the links queued; whatever queues next is the next turn's. */
@@ -272,19 +275,22 @@ on_commit_timer(uv_timer_t *t)
 }
 
 /* Whether the turn's links are written before its commit: if every
- * message it queued is a direct message the journal now holds
- * (sendlog.h). A message then leaves without waiting for the commit, and
- * a sender killed before the commit stores it at its next start. Channel
- * messages, receipts, offers and the rest still wait for the commit. */
+ * message it queued is a direct message now in the sending journal
+ * (sendlog.h). Those messages then leave without waiting for a commit,
+ * which may come in a later turn (commit_due); a sender killed before it
+ * stores them at its next start. Channel messages, receipts, offers and
+ * the rest still wait for the turn's commit. */
 static int
 links_first(struct engine *e)
 {
 	size_t n = e->sendlog != NULL ? sendlog_count(e->sendlog) : 0;
 	char *cause = NULL;
 
-	if (e->sendlog == NULL || e->net == NULL || n == 0 ||
-	    p2p_net_sent(e->net) - e->net_sent != n)
+	if (n == 0 || e->net == NULL || p2p_net_sent(e->net) - e->net_sent != n) {
+		if (e->sendlog != NULL)
+			sendlog_drop(e->sendlog);
 		return 0;
+	}
 	if (sendlog_write(e->sendlog, &cause) < 0) {
 		log_error("%s", cause);
 		free(cause);
@@ -294,30 +300,16 @@ links_first(struct engine *e)
 	return 1;
 }
 
-/* After the commit of a turn whose links went first: the journal is
- * emptied, or, if the commit failed, what it holds is stored again now. */
-static void
-journal_done(struct engine *e, int committed)
-{
-	char *cause = NULL;
-
-	if (sendlog_done(e->sendlog, committed, &cause) < 0) {
-		log_error("%s", cause);
-		free(cause);
-	}
-	if (!committed)
-		engine_replay_sent(e);
-}
-
-/* Whether the turn commits now. What a turn received only may wait, so
- * that a run of messages arriving one a turn (each member of a channel
- * gets a channel's messages so) shares a commit: a commit costs a
- * receiver about as much as the rest of a message. It waits at most
- * until the first turn ENGINE_COMMIT_DELAY_MS after its transaction
- * began, or the timer at twice that; its acknowledgements wait with it,
- * so what is acknowledged is stored. Anything else written, a message
- * sent (stored before any byte of it leaves), a stop, or a full ack
- * commits at once. */
+/* Whether the turn commits now. What a turn received may wait, and so may
+ * the direct messages it sent through the journal (links_first), so that
+ * a run of messages one a turn (each member of a channel gets a channel's
+ * messages so; a user types them so) shares a commit: a commit costs
+ * about as much as the rest of a message. It waits at most until the
+ * first turn ENGINE_COMMIT_DELAY_MS after its transaction began, or the
+ * timer at twice that; acknowledgements wait with it, so what is
+ * acknowledged is stored. Anything else written, a message sent outside
+ * the journal (stored before any byte of it leaves), a stop, or a full
+ * ack commits at once. */
 static int
 commit_due(struct engine *e, int sent)
 {
@@ -336,7 +328,7 @@ on_commit(uv_check_t *c)
 	struct engine *e = c->data;
 	int received = e->acks != NULL; /* a message came in and is not yet stored */
 	int sent = e->turn_sent;
-	int first = sent && links_first(e);
+	int first = links_first(e);
 
 	/* The front ends are told first: what they show costs the commit no
 	 * latency, and a message shown and then lost in a crash comes again,
@@ -350,15 +342,12 @@ on_commit(uv_check_t *c)
 	event_turn_end(&e->bus);
 	e->turn_sent = 0;
 	if ((e->kill_before_commit == KILL_AFTER_RECEIVING && received) ||
-	    (e->kill_before_commit == KILL_AFTER_SENDING && sent))
+	    (e->kill_before_commit == KILL_AFTER_SENDING && sent && --e->kill_turns <= 0))
 		raise(SIGKILL); /* the crashes the ordering is tested against */
-	if (commit_due(e, sent)) {
-		int committed = commit_now(e) == 0;
-		if (e->sendlog != NULL)
-			journal_done(e, committed || !first);
-	} else if (!uv_is_active((uv_handle_t *)&e->commit_timer)) {
+	if (commit_due(e, sent && !first))
+		commit_now(e);
+	else if (!uv_is_active((uv_handle_t *)&e->commit_timer))
 		uv_timer_start(&e->commit_timer, on_commit_timer, 2 * ENGINE_COMMIT_DELAY_MS, 0);
-	}
 	flush_links(e);
 }
 
@@ -483,8 +472,12 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 	{
 		const char *kill = getenv(ENGINE_KILL_BEFORE_COMMIT_ENV);
 		e->kill_before_commit = kill == NULL ? KILL_NEVER
-		    : strcmp(kill, "send") == 0      ? KILL_AFTER_SENDING
+		    : strncmp(kill, "send", 4) == 0  ? KILL_AFTER_SENDING
 		                                     : KILL_AFTER_RECEIVING;
+		e->kill_turns = 1;
+		if (kill != NULL && strncmp(kill, "send:", 5) == 0 &&
+		    hy_parse_number(kill + 5, 1, 1000000, &e->kill_turns) < 0)
+			e->kill_turns = 1;
 	}
 	engine_settings_init(e, cfg);
 	e->listen_host =

@@ -50,8 +50,8 @@
  * committing it. For the tests of that ordering. */
 #define ENGINE_KILL_BEFORE_COMMIT_ENV "HYCHAT_TEST_KILL_BEFORE_COMMIT"
 /* Its values: "send" kills the peer at the end of the first turn that put
- * a message on a link's queue; anything else at the end of the first that
- * received one. */
+ * a message on a link's queue ("send:N": of the Nth such turn); anything
+ * else at the end of the first that received one. */
 enum {
 	KILL_NEVER,
 	KILL_AFTER_RECEIVING,
@@ -159,6 +159,7 @@ struct engine {
 	size_t nacked; /* ids in acked not yet applied */
 	uv_idle_t ack_drain;
 	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV: KILL_AFTER_* */
+	long long kill_turns; /* sending turns left before it ("send:N") */
 	int turn_sent; /* a message went on a link's queue this turn */
 	/* The turn's direct messages, journaled before the links (sendlog.h),
 	 * and p2p_net_sent() when the last turn ended: a turn whose every

@@ -215,8 +215,8 @@ plain_conversation(struct engine *e, const char *user)
 }
 
 /* Sends m to user through the outbox; seq is its history row (0: none,
- * the outbox keeps a copy). */
-static void
+ * the outbox keeps a copy). Returns 1 if the sending journal took it. */
+static int
 deliver(struct engine *e, const char *user, struct json_object *m, const char *json, size_t len,
     int64_t seq)
 {
@@ -224,11 +224,11 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 	int state, rc, sent;
 
 	if (e->net == NULL)
-		return;
+		return 0;
 	state = p2p_net_link_state(e->net, user);
 	if (state == 0) {
 		send_plain(e, user, m);
-		return;
+		return 0;
 	}
 	en.channel = strcmp(http_json_str(m, "type"), "broadcast") == 0;
 	if (state < 0 && p2p_net_plaintext_ok(e->net, user)) {
@@ -255,8 +255,9 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 		/* A direct message, whole in its history row: journaled, it may
 		 * leave before the commit (engine.c, links_first). */
 		if (!en.channel && en.ref > 0)
-			(void)sendlog_add(e->sendlog, seq, user, json, len);
+			return sendlog_add(e->sendlog, seq, user, json, len) == 0;
 	}
+	return 0;
 }
 
 static const char *
@@ -334,12 +335,22 @@ engine_send_direct(struct engine *e, const char *user, const char *text, int act
 	m = build(e, "chat", "direct", text, action);
 	engine_set_last(e, user);
 	engine_typing_sent(e, user);
+	/* Stored as deferrable: a message the sending journal takes may wait
+	 * for a later commit (engine.c, links_first); one it does not take
+	 * makes the transaction urgent, for the turn's commit. */
+	if (e->db != NULL)
+		peerdb_defer(e->db, 1);
 	int64_t seq = record(e, user, m, 1, !plain_conversation(e, user), user);
 	json = serialize(m, &len);
 	int plain_link = e->net != NULL && p2p_net_link_state(e->net, user) == 0;
-	deliver(e, user, m, json, len, seq);
+	int journaled = deliver(e, user, m, json, len, seq);
 	if (!plain_link) /* in the outbox: pending, and the mailbox's if need be */
 		engine_mailbox_sent(e, user, http_json_str(m, "id"));
+	if (e->db != NULL) {
+		peerdb_defer(e->db, 0);
+		if (!journaled)
+			peerdb_urge(e->db);
+	}
 	json_object_put(m);
 	return 0;
 }

@@ -337,6 +337,13 @@ peerdb_defer(struct peerdb *db, int on)
 	db->defer = on;
 }
 
+void
+peerdb_urge(struct peerdb *db)
+{
+	if (db->in_tx)
+		db->urgent = 1;
+}
+
 enum peerdb_pending
 peerdb_pending(const struct peerdb *db)
 {

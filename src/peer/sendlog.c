@@ -13,15 +13,19 @@
 #include "hychat/util.h"
 
 #define MAGIC_BYTES 8
+#define EPOCH_AT MAGIC_BYTES
+#define LEN_AT (EPOCH_AT + 8)
+#define COUNT_AT (LEN_AT + 4)
+#define SUM_AT (COUNT_AT + 4)
 #define SUM_BYTES 16
-#define SUM_AT (MAGIC_BYTES + 8)
 
 struct sendlog {
 	int fd;
 	struct buf batch; /* the header's room, then the records */
 	uint32_t count;
-	int written; /* the batch is in the file */
-	int dirty; /* the file holds a header that is not zeros */
+	uint64_t epoch; /* of the segments written since the last clear */
+	uint64_t end; /* where the next segment goes */
+	int dirty; /* the file may hold a segment that is not cleared */
 };
 
 static void
@@ -42,27 +46,26 @@ get_le(const uint8_t *p, int bytes)
 }
 
 void
-sendlog_header(
-    uint8_t out[SENDLOG_HEADER_BYTES], const uint8_t *records, uint32_t len, uint32_t count)
+sendlog_header(uint8_t out[SENDLOG_HEADER_BYTES], uint64_t epoch, const uint8_t *records,
+    uint32_t len, uint32_t count)
 {
 	crypto_generichash_state st;
 
 	memcpy(out, SENDLOG_MAGIC, MAGIC_BYTES);
-	put_le(out + MAGIC_BYTES, len, 4);
-	put_le(out + MAGIC_BYTES + 4, count, 4);
+	put_le(out + EPOCH_AT, epoch, 8);
+	put_le(out + LEN_AT, len, 4);
+	put_le(out + COUNT_AT, count, 4);
 	crypto_generichash_init(&st, NULL, 0, SUM_BYTES);
-	crypto_generichash_update(&st, out + MAGIC_BYTES, 8);
+	crypto_generichash_update(&st, out + EPOCH_AT, SUM_AT - EPOCH_AT);
 	crypto_generichash_update(&st, records, len);
 	crypto_generichash_final(&st, out + SUM_AT, SUM_BYTES);
 }
 
 static int
-write_at(int fd, const uint8_t *p, size_t n, char **cause)
+write_at(int fd, const uint8_t *p, size_t n, uint64_t off, char **cause)
 {
-	off_t off = 0;
-
 	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -72,9 +75,18 @@ write_at(int fd, const uint8_t *p, size_t n, char **cause)
 		}
 		p += w;
 		n -= (size_t)w;
-		off += w;
+		off += (uint64_t)w;
 	}
 	return 0;
+}
+
+static uint64_t
+new_epoch(void)
+{
+	uint64_t e;
+
+	randombytes_buf(&e, sizeof(e));
+	return e;
 }
 
 struct sendlog *
@@ -90,6 +102,7 @@ sendlog_open(const char *path, char **cause)
 	s = xcalloc(1, sizeof(*s));
 	s->fd = fd;
 	s->dirty = 1; /* whatever a run before left, until cleared */
+	s->epoch = new_epoch();
 	buf_init(&s->batch);
 	return s;
 }
@@ -116,7 +129,7 @@ sendlog_add(struct sendlog *s, int64_t seq, const char *user, const char *json, 
 	if (s->batch.len == 0)
 		buf_append(
 		    &s->batch, (const uint8_t[SENDLOG_HEADER_BYTES]){ 0 }, SENDLOG_HEADER_BYTES);
-	if (s->batch.len + sizeof(head) + ulen + sizeof(jlen) + len > SENDLOG_MAX_BYTES)
+	if (s->end + s->batch.len + sizeof(head) + ulen + sizeof(jlen) + len > SENDLOG_MAX_BYTES)
 		return -1;
 	put_le(head, (uint64_t)seq, 8);
 	head[8] = (uint8_t)ulen;
@@ -135,20 +148,30 @@ sendlog_count(const struct sendlog *s)
 	return s->count;
 }
 
+void
+sendlog_drop(struct sendlog *s)
+{
+	s->batch.len = 0;
+	s->count = 0;
+}
+
 int
 sendlog_write(struct sendlog *s, char **cause)
 {
 	uint8_t *p = (uint8_t *)s->batch.data;
+	int rc = 0;
 
 	if (s->count == 0)
 		return 0;
-	sendlog_header(
-	    p, p + SENDLOG_HEADER_BYTES, (uint32_t)(s->batch.len - SENDLOG_HEADER_BYTES), s->count);
+	sendlog_header(p, s->epoch, p + SENDLOG_HEADER_BYTES,
+	    (uint32_t)(s->batch.len - SENDLOG_HEADER_BYTES), s->count);
 	s->dirty = 1;
-	if (write_at(s->fd, p, s->batch.len, cause) < 0)
-		return -1;
-	s->written = 1;
-	return 0;
+	if (write_at(s->fd, p, s->batch.len, s->end, cause) < 0)
+		rc = -1;
+	else
+		s->end += s->batch.len;
+	sendlog_drop(s);
+	return rc;
 }
 
 int
@@ -158,49 +181,49 @@ sendlog_clear(struct sendlog *s, char **cause)
 
 	if (!s->dirty)
 		return 0;
-	if (write_at(s->fd, zeros, sizeof(zeros), cause) < 0)
+	if (write_at(s->fd, zeros, sizeof(zeros), 0, cause) < 0)
 		return -1;
 	s->dirty = 0;
+	s->end = 0;
+	/* A segment of the old epoch past the new ones is never read. */
+	s->epoch = new_epoch();
 	return 0;
 }
 
-int
-sendlog_done(struct sendlog *s, int committed, char **cause)
-{
-	int written = s->written;
-
-	s->batch.len = 0;
-	s->count = 0;
-	s->written = 0;
-	/* Not committed: the journal keeps the turn for the next start. */
-	return written && committed ? sendlog_clear(s, cause) : 0;
-}
-
-int
-sendlog_parse(const uint8_t *data, size_t len, sendlog_fn *fn, void *arg)
+/* The segment at p, of at most len bytes: its records' length and count,
+ * or 0 if it is not one of epoch (*epoch set by the first). */
+static int
+segment(const uint8_t *p, size_t len, uint64_t *epoch, int first, uint32_t *rlen, uint32_t *count)
 {
 	uint8_t want[SENDLOG_HEADER_BYTES];
-	uint32_t rlen, count;
-	const uint8_t *p, *end;
+	uint64_t e;
+
+	if (len < SENDLOG_HEADER_BYTES || memcmp(p, SENDLOG_MAGIC, MAGIC_BYTES) != 0)
+		return 0;
+	e = get_le(p + EPOCH_AT, 8);
+	*rlen = (uint32_t)get_le(p + LEN_AT, 4);
+	*count = (uint32_t)get_le(p + COUNT_AT, 4);
+	if ((!first && e != *epoch) || *rlen > len - SENDLOG_HEADER_BYTES ||
+	    *rlen > SENDLOG_MAX_BYTES)
+		return 0; /* an older epoch's, or cut short */
+	sendlog_header(want, e, p + SENDLOG_HEADER_BYTES, *rlen, *count);
+	if (!hy_memeq_ct(want + SUM_AT, p + SUM_AT, SUM_BYTES))
+		return 0;
+	*epoch = e;
+	return 1;
+}
+
+/* The records of one segment: their number, or -1 if one is malformed. */
+static int
+records(const uint8_t *p, const uint8_t *end, uint32_t count, sendlog_fn *fn, void *arg, int *stop)
+{
 	int n = 0;
 
-	if (len < SENDLOG_HEADER_BYTES || memcmp(data, SENDLOG_MAGIC, MAGIC_BYTES) != 0)
-		return 0;
-	rlen = (uint32_t)get_le(data + MAGIC_BYTES, 4);
-	count = (uint32_t)get_le(data + MAGIC_BYTES + 4, 4);
-	if (rlen > len - SENDLOG_HEADER_BYTES || rlen > SENDLOG_MAX_BYTES)
-		return 0; /* cut short */
-	p = data + SENDLOG_HEADER_BYTES;
-	end = p + rlen;
-	sendlog_header(want, p, rlen, count);
-	if (!hy_memeq_ct(want + SUM_AT, data + SUM_AT, SUM_BYTES))
-		return 0;
-	while (p < end) {
+	while (p < end && !*stop) {
 		struct sendlog_record r;
 		char user[256];
 		size_t ulen, jlen;
 		char *json;
-		int stop;
 
 		if ((size_t)(end - p) < 9)
 			return -1;
@@ -222,13 +245,31 @@ sendlog_parse(const uint8_t *data, size_t len, sendlog_fn *fn, void *arg)
 		r.json = json;
 		r.len = jlen;
 		n++;
-		stop = fn != NULL ? fn(&r, arg) : 0;
+		*stop = fn != NULL && fn(&r, arg) != 0;
 		free(json);
-		if (stop)
-			break;
 	}
 	if (p == end && (uint32_t)n != count)
 		return -1;
+	return n;
+}
+
+int
+sendlog_parse(const uint8_t *data, size_t len, sendlog_fn *fn, void *arg)
+{
+	uint64_t epoch = 0;
+	uint32_t rlen, count;
+	size_t off = 0;
+	int n = 0, stop = 0;
+
+	while (!stop && segment(data + off, len - off, &epoch, off == 0, &rlen, &count)) {
+		const uint8_t *p = data + off + SENDLOG_HEADER_BYTES;
+		int k = records(p, p + rlen, count, fn, arg, &stop);
+
+		if (k < 0)
+			return -1;
+		n += k;
+		off += SENDLOG_HEADER_BYTES + rlen;
+	}
 	return n;
 }
 
@@ -237,7 +278,7 @@ sendlog_replay(struct sendlog *s, sendlog_fn *fn, void *arg, char **cause)
 {
 	struct stat st;
 	uint8_t *data;
-	size_t got = 0;
+	size_t got = 0, size;
 	int n;
 
 	if (fstat(s->fd, &st) < 0) {
@@ -246,11 +287,11 @@ sendlog_replay(struct sendlog *s, sendlog_fn *fn, void *arg, char **cause)
 	}
 	if (st.st_size < SENDLOG_HEADER_BYTES)
 		return 0;
-	if ((uint64_t)st.st_size > SENDLOG_HEADER_BYTES + (uint64_t)SENDLOG_MAX_BYTES)
-		st.st_size = SENDLOG_HEADER_BYTES + SENDLOG_MAX_BYTES;
-	data = xmalloc((size_t)st.st_size);
-	while (got < (size_t)st.st_size) {
-		ssize_t r = pread(s->fd, data + got, (size_t)st.st_size - got, (off_t)got);
+	size = (uint64_t)st.st_size > (uint64_t)SENDLOG_MAX_BYTES ? SENDLOG_MAX_BYTES
+	                                                          : (size_t)st.st_size;
+	data = xmalloc(size);
+	while (got < size) {
+		ssize_t r = pread(s->fd, data + got, size - got, (off_t)got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)

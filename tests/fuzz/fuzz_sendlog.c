@@ -1,7 +1,7 @@
 /* fuzz_sendlog.c — libFuzzer target for the sending journal's parser. The
- * input is parsed twice: as a whole journal (whose sum a fuzzer can hardly
- * forge, so this mostly tries the header), and as the records of a
- * journal whose header is made for them, so that every record path runs.
+ * input is parsed twice: as a whole journal (whose sums a fuzzer can
+ * hardly forge, so this mostly tries the headers), and as the records of
+ * a segment whose header is made for them, so that every record path runs.
  * Beside not crashing: each record told has a valid name and a message of
  * the length it says, with no NUL; the count returned is the records told. */
 #include <stdint.h>
@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The count: the first byte's value, so that both a right and a wrong
 	 * count are tried. */
 	sendlog_header(
-	    framed, framed + SENDLOG_HEADER_BYTES, (uint32_t)size, size > 0 ? data[0] % 4 : 0);
+	    framed, 1, framed + SENDLOG_HEADER_BYTES, (uint32_t)size, size > 0 ? data[0] % 4 : 0);
 	rc = sendlog_parse(framed, SENDLOG_HEADER_BYTES + size, check, &told);
 	if (rc > 0 && rc != told)
 		abort();

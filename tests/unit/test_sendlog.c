@@ -1,7 +1,9 @@
-/* test_sendlog.c — the sending journal: a turn's records come back whole
- * and in order at the next start; an emptied journal, a cut one and one
- * with any byte changed give nothing back; a record whose sum is right but
- * whose fields are not is refused; a turn too big for it is refused. */
+/* test_sendlog.c — the sending journal: the records of the turns since
+ * the last clear come back whole and in order at the next start; a cleared
+ * journal gives nothing back, and neither does a segment cut or with any
+ * byte changed, nor anything after it, nor what an older epoch left past
+ * the new segments; a record whose sum is right but whose fields are not
+ * is refused; a journal past its bound is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,7 +69,7 @@ keep(const struct sendlog_record *r, void *arg)
 	return 0;
 }
 
-/* A journal of two records, written, as a killed run leaves it. */
+/* A journal of two turns of a record each, as a killed run leaves it. */
 static void
 write_two(const char *path)
 {
@@ -76,11 +78,16 @@ write_two(const char *path)
 
 	assert_non_null(s);
 	assert_int_equal(sendlog_add(s, 41, "bob", "{\"id\":\"a\"}", 10), 0);
-	assert_int_equal(sendlog_add(s, 42, "carol", "{\"id\":\"b\"}", 10), 0);
-	assert_int_equal(sendlog_count(s), 2);
+	assert_int_equal(sendlog_count(s), 1);
 	assert_int_equal(sendlog_write(s, &cause), 0);
-	sendlog_free(s); /* killed: no sendlog_done */
+	assert_int_equal(sendlog_count(s), 0);
+	assert_int_equal(sendlog_add(s, 42, "carol", "{\"id\":\"b\"}", 10), 0);
+	assert_int_equal(sendlog_write(s, &cause), 0);
+	sendlog_free(s); /* killed: no clear */
 }
+
+/* The size of write_two's first segment. */
+#define FIRST_SEGMENT (SENDLOG_HEADER_BYTES + 9 + 3 + 4 + 10)
 
 static int
 replay_file(const char *path, struct seen *seen)
@@ -124,30 +131,45 @@ test_a_committed_turn_leaves_nothing(void **state)
 	assert_non_null(s);
 	assert_int_equal(sendlog_add(s, 7, "bob", "{}", 2), 0);
 	assert_int_equal(sendlog_write(s, &cause), 0);
-	assert_int_equal(sendlog_done(s, 1, &cause), 0);
-	assert_int_equal(sendlog_count(s), 0);
+	assert_int_equal(sendlog_add(s, 8, "bob", "{}", 2), 0);
+	assert_int_equal(sendlog_write(s, &cause), 0);
+	assert_int_equal(sendlog_clear(s, &cause), 0);
 	sendlog_free(s);
 	assert_int_equal(replay_file(f->path, &seen), 0);
 	assert_int_equal(seen.n, 0);
 
-	/* Not committed: kept, for the next start. */
+	/* A turn dropped (it committed first) is not written. */
 	s = sendlog_open(f->path, &cause);
-	assert_int_equal(sendlog_add(s, 8, "bob", "{}", 2), 0);
+	assert_int_equal(sendlog_add(s, 9, "bob", "{}", 2), 0);
+	sendlog_drop(s);
+	assert_int_equal(sendlog_count(s), 0);
 	assert_int_equal(sendlog_write(s, &cause), 0);
-	assert_int_equal(sendlog_done(s, 0, &cause), 0);
 	sendlog_free(s);
-	assert_int_equal(replay_file(f->path, &seen), 1);
-	assert_int_equal(seen.seq[0], 8);
+	assert_int_equal(replay_file(f->path, &seen), 0);
+}
 
-	/* A later, shorter turn over a longer one: only its own records. */
+/* A run that replayed and cleared a killed run's journal, then wrote one
+ * segment of the same size as that run's first: the older run's second
+ * segment, right behind it, is of another epoch and is not read. */
+static void
+test_an_older_epoch_is_not_read(void **state)
+{
+	struct fixture *f = *state;
+	struct seen seen = { 0 };
+	char *cause = NULL;
+	struct sendlog *s;
+
 	write_two(f->path);
 	s = sendlog_open(f->path, &cause);
-	assert_int_equal(sendlog_add(s, 9, "dan", "{}", 2), 0);
+	assert_int_equal(sendlog_replay(s, keep, &seen, &cause), 2);
+	assert_int_equal(sendlog_clear(s, &cause), 0);
+	assert_int_equal(sendlog_add(s, 43, "dan", "{\"id\":\"c\"}", 10), 0);
 	assert_int_equal(sendlog_write(s, &cause), 0);
 	sendlog_free(s);
 	memset(&seen, 0, sizeof(seen));
 	assert_int_equal(replay_file(f->path, &seen), 1);
 	assert_string_equal(seen.user[0], "dan");
+	assert_int_equal(seen.seq[0], 43);
 }
 
 static void
@@ -161,8 +183,8 @@ test_a_cut_or_changed_journal_gives_nothing(void **state)
 	write_two(f->path);
 	assert_int_equal(stat(f->path, &st), 0);
 	size = (long)st.st_size;
-	/* Every byte changed in turn, header and records: nothing, or
-	 * (a length byte) nothing either, never a record. */
+	/* Every byte changed in turn: the segment it is in, and what
+	 * follows, gives nothing; what precedes it comes back. */
 	for (long at = 0; at < size; at++) {
 		struct seen seen = { 0 };
 		int c;
@@ -175,17 +197,17 @@ test_a_cut_or_changed_journal_gives_nothing(void **state)
 		fseek(fp, at, SEEK_SET);
 		fputc(c ^ 0x20, fp);
 		fclose(fp);
-		assert_int_equal(replay_file(f->path, &seen), 0);
-		assert_int_equal(seen.n, 0);
+		assert_int_equal(replay_file(f->path, &seen), at < FIRST_SEGMENT ? 0 : 1);
+		if (seen.n == 1)
+			assert_string_equal(seen.user[0], "bob");
 	}
-	/* Cut at every length. */
+	/* Cut at every length: the whole segments before the cut. */
 	for (long len = 0; len < size; len++) {
 		struct seen seen = { 0 };
 
 		write_two(f->path);
 		assert_int_equal(truncate(f->path, len), 0);
-		assert_int_equal(replay_file(f->path, &seen), 0);
-		assert_int_equal(seen.n, 0);
+		assert_int_equal(replay_file(f->path, &seen), len < FIRST_SEGMENT ? 0 : 1);
 	}
 }
 
@@ -219,7 +241,7 @@ test_a_malformed_record_is_refused(void **state)
 		uint8_t data[SENDLOG_HEADER_BYTES + 40];
 		struct seen seen = { 0 };
 
-		sendlog_header(data, bad[i].bytes, (uint32_t)bad[i].len, bad[i].count);
+		sendlog_header(data, 1, bad[i].bytes, (uint32_t)bad[i].len, bad[i].count);
 		memcpy(data + SENDLOG_HEADER_BYTES, bad[i].bytes, bad[i].len);
 		print_message("%s\n", bad[i].what);
 		assert_int_equal(
@@ -242,12 +264,17 @@ test_a_turn_too_big_is_refused(void **state)
 	name[sizeof(name) - 1] = '\0';
 	assert_int_equal(sendlog_add(s, 1, name, "{}", 2), -1); /* a name over 255 bytes */
 	assert_int_equal(sendlog_add(s, 1, "bob", json, 0), -1);
-	for (int i = 0; i < 7; i++)
+	/* The bound counts what earlier turns wrote since the last clear. */
+	for (int i = 0; i < 7; i++) {
 		assert_int_equal(sendlog_add(s, i, "bob", json, big), 0);
+		assert_int_equal(sendlog_write(s, &cause), 0);
+	}
 	assert_int_equal(sendlog_add(s, 8, "bob", json, big), -1);
-	assert_int_equal(sendlog_count(s), 7);
-	assert_int_equal(sendlog_done(s, 1, &cause), 0);
-	assert_int_equal(sendlog_count(s), 0);
+	sendlog_drop(s);
+	assert_int_equal(sendlog_clear(s, &cause), 0);
+	assert_int_equal(sendlog_add(s, 8, "bob", json, big), 0);
+	assert_int_equal(sendlog_count(s), 1);
+	sendlog_drop(s);
 	free(json);
 	sendlog_free(s);
 }
@@ -259,6 +286,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_killed_turn_comes_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_committed_turn_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_older_epoch_is_not_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_a_cut_or_changed_journal_gives_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(
