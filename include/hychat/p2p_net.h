@@ -106,9 +106,6 @@ int p2p_net_connect(struct p2p_net *n, const char *user, const char *ip, int por
 /* Sends a message (JSON text) to user. Returns 1 if it went to an up link,
  * 0 if no link is up (nothing sent), -1 if the link's queue is full. */
 int p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len);
-/* How many messages p2p_net_send has queued since the start: a caller
- * tells by the difference what else a turn queued beside its own. */
-uint64_t p2p_net_sent(const struct p2p_net *n);
 /* Writes the messages p2p_net_send queued this turn (p2p_link_flush);
  * what a link queues by itself goes at its next turn. */
 void p2p_net_flush(struct p2p_net *n);

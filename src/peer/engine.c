@@ -255,14 +255,19 @@ commit_now(struct engine *e)
 	engine_flush_acks(e);
 }
 
+void
+engine_ordered(struct engine *e)
+{
+	e->turn_ordered = 1;
+}
+
 /* Writes what the links queued; whatever queues next is the next turn's. */
 static void
 flush_links(struct engine *e)
 {
-	if (e->net != NULL) {
+	if (e->net != NULL)
 		p2p_net_flush(e->net);
-		e->net_sent = p2p_net_sent(e->net);
-	}
+	e->turn_ordered = 0;
 }
 
 static void
@@ -274,19 +279,20 @@ on_commit_timer(uv_timer_t *t)
 	flush_links(e);
 }
 
-/* Whether the turn's links are written before its commit: if every
- * message it queued is a direct message now in the sending journal
- * (sendlog.h). Those messages then leave without waiting for a commit,
- * which may come in a later turn (commit_due); a sender killed before it
- * stores them at its next start. Channel messages, receipts, offers and
- * the rest still wait for the turn's commit. */
+/* Whether the turn's links are written before its commit: if it sent
+ * direct messages, now in the sending journal (sendlog.h), and queued no
+ * frame that tells of something else it stored (engine_ordered). Those
+ * messages then leave without waiting for a commit, which may come in a
+ * later turn (commit_due); a sender killed before it stores them at its
+ * next start. Channel messages, messages in clear and file frames still
+ * wait for the turn's commit. */
 static int
 links_first(struct engine *e)
 {
 	size_t n = e->sendlog != NULL ? sendlog_count(e->sendlog) : 0;
 	char *cause = NULL;
 
-	if (n == 0 || e->net == NULL || p2p_net_sent(e->net) - e->net_sent != n) {
+	if (n == 0 || e->net == NULL || e->turn_ordered) {
 		if (e->sendlog != NULL)
 			sendlog_drop(e->sendlog);
 		return 0;
@@ -333,16 +339,16 @@ on_commit(uv_check_t *c)
 	/* The front ends are told first: what they show costs the commit no
 	 * latency, and a message shown and then lost in a crash comes again,
 	 * since it is acknowledged only once committed (below). The links wait
-	 * for the commit, unless the turn sent direct messages alone, which the
-	 * journal holds (links_first): a message sent is stored in the sender's
-	 * history and outbox, or journaled, before any byte of it leaves, so a
-	 * sender killed in this turn never leaves a message that some members
-	 * have and no outbox will send to the others; and the acks it holds
-	 * are for messages stored. */
+	 * for the commit, unless the turn's direct messages, which the
+	 * journal holds, are all that must wait (links_first): a message sent
+	 * is stored in the sender's history and outbox, or journaled, before
+	 * any byte of it leaves, so a sender killed in this turn never leaves
+	 * a message that some members have and no outbox will send to the
+	 * others; and the acks it holds are for messages stored. */
 	event_turn_end(&e->bus);
 	e->turn_sent = 0;
 	if ((e->kill_before_commit == KILL_AFTER_RECEIVING && received) ||
-	    (e->kill_before_commit == KILL_AFTER_SENDING && sent && --e->kill_turns <= 0))
+	    (e->kill_before_commit == KILL_AFTER_SENDING && sent && (e->kill_sends -= sent) <= 0))
 		raise(SIGKILL); /* the crashes the ordering is tested against */
 	if (commit_due(e, sent && !first))
 		commit_now(e);
@@ -474,10 +480,10 @@ engine_new(uv_loop_t *loop, const struct engine_config *cfg, char **cause)
 		e->kill_before_commit = kill == NULL ? KILL_NEVER
 		    : strncmp(kill, "send", 4) == 0  ? KILL_AFTER_SENDING
 		                                     : KILL_AFTER_RECEIVING;
-		e->kill_turns = 1;
+		e->kill_sends = 1;
 		if (kill != NULL && strncmp(kill, "send:", 5) == 0 &&
-		    hy_parse_number(kill + 5, 1, 1000000, &e->kill_turns) < 0)
-			e->kill_turns = 1;
+		    hy_parse_number(kill + 5, 1, 1000000, &e->kill_sends) < 0)
+			e->kill_sends = 1;
 	}
 	engine_settings_init(e, cfg);
 	e->listen_host =

@@ -151,8 +151,8 @@ send_frame(struct engine_xfer *x, struct file_frame *f)
 		return;
 	memcpy(f->id, x->idb, sizeof(f->id));
 	buf_init(&b);
-	if (file_frame_put(&b, f) == 0)
-		p2p_net_send(x->e->net, x->peer, b.data, b.len);
+	if (file_frame_put(&b, f) == 0 && p2p_net_send(x->e->net, x->peer, b.data, b.len) == 1)
+		engine_ordered(x->e); /* a transfer's state, stored this turn */
 	buf_fini(&b);
 }
 
@@ -1041,8 +1041,8 @@ refuse_offer(struct engine *e, const char *user, const struct file_frame *f, con
 
 	memcpy(r.id, f->id, sizeof(r.id));
 	buf_init(&b);
-	if (file_frame_put(&b, &r) == 0)
-		p2p_net_send(e->net, user, b.data, b.len);
+	if (file_frame_put(&b, &r) == 0 && p2p_net_send(e->net, user, b.data, b.len) == 1)
+		engine_ordered(e);
 	buf_fini(&b);
 	event_system(&e->bus, "file offered by %s refused: %s", user, why);
 }

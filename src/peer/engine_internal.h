@@ -50,8 +50,8 @@
  * committing it. For the tests of that ordering. */
 #define ENGINE_KILL_BEFORE_COMMIT_ENV "HYCHAT_TEST_KILL_BEFORE_COMMIT"
 /* Its values: "send" kills the peer at the end of the first turn that put
- * a message on a link's queue ("send:N": of the Nth such turn); anything
- * else at the end of the first that received one. */
+ * a message on a link's queue ("send:N": of the turn that put the Nth);
+ * anything else at the end of the first that received one. */
 enum {
 	KILL_NEVER,
 	KILL_AFTER_RECEIVING,
@@ -159,13 +159,14 @@ struct engine {
 	size_t nacked; /* ids in acked not yet applied */
 	uv_idle_t ack_drain;
 	int kill_before_commit; /* ENGINE_KILL_BEFORE_COMMIT_ENV: KILL_AFTER_* */
-	long long kill_turns; /* sending turns left before it ("send:N") */
-	int turn_sent; /* a message went on a link's queue this turn */
-	/* The turn's direct messages, journaled before the links (sendlog.h),
-	 * and p2p_net_sent() when the last turn ended: a turn whose every
-	 * message queued is in the journal may write its links first. */
+	long long kill_sends; /* messages to send before it ("send:N") */
+	int turn_sent; /* messages that went on a link's queue this turn */
+	/* The turn's direct messages, journaled before the links (sendlog.h);
+	 * a turn that sent them may write its links before its commit unless
+	 * it queued a frame that tells of something the turn stored (a channel
+	 * message, a message in clear, a file frame): engine_ordered(). */
 	struct sendlog *sendlog;
-	uint64_t net_sent;
+	int turn_ordered;
 	char *last_conv;
 	int stopping;
 
@@ -302,6 +303,12 @@ void engine_redial_pending(struct engine *e);
  * mailbox), as a link would carry it: checked, then stored and shown
  * unless its id was seen. Returns 1 shown, 0 a duplicate, -1 malformed. */
 int engine_take_direct(struct engine *e, const char *user, struct json_object *m);
+
+/* The frame just queued tells of something this turn stored: the turn's
+ * links wait for its commit (engine.c, links_first). Every sender of such
+ * a frame calls it; presence, typing, receipts, backlogs and resends of
+ * what is stored need not. */
+void engine_ordered(struct engine *e);
 
 /* A channel message taken from the backlog (engine_backlog.c): stored
  * and shown as if it came over a link. Returns its seq. */

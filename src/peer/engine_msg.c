@@ -195,7 +195,8 @@ send_plain(struct engine *e, const char *user, struct json_object *m)
 	const char *json = json_object_to_json_string_length(
 	    p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-	p2p_net_send(e->net, user, json, len);
+	if (p2p_net_send(e->net, user, json, len) == 1)
+		engine_ordered(e); /* in the history alone: no outbox, no journal */
 	json_object_put(p);
 }
 
@@ -251,11 +252,12 @@ deliver(struct engine *e, const char *user, struct json_object *m, const char *j
 	if (sent == 0) {
 		p2p_net_dial(e->net, user, 1);
 	} else if (sent > 0) {
-		e->turn_sent = 1;
+		e->turn_sent++;
 		/* A direct message, whole in its history row: journaled, it may
 		 * leave before the commit (engine.c, links_first). */
-		if (!en.channel && en.ref > 0)
-			return sendlog_add(e->sendlog, seq, user, json, len) == 0;
+		if (!en.channel && en.ref > 0 && sendlog_add(e->sendlog, seq, user, json, len) == 0)
+			return 1;
+		engine_ordered(e);
 	}
 	return 0;
 }

@@ -93,7 +93,6 @@ struct p2p_net {
 	const struct identity *id;
 	struct known_peers *known;
 	int allow_plaintext;
-	uint64_t sent; /* messages p2p_net_send queued, ever */
 	const struct p2p_net_ops *ops;
 	void *arg;
 	struct p2p_link_params params;
@@ -1139,19 +1138,12 @@ p2p_net_send(struct p2p_net *n, const char *user, const char *json, size_t len)
 
 	if (p2p_link_send(p->link, json, len) < 0)
 		return -1;
-	n->sent++;
 	if (!(i = p2p_link_data(p->link))->queued) {
 		i->queued = 1;
 		i->queued_next = n->queued;
 		n->queued = i;
 	}
 	return 1;
-}
-
-uint64_t
-p2p_net_sent(const struct p2p_net *n)
-{
-	return n->sent;
 }
 
 void

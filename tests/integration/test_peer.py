@@ -454,8 +454,9 @@ def a_message_shown_then_lost_in_a_crash_before_the_commit_comes_again_once():
 
 @case
 def a_direct_message_sent_by_a_sender_killed_before_its_commit_is_kept():
-    """A turn that sends direct messages alone writes them to the sending
-    journal, then to the links, then commits (sendlog.h). Killed after
+    """A turn that sends direct messages (and no channel message, message
+    in clear or file frame) writes them to the sending journal, then to
+    the links, then commits (sendlog.h). Killed after
     the links and before the commit (HYCHAT_TEST_KILL_BEFORE_COMMIT=send),
     the sender has delivered the message though its database lacks it; at
     its next start it stores it from the journal, in its history once, and
